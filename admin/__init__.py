@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+admin_blueprint = Blueprint("admin", __name__)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from api.errors import register_error_handlers, unauthorized
+from billing.organizations.services import organization_for_api_key
+
+api_blueprint = Blueprint("api", __name__)
+register_error_handlers(api_blueprint)
+
+
+@api_blueprint.before_request
+def authenticate() -> None:
+    """Every API request names its organization by its bearer key; nothing else identifies a tenant."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    organization_id = organization_for_api_key(secret.strip()) if scheme.lower() == "bearer" else None
+    if organization_id is None:
+        return unauthorized()
+    g.organization_id = organization_id
+    return None
+
+
+from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)
+    billable_metrics,
+    customers,
+    events,
+    invoices,
+    plans,
+    subscriptions,
+)

@@ -1,0 +1,58 @@
+"""Request parsing and response helpers shared by the resource modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import g, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from billing.pagination import Page
+
+
+def organization_id() -> str:
+    return g.organization_id
+
+
+def body(root: str) -> dict[str, Any]:
+    """The object under the request's root key (`{"customer": {...}}`); 400 if it is missing."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict) or not isinstance(data.get(root), dict):
+        raise BadRequest(f"param is missing or the value is empty: {root}")
+    return data[root]
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def page_args() -> dict[str, int]:
+    def number(name: str, default: int) -> int:
+        raw = request.args.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return max(int(raw), 1)
+        except ValueError:
+            raise BadRequest(f"{name} must be a positive integer") from None
+
+    return {"page": number("page", 1), "per_page": number("per_page", 20)}
+
+
+def one(root: str, payload: dict[str, Any]):
+    return jsonify({root: payload})
+
+
+def many(root: str, page: Page, serialize: Callable[[Any], dict[str, Any]]):
+    return jsonify({root: [serialize(item) for item in page.items], "meta": page.meta})
+
+
+def iso(moment) -> str | None:
+    """ISO 8601 UTC with a Z, as Lago writes times."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,2 @@
+"""placeholder"""
+from api.blueprint import api_blueprint  # noqa: F401

@@ -1,0 +1,1 @@
+"""Tally's billing domain core (no web framework, no job queue)."""

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.db import Base, new_id, utcnow
+
+AGGREGATION_TYPES = (
+    "count_agg", "sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg", "custom_agg",
+)
+PLAN_INTERVALS = ("weekly", "monthly", "quarterly", "semiannual", "yearly")
+
+
+class BillableMetric(Base):
+    __tablename__ = "billable_metrics"
+    __table_args__ = (
+        Index("uq_billable_metrics_org_code", "organization_id", "code", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    aggregation_type: Mapped[str] = mapped_column(String(32))
+    field_name: Mapped[str | None] = mapped_column(String(255))
+    weighted_interval: Mapped[str | None] = mapped_column(String(16))
+    expression: Mapped[str | None] = mapped_column(Text)
+    recurring: Mapped[bool] = mapped_column(default=False)
+    rounding_function: Mapped[str | None] = mapped_column(String(8))
+    rounding_precision: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    filters: Mapped[list[BillableMetricFilter]] = relationship(
+        back_populates="billable_metric", cascade="all, delete-orphan", order_by="BillableMetricFilter.key")
+
+
+class BillableMetricFilter(Base):
+    """A property key of the metric's events and its allowed values, usable by charge filters."""
+
+    __tablename__ = "billable_metric_filters"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    billable_metric_id: Mapped[str] = mapped_column(ForeignKey("billable_metrics.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    values: Mapped[list] = mapped_column(default=list)
+
+    billable_metric: Mapped[BillableMetric] = relationship(back_populates="filters")
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+    __table_args__ = (
+        # Child plans (overrides for one subscription) share their parent's code.
+        Index("uq_plans_org_code", "organization_id", "code", unique=True,
+              sqlite_where=text("deleted_at IS NULL AND parent_id IS NULL"),
+              postgresql_where=text("deleted_at IS NULL AND parent_id IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("plans.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    interval: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    pay_in_advance: Mapped[bool] = mapped_column(default=False)
+    trial_period: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    bill_charges_monthly: Mapped[bool] = mapped_column(default=False)
+    minimum_commitment_cents: Mapped[int | None] = mapped_column(BigInteger)
+    tax_codes: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    charges: Mapped[list[Charge]] = relationship(
+        back_populates="plan", cascade="all, delete-orphan", order_by="Charge.created_at",
+        primaryjoin="and_(Charge.plan_id == Plan.id, Charge.deleted_at.is_(None))")
+
+    @property
+    def yearly_amount_cents(self) -> int:
+        per_year = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, "yearly": 1}
+        return self.amount_cents * per_year[self.interval]
+
+
+class Charge(Base):
+    __tablename__ = "charges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    billable_metric_id: Mapped[str] = mapped_column(ForeignKey("billable_metrics.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("charges.id"))
+    charge_model: Mapped[str] = mapped_column(String(32))
+    properties: Mapped[dict] = mapped_column(default=dict)
+    pay_in_advance: Mapped[bool] = mapped_column(default=False)
+    invoiceable: Mapped[bool] = mapped_column(default=True)
+    prorated: Mapped[bool] = mapped_column(default=False)
+    min_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    tax_codes: Mapped[list] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    plan: Mapped[Plan] = relationship(back_populates="charges", foreign_keys=[plan_id])
+    billable_metric: Mapped[BillableMetric] = relationship(lazy="joined")
+    filters: Mapped[list[ChargeFilter]] = relationship(
+        back_populates="charge", cascade="all, delete-orphan", order_by="ChargeFilter.created_at")
+
+
+class ChargeFilter(Base):
+    """Prices the subset of a charge's events whose properties match `values`, with its own properties."""
+
+    __tablename__ = "charge_filters"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    charge_id: Mapped[str] = mapped_column(ForeignKey("charges.id", ondelete="CASCADE"), index=True)
+    values: Mapped[dict] = mapped_column(default=dict)
+    properties: Mapped[dict] = mapped_column(default=dict)
+    invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    charge: Mapped[Charge] = relationship(back_populates="filters")

@@ -1,0 +1,314 @@
+"""The catalog: billable metrics and plans with their charges."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, selectinload
+
+from billing import pricing
+from billing.catalog.models import PLAN_INTERVALS, BillableMetric, BillableMetricFilter, Charge, Plan
+from billing.db import read_only, unit_of_work, utcnow
+from billing.errors import NotFound, ValidationFailed
+from billing.metering.aggregation import SUPPORTED_AGGREGATIONS
+from billing.pagination import Page, paginate
+from billing.validation import Checker
+
+# ---------------------------------------------------------------- billable metrics
+
+
+def _metric_query(organization_id: str):
+    return (select(BillableMetric)
+            .where(BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None))
+            .options(selectinload(BillableMetric.filters)))
+
+
+def find_metric(session: Session, organization_id: str, code: str) -> BillableMetric | None:
+    return session.scalar(_metric_query(organization_id).where(BillableMetric.code == code))
+
+
+def _get_metric_in(session: Session, organization_id: str, code: str) -> BillableMetric:
+    metric = find_metric(session, organization_id, code)
+    if metric is None:
+        raise NotFound("billable_metric")
+    return metric
+
+
+def _metric_in_use(session: Session, metric: BillableMetric) -> bool:
+    return bool(session.scalar(select(exists().where(Charge.billable_metric_id == metric.id,
+                                                      Charge.deleted_at.is_(None)))))
+
+
+def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, object], *, creating: bool) -> None:
+    check = Checker(data)
+    name = check.string("name", required=creating)
+    code = check.string("code", required=creating)
+    description = check.string("description", max_length=10_000)
+    aggregation_type = check.choice("aggregation_type", SUPPORTED_AGGREGATIONS, required=creating)
+    field_name = check.string("field_name")
+    recurring = check.boolean("recurring")
+    rounding_function = check.choice("rounding_function", ("round", "ceil", "floor"))
+    rounding_precision = check.integer("rounding_precision", minimum=None)
+    filters = data.get("filters")
+    if filters is not None and not (isinstance(filters, list) and all(
+            isinstance(f, Mapping) and isinstance(f.get("key"), str) and f.get("key")
+            and isinstance(f.get("values"), list) and all(isinstance(v, str) for v in f["values"])
+            for f in filters)):
+        check.fail("filters", "invalid_format")
+    effective_type = aggregation_type or metric.aggregation_type
+    effective_field = field_name if "field_name" in data else metric.field_name
+    if effective_type == "sum_agg" and not effective_field:
+        check.fail("field_name", "value_is_mandatory")
+    if recurring and effective_type == "count_agg":
+        check.fail("recurring", "not_compatible_with_aggregation_type")
+    if code and code != metric.code:
+        clash = find_metric(session, metric.organization_id, code)
+        if clash is not None and clash.id != metric.id:
+            check.fail("code", "value_already_exist")
+    if not creating and _metric_in_use(session, metric):
+        # NOTE: Lago refuses to change how a metric in use by a plan aggregates; its name,
+        # description and filters may still change.
+        for field in ("code", "aggregation_type", "field_name", "recurring"):
+            if field in data and data[field] is not None and data[field] != getattr(metric, field):
+                check.fail(field, "billable_metric_in_use")
+    check.done()
+    for field, value in (("name", name), ("code", code), ("description", description),
+                         ("aggregation_type", aggregation_type), ("rounding_function", rounding_function),
+                         ("rounding_precision", rounding_precision), ("recurring", recurring)):
+        if value is not None or (field in data and field in ("description", "rounding_function",
+                                                                "rounding_precision")):
+            setattr(metric, field, value)
+    if "field_name" in data:
+        metric.field_name = field_name
+    if effective_type == "count_agg":
+        metric.field_name = None
+    if filters is not None:
+        metric.filters = [BillableMetricFilter(key=f["key"], values=list(dict.fromkeys(f["values"])))
+                          for f in filters]
+
+
+def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) -> BillableMetric:
+    with unit_of_work() as uow:
+        metric = BillableMetric(organization_id=organization_id, recurring=False)
+        _apply_metric(uow.session, metric, data, creating=True)
+        uow.session.add(metric)
+        uow.session.flush()
+        return metric
+
+
+def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str, object]) -> BillableMetric:
+    with unit_of_work() as uow:
+        metric = _get_metric_in(uow.session, organization_id, code)
+        _apply_metric(uow.session, metric, data, creating=False)
+        metric.updated_at = utcnow()
+        uow.session.flush()
+        return metric
+
+
+def get_billable_metric(*, organization_id: str, code: str) -> BillableMetric:
+    with read_only() as session:
+        return _get_metric_in(session, organization_id, code)
+
+
+def list_billable_metrics(*, organization_id: str, page: int = 1, per_page: int = 20) -> Page:
+    with read_only() as session:
+        query = _metric_query(organization_id).order_by(BillableMetric.created_at.desc(), BillableMetric.id)
+        return paginate(session, query, page=page, per_page=per_page)
+
+
+def delete_billable_metric(*, organization_id: str, code: str) -> BillableMetric:
+    """Soft-delete a metric; the charges that use it are removed from their plans (as Lago)."""
+    with unit_of_work() as uow:
+        metric = _get_metric_in(uow.session, organization_id, code)
+        now = utcnow()
+        for charge in uow.session.scalars(select(Charge).where(Charge.billable_metric_id == metric.id,
+                                                                Charge.deleted_at.is_(None))):
+            charge.deleted_at = now
+        metric.deleted_at = now
+        return metric
+
+
+# ---------------------------------------------------------------- plans
+
+
+def _plan_query(organization_id: str):
+    return (select(Plan)
+            .where(Plan.organization_id == organization_id, Plan.deleted_at.is_(None), Plan.parent_id.is_(None))
+            .options(selectinload(Plan.charges).selectinload(Charge.filters)))
+
+
+def find_plan(session: Session, organization_id: str, code: str) -> Plan | None:
+    return session.scalar(_plan_query(organization_id).where(Plan.code == code))
+
+
+def _get_plan_in(session: Session, organization_id: str, code: str) -> Plan:
+    plan = find_plan(session, organization_id, code)
+    if plan is None:
+        raise NotFound("plan")
+    return plan
+
+
+def _plan_in_use(session: Session, plan: Plan) -> bool:
+    from billing.subscriptions.models import Subscription
+
+    return bool(session.scalar(select(exists().where(Subscription.plan_id == plan.id))))
+
+
+def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[str, object]) -> None:
+    if not isinstance(charges, list):
+        errors["charges"] = ["invalid_type"]
+        return
+    existing = {c.id: c for c in plan.charges}
+    kept: list[Charge] = []
+    for index, raw in enumerate(charges):
+        check = Checker(raw)
+        if not isinstance(raw, Mapping):
+            errors[f"charges.{index}"] = ["invalid_type"]
+            continue
+        charge = existing.get(raw.get("id")) if raw.get("id") else None
+        if raw.get("id") and charge is None:
+            check.fail("id", "charge_not_found")
+        metric_id = raw.get("billable_metric_id") or (charge.billable_metric_id if charge else None)
+        metric = None
+        if metric_id is None:
+            check.fail("billable_metric_id", "value_is_mandatory")
+        else:
+            metric = session.scalar(select(BillableMetric).where(
+                BillableMetric.id == str(metric_id), BillableMetric.organization_id == plan.organization_id,
+                BillableMetric.deleted_at.is_(None)))
+            if metric is None:
+                check.fail("billable_metric_id", "billable_metric_not_found")
+        charge_model = check.choice("charge_model", tuple(pricing.CHARGE_MODELS), required=charge is None)
+        charge_model = charge_model or (charge.charge_model if charge else None)
+        properties = raw.get("properties", charge.properties if charge else {})
+        if charge_model:
+            for field, reasons in pricing.validate_properties(charge_model, properties or {}).items():
+                for reason in reasons:
+                    check.fail(f"properties.{field}", reason)
+        pay_in_advance = check.boolean("pay_in_advance")
+        if pay_in_advance:
+            # NOTE: pay-in-advance charges (a fee per event) arrive with issue 4; refusing them is
+            # better than silently billing them in arrears.
+            check.fail("pay_in_advance", "not_supported_yet")
+        invoiceable = check.boolean("invoiceable")
+        min_amount_cents = check.integer("min_amount_cents")
+        display = check.string("invoice_display_name")
+        if raw.get("filters"):
+            check.fail("filters", "not_supported_yet")
+        if check.errors:
+            errors[f"charges.{index}"] = check.errors
+            continue
+        if charge is None:
+            charge = Charge(billable_metric_id=metric.id, charge_model=charge_model)
+            plan.charges.append(charge)
+        charge.billable_metric = metric
+        charge.charge_model = charge_model
+        charge.properties = dict(properties or {})
+        charge.pay_in_advance = bool(pay_in_advance)
+        if invoiceable is not None:
+            charge.invoiceable = invoiceable
+        if min_amount_cents is not None:
+            charge.min_amount_cents = min_amount_cents
+        if "invoice_display_name" in raw:
+            charge.invoice_display_name = display
+        kept.append(charge)
+    if errors:
+        return
+    now = utcnow()
+    for charge in list(plan.charges):
+        if charge not in kept:
+            charge.deleted_at = now  # soft delete keeps old invoices' fees pointing somewhere
+            plan.charges.remove(charge)
+            session.add(charge)
+
+
+def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, creating: bool) -> None:
+    check = Checker(data)
+    name = check.string("name", required=creating)
+    code = check.string("code", required=creating)
+    interval = check.choice("interval", PLAN_INTERVALS, required=creating)
+    amount_cents = check.integer("amount_cents", required=creating)
+    currency = check.currency("amount_currency", required=creating)
+    pay_in_advance = check.boolean("pay_in_advance")
+    if pay_in_advance:
+        check.fail("pay_in_advance", "not_supported_yet")  # advance subscription fees: issue 4
+    trial_period = check.decimal("trial_period")
+    if trial_period:
+        check.fail("trial_period", "not_supported_yet")  # trials: issue 4
+    bill_charges_monthly = check.boolean("bill_charges_monthly")
+    description = check.string("description", max_length=10_000)
+    display = check.string("invoice_display_name")
+    if code and code != plan.code:
+        clash = find_plan(session, plan.organization_id, code)
+        if clash is not None and clash.id != plan.id:
+            check.fail("code", "value_already_exist")
+    in_use = not creating and _plan_in_use(session, plan)
+    if in_use:
+        for field in ("amount_currency", "interval"):
+            if data.get(field) is not None and data[field] != getattr(plan, field):
+                check.fail(field, "plan_in_use")
+    errors: dict[str, object] = dict(check.errors)
+    if "charges" in data and data["charges"] is not None:
+        _apply_charges(session, plan, data["charges"], errors)
+    if errors:
+        raise ValidationFailed(errors)
+    for field, value in (("name", name), ("code", code), ("interval", interval), ("amount_cents", amount_cents),
+                         ("amount_currency", currency), ("bill_charges_monthly", bill_charges_monthly)):
+        if value is not None:
+            setattr(plan, field, value)
+    if "description" in data:
+        plan.description = description
+    if "invoice_display_name" in data:
+        plan.invoice_display_name = display
+    if isinstance(data.get("tax_codes"), list):
+        plan.tax_codes = [str(c) for c in data["tax_codes"]]
+
+
+def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
+    with unit_of_work() as uow:
+        plan = Plan(organization_id=organization_id, pay_in_advance=False, bill_charges_monthly=False)
+        uow.session.add(plan)
+        _apply_plan(uow.session, plan, data, creating=True)
+        uow.session.flush()
+        return _reload_plan(uow.session, plan.id)
+
+
+def update_plan(*, organization_id: str, code: str, data: Mapping[str, object]) -> Plan:
+    with unit_of_work() as uow:
+        plan = _get_plan_in(uow.session, organization_id, code)
+        _apply_plan(uow.session, plan, data, creating=False)
+        plan.updated_at = utcnow()
+        uow.session.flush()
+        return _reload_plan(uow.session, plan.id)
+
+
+def _reload_plan(session: Session, plan_id: str) -> Plan:
+    session.expire_all()
+    return session.scalar(select(Plan).where(Plan.id == plan_id).options(
+        selectinload(Plan.charges).selectinload(Charge.filters)))
+
+
+def get_plan(*, organization_id: str, code: str) -> Plan:
+    with read_only() as session:
+        return _get_plan_in(session, organization_id, code)
+
+
+def list_plans(*, organization_id: str, page: int = 1, per_page: int = 20) -> Page:
+    with read_only() as session:
+        return paginate(session, _plan_query(organization_id).order_by(Plan.created_at.desc(), Plan.id),
+                        page=page, per_page=per_page)
+
+
+def delete_plan(*, organization_id: str, code: str) -> Plan:
+    """Delete a plan no live subscription uses (Lago terminates them; Tally refuses instead: no silent ends)."""
+    from billing.subscriptions.models import LIVE_STATUSES, Subscription
+
+    with unit_of_work() as uow:
+        plan = _get_plan_in(uow.session, organization_id, code)
+        live = uow.session.scalar(select(exists().where(
+            Subscription.plan_id == plan.id, Subscription.status.in_(LIVE_STATUSES))))
+        if live:
+            raise ValidationFailed({"plan": ["plan_has_live_subscriptions"]})
+        plan.deleted_at = utcnow()
+        return plan

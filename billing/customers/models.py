@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.db import Base, new_id, utcnow
+from billing.organizations.models import Organization
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (
+        # external_id is unique among live customers; a deleted customer frees it (as Lago).
+        Index("uq_customers_org_external_id", "organization_id", "external_id", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    sequential_id: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str | None] = mapped_column(String(255))
+    firstname: Mapped[str | None] = mapped_column(String(255))
+    lastname: Mapped[str | None] = mapped_column(String(255))
+    customer_type: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    address_line1: Mapped[str | None] = mapped_column(String(255))
+    address_line2: Mapped[str | None] = mapped_column(String(255))
+    city: Mapped[str | None] = mapped_column(String(255))
+    state: Mapped[str | None] = mapped_column(String(255))
+    zipcode: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2))
+    legal_name: Mapped[str | None] = mapped_column(String(255))
+    legal_number: Mapped[str | None] = mapped_column(String(255))
+    tax_identification_number: Mapped[str | None] = mapped_column(String(255))
+    # Overrides of the organization's invoicing settings; None means "inherit".
+    invoice_grace_period: Mapped[int | None]
+    net_payment_term: Mapped[int | None]
+    finalize_zero_amount_invoice: Mapped[str] = mapped_column(String(16), default="inherit")
+    payment_provider: Mapped[str | None] = mapped_column(String(32))
+    payment_provider_customer_id: Mapped[str | None] = mapped_column(String(255))
+    metadata_: Mapped[list] = mapped_column("metadata", default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+    @property
+    def applicable_timezone(self) -> str:
+        return self.timezone or self.organization.timezone or "UTC"
+
+    @property
+    def applicable_grace_period(self) -> int:
+        if self.invoice_grace_period is not None:
+            return self.invoice_grace_period
+        return self.organization.invoice_grace_period
+
+    @property
+    def applicable_net_payment_term(self) -> int:
+        if self.net_payment_term is not None:
+            return self.net_payment_term
+        return self.organization.net_payment_term
+
+    @property
+    def display_name(self) -> str:
+        full = " ".join(p for p in (self.firstname, self.lastname) if p)
+        return self.name or full or self.external_id

@@ -1,0 +1,163 @@
+"""Customers of an organization: create-or-update by external_id, read, list, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing.customers.models import Customer
+from billing.db import read_only, unit_of_work, utcnow
+from billing.errors import NotFound, ValidationFailed
+from billing.organizations.services import next_in_sequence
+from billing.pagination import Page, paginate
+from billing.validation import Checker
+
+_TEXT_FIELDS = ("name", "firstname", "lastname", "email", "phone", "url", "address_line1", "address_line2", "city",
+                "state", "zipcode", "legal_name", "legal_number", "tax_identification_number")
+
+
+def find_customer(session: Session, organization_id: str, external_id: str) -> Customer | None:
+    return session.scalar(select(Customer).where(
+        Customer.organization_id == organization_id, Customer.external_id == external_id,
+        Customer.deleted_at.is_(None)))
+
+
+def get_customer_in(session: Session, organization_id: str, external_id: str) -> Customer:
+    customer = find_customer(session, organization_id, external_id)
+    if customer is None:
+        raise NotFound("customer")
+    return customer
+
+
+def _apply_fields(session: Session, customer: Customer, data: Mapping[str, object]) -> None:
+    check = Checker(data)
+    values: dict[str, object] = {}
+    for field in _TEXT_FIELDS:
+        if field in data:
+            values[field] = check.string(field)
+    if "customer_type" in data:
+        values["customer_type"] = check.choice("customer_type", ("company", "individual"))
+    if "country" in data:
+        country = check.string("country", max_length=2)
+        values["country"] = country.upper() if country else None
+    if "currency" in data:
+        currency = check.currency("currency")
+        if currency and customer.currency and currency != customer.currency and _has_billing_history(session, customer):
+            check.fail("currency", "currencies_does_not_match")
+        values["currency"] = currency or customer.currency
+    if "timezone" in data:
+        values["timezone"] = check.timezone("timezone")
+    if "invoice_grace_period" in data:
+        values["invoice_grace_period"] = check.integer("invoice_grace_period", minimum=0)
+    if "net_payment_term" in data:
+        values["net_payment_term"] = check.integer("net_payment_term", minimum=0)
+    if "finalize_zero_amount_invoice" in data:
+        values["finalize_zero_amount_invoice"] = check.choice(
+            "finalize_zero_amount_invoice", ("inherit", "skip", "finalize")) or "inherit"
+    if isinstance(data.get("billing_configuration"), Mapping):
+        billing = data["billing_configuration"]
+        grace = Checker(billing).integer("invoice_grace_period", minimum=0)
+        if grace is not None:
+            values["invoice_grace_period"] = grace
+    if "metadata" in data:
+        metadata = data.get("metadata")
+        if metadata is not None and not (isinstance(metadata, list) and all(isinstance(m, Mapping) for m in metadata)):
+            check.fail("metadata", "invalid_type")
+        else:
+            values["metadata_"] = [
+                {"key": str(m.get("key")), "value": str(m.get("value")),
+                 "display_in_invoice": bool(m.get("display_in_invoice"))} for m in (metadata or [])]
+    check.done()
+    for key, value in values.items():
+        setattr(customer, key, value)
+
+
+def _has_billing_history(session: Session, customer: Customer) -> bool:
+    from billing.subscriptions.models import Subscription
+
+    if customer.id is None:
+        return False
+    return bool(session.scalar(select(func.count()).select_from(Subscription).where(
+        Subscription.customer_id == customer.id)))
+
+
+def ensure_customer(session: Session, organization_id: str, external_id: str) -> Customer:
+    """The live customer with this external_id, created (with no details) when unknown."""
+    customer = find_customer(session, organization_id, external_id)
+    if customer is None:
+        customer = Customer(organization_id=organization_id, external_id=external_id,
+                            sequential_id=next_in_sequence(session, f"customer:{organization_id}"))
+        session.add(customer)
+        session.flush()
+    return customer
+
+
+def upsert_customer(*, organization_id: str, data: Mapping[str, object]) -> Customer:
+    """Create the customer with `data["external_id"]`, or update the fields present in `data`."""
+    check = Checker(data)
+    external_id = check.string("external_id", required=True)
+    check.done()
+    with unit_of_work() as uow:
+        customer = find_customer(uow.session, organization_id, external_id)
+        if customer is None:
+            customer = Customer(organization_id=organization_id, external_id=external_id,
+                                sequential_id=next_in_sequence(uow.session, f"customer:{organization_id}"))
+            uow.session.add(customer)
+        _apply_fields(uow.session, customer, data)
+        customer.updated_at = utcnow()
+        uow.session.flush()
+        uow.session.refresh(customer)
+        return customer
+
+
+def get_customer(*, organization_id: str, external_id: str) -> Customer:
+    with read_only() as session:
+        return get_customer_in(session, organization_id, external_id)
+
+
+def list_customers(*, organization_id: str, page: int = 1, per_page: int = 20, search: str | None = None) -> Page:
+    query = select(Customer).where(Customer.organization_id == organization_id, Customer.deleted_at.is_(None))
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(func.lower(Customer.external_id).like(pattern) | func.lower(Customer.name).like(pattern)
+                            | func.lower(Customer.email).like(pattern))
+    with read_only() as session:
+        return paginate(session, query.order_by(Customer.created_at.desc(), Customer.id), page=page, per_page=per_page)
+
+
+def delete_customer(*, organization_id: str, external_id: str) -> Customer:
+    """Soft-delete the customer and terminate its live subscriptions (as Lago), keeping its invoices."""
+    from billing.subscriptions.services import terminate_subscriptions_of_customer
+
+    with unit_of_work() as uow:
+        customer = get_customer_in(uow.session, organization_id, external_id)
+        terminate_subscriptions_of_customer(uow, customer)
+        customer.deleted_at = utcnow()
+        return customer
+
+
+def require_currency(customer: Customer, currency: str) -> None:
+    """Give the customer its first currency, or refuse a second one."""
+    if customer.currency is None:
+        customer.currency = currency
+    elif customer.currency != currency:
+        raise ValidationFailed({"currency": ["currencies_does_not_match"]})
+
+
+def customer_portal_url(*, organization_id: str, external_id: str) -> str:
+    """A signed link to the customer's self-service portal, valid for 12 hours."""
+    from billing.links import portal_url
+
+    customer = get_customer(organization_id=organization_id, external_id=external_id)
+    return portal_url(customer_id=customer.id, organization_id=organization_id)
+
+
+def get_customer_by_id(*, organization_id: str, customer_id: str) -> Customer:
+    with read_only() as session:
+        customer = session.scalar(select(Customer).where(Customer.organization_id == organization_id,
+                                                         Customer.id == customer_id, Customer.deleted_at.is_(None)))
+        if customer is None:
+            raise NotFound("customer")
+        return customer

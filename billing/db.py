@@ -1,0 +1,170 @@
+"""Database plumbing: the declarative Base, portable column types and the unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, Numeric, String, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone: store naive UTC)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class PreciseDecimal(TypeDecorator):
+    """NUMERIC(40,15) on PostgreSQL; an exact decimal string on SQLite (whose NUMERIC is a float)."""
+
+    impl = Numeric(40, 15)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(40, 15, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        value = Decimal(value)
+        return format(value, "f") if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return Decimal(value).normalize() if isinstance(value, str) else Decimal(value)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        Decimal: PreciseDecimal(),
+        dict: JSONType,
+        list: JSONType,
+    }
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            # NOTE: pysqlite's own transaction handling is switched off so that every
+            # transaction starts with BEGIN IMMEDIATE: SQLite then serializes writers at
+            # BEGIN instead of failing one of them with "database is locked" mid-transaction.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+_engine: Engine | None = None
+_session_factory: sessionmaker[Session] | None = None
+
+
+def configure(url: str) -> Engine:
+    """Bind the core to a database; called once by the app factory, the worker or the CLI."""
+    global _engine, _session_factory
+    if _engine is not None:
+        _engine.dispose()
+    _engine = make_engine(url)
+    _session_factory = sessionmaker(bind=_engine, expire_on_commit=False)
+    return _engine
+
+
+def engine() -> Engine:
+    if _engine is None:
+        raise RuntimeError("billing.db.configure(url) was not called")
+    return _engine
+
+
+def is_configured() -> bool:
+    return _engine is not None
+
+
+@dataclass
+class UnitOfWork:
+    session: Session
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the transaction has committed (e.g. enqueue a job by id)."""
+        self._after_commit.append(callback)
+
+
+@contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """One transaction: commit on success, roll back on any exception, then run after-commit hooks."""
+    if _session_factory is None:
+        raise RuntimeError("billing.db.configure(url) was not called")
+    session = _session_factory()
+    uow = UnitOfWork(session=session)
+    try:
+        yield uow
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    for callback in uow._after_commit:
+        callback()
+
+
+@contextmanager
+def read_only() -> Iterator[Session]:
+    """A session for queries that change nothing (rolled back at the end)."""
+    if _session_factory is None:
+        raise RuntimeError("billing.db.configure(url) was not called")
+    session = _session_factory()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()

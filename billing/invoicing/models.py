@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.customers.models import Customer
+from billing.db import Base, new_id, utcnow
+
+INVOICE_STATUSES = ("draft", "finalized", "voided")
+PAYMENT_STATUSES = ("pending", "succeeded", "failed")
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        Index("ix_invoices_org_customer", "organization_id", "customer_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    invoice_type: Mapped[str] = mapped_column(String(32), default="subscription")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    payment_status: Mapped[str] = mapped_column(String(16), default="pending")
+    currency: Mapped[str] = mapped_column(String(3))
+    number: Mapped[str] = mapped_column(String(64))
+    sequential_id: Mapped[int | None]
+    issuing_date: Mapped[date] = mapped_column(Date)
+    payment_due_date: Mapped[date] = mapped_column(Date)
+    net_payment_term: Mapped[int] = mapped_column(default=0)
+    # Totals in the order of BILLING.md (Invoicing), each in minor units.
+    fees_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    coupons_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    sub_total_excluding_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    sub_total_including_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_notes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    prepaid_credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    progressive_billing_credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_paid_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_key: Mapped[str | None] = mapped_column(String(255))
+    finalized_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    fees: Mapped[list[Fee]] = relationship(back_populates="invoice", cascade="all, delete-orphan",
+                                           order_by="Fee.position")
+    invoice_subscriptions: Mapped[list[InvoiceSubscription]] = relationship(
+        back_populates="invoice", cascade="all, delete-orphan")
+
+    @property
+    def total_due_amount_cents(self) -> int:
+        if self.status != "finalized":
+            return 0 if self.status == "voided" else self.total_amount_cents
+        return max(self.total_amount_cents - self.total_paid_amount_cents, 0)
+
+
+class InvoiceSubscription(Base):
+    """Links an invoice to the subscription period it bills.
+
+    The unique constraint is what makes billing exactly-once: a second run of the clock, a rerun
+    of a killed job or two workers racing all collide here instead of issuing a second invoice.
+    """
+
+    __tablename__ = "invoice_subscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "from_datetime", name="uq_invoice_subscriptions_period"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    invoicing_reason: Mapped[str] = mapped_column(String(32))
+    from_datetime: Mapped[datetime]
+    to_datetime: Mapped[datetime]
+    charges_from_datetime: Mapped[datetime | None]
+    charges_to_datetime: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="invoice_subscriptions")
+
+
+class Fee(Base):
+    __tablename__ = "fees"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    charge_id: Mapped[str | None] = mapped_column(ForeignKey("charges.id"))
+    charge_filter_id: Mapped[str | None] = mapped_column(ForeignKey("charge_filters.id"))
+    fee_type: Mapped[str] = mapped_column(String(32))
+    position: Mapped[int] = mapped_column(default=0)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    units: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    total_aggregated_units: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    events_count: Mapped[int] = mapped_column(default=0)
+    precise_unit_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    pay_in_advance: Mapped[bool] = mapped_column(default=False)
+    invoiceable: Mapped[bool] = mapped_column(default=True)
+    from_datetime: Mapped[datetime | None]
+    to_datetime: Mapped[datetime | None]
+    amount_details: Mapped[dict] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(back_populates="fees")

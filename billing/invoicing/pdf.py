@@ -1,0 +1,33 @@
+"""Invoice PDFs: a Jinja2 template rendered by WeasyPrint (the only module that imports weasyprint)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from billing.money import format_money, format_price
+from billing.subscriptions.periods import local_date
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+_env.filters["money"] = lambda cents, currency: format_money(cents, currency)
+_env.filters["price"] = lambda amount, currency: format_price(amount, currency)
+
+
+def render_invoice_html(invoice, customer, organization, subscriptions) -> str:
+    timezone = customer.applicable_timezone
+    return _env.get_template("pdf/invoice.html").render(
+        invoice=invoice, customer=customer, organization=organization, subscriptions=subscriptions,
+        local_date=lambda moment: local_date(moment, timezone),
+        # Periods are half-open: the last day billed is the one before `end`.
+        last_day=lambda end: local_date(end - timedelta(microseconds=1), timezone))
+
+
+def render_invoice(invoice, customer, organization, subscriptions) -> bytes:
+    from weasyprint import HTML
+
+    html = render_invoice_html(invoice, customer, organization, subscriptions)
+    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()

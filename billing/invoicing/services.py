@@ -1,0 +1,305 @@
+"""Invoices: bill a subscription period exactly once, finalize and number, render and serve the PDF."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from billing.customers.models import Customer
+from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
+from billing.errors import NotFound, ValidationFailed
+from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
+from billing.metering.services import charge_usage
+from billing.money import precise_minor, round_minor, to_major_precise
+from billing.organizations.services import next_in_sequence
+from billing.pagination import Page, paginate
+from billing.ports import runtime
+from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import Period, billed_days, local_date
+from billing.subscriptions.services import period_at
+
+# ---------------------------------------------------------------- fees
+
+
+def subscription_fee_cents(subscription: Subscription, period: Period, ended_at: datetime | None) -> tuple[int, Decimal, int]:
+    """The arrears subscription fee for `period`: (cents, precise cents, days billed).
+
+    NOTE: prorated by days, the first and the last day both counted: daily price = fee / days
+    of the full period (BILLING.md, Subscriptions: Proration; Lago's "prorated by day").
+    """
+    plan = subscription.plan
+    timezone = subscription.customer.applicable_timezone
+    started_on = local_date(subscription.started_at, timezone)
+    ended_on = local_date(ended_at, timezone) if ended_at else None
+    days = billed_days(period, started_on, ended_on)
+    if days == period.days:
+        return plan.amount_cents, Decimal(plan.amount_cents), days
+    precise = Decimal(plan.amount_cents) * days / period.days
+    return round_minor(precise), precise, days
+
+
+def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, period: Period,
+                start: datetime, end: datetime, ended_at: datetime | None) -> None:
+    plan = subscription.plan
+    currency = plan.amount_currency
+    cents, precise, days = subscription_fee_cents(subscription, period, ended_at)
+    position = 0
+    invoice.fees.append(Fee(
+        organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="subscription",
+        position=position, description=plan.invoice_display_name or plan.name, amount_cents=cents,
+        precise_amount_cents=precise, amount_currency=currency, units=Decimal(1), total_aggregated_units=Decimal(1),
+        precise_unit_amount=to_major_precise(precise, currency), from_datetime=start, to_datetime=end,
+        amount_details={"days_billed": days, "days_in_period": period.days, "plan_amount_cents": plan.amount_cents}))
+    for charge in plan.charges:
+        if not charge.invoiceable:
+            continue
+        position += 1
+        usage = charge_usage(session, subscription, charge, start, end)
+        metric = charge.billable_metric
+        invoice.fees.append(Fee(
+            organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
+            fee_type="charge", position=position, description=charge.invoice_display_name or metric.name,
+            amount_cents=usage.amount_cents, precise_amount_cents=precise_minor(usage.amount, currency),
+            amount_currency=currency, units=usage.units, total_aggregated_units=usage.units,
+            events_count=usage.events_count, precise_unit_amount=usage.unit_amount, from_datetime=start,
+            to_datetime=end, amount_details={}))
+
+
+def _compute_totals(invoice: Invoice) -> None:
+    """Totals in BILLING.md's order; coupons, taxes, credit notes and wallets arrive with issues 5 and 6."""
+    invoice.fees_amount_cents = sum(f.amount_cents for f in invoice.fees)
+    invoice.sub_total_excluding_taxes_amount_cents = invoice.fees_amount_cents - invoice.coupons_amount_cents
+    invoice.sub_total_including_taxes_amount_cents = (invoice.sub_total_excluding_taxes_amount_cents
+                                                      + invoice.taxes_amount_cents)
+    invoice.total_amount_cents = max(invoice.sub_total_including_taxes_amount_cents
+                                     - invoice.credit_notes_amount_cents - invoice.prepaid_credit_amount_cents, 0)
+
+
+# ---------------------------------------------------------------- billing a period
+
+
+class AlreadyBilled(Exception):
+    """The period already has its invoice (the unique constraint said so)."""
+
+
+def _bill_period(uow: UnitOfWork, subscription: Subscription, period: Period, *, reason: str,
+                 ended_at: datetime | None) -> Invoice:
+    session = uow.session
+    start = max(period.start, subscription.started_at)
+    end = min(period.end, ended_at) if ended_at else period.end
+    customer = subscription.customer
+    issued_at = runtime.clock.now()
+    invoice = Invoice(
+        organization_id=subscription.organization_id, customer=customer, invoice_type="subscription",
+        status="draft", payment_status="pending", currency=subscription.plan.amount_currency,
+        number=f"{customer.organization.document_number_prefix}-DRAFT",
+        issuing_date=local_date(max(issued_at, end), customer.applicable_timezone),
+        net_payment_term=customer.applicable_net_payment_term)
+    invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
+    invoice.invoice_subscriptions.append(InvoiceSubscription(
+        subscription_id=subscription.id, invoicing_reason=reason, from_datetime=start, to_datetime=end,
+        charges_from_datetime=start, charges_to_datetime=end))
+    try:
+        with session.begin_nested():
+            session.add(invoice)
+            session.flush()
+    except IntegrityError:
+        raise AlreadyBilled(subscription.id) from None
+    _build_fees(session, invoice, subscription, period, start, end, ended_at)
+    _compute_totals(invoice)
+    session.flush()
+    if customer.applicable_grace_period == 0:
+        finalize(uow, invoice)
+    return invoice
+
+
+def bill_termination(uow: UnitOfWork, subscription: Subscription) -> Invoice | None:
+    """Issue the final invoice of a just-terminated subscription for its last, partial period."""
+    if subscription.on_termination_invoice == "skip":
+        return None
+    period = period_at(subscription, max(subscription.terminated_at - timedelta(microseconds=1),
+                                         subscription.started_at))
+    try:
+        return _bill_period(uow, subscription, period, reason="subscription_terminating",
+                            ended_at=subscription.terminated_at)
+    except AlreadyBilled:
+        return None
+
+
+def ended_periods(subscription: Subscription, at: datetime) -> list[Period]:
+    """Every full period of an active subscription that ended at or before `at`, oldest first."""
+    periods = []
+    period = period_at(subscription, subscription.started_at)
+    while period.end <= at:
+        periods.append(period)
+        period = period_at(subscription, period.end)
+    return periods
+
+
+def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
+    """Invoice each ended, unbilled period of one subscription (one transaction per period); returns invoice ids.
+
+    Safe to run twice or concurrently: a period already billed is skipped by the unique constraint.
+    """
+    created: list[str] = []
+    with read_only() as session:
+        subscription = session.get(Subscription, subscription_id)
+        if subscription is None or subscription.status != "active" or subscription.started_at is None:
+            return created
+        billed = set(session.scalars(select(InvoiceSubscription.from_datetime).where(
+            InvoiceSubscription.subscription_id == subscription_id)))
+        todo = [p for p in ended_periods(subscription, at) if max(p.start, subscription.started_at) not in billed]
+    for period in todo:
+        try:
+            with unit_of_work() as uow:
+                subscription = uow.session.scalar(
+                    select(Subscription).where(Subscription.id == subscription_id).with_for_update())
+                if subscription.status != "active":
+                    break
+                invoice = _bill_period(uow, subscription, period, reason="subscription_periodic", ended_at=None)
+                created.append(invoice.id)
+        except AlreadyBilled:
+            continue
+    return created
+
+
+def subscriptions_due(*, at: datetime) -> list[str]:
+    """Ids of active subscriptions with at least one ended period that has no invoice yet."""
+    due = []
+    with read_only() as session:
+        for subscription in session.scalars(select(Subscription).where(Subscription.status == "active")):
+            periods = ended_periods(subscription, at)
+            if not periods:
+                continue
+            last_start = max(periods[-1].start, subscription.started_at)
+            billed = session.scalar(select(InvoiceSubscription.id).where(
+                InvoiceSubscription.subscription_id == subscription.id,
+                InvoiceSubscription.from_datetime == last_start))
+            if billed is None:
+                due.append(subscription.id)
+    return due
+
+
+# ---------------------------------------------------------------- finalization
+
+
+def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
+    """Number the invoice (gap-free, under a lock) and freeze it; the PDF is rendered after commit."""
+    if invoice.status != "draft":
+        return
+    session = uow.session
+    customer = invoice.customer
+    org = customer.organization
+    if org.document_numbering == "per_organization":
+        sequence = next_in_sequence(session, f"invoice:{org.id}")
+        invoice.number = f"{org.document_number_prefix}-{invoice.issuing_date:%Y%m}-{sequence:03d}"
+    else:
+        sequence = next_in_sequence(session, f"invoice:{customer.id}")
+        invoice.number = f"{org.document_number_prefix}-{customer.sequential_id:03d}-{sequence:03d}"
+    invoice.sequential_id = sequence
+    invoice.status = "finalized"
+    invoice.finalized_at = utcnow()
+    if invoice.total_amount_cents == 0:
+        invoice.payment_status = "succeeded"
+    invoice_id = invoice.id
+    uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf:{invoice_id}",
+                                                        invoice_id=invoice_id))
+
+
+def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
+    with unit_of_work() as uow:
+        invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
+        if invoice.status != "draft":
+            raise ValidationFailed({"invoice": ["not_draft"]})
+        finalize(uow, invoice)
+        return invoice
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _invoice_query():
+    return select(Invoice).options(selectinload(Invoice.fees), selectinload(Invoice.invoice_subscriptions))
+
+
+def _get_invoice_in(session: Session, organization_id: str, invoice_id: str, *, lock: bool = False) -> Invoice:
+    query = _invoice_query().where(Invoice.organization_id == organization_id, Invoice.id == str(invoice_id))
+    invoice = session.scalar(query.with_for_update(of=Invoice) if lock else query)
+    if invoice is None:
+        raise NotFound("invoice")
+    return invoice
+
+
+def get_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
+    with read_only() as session:
+        return _get_invoice_in(session, organization_id, invoice_id)
+
+
+def list_invoices(*, organization_id: str, external_customer_id: str | None = None, customer_id: str | None = None,
+                  status: str | None = None, page: int = 1, per_page: int = 20) -> Page:
+    query = _invoice_query().where(Invoice.organization_id == organization_id)
+    if external_customer_id:
+        query = query.join(Customer, Invoice.customer_id == Customer.id).where(
+            Customer.external_id == external_customer_id)
+    if customer_id:
+        query = query.where(Invoice.customer_id == customer_id)
+    if status:
+        query = query.where(Invoice.status == status)
+    with read_only() as session:
+        return paginate(session, query.order_by(Invoice.created_at.desc(), Invoice.id), page=page, per_page=per_page)
+
+
+def subscriptions_of(invoice: Invoice) -> list[Subscription]:
+    with read_only() as session:
+        ids = [link.subscription_id for link in invoice.invoice_subscriptions]
+        return list(session.scalars(select(Subscription).where(Subscription.id.in_(ids)))) if ids else []
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def pdf_key(invoice: Invoice) -> str:
+    return f"invoices/{invoice.organization_id}/{invoice.id}.pdf"
+
+
+def render_invoice_pdf(*, invoice_id: str) -> str | None:
+    """Render and store the PDF of a finalized invoice (idempotent: the file is replaced atomically)."""
+    from billing.invoicing.pdf import render_invoice
+
+    with read_only() as session:
+        invoice = session.scalar(_invoice_query().where(Invoice.id == invoice_id))
+        if invoice is None or invoice.status == "draft":
+            return None
+        subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(
+            Subscription.id.in_([link.subscription_id for link in invoice.invoice_subscriptions])))}
+        data = render_invoice(invoice, invoice.customer, invoice.customer.organization, subscriptions)
+    key = pdf_key(invoice)
+    runtime.files.save(key, data)
+    with unit_of_work() as uow:
+        stored = uow.session.get(Invoice, invoice_id)
+        if stored.file_key != key:
+            stored.file_key = key
+    return key
+
+
+def ensure_invoice_pdf(*, organization_id: str, invoice_id: str) -> Invoice:
+    """The invoice with its PDF rendered (now, if the background job has not done it yet)."""
+    invoice = get_invoice(organization_id=organization_id, invoice_id=invoice_id)
+    if invoice.status == "draft":
+        raise ValidationFailed({"invoice": ["is_draft"]})
+    if not invoice.file_key or not runtime.files.exists(invoice.file_key):
+        render_invoice_pdf(invoice_id=invoice.id)
+        invoice = get_invoice(organization_id=organization_id, invoice_id=invoice_id)
+    return invoice
+
+
+def invoice_pdf_bytes(*, organization_id: str, invoice_id: str) -> bytes:
+    invoice = ensure_invoice_pdf(organization_id=organization_id, invoice_id=invoice_id)
+    data = runtime.files.load(invoice.file_key)
+    if data is None:
+        raise NotFound("invoice_file")
+    return data

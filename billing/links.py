@@ -1,0 +1,70 @@
+"""Signed, expiring links (portal access, invoice files): HMAC-SHA256 over a small JSON claim."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from billing.ports import runtime
+
+# NOTE: Lago's portal links expire after 12 hours (API.md, "The portal link").
+PORTAL_TTL = timedelta(hours=12)
+FILE_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Claim:
+    purpose: str
+    subject: str
+    organization_id: str
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(payload: str) -> str:
+    if not runtime.secret_key:
+        raise RuntimeError("no secret key configured for signed links")
+    return _b64(hmac.new(runtime.secret_key.encode(), payload.encode(), hashlib.sha256).digest())
+
+
+def sign(*, purpose: str, subject: str, organization_id: str, ttl: timedelta) -> str:
+    expires = int((runtime.clock.now() + ttl).timestamp())
+    payload = _b64(json.dumps({"p": purpose, "s": subject, "o": organization_id, "e": expires},
+                              separators=(",", ":")).encode())
+    return f"{payload}.{_mac(payload)}"
+
+
+def verify(token: str, *, purpose: str) -> Claim | None:
+    """The claim of a valid, unexpired token for `purpose`; None if tampered, expired or for something else."""
+    try:
+        payload, mac = token.split(".")
+        if not hmac.compare_digest(mac, _mac(payload)):
+            return None
+        data = json.loads(_unb64(payload))
+        expires_at = datetime.fromtimestamp(int(data["e"]), runtime.clock.now().tzinfo)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if data.get("p") != purpose or expires_at <= runtime.clock.now():
+        return None
+    return Claim(purpose=purpose, subject=str(data["s"]), organization_id=str(data["o"]), expires_at=expires_at)
+
+
+def portal_url(*, customer_id: str, organization_id: str) -> str:
+    token = sign(purpose="portal", subject=customer_id, organization_id=organization_id, ttl=PORTAL_TTL)
+    return f"{runtime.base_url}/portal/{token}"
+
+
+def invoice_file_url(*, invoice_id: str, organization_id: str) -> str:
+    token = sign(purpose="invoice_file", subject=invoice_id, organization_id=organization_id, ttl=FILE_TTL)
+    return f"{runtime.base_url}/files/invoices/{token}.pdf"

@@ -1,0 +1,14 @@
+"""Every table of the core, imported in one place so that mappers and Alembic see them all."""
+
+from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge, ChargeFilter, Plan
+from billing.customers.models import Customer
+from billing.db import Base
+from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
+from billing.metering.models import Event
+from billing.organizations.models import ApiKey, Organization, Sequence, User
+from billing.subscriptions.models import Subscription
+
+__all__ = [
+    "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
+    "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "Sequence", "Subscription", "User",
+]

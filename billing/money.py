@@ -1,0 +1,86 @@
+"""Money: minor units per currency, the ONE rounding rule, and display formatting.
+
+Settled amounts are integers in the currency's minor unit (cents for EUR/USD, yen for JPY).
+Prices and usage-derived amounts stay `Decimal` in major units until a fee is settled, and
+`to_minor` is the only place where a Decimal becomes an integer amount.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from babel.numbers import format_currency, get_currency_precision, list_currencies
+
+# NOTE: ROUND_HALF_UP at the ISO 4217 exponent, once per fee: the rule Lago applies
+# (BILLING.md, Invoicing: "each rounded once per fee to the currency's minor unit").
+ROUNDING = ROUND_HALF_UP
+
+_KNOWN_CURRENCIES = frozenset(list_currencies())
+
+
+def is_currency(code: object) -> bool:
+    return isinstance(code, str) and len(code) == 3 and code.upper() == code and code in _KNOWN_CURRENCIES
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point of the currency's minor unit (EUR 2, JPY 0, BHD 3)."""
+    return get_currency_precision(currency)
+
+
+def round_minor(precise_minor_amount: Decimal) -> int:
+    """The one rounding rule: an exact amount of minor units to an integer, half up."""
+    return int(precise_minor_amount.quantize(Decimal(1), rounding=ROUNDING))
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """A major-unit amount as an integer of minor units, rounded by `round_minor`."""
+    return round_minor(amount.scaleb(exponent(currency)))
+
+
+def to_major(minor: int, currency: str) -> Decimal:
+    return Decimal(minor).scaleb(-exponent(currency))
+
+
+def to_major_precise(precise_minor_amount: Decimal, currency: str) -> Decimal:
+    return precise_minor_amount.scaleb(-exponent(currency))
+
+
+def precise_minor(amount: Decimal, currency: str) -> Decimal:
+    """The unrounded amount in minor units (Lago's `precise_amount_cents`)."""
+    return amount.scaleb(exponent(currency))
+
+
+def parse_decimal(value: object) -> Decimal | None:
+    """A Decimal from an int, a Decimal or a decimal string; None for anything else (never floats' noise)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        # Floats arrive from JSON; repr gives the shortest string that round-trips.
+        return Decimal(repr(value)) if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+        return parsed if parsed.is_finite() else None
+    return None
+
+
+def format_money(minor: int, currency: str, locale: str = "en_US") -> str:
+    return format_currency(to_major(minor, currency), currency, locale=locale)
+
+
+def format_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:
+    """A unit price, keeping sub-cent digits (babel would round them away otherwise)."""
+    return format_currency(amount, currency, locale=locale, currency_digits=False, format_type="standard")
+
+
+def decimal_str(value: Decimal) -> str:
+    """A Decimal as the plain string the API returns ("12.5", "3", "0.0125")."""
+    if value == value.to_integral_value():
+        return str(value.quantize(Decimal(1)))
+    return format(value.normalize(), "f")

@@ -1,0 +1,47 @@
+"""Configuration from the environment, shared by the web app, the workers and the CLI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_INSTANCE = Path(os.environ.get("TALLY_INSTANCE_PATH", "instance")).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    redis_url: str | None
+    secret_key: str
+    base_url: str
+    instance_path: Path
+    files_path: Path
+    embedded_clock: bool
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        instance = Path(env.get("TALLY_INSTANCE_PATH", str(DEFAULT_INSTANCE))).resolve()
+        database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'tally.db'}"
+        secret_key = env.get("SECRET_KEY") or _instance_secret(instance)
+        return cls(
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=secret_key,
+            base_url=(env.get("TALLY_BASE_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            instance_path=instance,
+            files_path=Path(env.get("TALLY_FILES_PATH", str(instance / "files"))).resolve(),
+            embedded_clock=env.get("TALLY_EMBEDDED_CLOCK", "1") not in ("0", "false", "no"),
+        )
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random secret kept in the instance folder, so the embedded default needs no setup."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

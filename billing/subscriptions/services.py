@@ -1,0 +1,195 @@
+"""Subscription lifecycle: create (active or pending), activate, terminate; and their billing periods."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing.catalog.services import find_plan
+from billing.customers.services import ensure_customer, require_currency
+from billing.db import UnitOfWork, read_only, unit_of_work
+from billing.errors import NotFound, ValidationFailed
+from billing.pagination import Page, paginate
+from billing.ports import runtime
+from billing.subscriptions.models import LIVE_STATUSES, Subscription
+from billing.subscriptions.periods import Period, local_date, period_containing
+from billing.validation import Checker
+
+
+def billing_anchor(subscription: Subscription):
+    """The local date periods are anchored to (the subscription date, for anniversary billing)."""
+    return local_date(subscription.subscription_at, subscription.customer.applicable_timezone)
+
+
+def period_at(subscription: Subscription, moment: datetime) -> Period:
+    """The full billing period of `subscription` that contains `moment`."""
+    return period_containing(moment, interval=subscription.plan.interval, billing_time=subscription.billing_time,
+                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
+
+
+def current_period(subscription: Subscription, now: datetime | None = None) -> Period:
+    now = now or runtime.clock.now()
+    if subscription.terminated_at is not None:
+        now = min(now, subscription.terminated_at)
+    if subscription.started_at is not None:
+        now = max(now, subscription.started_at)
+    return period_at(subscription, now)
+
+
+def find_live_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:
+    return session.scalar(select(Subscription).where(
+        Subscription.organization_id == organization_id, Subscription.external_id == external_id,
+        Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc()))
+
+
+def find_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:
+    """The live subscription with this external_id, else the latest ended one."""
+    live = find_live_subscription(session, organization_id, external_id)
+    if live is not None:
+        return live
+    return session.scalar(select(Subscription).where(
+        Subscription.organization_id == organization_id, Subscription.external_id == external_id,
+    ).order_by(Subscription.created_at.desc()))
+
+
+def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> Subscription:
+    """Subscribe a customer (created if unknown, as Lago) to a plan, now or at `subscription_at`."""
+    check = Checker(data)
+    external_customer_id = check.string("external_customer_id", required=True)
+    plan_code = check.string("plan_code", required=True)
+    external_id = check.string("external_id") or external_customer_id
+    name = check.string("name")
+    billing_time = check.choice("billing_time", ("calendar", "anniversary")) or "calendar"
+    subscription_at = check.datetime("subscription_at")
+    ending_at = check.datetime("ending_at")
+    if data.get("plan_overrides"):
+        check.fail("plan_overrides", "not_supported_yet")  # overrides: issue 4
+    check.done()
+    now = runtime.clock.now()
+    subscription_at = subscription_at or now
+    if ending_at is not None and ending_at <= max(subscription_at, now):
+        raise ValidationFailed({"ending_at": ["invalid_date"]})
+    with unit_of_work() as uow:
+        plan = find_plan(uow.session, organization_id, plan_code)
+        if plan is None:
+            raise NotFound("plan")
+        existing = find_live_subscription(uow.session, organization_id, external_id)
+        if existing is not None:
+            if existing.customer.external_id != external_customer_id:
+                raise ValidationFailed({"external_id": ["value_already_exist"]})
+            if existing.plan_id == plan.id or (existing.plan.parent_id == plan.id):
+                return existing  # same subscription sent again: nothing to change (idempotent retry)
+            # NOTE: plan changes (upgrade now, downgrade at period end) arrive with issue 4.
+            raise ValidationFailed({"plan_code": ["plan_change_not_supported_yet"]})
+        customer = ensure_customer(uow.session, organization_id, external_customer_id)
+        require_currency(customer, plan.amount_currency)
+        subscription = Subscription(
+            organization_id=organization_id, customer=customer, plan=plan, external_id=external_id, name=name,
+            billing_time=billing_time, subscription_at=subscription_at, ending_at=ending_at, status="pending")
+        if subscription_at <= now:
+            subscription.status = "active"
+            subscription.started_at = subscription_at
+        uow.session.add(subscription)
+        uow.session.flush()
+        return subscription
+
+
+def activate_pending_subscriptions(*, organization_id: str | None = None, at: datetime) -> int:
+    """Start every pending subscription whose `subscription_at` has come (run by the billing clock)."""
+    with unit_of_work() as uow:
+        query = select(Subscription).where(Subscription.status == "pending", Subscription.subscription_at <= at)
+        if organization_id:
+            query = query.where(Subscription.organization_id == organization_id)
+        started = 0
+        for subscription in uow.session.scalars(query.with_for_update()):
+            subscription.status = "active"
+            subscription.started_at = subscription.subscription_at
+            started += 1
+        return started
+
+
+def terminate_subscription(*, organization_id: str, external_id: str, at: datetime | None = None) -> Subscription:
+    """End a subscription now: an active one is billed for its partial period at once; a pending one is canceled."""
+    from billing.invoicing.services import bill_termination
+
+    at = at or runtime.clock.now()
+    with unit_of_work() as uow:
+        subscription = uow.session.scalar(select(Subscription).where(
+            Subscription.organization_id == organization_id, Subscription.external_id == external_id,
+            Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc()).with_for_update())
+        if subscription is None:
+            raise NotFound("subscription")
+        _terminate(uow, subscription, at)
+        if subscription.status == "terminated":
+            bill_termination(uow, subscription)
+        return subscription
+
+
+def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> None:
+    if subscription.status == "pending":
+        subscription.status = "canceled"
+        subscription.canceled_at = at
+        return
+    subscription.status = "terminated"
+    subscription.terminated_at = max(at, subscription.started_at or at)
+
+
+def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
+    from billing.invoicing.services import bill_termination
+
+    now = runtime.clock.now()
+    for subscription in uow.session.scalars(select(Subscription).where(
+            Subscription.customer_id == customer.id, Subscription.status.in_(LIVE_STATUSES)).with_for_update()):
+        _terminate(uow, subscription, now)
+        if subscription.status == "terminated":
+            bill_termination(uow, subscription)
+
+
+def end_due_subscriptions(*, at: datetime) -> list[str]:
+    """Terminate subscriptions whose `ending_at` has passed; returns their ids."""
+    from billing.invoicing.services import bill_termination
+
+    ended: list[str] = []
+    with unit_of_work() as uow:
+        for subscription in uow.session.scalars(select(Subscription).where(
+                Subscription.status == "active", Subscription.ending_at.is_not(None),
+                Subscription.ending_at <= at).with_for_update()):
+            _terminate(uow, subscription, subscription.ending_at)
+            bill_termination(uow, subscription)
+            ended.append(subscription.id)
+    return ended
+
+
+def get_subscription(*, organization_id: str, external_id: str) -> Subscription:
+    with read_only() as session:
+        subscription = find_subscription(session, organization_id, external_id)
+        if subscription is None:
+            raise NotFound("subscription")
+        return subscription
+
+
+def list_subscriptions(*, organization_id: str, external_customer_id: str | None = None,
+                       plan_code: str | None = None, statuses: list[str] | None = None,
+                       page: int = 1, per_page: int = 20) -> Page:
+    from billing.catalog.models import Plan
+    from billing.customers.models import Customer
+
+    query = select(Subscription).where(Subscription.organization_id == organization_id)
+    if external_customer_id:
+        query = query.join(Customer, Subscription.customer_id == Customer.id).where(
+            Customer.external_id == external_customer_id, Customer.deleted_at.is_(None))
+    if plan_code:
+        query = query.join(Plan, Subscription.plan_id == Plan.id).where(Plan.code == plan_code)
+    query = query.where(Subscription.status.in_(statuses or ["active"]))
+    with read_only() as session:
+        return paginate(session, query.order_by(Subscription.created_at.desc(), Subscription.id),
+                        page=page, per_page=per_page)
+
+
+def customer_subscriptions(session: Session, customer_id: str) -> list[Subscription]:
+    return list(session.scalars(select(Subscription).where(Subscription.customer_id == customer_id)
+                                .order_by(Subscription.created_at.desc())))
+

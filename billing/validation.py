@@ -1,0 +1,159 @@
+"""Small checks shared by every service's input validation (reason codes are Lago's)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo, available_timezones
+
+from billing.errors import ValidationFailed
+from billing.money import is_currency, parse_decimal
+
+_TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+
+
+class Checker:
+    """Collects reasons per field, then raises one ValidationFailed with all of them."""
+
+    def __init__(self, data: Mapping[str, object] | None):
+        self.data = data if isinstance(data, Mapping) else {}
+        self.errors: dict[str, list[str]] = {}
+
+    def fail(self, field: str, reason: str) -> None:
+        self.errors.setdefault(field, []).append(reason)
+
+    def string(self, field: str, *, required: bool = False, max_length: int = 255) -> str | None:
+        value = self.data.get(field)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(field, "value_is_mandatory")
+            return None
+        if not isinstance(value, str):
+            self.fail(field, "invalid_type")
+            return None
+        if len(value) > max_length:
+            self.fail(field, "value_is_too_long")
+            return None
+        return value.strip()
+
+    def boolean(self, field: str) -> bool | None:
+        value = self.data.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.fail(field, "invalid_type")
+            return None
+        return value
+
+    def integer(self, field: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
+        value = self.data.get(field)
+        if value is None:
+            if required:
+                self.fail(field, "value_is_mandatory")
+            return None
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(field, "invalid_type")
+            return None
+        if minimum is not None and value < minimum:
+            self.fail(field, "value_is_out_of_range")
+            return None
+        return value
+
+    def decimal(self, field: str, *, required: bool = False, minimum: Decimal | None = Decimal(0)) -> Decimal | None:
+        value = self.data.get(field)
+        if value is None:
+            if required:
+                self.fail(field, "value_is_mandatory")
+            return None
+        parsed = parse_decimal(value)
+        if parsed is None:
+            self.fail(field, "invalid_value")
+            return None
+        if minimum is not None and parsed < minimum:
+            self.fail(field, "value_is_out_of_range")
+            return None
+        return parsed
+
+    def choice(self, field: str, choices: tuple[str, ...], *, required: bool = False) -> str | None:
+        value = self.data.get(field)
+        if value is None:
+            if required:
+                self.fail(field, "value_is_mandatory")
+            return None
+        if value not in choices:
+            self.fail(field, "value_is_invalid")
+            return None
+        return value
+
+    def currency(self, field: str, *, required: bool = False) -> str | None:
+        value = self.data.get(field)
+        if value is None:
+            if required:
+                self.fail(field, "value_is_mandatory")
+            return None
+        if not is_currency(value):
+            self.fail(field, "value_is_invalid")
+            return None
+        return value
+
+    def timezone(self, field: str) -> str | None:
+        value = self.data.get(field)
+        if value is None:
+            return None
+        if not isinstance(value, str) or value not in _TIMEZONES:
+            self.fail(field, "invalid_timezone")
+            return None
+        ZoneInfo(value)
+        return value
+
+    def datetime(self, field: str, *, required: bool = False) -> datetime | None:
+        value = self.data.get(field)
+        if value is None:
+            if required:
+                self.fail(field, "value_is_mandatory")
+            return None
+        parsed = parse_datetime(value)
+        if parsed is None:
+            self.fail(field, "invalid_date")
+        return parsed
+
+    def done(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """An aware UTC datetime from ISO 8601 (a naive one is taken as UTC) or Unix seconds."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Decimal):
+        return _from_unix(Decimal(str(value)))
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    numeric = parse_decimal(text)
+    if numeric is not None:
+        return _from_unix(numeric)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _from_unix(seconds: Decimal) -> datetime | None:
+    try:
+        whole = int(seconds)
+        micros = int(((seconds - whole) * 1_000_000).to_integral_value())
+        return datetime.fromtimestamp(whole, UTC).replace(microsecond=0) + _micros(micros)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _micros(micros: int):
+    from datetime import timedelta
+
+    return timedelta(microseconds=micros)

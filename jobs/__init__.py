@@ -1,0 +1,1 @@
+"""Background work: RQ queues (or an in-process runner when no Redis is configured), tasks and the cron schedule."""

@@ -1,0 +1,33 @@
+"""One thin job per service: parse the arguments, call the service. Every one is safe to rerun."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from billing import clock
+from billing.invoicing import services as invoicing
+from jobs.bootstrap import ensure_configured
+
+
+def bill_subscription(*, subscription_id: str, at: str) -> list[str]:
+    ensure_configured()
+    return invoicing.bill_subscription(subscription_id=subscription_id, at=datetime.fromisoformat(at))
+
+
+def render_invoice_pdf(*, invoice_id: str) -> str | None:
+    ensure_configured()
+    return invoicing.render_invoice_pdf(invoice_id=invoice_id)
+
+
+def run_billing_clock(*, at: str | None = None) -> dict:
+    ensure_configured()
+    run = clock.run_billing_clock(at=datetime.fromisoformat(at) if at else None)
+    return {"at": run.at.isoformat(), "activated": run.activated, "terminated": len(run.terminated),
+            "billed_subscriptions": len(run.billed_subscriptions)}
+
+
+TASKS = {
+    "bill_subscription": bill_subscription,
+    "render_invoice_pdf": render_invoice_pdf,
+    "run_billing_clock": run_billing_clock,
+}

@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+portal_blueprint = Blueprint("portal", __name__)

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from flask import Flask, jsonify, send_from_directory
+
+from billing import db
+from billing.settings import Settings
+from jobs.bootstrap import configure_core
+from jobs.dispatch import InProcessDispatcher, make_dispatcher
+from web.extensions import csrf, login_manager
+
+
+def create_app(settings: Settings | None = None, *, start_clock: bool | None = None, dispatcher=None) -> Flask:
+    """Build the Tally web app; nothing is started at import time."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__.split(".")[0], template_folder="../templates", static_folder="../static",
+                instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TALLY=settings,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=5 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    settings.instance_path.mkdir(parents=True, exist_ok=True)
+
+    dispatcher = dispatcher or make_dispatcher(settings)
+    configure_core(settings, dispatcher=dispatcher)
+    app.extensions["tally_dispatcher"] = dispatcher
+
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from admin import admin_blueprint
+    from api import api_blueprint
+    from portal import portal_blueprint
+    from web import cli, files, jinja
+
+    app.register_blueprint(api_blueprint, url_prefix="/api/v1")
+    csrf.exempt(api_blueprint)  # the API authenticates with bearer keys, not cookies
+    app.register_blueprint(portal_blueprint, url_prefix="/portal")
+    app.register_blueprint(admin_blueprint, url_prefix="/admin")
+    app.register_blueprint(files.blueprint)
+    cli.register(app)
+    jinja.register(app)
+
+    @app.get("/health")
+    def health():
+        db.engine().connect().close()
+        if settings.redis_url:
+            from redis import Redis
+
+            Redis.from_url(settings.redis_url).ping()
+        return jsonify(status="ok")
+
+    @app.get("/")
+    def index():
+        from flask import redirect, url_for
+
+        return redirect(url_for("admin.customers"))
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return send_from_directory(app.static_folder, "img/favicon.svg", mimetype="image/svg+xml")
+
+    if start_clock is None:
+        start_clock = settings.embedded_clock and isinstance(dispatcher, InProcessDispatcher)
+    if start_clock:
+        # Started by the first request, so that CLI commands (which build the app too) never
+        # run a clock; without Redis there is no `rq cron`, and this thread replaces it.
+        from jobs.clock import start_clock_thread
+
+        app.before_request(lambda: start_clock_thread() and None)
+    logging.basicConfig(level=logging.INFO)
+    return app

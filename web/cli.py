@@ -1,0 +1,131 @@
+"""Operator commands (API.md §3): `flask --app wsgi <command>`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from billing.errors import ValidationFailed
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def upgrade_database(database_url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def register(app: Flask) -> None:
+    @app.cli.group("db")
+    def db_group():
+        """Database migrations (Alembic)."""
+
+    @db_group.command("upgrade")
+    @click.argument("revision", default="head")
+    def db_upgrade(revision: str):
+        """Apply migrations up to REVISION (default: head)."""
+        upgrade_database(current_app.config["TALLY"].database_url, revision)
+        click.echo(f"database at {revision}")
+
+    @db_group.command("downgrade")
+    @click.argument("revision")
+    def db_downgrade(revision: str):
+        """Revert migrations down to REVISION."""
+        from alembic import command
+
+        command.downgrade(alembic_config(current_app.config["TALLY"].database_url), revision)
+
+    @db_group.command("revision")
+    @click.option("-m", "--message", required=True)
+    def db_revision(message: str):
+        """Autogenerate a migration from the models."""
+        from alembic import command
+
+        command.revision(alembic_config(current_app.config["TALLY"].database_url), message=message, autogenerate=True)
+
+    @app.cli.command("create-organization")
+    @click.argument("name")
+    @click.option("--currency", default="USD", show_default=True)
+    @click.option("--timezone", default="UTC", show_default=True)
+    def create_organization_command(name: str, currency: str, timezone: str):
+        """Create an organization; its API key is printed alone on the last line."""
+        from billing.organizations.services import create_organization
+
+        created = create_organization(name=name, default_currency=currency, timezone=timezone)
+        click.echo(f"organization {created.name} ({created.organization_id})")
+        click.echo(created.api_key)
+
+    @app.cli.command("create-admin")
+    @click.argument("email")
+    @click.option("--organization", "organization_name", help="organization name (default: the only one)")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def create_admin_command(email: str, organization_name: str | None, password: str):
+        """Create an account-manager login."""
+        from billing.db import read_only
+        from billing.organizations.models import Organization
+        from billing.organizations.services import create_admin, find_organization_by_name
+
+        if organization_name:
+            organization_id = find_organization_by_name(organization_name)
+        else:
+            with read_only() as session:
+                ids = list(session.query(Organization.id).limit(2))
+            organization_id = ids[0][0] if len(ids) == 1 else None
+            if len(ids) > 1:
+                raise click.UsageError("several organizations exist: pass --organization NAME")
+        if organization_id is None:
+            raise click.UsageError("no such organization: create one with create-organization NAME")
+        try:
+            create_admin(email=email, password=password, organization_id=organization_id)
+        except ValidationFailed as error:
+            raise click.ClickException(f"invalid: {error.details}") from None
+        click.echo(f"account manager {email} created")
+
+    @app.cli.command("seed-demo")
+    @click.option("--reset/--no-reset", default=False, help="reseed even if the demo organization exists")
+    def seed_demo_command(reset: bool):
+        """Load a demo organization with metrics, plans, customers, a month of events and invoices."""
+        from web.demo import seed_demo
+
+        result = seed_demo(reset=reset)
+        settings = current_app.config["TALLY"]
+        click.echo(f"Demo organization: {result.organization_name}")
+        click.echo(f"Admin:  {settings.base_url}/admin/login  (login {result.admin_email} / {result.admin_password})")
+        click.echo(f"Portal: {result.portal_url}")
+        click.echo(f"API key: {result.api_key}" if result.api_key else "API key: (created on first seed)")
+
+    @app.cli.group("billing")
+    def billing_group():
+        """The billing clock."""
+
+    @billing_group.command("run")
+    @click.option("--at", "at_text", help="ISO 8601 time to run the clock as of (default: now)")
+    def billing_run(at_text: str | None):
+        """Run the billing clock once: activate, end and bill what is due. Idempotent."""
+        from billing.clock import run_billing_clock
+        from billing.validation import parse_datetime
+
+        at: datetime | None = None
+        if at_text:
+            at = parse_datetime(at_text)
+            if at is None:
+                raise click.BadParameter(f"not an ISO 8601 time: {at_text}", param_hint="--at")
+        run = run_billing_clock(at=at, fan_out=False)
+        click.echo(f"billing clock at {run.at.isoformat()}: {run.activated} activated, {len(run.terminated)} ended, "
+                   f"{len(run.invoices)} invoices issued")
+        sys.stdout.flush()
