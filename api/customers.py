@@ -1,2 +1,53 @@
-"""placeholder"""
-from api.blueprint import api_blueprint  # noqa: F401
+"""/customers: create-or-update by external_id, get, list, delete; current usage; portal link."""
+
+from __future__ import annotations
+
+from flask import request
+
+from api import serializers
+from api.blueprint import api_blueprint as bp
+from api.common import body, many, one, organization_id, page_args
+from billing.customers import services
+from billing.errors import ValidationFailed
+from billing.metering.services import current_usage
+
+
+@bp.post("/customers")
+def upsert_customer():
+    return one("customer", serializers.customer(services.upsert_customer(organization_id=organization_id(),
+                                                                         data=body("customer"))))
+
+
+@bp.get("/customers")
+def list_customers():
+    page = services.list_customers(organization_id=organization_id(), search=request.args.get("search_term"),
+                                   **page_args())
+    return many("customers", page, serializers.customer)
+
+
+@bp.get("/customers/<path:external_id>/current_usage")
+def customer_current_usage(external_id: str):
+    external_subscription_id = request.args.get("external_subscription_id")
+    if not external_subscription_id:
+        raise ValidationFailed({"external_subscription_id": ["value_is_mandatory"]})
+    usage = current_usage(organization_id=organization_id(), external_customer_id=external_id,
+                          external_subscription_id=external_subscription_id)
+    return one("customer_usage", serializers.usage(usage))
+
+
+@bp.get("/customers/<path:external_id>/portal_url")
+def customer_portal_url(external_id: str):
+    url = services.customer_portal_url(organization_id=organization_id(), external_id=external_id)
+    return one("customer", {"portal_url": url})
+
+
+@bp.get("/customers/<path:external_id>")
+def get_customer(external_id: str):
+    return one("customer", serializers.customer(services.get_customer(organization_id=organization_id(),
+                                                                      external_id=external_id)))
+
+
+@bp.delete("/customers/<path:external_id>")
+def delete_customer(external_id: str):
+    return one("customer", serializers.customer(services.delete_customer(organization_id=organization_id(),
+                                                                         external_id=external_id)))

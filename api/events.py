@@ -1,2 +1,46 @@
-"""placeholder"""
-from api.blueprint import api_blueprint  # noqa: F401
+"""/events: single and batch ingestion (idempotent on transaction_id), get, list."""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+from api import serializers
+from api.blueprint import api_blueprint as bp
+from api.common import body, json_body, many, one, organization_id, page_args
+from billing.errors import ValidationFailed
+from billing.metering import services
+
+
+@bp.post("/events")
+def create_event():
+    raw = body("event")
+    try:
+        [stored] = services.ingest_events(organization_id=organization_id(), raw_events=[raw])
+    except ValidationFailed as error:
+        # A single event's errors are keyed by field, not by batch index.
+        raise ValidationFailed(error.details.get("0", error.details)) from None
+    return one("event", serializers.event(stored))
+
+
+@bp.post("/events/batch")
+def create_events_batch():
+    events = json_body().get("events")
+    if not isinstance(events, list):
+        raise BadRequest("param is missing or the value is empty: events")
+    stored = services.ingest_events(organization_id=organization_id(), raw_events=events)
+    return {"events": [serializers.event(e) for e in stored]}
+
+
+@bp.get("/events")
+def list_events():
+    page = services.list_events(organization_id=organization_id(),
+                                external_subscription_id=request.args.get("external_subscription_id"),
+                                code=request.args.get("code"), **page_args())
+    return many("events", page, serializers.event)
+
+
+@bp.get("/events/<path:transaction_id>")
+def get_event(transaction_id: str):
+    return one("event", serializers.event(services.get_event(organization_id=organization_id(),
+                                                             transaction_id=transaction_id)))

@@ -1,2 +1,39 @@
-"""placeholder"""
-from api.blueprint import api_blueprint  # noqa: F401
+"""/invoices: list (filter by customer and status), get, finalize, download (file_url)."""
+
+from __future__ import annotations
+
+from flask import request
+
+from api import serializers
+from api.blueprint import api_blueprint as bp
+from api.common import many, one, organization_id, page_args
+from billing.invoicing import services
+
+
+def _serialize(invoice):
+    return serializers.invoice(invoice, {s.id: s for s in services.subscriptions_of(invoice)})
+
+
+@bp.get("/invoices")
+def list_invoices():
+    page = services.list_invoices(organization_id=organization_id(),
+                                  external_customer_id=request.args.get("external_customer_id"),
+                                  status=request.args.get("status"), **page_args())
+    return many("invoices", page, _serialize)
+
+
+@bp.get("/invoices/<invoice_id>")
+def get_invoice(invoice_id: str):
+    return one("invoice", _serialize(services.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
+
+
+@bp.put("/invoices/<invoice_id>/finalize")
+def finalize_invoice(invoice_id: str):
+    return one("invoice", _serialize(services.finalize_invoice(organization_id=organization_id(),
+                                                               invoice_id=invoice_id)))
+
+
+@bp.post("/invoices/<invoice_id>/download")
+def download_invoice(invoice_id: str):
+    invoice = services.ensure_invoice_pdf(organization_id=organization_id(), invoice_id=invoice_id)
+    return one("invoice", _serialize(invoice))

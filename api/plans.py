@@ -1,2 +1,34 @@
-"""placeholder"""
-from api.blueprint import api_blueprint  # noqa: F401
+"""/plans (charges inside): create, get, update, delete, list."""
+
+from __future__ import annotations
+
+from api import serializers
+from api.blueprint import api_blueprint as bp
+from api.common import body, many, one, organization_id, page_args
+from billing.catalog import services
+
+
+@bp.post("/plans")
+def create_plan():
+    return one("plan", serializers.plan(services.create_plan(organization_id=organization_id(), data=body("plan"))))
+
+
+@bp.get("/plans")
+def list_plans():
+    return many("plans", services.list_plans(organization_id=organization_id(), **page_args()), serializers.plan)
+
+
+@bp.get("/plans/<path:code>")
+def get_plan(code: str):
+    return one("plan", serializers.plan(services.get_plan(organization_id=organization_id(), code=code)))
+
+
+@bp.put("/plans/<path:code>")
+def update_plan(code: str):
+    return one("plan", serializers.plan(services.update_plan(organization_id=organization_id(), code=code,
+                                                             data=body("plan"))))
+
+
+@bp.delete("/plans/<path:code>")
+def delete_plan(code: str):
+    return one("plan", serializers.plan(services.delete_plan(organization_id=organization_id(), code=code)))

@@ -1,2 +1,42 @@
-"""placeholder"""
-from api.blueprint import api_blueprint  # noqa: F401
+"""/subscriptions: create, get, list, terminate (DELETE issues the final invoice at once)."""
+
+from __future__ import annotations
+
+from flask import request
+
+from api import serializers
+from api.blueprint import api_blueprint as bp
+from api.common import body, many, one, organization_id, page_args
+from billing.subscriptions import services
+
+
+def _serialize(subscription):
+    period = services.current_period(subscription) if subscription.status == "active" else None
+    return serializers.subscription(subscription, period=period)
+
+
+@bp.post("/subscriptions")
+def create_subscription():
+    subscription = services.create_subscription(organization_id=organization_id(), data=body("subscription"))
+    return one("subscription", _serialize(subscription))
+
+
+@bp.get("/subscriptions")
+def list_subscriptions():
+    statuses = request.args.getlist("status[]") or request.args.getlist("status") or None
+    page = services.list_subscriptions(organization_id=organization_id(),
+                                       external_customer_id=request.args.get("external_customer_id"),
+                                       plan_code=request.args.get("plan_code"), statuses=statuses, **page_args())
+    return many("subscriptions", page, _serialize)
+
+
+@bp.get("/subscriptions/<path:external_id>")
+def get_subscription(external_id: str):
+    return one("subscription", _serialize(services.get_subscription(organization_id=organization_id(),
+                                                                    external_id=external_id)))
+
+
+@bp.delete("/subscriptions/<path:external_id>")
+def terminate_subscription(external_id: str):
+    subscription = services.terminate_subscription(organization_id=organization_id(), external_id=external_id)
+    return one("subscription", _serialize(subscription))

@@ -33,7 +33,7 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     for subscription_id in subscriptions_due(at=at):
         run.billed_subscriptions.append(subscription_id)
         if fan_out:
-            runtime.dispatcher.enqueue("bill_subscription", job_id=f"bill:{subscription_id}:{at:%Y%m%d%H}",
+            runtime.dispatcher.enqueue("bill_subscription", job_id=f"bill-{subscription_id}-{at:%Y%m%d%H}",
                                        subscription_id=subscription_id, at=at.isoformat())
         else:
             run.invoices.extend(bill_subscription(subscription_id=subscription_id, at=at))

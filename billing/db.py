@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import DateTime, TypeDecorator
+
+log = logging.getLogger(__name__)
 
 
 def new_id() -> str:
@@ -154,17 +157,24 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     finally:
         session.close()
     for callback in uow._after_commit:
-        callback()
+        # The data is committed whatever happens here: a failed enqueue (Redis down) is logged,
+        # and the work it asked for is idempotent and picked up again by the clock or on demand.
+        try:
+            callback()
+        except Exception:
+            log.exception("after-commit callback failed")
 
 
 @contextmanager
 def read_only() -> Iterator[Session]:
-    """A session for queries that change nothing (rolled back at the end)."""
+    """A session for queries that change nothing; its objects stay readable after it closes.
+
+    close() (not rollback(), which would expire every loaded object) ends the transaction.
+    """
     if _session_factory is None:
         raise RuntimeError("billing.db.configure(url) was not called")
     session = _session_factory()
     try:
         yield session
     finally:
-        session.rollback()
         session.close()

@@ -32,8 +32,8 @@ class RQDispatcher:
         self._retry = Retry(max=3, interval=[10, 60, 300])
 
     def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
-        from rq.job import Job, JobStatus
         from rq.exceptions import NoSuchJobError
+        from rq.job import Job, JobStatus
 
         if job_id:
             try:

@@ -38,7 +38,8 @@ class BillableMetric(Base):
     deleted_at: Mapped[datetime | None]
 
     filters: Mapped[list[BillableMetricFilter]] = relationship(
-        back_populates="billable_metric", cascade="all, delete-orphan", order_by="BillableMetricFilter.key")
+        back_populates="billable_metric", cascade="all, delete-orphan", order_by="BillableMetricFilter.key",
+        lazy="selectin")
 
 
 class BillableMetricFilter(Base):
@@ -83,7 +84,7 @@ class Plan(Base):
     deleted_at: Mapped[datetime | None]
 
     charges: Mapped[list[Charge]] = relationship(
-        back_populates="plan", cascade="all, delete-orphan", order_by="Charge.created_at",
+        back_populates="plan", cascade="all, delete-orphan", order_by="Charge.created_at", lazy="selectin",
         primaryjoin="and_(Charge.plan_id == Plan.id, Charge.deleted_at.is_(None))")
 
     @property
@@ -114,7 +115,7 @@ class Charge(Base):
     plan: Mapped[Plan] = relationship(back_populates="charges", foreign_keys=[plan_id])
     billable_metric: Mapped[BillableMetric] = relationship(lazy="joined")
     filters: Mapped[list[ChargeFilter]] = relationship(
-        back_populates="charge", cascade="all, delete-orphan", order_by="ChargeFilter.created_at")
+        back_populates="charge", cascade="all, delete-orphan", order_by="ChargeFilter.created_at", lazy="selectin")
 
 
 class ChargeFilter(Base):

@@ -94,6 +94,7 @@ def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) 
         _apply_metric(uow.session, metric, data, creating=True)
         uow.session.add(metric)
         uow.session.flush()
+        uow.session.refresh(metric)
         return metric
 
 
@@ -103,6 +104,7 @@ def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str
         _apply_metric(uow.session, metric, data, creating=False)
         metric.updated_at = utcnow()
         uow.session.flush()
+        uow.session.refresh(metric)
         return metric
 
 
@@ -268,8 +270,9 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
 def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
     with unit_of_work() as uow:
         plan = Plan(organization_id=organization_id, pay_in_advance=False, bill_charges_monthly=False)
+        with uow.session.no_autoflush:
+            _apply_plan(uow.session, plan, data, creating=True)
         uow.session.add(plan)
-        _apply_plan(uow.session, plan, data, creating=True)
         uow.session.flush()
         return _reload_plan(uow.session, plan.id)
 
@@ -277,7 +280,8 @@ def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
 def update_plan(*, organization_id: str, code: str, data: Mapping[str, object]) -> Plan:
     with unit_of_work() as uow:
         plan = _get_plan_in(uow.session, organization_id, code)
-        _apply_plan(uow.session, plan, data, creating=False)
+        with uow.session.no_autoflush:
+            _apply_plan(uow.session, plan, data, creating=False)
         plan.updated_at = utcnow()
         uow.session.flush()
         return _reload_plan(uow.session, plan.id)

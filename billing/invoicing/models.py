@@ -50,9 +50,9 @@ class Invoice(Base):
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     fees: Mapped[list[Fee]] = relationship(back_populates="invoice", cascade="all, delete-orphan",
-                                           order_by="Fee.position")
+                                           order_by="Fee.position", lazy="selectin")
     invoice_subscriptions: Mapped[list[InvoiceSubscription]] = relationship(
-        back_populates="invoice", cascade="all, delete-orphan")
+        back_populates="invoice", cascade="all, delete-orphan", lazy="selectin")
 
     @property
     def total_due_amount_cents(self) -> int:
@@ -97,6 +97,7 @@ class Fee(Base):
     charge_filter_id: Mapped[str | None] = mapped_column(ForeignKey("charge_filters.id"))
     fee_type: Mapped[str] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(default=0)
+    item_code: Mapped[str] = mapped_column(String(255), default="")  # plan or metric code at billing time
     description: Mapped[str] = mapped_column(String(255), default="")
     amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))

@@ -25,7 +25,8 @@ from billing.subscriptions.services import period_at
 # ---------------------------------------------------------------- fees
 
 
-def subscription_fee_cents(subscription: Subscription, period: Period, ended_at: datetime | None) -> tuple[int, Decimal, int]:
+def subscription_fee_cents(subscription: Subscription, period: Period,
+                           ended_at: datetime | None) -> tuple[int, Decimal, int]:
     """The arrears subscription fee for `period`: (cents, precise cents, days billed).
 
     NOTE: prorated by days, the first and the last day both counted: daily price = fee / days
@@ -50,7 +51,8 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
     position = 0
     invoice.fees.append(Fee(
         organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="subscription",
-        position=position, description=plan.invoice_display_name or plan.name, amount_cents=cents,
+        position=position, item_code=plan.code, description=plan.invoice_display_name or plan.name,
+        amount_cents=cents,
         precise_amount_cents=precise, amount_currency=currency, units=Decimal(1), total_aggregated_units=Decimal(1),
         precise_unit_amount=to_major_precise(precise, currency), from_datetime=start, to_datetime=end,
         amount_details={"days_billed": days, "days_in_period": period.days, "plan_amount_cents": plan.amount_cents}))
@@ -62,7 +64,8 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
         metric = charge.billable_metric
         invoice.fees.append(Fee(
             organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
-            fee_type="charge", position=position, description=charge.invoice_display_name or metric.name,
+            fee_type="charge", position=position, item_code=metric.code,
+            description=charge.invoice_display_name or metric.name,
             amount_cents=usage.amount_cents, precise_amount_cents=precise_minor(usage.amount, currency),
             amount_currency=currency, units=usage.units, total_aggregated_units=usage.units,
             events_count=usage.events_count, precise_unit_amount=usage.unit_amount, from_datetime=start,
@@ -157,7 +160,7 @@ def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
         try:
             with unit_of_work() as uow:
                 subscription = uow.session.scalar(
-                    select(Subscription).where(Subscription.id == subscription_id).with_for_update())
+                    select(Subscription).where(Subscription.id == subscription_id).with_for_update(of=Subscription))
                 if subscription.status != "active":
                     break
                 invoice = _bill_period(uow, subscription, period, reason="subscription_periodic", ended_at=None)
@@ -206,7 +209,7 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     if invoice.total_amount_cents == 0:
         invoice.payment_status = "succeeded"
     invoice_id = invoice.id
-    uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf:{invoice_id}",
+    uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",
                                                         invoice_id=invoice_id))
 
 

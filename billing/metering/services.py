@@ -69,8 +69,8 @@ def parse_event(raw: object) -> tuple[EventInput | None, dict[str, list[str]]]:
             errors["precise_total_amount_cents"] = ["invalid_value"]
     if errors:
         return None, errors
-    return EventInput(transaction_id=str(raw["transaction_id"]), external_subscription_id=str(raw["external_subscription_id"]),
-                      code=str(raw["code"]), timestamp=timestamp, properties=dict(properties),
+    return EventInput(transaction_id=str(raw["transaction_id"]),
+                      external_subscription_id=str(raw["external_subscription_id"]), code=str(raw["code"]), timestamp=timestamp, properties=dict(properties),
                       precise_total_amount_cents=precise), {}
 
 
@@ -95,7 +95,8 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
         raise ValidationFailed(errors)
     with unit_of_work() as uow:
         session = uow.session
-        subscription_ids = _resolve_subscriptions(session, organization_id, {e.external_subscription_id for e in parsed})
+        external_ids = {e.external_subscription_id for e in parsed}
+        subscription_ids = _resolve_subscriptions(session, organization_id, external_ids)
         rows = [{
             "organization_id": organization_id, "transaction_id": e.transaction_id,
             "external_subscription_id": e.external_subscription_id,

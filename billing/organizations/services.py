@@ -73,7 +73,8 @@ def get_organization(session: Session, organization_id: str) -> Organization:
 
 def find_organization_by_name(name: str) -> str | None:
     with read_only() as session:
-        return session.scalar(select(Organization.id).where(Organization.name == name).order_by(Organization.created_at))
+        query = select(Organization.id).where(Organization.name == name).order_by(Organization.created_at)
+        return session.scalar(query)
 
 
 def create_admin(*, email: str, password: str, organization_id: str) -> str:

@@ -104,7 +104,7 @@ def activate_pending_subscriptions(*, organization_id: str | None = None, at: da
         if organization_id:
             query = query.where(Subscription.organization_id == organization_id)
         started = 0
-        for subscription in uow.session.scalars(query.with_for_update()):
+        for subscription in uow.session.scalars(query.with_for_update(of=Subscription)):
             subscription.status = "active"
             subscription.started_at = subscription.subscription_at
             started += 1
@@ -119,7 +119,7 @@ def terminate_subscription(*, organization_id: str, external_id: str, at: dateti
     with unit_of_work() as uow:
         subscription = uow.session.scalar(select(Subscription).where(
             Subscription.organization_id == organization_id, Subscription.external_id == external_id,
-            Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc()).with_for_update())
+            Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc()).with_for_update(of=Subscription))
         if subscription is None:
             raise NotFound("subscription")
         _terminate(uow, subscription, at)
@@ -142,7 +142,7 @@ def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
 
     now = runtime.clock.now()
     for subscription in uow.session.scalars(select(Subscription).where(
-            Subscription.customer_id == customer.id, Subscription.status.in_(LIVE_STATUSES)).with_for_update()):
+            Subscription.customer_id == customer.id, Subscription.status.in_(LIVE_STATUSES)).with_for_update(of=Subscription)):
         _terminate(uow, subscription, now)
         if subscription.status == "terminated":
             bill_termination(uow, subscription)
@@ -156,7 +156,7 @@ def end_due_subscriptions(*, at: datetime) -> list[str]:
     with unit_of_work() as uow:
         for subscription in uow.session.scalars(select(Subscription).where(
                 Subscription.status == "active", Subscription.ending_at.is_not(None),
-                Subscription.ending_at <= at).with_for_update()):
+                Subscription.ending_at <= at).with_for_update(of=Subscription)):
             _terminate(uow, subscription, subscription.ending_at)
             bill_termination(uow, subscription)
             ended.append(subscription.id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 21:28:19.002885
+Create Date: 2026-11-24 21:31:56.660648
 """
 from collections.abc import Sequence
 
@@ -331,6 +331,7 @@ def upgrade() -> None:
     sa.Column('charge_filter_id', sa.String(length=36), nullable=True),
     sa.Column('fee_type', sa.String(length=32), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('item_code', sa.String(length=255), nullable=False),
     sa.Column('description', sa.String(length=255), nullable=False),
     sa.Column('amount_cents', sa.BigInteger(), nullable=False),
     sa.Column('precise_amount_cents', billing.db.PreciseDecimal(precision=40, scale=15), nullable=False),

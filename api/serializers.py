@@ -1,0 +1,281 @@
+"""Tally's records as Lago's JSON shapes (the lago-python-client models say which fields are required)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.common import iso
+from billing import links
+from billing.money import decimal_str
+
+
+def customer(c) -> dict[str, Any]:
+    return {
+        "lago_id": c.id,
+        "external_id": c.external_id,
+        "sequential_id": c.sequential_id,
+        "slug": f"{c.organization.document_number_prefix}-{c.sequential_id:03d}",
+        "name": c.name,
+        "firstname": c.firstname,
+        "lastname": c.lastname,
+        "customer_type": c.customer_type,
+        "email": c.email,
+        "phone": c.phone,
+        "url": c.url,
+        "currency": c.currency,
+        "timezone": c.timezone,
+        "applicable_timezone": c.applicable_timezone,
+        "address_line1": c.address_line1,
+        "address_line2": c.address_line2,
+        "city": c.city,
+        "state": c.state,
+        "zipcode": c.zipcode,
+        "country": c.country,
+        "legal_name": c.legal_name,
+        "legal_number": c.legal_number,
+        "tax_identification_number": c.tax_identification_number,
+        "net_payment_term": c.net_payment_term,
+        "finalize_zero_amount_invoice": c.finalize_zero_amount_invoice,
+        "billing_configuration": {"invoice_grace_period": c.invoice_grace_period,
+                                  "payment_provider": c.payment_provider},
+        "metadata": [dict(m) for m in (c.metadata_ or [])],
+        "taxes": [],
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }
+
+
+def billable_metric(m) -> dict[str, Any]:
+    return {
+        "lago_id": m.id,
+        "name": m.name,
+        "code": m.code,
+        "description": m.description,
+        "aggregation_type": m.aggregation_type,
+        "field_name": m.field_name,
+        "weighted_interval": m.weighted_interval,
+        "expression": m.expression,
+        "recurring": m.recurring,
+        "rounding_function": m.rounding_function,
+        "rounding_precision": m.rounding_precision,
+        "filters": [{"key": f.key, "values": list(f.values)} for f in m.filters],
+        "created_at": iso(m.created_at),
+    }
+
+
+def charge(c) -> dict[str, Any]:
+    return {
+        "lago_id": c.id,
+        "lago_billable_metric_id": c.billable_metric_id,
+        "billable_metric_code": c.billable_metric.code,
+        "charge_model": c.charge_model,
+        "pay_in_advance": c.pay_in_advance,
+        "invoiceable": c.invoiceable,
+        "prorated": c.prorated,
+        "min_amount_cents": c.min_amount_cents,
+        "invoice_display_name": c.invoice_display_name,
+        "properties": dict(c.properties or {}),
+        "filters": [{"lago_id": f.id, "invoice_display_name": f.invoice_display_name, "properties": f.properties,
+                     "values": f.values, "created_at": iso(f.created_at)} for f in c.filters],
+        "taxes": [],
+        "created_at": iso(c.created_at),
+    }
+
+
+def plan(p) -> dict[str, Any]:
+    return {
+        "lago_id": p.id,
+        "name": p.name,
+        "invoice_display_name": p.invoice_display_name,
+        "code": p.code,
+        "description": p.description,
+        "interval": p.interval,
+        "amount_cents": p.amount_cents,
+        "amount_currency": p.amount_currency,
+        "trial_period": float(p.trial_period or 0),
+        "pay_in_advance": p.pay_in_advance,
+        "bill_charges_monthly": p.bill_charges_monthly,
+        "charges": [charge(c) for c in p.charges],
+        "minimum_commitment": None,
+        "taxes": [],
+        "created_at": iso(p.created_at),
+    }
+
+
+def subscription(s, *, period=None) -> dict[str, Any]:
+    data = {
+        "lago_id": s.id,
+        "external_id": s.external_id,
+        "lago_customer_id": s.customer_id,
+        "external_customer_id": s.customer.external_id,
+        "name": s.name,
+        "plan_code": s.plan.code,
+        "plan_amount_cents": s.plan.amount_cents,
+        "plan_amount_currency": s.plan.amount_currency,
+        "status": s.status,
+        "billing_time": s.billing_time,
+        "subscription_at": iso(s.subscription_at),
+        "started_at": iso(s.started_at),
+        "ending_at": iso(s.ending_at),
+        "terminated_at": iso(s.terminated_at),
+        "canceled_at": iso(s.canceled_at),
+        "trial_ended_at": iso(s.trial_ended_at),
+        "previous_plan_code": None,
+        "next_plan_code": None,
+        "downgrade_plan_date": None,
+        "on_termination_credit_note": s.on_termination_credit_note,
+        "on_termination_invoice": s.on_termination_invoice,
+        "current_billing_period_started_at": None,
+        "current_billing_period_ending_at": None,
+        "created_at": iso(s.created_at),
+    }
+    if period is not None:
+        data["current_billing_period_started_at"] = iso(period.start)
+        data["current_billing_period_ending_at"] = iso(period.display_end)
+    return data
+
+
+def event(e) -> dict[str, Any]:
+    return {
+        "lago_id": str(e.id),
+        "transaction_id": e.transaction_id,
+        "lago_subscription_id": e.subscription_id,
+        "external_subscription_id": e.external_subscription_id,
+        "code": e.code,
+        "timestamp": iso_precise(e.timestamp),
+        "precise_total_amount_cents": (decimal_str(e.precise_total_amount_cents)
+                                       if e.precise_total_amount_cents is not None else None),
+        "properties": e.properties,
+        "created_at": iso(e.created_at),
+    }
+
+
+def iso_precise(moment) -> str:
+    """Event timestamps keep their fraction of a second (Lago writes milliseconds)."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
+    sub = subscriptions_by_id.get(f.subscription_id)
+    item_type = {"subscription": "Subscription", "charge": "BillableMetric"}.get(f.fee_type, f.fee_type)
+    return {
+        "lago_id": f.id,
+        "lago_charge_id": f.charge_id,
+        "lago_charge_filter_id": f.charge_filter_id,
+        "lago_invoice_id": f.invoice_id,
+        "lago_subscription_id": f.subscription_id,
+        "external_subscription_id": sub.external_id if sub else None,
+        "lago_customer_id": invoice.customer_id,
+        "external_customer_id": invoice.customer.external_id,
+        "amount_cents": f.amount_cents,
+        "precise_amount": decimal_str(f.precise_amount_cents.scaleb(-2)) if f.amount_currency else None,
+        "amount_currency": f.amount_currency,
+        "taxes_amount_cents": f.taxes_amount_cents,
+        "taxes_rate": 0.0,
+        "total_amount_cents": f.amount_cents + f.taxes_amount_cents,
+        "total_amount_currency": f.amount_currency,
+        "units": decimal_str(f.units),
+        "total_aggregated_units": decimal_str(f.total_aggregated_units),
+        "precise_unit_amount": decimal_str(f.precise_unit_amount),
+        "events_count": f.events_count,
+        "pay_in_advance": f.pay_in_advance,
+        "invoiceable": f.invoiceable,
+        "from_date": iso(f.from_datetime),
+        "to_date": iso(f.to_datetime),
+        "payment_status": invoice.payment_status,
+        "created_at": iso(f.created_at),
+        "amount_details": f.amount_details or {},
+        "item": {"type": f.fee_type, "code": f.item_code, "name": f.description,
+                 "invoice_display_name": f.description, "lago_item_id": f.charge_id or f.subscription_id,
+                 "item_type": item_type},
+    }
+
+
+def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, Any]:
+    overdue = False
+    return {
+        "lago_id": i.id,
+        "sequential_id": i.sequential_id,
+        "number": i.number,
+        "issuing_date": i.issuing_date.isoformat(),
+        "payment_due_date": i.payment_due_date.isoformat(),
+        "payment_overdue": overdue,
+        "net_payment_term": i.net_payment_term,
+        "invoice_type": i.invoice_type,
+        "status": i.status,
+        "payment_status": i.payment_status,
+        "currency": i.currency,
+        "fees_amount_cents": i.fees_amount_cents,
+        "coupons_amount_cents": i.coupons_amount_cents,
+        "taxes_amount_cents": i.taxes_amount_cents,
+        "credit_notes_amount_cents": i.credit_notes_amount_cents,
+        "progressive_billing_credit_amount_cents": i.progressive_billing_credit_amount_cents,
+        "sub_total_excluding_taxes_amount_cents": i.sub_total_excluding_taxes_amount_cents,
+        "sub_total_including_taxes_amount_cents": i.sub_total_including_taxes_amount_cents,
+        "prepaid_credit_amount_cents": i.prepaid_credit_amount_cents,
+        "total_amount_cents": i.total_amount_cents,
+        "total_due_amount_cents": i.total_due_amount_cents,
+        "total_paid_amount_cents": i.total_paid_amount_cents,
+        "version_number": 4,
+        "self_billed": False,
+        "voided_at": iso(i.voided_at),
+        "created_at": iso(i.created_at),
+        "updated_at": iso(i.updated_at),
+        "file_url": (links.invoice_file_url(invoice_id=i.id, organization_id=i.organization_id)
+                     if with_file_url and i.file_key else None),
+        "customer": customer(i.customer),
+        "billing_periods": [{
+            "lago_subscription_id": link.subscription_id,
+            "external_subscription_id": subscriptions_by_id[link.subscription_id].external_id
+            if link.subscription_id in subscriptions_by_id else None,
+            "subscription_from_datetime": iso(link.from_datetime),
+            "subscription_to_datetime": iso(link.to_datetime),
+            "charges_from_datetime": iso(link.charges_from_datetime),
+            "charges_to_datetime": iso(link.charges_to_datetime),
+            "invoicing_reason": link.invoicing_reason,
+            "lago_plan_id": subscriptions_by_id[link.subscription_id].plan_id
+            if link.subscription_id in subscriptions_by_id else None,
+        } for link in i.invoice_subscriptions],
+        "subscriptions": [subscription(s) for s in subscriptions_by_id.values()],
+        "fees": [fee(f, i, subscriptions_by_id) for f in i.fees],
+        "credits": [],
+        "metadata": [],
+        "applied_taxes": [],
+    }
+
+
+def usage(u) -> dict[str, Any]:
+    return {
+        "from_datetime": iso(u.from_datetime),
+        "to_datetime": iso(u.to_datetime - _one_second()),
+        "issuing_date": (u.to_datetime - _one_second()).date().isoformat(),
+        "lago_invoice_id": None,
+        "currency": u.currency,
+        "amount_cents": u.amount_cents,
+        "taxes_amount_cents": 0,
+        "total_amount_cents": u.amount_cents,
+        "charges_usage": [{
+            "units": decimal_str(c.units),
+            "total_aggregated_units": decimal_str(c.units),
+            "events_count": c.events_count,
+            "amount_cents": c.amount_cents,
+            "amount_currency": u.currency,
+            "pricing_unit_details": None,
+            "charge": {"lago_id": c.charge.id, "charge_model": c.charge.charge_model,
+                       "invoice_display_name": c.charge.invoice_display_name},
+            "billable_metric": {"lago_id": c.charge.billable_metric.id, "name": c.charge.billable_metric.name,
+                                "code": c.charge.billable_metric.code,
+                                "aggregation_type": c.charge.billable_metric.aggregation_type},
+            "filters": [],
+            "grouped_usage": [],
+        } for c in u.charges],
+    }
+
+
+def _one_second():
+    from datetime import timedelta
+
+    return timedelta(seconds=1)

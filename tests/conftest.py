@@ -1,0 +1,173 @@
+"""Shared fixtures: a real database (PostgreSQL when DATABASE_URL says so, else SQLite), real Redis
+when REDIS_URL is set, the app served over real HTTP, an organization with an API key, and a
+controllable clock.
+
+Each test starts from empty tables; the schema is built once per run by the Alembic migrations,
+so the migrations themselves are tested on both databases.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from billing import db, ports
+from billing.models import Base
+from billing.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def tmp_instance() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tally-test-"))
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_instance: Path) -> str:
+    url = os.environ.get("DATABASE_URL") or f"sqlite:///{tmp_instance / 'test.db'}"
+    if url.startswith("postgresql"):
+        engine = db.make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(sa.text("DROP SCHEMA public CASCADE"))
+            connection.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    from web.cli import upgrade_database
+
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def server_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_instance: Path, server_port: int) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=os.environ.get("REDIS_URL") or None,
+        secret_key="test-secret-key-not-for-production",
+        base_url=f"http://127.0.0.1:{server_port}",
+        instance_path=tmp_instance,
+        files_path=tmp_instance / "files",
+        embedded_clock=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    from web import create_app
+
+    app = create_app(settings, start_clock=False)
+    app.config.update(TESTING=True)
+    return app
+
+
+@pytest.fixture(scope="session")
+def live_server(app, server_port: int) -> str:
+    """The app served over real HTTP on 127.0.0.1 (threaded werkzeug), for clients and the browser."""
+    server = make_server("127.0.0.1", server_port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def clean_state(request):
+    """Empty every table (and the Redis queue) before each test that uses the database."""
+    if "app" not in request.fixturenames and "database_url" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("app")
+    engine = db.engine()
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        from redis import Redis
+
+        Redis.from_url(redis_url).flushdb()
+    yield
+    ports.configure(clock=ports.SystemClock())
+
+
+class FrozenClock:
+    """A clock the test moves by hand; every layer (API, jobs, clock) reads time through it."""
+
+    def __init__(self, now: datetime):
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+    def set(self, moment: datetime | str) -> None:
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        self.current = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def clock(app) -> FrozenClock:
+    frozen = FrozenClock(datetime(2026, 11, 10, 12, 0, tzinfo=UTC))
+    ports.configure(clock=frozen)
+    return frozen
+
+
+@dataclass(frozen=True)
+class Org:
+    id: str
+    api_key: str
+
+
+@pytest.fixture
+def org(app) -> Org:
+    from billing.organizations.services import create_organization
+
+    created = create_organization(name="Acme Cloud", default_currency="EUR")
+    return Org(id=created.organization_id, api_key=created.api_key)
+
+
+@pytest.fixture
+def lago(live_server: str, org: Org):
+    """The official lago-python-client, talking to Tally over HTTP."""
+    from lago_python_client.client import Client
+
+    return Client(api_key=org.api_key, api_url=live_server)
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run every queued background job to completion: a real RQ worker (burst) when Redis is configured,
+    else the in-process runner."""
+
+    def run() -> None:
+        dispatcher = app.extensions["tally_dispatcher"]
+        if hasattr(dispatcher, "queue"):
+            from rq import SimpleWorker
+
+            SimpleWorker([dispatcher.queue], connection=dispatcher.connection).work(burst=True)
+        else:
+            dispatcher.join()
+
+    return run
