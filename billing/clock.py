@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from billing.invoicing.services import bill_subscription, subscriptions_due
+from billing.invoicing.services import bill_subscription, finalize_expired_drafts, subscriptions_due
 from billing.ports import runtime
 from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
 
@@ -17,10 +17,11 @@ class ClockRun:
     terminated: list[str] = field(default_factory=list)
     billed_subscriptions: list[str] = field(default_factory=list)
     invoices: list[str] = field(default_factory=list)
+    finalized: list[str] = field(default_factory=list)
 
 
 def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> ClockRun:
-    """Activate, end and bill what is due at `at`.
+    """Activate, end and bill what is due at `at`, and finalize drafts whose grace period is over.
 
     With `fan_out`, each subscription is billed by its own job (deterministic id, so a second
     clock run while jobs are queued adds nothing); without it, inline (the `billing run` CLI).
@@ -37,4 +38,5 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
                                        subscription_id=subscription_id, at=at.isoformat())
         else:
             run.invoices.extend(bill_subscription(subscription_id=subscription_id, at=at))
+    run.finalized = finalize_expired_drafts(at=at)
     return run

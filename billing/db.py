@@ -24,7 +24,10 @@ def new_id() -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, as the process's clock says: real time in production, a test's or `billing run --at`'s clock otherwise."""
+    from billing.ports import runtime
+
+    return runtime.clock.now()
 
 
 class UTCDateTime(TypeDecorator):

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
-
-from billing.db import utcnow
 
 
 class Dispatcher(Protocol):
@@ -22,7 +20,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return utcnow()
+        return datetime.now(UTC)
 
 
 class FileStore(Protocol):

@@ -213,6 +213,23 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
                                                         invoice_id=invoice_id))
 
 
+def finalize_expired_drafts(*, at: datetime) -> list[str]:
+    """Finalize every draft whose grace period is over (created_at + grace days ≤ at); returns their ids."""
+    finalized: list[str] = []
+    with read_only() as session:
+        drafts = list(session.scalars(select(Invoice).where(Invoice.status == "draft")))
+    for draft in drafts:
+        if draft.created_at + timedelta(days=draft.customer.applicable_grace_period) > at:
+            continue
+        with unit_of_work() as uow:
+            invoice = uow.session.scalar(select(Invoice).where(Invoice.id == draft.id, Invoice.status == "draft")
+                                         .with_for_update(of=Invoice))
+            if invoice is not None:
+                finalize(uow, invoice)
+                finalized.append(invoice.id)
+    return finalized
+
+
 def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
     with unit_of_work() as uow:
         invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)

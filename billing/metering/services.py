@@ -70,8 +70,8 @@ def parse_event(raw: object) -> tuple[EventInput | None, dict[str, list[str]]]:
     if errors:
         return None, errors
     return EventInput(transaction_id=str(raw["transaction_id"]),
-                      external_subscription_id=str(raw["external_subscription_id"]), code=str(raw["code"]), timestamp=timestamp, properties=dict(properties),
-                      precise_total_amount_cents=precise), {}
+                      external_subscription_id=str(raw["external_subscription_id"]), code=str(raw["code"]),
+                      timestamp=timestamp, properties=dict(properties), precise_total_amount_cents=precise), {}
 
 
 def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list[Event]:

@@ -119,7 +119,8 @@ def terminate_subscription(*, organization_id: str, external_id: str, at: dateti
     with unit_of_work() as uow:
         subscription = uow.session.scalar(select(Subscription).where(
             Subscription.organization_id == organization_id, Subscription.external_id == external_id,
-            Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc()).with_for_update(of=Subscription))
+            Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc())
+            .with_for_update(of=Subscription))
         if subscription is None:
             raise NotFound("subscription")
         _terminate(uow, subscription, at)
@@ -141,8 +142,9 @@ def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
     from billing.invoicing.services import bill_termination
 
     now = runtime.clock.now()
-    for subscription in uow.session.scalars(select(Subscription).where(
-            Subscription.customer_id == customer.id, Subscription.status.in_(LIVE_STATUSES)).with_for_update(of=Subscription)):
+    live = select(Subscription).where(Subscription.customer_id == customer.id,
+                                      Subscription.status.in_(LIVE_STATUSES))
+    for subscription in uow.session.scalars(live.with_for_update(of=Subscription)):
         _terminate(uow, subscription, now)
         if subscription.status == "terminated":
             bill_termination(uow, subscription)

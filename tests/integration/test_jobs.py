@@ -1,0 +1,62 @@
+"""Background work through the real job runner: RQ workers on Redis, or the in-process runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from billing.clock import run_billing_clock
+from billing.db import read_only
+from billing.invoicing.models import Invoice
+from billing.ports import runtime
+from tests.integration.helpers import monthly_plan, subscribe
+
+
+def _invoices() -> list[Invoice]:
+    with read_only() as session:
+        return list(session.scalars(select(Invoice).order_by(Invoice.number)))
+
+
+def test_clock_fans_out_one_job_per_subscription_and_workers_bill_and_render(org, clock, run_jobs, app):
+    clock.set("2026-09-01T00:00:00Z")
+    monthly_plan(org.id)
+    subscribe(org.id, "sub-1", at="2026-09-01T00:00:00Z")
+    subscribe(org.id, "sub-2", at="2026-09-16T00:00:00Z")
+    clock.set("2026-10-01T00:30:00Z")
+    first = run_billing_clock()
+    second = run_billing_clock()  # a second clock before the workers ran: same deterministic job ids
+    assert len(first.billed_subscriptions) == len(second.billed_subscriptions) == 2
+    dispatcher = app.extensions["tally_dispatcher"]
+    if hasattr(dispatcher, "queue"):
+        assert dispatcher.queue.count == 2
+
+    run_jobs()  # bills, and each finalization enqueues its PDF
+    run_jobs()  # renders the PDFs
+    invoices = _invoices()
+    assert sorted(i.fees_amount_cents for i in invoices) == [1500, 3000]
+    for invoice in invoices:
+        assert invoice.file_key and runtime.files.load(invoice.file_key).startswith(b"%PDF")
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: the embedded mode has no separate worker")
+def test_a_separate_rq_worker_process_does_the_billing(org, clock, settings, app):
+    clock.set("2026-09-01T00:00:00Z")
+    monthly_plan(org.id)
+    subscribe(org.id, "sub-1", at="2026-09-01T00:00:00Z")
+    clock.set("2026-10-01T00:30:00Z")
+    run_billing_clock()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "SECRET_KEY": settings.secret_key, "TALLY_FILES_PATH": str(settings.files_path),
+           "TALLY_INSTANCE_PATH": str(settings.instance_path)}
+    rq = Path(sys.executable).with_name("rq")
+    for _ in range(2):  # the billing job, then the PDF job it enqueued
+        subprocess.run([str(rq), "worker", "--burst", "--url", settings.redis_url, "default"], env=env, check=True,
+                       capture_output=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    [invoice] = _invoices()
+    assert invoice.fees_amount_cents == 3000 and invoice.status == "finalized"
+    assert runtime.files.load(invoice.file_key).startswith(b"%PDF")

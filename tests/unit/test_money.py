@@ -1,0 +1,38 @@
+from decimal import Decimal
+
+import pytest
+
+from billing.money import decimal_str, exponent, parse_decimal, round_minor, to_minor
+
+
+@pytest.mark.parametrize(("amount", "currency", "minor"), [
+    (Decimal("9.875"), "EUR", 988),      # half up, not banker's rounding (which would give 988 too)
+    (Decimal("0.125"), "EUR", 13),       # banker's rounding would give 12
+    (Decimal("2.5"), "JPY", 3),          # zero-decimal currency
+    (Decimal("1.0005"), "BHD", 1001),    # three-decimal currency
+    (Decimal("0"), "USD", 0),
+    (Decimal("-0.125"), "EUR", -13),     # half away from zero for credits
+])
+def test_to_minor_rounds_half_up_at_the_currency_exponent(amount, currency, minor):
+    assert to_minor(amount, currency) == minor
+
+
+def test_round_minor_is_the_one_rule():
+    assert round_minor(Decimal("1100.5")) == 1101
+    assert round_minor(Decimal("1645.161290322580645")) == 1645
+
+
+def test_exponents():
+    assert (exponent("EUR"), exponent("JPY"), exponent("KWD")) == (2, 0, 3)
+
+
+@pytest.mark.parametrize(("raw", "parsed"), [
+    ("0.0125", Decimal("0.0125")), (3, Decimal(3)), (2.5, Decimal("2.5")), (0.1, Decimal("0.1")),
+    ("abc", None), (True, None), (None, None), ("NaN", None), (float("inf"), None), ([], None),
+])
+def test_parse_decimal_never_lets_float_noise_in(raw, parsed):
+    assert parse_decimal(raw) == parsed
+
+
+def test_decimal_str():
+    assert [decimal_str(Decimal(v)) for v in ("250", "19.750", "0.0125", "1E+2")] == ["250", "19.75", "0.0125", "100"]

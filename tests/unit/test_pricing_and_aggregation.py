@@ -1,0 +1,42 @@
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from billing.metering.aggregation import aggregate
+from billing.pricing import price, validate_properties
+
+
+def test_standard_worked_example():
+    # BILLING.md, Pricing: amount "0.01", u 250 → 2.50.
+    assert price("standard", Decimal(250), {"amount": "0.01"}).amount == Decimal("2.50")
+
+
+@given(st.decimals(min_value=0, max_value=10**9, places=4), st.decimals(min_value=0, max_value=1000, places=6))
+def test_standard_is_exact_and_never_negative(units, amount):
+    result = price("standard", units, {"amount": str(amount)})
+    assert result.amount == units * amount and result.amount >= 0
+
+
+def test_standard_properties_validation():
+    assert validate_properties("standard", {"amount": "0.5"}) == {}
+    assert validate_properties("standard", {}) == {"amount": ["value_is_mandatory"]}
+    assert validate_properties("standard", {"amount": "-1"}) == {"amount": ["invalid_amount"]}
+    assert validate_properties("standard", {"amount": "ten"}) == {"amount": ["invalid_amount"]}
+    assert validate_properties("standard", {"amount": 1.5}) == {"amount": ["invalid_amount"]}  # floats refused
+    assert validate_properties("unknown", {}) == {"charge_model": ["value_is_invalid"]}
+
+
+def test_count_and_sum_aggregation():
+    events = [{"gb": "10"}, {"gb": 2.5}, {"gb": "7.25"}, {"gb": "n/a"}, {}, None]
+    assert aggregate("count_agg", None, events) == 6
+    # Missing or non-numeric values count as 0 (Lago's behaviour).
+    assert aggregate("sum_agg", "gb", events) == Decimal("19.75")
+
+
+@given(st.lists(st.decimals(min_value=-1000, max_value=1000, places=3), max_size=50), st.randoms())
+def test_sum_is_independent_of_event_order(values, rnd):
+    events = [{"v": str(v)} for v in values]
+    shuffled = events[:]
+    rnd.shuffle(shuffled)
+    assert aggregate("sum_agg", "v", events) == aggregate("sum_agg", "v", shuffled) == sum(values, Decimal(0))
