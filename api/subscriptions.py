@@ -36,6 +36,13 @@ def get_subscription(external_id: str):
                                                                     external_id=external_id)))
 
 
+@bp.put("/subscriptions/<path:external_id>")
+def update_subscription(external_id: str):
+    subscription = services.update_subscription(organization_id=organization_id(), external_id=external_id,
+                                                data=body("subscription"))
+    return one("subscription", _serialize(subscription))
+
+
 @bp.delete("/subscriptions/<path:external_id>")
 def terminate_subscription(external_id: str):
     subscription = services.terminate_subscription(organization_id=organization_id(), external_id=external_id)

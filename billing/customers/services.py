@@ -91,6 +91,7 @@ def ensure_customer(session: Session, organization_id: str, external_id: str) ->
                             sequential_id=next_in_sequence(session, f"customer:{organization_id}"))
         session.add(customer)
         session.flush()
+        session.refresh(customer)  # loads its organization, so it stays readable after the session closes
     return customer
 
 

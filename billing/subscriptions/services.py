@@ -94,6 +94,34 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
             subscription.started_at = subscription_at
         uow.session.add(subscription)
         uow.session.flush()
+        uow.session.refresh(subscription)
+        return subscription
+
+
+def update_subscription(*, organization_id: str, external_id: str, data: Mapping[str, object]) -> Subscription:
+    """Change a live subscription's name, `ending_at`, or (while pending) its `subscription_at`."""
+    check = Checker(data)
+    name = check.string("name")
+    ending_at = check.datetime("ending_at")
+    subscription_at = check.datetime("subscription_at")
+    if data.get("plan_overrides"):
+        check.fail("plan_overrides", "not_supported_yet")  # overrides: issue 4
+    check.done()
+    now = runtime.clock.now()
+    with unit_of_work() as uow:
+        subscription = find_live_subscription(uow.session, organization_id, external_id)
+        if subscription is None:
+            raise NotFound("subscription")
+        if subscription_at is not None:
+            if subscription.status != "pending":
+                raise ValidationFailed({"subscription_at": ["cannot_change_once_started"]})
+            subscription.subscription_at = subscription_at
+        if "ending_at" in data:
+            if ending_at is not None and ending_at <= max(now, subscription.subscription_at):
+                raise ValidationFailed({"ending_at": ["invalid_date"]})
+            subscription.ending_at = ending_at
+        if "name" in data:
+            subscription.name = name
         return subscription
 
 
