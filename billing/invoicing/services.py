@@ -124,6 +124,12 @@ def bill_termination(uow: UnitOfWork, subscription: Subscription) -> Invoice | N
     """Issue the final invoice of a just-terminated subscription for its last, partial period."""
     if subscription.on_termination_invoice == "skip":
         return None
+    # Full periods the clock has not billed yet (it had not run) are billed first, not lost.
+    for missed in ended_periods(subscription, subscription.terminated_at):
+        try:
+            _bill_period(uow, subscription, missed, reason="subscription_periodic", ended_at=None)
+        except AlreadyBilled:
+            pass
     period = period_at(subscription, max(subscription.terminated_at - timedelta(microseconds=1),
                                          subscription.started_at))
     try:
@@ -174,15 +180,15 @@ def subscriptions_due(*, at: datetime) -> list[str]:
     """Ids of active subscriptions with at least one ended period that has no invoice yet."""
     due = []
     with read_only() as session:
+        billed: dict[str, set[datetime]] = {}
+        for subscription_id, start in session.execute(select(
+                InvoiceSubscription.subscription_id, InvoiceSubscription.from_datetime).join(
+                Subscription, Subscription.id == InvoiceSubscription.subscription_id).where(
+                Subscription.status == "active")):
+            billed.setdefault(subscription_id, set()).add(start)
         for subscription in session.scalars(select(Subscription).where(Subscription.status == "active")):
-            periods = ended_periods(subscription, at)
-            if not periods:
-                continue
-            last_start = max(periods[-1].start, subscription.started_at)
-            billed = session.scalar(select(InvoiceSubscription.id).where(
-                InvoiceSubscription.subscription_id == subscription.id,
-                InvoiceSubscription.from_datetime == last_start))
-            if billed is None:
+            starts = {max(p.start, subscription.started_at) for p in ended_periods(subscription, at)}
+            if starts - billed.get(subscription.id, set()):
                 due.append(subscription.id)
     return due
 

@@ -104,3 +104,16 @@ def test_grace_period_keeps_a_draft_until_the_clock_finalizes_it(org, clock):
     run_billing_clock(fan_out=False)
     final = invoicing.get_invoice(organization_id=org.id, invoice_id=invoice_id)
     assert final.status == "finalized" and final.number.endswith("-001-001")
+
+
+def test_termination_also_bills_periods_the_clock_missed(org, clock):
+    from billing.subscriptions.services import terminate_subscription
+
+    clock.set("2026-09-01T00:00:00Z")
+    monthly_plan(org.id)
+    subscribe(org.id, "sub-1", at="2026-09-01T00:00:00Z")
+    clock.set("2026-10-05T12:00:00Z")  # September ended, but no clock ran
+    terminate_subscription(organization_id=org.id, external_id="sub-1")
+    with read_only() as session:
+        totals = sorted(session.scalars(select(Invoice.fees_amount_cents)))
+    assert totals == [484, 3000]  # October 1..5 = 5 of 31 days: 3000 × 5 / 31 = 483.87 → 484
