@@ -29,11 +29,14 @@ def test_clock_fans_out_one_job_per_subscription_and_workers_bill_and_render(org
     subscribe(org.id, "sub-2", at="2026-09-16T00:00:00Z")
     clock.set("2026-10-01T00:30:00Z")
     first = run_billing_clock()
-    second = run_billing_clock()  # a second clock before the workers ran: same deterministic job ids
-    assert len(first.billed_subscriptions) == len(second.billed_subscriptions) == 2
+    assert len(first.billed_subscriptions) == 2
     dispatcher = app.extensions["tally_dispatcher"]
     if hasattr(dispatcher, "queue"):
+        # A second clock before any worker ran enqueues the same deterministic job ids: nothing new.
+        assert len(run_billing_clock().billed_subscriptions) == 2
         assert dispatcher.queue.count == 2
+    else:
+        run_billing_clock()  # the in-process runner may already be busy with the first run's jobs
 
     run_jobs()  # bills, and each finalization enqueues its PDF
     run_jobs()  # renders the PDFs
