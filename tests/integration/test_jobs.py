@@ -63,3 +63,15 @@ def test_a_separate_rq_worker_process_does_the_billing(org, clock, settings, app
     [invoice] = _invoices()
     assert invoice.fees_amount_cents == 3000 and invoice.status == "finalized"
     assert runtime.files.load(invoice.file_key).startswith(b"%PDF")
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="rq cron needs Redis")
+def test_rq_cron_schedule_runs_the_billing_clock_hourly(settings):
+    from redis import Redis
+    from rq.cron import CronScheduler
+
+    scheduler = CronScheduler(connection=Redis.from_url(settings.redis_url))
+    scheduler.load_config_from_file("jobs.cron")
+    [job] = scheduler._cron_jobs
+    assert job.func.__module__ == "jobs.tasks" and job.func.__name__ == "run_billing_clock"
+    assert job.cron == "0 * * * *" and job.queue_name == "default"
