@@ -1,3 +1,5 @@
-from flask import Blueprint
+"""Account-manager screens: sign-in, customers, their subscriptions, live usage, invoices and portal links."""
 
-admin_blueprint = Blueprint("admin", __name__)
+from admin.views import admin_blueprint
+
+__all__ = ["admin_blueprint"]

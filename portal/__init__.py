@@ -1,3 +1,5 @@
-from flask import Blueprint
+"""Customer self-service portal (API.md §2b): a signed, expiring link shows one customer's usage and invoices."""
 
-portal_blueprint = Blueprint("portal", __name__)
+from portal.views import portal_blueprint
+
+__all__ = ["portal_blueprint"]

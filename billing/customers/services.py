@@ -121,9 +121,12 @@ def get_customer(*, organization_id: str, external_id: str) -> Customer:
 def list_customers(*, organization_id: str, page: int = 1, per_page: int = 20, search: str | None = None) -> Page:
     query = select(Customer).where(Customer.organization_id == organization_id, Customer.deleted_at.is_(None))
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(func.lower(Customer.external_id).like(pattern) | func.lower(Customer.name).like(pattern)
-                            | func.lower(Customer.email).like(pattern))
+        # `%` and `_` typed in a search are literal characters, not wildcards.
+        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        query = query.where(func.lower(Customer.external_id).like(pattern, escape="\\")
+                            | func.lower(Customer.name).like(pattern, escape="\\")
+                            | func.lower(Customer.email).like(pattern, escape="\\"))
     with read_only() as session:
         return paginate(session, query.order_by(Customer.created_at.desc(), Customer.id), page=page, per_page=per_page)
 

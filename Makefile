@@ -1,0 +1,79 @@
+# Tally. The README's two commands: `make run` (the demo on http://127.0.0.1:5000) and `make test`.
+# Everything runs from the virtualenv in .venv, created with $(PYTHON) (3.11 or newer) when missing.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+FLASK := $(BIN)/flask --app wsgi
+PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint migrate seed serve worker cron install install-dev system-deps system-deps-test
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process)
+	$(FLASK) db upgrade
+	TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)} $(FLASK) seed-demo
+	@echo "Tally is starting on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
+	TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)} $(FLASK) run --host $(HOST) --port $(PORT)
+
+test: install-dev system-deps-test  ## the whole test suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install-dev  ## ruff and the import-linter contracts
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+
+migrate: install  ## apply the database migrations (DATABASE_URL)
+	$(FLASK) db upgrade
+
+seed: install  ## (re)load the demo organization: make seed ARGS=--reset
+	$(FLASK) seed-demo $(ARGS)
+
+serve: install  ## production web server: gunicorn, 2 processes x 8 threads
+	$(BIN)/gunicorn -k gthread -w 2 --threads 8 -b $(HOST):$(PORT) wsgi:app
+
+worker: install  ## an RQ worker (run as many as needed): needs REDIS_URL
+	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }
+	$(BIN)/rq worker --with-scheduler --url "$(REDIS_URL)"
+
+cron: install  ## the billing clock schedule: run exactly ONE of these; needs REDIS_URL
+	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }
+	TZ=UTC $(BIN)/rq cron jobs.cron --url "$(REDIS_URL)"
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+$(BIN)/pip:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "Tally needs Python 3.11 or newer as $(PYTHON) (make PYTHON=python3.11 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || \
+		{ echo "could not create $(VENV): on Debian/Ubuntu, apt-get install python3-venv"; exit 1; }
+
+$(VENV)/.installed-runtime: requirements.txt | $(BIN)/pip
+	$(PIP) -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/pip
+	$(PIP) -r requirements-dev.txt
+	@touch $@ $(VENV)/.installed-runtime
+
+# Debian packages: WeasyPrint's libraries (invoice PDFs) and, for the browser test, Chromium.
+# Installed only when missing; with sudo when not root.
+RUNTIME_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+TEST_DEBS := $(RUNTIME_DEBS) chromium poppler-utils
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:  ## install the Debian libraries PDFs need, if missing
+	@missing=$$(for p in $(RUNTIME_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
+
+system-deps-test:  ## the same, plus Chromium and poppler for the browser and PDF tests
+	@missing=$$(for p in $(TEST_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi

@@ -1,0 +1,125 @@
+"""The customer portal: one signed link (API.md §2b) shows live usage and invoices, nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from billing import links
+from billing.customers import overview
+from billing.errors import BillingError, NotFound
+from billing.links import Claim
+from web.htmx import STOP_POLLING, is_htmx_request, render_page
+
+portal_blueprint = Blueprint("portal", __name__)
+
+PAGE = "portal/customer.html"
+INVOICES_PER_PAGE = 12
+
+
+@portal_blueprint.after_request
+def portal_security_headers(response: Response) -> Response:
+    # The token in the URL is the customer's credential: keep it out of Referer headers, caches
+    # and search engines. Same-origin framing only, for Tally's own embeddable widgets.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
+    return response
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who a valid portal link lets in: one live customer of one organization."""
+
+    claim: Claim
+    customer: overview.CustomerSummary
+
+    @property
+    def scope(self) -> dict[str, str]:
+        return {"organization_id": self.claim.organization_id, "customer_id": self.customer.id}
+
+
+def _access(token: str) -> Access | None:
+    claim = links.verify(token, purpose="portal")
+    if claim is None:
+        return None
+    try:
+        customer = overview.customer_summary(organization_id=claim.organization_id, customer_id=claim.subject)
+    except NotFound:
+        return None  # a deleted customer's links die with it
+    return Access(claim, customer)
+
+
+def _link_refused() -> ResponseReturnValue:
+    if is_htmx_request():
+        # A meter still polling when its link expires: show a notice in its place and stop polling.
+        return render_page(PAGE, "usage", status=STOP_POLLING, link_expired=True, meters=[])
+    return render_template("portal/link_refused.html"), 403
+
+
+def _meters(access: Access) -> list[overview.SubscriptionUsage]:
+    return overview.subscriptions_with_usage(**access.scope, live_only=True)
+
+
+def _invoices(access: Access):
+    return overview.customer_invoices(**access.scope, include_drafts=False, page=_requested_page(),
+                                      per_page=INVOICES_PER_PAGE)
+
+
+def _requested_page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+@portal_blueprint.get("/<token>")
+def home(token: str) -> ResponseReturnValue:
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
+                       meters=_meters(access), invoices=_invoices(access))
+
+
+@portal_blueprint.get("/<token>/usage")
+def usage(token: str) -> ResponseReturnValue:
+    """The usage meters alone: what the page polls."""
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    if not is_htmx_request():
+        return redirect(url_for("portal.home", token=token))
+    return render_page(PAGE, "usage", token=token, meters=_meters(access))
+
+
+@portal_blueprint.get("/<token>/invoices")
+def invoices(token: str) -> ResponseReturnValue:
+    """One page of the invoice list alone: what the pager swaps in."""
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    if not is_htmx_request():
+        return redirect(url_for("portal.home", token=token, page=_requested_page()))
+    return render_page(PAGE, "invoices", token=token, invoices=_invoices(access))
+
+
+@portal_blueprint.get("/<token>/invoices/<invoice_id>.pdf")
+def invoice_pdf(token: str, invoice_id: str) -> ResponseReturnValue:
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    try:
+        number, data = overview.customer_invoice_pdf(**access.scope, invoice_id=invoice_id, include_drafts=False)
+    except BillingError:
+        abort(404)
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{_safe_filename(number)}.pdf"'})
+
+
+def _safe_filename(number: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in number) or "invoice"

@@ -1,0 +1,71 @@
+"""In a real browser: an account manager signs in, opens a customer and uses the htmx controls."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from billing.catalog.services import create_billable_metric, create_plan
+from billing.customers.services import upsert_customer
+from billing.metering.services import ingest_events
+from billing.organizations.services import create_admin
+from billing.subscriptions.services import create_subscription
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account's password)
+
+
+def _customer_with_usage(organization_id: str) -> str:
+    metric = create_billable_metric(organization_id=organization_id, data={
+        "name": "API calls", "code": "api_calls", "aggregation_type": "count_agg"})
+    create_plan(organization_id=organization_id, data={
+        "name": "Startup", "code": "startup", "interval": "monthly", "amount_cents": 1000, "amount_currency": "EUR",
+        "charges": [{"billable_metric_id": metric.id, "charge_model": "standard", "properties": {"amount": "0.05"}}]})
+    customer = upsert_customer(organization_id=organization_id, data={
+        "external_id": "alice", "name": "Alice Corp", "email": "billing@alice.test"})
+    create_subscription(organization_id=organization_id, data={
+        "external_customer_id": "alice", "plan_code": "startup", "external_id": "sub-alice"})
+    _events(organization_id, 2, prefix="first")
+    return customer.id
+
+
+def _events(organization_id: str, count: int, *, prefix: str) -> None:
+    ingest_events(organization_id=organization_id, raw_events=[
+        {"transaction_id": f"{prefix}-{i}", "external_subscription_id": "sub-alice", "code": "api_calls"}
+        for i in range(count)])
+
+
+def test_sign_in_find_a_customer_refresh_usage_and_get_a_portal_link(page: Page, live_server, org):
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    create_admin(email="manager@acme.test", password=PASSWORD, organization_id=org.id)
+    _customer_with_usage(org.id)
+
+    page.goto(f"{live_server}/")
+    expect(page).to_have_url(f"{live_server}/admin/login?next=%2Fadmin%2Fcustomers")
+    page.get_by_label("Email").fill("manager@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    expect(page.get_by_role("heading", name="Customers")).to_be_visible()
+    page.get_by_label("Search customers").fill("alice")
+    expect(page).to_have_url(f"{live_server}/admin/customers?search=alice")
+    page.get_by_role("link", name="Alice Corp").click()
+
+    meter = page.locator('[data-subscription="sub-alice"] [data-metric="api_calls"]')
+    expect(meter.locator(".units")).to_have_text("2")
+    _events(org.id, 3, prefix="second")
+    page.get_by_role("button", name="Refresh").click()
+    expect(meter.locator(".units")).to_have_text("5")
+    expect(meter.locator(".amount")).to_have_text("€0.25")
+
+    page.get_by_role("link", name="Portal link").click()
+    portal_url = page.get_by_label("Portal URL").input_value()
+    assert portal_url.startswith(f"{live_server}/portal/")
+
+    page.goto(portal_url)
+    expect(page.get_by_role("heading", name="Alice Corp")).to_be_visible()
+    expect(page.locator('[data-metric="api_calls"] .units')).to_have_text("5")
+    assert problems == []

@@ -1,0 +1,113 @@
+"""Customers with a subscription, a finalized invoice and usage in the current period, for the screens."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from billing import links
+from billing.catalog.services import create_billable_metric, create_plan
+from billing.customers.services import upsert_customer
+from billing.invoicing.services import bill_subscription, get_invoice
+from billing.metering.services import ingest_events
+from billing.organizations.services import create_admin, create_organization
+from billing.subscriptions.services import create_subscription
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account's password)
+
+
+@dataclass(frozen=True)
+class BilledCustomer:
+    organization_id: str
+    id: str
+    external_id: str
+    name: str
+    subscription_id: str
+    invoice_id: str
+    invoice_number: str
+
+    def portal_url(self) -> str:
+        return links.portal_url(customer_id=self.id, organization_id=self.organization_id)
+
+    def portal_path(self) -> str:
+        return "/portal/" + self.portal_url().rsplit("/portal/", 1)[1]
+
+
+def create_catalog(organization_id: str, *, plan_name: str = "Startup") -> None:
+    """A count metric `api_calls` at 0.05 per call on a 10.00 monthly plan `startup`, in EUR."""
+    metric = create_billable_metric(organization_id=organization_id,
+                                    data={"name": "API calls", "code": "api_calls", "aggregation_type": "count_agg"})
+    create_plan(organization_id=organization_id, data={
+        "name": plan_name, "code": "startup", "interval": "monthly", "amount_cents": 1000, "amount_currency": "EUR",
+        "charges": [{"billable_metric_id": metric.id, "charge_model": "standard", "properties": {"amount": "0.05"}}]})
+
+
+def send_events(organization_id: str, subscription_external_id: str, count: int, *, prefix: str) -> None:
+    ingest_events(organization_id=organization_id, raw_events=[
+        {"transaction_id": f"{prefix}-{i}", "external_subscription_id": subscription_external_id, "code": "api_calls"}
+        for i in range(count)])
+
+
+@pytest.fixture
+def billed_customer(clock, run_jobs):
+    """Make a customer subscribed since October: October is invoiced, November (now) has `events` calls so far."""
+
+    def make(organization_id: str, external_id: str, *, name: str, events: int = 3) -> BilledCustomer:
+        now = clock.now()
+        clock.set("2026-10-05T09:00:00Z")
+        customer = upsert_customer(organization_id=organization_id, data={"external_id": external_id, "name": name})
+        subscription = create_subscription(organization_id=organization_id, data={
+            "external_customer_id": external_id, "plan_code": "startup", "external_id": f"sub-{external_id}"})
+        clock.set("2026-11-01T01:00:00Z")
+        [invoice_id] = bill_subscription(subscription_id=subscription.id, at=clock.now())
+        clock.set(now)
+        send_events(organization_id, f"sub-{external_id}", events, prefix=f"{external_id}-nov")
+        run_jobs()  # let the invoice's PDF job finish before the test goes on
+        number = get_invoice(organization_id=organization_id, invoice_id=invoice_id).number
+        return BilledCustomer(organization_id=organization_id, id=customer.id, external_id=external_id, name=name,
+                              subscription_id=subscription.id, invoice_id=invoice_id, invoice_number=number)
+
+    return make
+
+
+@pytest.fixture
+def other_org(app):
+    created = create_organization(name="Globex", default_currency="EUR")
+    return created.organization_id
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def account_manager(org):
+    email = "manager@acme.test"
+    create_admin(email=email, password=PASSWORD, organization_id=org.id)
+    return email
+
+
+def csrf_token_in(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token in the page"
+    return match.group(1)
+
+
+def sign_in(client, email: str, password: str = PASSWORD):
+    token = csrf_token_in(client.get("/admin/login").get_data(as_text=True))
+    return client.post("/admin/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def sign_out(client):
+    token = csrf_token_in(client.get("/admin/customers").get_data(as_text=True))
+    return client.post("/admin/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def signed_in(client, account_manager):
+    response = sign_in(client, account_manager)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return client
