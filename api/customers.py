@@ -9,7 +9,8 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing.customers import services
 from billing.errors import ValidationFailed
-from billing.metering.services import current_usage
+from billing.metering.services import current_usage, past_usage
+from billing.pagination import Page
 
 
 @bp.post("/customers")
@@ -33,6 +34,22 @@ def customer_current_usage(external_id: str):
     usage = current_usage(organization_id=organization_id(), external_customer_id=external_id,
                           external_subscription_id=external_subscription_id)
     return one("customer_usage", serializers.usage(usage))
+
+
+@bp.get("/customers/<path:external_id>/past_usage")
+def customer_past_usage(external_id: str):
+    external_subscription_id = request.args.get("external_subscription_id")
+    if not external_subscription_id:
+        raise ValidationFailed({"external_subscription_id": ["value_is_mandatory"]})
+    periods_count = request.args.get("periods_count", type=int)
+    usages = past_usage(organization_id=organization_id(), external_customer_id=external_id,
+                        external_subscription_id=external_subscription_id,
+                        billable_metric_code=request.args.get("billable_metric_code"), periods_count=periods_count)
+    args = page_args()
+    start = (args["page"] - 1) * args["per_page"]
+    window = usages[start:start + args["per_page"]]
+    page = Page(items=window, current_page=args["page"], per_page=args["per_page"], total_count=len(usages))
+    return many("usage_periods", page, lambda item: serializers.usage(item[0], lago_invoice_id=item[1]))
 
 
 @bp.get("/customers/<path:external_id>/portal_url")

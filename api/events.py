@@ -10,6 +10,7 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, json_body, many, one, organization_id, page_args
 from billing.errors import ValidationFailed
 from billing.metering import services
+from billing.validation import parse_datetime
 
 
 @bp.post("/events")
@@ -32,11 +33,27 @@ def create_events_batch():
     return {"events": [serializers.event(e) for e in stored]}
 
 
+@bp.post("/events/estimate_fees")
+def estimate_fees():
+    estimates = services.estimate_fees(organization_id=organization_id(), raw_event=body("event"))
+    return {"fees": [serializers.fee_estimate(e) for e in estimates]}
+
+
 @bp.get("/events")
 def list_events():
+    def moment(name: str):
+        raw = request.args.get(name)
+        if not raw:
+            return None
+        parsed = parse_datetime(raw)
+        if parsed is None:
+            raise ValidationFailed({name: ["invalid_date"]})
+        return parsed
+
     page = services.list_events(organization_id=organization_id(),
                                 external_subscription_id=request.args.get("external_subscription_id"),
-                                code=request.args.get("code"), **page_args())
+                                code=request.args.get("code"), timestamp_from=moment("timestamp_from"),
+                                timestamp_to=moment("timestamp_to"), **page_args())
     return many("events", page, serializers.event)
 
 

@@ -147,6 +147,8 @@ def event(e) -> dict[str, Any]:
                                        if e.precise_total_amount_cents is not None else None),
         "properties": e.properties,
         "created_at": iso(e.created_at),
+        # Tally's additions: what the metric made of the event, and why it may not be billed.
+        "error": e.error or (None if e.subscription_id else "no_active_subscription"),
     }
 
 
@@ -247,31 +249,67 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
     }
 
 
-def usage(u) -> dict[str, Any]:
+def usage(u, *, lago_invoice_id: str | None = None) -> dict[str, Any]:
     return {
         "from_datetime": iso(u.from_datetime),
         "to_datetime": iso(u.to_datetime - _one_second()),
         "issuing_date": (u.to_datetime - _one_second()).date().isoformat(),
-        "lago_invoice_id": None,
+        "lago_invoice_id": lago_invoice_id,
         "currency": u.currency,
         "amount_cents": u.amount_cents,
         "taxes_amount_cents": 0,
         "total_amount_cents": u.amount_cents,
-        "charges_usage": [{
-            "units": decimal_str(c.units),
-            "total_aggregated_units": decimal_str(c.units),
-            "events_count": c.events_count,
-            "amount_cents": c.amount_cents,
-            "amount_currency": u.currency,
-            "pricing_unit_details": None,
-            "charge": {"lago_id": c.charge.id, "charge_model": c.charge.charge_model,
-                       "invoice_display_name": c.charge.invoice_display_name},
-            "billable_metric": {"lago_id": c.charge.billable_metric.id, "name": c.charge.billable_metric.name,
-                                "code": c.charge.billable_metric.code,
-                                "aggregation_type": c.charge.billable_metric.aggregation_type},
-            "filters": [],
-            "grouped_usage": [],
-        } for c in u.charges],
+        "charges_usage": [charge_usage(c, u.currency) for c in u.charges],
+    }
+
+
+def charge_usage(c, currency: str) -> dict[str, Any]:
+    metric = c.charge.billable_metric
+    return {
+        "units": decimal_str(c.units),
+        "total_aggregated_units": decimal_str(c.units),
+        "events_count": c.events_count,
+        "amount_cents": c.amount_cents,
+        "amount_currency": currency,
+        "pricing_unit_details": None,
+        "charge": {"lago_id": c.charge.id, "charge_model": c.charge.charge_model,
+                   "invoice_display_name": c.charge.invoice_display_name},
+        "billable_metric": {"lago_id": metric.id, "name": metric.name, "code": metric.code,
+                            "aggregation_type": metric.aggregation_type},
+        # Lago lists the charge's filters, and the events matching none as a filter without values.
+        "filters": [{
+            "invoice_display_name": line.charge_filter.invoice_display_name if line.charge_filter else None,
+            "values": line.charge_filter.values if line.charge_filter else None,
+            "units": decimal_str(line.units),
+            "total_aggregated_units": decimal_str(line.units),
+            "events_count": line.events_count,
+            "amount_cents": line.amount_cents,
+        } for line in c.lines] if c.charge.filters else [],
+        "grouped_usage": [],
+    }
+
+
+def fee_estimate(e) -> dict[str, Any]:
+    metric = e.charge.billable_metric
+    return {
+        "lago_id": None,
+        "lago_charge_id": e.charge.id,
+        "lago_invoice_id": None,
+        "external_subscription_id": e.subscription.external_id,
+        "lago_subscription_id": e.subscription.id,
+        "amount_cents": e.amount_cents,
+        "amount_currency": e.subscription.plan.amount_currency,
+        "taxes_amount_cents": 0,
+        "total_amount_cents": e.amount_cents,
+        "total_amount_currency": e.subscription.plan.amount_currency,
+        "units": decimal_str(e.units),
+        "precise_unit_amount": decimal_str(e.unit_amount),
+        "events_count": e.events_count,
+        "pay_in_advance": e.charge.pay_in_advance,
+        "invoiceable": e.charge.invoiceable,
+        "item": {"type": "charge", "code": metric.code, "name": metric.name,
+                 "invoice_display_name": e.charge.invoice_display_name or metric.name,
+                 "lago_item_id": metric.id, "item_type": "BillableMetric"},
     }
 
 

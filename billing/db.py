@@ -181,3 +181,21 @@ def read_only() -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+@contextmanager
+def read_snapshot() -> Iterator[Session]:
+    """A read-only session whose queries all see one snapshot of the database.
+
+    PostgreSQL: REPEATABLE READ, so a usage query combining rollups and raw events cannot see the
+    rollup job's commit between two of its statements. SQLite's transactions are serializable.
+    """
+    if _session_factory is None:
+        raise RuntimeError("billing.db.configure(url) was not called")
+    session = _session_factory()
+    try:
+        if session.bind.dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+    finally:
+        session.close()

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from billing import clock
 from billing.invoicing import services as invoicing
+from billing.metering import rollups
 from jobs.bootstrap import ensure_configured
 
 
@@ -26,7 +27,17 @@ def run_billing_clock(*, at: str | None = None) -> dict:
             "billed_subscriptions": len(run.billed_subscriptions)}
 
 
+def roll_up_events() -> int:
+    """Fold pending events into the rollups until none is left (a later ingest asks again)."""
+    ensure_configured()
+    total = 0
+    while taken := rollups.roll_up_events():
+        total += taken
+    return total
+
+
 TASKS = {
+    "roll_up_events": roll_up_events,
     "bill_subscription": bill_subscription,
     "render_invoice_pdf": render_invoice_pdf,
     "run_billing_clock": run_billing_clock,

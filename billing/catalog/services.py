@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from billing import pricing
-from billing.catalog.models import PLAN_INTERVALS, BillableMetric, BillableMetricFilter, Charge, Plan
+from billing.catalog.models import PLAN_INTERVALS, BillableMetric, BillableMetricFilter, Charge, ChargeFilter, Plan
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
-from billing.metering.aggregation import SUPPORTED_AGGREGATIONS
+from billing.metering.aggregation import AGGREGATIONS, NEEDS_FIELD, RECURRING_AGGREGATIONS
+from billing.metering.expression import ExpressionError, parse_expression
+from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
 from billing.validation import Checker
 
@@ -40,27 +42,52 @@ def _metric_in_use(session: Session, metric: BillableMetric) -> bool:
                                                       Charge.deleted_at.is_(None)))))
 
 
-def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, object], *, creating: bool) -> None:
+_DERIVATION_FIELDS = ("aggregation_type", "field_name", "expression", "filters")
+
+
+def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, object], *, creating: bool) -> bool:
+    """Validate and apply `data`; True when what the metric makes of its events changed."""
     check = Checker(data)
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
     description = check.string("description", max_length=10_000)
-    aggregation_type = check.choice("aggregation_type", SUPPORTED_AGGREGATIONS, required=creating)
+    aggregation_type = check.choice("aggregation_type", AGGREGATIONS, required=creating)
     field_name = check.string("field_name")
+    expression = check.string("expression", max_length=1000)
     recurring = check.boolean("recurring")
+    weighted_interval = check.choice("weighted_interval", ("seconds",))
     rounding_function = check.choice("rounding_function", ("round", "ceil", "floor"))
     rounding_precision = check.integer("rounding_precision", minimum=None)
+    if rounding_precision is not None and not -15 <= rounding_precision <= 15:
+        check.fail("rounding_precision", "value_is_out_of_range")
     filters = data.get("filters")
     if filters is not None and not (isinstance(filters, list) and all(
             isinstance(f, Mapping) and isinstance(f.get("key"), str) and f.get("key")
-            and isinstance(f.get("values"), list) and all(isinstance(v, str) for v in f["values"])
-            for f in filters)):
+            and isinstance(f.get("values"), list) and f["values"] and all(isinstance(v, str) for v in f["values"])
+            for f in filters) and len({f["key"] for f in filters}) == len(filters)):
         check.fail("filters", "invalid_format")
-    effective_type = aggregation_type or metric.aggregation_type
-    effective_field = field_name if "field_name" in data else metric.field_name
-    if effective_type == "sum_agg" and not effective_field:
+
+    def effective(field: str):
+        return data[field] if field in data else getattr(metric, field)
+
+    kind = aggregation_type or metric.aggregation_type
+    has_expression = bool(expression if "expression" in data else metric.expression)
+    if expression:
+        try:
+            parse_expression(expression)
+        except ExpressionError:
+            check.fail("expression", "invalid_expression")
+    # NOTE: Lago's rules: count needs no field and takes no expression; the others aggregate a
+    # field or an expression; only sum, unique count, weighted sum (and custom) may be recurring.
+    if kind == "count_agg" and has_expression:
+        check.fail("expression", "not_compatible_with_aggregation_type")
+    if kind in NEEDS_FIELD and not effective("field_name") and not has_expression:
         check.fail("field_name", "value_is_mandatory")
-    if recurring and effective_type == "count_agg":
+    if kind == "custom_agg" and not has_expression:
+        check.fail("expression", "value_is_mandatory")
+    if kind == "weighted_sum_agg" and not (weighted_interval or metric.weighted_interval):
+        weighted_interval = "seconds"  # Lago's only interval, and its default
+    if (recurring if recurring is not None else metric.recurring) and kind not in RECURRING_AGGREGATIONS:
         check.fail("recurring", "not_compatible_with_aggregation_type")
     if code and code != metric.code:
         clash = find_metric(session, metric.organization_id, code)
@@ -68,24 +95,32 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
             check.fail("code", "value_already_exist")
     if not creating and _metric_in_use(session, metric):
         # NOTE: Lago refuses to change how a metric in use by a plan aggregates; its name,
-        # description and filters may still change.
-        for field in ("code", "aggregation_type", "field_name", "recurring"):
+        # description, rounding and filters may still change.
+        for field in ("code", "aggregation_type", "field_name", "expression", "recurring"):
             if field in data and data[field] is not None and data[field] != getattr(metric, field):
                 check.fail(field, "billable_metric_in_use")
     check.done()
-    for field, value in (("name", name), ("code", code), ("description", description),
-                         ("aggregation_type", aggregation_type), ("rounding_function", rounding_function),
-                         ("rounding_precision", rounding_precision), ("recurring", recurring)):
-        if value is not None or (field in data and field in ("description", "rounding_function",
-                                                                "rounding_precision")):
+    before = (metric.aggregation_type, metric.field_name, metric.expression,
+              sorted((f.key, tuple(f.values)) for f in metric.filters))
+    for field, value in (("name", name), ("code", code), ("aggregation_type", aggregation_type),
+                         ("recurring", recurring), ("weighted_interval", weighted_interval)):
+        if value is not None:
             setattr(metric, field, value)
-    if "field_name" in data:
-        metric.field_name = field_name
-    if effective_type == "count_agg":
+    for field, value in (("description", description), ("rounding_function", rounding_function),
+                         ("rounding_precision", rounding_precision), ("field_name", field_name),
+                         ("expression", expression)):
+        if field in data:
+            setattr(metric, field, value)
+    if metric.aggregation_type == "count_agg":
         metric.field_name = None
+    if metric.aggregation_type != "weighted_sum_agg":
+        metric.weighted_interval = None
     if filters is not None:
         metric.filters = [BillableMetricFilter(key=f["key"], values=list(dict.fromkeys(f["values"])))
                           for f in filters]
+    after = (metric.aggregation_type, metric.field_name, metric.expression,
+             sorted((f.key, tuple(f.values)) for f in metric.filters))
+    return creating or before != after
 
 
 def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) -> BillableMetric:
@@ -94,16 +129,23 @@ def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) 
         _apply_metric(uow.session, metric, data, creating=True)
         uow.session.add(metric)
         uow.session.flush()
+        # Events may have arrived before their metric: they now count.
+        rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
         uow.session.refresh(metric)
+        uow.after_commit(request_rollup)
         return metric
 
 
 def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str, object]) -> BillableMetric:
     with unit_of_work() as uow:
         metric = _get_metric_in(uow.session, organization_id, code)
-        _apply_metric(uow.session, metric, data, creating=False)
+        with uow.session.no_autoflush:
+            rederive = _apply_metric(uow.session, metric, data, creating=False)
         metric.updated_at = utcnow()
         uow.session.flush()
+        if rederive:
+            rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
+            uow.after_commit(request_rollup)
         uow.session.refresh(metric)
         return metric
 
@@ -128,6 +170,8 @@ def delete_billable_metric(*, organization_id: str, code: str) -> BillableMetric
                                                                 Charge.deleted_at.is_(None))):
             charge.deleted_at = now
         metric.deleted_at = now
+        uow.session.flush()
+        rederive_metric_events(uow.session, None, organization_id=organization_id, code=metric.code)
         return metric
 
 
@@ -196,8 +240,7 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         invoiceable = check.boolean("invoiceable")
         min_amount_cents = check.integer("min_amount_cents")
         display = check.string("invoice_display_name")
-        if raw.get("filters"):
-            check.fail("filters", "not_supported_yet")
+        filters = _charge_filters(raw.get("filters"), metric, charge_model, check) if "filters" in raw else None
         if check.errors:
             errors[f"charges.{index}"] = check.errors
             continue
@@ -214,6 +257,10 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             charge.min_amount_cents = min_amount_cents
         if "invoice_display_name" in raw:
             charge.invoice_display_name = display
+        if filters is not None:
+            kept_filters = _keep_filter_ids(charge.filters, filters)
+            _forget_removed_filters(session, [f for f in charge.filters if f not in kept_filters])
+            charge.filters = kept_filters
         kept.append(charge)
     if errors:
         return
@@ -223,6 +270,63 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             charge.deleted_at = now  # soft delete keeps old invoices' fees pointing somewhere
             plan.charges.remove(charge)
             session.add(charge)
+
+
+def _keep_filter_ids(existing: list[ChargeFilter], wanted: list[ChargeFilter]) -> list[ChargeFilter]:
+    """A filter sent again with the same values is the same filter (its id, and its past fees, stay)."""
+    by_values = {_values_key(f.values): f for f in existing}
+    kept = []
+    for new in wanted:
+        old = by_values.pop(_values_key(new.values), None)
+        if old is None:
+            kept.append(new)
+        else:
+            old.properties, old.invoice_display_name = new.properties, new.invoice_display_name
+            kept.append(old)
+    return kept
+
+
+def _forget_removed_filters(session: Session, removed: list[ChargeFilter]) -> None:
+    """Past fees of a removed filter keep their description and values; only the link goes."""
+    from billing.invoicing.models import Fee
+
+    ids = [f.id for f in removed if f.id]
+    if ids:
+        session.execute(update(Fee).where(Fee.charge_filter_id.in_(ids)).values(charge_filter_id=None))
+
+
+def _values_key(values: Mapping[str, list[str]]) -> tuple:
+    return tuple(sorted((key, tuple(sorted(allowed))) for key, allowed in values.items()))
+
+
+def _charge_filters(raw: object, metric: BillableMetric | None, charge_model: str | None,
+                    check: Checker) -> list[ChargeFilter]:
+    """Charge filters from the API: `values` must name the metric's filter keys and allowed values."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(f, Mapping) for f in raw):
+        check.fail("filters", "invalid_type")
+        return []
+    allowed = {f.key: set(f.values) for f in metric.filters} if metric else {}
+    filters = []
+    for index, item in enumerate(raw):
+        values = item.get("values")
+        if not isinstance(values, Mapping) or not values or not all(
+                isinstance(v, list) and v and all(isinstance(x, str) for x in v) for v in values.values()):
+            check.fail(f"filters.{index}.values", "invalid_format")
+            continue
+        if any(key not in allowed or not set(wanted) <= allowed[key] for key, wanted in values.items()):
+            check.fail(f"filters.{index}.values", "invalid_filter_values")  # not the metric's keys and values
+            continue
+        properties = item.get("properties") or {}
+        if charge_model:
+            for field, reasons in pricing.validate_properties(charge_model, properties).items():
+                for reason in reasons:
+                    check.fail(f"filters.{index}.properties.{field}", reason)
+        display = item.get("invoice_display_name")
+        filters.append(ChargeFilter(values={k: list(v) for k, v in values.items()}, properties=dict(properties),
+                                    invoice_display_name=display if isinstance(display, str) else None))
+    return filters
 
 
 def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, creating: bool) -> None:

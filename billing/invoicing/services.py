@@ -59,17 +59,28 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
     for charge in plan.charges:
         if not charge.invoiceable:
             continue
-        position += 1
         usage = charge_usage(session, subscription, charge, start, end)
         metric = charge.billable_metric
-        invoice.fees.append(Fee(
-            organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
-            fee_type="charge", position=position, item_code=metric.code,
-            description=charge.invoice_display_name or metric.name,
-            amount_cents=usage.amount_cents, precise_amount_cents=precise_minor(usage.amount, currency),
-            amount_currency=currency, units=usage.units, total_aggregated_units=usage.units,
-            events_count=usage.events_count, precise_unit_amount=usage.unit_amount, from_datetime=start,
-            to_datetime=end, amount_details={}))
+        # One fee per charge filter, and one for the events that match none (Lago's fees per filter).
+        for line in usage.lines:
+            if charge.filters and line.events_count == 0 and line.amount_cents == 0:
+                continue  # an unused filter of a filtered charge is no line on the invoice
+            position += 1
+            name = charge.invoice_display_name or metric.name
+            if line.charge_filter is not None:
+                name = line.charge_filter.invoice_display_name or _filter_label(name, line.charge_filter.values)
+            invoice.fees.append(Fee(
+                organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
+                charge_filter_id=line.charge_filter.id if line.charge_filter else None, fee_type="charge",
+                position=position, item_code=metric.code, description=name, amount_cents=line.amount_cents,
+                precise_amount_cents=precise_minor(line.amount, currency), amount_currency=currency,
+                units=line.units, total_aggregated_units=line.units, events_count=line.events_count,
+                precise_unit_amount=line.unit_amount, from_datetime=start, to_datetime=end,
+                amount_details={"filters": line.charge_filter.values} if line.charge_filter else {}))
+
+
+def _filter_label(name: str, values: dict[str, list[str]]) -> str:
+    return f"{name} · " + ", ".join(f"{key}: {'/'.join(allowed)}" for key, allowed in sorted(values.items()))
 
 
 def _compute_totals(invoice: Invoice) -> None:

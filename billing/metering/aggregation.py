@@ -1,13 +1,228 @@
-"""Aggregation of a metric's events into units: pure functions over property values."""
+"""Aggregation of a metric's events into units: pure functions, no database.
+
+Events reach this module as `Fact`s (what the metric made of each event at ingestion). A set of
+facts is summarised by a `Partial`, and partials combine associatively, which is what lets the
+rollup tables answer for whole hours while raw events answer for the rest: the combination is the
+same whichever way the facts were grouped. `reference_units` computes the same result the
+straightforward way, from the facts alone, and the tests hold the two equal.
+
+Semantics (BILLING.md, Metering; docs/billing.md for the choices made where Lago is silent):
+- count_agg: number of events; sum_agg / custom_agg: sum of values; max_agg: largest value (0 if
+  none); latest_agg: value of the latest event by timestamp (ties: the later ingested), never
+  below 0; weighted_sum_agg: time-weighted average of the running total over the period;
+  unique_count_agg: distinct values active during the period.
+- Recurring metrics (sum, weighted_sum, unique_count) start the period with what the events
+  before it added up to.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from billing.money import parse_decimal
 
-SUPPORTED_AGGREGATIONS = ("count_agg", "sum_agg")
+AGGREGATIONS = ("count_agg", "sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg",
+                "custom_agg")
+RECURRING_AGGREGATIONS = ("sum_agg", "unique_count_agg", "weighted_sum_agg", "custom_agg")
+NEEDS_FIELD = ("sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_seconds(moment: datetime) -> Decimal:
+    """Exact Unix time of `moment` (microseconds kept), for the weighted sum."""
+    delta = moment - EPOCH
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: int
+    timestamp: datetime
+    value: Decimal | None = None
+    unique_value: str | None = None
+    operation: str = "add"
+    group_key: str = ""
+
+
+@dataclass
+class Partial:
+    """A combinable summary of a set of facts of one group."""
+
+    events_count: int = 0
+    value_sum: Decimal = Decimal(0)
+    value_max: Decimal | None = None
+    value_time_sum: Decimal = Decimal(0)
+    latest: tuple[datetime, int, Decimal] | None = None  # (timestamp, event id, value)
+
+    def add(self, fact: Fact) -> None:
+        value = fact.value if fact.value is not None else Decimal(0)
+        self.merge(Partial(events_count=1, value_sum=value, value_max=value,
+                           value_time_sum=value * epoch_seconds(fact.timestamp),
+                           latest=(fact.timestamp, fact.id, value)))
+
+    def merge(self, other: Partial) -> None:
+        self.events_count += other.events_count
+        self.value_sum += other.value_sum
+        self.value_time_sum += other.value_time_sum
+        if other.value_max is not None and (self.value_max is None or other.value_max > self.value_max):
+            self.value_max = other.value_max
+        if other.latest is not None and (self.latest is None or other.latest[:2] > self.latest[:2]):
+            self.latest = other.latest
+
+
+@dataclass
+class UniqueTally:
+    """One unique value's additions and removals, and its last operation."""
+
+    adds: int = 0
+    removes: int = 0
+    last: tuple[datetime, int, str] | None = None  # (timestamp, event id, operation)
+
+    def add(self, fact: Fact) -> None:
+        self.merge(UniqueTally(adds=int(fact.operation != "remove"), removes=int(fact.operation == "remove"),
+                               last=(fact.timestamp, fact.id, fact.operation)))
+
+    def merge(self, other: UniqueTally) -> None:
+        self.adds += other.adds
+        self.removes += other.removes
+        if other.last is not None and (self.last is None or other.last[:2] > self.last[:2]):
+            self.last = other.last
+
+
+@dataclass
+class GroupUsage:
+    """What one filter combination of one metric did before and during a period."""
+
+    during: Partial = field(default_factory=Partial)
+    before: Partial = field(default_factory=Partial)  # only for recurring metrics
+    unique_during: dict[str, UniqueTally] = field(default_factory=dict)
+    unique_before: dict[str, UniqueTally] = field(default_factory=dict)
+
+    def merge(self, other: GroupUsage) -> None:
+        self.during.merge(other.during)
+        self.before.merge(other.before)
+        for mine, theirs in ((self.unique_during, other.unique_during), (self.unique_before, other.unique_before)):
+            for value, tally in theirs.items():
+                mine.setdefault(value, UniqueTally()).merge(tally)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What aggregation needs to know of a billable metric."""
+
+    aggregation_type: str
+    recurring: bool = False
+    rounding_function: str | None = None
+    rounding_precision: int | None = None
+
+
+def units(spec: MetricSpec, usage: GroupUsage, start: datetime, end: datetime) -> Decimal:
+    """The period's units from its combined usage (rounded as the metric says)."""
+    return apply_rounding(_raw_units(spec, usage, start, end), spec.rounding_function, spec.rounding_precision)
+
+
+def _raw_units(spec: MetricSpec, usage: GroupUsage, start: datetime, end: datetime) -> Decimal:
+    kind = spec.aggregation_type
+    during = usage.during
+    if kind == "count_agg":
+        return Decimal(during.events_count)
+    if kind in ("sum_agg", "custom_agg"):
+        return during.value_sum + (usage.before.value_sum if spec.recurring else 0)
+    if kind == "max_agg":
+        return during.value_max if during.value_max is not None else Decimal(0)
+    if kind == "latest_agg":
+        # NOTE: Lago never bills a negative latest value: it counts as 0 (BILLING.md, Metering).
+        return max(during.latest[2], Decimal(0)) if during.latest else Decimal(0)
+    if kind == "weighted_sum_agg":
+        seconds = epoch_seconds(end) - epoch_seconds(start)
+        if seconds <= 0:
+            return Decimal(0)
+        initial = usage.before.value_sum if spec.recurring else Decimal(0)
+        # Σ over events of value × (end − t) = end × Σ value − Σ value × t: each event's delta
+        # weighs for the time left in the period, the initial total for all of it.
+        area = initial * seconds + epoch_seconds(end) * during.value_sum - during.value_time_sum
+        return area / seconds
+    if kind == "unique_count_agg":
+        active = {value for value, tally in usage.unique_during.items() if tally.adds > 0}
+        if spec.recurring:
+            # NOTE: a value added before the period and not removed since is active during it, as
+            # a seat is billed for each period it is held.
+            active |= {value for value, tally in usage.unique_before.items()
+                       if tally.last is not None and tally.last[2] != "remove"}
+        return Decimal(len(active))
+    raise ValueError(f"unknown aggregation type {kind!r}")
+
+
+def apply_rounding(value: Decimal, function: str | None, precision: int | None) -> Decimal:
+    if not function:
+        return value
+    quantum = Decimal(1).scaleb(-(precision or 0))
+    mode = {"round": ROUND_HALF_UP, "ceil": ROUND_CEILING, "floor": ROUND_FLOOR}[function]
+    return value.quantize(quantum, rounding=mode)
+
+
+def summarise(facts: Iterable[Fact], *, start: datetime, end: datetime,
+              before_start: datetime | None = None) -> dict[str, GroupUsage]:
+    """Group usage of raw facts in [start, end), and in [before_start, start) when `before_start` is given."""
+    groups: dict[str, GroupUsage] = {}
+    for fact in facts:
+        if start <= fact.timestamp < end:
+            during = True
+        elif before_start is not None and before_start <= fact.timestamp < start:
+            during = False
+        else:
+            continue
+        group = groups.setdefault(fact.group_key, GroupUsage())
+        (group.during if during else group.before).add(fact)
+        if fact.unique_value is not None:
+            tallies = group.unique_during if during else group.unique_before
+            tallies.setdefault(fact.unique_value, UniqueTally()).add(fact)
+    return groups
+
+
+def reference_units(spec: MetricSpec, facts: Iterable[Fact], start: datetime, end: datetime,
+                    subscription_start: datetime) -> Decimal:
+    """The period's units computed the naive way from every raw fact (the oracle for the rollups)."""
+    facts = sorted(facts, key=lambda f: (f.timestamp, f.id))
+    during = [f for f in facts if start <= f.timestamp < end]
+    before = [f for f in facts if subscription_start <= f.timestamp < start] if spec.recurring else []
+    kind = spec.aggregation_type
+    values = [f.value if f.value is not None else Decimal(0) for f in during]
+    if kind == "count_agg":
+        result = Decimal(len(during))
+    elif kind in ("sum_agg", "custom_agg"):
+        result = sum(values, Decimal(0)) + sum((f.value or Decimal(0) for f in before), Decimal(0))
+    elif kind == "max_agg":
+        result = max(values, default=Decimal(0))
+    elif kind == "latest_agg":
+        result = max(values[-1], Decimal(0)) if values else Decimal(0)
+    elif kind == "weighted_sum_agg":
+        running = sum((f.value or Decimal(0) for f in before), Decimal(0))
+        area, cursor = Decimal(0), start
+        for fact in during:
+            area += running * (epoch_seconds(fact.timestamp) - epoch_seconds(cursor))
+            running += fact.value or Decimal(0)
+            cursor = fact.timestamp
+        area += running * (epoch_seconds(end) - epoch_seconds(cursor))
+        seconds = epoch_seconds(end) - epoch_seconds(start)
+        result = area / seconds if seconds > 0 else Decimal(0)
+    elif kind == "unique_count_agg":
+        state: dict[str, str] = {}
+        for fact in before:
+            state[fact.unique_value] = fact.operation
+        active = {v for v, op in state.items() if op != "remove"}
+        active |= {f.unique_value for f in during if f.operation != "remove"}
+        result = Decimal(len(active))
+    else:
+        raise ValueError(kind)
+    return apply_rounding(result, spec.rounding_function, spec.rounding_precision)
+
+
+# ---------------------------------------------------------------- from an event to a fact
 
 
 def numeric_value(properties: Mapping[str, object] | None, field_name: str | None) -> Decimal:
@@ -18,10 +233,29 @@ def numeric_value(properties: Mapping[str, object] | None, field_name: str | Non
     return value if value is not None else Decimal(0)
 
 
-def aggregate(aggregation_type: str, field_name: str | None, events: Iterable[Mapping[str, object] | None]) -> Decimal:
-    """Units of a period from the properties of its events (each event counted once)."""
-    if aggregation_type == "count_agg":
-        return Decimal(sum(1 for _ in events))
-    if aggregation_type == "sum_agg":
-        return sum((numeric_value(props, field_name) for props in events), Decimal(0))
-    raise ValueError(f"unsupported aggregation type {aggregation_type!r}")
+def group_key(properties: Mapping[str, object] | None, filter_keys: Iterable[str]) -> str:
+    """The event's values for the metric's filter keys, as a canonical string ('' when it has none)."""
+    if not properties:
+        return ""
+    present = {key: _as_filter_value(properties[key]) for key in sorted(filter_keys) if key in properties}
+    return json.dumps(present, separators=(",", ":"), sort_keys=True) if present else ""
+
+
+def group_values(key: str) -> dict[str, str]:
+    return json.loads(key) if key else {}
+
+
+def _as_filter_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def matching_filter(values: Mapping[str, str], filters: Iterable[tuple[str, Mapping[str, list[str]]]]) -> str | None:
+    """The id of the charge filter an event belongs to: the matching one with the most keys (BILLING.md)."""
+    best: tuple[int, str] | None = None
+    for filter_id, wanted in filters:
+        if all(values.get(key) in allowed for key, allowed in wanted.items()):
+            if best is None or len(wanted) > best[0]:
+                best = (len(wanted), filter_id)
+    return best[1] if best else None

@@ -3,23 +3,31 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base, utcnow
 
 
 class Event(Base):
-    """One usage fact, stored as sent; (organization, transaction_id) is its idempotency key forever."""
+    """One usage fact, stored as sent; (organization, transaction_id) is its idempotency key forever.
+
+    Besides what was sent, each event keeps what its metric makes of it at ingestion (`value`,
+    `unique_value`, `operation`, `group_key`), so that neither the rollup job nor a usage query
+    has to parse properties again. Changing a metric recomputes them (metering.rollups.rebuild).
+    """
 
     __tablename__ = "events"
     __table_args__ = (
         UniqueConstraint("organization_id", "transaction_id", name="uq_events_org_transaction_id"),
         Index("ix_events_org_subscription_code_ts", "organization_id", "external_subscription_id", "code", "timestamp"),
+        # The not-yet-rolled-up tail, read by every usage query and by the rollup job.
+        Index("ix_events_pending_rollup", "organization_id", "external_subscription_id", "code", "timestamp",
+              sqlite_where=text("rolled_up = 0"), postgresql_where=text("NOT rolled_up")),
+        Index("ix_events_org_created", "organization_id", "created_at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                    primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     transaction_id: Mapped[str] = mapped_column(String(255))
     external_subscription_id: Mapped[str] = mapped_column(String(255))
@@ -29,4 +37,54 @@ class Event(Base):
     timestamp: Mapped[datetime]
     properties: Mapped[dict] = mapped_column(default=dict)
     precise_total_amount_cents: Mapped[Decimal | None]
+    value: Mapped[Decimal | None]  # the metric's number for this event (field or expression)
+    unique_value: Mapped[str | None] = mapped_column(String(255))  # unique_count_agg: the value counted
+    operation: Mapped[str] = mapped_column(String(8), default="add")  # unique_count_agg: add | remove
+    group_key: Mapped[str] = mapped_column(String(1024), default="")  # the metric's filter properties, canonical
+    error: Mapped[str | None] = mapped_column(String(64))  # why it may not be billed (shown in admin)
+    rolled_up: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class UsageRollup(Base):
+    """Sums of one hour of one subscription's events of one metric and one filter combination.
+
+    Every field combines associatively (sum, max, latest, Σ value × time), so a period's usage is
+    the combination of its whole hours plus the raw events of its partial edges and of the tail
+    not rolled up yet: exact, and independent of how many events the period holds.
+    """
+
+    __tablename__ = "usage_rollups"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    external_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    code: Mapped[str] = mapped_column(String(255), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    events_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    value_sum: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    value_max: Mapped[Decimal | None]
+    value_time_sum: Mapped[Decimal] = mapped_column(default=Decimal(0))  # Σ value × Unix seconds (weighted sum)
+    latest_timestamp: Mapped[datetime | None]
+    latest_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    latest_value: Mapped[Decimal | None]
+
+
+class UsageUniqueValue(Base):
+    """For unique_count_agg: one value's additions and removals in one hour."""
+
+    __tablename__ = "usage_unique_values"
+
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
+                                                 primary_key=True)
+    external_subscription_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    code: Mapped[str] = mapped_column(String(255), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    unique_value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    adds: Mapped[int] = mapped_column(default=0)
+    removes: Mapped[int] = mapped_column(default=0)
+    last_timestamp: Mapped[datetime]
+    last_event_id: Mapped[int] = mapped_column(BigInteger)
+    last_operation: Mapped[str] = mapped_column(String(8))

@@ -4,24 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billing import pricing
-from billing.catalog.models import Charge
-from billing.db import read_only, unit_of_work
+from billing.catalog.models import BillableMetric, Charge, ChargeFilter
+from billing.db import read_only, read_snapshot, unit_of_work
 from billing.errors import NotFound, ValidationFailed
-from billing.metering.aggregation import aggregate
+from billing.metering.aggregation import Fact, GroupUsage, MetricSpec, UniqueTally, group_values, matching_filter
+from billing.metering.aggregation import units as aggregated_units
+from billing.metering.facts import derive
 from billing.metering.models import Event
+from billing.metering.rollups import request_rollup
+from billing.metering.usage import group_usage, hourly_partials
 from billing.money import parse_decimal, to_minor
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.services import current_period, find_live_subscription, find_subscription
+from billing.subscriptions.periods import local_date, local_midnight
+from billing.subscriptions.services import current_period, find_subscription
 from billing.validation import parse_datetime
 
 MAX_BATCH = 100
@@ -95,15 +100,23 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
         raise ValidationFailed(errors)
     with unit_of_work() as uow:
         session = uow.session
-        external_ids = {e.external_subscription_id for e in parsed}
-        subscription_ids = _resolve_subscriptions(session, organization_id, external_ids)
-        rows = [{
-            "organization_id": organization_id, "transaction_id": e.transaction_id,
-            "external_subscription_id": e.external_subscription_id,
-            "subscription_id": subscription_ids.get(e.external_subscription_id), "code": e.code,
-            "timestamp": e.timestamp, "properties": e.properties,
-            "precise_total_amount_cents": e.precise_total_amount_cents, "created_at": runtime.clock.now(),
-        } for e in parsed]
+        windows = _subscription_windows(session, organization_id, {e.external_subscription_id for e in parsed})
+        metrics = {m.code: m for m in session.scalars(select(BillableMetric).where(
+            BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None),
+            BillableMetric.code.in_({e.code for e in parsed})))}
+        now = runtime.clock.now()
+        rows = []
+        for e in parsed:
+            fact = derive(metrics.get(e.code), code=e.code, properties=e.properties, timestamp=e.timestamp)
+            rows.append({
+                "organization_id": organization_id, "transaction_id": e.transaction_id,
+                "external_subscription_id": e.external_subscription_id,
+                "subscription_id": _subscription_at(windows.get(e.external_subscription_id, ()), e.timestamp),
+                "code": e.code, "timestamp": e.timestamp, "properties": e.properties,
+                "precise_total_amount_cents": e.precise_total_amount_cents, "value": fact.value,
+                "unique_value": fact.unique_value, "operation": fact.operation, "group_key": fact.group_key,
+                "error": fact.error, "rolled_up": False, "created_at": now,
+            })
         dialect = sqlite if session.bind.dialect.name == "sqlite" else postgresql
         # NOTE: ON CONFLICT DO NOTHING on (organization, transaction_id) makes a retried or
         # concurrent duplicate a no-op instead of an error (BILLING.md, Metering: Idempotency).
@@ -112,16 +125,28 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
         stored = {e.transaction_id: e for e in session.scalars(select(Event).where(
             Event.organization_id == organization_id,
             Event.transaction_id.in_([e.transaction_id for e in parsed])))}
+        uow.after_commit(request_rollup)
         return [stored[e.transaction_id] for e in parsed]
 
 
-def _resolve_subscriptions(session: Session, organization_id: str, external_ids: set[str]) -> dict[str, str]:
-    resolved = {}
-    for external_id in external_ids:
-        subscription = find_live_subscription(session, organization_id, external_id)
-        if subscription is not None:
-            resolved[external_id] = subscription.id
-    return resolved
+def _subscription_windows(session: Session, organization_id: str,
+                          external_ids: set[str]) -> dict[str, list[tuple[datetime, datetime | None, str]]]:
+    """Per external id, the (start, end, id) of each subscription that ever started under it."""
+    windows: dict[str, list[tuple[datetime, datetime | None, str]]] = {}
+    for sub in session.execute(select(Subscription.external_id, Subscription.started_at, Subscription.terminated_at,
+                                      Subscription.id).where(
+            Subscription.organization_id == organization_id, Subscription.external_id.in_(external_ids),
+            Subscription.started_at.is_not(None))):
+        windows.setdefault(sub.external_id, []).append((sub.started_at, sub.terminated_at, sub.id))
+    return windows
+
+
+def _subscription_at(windows, moment: datetime) -> str | None:
+    """The subscription live at `moment` (None: the event is kept, and shown as matching none)."""
+    for started_at, terminated_at, subscription_id in windows:
+        if started_at <= moment and (terminated_at is None or moment < terminated_at):
+            return subscription_id
+    return None
 
 
 def get_event(*, organization_id: str, transaction_id: str) -> Event:
@@ -134,8 +159,16 @@ def get_event(*, organization_id: str, transaction_id: str) -> Event:
 
 
 def list_events(*, organization_id: str, external_subscription_id: str | None = None, code: str | None = None,
-                page: int = 1, per_page: int = 20) -> Page:
+                timestamp_from: datetime | None = None, timestamp_to: datetime | None = None,
+                transaction_id: str | None = None, page: int = 1, per_page: int = 20) -> Page:
+    """The organization's events, latest first, filtered by subscription, code, time range or transaction id."""
     query = select(Event).where(Event.organization_id == organization_id)
+    if timestamp_from:
+        query = query.where(Event.timestamp >= timestamp_from)
+    if timestamp_to:
+        query = query.where(Event.timestamp <= timestamp_to)
+    if transaction_id:
+        query = query.where(Event.transaction_id == transaction_id)
     if external_subscription_id:
         query = query.where(Event.external_subscription_id == external_subscription_id)
     if code:
@@ -148,13 +181,35 @@ def list_events(*, organization_id: str, external_subscription_id: str | None = 
 
 
 @dataclass(frozen=True)
-class ChargeUsage:
-    charge: Charge
+class UsageLine:
+    """One fee's worth of a charge: the events of one charge filter, or those matching none (`charge_filter` None)."""
+
+    charge_filter: ChargeFilter | None
     units: Decimal
     events_count: int
     amount: Decimal  # major units, unrounded
     amount_cents: int
     unit_amount: Decimal
+
+
+@dataclass(frozen=True)
+class ChargeUsage:
+    charge: Charge
+    units: Decimal
+    events_count: int
+    lines: list[UsageLine]
+
+    @property
+    def amount_cents(self) -> int:
+        return sum(line.amount_cents for line in self.lines)
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((line.amount for line in self.lines), Decimal(0))
+
+    @property
+    def default_line(self) -> UsageLine:
+        return next(line for line in self.lines if line.charge_filter is None)
 
 
 @dataclass(frozen=True)
@@ -170,24 +225,51 @@ class Usage:
         return sum(c.amount_cents for c in self.charges)
 
 
+def metric_spec(metric: BillableMetric) -> MetricSpec:
+    return MetricSpec(aggregation_type=metric.aggregation_type, recurring=metric.recurring,
+                      rounding_function=metric.rounding_function, rounding_precision=metric.rounding_precision)
+
+
+def _usage_by_filter(session: Session, subscription: Subscription, charge: Charge, start: datetime,
+                     end: datetime) -> dict[str | None, GroupUsage]:
+    """The charge's usage over [start, end) per charge filter id (None: events matching no filter)."""
+    metric = charge.billable_metric
+    groups = group_usage(
+        session, organization_id=subscription.organization_id, external_subscription_id=subscription.external_id,
+        code=metric.code, start=start, end=end, unique=metric.aggregation_type == "unique_count_agg",
+        before_start=subscription.started_at if metric.recurring else None)
+    by_filter: dict[str | None, GroupUsage] = {f.id: GroupUsage() for f in charge.filters}
+    by_filter[None] = GroupUsage()
+    for key, group in groups.items():
+        by_filter[_filter_of(charge, key)].merge(group)
+    return by_filter
+
+
+def _filter_of(charge: Charge, key: str) -> str | None:
+    if not charge.filters:
+        return None
+    return matching_filter(group_values(key), [(f.id, f.values) for f in charge.filters])
+
+
 def charge_usage(session: Session, subscription: Subscription, charge: Charge, start: datetime,
                  end: datetime) -> ChargeUsage:
-    """Units and price of one charge over [start, end) of one subscription's events."""
-    metric = charge.billable_metric
-    scope = (Event.organization_id == subscription.organization_id,
-             Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
-             Event.timestamp >= start, Event.timestamp < end)
-    if metric.aggregation_type == "count_agg":
-        events_count = session.scalar(select(func.count()).select_from(Event).where(*scope)) or 0
-        units = Decimal(events_count)
-    else:
-        properties = list(session.scalars(select(Event.properties).where(*scope)))
-        events_count = len(properties)
-        units = aggregate(metric.aggregation_type, metric.field_name, properties)
-    result = pricing.price(charge.charge_model, units, charge.properties)
+    """Units and price of one charge over [start, end) of one subscription's events, per charge filter."""
+    spec = metric_spec(charge.billable_metric)
+    by_filter = _usage_by_filter(session, subscription, charge, start, end)
     currency = subscription.plan.amount_currency
-    return ChargeUsage(charge=charge, units=units, events_count=events_count, amount=result.amount,
-                       amount_cents=to_minor(result.amount, currency), unit_amount=result.unit_amount)
+    total = GroupUsage()
+    lines = []
+    for charge_filter in [*charge.filters, None]:
+        group = by_filter[charge_filter.id if charge_filter else None]
+        total.merge(group)
+        units = aggregated_units(spec, group, start, end)
+        result = pricing.price(charge.charge_model, units, charge_filter.properties if charge_filter
+                               else charge.properties)
+        lines.append(UsageLine(charge_filter=charge_filter, units=units, events_count=group.during.events_count,
+                               amount=result.amount, amount_cents=to_minor(result.amount, currency),
+                               unit_amount=result.unit_amount))
+    return ChargeUsage(charge=charge, units=aggregated_units(spec, total, start, end),
+                       events_count=total.during.events_count, lines=lines)
 
 
 def usage_between(session: Session, subscription: Subscription, start: datetime, end: datetime) -> Usage:
@@ -196,13 +278,20 @@ def usage_between(session: Session, subscription: Subscription, start: datetime,
                  currency=subscription.plan.amount_currency, charges=charges)
 
 
+def _customer_subscription(session: Session, organization_id: str, external_customer_id: str,
+                           external_subscription_id: str) -> Subscription:
+    subscription = find_subscription(session, organization_id, external_subscription_id)
+    if subscription is None or subscription.customer.external_id != external_customer_id:
+        raise NotFound("subscription")
+    return subscription
+
+
 def current_usage(*, organization_id: str, external_customer_id: str, external_subscription_id: str) -> Usage:
     """Usage of the subscription's current billing period so far (not yet invoiced)."""
-    with read_only() as session:
-        subscription = find_subscription(session, organization_id, external_subscription_id)
-        if subscription is None or subscription.customer.external_id != external_customer_id:
-            raise NotFound("subscription")
-        if subscription.status not in ("active",):
+    with read_snapshot() as session:
+        subscription = _customer_subscription(session, organization_id, external_customer_id,
+                                              external_subscription_id)
+        if subscription.status != "active":
             raise NotFound("subscription", "no_active_subscription")
         return usage_for_current_period(session, subscription)
 
@@ -211,3 +300,106 @@ def usage_for_current_period(session: Session, subscription: Subscription) -> Us
     period = current_period(subscription)
     start = max(period.start, subscription.started_at or period.start)
     return usage_between(session, subscription, start, period.end)
+
+
+def past_usage(*, organization_id: str, external_customer_id: str, external_subscription_id: str,
+               billable_metric_code: str | None = None, periods_count: int | None = None) -> list[Usage]:
+    """Usage of the subscription's invoiced periods, newest first, as it was billed (one entry per invoice)."""
+    from billing.invoicing.models import Invoice, InvoiceSubscription
+
+    with read_snapshot() as session:
+        subscription = _customer_subscription(session, organization_id, external_customer_id,
+                                              external_subscription_id)
+        links = session.scalars(select(InvoiceSubscription).join(Invoice).where(
+            InvoiceSubscription.subscription_id == subscription.id, Invoice.status != "voided",
+        ).order_by(InvoiceSubscription.from_datetime.desc()).limit(periods_count or 1000)).all()
+        usages = []
+        for link in links:
+            usage = usage_between(session, subscription, link.charges_from_datetime or link.from_datetime,
+                                  link.charges_to_datetime or link.to_datetime)
+            if billable_metric_code:
+                usage = Usage(subscription=usage.subscription, from_datetime=usage.from_datetime,
+                              to_datetime=usage.to_datetime, currency=usage.currency,
+                              charges=[c for c in usage.charges
+                                       if c.charge.billable_metric.code == billable_metric_code])
+            usages.append((usage, link.invoice_id))
+        return usages
+
+
+def daily_usage(session: Session, subscription: Subscription, charge: Charge, start: datetime,
+                end: datetime) -> list[tuple[date, Decimal]]:
+    """Units per local day of [start, end) for a chart: events counted (count_agg) or values summed (others)."""
+    metric = charge.billable_metric
+    timezone = subscription.customer.applicable_timezone
+    days: dict[date, Decimal] = {}
+    day = local_date(start, timezone)
+    while local_midnight(day, timezone) < end:
+        days[day] = Decimal(0)
+        day += timedelta(days=1)
+    hours = hourly_partials(session, organization_id=subscription.organization_id,
+                            external_subscription_id=subscription.external_id, code=metric.code, start=start, end=end)
+    for hour, partial in hours.items():
+        day = local_date(hour, timezone)
+        if day in days:
+            days[day] += (Decimal(partial.events_count) if metric.aggregation_type == "count_agg"
+                          else partial.value_sum)
+    return sorted(days.items())
+
+
+# ---------------------------------------------------------------- estimates
+
+
+@dataclass(frozen=True)
+class FeeEstimate:
+    charge: Charge
+    subscription: Subscription
+    units: Decimal
+    amount_cents: int
+    unit_amount: Decimal
+    events_count: int
+
+
+def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimate]:
+    """What one more event would add to the current period's fees, per charge of its metric (nothing is stored).
+
+    The estimate is the difference the event makes: price(units with it) − price(units without it),
+    so graduated or package pricing and the period's usage so far are taken into account.
+    """
+    event, reasons = parse_event(raw_event)
+    if reasons:
+        raise ValidationFailed(reasons)
+    with read_snapshot() as session:
+        subscription = find_subscription(session, organization_id, event.external_subscription_id)
+        if subscription is None or subscription.status != "active":
+            raise NotFound("subscription")
+        charges = [c for c in subscription.plan.charges if c.billable_metric.code == event.code]
+        if not charges:
+            raise NotFound("charge")
+        period = current_period(subscription, event.timestamp)
+        start = max(period.start, subscription.started_at)
+        currency = subscription.plan.amount_currency
+        estimates = []
+        for charge in charges:
+            metric = charge.billable_metric
+            spec = metric_spec(metric)
+            fact = derive(metric, code=event.code, properties=event.properties, timestamp=event.timestamp)
+            group = _usage_by_filter(session, subscription, charge, start, period.end)[
+                _filter_of(charge, fact.group_key)]
+            with_event = GroupUsage()
+            with_event.merge(group)
+            hypothetical = Fact(id=2**62, timestamp=event.timestamp, value=fact.value, unique_value=fact.unique_value,
+                                operation=fact.operation, group_key=fact.group_key)
+            with_event.during.add(hypothetical)
+            if fact.unique_value is not None:
+                with_event.unique_during.setdefault(fact.unique_value, UniqueTally()).add(hypothetical)
+            charge_filter = next((f for f in charge.filters if f.id == _filter_of(charge, fact.group_key)), None)
+            properties = charge_filter.properties if charge_filter else charge.properties
+            units_before = aggregated_units(spec, group, start, period.end)
+            units_after = aggregated_units(spec, with_event, start, period.end)
+            before = pricing.price(charge.charge_model, units_before, properties)
+            after = pricing.price(charge.charge_model, units_after, properties)
+            estimates.append(FeeEstimate(
+                charge=charge, subscription=subscription, units=units_after - units_before,
+                amount_cents=to_minor(after.amount, currency) - to_minor(before.amount, currency),
+                unit_amount=after.unit_amount, events_count=1))
+        return estimates
