@@ -1,5 +1,6 @@
 """A customer's account as the screens show it (admin and portal): summary, subscriptions with their
-usage so far, and invoices, read in one session each and returned as plain data.
+usage so far (per charge filter and per day), invoices and the latest events, read in one session
+each and returned as plain data.
 
 Templates never touch ORM objects, so nothing lazy-loads after the session is gone. Every read is
 scoped to one organization and one customer.
@@ -7,6 +8,7 @@ scoped to one organization and one customer.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,14 +16,19 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.catalog.models import ChargeFilter
 from billing.customers.models import Customer
-from billing.db import read_only
+from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
 from billing.invoicing.models import Invoice
 from billing.invoicing.services import invoice_pdf_bytes
-from billing.metering.services import usage_for_current_period
+from billing.metering.models import Event
+from billing.metering.services import ChargeUsage, Usage, daily_usage, usage_for_current_period
+from billing.money import decimal_str
 from billing.pagination import Page, paginate
-from billing.subscriptions.models import LIVE_STATUSES
+from billing.ports import runtime
+from billing.subscriptions.models import LIVE_STATUSES, Subscription
+from billing.subscriptions.periods import local_date
 from billing.subscriptions.services import current_period, customer_subscriptions
 
 
@@ -42,12 +49,51 @@ class CustomerSummary:
 
 
 @dataclass(frozen=True)
+class FilterLine:
+    """The part of a charge's usage priced by one charge filter, or by none (`is_other`)."""
+
+    label: str
+    values: tuple[tuple[str, tuple[str, ...]], ...]  # (property key, allowed values), empty for "other"
+    units: Decimal
+    events_count: int
+    amount_cents: int
+    is_other: bool
+
+    @property
+    def values_text(self) -> str:
+        return " · ".join(f"{key}: {', '.join(values)}" for key, values in self.values)
+
+
+@dataclass(frozen=True)
+class DayUsage:
+    """One local day of the current period, as a bar of the usage chart."""
+
+    day: date
+    units: Decimal
+    share: Decimal  # of the period's busiest day, 0 to 1 (a negative day draws no bar)
+    is_today: bool
+    is_future: bool
+
+
+@dataclass(frozen=True)
 class MeterLine:
     metric_name: str
     metric_code: str
     units: Decimal
     events_count: int
     amount_cents: int
+    charge_id: str = ""
+    aggregation_type: str = "count_agg"
+    filters: tuple[FilterLine, ...] = ()  # empty when the charge has no filters
+    daily: tuple[DayUsage, ...] = ()  # empty when a daily chart would mean nothing (unique counts)
+
+    @property
+    def daily_peak(self) -> Decimal:
+        return max((d.units for d in self.daily), default=Decimal(0))
+
+    @property
+    def today(self) -> DayUsage | None:
+        return next((d for d in self.daily if d.is_today), None)
 
 
 @dataclass(frozen=True)
@@ -110,7 +156,8 @@ def customer_summary(*, organization_id: str, customer_id: str) -> CustomerSumma
 def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_only: bool) -> list[SubscriptionUsage]:
     """The customer's subscriptions, newest first; live ones with their current period and usage so far."""
     rows = []
-    with read_only() as session:
+    # One snapshot: the meters, their filter lines and their daily bars add up to the same events.
+    with read_snapshot() as session:
         _find_customer(session, organization_id, customer_id)
         for subscription in customer_subscriptions(session, customer_id):
             live = subscription.status in LIVE_STATUSES
@@ -118,11 +165,7 @@ def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_onl
                 continue
             period = current_period(subscription) if live else None
             # NOTE: a pending subscription has a first period but no usage yet.
-            lines = tuple(
-                MeterLine(metric_name=usage.charge.billable_metric.name, metric_code=usage.charge.billable_metric.code,
-                          units=usage.units, events_count=usage.events_count, amount_cents=usage.amount_cents)
-                for usage in usage_for_current_period(session, subscription).charges
-            ) if subscription.status == "active" else ()
+            lines = _meter_lines(session, subscription) if subscription.status == "active" else ()
             plan = subscription.plan
             rows.append(SubscriptionUsage(
                 id=subscription.id, external_id=subscription.external_id, name=subscription.name,
@@ -133,6 +176,55 @@ def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_onl
                 first_day=period.first_day if period else None, last_day=period.last_day if period else None,
                 lines=lines))
     return rows
+
+
+def _meter_lines(session: Session, subscription: Subscription) -> tuple[MeterLine, ...]:
+    usage = usage_for_current_period(session, subscription)
+    today = local_date(runtime.clock.now(), subscription.customer.applicable_timezone)
+    return tuple(
+        MeterLine(metric_name=charge.charge.billable_metric.name, metric_code=charge.charge.billable_metric.code,
+                  units=charge.units, events_count=charge.events_count, amount_cents=charge.amount_cents,
+                  charge_id=charge.charge.id, aggregation_type=charge.charge.billable_metric.aggregation_type,
+                  filters=_filter_lines(charge), daily=_daily(session, usage, charge, today))
+        for charge in usage.charges)
+
+
+def _filter_lines(charge: ChargeUsage) -> tuple[FilterLine, ...]:
+    if not charge.charge.filters:
+        return ()
+    lines = [line for line in charge.lines if line.charge_filter is not None]
+    lines += [line for line in charge.lines if line.charge_filter is None]  # "other" last
+    return tuple(
+        FilterLine(label=_filter_label(line.charge_filter), values=_filter_values(line.charge_filter),
+                   units=line.units, events_count=line.events_count, amount_cents=line.amount_cents,
+                   is_other=line.charge_filter is None)
+        for line in lines)
+
+
+def _filter_values(charge_filter: ChargeFilter | None) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if charge_filter is None:
+        return ()
+    return tuple((key, tuple(str(v) for v in values)) for key, values in sorted(charge_filter.values.items()))
+
+
+def _filter_label(charge_filter: ChargeFilter | None) -> str:
+    if charge_filter is None:
+        return "Other"
+    return charge_filter.invoice_display_name or " · ".join(
+        f"{key}: {', '.join(values)}" for key, values in _filter_values(charge_filter))
+
+
+def _daily(session: Session, usage: Usage, charge: ChargeUsage, today: date) -> tuple[DayUsage, ...]:
+    # NOTE: a day's unique count does not add up to the period's (the same value on two days counts
+    # once), and daily_usage sums values, which a unique count has none of: no chart for those.
+    if charge.charge.billable_metric.aggregation_type == "unique_count_agg":
+        return ()
+    days = daily_usage(session, usage.subscription, charge.charge, usage.from_datetime, usage.to_datetime)
+    peak = max((units for _day, units in days), default=Decimal(0))
+    return tuple(
+        DayUsage(day=day, units=units, share=(max(units, Decimal(0)) / peak) if peak > 0 else Decimal(0),
+                 is_today=day == today, is_future=day > today)
+        for day, units in days)
 
 
 def _invoices_of(organization_id: str, customer_id: str, include_drafts: bool):
@@ -164,3 +256,50 @@ def customer_invoice_pdf(*, organization_id: str, customer_id: str, invoice_id: 
     if number is None:
         raise NotFound("invoice")
     return number, invoice_pdf_bytes(organization_id=organization_id, invoice_id=invoice_id)
+
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: int
+    transaction_id: str
+    external_subscription_id: str
+    code: str
+    timestamp: datetime
+    properties_json: str  # compact, as sent
+    value: str | None  # what the metric made of it: a number, or the value a unique count counts
+    error: str | None  # why it may not be billed (Event.error), e.g. metric_not_found
+    matched_subscription: bool  # False: no subscription was live at its timestamp
+
+    @property
+    def has_problem(self) -> bool:
+        return bool(self.error) or not self.matched_subscription
+
+
+def customer_events(*, organization_id: str, customer_id: str, transaction_id: str | None = None,
+                    code: str | None = None, page: int = 1, per_page: int = 20) -> Page:
+    """The latest events sent for the customer's subscriptions (by their external ids), as `EventRow`s."""
+    with read_only() as session:
+        _find_customer(session, organization_id, customer_id)
+        external_ids = select(Subscription.external_id).where(
+            Subscription.organization_id == organization_id, Subscription.customer_id == customer_id)
+        query = select(Event).where(Event.organization_id == organization_id,
+                                    Event.external_subscription_id.in_(external_ids))
+        if transaction_id:
+            query = query.where(Event.transaction_id == transaction_id)
+        if code:
+            query = query.where(Event.code == code)
+        found = paginate(session, query.order_by(Event.timestamp.desc(), Event.id.desc()), page=page,
+                         per_page=per_page)
+        rows = [EventRow(id=e.id, transaction_id=e.transaction_id, external_subscription_id=e.external_subscription_id,
+                         code=e.code, timestamp=e.timestamp, properties_json=_compact_json(e.properties),
+                         value=decimal_str(e.value) if e.value is not None else e.unique_value, error=e.error,
+                         matched_subscription=e.subscription_id is not None)
+                for e in found.items]
+    return Page(items=rows, current_page=found.current_page, per_page=found.per_page, total_count=found.total_count)
+
+
+def _compact_json(properties: object) -> str:
+    return json.dumps(properties or {}, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -24,7 +24,6 @@ class Event(Base):
         # The not-yet-rolled-up tail, read by every usage query and by the rollup job.
         Index("ix_events_pending_rollup", "organization_id", "external_subscription_id", "code", "timestamp",
               sqlite_where=text("rolled_up = 0"), postgresql_where=text("NOT rolled_up")),
-        Index("ix_events_org_created", "organization_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)

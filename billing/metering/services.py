@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billing import pricing
@@ -79,7 +79,7 @@ def parse_event(raw: object) -> tuple[EventInput | None, dict[str, list[str]]]:
                       timestamp=timestamp, properties=dict(properties), precise_total_amount_cents=precise), {}
 
 
-def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list[Event]:
+def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list[StoredEvent]:
     """Store a batch of events all or nothing; an already-known transaction_id is accepted and not stored twice.
 
     Returns the stored event of each input, in order (the earlier one for a duplicate).
@@ -117,16 +117,73 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
                 "unique_value": fact.unique_value, "operation": fact.operation, "group_key": fact.group_key,
                 "error": fact.error, "rolled_up": False, "created_at": now,
             })
-        dialect = sqlite if session.bind.dialect.name == "sqlite" else postgresql
         # NOTE: ON CONFLICT DO NOTHING on (organization, transaction_id) makes a retried or
         # concurrent duplicate a no-op instead of an error (BILLING.md, Metering: Idempotency).
-        session.execute(dialect.insert(Event).on_conflict_do_nothing(
-            index_elements=["organization_id", "transaction_id"]), rows)
-        stored = {e.transaction_id: e for e in session.scalars(select(Event).where(
-            Event.organization_id == organization_id,
-            Event.transaction_id.in_([e.transaction_id for e in parsed])))}
+        inserted_ids = _insert_new_events(session, rows)
+        stored = {row["transaction_id"]: StoredEvent.from_row(row, inserted_ids[row["transaction_id"]])
+                  for row in rows if row["transaction_id"] in inserted_ids}
+        duplicates = [e.transaction_id for e in parsed if e.transaction_id not in stored]
+        if duplicates:
+            stored.update((e.transaction_id, StoredEvent.from_event(e)) for e in session.scalars(select(Event).where(
+                Event.organization_id == organization_id, Event.transaction_id.in_(duplicates))))
         uow.after_commit(request_rollup)
         return [stored[e.transaction_id] for e in parsed]
+
+
+_EVENT_COLUMNS = ("organization_id", "transaction_id", "external_subscription_id", "subscription_id", "code",
+                  "timestamp", "properties", "precise_total_amount_cents", "value", "unique_value", "operation",
+                  "group_key", "error", "rolled_up", "created_at")
+_PG_ARRAY_TYPES = ("varchar", "varchar", "varchar", "varchar", "varchar", "timestamp", "jsonb", "numeric", "numeric",
+                   "varchar", "varchar", "varchar", "varchar", "bool", "timestamp")
+# Only the constant column and type names above are formatted in.
+_PG_INSERT = (
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "  # noqa: S608
+    f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in _PG_ARRAY_TYPES)}) "
+    "ON CONFLICT (organization_id, transaction_id) DO NOTHING RETURNING id, transaction_id")
+
+
+def _insert_new_events(session: Session, rows: list[dict]) -> dict[str, int]:
+    """Insert the rows whose transaction id is new; returns {transaction_id: id} of those inserted."""
+    if session.bind.dialect.name == "postgresql":
+        # One short statement with one array per column: PostgreSQL plans it once and psycopg
+        # caches it, where a 100-row VALUES list is parsed anew every time (3x slower here).
+        from psycopg.types.json import Jsonb
+
+        columns = [[row[c] for row in rows] for c in _EVENT_COLUMNS]
+        columns[5] = [t.astimezone(UTC).replace(tzinfo=None) for t in columns[5]]
+        columns[14] = [t.astimezone(UTC).replace(tzinfo=None) for t in columns[14]]
+        columns[6] = [Jsonb(p) for p in columns[6]]
+        cursor = session.connection().connection.driver_connection.cursor()
+        cursor.execute(_PG_INSERT, columns)
+        return {transaction_id: event_id for event_id, transaction_id in cursor.fetchall()}
+    table = Event.__table__
+    result = session.execute(sqlite.insert(table).on_conflict_do_nothing(
+        index_elements=["organization_id", "transaction_id"]).returning(table.c.id, table.c.transaction_id), rows)
+    return {transaction_id: event_id for event_id, transaction_id in result}
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored, for the API's answer (plain data: no ORM session behind it)."""
+
+    id: int
+    transaction_id: str
+    external_subscription_id: str
+    subscription_id: str | None
+    code: str
+    timestamp: datetime
+    properties: dict
+    precise_total_amount_cents: Decimal | None
+    error: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict, event_id: int) -> StoredEvent:
+        return cls(id=event_id, **{f: row[f] for f in cls.__dataclass_fields__ if f != "id"})
+
+    @classmethod
+    def from_event(cls, event: Event) -> StoredEvent:
+        return cls(**{f: getattr(event, f) for f in cls.__dataclass_fields__})
 
 
 def _subscription_windows(session: Session, organization_id: str,

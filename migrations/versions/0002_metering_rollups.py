@@ -61,7 +61,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("group_key", sa.String(length=1024), nullable=False, server_default=""))
         batch_op.add_column(sa.Column("error", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("rolled_up", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_index("ix_events_org_created", ["organization_id", "created_at"], unique=False)
         batch_op.create_index("ix_events_pending_rollup",
                               ["organization_id", "external_subscription_id", "code", "timestamp"], unique=False,
                               sqlite_where=sa.text("rolled_up = 0"), postgresql_where=sa.text("NOT rolled_up"))
@@ -103,7 +102,6 @@ def downgrade() -> None:
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_pending_rollup", sqlite_where=sa.text("rolled_up = 0"),
                             postgresql_where=sa.text("NOT rolled_up"))
-        batch_op.drop_index("ix_events_org_created")
         for column in ("rolled_up", "error", "group_key", "operation", "unique_value", "value"):
             batch_op.drop_column(column)
     op.drop_table("usage_unique_values")
