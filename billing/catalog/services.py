@@ -232,6 +232,12 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             for field, reasons in pricing.validate_properties(charge_model, properties or {}).items():
                 for reason in reasons:
                     check.fail(f"properties.{field}", reason)
+        if metric is not None and charge_model:
+            # NOTE: Lago's pairing rules: dynamic prices the events' own amounts, so only with
+            # sum_agg; percentage needs values to take a rate of, so not latest_agg (BILLING.md).
+            if (charge_model == "dynamic" and metric.aggregation_type != "sum_agg") or (
+                    charge_model == "percentage" and metric.aggregation_type == "latest_agg"):
+                check.fail("charge_model", "invalid_aggregation_type_or_charge_model")
         pay_in_advance = check.boolean("pay_in_advance")
         if pay_in_advance:
             # NOTE: pay-in-advance charges (a fee per event) arrive with issue 4; refusing them is

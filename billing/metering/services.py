@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -302,6 +302,12 @@ def _usage_by_filter(session: Session, subscription: Subscription, charge: Charg
     return by_filter
 
 
+def _hypothetical_input(name: str, metric: BillableMetric, fact, event: EventInput) -> Decimal:
+    if name == "event_amounts_cents":
+        return event.precise_total_amount_cents or Decimal(0)
+    return Decimal(1) if metric.aggregation_type == "count_agg" else (fact.value or Decimal(0))
+
+
 def _filter_of(charge: Charge, key: str) -> str | None:
     if not charge.filters:
         return None
@@ -320,13 +326,43 @@ def charge_usage(session: Session, subscription: Subscription, charge: Charge, s
         group = by_filter[charge_filter.id if charge_filter else None]
         total.merge(group)
         units = aggregated_units(spec, group, start, end)
-        result = pricing.price(charge.charge_model, units, charge_filter.properties if charge_filter
-                               else charge.properties)
+        properties = charge_filter.properties if charge_filter else charge.properties
+        inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start, end)
+        result = pricing.price(charge.charge_model, units, properties, currency=currency, **inputs)
         lines.append(UsageLine(charge_filter=charge_filter, units=units, events_count=group.during.events_count,
                                amount=result.amount, amount_cents=to_minor(result.amount, currency),
                                unit_amount=result.unit_amount))
     return ChargeUsage(charge=charge, units=aggregated_units(spec, total, start, end),
                        events_count=total.during.events_count, lines=lines)
+
+
+def _per_event_inputs(session: Session, subscription: Subscription, charge: Charge,
+                      charge_filter: ChargeFilter | None, properties: Mapping[str, object], start: datetime,
+                      end: datetime) -> dict[str, list[Decimal]]:
+    """Per-event data for the models that price events one by one (percentage, dynamic), read raw.
+
+    Only those models pay for this scan; every other model is priced from the rollups' units.
+    """
+    needed = pricing.required_inputs(charge.charge_model, properties)
+    if not needed & {pricing.EVENT_VALUES, pricing.EVENT_AMOUNTS_CENTS}:
+        return {}
+    metric = charge.billable_metric
+    wanted = charge_filter.id if charge_filter else None
+    rows = session.execute(select(Event.value, Event.precise_total_amount_cents, Event.group_key).where(
+        Event.organization_id == subscription.organization_id,
+        Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
+        Event.timestamp >= start, Event.timestamp < end,
+        or_(Event.error.is_(None), Event.error != "metric_not_found"),
+    ).order_by(Event.timestamp, Event.id))
+    mine = [row for row in rows if _filter_of(charge, row.group_key) == wanted]
+    inputs: dict[str, list[Decimal]] = {}
+    if pricing.EVENT_VALUES in needed:
+        # A counted event weighs 1; the others weigh their value (BILLING.md: percentage).
+        inputs["event_values"] = [Decimal(1) if metric.aggregation_type == "count_agg" else (r.value or Decimal(0))
+                                  for r in mine]
+    if pricing.EVENT_AMOUNTS_CENTS in needed:
+        inputs["event_amounts_cents"] = [r.precise_total_amount_cents or Decimal(0) for r in mine]
+    return inputs
 
 
 def usage_between(session: Session, subscription: Subscription, start: datetime, end: datetime) -> Usage:
@@ -453,8 +489,11 @@ def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimat
             properties = charge_filter.properties if charge_filter else charge.properties
             units_before = aggregated_units(spec, group, start, period.end)
             units_after = aggregated_units(spec, with_event, start, period.end)
-            before = pricing.price(charge.charge_model, units_before, properties)
-            after = pricing.price(charge.charge_model, units_after, properties)
+            inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start, period.end)
+            with_inputs = {name: [*values, _hypothetical_input(name, metric, fact, event)]
+                           for name, values in inputs.items()}
+            before = pricing.price(charge.charge_model, units_before, properties, currency=currency, **inputs)
+            after = pricing.price(charge.charge_model, units_after, properties, currency=currency, **with_inputs)
             estimates.append(FeeEstimate(
                 charge=charge, subscription=subscription, units=units_after - units_before,
                 amount_cents=to_minor(after.amount, currency) - to_minor(before.amount, currency),
