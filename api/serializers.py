@@ -235,8 +235,9 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
             if link.subscription_id in subscriptions_by_id else None,
             "subscription_from_datetime": iso(link.from_datetime),
             "subscription_to_datetime": iso(link.to_datetime),
-            "charges_from_datetime": iso(link.charges_from_datetime),
-            "charges_to_datetime": iso(link.charges_to_datetime),
+            # A fee-only billing (an advance fee) has no charges period; the client requires one.
+            "charges_from_datetime": iso(link.charges_from_datetime or link.from_datetime),
+            "charges_to_datetime": iso(link.charges_to_datetime or link.to_datetime),
             "invoicing_reason": link.invoicing_reason,
             "lago_plan_id": subscriptions_by_id[link.subscription_id].plan_id
             if link.subscription_id in subscriptions_by_id else None,

@@ -343,12 +343,10 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     amount_cents = check.integer("amount_cents", required=creating)
     currency = check.currency("amount_currency", required=creating)
     pay_in_advance = check.boolean("pay_in_advance")
-    if pay_in_advance:
-        check.fail("pay_in_advance", "not_supported_yet")  # advance subscription fees: issue 4
     trial_period = check.decimal("trial_period")
-    if trial_period:
-        check.fail("trial_period", "not_supported_yet")  # trials: issue 4
     bill_charges_monthly = check.boolean("bill_charges_monthly")
+    if bill_charges_monthly:
+        check.fail("bill_charges_monthly", "not_supported_yet")  # monthly charges on yearly plans: issue 5
     description = check.string("description", max_length=10_000)
     display = check.string("invoice_display_name")
     if code and code != plan.code:
@@ -366,7 +364,8 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     if errors:
         raise ValidationFailed(errors)
     for field, value in (("name", name), ("code", code), ("interval", interval), ("amount_cents", amount_cents),
-                         ("amount_currency", currency), ("bill_charges_monthly", bill_charges_monthly)):
+                         ("amount_currency", currency), ("bill_charges_monthly", bill_charges_monthly),
+                         ("pay_in_advance", pay_in_advance), ("trial_period", trial_period)):
         if value is not None:
             setattr(plan, field, value)
     if "description" in data:

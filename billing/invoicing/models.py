@@ -70,13 +70,14 @@ class InvoiceSubscription(Base):
 
     __tablename__ = "invoice_subscriptions"
     __table_args__ = (
-        UniqueConstraint("subscription_id", "from_datetime", name="uq_invoice_subscriptions_period"),
+        UniqueConstraint("subscription_id", "boundary", name="uq_invoice_subscriptions_boundary"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     invoicing_reason: Mapped[str] = mapped_column(String(32))
+    boundary: Mapped[datetime]  # the instant this billing was due (billing.subscriptions.schedule)
     from_datetime: Mapped[datetime]
     to_datetime: Mapped[datetime]
     charges_from_datetime: Mapped[datetime | None]

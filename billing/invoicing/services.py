@@ -19,43 +19,44 @@ from billing.organizations.services import next_in_sequence
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.periods import Period, billed_days, local_date
-from billing.subscriptions.services import period_at
+from billing.subscriptions.periods import local_date
+from billing.subscriptions.schedule import REASON_TRIAL_ENDED, Billing, FeePart, Terms, billings, fee_days
+from billing.subscriptions.services import billing_anchor
 
 # ---------------------------------------------------------------- fees
 
 
-def subscription_fee_cents(subscription: Subscription, period: Period,
-                           ended_at: datetime | None) -> tuple[int, Decimal, int]:
-    """The arrears subscription fee for `period`: (cents, precise cents, days billed).
+def subscription_fee_cents(subscription: Subscription, part: FeePart) -> tuple[int, Decimal, int]:
+    """The subscription fee for a part of a period: (cents, precise cents, days billed).
 
     NOTE: prorated by days, the first and the last day both counted: daily price = fee / days
     of the full period (BILLING.md, Subscriptions: Proration; Lago's "prorated by day").
     """
     plan = subscription.plan
-    timezone = subscription.customer.applicable_timezone
-    started_on = local_date(subscription.started_at, timezone)
-    ended_on = local_date(ended_at, timezone) if ended_at else None
-    days = billed_days(period, started_on, ended_on)
-    if days == period.days:
-        return plan.amount_cents, Decimal(plan.amount_cents), days
-    precise = Decimal(plan.amount_cents) * days / period.days
+    days = fee_days(part, subscription.customer.applicable_timezone)
+    if days >= part.period.days:
+        return plan.amount_cents, Decimal(plan.amount_cents), part.period.days
+    precise = Decimal(plan.amount_cents) * days / part.period.days
     return round_minor(precise), precise, days
 
 
-def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, period: Period,
-                start: datetime, end: datetime, ended_at: datetime | None) -> None:
+def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, billing: Billing) -> None:
     plan = subscription.plan
     currency = plan.amount_currency
-    cents, precise, days = subscription_fee_cents(subscription, period, ended_at)
     position = 0
-    invoice.fees.append(Fee(
-        organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="subscription",
-        position=position, item_code=plan.code, description=plan.invoice_display_name or plan.name,
-        amount_cents=cents,
-        precise_amount_cents=precise, amount_currency=currency, units=Decimal(1), total_aggregated_units=Decimal(1),
-        precise_unit_amount=to_major_precise(precise, currency), from_datetime=start, to_datetime=end,
-        amount_details={"days_billed": days, "days_in_period": period.days, "plan_amount_cents": plan.amount_cents}))
+    if billing.fee is not None:
+        cents, precise, days = subscription_fee_cents(subscription, billing.fee)
+        invoice.fees.append(Fee(
+            organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="subscription",
+            position=position, item_code=plan.code, description=plan.invoice_display_name or plan.name,
+            amount_cents=cents, precise_amount_cents=precise, amount_currency=currency, units=Decimal(1),
+            total_aggregated_units=Decimal(1), precise_unit_amount=to_major_precise(precise, currency),
+            pay_in_advance=plan.pay_in_advance, from_datetime=billing.fee.start, to_datetime=billing.fee.end,
+            amount_details={"days_billed": days, "days_in_period": billing.fee.period.days,
+                            "plan_amount_cents": plan.amount_cents}))
+    if billing.charges is None:
+        return
+    start, end = billing.charges
     for charge in plan.charges:
         if not charge.invoiceable:
             continue
@@ -97,33 +98,43 @@ def _compute_totals(invoice: Invoice) -> None:
 
 
 class AlreadyBilled(Exception):
-    """The period already has its invoice (the unique constraint said so)."""
+    """That billing already has its invoice (the unique constraint said so)."""
 
 
-def _bill_period(uow: UnitOfWork, subscription: Subscription, period: Period, *, reason: str,
-                 ended_at: datetime | None) -> Invoice:
+def terms_of(subscription: Subscription) -> Terms:
+    plan = subscription.plan
+    trial = plan.trial_period or Decimal(0)
+    trial_ends_at = subscription.started_at + timedelta(days=float(trial)) if trial > 0 else None
+    return Terms(interval=plan.interval, billing_time=subscription.billing_time,
+                 anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone,
+                 started_at=subscription.started_at, terminated_at=subscription.terminated_at,
+                 trial_ends_at=trial_ends_at, pay_in_advance=plan.pay_in_advance)
+
+
+def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invoice:
     session = uow.session
-    start = max(period.start, subscription.started_at)
-    end = min(period.end, ended_at) if ended_at else period.end
     customer = subscription.customer
-    issued_at = runtime.clock.now()
+    covered = billing.charges or (billing.fee.start, billing.fee.end)
     invoice = Invoice(
         organization_id=subscription.organization_id, customer=customer, invoice_type="subscription",
         status="draft", payment_status="pending", currency=subscription.plan.amount_currency,
         number=f"{customer.organization.document_number_prefix}-DRAFT",
-        issuing_date=local_date(max(issued_at, end), customer.applicable_timezone),
+        issuing_date=local_date(max(runtime.clock.now(), billing.boundary), customer.applicable_timezone),
         net_payment_term=customer.applicable_net_payment_term)
     invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
     invoice.invoice_subscriptions.append(InvoiceSubscription(
-        subscription_id=subscription.id, invoicing_reason=reason, from_datetime=start, to_datetime=end,
-        charges_from_datetime=start, charges_to_datetime=end))
+        subscription_id=subscription.id, invoicing_reason=billing.reason, boundary=billing.boundary,
+        from_datetime=billing.fee.start if billing.fee else covered[0],
+        to_datetime=billing.fee.end if billing.fee else covered[1],
+        charges_from_datetime=billing.charges[0] if billing.charges else None,
+        charges_to_datetime=billing.charges[1] if billing.charges else None))
     try:
         with session.begin_nested():
             session.add(invoice)
             session.flush()
     except IntegrityError:
         raise AlreadyBilled(subscription.id) from None
-    _build_fees(session, invoice, subscription, period, start, end, ended_at)
+    _build_fees(session, invoice, subscription, billing)
     _compute_totals(invoice)
     session.flush()
     if customer.applicable_grace_period == 0:
@@ -131,75 +142,70 @@ def _bill_period(uow: UnitOfWork, subscription: Subscription, period: Period, *,
     return invoice
 
 
+def _billed_boundaries(session: Session, subscription_id: str) -> set[datetime]:
+    return set(session.scalars(select(InvoiceSubscription.boundary).where(
+        InvoiceSubscription.subscription_id == subscription_id)))
+
+
 def bill_termination(uow: UnitOfWork, subscription: Subscription) -> Invoice | None:
-    """Issue the final invoice of a just-terminated subscription for its last, partial period."""
+    """Issue what a just-terminated subscription still owes, its final (partial) period included.
+
+    Billings the clock had not reached yet (it had not run) are issued too, not lost.
+    """
     if subscription.on_termination_invoice == "skip":
         return None
-    # Full periods the clock has not billed yet (it had not run) are billed first, not lost.
-    for missed in ended_periods(subscription, subscription.terminated_at):
+    billed = _billed_boundaries(uow.session, subscription.id)
+    last = None
+    for billing in billings(terms_of(subscription), subscription.terminated_at):
+        if billing.boundary in billed:
+            continue
         try:
-            _bill_period(uow, subscription, missed, reason="subscription_periodic", ended_at=None)
+            last = _bill(uow, subscription, billing)
         except AlreadyBilled:
-            pass
-    period = period_at(subscription, max(subscription.terminated_at - timedelta(microseconds=1),
-                                         subscription.started_at))
-    try:
-        return _bill_period(uow, subscription, period, reason="subscription_terminating",
-                            ended_at=subscription.terminated_at)
-    except AlreadyBilled:
-        return None
-
-
-def ended_periods(subscription: Subscription, at: datetime) -> list[Period]:
-    """Every full period of an active subscription that ended at or before `at`, oldest first."""
-    periods = []
-    period = period_at(subscription, subscription.started_at)
-    while period.end <= at:
-        periods.append(period)
-        period = period_at(subscription, period.end)
-    return periods
+            continue
+    return last
 
 
 def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
-    """Invoice each ended, unbilled period of one subscription (one transaction per period); returns invoice ids.
+    """Issue each billing of one subscription due by `at` and not issued yet (one transaction each).
 
-    Safe to run twice or concurrently: a period already billed is skipped by the unique constraint.
+    Safe to run twice or concurrently: a billing already issued is skipped by the unique constraint.
     """
     created: list[str] = []
     with read_only() as session:
         subscription = session.get(Subscription, subscription_id)
         if subscription is None or subscription.status != "active" or subscription.started_at is None:
             return created
-        billed = set(session.scalars(select(InvoiceSubscription.from_datetime).where(
-            InvoiceSubscription.subscription_id == subscription_id)))
-        todo = [p for p in ended_periods(subscription, at) if max(p.start, subscription.started_at) not in billed]
-    for period in todo:
+        billed = _billed_boundaries(session, subscription_id)
+        todo = [b for b in billings(terms_of(subscription), at) if b.boundary not in billed]
+    for billing in todo:
         try:
             with unit_of_work() as uow:
                 subscription = uow.session.scalar(
                     select(Subscription).where(Subscription.id == subscription_id).with_for_update(of=Subscription))
                 if subscription.status != "active":
                     break
-                invoice = _bill_period(uow, subscription, period, reason="subscription_periodic", ended_at=None)
-                created.append(invoice.id)
+                if billing.reason == REASON_TRIAL_ENDED and subscription.trial_ended_at is None:
+                    subscription.trial_ended_at = billing.boundary
+                created.append(_bill(uow, subscription, billing).id)
         except AlreadyBilled:
             continue
     return created
 
 
 def subscriptions_due(*, at: datetime) -> list[str]:
-    """Ids of active subscriptions with at least one ended period that has no invoice yet."""
+    """Ids of active subscriptions with at least one billing due by `at` and not issued yet."""
     due = []
     with read_only() as session:
         billed: dict[str, set[datetime]] = {}
-        for subscription_id, start in session.execute(select(
-                InvoiceSubscription.subscription_id, InvoiceSubscription.from_datetime).join(
+        for subscription_id, boundary in session.execute(select(
+                InvoiceSubscription.subscription_id, InvoiceSubscription.boundary).join(
                 Subscription, Subscription.id == InvoiceSubscription.subscription_id).where(
                 Subscription.status == "active")):
-            billed.setdefault(subscription_id, set()).add(start)
+            billed.setdefault(subscription_id, set()).add(boundary)
         for subscription in session.scalars(select(Subscription).where(Subscription.status == "active")):
-            starts = {max(p.start, subscription.started_at) for p in ended_periods(subscription, at)}
-            if starts - billed.get(subscription.id, set()):
+            boundaries = {b.boundary for b in billings(terms_of(subscription), at)}
+            if boundaries - billed.get(subscription.id, set()):
                 due.append(subscription.id)
     return due
 

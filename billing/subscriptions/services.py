@@ -95,6 +95,12 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
         uow.session.add(subscription)
         uow.session.flush()
         uow.session.refresh(subscription)
+        if subscription.status == "active" and plan.pay_in_advance:
+            # An advance fee is due the moment the subscription starts (Lago bills it at once).
+            subscription_id = subscription.id
+            uow.after_commit(lambda: runtime.dispatcher.enqueue(
+                "bill_subscription", job_id=f"bill-{subscription_id}-start", subscription_id=subscription_id,
+                at=runtime.clock.now().isoformat()))
         return subscription
 
 

@@ -1,0 +1,100 @@
+"""When a subscription is billed, and for what: a pure plan of its invoices.
+
+Each `Billing` is one invoice's worth at one instant (its `boundary`): a subscription fee for part
+of a period, the charges of a period, or both. Rules (BILLING.md, Subscriptions; docs/billing.md):
+- Charges are always billed in arrears, at the end of their period (or at termination).
+- An arrears subscription fee is billed with its period's charges; an advance fee at the start of
+  its period, together with the charges of the period that just ended.
+- Trial days carry no fee: an arrears fee is prorated over the days after the trial; an advance
+  fee is billed when the trial ends, for the rest of that period.
+- Termination bills what is left of the last period at once.
+Boundaries are unique per subscription, which is what the database's unique constraint holds on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from billing.subscriptions.periods import Period, local_date, period_containing
+
+REASON_STARTING = "subscription_starting"
+REASON_PERIODIC = "subscription_periodic"
+REASON_TRIAL_ENDED = "subscription_trial_ended"
+REASON_TERMINATING = "subscription_terminating"
+_PRECEDENCE = (REASON_TERMINATING, REASON_TRIAL_ENDED, REASON_STARTING, REASON_PERIODIC)  # the reason one invoice shows
+
+
+@dataclass(frozen=True)
+class Terms:
+    interval: str
+    billing_time: str
+    anchor: date
+    timezone: str
+    started_at: datetime
+    terminated_at: datetime | None = None
+    trial_ends_at: datetime | None = None
+    pay_in_advance: bool = False
+
+    def period_at(self, moment: datetime) -> Period:
+        return period_containing(moment, interval=self.interval, billing_time=self.billing_time, anchor=self.anchor,
+                                 timezone=self.timezone)
+
+
+@dataclass(frozen=True)
+class FeePart:
+    period: Period  # the full period whose fee this is
+    start: datetime  # the part billed: [start, end)
+    end: datetime
+
+
+@dataclass
+class Billing:
+    boundary: datetime
+    reason: str
+    fee: FeePart | None = None
+    charges: tuple[datetime, datetime] | None = None
+
+
+def billings(terms: Terms, until: datetime) -> list[Billing]:
+    """Every billing of the subscription due at or before `until`, oldest first."""
+    by_boundary: dict[datetime, Billing] = {}
+
+    def at(boundary: datetime, reason: str) -> Billing:
+        billing = by_boundary.setdefault(boundary, Billing(boundary=boundary, reason=reason))
+        if _PRECEDENCE.index(reason) < _PRECEDENCE.index(billing.reason):
+            billing.reason = reason
+        return billing
+
+    end_of_life = terms.terminated_at
+    trial_end = terms.trial_ends_at if terms.trial_ends_at and terms.trial_ends_at > terms.started_at else None
+    period = terms.period_at(terms.started_at)
+    while period.start <= until and (end_of_life is None or period.start < end_of_life):
+        live_start = max(period.start, terms.started_at)
+        live_end = min(period.end, end_of_life) if end_of_life else period.end
+        if live_start >= live_end:
+            break
+        closing = live_end
+        closing_reason = REASON_TERMINATING if end_of_life and end_of_life <= period.end else REASON_PERIODIC
+        if closing <= until:
+            at(closing, closing_reason).charges = (live_start, live_end)
+        fee_start = max(live_start, trial_end) if trial_end else live_start
+        if terms.pay_in_advance:
+            # NOTE: an advance fee is due for the whole (rest of the) period at its start, or when
+            # the trial ends; a later termination does not change it (credit notes refund it).
+            boundary = fee_start
+            if fee_start < period.end and (end_of_life is None or fee_start < end_of_life) and boundary <= until:
+                reason = (REASON_TRIAL_ENDED if trial_end and fee_start == trial_end
+                          else REASON_STARTING if fee_start == terms.started_at else REASON_PERIODIC)
+                at(boundary, reason).fee = FeePart(period, fee_start, period.end)
+        elif fee_start < live_end and closing <= until:
+            at(closing, closing_reason).fee = FeePart(period, fee_start, live_end)
+        period = terms.period_at(period.end)
+    return [by_boundary[b] for b in sorted(by_boundary)]
+
+
+def fee_days(part: FeePart, timezone: str) -> int:
+    """Days of the period the fee part covers, its first and last local day both counted."""
+    first = local_date(part.start, timezone)
+    last = local_date(part.end - timedelta(microseconds=1), timezone)
+    return max((last - first).days + 1, 0)

@@ -1,0 +1,98 @@
+"""The billing schedule: which invoices a subscription gets, when, and for what (pure, no database)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from billing.subscriptions.schedule import (
+    REASON_PERIODIC,
+    REASON_STARTING,
+    REASON_TERMINATING,
+    REASON_TRIAL_ENDED,
+    Terms,
+    billings,
+    fee_days,
+)
+
+
+def utc(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def terms(**overrides) -> Terms:
+    base = {"interval": "monthly", "billing_time": "calendar", "anchor": date(2026, 11, 10), "timezone": "UTC",
+            "started_at": utc("2026-11-10T00:00:00")}
+    return Terms(**{**base, **overrides})
+
+
+def summary(items):
+    return [(b.boundary.date().isoformat(), b.reason,
+             (b.fee.start.date().isoformat(), b.fee.end.date().isoformat()) if b.fee else None,
+             (b.charges[0].date().isoformat(), b.charges[1].date().isoformat()) if b.charges else None)
+            for b in items]
+
+
+def test_arrears_bills_fee_and_charges_at_each_period_end():
+    assert summary(billings(terms(), utc("2027-01-01T00:00:00"))) == [
+        ("2026-12-01", REASON_PERIODIC, ("2026-11-10", "2026-12-01"), ("2026-11-10", "2026-12-01")),
+        ("2027-01-01", REASON_PERIODIC, ("2026-12-01", "2027-01-01"), ("2026-12-01", "2027-01-01")),
+    ]
+
+
+def test_advance_bills_the_fee_at_the_start_and_charges_at_the_end():
+    assert summary(billings(terms(pay_in_advance=True), utc("2027-01-01T00:00:00"))) == [
+        ("2026-11-10", REASON_STARTING, ("2026-11-10", "2026-12-01"), None),
+        ("2026-12-01", REASON_PERIODIC, ("2026-12-01", "2027-01-01"), ("2026-11-10", "2026-12-01")),
+        ("2027-01-01", REASON_PERIODIC, ("2027-01-01", "2027-02-01"), ("2026-12-01", "2027-01-01")),
+    ]
+
+
+def test_trial_days_carry_no_fee_in_arrears():
+    [first] = billings(terms(trial_ends_at=utc("2026-11-24T00:00:00")), utc("2026-12-01T00:00:00"))
+    assert (first.fee.start, first.charges[0]) == (utc("2026-11-24T00:00:00"), utc("2026-11-10T00:00:00"))
+    assert fee_days(first.fee, "UTC") == 7 and first.fee.period.days == 30
+
+
+def test_advance_fee_waits_for_the_end_of_the_trial():
+    items = billings(terms(pay_in_advance=True, trial_ends_at=utc("2026-11-24T12:00:00")), utc("2026-12-01T00:00:00"))
+    assert summary(items) == [
+        ("2026-11-24", REASON_TRIAL_ENDED, ("2026-11-24", "2026-12-01"), None),
+        ("2026-12-01", REASON_PERIODIC, ("2026-12-01", "2027-01-01"), ("2026-11-10", "2026-12-01")),
+    ]
+
+
+def test_a_trial_longer_than_a_period_skips_its_fee():
+    items = billings(terms(trial_ends_at=utc("2026-12-20T00:00:00")), utc("2027-01-01T00:00:00"))
+    assert [b.fee is None for b in items] == [True, False]
+    assert fee_days(items[1].fee, "UTC") == 12
+
+
+def test_termination_bills_the_rest_at_once_and_nothing_after():
+    items = billings(terms(terminated_at=utc("2026-12-15T08:00:00")), utc("2027-03-01T00:00:00"))
+    assert summary(items) == [
+        ("2026-12-01", REASON_PERIODIC, ("2026-11-10", "2026-12-01"), ("2026-11-10", "2026-12-01")),
+        ("2026-12-15", REASON_TERMINATING, ("2026-12-01", "2026-12-15"), ("2026-12-01", "2026-12-15")),
+    ]
+
+
+def test_termination_on_a_period_end_is_that_periods_billing():
+    items = billings(terms(terminated_at=utc("2026-12-01T00:00:00")), utc("2027-03-01T00:00:00"))
+    assert summary(items) == [
+        ("2026-12-01", REASON_TERMINATING, ("2026-11-10", "2026-12-01"), ("2026-11-10", "2026-12-01"))]
+
+
+def test_advance_plan_terminated_keeps_its_paid_fee_and_bills_the_last_charges():
+    items = billings(terms(pay_in_advance=True, terminated_at=utc("2026-11-20T00:00:00")), utc("2027-01-01T00:00:00"))
+    assert summary(items) == [
+        ("2026-11-10", REASON_STARTING, ("2026-11-10", "2026-12-01"), None),
+        ("2026-11-20", REASON_TERMINATING, None, ("2026-11-10", "2026-11-20")),
+    ]
+
+
+def test_boundaries_are_unique_and_ordered():
+    items = billings(terms(pay_in_advance=True, trial_ends_at=utc("2026-12-01T00:00:00")), utc("2027-06-01T00:00:00"))
+    boundaries = [b.boundary for b in items]
+    assert boundaries == sorted(set(boundaries))
+    # The trial ends exactly when December starts: December's fee is one billing with November's charges.
+    assert summary(items)[0] == ("2026-12-01", REASON_TRIAL_ENDED, ("2026-12-01", "2027-01-01"),
+                                 ("2026-11-10", "2026-12-01"))
