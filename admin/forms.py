@@ -3,10 +3,32 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
+
+from admin.wording import AGGREGATIONS, ROUNDINGS
 
 
 class LoginForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=255)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class MetricForm(FlaskForm):
+    """A billable metric. The catalog service validates the fields: its reasons are shown next to each."""
+
+    name = StringField("Name")
+    code = StringField("Code")
+    description = TextAreaField("Description")
+    aggregation_type = SelectField("Aggregation", validate_choice=False, choices=[
+        SelectChoice(code, label) for code, label in AGGREGATIONS.items()])
+    field_name = StringField("Field")
+    expression = TextAreaField("Expression")
+    recurring = BooleanField("Recurring: usage carries over to the next period")
+    rounding_function = SelectField("Rounding", validate_choice=False, choices=[
+        SelectChoice("", "None"), *(SelectChoice(code, label) for code, label in ROUNDINGS.items())])
+    rounding_precision = StringField("Decimals")
+    filters = TextAreaField("Filters")
+    # Not part of the metric: what the expression "Test" button evaluates it on.
+    sample_properties = TextAreaField("Sample event properties (JSON)")

@@ -1,20 +1,24 @@
-"""Account-manager screens: sign in, find a customer, see its subscriptions, usage and invoices."""
+"""Account-manager screens: sign in, see a customer (usage, invoices, events), manage billable metrics."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
 
-from admin import customers_list
+from admin import customers_list, metrics, wording
 from admin.auth import AccountManager, register_user_loader
-from admin.forms import LoginForm
+from admin.forms import LoginForm, MetricForm
+from billing.catalog import screens
+from billing.catalog.services import create_billable_metric, delete_billable_metric, update_billable_metric
 from billing.customers import overview
-from billing.errors import BillingError, NotFound
+from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.organizations.services import authenticate_user
+from billing.ports import runtime
 from web.htmx import is_htmx_request, render_page
 
 admin_blueprint = Blueprint("admin", __name__)
@@ -22,7 +26,11 @@ admin_blueprint.record_once(register_user_loader)
 
 CUSTOMERS_PAGE = "admin/customers.html"
 CUSTOMER_PAGE = "admin/customer.html"
+METRICS_PAGE = "admin/metrics.html"
+METRIC_FORM_PAGE = "admin/metric_form.html"
+METRIC_DELETE_PAGE = "admin/metric_delete.html"
 INVOICES_PER_PAGE = 20
+EVENTS_PER_PAGE = 20
 OPEN_ENDPOINTS = frozenset({"admin.login"})
 
 
@@ -119,21 +127,31 @@ def customers() -> ResponseReturnValue:
     return render_page(CUSTOMERS_PAGE, "results", customers=page, search=search)
 
 
-def _render_customer(customer_id: str, block: str, **extra) -> ResponseReturnValue:
+def _render_customer(customer_id: str, block: str, *, invoices_page: int = 1, events_page: int = 1,
+                     **extra) -> ResponseReturnValue:
     scope = {"organization_id": _organization_id(), "customer_id": customer_id}
     customer = overview.customer_summary(**scope)
-    context = {"customer": customer, "portal_url": None, **extra}
-    if not is_htmx_request() or block == "usage":
+    transaction_id = request.args.get("transaction_id", "").strip()[:255]
+    code = request.args.get("code", "").strip()[:255]
+    context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
+               "event_problems": wording.event_problems, **extra}
+    whole_page = not is_htmx_request()
+    if whole_page or block == "usage":
         context["subscriptions"] = overview.subscriptions_with_usage(**scope, live_only=False)
-    if not is_htmx_request() or block == "invoices":
-        context["invoices"] = overview.customer_invoices(**scope, include_drafts=True, page=_requested_page(),
+    if whole_page or block == "invoices":
+        context["invoices"] = overview.customer_invoices(**scope, include_drafts=True, page=invoices_page,
                                                        per_page=INVOICES_PER_PAGE)
+    if whole_page or block == "events":
+        context["events"] = overview.customer_events(**scope, transaction_id=transaction_id or None,
+                                                     code=code or None, page=events_page, per_page=EVENTS_PER_PAGE)
+    if whole_page:
+        context["metric_codes"] = screens.metric_codes(organization_id=_organization_id())
     return render_page(CUSTOMER_PAGE, block, **context)
 
 
 @admin_blueprint.get("/customers/<customer_id>")
 def customer(customer_id: str) -> ResponseReturnValue:
-    return _render_customer(customer_id, "content")
+    return _render_customer(customer_id, "content", invoices_page=_requested_page())
 
 
 @admin_blueprint.get("/customers/<customer_id>/usage")
@@ -143,7 +161,13 @@ def customer_usage(customer_id: str) -> ResponseReturnValue:
 
 @admin_blueprint.get("/customers/<customer_id>/invoices")
 def customer_invoices(customer_id: str) -> ResponseReturnValue:
-    return _render_customer(customer_id, "invoices")
+    return _render_customer(customer_id, "invoices", invoices_page=_requested_page())
+
+
+@admin_blueprint.get("/customers/<customer_id>/events")
+def customer_events(customer_id: str) -> ResponseReturnValue:
+    """The latest events of the customer's subscriptions: a search by transaction id, a code, or a page of them."""
+    return _render_customer(customer_id, "events", events_page=_requested_page())
 
 
 @admin_blueprint.get("/customers/<customer_id>/portal-link")
@@ -163,3 +187,91 @@ def customer_invoice_pdf(customer_id: str, invoice_id: str) -> ResponseReturnVal
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{safe_name}.pdf"',
                              "Cache-Control": "private, no-store"})
+
+
+# ---------------------------------------------------------------- billable metrics
+
+
+@admin_blueprint.get("/metrics")
+def metric_list() -> ResponseReturnValue:
+    page = screens.metric_rows(organization_id=_organization_id(), page=_requested_page())
+    return render_page(METRICS_PAGE, "results", metrics=page, aggregations=wording.AGGREGATIONS)
+
+
+def _saved(message: str) -> ResponseReturnValue:
+    """After a save: back to the list, as a whole page (htmx is told to go there itself)."""
+    flash(message)
+    if is_htmx_request():
+        return Response(status=200, headers={"HX-Redirect": url_for("admin.metric_list")})
+    return redirect(url_for("admin.metric_list"), code=303)
+
+
+def _render_metric_form(form: MetricForm, metric: screens.MetricRow | None,
+                        errors: dict[str, list[str]]) -> ResponseReturnValue:
+    # htmx swaps only a 2xx response in: a refused form is a 200 to htmx, a 422 to a plain post.
+    status = 422 if errors and not is_htmx_request() else 200
+    known = set(metrics.FIELDS)
+    other_errors = [f"{field}: {message}" for field, messages in errors.items() if field not in known
+                    for message in messages]
+    return render_page(METRIC_FORM_PAGE, "metric_form", status=status, form=form, metric=metric, errors=errors,
+                       other_errors=other_errors)
+
+
+@admin_blueprint.route("/metrics/new", methods=["GET", "POST"])
+def metric_new() -> ResponseReturnValue:
+    form = MetricForm()
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        data, reasons = metrics.service_data(form, current=None)
+        if reasons:
+            errors = wording.field_errors(reasons)
+        else:
+            try:
+                metric = create_billable_metric(organization_id=_organization_id(), data=data)
+            except ValidationFailed as failed:
+                errors = wording.field_errors(failed.details, expression=data.get("expression"))
+            else:
+                return _saved(f"Metric “{metric.name}” created.")
+    return _render_metric_form(form, None, errors)
+
+
+@admin_blueprint.route("/metrics/<path:code>/edit", methods=["GET", "POST"])
+def metric_edit(code: str) -> ResponseReturnValue:
+    current = screens.metric_row(organization_id=_organization_id(), code=code)
+    form = MetricForm() if request.method == "POST" else MetricForm(data=metrics.initial_data(current))
+    errors: dict[str, list[str]] = {}
+    if form.validate_on_submit():
+        data, reasons = metrics.service_data(form, current=current)
+        if reasons:
+            errors = wording.field_errors(reasons)
+        else:
+            try:
+                metric = update_billable_metric(organization_id=_organization_id(), code=code, data=data,
+                                                nulls_clear=True)
+            except ValidationFailed as failed:
+                errors = wording.field_errors(failed.details, expression=data.get("expression"))
+            else:
+                return _saved(f"Metric “{metric.name}” saved.")
+    return _render_metric_form(form, current, errors)
+
+
+@admin_blueprint.post("/metrics/expression-test")
+def metric_expression_test() -> ResponseReturnValue:
+    """What the expression typed in the form makes of the sample properties (an htmx fragment; never a 500)."""
+    form = request.form
+    trial = screens.try_expression(expression=form.get("expression", "")[:2000],
+                                   sample_properties=form.get("sample_properties", ""),
+                                   code=form.get("code", "").strip()[:255], at=runtime.clock.now())
+    problem = None if trial.ok else wording.expression_problem(trial)
+    return render_block(METRIC_FORM_PAGE, "expression_result", trial=trial, problem=problem)
+
+
+@admin_blueprint.route("/metrics/<path:code>/delete", methods=["GET", "POST"])
+def metric_delete(code: str) -> ResponseReturnValue:
+    """GET asks for confirmation (and says which plans lose a charge); POST deletes."""
+    metric = screens.metric_row(organization_id=_organization_id(), code=code)
+    if request.method == "POST":
+        delete_billable_metric(organization_id=_organization_id(), code=code)
+        flash(f"Metric “{metric.name}” deleted.")
+        return redirect(url_for("admin.metric_list"), code=303)
+    return render_template(METRIC_DELETE_PAGE, metric=metric)

@@ -48,12 +48,16 @@ class Checker:
 
     def integer(self, field: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
         value = self.data.get(field)
-        if value is None:
+        if value is None or value == "":
             if required:
                 self.fail(field, "value_is_mandatory")
             return None
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                self.fail(field, "invalid_type")
+                return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(field, "invalid_type")
             return None
@@ -79,7 +83,7 @@ class Checker:
 
     def choice(self, field: str, choices: tuple[str, ...], *, required: bool = False) -> str | None:
         value = self.data.get(field)
-        if value is None:
+        if value is None or value == "":
             if required:
                 self.fail(field, "value_is_mandatory")
             return None

@@ -45,9 +45,18 @@ def _metric_in_use(session: Session, metric: BillableMetric) -> bool:
 _DERIVATION_FIELDS = ("aggregation_type", "field_name", "expression", "filters")
 
 
-def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, object], *, creating: bool) -> bool:
-    """Validate and apply `data`; True when what the metric makes of its events changed."""
+def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, object], *, creating: bool,
+                  nulls_clear: bool = False) -> bool:
+    """Validate and apply `data`; True when what the metric makes of its events changed.
+
+    API.md: in the API an explicit null means "not sent" (the client sends them) and "" clears a
+    field; a full form (admin) sends every field, so there a null clears too (`nulls_clear`).
+    """
     check = Checker(data)
+
+    def sent(field: str) -> bool:
+        return field in data and (nulls_clear or data[field] is not None)
+
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
     description = check.string("description", max_length=10_000)
@@ -68,10 +77,10 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
         check.fail("filters", "invalid_format")
 
     def effective(field: str):
-        return data[field] if field in data else getattr(metric, field)
+        return data[field] if sent(field) else getattr(metric, field)
 
     kind = aggregation_type or metric.aggregation_type
-    has_expression = bool(expression if "expression" in data else metric.expression)
+    has_expression = bool(expression if sent("expression") else metric.expression)
     if expression:
         try:
             parse_expression(expression)
@@ -95,9 +104,9 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
             check.fail("code", "value_already_exist")
     if not creating and _metric_in_use(session, metric):
         # NOTE: Lago refuses to change how a metric in use by a plan aggregates; its name,
-        # description, rounding and filters may still change.
+        # description, rounding and filters may still change. An empty string clears a field.
         for field in ("code", "aggregation_type", "field_name", "expression", "recurring"):
-            if field in data and data[field] is not None and data[field] != getattr(metric, field):
+            if sent(field) and (None if data[field] == "" else data[field]) != getattr(metric, field):
                 check.fail(field, "billable_metric_in_use")
     check.done()
     before = (metric.aggregation_type, metric.field_name, metric.expression,
@@ -109,7 +118,7 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
     for field, value in (("description", description), ("rounding_function", rounding_function),
                          ("rounding_precision", rounding_precision), ("field_name", field_name),
                          ("expression", expression)):
-        if field in data:
+        if sent(field):
             setattr(metric, field, value)
     if metric.aggregation_type == "count_agg":
         metric.field_name = None
@@ -136,11 +145,12 @@ def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) 
         return metric
 
 
-def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str, object]) -> BillableMetric:
+def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str, object],
+                           nulls_clear: bool = False) -> BillableMetric:
     with unit_of_work() as uow:
         metric = _get_metric_in(uow.session, organization_id, code)
         with uow.session.no_autoflush:
-            rederive = _apply_metric(uow.session, metric, data, creating=False)
+            rederive = _apply_metric(uow.session, metric, data, creating=False, nulls_clear=nulls_clear)
         metric.updated_at = utcnow()
         uow.session.flush()
         if rederive:

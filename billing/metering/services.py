@@ -421,7 +421,7 @@ def past_usage(*, organization_id: str, external_customer_id: str, external_subs
 
 def daily_usage(session: Session, subscription: Subscription, charge: Charge, start: datetime,
                 end: datetime) -> list[tuple[date, Decimal]]:
-    """Units per local day of [start, end) for a chart: events counted (count_agg) or values summed (others)."""
+    """Per local day of [start, end), for a chart: events (count and unique count) or values summed (others)."""
     metric = charge.billable_metric
     timezone = subscription.customer.applicable_timezone
     days: dict[date, Decimal] = {}
@@ -434,8 +434,8 @@ def daily_usage(session: Session, subscription: Subscription, charge: Charge, st
     for hour, partial in hours.items():
         day = local_date(hour, timezone)
         if day in days:
-            days[day] += (Decimal(partial.events_count) if metric.aggregation_type == "count_agg"
-                          else partial.value_sum)
+            days[day] += (Decimal(partial.events_count)
+                          if metric.aggregation_type in ("count_agg", "unique_count_agg") else partial.value_sum)
     return sorted(days.items())
 
 

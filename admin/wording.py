@@ -1,0 +1,117 @@
+"""Readable English for the reason codes the core returns (Lago's, and Tally's event errors)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from billing.catalog.screens import ExpressionTrial
+from billing.customers.overview import EventRow
+from billing.metering.expression import ExpressionError, parse_expression
+
+REASONS = {
+    "value_is_mandatory": "Required",
+    "value_already_exist": "Already used by another metric",
+    "billable_metric_in_use": "Used by a plan: cannot change",
+    "invalid_expression": "Not a valid expression",
+    "not_compatible_with_aggregation_type": "Not possible with this aggregation",
+    "value_is_too_long": "Too long",
+    "value_is_invalid": "Not one of the choices",
+    "invalid_type": "Not the right kind of value",
+    "value_is_out_of_range": "Out of range",
+    "invalid_format": "Not in the expected format",
+}
+
+# Where the field makes a reason clearer than the general wording.
+FIELD_REASONS = {
+    ("field_name", "value_is_mandatory"): "Required for this aggregation (or write an expression)",
+    ("expression", "value_is_mandatory"): "Required for a custom aggregation",
+    ("rounding_precision", "value_is_out_of_range"): "Between -15 and 15",
+    ("rounding_precision", "invalid_type"): "A whole number, e.g. 2",
+    ("filters", "invalid_format"): "One filter per line, written key: value1, value2",
+    ("filters", "duplicate_key"): "Each key once only",
+}
+
+AGGREGATIONS = {
+    "count_agg": "Count",
+    "sum_agg": "Sum",
+    "max_agg": "Max",
+    "unique_count_agg": "Unique count",
+    "latest_agg": "Latest value",
+    "weighted_sum_agg": "Weighted sum",
+    "custom_agg": "Custom (expression)",
+}
+
+ROUNDINGS = {"round": "Round", "ceil": "Round up (ceil)", "floor": "Round down (floor)"}
+
+EXPRESSION_PROBLEMS = {
+    "no_expression": "Write an expression to test.",
+    "invalid_expression": "Not a valid expression",
+    "missing_property": "The sample has no value for this property",
+    "not_a_number": "Not a number",
+    "division_by_zero": "Division by zero",
+    "invalid_argument": "ROUND takes 0 to 15 digits",
+    "unsupported_value": "A list or an object where a single value is needed",
+    "overflow": "The result is too large",
+    "invalid_json": "The sample properties are not valid JSON",
+    "not_an_object": 'The sample properties must be a JSON object, e.g. {"size": 3}',
+    "sample_too_long": "The sample properties are too long",
+}
+
+EVENT_ERRORS = {  # error -> (badge, reason)
+    "metric_not_found": ("no metric", "No billable metric has this code: not billed"),
+    "missing_field": ("missing field", "The metric's field is missing from the properties: counted as 0"),
+    "invalid_value": ("not a number", "The metric's field is not a number: counted as 0"),
+}
+NO_SUBSCRIPTION = ("no subscription", "No subscription was live at this time: not billed")
+
+
+def reason(field: str, code: str) -> str:
+    """One reason code of one field, in words."""
+    return FIELD_REASONS.get((field, code)) or REASONS.get(code) or code.replace("_", " ").capitalize()
+
+
+def field_errors(details: Mapping[str, object], *, expression: object = None) -> dict[str, list[str]]:
+    """ValidationFailed details (field -> reason codes) as field -> sentences.
+
+    With the `expression` that was refused, its sentence says where the parser stopped.
+    """
+    errors: dict[str, list[str]] = {}
+    for field, codes in details.items():
+        codes = codes if isinstance(codes, list | tuple) else [codes]
+        errors[field] = [reason(field, str(code)) for code in codes]
+        if field == "expression" and "invalid_expression" in codes and isinstance(expression, str):
+            where = _parse_failure(expression)
+            if where:
+                errors[field][list(codes).index("invalid_expression")] += f": {where}"
+    return errors
+
+
+def _parse_failure(expression: str) -> str | None:
+    try:
+        parse_expression(expression)
+    except ExpressionError as failure:
+        return failure.message.removeprefix(f"{failure.code}: ")
+    return None
+
+
+def expression_problem(trial: ExpressionTrial) -> str:
+    text = EXPRESSION_PROBLEMS.get(trial.problem or "", (trial.problem or "").replace("_", " ").capitalize())
+    if trial.detail and trial.problem != "no_expression":
+        text = f"{text}: {trial.detail}"
+    return text
+
+
+def event_problems(event: EventRow) -> list[tuple[str, str]]:
+    """Why an event may not be billed, as (badge, reason) in words; empty when nothing is wrong with it."""
+    problems = []
+    if event.error:
+        if event.error.startswith("expression_failed:"):
+            code = event.error.split(":", 1)[1]
+            problem = EXPRESSION_PROBLEMS.get(code, code.replace("_", " ")).lower()
+            problems.append(("expression failed", f"The metric's expression failed ({problem}): counted as 0"))
+        else:
+            readable = event.error.replace("_", " ")
+            problems.append(EVENT_ERRORS.get(event.error, (readable, readable.capitalize())))
+    if not event.matched_subscription:
+        problems.append(NO_SUBSCRIPTION)
+    return problems
