@@ -102,7 +102,7 @@ def plan(p) -> dict[str, Any]:
     }
 
 
-def subscription(s, *, period=None) -> dict[str, Any]:
+def subscription(s, *, period=None, change=None) -> dict[str, Any]:
     data = {
         "lago_id": s.id,
         "external_id": s.external_id,
@@ -120,9 +120,10 @@ def subscription(s, *, period=None) -> dict[str, Any]:
         "terminated_at": iso(s.terminated_at),
         "canceled_at": iso(s.canceled_at),
         "trial_ended_at": iso(s.trial_ended_at),
-        "previous_plan_code": None,
-        "next_plan_code": None,
-        "downgrade_plan_date": None,
+        "previous_plan_code": change.previous_plan_code if change else None,
+        "next_plan_code": change.next_plan_code if change else None,
+        "downgrade_plan_date": change.downgrade_plan_date.isoformat() if change and change.downgrade_plan_date
+        else None,
         "on_termination_credit_note": s.on_termination_credit_note,
         "on_termination_invoice": s.on_termination_invoice,
         "current_billing_period_started_at": None,

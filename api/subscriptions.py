@@ -12,7 +12,7 @@ from billing.subscriptions import services
 
 def _serialize(subscription):
     period = services.current_period(subscription) if subscription.status == "active" else None
-    return serializers.subscription(subscription, period=period)
+    return serializers.subscription(subscription, period=period, change=services.plan_change_of(subscription))
 
 
 @bp.post("/subscriptions")

@@ -83,6 +83,7 @@ class Plan(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
 
+    parent: Mapped[Plan | None] = relationship(remote_side="Plan.id", foreign_keys=[parent_id])
     charges: Mapped[list[Charge]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", order_by="Charge.created_at", lazy="selectin",
         primaryjoin="and_(Charge.plan_id == Plan.id, Charge.deleted_at.is_(None))")

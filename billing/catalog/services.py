@@ -386,6 +386,75 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.tax_codes = [str(c) for c in data["tax_codes"]]
 
 
+def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, object]) -> Plan:
+    """A plan for one subscription: the parent's terms with `overrides` (Lago's plan_overrides) on top.
+
+    Charges are copied and keep a link to their parent charge; an override names the parent
+    charge by `id`. Raises ValidationFailed (nothing written) when an override is invalid.
+    """
+    check = Checker(overrides)
+    amount_cents = check.integer("amount_cents")
+    trial_period = check.decimal("trial_period")
+    name = check.string("name")
+    display = check.string("invoice_display_name")
+    description = check.string("description", max_length=10_000)
+    raw_charges = overrides.get("charges") or []
+    if not isinstance(raw_charges, list) or not all(isinstance(c, Mapping) for c in raw_charges):
+        check.fail("charges", "invalid_type")
+        raw_charges = []
+    by_parent = {c.id: c for c in parent.charges}
+    errors: dict[str, object] = dict(check.errors)
+    charge_overrides: dict[str, Mapping[str, object]] = {}
+    for index, raw in enumerate(raw_charges):
+        parent_charge = by_parent.get(str(raw.get("id")))
+        if parent_charge is None:
+            errors[f"charges.{index}"] = {"id": ["charge_not_found"]}
+            continue
+        charge_check = Checker(raw)
+        charge_check.integer("min_amount_cents")
+        if raw.get("properties") is not None:
+            for field, reasons in pricing.validate_properties(parent_charge.charge_model, raw["properties"]).items():
+                for reason in reasons:
+                    charge_check.fail(f"properties.{field}", reason)
+        if "filters" in raw:
+            _charge_filters(raw.get("filters"), parent_charge.billable_metric, parent_charge.charge_model,
+                            charge_check)
+        if charge_check.errors:
+            errors[f"charges.{index}"] = charge_check.errors
+        charge_overrides[parent_charge.id] = raw
+    if errors:
+        raise ValidationFailed({"plan_overrides": errors})
+    child = Plan(
+        organization_id=parent.organization_id, parent_id=parent.id, code=parent.code,
+        name=name or parent.name, invoice_display_name=display or parent.invoice_display_name,
+        description=description or parent.description, interval=parent.interval,
+        amount_cents=parent.amount_cents if amount_cents is None else amount_cents,
+        amount_currency=parent.amount_currency, pay_in_advance=parent.pay_in_advance,
+        trial_period=parent.trial_period if trial_period is None else trial_period,
+        bill_charges_monthly=parent.bill_charges_monthly, minimum_commitment_cents=parent.minimum_commitment_cents,
+        tax_codes=list(parent.tax_codes))
+    for charge in parent.charges:
+        override = charge_overrides.get(charge.id, {})
+        copy = Charge(
+            billable_metric_id=charge.billable_metric_id, billable_metric=charge.billable_metric, parent_id=charge.id,
+            charge_model=charge.charge_model,
+            properties=dict(override.get("properties") or charge.properties),
+            pay_in_advance=charge.pay_in_advance, invoiceable=charge.invoiceable, prorated=charge.prorated,
+            min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
+                              else charge.min_amount_cents),
+            invoice_display_name=override.get("invoice_display_name") or charge.invoice_display_name,
+            tax_codes=list(charge.tax_codes))
+        check_filters = Checker({})
+        copy.filters = (_charge_filters(override.get("filters"), charge.billable_metric, charge.charge_model,
+                                        check_filters) if "filters" in override else
+                        [ChargeFilter(values=dict(f.values), properties=dict(f.properties),
+                                      invoice_display_name=f.invoice_display_name) for f in charge.filters])
+        child.charges.append(copy)
+    session.add(child)
+    session.flush()
+    return child
+
+
 def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
     with unit_of_work() as uow:
         plan = Plan(organization_id=organization_id, pay_in_advance=False, bill_charges_monthly=False)

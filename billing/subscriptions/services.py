@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -40,9 +41,19 @@ def current_period(subscription: Subscription, now: datetime | None = None) -> P
 
 
 def find_live_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:
+    """The active subscription with this external_id, else a pending one (not yet started)."""
+    # An active subscription may have a pending successor under the same external_id (a
+    # downgrade waiting for the period end): the active one is the subscription until then.
     return session.scalar(select(Subscription).where(
         Subscription.organization_id == organization_id, Subscription.external_id == external_id,
-        Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc()))
+        Subscription.status.in_(LIVE_STATUSES),
+    ).order_by((Subscription.status == "active").desc(), Subscription.created_at.desc()))
+
+
+def next_subscription(session: Session, subscription: Subscription) -> Subscription | None:
+    """The pending subscription that replaces this one at the end of its period (a downgrade)."""
+    return session.scalar(select(Subscription).where(
+        Subscription.previous_subscription_id == subscription.id, Subscription.status == "pending"))
 
 
 def find_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:
@@ -55,6 +66,26 @@ def find_subscription(session: Session, organization_id: str, external_id: str) 
     ).order_by(Subscription.created_at.desc()))
 
 
+@dataclass(frozen=True)
+class PlanChange:
+    previous_plan_code: str | None
+    next_plan_code: str | None
+    downgrade_plan_date: date | None
+
+
+def plan_change_of(subscription: Subscription) -> PlanChange:
+    """What came before this subscription, and the downgrade waiting to replace it, if any."""
+    with read_only() as session:
+        previous = (session.get(Subscription, subscription.previous_subscription_id)
+                    if subscription.previous_subscription_id else None)
+        successor = next_subscription(session, subscription)
+        return PlanChange(
+            previous_plan_code=previous.plan.code if previous else None,
+            next_plan_code=successor.plan.code if successor else None,
+            downgrade_plan_date=(local_date(successor.subscription_at, subscription.customer.applicable_timezone)
+                                 if successor else None))
+
+
 def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> Subscription:
     """Subscribe a customer (created if unknown, as Lago) to a plan, now or at `subscription_at`."""
     check = Checker(data)
@@ -65,8 +96,9 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
     billing_time = check.choice("billing_time", ("calendar", "anniversary")) or "calendar"
     subscription_at = check.datetime("subscription_at")
     ending_at = check.datetime("ending_at")
-    if data.get("plan_overrides"):
-        check.fail("plan_overrides", "not_supported_yet")  # overrides: issue 4
+    overrides = data.get("plan_overrides")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        check.fail("plan_overrides", "invalid_type")
     check.done()
     now = runtime.clock.now()
     subscription_at = subscription_at or now
@@ -80,12 +112,15 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
         if existing is not None:
             if existing.customer.external_id != external_customer_id:
                 raise ValidationFailed({"external_id": ["value_already_exist"]})
-            if existing.plan_id == plan.id or (existing.plan.parent_id == plan.id):
-                return existing  # same subscription sent again: nothing to change (idempotent retry)
-            # NOTE: plan changes (upgrade now, downgrade at period end) arrive with issue 4.
-            raise ValidationFailed({"plan_code": ["plan_change_not_supported_yet"]})
+            if existing.plan_id == plan.id or existing.plan.parent_id == plan.id:
+                if overrides:
+                    _apply_overrides(uow, existing, overrides)
+                return existing  # same subscription sent again: nothing else to change (idempotent retry)
+            return _change_plan(uow, existing, plan, overrides=overrides, name=name, now=now)
         customer = ensure_customer(uow.session, organization_id, external_customer_id)
         require_currency(customer, plan.amount_currency)
+        if overrides:
+            plan = override_plan(uow.session, plan, overrides)
         subscription = Subscription(
             organization_id=organization_id, customer=customer, plan=plan, external_id=external_id, name=name,
             billing_time=billing_time, subscription_at=subscription_at, ending_at=ending_at, status="pending")
@@ -95,29 +130,101 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
         uow.session.add(subscription)
         uow.session.flush()
         uow.session.refresh(subscription)
-        if subscription.status == "active" and plan.pay_in_advance:
-            # An advance fee is due the moment the subscription starts (Lago bills it at once).
-            subscription_id = subscription.id
-            uow.after_commit(lambda: runtime.dispatcher.enqueue(
-                "bill_subscription", job_id=f"bill-{subscription_id}-start", subscription_id=subscription_id,
-                at=runtime.clock.now().isoformat()))
+        if subscription.status == "active":
+            _bill_advance_fee_now(uow, subscription)
         return subscription
 
 
+def _bill_advance_fee_now(uow: UnitOfWork, subscription: Subscription) -> None:
+    if subscription.plan.pay_in_advance:
+        # An advance fee is due the moment the subscription starts (Lago bills it at once).
+        subscription_id = subscription.id
+        uow.after_commit(lambda: runtime.dispatcher.enqueue(
+            "bill_subscription", job_id=f"bill-{subscription_id}-start", subscription_id=subscription_id,
+            at=runtime.clock.now().isoformat()))
+
+
+def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, name: str | None,
+                 now: datetime) -> Subscription:
+    """Upgrade now, or downgrade at the end of the current period (BILLING.md, Subscriptions).
+
+    NOTE: the direction is decided on yearly amounts (monthly × 12, weekly × 52, ...); equal or
+    higher is an upgrade (BILLING.md; Lago's plan change rules).
+    """
+    from billing.invoicing.services import bill_termination
+
+    session = uow.session
+    if current.status == "pending":
+        # Not started yet: the plan simply changes (Lago replaces a pending subscription's plan).
+        current.plan = override_plan(session, plan, overrides) if overrides else plan
+        return current
+    require_currency(current.customer, plan.amount_currency)
+    successor = next_subscription(session, current)
+    if plan.yearly_amount_cents >= current.plan.yearly_amount_cents:
+        if successor is not None:
+            successor.status, successor.canceled_at = "canceled", now
+        _terminate(uow, current, now)
+        session.flush()
+        bill_termination(uow, current)
+        upgraded = Subscription(
+            organization_id=current.organization_id, customer=current.customer,
+            plan=override_plan(session, plan, overrides) if overrides else plan, external_id=current.external_id,
+            name=name or current.name, billing_time=current.billing_time, subscription_at=now, started_at=now,
+            status="active", ending_at=current.ending_at, previous_subscription_id=current.id)
+        session.add(upgraded)
+        session.flush()
+        session.refresh(upgraded)
+        _bill_advance_fee_now(uow, upgraded)
+        return upgraded
+    period = current_period(current, now)
+    if successor is None:
+        successor = Subscription(
+            organization_id=current.organization_id, customer=current.customer, external_id=current.external_id,
+            billing_time=current.billing_time, status="pending", previous_subscription_id=current.id,
+            ending_at=current.ending_at, subscription_at=period.end, name=name or current.name, plan=plan)
+        session.add(successor)
+    successor.plan = override_plan(session, plan, overrides) if overrides else plan
+    successor.subscription_at = period.end
+    session.flush()
+    session.refresh(current)
+    return current
+
+
+def override_plan(session: Session, plan, overrides: Mapping[str, object]):
+    """A child plan of `plan` carrying one subscription's overrides (BILLING.md: plan overrides).
+
+    Charges are copied with a link to their parent charge; an override of a charge names the
+    parent charge's id (Lago's `plan_overrides.charges[].id`).
+    """
+    from billing.catalog.services import create_child_plan
+
+    return create_child_plan(session, plan, overrides)
+
+
+def _apply_overrides(uow: UnitOfWork, subscription: Subscription, overrides: Mapping[str, object]) -> None:
+    base = subscription.plan if subscription.plan.parent_id is None else subscription.plan.parent
+    subscription.plan = override_plan(uow.session, base, overrides)
+    uow.session.flush()
+    uow.session.refresh(subscription)
+
+
 def update_subscription(*, organization_id: str, external_id: str, data: Mapping[str, object]) -> Subscription:
-    """Change a live subscription's name, `ending_at`, or (while pending) its `subscription_at`."""
+    """Change a live subscription's name, `ending_at`, plan overrides, or (while pending) its `subscription_at`."""
     check = Checker(data)
     name = check.string("name")
     ending_at = check.datetime("ending_at")
     subscription_at = check.datetime("subscription_at")
-    if data.get("plan_overrides"):
-        check.fail("plan_overrides", "not_supported_yet")  # overrides: issue 4
+    overrides = data.get("plan_overrides")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        check.fail("plan_overrides", "invalid_type")
     check.done()
     now = runtime.clock.now()
     with unit_of_work() as uow:
         subscription = find_live_subscription(uow.session, organization_id, external_id)
         if subscription is None:
             raise NotFound("subscription")
+        if overrides:
+            _apply_overrides(uow, subscription, overrides)
         if subscription_at is not None:
             if subscription.status != "pending":
                 raise ValidationFailed({"subscription_at": ["cannot_change_once_started"]})
@@ -137,10 +244,23 @@ def activate_pending_subscriptions(*, organization_id: str | None = None, at: da
         query = select(Subscription).where(Subscription.status == "pending", Subscription.subscription_at <= at)
         if organization_id:
             query = query.where(Subscription.organization_id == organization_id)
+        from billing.invoicing.services import bill_termination
+
         started = 0
-        for subscription in uow.session.scalars(query.with_for_update(of=Subscription)):
+        for subscription in uow.session.scalars(query.order_by(Subscription.subscription_at)
+                                                .with_for_update(of=Subscription)):
+            previous = (uow.session.get(Subscription, subscription.previous_subscription_id)
+                        if subscription.previous_subscription_id else None)
+            if previous is not None and previous.status == "active":
+                # A downgrade takes over at the end of the period: the old plan's last period is
+                # billed as it ends, then the new plan starts.
+                _terminate(uow, previous, subscription.subscription_at)
+                uow.session.flush()
+                bill_termination(uow, previous)
             subscription.status = "active"
             subscription.started_at = subscription.subscription_at
+            uow.session.flush()
+            _bill_advance_fee_now(uow, subscription)
             started += 1
         return started
 
@@ -151,12 +271,14 @@ def terminate_subscription(*, organization_id: str, external_id: str, at: dateti
 
     at = at or runtime.clock.now()
     with unit_of_work() as uow:
-        subscription = uow.session.scalar(select(Subscription).where(
-            Subscription.organization_id == organization_id, Subscription.external_id == external_id,
-            Subscription.status.in_(LIVE_STATUSES)).order_by(Subscription.created_at.desc())
-            .with_for_update(of=Subscription))
+        subscription = find_live_subscription(uow.session, organization_id, external_id)
         if subscription is None:
             raise NotFound("subscription")
+        uow.session.execute(select(Subscription.id).where(Subscription.id == subscription.id)
+                            .with_for_update())  # lock it before changing its state
+        successor = next_subscription(uow.session, subscription)
+        if successor is not None:
+            _terminate(uow, successor, at)  # a downgrade that will not happen: canceled
         _terminate(uow, subscription, at)
         if subscription.status == "terminated":
             bill_termination(uow, subscription)
