@@ -96,7 +96,9 @@ def plan(p) -> dict[str, Any]:
         "pay_in_advance": p.pay_in_advance,
         "bill_charges_monthly": p.bill_charges_monthly,
         "charges": [charge(c) for c in p.charges],
-        "minimum_commitment": None,
+        "minimum_commitment": ({"lago_id": p.id, "amount_cents": p.minimum_commitment_cents, "interval": p.interval,
+                                "invoice_display_name": None, "taxes": []}
+                               if p.minimum_commitment_cents else None),
         "taxes": [],
         "created_at": iso(p.created_at),
     }

@@ -22,6 +22,7 @@ from billing.errors import NotFound
 from billing.metering.aggregation import epoch_seconds
 from billing.metering.expression import ExpressionError, parse_expression
 from billing.money import decimal_str, format_money, parse_decimal
+from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
 
 MAX_SAMPLE_LENGTH = 10_000
@@ -338,6 +339,19 @@ PER_INTERVAL = {"weekly": "week", "monthly": "month", "quarterly": "quarter", "s
 LOCALE = "en_US"
 
 
+def price_text(amount: Decimal, currency: str) -> str:
+    """A price with all its digits and at least the currency's: "€0.005", "€5.00", "¥5"."""
+    # NOTE: babel rounds to the currency's minor unit unless told not to (billing.money.format_price
+    # does, so €0.005 reads "€0.00" there): a unit price is an exact decimal (house rule 1).
+    return format_currency(amount, currency, locale=LOCALE, decimal_quantization=False)
+
+
+def default_currency(*, organization_id: str) -> str:
+    """The organization's default currency (what a new plan starts with)."""
+    with read_only() as session:
+        return session.scalar(select(Organization.default_currency).where(Organization.id == organization_id)) or ""
+
+
 def describe_fee(*, amount_cents: int, currency: str, interval: str, pay_in_advance: bool) -> str:
     """The subscription fee in words: "€29.00 per month, billed in advance"."""
     period = PER_INTERVAL.get(interval, interval)
@@ -389,9 +403,7 @@ class _Words:
             self.many, self.one = "units", "unit"
 
     def money(self, amount: Decimal) -> str:
-        # NOTE: exact, unlike babel's default which rounds to the currency's minor unit: a unit
-        # price of €0.005 must not read "€0.00" (house rule 1, unit prices are exact decimals).
-        return format_currency(amount, self.currency, locale=LOCALE, decimal_quantization=False)
+        return price_text(amount, self.currency)
 
     @staticmethod
     def number(value: Decimal | int) -> str:

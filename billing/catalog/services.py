@@ -354,6 +354,13 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     currency = check.currency("amount_currency", required=creating)
     pay_in_advance = check.boolean("pay_in_advance")
     trial_period = check.decimal("trial_period")
+    commitment = None
+    if isinstance(data.get("minimum_commitment"), Mapping):
+        commitment = Checker(data["minimum_commitment"]).integer("amount_cents", minimum=0)
+        if commitment is None:
+            check.fail("minimum_commitment", "invalid_amount_cents")
+    elif data.get("minimum_commitment") is not None:
+        check.fail("minimum_commitment", "invalid_type")
     bill_charges_monthly = check.boolean("bill_charges_monthly")
     if bill_charges_monthly:
         check.fail("bill_charges_monthly", "not_supported_yet")  # monthly charges on yearly plans: issue 5
@@ -384,6 +391,8 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.invoice_display_name = display
     if isinstance(data.get("tax_codes"), list):
         plan.tax_codes = [str(c) for c in data["tax_codes"]]
+    if "minimum_commitment" in data:
+        plan.minimum_commitment_cents = commitment
 
 
 def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, object]) -> Plan:
@@ -395,6 +404,9 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
     check = Checker(overrides)
     amount_cents = check.integer("amount_cents")
     trial_period = check.decimal("trial_period")
+    commitment = parent.minimum_commitment_cents
+    if isinstance(overrides.get("minimum_commitment"), Mapping):
+        commitment = Checker(overrides["minimum_commitment"]).integer("amount_cents", minimum=0)
     name = check.string("name")
     display = check.string("invoice_display_name")
     description = check.string("description", max_length=10_000)
@@ -431,7 +443,7 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
         amount_cents=parent.amount_cents if amount_cents is None else amount_cents,
         amount_currency=parent.amount_currency, pay_in_advance=parent.pay_in_advance,
         trial_period=parent.trial_period if trial_period is None else trial_period,
-        bill_charges_monthly=parent.bill_charges_monthly, minimum_commitment_cents=parent.minimum_commitment_cents,
+        bill_charges_monthly=parent.bill_charges_monthly, minimum_commitment_cents=commitment,
         tax_codes=list(parent.tax_codes))
     for charge in parent.charges:
         override = charge_overrides.get(charge.id, {})

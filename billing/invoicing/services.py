@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -21,7 +21,7 @@ from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
 from billing.subscriptions.schedule import REASON_TRIAL_ENDED, Billing, FeePart, Terms, billings, fee_days
-from billing.subscriptions.services import billing_anchor
+from billing.subscriptions.services import billing_anchor, period_at
 
 # ---------------------------------------------------------------- fees
 
@@ -78,6 +78,58 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
                 units=line.units, total_aggregated_units=line.units, events_count=line.events_count,
                 precise_unit_amount=line.unit_amount, from_datetime=start, to_datetime=end,
                 amount_details={"filters": line.charge_filter.values} if line.charge_filter else {}))
+        if charge.min_amount_cents:
+            # NOTE: a charge's minimum, prorated like the fee for a partial period, is met by a
+            # "true-up" fee for what its usage fell short of (BILLING.md, Pricing: min_amount_cents).
+            minimum = _prorated(charge.min_amount_cents, subscription, start, end)
+            if usage.amount_cents < minimum:
+                position += 1
+                invoice.fees.append(Fee(
+                    organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
+                    fee_type="charge", position=position, item_code=metric.code,
+                    description=f"{charge.invoice_display_name or metric.name} – minimum",
+                    amount_cents=minimum - usage.amount_cents,
+                    precise_amount_cents=Decimal(minimum - usage.amount_cents), amount_currency=currency,
+                    from_datetime=start, to_datetime=end,
+                    amount_details={"true_up": True, "min_amount_cents": minimum}))
+    if plan.minimum_commitment_cents:
+        position += 1
+        _add_commitment_true_up(session, invoice, subscription, start, end, position)
+
+
+def _prorated(amount_cents: int, subscription: Subscription, start: datetime, end: datetime) -> int:
+    """`amount_cents` for the days of [start, end) of its full period (both ends counted), rounded once."""
+    part = FeePart(period_at(subscription, start), start, end)
+    days = fee_days(part, subscription.customer.applicable_timezone)
+    if days >= part.period.days:
+        return amount_cents
+    return round_minor(Decimal(amount_cents) * days / part.period.days)
+
+
+def _add_commitment_true_up(session: Session, invoice: Invoice, subscription: Subscription, start: datetime,
+                            end: datetime, position: int) -> None:
+    """The plan's minimum commitment for the period, less what the period was billed (BILLING.md).
+
+    NOTE: true-up = max(0, prorated commitment − the period's subscription, charge and true-up
+    fees); an advance fee billed on an earlier invoice counts for the period it paid for.
+    """
+    plan = subscription.plan
+    commitment = _prorated(plan.minimum_commitment_cents, subscription, start, end)
+    period = period_at(subscription, start)
+    billed_here = sum(f.amount_cents for f in invoice.fees
+                      if f.fee_type == "charge" or (f.fee_type == "subscription" and f.from_datetime < end
+                                                    and f.to_datetime > start))
+    billed_before = session.scalar(select(func.coalesce(func.sum(Fee.amount_cents), 0)).where(
+        Fee.subscription_id == subscription.id, Fee.fee_type == "subscription",
+        Fee.from_datetime >= period.start, Fee.to_datetime <= period.end, Fee.invoice_id != invoice.id)) or 0
+    shortfall = commitment - billed_here - billed_before
+    if shortfall > 0:
+        invoice.fees.append(Fee(
+            organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="commitment",
+            position=position, item_code=plan.code, description=f"{plan.invoice_display_name or plan.name} – "
+            "minimum commitment", amount_cents=shortfall, precise_amount_cents=Decimal(shortfall),
+            amount_currency=plan.amount_currency, from_datetime=start, to_datetime=end,
+            amount_details={"minimum_commitment_cents": commitment}))
 
 
 def _filter_label(name: str, values: dict[str, list[str]]) -> str:

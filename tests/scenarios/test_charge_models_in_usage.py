@@ -87,3 +87,37 @@ def test_dynamic_needs_a_sum(api):
         "charges": [{"billable_metric_id": created["billable_metric"]["lago_id"], "charge_model": "dynamic",
                      "properties": {}}]}}, status=422)
     assert refused["error_details"] == {"charges.0": {"charge_model": ["invalid_aggregation_type_or_charge_model"]}}
+
+
+def test_charge_minimum_is_trued_up_and_prorated(api, clock, lago):
+    from billing.clock import run_billing_clock
+
+    _plan(api, {"code": "calls", "aggregation_type": "count_agg"}, "standard", {"amount": "0.10"})
+    plan = api.get("/plans/usage")["plan"]
+    charge = plan["charges"][0]
+    api.client.put("/plans/usage", json={"plan": {"charges": [{
+        "id": charge["lago_id"], "billable_metric_id": charge["lago_billable_metric_id"], "charge_model": "standard",
+        "properties": {"amount": "0.10"}, "min_amount_cents": 600}]}}).raise_for_status()
+    _send(api, *[("2026-11-02T00:00:00Z", {})] * 20)  # 2.00 of usage
+    clock.set("2026-12-01T00:30:00Z")
+    run_billing_clock(fan_out=False)
+    [invoice] = lago.invoices.find_all({"external_customer_id": "cust"})["invoices"]
+    fees = sorted((f.item.name, f.amount_cents) for f in invoice.fees.__root__)
+    assert fees == [("Usage", 0), ("calls", 200), ("calls – minimum", 400)]
+
+
+def test_minimum_commitment_tops_up_the_period(api, clock, lago):
+    from billing.clock import run_billing_clock
+
+    _plan(api, {"code": "calls", "aggregation_type": "count_agg"}, "standard", {"amount": "1"})
+    api.client.put("/plans/usage", json={"plan": {"amount_cents": 1000,
+                                                  "minimum_commitment": {"amount_cents": 5000}}}).raise_for_status()
+    assert lago.plans.find("usage").minimum_commitment.amount_cents == 5000
+    _send(api, *[("2026-11-02T00:00:00Z", {})] * 15)
+    clock.set("2026-12-01T00:30:00Z")
+    run_billing_clock(fan_out=False)
+    [invoice] = lago.invoices.find_all({"external_customer_id": "cust"})["invoices"]
+    # Fee 1000 + usage 1500 = 2500; the commitment of 5000 adds 2500.
+    assert sorted((f.item.type, f.amount_cents) for f in invoice.fees.__root__) == [
+        ("charge", 1500), ("commitment", 2500), ("subscription", 1000)]
+    assert invoice.total_amount_cents == 5000
