@@ -362,8 +362,6 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     elif data.get("minimum_commitment") is not None:
         check.fail("minimum_commitment", "invalid_type")
     bill_charges_monthly = check.boolean("bill_charges_monthly")
-    if bill_charges_monthly:
-        check.fail("bill_charges_monthly", "not_supported_yet")  # monthly charges on yearly plans: issue 5
     description = check.string("description", max_length=10_000)
     display = check.string("invoice_display_name")
     if code and code != plan.code:

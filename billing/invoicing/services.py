@@ -153,6 +153,11 @@ class AlreadyBilled(Exception):
     """That billing already has its invoice (the unique constraint said so)."""
 
 
+def charges_billed_monthly(plan) -> bool:
+    """Yearly (and half-yearly, quarterly) plans may bill their usage every month (Lago's bill_charges_monthly)."""
+    return bool(plan.bill_charges_monthly) and plan.interval in ("yearly", "semiannual", "quarterly")
+
+
 def terms_of(subscription: Subscription) -> Terms:
     plan = subscription.plan
     trial = plan.trial_period or Decimal(0)
@@ -160,7 +165,8 @@ def terms_of(subscription: Subscription) -> Terms:
     return Terms(interval=plan.interval, billing_time=subscription.billing_time,
                  anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone,
                  started_at=subscription.started_at, terminated_at=subscription.terminated_at,
-                 trial_ends_at=trial_ends_at, pay_in_advance=plan.pay_in_advance)
+                 trial_ends_at=trial_ends_at, pay_in_advance=plan.pay_in_advance,
+                 charges_monthly=charges_billed_monthly(plan))
 
 
 def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invoice:

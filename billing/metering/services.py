@@ -26,7 +26,7 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date, local_midnight
-from billing.subscriptions.services import current_period, find_subscription
+from billing.subscriptions.services import current_charges_period, current_period, find_subscription
 from billing.validation import parse_datetime
 
 MAX_BATCH = 100
@@ -390,7 +390,7 @@ def current_usage(*, organization_id: str, external_customer_id: str, external_s
 
 
 def usage_for_current_period(session: Session, subscription: Subscription) -> Usage:
-    period = current_period(subscription)
+    period = current_charges_period(subscription)
     start = max(period.start, subscription.started_at or period.start)
     return usage_between(session, subscription, start, period.end)
 

@@ -35,6 +35,7 @@ class Terms:
     terminated_at: datetime | None = None
     trial_ends_at: datetime | None = None
     pay_in_advance: bool = False
+    charges_monthly: bool = False  # yearly plans may bill their charges every month (bill_charges_monthly)
 
     def period_at(self, moment: datetime) -> Period:
         return period_containing(moment, interval=self.interval, billing_time=self.billing_time, anchor=self.anchor,
@@ -68,29 +69,43 @@ def billings(terms: Terms, until: datetime) -> list[Billing]:
 
     end_of_life = terms.terminated_at
     trial_end = terms.trial_ends_at if terms.trial_ends_at and terms.trial_ends_at > terms.started_at else None
-    period = terms.period_at(terms.started_at)
-    while period.start <= until and (end_of_life is None or period.start < end_of_life):
-        live_start = max(period.start, terms.started_at)
-        live_end = min(period.end, end_of_life) if end_of_life else period.end
-        if live_start >= live_end:
-            break
-        closing = live_end
-        closing_reason = REASON_TERMINATING if end_of_life and end_of_life <= period.end else REASON_PERIODIC
-        if closing <= until:
-            at(closing, closing_reason).charges = (live_start, live_end)
+
+    def closing(live_end: datetime, period_end: datetime) -> str:
+        return REASON_TERMINATING if end_of_life and end_of_life <= period_end else REASON_PERIODIC
+
+    # Charges, in arrears, per charge period (a month on yearly plans billing charges monthly).
+    charges_terms = terms
+    if terms.charges_monthly and terms.interval != "monthly":
+        charges_terms = Terms(interval="monthly", billing_time=terms.billing_time, anchor=terms.anchor,
+                              timezone=terms.timezone, started_at=terms.started_at)
+    for period, live_start, live_end in _live_periods(charges_terms, terms.started_at, end_of_life, until):
+        if live_end <= until:
+            at(live_end, closing(live_end, period.end)).charges = (live_start, live_end)
+    # The subscription fee, per plan period.
+    for period, live_start, live_end in _live_periods(terms, terms.started_at, end_of_life, until):
         fee_start = max(live_start, trial_end) if trial_end else live_start
         if terms.pay_in_advance:
             # NOTE: an advance fee is due for the whole (rest of the) period at its start, or when
             # the trial ends; a later termination does not change it (credit notes refund it).
-            boundary = fee_start
-            if fee_start < period.end and (end_of_life is None or fee_start < end_of_life) and boundary <= until:
+            if fee_start < period.end and (end_of_life is None or fee_start < end_of_life) and fee_start <= until:
                 reason = (REASON_TRIAL_ENDED if trial_end and fee_start == trial_end
                           else REASON_STARTING if fee_start == terms.started_at else REASON_PERIODIC)
-                at(boundary, reason).fee = FeePart(period, fee_start, period.end)
-        elif fee_start < live_end and closing <= until:
-            at(closing, closing_reason).fee = FeePart(period, fee_start, live_end)
-        period = terms.period_at(period.end)
+                at(fee_start, reason).fee = FeePart(period, fee_start, period.end)
+        elif fee_start < live_end and live_end <= until:
+            at(live_end, closing(live_end, period.end)).fee = FeePart(period, fee_start, live_end)
     return [by_boundary[b] for b in sorted(by_boundary)]
+
+
+def _live_periods(terms: Terms, started_at: datetime, end_of_life: datetime | None, until: datetime):
+    """(period, live start, live end) of each period the subscription lived in, up to `until`."""
+    period = terms.period_at(started_at)
+    while period.start <= until and (end_of_life is None or period.start < end_of_life):
+        live_start = max(period.start, started_at)
+        live_end = min(period.end, end_of_life) if end_of_life else period.end
+        if live_start >= live_end:
+            return
+        yield period, live_start, live_end
+        period = terms.period_at(period.end)
 
 
 def fee_days(part: FeePart, timezone: str) -> int:

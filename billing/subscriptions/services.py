@@ -31,13 +31,28 @@ def period_at(subscription: Subscription, moment: datetime) -> Period:
                              anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
 
 
-def current_period(subscription: Subscription, now: datetime | None = None) -> Period:
+def current_charges_period(subscription: Subscription, now: datetime | None = None) -> Period:
+    """The period the subscription's usage is billed for: its plan period, or a month when the plan
+    bills its charges monthly."""
+    plan = subscription.plan
+    if not (plan.bill_charges_monthly and plan.interval in ("yearly", "semiannual", "quarterly")):
+        return current_period(subscription, now)
+    return period_containing(_clamped_now(subscription, now), interval="monthly",
+                             billing_time=subscription.billing_time,
+                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
+
+
+def _clamped_now(subscription: Subscription, now: datetime | None) -> datetime:
     now = now or runtime.clock.now()
     if subscription.terminated_at is not None:
         now = min(now, subscription.terminated_at)
     if subscription.started_at is not None:
         now = max(now, subscription.started_at)
-    return period_at(subscription, now)
+    return now
+
+
+def current_period(subscription: Subscription, now: datetime | None = None) -> Period:
+    return period_at(subscription, _clamped_now(subscription, now))
 
 
 def find_live_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:

@@ -96,3 +96,14 @@ def test_boundaries_are_unique_and_ordered():
     # The trial ends exactly when December starts: December's fee is one billing with November's charges.
     assert summary(items)[0] == ("2026-12-01", REASON_TRIAL_ENDED, ("2026-12-01", "2027-01-01"),
                                  ("2026-11-10", "2026-12-01"))
+
+
+def test_yearly_plan_billing_charges_monthly():
+    yearly = terms(interval="yearly", anchor=date(2026, 1, 1), started_at=utc("2026-01-01T00:00:00"),
+                   charges_monthly=True)
+    items = billings(yearly, utc("2027-01-01T00:00:00"))
+    assert len(items) == 12
+    assert all(b.charges for b in items) and [b.fee is not None for b in items] == [False] * 11 + [True]
+    assert summary(items)[0] == ("2026-02-01", REASON_PERIODIC, None, ("2026-01-01", "2026-02-01"))
+    assert summary(items)[-1] == ("2027-01-01", REASON_PERIODIC, ("2026-01-01", "2027-01-01"),
+                                  ("2026-12-01", "2027-01-01"))
