@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -46,7 +46,9 @@ def roll_up_events(*, limit: int = BATCH) -> int:
         session = uow.session
         query = (select(Event.id, Event.organization_id, Event.external_subscription_id, Event.code, Event.group_key,
                         Event.timestamp, Event.value, Event.unique_value, Event.operation, Event.error)
-                 .where(Event.rolled_up.is_(False)).order_by(Event.id).limit(limit))
+                 .where(not_(Event.rolled_up) if session.bind.dialect.name == "postgresql"
+                        else Event.rolled_up == False)  # noqa: E712  (each the partial index's predicate)
+                 .limit(limit))
         if session.bind.dialect.name == "postgresql":
             # Two jobs at once take disjoint batches instead of waiting for each other.
             query = query.with_for_update(skip_locked=True)
