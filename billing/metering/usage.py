@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import not_, or_, select
+from sqlalchemy import func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
@@ -87,13 +88,37 @@ def _partials(session: Session, organization_id: str, external_subscription_id: 
     partials: dict[str, Partial] = defaultdict(Partial)
     hours = _whole_hours(start, end)
     if hours is not None:
-        for row in session.scalars(select(UsageRollup).where(
-                *_scope(UsageRollup, organization_id, external_subscription_id, code),
-                UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])):
-            partials[row.group_key].merge(rollup_partial(row))
+        scope = (*_scope(UsageRollup, organization_id, external_subscription_id, code),
+                 UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])
+        if session.bind.dialect.name == "postgresql":
+            # PostgreSQL sums NUMERIC exactly: one row per group instead of one per hour.
+            sums = session.execute(select(
+                UsageRollup.group_key, func.sum(UsageRollup.events_count), func.sum(UsageRollup.value_sum),
+                func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
+            ).where(*scope).group_by(UsageRollup.group_key))
+            latest = {row.group_key: (row.latest_timestamp, row.latest_event_id, row.latest_value)
+                      for row in session.execute(
+                          select(UsageRollup.group_key, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
+                                 UsageRollup.latest_value).where(*scope, UsageRollup.latest_timestamp.is_not(None))
+                          .distinct(UsageRollup.group_key)
+                          .order_by(UsageRollup.group_key, UsageRollup.latest_timestamp.desc(),
+                                    UsageRollup.latest_event_id.desc()))}
+            for key, count, value_sum, value_max, value_time_sum in sums:
+                partials[key].merge(Partial(events_count=int(count), value_sum=Decimal(value_sum),
+                                            value_max=value_max, value_time_sum=Decimal(value_time_sum),
+                                            latest=latest.get(key)))
+        else:
+            # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
+            for row in session.execute(select(*_ROLLUP_COLUMNS).where(*scope)):
+                partials[row.group_key].merge(rollup_partial(row))
     for fact in _raw_facts(session, organization_id, external_subscription_id, code, start, end):
         partials[fact.group_key].add(fact)
     return dict(partials)
+
+
+_ROLLUP_COLUMNS = (UsageRollup.group_key, UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max,
+                   UsageRollup.value_time_sum, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
+                   UsageRollup.latest_value)
 
 
 def _tallies(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
