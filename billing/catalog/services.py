@@ -253,6 +253,8 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             # NOTE: pay-in-advance charges (a fee per event) arrive with issue 4; refusing them is
             # better than silently billing them in arrears.
             check.fail("pay_in_advance", "not_supported_yet")
+        if check.boolean("prorated"):
+            check.fail("prorated", "not_supported_yet")  # prorated recurring charges: a later issue
         invoiceable = check.boolean("invoiceable")
         min_amount_cents = check.integer("min_amount_cents")
         display = check.string("invoice_display_name")
