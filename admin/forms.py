@@ -7,7 +7,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from admin.wording import AGGREGATIONS, ROUNDINGS
+from admin.wording import AGGREGATIONS, INTERVALS, ROUNDINGS
 
 
 class LoginForm(FlaskForm):
@@ -32,3 +32,19 @@ class MetricForm(FlaskForm):
     filters = TextAreaField("Filters")
     # Not part of the metric: what the expression "Test" button evaluates it on.
     sample_properties = TextAreaField("Sample event properties (JSON)")
+
+
+class PlanForm(FlaskForm):
+    """A plan's own fields; its charges are read from the same request by `admin.plans` (their inputs come and
+    go with htmx). The catalog service validates everything: its reasons are shown next to each input."""
+
+    name = StringField("Name")
+    code = StringField("Code")
+    interval = SelectField("Billing interval", validate_choice=False, choices=[
+        SelectChoice(code, label) for code, label in INTERVALS.items()])
+    amount = StringField("Subscription fee")
+    amount_currency = StringField("Currency")
+    pay_in_advance = BooleanField("Bill the fee in advance, at the start of each period")
+    trial_period = StringField("Free trial (days)")
+    invoice_display_name = StringField("Name on invoices")
+    description = TextAreaField("Description")

@@ -10,7 +10,7 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 
-from admin import customers_list, metrics, wording
+from admin import customers_list, metrics, subscriptions, wording
 from admin.auth import AccountManager, register_user_loader
 from admin.forms import LoginForm, MetricForm
 from billing.catalog import screens
@@ -69,11 +69,12 @@ def csrf_refused(_error) -> ResponseReturnValue:
     return render_template("admin/message.html", title="Form expired", message=message), 400
 
 
-def _organization_id() -> str:
+def organization_id() -> str:
+    """The signed-in account manager's organization: every read and write of the admin screens is scoped to it."""
     return current_user.organization_id
 
 
-def _requested_page() -> int:
+def requested_page() -> int:
     return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
@@ -123,21 +124,25 @@ def home() -> ResponseReturnValue:
 @admin_blueprint.get("/customers")
 def customers() -> ResponseReturnValue:
     search = request.args.get("search", "").strip()[:255]
-    page = customers_list.search_customers(organization_id=_organization_id(), search=search, page=_requested_page())
+    page = customers_list.search_customers(organization_id=organization_id(), search=search, page=requested_page())
     return render_page(CUSTOMERS_PAGE, "results", customers=page, search=search)
 
 
-def _render_customer(customer_id: str, block: str, *, invoices_page: int = 1, events_page: int = 1,
-                     **extra) -> ResponseReturnValue:
-    scope = {"organization_id": _organization_id(), "customer_id": customer_id}
+def render_customer(customer_id: str, block: str, *, status: int = 200, invoices_page: int = 1,
+                    events_page: int = 1, **extra) -> ResponseReturnValue:
+    """The customer page, or one of its blocks for htmx; `extra` adds to (or replaces) what the blocks read."""
+    scope = {"organization_id": organization_id(), "customer_id": customer_id}
     customer = overview.customer_summary(**scope)
     transaction_id = request.args.get("transaction_id", "").strip()[:255]
     code = request.args.get("code", "").strip()[:255]
     context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
-               "event_problems": wording.event_problems, **extra}
+               "event_problems": wording.event_problems, "result": None, "override": None, "confirm": None,
+               "change_errors": {}}
+    context.update(extra)
     whole_page = not is_htmx_request()
     if whole_page or block == "usage":
         context["subscriptions"] = overview.subscriptions_with_usage(**scope, live_only=False)
+        context.update(subscriptions.page_context(organization_id(), customer, assign=extra.get("assign")))
     if whole_page or block == "invoices":
         context["invoices"] = overview.customer_invoices(**scope, include_drafts=True, page=invoices_page,
                                                        per_page=INVOICES_PER_PAGE)
@@ -145,41 +150,41 @@ def _render_customer(customer_id: str, block: str, *, invoices_page: int = 1, ev
         context["events"] = overview.customer_events(**scope, transaction_id=transaction_id or None,
                                                      code=code or None, page=events_page, per_page=EVENTS_PER_PAGE)
     if whole_page:
-        context["metric_codes"] = screens.metric_codes(organization_id=_organization_id())
-    return render_page(CUSTOMER_PAGE, block, **context)
+        context["metric_codes"] = screens.metric_codes(organization_id=organization_id())
+    return render_page(CUSTOMER_PAGE, block, status=status, **context)
 
 
 @admin_blueprint.get("/customers/<customer_id>")
 def customer(customer_id: str) -> ResponseReturnValue:
-    return _render_customer(customer_id, "content", invoices_page=_requested_page())
+    return render_customer(customer_id, "content", invoices_page=requested_page())
 
 
 @admin_blueprint.get("/customers/<customer_id>/usage")
 def customer_usage(customer_id: str) -> ResponseReturnValue:
-    return _render_customer(customer_id, "usage")
+    return render_customer(customer_id, "usage")
 
 
 @admin_blueprint.get("/customers/<customer_id>/invoices")
 def customer_invoices(customer_id: str) -> ResponseReturnValue:
-    return _render_customer(customer_id, "invoices", invoices_page=_requested_page())
+    return render_customer(customer_id, "invoices", invoices_page=requested_page())
 
 
 @admin_blueprint.get("/customers/<customer_id>/events")
 def customer_events(customer_id: str) -> ResponseReturnValue:
     """The latest events of the customer's subscriptions: a search by transaction id, a code, or a page of them."""
-    return _render_customer(customer_id, "events", events_page=_requested_page())
+    return render_customer(customer_id, "events", events_page=requested_page())
 
 
 @admin_blueprint.get("/customers/<customer_id>/portal-link")
 def customer_portal_link(customer_id: str) -> ResponseReturnValue:
-    link = customers_list.fresh_portal_url(organization_id=_organization_id(), customer_id=customer_id)
-    return _render_customer(customer_id, "portal_link", portal_url=link)
+    link = customers_list.fresh_portal_url(organization_id=organization_id(), customer_id=customer_id)
+    return render_customer(customer_id, "portal_link", portal_url=link)
 
 
 @admin_blueprint.get("/customers/<customer_id>/invoices/<invoice_id>.pdf")
 def customer_invoice_pdf(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     try:
-        number, data = overview.customer_invoice_pdf(organization_id=_organization_id(), customer_id=customer_id,
+        number, data = overview.customer_invoice_pdf(organization_id=organization_id(), customer_id=customer_id,
                                                      invoice_id=invoice_id, include_drafts=True)
     except BillingError:
         abort(404)
@@ -194,7 +199,7 @@ def customer_invoice_pdf(customer_id: str, invoice_id: str) -> ResponseReturnVal
 
 @admin_blueprint.get("/metrics")
 def metric_list() -> ResponseReturnValue:
-    page = screens.metric_rows(organization_id=_organization_id(), page=_requested_page())
+    page = screens.metric_rows(organization_id=organization_id(), page=requested_page())
     return render_page(METRICS_PAGE, "results", metrics=page, aggregations=wording.AGGREGATIONS)
 
 
@@ -227,7 +232,7 @@ def metric_new() -> ResponseReturnValue:
             errors = wording.field_errors(reasons)
         else:
             try:
-                metric = create_billable_metric(organization_id=_organization_id(), data=data)
+                metric = create_billable_metric(organization_id=organization_id(), data=data)
             except ValidationFailed as failed:
                 errors = wording.field_errors(failed.details, expression=data.get("expression"))
             else:
@@ -237,7 +242,7 @@ def metric_new() -> ResponseReturnValue:
 
 @admin_blueprint.route("/metrics/<path:code>/edit", methods=["GET", "POST"])
 def metric_edit(code: str) -> ResponseReturnValue:
-    current = screens.metric_row(organization_id=_organization_id(), code=code)
+    current = screens.metric_row(organization_id=organization_id(), code=code)
     form = MetricForm() if request.method == "POST" else MetricForm(data=metrics.initial_data(current))
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
@@ -246,7 +251,7 @@ def metric_edit(code: str) -> ResponseReturnValue:
             errors = wording.field_errors(reasons)
         else:
             try:
-                metric = update_billable_metric(organization_id=_organization_id(), code=code, data=data,
+                metric = update_billable_metric(organization_id=organization_id(), code=code, data=data,
                                                 nulls_clear=True)
             except ValidationFailed as failed:
                 errors = wording.field_errors(failed.details, expression=data.get("expression"))
@@ -269,9 +274,9 @@ def metric_expression_test() -> ResponseReturnValue:
 @admin_blueprint.route("/metrics/<path:code>/delete", methods=["GET", "POST"])
 def metric_delete(code: str) -> ResponseReturnValue:
     """GET asks for confirmation (and says which plans lose a charge); POST deletes."""
-    metric = screens.metric_row(organization_id=_organization_id(), code=code)
+    metric = screens.metric_row(organization_id=organization_id(), code=code)
     if request.method == "POST":
-        delete_billable_metric(organization_id=_organization_id(), code=code)
+        delete_billable_metric(organization_id=organization_id(), code=code)
         flash(f"Metric “{metric.name}” deleted.")
         return redirect(url_for("admin.metric_list"), code=303)
     return render_template(METRIC_DELETE_PAGE, metric=metric)

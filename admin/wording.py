@@ -31,6 +31,72 @@ FIELD_REASONS = {
     ("filters", "duplicate_key"): "Each key once only",
 }
 
+RANGES_RULE = ("The first range starts at 0, each next one where the previous one ends (or one above), "
+               "and the last one has no end")
+
+# Plans, charges and their pricing (billing.pricing's reasons are Lago's), and subscriptions.
+PLAN_REASONS = {
+    "value_already_exist": "Already used by another plan",
+    "invalid_amount": "A number, 0 or more",
+    "invalid_rate": "A percentage, 0 or more",
+    "invalid_fixed_amount": "A number, 0 or more",
+    "invalid_free_units_per_events": "A whole number above 0",
+    "invalid_free_units_per_total_aggregation": "A number, 0 or more",
+    "per_transaction_max_lower_than_per_transaction_min": "Lower than the minimum",
+    "invalid_package_size": "A whole number above 0",
+    "invalid_free_units": "A whole number, 0 or more",
+    "missing_graduated_ranges": "Add at least one range",
+    "missing_volume_ranges": "Add at least one range",
+    "missing_graduated_percentage_ranges": "Add at least one range",
+    "invalid_graduated_ranges": RANGES_RULE,
+    "invalid_volume_ranges": RANGES_RULE,
+    "invalid_graduated_percentage_ranges": RANGES_RULE,
+    "invalid_aggregation_type_or_charge_model": "Not possible with this metric's aggregation",
+    "billable_metric_not_found": "Choose one of the metrics",
+    "charge_not_found": "This charge is no longer on the plan: reload the page",
+    "not_supported_yet": "Not supported yet",
+    "plan_in_use": "Subscribed customers use this plan: cannot change",
+    "plan_has_live_subscriptions": "Customers are still subscribed to this plan: terminate their subscriptions first",
+    "invalid_filter_values": "Not keys and values of the metric's filters",
+    "invalid_value": "Not a number",
+    "not_a_number": "Not a number",
+    "too_many_decimals": "Too many decimals for this currency",
+    "currencies_does_not_match": "This customer is billed in another currency",
+    "plan_change_not_supported_yet": "Changing plans is not available yet",
+    "plan_not_found": "Choose one of the plans",
+    "invalid_date": "Not a valid date",
+    "cannot_change_once_started": "Cannot change once started",
+    "same_plan": "Already on this plan",
+    "start_out_of_range": "Within 5 years before today and 10 years after",
+}
+
+PLAN_FIELD_REASONS = {
+    ("amount_currency", "value_is_invalid"): "A currency code (ISO 4217), e.g. EUR",
+    ("trial_period", "value_is_out_of_range"): "0 or more days",
+    ("amount", "value_is_out_of_range"): "0 or more",
+    ("min_amount", "value_is_out_of_range"): "0 or more",
+    ("model", "invalid_aggregation_type_or_charge_model"): (
+        "Not possible with this metric: dynamic needs a Sum metric, percentage cannot use Latest value"),
+    ("external_id", "value_already_exist"): "Already used by another live subscription",
+    ("ending_at", "invalid_date"): "A date after the start",
+}
+
+CHARGE_MODELS = {
+    "standard": "Standard (price per unit)",
+    "package": "Package (price per package of units)",
+    "graduated": "Graduated (each tier priced on its own)",
+    "volume": "Volume (all units at the tier reached)",
+    "percentage": "Percentage (of an amount, per transaction)",
+    "graduated_percentage": "Graduated percentage",
+    "dynamic": "Dynamic (price sent with each event)",
+}
+
+INTERVALS = {"weekly": "Weekly", "monthly": "Monthly", "quarterly": "Quarterly", "semiannual": "Every six months",
+             "yearly": "Yearly"}
+
+BILLING_TIMES = {"calendar": "Calendar (periods start on the 1st)",
+                 "anniversary": "Anniversary (periods start on the subscription day)"}
+
 AGGREGATIONS = {
     "count_agg": "Count",
     "sum_agg": "Sum",
@@ -68,6 +134,12 @@ NO_SUBSCRIPTION = ("no subscription", "No subscription was live at this time: no
 def reason(field: str, code: str) -> str:
     """One reason code of one field, in words."""
     return FIELD_REASONS.get((field, code)) or REASONS.get(code) or code.replace("_", " ").capitalize()
+
+
+def plan_reason(field: str, code: str) -> str:
+    """One reason code of a plan, charge or subscription field, in words."""
+    return (PLAN_FIELD_REASONS.get((field, code)) or FIELD_REASONS.get((field, code)) or PLAN_REASONS.get(code)
+            or REASONS.get(code) or code.replace("_", " ").capitalize())
 
 
 def field_errors(details: Mapping[str, object], *, expression: object = None) -> dict[str, list[str]]:

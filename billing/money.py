@@ -75,8 +75,8 @@ def format_money(minor: int, currency: str, locale: str = "en_US") -> str:
 
 
 def format_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:
-    """A unit price, keeping sub-cent digits (babel would round them away otherwise)."""
-    return format_currency(amount, currency, locale=locale, currency_digits=False, format_type="standard")
+    """A unit price: at least the currency's digits, and every sub-cent digit it has (never rounded)."""
+    return format_currency(amount, currency, locale=locale, currency_digits=True, decimal_quantization=False)
 
 
 def decimal_str(value: Decimal) -> str:

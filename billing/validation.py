@@ -143,9 +143,16 @@ def parse_datetime(value: object) -> datetime | None:
         return _from_unix(numeric)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    # Billing before the Unix epoch or past year 9999 is a typo, not a date (and would make the
+    # clock catch up centuries of periods).
+    return parsed if EARLIEST <= parsed < LATEST else None
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _from_unix(seconds: Decimal) -> datetime | None:

@@ -11,6 +11,7 @@ from billing import links
 from billing.customers import overview
 from billing.errors import BillingError, NotFound
 from billing.links import Claim
+from billing.ports import runtime
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
 
 portal_blueprint = Blueprint("portal", __name__)
@@ -65,7 +66,13 @@ def _link_refused() -> ResponseReturnValue:
 
 
 def _meters(access: Access) -> list[overview.SubscriptionUsage]:
-    return overview.subscriptions_with_usage(**access.scope, live_only=True)
+    # A downgrade waiting for the period end has no usage yet: the plan section tells it.
+    return [s for s in overview.subscriptions_with_usage(**access.scope, live_only=True) if not s.replaces]
+
+
+def _plans(access: Access) -> list[overview.SubscriptionPlan]:
+    """The live subscriptions' plans; a downgrade waiting for the period end is told on the current one."""
+    return [s for s in overview.subscription_plans(**access.scope, live_only=True) if not s.replaces]
 
 
 def _invoices(access: Access):
@@ -83,7 +90,8 @@ def home(token: str) -> ResponseReturnValue:
     if access is None:
         return _link_refused()
     return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
-                       meters=_meters(access), invoices=_invoices(access))
+                       meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
+                       invoices=_invoices(access))
 
 
 @portal_blueprint.get("/<token>/usage")

@@ -395,7 +395,8 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.minimum_commitment_cents = commitment
 
 
-def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, object]) -> Plan:
+def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, object],
+                      previous: Plan | None = None) -> Plan:
     """A plan for one subscription: the parent's terms with `overrides` (Lago's plan_overrides) on top.
 
     Charges are copied and keep a link to their parent charge; an override names the parent
@@ -404,7 +405,10 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
     check = Checker(overrides)
     amount_cents = check.integer("amount_cents")
     trial_period = check.decimal("trial_period")
-    commitment = parent.minimum_commitment_cents
+    # Overrides sent again keep what was overridden before unless they change it (Lago updates the
+    # subscription's plan copy in place).
+    template = previous or parent
+    commitment = template.minimum_commitment_cents
     if isinstance(overrides.get("minimum_commitment"), Mapping):
         commitment = Checker(overrides["minimum_commitment"]).integer("amount_cents", minimum=0)
     name = check.string("name")
@@ -438,17 +442,20 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
         raise ValidationFailed({"plan_overrides": errors})
     child = Plan(
         organization_id=parent.organization_id, parent_id=parent.id, code=parent.code,
-        name=name or parent.name, invoice_display_name=display or parent.invoice_display_name,
-        description=description or parent.description, interval=parent.interval,
-        amount_cents=parent.amount_cents if amount_cents is None else amount_cents,
+        name=name or template.name, invoice_display_name=display or template.invoice_display_name,
+        description=description or template.description, interval=parent.interval,
+        amount_cents=template.amount_cents if amount_cents is None else amount_cents,
         amount_currency=parent.amount_currency, pay_in_advance=parent.pay_in_advance,
-        trial_period=parent.trial_period if trial_period is None else trial_period,
+        trial_period=template.trial_period if trial_period is None else trial_period,
         bill_charges_monthly=parent.bill_charges_monthly, minimum_commitment_cents=commitment,
         tax_codes=list(parent.tax_codes))
-    for charge in parent.charges:
-        override = charge_overrides.get(charge.id, {})
+    earlier = {c.parent_id: c for c in previous.charges} if previous else {}
+    for parent_charge in parent.charges:
+        override = charge_overrides.get(parent_charge.id, {})
+        charge = earlier.get(parent_charge.id, parent_charge)
         copy = Charge(
-            billable_metric_id=charge.billable_metric_id, billable_metric=charge.billable_metric, parent_id=charge.id,
+            billable_metric_id=charge.billable_metric_id, billable_metric=charge.billable_metric,
+            parent_id=parent_charge.id,
             charge_model=charge.charge_model,
             properties=dict(override.get("properties") or charge.properties),
             pay_in_advance=charge.pay_in_advance, invoiceable=charge.invoiceable, prorated=charge.prorated,
@@ -510,8 +517,10 @@ def delete_plan(*, organization_id: str, code: str) -> Plan:
 
     with unit_of_work() as uow:
         plan = _get_plan_in(uow.session, organization_id, code)
+        children = select(Plan.id).where(Plan.parent_id == plan.id)
         live = uow.session.scalar(select(exists().where(
-            Subscription.plan_id == plan.id, Subscription.status.in_(LIVE_STATUSES))))
+            Subscription.plan_id.in_(children.union(select(Plan.id).where(Plan.id == plan.id))),
+            Subscription.status.in_(LIVE_STATUSES))))
         if live:
             raise ValidationFailed({"plan": ["plan_has_live_subscriptions"]})
         plan.deleted_at = utcnow()

@@ -1,6 +1,6 @@
 """A customer's account as the screens show it (admin and portal): summary, subscriptions with their
-usage so far (per charge filter and per day), invoices and the latest events, read in one session
-each and returned as plain data.
+usage so far (per charge filter and per day) and with their plans (overrides and pending downgrades
+included), invoices and the latest events, read in one session each and returned as plain data.
 
 Templates never touch ORM objects, so nothing lazy-loads after the session is gone. Every read is
 scoped to one organization and one customer.
@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import ChargeFilter
+from billing.catalog.screens import PlanView, plan_view_of
 from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
-from billing.invoicing.models import Invoice
+from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.invoicing.services import invoice_pdf_bytes
 from billing.metering.models import Event
 from billing.metering.services import ChargeUsage, Usage, daily_usage, usage_for_current_period
@@ -29,7 +30,7 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import local_date
-from billing.subscriptions.services import current_period, customer_subscriptions
+from billing.subscriptions.services import current_period, customer_subscriptions, next_subscription
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class SubscriptionUsage:
     first_day: date | None  # of the current period, for live subscriptions only
     last_day: date | None
     lines: tuple[MeterLine, ...]
+    replaces: str | None = None  # a pending downgrade: the external id of the subscription it replaces
 
     @property
     def usage_amount_cents(self) -> int:
@@ -174,8 +176,16 @@ def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_onl
                 status=subscription.status, started_at=subscription.started_at,
                 ended_at=subscription.terminated_at or subscription.canceled_at,
                 first_day=period.first_day if period else None, last_day=period.last_day if period else None,
-                lines=lines))
+                lines=lines, replaces=_replaces(session, subscription)))
     return rows
+
+
+def _replaces(session: Session, subscription: Subscription) -> str | None:
+    """For a pending downgrade, the external id of the active subscription it replaces at its period end."""
+    if subscription.status != "pending" or not subscription.previous_subscription_id:
+        return None
+    previous = session.get(Subscription, subscription.previous_subscription_id)
+    return previous.external_id if previous is not None and previous.status == "active" else None
 
 
 def _meter_lines(session: Session, subscription: Subscription) -> tuple[MeterLine, ...]:
@@ -303,3 +313,119 @@ def customer_events(*, organization_id: str, customer_id: str, transaction_id: s
 
 def _compact_json(properties: object) -> str:
     return json.dumps(properties or {}, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+# ---------------------------------------------------------------- subscriptions and their plans
+
+
+@dataclass(frozen=True)
+class SubscriptionPlan:
+    """A subscription with the plan it is billed by (its overridden copy, if any) and the catalog plan."""
+
+    id: str
+    external_id: str
+    name: str | None
+    status: str
+    billing_time: str
+    subscription_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    plan: PlanView  # what it is billed by
+    base_plan: PlanView  # the catalog plan (the same as `plan` without overrides)
+    trial_ends_at: datetime | None
+    next_plan_code: str | None  # a downgrade waiting for the end of the period
+    next_plan_name: str | None
+    downgrade_date: date | None
+    replaces: str | None  # for a pending downgrade: the external id of the subscription it replaces
+
+    @property
+    def overridden(self) -> bool:
+        return self.plan.parent_id is not None
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    def trial_days_left(self, now: datetime) -> int:
+        """Whole days of trial left (a started day counts), 0 when there is no trial or it is over."""
+        if self.trial_ends_at is None or now >= self.trial_ends_at:
+            return 0
+        left = self.trial_ends_at - now
+        return left.days + (1 if left.seconds or left.microseconds else 0)
+
+
+def _subscription_plan(session: Session, subscription: Subscription) -> SubscriptionPlan:
+    plan = subscription.plan
+    base = plan.parent if plan.parent_id else plan
+    trial = Decimal(plan.trial_period or 0)
+    start = subscription.started_at or subscription.subscription_at
+    # NOTE: the trial runs from the start for `trial_period` days, as billing counts it
+    # (billing.invoicing.services: started_at + trial_period days).
+    trial_ends_at = start + timedelta(days=float(trial)) if trial > 0 and start else None
+    successor = next_subscription(session, subscription) if subscription.status == "active" else None
+    timezone = subscription.customer.applicable_timezone
+    return SubscriptionPlan(
+        id=subscription.id, external_id=subscription.external_id, name=subscription.name,
+        status=subscription.status, billing_time=subscription.billing_time,
+        subscription_at=subscription.subscription_at, started_at=subscription.started_at,
+        ended_at=subscription.terminated_at or subscription.canceled_at, plan=plan_view_of(plan),
+        base_plan=plan_view_of(base), trial_ends_at=trial_ends_at,
+        next_plan_code=successor.plan.code if successor else None,
+        next_plan_name=(successor.plan.invoice_display_name or successor.plan.name) if successor else None,
+        downgrade_date=local_date(successor.subscription_at, timezone) if successor else None,
+        replaces=_replaces(session, subscription))
+
+
+def subscription_plans(*, organization_id: str, customer_id: str, live_only: bool) -> list[SubscriptionPlan]:
+    """The customer's subscriptions (newest first) with their plans, charges and pending changes."""
+    with read_only() as session:
+        _find_customer(session, organization_id, customer_id)
+        return [_subscription_plan(session, s) for s in customer_subscriptions(session, customer_id)
+                if not live_only or s.status in LIVE_STATUSES]
+
+
+def customer_subscription(*, organization_id: str, customer_id: str, subscription_id: str) -> SubscriptionPlan:
+    """One subscription of this customer in this organization; NotFound for any other."""
+    with read_only() as session:
+        _find_customer(session, organization_id, customer_id)
+        subscription = session.scalar(select(Subscription).where(
+            Subscription.id == subscription_id, Subscription.organization_id == organization_id,
+            Subscription.customer_id == customer_id))
+        if subscription is None:
+            raise NotFound("subscription")
+        return _subscription_plan(session, subscription)
+
+
+def latest_subscription_invoice(*, organization_id: str, customer_id: str,
+                                subscription_id: str) -> InvoiceRow | None:
+    """The newest invoice billing this subscription (e.g. its final one, after a termination)."""
+    with read_only() as session:
+        invoice = session.scalar(
+            _invoices_of(organization_id, customer_id, include_drafts=True)
+            .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
+            .where(InvoiceSubscription.subscription_id == subscription_id)
+            .order_by(Invoice.created_at.desc(), Invoice.id.desc()).limit(1))
+        if invoice is None:
+            return None
+        return InvoiceRow(id=invoice.id, number=invoice.number, issuing_date=invoice.issuing_date,
+                          payment_due_date=invoice.payment_due_date, status=invoice.status,
+                          payment_status=invoice.payment_status, total_amount_cents=invoice.total_amount_cents,
+                          currency=invoice.currency)
+
+
+def suggested_subscription_id(*, organization_id: str, customer_id: str) -> str:
+    """An external id no subscription of the organization has: the customer's own, else it with -2, -3..."""
+    with read_only() as session:
+        customer = _find_customer(session, organization_id, customer_id)
+        taken = set(session.scalars(select(Subscription.external_id).where(
+            Subscription.organization_id == organization_id,
+            Subscription.external_id.like(f"{_like_escape(customer.external_id)}%", escape="\\"))))
+    candidate, number = customer.external_id, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{customer.external_id}-{number}"
+    return candidate
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

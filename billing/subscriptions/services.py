@@ -205,7 +205,7 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
     return current
 
 
-def override_plan(session: Session, plan, overrides: Mapping[str, object]):
+def override_plan(session: Session, plan, overrides: Mapping[str, object], previous=None):
     """A child plan of `plan` carrying one subscription's overrides (BILLING.md: plan overrides).
 
     Charges are copied with a link to their parent charge; an override of a charge names the
@@ -213,12 +213,14 @@ def override_plan(session: Session, plan, overrides: Mapping[str, object]):
     """
     from billing.catalog.services import create_child_plan
 
-    return create_child_plan(session, plan, overrides)
+    return create_child_plan(session, plan, overrides, previous)
 
 
 def _apply_overrides(uow: UnitOfWork, subscription: Subscription, overrides: Mapping[str, object]) -> None:
-    base = subscription.plan if subscription.plan.parent_id is None else subscription.plan.parent
-    subscription.plan = override_plan(uow.session, base, overrides)
+    current = subscription.plan
+    base = current if current.parent_id is None else current.parent
+    subscription.plan = override_plan(uow.session, base, overrides,
+                                      previous=current if current.parent_id is not None else None)
     uow.session.flush()
     uow.session.refresh(subscription)
 

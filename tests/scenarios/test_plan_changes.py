@@ -111,3 +111,29 @@ def test_bad_overrides_are_refused_whole(catalog):
         "amount_cents": ["value_is_out_of_range"], "charges.0": {"id": ["charge_not_found"]}}}
     with pytest.raises(LagoApiError):
         lago.subscriptions.find("sub")
+
+
+def test_overrides_sent_again_keep_earlier_ones_and_hold_the_parent_plan(catalog, clock):
+    lago = catalog
+    charge_id = lago.plans.find("basic").charges.__root__[0].lago_id
+    lago.subscriptions.create(Subscription(
+        external_customer_id="cust", plan_code="basic", external_id="sub",
+        plan_overrides={"charges": [{"id": charge_id, "properties": {"amount": "0.02"}}]}))
+    updated = lago.subscriptions.update(Subscription(plan_overrides={"amount_cents": 1000}), "sub")
+    assert int(updated.plan_amount_cents) == 1000
+    _call(lago, 1)
+    clock.set("2026-12-01T00:30:00Z")
+    run_billing_clock(fan_out=False)
+    assert _invoices(lago) == [("2026-12-01", [("basic", 1000), ("calls", 2)])]  # both overrides hold
+    # The parent plan cannot be deleted while a customer's copy of it is live.
+    with pytest.raises(LagoApiError) as error:
+        lago.plans.destroy("basic")
+    assert error.value.response["error_details"] == {"plan": ["plan_has_live_subscriptions"]}
+
+
+def test_dates_out_of_range_are_refused_not_crashed(catalog):
+    for bad in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1800-01-01T00:00:00Z"):
+        with pytest.raises(LagoApiError) as error:
+            catalog.subscriptions.create(Subscription(external_customer_id="cust", plan_code="basic",
+                                                      external_id="sub", subscription_at=bad))
+        assert error.value.status_code == 422

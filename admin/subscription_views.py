@@ -1,0 +1,191 @@
+"""A customer's subscriptions, managed from the customer page: assign a plan, change it (upgrade now or
+downgrade at the end of the period, as the service decides), terminate, and override one subscription's
+prices. Every action answers the page's subscriptions block (htmx) or the whole page; a refusal is
+shown next to its field, never as an error page. Every read and write is scoped to the signed-in
+manager's organization and to the customer in the URL."""
+
+from __future__ import annotations
+
+from flask import Response, flash, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+from admin import plans
+from admin import subscriptions as forms
+from admin.views import admin_blueprint, organization_id, render_customer
+from billing.catalog.screens import plan_options
+from billing.customers import overview
+from billing.errors import NotFound, ValidationFailed
+from billing.ports import runtime
+from billing.subscriptions.periods import local_date
+from billing.subscriptions.services import (
+    create_subscription,
+    plan_change_of,
+    terminate_subscription,
+    update_subscription,
+)
+from web.htmx import is_htmx_request
+
+# NOTE: announced to the page (house rule 8): the invoices list refreshes itself on this event.
+INVOICES_CHANGED = "invoices-changed"
+
+
+def _scope(customer_id: str) -> dict[str, str]:
+    return {"organization_id": organization_id(), "customer_id": customer_id}
+
+
+def _done(customer_id: str, result: forms.Result, *, invoices_changed: bool = False) -> ResponseReturnValue:
+    """After an action: the subscriptions block with what happened (htmx), else back to the page."""
+    if not is_htmx_request():
+        flash(result.message)
+        return redirect(url_for("admin.customer", customer_id=customer_id), code=303)
+    response = render_customer(customer_id, "usage", result=result)
+    response.headers["HX-Retarget"] = "#usage"
+    response.headers["HX-Reswap"] = "innerHTML"
+    if invoices_changed:
+        response.headers["HX-Trigger"] = INVOICES_CHANGED
+    return response
+
+
+def _refused(customer_id: str, **context) -> ResponseReturnValue:
+    # htmx swaps only a 2xx response in: a refusal is a 200 to htmx, a 422 to a plain post.
+    return render_customer(customer_id, "usage", status=200 if is_htmx_request() else 422, **context)
+
+
+def _live(customer_id: str, subscription_id: str) -> overview.SubscriptionPlan:
+    subscription = overview.customer_subscription(**_scope(customer_id), subscription_id=subscription_id)
+    if not subscription.live or subscription.replaces:
+        raise NotFound("subscription")  # ended, or a downgrade waiting for its start: managed through the current one
+    return subscription
+
+
+def _day(day) -> str:
+    return f"{day.day} {day:%b %Y}"
+
+
+def _plan_name(code: str) -> str:
+    return next((p.invoice_display_name or p.name for p in plan_options(organization_id=organization_id())
+                 if p.code == code), code)
+
+
+@admin_blueprint.post("/customers/<customer_id>/subscriptions")
+def subscription_assign(customer_id: str) -> ResponseReturnValue:
+    customer = overview.customer_summary(**_scope(customer_id))
+    assign = forms.read_assign_form(request.form)
+    data, reasons = forms.assign_data(assign, customer, runtime.clock.now())
+    if not reasons:
+        try:
+            subscription = create_subscription(organization_id=organization_id(), data=data)
+        except NotFound:
+            reasons = {"plan_code": ["plan_not_found"]}
+        except ValidationFailed as failed:
+            reasons = failed.details
+        else:
+            name = subscription.plan.invoice_display_name or subscription.plan.name
+            if subscription.status == "pending":
+                start = local_date(subscription.subscription_at, customer.timezone)
+                message = f"Subscribed to {name} ({subscription.external_id}) from {_day(start)}: pending until then."
+            else:
+                message = f"Subscribed to {name} ({subscription.external_id}): it starts now."
+            return _done(customer_id, forms.Result(message), invoices_changed=subscription.plan.pay_in_advance)
+    assign.errors = forms.sentences(reasons, rename=forms.ASSIGN_FIELDS)
+    return _refused(customer_id, assign=assign)
+
+
+@admin_blueprint.post("/customers/<customer_id>/subscriptions/<subscription_id>/plan")
+def subscription_change_plan(customer_id: str, subscription_id: str) -> ResponseReturnValue:
+    """Another plan for a live subscription: create_subscription with the same external id (Lago's way)."""
+    current = _live(customer_id, subscription_id)
+    customer = overview.customer_summary(**_scope(customer_id))
+    plan_code = (request.form.get("plan_code") or "").strip()[:255]
+    reasons: dict[str, object] = {}
+    if not plan_code:
+        reasons = {"plan_code": ["value_is_mandatory"]}
+    elif plan_code == current.base_plan.code:
+        reasons = {"plan_code": ["same_plan"]}
+    else:
+        try:
+            changed = create_subscription(organization_id=organization_id(), data={
+                "external_customer_id": customer.external_id, "plan_code": plan_code,
+                "external_id": current.external_id})
+        except NotFound:
+            reasons = {"plan_code": ["plan_not_found"]}
+        except ValidationFailed as failed:
+            reasons = failed.details
+        else:
+            new_name = _plan_name(plan_code)
+            if changed.id != current.id:
+                invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=current.id)
+                return _done(customer_id, forms.Result(
+                    f"Upgraded to {new_name}: it starts now, and {current.plan.name} was billed up to now.",
+                    invoice=invoice), invoices_changed=True)
+            if changed.status == "pending":
+                return _done(customer_id, forms.Result(f"Now on {new_name}, from its start."))
+            change = plan_change_of(changed)
+            when = _day(change.downgrade_plan_date) if change.downgrade_plan_date else "the end of the period"
+            return _done(customer_id, forms.Result(
+                f"Downgrade to {new_name} scheduled for {when}: {current.plan.name} stays until then."))
+    errors = forms.sentences(reasons, rename={"currency": "plan_code"})
+    return _refused(customer_id, change_errors={current.id: [m for ms in errors.values() for m in ms]})
+
+
+@admin_blueprint.route("/customers/<customer_id>/subscriptions/<subscription_id>/terminate", methods=["GET", "POST"])
+def subscription_terminate(customer_id: str, subscription_id: str) -> ResponseReturnValue:
+    """GET asks for confirmation (what will be billed); POST terminates and links the final invoice."""
+    subscription = _live(customer_id, subscription_id)
+    if request.method == "GET":
+        return render_customer(customer_id, "terminate_confirm" if is_htmx_request() else "content",
+                               confirm=subscription)
+    ended = terminate_subscription(organization_id=organization_id(), external_id=subscription.external_id)
+    if ended.status == "canceled":
+        return _done(customer_id, forms.Result(f"{subscription.external_id} was canceled before it started: "
+                                               "nothing is billed."))
+    invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=subscription.id)
+    return _done(customer_id, forms.Result(f"{subscription.external_id} is terminated.", invoice=invoice),
+                 invoices_changed=True)
+
+
+@admin_blueprint.route("/customers/<customer_id>/subscriptions/<subscription_id>/overrides",
+                       methods=["GET", "POST"])
+def subscription_overrides(customer_id: str, subscription_id: str) -> ResponseReturnValue:
+    """This subscription's own prices: GET opens the editor; POST saves them (Lago's plan_overrides)."""
+    subscription = _live(customer_id, subscription_id)
+    if request.method == "GET":
+        editor = forms.override_form(subscription)
+        return render_customer(customer_id, "overrides" if is_htmx_request() else "content", override=editor,
+                               diff=forms.override_diff(editor))
+    editor = forms.read_override_form(request.form, subscription)
+    op = request.form.get("op", "")
+    if op:  # a tier added or removed: show the editor again, unsaved
+        plans.apply_op(editor.charges, op, metrics=[], currency=editor.currency)
+        return _override_editor(customer_id, editor)
+    overrides, reasons = forms.override_data(editor)
+    if not reasons:
+        try:
+            update_subscription(organization_id=organization_id(), external_id=subscription.external_id,
+                                data={"plan_overrides": overrides})
+        except ValidationFailed as failed:
+            reasons = failed.details
+        else:
+            changes = forms.override_diff(editor)
+            message = (f"Prices of {subscription.external_id} saved: "
+                       + ("; ".join(f"{d.label} {d.before} → {d.after}" for d in changes) if changes
+                          else "the same as the plan's") + ".")
+            return _done(customer_id, forms.Result(message))
+    forms.place_override_errors(editor, reasons)
+    return _override_editor(customer_id, editor)
+
+
+def _override_editor(customer_id: str, editor: forms.OverrideForm) -> ResponseReturnValue:
+    status = 422 if editor.refused and not is_htmx_request() else 200
+    return render_customer(customer_id, "overrides" if is_htmx_request() else "content", status=status,
+                           override=editor, diff=forms.override_diff(editor))
+
+
+@admin_blueprint.post("/customers/<customer_id>/subscriptions/<subscription_id>/overrides/diff")
+def subscription_overrides_diff(customer_id: str, subscription_id: str) -> ResponseReturnValue:
+    """How the prices typed in the editor differ from the plan's (refreshed as they are typed)."""
+    subscription = _live(customer_id, subscription_id)
+    if not is_htmx_request():
+        return Response(status=204)
+    editor = forms.read_override_form(request.form, subscription)
+    return render_customer(customer_id, "override_diff", override=editor, diff=forms.override_diff(editor))

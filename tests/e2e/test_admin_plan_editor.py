@@ -1,0 +1,94 @@
+"""In a real browser: an account manager builds a graduated plan in the htmx editor (adds a charge,
+switches its model, adds a tier), sees a refusal inline and a price preview, and saves it."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from billing.catalog.services import create_billable_metric, get_plan
+from billing.organizations.services import create_admin
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account's password)
+
+
+def idle(page: Page) -> None:
+    """Wait until htmx has no request in flight and has settled what it swapped in.
+
+    NOTE: htmx binds the hx-* attributes of new content when it settles (20 ms after the swap): a
+    change a script makes in between is not heard. No person is that quick; a test is.
+    """
+    expect(page.locator(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added")).to_have_count(0)
+
+
+def test_build_a_graduated_plan_with_a_preview(page: Page, live_server, org):
+    problems: list[str] = []  # a CSP refusal or a script error shows up here, not as a failure
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    create_admin(email="manager@acme.test", password=PASSWORD, organization_id=org.id)
+    create_billable_metric(organization_id=org.id, data={
+        "name": "API calls", "code": "api_calls", "aggregation_type": "count_agg"})
+
+    page.goto(f"{live_server}/admin/login")
+    page.get_by_label("Email").fill("manager@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Plans").click()
+    page.get_by_role("link", name="New plan").click()
+    page.evaluate("window.__marker = 'same page'")
+
+    page.get_by_label("Name", exact=True).fill("Growth")
+    page.get_by_label("Code").fill("growth")
+    page.get_by_label("Subscription fee").fill("29")
+    page.get_by_label("Currency").fill("EUR")
+
+    page.get_by_role("button", name="Add charge").click()
+    idle(page)
+    charge = page.locator("fieldset.charge")
+    expect(charge).to_have_count(1)
+    charge.get_by_label("Metric").select_option(label="API calls (api_calls)")
+    idle(page)
+    expect(charge.locator("legend")).to_have_text("API calls")
+    charge.get_by_label("Charge model").select_option("graduated")
+    idle(page)
+    expect(charge.get_by_label("Tier 1 from")).to_have_value("0")
+
+    charge.get_by_label("Tier 1 to").fill("10")
+    charge.get_by_label("Tier 1 price per unit").fill("5")
+    charge.get_by_label("Tier 1 flat fee").fill("200")
+    charge.get_by_role("button", name="Add tier").click()
+    idle(page)
+    expect(charge.get_by_label("Tier 2 from")).to_have_value("10")
+    expect(charge.get_by_label("Tier 1 flat fee")).to_have_value("200")  # what was typed stays
+    charge.get_by_label("Tier 2 from").fill("11")
+    charge.get_by_label("Tier 2 flat fee").fill("300")
+
+    # Tier 2 has no price yet: the preview says so, and so does the save, next to the tiers.
+    charge.get_by_label("What does it cost?").fill("15")
+    expect(charge.locator(".preview-result")).to_contain_text("Fix the charge first")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page.get_by_role("alert").first).to_contain_text("The plan was not saved")
+    expect(charge.locator(".ranges .field-error")).to_contain_text("Per unit: A number, 0 or more")
+    expect(charge.get_by_label("Tier 2 price per unit")).to_have_attribute("aria-invalid", "true")
+
+    charge.get_by_label("Tier 2 price per unit").fill("1")
+    charge.get_by_role("button", name="Price it").click()
+    expect(charge.locator(".preview-amount")).to_have_text("€555.00")
+    charge.get_by_label("What does it cost?").fill("0")
+    expect(charge.locator(".preview-amount")).to_have_text("€200.00")  # refreshed as it is typed
+    assert page.evaluate("window.__marker") == "same page"  # all of it swapped in by htmx
+
+    page.get_by_role("button", name="Create plan").click()
+
+    expect(page).to_have_url(f"{live_server}/admin/plans")
+    expect(page.get_by_role("status")).to_have_text("Plan “Growth” created.")
+    expect(page.locator('[data-plan="growth"]')).to_contain_text(
+        "First 10 API calls at €5.00 each + €200.00 flat, then €1.00 each + €300.00 flat")
+    plan = get_plan(organization_id=org.id, code="growth")
+    assert plan.amount_cents == 2900
+    assert plan.charges[0].properties == {"graduated_ranges": [
+        {"from_value": 0, "to_value": 10, "per_unit_amount": "5", "flat_amount": "200"},
+        {"from_value": 11, "to_value": None, "per_unit_amount": "1", "flat_amount": "300"}]}
+    assert problems == []
