@@ -45,6 +45,12 @@ cron: install  ## the billing clock schedule: run exactly ONE of these; needs RE
 	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }
 	TZ=UTC $(BIN)/rq cron jobs.cron --url "$(REDIS_URL)"
 
+.PHONY: bench
+bench: install  ## benchmarks (ingest, usage at 1M events) on PostgreSQL `tally_bench`: bench/README.md
+	@command -v wrk >/dev/null || { echo "installing wrk (the load generator)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench $(ARGS)
+
 install: $(VENV)/.installed-runtime
 install-dev: $(VENV)/.installed-dev
 

@@ -1,0 +1,40 @@
+"""`make bench` / `python -m bench`: every benchmark in turn, then one summary table.
+
+    .venv/bin/python -m bench [--quick]
+
+--quick shortens everything (5 s loads, 100,000 events for usage) to check that the benchmarks run.
+Results (JSON) and server logs go to $BENCH_OUT (default /tmp/tally-bench).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from bench import common, ingest_batch, ingest_single, usage_volume
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    common.require_wrk()
+    started = time.perf_counter()
+    info = common.environment()
+    common.log(f"Tally benchmarks on {info['cores']} cores, commit {info['commit']}{' (quick)' if quick else ''}; "
+               f"results in {common.OUT}")
+    rows = []
+    batch_rows, batch = ingest_batch.main(["--duration", "5" if quick else "20"])
+    rows += batch_rows
+    single_rows, single = ingest_single.main(["--duration", "5" if quick else "15"])
+    rows += single_rows
+    usage_rows, usage = usage_volume.main(["--events", "100000", "--requests", "50"] if quick else [])
+    rows += usage_rows
+    info["total_s"] = round(time.perf_counter() - started)
+    table = common.print_table(rows, f"Tally benchmarks, commit {info['commit']}")
+    common.save("all", {"environment": info, "ingest_batch": batch, "ingest_single": single, "usage_volume": usage,
+                        "table": table})
+    print(f"\n(all figures measured in this run; {info['total_s']} s; JSON in {common.OUT}/all.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
