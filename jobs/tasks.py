@@ -33,7 +33,12 @@ def roll_up_events() -> int:
     total = 0
     while taken := rollups.roll_up_events():
         total += taken
+    if total >= LARGE_BACKLOG:
+        rollups.refresh_event_statistics()
     return total
+
+
+LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 
 
 TASKS = {

@@ -15,6 +15,7 @@ from sqlalchemy import delete, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+import billing.models  # noqa: F401  (every mapper, so the job runs in any process)
 from billing.catalog.models import BillableMetric
 from billing.db import unit_of_work
 from billing.metering.aggregation import Fact, Partial, UniqueTally
@@ -128,6 +129,16 @@ def unique_tally(row) -> UniqueTally:
     # A fresh placeholder row (adds = removes = 0) carries the delta's own `last`, which merge keeps.
     return UniqueTally(adds=row.adds, removes=row.removes, last=(row.last_timestamp, row.last_event_id,
                                                                   row.last_operation))
+
+
+def refresh_event_statistics() -> None:
+    """ANALYZE events after a large backlog was rolled up (PostgreSQL), so that usage queries use
+    the pending-events index again at once instead of waiting for autovacuum."""
+    from billing.db import engine
+
+    if engine().dialect.name == "postgresql":
+        with engine().connect() as connection:
+            connection.exec_driver_sql("ANALYZE events")
 
 
 def rederive_metric_events(session: Session, metric: BillableMetric | None, *, organization_id: str,
