@@ -251,17 +251,16 @@ class _FixedClock:
 
 
 def _bill_ended_periods(subscription_ids: list[str], now: datetime) -> list[str]:
-    """Bill each ended period as the billing clock would have when it ended, so invoices carry real dates."""
+    """Issue each billing when the billing clock would have, so invoices carry real dates."""
+    from billing.invoicing.services import terms_of
     from billing.subscriptions.models import Subscription
-    from billing.subscriptions.services import period_at
+    from billing.subscriptions.schedule import billings
 
     due: dict[datetime, list[str]] = {}
     with db.read_only() as session:
         for subscription in session.scalars(sa.select(Subscription).where(Subscription.id.in_(subscription_ids))):
-            period = period_at(subscription, subscription.started_at)
-            while period.end <= now:
-                due.setdefault(period.end, []).append(subscription.id)
-                period = period_at(subscription, period.end)
+            for billing in billings(terms_of(subscription), now):
+                due.setdefault(billing.boundary, []).append(subscription.id)
     invoices: list[str] = []
     real_clock = runtime.clock
     try:

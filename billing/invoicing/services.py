@@ -20,7 +20,15 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
-from billing.subscriptions.schedule import REASON_TRIAL_ENDED, Billing, FeePart, Terms, billings, fee_days
+from billing.subscriptions.schedule import (
+    REASON_TRIAL_ENDED,
+    Billing,
+    FeePart,
+    Terms,
+    billings,
+    charges_billed_monthly,
+    fee_days,
+)
 from billing.subscriptions.services import billing_anchor, period_at
 
 # ---------------------------------------------------------------- fees
@@ -151,11 +159,6 @@ def _compute_totals(invoice: Invoice) -> None:
 
 class AlreadyBilled(Exception):
     """That billing already has its invoice (the unique constraint said so)."""
-
-
-def charges_billed_monthly(plan) -> bool:
-    """Yearly (and half-yearly, quarterly) plans may bill their usage every month (Lago's bill_charges_monthly)."""
-    return bool(plan.bill_charges_monthly) and plan.interval in ("yearly", "semiannual", "quarterly")
 
 
 def terms_of(subscription: Subscription) -> Terms:

@@ -108,6 +108,11 @@ def _live_periods(terms: Terms, started_at: datetime, end_of_life: datetime | No
         period = terms.period_at(period.end)
 
 
+def charges_billed_monthly(plan) -> bool:
+    """Yearly, half-yearly and quarterly plans may bill their usage every month (Lago's bill_charges_monthly)."""
+    return bool(plan.bill_charges_monthly) and plan.interval in ("yearly", "semiannual", "quarterly")
+
+
 def fee_days(part: FeePart, timezone: str) -> int:
     """Days of the period the fee part covers, its first and last local day both counted."""
     first = local_date(part.start, timezone)

@@ -17,6 +17,7 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import Period, local_date, period_containing
+from billing.subscriptions.schedule import charges_billed_monthly
 from billing.validation import Checker
 
 
@@ -34,8 +35,7 @@ def period_at(subscription: Subscription, moment: datetime) -> Period:
 def current_charges_period(subscription: Subscription, now: datetime | None = None) -> Period:
     """The period the subscription's usage is billed for: its plan period, or a month when the plan
     bills its charges monthly."""
-    plan = subscription.plan
-    if not (plan.bill_charges_monthly and plan.interval in ("yearly", "semiannual", "quarterly")):
+    if not charges_billed_monthly(subscription.plan):
         return current_period(subscription, now)
     return period_containing(_clamped_now(subscription, now), interval="monthly",
                              billing_time=subscription.billing_time,
