@@ -165,25 +165,6 @@ def apply_rounding(value: Decimal, function: str | None, precision: int | None) 
     return value.quantize(quantum, rounding=mode)
 
 
-def summarise(facts: Iterable[Fact], *, start: datetime, end: datetime,
-              before_start: datetime | None = None) -> dict[str, GroupUsage]:
-    """Group usage of raw facts in [start, end), and in [before_start, start) when `before_start` is given."""
-    groups: dict[str, GroupUsage] = {}
-    for fact in facts:
-        if start <= fact.timestamp < end:
-            during = True
-        elif before_start is not None and before_start <= fact.timestamp < start:
-            during = False
-        else:
-            continue
-        group = groups.setdefault(fact.group_key, GroupUsage())
-        (group.during if during else group.before).add(fact)
-        if fact.unique_value is not None:
-            tallies = group.unique_during if during else group.unique_before
-            tallies.setdefault(fact.unique_value, UniqueTally()).add(fact)
-    return groups
-
-
 def reference_units(spec: MetricSpec, facts: Iterable[Fact], start: datetime, end: datetime,
                     subscription_start: datetime) -> Decimal:
     """The period's units computed the naive way from every raw fact (the oracle for the rollups)."""

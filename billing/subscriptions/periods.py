@@ -1,8 +1,8 @@
 """Billing periods: pure date arithmetic, in the customer's timezone.
 
 A period is half-open in UTC, [start, end): it starts at local midnight of its first day and
-ends at local midnight after its last day. Proration counts whole local days, the first and the
-last both included (BILLING.md, Subscriptions).
+ends at local midnight after its last day. Proration (schedule.fee_days) counts whole local days, the
+first and the last both included (BILLING.md, Subscriptions).
 """
 
 from __future__ import annotations
@@ -83,10 +83,3 @@ def period_containing(moment: datetime, *, interval: str, billing_time: str, anc
 def next_period(period: Period, *, interval: str, billing_time: str, anchor: date, timezone: str) -> Period:
     return period_containing(period.end, interval=interval, billing_time=billing_time, anchor=anchor,
                              timezone=timezone)
-
-
-def billed_days(period: Period, started_on: date, ended_on: date | None) -> int:
-    """Days of `period` the subscription was live, both its first and its last day counted."""
-    first = max(period.first_day, started_on)
-    last = min(period.last_day, ended_on) if ended_on else period.last_day
-    return max((last - first).days + 1, 0)

@@ -2,7 +2,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from billing.subscriptions.periods import billed_days, full_period_days, period_containing
+from billing.subscriptions.periods import full_period_days, period_containing
+from billing.subscriptions.schedule import FeePart, fee_days
 
 
 @pytest.mark.parametrize(("interval", "on", "first", "last"), [
@@ -43,7 +44,12 @@ def test_period_boundaries_are_local_midnights_in_utc():
 def test_proration_counts_first_and_last_day():
     period = period_containing(datetime(2026, 11, 5, tzinfo=UTC), interval="monthly", billing_time="calendar",
                                anchor=date(2026, 11, 5), timezone="UTC")
+
+    def days(first: str, end: str) -> int:
+        return fee_days(FeePart(period, datetime.fromisoformat(first).replace(tzinfo=UTC),
+                                datetime.fromisoformat(end).replace(tzinfo=UTC)), "UTC")
+
     # BILLING.md: started and terminated on the same day of a 30-day month → 1 day.
-    assert billed_days(period, date(2026, 11, 5), date(2026, 11, 5)) == 1
-    assert billed_days(period, date(2026, 11, 10), date(2026, 11, 20)) == 11
-    assert billed_days(period, date(2026, 10, 1), None) == 30
+    assert days("2026-11-05T09:00:00", "2026-11-05T17:00:00") == 1
+    assert days("2026-11-10T00:00:00", "2026-11-20T08:00:00") == 11
+    assert days("2026-11-01T00:00:00", "2026-12-01T00:00:00") == 30
