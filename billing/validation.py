@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -134,21 +134,25 @@ def parse_datetime(value: object) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float | Decimal):
-        return _from_unix(Decimal(str(value)))
+        return _in_range(_from_unix(Decimal(str(value))))
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
     numeric = parse_decimal(text)
     if numeric is not None:
-        return _from_unix(numeric)
+        return _in_range(_from_unix(numeric))
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
         parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
+    return _in_range(parsed)
+
+
+def _in_range(moment: datetime | None) -> datetime | None:
     # Billing before the Unix epoch or past year 9999 is a typo, not a date (and would make the
     # clock catch up centuries of periods).
-    return parsed if EARLIEST <= parsed < LATEST else None
+    return moment if moment is not None and EARLIEST <= moment < LATEST else None
 
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -159,12 +163,6 @@ def _from_unix(seconds: Decimal) -> datetime | None:
     try:
         whole = int(seconds)
         micros = int(((seconds - whole) * 1_000_000).to_integral_value())
-        return datetime.fromtimestamp(whole, UTC).replace(microsecond=0) + _micros(micros)
+        return datetime.fromtimestamp(whole, UTC).replace(microsecond=0) + timedelta(microseconds=micros)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _micros(micros: int):
-    from datetime import timedelta
-
-    return timedelta(microseconds=micros)

@@ -137,3 +137,20 @@ def test_reference_agrees_with_the_input_stream(metrics):
     for group in users.values():
         all_users.merge(group)
     assert units(MetricSpec("unique_count_agg"), all_users, BASE, end) == 2
+
+
+def test_statistics_are_refreshed_after_a_large_rollup(metrics):
+    from sqlalchemy import text
+
+    from billing.db import engine
+    from billing.metering.rollups import refresh_event_statistics
+
+    if engine().dialect.name != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    _ingest(metrics, "stats", [{"tx": i, "second": i, "v": 1, "user": "ann", "remove": False, "region": None}
+                               for i in range(20)], "s")
+    refresh_event_statistics()
+    with engine().connect() as connection:
+        analyzed = connection.execute(text(
+            "SELECT reltuples FROM pg_class WHERE relname = 'events'")).scalar_one()
+    assert analyzed >= 20 * len(METRICS)  # ANALYZE ran: the planner knows the rows now

@@ -36,3 +36,11 @@ def test_parse_decimal_never_lets_float_noise_in(raw, parsed):
 
 def test_decimal_str():
     assert [decimal_str(Decimal(v)) for v in ("250", "19.750", "0.0125", "1E+2")] == ["250", "19.75", "0.0125", "100"]
+
+
+def test_unit_prices_keep_every_sub_cent_digit_and_the_currency_digits():
+    from billing.money import format_price
+
+    assert format_price(Decimal("0.005"), "EUR") == "€0.005"
+    assert format_price(Decimal("0.5"), "EUR") == "€0.50"
+    assert format_price(Decimal("5"), "JPY") == "¥5"
