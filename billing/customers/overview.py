@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import local_date
+from billing.subscriptions.schedule import trial_end
 from billing.subscriptions.services import current_period, customer_subscriptions, next_subscription
 
 
@@ -357,11 +358,8 @@ class SubscriptionPlan:
 def _subscription_plan(session: Session, subscription: Subscription) -> SubscriptionPlan:
     plan = subscription.plan
     base = plan.parent if plan.parent_id else plan
-    trial = Decimal(plan.trial_period or 0)
-    start = subscription.started_at or subscription.subscription_at
-    # NOTE: the trial runs from the start for `trial_period` days, as billing counts it
-    # (billing.invoicing.services: started_at + trial_period days).
-    trial_ends_at = start + timedelta(days=float(trial)) if trial > 0 and start else None
+    # The trial ends when billing says it does (one rule: billing.subscriptions.schedule.trial_end).
+    trial_ends_at = trial_end(subscription.started_at or subscription.subscription_at, plan.trial_period)
     successor = next_subscription(session, subscription) if subscription.status == "active" else None
     timezone = subscription.customer.applicable_timezone
     return SubscriptionPlan(

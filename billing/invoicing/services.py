@@ -28,6 +28,7 @@ from billing.subscriptions.schedule import (
     billings,
     charges_billed_monthly,
     fee_days,
+    trial_end,
 )
 from billing.subscriptions.services import billing_anchor, period_at
 
@@ -163,8 +164,7 @@ class AlreadyBilled(Exception):
 
 def terms_of(subscription: Subscription) -> Terms:
     plan = subscription.plan
-    trial = plan.trial_period or Decimal(0)
-    trial_ends_at = subscription.started_at + timedelta(days=float(trial)) if trial > 0 else None
+    trial_ends_at = trial_end(subscription.started_at, plan.trial_period)
     return Terms(interval=plan.interval, billing_time=subscription.billing_time,
                  anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone,
                  started_at=subscription.started_at, terminated_at=subscription.terminated_at,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from billing.subscriptions.periods import Period, local_date, period_containing
 
@@ -106,6 +107,13 @@ def _live_periods(terms: Terms, started_at: datetime, end_of_life: datetime | No
             return
         yield period, live_start, live_end
         period = terms.period_at(period.end)
+
+
+def trial_end(started_at: datetime | None, trial_days: Decimal | None) -> datetime | None:
+    """When a trial of `trial_days` (possibly fractional) started at `started_at` ends; exact, no float."""
+    if started_at is None or not trial_days or trial_days <= 0:
+        return None
+    return started_at + timedelta(microseconds=int(trial_days * 86_400_000_000))
 
 
 def charges_billed_monthly(plan) -> bool:

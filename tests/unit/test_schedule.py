@@ -107,3 +107,13 @@ def test_yearly_plan_billing_charges_monthly():
     assert summary(items)[0] == ("2026-02-01", REASON_PERIODIC, None, ("2026-01-01", "2026-02-01"))
     assert summary(items)[-1] == ("2027-01-01", REASON_PERIODIC, ("2026-01-01", "2027-01-01"),
                                   ("2026-12-01", "2027-01-01"))
+
+
+def test_trial_end_is_exact_for_fractional_days():
+    from decimal import Decimal
+
+    from billing.subscriptions.schedule import trial_end
+
+    start = utc("2026-11-10T00:00:00")
+    assert trial_end(start, Decimal("1.5")) == utc("2026-11-11T12:00:00")
+    assert trial_end(start, Decimal(0)) is None and trial_end(None, Decimal(3)) is None
