@@ -4,12 +4,14 @@ from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge,
 from billing.customers.models import Customer
 from billing.db import Base
 from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
-from billing.metering.models import Event, UsageRollup, UsageUniqueValue
+from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook bumps catalog versions)
+from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
 from billing.subscriptions.models import Subscription
 
 __all__ = [
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
-    "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "Sequence", "Subscription", "UsageRollup",
+    "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence", "Subscription",
+    "UsageRollup",
     "UsageUniqueValue", "User",
 ]

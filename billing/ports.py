@@ -70,6 +70,8 @@ class Runtime:
     files: FileStore
     base_url: str = "http://127.0.0.1:5000"
     secret_key: str = ""
+    # Seconds between two requests for the rollup job from one process (0: every ingestion asks).
+    rollup_delay: float = 0.0
 
 
 runtime = Runtime(dispatcher=ImmediateDispatcher(), clock=SystemClock(), files=LocalFileStore("instance/files"))
@@ -77,7 +79,7 @@ runtime = Runtime(dispatcher=ImmediateDispatcher(), clock=SystemClock(), files=L
 
 def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = None,
               files: FileStore | None = None, base_url: str | None = None,
-              secret_key: str | None = None) -> Runtime:
+              secret_key: str | None = None, rollup_delay: float | None = None) -> Runtime:
     """Plug the process's adapters into the core (app factory, worker start-up, tests)."""
     if dispatcher is not None:
         runtime.dispatcher = dispatcher
@@ -89,4 +91,6 @@ def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = Non
         runtime.base_url = base_url.rstrip("/")
     if secret_key is not None:
         runtime.secret_key = secret_key
+    if rollup_delay is not None:
+        runtime.rollup_delay = rollup_delay
     return runtime

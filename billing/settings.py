@@ -19,6 +19,8 @@ class Settings:
     instance_path: Path
     files_path: Path
     embedded_clock: bool
+    # Seconds between two rollup-job requests from one web process (metering.rollups.request_rollup).
+    rollup_delay: float = 0.5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -34,6 +36,7 @@ class Settings:
             instance_path=instance,
             files_path=Path(env.get("TALLY_FILES_PATH", str(instance / "files"))).resolve(),
             embedded_clock=env.get("TALLY_EMBEDDED_CLOCK", "1") not in ("0", "false", "no"),
+            rollup_delay=float(env.get("TALLY_ROLLUP_DELAY", "0.5")),
         )
 
 

@@ -16,7 +16,8 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
 
     db.configure(settings.database_url)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=ports.LocalFileStore(settings.files_path),
-                    base_url=settings.base_url, secret_key=settings.secret_key)
+                    base_url=settings.base_url, secret_key=settings.secret_key,
+                    rollup_delay=settings.rollup_delay)
 
 
 def ensure_configured() -> None:

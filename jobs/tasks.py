@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 from billing import clock
@@ -27,9 +28,15 @@ def run_billing_clock(*, at: str | None = None) -> dict:
             "billed_subscriptions": len(run.billed_subscriptions)}
 
 
-def roll_up_events() -> int:
-    """Fold pending events into the rollups until none is left (a later ingest asks again)."""
+def roll_up_events(*, not_before: float | None = None) -> int:
+    """Fold new events into the rollups until none is left (a later ingest asks again).
+
+    `not_before` (Unix time): the ingestion that asked promised the job to start no earlier, so
+    that the commits which relied on this request (metering.rollups.request_rollup) are taken.
+    """
     ensure_configured()
+    if not_before is not None:
+        time.sleep(min(max(not_before - time.time(), 0.0), 5.0))
     total = 0
     while taken := rollups.roll_up_events():
         total += taken

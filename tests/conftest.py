@@ -66,6 +66,7 @@ def settings(database_url: str, tmp_instance: Path, server_port: int) -> Setting
         instance_path=tmp_instance,
         files_path=tmp_instance / "files",
         embedded_clock=False,
+        rollup_delay=0,
     )
 
 

@@ -27,13 +27,29 @@ class DerivedFact:
 METRIC_NOT_FOUND = DerivedFact(None, None, "add", "", "metric_not_found")
 
 
-def derive(metric: BillableMetric | None, *, code: str, properties: Mapping[str, object],
+@dataclass(frozen=True)
+class MetricReading:
+    """What derive() needs of a billable metric: plain data, safe to keep across sessions and threads."""
+
+    code: str
+    aggregation_type: str
+    field_name: str | None
+    expression: str | None
+    filter_keys: tuple[str, ...]
+
+
+def metric_reading(metric: BillableMetric) -> MetricReading:
+    return MetricReading(code=metric.code, aggregation_type=metric.aggregation_type, field_name=metric.field_name,
+                         expression=metric.expression, filter_keys=tuple(sorted(f.key for f in metric.filters)))
+
+
+def derive(metric: MetricReading | None, *, code: str, properties: Mapping[str, object],
            timestamp: datetime) -> DerivedFact:
     """The metric's reading of one event; problems are recorded as `error`, never raised (the event is kept)."""
     if metric is None:
         return METRIC_NOT_FOUND
     operation = "remove" if properties.get("operation_type") == "remove" else "add"
-    key = group_key(properties, [f.key for f in metric.filters])
+    key = group_key(properties, metric.filter_keys)
     kind = metric.aggregation_type
     if kind == "count_agg":
         return DerivedFact(None, None, operation, key, None)

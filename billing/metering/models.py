@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base, utcnow
@@ -21,9 +21,11 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("organization_id", "transaction_id", name="uq_events_org_transaction_id"),
         Index("ix_events_org_subscription_code_ts", "organization_id", "external_subscription_id", "code", "timestamp"),
-        # The not-yet-rolled-up tail, read by every usage query and by the rollup job.
-        Index("ix_events_pending_rollup", "organization_id", "external_subscription_id", "code", "timestamp",
-              sqlite_where=text("rolled_up = 0"), postgresql_where=text("NOT rolled_up")),
+        # The tail past the rollup watermark (metering.rollups), read by every usage query.
+        Index("ix_events_org_subscription_code_id", "organization_id", "external_subscription_id", "code", "id"),
+        # Ids only ever grow, even after deletions: the rollup watermark relies on it (SQLite would
+        # otherwise reuse the ids of deleted last rows).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
@@ -41,7 +43,6 @@ class Event(Base):
     operation: Mapped[str] = mapped_column(String(8), default="add")  # unique_count_agg: add | remove
     group_key: Mapped[str] = mapped_column(String(1024), default="")  # the metric's filter properties, canonical
     error: Mapped[str | None] = mapped_column(String(64))  # why it may not be billed (shown in admin)
-    rolled_up: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -87,3 +88,12 @@ class UsageUniqueValue(Base):
     last_timestamp: Mapped[datetime]
     last_event_id: Mapped[int] = mapped_column(BigInteger)
     last_operation: Mapped[str] = mapped_column(String(8))
+
+
+class RollupWatermark(Base):
+    """How far the rollup job has folded: every event with id <= last_event_id is in the rollups."""
+
+    __tablename__ = "rollup_watermarks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,30 +1,46 @@
-"""The rollup job: folds events not yet rolled up into hourly `UsageRollup`/`UsageUniqueValue` rows.
+"""The rollup job: folds new events into hourly `UsageRollup`/`UsageUniqueValue` rows.
 
-Usage queries read whole hours from the rollups and everything else (partial hours at the period's
-edges, and the tail this job has not reached yet) from the raw events, so an event counts the
-moment its ingestion commits and the job may lag, stop or rerun without changing any result.
-Each batch is one transaction: rows folded in and events marked together, or neither.
+A single watermark says how far the job has gone: every event with `id <= rollup_watermarks.
+last_event_id` is in the rollups, every later one is not (yet). Usage queries read whole hours from
+the rollups and everything else (partial hours at the period's edges, and the events past the
+watermark) from the raw events, in one snapshot, so an event counts the moment its ingestion
+commits and the job may lag, stop or rerun without changing any result.
+
+Why a watermark instead of a per-event "rolled up" flag: marking each event costs PostgreSQL a
+second write of the row and of all its index entries, which was most of the job's cost. An id
+watermark needs ids to become visible in order, which concurrent transactions do not guarantee on
+PostgreSQL (id 10 may commit before id 9); so every ingestion transaction holds a shared advisory
+lock while it inserts, and the job takes that lock exclusively for an instant before reading the
+highest id (`_settled_high_id`): once it holds it, no insert is in flight and every id up to the
+highest is final. On SQLite writers are serialized, so the highest id is always settled.
+
+The fold is one transaction: rollups upserted and the watermark moved together, or neither.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, not_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 import billing.models  # noqa: F401  (every mapper, so the job runs in any process)
 from billing.catalog.models import BillableMetric
-from billing.db import unit_of_work
+from billing.db import engine, unit_of_work
 from billing.metering.aggregation import Fact, Partial, UniqueTally
-from billing.metering.facts import derive
-from billing.metering.models import Event, UsageRollup, UsageUniqueValue
+from billing.metering.facts import derive, metric_reading
+from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
 from billing.ports import runtime
 
 BUCKET = timedelta(hours=1)
-BATCH = 5000
+BATCH = 50_000
+WATERMARK = "events"
+# Advisory lock keys (PostgreSQL): the insert barrier (shared by every ingestion, exclusive for an
+# instant by the job) and the per-organization catalog lock (see metering.catalog_cache).
+INSERT_BARRIER_LOCK = 7_310_001
 
 
 def bucket_start(moment: datetime) -> datetime:
@@ -36,44 +52,155 @@ def bucket_ceil(moment: datetime) -> datetime:
     return start if start == moment else start + BUCKET
 
 
+_next_rollup_at = 0.0
+
+
 def request_rollup() -> None:
-    """Ask for the rollup job; one queued at a time is enough (it takes every pending event)."""
-    runtime.dispatcher.enqueue("roll_up_events", job_id="roll-up-events")
+    """Ask for the rollup job, at most once per `runtime.rollup_delay` seconds per process.
+
+    The job is asked to start no earlier than that delay from now, so every commit that skips the
+    request because one is already due is taken by the job that was asked for: a busy ingest
+    path costs one enqueue per delay, not one per request.
+    """
+    global _next_rollup_at
+    now = time.time()
+    if now < _next_rollup_at:
+        return
+    _next_rollup_at = now + runtime.rollup_delay
+    runtime.dispatcher.enqueue("roll_up_events", job_id="roll-up-events", not_before=_next_rollup_at)
+
+
+def take_insert_barrier(session: Session) -> None:
+    """Called by every transaction that inserts events, before its insert (PostgreSQL)."""
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": INSERT_BARRIER_LOCK})
+
+
+def _settled_high_id() -> int:
+    """The highest event id below which no insert is still in flight."""
+    with engine().connect() as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INSERT_BARRIER_LOCK})
+        return connection.execute(text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
+
+
+def watermark(session: Session, *, for_update: bool = False) -> int:
+    """The id of the last event folded into the rollups (0: none)."""
+    query = select(RollupWatermark.last_event_id).where(RollupWatermark.name == WATERMARK)
+    if for_update:
+        query = query.with_for_update()
+    value = session.scalar(query)
+    if value is None and not for_update:
+        return 0
+    if value is None:  # a database made without the migrations' first row
+        session.execute(_insert(session)(RollupWatermark).on_conflict_do_nothing(),
+                        [{"name": WATERMARK, "last_event_id": 0}])
+        value = session.scalar(query)
+    return value
 
 
 def roll_up_events(*, limit: int = BATCH) -> int:
-    """Fold up to `limit` pending events into the rollups; returns how many were taken (0: nothing pending)."""
+    """Fold up to `limit` ids' worth of new events into the rollups; returns how many ids were passed (0: none)."""
+    high = _settled_high_id()
     with unit_of_work() as uow:
         session = uow.session
-        query = (select(Event.id, Event.organization_id, Event.external_subscription_id, Event.code, Event.group_key,
-                        Event.timestamp, Event.value, Event.unique_value, Event.operation, Event.error)
-                 .where(not_(Event.rolled_up) if session.bind.dialect.name == "postgresql"
-                        else Event.rolled_up == False)  # noqa: E712  (each the partial index's predicate)
-                 .limit(limit))
-        if session.bind.dialect.name == "postgresql":
-            # Two jobs at once take disjoint batches instead of waiting for each other.
-            query = query.with_for_update(skip_locked=True)
-        rows = session.execute(query).all()
-        if not rows:
+        low = watermark(session, for_update=True)  # a second job waits here, then finds less to do
+        high = min(high, low + limit)
+        if high <= low:
             return 0
-        partials: dict[tuple, Partial] = defaultdict(Partial)
-        tallies: dict[tuple, UniqueTally] = defaultdict(UniqueTally)
-        for row in rows:
-            if row.error == "metric_not_found":
-                continue  # nothing to count until the metric exists (creating it re-derives these events)
-            fact = Fact(id=row.id, timestamp=row.timestamp, value=row.value, unique_value=row.unique_value,
-                        operation=row.operation, group_key=row.group_key)
-            key = (row.organization_id, row.external_subscription_id, row.code, row.group_key,
-                   bucket_start(row.timestamp))
-            partials[key].add(fact)
-            if row.unique_value is not None:
-                tallies[(*key[:4], row.unique_value, key[4])].add(fact)
-        _fold_partials(session, partials)
-        _fold_tallies(session, tallies)
-        ids = [row.id for row in rows]
-        for offset in range(0, len(ids), 1000):
-            session.execute(update(Event).where(Event.id.in_(ids[offset:offset + 1000])).values(rolled_up=True))
-        return len(rows)
+        fold_events(session, low, high)
+        session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK)
+                        .values(last_event_id=high))
+        return high - low
+
+
+def fold_events(session: Session, low: int, high: int, *, organization_id: str | None = None,
+                code: str | None = None) -> None:
+    """Add the events with low < id <= high (of one metric, when given) to the rollups."""
+    if session.bind.dialect.name == "postgresql":
+        _fold_in_sql(session, low, high, organization_id=organization_id, code=code)
+        return
+    scope = [Event.id > low, Event.id <= high, or_(Event.error.is_(None), Event.error != "metric_not_found")]
+    if organization_id is not None:
+        scope += [Event.organization_id == organization_id, Event.code == code]
+    partials: dict[tuple, Partial] = defaultdict(Partial)
+    tallies: dict[tuple, UniqueTally] = defaultdict(UniqueTally)
+    rows = session.execute(select(Event.id, Event.organization_id, Event.external_subscription_id, Event.code,
+                                  Event.group_key, Event.timestamp, Event.value, Event.unique_value,
+                                  Event.operation).where(*scope))
+    for row in rows:
+        fact = Fact(id=row.id, timestamp=row.timestamp, value=row.value, unique_value=row.unique_value,
+                    operation=row.operation, group_key=row.group_key)
+        key = (row.organization_id, row.external_subscription_id, row.code, row.group_key,
+               bucket_start(row.timestamp))
+        partials[key].add(fact)
+        if row.unique_value is not None:
+            tallies[(*key[:4], row.unique_value, key[4])].add(fact)
+    _fold_partials(session, partials)
+    _fold_tallies(session, tallies)
+
+
+# PostgreSQL folds a batch in two statements, aggregating in SQL and merging each aggregate into
+# its row with ON CONFLICT: the same combination rules as `Partial.merge`/`UniqueTally.merge`
+# (sums add up, the max is the greater, the latest is the later by (timestamp, id)).
+_PG_FOLD_ROLLUPS = """
+INSERT INTO usage_rollups AS r (organization_id, external_subscription_id, code, group_key, bucket_start,
+                                events_count, value_sum, value_max, value_time_sum,
+                                latest_timestamp, latest_event_id, latest_value)
+SELECT organization_id, external_subscription_id, code, group_key, date_trunc('hour', timestamp),
+       count(*), sum(coalesce(value, 0)), max(coalesce(value, 0)),
+       sum(coalesce(value, 0) * extract(epoch FROM timestamp)),
+       (array_agg(timestamp ORDER BY timestamp DESC, id DESC))[1],
+       (array_agg(id ORDER BY timestamp DESC, id DESC))[1],
+       (array_agg(coalesce(value, 0) ORDER BY timestamp DESC, id DESC))[1]
+FROM events WHERE {scope}
+GROUP BY 1, 2, 3, 4, 5
+ORDER BY 1, 2, 3, 4, 5
+ON CONFLICT (organization_id, external_subscription_id, code, group_key, bucket_start) DO UPDATE SET
+    events_count = r.events_count + excluded.events_count,
+    value_sum = r.value_sum + excluded.value_sum,
+    value_max = greatest(r.value_max, excluded.value_max),
+    value_time_sum = r.value_time_sum + excluded.value_time_sum,
+    latest_timestamp = CASE WHEN r.latest_timestamp IS NULL OR (excluded.latest_timestamp, excluded.latest_event_id)
+                            > (r.latest_timestamp, r.latest_event_id) THEN excluded.latest_timestamp
+                            ELSE r.latest_timestamp END,
+    latest_value = CASE WHEN r.latest_timestamp IS NULL OR (excluded.latest_timestamp, excluded.latest_event_id)
+                        > (r.latest_timestamp, r.latest_event_id) THEN excluded.latest_value ELSE r.latest_value END,
+    latest_event_id = CASE WHEN r.latest_timestamp IS NULL OR (excluded.latest_timestamp, excluded.latest_event_id)
+                           > (r.latest_timestamp, r.latest_event_id) THEN excluded.latest_event_id
+                           ELSE r.latest_event_id END
+"""
+
+_PG_FOLD_UNIQUE_VALUES = """
+INSERT INTO usage_unique_values AS u (organization_id, external_subscription_id, code, group_key, unique_value,
+                                      bucket_start, adds, removes, last_timestamp, last_event_id, last_operation)
+SELECT organization_id, external_subscription_id, code, group_key, unique_value, date_trunc('hour', timestamp),
+       count(*) FILTER (WHERE operation <> 'remove'), count(*) FILTER (WHERE operation = 'remove'),
+       (array_agg(timestamp ORDER BY timestamp DESC, id DESC))[1],
+       (array_agg(id ORDER BY timestamp DESC, id DESC))[1],
+       (array_agg(operation ORDER BY timestamp DESC, id DESC))[1]
+FROM events WHERE {scope} AND unique_value IS NOT NULL
+GROUP BY 1, 2, 3, 4, 5, 6
+ORDER BY 1, 2, 3, 4, 5, 6
+ON CONFLICT (organization_id, external_subscription_id, code, group_key, unique_value, bucket_start) DO UPDATE SET
+    adds = u.adds + excluded.adds,
+    removes = u.removes + excluded.removes,
+    last_operation = CASE WHEN (excluded.last_timestamp, excluded.last_event_id) > (u.last_timestamp, u.last_event_id)
+                          THEN excluded.last_operation ELSE u.last_operation END,
+    last_event_id = CASE WHEN (excluded.last_timestamp, excluded.last_event_id) > (u.last_timestamp, u.last_event_id)
+                         THEN excluded.last_event_id ELSE u.last_event_id END,
+    last_timestamp = greatest(u.last_timestamp, excluded.last_timestamp)
+"""
+
+
+def _fold_in_sql(session: Session, low: int, high: int, *, organization_id: str | None, code: str | None) -> None:
+    scope = "id > :low AND id <= :high AND (error IS NULL OR error <> 'metric_not_found')"
+    params: dict[str, object] = {"low": low, "high": high}
+    if organization_id is not None:
+        scope += " AND organization_id = :organization_id AND code = :code"
+        params.update(organization_id=organization_id, code=code)
+    for statement in (_PG_FOLD_ROLLUPS, _PG_FOLD_UNIQUE_VALUES):
+        session.execute(text(statement.format(scope=scope)), params)
 
 
 def _insert(session: Session):
@@ -84,7 +211,7 @@ def _fold_partials(session: Session, partials: dict[tuple, Partial]) -> None:
     if not partials:
         return
     columns = ("organization_id", "external_subscription_id", "code", "group_key", "bucket_start")
-    # Make sure every row exists, then lock and fold: concurrent jobs serialize on the rows they share.
+    # Make sure every row exists, then lock and fold: concurrent folds serialize on the rows they share.
     session.execute(_insert(session)(UsageRollup).on_conflict_do_nothing(), [
         {**dict(zip(columns, key, strict=True)), "events_count": 0, "value_sum": 0, "value_time_sum": 0}
         for key in partials])
@@ -132,46 +259,51 @@ def unique_tally(row) -> UniqueTally:
 
 
 def refresh_event_statistics() -> None:
-    """ANALYZE events after a large backlog was rolled up (PostgreSQL), so that usage queries use
-    the pending-events index again at once instead of waiting for autovacuum."""
-    from billing.db import engine
-
+    """ANALYZE the rollup tables after a large backlog was folded in (PostgreSQL), so that usage
+    queries plan with their real size at once instead of waiting for autovacuum."""
     if engine().dialect.name == "postgresql":
         with engine().connect() as connection:
-            connection.exec_driver_sql("ANALYZE events")
+            connection.exec_driver_sql("ANALYZE usage_rollups")
+            connection.exec_driver_sql("ANALYZE usage_unique_values")
 
 
 def rederive_metric_events(session: Session, metric: BillableMetric | None, *, organization_id: str,
                            code: str) -> int:
-    """Recompute what the metric makes of each of its events, and start its rollups over.
+    """Recompute what the metric makes of each of its events, and rebuild its rollups.
 
     Runs inside the caller's transaction (a metric created, changed or deleted), so usage never
-    sees old rollups next to new values: until the job rolls them up again, the events count raw.
+    sees old rollups next to new values. The watermark row is locked first: the rollup job waits
+    (or has finished), and the rollups rebuilt here are exactly the events up to the watermark.
     """
+    high = watermark(session, for_update=True)
     session.execute(delete(UsageRollup).where(UsageRollup.organization_id == organization_id,
                                               UsageRollup.code == code))
     session.execute(delete(UsageUniqueValue).where(UsageUniqueValue.organization_id == organization_id,
                                                    UsageUniqueValue.code == code))
+    reading = metric_reading(metric) if metric is not None else None
     changed = 0
     last_id = 0
     while True:
         batch = session.execute(select(Event.id, Event.properties, Event.timestamp).where(
             Event.organization_id == organization_id, Event.code == code, Event.id > last_id,
-        ).order_by(Event.id).limit(BATCH)).all()
+        ).order_by(Event.id).limit(5000)).all()
         if not batch:
-            return changed
+            break
         updates = []
         for event_id, properties, timestamp in batch:
-            fact = derive(metric, code=code, properties=properties or {}, timestamp=timestamp)
+            fact = derive(reading, code=code, properties=properties or {}, timestamp=timestamp)
             updates.append({"event_id": event_id, "value": fact.value, "unique_value": fact.unique_value,
                             "operation": fact.operation, "group_key": fact.group_key, "error": fact.error})
         session.connection().execute(
             update(Event.__table__).where(Event.__table__.c.id == _bind("event_id")).values(
                 value=_bind("value"), unique_value=_bind("unique_value"), operation=_bind("operation"),
-                group_key=_bind("group_key"), error=_bind("error"), rolled_up=False),
+                group_key=_bind("group_key"), error=_bind("error")),
             updates)
         changed += len(batch)
         last_id = batch[-1][0]
+    if metric is not None:
+        fold_events(session, 0, high, organization_id=organization_id, code=code)
+    return changed
 
 
 def _bind(name: str):

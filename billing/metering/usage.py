@@ -12,12 +12,12 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, not_, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
 from billing.metering.models import Event, UsageRollup, UsageUniqueValue
-from billing.metering.rollups import bucket_ceil, bucket_start, rollup_partial, unique_tally
+from billing.metering.rollups import bucket_ceil, bucket_start, rollup_partial, unique_tally, watermark
 
 
 def group_usage(session: Session, *, organization_id: str, external_subscription_id: str, code: str,
@@ -52,20 +52,14 @@ def _scope(model, organization_id: str, external_subscription_id: str, code: str
             model.code == code)
 
 
-def _pending(session: Session):
-    # Spelled as the partial index's own predicate, so that the planner uses it for the tail.
-    if session.bind.dialect.name == "postgresql":
-        return not_(Event.rolled_up)
-    return Event.rolled_up == False  # noqa: E712  (SQLite's index predicate is `rolled_up = 0`)
-
-
 def _raw_facts(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
                end: datetime):
     """The raw events of [start, end) that the rollups of its whole hours do not hold.
 
     Three index range scans, never one with an OR (which would walk every event of the range):
-    the partial hours at both edges, and the not-yet-rolled-up events of the whole hours.
+    the partial hours at both edges, and the events of the whole hours past the rollup watermark.
     """
+    folded_up_to = watermark(session)
     columns = (Event.id, Event.timestamp, Event.value, Event.unique_value, Event.operation, Event.group_key)
     base = (*_scope(Event, organization_id, external_subscription_id, code),
             or_(Event.error.is_(None), Event.error != "metric_not_found"))
@@ -77,7 +71,7 @@ def _raw_facts(session: Session, organization_id: str, external_subscription_id:
             continue
         query = select(*columns).where(*base, Event.timestamp >= range_start, Event.timestamp < range_end)
         if pending_only:
-            query = query.where(_pending(session))
+            query = query.where(Event.id > folded_up_to)
         for row in session.execute(query):
             yield Fact(id=row.id, timestamp=row.timestamp, value=row.value, unique_value=row.unique_value,
                        operation=row.operation, group_key=row.group_key)
@@ -145,7 +139,8 @@ def hourly_partials(session: Session, *, organization_id: str, external_subscrip
             UsageRollup.bucket_start >= bucket_start(start), UsageRollup.bucket_start < end)):
         hours[row.bucket_start].merge(rollup_partial(row))
     pending = select(Event.id, Event.timestamp, Event.value).where(
-        *_scope(Event, organization_id, external_subscription_id, code), _pending(session),
+        *_scope(Event, organization_id, external_subscription_id, code), Event.id > watermark(session),
+        or_(Event.error.is_(None), Event.error != "metric_not_found"),
         Event.timestamp >= bucket_start(start), Event.timestamp < end)
     for row in session.execute(pending):
         hours[bucket_start(row.timestamp)].add(Fact(id=row.id, timestamp=row.timestamp, value=row.value))

@@ -32,6 +32,8 @@ class Organization(Base):
     legal_number: Mapped[str | None] = mapped_column(String(255))
     tax_identification_number: Mapped[str | None] = mapped_column(String(255))
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # Bumped by every change to what ingestion reads (metrics, subscriptions): metering.catalog_cache.
+    catalog_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,139 @@
+"""What ingestion reads of an organization's catalog, cached per process and never stale.
+
+Every event needs its metric's definition (to derive its value and filter group) and the
+subscription live at its timestamp. Reading them on every request was most of the cost of a
+single-event ingestion, so each process keeps them, stamped with the organization's
+`catalog_version`:
+
+- every transaction that changes a billable metric, its filters or a subscription's dates bumps
+  the version (a `before_flush` hook, so no writer can forget) and, on PostgreSQL, holds the
+  organization's catalog lock exclusively until it commits;
+- every ingestion holds that lock shared while it reads the version and inserts.
+
+So an ingestion either commits before the catalog change starts (and a metric change re-derives
+its events, see `rollups.rederive_metric_events`), or reads the new version after it committed and
+reloads: an event is never stored with a stale definition, which a time-based cache could not
+promise. On SQLite, transactions are serialized and the version read needs no lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import event, inspect, select, text, update
+from sqlalchemy.orm import Session
+
+from billing.catalog.models import BillableMetric, BillableMetricFilter
+from billing.metering.facts import MetricReading, metric_reading
+from billing.metering.rollups import INSERT_BARRIER_LOCK
+from billing.organizations.models import Organization
+from billing.subscriptions.models import Subscription
+
+CATALOG_LOCK_NAMESPACE = 7_310_002
+MAX_ORGANIZATIONS = 10_000
+MAX_SUBSCRIPTIONS = 200_000
+
+Window = tuple[datetime, datetime | None, str]  # (started_at, terminated_at, subscription id)
+
+
+@dataclass
+class IngestCatalog:
+    version: int
+    metrics: dict[str, MetricReading]
+    windows: dict[str, list[Window]] = field(default_factory=dict)  # filled per external id on demand
+
+
+_catalogs: dict[str, IngestCatalog] = {}
+_lock = threading.Lock()
+
+
+def ingest_catalog(session: Session, organization_id: str, external_ids: set[str]) -> IngestCatalog:
+    """The catalog as of this transaction, with the windows of `external_ids` loaded.
+
+    Takes the insert barrier and the organization's catalog lock (shared) for the rest of the
+    transaction: the caller inserts its events in it.
+    """
+    if session.bind.dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:barrier), "
+                             "pg_advisory_xact_lock_shared(:namespace, hashtext(:organization_id))"),
+                        {"barrier": INSERT_BARRIER_LOCK, "namespace": CATALOG_LOCK_NAMESPACE,
+                         "organization_id": organization_id})
+    version = session.scalar(select(Organization.catalog_version).where(Organization.id == organization_id))
+    catalog = _catalogs.get(organization_id)
+    if catalog is None or catalog.version != version:
+        catalog = IngestCatalog(version=version, metrics={
+            metric.code: metric_reading(metric) for metric in session.scalars(select(BillableMetric).where(
+                BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None)))})
+        with _lock:
+            if len(_catalogs) >= MAX_ORGANIZATIONS:
+                _catalogs.clear()
+            _catalogs[organization_id] = catalog
+    missing = external_ids - catalog.windows.keys()
+    if missing:
+        loaded: dict[str, list[Window]] = {external_id: [] for external_id in missing}
+        for row in session.execute(select(Subscription.external_id, Subscription.started_at,
+                                          Subscription.terminated_at, Subscription.id).where(
+                Subscription.organization_id == organization_id, Subscription.external_id.in_(missing),
+                Subscription.started_at.is_not(None))):
+            loaded[row.external_id].append((row.started_at, row.terminated_at, row.id))
+        if len(catalog.windows) + len(loaded) > MAX_SUBSCRIPTIONS:
+            catalog.windows.clear()
+        catalog.windows.update(loaded)
+    return catalog
+
+
+def subscription_at(windows: list[Window], moment: datetime) -> str | None:
+    """The subscription live at `moment` (None: the event is kept, and shown as matching none)."""
+    for started_at, terminated_at, subscription_id in windows:
+        if started_at <= moment and (terminated_at is None or moment < terminated_at):
+            return subscription_id
+    return None
+
+
+def forget_catalogs() -> None:
+    """Drop every cached catalog (tests that reset the database)."""
+    with _lock:
+        _catalogs.clear()
+
+
+# ---------------------------------------------------------------- writers bump the version
+
+_SUBSCRIPTION_WINDOW = ("external_id", "started_at", "terminated_at", "organization_id")
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_catalog_versions(session: Session, _context, _instances) -> None:
+    organizations: set[str] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, BillableMetric):
+            organizations.add(obj.organization_id)
+        elif isinstance(obj, BillableMetricFilter):
+            metric = obj.__dict__.get("billable_metric")
+            if metric is None and obj.billable_metric_id is not None:
+                with session.no_autoflush:
+                    metric = session.get(BillableMetric, obj.billable_metric_id)
+            if metric is not None:
+                organizations.add(metric.organization_id)
+        elif isinstance(obj, Subscription):
+            state = inspect(obj)
+            if state.pending or state.deleted or obj in session.deleted or any(
+                    state.attrs[name].history.has_changes() for name in _SUBSCRIPTION_WINDOW):
+                organizations.add(obj.organization_id)
+    bumped = session.info.setdefault("catalog_versions_bumped", set())
+    connection = session.connection()
+    for organization_id in sorted(organizations - bumped - {None}):
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:organization_id))"),
+                               {"namespace": CATALOG_LOCK_NAMESPACE, "organization_id": organization_id})
+        connection.execute(update(Organization.__table__).where(Organization.__table__.c.id == organization_id)
+                           .values(catalog_version=Organization.__table__.c.catalog_version + 1,
+                                   updated_at=Organization.__table__.c.updated_at))
+        bumped.add(organization_id)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _reset_bumped(session: Session) -> None:
+    session.info.pop("catalog_versions_bumped", None)
