@@ -507,9 +507,9 @@ def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
 
 
 def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
-                cascade_updates: bool | None = None) -> Plan:
-    """Edit a plan; with `cascade_updates`, the edit also reaches the overridden plans of its live
-    subscriptions wherever they still hold the parent's value (Lago's `cascade_updates`, docs/billing.md)."""
+                cascade_updates: object = None) -> Plan:
+    """Edit a plan; with `cascade_updates` (a boolean, as sent), the edit also reaches the overridden plans
+    of its live subscriptions wherever they still hold the parent's value (Lago's, docs/billing.md)."""
     check = Checker({"cascade_updates": cascade_updates})
     cascade = bool(check.boolean("cascade_updates"))
     check.done()
