@@ -48,3 +48,5 @@ class PlanForm(FlaskForm):
     trial_period = StringField("Free trial (days)")
     invoice_display_name = StringField("Name on invoices")
     description = TextAreaField("Description")
+    # Not part of the plan: whether this edit also reaches the subscriptions' overridden copies of it.
+    cascade_updates = BooleanField("Apply to customers' overridden plans")

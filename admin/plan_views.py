@@ -57,7 +57,8 @@ def _save(form: PlanForm, plan: screens.PlanView | None) -> ResponseReturnValue:
             if plan is None:
                 saved = create_plan(organization_id=organization_id(), data=data)
             else:
-                saved = update_plan(organization_id=organization_id(), code=plan.code, data=data)
+                saved = update_plan(organization_id=organization_id(), code=plan.code, data=data,
+                                    cascade_updates=bool(form.cascade_updates.data))
         except ValidationFailed as failed:
             details = failed.details
         else:

@@ -25,8 +25,10 @@ def get_plan(code: str):
 
 @bp.put("/plans/<path:code>")
 def update_plan(code: str):
+    # Lago sends `cascade_updates` inside the plan: apply the edit to the overridden plans too.
+    data = body("plan")
     return one("plan", serializers.plan(services.update_plan(organization_id=organization_id(), code=code,
-                                                             data=body("plan"))))
+                                                             data=data, cascade_updates=data.get("cascade_updates"))))
 
 
 @bp.delete("/plans/<path:code>")

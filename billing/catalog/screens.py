@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -248,6 +248,7 @@ class PlanView:
     charges: tuple[ChargeView, ...]
     live_subscriptions: int
     created_at: datetime
+    overridden_subscriptions: int = 0  # live subscriptions on an overridden (child) copy of this plan
 
     @property
     def in_use(self) -> bool:
@@ -312,7 +313,16 @@ def plan_view(*, organization_id: str, code: str) -> PlanView:
         plan = session.scalar(_live_plans(organization_id).where(Plan.code == code))
         if plan is None:
             raise NotFound("plan")
-        return plan_view_of(plan, _live_subscription_counts(session, [plan.id]).get(plan.id, 0))
+        view = plan_view_of(plan, _live_subscription_counts(session, [plan.id]).get(plan.id, 0))
+        return replace(view, overridden_subscriptions=_overridden_subscription_count(session, plan.id))
+
+
+def _overridden_subscription_count(session: Session, plan_id: str) -> int:
+    """Live subscriptions whose plan is an overridden copy of the plan (what a cascaded edit reaches)."""
+    from billing.subscriptions.models import LIVE_STATUSES, Subscription
+
+    return session.scalar(select(func.count(Subscription.id)).join(Plan, Subscription.plan_id == Plan.id)
+                          .where(Plan.parent_id == plan_id, Subscription.status.in_(LIVE_STATUSES))) or 0
 
 
 def plan_options(*, organization_id: str) -> list[PlanView]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, selectinload
@@ -282,12 +284,20 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         kept.append(charge)
     if errors:
         return
+    _discard_charges(session, plan, [c for c in plan.charges if c not in kept])
+
+
+def _discard_charges(session: Session, plan: Plan, charges: list[Charge]) -> None:
+    """Soft-delete: the rows stay for the fees of old invoices and for the child plans' copies."""
+    if not charges:
+        return
     now = utcnow()
-    for charge in list(plan.charges):
-        if charge not in kept:
-            charge.deleted_at = now  # soft delete keeps old invoices' fees pointing somewhere
-            plan.charges.remove(charge)
-            session.add(charge)
+    for charge in charges:
+        charge.deleted_at = now
+    # Taking them out of `plan.charges` would delete the rows (delete-orphan): the collection is read
+    # again instead, and its join leaves deleted charges out.
+    session.flush()
+    session.expire(plan, ["charges"])
 
 
 def _keep_filter_ids(existing: list[ChargeFilter], wanted: list[ChargeFilter]) -> list[ChargeFilter]:
@@ -402,6 +412,9 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
     Charges are copied and keep a link to their parent charge; an override names the parent
     charge by `id`. Raises ValidationFailed (nothing written) when an override is invalid.
     """
+    parent = _locked_plan(session, parent.id)  # not while a cascade changes it, nor from a stale copy
+    if previous is not None:
+        previous = _fresh_plan(session, previous.id)
     check = Checker(overrides)
     amount_cents = check.integer("amount_cents")
     trial_period = check.decimal("trial_period")
@@ -451,27 +464,36 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
         tax_codes=list(parent.tax_codes))
     earlier = {c.parent_id: c for c in previous.charges} if previous else {}
     for parent_charge in parent.charges:
-        override = charge_overrides.get(parent_charge.id, {})
-        charge = earlier.get(parent_charge.id, parent_charge)
-        copy = Charge(
-            billable_metric_id=charge.billable_metric_id, billable_metric=charge.billable_metric,
-            parent_id=parent_charge.id,
-            charge_model=charge.charge_model,
-            properties=dict(override.get("properties") or charge.properties),
-            pay_in_advance=charge.pay_in_advance, invoiceable=charge.invoiceable, prorated=charge.prorated,
-            min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
-                              else charge.min_amount_cents),
-            invoice_display_name=override.get("invoice_display_name") or charge.invoice_display_name,
-            tax_codes=list(charge.tax_codes))
-        check_filters = Checker({})
-        copy.filters = (_charge_filters(override.get("filters"), charge.billable_metric, charge.charge_model,
-                                        check_filters) if "filters" in override else
-                        [ChargeFilter(values=dict(f.values), properties=dict(f.properties),
-                                      invoice_display_name=f.invoice_display_name) for f in charge.filters])
-        child.charges.append(copy)
+        child.charges.append(_child_charge(parent_charge, earlier.get(parent_charge.id, parent_charge),
+                                           charge_overrides.get(parent_charge.id, {})))
     session.add(child)
     session.flush()
     return child
+
+
+def _child_charge(parent_charge: Charge, source: Charge, override: Mapping[str, object]) -> Charge:
+    """A child plan's copy of `parent_charge`: `source` (the parent charge, or the child's earlier copy) with
+    `override` (already validated) on top."""
+    charge = Charge(
+        billable_metric_id=source.billable_metric_id, billable_metric=source.billable_metric,
+        parent_id=parent_charge.id,
+        charge_model=source.charge_model,
+        properties=copy.deepcopy(dict(override.get("properties") or source.properties)),
+        pay_in_advance=source.pay_in_advance, invoiceable=source.invoiceable, prorated=source.prorated,
+        min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
+                          else source.min_amount_cents),
+        invoice_display_name=override.get("invoice_display_name") or source.invoice_display_name,
+        tax_codes=list(source.tax_codes))
+    charge.filters = (_charge_filters(override.get("filters"), source.billable_metric, source.charge_model,
+                                      Checker({})) if "filters" in override else
+                      [_copy_filter(f) for f in source.filters])
+    return charge
+
+
+def _copy_filter(charge_filter: ChargeFilter) -> ChargeFilter:
+    return ChargeFilter(values=copy.deepcopy(dict(charge_filter.values)),
+                        properties=copy.deepcopy(dict(charge_filter.properties)),
+                        invoice_display_name=charge_filter.invoice_display_name)
 
 
 def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
@@ -484,14 +506,126 @@ def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
         return _reload_plan(uow.session, plan.id)
 
 
-def update_plan(*, organization_id: str, code: str, data: Mapping[str, object]) -> Plan:
+def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
+                cascade_updates: object = None) -> Plan:
+    """Edit a plan; with `cascade_updates` (a boolean, as sent), the edit also reaches the overridden plans
+    of its live subscriptions wherever they still hold the parent's value (Lago's, docs/billing.md)."""
+    check = Checker({"cascade_updates": cascade_updates})
+    cascade = bool(check.boolean("cascade_updates"))
+    check.done()
     with unit_of_work() as uow:
-        plan = _get_plan_in(uow.session, organization_id, code)
+        plan = _locked_plan(uow.session, _get_plan_in(uow.session, organization_id, code).id)
+        before = _PlanTerms.of(plan)
         with uow.session.no_autoflush:
             _apply_plan(uow.session, plan, data, creating=False)
         plan.updated_at = utcnow()
         uow.session.flush()
+        if cascade:
+            _cascade_to_children(uow.session, plan, before)
+            uow.session.flush()
         return _reload_plan(uow.session, plan.id)
+
+
+def _locked_plan(session: Session, plan_id: str) -> Plan:
+    """The plan read afresh under a row lock: an edit of a plan and the overrides built from it wait for each
+    other, so no child plan is built from a parent (or an earlier child) that a cascade is changing."""
+    session.execute(select(Plan.id).where(Plan.id == plan_id).with_for_update())
+    return _fresh_plan(session, plan_id)
+
+
+def _fresh_plan(session: Session, plan_id: str) -> Plan:
+    return session.scalar(select(Plan).where(Plan.id == plan_id)
+                          .options(selectinload(Plan.charges).selectinload(Charge.filters))
+                          .execution_options(populate_existing=True))
+
+
+# ---------------------------------------------------------------- cascading a parent's edit to its children
+
+
+@dataclass(frozen=True)
+class _ChargeTerms:
+    """What a parent charge said before an edit: a child still saying it did not override it."""
+
+    charge_model: str
+    properties: dict
+    filters: dict[tuple, dict]  # the filter's values (as _values_key) -> its properties
+
+    @classmethod
+    def of(cls, charge: Charge) -> _ChargeTerms:
+        return cls(charge_model=charge.charge_model, properties=copy.deepcopy(dict(charge.properties or {})),
+                   filters={_values_key(f.values): copy.deepcopy(dict(f.properties or {})) for f in charge.filters})
+
+
+@dataclass(frozen=True)
+class _PlanTerms:
+    amount_cents: int
+    charges: dict[str, _ChargeTerms]  # by the parent charge's id
+
+    @classmethod
+    def of(cls, plan: Plan) -> _PlanTerms:
+        return cls(amount_cents=plan.amount_cents, charges={c.id: _ChargeTerms.of(c) for c in plan.charges})
+
+
+def _cascade_to_children(session: Session, parent: Plan, before: _PlanTerms) -> None:
+    """Carry an edit of `parent` to the child plans of its live subscriptions, value by value.
+
+    NOTE: Lago's cascade_updates (docs/billing.md, "Plan overrides"): a child value equal to the parent's
+    value *before* the edit was inherited and follows the edit; any other value was overridden and stays.
+    What cascades: the subscription fee, charges added and removed, and each charge's properties and
+    filters; a change of charge model does not. Children of ended subscriptions keep their terms.
+    """
+    from billing.subscriptions.models import LIVE_STATUSES, Subscription
+
+    children = session.scalars(
+        select(Plan).where(Plan.parent_id == parent.id, Plan.deleted_at.is_(None),
+                           exists().where(Subscription.plan_id == Plan.id, Subscription.status.in_(LIVE_STATUSES)))
+        .options(selectinload(Plan.charges).selectinload(Charge.filters))).all()
+    now = utcnow()
+    current = {c.id: c for c in parent.charges}
+    for child in children:
+        if child.amount_cents == before.amount_cents:
+            child.amount_cents = parent.amount_cents
+        copies = {c.parent_id: c for c in child.charges}
+        dropped = []
+        for charge_id, old in before.charges.items():
+            child_charge = copies.get(charge_id)
+            if child_charge is None:
+                continue  # the child never had it (added to the parent without cascading)
+            if charge_id not in current:
+                dropped.append(child_charge)
+            else:
+                _cascade_charge(session, child_charge, old, current[charge_id])
+        _discard_charges(session, child, dropped)
+        for charge_id, charge in current.items():
+            if charge_id not in before.charges:
+                child.charges.append(_child_charge(charge, charge, {}))
+        child.updated_at = now
+
+
+def _cascade_charge(session: Session, child: Charge, old: _ChargeTerms, new: Charge) -> None:
+    if child.charge_model != new.charge_model:
+        return  # NOTE: Lago leaves a child charge alone when its model is not the parent's new one
+    if child.charge_model == old.charge_model and child.properties == old.properties:
+        child.properties = copy.deepcopy(dict(new.properties))
+    wanted = {_values_key(f.values): f for f in new.filters}
+    kept: list[ChargeFilter] = []
+    removed: list[ChargeFilter] = []
+    for charge_filter in child.filters:
+        key = _values_key(charge_filter.values)
+        if key in old.filters and key not in wanted:
+            removed.append(charge_filter)  # inherited from the parent, which dropped it
+            continue
+        if key in old.filters and charge_filter.properties == old.filters[key]:
+            charge_filter.properties = copy.deepcopy(dict(wanted[key].properties))
+            charge_filter.invoice_display_name = wanted[key].invoice_display_name
+        kept.append(charge_filter)
+    held = {_values_key(f.values) for f in child.filters}
+    # A filter new to the parent joins the child unless the child has one of its own for the same values;
+    # one the child's overrides removed stays removed.
+    kept.extend(_copy_filter(f) for key, f in wanted.items() if key not in old.filters and key not in held)
+    if removed:
+        _forget_removed_filters(session, removed)
+    child.filters = kept
 
 
 def _reload_plan(session: Session, plan_id: str) -> Plan:

@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 
 from billing.catalog.services import create_billable_metric, create_plan, get_plan
+from billing.db import read_only
 from billing.errors import NotFound
-from billing.subscriptions.services import create_subscription
+from billing.subscriptions.services import create_subscription, find_live_subscription
 from tests.web.conftest import csrf_token_in
 
 HTMX = {"HX-Request": "true"}
@@ -599,3 +600,38 @@ def test_hostile_names_are_escaped(signed_in, org):
         assert "<script>alert" not in html and "<img src=x" not in html and "<b>" not in html
         assert "<i>k</i>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listing and "&lt;script&gt;alert(2)&lt;/script&gt;" in listing
+
+
+def test_an_edit_reaches_overridden_plans_only_when_asked(signed_in, org, metrics):
+    plan = _startup(org.id, metrics["calls"])
+    [calls] = plan.charges
+    create_subscription(organization_id=org.id, data={"external_customer_id": "alice", "plan_code": "startup",
+                                                      "plan_overrides": {"amount_cents": 1900}})
+    create_subscription(organization_id=org.id, data={"external_customer_id": "bob", "plan_code": "startup",
+                                                      "plan_overrides": {"name": "Startup for Bob"}})
+    page = signed_in.get("/admin/plans/startup/edit").get_data(as_text=True)
+    assert "2 live subscriptions have their own overridden copy of this plan" in page
+    assert 'name="cascade_updates"' in page and 'checked' not in re.search(r'<input[^>]*cascade_updates[^>]*>',
+                                                                          page).group(0)
+
+    def terms(customer: str) -> tuple[int, dict]:
+        with read_only() as session:
+            plan = find_live_subscription(session, org.id, customer).plan
+            return plan.amount_cents, plan.charges[0].properties
+
+    edited = plan_form(("k1", charge("k1", metrics["calls"], id=calls.id, amount="0.02")), amount="39.00",
+                       cascade_updates="y")
+    assert _submit(signed_in, "/admin/plans/startup/edit", edited).headers["HX-Redirect"] == "/admin/plans"
+    # Alice's own fee stays; Bob had the plan's fee and follows it; both follow the price of calls.
+    assert terms("alice") == (1900, {"amount": "0.02"}) and terms("bob") == (3900, {"amount": "0.02"})
+
+    edited = plan_form(("k1", charge("k1", metrics["calls"], id=calls.id, amount="0.03")), amount="49.00")
+    assert _submit(signed_in, "/admin/plans/startup/edit", edited).headers["HX-Redirect"] == "/admin/plans"
+    assert terms("alice") == (1900, {"amount": "0.02"}) and terms("bob") == (3900, {"amount": "0.02"})
+    assert get_plan(organization_id=org.id, code="startup").amount_cents == 4900
+
+
+def test_the_cascade_box_is_not_offered_without_overridden_plans(signed_in, org, metrics):
+    _startup(org.id, metrics["calls"])
+    create_subscription(organization_id=org.id, data={"external_customer_id": "alice", "plan_code": "startup"})
+    assert 'name="cascade_updates"' not in signed_in.get("/admin/plans/startup/edit").get_data(as_text=True)
