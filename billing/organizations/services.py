@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -55,13 +56,35 @@ def _new_api_key(session: Session, organization_id: str) -> str:
     return secret
 
 
+API_KEY_CACHE_SECONDS = 10.0
+_known_keys: dict[str, tuple[str, float]] = {}  # key hash -> (organization id, valid until, monotonic)
+
+
 def organization_for_api_key(secret: str) -> str | None:
-    """The id of the organization owning this API key, or None."""
+    """The id of the organization owning this API key, or None.
+
+    A key found is remembered by this process for API_KEY_CACHE_SECONDS: every API request
+    authenticates, and a query per request was a tenth of a single event's cost. So a revoked key
+    keeps working for at most that long in a process that had just used it (unknown keys are
+    never cached: a new key works at once).
+    """
     if not secret:
         return None
+    key_hash = _hash_key(secret)
+    known = _known_keys.get(key_hash)
+    now = time.monotonic()
+    if known is not None and known[1] > now:
+        return known[0]
     with read_only() as session:
-        return session.scalar(
-            select(ApiKey.organization_id).where(ApiKey.key_hash == _hash_key(secret), ApiKey.revoked_at.is_(None)))
+        organization_id = session.scalar(
+            select(ApiKey.organization_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
+    if organization_id is None:
+        _known_keys.pop(key_hash, None)
+        return None
+    if len(_known_keys) > 10_000:
+        _known_keys.clear()
+    _known_keys[key_hash] = (organization_id, now + API_KEY_CACHE_SECONDS)
+    return organization_id
 
 
 def get_organization(session: Session, organization_id: str) -> Organization:
