@@ -1,12 +1,21 @@
-"""Tally's records as Lago's JSON shapes (the lago-python-client models say which fields are required)."""
+"""Tally's records as Lago's JSON shapes (the lago-python-client models say which fields are required).
+
+The API answers with them and outgoing webhooks carry them (billing.webhooks), so they live in the core.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.common import iso
 from billing import links
 from billing.money import decimal_str
+
+
+def iso(moment) -> str | None:
+    """ISO 8601 UTC with a Z, as Lago writes times."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def customer(c) -> dict[str, Any]:
