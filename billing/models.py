@@ -7,9 +7,10 @@ from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
 from billing.metering.models import Event, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
 from billing.subscriptions.models import Subscription
+from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "Sequence", "Subscription", "UsageRollup",
-    "UsageUniqueValue", "User",
+    "UsageUniqueValue", "User", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
 ]

@@ -330,3 +330,15 @@ def _one_second():
     from datetime import timedelta
 
     return timedelta(seconds=1)
+
+
+def webhook_endpoint(w) -> dict[str, Any]:
+    return {
+        "lago_id": w.id,
+        "lago_organization_id": w.organization_id,
+        "webhook_url": w.webhook_url,
+        "signature_algo": w.signature_algo,
+        "name": w.name,
+        "event_types": w.event_types,
+        "created_at": iso(w.created_at),
+    }

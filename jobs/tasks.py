@@ -7,6 +7,7 @@ from datetime import datetime
 from billing import clock
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
+from billing.webhooks import services as webhooks
 from jobs.bootstrap import ensure_configured
 
 
@@ -38,6 +39,19 @@ def roll_up_events() -> int:
     return total
 
 
+def deliver_webhook(*, delivery_id: str) -> str | None:
+    """One attempt of one webhook delivery (nothing when it is already sent, failed or in flight)."""
+    ensure_configured()
+    result = webhooks.deliver_webhook(delivery_id=delivery_id)
+    return result.status if result else None
+
+
+def deliver_due_webhooks() -> int:
+    """Ask for every webhook delivery that is due (retries whose job was lost, dead workers)."""
+    ensure_configured()
+    return webhooks.deliver_due_webhooks()
+
+
 LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 
 
@@ -46,4 +60,6 @@ TASKS = {
     "bill_subscription": bill_subscription,
     "render_invoice_pdf": render_invoice_pdf,
     "run_billing_clock": run_billing_clock,
+    "deliver_webhook": deliver_webhook,
+    "deliver_due_webhooks": deliver_due_webhooks,
 }
