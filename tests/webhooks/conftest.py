@@ -68,3 +68,6 @@ def receiver() -> Iterator[Receiver]:
     yield state["receiver"]
     server.shutdown()
     server.server_close()
+
+
+from tests.web.conftest import account_manager, client, other_org, signed_in  # noqa: E402,F401 (admin fixtures)
