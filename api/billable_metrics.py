@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from api import serializers
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
+from billing import serializers
 from billing.catalog import services
 
 

@@ -28,4 +28,5 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     invoices,
     plans,
     subscriptions,
+    webhook_endpoints,
 )

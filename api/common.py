@@ -49,10 +49,3 @@ def one(root: str, payload: dict[str, Any]):
 
 def many(root: str, page: Page, serialize: Callable[[Any], dict[str, Any]]):
     return jsonify({root: [serialize(item) for item in page.items], "meta": page.meta})
-
-
-def iso(moment) -> str | None:
-    """ISO 8601 UTC with a Z, as Lago writes times."""
-    if moment is None:
-        return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

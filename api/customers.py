@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import request
 
-from api import serializers
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
+from billing import serializers
 from billing.customers import services
 from billing.errors import ValidationFailed
 from billing.metering.services import current_usage, past_usage

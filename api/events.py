@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import request
 from werkzeug.exceptions import BadRequest
 
-from api import serializers
 from api.blueprint import api_blueprint as bp
 from api.common import body, json_body, many, one, organization_id, page_args
+from billing import serializers
 from billing.errors import ValidationFailed
 from billing.metering import services
 from billing.validation import parse_datetime

@@ -9,6 +9,7 @@ from billing.invoicing.services import bill_subscription, finalize_expired_draft
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
 from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
+from billing.webhooks.services import deliver_due_webhooks
 
 
 @dataclass
@@ -19,10 +20,12 @@ class ClockRun:
     billed_subscriptions: list[str] = field(default_factory=list)
     invoices: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
+    webhooks_requested: int = 0
 
 
 def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> ClockRun:
-    """Activate, end and bill what is due at `at`, and finalize drafts whose grace period is over.
+    """Activate, end and bill what is due at `at`, finalize drafts whose grace period is over, and
+    ask again for webhook deliveries that are due.
 
     With `fan_out`, each subscription is billed by its own job (deterministic id, so a second
     clock run while jobs are queued adds nothing); without it, inline (the `billing run` CLI).
@@ -43,4 +46,6 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
         else:
             run.invoices.extend(bill_subscription(subscription_id=subscription_id, at=at))
     run.finalized = finalize_expired_drafts(at=at)
+    # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
+    run.webhooks_requested = deliver_due_webhooks()
     return run

@@ -6,7 +6,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -134,14 +134,25 @@ def is_configured() -> bool:
     return _engine is not None
 
 
+_AFTER_COMMIT = "tally_after_commit"
+
+
+def after_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the unit of work owning `session` has committed; never if it rolls back.
+
+    For helpers that are handed only a session (billing.webhooks.emit): what they ask for rides on
+    the session until `unit_of_work` commits.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 @dataclass
 class UnitOfWork:
     session: Session
-    _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the transaction has committed (e.g. enqueue a job by id)."""
-        self._after_commit.append(callback)
+        after_commit(self.session, callback)
 
 
 @contextmanager
@@ -158,8 +169,9 @@ def unit_of_work() -> Iterator[UnitOfWork]:
         session.rollback()
         raise
     finally:
+        callbacks = session.info.pop(_AFTER_COMMIT, [])
         session.close()
-    for callback in uow._after_commit:
+    for callback in callbacks:
         # The data is committed whatever happens here: a failed enqueue (Redis down) is logged,
         # and the work it asked for is idempotent and picked up again by the clock or on demand.
         try:

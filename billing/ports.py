@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -12,6 +12,10 @@ class Dispatcher(Protocol):
     """Runs a job of `jobs.tasks` by name in the background (RQ, or a thread when embedded)."""
 
     def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None: ...
+
+    def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        """Run the job once `delay` has passed (best effort: callers keep a sweep for what is lost)."""
+        ...
 
 
 class Clock(Protocol):
@@ -60,6 +64,9 @@ class ImmediateDispatcher:
     """Runs nothing: used before the process has configured a real dispatcher."""
 
     def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        raise RuntimeError(f"no dispatcher configured to run {task}")
+
+    def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
         raise RuntimeError(f"no dispatcher configured to run {task}")
 
 

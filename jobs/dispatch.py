@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from datetime import timedelta
 from typing import Any
 
 from billing.settings import Settings
@@ -31,19 +32,29 @@ class RQDispatcher:
         self.queue = Queue(QUEUE_NAME, connection=self.connection)
         self._retry = Retry(max=3, interval=[10, 60, 300])
 
-    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+    def _busy(self, job_id: str) -> bool:
+        """A job with this id is queued, running or scheduled already."""
         from rq.exceptions import NoSuchJobError
         from rq.job import Job, JobStatus
 
-        if job_id:
-            try:
-                status = Job.fetch(job_id, connection=self.connection).get_status(refresh=True)
-            except NoSuchJobError:
-                status = None
-            if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-                return
+        try:
+            status = Job.fetch(job_id, connection=self.connection).get_status(refresh=True)
+        except NoSuchJobError:
+            return False
+        return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+
+    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        if job_id and self._busy(job_id):
+            return
         self.queue.enqueue(f"jobs.tasks.{task}", kwargs=kwargs, job_id=job_id, retry=self._retry,
                            job_timeout=600, result_ttl=3600, failure_ttl=7 * 86400)
+
+    def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        """Schedule the job (`rq worker --with-scheduler` moves it to the queue when it is due)."""
+        if job_id and self._busy(job_id):
+            return
+        self.queue.enqueue_in(delay, f"jobs.tasks.{task}", kwargs=kwargs, job_id=job_id, retry=self._retry,
+                              job_timeout=600, result_ttl=3600, failure_ttl=7 * 86400)
 
 
 class InProcessDispatcher:
@@ -73,6 +84,15 @@ class InProcessDispatcher:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._work, name="tally-jobs", daemon=True)
                 self._thread.start()
+
+    def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        """Enqueue after `delay` on a timer thread; lost if the process stops, which the clock's sweeps cover."""
+        if self.synchronous:
+            return  # nothing runs later in synchronous mode: the caller's sweep asks again when due
+        timer = threading.Timer(delay.total_seconds(), self.enqueue, args=(task,),
+                                kwargs={"job_id": job_id, **kwargs})
+        timer.daemon = True
+        timer.start()
 
     def _work(self) -> None:
         while True:

@@ -8,6 +8,7 @@ from datetime import datetime
 from billing import clock
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
+from billing.webhooks import services as webhooks
 from jobs.bootstrap import ensure_configured
 
 
@@ -45,6 +46,19 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     return total
 
 
+def deliver_webhook(*, delivery_id: str) -> str | None:
+    """One attempt of one webhook delivery (nothing when it is already sent, failed or in flight)."""
+    ensure_configured()
+    result = webhooks.deliver_webhook(delivery_id=delivery_id)
+    return result.status if result else None
+
+
+def deliver_due_webhooks() -> int:
+    """Ask for every webhook delivery that is due (retries whose job was lost, dead workers)."""
+    ensure_configured()
+    return webhooks.deliver_due_webhooks()
+
+
 LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 
 
@@ -53,4 +67,6 @@ TASKS = {
     "bill_subscription": bill_subscription,
     "render_invoice_pdf": render_invoice_pdf,
     "run_billing_clock": run_billing_clock,
+    "deliver_webhook": deliver_webhook,
+    "deliver_due_webhooks": deliver_due_webhooks,
 }

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from billing import serializers
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
@@ -31,6 +32,7 @@ from billing.subscriptions.schedule import (
     trial_end,
 )
 from billing.subscriptions.services import billing_anchor, period_at
+from billing.webhooks import services as webhooks
 
 # ---------------------------------------------------------------- fees
 
@@ -200,7 +202,21 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
     session.flush()
     if customer.applicable_grace_period == 0:
         finalize(uow, invoice)
+    else:
+        _emit_invoice(session, invoice, webhooks.INVOICE_DRAFTED)
     return invoice
+
+
+def _emit_invoice(session: Session, invoice: Invoice, webhook_type: str) -> None:
+    """Report the invoice as the API shows it, in the transaction that changed it."""
+
+    def payload():
+        session.flush()
+        ids = [link.subscription_id for link in invoice.invoice_subscriptions]
+        subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))}
+        return serializers.invoice(invoice, subscriptions)
+
+    webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", payload, object_id=invoice.id)
 
 
 def _billed_boundaries(session: Session, subscription_id: str) -> set[datetime]:
@@ -292,6 +308,9 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     invoice.finalized_at = utcnow()
     if invoice.total_amount_cents == 0:
         invoice.payment_status = "succeeded"
+    # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
+    # period, else when the draft is finalized) and `invoice.drafted` for a new draft.
+    _emit_invoice(session, invoice, webhooks.INVOICE_CREATED)
     invoice_id = invoice.id
     uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",
                                                         invoice_id=invoice_id))

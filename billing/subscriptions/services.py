@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing import serializers
 from billing.catalog.services import find_plan
 from billing.customers.services import ensure_customer, require_currency
 from billing.db import UnitOfWork, read_only, unit_of_work
@@ -19,6 +20,7 @@ from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import Period, local_date, period_containing
 from billing.subscriptions.schedule import charges_billed_monthly
 from billing.validation import Checker
+from billing.webhooks import services as webhooks
 
 
 def billing_anchor(subscription: Subscription):
@@ -91,14 +93,30 @@ class PlanChange:
 def plan_change_of(subscription: Subscription) -> PlanChange:
     """What came before this subscription, and the downgrade waiting to replace it, if any."""
     with read_only() as session:
-        previous = (session.get(Subscription, subscription.previous_subscription_id)
-                    if subscription.previous_subscription_id else None)
-        successor = next_subscription(session, subscription)
-        return PlanChange(
-            previous_plan_code=previous.plan.code if previous else None,
-            next_plan_code=successor.plan.code if successor else None,
-            downgrade_plan_date=(local_date(successor.subscription_at, subscription.customer.applicable_timezone)
-                                 if successor else None))
+        return _plan_change(session, subscription)
+
+
+def _plan_change(session: Session, subscription: Subscription) -> PlanChange:
+    previous = (session.get(Subscription, subscription.previous_subscription_id)
+                if subscription.previous_subscription_id else None)
+    successor = next_subscription(session, subscription)
+    return PlanChange(
+        previous_plan_code=previous.plan.code if previous else None,
+        next_plan_code=successor.plan.code if successor else None,
+        downgrade_plan_date=(local_date(successor.subscription_at, subscription.customer.applicable_timezone)
+                             if successor else None))
+
+
+def _emit_subscription(session: Session, subscription: Subscription, webhook_type: str) -> None:
+    """Report the subscription as the API shows it, in the transaction that changed it."""
+
+    def payload():
+        session.flush()
+        period = current_period(subscription) if subscription.status == "active" else None
+        return serializers.subscription(subscription, period=period, change=_plan_change(session, subscription))
+
+    webhooks.emit(session, subscription.organization_id, webhook_type, "subscription", payload,
+                  object_id=subscription.id)
 
 
 def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> Subscription:
@@ -146,6 +164,7 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
         uow.session.flush()
         uow.session.refresh(subscription)
         if subscription.status == "active":
+            _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
             _bill_advance_fee_now(uow, subscription)
         return subscription
 
@@ -189,6 +208,7 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
         session.add(upgraded)
         session.flush()
         session.refresh(upgraded)
+        _emit_subscription(session, upgraded, webhooks.SUBSCRIPTION_STARTED)
         _bill_advance_fee_now(uow, upgraded)
         return upgraded
     period = current_period(current, now)
@@ -277,6 +297,7 @@ def activate_pending_subscriptions(*, organization_id: str | None = None, at: da
             subscription.status = "active"
             subscription.started_at = subscription.subscription_at
             uow.session.flush()
+            _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
             _bill_advance_fee_now(uow, subscription)
             started += 1
         return started
@@ -306,9 +327,12 @@ def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> Non
     if subscription.status == "pending":
         subscription.status = "canceled"
         subscription.canceled_at = at
-        return
-    subscription.status = "terminated"
-    subscription.terminated_at = max(at, subscription.started_at or at)
+    else:
+        subscription.status = "terminated"
+        subscription.terminated_at = max(at, subscription.started_at or at)
+    # A pending subscription ended before it started is reported as terminated too: its payload's
+    # status (`canceled`) tells the two apart.
+    _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_TERMINATED)
 
 
 def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:

@@ -73,6 +73,9 @@ def test_rq_cron_schedule_runs_the_billing_clock_hourly(settings):
 
     scheduler = CronScheduler(connection=Redis.from_url(settings.redis_url))
     scheduler.load_config_from_file("jobs.cron")
-    [job] = scheduler._cron_jobs
-    assert job.func.__module__ == "jobs.tasks" and job.func.__name__ == "run_billing_clock"
+    jobs = {job.func.__name__: job for job in scheduler._cron_jobs}
+    assert set(jobs) == {"run_billing_clock", "deliver_due_webhooks"}
+    job = jobs["run_billing_clock"]
+    assert job.func.__module__ == "jobs.tasks"
     assert job.cron == "0 * * * *" and job.queue_name == "default"
+    assert jobs["deliver_due_webhooks"].cron == "*/5 * * * *"

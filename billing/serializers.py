@@ -1,12 +1,21 @@
-"""Tally's records as Lago's JSON shapes (the lago-python-client models say which fields are required)."""
+"""Tally's records as Lago's JSON shapes (the lago-python-client models say which fields are required).
+
+The API answers with them and outgoing webhooks carry them (billing.webhooks), so they live in the core.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.common import iso
 from billing import links
 from billing.money import decimal_str
+
+
+def iso(moment) -> str | None:
+    """ISO 8601 UTC with a Z, as Lago writes times."""
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def customer(c) -> dict[str, Any]:
@@ -321,3 +330,15 @@ def _one_second():
     from datetime import timedelta
 
     return timedelta(seconds=1)
+
+
+def webhook_endpoint(w) -> dict[str, Any]:
+    return {
+        "lago_id": w.id,
+        "lago_organization_id": w.organization_id,
+        "webhook_url": w.webhook_url,
+        "signature_algo": w.signature_algo,
+        "name": w.name,
+        "event_types": w.event_types,
+        "created_at": iso(w.created_at),
+    }

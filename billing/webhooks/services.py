@@ -1,0 +1,323 @@
+"""Webhook endpoints (create, update, get, list, delete), emission into the outbox, and delivery.
+
+`emit` writes one delivery per endpoint in the caller's transaction (a rolled-back change sends
+nothing; a committed one is never lost) and asks for delivery after commit. `deliver_webhook`
+claims a due delivery, POSTs it signed, logs the attempt, and schedules a retry with back-off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billing.db import after_commit, read_only, unit_of_work
+from billing.errors import NotFound, ValidationFailed
+from billing.organizations.models import Organization
+from billing.pagination import Page, paginate
+from billing.ports import runtime
+from billing.validation import Checker
+from billing.webhooks import transport
+from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+# NOTE: Lago tries a webhook 3 times; Tally tries 5, waiting longer each time (about 3 hours in
+# all), so that a receiver down for a deploy or a short outage still gets everything.
+MAX_ATTEMPTS = 5
+BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=15), timedelta(hours=2))
+# A delivery being sent is another worker's to retry only once this much time has passed
+# (the worker died mid-request): longer than the request's timeout.
+LEASE = timedelta(seconds=transport.TIMEOUT_SECONDS + 50)
+# A job may start a little before the instant it was scheduled for (clocks of different hosts).
+EARLY_TOLERANCE = timedelta(seconds=5)
+
+SIGNATURE_ALGOS = ("hmac", "jwt")
+WEBHOOK_TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
+
+# What Tally emits today (docs/webhooks.md); endpoints may name any of Lago's types in `event_types`.
+INVOICE_CREATED = "invoice.created"
+INVOICE_DRAFTED = "invoice.drafted"
+SUBSCRIPTION_STARTED = "subscription.started"
+SUBSCRIPTION_TERMINATED = "subscription.terminated"
+EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, SUBSCRIPTION_STARTED, SUBSCRIPTION_TERMINATED)
+
+
+# ---------------------------------------------------------------- endpoints
+
+
+def _checked(data: Mapping[str, object], *, creating: bool) -> dict[str, object]:
+    check = Checker(data)
+    values: dict[str, object] = {}
+    if creating or "webhook_url" in data:
+        url = check.string("webhook_url", required=True, max_length=1024)
+        if url is not None and not transport.is_web_url(url):
+            check.fail("webhook_url", "url_is_invalid")
+        values["webhook_url"] = url
+    if data.get("signature_algo") is not None or creating:
+        algo = check.choice("signature_algo", SIGNATURE_ALGOS) or "hmac"
+        if algo == "jwt":
+            # NOTE: Lago's default is `jwt` (RS256 with a public key at /webhooks/json_public_key);
+            # Tally signs with `hmac` only (docs/webhooks.md): refused rather than sent unsigned.
+            check.fail("signature_algo", "jwt_not_supported_yet")
+        values["signature_algo"] = algo
+    if "name" in data:
+        values["name"] = check.string("name")
+    if "event_types" in data:
+        types = data.get("event_types")
+        if types is not None and (not isinstance(types, list) or not all(
+                isinstance(t, str) and WEBHOOK_TYPE.match(t) for t in types)):
+            check.fail("event_types", "invalid_value")
+        values["event_types"] = sorted(set(types)) if isinstance(types, list) and types else None
+    check.done()
+    return values
+
+
+def _ensure_hmac_key(session: Session, organization_id: str) -> str:
+    org = session.get(Organization, organization_id, with_for_update=True)
+    if org is None:
+        raise NotFound("organization")
+    if not org.webhook_secret:
+        org.webhook_secret = secrets.token_urlsafe(32)
+    return org.webhook_secret
+
+
+def hmac_key(*, organization_id: str) -> str:
+    """The organization's webhook HMAC key (Lago's `hmac_key`), created on first use."""
+    with read_only() as session:
+        org = session.get(Organization, organization_id)
+        if org is not None and org.webhook_secret:
+            return org.webhook_secret
+    with unit_of_work() as uow:
+        return _ensure_hmac_key(uow.session, organization_id)
+
+
+def _save(session: Session, endpoint: WebhookEndpoint) -> None:
+    try:
+        with session.begin_nested():
+            session.add(endpoint)
+            session.flush()
+    except IntegrityError:
+        raise ValidationFailed({"webhook_url": ["value_already_exist"]}) from None
+
+
+def create_webhook_endpoint(*, organization_id: str, data: Mapping[str, object]) -> WebhookEndpoint:
+    values = _checked(data, creating=True)
+    with unit_of_work() as uow:
+        _ensure_hmac_key(uow.session, organization_id)
+        endpoint = WebhookEndpoint(organization_id=organization_id, **values)
+        _save(uow.session, endpoint)
+        return endpoint
+
+
+def _get_in(session: Session, organization_id: str, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = session.scalar(select(WebhookEndpoint).where(
+        WebhookEndpoint.organization_id == organization_id, WebhookEndpoint.id == str(endpoint_id)))
+    if endpoint is None:
+        raise NotFound("webhook_endpoint")
+    return endpoint
+
+
+def get_webhook_endpoint(*, organization_id: str, endpoint_id: str) -> WebhookEndpoint:
+    with read_only() as session:
+        return _get_in(session, organization_id, endpoint_id)
+
+
+def update_webhook_endpoint(*, organization_id: str, endpoint_id: str,
+                            data: Mapping[str, object]) -> WebhookEndpoint:
+    with unit_of_work() as uow:
+        endpoint = _get_in(uow.session, organization_id, endpoint_id)
+        for field, value in _checked(data, creating=False).items():
+            setattr(endpoint, field, value)
+        _save(uow.session, endpoint)
+        return endpoint
+
+
+def delete_webhook_endpoint(*, organization_id: str, endpoint_id: str) -> WebhookEndpoint:
+    """Delete the endpoint; its deliveries stay in the log, and those not sent yet are dropped."""
+    with unit_of_work() as uow:
+        endpoint = _get_in(uow.session, organization_id, endpoint_id)
+        uow.session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == "pending").values(
+            status="failed", last_error="endpoint_deleted", completed_at=runtime.clock.now(), next_attempt_at=None))
+        uow.session.delete(endpoint)
+        return endpoint
+
+
+def list_webhook_endpoints(*, organization_id: str, page: int = 1, per_page: int = 20) -> Page:
+    query = select(WebhookEndpoint).where(WebhookEndpoint.organization_id == organization_id).order_by(
+        WebhookEndpoint.created_at, WebhookEndpoint.id)
+    with read_only() as session:
+        return paginate(session, query, page=page, per_page=per_page)
+
+
+# ---------------------------------------------------------------- emission (the outbox)
+
+
+def _job_id(delivery_id: str, attempt: int) -> str:
+    return f"webhook-{delivery_id}-{attempt}"
+
+
+def emit(session: Session, organization_id: str, webhook_type: str, object_type: str,
+         payload: Mapping[str, object] | Callable[[], Mapping[str, object]], *,
+         object_id: str | None = None) -> list[str]:
+    """Record one delivery of this webhook per endpoint that wants it, in the caller's transaction.
+
+    The body is Lago's: `{"webhook_type", "object_type", "organization_id", <object_type>: payload}`;
+    `payload` may be a callable, called only when some endpoint wants the webhook. Delivery is asked
+    for once the caller's unit of work commits (the billing clock also sweeps up deliveries whose
+    request was lost). Returns the deliveries' ids.
+    """
+    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.organization_id == organization_id).order_by(WebhookEndpoint.created_at))
+        if not e.event_types or webhook_type in e.event_types]
+    if not endpoints:
+        return []
+    if callable(payload):
+        payload = payload()
+    body = json.dumps({"webhook_type": webhook_type, "object_type": object_type,
+                       "organization_id": organization_id, object_type: payload},
+                      separators=(",", ":"), ensure_ascii=False)
+    now = runtime.clock.now()
+    deliveries = [WebhookDelivery(organization_id=organization_id, endpoint_id=e.id, webhook_url=e.webhook_url,
+                                  webhook_type=webhook_type, object_type=object_type, object_id=object_id,
+                                  body=body, status="pending", next_attempt_at=now) for e in endpoints]
+    session.add_all(deliveries)
+    session.flush()
+    ids = [d.id for d in deliveries]
+
+    def request_delivery() -> None:
+        for delivery_id in ids:
+            runtime.dispatcher.enqueue("deliver_webhook", job_id=_job_id(delivery_id, 1), delivery_id=delivery_id)
+
+    after_commit(session, request_delivery)
+    return ids
+
+
+# ---------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    delivery_id: str
+    attempt: int
+    status: str  # succeeded | pending (a retry is scheduled) | failed
+    status_code: int | None
+
+
+def _claim(delivery_id: str) -> tuple[WebhookDelivery, str | None, int, str | None] | None:
+    """Take a due delivery for one attempt (atomically: two workers never both send it)."""
+    now = runtime.clock.now()
+    with unit_of_work() as uow:
+        taken = uow.session.execute(update(WebhookDelivery).where(
+            WebhookDelivery.id == delivery_id,
+            or_(and_(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now + EARLY_TOLERANCE),
+                and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_expires_at <= now)),
+        ).values(status="sending", attempts=WebhookDelivery.attempts + 1, lease_expires_at=now + LEASE,
+                 updated_at=now).execution_options(synchronize_session=False))
+        if taken.rowcount != 1:
+            return None
+        delivery = uow.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        endpoint = uow.session.get(WebhookEndpoint, delivery.endpoint_id) if delivery.endpoint_id else None
+        key = uow.session.get(Organization, delivery.organization_id).webhook_secret if endpoint else None
+        if endpoint is not None and not key:
+            key = _ensure_hmac_key(uow.session, delivery.organization_id)
+        return delivery, (endpoint.webhook_url if endpoint else None), delivery.attempts, key
+
+
+def deliver_webhook(*, delivery_id: str) -> DeliveryResult | None:
+    """Send one attempt of a due delivery and record it; None when it is not due (sent, failed, in flight).
+
+    Safe to run twice: a succeeded delivery is never sent again. A worker killed mid-request leaves
+    the delivery `sending`; once its lease expires it is sent again (receivers deduplicate on
+    `X-Lago-Unique-Key`, the delivery's id, which stays the same).
+    """
+    claimed = _claim(delivery_id)
+    if claimed is None:
+        return None
+    delivery, url, attempt, key = claimed
+    started_at = runtime.clock.now()
+    if url is None:
+        response = transport.Response(None, None, "endpoint_deleted", 0)
+    else:
+        body = delivery.body.encode()
+        response = transport.post(url, body, {
+            "Content-Type": "application/json",
+            "User-Agent": "Tally-Webhooks",
+            "X-Lago-Signature": transport.sign(body, key),
+            "X-Lago-Signature-Algorithm": "hmac",
+            "X-Lago-Unique-Key": delivery.id,
+        })
+    return _record(delivery.id, attempt, started_at, response, final=url is None)
+
+
+def _record(delivery_id: str, attempt: int, started_at: datetime, response: transport.Response, *,
+            final: bool) -> DeliveryResult:
+    now = runtime.clock.now()
+    with unit_of_work() as uow:
+        uow.session.add(WebhookAttempt(
+            delivery_id=delivery_id, number=attempt, started_at=started_at, duration_ms=response.duration_ms,
+            status_code=response.status_code, response_excerpt=response.excerpt, error=response.error,
+            succeeded=response.succeeded))
+        delivery = uow.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                      .with_for_update())
+        if delivery.status != "sending" or delivery.attempts != attempt:
+            # Our lease expired and another worker took the delivery over: it decides, not us.
+            return DeliveryResult(delivery_id, attempt, delivery.status, response.status_code)
+        delivery.last_status_code = response.status_code
+        delivery.last_error = response.error
+        delivery.lease_expires_at = None
+        if response.succeeded:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at = "succeeded", now, None
+        elif final or attempt >= MAX_ATTEMPTS:
+            delivery.status, delivery.completed_at, delivery.next_attempt_at = "failed", now, None
+        else:
+            wait = BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
+            delivery.status, delivery.next_attempt_at = "pending", now + wait
+            uow.after_commit(lambda: runtime.dispatcher.enqueue_in(
+                wait, "deliver_webhook", job_id=_job_id(delivery_id, attempt + 1), delivery_id=delivery_id))
+        return DeliveryResult(delivery_id, attempt, delivery.status, response.status_code)
+
+
+def deliver_due_webhooks(*, at: datetime | None = None, limit: int = 1000) -> int:
+    """Ask for every delivery that is due and not in flight (run by the billing clock and cron).
+
+    It recovers what a lost enqueue, a dead worker or a restarted embedded process left behind.
+    """
+    at = at or runtime.clock.now()
+    with read_only() as session:
+        due = list(session.execute(select(WebhookDelivery.id, WebhookDelivery.attempts).where(or_(
+            and_(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= at),
+            and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_expires_at <= at),
+        )).order_by(WebhookDelivery.next_attempt_at).limit(limit)))
+    for delivery_id, attempts in due:
+        runtime.dispatcher.enqueue("deliver_webhook", job_id=_job_id(delivery_id, attempts + 1),
+                                   delivery_id=delivery_id)
+    return len(due)
+
+
+# ---------------------------------------------------------------- the log (admin)
+
+
+def list_deliveries(*, organization_id: str, status: str | None = None, page: int = 1,
+                    per_page: int = 50) -> Page:
+    query = select(WebhookDelivery).where(WebhookDelivery.organization_id == organization_id)
+    if status:
+        query = query.where(WebhookDelivery.status == status)
+    with read_only() as session:
+        return paginate(session, query.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id),
+                        page=page, per_page=per_page)
+
+
+def get_delivery(*, organization_id: str, delivery_id: str) -> WebhookDelivery:
+    with read_only() as session:
+        delivery = session.scalar(select(WebhookDelivery).where(
+            WebhookDelivery.organization_id == organization_id, WebhookDelivery.id == str(delivery_id)))
+        if delivery is None:
+            raise NotFound("webhook_delivery")
+        return delivery
