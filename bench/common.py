@@ -110,13 +110,17 @@ def scalar(sql: str, params: tuple = ()):
         return conn.execute(sql, params).fetchone()[0]
 
 
+# Events past the rollup watermark (billing.metering.rollups).
+PENDING_SQL = "SELECT count(*) FROM events WHERE id > (SELECT coalesce(max(last_event_id), 0) FROM rollup_watermarks)"
+
+
 def wait_rollup_drained(timeout: float = 180.0) -> tuple[float, int]:
     """Seconds until no event is pending rollup (or timeout), and how many were pending at first."""
     started = time.perf_counter()
     first = None
     with pg_connect(autocommit=True) as conn:
         while True:
-            pending = conn.execute("SELECT count(*) FROM events WHERE NOT rolled_up").fetchone()[0]
+            pending = conn.execute(PENDING_SQL).fetchone()[0]
             first = pending if first is None else first
             if pending == 0 or time.perf_counter() - started > timeout:
                 return time.perf_counter() - started, first
@@ -126,9 +130,14 @@ def wait_rollup_drained(timeout: float = 180.0) -> tuple[float, int]:
 def rollup_consistency() -> dict:
     """Every rolled-up event is counted once in the hourly rollups (a check under load)."""
     with pg_connect() as conn:
-        rolled = conn.execute("SELECT count(*) FROM events WHERE rolled_up AND "
-                              "(error IS NULL OR error <> 'metric_not_found')").fetchone()[0]
+        # One snapshot: the watermark and the rollups it vouches for.
+        import psycopg
+
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        rolled = conn.execute("SELECT count(*) FROM events WHERE id <= (SELECT coalesce(max(last_event_id), 0) "
+                              "FROM rollup_watermarks) AND (error IS NULL OR error <> 'metric_not_found')").fetchone()[0]
         summed = conn.execute("SELECT coalesce(sum(events_count), 0) FROM usage_rollups").fetchone()[0]
+        conn.rollback()
     return {"rolled_up_events": rolled, "rollup_events_count": int(summed), "consistent": rolled == summed}
 
 

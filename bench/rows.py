@@ -14,7 +14,7 @@ from billing.metering.aggregation import group_key
 
 COLUMNS = ("organization_id", "transaction_id", "external_subscription_id", "subscription_id", "code", "timestamp",
            "properties", "precise_total_amount_cents", "value", "unique_value", "operation", "group_key", "error",
-           "rolled_up", "created_at")
+           "created_at")
 METHODS = ["GET", "GET", "GET", "POST", "PUT", "DELETE"]
 PATHS = ["/v1/items", "/v1/orders", "/v1/users/me", "/v1/search", "/v1/reports/daily"]
 REGIONS = ["eu-west-1", "us-east-1", "ap-south-1"]
@@ -27,8 +27,7 @@ def _naive(moment: datetime) -> str:
 
 
 def event_row(rng: random.Random, *, organization_id: str, transaction_id: str, external_subscription_id: str,
-              subscription_id: str | None, timestamp: datetime, created_at: str, rolled_up: bool,
-              code: str | None = None) -> str:
+              subscription_id: str | None, timestamp: datetime, created_at: str, code: str | None = None) -> str:
     """One COPY line (tab separated, \\N for NULL)."""
     r = rng.random()
     if code == "api_calls" or (code is None and r < 0.60):
@@ -50,11 +49,11 @@ def event_row(rng: random.Random, *, organization_id: str, transaction_id: str, 
     return "\t".join((
         organization_id, transaction_id, external_subscription_id, subscription_id or r"\N", code,
         _naive(timestamp), json.dumps(properties, separators=(",", ":")), r"\N", value if value is not None else r"\N",
-        r"\N", "add", key, r"\N", "t" if rolled_up else "f", created_at)) + "\n"
+        r"\N", "add", key, r"\N", created_at)) + "\n"
 
 
 def copy_text(n: int, *, organization_id: str, subscriptions: dict[str, str | None], start: datetime, end: datetime,
-              prefix: str, rolled_up: bool = False, seed: int = 42, ordered: bool = True) -> bytes:
+              prefix: str, seed: int = 42, ordered: bool = True) -> bytes:
     """`n` events spread over [start, end) (in timestamp order when `ordered`, as they arrive in real life)."""
     rng = random.Random(seed)
     span = (end - start).total_seconds()
@@ -68,8 +67,7 @@ def copy_text(n: int, *, organization_id: str, subscriptions: dict[str, str | No
         external = externals[i % len(externals)] if len(externals) > 1 else externals[0]
         lines.append(event_row(rng, organization_id=organization_id, transaction_id=f"{prefix}-{i}",
                                external_subscription_id=external, subscription_id=subscriptions[external],
-                               timestamp=start + timedelta(seconds=offset), created_at=created_at,
-                               rolled_up=rolled_up))
+                               timestamp=start + timedelta(seconds=offset), created_at=created_at))
     return "".join(lines).encode()
 
 

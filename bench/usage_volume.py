@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.usage_volume [--events 1000000] [--requests 500] [--tail 1000]
 
 Steps (a fresh bench database, gunicorn serving Tally, the rollup job run in this process):
- 1. COPY the events straight into `events`, derived columns filled as ingestion would (rolled_up false);
+ 1. COPY the events straight into `events`, derived columns filled as ingestion would (past the rollup watermark);
  2. current_usage with ALL events pending (the fallback: every event read raw), HTTP and in-process;
  3. the rollup job (billing.metering.rollups.roll_up_events in a loop) to completion: events/s;
  4. current_usage right after the rollup (dead tuples not yet vacuumed), then after VACUUM ANALYZE:

@@ -26,12 +26,11 @@ from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric, BillableMetricFilter
+from billing.metering import locks
 from billing.metering.facts import MetricReading, metric_reading
-from billing.metering.rollups import INSERT_BARRIER_LOCK
 from billing.organizations.models import Organization
 from billing.subscriptions.models import Subscription
 
-CATALOG_LOCK_NAMESPACE = 7_310_002
 MAX_ORGANIZATIONS = 10_000
 MAX_SUBSCRIPTIONS = 200_000
 
@@ -58,7 +57,7 @@ def ingest_catalog(session: Session, organization_id: str, external_ids: set[str
     if session.bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock_shared(:barrier), "
                              "pg_advisory_xact_lock_shared(:namespace, hashtext(:organization_id))"),
-                        {"barrier": INSERT_BARRIER_LOCK, "namespace": CATALOG_LOCK_NAMESPACE,
+                        {"barrier": locks.INSERT_BARRIER, "namespace": locks.CATALOG_NAMESPACE,
                          "organization_id": organization_id})
     version = session.scalar(select(Organization.catalog_version).where(Organization.id == organization_id))
     catalog = _catalogs.get(organization_id)
@@ -126,7 +125,7 @@ def _bump_catalog_versions(session: Session, _context, _instances) -> None:
     for organization_id in sorted(organizations - bumped - {None}):
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:organization_id))"),
-                               {"namespace": CATALOG_LOCK_NAMESPACE, "organization_id": organization_id})
+                               {"namespace": locks.CATALOG_NAMESPACE, "organization_id": organization_id})
         connection.execute(update(Organization.__table__).where(Organization.__table__.c.id == organization_id)
                            .values(catalog_version=Organization.__table__.c.catalog_version + 1,
                                    updated_at=Organization.__table__.c.updated_at))

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 import billing.models  # noqa: F401  (every mapper, so the job runs in any process)
 from billing.catalog.models import BillableMetric
 from billing.db import engine, unit_of_work
+from billing.metering import locks
 from billing.metering.aggregation import Fact, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
@@ -38,9 +39,6 @@ from billing.ports import runtime
 BUCKET = timedelta(hours=1)
 BATCH = 50_000
 WATERMARK = "events"
-# Advisory lock keys (PostgreSQL): the insert barrier (shared by every ingestion, exclusive for an
-# instant by the job) and the per-organization catalog lock (see metering.catalog_cache).
-INSERT_BARRIER_LOCK = 7_310_001
 
 
 def bucket_start(moment: datetime) -> datetime:
@@ -73,14 +71,14 @@ def request_rollup() -> None:
 def take_insert_barrier(session: Session) -> None:
     """Called by every transaction that inserts events, before its insert (PostgreSQL)."""
     if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": INSERT_BARRIER_LOCK})
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": locks.INSERT_BARRIER})
 
 
 def _settled_high_id() -> int:
     """The highest event id below which no insert is still in flight."""
     with engine().connect() as connection, connection.begin():
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INSERT_BARRIER_LOCK})
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": locks.INSERT_BARRIER})
         return connection.execute(text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
 
 
