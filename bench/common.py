@@ -460,7 +460,7 @@ def environment() -> dict:
         return done.stdout.strip()
 
     dirty = git("status", "--porcelain", "--", "billing", "api", "jobs", "web", "migrations")
-    with pg_connect() as conn:
+    with pg_connect("postgres") as conn:  # the bench database may not exist yet
         pg = conn.execute("SHOW server_version").fetchone()[0]
         settings = dict(conn.execute("SELECT name, setting FROM pg_settings WHERE name IN "
                                      "('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size')").fetchall())

@@ -286,6 +286,7 @@ def _usage_by_filter(session: Session, subscription: Subscription, charge: Charg
     groups = group_usage(
         session, organization_id=subscription.organization_id, external_subscription_id=subscription.external_id,
         code=metric.code, start=start, end=end, unique=metric.aggregation_type == "unique_count_agg",
+        latest=metric.aggregation_type == "latest_agg",
         before_start=subscription.started_at if metric.recurring else None)
     by_filter: dict[str | None, GroupUsage] = {f.id: GroupUsage() for f in charge.filters}
     by_filter[None] = GroupUsage()

@@ -12,19 +12,22 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import extract, func, or_, select, union_all
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import case, extract, func, literal, null, or_, select, union_all
+from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
-from billing.metering.models import Event, UsageRollup, UsageUniqueValue
-from billing.metering.rollups import bucket_ceil, bucket_start, rollup_partial, unique_tally, watermark
+from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
+from billing.metering.rollups import WATERMARK, bucket_ceil, bucket_start, rollup_partial, watermark
 
 
 def group_usage(session: Session, *, organization_id: str, external_subscription_id: str, code: str,
                 start: datetime, end: datetime, before_start: datetime | None = None,
-                unique: bool = False) -> dict[str, GroupUsage]:
-    """Usage per filter group in [start, end), and in [before_start, start) when given (recurring metrics)."""
+                unique: bool = False, latest: bool = True) -> dict[str, GroupUsage]:
+    """Usage per filter group in [start, end), and in [before_start, start) when given (recurring metrics).
+
+    `latest=False` (the metric is not latest_agg) spares finding each group's latest event.
+    """
     groups: dict[str, GroupUsage] = defaultdict(GroupUsage)
     ranges = [(start, end, True)]
     if before_start is not None and before_start < start:
@@ -33,7 +36,7 @@ def group_usage(session: Session, *, organization_id: str, external_subscription
         if range_start >= range_end:
             continue
         for key, partial in _partials(session, organization_id, external_subscription_id, code, range_start,
-                                      range_end).items():
+                                      range_end, latest=latest).items():
             (groups[key].during if during else groups[key].before).merge(partial)
         if unique:
             for (key, value), tally in _tallies(session, organization_id, external_subscription_id, code,
@@ -61,8 +64,13 @@ def _raw_ranges(start: datetime, end: datetime) -> list[tuple[datetime, datetime
     return [r for r in ranges if r[0] < r[1]]
 
 
-def _raw_scopes(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-                end: datetime):
+def _folded_up_to():
+    """The rollup watermark, as a subquery: read by the same statement, so in the same snapshot."""
+    return func.coalesce(select(RollupWatermark.last_event_id).where(RollupWatermark.name == WATERMARK)
+                         .scalar_subquery(), 0)
+
+
+def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, start: datetime, end: datetime):
     """The conditions selecting the raw events of [start, end) that the rollups of its whole hours do not hold.
 
     Three index range scans, never one with an OR (which would walk every event of the range):
@@ -70,100 +78,114 @@ def _raw_scopes(session: Session, organization_id: str, external_subscription_id
     """
     base = (*_scope(Event, organization_id, external_subscription_id, code),
             or_(Event.error.is_(None), Event.error != "metric_not_found"))
-    ranges = _raw_ranges(start, end)
-    folded_up_to = watermark(session) if any(pending for *_, pending in ranges) else 0
-    for range_start, range_end, pending_only in ranges:
+    for range_start, range_end, pending_only in _raw_ranges(start, end):
         scope = [*base, Event.timestamp >= range_start, Event.timestamp < range_end]
         if pending_only:
-            scope.append(Event.id > folded_up_to)
+            scope.append(Event.id > _folded_up_to())
         yield scope
 
 
-def _raw_facts(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-               end: datetime):
-    columns = (Event.id, Event.timestamp, Event.value, Event.unique_value, Event.operation, Event.group_key)
-    for scope in _raw_scopes(session, organization_id, external_subscription_id, code, start, end):
-        for row in session.execute(select(*columns).where(*scope)):
-            yield Fact(id=row.id, timestamp=row.timestamp, value=row.value, unique_value=row.unique_value,
-                       operation=row.operation, group_key=row.group_key)
-
-
-def _raw_partials_in_sql(session: Session, organization_id: str, external_subscription_id: str, code: str,
-                         start: datetime, end: datetime) -> list[tuple[str, Partial]]:
-    """PostgreSQL: the raw part summarised per group by the database, in one statement (exact NUMERIC)."""
-    value = func.coalesce(Event.value, 0)
-    newest_first = (Event.timestamp.desc(), Event.id.desc())
-    parts = [select(Event.group_key, func.count().label("events_count"), func.sum(value).label("value_sum"),
-                    func.max(value).label("value_max"),
-                    func.sum(value * extract("epoch", Event.timestamp)).label("value_time_sum"),
-                    func.array_agg(aggregate_order_by(Event.timestamp, *newest_first)).label("timestamps"),
-                    func.array_agg(aggregate_order_by(Event.id, *newest_first)).label("ids"),
-                    func.array_agg(aggregate_order_by(value, *newest_first)).label("values"))
-             .where(*scope).group_by(Event.group_key)
-             for scope in _raw_scopes(session, organization_id, external_subscription_id, code, start, end)]
-    if not parts:
-        return []
-    return [(row.group_key, Partial(events_count=row.events_count, value_sum=row.value_sum, value_max=row.value_max,
-                                    value_time_sum=row.value_time_sum,
-                                    latest=(row.timestamps[0].replace(tzinfo=UTC), row.ids[0], row.values[0])))
-            for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0])]
+# Each usage read below is ONE statement (a UNION ALL of the rollups of the whole hours and the raw
+# parts), so it sees one snapshot of rollups, raw events and watermark together whatever the
+# transaction's isolation level: the rollup job committing meanwhile can never make an event
+# count twice or not at all (billing reads usage in READ COMMITTED transactions too).
 
 
 def _partials(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-              end: datetime) -> dict[str, Partial]:
-    partials: dict[str, Partial] = defaultdict(Partial)
+              end: datetime, *, latest: bool = True) -> dict[str, Partial]:
+    if session.bind.dialect.name == "postgresql":
+        return _partials_in_sql(session, organization_id, external_subscription_id, code, start, end, latest=latest)
+    # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
+    parts = []
     hours = _whole_hours(start, end)
     if hours is not None:
-        scope = (*_scope(UsageRollup, organization_id, external_subscription_id, code),
-                 UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])
-        if session.bind.dialect.name == "postgresql":
-            # PostgreSQL sums NUMERIC exactly: one row per group instead of one per hour.
-            sums = session.execute(select(
-                UsageRollup.group_key, func.sum(UsageRollup.events_count), func.sum(UsageRollup.value_sum),
-                func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
-            ).where(*scope).group_by(UsageRollup.group_key))
-            latest = {row.group_key: (row.latest_timestamp, row.latest_event_id, row.latest_value)
-                      for row in session.execute(
-                          select(UsageRollup.group_key, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
-                                 UsageRollup.latest_value).where(*scope, UsageRollup.latest_timestamp.is_not(None))
-                          .distinct(UsageRollup.group_key)
-                          .order_by(UsageRollup.group_key, UsageRollup.latest_timestamp.desc(),
-                                    UsageRollup.latest_event_id.desc()))}
-            for key, count, value_sum, value_max, value_time_sum in sums:
-                partials[key].merge(Partial(events_count=int(count), value_sum=Decimal(value_sum),
-                                            value_max=value_max, value_time_sum=Decimal(value_time_sum),
-                                            latest=latest.get(key)))
+        parts.append(select(
+            UsageRollup.group_key, UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max,
+            UsageRollup.value_time_sum, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
+            UsageRollup.latest_value, literal(True).label("rolled"),
+        ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
+                UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1]))
+    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+        parts.append(select(
+            Event.group_key, literal(1).label("events_count"), Event.value.label("value_sum"),
+            Event.value.label("value_max"), Event.value.label("value_time_sum"),
+            Event.timestamp.label("latest_timestamp"), Event.id.label("latest_event_id"),
+            Event.value.label("latest_value"), literal(False).label("rolled"),
+        ).where(*scope))
+    partials: dict[str, Partial] = defaultdict(Partial)
+    if not parts:
+        return {}
+    for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        if row.rolled:
+            partials[row.group_key].merge(rollup_partial(row))
         else:
-            # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
-            for row in session.execute(select(*_ROLLUP_COLUMNS).where(*scope)):
-                partials[row.group_key].merge(rollup_partial(row))
-    if session.bind.dialect.name == "postgresql":
-        for key, partial in _raw_partials_in_sql(session, organization_id, external_subscription_id, code, start,
-                                                 end):
-            partials[key].merge(partial)
-    else:
-        for fact in _raw_facts(session, organization_id, external_subscription_id, code, start, end):
-            partials[fact.group_key].add(fact)
+            partials[row.group_key].add(Fact(id=row.latest_event_id, timestamp=row.latest_timestamp,
+                                             value=row.latest_value, group_key=row.group_key))
     return dict(partials)
 
 
-_ROLLUP_COLUMNS = (UsageRollup.group_key, UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max,
-                   UsageRollup.value_time_sum, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
-                   UsageRollup.latest_value)
+def _partials_in_sql(session: Session, organization_id: str, external_subscription_id: str, code: str,
+                     start: datetime, end: datetime, *, latest: bool) -> dict[str, Partial]:
+    """PostgreSQL sums NUMERIC exactly: one row per group and part, summarised by the database."""
+
+    def newest_of(columns, order):
+        if not latest:  # sorting every event of the part for nothing is most of the statement's time
+            return [null(), null(), null()]
+        return [array_agg(aggregate_order_by(column, *order))[1] for column in columns]
+
+    parts = []
+    hours = _whole_hours(start, end)
+    if hours is not None:
+        newest = (UsageRollup.latest_timestamp.desc().nulls_last(), UsageRollup.latest_event_id.desc())
+        parts.append(select(
+            UsageRollup.group_key, func.sum(UsageRollup.events_count), func.sum(UsageRollup.value_sum),
+            func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
+            *newest_of((UsageRollup.latest_timestamp, UsageRollup.latest_event_id, UsageRollup.latest_value), newest),
+        ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
+                UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])
+            .group_by(UsageRollup.group_key))
+    value = func.coalesce(Event.value, 0)
+    newest = (Event.timestamp.desc(), Event.id.desc())
+    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+        parts.append(select(
+            Event.group_key, func.count(), func.sum(value), func.max(value),
+            func.sum(value * extract("epoch", Event.timestamp)),
+            *newest_of((Event.timestamp, Event.id, value), newest),
+        ).where(*scope).group_by(Event.group_key))
+    partials: dict[str, Partial] = defaultdict(Partial)
+    if not parts:
+        return {}
+    for key, count, value_sum, value_max, value_time_sum, latest_at, latest_id, latest_value in session.execute(
+            union_all(*parts) if len(parts) > 1 else parts[0]):
+        latest = (latest_at.replace(tzinfo=UTC), latest_id, latest_value) if latest_at is not None else None
+        partials[key].merge(Partial(events_count=int(count), value_sum=Decimal(value_sum), value_max=value_max,
+                                    value_time_sum=Decimal(value_time_sum), latest=latest))
+    return dict(partials)
 
 
 def _tallies(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
              end: datetime) -> dict[tuple[str, str], UniqueTally]:
-    tallies: dict[tuple[str, str], UniqueTally] = defaultdict(UniqueTally)
+    """Each unique value's additions and removals per group: its hourly rollups and its raw events, one statement."""
+    parts = []
     hours = _whole_hours(start, end)
     if hours is not None:
-        for row in session.scalars(select(UsageUniqueValue).where(
-                *_scope(UsageUniqueValue, organization_id, external_subscription_id, code),
-                UsageUniqueValue.bucket_start >= hours[0], UsageUniqueValue.bucket_start < hours[1])):
-            tallies[(row.group_key, row.unique_value)].merge(unique_tally(row))
-    for fact in _raw_facts(session, organization_id, external_subscription_id, code, start, end):
-        if fact.unique_value is not None:
-            tallies[(fact.group_key, fact.unique_value)].add(fact)
+        parts.append(select(UsageUniqueValue.group_key, UsageUniqueValue.unique_value, UsageUniqueValue.adds,
+                            UsageUniqueValue.removes, UsageUniqueValue.last_timestamp, UsageUniqueValue.last_event_id,
+                            UsageUniqueValue.last_operation).where(
+            *_scope(UsageUniqueValue, organization_id, external_subscription_id, code),
+            UsageUniqueValue.bucket_start >= hours[0], UsageUniqueValue.bucket_start < hours[1]))
+    removal = case((Event.operation == "remove", 1), else_=0)
+    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+        parts.append(select(Event.group_key, Event.unique_value, 1 - removal, removal, Event.timestamp, Event.id,
+                            Event.operation).where(*scope, Event.unique_value.is_not(None)))
+    tallies: dict[tuple[str, str], UniqueTally] = defaultdict(UniqueTally)
+    if not parts:
+        return {}
+    for key, value, adds, removes, last_at, last_id, operation in session.execute(
+            union_all(*parts) if len(parts) > 1 else parts[0]):
+        if last_at.tzinfo is None:
+            last_at = last_at.replace(tzinfo=UTC)
+        tallies[(key, value)].merge(UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
     return dict(tallies)
 
 
