@@ -135,7 +135,8 @@ def rollup_consistency() -> dict:
 
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         rolled = conn.execute("SELECT count(*) FROM events WHERE id <= (SELECT coalesce(max(last_event_id), 0) "
-                              "FROM rollup_watermarks) AND (error IS NULL OR error <> 'metric_not_found')").fetchone()[0]
+                              "FROM rollup_watermarks) AND (error IS NULL OR error <> 'metric_not_found')"
+                              ).fetchone()[0]
         summed = conn.execute("SELECT coalesce(sum(events_count), 0) FROM usage_rollups").fetchone()[0]
         conn.rollback()
     return {"rolled_up_events": rolled, "rollup_events_count": int(summed), "consistent": rolled == summed}

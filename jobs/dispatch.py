@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,12 @@ def make_dispatcher(settings: Settings):
 
 
 class RQDispatcher:
-    """Enqueue `jobs.tasks.<task>` on Redis; a job id already queued or running is not enqueued twice."""
+    """Enqueue `jobs.tasks.<task>` on Redis; a job id already waiting to run is not enqueued twice.
+
+    A request for a job that is *running* queues one more run after it (under a second id): the
+    request may be about data the running job has already passed (e.g. events committed after
+    the rollup job read its high-water mark), so dropping it could leave that work undone.
+    """
 
     def __init__(self, redis_url: str):
         from redis import Redis
@@ -32,28 +38,43 @@ class RQDispatcher:
         self.queue = Queue(QUEUE_NAME, connection=self.connection)
         self._retry = Retry(max=3, interval=[10, 60, 300])
 
-    def _busy(self, job_id: str) -> bool:
-        """A job with this id is queued, running or scheduled already."""
+    def _status(self, job_id: str):
         from rq.exceptions import NoSuchJobError
-        from rq.job import Job, JobStatus
+        from rq.job import Job
 
         try:
-            status = Job.fetch(job_id, connection=self.connection).get_status(refresh=True)
+            return Job.fetch(job_id, connection=self.connection).get_status(refresh=True)
         except NoSuchJobError:
-            return False
-        return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+            return None
+
+    def _free_id(self, job_id: str | None) -> str | None | bool:
+        """The id to enqueue under; False when a run that has not started yet is already waiting."""
+        from rq.job import JobStatus
+
+        if not job_id:
+            return None
+        waiting = (JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
+        for candidate in (job_id, f"{job_id}+again"):
+            status = self._status(candidate)
+            if status in waiting:
+                return False
+            if status != JobStatus.STARTED:
+                return candidate
+        return f"{job_id}+{uuid.uuid4().hex[:8]}"  # both running (two workers): one more after them
 
     def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
-        if job_id and self._busy(job_id):
+        free = self._free_id(job_id)
+        if free is False:
             return
-        self.queue.enqueue(f"jobs.tasks.{task}", kwargs=kwargs, job_id=job_id, retry=self._retry,
+        self.queue.enqueue(f"jobs.tasks.{task}", kwargs=kwargs, job_id=free, retry=self._retry,
                            job_timeout=600, result_ttl=3600, failure_ttl=7 * 86400)
 
     def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
         """Schedule the job (`rq worker --with-scheduler` moves it to the queue when it is due)."""
-        if job_id and self._busy(job_id):
+        free = self._free_id(job_id)
+        if free is False:
             return
-        self.queue.enqueue_in(delay, f"jobs.tasks.{task}", kwargs=kwargs, job_id=job_id, retry=self._retry,
+        self.queue.enqueue_in(delay, f"jobs.tasks.{task}", kwargs=kwargs, job_id=free, retry=self._retry,
                               job_timeout=600, result_ttl=3600, failure_ttl=7 * 86400)
 
 
@@ -61,7 +82,8 @@ class InProcessDispatcher:
     """Runs jobs one by one on a daemon thread of the web process (the embedded default: no Redis).
 
     A job that fails is logged and dropped; since every task is idempotent, the next clock run
-    picks up whatever it left undone.
+    picks up whatever it left undone. As with RQ, a job id is deduplicated only while the job waits:
+    a request arriving while it runs queues one more run.
     """
 
     def __init__(self, *, synchronous: bool = False):
@@ -98,11 +120,11 @@ class InProcessDispatcher:
         while True:
             task, kwargs = self._queue.get()
             job_id = kwargs.pop("__job_id", None)
+            with self._lock:
+                self._pending.discard(job_id)  # running now: a new request must queue another run
             try:
                 self._run(task, kwargs)
             finally:
-                with self._lock:
-                    self._pending.discard(job_id)
                 self._queue.task_done()
 
     def _run(self, task: str, kwargs: dict[str, Any]) -> None:

@@ -79,3 +79,50 @@ def test_rq_cron_schedule_runs_the_billing_clock_hourly(settings):
     assert job.func.__module__ == "jobs.tasks"
     assert job.cron == "0 * * * *" and job.queue_name == "default"
     assert jobs["deliver_due_webhooks"].cron == "*/5 * * * *"
+
+
+def test_a_request_while_the_job_runs_queues_one_more_run():
+    """The rollup job may already have passed the events of a request made while it runs: never drop it."""
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        from redis import Redis
+        from rq.job import Job, JobStatus
+
+        from jobs.dispatch import RQDispatcher
+
+        Redis.from_url(redis_url).flushdb()
+        dispatcher = RQDispatcher(redis_url)
+        dispatcher.enqueue("roll_up_events", job_id="roll-up-events")
+        dispatcher.enqueue("roll_up_events", job_id="roll-up-events")  # still waiting: nothing more
+        assert dispatcher.queue.job_ids == ["roll-up-events"]
+        Job.fetch("roll-up-events", connection=dispatcher.connection).set_status(JobStatus.STARTED)
+        dispatcher.queue.remove("roll-up-events")  # as a worker does when it takes the job
+        dispatcher.enqueue("roll_up_events", job_id="roll-up-events")
+        dispatcher.enqueue("roll_up_events", job_id="roll-up-events")
+        assert dispatcher.queue.job_ids == ["roll-up-events+again"]
+        return
+
+    import threading
+
+    from jobs import tasks
+    from jobs.dispatch import InProcessDispatcher
+
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def slow_job() -> None:
+        runs.append(1)
+        started.set()
+        release.wait(5)
+
+    tasks.TASKS["test_slow_job"] = slow_job
+    try:
+        dispatcher = InProcessDispatcher()
+        dispatcher.enqueue("test_slow_job", job_id="slow")
+        assert started.wait(5)
+        dispatcher.enqueue("test_slow_job", job_id="slow")  # while it runs: one more run
+        dispatcher.enqueue("test_slow_job", job_id="slow")  # that one waits: nothing more
+        release.set()
+        dispatcher.join()
+        assert len(runs) == 2
+    finally:
+        del tasks.TASKS["test_slow_job"]
