@@ -55,11 +55,9 @@ def ingest_catalog(session: Session, organization_id: str, external_ids: set[str
     transaction: the caller inserts its events in it.
     """
     if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(:barrier), "
-                             "pg_advisory_xact_lock_shared(:namespace, hashtext(:organization_id))"),
-                        {"barrier": locks.INSERT_BARRIER, "namespace": locks.CATALOG_NAMESPACE,
-                         "organization_id": organization_id})
-    version = session.scalar(select(Organization.catalog_version).where(Organization.id == organization_id))
+        version = _locked_version(session, organization_id)
+    else:
+        version = session.scalar(select(Organization.catalog_version).where(Organization.id == organization_id))
     catalog = _catalogs.get(organization_id)
     if catalog is None or catalog.version != version:
         catalog = IngestCatalog(version=version, metrics={
@@ -81,6 +79,21 @@ def ingest_catalog(session: Session, organization_id: str, external_ids: set[str
             catalog.windows.clear()
         catalog.windows.update(loaded)
     return catalog
+
+
+def _locked_version(session: Session, organization_id: str) -> int:
+    """Take the insert barrier and the catalog lock (shared), then read the version: one round trip.
+
+    Two statements, pipelined: the version is read by a statement that starts once the locks are
+    held, so it sees a catalog change that committed while this transaction waited for them.
+    """
+    connection = session.connection().connection.driver_connection
+    with connection.pipeline(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock_shared(%s, hashtext(%s))",
+                       (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
+        cursor.execute("SELECT catalog_version FROM organizations WHERE id = %s", (organization_id,))
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def subscription_at(windows: list[Window], moment: datetime) -> str | None:
