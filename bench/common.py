@@ -313,7 +313,9 @@ def tally_server(*, jobs: str = "inprocess", workers: int = WORKERS, threads: in
         from redis import Redis
 
         Redis.from_url(REDIS_URL).flushdb()  # db 5: the bench's own
-        worker = subprocess.Popen([str(BIN / "rq"), "worker", "--url", REDIS_URL, "--quiet"], cwd=ROOT, env=env,
+        # As `make worker` runs it: a worker that does not fork per job (see the Makefile).
+        worker = subprocess.Popen([str(BIN / "rq"), "worker", "-w", "rq.worker.SimpleWorker", "--with-scheduler",
+                                   "--url", REDIS_URL, "--quiet"], cwd=ROOT, env=env,
                                   stdout=(OUT / "rq-worker.log").open("w"), stderr=subprocess.STDOUT,
                                   start_new_session=True)
         started.append(worker)

@@ -60,13 +60,30 @@ def ingest_catalog(session: Session, organization_id: str, external_ids: set[str
         version = session.scalar(select(Organization.catalog_version).where(Organization.id == organization_id))
     catalog = _catalogs.get(organization_id)
     if catalog is None or catalog.version != version:
-        catalog = IngestCatalog(version=version, metrics={
-            metric.code: metric_reading(metric) for metric in session.scalars(select(BillableMetric).where(
-                BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None)))})
-        with _lock:
-            if len(_catalogs) >= MAX_ORGANIZATIONS:
-                _catalogs.clear()
-            _catalogs[organization_id] = catalog
+        catalog = _load(session, organization_id, version)
+    load_windows(session, organization_id, catalog, external_ids)
+    return catalog
+
+
+def cached_catalog(organization_id: str) -> IngestCatalog | None:
+    """This process's catalog of the organization, maybe stale: only for a guarded insert
+    (`metering.services._insert_if_version`), which writes nothing unless its version is current."""
+    return _catalogs.get(organization_id)
+
+
+def _load(session: Session, organization_id: str, version: int) -> IngestCatalog:
+    catalog = IngestCatalog(version=version, metrics={
+        metric.code: metric_reading(metric) for metric in session.scalars(select(BillableMetric).where(
+            BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None)))})
+    with _lock:
+        if len(_catalogs) >= MAX_ORGANIZATIONS:
+            _catalogs.clear()
+        _catalogs[organization_id] = catalog
+    return catalog
+
+
+def load_windows(session: Session, organization_id: str, catalog: IngestCatalog, external_ids: set[str]) -> None:
+    """Make sure the catalog knows the subscriptions of these external ids (read as of now)."""
     missing = external_ids - catalog.windows.keys()
     if missing:
         loaded: dict[str, list[Window]] = {external_id: [] for external_id in missing}
@@ -78,7 +95,10 @@ def ingest_catalog(session: Session, organization_id: str, external_ids: set[str
         if len(catalog.windows) + len(loaded) > MAX_SUBSCRIPTIONS:
             catalog.windows.clear()
         catalog.windows.update(loaded)
-    return catalog
+
+
+# The insert barrier and the organization's catalog lock, both shared, held until the transaction ends.
+PG_LOCKS = "SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock_shared(%s, hashtext(%s))"
 
 
 def _locked_version(session: Session, organization_id: str) -> int:
@@ -89,8 +109,7 @@ def _locked_version(session: Session, organization_id: str) -> int:
     """
     connection = session.connection().connection.driver_connection
     with connection.pipeline(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock_shared(%s, hashtext(%s))",
-                       (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
+        cursor.execute(PG_LOCKS, (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
         cursor.execute("SELECT catalog_version FROM organizations WHERE id = %s", (organization_id,))
         row = cursor.fetchone()
     return row[0] if row else 0

@@ -17,13 +17,14 @@ from billing import pricing
 from billing.catalog.models import BillableMetric, Charge, ChargeFilter
 from billing.db import read_only, read_snapshot, unit_of_work
 from billing.errors import NotFound, ValidationFailed
+from billing.metering import locks
 from billing.metering.aggregation import Fact, GroupUsage, MetricSpec, UniqueTally, group_values, matching_filter
 from billing.metering.aggregation import units as aggregated_units
-from billing.metering.catalog_cache import ingest_catalog, subscription_at
+from billing.metering.catalog_cache import PG_LOCKS, cached_catalog, ingest_catalog, load_windows, subscription_at
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import Event
 from billing.metering.rollups import request_rollup
-from billing.metering.usage import group_usage, hourly_partials
+from billing.metering.usage import UsageQuery, group_usages, hourly_partials
 from billing.money import parse_decimal, to_minor
 from billing.pagination import Page, paginate
 from billing.ports import runtime
@@ -102,9 +103,9 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
     if errors:
         raise ValidationFailed(errors)
     now = runtime.clock.now()
-    with unit_of_work() as uow:
-        session = uow.session
-        catalog = ingest_catalog(session, organization_id, {e.external_subscription_id for e in parsed})
+    external_ids = {e.external_subscription_id for e in parsed}
+
+    def rows_for(catalog) -> list[dict]:
         rows = []
         for e in parsed:
             fact = derive(catalog.metrics.get(e.code), code=e.code, properties=e.properties, timestamp=e.timestamp)
@@ -117,9 +118,24 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
                 "unique_value": fact.unique_value, "operation": fact.operation, "group_key": fact.group_key,
                 "error": fact.error, "created_at": now,
             })
+        return rows
+
+    with unit_of_work() as uow:
+        session = uow.session
+        inserted_ids = None
+        catalog = cached_catalog(organization_id) if session.bind.dialect.name == "postgresql" else None
+        if catalog is not None:
+            # The common case: derive with this process's catalog and let the insert itself check,
+            # under the locks, that the catalog has not changed since (one round trip in all).
+            load_windows(session, organization_id, catalog, external_ids)
+            rows = rows_for(catalog)
+            inserted_ids = _insert_if_version(session, organization_id, catalog.version, rows)
+        if inserted_ids is None:
+            catalog = ingest_catalog(session, organization_id, external_ids)
+            rows = rows_for(catalog)
+            inserted_ids = _insert_new_events(session, rows)
         # NOTE: ON CONFLICT DO NOTHING on (organization, transaction_id) makes a retried or
         # concurrent duplicate a no-op instead of an error (BILLING.md, Metering: Idempotency).
-        inserted_ids = _insert_new_events(session, rows)
         stored = {row["transaction_id"]: StoredEvent.from_row(row, inserted_ids[row["transaction_id"]])
                   for row in rows if row["transaction_id"] in inserted_ids}
         duplicates = [e.transaction_id for e in parsed if e.transaction_id not in stored]
@@ -145,6 +161,35 @@ _PG_INSERT = (
     "ON CONFLICT (organization_id, transaction_id) DO NOTHING RETURNING id, transaction_id")
 
 
+# Constant column and type names only, as above.
+_PG_INSERT_IF_VERSION = (
+    "WITH version AS (SELECT catalog_version FROM organizations WHERE id = %s), inserted AS ("  # noqa: S608
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
+    f"SELECT {', '.join(_EVENT_COLUMNS)} FROM json_to_recordset(%s::json) AS r("
+    f"{', '.join(f'{c} {t}' for c, t in zip(_EVENT_COLUMNS, _EVENT_TYPES, strict=True))}) "
+    "WHERE (SELECT catalog_version FROM version) = %s "
+    "ON CONFLICT (organization_id, transaction_id) DO NOTHING RETURNING id, transaction_id) "
+    "SELECT (SELECT catalog_version FROM version), NULL::bigint, NULL::varchar "
+    "UNION ALL SELECT NULL, id, transaction_id FROM inserted")
+
+
+def _insert_if_version(session: Session, organization_id: str, version: int, rows: list[dict]) -> dict[str, int] | None:
+    """PostgreSQL: take the ingestion locks and insert the rows only if the catalog is still at `version`.
+
+    Returns {transaction_id: id} of the rows inserted, or None (nothing written) when the catalog
+    changed: the caller then reads it again under the locks, which it now holds.
+    """
+    connection = session.connection().connection.driver_connection
+    document = _json_document(rows)
+    with connection.pipeline(), connection.cursor() as cursor:
+        cursor.execute(PG_LOCKS, (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
+        cursor.execute(_PG_INSERT_IF_VERSION, (organization_id, document, version))
+        result = cursor.fetchall()
+    if result[0][0] != version:
+        return None
+    return {transaction_id: event_id for _, event_id, transaction_id in result[1:]}
+
+
 def _json_default(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -154,20 +199,22 @@ def _json_default(value: object) -> str:
 def _insert_new_events(session: Session, rows: list[dict]) -> dict[str, int]:
     """Insert the rows whose transaction id is new; returns {transaction_id: id} of those inserted."""
     if session.bind.dialect.name == "postgresql":
-        records = [{**row, "timestamp": _naive_utc(row["timestamp"]), "created_at": _naive_utc(row["created_at"])}
-                   for row in rows]
-        try:
-            document = orjson.dumps(records, default=_json_default).decode()
-        except orjson.JSONEncodeError:  # e.g. an integer property beyond 64 bits, which orjson refuses
-            document = json.dumps(records, default=lambda v: v.isoformat() if isinstance(v, datetime)
-                                  else _json_default(v))
         cursor = session.connection().connection.driver_connection.cursor()
-        cursor.execute(_PG_INSERT, (document,))
+        cursor.execute(_PG_INSERT, (_json_document(rows),))
         return {transaction_id: event_id for event_id, transaction_id in cursor.fetchall()}
     table = Event.__table__
     result = session.execute(sqlite.insert(table).on_conflict_do_nothing(
         index_elements=["organization_id", "transaction_id"]).returning(table.c.id, table.c.transaction_id), rows)
     return {transaction_id: event_id for event_id, transaction_id in result}
+
+
+def _json_document(rows: list[dict]) -> str:
+    records = [{**row, "timestamp": _naive_utc(row["timestamp"]), "created_at": _naive_utc(row["created_at"])}
+               for row in rows]
+    try:
+        return orjson.dumps(records, default=_json_default).decode()
+    except orjson.JSONEncodeError:  # e.g. an integer property beyond 64 bits, which orjson refuses
+        return json.dumps(records, default=lambda v: v.isoformat() if isinstance(v, datetime) else _json_default(v))
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -279,15 +326,24 @@ def metric_spec(metric: BillableMetric) -> MetricSpec:
                       rounding_function=metric.rounding_function, rounding_precision=metric.rounding_precision)
 
 
-def _usage_by_filter(session: Session, subscription: Subscription, charge: Charge, start: datetime,
-                     end: datetime) -> dict[str | None, GroupUsage]:
-    """The charge's usage over [start, end) per charge filter id (None: events matching no filter)."""
+def _usage_query(subscription: Subscription, charge: Charge, start: datetime, end: datetime) -> UsageQuery:
     metric = charge.billable_metric
-    groups = group_usage(
-        session, organization_id=subscription.organization_id, external_subscription_id=subscription.external_id,
-        code=metric.code, start=start, end=end, unique=metric.aggregation_type == "unique_count_agg",
-        latest=metric.aggregation_type == "latest_agg",
-        before_start=subscription.started_at if metric.recurring else None)
+    return UsageQuery(code=metric.code, start=start, end=end,
+                      before_start=subscription.started_at if metric.recurring else None,
+                      unique=metric.aggregation_type == "unique_count_agg",
+                      latest=metric.aggregation_type == "latest_agg")
+
+
+def _usage_by_filter(session: Session, subscription: Subscription, charge: Charge, start: datetime,
+                     end: datetime, groups: dict[str, GroupUsage] | None = None) -> dict[str | None, GroupUsage]:
+    """The charge's usage over [start, end) per charge filter id (None: events matching no filter).
+
+    `groups`: the charge's usage per filter group when the caller read it already (group_usages).
+    """
+    if groups is None:
+        [groups] = group_usages(session, organization_id=subscription.organization_id,
+                                external_subscription_id=subscription.external_id,
+                                queries=[_usage_query(subscription, charge, start, end)])
     by_filter: dict[str | None, GroupUsage] = {f.id: GroupUsage() for f in charge.filters}
     by_filter[None] = GroupUsage()
     for key, group in groups.items():
@@ -308,10 +364,10 @@ def _filter_of(charge: Charge, key: str) -> str | None:
 
 
 def charge_usage(session: Session, subscription: Subscription, charge: Charge, start: datetime,
-                 end: datetime) -> ChargeUsage:
+                 end: datetime, groups: dict[str, GroupUsage] | None = None) -> ChargeUsage:
     """Units and price of one charge over [start, end) of one subscription's events, per charge filter."""
     spec = metric_spec(charge.billable_metric)
-    by_filter = _usage_by_filter(session, subscription, charge, start, end)
+    by_filter = _usage_by_filter(session, subscription, charge, start, end, groups)
     currency = subscription.plan.amount_currency
     total = GroupUsage()
     lines = []
@@ -359,7 +415,13 @@ def _per_event_inputs(session: Session, subscription: Subscription, charge: Char
 
 
 def usage_between(session: Session, subscription: Subscription, start: datetime, end: datetime) -> Usage:
-    charges = [charge_usage(session, subscription, charge, start, end) for charge in subscription.plan.charges]
+    charges = subscription.plan.charges
+    # Every charge's events read in one go (one statement on PostgreSQL), then priced one by one.
+    groups = group_usages(session, organization_id=subscription.organization_id,
+                          external_subscription_id=subscription.external_id,
+                          queries=[_usage_query(subscription, charge, start, end) for charge in charges])
+    charges = [charge_usage(session, subscription, charge, start, end, charge_groups)
+               for charge, charge_groups in zip(charges, groups, strict=True)]
     return Usage(subscription=subscription, from_datetime=start, to_datetime=end,
                  currency=subscription.plan.amount_currency, charges=charges)
 

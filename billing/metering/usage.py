@@ -9,11 +9,12 @@ events in at the same moment cannot make an event count twice or not at all.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, extract, func, literal, null, or_, select, union_all
-from sqlalchemy.dialects.postgresql import aggregate_order_by, array_agg
+from sqlalchemy import BigInteger, Numeric, case, cast, extract, func, literal, null, or_, select, union_all
+from sqlalchemy.dialects.postgresql import TIMESTAMP, aggregate_order_by, array_agg
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
@@ -21,29 +22,65 @@ from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUn
 from billing.metering.rollups import WATERMARK, bucket_ceil, bucket_start, rollup_partial, watermark
 
 
+@dataclass(frozen=True)
+class UsageQuery:
+    """One metric's usage over [start, end), and over [before_start, start) when given (recurring metrics).
+
+    `unique`: also the unique values (unique_count_agg); `latest=False` (the metric is not
+    latest_agg) spares finding each group's latest event.
+    """
+
+    code: str
+    start: datetime
+    end: datetime
+    before_start: datetime | None = None
+    unique: bool = False
+    latest: bool = True
+
+    def ranges(self) -> list[tuple[datetime, datetime, bool]]:
+        ranges = [(self.start, self.end, True)]
+        if self.before_start is not None and self.before_start < self.start:
+            ranges.append((self.before_start, self.start, False))
+        return [r for r in ranges if r[0] < r[1]]
+
+
 def group_usage(session: Session, *, organization_id: str, external_subscription_id: str, code: str,
                 start: datetime, end: datetime, before_start: datetime | None = None,
                 unique: bool = False, latest: bool = True) -> dict[str, GroupUsage]:
-    """Usage per filter group in [start, end), and in [before_start, start) when given (recurring metrics).
+    """Usage per filter group of one metric (see UsageQuery)."""
+    [groups] = group_usages(session, organization_id=organization_id,
+                            external_subscription_id=external_subscription_id,
+                            queries=[UsageQuery(code, start, end, before_start, unique, latest)])
+    return groups
 
-    `latest=False` (the metric is not latest_agg) spares finding each group's latest event.
-    """
-    groups: dict[str, GroupUsage] = defaultdict(GroupUsage)
-    ranges = [(start, end, True)]
-    if before_start is not None and before_start < start:
-        ranges.append((before_start, start, False))
-    for range_start, range_end, during in ranges:
-        if range_start >= range_end:
+
+def group_usages(session: Session, *, organization_id: str, external_subscription_id: str,
+                 queries: list[UsageQuery]) -> list[dict[str, GroupUsage]]:
+    """Usage per filter group for each query, read together (PostgreSQL: one statement for all of them)."""
+    results: list[dict[str, GroupUsage]] = [defaultdict(GroupUsage) for _ in queries]
+    if session.bind.dialect.name == "postgresql":
+        tagged = [(index, during, query.code, range_start, range_end, query.latest)
+                  for index, query in enumerate(queries) for range_start, range_end, during in query.ranges()]
+        for (index, during), partials in _partials_in_sql(session, organization_id, external_subscription_id,
+                                                          tagged).items():
+            for key, partial in partials.items():
+                (results[index][key].during if during else results[index][key].before).merge(partial)
+    else:
+        for index, query in enumerate(queries):
+            for range_start, range_end, during in query.ranges():
+                for key, partial in _partials(session, organization_id, external_subscription_id, query.code,
+                                              range_start, range_end).items():
+                    (results[index][key].during if during else results[index][key].before).merge(partial)
+    for index, query in enumerate(queries):
+        if not query.unique:
             continue
-        for key, partial in _partials(session, organization_id, external_subscription_id, code, range_start,
-                                      range_end, latest=latest).items():
-            (groups[key].during if during else groups[key].before).merge(partial)
-        if unique:
-            for (key, value), tally in _tallies(session, organization_id, external_subscription_id, code,
+        for range_start, range_end, during in query.ranges():
+            for (key, value), tally in _tallies(session, organization_id, external_subscription_id, query.code,
                                                 range_start, range_end).items():
-                target = groups[key].unique_during if during else groups[key].unique_before
+                group = results[index][key]
+                target = group.unique_during if during else group.unique_before
                 target.setdefault(value, UniqueTally()).merge(tally)
-    return dict(groups)
+    return [dict(groups) for groups in results]
 
 
 def _whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
@@ -92,9 +129,7 @@ def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, 
 
 
 def _partials(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-              end: datetime, *, latest: bool = True) -> dict[str, Partial]:
-    if session.bind.dialect.name == "postgresql":
-        return _partials_in_sql(session, organization_id, external_subscription_id, code, start, end, latest=latest)
+              end: datetime) -> dict[str, Partial]:
     # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
     parts = []
     hours = _whole_hours(start, end)
@@ -124,43 +159,53 @@ def _partials(session: Session, organization_id: str, external_subscription_id: 
     return dict(partials)
 
 
-def _partials_in_sql(session: Session, organization_id: str, external_subscription_id: str, code: str,
-                     start: datetime, end: datetime, *, latest: bool) -> dict[str, Partial]:
-    """PostgreSQL sums NUMERIC exactly: one row per group and part, summarised by the database."""
+def _partials_in_sql(session: Session, organization_id: str, external_subscription_id: str,
+                     ranges: list[tuple]) -> dict[tuple[int, bool], dict[str, Partial]]:
+    """PostgreSQL sums NUMERIC exactly: one row per range, group and part, summarised by the database.
 
-    def newest_of(columns, order):
+    `ranges`: (tag, during, metric code, start, end, latest) each; the answer is keyed by (tag, during).
+    """
+
+    def newest_of(latest: bool, columns, order):
         if not latest:  # sorting every event of the part for nothing is most of the statement's time
-            return [null(), null(), null()]
-        return [array_agg(aggregate_order_by(column, *order))[1] for column in columns]
+            return [cast(null(), kind).label(name) for kind, name in ((TIMESTAMP, "latest_at"),
+                                                                       (BigInteger, "latest_id"),
+                                                                       (Numeric, "latest_value"))]
+        return [array_agg(aggregate_order_by(column, *order))[1].label(name)
+                for column, name in zip(columns, ("latest_at", "latest_id", "latest_value"), strict=True)]
 
     parts = []
-    hours = _whole_hours(start, end)
-    if hours is not None:
-        newest = (UsageRollup.latest_timestamp.desc().nulls_last(), UsageRollup.latest_event_id.desc())
-        parts.append(select(
-            UsageRollup.group_key, func.sum(UsageRollup.events_count), func.sum(UsageRollup.value_sum),
-            func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
-            *newest_of((UsageRollup.latest_timestamp, UsageRollup.latest_event_id, UsageRollup.latest_value), newest),
-        ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
-                UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])
-            .group_by(UsageRollup.group_key))
-    value = func.coalesce(Event.value, 0)
-    newest = (Event.timestamp.desc(), Event.id.desc())
-    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
-        parts.append(select(
-            Event.group_key, func.count(), func.sum(value), func.max(value),
-            func.sum(value * extract("epoch", Event.timestamp)),
-            *newest_of((Event.timestamp, Event.id, value), newest),
-        ).where(*scope).group_by(Event.group_key))
-    partials: dict[str, Partial] = defaultdict(Partial)
+    for tag, during, code, start, end, latest in ranges:
+        labels = (literal(tag).label("tag"), literal(during).label("during"))
+        hours = _whole_hours(start, end)
+        if hours is not None:
+            newest = (UsageRollup.latest_timestamp.desc().nulls_last(), UsageRollup.latest_event_id.desc())
+            parts.append(select(
+                *labels, UsageRollup.group_key, func.sum(UsageRollup.events_count), func.sum(UsageRollup.value_sum),
+                func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
+                *newest_of(latest, (UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
+                                    UsageRollup.latest_value), newest),
+            ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
+                    UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])
+                .group_by(UsageRollup.group_key))
+        value = func.coalesce(Event.value, 0)
+        newest = (Event.timestamp.desc(), Event.id.desc())
+        for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+            parts.append(select(
+                *labels, Event.group_key, func.count(), func.sum(value), func.max(value),
+                func.sum(value * extract("epoch", Event.timestamp)),
+                *newest_of(latest, (Event.timestamp, Event.id, value), newest),
+            ).where(*scope).group_by(Event.group_key))
+    found: dict[tuple[int, bool], dict[str, Partial]] = defaultdict(lambda: defaultdict(Partial))
     if not parts:
         return {}
-    for key, count, value_sum, value_max, value_time_sum, latest_at, latest_id, latest_value in session.execute(
-            union_all(*parts) if len(parts) > 1 else parts[0]):
+    rows = session.execute(union_all(*parts) if len(parts) > 1 else parts[0])
+    for tag, during, key, count, value_sum, value_max, value_time_sum, latest_at, latest_id, latest_value in rows:
         latest = (latest_at.replace(tzinfo=UTC), latest_id, latest_value) if latest_at is not None else None
-        partials[key].merge(Partial(events_count=int(count), value_sum=Decimal(value_sum), value_max=value_max,
-                                    value_time_sum=Decimal(value_time_sum), latest=latest))
-    return dict(partials)
+        found[(tag, during)][key].merge(Partial(events_count=int(count), value_sum=Decimal(value_sum),
+                                                value_max=value_max, value_time_sum=Decimal(value_time_sum),
+                                                latest=latest))
+    return found
 
 
 def _tallies(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,

@@ -20,7 +20,7 @@ from billing.metering.aggregation import Fact, GroupUsage, MetricSpec, reference
 from billing.metering.models import Event
 from billing.metering.rollups import roll_up_events
 from billing.metering.services import ingest_events
-from billing.metering.usage import group_usage
+from billing.metering.usage import UsageQuery, group_usage, group_usages
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN = 3 * 86400  # the stream covers three days
@@ -90,8 +90,16 @@ def test_rollups_plus_raw_equal_recomputation(metrics, first, late, roll_first, 
     range_start = BASE + timedelta(seconds=start, microseconds=start % 7 * 1000)
     range_end = range_start + timedelta(seconds=length)
 
-    for code, spec_data in METRICS.items():
-        spec = MetricSpec(aggregation_type=spec_data["aggregation_type"], recurring=spec_data.get("recurring", False))
+    specs = {code: MetricSpec(aggregation_type=data["aggregation_type"], recurring=data.get("recurring", False))
+             for code, data in METRICS.items()}
+    with read_snapshot() as session:  # every metric in one read, as current usage reads a plan's charges
+        all_groups = dict(zip(specs, group_usages(
+            session, organization_id=organization_id, external_subscription_id=subscription,
+            queries=[UsageQuery(code, range_start, range_end, before_start=BASE if spec.recurring else None,
+                                unique=spec.aggregation_type == "unique_count_agg",
+                                latest=spec.aggregation_type == "latest_agg")
+                     for code, spec in specs.items()]), strict=True))
+    for code, spec in specs.items():
         with read_only() as session:
             facts = [Fact(id=r.id, timestamp=r.timestamp, value=r.value, unique_value=r.unique_value,
                           operation=r.operation, group_key=r.group_key)
@@ -103,6 +111,9 @@ def test_rollups_plus_raw_equal_recomputation(metrics, first, late, roll_first, 
                                  code=code, start=range_start, end=range_end,
                                  before_start=BASE if spec.recurring else None,
                                  unique=spec.aggregation_type == "unique_count_agg")
+        assert all_groups[code].keys() == groups.keys()
+        for key, group in all_groups[code].items():
+            assert units(spec, group, range_start, range_end) == units(spec, groups[key], range_start, range_end)
         total = GroupUsage()
         for group in groups.values():
             total.merge(group)
