@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from billing.money import round_minor
 
 HUNDRED = Decimal(100)
+PRECISE = Decimal("1e-15")  # the scale of NUMERIC(40,15), where precise amounts are stored
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,27 @@ def apply_coupons(fees: Sequence[FeeLine], coupons: Sequence[CouponTerms]) -> Co
         amount = max(amount, 0)
         amounts.append(amount)
         if amount:
-            for i in covered:
-                discounts[i] += Decimal(amount) * rest[i] / base
+            for i, share in _spread(amount, [(i, rest[i]) for i in covered if rest[i] > 0], base).items():
+                discounts[i] += share
     return CouponsResult(amounts=amounts, fee_discounts=discounts)
+
+
+def _spread(amount: int, owed: list[tuple[int, Decimal]], base: Decimal) -> dict[int, Decimal]:
+    """`amount` over the fees pro rata to what they owe; the shares add up to `amount` exactly.
+
+    Shares are kept to 15 decimals of a cent (the precision `precise_*` columns store) and the last
+    fee takes what the others leave, so no fraction of a cent is lost or made up by the spread.
+    """
+    if amount >= base:
+        return dict(owed)
+    shares: dict[int, Decimal] = {}
+    with localcontext() as context:
+        context.prec = 60
+        for i, rest in owed[:-1]:
+            shares[i] = (Decimal(amount) * rest / base).quantize(PRECISE, rounding=ROUND_FLOOR)
+        last, rest = owed[-1]
+        shares[last] = min(Decimal(amount) - sum(shares.values(), Decimal(0)), rest)
+    return shares
 
 
 def taxes_of(levels: Sequence[Sequence[str]]) -> tuple[str, ...]:
