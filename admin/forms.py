@@ -50,3 +50,49 @@ class PlanForm(FlaskForm):
     description = TextAreaField("Description")
     # Not part of the plan: whether this edit also reaches the subscriptions' overridden copies of it.
     cascade_updates = BooleanField("Apply to customers' overridden plans")
+
+
+class TaxForm(FlaskForm):
+    """A tax; the tax service validates the values (rate, unique code)."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=255)])
+    code = StringField("Code", validators=[DataRequired(), Length(max=255)])
+    rate = StringField("Rate (%)", validators=[DataRequired(), Length(max=32)])
+    description = StringField("Description", validators=[Length(max=1000)])
+    applied_to_organization = BooleanField("Default for every customer (organization level)")
+
+
+class CouponForm(FlaskForm):
+    """A coupon; the coupon service validates the combination of fields."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=255)])
+    code = StringField("Code", validators=[DataRequired(), Length(max=255)])
+    coupon_type = SelectField("Type", choices=[SelectChoice("fixed_amount", "Fixed amount"),
+                                               SelectChoice("percentage", "Percentage")])
+    value = StringField("Amount or rate (%)", validators=[DataRequired(), Length(max=32)])
+    currency = StringField("Currency (fixed amount)", validators=[Length(max=3)])
+    frequency = SelectField("Applies", choices=[SelectChoice("once", "Once"),
+                                                SelectChoice("recurring", "For some periods"),
+                                                SelectChoice("forever", "Forever")])
+    frequency_duration = StringField("Periods (recurring)", validators=[Length(max=6)])
+    expiration_at = StringField("Expires at (ISO 8601, optional)", validators=[Length(max=40)])
+    reusable = BooleanField("Reusable: may be applied to a customer more than once", default=True)
+
+    def amount_cents(self) -> int | str | None:
+        """The fixed amount in minor units, from the major units typed (the service refuses what is no amount)."""
+        from billing.money import parse_decimal, to_minor
+
+        amount = parse_decimal(self.value.data)
+        currency = (self.currency.data or "").upper()
+        if amount is None or len(currency) != 3:
+            return self.value.data
+        try:
+            return to_minor(amount, currency)
+        except Exception:  # an unknown currency: the service says so
+            return self.value.data
+
+
+class ApplyCouponForm(FlaskForm):
+    """Apply one of the organization's coupons to the customer of the page."""
+
+    coupon_code = StringField("Coupon", validators=[DataRequired(), Length(max=255)])

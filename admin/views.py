@@ -12,8 +12,9 @@ from jinja2_fragments.flask import render_block
 
 from admin import customers_list, metrics, subscriptions, wording
 from admin.auth import AccountManager, register_user_loader
-from admin.forms import LoginForm, MetricForm
+from admin.forms import ApplyCouponForm, LoginForm, MetricForm
 from billing.catalog import screens
+from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.catalog.services import create_billable_metric, delete_billable_metric, update_billable_metric
 from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
@@ -149,6 +150,11 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     if whole_page or block == "events":
         context["events"] = overview.customer_events(**scope, transaction_id=transaction_id or None,
                                                      code=code or None, page=events_page, per_page=EVENTS_PER_PAGE)
+    if whole_page or block == "coupons":
+        context["applied_coupons"] = list_applied_coupons(**scope, per_page=100).items
+        context["coupon_choices"] = list_coupons(organization_id=organization_id(), per_page=100).items
+        context.setdefault("coupon_form", ApplyCouponForm())
+        context.setdefault("coupon_error", None)
     if whole_page:
         context["metric_codes"] = screens.metric_codes(organization_id=organization_id())
     return render_page(CUSTOMER_PAGE, block, status=status, **context)

@@ -23,10 +23,12 @@ def authenticate() -> None:
 
 from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)
     billable_metrics,
+    coupons,
     customers,
     events,
     invoices,
     plans,
     subscriptions,
+    taxes,
     webhook_endpoints,
 )

@@ -1,9 +1,18 @@
 """Every table of the core, imported in one place so that mappers and Alembic see them all."""
 
-from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge, ChargeFilter, Plan
+from billing.catalog.models import (
+    AppliedCoupon,
+    BillableMetric,
+    BillableMetricFilter,
+    Charge,
+    ChargeFilter,
+    Coupon,
+    Plan,
+    Tax,
+)
 from billing.customers.models import Customer
 from billing.db import Base
-from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
+from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
 from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook bumps catalog versions)
 from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
@@ -11,6 +20,7 @@ from billing.subscriptions.models import Subscription
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence", "Subscription",
     "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",

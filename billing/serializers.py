@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from billing import links
-from billing.money import decimal_str
+from billing.money import decimal_str, round_minor
 
 
 def iso(moment) -> str | None:
@@ -48,7 +48,7 @@ def customer(c) -> dict[str, Any]:
         "billing_configuration": {"invoice_grace_period": c.invoice_grace_period,
                                   "payment_provider": c.payment_provider},
         "metadata": [dict(m) for m in (c.metadata_ or [])],
-        "taxes": [],
+        "taxes": [tax(t) for t in c.taxes],
         "created_at": iso(c.created_at),
         "updated_at": iso(c.updated_at),
     }
@@ -86,7 +86,7 @@ def charge(c) -> dict[str, Any]:
         "properties": dict(c.properties or {}),
         "filters": [{"lago_id": f.id, "invoice_display_name": f.invoice_display_name, "properties": f.properties,
                      "values": f.values, "created_at": iso(f.created_at)} for f in c.filters],
-        "taxes": [],
+        "taxes": [tax(t) for t in c.taxes],
         "created_at": iso(c.created_at),
     }
 
@@ -108,7 +108,7 @@ def plan(p) -> dict[str, Any]:
         "minimum_commitment": ({"lago_id": p.id, "amount_cents": p.minimum_commitment_cents, "interval": p.interval,
                                 "invoice_display_name": None, "taxes": []}
                                if p.minimum_commitment_cents else None),
-        "taxes": [],
+        "taxes": [tax(t) for t in p.taxes],
         "created_at": iso(p.created_at),
     }
 
@@ -188,7 +188,11 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
         "precise_amount": decimal_str(f.precise_amount_cents.scaleb(-2)) if f.amount_currency else None,
         "amount_currency": f.amount_currency,
         "taxes_amount_cents": f.taxes_amount_cents,
-        "taxes_rate": 0.0,
+        "taxes_precise_amount": decimal_str(f.taxes_precise_amount_cents.scaleb(-2)),
+        "taxes_rate": float(f.taxes_rate),
+        "precise_coupons_amount_cents": decimal_str(f.precise_coupons_amount_cents),
+        "sub_total_excluding_taxes_amount_cents": round_minor(f.sub_total_excluding_taxes_precise_amount_cents),
+        "sub_total_excluding_taxes_precise_amount_cents": decimal_str(f.sub_total_excluding_taxes_precise_amount_cents),
         "total_amount_cents": f.amount_cents + f.taxes_amount_cents,
         "total_amount_currency": f.amount_currency,
         "units": decimal_str(f.units),
@@ -205,6 +209,11 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
         "item": {"type": f.fee_type, "code": f.item_code, "name": f.description,
                  "invoice_display_name": f.description, "lago_item_id": f.charge_id or f.subscription_id,
                  "item_type": item_type},
+        "applied_taxes": [{
+            "lago_id": t.id, "lago_fee_id": f.id, "lago_tax_id": t.tax_id, "tax_name": t.tax_name,
+            "tax_code": t.tax_code, "tax_rate": float(t.tax_rate), "tax_description": t.tax_description,
+            "amount_cents": t.amount_cents, "amount_currency": t.amount_currency, "created_at": iso(t.created_at),
+        } for t in f.applied_taxes],
     }
 
 
@@ -256,9 +265,20 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
         } for link in i.invoice_subscriptions],
         "subscriptions": [subscription(s) for s in subscriptions_by_id.values()],
         "fees": [fee(f, i, subscriptions_by_id) for f in i.fees],
-        "credits": [],
+        "credits": [{
+            "lago_id": c.id, "amount_cents": c.amount_cents, "amount_currency": c.amount_currency,
+            "before_taxes": c.before_taxes,
+            "item": {"lago_item_id": c.applied_coupon_id, "type": "coupon", "code": c.coupon_code,
+                     "name": c.coupon_name},
+            "invoice": {"lago_id": i.id, "payment_status": i.payment_status},
+        } for c in i.credits],
         "metadata": [],
-        "applied_taxes": [],
+        "applied_taxes": [{
+            "lago_id": t.id, "lago_invoice_id": i.id, "lago_tax_id": t.tax_id, "tax_name": t.tax_name,
+            "tax_code": t.tax_code, "tax_rate": float(t.tax_rate), "tax_description": t.tax_description,
+            "amount_cents": t.amount_cents, "amount_currency": t.amount_currency,
+            "fees_amount_cents": t.fees_amount_cents, "created_at": iso(t.created_at),
+        } for t in i.applied_taxes],
     }
 
 
@@ -341,4 +361,62 @@ def webhook_endpoint(w) -> dict[str, Any]:
         "name": w.name,
         "event_types": w.event_types,
         "created_at": iso(w.created_at),
+    }
+
+
+def tax(t) -> dict[str, Any]:
+    return {
+        "lago_id": t.id,
+        "name": t.name,
+        "code": t.code,
+        "rate": float(t.rate),
+        "description": t.description,
+        "applied_to_organization": t.applied_to_organization,
+        "created_at": iso(t.created_at),
+    }
+
+
+def coupon(c) -> dict[str, Any]:
+    return {
+        "lago_id": c.id,
+        "name": c.name,
+        "code": c.code,
+        "description": c.description,
+        "coupon_type": c.coupon_type,
+        "amount_cents": c.amount_cents,
+        "amount_currency": c.amount_currency,
+        "percentage_rate": float(c.percentage_rate) if c.percentage_rate is not None else None,
+        "frequency": c.frequency,
+        "frequency_duration": c.frequency_duration,
+        "reusable": c.reusable,
+        "limited_plans": c.limited_plans,
+        "plan_codes": [p.code for p in c.plans],
+        "limited_billable_metrics": c.limited_billable_metrics,
+        "billable_metric_codes": [m.code for m in c.billable_metrics],
+        "expiration": c.expiration,
+        "expiration_at": iso(c.expiration_at),
+        "terminated_at": iso(c.terminated_at),
+        "created_at": iso(c.created_at),
+    }
+
+
+def applied_coupon(a) -> dict[str, Any]:
+    return {
+        "lago_id": a.id,
+        "lago_coupon_id": a.coupon_id,
+        "coupon_code": a.coupon.code,
+        "coupon_name": a.coupon.name,
+        "lago_customer_id": a.customer_id,
+        "external_customer_id": a.customer.external_id,
+        "status": a.status,
+        "amount_cents": a.amount_cents,
+        "amount_cents_remaining": a.amount_cents_remaining,
+        "amount_currency": a.amount_currency,
+        "percentage_rate": float(a.percentage_rate) if a.percentage_rate is not None else None,
+        "frequency": a.frequency,
+        "frequency_duration": a.frequency_duration,
+        "frequency_duration_remaining": a.frequency_duration_remaining,
+        "expiration_at": iso(a.coupon.expiration_at),
+        "created_at": iso(a.created_at),
+        "terminated_at": iso(a.terminated_at),
     }

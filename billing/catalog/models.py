@@ -2,11 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, new_id, utcnow
+
+if TYPE_CHECKING:
+    from billing.customers.models import Customer
 
 AGGREGATION_TYPES = (
     "count_agg", "sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg", "custom_agg",
@@ -78,11 +82,11 @@ class Plan(Base):
     trial_period: Mapped[Decimal] = mapped_column(default=Decimal(0))
     bill_charges_monthly: Mapped[bool] = mapped_column(default=False)
     minimum_commitment_cents: Mapped[int | None] = mapped_column(BigInteger)
-    tax_codes: Mapped[list] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
 
+    taxes: Mapped[list[Tax]] = relationship(secondary="plans_taxes", lazy="selectin", order_by="Tax.code")
     parent: Mapped[Plan | None] = relationship(remote_side="Plan.id", foreign_keys=[parent_id])
     charges: Mapped[list[Charge]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", order_by="Charge.created_at", lazy="selectin",
@@ -108,11 +112,11 @@ class Charge(Base):
     prorated: Mapped[bool] = mapped_column(default=False)
     min_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     invoice_display_name: Mapped[str | None] = mapped_column(String(255))
-    tax_codes: Mapped[list] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
 
+    taxes: Mapped[list[Tax]] = relationship(secondary="charges_taxes", lazy="selectin", order_by="Tax.code")
     plan: Mapped[Plan] = relationship(back_populates="charges", foreign_keys=[plan_id])
     billable_metric: Mapped[BillableMetric] = relationship(lazy="joined")
     filters: Mapped[list[ChargeFilter]] = relationship(
@@ -132,3 +136,119 @@ class ChargeFilter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     charge: Mapped[Charge] = relationship(back_populates="filters")
+
+
+# ---------------------------------------------------------------- taxes
+
+# A tax applies to a customer, a plan or a charge through these links (Lago's customers_taxes,
+# plans_taxes, charges_taxes); `applied_to_organization` makes it the organization's default.
+customers_taxes = Table(
+    "customers_taxes", Base.metadata,
+    Column("customer_id", ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    Column("tax_id", ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+plans_taxes = Table(
+    "plans_taxes", Base.metadata,
+    Column("plan_id", ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True),
+    Column("tax_id", ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+charges_taxes = Table(
+    "charges_taxes", Base.metadata,
+    Column("charge_id", ForeignKey("charges.id", ondelete="CASCADE"), primary_key=True),
+    Column("tax_id", ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Tax(Base):
+    __tablename__ = "taxes"
+    __table_args__ = (UniqueConstraint("organization_id", "code", name="uq_taxes_org_code"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    rate: Mapped[Decimal] = mapped_column(default=Decimal(0))  # a percentage: 20 means 20 %
+    description: Mapped[str | None] = mapped_column(Text)
+    applied_to_organization: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# ---------------------------------------------------------------- coupons
+
+COUPON_TYPES = ("fixed_amount", "percentage")
+COUPON_FREQUENCIES = ("once", "recurring", "forever")
+COUPON_EXPIRATIONS = ("no_expiration", "time_limit")
+
+
+class Coupon(Base):
+    __tablename__ = "coupons"
+    __table_args__ = (
+        Index("uq_coupons_org_code", "organization_id", "code", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    coupon_type: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    amount_currency: Mapped[str | None] = mapped_column(String(3))
+    percentage_rate: Mapped[Decimal | None]
+    frequency: Mapped[str] = mapped_column(String(16), default="once")
+    frequency_duration: Mapped[int | None]
+    expiration: Mapped[str] = mapped_column(String(16), default="no_expiration")
+    expiration_at: Mapped[datetime | None]
+    reusable: Mapped[bool] = mapped_column(default=True)
+    limited_plans: Mapped[bool] = mapped_column(default=False)
+    limited_billable_metrics: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    terminated_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    plans: Mapped[list[Plan]] = relationship(secondary="coupon_plans", lazy="selectin")
+    billable_metrics: Mapped[list[BillableMetric]] = relationship(secondary="coupon_billable_metrics",
+                                                                  lazy="selectin")
+
+
+coupon_plans = Table(
+    "coupon_plans", Base.metadata,
+    Column("coupon_id", ForeignKey("coupons.id", ondelete="CASCADE"), primary_key=True),
+    Column("plan_id", ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+coupon_billable_metrics = Table(
+    "coupon_billable_metrics", Base.metadata,
+    Column("coupon_id", ForeignKey("coupons.id", ondelete="CASCADE"), primary_key=True),
+    Column("billable_metric_id", ForeignKey("billable_metrics.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
+
+
+class AppliedCoupon(Base):
+    """A coupon given to one customer, with the terms it was given with (they may override the coupon's)."""
+
+    __tablename__ = "applied_coupons"
+    __table_args__ = (Index("ix_applied_coupons_customer", "customer_id", "status", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    coupon_id: Mapped[str] = mapped_column(ForeignKey("coupons.id"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    amount_cents_remaining: Mapped[int | None] = mapped_column(BigInteger)
+    amount_currency: Mapped[str | None] = mapped_column(String(3))
+    percentage_rate: Mapped[Decimal | None]
+    frequency: Mapped[str] = mapped_column(String(16))
+    frequency_duration: Mapped[int | None]
+    frequency_duration_remaining: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    terminated_at: Mapped[datetime | None]
+
+    coupon: Mapped[Coupon] = relationship(lazy="joined")
+    customer: Mapped[Customer] = relationship(lazy="joined")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from billing import pricing
 from billing.catalog.models import PLAN_INTERVALS, BillableMetric, BillableMetricFilter, Charge, ChargeFilter, Plan
+from billing.catalog.taxes import taxes_for_codes
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.metering.aggregation import AGGREGATIONS, NEEDS_FIELD, RECURRING_AGGREGATIONS
@@ -277,6 +278,10 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             charge.min_amount_cents = min_amount_cents
         if "invoice_display_name" in raw:
             charge.invoice_display_name = display
+        if raw.get("tax_codes") is not None:
+            # NOTE: a charge's taxes replace the plan's for its fees (docs/billing.md, Taxes).
+            charge.taxes = taxes_for_codes(session, plan.organization_id, raw["tax_codes"],
+                                           f"charges.{index}.tax_codes")
         if filters is not None:
             kept_filters = _keep_filter_ids(charge.filters, filters)
             _forget_removed_filters(session, [f for f in charge.filters if f not in kept_filters])
@@ -399,8 +404,8 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.description = description
     if "invoice_display_name" in data:
         plan.invoice_display_name = display
-    if isinstance(data.get("tax_codes"), list):
-        plan.tax_codes = [str(c) for c in data["tax_codes"]]
+    if data.get("tax_codes") is not None:
+        plan.taxes = taxes_for_codes(session, plan.organization_id, data["tax_codes"])
     if "minimum_commitment" in data:
         plan.minimum_commitment_cents = commitment
 
@@ -461,11 +466,16 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
         amount_currency=parent.amount_currency, pay_in_advance=parent.pay_in_advance,
         trial_period=template.trial_period if trial_period is None else trial_period,
         bill_charges_monthly=parent.bill_charges_monthly, minimum_commitment_cents=commitment,
-        tax_codes=list(parent.tax_codes))
+        taxes=(taxes_for_codes(session, parent.organization_id, overrides["tax_codes"], "plan_overrides.tax_codes")
+               if overrides.get("tax_codes") is not None else list(template.taxes)))
     earlier = {c.parent_id: c for c in previous.charges} if previous else {}
     for parent_charge in parent.charges:
-        child.charges.append(_child_charge(parent_charge, earlier.get(parent_charge.id, parent_charge),
-                                           charge_overrides.get(parent_charge.id, {})))
+        override = charge_overrides.get(parent_charge.id, {})
+        charge = _child_charge(parent_charge, earlier.get(parent_charge.id, parent_charge), override)
+        if override.get("tax_codes") is not None:
+            charge.taxes = taxes_for_codes(session, parent.organization_id, override["tax_codes"],
+                                           "plan_overrides.charges.tax_codes")
+        child.charges.append(charge)
     session.add(child)
     session.flush()
     return child
@@ -483,7 +493,7 @@ def _child_charge(parent_charge: Charge, source: Charge, override: Mapping[str, 
         min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
                           else source.min_amount_cents),
         invoice_display_name=override.get("invoice_display_name") or source.invoice_display_name,
-        tax_codes=list(source.tax_codes))
+        taxes=list(source.taxes))
     charge.filters = (_charge_filters(override.get("filters"), source.billable_metric, source.charge_model,
                                       Checker({})) if "filters" in override else
                       [_copy_filter(f) for f in source.filters])

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, new_id, utcnow
 from billing.organizations.models import Organization
+
+if TYPE_CHECKING:
+    from billing.catalog.models import Tax
 
 
 class Customer(Base):
@@ -51,6 +55,8 @@ class Customer(Base):
     deleted_at: Mapped[datetime | None]
 
     organization: Mapped[Organization] = relationship(lazy="joined")
+    # The customer's own taxes (they replace the organization's defaults); see billing.catalog.taxes.
+    taxes: Mapped[list[Tax]] = relationship(secondary="customers_taxes", lazy="selectin", order_by="Tax.code")
 
     @property
     def applicable_timezone(self) -> str:

@@ -70,6 +70,11 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
                 {"key": str(m.get("key")), "value": str(m.get("value")),
                  "display_in_invoice": bool(m.get("display_in_invoice"))} for m in (metadata or [])]
     check.done()
+    if data.get("tax_codes") is not None:
+        from billing.catalog.taxes import taxes_for_codes
+
+        # NOTE: the customer's taxes replace the organization's defaults on its invoices (docs/billing.md).
+        values["taxes"] = taxes_for_codes(session, customer.organization_id, data["tax_codes"])
     for key, value in values.items():
         setattr(customer, key, value)
 

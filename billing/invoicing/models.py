@@ -53,6 +53,10 @@ class Invoice(Base):
                                            order_by="Fee.position", lazy="selectin")
     invoice_subscriptions: Mapped[list[InvoiceSubscription]] = relationship(
         back_populates="invoice", cascade="all, delete-orphan", lazy="selectin")
+    applied_taxes: Mapped[list[InvoiceAppliedTax]] = relationship(
+        cascade="all, delete-orphan", order_by="InvoiceAppliedTax.tax_code", lazy="selectin")
+    credits: Mapped[list[Credit]] = relationship(cascade="all, delete-orphan", order_by="Credit.position",
+                                                 lazy="selectin")
 
     @property
     def total_due_amount_cents(self) -> int:
@@ -103,7 +107,12 @@ class Fee(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
     amount_currency: Mapped[str] = mapped_column(String(3))
+    # The fee's share of the invoice's coupons (exact, spread pro rata: billing.invoicing.totals).
+    precise_coupons_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    # Taxes on (amount − coupons): per fee for display; the invoice rounds them per tax, not per fee.
     taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes_precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    taxes_rate: Mapped[Decimal] = mapped_column(default=Decimal(0))
     units: Mapped[Decimal] = mapped_column(default=Decimal(0))
     total_aggregated_units: Mapped[Decimal] = mapped_column(default=Decimal(0))
     events_count: Mapped[int] = mapped_column(default=0)
@@ -116,3 +125,62 @@ class Fee(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     invoice: Mapped[Invoice] = relationship(back_populates="fees")
+    applied_taxes: Mapped[list[FeeAppliedTax]] = relationship(
+        cascade="all, delete-orphan", order_by="FeeAppliedTax.tax_code", lazy="selectin")
+
+    @property
+    def sub_total_excluding_taxes_precise_amount_cents(self) -> Decimal:
+        return Decimal(self.amount_cents) - self.precise_coupons_amount_cents
+
+
+class FeeAppliedTax(Base):
+    """A tax on one fee, as it was when the fee was billed (the tax may change or go later)."""
+
+    __tablename__ = "fee_applied_taxes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    fee_id: Mapped[str] = mapped_column(ForeignKey("fees.id", ondelete="CASCADE"), index=True)
+    tax_id: Mapped[str | None] = mapped_column(ForeignKey("taxes.id", ondelete="SET NULL"))
+    tax_code: Mapped[str] = mapped_column(String(255))
+    tax_name: Mapped[str] = mapped_column(String(255))
+    tax_rate: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    tax_description: Mapped[str | None] = mapped_column(String(1024))
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InvoiceAppliedTax(Base):
+    """One tax of an invoice: its taxable base (`fees_amount_cents`, after coupons) and amount, rounded once."""
+
+    __tablename__ = "invoice_applied_taxes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    tax_id: Mapped[str | None] = mapped_column(ForeignKey("taxes.id", ondelete="SET NULL"))
+    tax_code: Mapped[str] = mapped_column(String(255))
+    tax_name: Mapped[str] = mapped_column(String(255))
+    tax_rate: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    tax_description: Mapped[str | None] = mapped_column(String(1024))
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    fees_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Credit(Base):
+    """What an applied coupon took off an invoice (Lago's credits of type coupon, before taxes)."""
+
+    __tablename__ = "credits"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    applied_coupon_id: Mapped[str | None] = mapped_column(ForeignKey("applied_coupons.id"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    coupon_code: Mapped[str] = mapped_column(String(255), default="")
+    coupon_name: Mapped[str] = mapped_column(String(255), default="")
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    before_taxes: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

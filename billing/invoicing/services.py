@@ -10,10 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from billing import serializers
+from billing.catalog.models import AppliedCoupon, Charge
+from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
-from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
+from billing.invoicing import totals
+from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
 from billing.metering.services import charge_usage
 from billing.money import precise_minor, round_minor, to_major_precise
 from billing.organizations.services import next_in_sequence
@@ -147,14 +150,104 @@ def _filter_label(name: str, values: dict[str, list[str]]) -> str:
     return f"{name} · " + ", ".join(f"{key}: {'/'.join(allowed)}" for key, allowed in sorted(values.items()))
 
 
+def _apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription) -> None:
+    """Take the customer's coupons off the fees, then tax each fee on what is left (docs/billing.md).
+
+    The computations are pure (`billing.invoicing.totals`); here the inputs are gathered and the
+    results stored: coupon credits, each fee's share and taxes, the invoice's applied taxes, and
+    what the applied coupons have left (their rows are locked first).
+    """
+    plan = subscription.plan
+    customer = invoice.customer
+    charges = {c.id: c for c in plan.charges}
+    customer_taxes = list(customer.taxes)
+    org_taxes = organization_taxes(session, invoice.organization_id)
+    taxes = {t.code: t for t in [*plan.taxes, *customer_taxes, *org_taxes]}
+    lines = []
+    for fee in invoice.fees:
+        charge = charges.get(fee.charge_id) if fee.charge_id else None
+        if charge is None and fee.charge_id:
+            charge = session.get(Charge, fee.charge_id)
+        charge_taxes = list(charge.taxes) if charge is not None else []
+        taxes.update((t.code, t) for t in charge_taxes)
+        codes = totals.taxes_of([[t.code for t in charge_taxes], [t.code for t in plan.taxes],
+                                 [t.code for t in customer_taxes], [t.code for t in org_taxes]])
+        lines.append(totals.FeeLine(amount_cents=fee.amount_cents, plan_code=plan.code,
+                                    metric_code=fee.item_code if fee.fee_type == "charge" else None,
+                                    tax_codes=codes))
+    applied = [a for a in session.scalars(select(AppliedCoupon).where(
+        AppliedCoupon.customer_id == customer.id, AppliedCoupon.status == "active").with_for_update(
+        of=AppliedCoupon)).unique()
+        # NOTE: a fixed amount is in one currency: it only reduces invoices in that currency.
+        if a.coupon.coupon_type == "percentage" or a.amount_currency == invoice.currency]
+    applied.sort(key=lambda a: totals.coupon_order_key(
+        limited_billable_metrics=a.coupon.limited_billable_metrics, limited_plans=a.coupon.limited_plans,
+        applied_at=a.created_at, applied_id=a.id))
+    terms = [totals.CouponTerms(
+        coupon_type=a.coupon.coupon_type, percentage_rate=a.percentage_rate,
+        amount_cents=a.amount_cents_remaining if a.frequency == "once" else a.amount_cents,
+        plan_codes=frozenset(p.code for p in a.coupon.plans) if a.coupon.limited_plans else None,
+        metric_codes=(frozenset(m.code for m in a.coupon.billable_metrics)
+                      if a.coupon.limited_billable_metrics else None)) for a in applied]
+    coupons = totals.apply_coupons(lines, terms)
+    for position, (coupon, amount) in enumerate(zip(applied, coupons.amounts, strict=True)):
+        if amount == 0:
+            continue  # nothing to take off: the coupon is not used (and not counted down)
+        invoice.credits.append(Credit(applied_coupon_id=coupon.id, position=position, coupon_code=coupon.coupon.code,
+                                      coupon_name=coupon.coupon.name, amount_cents=amount,
+                                      amount_currency=invoice.currency, before_taxes=True))
+        _consume(coupon, amount)
+    rates = {code: tax.rate for code, tax in taxes.items()}
+    taxed = totals.compute_taxes(lines, coupons.fee_discounts, rates)
+    for index, fee in enumerate(invoice.fees):
+        fee.precise_coupons_amount_cents = coupons.fee_discounts[index]
+        fee.taxes_precise_amount_cents = sum(taxed.fee_taxes[index].values(), Decimal(0))
+        fee.taxes_amount_cents = taxed.fee_total(index)
+        fee.taxes_rate = sum((rates[code] for code in lines[index].tax_codes), Decimal(0))
+        for code, precise in taxed.fee_taxes[index].items():
+            tax = taxes[code]
+            fee.applied_taxes.append(FeeAppliedTax(
+                tax_id=tax.id, tax_code=tax.code, tax_name=tax.name, tax_rate=tax.rate,
+                tax_description=tax.description, amount_cents=round_minor(precise), precise_amount_cents=precise,
+                amount_currency=invoice.currency))
+    for code, (base, amount) in taxed.invoice_taxes.items():
+        tax = taxes[code]
+        invoice.applied_taxes.append(InvoiceAppliedTax(
+            tax_id=tax.id, tax_code=tax.code, tax_name=tax.name, tax_rate=tax.rate, tax_description=tax.description,
+            amount_cents=amount, fees_amount_cents=base, amount_currency=invoice.currency))
+
+
+def _consume(applied: AppliedCoupon, amount: int) -> None:
+    """What is left of an applied coupon once it took `amount` off an invoice.
+
+    NOTE: a fixed `once` coupon keeps its remainder for later invoices until it is used up; a
+    percentage `once` coupon is used by one invoice; `recurring` counts down its periods;
+    `forever` never ends (BILLING.md, Invoicing 2; Lago's applied coupon object).
+    """
+    now = utcnow()
+    if applied.frequency == "once":
+        if applied.coupon.coupon_type == "fixed_amount":
+            applied.amount_cents_remaining = max((applied.amount_cents_remaining or 0) - amount, 0)
+            if applied.amount_cents_remaining == 0:
+                applied.status, applied.terminated_at = "terminated", now
+        else:
+            applied.status, applied.terminated_at = "terminated", now
+    elif applied.frequency == "recurring":
+        applied.frequency_duration_remaining = max((applied.frequency_duration_remaining or 0) - 1, 0)
+        if applied.frequency_duration_remaining == 0:
+            applied.status, applied.terminated_at = "terminated", now
+
+
 def _compute_totals(invoice: Invoice) -> None:
-    """Totals in BILLING.md's order; coupons, taxes, credit notes and wallets arrive with issues 5 and 6."""
-    invoice.fees_amount_cents = sum(f.amount_cents for f in invoice.fees)
-    invoice.sub_total_excluding_taxes_amount_cents = invoice.fees_amount_cents - invoice.coupons_amount_cents
-    invoice.sub_total_including_taxes_amount_cents = (invoice.sub_total_excluding_taxes_amount_cents
-                                                      + invoice.taxes_amount_cents)
-    invoice.total_amount_cents = max(invoice.sub_total_including_taxes_amount_cents
-                                     - invoice.credit_notes_amount_cents - invoice.prepaid_credit_amount_cents, 0)
+    """Totals in BILLING.md's order; credit notes and wallets arrive with issue 6 (0 until then)."""
+    result = totals.invoice_totals(
+        fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
+        coupons_amount_cents=sum(c.amount_cents for c in invoice.credits),
+        taxes_amount_cents=sum(t.amount_cents for t in invoice.applied_taxes),
+        credit_notes_amount_cents=invoice.credit_notes_amount_cents or 0,
+        prepaid_credit_amount_cents=invoice.prepaid_credit_amount_cents or 0)
+    for name, value in vars(result).items():
+        setattr(invoice, name, value)
 
 
 # ---------------------------------------------------------------- billing a period
@@ -198,6 +291,7 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
     except IntegrityError:
         raise AlreadyBilled(subscription.id) from None
     _build_fees(session, invoice, subscription, billing)
+    _apply_coupons_and_taxes(session, invoice, subscription)
     _compute_totals(invoice)
     session.flush()
     if customer.applicable_grace_period == 0:
@@ -346,7 +440,9 @@ def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
 
 
 def _invoice_query():
-    return select(Invoice).options(selectinload(Invoice.fees), selectinload(Invoice.invoice_subscriptions))
+    return select(Invoice).options(selectinload(Invoice.fees).selectinload(Fee.applied_taxes),
+                                   selectinload(Invoice.invoice_subscriptions), selectinload(Invoice.applied_taxes),
+                                   selectinload(Invoice.credits))
 
 
 def _get_invoice_in(session: Session, organization_id: str, invoice_id: str, *, lock: bool = False) -> Invoice:
