@@ -1,7 +1,7 @@
 """taxes and coupons: taxes linked to customers, plans and charges; coupons and applied coupons;
 applied taxes and coupon credits of fees and invoices (docs/billing.md, Taxes and Coupons)
 
-Revision ID: 0011
+Revision ID: 0007
 Revises: 0006
 Create Date: 2026-11-25 00:36:04.593029
 """
@@ -13,7 +13,7 @@ from alembic import op
 import billing.db
 from sqlalchemy.dialects import postgresql
 
-revision: str = '0011'
+revision: str = '0007'
 down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
