@@ -60,7 +60,8 @@ def test_daily_units_from_rollups_equal_recomputation(metrics, first, late, roll
         for group in groups.values():
             total.merge(group)
         days = len(cuts) + 1
-        assert daily_units(spec, total, days) == reference_daily_units(spec, facts, range_start, range_end, cuts, BASE), code
+        expected = reference_daily_units(spec, facts, range_start, range_end, cuts, BASE)
+        assert daily_units(spec, total, days) == expected, code
         for key, group in groups.items():
             group_facts = [f for f in facts if f.group_key == key]
             assert daily_units(spec, group, days) == reference_daily_units(
