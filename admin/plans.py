@@ -173,6 +173,7 @@ class ChargeDraft:
     metric_id: str = ""
     min_amount: str = ""
     invoiceable: bool = True
+    prorated: bool = False
     display_name: str = ""
     filters: list[FilterDraft] = field(default_factory=list)
     units: str = ""
@@ -246,7 +247,8 @@ def read_charge(form: MultiDict, key: str) -> ChargeDraft:
         key=key, props=_read_properties(form, f"{prefix}-p", model), id=_text(form, f"{prefix}-id", 36),
         metric_id=_text(form, f"{prefix}-metric", 36),
         min_amount=_text(form, f"{prefix}-min_amount", MAX_NUMBER_LENGTH),
-        invoiceable=f"{prefix}-invoiceable" in form, display_name=_text(form, f"{prefix}-display_name"),
+        invoiceable=f"{prefix}-invoiceable" in form, prorated=f"{prefix}-prorated" in form,
+        display_name=_text(form, f"{prefix}-display_name"),
         filters=filters, units=_text(form, f"{prefix}-units", MAX_NUMBER_LENGTH))
 
 
@@ -331,7 +333,8 @@ def charge_from_view(charge: ChargeView, currency: str) -> ChargeDraft:
         key=key, props=_properties_from(f"{prefix}-p", charge.charge_model, charge.properties), id=charge.id,
         metric_id=charge.billable_metric_id,
         min_amount=major_text(charge.min_amount_cents, currency) if charge.min_amount_cents else "",
-        invoiceable=charge.invoiceable, display_name=charge.invoice_display_name or "", filters=filters)
+        invoiceable=charge.invoiceable, prorated=bool(charge.prorated),
+        display_name=charge.invoice_display_name or "", filters=filters)
 
 
 def initial_data(plan: PlanView) -> dict[str, object]:
@@ -405,8 +408,8 @@ def plan_data(form: PlanForm, charges: list[ChargeDraft], *, editing: bool) -> t
         item: dict[str, object] = {
             "billable_metric_id": charge.metric_id or None, "charge_model": charge.model,
             "properties": charge.props.properties(), "min_amount_cents": min_cents or 0,
-            "invoiceable": charge.invoiceable, "invoice_display_name": _clean(charge.display_name),
-            "filters": [f.data() for f in charge.filters]}
+            "invoiceable": charge.invoiceable, "prorated": charge.prorated,
+            "invoice_display_name": _clean(charge.display_name), "filters": [f.data() for f in charge.filters]}
         if charge.id:
             item["id"] = charge.id
         data["charges"].append(item)

@@ -24,6 +24,7 @@ from billing.metering.expression import ExpressionError, parse_expression
 from billing.money import decimal_str, format_money, parse_decimal
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
+from billing.pricing.prorated import MODELS as PRORATED_MODELS
 
 MAX_SAMPLE_LENGTH = 10_000
 
@@ -188,6 +189,11 @@ class MetricOption:
     name: str
     aggregation_type: str
     filters: tuple[tuple[str, tuple[str, ...]], ...]
+    recurring: bool = False
+
+    def can_be_prorated(self, charge_model: str) -> bool:
+        """Lago's rule (catalog.services.can_be_prorated): recurring, not weighted_sum, standard/graduated/volume."""
+        return self.recurring and self.aggregation_type != "weighted_sum_agg" and charge_model in PRORATED_MODELS
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,7 @@ class ChargeView:
     invoiceable: bool
     pay_in_advance: bool
     invoice_display_name: str | None
+    prorated: bool = False
 
     @property
     def name(self) -> str:
@@ -223,13 +230,14 @@ class ChargeView:
 
     def describe(self, currency: str, interval: str | None = None) -> str:
         return describe_charge({"charge_model": self.charge_model, "properties": self.properties,
-                                "min_amount_cents": self.min_amount_cents}, currency, self.metric_name,
-                               interval=interval)
+                                "min_amount_cents": self.min_amount_cents, "prorated": self.prorated},
+                               currency, self.metric_name, interval=interval)
 
     def describe_filters(self, currency: str) -> list[tuple[str, str]]:
         """(label, price in words) per filter of the charge."""
-        return [(f.label, describe_charge({"charge_model": self.charge_model, "properties": f.properties},
-                                          currency, self.metric_name)) for f in self.filters]
+        return [(f.label, describe_charge({"charge_model": self.charge_model, "properties": f.properties,
+                                           "prorated": self.prorated}, currency, self.metric_name))
+                for f in self.filters]
 
 
 @dataclass(frozen=True)
@@ -288,7 +296,8 @@ def plan_view_of(plan: Plan, live_subscriptions: int = 0) -> PlanView:
                                                   properties=copy.deepcopy(dict(f.properties or {})),
                                                   invoice_display_name=f.invoice_display_name) for f in c.filters),
                    min_amount_cents=c.min_amount_cents or 0, invoiceable=bool(c.invoiceable),
-                   pay_in_advance=bool(c.pay_in_advance), invoice_display_name=c.invoice_display_name)
+                   pay_in_advance=bool(c.pay_in_advance), invoice_display_name=c.invoice_display_name,
+                   prorated=bool(c.prorated))
         for c in plan.charges)
     return PlanView(id=plan.id, parent_id=plan.parent_id, code=plan.code, name=plan.name,
                     invoice_display_name=plan.invoice_display_name, description=plan.description,
@@ -338,7 +347,8 @@ def metric_options(*, organization_id: str) -> list[MetricOption]:
         metrics = session.scalars(_live_metrics(organization_id).order_by(func.lower(BillableMetric.name),
                                                                           BillableMetric.code))
         return [MetricOption(id=m.id, code=m.code, name=m.name, aggregation_type=m.aggregation_type,
-                             filters=tuple((f.key, tuple(str(v) for v in f.values)) for f in m.filters))
+                             filters=tuple((f.key, tuple(str(v) for v in f.values)) for f in m.filters),
+                             recurring=bool(m.recurring))
                 for m in metrics]
 
 
@@ -375,8 +385,8 @@ def describe_charge(charge: Mapping[str, object], currency: str, metric_name: st
                     interval: str | None = None) -> str:
     """A charge's price in plain words, e.g. "First 1,000 API calls free, then €0.01 each".
 
-    `charge` is Lago-shaped (`charge_model`, `properties`, optional `min_amount_cents`); amounts are
-    shown exactly (no rounding to the currency's minor unit: unit prices may be finer).
+    `charge` is Lago-shaped (`charge_model`, `properties`, optional `min_amount_cents` and `prorated`);
+    amounts are shown exactly (no rounding to the currency's minor unit: unit prices may be finer).
     """
     model = str(charge.get("charge_model") or "")
     properties = charge.get("properties")
@@ -390,6 +400,8 @@ def describe_charge(charge: Mapping[str, object], currency: str, metric_name: st
     if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0:
         per = PER_INTERVAL.get(interval or "", "billing period")
         text += f"; at least {format_money(minimum, currency, LOCALE)} per {per}"
+    if charge.get("prorated") is True:
+        text += f", prorated: each {words.one} is billed for the days it is held in the period"
     return text[:1].upper() + text[1:]
 
 

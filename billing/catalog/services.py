@@ -18,6 +18,7 @@ from billing.metering.aggregation import AGGREGATIONS, NEEDS_FIELD, RECURRING_AG
 from billing.metering.expression import ExpressionError, parse_expression
 from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
+from billing.pricing.prorated import MODELS as PRORATED_MODELS
 from billing.validation import Checker
 
 # ---------------------------------------------------------------- billable metrics
@@ -256,8 +257,10 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             # NOTE: pay-in-advance charges (a fee per event) arrive with issue 4; refusing them is
             # better than silently billing them in arrears.
             check.fail("pay_in_advance", "not_supported_yet")
-        if check.boolean("prorated"):
-            check.fail("prorated", "not_supported_yet")  # prorated recurring charges: a later issue
+        prorated = check.boolean("prorated")
+        if (prorated if prorated is not None else bool(charge and charge.prorated)) and metric is not None \
+                and charge_model and not can_be_prorated(metric, charge_model):
+            check.fail("prorated", "invalid_billable_metric_or_charge_model")
         invoiceable = check.boolean("invoiceable")
         min_amount_cents = check.integer("min_amount_cents")
         display = check.string("invoice_display_name")
@@ -272,6 +275,8 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         charge.charge_model = charge_model
         charge.properties = dict(properties or {})
         charge.pay_in_advance = bool(pay_in_advance)
+        if prorated is not None:
+            charge.prorated = prorated
         if invoiceable is not None:
             charge.invoiceable = invoiceable
         if min_amount_cents is not None:
@@ -290,6 +295,18 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
     if errors:
         return
     _discard_charges(session, plan, [c for c in plan.charges if c not in kept])
+
+
+def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
+    """Lago's rule for `prorated`: a recurring metric (not weighted_sum), priced standard, graduated or volume.
+
+    NOTE: lago-api `Charge#validate_prorated` (in arrears: standard, volume, graduated; weighted_sum
+    excluded, it is time-weighted already); Lago docs "Prorated vs Full",
+    https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard could be,
+    and Tally does not take pay-in-advance charges yet.
+    """
+    return bool(metric.recurring) and metric.aggregation_type != "weighted_sum_agg" \
+        and charge_model in PRORATED_MODELS
 
 
 def _discard_charges(session: Session, plan: Plan, charges: list[Charge]) -> None:

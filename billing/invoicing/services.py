@@ -89,7 +89,10 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
                 charge_filter_id=line.charge_filter.id if line.charge_filter else None, fee_type="charge",
                 position=position, item_code=metric.code, description=name, amount_cents=line.amount_cents,
                 precise_amount_cents=precise_minor(line.amount, currency), amount_currency=currency,
-                units=line.units, total_aggregated_units=line.units, events_count=line.events_count,
+                # NOTE: a prorated charge's fee counts its prorated units; its full units are the
+                # total aggregated (Lago's fee: units = the prorated aggregation, docs/billing.md).
+                units=line.units if line.prorated_units is None else line.prorated_units,
+                total_aggregated_units=line.units, events_count=line.events_count,
                 precise_unit_amount=line.unit_amount, from_datetime=start, to_datetime=end,
                 amount_details={"filters": line.charge_filter.values} if line.charge_filter else {}))
         if charge.min_amount_cents:

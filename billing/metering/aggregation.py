@@ -13,6 +13,8 @@ Semantics (BILLING.md, Metering; docs/billing.md for the choices made where Lago
   unique_count_agg: distinct values active during the period.
 - Recurring metrics (sum, weighted_sum, unique_count) start the period with what the events
   before it added up to.
+- Prorated charges (docs/billing.md, "Prorated charges") need the units held on each local day of
+  the period: `daily_units` computes them from the per-day partials of `GroupUsage.days`.
 """
 
 from __future__ import annotations
@@ -101,11 +103,18 @@ class GroupUsage:
     before: Partial = field(default_factory=Partial)  # only for recurring metrics
     unique_during: dict[str, UniqueTally] = field(default_factory=dict)
     unique_before: dict[str, UniqueTally] = field(default_factory=dict)
+    # Only when read per local day (prorated charges): `during` split by day index of the period.
+    days: dict[int, Partial] = field(default_factory=dict)
+    unique_days: dict[int, dict[str, UniqueTally]] = field(default_factory=dict)
 
     def merge(self, other: GroupUsage) -> None:
         self.during.merge(other.during)
         self.before.merge(other.before)
-        for mine, theirs in ((self.unique_during, other.unique_during), (self.unique_before, other.unique_before)):
+        for day, partial in other.days.items():
+            self.days.setdefault(day, Partial()).merge(partial)
+        pairs = [(self.unique_during, other.unique_during), (self.unique_before, other.unique_before)]
+        pairs += [(self.unique_days.setdefault(day, {}), tallies) for day, tallies in other.unique_days.items()]
+        for mine, theirs in pairs:
             for value, tally in theirs.items():
                 mine.setdefault(value, UniqueTally()).merge(tally)
 
@@ -155,6 +164,70 @@ def _raw_units(spec: MetricSpec, usage: GroupUsage, start: datetime, end: dateti
                        if tally.last is not None and tally.last[2] != "remove"}
         return Decimal(len(active))
     raise ValueError(f"unknown aggregation type {kind!r}")
+
+
+PRORATABLE_AGGREGATIONS = ("sum_agg", "custom_agg", "unique_count_agg")
+
+
+def daily_units(spec: MetricSpec, usage: GroupUsage, days: int) -> list[Decimal]:
+    """The units held on each of the `days` local days of the period, from `usage.days` (prorated charges).
+
+    sum_agg / custom_agg: the running total at the end of the day (the recurring total before the
+    period, plus every value up to that day's end): a value counts from the day it is sent, and a
+    negative value (a removal) stops counting on its own day. unique_count_agg: the values held at
+    some moment of the day: held when it starts (added before and not removed since) or added
+    during it, so a value removed on a day still counts that day. Never below 0. Unrounded: the
+    metric's rounding applies to the full units only.
+    """
+    # NOTE: Lago's prorated aggregations: a sum's value × (days from its day to the period's end,
+    # both counted) / days of the period; a unique value for the days from its addition to its
+    # removal, both counted (lago-api BillableMetrics::ProratedAggregations, docs/billing.md).
+    # Σ over days of the day's running total is that same Σ value × days, read one day at a time.
+    kind = spec.aggregation_type
+    if kind not in PRORATABLE_AGGREGATIONS:
+        raise ValueError(f"{kind} cannot be prorated")
+    held: list[Decimal] = []
+    if kind == "unique_count_agg":
+        state = {value for value, tally in usage.unique_before.items()
+                 if spec.recurring and tally.last is not None and tally.last[2] != "remove"}
+        for day in range(days):
+            tallies = usage.unique_days.get(day, {})
+            on_day = state | {value for value, tally in tallies.items() if tally.adds > 0}
+            held.append(Decimal(len(on_day)))
+            for value, tally in tallies.items():
+                if tally.last is not None:
+                    (state.discard if tally.last[2] == "remove" else state.add)(value)
+        return held
+    running = usage.before.value_sum if spec.recurring else Decimal(0)
+    for day in range(days):
+        partial = usage.days.get(day)
+        if partial is not None:
+            running += partial.value_sum
+        held.append(max(running, Decimal(0)))
+    return held
+
+
+def reference_daily_units(spec: MetricSpec, facts: Iterable[Fact], start: datetime, end: datetime,
+                          cuts: list[datetime], subscription_start: datetime) -> list[Decimal]:
+    """`daily_units` the naive way from every raw fact, for [start, end) cut at local midnights `cuts` (the oracle)."""
+    facts = sorted(facts, key=lambda f: (f.timestamp, f.id))
+    days = len(cuts) + 1
+    ends = [*cuts, end]
+    held = []
+    for day in range(days):
+        day_start = start if day == 0 else cuts[day - 1]
+        upto = [f for f in facts if (subscription_start if spec.recurring else start) <= f.timestamp < ends[day]]
+        if spec.aggregation_type == "unique_count_agg":
+            state: dict[str, str] = {}
+            for fact in upto:
+                if fact.timestamp < day_start:
+                    state[fact.unique_value] = fact.operation
+            on_day = {v for v, op in state.items() if op != "remove"}
+            on_day |= {f.unique_value for f in upto if f.timestamp >= day_start and f.operation != "remove"}
+            held.append(Decimal(len(on_day)))
+        else:
+            held.append(max(sum((f.value or Decimal(0) for f in upto), Decimal(0)), Decimal(0)))
+    return held
 
 
 def apply_rounding(value: Decimal, function: str | None, precision: int | None) -> Decimal:

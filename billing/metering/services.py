@@ -18,7 +18,17 @@ from billing.catalog.models import BillableMetric, Charge, ChargeFilter
 from billing.db import read_only, read_snapshot, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.metering import locks
-from billing.metering.aggregation import Fact, GroupUsage, MetricSpec, UniqueTally, group_values, matching_filter
+from billing.metering.aggregation import (
+    PRORATABLE_AGGREGATIONS,
+    Fact,
+    GroupUsage,
+    MetricSpec,
+    Partial,
+    UniqueTally,
+    daily_units,
+    group_values,
+    matching_filter,
+)
 from billing.metering.aggregation import units as aggregated_units
 from billing.metering.catalog_cache import PG_LOCKS, cached_catalog, ingest_catalog, load_windows, subscription_at
 from billing.metering.facts import derive, metric_reading
@@ -28,9 +38,15 @@ from billing.metering.usage import UsageQuery, group_usages, hourly_partials
 from billing.money import parse_decimal, to_minor
 from billing.pagination import Page, paginate
 from billing.ports import runtime
+from billing.pricing import prorated as prorated_pricing
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.periods import local_date, local_midnight
-from billing.subscriptions.services import current_charges_period, current_period, find_subscription
+from billing.subscriptions.periods import local_date, local_day_cuts, local_midnight
+from billing.subscriptions.services import (
+    charges_period_at,
+    current_charges_period,
+    current_period,
+    find_subscription,
+)
 from billing.validation import parse_datetime
 
 MAX_BATCH = 100
@@ -286,6 +302,7 @@ class UsageLine:
     amount: Decimal  # major units, unrounded
     amount_cents: int
     unit_amount: Decimal
+    prorated_units: Decimal | None = None  # a prorated charge's units, each for the share of days it was held
 
 
 @dataclass(frozen=True)
@@ -307,6 +324,12 @@ class ChargeUsage:
     def default_line(self) -> UsageLine:
         return next(line for line in self.lines if line.charge_filter is None)
 
+    @property
+    def prorated_units(self) -> Decimal | None:
+        if not self.lines or self.lines[0].prorated_units is None:
+            return None
+        return sum((line.prorated_units or Decimal(0) for line in self.lines), Decimal(0))
+
 
 @dataclass(frozen=True)
 class Usage:
@@ -326,16 +349,48 @@ def metric_spec(metric: BillableMetric) -> MetricSpec:
                       rounding_function=metric.rounding_function, rounding_precision=metric.rounding_precision)
 
 
-def _usage_query(subscription: Subscription, charge: Charge, start: datetime, end: datetime) -> UsageQuery:
+def is_prorated(charge: Charge) -> bool:
+    """Whether the charge bills each unit for the days it was held (validation only lets valid ones be)."""
+    return bool(charge.prorated) and charge.charge_model in prorated_pricing.MODELS and \
+        charge.billable_metric.recurring and charge.billable_metric.aggregation_type in PRORATABLE_AGGREGATIONS
+
+
+@dataclass(frozen=True)
+class ProrationDays:
+    cuts: list[datetime]  # the local midnights inside [start, end)
+    period_days: int  # days of the full (charges) period
+
+    @property
+    def days(self) -> int:
+        return len(self.cuts) + 1
+
+    def day_of(self, moment: datetime) -> int:
+        return sum(1 for cut in self.cuts if cut <= moment)
+
+
+def proration_days(subscription: Subscription, start: datetime, end: datetime) -> ProrationDays:
+    """The local days of [start, end) and of the full period it belongs to, in the customer's timezone."""
+    return ProrationDays(cuts=local_day_cuts(start, end, subscription.customer.applicable_timezone),
+                         period_days=charges_period_at(subscription, start).days)
+
+
+def _usage_query(subscription: Subscription, charge: Charge, start: datetime, end: datetime,
+                 days: ProrationDays | None = None) -> UsageQuery:
     metric = charge.billable_metric
     return UsageQuery(code=metric.code, start=start, end=end,
                       before_start=subscription.started_at if metric.recurring else None,
                       unique=metric.aggregation_type == "unique_count_agg",
-                      latest=metric.aggregation_type == "latest_agg")
+                      latest=metric.aggregation_type == "latest_agg",
+                      day_cuts=tuple(days.cuts) if days is not None else None)
+
+
+def _charge_days(subscription: Subscription, charge: Charge, start: datetime, end: datetime) -> ProrationDays | None:
+    return proration_days(subscription, start, end) if is_prorated(charge) else None
 
 
 def _usage_by_filter(session: Session, subscription: Subscription, charge: Charge, start: datetime,
-                     end: datetime, groups: dict[str, GroupUsage] | None = None) -> dict[str | None, GroupUsage]:
+                     end: datetime, days: ProrationDays | None = None,
+                     groups: dict[str, GroupUsage] | None = None) -> dict[str | None, GroupUsage]:
     """The charge's usage over [start, end) per charge filter id (None: events matching no filter).
 
     `groups`: the charge's usage per filter group when the caller read it already (group_usages).
@@ -343,7 +398,7 @@ def _usage_by_filter(session: Session, subscription: Subscription, charge: Charg
     if groups is None:
         [groups] = group_usages(session, organization_id=subscription.organization_id,
                                 external_subscription_id=subscription.external_id,
-                                queries=[_usage_query(subscription, charge, start, end)])
+                                queries=[_usage_query(subscription, charge, start, end, days)])
     by_filter: dict[str | None, GroupUsage] = {f.id: GroupUsage() for f in charge.filters}
     by_filter[None] = GroupUsage()
     for key, group in groups.items():
@@ -365,9 +420,14 @@ def _filter_of(charge: Charge, key: str) -> str | None:
 
 def charge_usage(session: Session, subscription: Subscription, charge: Charge, start: datetime,
                  end: datetime, groups: dict[str, GroupUsage] | None = None) -> ChargeUsage:
-    """Units and price of one charge over [start, end) of one subscription's events, per charge filter."""
+    """Units and price of one charge over [start, end) of one subscription's events, per charge filter.
+
+    A prorated charge keeps its full units in `units` and bills `prorated_units` (docs/billing.md).
+    `groups`: its usage per filter group when the caller read it already (usage_between).
+    """
     spec = metric_spec(charge.billable_metric)
-    by_filter = _usage_by_filter(session, subscription, charge, start, end, groups)
+    days = _charge_days(subscription, charge, start, end)
+    by_filter = _usage_by_filter(session, subscription, charge, start, end, days, groups)
     currency = subscription.plan.amount_currency
     total = GroupUsage()
     lines = []
@@ -376,11 +436,16 @@ def charge_usage(session: Session, subscription: Subscription, charge: Charge, s
         total.merge(group)
         units = aggregated_units(spec, group, start, end)
         properties = charge_filter.properties if charge_filter else charge.properties
-        inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start, end)
-        result = pricing.price(charge.charge_model, units, properties, currency=currency, **inputs)
+        if days is not None:
+            result = prorated_pricing.price(charge.charge_model, daily_units(spec, group, days.days), units,
+                                            days.period_days, properties)
+        else:
+            inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start, end)
+            result = pricing.price(charge.charge_model, units, properties, currency=currency, **inputs)
         lines.append(UsageLine(charge_filter=charge_filter, units=units, events_count=group.during.events_count,
                                amount=result.amount, amount_cents=to_minor(result.amount, currency),
-                               unit_amount=result.unit_amount))
+                               unit_amount=result.unit_amount,
+                               prorated_units=result.units if days is not None else None))
     return ChargeUsage(charge=charge, units=aggregated_units(spec, total, start, end),
                        events_count=total.during.events_count, lines=lines)
 
@@ -419,7 +484,9 @@ def usage_between(session: Session, subscription: Subscription, start: datetime,
     # Every charge's events read in one go (one statement on PostgreSQL), then priced one by one.
     groups = group_usages(session, organization_id=subscription.organization_id,
                           external_subscription_id=subscription.external_id,
-                          queries=[_usage_query(subscription, charge, start, end) for charge in charges])
+                          queries=[_usage_query(subscription, charge, start, end,
+                                                _charge_days(subscription, charge, start, end))
+                                   for charge in charges])
     charges = [charge_usage(session, subscription, charge, start, end, charge_groups)
                for charge, charge_groups in zip(charges, groups, strict=True)]
     return Usage(subscription=subscription, from_datetime=start, to_datetime=end,
@@ -530,26 +597,41 @@ def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimat
         for charge in charges:
             metric = charge.billable_metric
             spec = metric_spec(metric)
+            days = proration_days(subscription, start, period.end) if is_prorated(charge) else None
             fact = derive(metric_reading(metric), code=event.code, properties=event.properties,
                           timestamp=event.timestamp)
-            group = _usage_by_filter(session, subscription, charge, start, period.end)[
+            group = _usage_by_filter(session, subscription, charge, start, period.end, days)[
                 _filter_of(charge, fact.group_key)]
             with_event = GroupUsage()
             with_event.merge(group)
             hypothetical = Fact(id=2**62, timestamp=event.timestamp, value=fact.value, unique_value=fact.unique_value,
                                 operation=fact.operation, group_key=fact.group_key)
             with_event.during.add(hypothetical)
+            day = days.day_of(event.timestamp) if days is not None else None
+            if day is not None:
+                with_event.days.setdefault(day, Partial()).add(hypothetical)
             if fact.unique_value is not None:
                 with_event.unique_during.setdefault(fact.unique_value, UniqueTally()).add(hypothetical)
+                if day is not None:
+                    with_event.unique_days.setdefault(day, {}).setdefault(fact.unique_value, UniqueTally()).add(
+                        hypothetical)
             charge_filter = next((f for f in charge.filters if f.id == _filter_of(charge, fact.group_key)), None)
             properties = charge_filter.properties if charge_filter else charge.properties
             units_before = aggregated_units(spec, group, start, period.end)
             units_after = aggregated_units(spec, with_event, start, period.end)
-            inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start, period.end)
-            with_inputs = {name: [*values, _hypothetical_input(name, metric, fact, event)]
-                           for name, values in inputs.items()}
-            before = pricing.price(charge.charge_model, units_before, properties, currency=currency, **inputs)
-            after = pricing.price(charge.charge_model, units_after, properties, currency=currency, **with_inputs)
+            if days is not None:
+                before = prorated_pricing.price(charge.charge_model, daily_units(spec, group, days.days), units_before,
+                                                days.period_days, properties)
+                after = prorated_pricing.price(charge.charge_model, daily_units(spec, with_event, days.days),
+                                               units_after, days.period_days, properties)
+            else:
+                inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start,
+                                           period.end)
+                with_inputs = {name: [*values, _hypothetical_input(name, metric, fact, event)]
+                               for name, values in inputs.items()}
+                before = pricing.price(charge.charge_model, units_before, properties, currency=currency, **inputs)
+                after = pricing.price(charge.charge_model, units_after, properties, currency=currency,
+                                      **with_inputs)
             estimates.append(FeeEstimate(
                 charge=charge, subscription=subscription, units=units_after - units_before,
                 amount_cents=to_minor(after.amount, currency) - to_minor(before.amount, currency),

@@ -4,30 +4,39 @@ The raw part is the range's partial hours at both edges plus every event the rol
 reached yet; together with the rollups of the whole hours in between, that is every event of the
 range exactly once. The caller reads inside one snapshot (`db.read_snapshot`), so the job folding
 events in at the same moment cannot make an event count twice or not at all.
+
+Prorated charges read the period per local day of the customer (`day_cuts`: the local midnights
+inside it). A bucket is one UTC hour, so where a local midnight falls inside an hour (a timezone
+whose offset is not whole hours: India +05:30, Nepal +05:45, Newfoundland −03:30) that hour's
+rollup would straddle two days: its events are read raw instead (those already folded from the
+events table, the others with the tail past the watermark), and every row is given its day index.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Numeric, case, cast, extract, func, literal, null, or_, select, union_all
-from sqlalchemy.dialects.postgresql import TIMESTAMP, aggregate_order_by, array_agg
+from sqlalchemy import BigInteger, DateTime, Numeric, case, cast, extract, func, literal, null, or_, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, aggregate_order_by, array_agg
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
 from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
-from billing.metering.rollups import WATERMARK, bucket_ceil, bucket_start, rollup_partial, watermark
+from billing.metering.rollups import BUCKET, WATERMARK, bucket_ceil, bucket_start, rollup_partial, watermark
 
 
 @dataclass(frozen=True)
 class UsageQuery:
     """One metric's usage over [start, end), and over [before_start, start) when given (recurring metrics).
 
-    `unique`: also the unique values (unique_count_agg); `latest=False` (the metric is not
-    latest_agg) spares finding each group's latest event.
+    `unique`: also the unique values (unique_count_agg); `latest=False` (the metric is not latest_agg)
+    spares finding each group's latest event; `day_cuts` (the local midnights inside (start, end),
+    sorted) also splits [start, end) by local day into `GroupUsage.days` / `unique_days` (prorated charges).
     """
 
     code: str
@@ -36,21 +45,25 @@ class UsageQuery:
     before_start: datetime | None = None
     unique: bool = False
     latest: bool = True
+    day_cuts: tuple[datetime, ...] | None = None
 
-    def ranges(self) -> list[tuple[datetime, datetime, bool]]:
-        ranges = [(self.start, self.end, True)]
+    def ranges(self) -> list[tuple[datetime, datetime, bool, list[datetime] | None]]:
+        """(from, to, during the period, day cuts) of each range to read."""
+        ranges = [(self.start, self.end, True, list(self.day_cuts) if self.day_cuts is not None else None)]
         if self.before_start is not None and self.before_start < self.start:
-            ranges.append((self.before_start, self.start, False))
+            ranges.append((self.before_start, self.start, False, None))
         return [r for r in ranges if r[0] < r[1]]
 
 
 def group_usage(session: Session, *, organization_id: str, external_subscription_id: str, code: str,
                 start: datetime, end: datetime, before_start: datetime | None = None,
-                unique: bool = False, latest: bool = True) -> dict[str, GroupUsage]:
+                unique: bool = False, latest: bool = True,
+                day_cuts: Sequence[datetime] | None = None) -> dict[str, GroupUsage]:
     """Usage per filter group of one metric (see UsageQuery)."""
     [groups] = group_usages(session, organization_id=organization_id,
                             external_subscription_id=external_subscription_id,
-                            queries=[UsageQuery(code, start, end, before_start, unique, latest)])
+                            queries=[UsageQuery(code, start, end, before_start, unique, latest,
+                                                tuple(day_cuts) if day_cuts is not None else None)])
     return groups
 
 
@@ -58,28 +71,38 @@ def group_usages(session: Session, *, organization_id: str, external_subscriptio
                  queries: list[UsageQuery]) -> list[dict[str, GroupUsage]]:
     """Usage per filter group for each query, read together (PostgreSQL: one statement for all of them)."""
     results: list[dict[str, GroupUsage]] = [defaultdict(GroupUsage) for _ in queries]
+
+    def add(index: int, during: bool, cuts, key: str, day: int, partial: Partial) -> None:
+        group = results[index][key]
+        (group.during if during else group.before).merge(partial)
+        if cuts is not None:
+            group.days.setdefault(day, Partial()).merge(partial)
+
     if session.bind.dialect.name == "postgresql":
-        tagged = [(index, during, query.code, range_start, range_end, query.latest)
-                  for index, query in enumerate(queries) for range_start, range_end, during in query.ranges()]
-        for (index, during), partials in _partials_in_sql(session, organization_id, external_subscription_id,
-                                                          tagged).items():
-            for key, partial in partials.items():
-                (results[index][key].during if during else results[index][key].before).merge(partial)
+        ranges = [(index, during, query.code, range_start, range_end, query.latest, cuts)
+                  for index, query in enumerate(queries)
+                  for range_start, range_end, during, cuts in query.ranges()]
+        cuts_of = {(index, during): cuts for index, during, *_, cuts in ranges}
+        for (index, during, key, day), partial in _partials_in_sql(session, organization_id,
+                                                                   external_subscription_id, ranges).items():
+            add(index, during, cuts_of[(index, during)], key, day, partial)
     else:
         for index, query in enumerate(queries):
-            for range_start, range_end, during in query.ranges():
-                for key, partial in _partials(session, organization_id, external_subscription_id, query.code,
-                                              range_start, range_end).items():
-                    (results[index][key].during if during else results[index][key].before).merge(partial)
+            for range_start, range_end, during, cuts in query.ranges():
+                for (key, day), partial in _partials(session, organization_id, external_subscription_id, query.code,
+                                                     range_start, range_end, cuts=cuts).items():
+                    add(index, during, cuts, key, day, partial)
     for index, query in enumerate(queries):
         if not query.unique:
             continue
-        for range_start, range_end, during in query.ranges():
-            for (key, value), tally in _tallies(session, organization_id, external_subscription_id, query.code,
-                                                range_start, range_end).items():
+        for range_start, range_end, during, cuts in query.ranges():
+            for (key, value, day), tally in _tallies(session, organization_id, external_subscription_id, query.code,
+                                                     range_start, range_end, cuts=cuts).items():
                 group = results[index][key]
                 target = group.unique_during if during else group.unique_before
                 target.setdefault(value, UniqueTally()).merge(tally)
+                if cuts is not None:
+                    group.unique_days.setdefault(day, {}).setdefault(value, UniqueTally()).merge(tally)
     return [dict(groups) for groups in results]
 
 
@@ -88,16 +111,47 @@ def _whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime] | 
     return (first, last) if first < last else None
 
 
+def _split_hours(start: datetime, end: datetime, cuts: Sequence[datetime] | None) -> list[datetime]:
+    """The whole hours of [start, end) that a local midnight cuts in two (read raw, not from rollups)."""
+    hours = _whole_hours(start, end)
+    if not cuts or hours is None:
+        return []
+    return sorted({bucket_start(cut) for cut in cuts
+                   if cut != bucket_start(cut) and hours[0] <= bucket_start(cut) < hours[1]})
+
+
+def _day_in_python(cuts: Sequence[datetime] | None, moment: datetime) -> int:
+    if not cuts:
+        return 0
+    return bisect_right(cuts, moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
+def _day_in_sql(cuts: Sequence[datetime] | None, column):
+    """The day index of `column` in SQL (PostgreSQL): how many cuts are at or before it."""
+    if not cuts:
+        return literal(0)
+    naive = [cut.astimezone(UTC).replace(tzinfo=None) for cut in cuts]
+    return func.width_bucket(column, literal(naive, ARRAY(DateTime())))
+
+
 def _scope(model, organization_id: str, external_subscription_id: str, code: str):
     return (model.organization_id == organization_id, model.external_subscription_id == external_subscription_id,
             model.code == code)
 
 
-def _raw_ranges(start: datetime, end: datetime) -> list[tuple[datetime, datetime, bool]]:
-    """The parts of [start, end) read from raw events: (from, to, only those past the watermark)."""
+ALL, PENDING, FOLDED = "all", "pending", "folded"
+
+
+def _raw_ranges(start: datetime, end: datetime, split: Sequence[datetime] = ()) -> list[tuple[datetime, datetime, str]]:
+    """The parts of [start, end) read from raw events: (from, to, which of its events).
+
+    ALL at the partial edges; PENDING (past the watermark) over the whole hours; FOLDED (at or
+    below the watermark) in the `split` hours, whose rollups are not read.
+    """
     hours = _whole_hours(start, end)
-    ranges = [(start, end, False)] if hours is None else [
-        (start, hours[0], False), (hours[1], end, False), (hours[0], hours[1], True)]
+    ranges = [(start, end, ALL)] if hours is None else [
+        (start, hours[0], ALL), (hours[1], end, ALL), (hours[0], hours[1], PENDING)]
+    ranges += [(hour, hour + BUCKET, FOLDED) for hour in split]
     return [r for r in ranges if r[0] < r[1]]
 
 
@@ -107,19 +161,32 @@ def _folded_up_to():
                          .scalar_subquery(), 0)
 
 
-def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, start: datetime, end: datetime):
-    """The conditions selecting the raw events of [start, end) that the rollups of its whole hours do not hold.
+def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, start: datetime, end: datetime,
+                split: Sequence[datetime] = ()):
+    """The conditions selecting the raw events of [start, end) that the rollups read with them do not hold.
 
     Three index range scans, never one with an OR (which would walk every event of the range):
-    the partial hours at both edges, and the events of the whole hours past the rollup watermark.
+    the partial hours at both edges, and the events of the whole hours past the rollup watermark;
+    plus one per `split` hour (the folded events of an hour whose rollup is left out).
     """
     base = (*_scope(Event, organization_id, external_subscription_id, code),
             or_(Event.error.is_(None), Event.error != "metric_not_found"))
-    for range_start, range_end, pending_only in _raw_ranges(start, end):
+    for range_start, range_end, which in _raw_ranges(start, end, split):
         scope = [*base, Event.timestamp >= range_start, Event.timestamp < range_end]
-        if pending_only:
+        if which == PENDING:
             scope.append(Event.id > _folded_up_to())
+        elif which == FOLDED:
+            scope.append(Event.id <= _folded_up_to())
         yield scope
+
+
+def _rollup_hours(model, start: datetime, end: datetime, split: Sequence[datetime]):
+    """The conditions selecting the rollups of the whole hours of [start, end) but the `split` ones."""
+    hours = _whole_hours(start, end)
+    conditions = [model.bucket_start >= hours[0], model.bucket_start < hours[1]]
+    if split:
+        conditions.append(model.bucket_start.not_in(split))
+    return conditions
 
 
 # Each usage read below is ONE statement (a UNION ALL of the rollups of the whole hours and the raw
@@ -129,88 +196,97 @@ def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, 
 
 
 def _partials(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-              end: datetime) -> dict[str, Partial]:
+              end: datetime, *, cuts: Sequence[datetime] | None = None) -> dict[tuple[str, int], Partial]:
+    """SQLite: partials per (group, day index); the day is always 0 without `cuts`."""
     # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
+    split = _split_hours(start, end, cuts)
     parts = []
     hours = _whole_hours(start, end)
     if hours is not None:
         parts.append(select(
             UsageRollup.group_key, UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max,
             UsageRollup.value_time_sum, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
-            UsageRollup.latest_value, literal(True).label("rolled"),
+            UsageRollup.latest_value, literal(True).label("rolled"), UsageRollup.bucket_start.label("at"),
         ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
-                UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1]))
-    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+                *_rollup_hours(UsageRollup, start, end, split)))
+    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
         parts.append(select(
             Event.group_key, literal(1).label("events_count"), Event.value.label("value_sum"),
             Event.value.label("value_max"), Event.value.label("value_time_sum"),
             Event.timestamp.label("latest_timestamp"), Event.id.label("latest_event_id"),
-            Event.value.label("latest_value"), literal(False).label("rolled"),
+            Event.value.label("latest_value"), literal(False).label("rolled"), Event.timestamp.label("at"),
         ).where(*scope))
-    partials: dict[str, Partial] = defaultdict(Partial)
+    partials: dict[tuple[str, int], Partial] = defaultdict(Partial)
     if not parts:
         return {}
     for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        # A rollup's hour lies within one local day (split hours are read raw): its start's day is its events'.
+        target = partials[(row.group_key, _day_in_python(cuts, row.at))]
         if row.rolled:
-            partials[row.group_key].merge(rollup_partial(row))
+            target.merge(rollup_partial(row))
         else:
-            partials[row.group_key].add(Fact(id=row.latest_event_id, timestamp=row.latest_timestamp,
-                                             value=row.latest_value, group_key=row.group_key))
+            target.add(Fact(id=row.latest_event_id, timestamp=row.latest_timestamp, value=row.latest_value,
+                            group_key=row.group_key))
     return dict(partials)
 
 
 def _partials_in_sql(session: Session, organization_id: str, external_subscription_id: str,
-                     ranges: list[tuple]) -> dict[tuple[int, bool], dict[str, Partial]]:
-    """PostgreSQL sums NUMERIC exactly: one row per range, group and part, summarised by the database.
+                     ranges: list[tuple]) -> dict[tuple[int, bool, str, int], Partial]:
+    """PostgreSQL sums NUMERIC exactly: one row per range, group (and day) and part, summarised by the database.
 
-    `ranges`: (tag, during, metric code, start, end, latest) each; the answer is keyed by (tag, during).
+    `ranges`: (tag, during, metric code, start, end, latest, day cuts) each, all read in ONE statement;
+    the answer is keyed by (tag, during, group, day index).
     """
 
     def newest_of(latest: bool, columns, order):
+        names = ("latest_at", "latest_id", "latest_value")
         if not latest:  # sorting every event of the part for nothing is most of the statement's time
-            return [cast(null(), kind).label(name) for kind, name in ((TIMESTAMP, "latest_at"),
-                                                                       (BigInteger, "latest_id"),
-                                                                       (Numeric, "latest_value"))]
+            return [cast(null(), kind).label(name)
+                    for kind, name in zip((TIMESTAMP, BigInteger, Numeric), names, strict=True)]
         return [array_agg(aggregate_order_by(column, *order))[1].label(name)
-                for column, name in zip(columns, ("latest_at", "latest_id", "latest_value"), strict=True)]
+                for column, name in zip(columns, names, strict=True)]
 
     parts = []
-    for tag, during, code, start, end, latest in ranges:
+    for tag, during, code, start, end, latest, cuts in ranges:
         labels = (literal(tag).label("tag"), literal(during).label("during"))
+        split = _split_hours(start, end, cuts)
         hours = _whole_hours(start, end)
         if hours is not None:
             newest = (UsageRollup.latest_timestamp.desc().nulls_last(), UsageRollup.latest_event_id.desc())
+            day = _day_in_sql(cuts, UsageRollup.bucket_start).label("day")
             parts.append(select(
-                *labels, UsageRollup.group_key, func.sum(UsageRollup.events_count), func.sum(UsageRollup.value_sum),
-                func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
+                *labels, UsageRollup.group_key, day, func.sum(UsageRollup.events_count),
+                func.sum(UsageRollup.value_sum), func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
                 *newest_of(latest, (UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
                                     UsageRollup.latest_value), newest),
             ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
-                    UsageRollup.bucket_start >= hours[0], UsageRollup.bucket_start < hours[1])
-                .group_by(UsageRollup.group_key))
+                    *_rollup_hours(UsageRollup, start, end, split))
+                .group_by(UsageRollup.group_key, *([day] if cuts else [])))
         value = func.coalesce(Event.value, 0)
         newest = (Event.timestamp.desc(), Event.id.desc())
-        for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+        day = _day_in_sql(cuts, Event.timestamp).label("day")
+        for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
             parts.append(select(
-                *labels, Event.group_key, func.count(), func.sum(value), func.max(value),
+                *labels, Event.group_key, day, func.count(), func.sum(value), func.max(value),
                 func.sum(value * extract("epoch", Event.timestamp)),
                 *newest_of(latest, (Event.timestamp, Event.id, value), newest),
-            ).where(*scope).group_by(Event.group_key))
-    found: dict[tuple[int, bool], dict[str, Partial]] = defaultdict(lambda: defaultdict(Partial))
+            ).where(*scope).group_by(Event.group_key, *([day] if cuts else [])))
+    partials: dict[tuple[int, bool, str, int], Partial] = defaultdict(Partial)
     if not parts:
         return {}
-    rows = session.execute(union_all(*parts) if len(parts) > 1 else parts[0])
-    for tag, during, key, count, value_sum, value_max, value_time_sum, latest_at, latest_id, latest_value in rows:
+    for tag, during, key, day_index, count, value_sum, value_max, value_time_sum, latest_at, latest_id, \
+            latest_value in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         latest = (latest_at.replace(tzinfo=UTC), latest_id, latest_value) if latest_at is not None else None
-        found[(tag, during)][key].merge(Partial(events_count=int(count), value_sum=Decimal(value_sum),
-                                                value_max=value_max, value_time_sum=Decimal(value_time_sum),
-                                                latest=latest))
-    return found
+        partials[(tag, during, key, int(day_index))].merge(Partial(
+            events_count=int(count), value_sum=Decimal(value_sum), value_max=value_max,
+            value_time_sum=Decimal(value_time_sum), latest=latest))
+    return dict(partials)
 
 
 def _tallies(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-             end: datetime) -> dict[tuple[str, str], UniqueTally]:
-    """Each unique value's additions and removals per group: its hourly rollups and its raw events, one statement."""
+             end: datetime, *, cuts: Sequence[datetime] | None = None) -> dict[tuple[str, str, int], UniqueTally]:
+    """Each unique value's additions and removals per group (and day): hourly rollups and raw events, one statement."""
+    split = _split_hours(start, end, cuts)
     parts = []
     hours = _whole_hours(start, end)
     if hours is not None:
@@ -218,19 +294,21 @@ def _tallies(session: Session, organization_id: str, external_subscription_id: s
                             UsageUniqueValue.removes, UsageUniqueValue.last_timestamp, UsageUniqueValue.last_event_id,
                             UsageUniqueValue.last_operation).where(
             *_scope(UsageUniqueValue, organization_id, external_subscription_id, code),
-            UsageUniqueValue.bucket_start >= hours[0], UsageUniqueValue.bucket_start < hours[1]))
+            *_rollup_hours(UsageUniqueValue, start, end, split)))
     removal = case((Event.operation == "remove", 1), else_=0)
-    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end):
+    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
         parts.append(select(Event.group_key, Event.unique_value, 1 - removal, removal, Event.timestamp, Event.id,
                             Event.operation).where(*scope, Event.unique_value.is_not(None)))
-    tallies: dict[tuple[str, str], UniqueTally] = defaultdict(UniqueTally)
+    tallies: dict[tuple[str, str, int], UniqueTally] = defaultdict(UniqueTally)
     if not parts:
         return {}
     for key, value, adds, removes, last_at, last_id, operation in session.execute(
             union_all(*parts) if len(parts) > 1 else parts[0]):
         if last_at.tzinfo is None:
             last_at = last_at.replace(tzinfo=UTC)
-        tallies[(key, value)].merge(UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
+        # A rollup row's last event lies in its hour, within one local day (split hours are read raw).
+        tallies[(key, value, _day_in_python(cuts, last_at))].merge(
+            UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
     return dict(tallies)
 
 

@@ -83,3 +83,18 @@ def period_containing(moment: datetime, *, interval: str, billing_time: str, anc
 def next_period(period: Period, *, interval: str, billing_time: str, anchor: date, timezone: str) -> Period:
     return period_containing(period.end, interval=interval, billing_time=billing_time, anchor=anchor,
                              timezone=timezone)
+
+
+def local_day_cuts(start: datetime, end: datetime, timezone: str) -> list[datetime]:
+    """The local midnights strictly inside (start, end), in UTC: [start, end) holds len(cuts) + 1 local days.
+
+    Day d of [start, end) is [cuts[d - 1], cuts[d]) (from `start` for the first, to `end` for the last);
+    an instant's day index is the number of cuts at or before it (`bisect_right`).
+    """
+    cuts = []
+    day = local_date(start, timezone) + timedelta(days=1)
+    while (midnight := local_midnight(day, timezone)) < end:
+        if midnight > start:
+            cuts.append(midnight)
+        day += timedelta(days=1)
+    return cuts

@@ -44,6 +44,14 @@ def current_charges_period(subscription: Subscription, now: datetime | None = No
                              anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
 
 
+def charges_period_at(subscription: Subscription, moment: datetime) -> Period:
+    """The full period of the subscription's usage that contains `moment` (a month when charges are billed monthly)."""
+    if not charges_billed_monthly(subscription.plan):
+        return period_at(subscription, moment)
+    return period_containing(moment, interval="monthly", billing_time=subscription.billing_time,
+                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
+
+
 def _clamped_now(subscription: Subscription, now: datetime | None) -> datetime:
     now = now or runtime.clock.now()
     if subscription.terminated_at is not None:

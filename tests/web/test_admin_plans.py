@@ -635,3 +635,28 @@ def test_the_cascade_box_is_not_offered_without_overridden_plans(signed_in, org,
     _startup(org.id, metrics["calls"])
     create_subscription(organization_id=org.id, data={"external_customer_id": "alice", "plan_code": "startup"})
     assert 'name="cascade_updates"' not in signed_in.get("/admin/plans/startup/edit").get_data(as_text=True)
+
+
+def test_the_prorated_box_is_offered_only_where_lago_allows_it_and_saved(signed_in, org, metrics):
+    seats = create_billable_metric(organization_id=org.id, data={
+        "name": "Seats", "code": "seats", "aggregation_type": "unique_count_agg", "field_name": "seat_id",
+        "recurring": True}).id
+    standard = _fragment(signed_in, "/admin/plans/editor/charges/k1",
+                         {**charge("k1", seats, "standard", amount="30"), "amount_currency": "EUR"})
+    assert 'name="c-k1-prorated"' in standard and "billed for the days it is held" in standard
+    package = _fragment(signed_in, "/admin/plans/editor/charges/k1",
+                        {**charge("k1", seats, "package", amount="5", package_size="10"), "amount_currency": "EUR"})
+    assert 'name="c-k1-prorated"' not in package
+    metered = _fragment(signed_in, "/admin/plans/editor/charges/k1",
+                        {**charge("k1", metrics["calls"], "standard", amount="1"), "amount_currency": "EUR"})
+    assert 'name="c-k1-prorated"' not in metered
+
+    response = _submit(signed_in, "/admin/plans/new",
+                       plan_form(("s1", {**charge("s1", seats, "standard", amount="30"), "c-s1-prorated": "y"})))
+    assert response.status_code == 200 and response.headers["HX-Redirect"] == "/admin/plans"
+    [seat_charge] = get_plan(organization_id=org.id, code="startup").charges
+    assert seat_charge.prorated is True
+    listing = signed_in.get("/admin/plans").get_data(as_text=True)
+    assert "prorated: each seat is billed for the days it is held in the period" in listing
+    edit = signed_in.get("/admin/plans/startup/edit")
+    assert re.search(r'name="c-[a-z0-9]+-prorated" value="y"[^>]*checked', edit.get_data(as_text=True))

@@ -91,3 +91,9 @@ def test_properties_it_cannot_read_are_not_an_error():
 def test_the_subscription_fee_in_plain_words(amount_cents, interval, advance, expected):
     fee = describe_fee(amount_cents=amount_cents, currency="EUR", interval=interval, pay_in_advance=advance)
     assert fee == expected
+
+
+def test_a_prorated_charge_says_so():
+    charge = {"charge_model": "standard", "properties": {"amount": "30"}, "prorated": True}
+    assert describe_charge(charge, "EUR", "Seats") == \
+        "€30.00 per seat, prorated: each seat is billed for the days it is held in the period"
