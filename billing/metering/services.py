@@ -11,10 +11,11 @@ from decimal import Decimal
 import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defaultload
 
 from billing import pricing
-from billing.catalog.models import BillableMetric, Charge, ChargeFilter
+from billing.catalog.models import BillableMetric, Charge, ChargeFilter, Plan
+from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.metering import locks
@@ -493,9 +494,15 @@ def usage_between(session: Session, subscription: Subscription, start: datetime,
                  currency=subscription.plan.amount_currency, charges=charges)
 
 
+# Usage neither reads nor shows taxes: their three selectin loads were a fifth of current_usage's time.
+_USAGE_LOADING = (defaultload(Subscription.customer).lazyload(Customer.taxes),
+                  defaultload(Subscription.plan).lazyload(Plan.taxes),
+                  defaultload(Subscription.plan).defaultload(Plan.charges).lazyload(Charge.taxes))
+
+
 def _customer_subscription(session: Session, organization_id: str, external_customer_id: str,
                            external_subscription_id: str) -> Subscription:
-    subscription = find_subscription(session, organization_id, external_subscription_id)
+    subscription = find_subscription(session, organization_id, external_subscription_id, _USAGE_LOADING)
     if subscription is None or subscription.customer.external_id != external_customer_id:
         raise NotFound("subscription")
     return subscription

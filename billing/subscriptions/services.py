@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -65,14 +65,18 @@ def current_period(subscription: Subscription, now: datetime | None = None) -> P
     return period_at(subscription, _clamped_now(subscription, now))
 
 
-def find_live_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:
-    """The active subscription with this external_id, else a pending one (not yet started)."""
+def find_live_subscription(session: Session, organization_id: str, external_id: str,
+                           options: Sequence = ()) -> Subscription | None:
+    """The active subscription with this external_id, else a pending one (not yet started).
+
+    `options`: loader options of the caller (e.g. not loading relationships it does not need).
+    """
     # An active subscription may have a pending successor under the same external_id (a
     # downgrade waiting for the period end): the active one is the subscription until then.
     return session.scalar(select(Subscription).where(
         Subscription.organization_id == organization_id, Subscription.external_id == external_id,
         Subscription.status.in_(LIVE_STATUSES),
-    ).order_by((Subscription.status == "active").desc(), Subscription.created_at.desc()))
+    ).order_by((Subscription.status == "active").desc(), Subscription.created_at.desc()).options(*options))
 
 
 def next_subscription(session: Session, subscription: Subscription) -> Subscription | None:
@@ -81,14 +85,15 @@ def next_subscription(session: Session, subscription: Subscription) -> Subscript
         Subscription.previous_subscription_id == subscription.id, Subscription.status == "pending"))
 
 
-def find_subscription(session: Session, organization_id: str, external_id: str) -> Subscription | None:
+def find_subscription(session: Session, organization_id: str, external_id: str,
+                      options: Sequence = ()) -> Subscription | None:
     """The live subscription with this external_id, else the latest ended one."""
-    live = find_live_subscription(session, organization_id, external_id)
+    live = find_live_subscription(session, organization_id, external_id, options)
     if live is not None:
         return live
     return session.scalar(select(Subscription).where(
         Subscription.organization_id == organization_id, Subscription.external_id == external_id,
-    ).order_by(Subscription.created_at.desc()))
+    ).order_by(Subscription.created_at.desc()).options(*options))
 
 
 @dataclass(frozen=True)
