@@ -14,7 +14,7 @@ from billing.customers.models import Customer
 from billing.db import Base
 from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
 from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook bumps catalog versions)
-from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
+from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
 from billing.subscriptions.models import Subscription
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -23,5 +23,6 @@ __all__ = [
     "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence", "Subscription",
-    "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
+    "UsageDailyRollup", "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt", "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -46,15 +46,13 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class UsageRollup(Base):
-    """Sums of one hour of one subscription's events of one metric and one filter combination.
+class _RollupColumns:
+    """Sums of one bucket of one subscription's events of one metric and one filter combination.
 
     Every field combines associatively (sum, max, latest, Σ value × time), so a period's usage is
-    the combination of its whole hours plus the raw events of its partial edges and of the tail
-    not rolled up yet: exact, and independent of how many events the period holds.
+    the combination of its whole buckets plus the raw events of its partial edges and of the tail
+    not folded yet: exact, and independent of how many events the period holds.
     """
-
-    __tablename__ = "usage_rollups"
 
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
                                                  primary_key=True)
@@ -69,6 +67,18 @@ class UsageRollup(Base):
     latest_timestamp: Mapped[datetime | None]
     latest_event_id: Mapped[int | None] = mapped_column(BigInteger)
     latest_value: Mapped[Decimal | None]
+
+
+class UsageRollup(_RollupColumns, Base):
+    """One UTC hour of a subscription's events of one metric and filter combination."""
+
+    __tablename__ = "usage_rollups"
+
+
+class UsageDailyRollup(_RollupColumns, Base):
+    """One UTC day of the same: a month's usage sums ~30 of these instead of ~720 hours."""
+
+    __tablename__ = "usage_daily_rollups"
 
 
 class UsageUniqueValue(Base):

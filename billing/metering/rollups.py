@@ -33,7 +33,7 @@ from billing.db import engine, unit_of_work
 from billing.metering import locks
 from billing.metering.aggregation import Fact, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
-from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
+from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.ports import runtime
 
 BUCKET = timedelta(hours=1)
@@ -43,6 +43,10 @@ WATERMARK = "events"
 
 def bucket_start(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def day_start(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def bucket_ceil(moment: datetime) -> datetime:
@@ -134,7 +138,11 @@ def fold_events(session: Session, low: int, high: int, *, organization_id: str |
         partials[key].add(fact)
         if row.unique_value is not None:
             tallies[(*key[:4], row.unique_value, key[4])].add(fact)
-    _fold_partials(session, partials)
+    _fold_partials(session, UsageRollup, partials)
+    days: dict[tuple, Partial] = defaultdict(Partial)
+    for key, partial in partials.items():
+        days[(*key[:4], day_start(key[4]))].merge(partial)
+    _fold_partials(session, UsageDailyRollup, days)
     _fold_tallies(session, tallies)
 
 
@@ -142,10 +150,10 @@ def fold_events(session: Session, low: int, high: int, *, organization_id: str |
 # its row with ON CONFLICT: the same combination rules as `Partial.merge`/`UniqueTally.merge`
 # (sums add up, the max is the greater, the latest is the later by (timestamp, id)).
 _PG_FOLD_ROLLUPS = """
-INSERT INTO usage_rollups AS r (organization_id, external_subscription_id, code, group_key, bucket_start,
+INSERT INTO {table} AS r (organization_id, external_subscription_id, code, group_key, bucket_start,
                                 events_count, value_sum, value_max, value_time_sum,
                                 latest_timestamp, latest_event_id, latest_value)
-SELECT organization_id, external_subscription_id, code, group_key, date_trunc('hour', timestamp),
+SELECT organization_id, external_subscription_id, code, group_key, date_trunc('{unit}', timestamp),
        count(*), sum(coalesce(value, 0)), max(coalesce(value, 0)),
        sum(coalesce(value, 0) * extract(epoch FROM timestamp)),
        (array_agg(timestamp ORDER BY timestamp DESC, id DESC))[1],
@@ -197,24 +205,25 @@ def _fold_in_sql(session: Session, low: int, high: int, *, organization_id: str 
     if organization_id is not None:
         scope += " AND organization_id = :organization_id AND code = :code"
         params.update(organization_id=organization_id, code=code)
-    for statement in (_PG_FOLD_ROLLUPS, _PG_FOLD_UNIQUE_VALUES):
-        session.execute(text(statement.format(scope=scope)), params)
+    for table, unit in (("usage_rollups", "hour"), ("usage_daily_rollups", "day")):
+        session.execute(text(_PG_FOLD_ROLLUPS.format(table=table, unit=unit, scope=scope)), params)
+    session.execute(text(_PG_FOLD_UNIQUE_VALUES.format(scope=scope)), params)
 
 
 def _insert(session: Session):
     return (sqlite if session.bind.dialect.name == "sqlite" else postgresql).insert
 
 
-def _fold_partials(session: Session, partials: dict[tuple, Partial]) -> None:
+def _fold_partials(session: Session, model, partials: dict[tuple, Partial]) -> None:
     if not partials:
         return
     columns = ("organization_id", "external_subscription_id", "code", "group_key", "bucket_start")
     # Make sure every row exists, then lock and fold: concurrent folds serialize on the rows they share.
-    session.execute(_insert(session)(UsageRollup).on_conflict_do_nothing(), [
+    session.execute(_insert(session)(model).on_conflict_do_nothing(), [
         {**dict(zip(columns, key, strict=True)), "events_count": 0, "value_sum": 0, "value_time_sum": 0}
         for key in partials])
     for key, delta in partials.items():
-        row = session.execute(select(UsageRollup).filter_by(**dict(zip(columns, key, strict=True)))
+        row = session.execute(select(model).filter_by(**dict(zip(columns, key, strict=True)))
                               .with_for_update()).scalar_one()
         current = rollup_partial(row)
         current.merge(delta)
@@ -262,6 +271,7 @@ def refresh_event_statistics() -> None:
     if engine().dialect.name == "postgresql":
         with engine().connect() as connection:
             connection.exec_driver_sql("ANALYZE usage_rollups")
+            connection.exec_driver_sql("ANALYZE usage_daily_rollups")
             connection.exec_driver_sql("ANALYZE usage_unique_values")
 
 
@@ -274,8 +284,8 @@ def rederive_metric_events(session: Session, metric: BillableMetric | None, *, o
     (or has finished), and the rollups rebuilt here are exactly the events up to the watermark.
     """
     high = watermark(session, for_update=True)
-    session.execute(delete(UsageRollup).where(UsageRollup.organization_id == organization_id,
-                                              UsageRollup.code == code))
+    for model in (UsageRollup, UsageDailyRollup):
+        session.execute(delete(model).where(model.organization_id == organization_id, model.code == code))
     session.execute(delete(UsageUniqueValue).where(UsageUniqueValue.organization_id == organization_id,
                                                    UsageUniqueValue.code == code))
     reading = metric_reading(metric) if metric is not None else None

@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import BigInteger, DateTime, Numeric, case, cast, extract, func, literal, null, or_, select, union_all
@@ -26,8 +26,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, aggregate_order_by,
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
-from billing.metering.models import Event, RollupWatermark, UsageRollup, UsageUniqueValue
-from billing.metering.rollups import BUCKET, WATERMARK, bucket_ceil, bucket_start, rollup_partial, watermark
+from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
+from billing.metering.rollups import BUCKET, WATERMARK, bucket_ceil, bucket_start, day_start, rollup_partial, watermark
 
 
 @dataclass(frozen=True)
@@ -180,6 +180,26 @@ def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, 
         yield scope
 
 
+def _rollup_buckets(start: datetime, end: datetime, cuts: Sequence[datetime] | None,
+                    split: Sequence[datetime]) -> list[tuple[type, datetime, datetime]]:
+    """Which rollups hold the whole hours of [start, end): (table, from, to) each.
+
+    Whole UTC days come from the daily rollups, the hours around them from the hourly ones; split
+    by local days (prorated charges, `cuts`), only hourly rollups, whose hours never straddle a day.
+    """
+    hours = _whole_hours(start, end)
+    if hours is None:
+        return []
+    first_day, last_day = day_start(hours[0]), day_start(hours[1])
+    if first_day < hours[0]:
+        first_day += timedelta(days=1)
+    if cuts is not None or split or first_day >= last_day:
+        return [(UsageRollup, hours[0], hours[1])]
+    return [(model, low, high) for model, low, high in (
+        (UsageRollup, hours[0], first_day), (UsageDailyRollup, first_day, last_day), (UsageRollup, last_day, hours[1]),
+    ) if low < high]
+
+
 def _rollup_hours(model, start: datetime, end: datetime, split: Sequence[datetime]):
     """The conditions selecting the rollups of the whole hours of [start, end) but the `split` ones."""
     hours = _whole_hours(start, end)
@@ -201,14 +221,13 @@ def _partials(session: Session, organization_id: str, external_subscription_id: 
     # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
     split = _split_hours(start, end, cuts)
     parts = []
-    hours = _whole_hours(start, end)
-    if hours is not None:
+    for model, low, high in _rollup_buckets(start, end, cuts, split):
         parts.append(select(
-            UsageRollup.group_key, UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max,
-            UsageRollup.value_time_sum, UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
-            UsageRollup.latest_value, literal(True).label("rolled"), UsageRollup.bucket_start.label("at"),
-        ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
-                *_rollup_hours(UsageRollup, start, end, split)))
+            model.group_key, model.events_count, model.value_sum, model.value_max,
+            model.value_time_sum, model.latest_timestamp, model.latest_event_id,
+            model.latest_value, literal(True).label("rolled"), model.bucket_start.label("at"),
+        ).where(*_scope(model, organization_id, external_subscription_id, code),
+                *_rollup_hours(model, low, high, split)))
     for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
         parts.append(select(
             Event.group_key, literal(1).label("events_count"), Event.value.label("value_sum"),
@@ -250,18 +269,16 @@ def _partials_in_sql(session: Session, organization_id: str, external_subscripti
     for tag, during, code, start, end, latest, cuts in ranges:
         labels = (literal(tag).label("tag"), literal(during).label("during"))
         split = _split_hours(start, end, cuts)
-        hours = _whole_hours(start, end)
-        if hours is not None:
-            newest = (UsageRollup.latest_timestamp.desc().nulls_last(), UsageRollup.latest_event_id.desc())
-            day = _day_in_sql(cuts, UsageRollup.bucket_start).label("day")
+        for model, low, high in _rollup_buckets(start, end, cuts, split):
+            newest = (model.latest_timestamp.desc().nulls_last(), model.latest_event_id.desc())
+            day = _day_in_sql(cuts, model.bucket_start).label("day")
             parts.append(select(
-                *labels, UsageRollup.group_key, day, func.sum(UsageRollup.events_count),
-                func.sum(UsageRollup.value_sum), func.max(UsageRollup.value_max), func.sum(UsageRollup.value_time_sum),
-                *newest_of(latest, (UsageRollup.latest_timestamp, UsageRollup.latest_event_id,
-                                    UsageRollup.latest_value), newest),
-            ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
-                    *_rollup_hours(UsageRollup, start, end, split))
-                .group_by(UsageRollup.group_key, *([day] if cuts else [])))
+                *labels, model.group_key, day, func.sum(model.events_count),
+                func.sum(model.value_sum), func.max(model.value_max), func.sum(model.value_time_sum),
+                *newest_of(latest, (model.latest_timestamp, model.latest_event_id, model.latest_value), newest),
+            ).where(*_scope(model, organization_id, external_subscription_id, code),
+                    *_rollup_hours(model, low, high, split))
+                .group_by(model.group_key, *([day] if cuts else [])))
         value = func.coalesce(Event.value, 0)
         newest = (Event.timestamp.desc(), Event.id.desc())
         day = _day_in_sql(cuts, Event.timestamp).label("day")
