@@ -328,7 +328,7 @@ def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
     NOTE: lago-api `Charge#validate_prorated` (in arrears: standard, volume, graduated; weighted_sum
     excluded, it is time-weighted already); Lago docs "Prorated vs Full",
     https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard could be,
-    and Tally does not take pay-in-advance charges yet.
+    and Tally refuses prorated pay-in-advance charges (not_supported_yet).
     """
     return bool(metric.recurring) and metric.aggregation_type != "weighted_sum_agg" \
         and charge_model in PRORATED_MODELS

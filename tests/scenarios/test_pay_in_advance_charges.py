@@ -102,3 +102,25 @@ def test_pay_in_advance_refused_where_lago_refuses_it(lago, clock, live_server, 
                               "properties": {"amount": "1"}}]}})
     assert answer.status_code == 422
     assert answer.json()["error_details"]["charges.0"]["pay_in_advance"] == ["invalid_aggregation_type_or_charge_model"]
+
+
+def test_a_rerun_from_an_old_watermark_neither_loses_nor_duplicates(lago, clock, run_jobs):
+    from sqlalchemy import func, select, update
+
+    from billing.db import read_only, unit_of_work
+    from billing.invoicing import advance
+    from billing.invoicing.models import Fee, Invoice
+    from billing.metering.models import RollupWatermark
+
+    _setup(lago, clock, {"charge_model": "standard", "pay_in_advance": True, "properties": {"amount": "0.5"}})
+    _send(lago, "a")
+    _send(lago, "b")
+    run_jobs()
+    # As if the job had been killed after its fees committed but before the watermark moved.
+    with unit_of_work() as uow:
+        uow.session.execute(update(RollupWatermark).where(RollupWatermark.name == advance.WATERMARK)
+                            .values(last_event_id=0))
+    assert advance.bill_advance_charges() > 0
+    with read_only() as session:
+        assert session.scalar(select(func.count()).select_from(Fee).where(Fee.pay_in_advance.is_(True))) == 2
+        assert session.scalar(select(func.count()).select_from(Invoice)) == 2
