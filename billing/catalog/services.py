@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from billing import pricing
@@ -276,6 +276,8 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         charge.charge_model = charge_model
         charge.properties = dict(properties or {})
         charge.pay_in_advance = in_advance
+        if not in_advance:
+            charge.pay_in_advance_from_event_id = None
         if prorated is not None:
             charge.prorated = prorated
         if invoiceable is not None:
@@ -295,7 +297,27 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         kept.append(charge)
     if errors:
         return
+    _mark_advance_start(session, plan.organization_id, kept)
     _discard_charges(session, plan, [c for c in plan.charges if c not in kept])
+
+
+def _mark_advance_start(session: Session, organization_id: str, charges: list[Charge]) -> None:
+    """A charge that turns pay-in-advance bills the events stored from now on, not the earlier ones.
+
+    The flush bumps the catalog version, which (on PostgreSQL) holds the organization's catalog lock
+    until commit: no ingestion of the organization is in flight, so every later event gets a
+    higher id than the highest read here (billing.metering.catalog_cache).
+    """
+    starting = [c for c in charges if c.pay_in_advance and c.pay_in_advance_from_event_id is None]
+    if not starting:
+        return
+    from billing.metering.models import Event
+
+    session.flush()
+    high = session.scalar(select(func.coalesce(func.max(Event.id), 0)).where(
+        Event.organization_id == organization_id))
+    for charge in starting:
+        charge.pay_in_advance_from_event_id = high
 
 
 ADVANCE_AGGREGATIONS = ("count_agg", "sum_agg", "unique_count_agg")
@@ -531,7 +553,8 @@ def _child_charge(parent_charge: Charge, source: Charge, override: Mapping[str, 
         parent_id=parent_charge.id,
         charge_model=source.charge_model,
         properties=copy.deepcopy(dict(override.get("properties") or source.properties)),
-        pay_in_advance=source.pay_in_advance, invoiceable=source.invoiceable, prorated=source.prorated,
+        pay_in_advance=source.pay_in_advance, pay_in_advance_from_event_id=source.pay_in_advance_from_event_id,
+        invoiceable=source.invoiceable, prorated=source.prorated,
         min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
                           else source.min_amount_cents),
         invoice_display_name=override.get("invoice_display_name") or source.invoice_display_name,

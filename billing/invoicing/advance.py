@@ -19,24 +19,26 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import billing.models  # noqa: F401  (every mapper, so the job runs in any process)
-from billing import pricing
+from billing import pricing, serializers
 from billing.catalog.models import BillableMetric, Charge
 from billing.db import UnitOfWork, unit_of_work
 from billing.invoicing.models import Fee, Invoice
 from billing.invoicing.services import apply_coupons_and_taxes, compute_totals, finalize
 from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
+from billing.metering.aggregation import units as aggregated_units
 from billing.metering.models import Event, RollupWatermark
 from billing.metering.services import filter_of, metric_spec, price_difference
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
 from billing.subscriptions.services import current_period
+from billing.webhooks import services as webhooks
 
 WATERMARK = "advance_fees"
 BATCH = 1000
@@ -59,6 +61,7 @@ def bill_advance_charges(*, limit: int = BATCH) -> int:
                 .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
                 .where(Event.id > low, Event.id <= high, Charge.pay_in_advance.is_(True),
                        Charge.deleted_at.is_(None), BillableMetric.code == Event.code,
+                       Event.id > func.coalesce(Charge.pay_in_advance_from_event_id, 0),
                        BillableMetric.organization_id == Event.organization_id,
                        or_(Event.error.is_(None), Event.error != "metric_not_found"))
                 .order_by(Event.id)):
@@ -101,6 +104,10 @@ def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, st
         Event.timestamp >= since, Event.timestamp < end, Event.id <= max(wanted),
         or_(Event.error.is_(None), Event.error != "metric_not_found")).order_by(Event.id))
     groups: dict[str | None, GroupUsage] = defaultdict(GroupUsage)
+    # NOTE: the highest total of the period so far per filter: only what an event raises the total
+    # above it is billed (a sum lowered then raised again, a unique value removed then added back,
+    # bill nothing new). BILLING.md, Pricing (pay in advance).
+    peaks: dict[str | None, Decimal] = {}
     inputs: dict[str | None, dict[str, list[Decimal]]] = {}
     filters = {f.id: f for f in charge.filters}
     for row in rows:
@@ -118,16 +125,19 @@ def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, st
             if fact.unique_value is not None:
                 group.unique_before.setdefault(fact.unique_value, UniqueTally()).add(fact)
             continue
+        if filter_id not in peaks:
+            peaks[filter_id] = aggregated_units(spec, group, start, end)  # what the period starts from
         if row.id in wanted:
             difference = price_difference(charge_model=charge.charge_model, spec=spec, properties=properties,
                                           group=group, fact=fact, start=start, end=end, currency=currency,
-                                          inputs=mine, event_inputs=own)
+                                          inputs=mine, event_inputs=own, paid_units=peaks[filter_id])
             _record_fee(uow, subscription, charge, filters.get(filter_id), row, difference, start, end)
         group.during.add(fact)
         if fact.unique_value is not None:
             group.unique_during.setdefault(fact.unique_value, UniqueTally()).add(fact)
         for name in needed:
             mine[name].append(own[name])
+        peaks[filter_id] = max(peaks[filter_id], aggregated_units(spec, group, start, end))
 
 
 def _event_input(name: str, metric: BillableMetric, row) -> Decimal:
@@ -165,6 +175,10 @@ def _record_fee(uow: UnitOfWork, subscription: Subscription, charge: Charge, cha
     # units) is recorded without an invoice: an empty invoice per free event is only noise.
     if charge.invoiceable and difference.amount_cents > 0:
         _invoice_fee(uow, session, subscription, fee)
+    elif not charge.invoiceable:
+        # NOTE: a fee without invoice is reported by `fee.created` (same Lago page).
+        webhooks.emit(session, subscription.organization_id, webhooks.FEE_CREATED, "fee",
+                      lambda: serializers.fee(fee, None, {subscription.id: subscription}), object_id=fee.id)
 
 
 def _invoice_fee(uow: UnitOfWork, session: Session, subscription: Subscription, fee: Fee) -> None:

@@ -638,13 +638,16 @@ class PriceDifference:
 def price_difference(*, charge_model: str, spec: MetricSpec, properties: Mapping[str, object], group: GroupUsage,
                      fact: Fact, start: datetime, end: datetime, currency: str, days: ProrationDays | None = None,
                      inputs: Mapping[str, list[Decimal]] | None = None,
-                     event_inputs: Mapping[str, Decimal] | None = None) -> PriceDifference:
+                     event_inputs: Mapping[str, Decimal] | None = None,
+                     paid_units: Decimal | None = None) -> PriceDifference:
     """What one event adds to a charge's price over [start, end): price(usage + event) − price(usage). Pure.
 
     `group`: the usage without the event (left unchanged); `inputs`: the per-event data of the
     models that price events one by one, without the event, and `event_inputs` the event's own.
     Each price is rounded once to the minor unit before the difference (docs/billing.md).
     Used for fee estimates and for pay-in-advance fees (billing.invoicing.advance).
+    `paid_units`: the units paid for already (a pay-in-advance charge's highest total of the period):
+    units below it are not billed again, so an event only bills what it raises the total above it.
     """
     with_event = GroupUsage()
     with_event.merge(group)
@@ -658,6 +661,8 @@ def price_difference(*, charge_model: str, spec: MetricSpec, properties: Mapping
             with_event.unique_days.setdefault(day, {}).setdefault(fact.unique_value, UniqueTally()).add(fact)
     units_before = aggregated_units(spec, group, start, end)
     units_after = aggregated_units(spec, with_event, start, end)
+    if paid_units is not None:
+        units_before, units_after = max(units_before, paid_units), max(units_after, paid_units)
     if days is not None:
         before = prorated_pricing.price(charge_model, daily_units(spec, group, days.days), units_before,
                                         days.period_days, properties)

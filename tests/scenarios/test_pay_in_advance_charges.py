@@ -10,12 +10,16 @@ Worked examples (docs/billing.md, Pay-in-advance charges):
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import httpx
-from lago_python_client.models import BillableMetric, Charge, Customer, Event, Plan, Subscription
+from lago_python_client.models import BillableMetric, Charge, Customer, Event, Plan, Subscription, WebhookEndpoint
+from sqlalchemy import select
 
 from billing.clock import run_billing_clock
+from billing.db import read_only
+from billing.webhooks.models import WebhookDelivery
 
 START = "2026-11-01T00:00:00Z"
 
@@ -81,6 +85,8 @@ def test_graduated_charge_crossing_a_tier(lago, clock, run_jobs):
 def test_not_invoiceable_records_fees_without_invoice(lago, clock, run_jobs, live_server, org):
     _setup(lago, clock, {"charge_model": "standard", "pay_in_advance": True, "invoiceable": False,
                          "properties": {"amount": "0.5"}})
+    lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="https://hooks.example.com/lago",
+                                                  signature_algo="hmac"))
     _send(lago, "x")
     _send(lago, "y")
     run_jobs()
@@ -90,6 +96,11 @@ def test_not_invoiceable_records_fees_without_invoice(lago, clock, run_jobs, liv
     assert sorted((f["event_transaction_id"], f["amount_cents"], f["lago_invoice_id"], f["invoiceable"])
                   for f in fees) == [("x", 50, None, False), ("y", 50, None, False)]
     assert lago.fees.find(fees[0]["lago_id"]).amount_cents == 50
+    with read_only() as session:
+        bodies = [json.loads(d.body) for d in session.scalars(select(WebhookDelivery).where(
+            WebhookDelivery.webhook_type == "fee.created"))]
+    assert sorted(b["fee"]["event_transaction_id"] for b in bodies) == ["x", "y"]
+    assert {b["object_type"] for b in bodies} == {"fee"}
 
 
 def test_pay_in_advance_refused_where_lago_refuses_it(lago, clock, live_server, org):
@@ -124,3 +135,13 @@ def test_a_rerun_from_an_old_watermark_neither_loses_nor_duplicates(lago, clock,
     with read_only() as session:
         assert session.scalar(select(func.count()).select_from(Fee).where(Fee.pay_in_advance.is_(True))) == 2
         assert session.scalar(select(func.count()).select_from(Invoice)) == 2
+
+
+def test_a_sum_bills_only_what_raises_the_period_total_above_its_highest(lago, clock, run_jobs):
+    _setup(lago, clock, {"charge_model": "standard", "pay_in_advance": True, "properties": {"amount": "1"}},
+           {"name": "Seats", "code": "seats", "aggregation_type": "sum_agg", "field_name": "n"})
+    for transaction_id, seats in (("a", 5), ("b", -3), ("c", 4), ("d", 2)):
+        _send(lago, transaction_id, code="seats", n=seats)
+    run_jobs()
+    # totals 5, 2, 6, 8: billed 5, 0 (down), 1 (6 − highest 5), 2 → invoices of 500, 100, 200
+    assert sorted(i.total_amount_cents for i in _invoices(lago)) == [100, 200, 500]
