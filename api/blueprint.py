@@ -26,6 +26,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     coupons,
     customers,
     events,
+    fees,
     invoices,
     plans,
     subscriptions,

@@ -173,7 +173,9 @@ def iso_precise(moment) -> str:
 
 
 def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
+    """A fee as Lago shows it; `invoice` None: a pay-in-advance fee without invoice (its subscription's customer)."""
     sub = subscriptions_by_id.get(f.subscription_id)
+    customer = invoice.customer if invoice is not None else (sub.customer if sub else None)
     item_type = {"subscription": "Subscription", "charge": "BillableMetric"}.get(f.fee_type, f.fee_type)
     return {
         "lago_id": f.id,
@@ -182,8 +184,8 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
         "lago_invoice_id": f.invoice_id,
         "lago_subscription_id": f.subscription_id,
         "external_subscription_id": sub.external_id if sub else None,
-        "lago_customer_id": invoice.customer_id,
-        "external_customer_id": invoice.customer.external_id,
+        "lago_customer_id": customer.id if customer else None,
+        "external_customer_id": customer.external_id if customer else None,
         "amount_cents": f.amount_cents,
         "precise_amount": decimal_str(f.precise_amount_cents.scaleb(-2)) if f.amount_currency else None,
         "amount_currency": f.amount_currency,
@@ -201,9 +203,11 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
         "events_count": f.events_count,
         "pay_in_advance": f.pay_in_advance,
         "invoiceable": f.invoiceable,
+        "event_transaction_id": f.event_transaction_id,
+        "pay_in_advance_event_id": f.pay_in_advance_event_id,
         "from_date": iso(f.from_datetime),
         "to_date": iso(f.to_datetime),
-        "payment_status": invoice.payment_status,
+        "payment_status": invoice.payment_status if invoice is not None else "pending",
         "created_at": iso(f.created_at),
         "amount_details": f.amount_details or {},
         "item": {"type": f.fee_type, "code": f.item_code, "name": f.description,

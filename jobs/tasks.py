@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from billing import clock
+from billing.invoicing import advance
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
 from billing.webhooks import services as webhooks
@@ -49,6 +50,15 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     return total
 
 
+def bill_advance_charges() -> int:
+    """Bill the pay-in-advance charges of every new event (a fee per event; safe to rerun)."""
+    ensure_configured()
+    total = 0
+    while (taken := advance.bill_advance_charges()) >= advance.BATCH:
+        total += taken
+    return total + taken
+
+
 def deliver_webhook(*, delivery_id: str) -> str | None:
     """One attempt of one webhook delivery (nothing when it is already sent, failed or in flight)."""
     ensure_configured()
@@ -68,6 +78,7 @@ LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 TASKS = {
     "roll_up_events": roll_up_events,
     "bill_subscription": bill_subscription,
+    "bill_advance_charges": bill_advance_charges,
     "render_invoice_pdf": render_invoice_pdf,
     "run_billing_clock": run_billing_clock,
     "deliver_webhook": deliver_webhook,

@@ -108,6 +108,8 @@ class Charge(Base):
     charge_model: Mapped[str] = mapped_column(String(32))
     properties: Mapped[dict] = mapped_column(default=dict)
     pay_in_advance: Mapped[bool] = mapped_column(default=False)
+    # A pay-in-advance charge bills the events with a higher id (those stored once it was in advance).
+    pay_in_advance_from_event_id: Mapped[int | None] = mapped_column(BigInteger)
     invoiceable: Mapped[bool] = mapped_column(default=True)
     prorated: Mapped[bool] = mapped_column(default=False)
     min_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -6,7 +6,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from billing import pricing
@@ -253,14 +253,15 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
                     charge_model == "percentage" and metric.aggregation_type == "latest_agg"):
                 check.fail("charge_model", "invalid_aggregation_type_or_charge_model")
         pay_in_advance = check.boolean("pay_in_advance")
-        if pay_in_advance:
-            # NOTE: pay-in-advance charges (a fee per event) arrive with issue 4; refusing them is
-            # better than silently billing them in arrears.
-            check.fail("pay_in_advance", "not_supported_yet")
+        in_advance = pay_in_advance if pay_in_advance is not None else bool(charge and charge.pay_in_advance)
         prorated = check.boolean("prorated")
         if (prorated if prorated is not None else bool(charge and charge.prorated)) and metric is not None \
                 and charge_model and not can_be_prorated(metric, charge_model):
             check.fail("prorated", "invalid_billable_metric_or_charge_model")
+        if in_advance and metric is not None and charge_model:
+            _check_pay_in_advance(check, metric, charge_model, raw, charge, prorated)
+        if raw.get("regroup_paid_fees") is not None:
+            check.fail("regroup_paid_fees", "not_supported_yet")  # Lago's `invoice` grouping: not built yet
         invoiceable = check.boolean("invoiceable")
         min_amount_cents = check.integer("min_amount_cents")
         display = check.string("invoice_display_name")
@@ -274,7 +275,9 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         charge.billable_metric = metric
         charge.charge_model = charge_model
         charge.properties = dict(properties or {})
-        charge.pay_in_advance = bool(pay_in_advance)
+        charge.pay_in_advance = in_advance
+        if not in_advance:
+            charge.pay_in_advance_from_event_id = None
         if prorated is not None:
             charge.prorated = prorated
         if invoiceable is not None:
@@ -294,7 +297,51 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         kept.append(charge)
     if errors:
         return
+    _mark_advance_start(session, plan.organization_id, kept)
     _discard_charges(session, plan, [c for c in plan.charges if c not in kept])
+
+
+def _mark_advance_start(session: Session, organization_id: str, charges: list[Charge]) -> None:
+    """A charge that turns pay-in-advance bills the events stored from now on, not the earlier ones.
+
+    The flush bumps the catalog version, which (on PostgreSQL) holds the organization's catalog lock
+    until commit: no ingestion of the organization is in flight, so every later event gets a
+    higher id than the highest read here (billing.metering.catalog_cache).
+    """
+    starting = [c for c in charges if c.pay_in_advance and c.pay_in_advance_from_event_id is None]
+    if not starting:
+        return
+    from billing.metering.models import Event
+
+    session.flush()
+    high = session.scalar(select(func.coalesce(func.max(Event.id), 0)).where(
+        Event.organization_id == organization_id))
+    for charge in starting:
+        charge.pay_in_advance_from_event_id = high
+
+
+ADVANCE_AGGREGATIONS = ("count_agg", "sum_agg", "unique_count_agg")
+
+
+def _check_pay_in_advance(check: Checker, metric: BillableMetric, charge_model: str, raw: Mapping,
+                          charge: Charge | None, prorated: bool | None) -> None:
+    """Lago's rules for a pay-in-advance charge (a fee per event; docs/billing.md, Pay-in-advance charges).
+
+    NOTE: only aggregations whose running total an event can raise (count, sum, unique count;
+    not max, latest, weighted sum, custom), not the volume model (one price for all units, so an
+    event would reprice the earlier ones), and no spending minimum (it is for charges in arrears).
+    Sources: BILLING.md, Pricing (pay in advance); Lago docs "Spending minimums"
+    (https://getlago.com/docs/guide/plans/charges/spending-minimum); Lago changelog "Weighted sum
+    aggregation" (https://getlago.com/changelog/weighted-sum-aggregation-type: billed at period end).
+    """
+    if metric.aggregation_type not in ADVANCE_AGGREGATIONS or charge_model == "volume":
+        check.fail("pay_in_advance", "invalid_aggregation_type_or_charge_model")
+    minimum = raw.get("min_amount_cents", charge.min_amount_cents if charge else 0)
+    if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0:
+        check.fail("min_amount_cents", "not_compatible_with_pay_in_advance")
+    if prorated if prorated is not None else bool(charge and charge.prorated):
+        # Lago prorates in-advance standard charges; Tally does not yet: refused, not billed wrong.
+        check.fail("prorated", "not_supported_yet")
 
 
 def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
@@ -303,7 +350,7 @@ def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
     NOTE: lago-api `Charge#validate_prorated` (in arrears: standard, volume, graduated; weighted_sum
     excluded, it is time-weighted already); Lago docs "Prorated vs Full",
     https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard could be,
-    and Tally does not take pay-in-advance charges yet.
+    and Tally refuses prorated pay-in-advance charges (not_supported_yet).
     """
     return bool(metric.recurring) and metric.aggregation_type != "weighted_sum_agg" \
         and charge_model in PRORATED_MODELS
@@ -506,7 +553,8 @@ def _child_charge(parent_charge: Charge, source: Charge, override: Mapping[str, 
         parent_id=parent_charge.id,
         charge_model=source.charge_model,
         properties=copy.deepcopy(dict(override.get("properties") or source.properties)),
-        pay_in_advance=source.pay_in_advance, invoiceable=source.invoiceable, prorated=source.prorated,
+        pay_in_advance=source.pay_in_advance, pay_in_advance_from_event_id=source.pay_in_advance_from_event_id,
+        invoiceable=source.invoiceable, prorated=source.prorated,
         min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
                           else source.min_amount_cents),
         invoice_display_name=override.get("invoice_display_name") or source.invoice_display_name,

@@ -93,9 +93,15 @@ class InvoiceSubscription(Base):
 
 class Fee(Base):
     __tablename__ = "fees"
+    __table_args__ = (
+        # One fee per (pay-in-advance charge, event): a rerun or a concurrent job of
+        # `bill_advance_charges` collides here instead of billing an event twice.
+        UniqueConstraint("charge_id", "pay_in_advance_event_id", name="uq_fees_charge_advance_event"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    # None: a pay-in-advance fee of a charge that is not invoiceable (Lago's fee without invoice).
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     charge_id: Mapped[str | None] = mapped_column(ForeignKey("charges.id"))
@@ -119,12 +125,15 @@ class Fee(Base):
     precise_unit_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     pay_in_advance: Mapped[bool] = mapped_column(default=False)
     invoiceable: Mapped[bool] = mapped_column(default=True)
+    # The event a pay-in-advance fee bills (its id and transaction id); None for every other fee.
+    pay_in_advance_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    event_transaction_id: Mapped[str | None] = mapped_column(String(255))
     from_datetime: Mapped[datetime | None]
     to_datetime: Mapped[datetime | None]
     amount_details: Mapped[dict] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    invoice: Mapped[Invoice] = relationship(back_populates="fees")
+    invoice: Mapped[Invoice | None] = relationship(back_populates="fees")
     applied_taxes: Mapped[list[FeeAppliedTax]] = relationship(
         cascade="all, delete-orphan", order_by="FeeAppliedTax.tax_code", lazy="selectin")
 

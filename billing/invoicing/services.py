@@ -72,7 +72,10 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
         return
     start, end = billing.charges
     for charge in plan.charges:
-        if not charge.invoiceable:
+        # NOTE: a pay-in-advance charge billed each event as it came (billing.invoicing.advance):
+        # its usage is not billed again at the period's end (Lago docs "Arrears vs Advance",
+        # https://getlago.com/docs/guide/plans/charges/arrears-vs-advance).
+        if not charge.invoiceable or charge.pay_in_advance:
             continue
         usage = charge_usage(session, subscription, charge, start, end)
         metric = charge.billable_metric
@@ -139,6 +142,10 @@ def _add_commitment_true_up(session: Session, invoice: Invoice, subscription: Su
     billed_before = session.scalar(select(func.coalesce(func.sum(Fee.amount_cents), 0)).where(
         Fee.subscription_id == subscription.id, Fee.fee_type == "subscription",
         Fee.from_datetime >= period.start, Fee.to_datetime <= period.end, Fee.invoice_id != invoice.id)) or 0
+    # The period's pay-in-advance fees count too (invoiced or not): BILLING.md, Subscriptions.
+    billed_before += session.scalar(select(func.coalesce(func.sum(Fee.amount_cents), 0)).where(
+        Fee.subscription_id == subscription.id, Fee.pay_in_advance.is_(True), Fee.fee_type == "charge",
+        Fee.from_datetime >= start, Fee.to_datetime <= end)) or 0
     shortfall = commitment - billed_here - billed_before
     if shortfall > 0:
         invoice.fees.append(Fee(
@@ -153,7 +160,7 @@ def _filter_label(name: str, values: dict[str, list[str]]) -> str:
     return f"{name} · " + ", ".join(f"{key}: {'/'.join(allowed)}" for key, allowed in sorted(values.items()))
 
 
-def _apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription) -> None:
+def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription) -> None:
     """Take the customer's coupons off the fees, then tax each fee on what is left (docs/billing.md).
 
     The computations are pure (`billing.invoicing.totals`); here the inputs are gathered and the
@@ -241,7 +248,7 @@ def _consume(applied: AppliedCoupon, amount: int) -> None:
             applied.status, applied.terminated_at = "terminated", now
 
 
-def _compute_totals(invoice: Invoice) -> None:
+def compute_totals(invoice: Invoice) -> None:
     """Totals in BILLING.md's order; credit notes and wallets arrive with issue 6 (0 until then)."""
     result = totals.invoice_totals(
         fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
@@ -294,8 +301,8 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
     except IntegrityError:
         raise AlreadyBilled(subscription.id) from None
     _build_fees(session, invoice, subscription, billing)
-    _apply_coupons_and_taxes(session, invoice, subscription)
-    _compute_totals(invoice)
+    apply_coupons_and_taxes(session, invoice, subscription)
+    compute_totals(invoice)
     session.flush()
     if customer.applicable_grace_period == 0:
         finalize(uow, invoice)
@@ -525,3 +532,39 @@ def invoice_pdf_bytes(*, organization_id: str, invoice_id: str) -> bytes:
     if data is None:
         raise NotFound("invoice_file")
     return data
+
+
+# ---------------------------------------------------------------- fees
+
+
+def _fee_json(session: Session, fee: Fee) -> dict:
+    subscription = session.get(Subscription, fee.subscription_id) if fee.subscription_id else None
+    return serializers.fee(fee, fee.invoice, {subscription.id: subscription} if subscription else {})
+
+
+def list_fees(*, organization_id: str, external_subscription_id: str | None = None,
+              external_customer_id: str | None = None, pay_in_advance: bool | None = None,
+              page: int = 1, per_page: int = 20) -> Page:
+    """The organization's fees, latest first, as Lago's JSON (`/fees`: pay-in-advance fees without invoice too)."""
+    query = select(Fee).where(Fee.organization_id == organization_id)
+    if external_subscription_id or external_customer_id:
+        query = query.join(Subscription, Subscription.id == Fee.subscription_id)
+    if external_subscription_id:
+        query = query.where(Subscription.external_id == external_subscription_id)
+    if external_customer_id:
+        query = query.join(Customer, Customer.id == Subscription.customer_id).where(
+            Customer.external_id == external_customer_id)
+    if pay_in_advance is not None:
+        query = query.where(Fee.pay_in_advance.is_(pay_in_advance))
+    with read_only() as session:
+        found = paginate(session, query.order_by(Fee.created_at.desc(), Fee.id), page=page, per_page=per_page)
+        return Page(items=[_fee_json(session, f) for f in found.items], current_page=found.current_page,
+                    per_page=found.per_page, total_count=found.total_count)
+
+
+def get_fee(*, organization_id: str, fee_id: str) -> dict:
+    with read_only() as session:
+        fee = session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == str(fee_id)))
+        if fee is None:
+            raise NotFound("fee")
+        return _fee_json(session, fee)

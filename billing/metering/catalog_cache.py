@@ -5,7 +5,7 @@ subscription live at its timestamp. Reading them on every request was most of th
 single-event ingestion, so each process keeps them, stamped with the organization's
 `catalog_version`:
 
-- every transaction that changes a billable metric, its filters or a subscription's dates bumps
+- every transaction that changes a billable metric, its filters, a plan, a charge or a subscription's dates bumps
   the version (a `before_flush` hook, so no writer can forget) and, on PostgreSQL, holds the
   organization's catalog lock exclusively until it commits;
 - every ingestion holds that lock shared while it reads the version and inserts.
@@ -14,6 +14,9 @@ So an ingestion either commits before the catalog change starts (and a metric ch
 its events, see `rollups.rederive_metric_events`), or reads the new version after it committed and
 reloads: an event is never stored with a stale definition, which a time-based cache could not
 promise. On SQLite, transactions are serialized and the version read needs no lock.
+
+The catalog also knows which metric codes have a pay-in-advance charge (`advance_codes`), so an
+ingestion asks for the `bill_advance_charges` job only when one of its events needs it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from datetime import datetime
 from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from billing.catalog.models import BillableMetric, BillableMetricFilter
+from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge, Plan
 from billing.metering import locks
 from billing.metering.facts import MetricReading, metric_reading
 from billing.organizations.models import Organization
@@ -41,6 +44,7 @@ Window = tuple[datetime, datetime | None, str]  # (started_at, terminated_at, su
 class IngestCatalog:
     version: int
     metrics: dict[str, MetricReading]
+    advance_codes: frozenset[str] = frozenset()  # metric codes with a pay-in-advance charge (any plan)
     windows: dict[str, list[Window]] = field(default_factory=dict)  # filled per external id on demand
 
 
@@ -74,7 +78,12 @@ def cached_catalog(organization_id: str) -> IngestCatalog | None:
 def _load(session: Session, organization_id: str, version: int) -> IngestCatalog:
     catalog = IngestCatalog(version=version, metrics={
         metric.code: metric_reading(metric) for metric in session.scalars(select(BillableMetric).where(
-            BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None)))})
+            BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None)))},
+        advance_codes=frozenset(session.scalars(
+            select(BillableMetric.code).join(Charge, Charge.billable_metric_id == BillableMetric.id)
+            .join(Plan, Plan.id == Charge.plan_id).where(
+                BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None),
+                Charge.pay_in_advance.is_(True), Charge.deleted_at.is_(None), Plan.deleted_at.is_(None)))))
     with _lock:
         if len(_catalogs) >= MAX_ORGANIZATIONS:
             _catalogs.clear()
@@ -147,6 +156,15 @@ def _bump_catalog_versions(session: Session, _context, _instances) -> None:
                     metric = session.get(BillableMetric, obj.billable_metric_id)
             if metric is not None:
                 organizations.add(metric.organization_id)
+        elif isinstance(obj, Plan):
+            organizations.add(obj.organization_id)
+        elif isinstance(obj, Charge):
+            plan = obj.__dict__.get("plan")
+            if plan is None and obj.plan_id is not None:
+                with session.no_autoflush:
+                    plan = session.get(Plan, obj.plan_id)
+            if plan is not None:
+                organizations.add(plan.organization_id)
         elif isinstance(obj, Subscription):
             state = inspect(obj)
             if state.pending or state.deleted or obj in session.deleted or any(

@@ -11,7 +11,7 @@ second write of the row and of all its index entries, which was most of the job'
 watermark needs ids to become visible in order, which concurrent transactions do not guarantee on
 PostgreSQL (id 10 may commit before id 9); so every ingestion transaction holds a shared advisory
 lock while it inserts, and the job takes that lock exclusively for an instant before reading the
-highest id (`_settled_high_id`): once it holds it, no insert is in flight and every id up to the
+highest id (`settled_high_id`): once it holds it, no insert is in flight and every id up to the
 highest is final. On SQLite writers are serialized, so the highest id is always settled.
 
 The fold is one transaction: rollups upserted and the watermark moved together, or neither.
@@ -78,17 +78,17 @@ def take_insert_barrier(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": locks.INSERT_BARRIER})
 
 
-def _settled_high_id() -> int:
-    """The highest event id below which no insert is still in flight."""
+def settled_high_id() -> int:
+    """The highest event id below which no insert is still in flight (any job keeping an id watermark)."""
     with engine().connect() as connection, connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": locks.INSERT_BARRIER})
         return connection.execute(text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
 
 
-def watermark(session: Session, *, for_update: bool = False) -> int:
-    """The id of the last event folded into the rollups (0: none)."""
-    query = select(RollupWatermark.last_event_id).where(RollupWatermark.name == WATERMARK)
+def watermark(session: Session, *, for_update: bool = False, name: str = WATERMARK) -> int:
+    """The id of the last event the job `name` has passed (0: none); the rollups' by default."""
+    query = select(RollupWatermark.last_event_id).where(RollupWatermark.name == name)
     if for_update:
         query = query.with_for_update()
     value = session.scalar(query)
@@ -96,14 +96,14 @@ def watermark(session: Session, *, for_update: bool = False) -> int:
         return 0
     if value is None:  # a database made without the migrations' first row
         session.execute(_insert(session)(RollupWatermark).on_conflict_do_nothing(),
-                        [{"name": WATERMARK, "last_event_id": 0}])
+                        [{"name": name, "last_event_id": 0}])
         value = session.scalar(query)
     return value
 
 
 def roll_up_events(*, limit: int = BATCH) -> int:
     """Fold up to `limit` ids' worth of new events into the rollups; returns how many ids were passed (0: none)."""
-    high = _settled_high_id()
+    high = settled_high_id()
     with unit_of_work() as uow:
         session = uow.session
         low = watermark(session, for_update=True)  # a second job waits here, then finds less to do

@@ -161,7 +161,16 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
                 Event.organization_id == organization_id, Event.transaction_id.in_(duplicates))))
         if inserted_ids:
             uow.after_commit(request_rollup)
+            if catalog.advance_codes and any(
+                    row["code"] in catalog.advance_codes and row["subscription_id"] is not None
+                    and row["transaction_id"] in inserted_ids for row in rows):
+                uow.after_commit(request_advance_billing)
         return [stored[e.transaction_id] for e in parsed]
+
+
+def request_advance_billing() -> None:
+    """Ask for the pay-in-advance job (one waiting run at a time; it bills every event past its watermark)."""
+    runtime.dispatcher.enqueue("bill_advance_charges", job_id="bill-advance-charges")
 
 
 _EVENT_COLUMNS = ("organization_id", "transaction_id", "external_subscription_id", "subscription_id", "code",
@@ -403,7 +412,7 @@ def _usage_by_filter(session: Session, subscription: Subscription, charge: Charg
     by_filter: dict[str | None, GroupUsage] = {f.id: GroupUsage() for f in charge.filters}
     by_filter[None] = GroupUsage()
     for key, group in groups.items():
-        by_filter[_filter_of(charge, key)].merge(group)
+        by_filter[filter_of(charge, key)].merge(group)
     return by_filter
 
 
@@ -413,7 +422,8 @@ def _hypothetical_input(name: str, metric: BillableMetric, fact, event: EventInp
     return Decimal(1) if metric.aggregation_type == "count_agg" else (fact.value or Decimal(0))
 
 
-def _filter_of(charge: Charge, key: str) -> str | None:
+def filter_of(charge: Charge, key: str) -> str | None:
+    """The id of the charge filter an event's filter group belongs to (None: no filter, or none matches)."""
     if not charge.filters:
         return None
     return matching_filter(group_values(key), [(f.id, f.values) for f in charge.filters])
@@ -469,7 +479,7 @@ def _per_event_inputs(session: Session, subscription: Subscription, charge: Char
         Event.timestamp >= start, Event.timestamp < end,
         or_(Event.error.is_(None), Event.error != "metric_not_found"),
     ).order_by(Event.timestamp, Event.id))
-    mine = [row for row in rows if _filter_of(charge, row.group_key) == wanted]
+    mine = [row for row in rows if filter_of(charge, row.group_key) == wanted]
     inputs: dict[str, list[Decimal]] = {}
     if pricing.EVENT_VALUES in needed:
         # A counted event weighs 1; the others weigh their value (BILLING.md: percentage).
@@ -608,39 +618,68 @@ def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimat
             fact = derive(metric_reading(metric), code=event.code, properties=event.properties,
                           timestamp=event.timestamp)
             group = _usage_by_filter(session, subscription, charge, start, period.end, days)[
-                _filter_of(charge, fact.group_key)]
-            with_event = GroupUsage()
-            with_event.merge(group)
+                filter_of(charge, fact.group_key)]
+            charge_filter = next((f for f in charge.filters if f.id == filter_of(charge, fact.group_key)), None)
+            properties = charge_filter.properties if charge_filter else charge.properties
+            inputs = {} if days is not None else _per_event_inputs(
+                session, subscription, charge, charge_filter, properties, start, period.end)
             hypothetical = Fact(id=2**62, timestamp=event.timestamp, value=fact.value, unique_value=fact.unique_value,
                                 operation=fact.operation, group_key=fact.group_key)
-            with_event.during.add(hypothetical)
-            day = days.day_of(event.timestamp) if days is not None else None
-            if day is not None:
-                with_event.days.setdefault(day, Partial()).add(hypothetical)
-            if fact.unique_value is not None:
-                with_event.unique_during.setdefault(fact.unique_value, UniqueTally()).add(hypothetical)
-                if day is not None:
-                    with_event.unique_days.setdefault(day, {}).setdefault(fact.unique_value, UniqueTally()).add(
-                        hypothetical)
-            charge_filter = next((f for f in charge.filters if f.id == _filter_of(charge, fact.group_key)), None)
-            properties = charge_filter.properties if charge_filter else charge.properties
-            units_before = aggregated_units(spec, group, start, period.end)
-            units_after = aggregated_units(spec, with_event, start, period.end)
-            if days is not None:
-                before = prorated_pricing.price(charge.charge_model, daily_units(spec, group, days.days), units_before,
-                                                days.period_days, properties)
-                after = prorated_pricing.price(charge.charge_model, daily_units(spec, with_event, days.days),
-                                               units_after, days.period_days, properties)
-            else:
-                inputs = _per_event_inputs(session, subscription, charge, charge_filter, properties, start,
-                                           period.end)
-                with_inputs = {name: [*values, _hypothetical_input(name, metric, fact, event)]
-                               for name, values in inputs.items()}
-                before = pricing.price(charge.charge_model, units_before, properties, currency=currency, **inputs)
-                after = pricing.price(charge.charge_model, units_after, properties, currency=currency,
-                                      **with_inputs)
+            difference = price_difference(
+                charge_model=charge.charge_model, spec=spec, properties=properties, group=group, fact=hypothetical,
+                start=start, end=period.end, currency=currency, days=days, inputs=inputs,
+                event_inputs={name: _hypothetical_input(name, metric, fact, event) for name in inputs})
             estimates.append(FeeEstimate(
-                charge=charge, subscription=subscription, units=units_after - units_before,
-                amount_cents=to_minor(after.amount, currency) - to_minor(before.amount, currency),
-                unit_amount=after.unit_amount, events_count=1))
+                charge=charge, subscription=subscription, units=difference.units,
+                amount_cents=difference.amount_cents, unit_amount=difference.unit_amount, events_count=1))
         return estimates
+
+
+@dataclass(frozen=True)
+class PriceDifference:
+    units: Decimal
+    amount_cents: int
+    unit_amount: Decimal
+
+
+def price_difference(*, charge_model: str, spec: MetricSpec, properties: Mapping[str, object], group: GroupUsage,
+                     fact: Fact, start: datetime, end: datetime, currency: str, days: ProrationDays | None = None,
+                     inputs: Mapping[str, list[Decimal]] | None = None,
+                     event_inputs: Mapping[str, Decimal] | None = None,
+                     paid_units: Decimal | None = None) -> PriceDifference:
+    """What one event adds to a charge's price over [start, end): price(usage + event) − price(usage). Pure.
+
+    `group`: the usage without the event (left unchanged); `inputs`: the per-event data of the
+    models that price events one by one, without the event, and `event_inputs` the event's own.
+    Each price is rounded once to the minor unit before the difference (docs/billing.md).
+    Used for fee estimates and for pay-in-advance fees (billing.invoicing.advance).
+    `paid_units`: the units paid for already (a pay-in-advance charge's highest total of the period):
+    units below it are not billed again, so an event only bills what it raises the total above it.
+    """
+    with_event = GroupUsage()
+    with_event.merge(group)
+    with_event.during.add(fact)
+    day = days.day_of(fact.timestamp) if days is not None else None
+    if day is not None:
+        with_event.days.setdefault(day, Partial()).add(fact)
+    if fact.unique_value is not None:
+        with_event.unique_during.setdefault(fact.unique_value, UniqueTally()).add(fact)
+        if day is not None:
+            with_event.unique_days.setdefault(day, {}).setdefault(fact.unique_value, UniqueTally()).add(fact)
+    units_before = aggregated_units(spec, group, start, end)
+    units_after = aggregated_units(spec, with_event, start, end)
+    if paid_units is not None:
+        units_before, units_after = max(units_before, paid_units), max(units_after, paid_units)
+    if days is not None:
+        before = prorated_pricing.price(charge_model, daily_units(spec, group, days.days), units_before,
+                                        days.period_days, properties)
+        after = prorated_pricing.price(charge_model, daily_units(spec, with_event, days.days), units_after,
+                                       days.period_days, properties)
+    else:
+        inputs = dict(inputs or {})
+        with_inputs = {name: [*values, (event_inputs or {})[name]] for name, values in inputs.items()}
+        before = pricing.price(charge_model, units_before, properties, currency=currency, **inputs)
+        after = pricing.price(charge_model, units_after, properties, currency=currency, **with_inputs)
+    return PriceDifference(units=units_after - units_before,
+                           amount_cents=to_minor(after.amount, currency) - to_minor(before.amount, currency),
+                           unit_amount=after.unit_amount)

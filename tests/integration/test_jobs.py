@@ -126,3 +126,35 @@ def test_a_request_while_the_job_runs_queues_one_more_run():
         assert len(runs) == 2
     finally:
         del tasks.TASKS["test_slow_job"]
+
+
+def test_ingestion_asks_for_the_advance_job_only_for_metrics_with_an_advance_charge(org, clock, run_jobs, app):
+    from billing.catalog.services import get_plan, update_plan
+    from billing.invoicing.models import Fee
+    from billing.metering.services import ingest_events
+
+    clock.set("2026-09-01T00:00:00Z")
+    monthly_plan(org.id)
+    subscribe(org.id, "sub-1", at="2026-09-01T00:00:00Z")
+    dispatcher = app.extensions["tally_dispatcher"]
+
+    def event(transaction_id: str) -> list[dict]:
+        return [{"transaction_id": transaction_id, "external_subscription_id": "sub-1", "code": "api_calls",
+                 "timestamp": "2026-09-02T00:00:00Z"}]
+
+    ingest_events(organization_id=org.id, raw_events=event("in-arrears"))
+    if hasattr(dispatcher, "queue"):
+        assert "bill-advance-charges" not in dispatcher.queue.job_ids
+    run_jobs()
+    # The charge turns pay-in-advance: the plan change invalidates every process's ingest catalog.
+    charge = get_plan(organization_id=org.id, code="startup").charges[0]
+    update_plan(organization_id=org.id, code="startup", data={"charges": [
+        {"id": charge.id, "billable_metric_id": charge.billable_metric_id, "charge_model": "standard",
+         "pay_in_advance": True, "invoiceable": False, "properties": {"amount": "0.01"}}]})
+    ingest_events(organization_id=org.id, raw_events=event("in-advance"))
+    if hasattr(dispatcher, "queue"):
+        assert "bill-advance-charges" in dispatcher.queue.job_ids
+    run_jobs()
+    with read_only() as session:
+        fees = list(session.scalars(select(Fee).where(Fee.pay_in_advance.is_(True))))
+    assert [(f.event_transaction_id, f.amount_cents, f.invoice_id) for f in fees] == [("in-advance", 1, None)]

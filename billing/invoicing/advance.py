@@ -1,0 +1,198 @@
+"""Pay-in-advance charges: one fee per (event, charge), billed by a job that follows the events by id.
+
+The job keeps its own id watermark (`rollup_watermarks` row `advance_fees`), with the rollup job's
+insert barrier (`rollups.settled_high_id`: ids commit out of order on PostgreSQL, so the job only
+reads up to an id below which no insert is in flight). One transaction per batch: the fees, their
+invoices and the watermark move together, or none of them. A job killed anywhere reruns the batch
+from the old watermark, and the unique constraint on (charge, event) of `fees` lets a rerun or a
+concurrent job skip what is billed already: no fee is lost, none is billed twice.
+
+A fee is what the event adds to the charge's price over its period so far: price(usage of the
+period's earlier events + this one) − price(usage of the earlier events), "earlier" meaning a
+smaller event id (the order the job bills them in, so a rerun computes the same amounts). The
+difference is `metering.services.price_difference`, the same pure function as fee estimates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+import billing.models  # noqa: F401  (every mapper, so the job runs in any process)
+from billing import pricing, serializers
+from billing.catalog.models import BillableMetric, Charge
+from billing.db import UnitOfWork, unit_of_work
+from billing.invoicing.models import Fee, Invoice
+from billing.invoicing.services import apply_coupons_and_taxes, compute_totals, finalize
+from billing.metering import rollups
+from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
+from billing.metering.aggregation import units as aggregated_units
+from billing.metering.models import Event, RollupWatermark
+from billing.metering.services import filter_of, metric_spec, price_difference
+from billing.ports import runtime
+from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import local_date
+from billing.subscriptions.services import current_period
+from billing.webhooks import services as webhooks
+
+WATERMARK = "advance_fees"
+BATCH = 1000
+
+
+def bill_advance_charges(*, limit: int = BATCH) -> int:
+    """Bill the pay-in-advance charges of up to `limit` ids' worth of new events; returns the ids passed (0: none)."""
+    high = rollups.settled_high_id()
+    with unit_of_work() as uow:
+        session = uow.session
+        low = rollups.watermark(session, name=WATERMARK, for_update=True)  # a second job waits here
+        high = min(high, low + limit)
+        if high <= low:
+            return 0
+        due: dict[tuple[str, str], list[Event]] = defaultdict(list)
+        for event, charge_id in session.execute(
+                select(Event, Charge.id)
+                .join(Subscription, Subscription.id == Event.subscription_id)
+                .join(Charge, Charge.plan_id == Subscription.plan_id)
+                .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+                .where(Event.id > low, Event.id <= high, Charge.pay_in_advance.is_(True),
+                       Charge.deleted_at.is_(None), BillableMetric.code == Event.code,
+                       Event.id > func.coalesce(Charge.pay_in_advance_from_event_id, 0),
+                       BillableMetric.organization_id == Event.organization_id,
+                       or_(Event.error.is_(None), Event.error != "metric_not_found"))
+                .order_by(Event.id)):
+            due[(event.subscription_id, charge_id)].append(event)
+        for (subscription_id, charge_id), events in due.items():
+            _bill_events(uow, session.get(Subscription, subscription_id), session.get(Charge, charge_id), events)
+        session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK)
+                        .values(last_event_id=high))
+        return high - low
+
+
+def _bill_events(uow: UnitOfWork, subscription: Subscription, charge: Charge, events: list[Event]) -> None:
+    session = uow.session
+    billed = set(session.scalars(select(Fee.pay_in_advance_event_id).where(
+        Fee.charge_id == charge.id, Fee.pay_in_advance_event_id.in_([e.id for e in events]))))
+    by_period: dict[tuple[datetime, datetime], list[Event]] = defaultdict(list)
+    for event in events:
+        if event.id not in billed:
+            period = current_period(subscription, event.timestamp)
+            by_period[(max(period.start, subscription.started_at), period.end)].append(event)
+    for (start, end), todo in by_period.items():
+        _bill_period(uow, subscription, charge, start, end, todo)
+
+
+def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, start: datetime, end: datetime,
+                 todo: list[Event]) -> None:
+    """Walk the period's events in id order, pricing each event to bill against those before it."""
+    session = uow.session
+    metric = charge.billable_metric
+    spec = metric_spec(metric)
+    currency = subscription.plan.amount_currency
+    wanted = {e.id for e in todo}
+    # A recurring metric carries what was added since the subscription started (docs/billing.md).
+    since = subscription.started_at if metric.recurring else start
+    rows = session.execute(select(
+        Event.id, Event.transaction_id, Event.timestamp, Event.value, Event.unique_value, Event.operation,
+        Event.group_key, Event.precise_total_amount_cents).where(
+        Event.organization_id == subscription.organization_id,
+        Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
+        Event.timestamp >= since, Event.timestamp < end, Event.id <= max(wanted),
+        or_(Event.error.is_(None), Event.error != "metric_not_found")).order_by(Event.id))
+    groups: dict[str | None, GroupUsage] = defaultdict(GroupUsage)
+    # NOTE: the highest total of the period so far per filter: only what an event raises the total
+    # above it is billed (a sum lowered then raised again, a unique value removed then added back,
+    # bill nothing new). BILLING.md, Pricing (pay in advance).
+    peaks: dict[str | None, Decimal] = {}
+    inputs: dict[str | None, dict[str, list[Decimal]]] = {}
+    filters = {f.id: f for f in charge.filters}
+    for row in rows:
+        fact = Fact(id=row.id, timestamp=row.timestamp, value=row.value, unique_value=row.unique_value,
+                    operation=row.operation, group_key=row.group_key)
+        filter_id = filter_of(charge, row.group_key)
+        group = groups[filter_id]
+        properties = filters[filter_id].properties if filter_id else charge.properties
+        needed = sorted(pricing.required_inputs(charge.charge_model, properties)
+                        & {pricing.EVENT_VALUES, pricing.EVENT_AMOUNTS_CENTS})
+        mine = inputs.setdefault(filter_id, {name: [] for name in needed})
+        own = {name: _event_input(name, metric, row) for name in needed}
+        if row.timestamp < start:
+            group.before.add(fact)
+            if fact.unique_value is not None:
+                group.unique_before.setdefault(fact.unique_value, UniqueTally()).add(fact)
+            continue
+        if filter_id not in peaks:
+            peaks[filter_id] = aggregated_units(spec, group, start, end)  # what the period starts from
+        if row.id in wanted:
+            difference = price_difference(charge_model=charge.charge_model, spec=spec, properties=properties,
+                                          group=group, fact=fact, start=start, end=end, currency=currency,
+                                          inputs=mine, event_inputs=own, paid_units=peaks[filter_id])
+            _record_fee(uow, subscription, charge, filters.get(filter_id), row, difference, start, end)
+        group.during.add(fact)
+        if fact.unique_value is not None:
+            group.unique_during.setdefault(fact.unique_value, UniqueTally()).add(fact)
+        for name in needed:
+            mine[name].append(own[name])
+        peaks[filter_id] = max(peaks[filter_id], aggregated_units(spec, group, start, end))
+
+
+def _event_input(name: str, metric: BillableMetric, row) -> Decimal:
+    if name == pricing.EVENT_AMOUNTS_CENTS:
+        return row.precise_total_amount_cents or Decimal(0)
+    return Decimal(1) if metric.aggregation_type == "count_agg" else (row.value or Decimal(0))
+
+
+def _record_fee(uow: UnitOfWork, subscription: Subscription, charge: Charge, charge_filter, row, difference,
+                start: datetime, end: datetime) -> None:
+    session = uow.session
+    metric = charge.billable_metric
+    currency = subscription.plan.amount_currency
+    name = charge.invoice_display_name or metric.name
+    if charge_filter is not None:
+        name = charge_filter.invoice_display_name or name
+    fee = Fee(organization_id=subscription.organization_id, subscription_id=subscription.id, charge_id=charge.id,
+              charge_filter_id=charge_filter.id if charge_filter else None, fee_type="charge", item_code=metric.code,
+              description=name, amount_cents=difference.amount_cents,
+              precise_amount_cents=Decimal(difference.amount_cents), amount_currency=currency,
+              units=difference.units, total_aggregated_units=difference.units, events_count=1,
+              precise_unit_amount=difference.unit_amount, pay_in_advance=True, invoiceable=charge.invoiceable,
+              pay_in_advance_event_id=row.id, event_transaction_id=row.transaction_id,
+              from_datetime=start, to_datetime=end,
+              amount_details={"filters": charge_filter.values} if charge_filter else {})
+    try:
+        with session.begin_nested():
+            session.add(fee)
+            session.flush()
+    except IntegrityError:
+        return  # billed by a concurrent job
+    # NOTE: an invoiceable charge issues an invoice for each fee at once, finalized with its own
+    # number; a non-invoiceable one records the fee only (Lago docs "Invoiceable vs Uninvoiceable",
+    # https://getlago.com/docs/guide/plans/charges/invoiceable-vs-noninvoiceable). A fee of 0 (free
+    # units) is recorded without an invoice: an empty invoice per free event is only noise.
+    if charge.invoiceable and difference.amount_cents > 0:
+        _invoice_fee(uow, session, subscription, fee)
+    elif not charge.invoiceable:
+        # NOTE: a fee without invoice is reported by `fee.created` (same Lago page).
+        webhooks.emit(session, subscription.organization_id, webhooks.FEE_CREATED, "fee",
+                      lambda: serializers.fee(fee, None, {subscription.id: subscription}), object_id=fee.id)
+
+
+def _invoice_fee(uow: UnitOfWork, session: Session, subscription: Subscription, fee: Fee) -> None:
+    customer = subscription.customer
+    invoice = Invoice(
+        organization_id=subscription.organization_id, customer=customer, invoice_type="subscription",
+        status="draft", payment_status="pending", currency=fee.amount_currency,
+        number=f"{customer.organization.document_number_prefix}-DRAFT",
+        issuing_date=local_date(runtime.clock.now(), customer.applicable_timezone),
+        net_payment_term=customer.applicable_net_payment_term)
+    invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
+    session.add(invoice)
+    invoice.fees.append(fee)
+    apply_coupons_and_taxes(session, invoice, subscription)
+    compute_totals(invoice)
+    session.flush()
+    finalize(uow, invoice)
