@@ -42,7 +42,7 @@ def upgrade() -> None:
     )
     op.execute("DELETE FROM usage_rollups")
     op.execute("DELETE FROM usage_unique_values")
-    op.execute("UPDATE rollup_watermarks SET last_event_id = 0")
+    op.execute("UPDATE rollup_watermarks SET last_event_id = 0 WHERE name = 'events'")
 
 
 def downgrade() -> None:

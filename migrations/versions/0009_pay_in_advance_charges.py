@@ -1,7 +1,7 @@
 """pay-in-advance charges: fees per event, maybe without invoice
 
-Revision ID: 0020
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-25 01:11:23.274970
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from alembic import op
 import billing.db
 
 
-revision: str = '0020'
-down_revision: str | None = '0007'
+revision: str = '0009'
+down_revision: str | None = '0008'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
