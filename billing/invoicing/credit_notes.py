@@ -65,6 +65,16 @@ def creditable_cents(session: Session, invoice: Invoice) -> dict[str, int]:
     return {f.id: max(f.amount_cents - taken.get(f.id, 0), 0) for f in invoice.fees}
 
 
+def creditable_amounts(*, organization_id: str, invoice_id: str) -> dict[str, int]:
+    """Per fee of a finalized invoice: what a new credit note may still credit on it (for the screens)."""
+    with read_only() as session:
+        invoice = session.scalar(select(Invoice).where(Invoice.organization_id == organization_id,
+                                                       Invoice.id == invoice_id))
+        if invoice is None:
+            raise NotFound("invoice")
+        return creditable_cents(session, invoice)
+
+
 def _refunded_cents(session: Session, invoice_id: str) -> int:
     return int(session.scalar(select(func.coalesce(func.sum(CreditNote.refund_amount_cents), 0)).where(
         CreditNote.invoice_id == invoice_id)) or 0)
