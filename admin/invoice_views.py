@@ -27,6 +27,11 @@ MESSAGES = {
 }
 
 
+def _refused() -> int:
+    """A refused form: 200 for htmx (so the fragment with its inline errors is swapped in), else 422."""
+    return 200 if is_htmx_request() else 422
+
+
 def _invoice(customer_id: str, invoice_id: str):
     invoice = invoicing.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     if invoice.customer_id != customer_id:
@@ -57,7 +62,8 @@ def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     try:
         invoicing.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
-        return render_invoice(customer_id, invoice_id, status=200 if is_htmx_request() else 422, action_error=MESSAGES.get(error.code, error.code))
+        return render_invoice(customer_id, invoice_id, status=_refused(),
+                              action_error=MESSAGES.get(error.code, error.code))
     return render_invoice(customer_id, invoice_id, notice="Refreshed from the current usage.")
 
 
@@ -67,7 +73,8 @@ def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     try:
         invoicing.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
-        return render_invoice(customer_id, invoice_id, status=200 if is_htmx_request() else 422, action_error=MESSAGES.get(error.code, error.code))
+        return render_invoice(customer_id, invoice_id, status=_refused(),
+                              action_error=MESSAGES.get(error.code, error.code))
     return render_invoice(customer_id, invoice_id, notice="Voided: it keeps its number and is no longer due.")
 
 
@@ -110,7 +117,7 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
             errors.setdefault("items", []).append(MESSAGES.get(error.code, error.code))
         else:
             return render_invoice(customer_id, invoice_id, notice=f"Credit note {note.number} issued.")
-    return render_invoice(customer_id, invoice_id, status=200 if is_htmx_request() else 422, errors=errors, values=dict(form))
+    return render_invoice(customer_id, invoice_id, status=_refused(), errors=errors, values=dict(form))
 
 
 @admin_blueprint.get("/customers/<customer_id>/credit_notes/<credit_note_id>.pdf")
