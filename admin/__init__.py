@@ -2,6 +2,7 @@
 
 from admin import (  # noqa: F401 (they add their screens to the blueprint)
     discount_views,
+    invoice_views,
     plan_views,
     subscription_views,
     webhook_views,

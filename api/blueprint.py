@@ -24,6 +24,7 @@ def authenticate() -> None:
 from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)
     billable_metrics,
     coupons,
+    credit_notes,
     customers,
     events,
     fees,

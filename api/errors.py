@@ -7,7 +7,7 @@ import logging
 from flask import Blueprint, jsonify
 from werkzeug.exceptions import HTTPException
 
-from billing.errors import Conflict, NotFound, ValidationFailed
+from billing.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,10 @@ def register_error_handlers(blueprint: Blueprint) -> None:
     @blueprint.errorhandler(Conflict)
     def _conflict(error: Conflict):
         return error_response(422, "Unprocessable Entity", error.code)
+
+    @blueprint.errorhandler(NotAllowed)
+    def _not_allowed(error: NotAllowed):
+        return error_response(405, "Method Not Allowed", error.code)
 
     @blueprint.errorhandler(HTTPException)
     def _http(error: HTTPException):

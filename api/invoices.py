@@ -1,11 +1,11 @@
-"""/invoices: list (filter by customer and status), get, finalize, download (file_url)."""
+"""/invoices: list (filter by customer and status), get, update (payment_status), finalize, refresh, void, download."""
 
 from __future__ import annotations
 
 from flask import request
 
 from api.blueprint import api_blueprint as bp
-from api.common import many, one, organization_id, page_args
+from api.common import body, many, one, organization_id, page_args
 from billing import serializers
 from billing.invoicing import services
 
@@ -37,3 +37,21 @@ def finalize_invoice(invoice_id: str):
 def download_invoice(invoice_id: str):
     invoice = services.ensure_invoice_pdf(organization_id=organization_id(), invoice_id=invoice_id)
     return one("invoice", _serialize(invoice))
+
+
+@bp.put("/invoices/<invoice_id>")
+def update_invoice(invoice_id: str):
+    data = body("invoice")
+    return one("invoice", _serialize(services.update_invoice(organization_id=organization_id(), invoice_id=invoice_id,
+                                                             payment_status=data.get("payment_status"))))
+
+
+@bp.put("/invoices/<invoice_id>/refresh")
+def refresh_invoice(invoice_id: str):
+    return one("invoice", _serialize(services.refresh_invoice(organization_id=organization_id(),
+                                                              invoice_id=invoice_id)))
+
+
+@bp.post("/invoices/<invoice_id>/void")
+def void_invoice(invoice_id: str):
+    return one("invoice", _serialize(services.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)))

@@ -30,6 +30,14 @@ class Conflict(BillingError):
         self.code = code
 
 
+class NotAllowed(BillingError):
+    """The action is not allowed in the resource's current state (Lago's 405 `method_not_allowed`)."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
 def require(condition: bool, field: str, reason: str, errors: dict[str, list[str]]) -> None:
     """Collect a validation reason for `field` when `condition` does not hold."""
     if not condition:

@@ -68,3 +68,8 @@ def portal_url(*, customer_id: str, organization_id: str) -> str:
 def invoice_file_url(*, invoice_id: str, organization_id: str) -> str:
     token = sign(purpose="invoice_file", subject=invoice_id, organization_id=organization_id, ttl=FILE_TTL)
     return f"{runtime.base_url}/files/invoices/{token}.pdf"
+
+
+def credit_note_file_url(*, credit_note_id: str, organization_id: str) -> str:
+    token = sign(purpose="credit_note_file", subject=credit_note_id, organization_id=organization_id, ttl=FILE_TTL)
+    return f"{runtime.base_url}/files/credit_notes/{token}.pdf"

@@ -272,7 +272,8 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
         "credits": [{
             "lago_id": c.id, "amount_cents": c.amount_cents, "amount_currency": c.amount_currency,
             "before_taxes": c.before_taxes,
-            "item": {"lago_item_id": c.applied_coupon_id, "type": "coupon", "code": c.coupon_code,
+            "item": {"lago_item_id": c.credit_note_id or c.applied_coupon_id,
+                     "type": "credit_note" if c.credit_note_id else "coupon", "code": c.coupon_code,
                      "name": c.coupon_name},
             "invoice": {"lago_id": i.id, "payment_status": i.payment_status},
         } for c in i.credits],
@@ -283,6 +284,72 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
             "amount_cents": t.amount_cents, "amount_currency": t.amount_currency,
             "fees_amount_cents": t.fees_amount_cents, "created_at": iso(t.created_at),
         } for t in i.applied_taxes],
+    }
+
+
+def credit_note(n, subscriptions_by_id) -> dict[str, Any]:
+    return {
+        "lago_id": n.id,
+        "sequential_id": n.sequential_id,
+        "billing_entity_code": None,
+        "number": n.number,
+        "lago_invoice_id": n.invoice_id,
+        "invoice_number": n.invoice.number,
+        "purchase_order_number": None,
+        "issuing_date": n.issuing_date.isoformat(),
+        "credit_status": n.credit_status,
+        "refund_status": n.refund_status,
+        "reason": n.reason,
+        "description": n.description,
+        "currency": n.currency,
+        "total_amount_cents": n.total_amount_cents,
+        "taxes_amount_cents": n.taxes_amount_cents,
+        "taxes_rate": float(n.taxes_rate),
+        "sub_total_excluding_taxes_amount_cents": n.sub_total_excluding_taxes_amount_cents,
+        "balance_amount_cents": n.balance_amount_cents,
+        "credit_amount_cents": n.credit_amount_cents,
+        "refund_amount_cents": n.refund_amount_cents,
+        "offset_amount_cents": 0,
+        "coupons_adjustment_amount_cents": n.coupons_adjustment_amount_cents,
+        "created_at": iso(n.created_at),
+        "updated_at": iso(n.updated_at),
+        "voided_at": iso(n.voided_at),
+        "file_url": (links.credit_note_file_url(credit_note_id=n.id, organization_id=n.organization_id)
+                     if n.file_key else None),
+        "items": [{
+            "lago_id": item.id, "amount_cents": item.amount_cents, "amount_currency": item.amount_currency,
+            "fee": fee(item.fee, n.invoice, subscriptions_by_id),
+        } for item in n.items],
+        "applied_taxes": [{
+            "lago_id": t.id, "lago_credit_note_id": n.id, "lago_tax_id": t.tax_id, "tax_name": t.tax_name,
+            "tax_code": t.tax_code, "tax_rate": float(t.tax_rate), "tax_description": t.tax_description,
+            "amount_cents": t.amount_cents, "amount_currency": t.amount_currency,
+            "base_amount_cents": t.base_amount_cents, "created_at": iso(t.created_at),
+        } for t in n.applied_taxes],
+        "metadata": None,
+        "customer": customer(n.customer),
+    }
+
+
+def credit_note_estimate(d) -> dict[str, Any]:
+    a = d.amounts
+    return {
+        "lago_invoice_id": d.invoice.id,
+        "invoice_number": d.invoice.number,
+        "currency": d.invoice.currency,
+        "taxes_amount_cents": a.taxes_amount_cents,
+        "taxes_rate": float(sum((d.fee_taxes[code].tax_rate for code in a.taxes), 0)),
+        "sub_total_excluding_taxes_amount_cents": a.sub_total_excluding_taxes_amount_cents,
+        "coupons_adjustment_amount_cents": a.coupons_adjustment_amount_cents,
+        "max_creditable_amount_cents": a.total_amount_cents,
+        "max_refundable_amount_cents": d.max_refundable_amount_cents,
+        "max_offsettable_amount_cents": 0,
+        "items": [{"lago_fee_id": fee.id, "amount_cents": amount} for fee, amount in d.items],
+        "applied_taxes": [{
+            "lago_tax_id": d.fee_taxes[code].tax_id, "tax_name": d.fee_taxes[code].tax_name, "tax_code": code,
+            "tax_rate": float(d.fee_taxes[code].tax_rate), "tax_description": d.fee_taxes[code].tax_description,
+            "base_amount_cents": base, "amount_cents": amount, "amount_currency": d.invoice.currency,
+        } for code, (base, amount) in a.taxes.items()],
     }
 
 

@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 
 from billing import clock
-from billing.invoicing import advance
+from billing.invoicing import advance, credit_notes
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
 from billing.webhooks import services as webhooks
@@ -21,6 +21,11 @@ def bill_subscription(*, subscription_id: str, at: str) -> list[str]:
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
     ensure_configured()
     return invoicing.render_invoice_pdf(invoice_id=invoice_id)
+
+
+def render_credit_note_pdf(*, credit_note_id: str) -> str | None:
+    ensure_configured()
+    return credit_notes.render_credit_note_pdf(credit_note_id=credit_note_id)
 
 
 def run_billing_clock(*, at: str | None = None) -> dict:
@@ -80,6 +85,7 @@ TASKS = {
     "bill_subscription": bill_subscription,
     "bill_advance_charges": bill_advance_charges,
     "render_invoice_pdf": render_invoice_pdf,
+    "render_credit_note_pdf": render_credit_note_pdf,
     "run_billing_clock": run_billing_clock,
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,

@@ -10,6 +10,7 @@ from flask.typing import ResponseReturnValue
 from billing import links
 from billing.customers import overview
 from billing.errors import BillingError, NotFound
+from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
 from billing.ports import runtime
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
@@ -91,7 +92,14 @@ def home(token: str) -> ResponseReturnValue:
         return _link_refused()
     return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                        meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
-                       invoices=_invoices(access))
+                       invoices=_invoices(access), credit_notes=_credit_notes(access))
+
+
+def _credit_notes(access: Access) -> list[tuple[object, str]]:
+    """The customer's credit notes, newest first, each with its signed, expiring PDF link."""
+    notes = list_credit_notes(**access.scope, per_page=50).items
+    return [(note, links.credit_note_file_url(credit_note_id=note.id, organization_id=note.organization_id))
+            for note in notes]
 
 
 @portal_blueprint.get("/<token>/usage")

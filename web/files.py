@@ -6,6 +6,7 @@ from flask import Blueprint, Response, abort
 
 from billing import links
 from billing.errors import BillingError
+from billing.invoicing.credit_notes import credit_note_pdf_bytes
 from billing.invoicing.services import invoice_pdf_bytes
 
 blueprint = Blueprint("files", __name__)
@@ -22,4 +23,18 @@ def invoice_pdf(token: str):
         abort(404)
     return Response(data, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="invoice-{claim.subject}.pdf"',
+                             "Cache-Control": "private, max-age=3600"})
+
+
+@blueprint.get("/files/credit_notes/<token>.pdf")
+def credit_note_pdf(token: str):
+    claim = links.verify(token, purpose="credit_note_file")
+    if claim is None:
+        abort(404)
+    try:
+        data = credit_note_pdf_bytes(organization_id=claim.organization_id, credit_note_id=claim.subject)
+    except BillingError:
+        abort(404)
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="credit-note-{claim.subject}.pdf"',
                              "Cache-Control": "private, max-age=3600"})

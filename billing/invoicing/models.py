@@ -179,7 +179,7 @@ class InvoiceAppliedTax(Base):
 
 
 class Credit(Base):
-    """What an applied coupon took off an invoice (Lago's credits of type coupon, before taxes)."""
+    """What an applied coupon (before taxes) or a credit note (after taxes) took off an invoice."""
 
     __tablename__ = "credits"
 
@@ -192,4 +192,92 @@ class Credit(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_currency: Mapped[str] = mapped_column(String(3))
     before_taxes: Mapped[bool] = mapped_column(default=True)
+    # A credit note's balance used by this invoice (after taxes); then applied_coupon_id is None.
+    credit_note_id: Mapped[str | None] = mapped_column(ForeignKey("credit_notes.id"), index=True)
+    # This use ended the applied coupon (a refresh of the draft that used it revives it).
+    ended_coupon: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.credit_note_id is not None
+
+
+CREDIT_NOTE_REASONS = ("duplicated_charge", "product_unsatisfactory", "order_change", "order_cancellation",
+                       "fraudulent_charge", "other")
+REFUND_STATUSES = ("pending", "succeeded", "failed")
+
+
+class CreditNote(Base):
+    """Money given back on a finalized invoice: credited to the customer's balance and/or refunded."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (UniqueConstraint("invoice_id", "sequential_id", name="uq_credit_notes_invoice_sequence"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    sequential_id: Mapped[int]
+    number: Mapped[str] = mapped_column(String(80))
+    issuing_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="finalized")
+    credit_status: Mapped[str | None] = mapped_column(String(16))  # available | consumed | voided
+    refund_status: Mapped[str | None] = mapped_column(String(16))  # pending | succeeded | failed
+    reason: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(String(1024))
+    currency: Mapped[str] = mapped_column(String(3))
+    sub_total_excluding_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    coupons_adjustment_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes_rate: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    total_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    balance_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    refund_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_key: Mapped[str | None] = mapped_column(String(255))
+    voided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    invoice: Mapped[Invoice] = relationship(lazy="joined")
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    items: Mapped[list[CreditNoteItem]] = relationship(cascade="all, delete-orphan", order_by="CreditNoteItem.position",
+                                                       lazy="selectin")
+    applied_taxes: Mapped[list[CreditNoteAppliedTax]] = relationship(
+        cascade="all, delete-orphan", order_by="CreditNoteAppliedTax.tax_code", lazy="selectin")
+
+
+class CreditNoteItem(Base):
+    """The part of one fee a credit note gives back (before coupons and taxes)."""
+
+    __tablename__ = "credit_note_items"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    credit_note_id: Mapped[str] = mapped_column(ForeignKey("credit_notes.id", ondelete="CASCADE"), index=True)
+    fee_id: Mapped[str] = mapped_column(ForeignKey("fees.id"), index=True)
+    position: Mapped[int] = mapped_column(default=0)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    fee: Mapped[Fee] = relationship(lazy="joined")
+
+
+class CreditNoteAppliedTax(Base):
+    """One tax given back by a credit note: its base (items after coupons) and amount, rounded once."""
+
+    __tablename__ = "credit_note_applied_taxes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    credit_note_id: Mapped[str] = mapped_column(ForeignKey("credit_notes.id", ondelete="CASCADE"), index=True)
+    tax_id: Mapped[str | None] = mapped_column(ForeignKey("taxes.id", ondelete="SET NULL"))
+    tax_code: Mapped[str] = mapped_column(String(255))
+    tax_name: Mapped[str] = mapped_column(String(255))
+    tax_rate: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    tax_description: Mapped[str | None] = mapped_column(String(1024))
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    base_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_currency: Mapped[str] = mapped_column(String(3))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -31,3 +31,15 @@ def render_invoice(invoice, customer, organization, subscriptions) -> bytes:
 
     html = render_invoice_html(invoice, customer, organization, subscriptions)
     return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
+
+
+def render_credit_note_html(note, customer, organization) -> str:
+    return _env.get_template("pdf/credit_note.html").render(note=note, invoice=note.invoice, customer=customer,
+                                                              organization=organization)
+
+
+def render_credit_note(note, customer, organization) -> bytes:
+    from weasyprint import HTML
+
+    html = render_credit_note_html(note, customer, organization)
+    return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()

@@ -14,9 +14,17 @@ from billing.catalog.models import AppliedCoupon, Charge
 from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
-from billing.errors import NotFound, ValidationFailed
+from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import totals
-from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
+from billing.invoicing.models import (
+    PAYMENT_STATUSES,
+    Credit,
+    Fee,
+    FeeAppliedTax,
+    Invoice,
+    InvoiceAppliedTax,
+    InvoiceSubscription,
+)
 from billing.metering.services import charge_usage
 from billing.money import precise_minor, round_minor, to_major_precise
 from billing.organizations.services import next_in_sequence
@@ -203,10 +211,10 @@ def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Su
     for position, (coupon, amount) in enumerate(zip(applied, coupons.amounts, strict=True)):
         if amount == 0:
             continue  # nothing to take off: the coupon is not used (and not counted down)
+        ended = _consume(coupon, amount)
         invoice.credits.append(Credit(applied_coupon_id=coupon.id, position=position, coupon_code=coupon.coupon.code,
                                       coupon_name=coupon.coupon.name, amount_cents=amount,
-                                      amount_currency=invoice.currency, before_taxes=True))
-        _consume(coupon, amount)
+                                      amount_currency=invoice.currency, before_taxes=True, ended_coupon=ended))
     rates = {code: tax.rate for code, tax in taxes.items()}
     taxed = totals.compute_taxes(lines, coupons.fee_discounts, rates)
     for index, fee in enumerate(invoice.fees):
@@ -227,8 +235,8 @@ def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Su
             amount_cents=amount, fees_amount_cents=base, amount_currency=invoice.currency))
 
 
-def _consume(applied: AppliedCoupon, amount: int) -> None:
-    """What is left of an applied coupon once it took `amount` off an invoice.
+def _consume(applied: AppliedCoupon, amount: int) -> bool:
+    """What is left of an applied coupon once it took `amount` off an invoice; True if that ended it.
 
     NOTE: a fixed `once` coupon keeps its remainder for later invoices until it is used up; a
     percentage `once` coupon is used by one invoice; `recurring` counts down its periods;
@@ -240,21 +248,84 @@ def _consume(applied: AppliedCoupon, amount: int) -> None:
             applied.amount_cents_remaining = max((applied.amount_cents_remaining or 0) - amount, 0)
             if applied.amount_cents_remaining == 0:
                 applied.status, applied.terminated_at = "terminated", now
+                return True
         else:
             applied.status, applied.terminated_at = "terminated", now
+            return True
     elif applied.frequency == "recurring":
         applied.frequency_duration_remaining = max((applied.frequency_duration_remaining or 0) - 1, 0)
         if applied.frequency_duration_remaining == 0:
             applied.status, applied.terminated_at = "terminated", now
+            return True
+    return False
+
+
+def _unconsume(applied: AppliedCoupon, credit: Credit) -> None:
+    """Give an applied coupon back exactly what `credit` took of it (the inverse of `_consume`).
+
+    NOTE: used when a draft is refreshed (its coupons are applied again) or an invoice is voided
+    (BILLING.md, Invoicing: "Voiding re-credits coupons"); a coupon ended by that use is active
+    again, one ended otherwise (deleted) stays ended.
+    """
+    if applied.frequency == "once" and applied.coupon.coupon_type == "fixed_amount":
+        applied.amount_cents_remaining = (applied.amount_cents_remaining or 0) + credit.amount_cents
+    elif applied.frequency == "recurring":
+        applied.frequency_duration_remaining = (applied.frequency_duration_remaining or 0) + 1
+    if credit.ended_coupon and applied.status == "terminated":
+        applied.status, applied.terminated_at = "active", None
+
+
+def _apply_credit_notes(session: Session, invoice: Invoice) -> None:
+    """Take the customer's available credit-note balances off what the invoice owes after taxes."""
+    from billing.invoicing.models import CreditNote
+
+    coupons = sum(c.amount_cents for c in invoice.credits if not c.is_credit_note)
+    due = (sum(f.amount_cents for f in invoice.fees) - coupons + sum(t.amount_cents for t in invoice.applied_taxes))
+    if due <= 0:
+        return
+    notes = list(session.scalars(select(CreditNote).where(
+        CreditNote.customer_id == invoice.customer_id, CreditNote.credit_status == "available",
+        CreditNote.currency == invoice.currency, CreditNote.balance_amount_cents > 0).order_by(
+        CreditNote.created_at, CreditNote.id).with_for_update(of=CreditNote)).unique())
+    taken = totals.consume_credit_balances([n.balance_amount_cents for n in notes], due)
+    position = len(invoice.credits)
+    for note, amount in zip(notes, taken, strict=True):
+        if amount == 0:
+            continue
+        position += 1
+        note.balance_amount_cents -= amount
+        if note.balance_amount_cents == 0:
+            note.credit_status = "consumed"
+        invoice.credits.append(Credit(credit_note_id=note.id, position=position, coupon_code=note.number,
+                                      coupon_name=note.number, amount_cents=amount, amount_currency=invoice.currency,
+                                      before_taxes=False))
+
+
+def _undo_credits(session: Session, invoice: Invoice) -> None:
+    """Give back to coupons and credit notes what this invoice took of them (refresh, void)."""
+    from billing.invoicing.models import CreditNote
+
+    for credit in invoice.credits:
+        if credit.credit_note_id:
+            note = session.scalar(select(CreditNote).where(CreditNote.id == credit.credit_note_id)
+                                  .with_for_update(of=CreditNote))
+            note.balance_amount_cents += credit.amount_cents
+            if note.credit_status == "consumed":
+                note.credit_status = "available"
+        elif credit.applied_coupon_id:
+            applied = session.scalar(select(AppliedCoupon).where(AppliedCoupon.id == credit.applied_coupon_id)
+                                     .with_for_update(of=AppliedCoupon))
+            if applied is not None:
+                _unconsume(applied, credit)
 
 
 def compute_totals(invoice: Invoice) -> None:
-    """Totals in BILLING.md's order; credit notes and wallets arrive with issue 6 (0 until then)."""
+    """Totals in BILLING.md's order: coupons before taxes, credit notes after; wallets arrive later (0)."""
     result = totals.invoice_totals(
         fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
-        coupons_amount_cents=sum(c.amount_cents for c in invoice.credits),
+        coupons_amount_cents=sum(c.amount_cents for c in invoice.credits if not c.is_credit_note),
         taxes_amount_cents=sum(t.amount_cents for t in invoice.applied_taxes),
-        credit_notes_amount_cents=invoice.credit_notes_amount_cents or 0,
+        credit_notes_amount_cents=sum(c.amount_cents for c in invoice.credits if c.is_credit_note),
         prepaid_credit_amount_cents=invoice.prepaid_credit_amount_cents or 0)
     for name, value in vars(result).items():
         setattr(invoice, name, value)
@@ -302,6 +373,7 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
         raise AlreadyBilled(subscription.id) from None
     _build_fees(session, invoice, subscription, billing)
     apply_coupons_and_taxes(session, invoice, subscription)
+    _apply_credit_notes(session, invoice)
     compute_totals(invoice)
     session.flush()
     if customer.applicable_grace_period == 0:
@@ -443,6 +515,79 @@ def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         if invoice.status != "draft":
             raise ValidationFailed({"invoice": ["not_draft"]})
         finalize(uow, invoice)
+        return invoice
+
+
+def refresh_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
+    """Recompute a draft from the usage as it is now (late events): fees, coupons, taxes, credits, totals.
+
+    NOTE: only a draft (grace period) changes; what its coupons and credit notes gave is given
+    back first and taken again, so a refresh never uses them twice (Lago docs "Draft invoices":
+    events sent during the grace period are added to the draft;
+    https://getlago.com/docs/guide/invoicing/draft-invoices).
+    """
+    with unit_of_work() as uow:
+        session = uow.session
+        invoice = _get_invoice_in(session, organization_id, invoice_id, lock=True)
+        if invoice.status != "draft":
+            raise NotAllowed("is_finalized" if invoice.status == "finalized" else f"is_{invoice.status}")
+        link = invoice.invoice_subscriptions[0]
+        subscription = session.scalar(select(Subscription).where(Subscription.id == link.subscription_id)
+                                      .with_for_update(of=Subscription))
+        billing = next((b for b in billings(terms_of(subscription), link.boundary) if b.boundary == link.boundary),
+                       None)
+        if billing is None:  # the subscription's terms changed since: bill what the invoice covered
+            fee = next((f for f in invoice.fees if f.fee_type == "subscription"), None)
+            billing = Billing(boundary=link.boundary, reason=link.invoicing_reason,
+                              fee=FeePart(period_at(subscription, fee.from_datetime), fee.from_datetime,
+                                          fee.to_datetime) if fee else None,
+                              charges=(link.charges_from_datetime, link.charges_to_datetime)
+                              if link.charges_from_datetime else None)
+        _undo_credits(session, invoice)
+        invoice.credits.clear()
+        invoice.fees.clear()
+        invoice.applied_taxes.clear()
+        session.flush()
+        _build_fees(session, invoice, subscription, billing)
+        apply_coupons_and_taxes(session, invoice, subscription)
+        _apply_credit_notes(session, invoice)
+        compute_totals(invoice)
+        session.flush()
+        return invoice
+
+
+def void_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
+    """Void a finalized invoice that is not paid: it keeps its number and owes nothing.
+
+    NOTE: Lago voids only finalized invoices whose payment status is not `succeeded`
+    (https://getlago.com/docs/api-reference/invoices/void); voiding is final, the number stays
+    (gap-free numbering is untouched), and what its coupons and credit notes gave is given back
+    (BILLING.md, Invoicing; https://docs.getlago.com/guide/invoicing/void).
+    """
+    with unit_of_work() as uow:
+        session = uow.session
+        invoice = _get_invoice_in(session, organization_id, invoice_id, lock=True)
+        if invoice.status != "finalized" or invoice.payment_status == "succeeded":
+            raise NotAllowed("not_voidable")
+        _undo_credits(session, invoice)
+        invoice.status = "voided"
+        invoice.voided_at = utcnow()
+        _emit_invoice(session, invoice, webhooks.INVOICE_VOIDED)
+        return invoice
+
+
+def update_invoice(*, organization_id: str, invoice_id: str, payment_status: str | None = None) -> Invoice:
+    """Record an invoice's payment status by hand (Lago's `PUT /invoices/:id`, `payment_status`)."""
+    with unit_of_work() as uow:
+        invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
+        if payment_status is not None:
+            if payment_status not in PAYMENT_STATUSES:
+                raise ValidationFailed({"payment_status": ["value_is_invalid"]})
+            if invoice.status != "finalized":
+                raise NotAllowed("invoice_not_finalized")
+            invoice.payment_status = payment_status
+            # NOTE: marked paid by hand, the whole total is paid (total_due becomes 0).
+            invoice.total_paid_amount_cents = invoice.total_amount_cents if payment_status == "succeeded" else 0
         return invoice
 
 

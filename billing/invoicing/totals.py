@@ -196,3 +196,74 @@ def invoice_totals(*, fees_amount_cents: int, coupons_amount_cents: int, taxes_a
         sub_total_including_taxes_amount_cents=including, credit_notes_amount_cents=credit_notes_amount_cents,
         prepaid_credit_amount_cents=prepaid_credit_amount_cents,
         total_amount_cents=max(including - credit_notes_amount_cents - prepaid_credit_amount_cents, 0))
+
+
+# ---------------------------------------------------------------- credit notes
+
+
+@dataclass(frozen=True)
+class CreditedItem:
+    """What a credit note gives back on one fee, and what the fee carried (coupons, taxes)."""
+
+    amount_cents: int
+    fee_amount_cents: int
+    fee_coupons_precise_cents: Decimal  # the fee's exact share of its invoice's coupons
+    tax_rates: dict[str, Decimal]  # the fee's taxes, by code
+
+
+@dataclass
+class CreditNoteAmounts:
+    sub_total_excluding_taxes_amount_cents: int
+    coupons_adjustment_amount_cents: int
+    taxes_amount_cents: int
+    total_amount_cents: int
+    # per tax code: (base in cents, amount in cents), each rounded once
+    taxes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def credit_note_amounts(items: Sequence[CreditedItem]) -> CreditNoteAmounts:
+    """A credit note's coupons adjustment, taxes and total from its items.
+
+    NOTE: each item carries the part of its fee's coupon share proportional to the part of the
+    fee it credits (item / fee × the fee's coupons), exactly; its taxes are the fee's rates on
+    the item less that adjustment; like an invoice, the adjustment is rounded once and each tax
+    once over all items (Lago's credit note: `coupons_adjustment_amount_cents`, taxes on the
+    credited amounts; https://getlago.com/docs/api-reference/credit-notes/estimate).
+    """
+    adjustment = Decimal(0)
+    bases: dict[str, Decimal] = {}
+    exact: dict[str, Decimal] = {}
+    with localcontext() as context:
+        context.prec = 60
+        for item in items:
+            share = (item.fee_coupons_precise_cents * item.amount_cents / item.fee_amount_cents
+                     if item.fee_amount_cents else Decimal(0))
+            adjustment += share
+            taxable = Decimal(item.amount_cents) - share
+            for code, rate in item.tax_rates.items():
+                bases[code] = bases.get(code, Decimal(0)) + taxable
+                exact[code] = exact.get(code, Decimal(0)) + taxable * rate / HUNDRED
+    taxes = {code: (round_minor(bases[code]), round_minor(exact[code])) for code in sorted(exact)}
+    items_total = sum(item.amount_cents for item in items)
+    sub_total = items_total - round_minor(adjustment)
+    taxes_total = sum(amount for _, amount in taxes.values())
+    return CreditNoteAmounts(sub_total_excluding_taxes_amount_cents=sub_total,
+                             coupons_adjustment_amount_cents=round_minor(adjustment),
+                             taxes_amount_cents=taxes_total, total_amount_cents=sub_total + taxes_total,
+                             taxes=taxes)
+
+
+def consume_credit_balances(balances: Sequence[int], amount_due: int) -> list[int]:
+    """What each credit-note balance (oldest first) takes off an invoice that owes `amount_due`.
+
+    NOTE: credit notes apply after taxes, oldest first, each taking what it has or what is still
+    due (BILLING.md, Invoicing 6; Lago docs "Credit notes": the credit is deducted from the
+    customer's next invoices).
+    """
+    taken: list[int] = []
+    rest = max(amount_due, 0)
+    for balance in balances:
+        amount = min(max(balance, 0), rest)
+        taken.append(amount)
+        rest -= amount
+    return taken

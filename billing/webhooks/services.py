@@ -43,10 +43,13 @@ WEBHOOK_TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
 # What Tally emits today (docs/webhooks.md); endpoints may name any of Lago's types in `event_types`.
 INVOICE_CREATED = "invoice.created"
 INVOICE_DRAFTED = "invoice.drafted"
+INVOICE_VOIDED = "invoice.voided"
+CREDIT_NOTE_CREATED = "credit_note.created"
 SUBSCRIPTION_STARTED = "subscription.started"
 SUBSCRIPTION_TERMINATED = "subscription.terminated"
 FEE_CREATED = "fee.created"
-EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, SUBSCRIPTION_STARTED, SUBSCRIPTION_TERMINATED, FEE_CREATED)
+EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, CREDIT_NOTE_CREATED, SUBSCRIPTION_STARTED,
+                 SUBSCRIPTION_TERMINATED, FEE_CREATED)
 
 
 # ---------------------------------------------------------------- endpoints

@@ -1,0 +1,135 @@
+"""One invoice: its fees and totals, refresh (draft) and void (finalized), credit notes per fee, their PDFs."""
+
+from __future__ import annotations
+
+from flask import Response, abort, request
+from flask.typing import ResponseReturnValue
+
+from admin.views import admin_blueprint, organization_id
+from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
+from billing.invoicing import credit_notes
+from billing.invoicing import services as invoicing
+from billing.invoicing.models import CREDIT_NOTE_REASONS
+from billing.money import parse_decimal, to_minor
+from web.htmx import is_htmx_request, render_page
+
+INVOICE_PAGE = "admin/invoice.html"
+
+MESSAGES = {
+    "higher_than_remaining_fee_amount": "More than what is left to credit on this fee.",
+    "higher_than_remaining_invoice_amount": "More than what is left to credit or refund on this invoice.",
+    "does_not_match_item_amounts": "Credit and refund must add up to the credit note's total.",
+    "value_is_invalid": "Not a valid amount.",
+    "value_is_mandatory": "Enter an amount for at least one fee.",
+    "not_voidable": "Only a finalized invoice that is not paid can be voided.",
+    "is_finalized": "A finalized invoice never changes; issue a credit note instead.",
+    "invalid_type_or_status": "Credit notes are for finalized invoices with an amount above zero.",
+}
+
+
+def _refused() -> int:
+    """A refused form: 200 for htmx (so the fragment with its inline errors is swapped in), else 422."""
+    return 200 if is_htmx_request() else 422
+
+
+def _invoice(customer_id: str, invoice_id: str):
+    invoice = invoicing.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+    if invoice.customer_id != customer_id:
+        raise NotFound("invoice")
+    return invoice
+
+
+def render_invoice(customer_id: str, invoice_id: str, *, status: int = 200, **extra) -> ResponseReturnValue:
+    invoice = _invoice(customer_id, invoice_id)
+    scope = {"organization_id": organization_id(), "customer_id": customer_id}
+    notes = credit_notes.list_credit_notes(**scope, invoice_id=invoice.id, per_page=100).items
+    creditable = (credit_notes.creditable_amounts(organization_id=organization_id(), invoice_id=invoice.id)
+                  if invoice.status == "finalized" else {})
+    context = {"invoice": invoice, "customer_id": customer_id, "credit_notes": notes, "creditable": creditable,
+               "reasons": CREDIT_NOTE_REASONS, "errors": {}, "action_error": None, "values": {}, "notice": None}
+    context.update(extra)
+    return render_page(INVOICE_PAGE, "invoice", status=status, **context)
+
+
+@admin_blueprint.get("/customers/<customer_id>/invoices/<invoice_id>")
+def invoice_page(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    return render_invoice(customer_id, invoice_id)
+
+
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/refresh")
+def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    _invoice(customer_id, invoice_id)
+    try:
+        invoicing.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+    except NotAllowed as error:
+        return render_invoice(customer_id, invoice_id, status=_refused(),
+                              action_error=MESSAGES.get(error.code, error.code))
+    return render_invoice(customer_id, invoice_id, notice="Refreshed from the current usage.")
+
+
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/void")
+def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    _invoice(customer_id, invoice_id)
+    try:
+        invoicing.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+    except NotAllowed as error:
+        return render_invoice(customer_id, invoice_id, status=_refused(),
+                              action_error=MESSAGES.get(error.code, error.code))
+    return render_invoice(customer_id, invoice_id, notice="Voided: it keeps its number and is no longer due.")
+
+
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/credit_notes")
+def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    invoice = _invoice(customer_id, invoice_id)
+    form = request.form
+    errors: dict[str, list[str]] = {}
+    items = []
+    for fee in invoice.fees:
+        raw = form.get(f"fee_{fee.id}", "").strip()
+        if not raw:
+            continue
+        amount = parse_decimal(raw)
+        if amount is None or amount <= 0:
+            errors[f"fee_{fee.id}"] = [MESSAGES["value_is_invalid"]]
+            continue
+        items.append({"fee_id": fee.id, "amount_cents": to_minor(amount, invoice.currency)})
+    refund_raw = form.get("refund", "").strip() or "0"
+    refund = parse_decimal(refund_raw)
+    if refund is None or refund < 0:
+        errors["refund"] = [MESSAGES["value_is_invalid"]]
+    if not items and not errors:
+        errors["items"] = [MESSAGES["value_is_mandatory"]]
+    data = {"invoice_id": invoice.id, "reason": form.get("reason"), "description": form.get("description") or None,
+            "items": items}
+    if not errors:
+        try:
+            # NOTE: the account manager says what to refund; the rest of the note's total is credited.
+            draft = credit_notes.estimate_credit_note(organization_id=organization_id(), data=data)
+            refund_cents = to_minor(refund, invoice.currency)
+            data.update(refund_amount_cents=refund_cents,
+                        credit_amount_cents=max(draft.amounts.total_amount_cents - refund_cents, 0))
+            note = credit_notes.create_credit_note(organization_id=organization_id(), data=data)
+        except ValidationFailed as failed:
+            for field, codes in failed.details.items():
+                target = {"amount_cents": "items", "refund_amount_cents": "refund"}.get(field, field)
+                errors.setdefault(target, []).extend(MESSAGES.get(code, code) for code in codes)
+        except (NotAllowed, NotFound) as error:
+            errors.setdefault("items", []).append(MESSAGES.get(error.code, error.code))
+        else:
+            return render_invoice(customer_id, invoice_id, notice=f"Credit note {note.number} issued.")
+    return render_invoice(customer_id, invoice_id, status=_refused(), errors=errors, values=dict(form))
+
+
+@admin_blueprint.get("/customers/<customer_id>/credit_notes/<credit_note_id>.pdf")
+def credit_note_pdf(customer_id: str, credit_note_id: str) -> ResponseReturnValue:
+    try:
+        note = credit_notes.get_credit_note(organization_id=organization_id(), credit_note_id=credit_note_id)
+        if note.customer_id != customer_id:
+            abort(404)
+        data = credit_notes.credit_note_pdf_bytes(organization_id=organization_id(), credit_note_id=credit_note_id)
+    except BillingError:
+        abort(404)
+    safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in note.number) or "credit-note"
+    return Response(data, mimetype="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{safe_name}.pdf"',
+                             "Cache-Control": "private, no-store"})
