@@ -30,5 +30,6 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     plans,
     subscriptions,
     taxes,
+    wallets,
     webhook_endpoints,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from api.blueprint import api_blueprint as bp
-from api.common import many, one, organization_id, page_args
+from api.common import body, many, one, organization_id, page_args
 from billing import serializers
 from billing.invoicing import services
 
@@ -25,6 +25,12 @@ def list_invoices():
 @bp.get("/invoices/<invoice_id>")
 def get_invoice(invoice_id: str):
     return one("invoice", _serialize(services.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
+
+
+@bp.put("/invoices/<invoice_id>")
+def update_invoice(invoice_id: str):
+    return one("invoice", _serialize(services.update_invoice(organization_id=organization_id(),
+                                                             invoice_id=invoice_id, data=body("invoice"))))
 
 
 @bp.put("/invoices/<invoice_id>/finalize")

@@ -8,6 +8,8 @@ from datetime import datetime
 from billing import clock
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
+from billing.ports import runtime
+from billing.wallets import services as wallets
 from billing.webhooks import services as webhooks
 from jobs.bootstrap import ensure_configured
 
@@ -46,7 +48,15 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     total += taken
     if total >= LARGE_BACKLOG:
         rollups.refresh_event_statistics()
+    if total:
+        # New usage may take a wallet's ongoing balance to a threshold: checked off the ingest path.
+        runtime.dispatcher.enqueue("check_wallet_thresholds", job_id="check-wallet-thresholds")
     return total
+
+
+def check_wallet_thresholds() -> int:
+    ensure_configured()
+    return wallets.check_wallet_thresholds()
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:
@@ -72,4 +82,5 @@ TASKS = {
     "run_billing_clock": run_billing_clock,
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
+    "check_wallet_thresholds": check_wallet_thresholds,
 }

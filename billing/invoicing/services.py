@@ -35,6 +35,7 @@ from billing.subscriptions.schedule import (
     trial_end,
 )
 from billing.subscriptions.services import billing_anchor, period_at
+from billing.wallets import ledger as wallets
 from billing.webhooks import services as webhooks
 
 # ---------------------------------------------------------------- fees
@@ -242,7 +243,7 @@ def _consume(applied: AppliedCoupon, amount: int) -> None:
 
 
 def _compute_totals(invoice: Invoice) -> None:
-    """Totals in BILLING.md's order; credit notes and wallets arrive with issue 6 (0 until then)."""
+    """Totals in BILLING.md's order; prepaid credits are set at finalization (credit notes: 0 until they exist)."""
     result = totals.invoice_totals(
         fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
         coupons_amount_cents=sum(c.amount_cents for c in invoice.credits),
@@ -394,6 +395,10 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     session = uow.session
     customer = invoice.customer
     org = customer.organization
+    # NOTE: the customer's wallets pay the total after taxes and coupons when the invoice is
+    # finalized (a draft can still change); their rows are locked first (docs/billing.md, Wallets).
+    invoice.prepaid_credit_amount_cents = wallets.apply_prepaid_credits(session, invoice)
+    _compute_totals(invoice)
     if org.document_numbering == "per_organization":
         sequence = next_in_sequence(session, f"invoice:{org.id}")
         invoice.number = f"{org.document_number_prefix}-{invoice.issuing_date:%Y%m}-{sequence:03d}"
@@ -436,6 +441,27 @@ def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         if invoice.status != "draft":
             raise ValidationFailed({"invoice": ["not_draft"]})
         finalize(uow, invoice)
+        return invoice
+
+
+def update_invoice(*, organization_id: str, invoice_id: str, data: dict) -> Invoice:
+    """Set a finalized invoice's `payment_status` by hand (no payment provider connected).
+
+    NOTE: as Lago's `PUT /invoices/:id` (`payment_status`: pending, succeeded, failed); a paid
+    credit purchase settles its wallet credits, a failed one fails them (docs/billing.md, Wallets).
+    """
+    status = data.get("payment_status")
+    if status not in ("pending", "succeeded", "failed"):
+        raise ValidationFailed({"payment_status": ["value_is_invalid"]})
+    with unit_of_work() as uow:
+        invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
+        if invoice.status != "finalized":
+            raise ValidationFailed({"invoice": ["not_finalized"]})
+        if invoice.payment_status != status:
+            invoice.payment_status = status
+            invoice.total_paid_amount_cents = invoice.total_amount_cents if status == "succeeded" else 0
+            if status != "pending":
+                wallets.settle_invoice_transactions(uow.session, invoice, succeeded=status == "succeeded")
         return invoice
 
 
