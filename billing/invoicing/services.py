@@ -444,7 +444,7 @@ def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         return invoice
 
 
-def update_invoice(*, organization_id: str, invoice_id: str, data: dict) -> Invoice:
+def update_invoice(*, organization_id: str, invoice_id: str, data: dict, customer_id: str | None = None) -> Invoice:
     """Set a finalized invoice's `payment_status` by hand (no payment provider connected).
 
     NOTE: as Lago's `PUT /invoices/:id` (`payment_status`: pending, succeeded, failed); a paid
@@ -455,6 +455,8 @@ def update_invoice(*, organization_id: str, invoice_id: str, data: dict) -> Invo
         raise ValidationFailed({"payment_status": ["value_is_invalid"]})
     with unit_of_work() as uow:
         invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
+        if customer_id is not None and invoice.customer_id != customer_id:
+            raise NotFound("invoice")
         if invoice.status != "finalized":
             raise ValidationFailed({"invoice": ["not_finalized"]})
         if invoice.payment_status != status:

@@ -18,9 +18,9 @@ from billing.money import exponent, round_credits, to_minor
 from billing.wallets.models import Wallet, WalletTransaction
 from billing.webhooks import services as webhooks
 
-WALLET_TRANSACTION_CREATED = "wallet_transaction.created"
-WALLET_TRANSACTION_UPDATED = "wallet_transaction.updated"
-WALLET_DEPLETED_ONGOING_BALANCE = "wallet.depleted_ongoing_balance"
+WALLET_TRANSACTION_CREATED = webhooks.WALLET_TRANSACTION_CREATED
+WALLET_TRANSACTION_UPDATED = webhooks.WALLET_TRANSACTION_UPDATED
+WALLET_DEPLETED_ONGOING_BALANCE = webhooks.WALLET_DEPLETED_ONGOING_BALANCE
 
 
 def credits_amount_cents(wallet: Wallet, credits: Decimal) -> int:

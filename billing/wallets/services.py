@@ -235,16 +235,24 @@ def list_wallets(*, organization_id: str, external_customer_id: str | None = Non
         return paginate(session, query.order_by(Wallet.created_at.desc(), Wallet.id), page=page, per_page=per_page)
 
 
-def create_wallet_transaction(*, organization_id: str, data: Mapping[str, object]) -> list[WalletTransaction]:
-    """Top up (`paid_credits`, `granted_credits`) and/or void (`voided_credits`) one wallet."""
+def create_wallet_transaction(*, organization_id: str, data: Mapping[str, object],
+                              customer_id: str | None = None) -> list[WalletTransaction]:
+    """Top up (`paid_credits`, `granted_credits`) and/or void (`voided_credits`) one wallet.
+
+    `customer_id` limits it to that customer's wallets (the portal and admin screens).
+    """
     check = Checker(data)
     wallet_id = check.string("wallet_id", required=True)
     paid, granted = _credits(check, data, "paid_credits"), _credits(check, data, "granted_credits")
     voided = _credits(check, data, "voided_credits")
     name = check.string("name")
+    if paid <= 0 and granted <= 0 and voided <= 0:
+        check.fail("credits", "value_must_be_positive")
     check.done()
     with unit_of_work() as uow:
         wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
+        if customer_id is not None and wallet.customer_id != customer_id:
+            raise NotFound("wallet")
         if wallet.status != "active":
             raise ValidationFailed({"wallet": ["is_terminated"]})
         if voided > wallet.credits_balance:
@@ -268,6 +276,40 @@ def list_wallet_transactions(*, organization_id: str, wallet_id: str, status: st
         _wallet_in(session, organization_id, wallet_id)
         return paginate(session, query.order_by(WalletTransaction.created_at.desc(), WalletTransaction.id.desc()),
                         page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class WalletView:
+    """A wallet as the screens show it: balances (ongoing computed now) and its latest transactions."""
+
+    wallet: Wallet
+    ongoing: Ongoing
+    transactions: list[WalletTransaction]
+    rules: list[RecurringTransactionRule]
+
+
+def customer_wallets(*, organization_id: str, customer_id: str, transactions: int = 10) -> list[WalletView]:
+    """The customer's wallets, active first then newest, each with its last `transactions` movements."""
+    views = []
+    with read_only() as session:
+        wallets = session.scalars(select(Wallet).where(
+            Wallet.organization_id == organization_id, Wallet.customer_id == customer_id).order_by(
+            Wallet.status, Wallet.created_at.desc(), Wallet.id)).unique().all()
+        for wallet in wallets:
+            latest = list(session.scalars(select(WalletTransaction).where(WalletTransaction.wallet_id == wallet.id)
+                                          .order_by(WalletTransaction.created_at.desc(), WalletTransaction.id.desc())
+                                          .limit(transactions)))
+            ongoing = _ongoing(session, wallet) if wallet.status == "active" else Ongoing(
+                0, wallet.balance_cents, Decimal(0), wallet.credits_balance)
+            views.append(WalletView(wallet=wallet, ongoing=ongoing, transactions=latest, rules=list(wallet.rules)))
+    return views
+
+
+def wallet_of_customer(*, organization_id: str, customer_id: str, wallet_id: str) -> Wallet:
+    wallet = get_wallet(organization_id=organization_id, wallet_id=wallet_id)
+    if wallet.customer_id != customer_id:
+        raise NotFound("wallet")
+    return wallet
 
 
 # ---------------------------------------------------------------- ongoing balance
