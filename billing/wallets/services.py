@@ -171,6 +171,8 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
         _top_up(uow, wallet, paid=paid, granted=granted, name=check.string("transaction_name"),
                 metadata=data.get("transaction_metadata") if isinstance(data.get("transaction_metadata"), list)
                 else None)
+        # A wallet that starts empty (its paid credits pending) has not been depleted: nothing to report yet.
+        wallet.depleted_notified = wallet.balance_cents <= 0
         wallet_id = wallet.id
     return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
 
