@@ -5,6 +5,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     invoice_views,
     plan_views,
     subscription_views,
+    wallet_views,
     webhook_views,
 )
 from admin.views import admin_blueprint

@@ -20,6 +20,7 @@ from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.organizations.services import authenticate_user
 from billing.ports import runtime
+from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
 
 admin_blueprint = Blueprint("admin", __name__)
@@ -155,6 +156,11 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context["coupon_choices"] = list_coupons(organization_id=organization_id(), per_page=100).items
         context.setdefault("coupon_form", ApplyCouponForm())
         context.setdefault("coupon_error", None)
+    if whole_page or block == "wallets":
+        context["wallets"] = customer_wallets(**scope)
+        context.setdefault("wallet_error", None)
+        context.setdefault("wallet_notice", None)
+    context.setdefault("invoice_error", None)
     if whole_page:
         context["metric_codes"] = screens.metric_codes(organization_id=organization_id())
     return render_page(CUSTOMER_PAGE, block, status=status, **context)

@@ -32,5 +32,6 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     plans,
     subscriptions,
     taxes,
+    wallets,
     webhook_endpoints,
 )

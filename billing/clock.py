@@ -9,6 +9,7 @@ from billing.invoicing.services import bill_subscription, finalize_expired_draft
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
 from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
+from billing.wallets.services import check_wallet_thresholds, run_wallet_clock
 from billing.webhooks.services import deliver_due_webhooks
 
 
@@ -21,6 +22,8 @@ class ClockRun:
     invoices: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
     webhooks_requested: int = 0
+    wallets_expired: int = 0
+    wallet_top_ups: int = 0
 
 
 def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> ClockRun:
@@ -46,6 +49,8 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
         else:
             run.invoices.extend(bill_subscription(subscription_id=subscription_id, at=at))
     run.finalized = finalize_expired_drafts(at=at)
+    run.wallets_expired, run.wallet_top_ups = run_wallet_clock(at=at)
+    run.wallet_top_ups += check_wallet_thresholds()
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
     run.webhooks_requested = deliver_due_webhooks()
     return run

@@ -17,6 +17,7 @@ from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
 from billing.subscriptions.models import Subscription
+from billing.wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -24,5 +25,5 @@ __all__ = [
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence", "Subscription",
     "UsageDailyRollup", "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt", "WebhookDelivery",
-    "WebhookEndpoint",
+    "WebhookEndpoint", "RecurringTransactionRule", "Wallet", "WalletTransaction",
 ]

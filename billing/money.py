@@ -32,6 +32,14 @@ def round_minor(precise_minor_amount: Decimal) -> int:
     return int(precise_minor_amount.quantize(Decimal(1), rounding=ROUNDING))
 
 
+CREDIT_PLACES = Decimal("0.00001")
+
+
+def round_credits(credits: Decimal) -> Decimal:
+    """Wallet credits keep 5 decimals (BILLING.md, Wallets), rounded half up like money."""
+    return credits.quantize(CREDIT_PLACES, rounding=ROUNDING)
+
+
 def to_minor(amount: Decimal, currency: str) -> int:
     """A major-unit amount as an integer of minor units, rounded by `round_minor`."""
     return round_minor(amount.scaleb(exponent(currency)))

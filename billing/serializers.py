@@ -5,10 +5,11 @@ The API answers with them and outgoing webhooks carry them (billing.webhooks), s
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from billing import links
-from billing.money import decimal_str, round_minor
+from billing.money import decimal_str, exponent, round_minor
 
 
 def iso(moment) -> str | None:
@@ -490,4 +491,75 @@ def applied_coupon(a) -> dict[str, Any]:
         "expiration_at": iso(a.coupon.expiration_at),
         "created_at": iso(a.created_at),
         "terminated_at": iso(a.terminated_at),
+    }
+
+
+def _credits_str(value) -> str:
+    return decimal_str(value) if value is not None else None
+
+
+def recurring_transaction_rule(r) -> dict[str, Any]:
+    return {
+        "lago_id": r.id, "trigger": r.trigger, "method": r.method, "interval": r.interval,
+        "status": r.status, "threshold_credits": _credits_str(r.threshold_credits),
+        "target_ongoing_balance": _credits_str(r.target_ongoing_balance),
+        "paid_credits": decimal_str(r.paid_credits), "granted_credits": decimal_str(r.granted_credits),
+        "started_at": iso(r.started_at), "expiration_at": iso(r.expiration_at), "created_at": iso(r.created_at),
+        "transaction_metadata": [], "transaction_name": r.transaction_name,
+    }
+
+
+def wallet(w, ongoing) -> dict[str, Any]:
+    """`ongoing`: billing.wallets.services.Ongoing, computed when read."""
+    return {
+        "lago_id": w.id,
+        "lago_customer_id": w.customer_id,
+        "external_customer_id": w.customer.external_id,
+        "status": w.status,
+        "currency": w.currency,
+        "name": w.name,
+        "code": w.code,
+        "priority": w.priority,
+        "rate_amount": decimal_str(w.rate_amount),
+        "credits_balance": decimal_str(w.credits_balance),
+        "balance_cents": w.balance_cents,
+        "consumed_credits": decimal_str(w.consumed_credits),
+        "created_at": iso(w.created_at),
+        "expiration_at": iso(w.expiration_at),
+        "last_balance_sync_at": iso(w.last_balance_sync_at),
+        "last_consumed_credit_at": iso(w.last_consumed_credit_at),
+        "terminated_at": iso(w.terminated_at),
+        "recurring_transaction_rules": [recurring_transaction_rule(r) for r in w.rules],
+        "ongoing_balance_cents": ongoing.balance_cents,
+        "ongoing_usage_balance_cents": ongoing.usage_cents,
+        "credits_ongoing_balance": decimal_str(ongoing.credits),
+        "credits_ongoing_usage_balance": decimal_str(ongoing.usage_credits),
+        "applies_to": None,
+        "invoice_requires_successful_payment": False,
+        "metadata": None,
+    }
+
+
+def wallet_transaction(t) -> dict[str, Any]:
+    return {
+        "lago_id": t.id,
+        "lago_wallet_id": t.wallet_id,
+        "lago_invoice_id": t.invoice_id,
+        "lago_credit_note_id": None,
+        "lago_voided_invoice_id": None,
+        "status": t.status,
+        "source": t.source,
+        "transaction_status": t.transaction_status,
+        "transaction_type": t.transaction_type,
+        "amount": decimal_str(Decimal(t.amount_cents).scaleb(-exponent(t.wallet.currency))),
+        "credit_amount": decimal_str(t.credit_amount),
+        "remaining_amount_cents": None,
+        "remaining_credit_amount": decimal_str(t.remaining_credits) if t.transaction_type == "inbound" else None,
+        "priority": t.wallet.priority,
+        "settled_at": iso(t.settled_at),
+        "failed_at": iso(t.updated_at) if t.status == "failed" else None,
+        "created_at": iso(t.created_at),
+        "metadata": [dict(m) for m in (t.metadata_ or [])],
+        "name": t.name,
+        "invoice_requires_successful_payment": False,
     }

@@ -9,6 +9,8 @@ from billing import clock
 from billing.invoicing import advance, credit_notes
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
+from billing.ports import runtime
+from billing.wallets import services as wallets
 from billing.webhooks import services as webhooks
 from jobs.bootstrap import ensure_configured
 
@@ -52,6 +54,9 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     total += taken
     if total >= LARGE_BACKLOG:
         rollups.refresh_event_statistics()
+    if total:
+        # New usage may take a wallet's ongoing balance to a threshold: checked off the ingest path.
+        runtime.dispatcher.enqueue("check_wallet_thresholds", job_id="check-wallet-thresholds")
     return total
 
 
@@ -62,6 +67,11 @@ def bill_advance_charges() -> int:
     while (taken := advance.bill_advance_charges()) >= advance.BATCH:
         total += taken
     return total + taken
+
+
+def check_wallet_thresholds() -> int:
+    ensure_configured()
+    return wallets.check_wallet_thresholds()
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:
@@ -89,4 +99,5 @@ TASKS = {
     "run_billing_clock": run_billing_clock,
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
+    "check_wallet_thresholds": check_wallet_thresholds,
 }

@@ -13,6 +13,7 @@ from billing.errors import BillingError, NotFound
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
 from billing.ports import runtime
+from billing.wallets import services as wallets
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
 
 portal_blueprint = Blueprint("portal", __name__)
@@ -81,6 +82,10 @@ def _invoices(access: Access):
                                       per_page=INVOICES_PER_PAGE)
 
 
+def _wallets(access: Access) -> list[wallets.WalletView]:
+    return [w for w in wallets.customer_wallets(**access.scope) if w.wallet.status == "active"]
+
+
 def _requested_page() -> int:
     return max(request.args.get("page", 1, type=int) or 1, 1)
 
@@ -92,7 +97,8 @@ def home(token: str) -> ResponseReturnValue:
         return _link_refused()
     return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                        meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
-                       invoices=_invoices(access), credit_notes=_credit_notes(access))
+                       invoices=_invoices(access), credit_notes=_credit_notes(access),
+                       wallets=_wallets(access), wallet_error=None, wallet_notice=None)
 
 
 def _credit_notes(access: Access) -> list[tuple[object, str]]:
@@ -122,6 +128,39 @@ def invoices(token: str) -> ResponseReturnValue:
     if not is_htmx_request():
         return redirect(url_for("portal.home", token=token, page=_requested_page()))
     return render_page(PAGE, "invoices", token=token, invoices=_invoices(access))
+
+
+@portal_blueprint.get("/<token>/wallets")
+def wallet_balances(token: str) -> ResponseReturnValue:
+    """The wallets alone (balance, ongoing balance, history): what the page polls."""
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    if not is_htmx_request():
+        return redirect(url_for("portal.home", token=token))
+    return render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None, wallet_notice=None)
+
+
+@portal_blueprint.post("/<token>/wallets/<wallet_id>/top-up")
+def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
+    """Buy credits: a top-up invoice is issued; the credits arrive when it is paid."""
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    error = notice = None
+    try:
+        wallets.create_wallet_transaction(organization_id=access.claim.organization_id,
+                                          customer_id=access.customer.id,
+                                          data={"wallet_id": wallet_id, "paid_credits": request.form.get("credits")})
+        notice = "Your top-up invoice is issued: the credits are added once it is paid."
+    except BillingError:
+        error = "Enter a positive number of credits."
+    if not is_htmx_request() and error is None:
+        return redirect(url_for("portal.home", token=token), code=303)
+    response = render_page(PAGE, "wallets", status=200 if is_htmx_request() or error is None else 422, token=token,
+                           wallets=_wallets(access), wallet_error=error, wallet_notice=notice)
+    response.headers["HX-Trigger"] = "invoices-changed"
+    return response
 
 
 @portal_blueprint.get("/<token>/invoices/<invoice_id>.pdf")

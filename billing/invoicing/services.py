@@ -43,6 +43,7 @@ from billing.subscriptions.schedule import (
     trial_end,
 )
 from billing.subscriptions.services import billing_anchor, period_at
+from billing.wallets import ledger as wallets
 from billing.webhooks import services as webhooks
 
 # ---------------------------------------------------------------- fees
@@ -320,7 +321,7 @@ def _undo_credits(session: Session, invoice: Invoice) -> None:
 
 
 def compute_totals(invoice: Invoice) -> None:
-    """Totals in BILLING.md's order: coupons before taxes, credit notes after; wallets arrive later (0)."""
+    """Totals in BILLING.md's order: coupons before taxes, credit notes after (prepaid credits: at finalization)."""
     result = totals.invoice_totals(
         fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
         coupons_amount_cents=sum(c.amount_cents for c in invoice.credits if not c.is_credit_note),
@@ -473,6 +474,10 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     session = uow.session
     customer = invoice.customer
     org = customer.organization
+    # NOTE: the customer's wallets pay the total after taxes and coupons when the invoice is
+    # finalized (a draft can still change); their rows are locked first (docs/billing.md, Wallets).
+    invoice.prepaid_credit_amount_cents = wallets.apply_prepaid_credits(session, invoice)
+    compute_totals(invoice)
     if org.document_numbering == "per_organization":
         sequence = next_in_sequence(session, f"invoice:{org.id}")
         invoice.number = f"{org.document_number_prefix}-{invoice.issuing_date:%Y%m}-{sequence:03d}"
@@ -576,18 +581,28 @@ def void_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         return invoice
 
 
-def update_invoice(*, organization_id: str, invoice_id: str, payment_status: str | None = None) -> Invoice:
-    """Record an invoice's payment status by hand (Lago's `PUT /invoices/:id`, `payment_status`)."""
+def update_invoice(*, organization_id: str, invoice_id: str, data: dict | None = None,
+                   payment_status: str | None = None, customer_id: str | None = None) -> Invoice:
+    """Set a finalized invoice's `payment_status` by hand (no payment provider connected).
+
+    NOTE: as Lago's `PUT /invoices/:id` (`payment_status`: pending, succeeded, failed). Marked paid by
+    hand, the whole total is paid (total_due becomes 0); a paid credit purchase settles its wallet
+    credits, a failed one fails them (docs/billing.md, Wallets).
+    """
+    status = payment_status if payment_status is not None else (data or {}).get("payment_status")
+    if status not in PAYMENT_STATUSES:
+        raise ValidationFailed({"payment_status": ["value_is_invalid"]})
     with unit_of_work() as uow:
         invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
-        if payment_status is not None:
-            if payment_status not in PAYMENT_STATUSES:
-                raise ValidationFailed({"payment_status": ["value_is_invalid"]})
-            if invoice.status != "finalized":
-                raise NotAllowed("invoice_not_finalized")
-            invoice.payment_status = payment_status
-            # NOTE: marked paid by hand, the whole total is paid (total_due becomes 0).
-            invoice.total_paid_amount_cents = invoice.total_amount_cents if payment_status == "succeeded" else 0
+        if customer_id is not None and invoice.customer_id != customer_id:
+            raise NotFound("invoice")
+        if invoice.status != "finalized":
+            raise NotAllowed("invoice_not_finalized")
+        if invoice.payment_status != status:
+            invoice.payment_status = status
+            invoice.total_paid_amount_cents = invoice.total_amount_cents if status == "succeeded" else 0
+            if status != "pending":
+                wallets.settle_invoice_transactions(uow.session, invoice, succeeded=status == "succeeded")
         return invoice
 
 

@@ -48,8 +48,12 @@ CREDIT_NOTE_CREATED = "credit_note.created"
 SUBSCRIPTION_STARTED = "subscription.started"
 SUBSCRIPTION_TERMINATED = "subscription.terminated"
 FEE_CREATED = "fee.created"
+WALLET_TRANSACTION_CREATED = "wallet_transaction.created"
+WALLET_TRANSACTION_UPDATED = "wallet_transaction.updated"
+WALLET_DEPLETED_ONGOING_BALANCE = "wallet.depleted_ongoing_balance"
 EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, CREDIT_NOTE_CREATED, SUBSCRIPTION_STARTED,
-                 SUBSCRIPTION_TERMINATED, FEE_CREATED)
+                 SUBSCRIPTION_TERMINATED, FEE_CREATED, WALLET_TRANSACTION_CREATED, WALLET_TRANSACTION_UPDATED,
+                 WALLET_DEPLETED_ONGOING_BALANCE)
 
 
 # ---------------------------------------------------------------- endpoints

@@ -1,0 +1,57 @@
+"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list)."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from api.blueprint import api_blueprint as bp
+from api.common import body, many, one, organization_id, page_args
+from billing import serializers
+from billing.wallets import services
+
+
+def _serialize(wallet):
+    return serializers.wallet(wallet, services.ongoing_balance(wallet))
+
+
+@bp.post("/wallets")
+def create_wallet():
+    return one("wallet", _serialize(services.create_wallet(organization_id=organization_id(), data=body("wallet"))))
+
+
+@bp.get("/wallets")
+def list_wallets():
+    page = services.list_wallets(organization_id=organization_id(),
+                                 external_customer_id=request.args.get("external_customer_id") or None, **page_args())
+    return many("wallets", page, _serialize)
+
+
+@bp.get("/wallets/<wallet_id>")
+def get_wallet(wallet_id: str):
+    return one("wallet", _serialize(services.get_wallet(organization_id=organization_id(), wallet_id=wallet_id)))
+
+
+@bp.put("/wallets/<wallet_id>")
+def update_wallet(wallet_id: str):
+    return one("wallet", _serialize(services.update_wallet(organization_id=organization_id(), wallet_id=wallet_id,
+                                                           data=body("wallet"))))
+
+
+@bp.delete("/wallets/<wallet_id>")
+def terminate_wallet(wallet_id: str):
+    return one("wallet", _serialize(services.terminate_wallet(organization_id=organization_id(),
+                                                              wallet_id=wallet_id)))
+
+
+@bp.post("/wallet_transactions")
+def create_wallet_transactions():
+    created = services.create_wallet_transaction(organization_id=organization_id(), data=body("wallet_transaction"))
+    return jsonify({"wallet_transactions": [serializers.wallet_transaction(t) for t in created]})
+
+
+@bp.get("/wallets/<wallet_id>/wallet_transactions")
+def list_wallet_transactions(wallet_id: str):
+    page = services.list_wallet_transactions(
+        organization_id=organization_id(), wallet_id=wallet_id, status=request.args.get("status") or None,
+        transaction_type=request.args.get("transaction_type") or None, **page_args())
+    return many("wallet_transactions", page, serializers.wallet_transaction)

@@ -1,0 +1,100 @@
+"""Wallets (prepaid credits), their ledger of transactions, and recurring top-up rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from billing.customers.models import Customer
+from billing.db import Base, new_id, utcnow
+
+WALLET_STATUSES = ("active", "terminated")
+RULE_INTERVALS = ("weekly", "monthly", "quarterly", "yearly")
+
+
+class Wallet(Base):
+    """A customer's credits. `credits_balance` is what the settled inbound lots still hold."""
+
+    __tablename__ = "wallets"
+    __table_args__ = (Index("ix_wallets_org_customer", "organization_id", "customer_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    name: Mapped[str | None] = mapped_column(String(255))
+    code: Mapped[str | None] = mapped_column(String(255))
+    priority: Mapped[int] = mapped_column(default=50)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    currency: Mapped[str] = mapped_column(String(3))
+    rate_amount: Mapped[Decimal] = mapped_column()
+    credits_balance: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    consumed_credits: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    expiration_at: Mapped[datetime | None]
+    terminated_at: Mapped[datetime | None]
+    last_balance_sync_at: Mapped[datetime | None]
+    last_consumed_credit_at: Mapped[datetime | None]
+    # True once `wallet.depleted_ongoing_balance` was sent; reset when the ongoing balance is positive again.
+    depleted_notified: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    rules: Mapped[list[RecurringTransactionRule]] = relationship(
+        cascade="all, delete-orphan", order_by="RecurringTransactionRule.created_at", lazy="selectin")
+
+
+class WalletTransaction(Base):
+    """One movement of credits: inbound (purchased, granted) or outbound (invoiced, voided).
+
+    A settled inbound transaction is a lot that consumption draws from (`remaining_credits`).
+    """
+
+    __tablename__ = "wallet_transactions"
+    __table_args__ = (Index("ix_wallet_transactions_wallet", "wallet_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    transaction_type: Mapped[str] = mapped_column(String(16))  # inbound | outbound
+    transaction_status: Mapped[str] = mapped_column(String(16))  # purchased | granted | voided | invoiced
+    status: Mapped[str] = mapped_column(String(16))  # pending | settled | failed
+    source: Mapped[str] = mapped_column(String(16), default="manual")  # manual | interval | threshold
+    credit_amount: Mapped[Decimal] = mapped_column()
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    remaining_credits: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    name: Mapped[str | None] = mapped_column(String(255))
+    metadata_: Mapped[list] = mapped_column("metadata", default=list)
+    settled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    wallet: Mapped[Wallet] = relationship(lazy="joined")
+
+
+class RecurringTransactionRule(Base):
+    """An automatic top-up: every interval, or when the ongoing balance falls to a threshold."""
+
+    __tablename__ = "recurring_transaction_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    wallet_id: Mapped[str] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[str] = mapped_column(String(16))  # interval | threshold
+    interval: Mapped[str | None] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(16), default="fixed")  # fixed | target
+    threshold_credits: Mapped[Decimal | None]
+    target_ongoing_balance: Mapped[Decimal | None]
+    paid_credits: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    granted_credits: Mapped[Decimal] = mapped_column(default=Decimal(0))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    started_at: Mapped[datetime | None]
+    expiration_at: Mapped[datetime | None]
+    # interval: the next instant it tops up; threshold: False once fired, until the balance is above again.
+    next_run_at: Mapped[datetime | None]
+    armed: Mapped[bool] = mapped_column(default=True)
+    transaction_name: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,474 @@
+"""Wallets: create, update, terminate, top up, void; ongoing balance; recurring rules; expiry."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing.customers.models import Customer
+from billing.customers.services import get_customer_in
+from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
+from billing.errors import NotFound, ValidationFailed
+from billing.invoicing import services as invoicing
+from billing.invoicing import totals
+from billing.invoicing.models import Fee, Invoice
+from billing.metering.services import usage_for_current_period
+from billing.money import exponent, round_credits
+from billing.pagination import Page, paginate
+from billing.ports import runtime
+from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import local_date
+from billing.validation import Checker
+from billing.wallets import ledger
+from billing.wallets.models import RULE_INTERVALS, RecurringTransactionRule, Wallet, WalletTransaction
+from billing.webhooks import services as webhooks
+
+# ---------------------------------------------------------------- validation
+
+
+def _credits(check: Checker, data: Mapping[str, object], field: str) -> Decimal:
+    value = check.decimal(field) if data.get(field) not in (None, "") else None
+    return round_credits(value) if value is not None else Decimal(0)
+
+
+def _rules(check: Checker, data: Mapping[str, object]) -> list[dict] | None:
+    raw = data.get("recurring_transaction_rules")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        check.fail("recurring_transaction_rules", "invalid_value")
+        return []
+    rules = []
+    for item in raw:
+        if not isinstance(item, dict):
+            check.fail("recurring_transaction_rules", "invalid_value")
+            continue
+        rc = Checker(item)
+        trigger = rc.choice("trigger", ("interval", "threshold"), required=True)
+        method = rc.choice("method", ("fixed", "target")) or "fixed"
+        rule = {"trigger": trigger, "method": method, "interval": None, "threshold_credits": None,
+                "target_ongoing_balance": None, "paid_credits": _credits(rc, item, "paid_credits"),
+                "granted_credits": _credits(rc, item, "granted_credits"),
+                "started_at": rc.datetime("started_at"), "expiration_at": rc.datetime("expiration_at"),
+                "transaction_name": rc.string("transaction_name")}
+        if trigger == "interval":
+            rule["interval"] = rc.choice("interval", RULE_INTERVALS, required=True)
+        if trigger == "threshold":
+            rule["threshold_credits"] = rc.decimal("threshold_credits", required=True)
+        if method == "target":
+            rule["target_ongoing_balance"] = rc.decimal("target_ongoing_balance", required=True)
+        try:
+            rc.done()
+        except ValidationFailed as error:
+            for key, reasons in error.details.items():
+                for reason in reasons:
+                    check.fail(f"recurring_transaction_rules.{key}", reason)
+        rules.append(rule)
+    return rules
+
+
+def _set_rules(wallet: Wallet, rules: list[dict]) -> None:
+    """Replace the wallet's rules (Lago's update sends the whole list)."""
+    wallet.rules.clear()
+    now = utcnow()
+    for rule in rules:
+        started = rule["started_at"] or now
+        wallet.rules.append(RecurringTransactionRule(
+            **rule, next_run_at=started if rule["trigger"] == "interval" else None, armed=True))
+
+
+# ---------------------------------------------------------------- use cases
+
+
+def _top_up(uow: UnitOfWork, wallet: Wallet, *, paid: Decimal, granted: Decimal, source: str = "manual",
+            name: str | None = None, metadata=None) -> list[WalletTransaction]:
+    """Granted credits settle at once; paid ones are pending on a finalized credit purchase invoice."""
+    session = uow.session
+    created = []
+    if paid > 0:
+        invoice = _purchase_invoice(uow, wallet, paid)
+        created.append(ledger.add_credits(session, wallet, credits=paid, granted=False, source=source,
+                                          invoice_id=invoice.id, name=name, metadata=metadata))
+    if granted > 0:
+        created.append(ledger.add_credits(session, wallet, credits=granted, granted=True, source=source, name=name,
+                                          metadata=metadata))
+    return created
+
+
+def _purchase_invoice(uow: UnitOfWork, wallet: Wallet, credits: Decimal) -> Invoice:
+    """A `credit` invoice for purchased credits, finalized at once.
+
+    NOTE: a credit purchase is an advance payment: no tax and no coupon on it (Lago changelog "New
+    calculation method for invoices": "the tax rate no longer applies to the purchase of credits").
+    """
+    session = uow.session
+    customer = wallet.customer
+    amount = ledger.credits_amount_cents(wallet, credits)
+    issuing = local_date(runtime.clock.now(), customer.applicable_timezone)
+    invoice = Invoice(organization_id=wallet.organization_id, customer=customer, invoice_type="credit",
+                      status="draft", payment_status="pending", currency=wallet.currency,
+                      number=f"{customer.organization.document_number_prefix}-DRAFT", issuing_date=issuing,
+                      net_payment_term=customer.applicable_net_payment_term,
+                      payment_due_date=issuing + timedelta(days=customer.applicable_net_payment_term))
+    invoice.fees.append(Fee(
+        organization_id=wallet.organization_id, fee_type="credit", item_code=wallet.code or "credit",
+        description=f"Prepaid credits – {wallet.name or 'wallet'}", amount_cents=amount,
+        precise_amount_cents=credits * wallet.rate_amount * Decimal(10) ** exponent(wallet.currency),
+        amount_currency=wallet.currency, units=credits, total_aggregated_units=credits,
+        precise_unit_amount=wallet.rate_amount, amount_details={"wallet_id": wallet.id}))
+    result = totals.invoice_totals(fees_amount_cents=amount, coupons_amount_cents=0, taxes_amount_cents=0)
+    for key, value in vars(result).items():
+        setattr(invoice, key, value)
+    session.add(invoice)
+    session.flush()
+    invoicing.finalize(uow, invoice)
+    return invoice
+
+
+def _wallet_in(session: Session, organization_id: str, wallet_id: str, *, lock: bool = False) -> Wallet:
+    query = select(Wallet).where(Wallet.organization_id == organization_id, Wallet.id == str(wallet_id))
+    if lock:
+        query = query.with_for_update(of=Wallet).execution_options(populate_existing=True)
+    wallet = session.scalars(query).unique().one_or_none()
+    if wallet is None:
+        raise NotFound("wallet")
+    return wallet
+
+
+def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet:
+    check = Checker(data)
+    external_customer_id = check.string("external_customer_id", required=True)
+    rate = check.decimal("rate_amount", required=True)
+    if rate is not None and rate <= 0:
+        check.fail("rate_amount", "value_must_be_positive")
+    currency = check.currency("currency")
+    paid, granted = _credits(check, data, "paid_credits"), _credits(check, data, "granted_credits")
+    expiration_at = check.datetime("expiration_at")
+    priority = check.integer("priority", minimum=1)
+    name, code = check.string("name"), check.string("code")
+    rules = _rules(check, data)
+    check.done()
+    with unit_of_work() as uow:
+        customer = get_customer_in(uow.session, organization_id, external_customer_id)
+        currency = currency or customer.currency or customer.organization.default_currency
+        if customer.currency and currency != customer.currency:
+            raise ValidationFailed({"currency": ["currencies_does_not_match"]})
+        if customer.currency is None:
+            customer.currency = currency
+        wallet = Wallet(organization_id=organization_id, customer=customer, customer_id=customer.id, name=name,
+                        code=code, priority=priority or 50, currency=currency, rate_amount=rate,
+                        expiration_at=expiration_at)
+        uow.session.add(wallet)
+        uow.session.flush()
+        if rules:
+            _set_rules(wallet, rules)
+        _top_up(uow, wallet, paid=paid, granted=granted, name=check.string("transaction_name"),
+                metadata=data.get("transaction_metadata") if isinstance(data.get("transaction_metadata"), list)
+                else None)
+        # A wallet that starts empty (its paid credits pending) has not been depleted: nothing to report yet.
+        wallet.depleted_notified = wallet.balance_cents <= 0
+        wallet_id = wallet.id
+    return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
+
+
+def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, object]) -> Wallet:
+    check = Checker(data)
+    values: dict[str, object] = {}
+    for field in ("name", "code"):
+        if field in data:
+            values[field] = check.string(field)
+    if "expiration_at" in data:
+        values["expiration_at"] = check.datetime("expiration_at")
+    if "priority" in data:
+        values["priority"] = check.integer("priority", minimum=1) or 50
+    rules = _rules(check, data)
+    check.done()
+    with unit_of_work() as uow:
+        wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
+        if wallet.status != "active":
+            raise ValidationFailed({"wallet": ["is_terminated"]})
+        for key, value in values.items():
+            setattr(wallet, key, value)
+        if rules is not None:
+            _set_rules(wallet, rules)
+    return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
+
+
+def terminate_wallet(*, organization_id: str, wallet_id: str) -> Wallet:
+    """End the wallet: what it holds is voided (Lago: a terminated wallet's credits are lost)."""
+    with unit_of_work() as uow:
+        wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
+        _terminate(uow.session, wallet)
+    return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
+
+
+def _terminate(session: Session, wallet: Wallet) -> None:
+    if wallet.status != "active":
+        return
+    if wallet.credits_balance > 0:
+        ledger.void_credits(session, wallet, credits=wallet.credits_balance)
+    wallet.status, wallet.terminated_at = "terminated", utcnow()
+    for rule in wallet.rules:
+        rule.status = "terminated"
+
+
+def get_wallet(*, organization_id: str, wallet_id: str) -> Wallet:
+    with read_only() as session:
+        wallet = _wallet_in(session, organization_id, wallet_id)
+        _ = wallet.rules  # loaded while the session is open
+        return wallet
+
+
+def list_wallets(*, organization_id: str, external_customer_id: str | None = None, customer_id: str | None = None,
+                 page: int = 1, per_page: int = 20) -> Page:
+    query = select(Wallet).where(Wallet.organization_id == organization_id)
+    if external_customer_id:
+        query = query.join(Customer, Wallet.customer_id == Customer.id).where(
+            Customer.external_id == external_customer_id)
+    if customer_id:
+        query = query.where(Wallet.customer_id == customer_id)
+    with read_only() as session:
+        return paginate(session, query.order_by(Wallet.created_at.desc(), Wallet.id), page=page, per_page=per_page)
+
+
+def create_wallet_transaction(*, organization_id: str, data: Mapping[str, object],
+                              customer_id: str | None = None) -> list[WalletTransaction]:
+    """Top up (`paid_credits`, `granted_credits`) and/or void (`voided_credits`) one wallet.
+
+    `customer_id` limits it to that customer's wallets (the portal and admin screens).
+    """
+    check = Checker(data)
+    wallet_id = check.string("wallet_id", required=True)
+    paid, granted = _credits(check, data, "paid_credits"), _credits(check, data, "granted_credits")
+    voided = _credits(check, data, "voided_credits")
+    name = check.string("name")
+    if paid <= 0 and granted <= 0 and voided <= 0:
+        check.fail("credits", "value_must_be_positive")
+    check.done()
+    with unit_of_work() as uow:
+        wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
+        if customer_id is not None and wallet.customer_id != customer_id:
+            raise NotFound("wallet")
+        if wallet.status != "active":
+            raise ValidationFailed({"wallet": ["is_terminated"]})
+        if voided > wallet.credits_balance:
+            raise ValidationFailed({"voided_credits": ["insufficient_credits"]})
+        metadata = data.get("metadata") if isinstance(data.get("metadata"), list) else None
+        created = _top_up(uow, wallet, paid=paid, granted=granted, name=name, metadata=metadata)
+        if voided > 0:
+            created.append(ledger.void_credits(uow.session, wallet, credits=voided, name=name))
+        return created
+
+
+def list_wallet_transactions(*, organization_id: str, wallet_id: str, status: str | None = None,
+                             transaction_type: str | None = None, page: int = 1, per_page: int = 20) -> Page:
+    query = select(WalletTransaction).where(WalletTransaction.organization_id == organization_id,
+                                            WalletTransaction.wallet_id == str(wallet_id))
+    if status:
+        query = query.where(WalletTransaction.status == status)
+    if transaction_type:
+        query = query.where(WalletTransaction.transaction_type == transaction_type)
+    with read_only() as session:
+        _wallet_in(session, organization_id, wallet_id)
+        return paginate(session, query.order_by(WalletTransaction.created_at.desc(), WalletTransaction.id.desc()),
+                        page=page, per_page=per_page)
+
+
+@dataclass(frozen=True)
+class WalletView:
+    """A wallet as the screens show it: balances (ongoing computed now) and its latest transactions."""
+
+    wallet: Wallet
+    ongoing: Ongoing
+    transactions: list[WalletTransaction]
+    rules: list[RecurringTransactionRule]
+
+
+def customer_wallets(*, organization_id: str, customer_id: str, transactions: int = 10) -> list[WalletView]:
+    """The customer's wallets, active first then newest, each with its last `transactions` movements."""
+    views = []
+    with read_only() as session:
+        wallets = session.scalars(select(Wallet).where(
+            Wallet.organization_id == organization_id, Wallet.customer_id == customer_id).order_by(
+            Wallet.status, Wallet.created_at.desc(), Wallet.id)).unique().all()
+        for wallet in wallets:
+            latest = list(session.scalars(select(WalletTransaction).where(WalletTransaction.wallet_id == wallet.id)
+                                          .order_by(WalletTransaction.created_at.desc(), WalletTransaction.id.desc())
+                                          .limit(transactions)))
+            ongoing = _ongoing(session, wallet) if wallet.status == "active" else Ongoing(
+                0, wallet.balance_cents, Decimal(0), wallet.credits_balance)
+            views.append(WalletView(wallet=wallet, ongoing=ongoing, transactions=latest, rules=list(wallet.rules)))
+    return views
+
+
+def wallet_of_customer(*, organization_id: str, customer_id: str, wallet_id: str) -> Wallet:
+    wallet = get_wallet(organization_id=organization_id, wallet_id=wallet_id)
+    if wallet.customer_id != customer_id:
+        raise NotFound("wallet")
+    return wallet
+
+
+# ---------------------------------------------------------------- ongoing balance
+
+
+@dataclass(frozen=True)
+class Ongoing:
+    usage_cents: int
+    balance_cents: int
+    usage_credits: Decimal
+    credits: Decimal
+
+
+def _ongoing(session: Session, wallet: Wallet) -> Ongoing:
+    """NOTE: ongoing balance = balance − current usage not yet invoiced − draft invoices' totals
+    (BILLING.md, Wallets), computed when read; usage in the wallet's currency only."""
+    usage = 0
+    subscriptions = session.scalars(select(Subscription).where(
+        Subscription.customer_id == wallet.customer_id, Subscription.status == "active")).all()
+    for subscription in subscriptions:
+        if subscription.started_at is None or subscription.plan.amount_currency != wallet.currency:
+            continue
+        usage += usage_for_current_period(session, subscription).amount_cents
+    usage += session.scalar(select(func.coalesce(func.sum(Invoice.total_amount_cents), 0)).where(
+        Invoice.customer_id == wallet.customer_id, Invoice.status == "draft",
+        Invoice.currency == wallet.currency)) or 0
+    usage_credits = ledger.cents_to_credits(wallet, usage)
+    return Ongoing(usage_cents=usage, balance_cents=wallet.balance_cents - usage, usage_credits=usage_credits,
+                   credits=wallet.credits_balance - usage_credits)
+
+
+def ongoing_balance(wallet: Wallet) -> Ongoing:
+    if wallet.status != "active":
+        return Ongoing(0, wallet.balance_cents, Decimal(0), wallet.credits_balance)
+    with read_only() as session:
+        return _ongoing(session, wallet)
+
+
+# ---------------------------------------------------------------- rules and expiry
+
+
+def _pending_credits(session: Session, wallet: Wallet) -> Decimal:
+    return sum(session.scalars(select(WalletTransaction.credit_amount).where(
+        WalletTransaction.wallet_id == wallet.id, WalletTransaction.status == "pending",
+        WalletTransaction.transaction_type == "inbound")).all(), Decimal(0))
+
+
+def _fire(uow: UnitOfWork, wallet: Wallet, rule: RecurringTransactionRule, level: Decimal) -> None:
+    """NOTE: `fixed` adds the rule's paid and granted credits; `target` buys what brings the ongoing
+    balance (pending top-ups counted) up to `target_ongoing_balance` (Lago changelog "Recurring
+    wallet top-ups")."""
+    paid, granted = rule.paid_credits, rule.granted_credits
+    if rule.method == "target":
+        paid, granted = round_credits(max((rule.target_ongoing_balance or Decimal(0)) - level, Decimal(0))), Decimal(0)
+    _top_up(uow, wallet, paid=paid, granted=granted, source=rule.trigger, name=rule.transaction_name)
+
+
+def check_wallet_thresholds(*, organization_id: str | None = None) -> int:
+    """Fire threshold rules whose wallet's ongoing balance fell to their threshold; returns how many fired.
+
+    NOTE: once per crossing: a rule fires when ongoing credits + pending top-ups ≤ threshold_credits
+    while armed, and is armed again only when that level is above the threshold (BILLING.md,
+    Wallets). The wallet row is locked, so concurrent runs (a burst of events) fire it once.
+    Also sends `wallet.depleted_ongoing_balance` once each time the ongoing balance reaches 0.
+    """
+    with read_only() as session:
+        query = select(Wallet.id).where(Wallet.status == "active")
+        if organization_id:
+            query = query.where(Wallet.organization_id == organization_id)
+        ids = list(session.scalars(query))
+    fired = 0
+    for wallet_id in ids:
+        with unit_of_work() as uow:
+            session = uow.session
+            wallet = session.scalars(select(Wallet).where(Wallet.id == wallet_id, Wallet.status == "active")
+                                     .with_for_update(of=Wallet).execution_options(populate_existing=True)
+                                     ).unique().one_or_none()
+            if wallet is None:
+                continue
+            ongoing = _ongoing(session, wallet)
+            level = ongoing.credits + _pending_credits(session, wallet)
+            now = utcnow()
+            for rule in wallet.rules:
+                if rule.trigger != "threshold" or rule.status != "active" or rule.threshold_credits is None:
+                    continue
+                if rule.expiration_at and rule.expiration_at <= now:
+                    continue
+                if level <= rule.threshold_credits:
+                    if rule.armed:
+                        rule.armed = False
+                        _fire(uow, wallet, rule, level)
+                        fired += 1
+                else:
+                    rule.armed = True
+            if ongoing.balance_cents <= 0 and not wallet.depleted_notified:
+                wallet.depleted_notified = True
+                _emit_wallet(session, wallet, ledger.WALLET_DEPLETED_ONGOING_BALANCE, ongoing)
+            elif ongoing.balance_cents > 0 and wallet.depleted_notified:
+                wallet.depleted_notified = False
+    return fired
+
+
+def _emit_wallet(session: Session, wallet: Wallet, webhook_type: str, ongoing: Ongoing) -> None:
+    from billing import serializers
+
+    webhooks.emit(session, wallet.organization_id, webhook_type, "wallet",
+                  lambda: serializers.wallet(wallet, ongoing), object_id=wallet.id)
+
+
+def _add_interval(moment: datetime, interval: str, count: int) -> datetime:
+    if interval == "weekly":
+        return moment + timedelta(weeks=count)
+    months = count * {"monthly": 1, "quarterly": 3, "yearly": 12}[interval]
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def run_wallet_clock(*, at: datetime) -> tuple[int, int]:
+    """Expire wallets whose `expiration_at` has passed, then run interval rules that are due.
+
+    Returns (wallets expired, interval top-ups). Each wallet in its own transaction, its row locked.
+    """
+    expired = topped = 0
+    with read_only() as session:
+        due = list(session.scalars(select(Wallet.id).where(Wallet.status == "active", Wallet.expiration_at <= at)))
+        interval = list(session.scalars(select(RecurringTransactionRule.wallet_id).where(
+            RecurringTransactionRule.trigger == "interval", RecurringTransactionRule.status == "active",
+            RecurringTransactionRule.next_run_at <= at).distinct()))
+    for wallet_id in due:
+        with unit_of_work() as uow:
+            wallet = uow.session.scalars(select(Wallet).where(Wallet.id == wallet_id).with_for_update(of=Wallet)
+                                         .execution_options(populate_existing=True)).unique().one()
+            # NOTE: expiry ends the wallet and voids what remains (BILLING.md, Wallets).
+            if wallet.status == "active" and wallet.expiration_at and wallet.expiration_at <= at:
+                _terminate(uow.session, wallet)
+                expired += 1
+    for wallet_id in interval:
+        with unit_of_work() as uow:
+            wallet = uow.session.scalars(select(Wallet).where(Wallet.id == wallet_id).with_for_update(of=Wallet)
+                                         .execution_options(populate_existing=True)).unique().one()
+            if wallet.status != "active":
+                continue
+            for rule in wallet.rules:
+                if rule.trigger != "interval" or rule.status != "active" or rule.next_run_at is None:
+                    continue
+                if rule.expiration_at and rule.expiration_at <= at:
+                    rule.status = "terminated"
+                    continue
+                if rule.next_run_at > at:
+                    continue
+                # Missed runs are not repeated: one top-up, and the next date after `at`.
+                ongoing = _ongoing(uow.session, wallet)
+                _fire(uow, wallet, rule, ongoing.credits + _pending_credits(uow.session, wallet))
+                topped += 1
+                runs = 1
+                while _add_interval(rule.next_run_at, rule.interval, runs) <= at:
+                    runs += 1
+                rule.next_run_at = _add_interval(rule.next_run_at, rule.interval, runs)
+    return expired, topped
