@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from billing.emails.services import send_due_emails
 from billing.invoicing.services import bill_subscription, finalize_expired_drafts, subscriptions_due
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
@@ -21,11 +22,12 @@ class ClockRun:
     invoices: list[str] = field(default_factory=list)
     finalized: list[str] = field(default_factory=list)
     webhooks_requested: int = 0
+    emails_requested: int = 0
 
 
 def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> ClockRun:
     """Activate, end and bill what is due at `at`, finalize drafts whose grace period is over, and
-    ask again for webhook deliveries that are due.
+    ask again for webhook deliveries and emails that are due.
 
     With `fan_out`, each subscription is billed by its own job (deterministic id, so a second
     clock run while jobs are queued adds nothing); without it, inline (the `billing run` CLI).
@@ -48,4 +50,5 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     run.finalized = finalize_expired_drafts(at=at)
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
     run.webhooks_requested = deliver_due_webhooks()
+    run.emails_requested = send_due_emails()
     return run

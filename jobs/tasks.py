@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from billing import clock
+from billing.emails import services as emails
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
 from billing.webhooks import services as webhooks
@@ -62,6 +63,19 @@ def deliver_due_webhooks() -> int:
     return webhooks.deliver_due_webhooks()
 
 
+def send_invoice_email(*, delivery_id: str) -> str | None:
+    """One attempt of one invoice email (nothing when it is already sent, failed or in flight)."""
+    ensure_configured()
+    result = emails.send_invoice_email(delivery_id=delivery_id)
+    return result.status if result else None
+
+
+def send_due_emails() -> int:
+    """Ask for every invoice email that is due (retries whose job was lost, dead workers)."""
+    ensure_configured()
+    return emails.send_due_emails()
+
+
 LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 
 
@@ -72,4 +86,6 @@ TASKS = {
     "run_billing_clock": run_billing_clock,
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
+    "send_invoice_email": send_invoice_email,
+    "send_due_emails": send_due_emails,
 }
