@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench [--quick]
 
---quick shortens everything (5 s loads, 100,000 events for usage, 500 subscriptions for the invoice run) to check that the benchmarks run.
+--quick shortens everything (5 s loads, 100,000 events for usage, 500 subscriptions for the invoice
+run) to check that the benchmarks run.
 Results (JSON) and server logs go to $BENCH_OUT (default /tmp/tally-bench).
 """
 
