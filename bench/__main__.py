@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench [--quick]
 
---quick shortens everything (5 s loads, 100,000 events for usage) to check that the benchmarks run.
+--quick shortens everything (5 s loads, 100,000 events for usage, 500 subscriptions for the invoice
+run) to check that the benchmarks run.
 Results (JSON) and server logs go to $BENCH_OUT (default /tmp/tally-bench).
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import common, ingest_batch, ingest_single, usage_volume
+from bench import common, ingest_batch, ingest_single, invoice_run, usage_volume
 
 
 def main(argv: list[str]) -> int:
@@ -28,10 +29,12 @@ def main(argv: list[str]) -> int:
     rows += single_rows
     usage_rows, usage = usage_volume.main(["--events", "100000", "--requests", "50"] if quick else [])
     rows += usage_rows
+    invoice_rows, invoices = invoice_run.main(["--subscriptions", "500", "--pdfs", "20"] if quick else [])
+    rows += invoice_rows
     info["total_s"] = round(time.perf_counter() - started)
     table = common.print_table(rows, f"Tally benchmarks, commit {info['commit']}")
     common.save("all", {"environment": info, "ingest_batch": batch, "ingest_single": single, "usage_volume": usage,
-                        "table": table})
+                        "invoice_run": invoices, "table": table})
     print(f"\n(all figures measured in this run; {info['total_s']} s; JSON in {common.OUT}/all.json)")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from billing.emails.services import send_due_emails
 from billing.invoicing.services import bill_subscription, finalize_expired_drafts, subscriptions_due
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
@@ -24,11 +25,12 @@ class ClockRun:
     webhooks_requested: int = 0
     wallets_expired: int = 0
     wallet_top_ups: int = 0
+    emails_requested: int = 0
 
 
 def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> ClockRun:
     """Activate, end and bill what is due at `at`, finalize drafts whose grace period is over, and
-    ask again for webhook deliveries that are due.
+    ask again for webhook deliveries and emails that are due.
 
     With `fan_out`, each subscription is billed by its own job (deterministic id, so a second
     clock run while jobs are queued adds nothing); without it, inline (the `billing run` CLI).
@@ -53,4 +55,5 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     run.wallet_top_ups += check_wallet_thresholds()
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
     run.webhooks_requested = deliver_due_webhooks()
+    run.emails_requested = send_due_emails()
     return run

@@ -92,3 +92,15 @@ def decimal_str(value: Decimal) -> str:
     if value == value.to_integral_value():
         return str(value.quantize(Decimal(1)))
     return format(value.normalize(), "f")
+
+
+def locale_for_country(country: str | None, default: str = "en_US") -> str:
+    """The most likely locale of a country (ISO 3166 alpha-2), e.g. FR -> fr_FR, for formatting amounts."""
+    if not country:
+        return default
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return str(Locale.parse(f"und_{country.upper()}"))
+    except (ValueError, UnknownLocaleError):
+        return default

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import smtplib
+import ssl
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -60,6 +63,61 @@ class LocalFileStore:
         return self._path(key).exists()
 
 
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One email, neutral of any mail library: who sends it, to whom, what it says, what it carries."""
+
+    from_address: str  # the From header ("Acme <billing@acme.test>")
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    envelope_from: str | None = None  # the SMTP sender (bounces); the From address when None
+    reply_to: str | None = None
+    message_id: str | None = None  # stable across retries, so a receiver can drop a duplicate
+    attachments: tuple[tuple[str, str, bytes], ...] = field(default=())  # (filename, mime type, data)
+
+
+class Mailer(Protocol):
+    """Sends one email or raises (any exception is a failed attempt, retried by the caller)."""
+
+    def send(self, mail: OutgoingMail) -> None: ...
+
+
+class SmtpMailer:
+    """Mails over SMTP with the standard library's smtplib (configured from SMTP_* variables)."""
+
+    def __init__(self, host: str, port: int = 25, *, user: str | None = None, password: str | None = None,
+                 default_from: str | None = None, starttls: bool = False, timeout: float = 30.0):
+        self.host, self.port, self.user, self.password = host, port, user, password
+        self.default_from = default_from
+        self.starttls = starttls
+        self.timeout = timeout
+
+    @staticmethod
+    def message(mail: OutgoingMail) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = mail.from_address
+        message["To"] = ", ".join(mail.to)
+        message["Subject"] = mail.subject
+        if mail.reply_to:
+            message["Reply-To"] = mail.reply_to
+        if mail.message_id:
+            message["Message-ID"] = mail.message_id
+        message.set_content(mail.text)
+        for filename, mime, data in mail.attachments:
+            maintype, _, subtype = mime.partition("/")
+            message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+        return message
+
+    def send(self, mail: OutgoingMail) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(self.message(mail), from_addr=mail.envelope_from, to_addrs=list(mail.to))
+
+
 class ImmediateDispatcher:
     """Runs nothing: used before the process has configured a real dispatcher."""
 
@@ -79,6 +137,12 @@ class Runtime:
     secret_key: str = ""
     # Seconds between two requests for the rollup job from one process (0: every ingestion asks).
     rollup_delay: float = 0.0
+    # None: no SMTP configured (the embedded default): invoices are not emailed.
+    mailer: Mailer | None = None
+    # The sender address used when an organization has no email of its own (SMTP_FROM).
+    mail_from: str | None = None
+    # Render each invoice's PDF in the background once it is finalized (else on first download).
+    invoice_pdfs: bool = True
 
 
 runtime = Runtime(dispatcher=ImmediateDispatcher(), clock=SystemClock(), files=LocalFileStore("instance/files"))
@@ -86,7 +150,9 @@ runtime = Runtime(dispatcher=ImmediateDispatcher(), clock=SystemClock(), files=L
 
 def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = None,
               files: FileStore | None = None, base_url: str | None = None,
-              secret_key: str | None = None, rollup_delay: float | None = None) -> Runtime:
+              secret_key: str | None = None, rollup_delay: float | None = None,
+              mailer: Mailer | None | bool = False, mail_from: str | None = None,
+              invoice_pdfs: bool | None = None) -> Runtime:
     """Plug the process's adapters into the core (app factory, worker start-up, tests)."""
     if dispatcher is not None:
         runtime.dispatcher = dispatcher
@@ -100,4 +166,10 @@ def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = Non
         runtime.secret_key = secret_key
     if rollup_delay is not None:
         runtime.rollup_delay = rollup_delay
+    if mailer is not False:  # None switches mail off
+        runtime.mailer = mailer
+    if mail_from is not None:
+        runtime.mail_from = mail_from
+    if invoice_pdfs is not None:
+        runtime.invoice_pdfs = invoice_pdfs
     return runtime

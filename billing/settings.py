@@ -21,6 +21,15 @@ class Settings:
     embedded_clock: bool
     # Seconds between two rollup-job requests from one web process (metering.rollups.request_rollup).
     rollup_delay: float = 0.5
+    # Outgoing mail (invoice emails); no SMTP host: no emails (the embedded default).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = False
+    # Render invoice PDFs in the background at finalization (off: rendered on first download).
+    invoice_pdfs: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -37,7 +46,18 @@ class Settings:
             files_path=Path(env.get("TALLY_FILES_PATH", str(instance / "files"))).resolve(),
             embedded_clock=env.get("TALLY_EMBEDDED_CLOCK", "1") not in ("0", "false", "no"),
             rollup_delay=float(env.get("TALLY_ROLLUP_DELAY", "0.5")),
+            smtp_host=env.get("SMTP_HOST") or None,
+            smtp_port=int(env.get("SMTP_PORT") or (587 if _flag(env.get("SMTP_STARTTLS")) else 25)),
+            smtp_user=env.get("SMTP_USER") or None,
+            smtp_password=env.get("SMTP_PASSWORD") or None,
+            smtp_from=env.get("SMTP_FROM") or None,
+            smtp_starttls=_flag(env.get("SMTP_STARTTLS")),
+            invoice_pdfs=env.get("TALLY_INVOICE_PDFS", "1") not in ("0", "false", "no"),
         )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _instance_secret(instance: Path) -> str:

@@ -17,7 +17,17 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     db.configure(settings.database_url)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=ports.LocalFileStore(settings.files_path),
                     base_url=settings.base_url, secret_key=settings.secret_key,
-                    rollup_delay=settings.rollup_delay)
+                    rollup_delay=settings.rollup_delay, mailer=make_mailer(settings),
+                    mail_from=settings.smtp_from, invoice_pdfs=settings.invoice_pdfs)
+
+
+def make_mailer(settings: Settings) -> ports.Mailer | None:
+    """SMTP when SMTP_HOST is set; else None (no emails)."""
+    if not settings.smtp_host:
+        return None
+    return ports.SmtpMailer(settings.smtp_host, settings.smtp_port, user=settings.smtp_user,
+                            password=settings.smtp_password, default_from=settings.smtp_from,
+                            starttls=settings.smtp_starttls)
 
 
 def ensure_configured() -> None:

@@ -2,14 +2,16 @@
 
 rq cron does not catch up missed slots; the billing clock does, by billing every ended
 period that has no invoice yet, whenever it runs. The webhook sweep likewise asks for every
-delivery that is due, however late.
+delivery and email that is due, however late.
 """
 
 from rq import cron
 
-from jobs.tasks import deliver_due_webhooks, run_billing_clock
+from jobs.tasks import deliver_due_webhooks, run_billing_clock, send_due_emails
 
 cron.register(run_billing_clock, queue_name="default", cron="0 * * * *", job_timeout=1800)
 # Webhook retries are scheduled on RQ itself; this sweep only recovers deliveries whose job was
 # lost (a worker killed mid-request, Redis flushed), so a few minutes late is fine.
 cron.register(deliver_due_webhooks, queue_name="default", cron="*/5 * * * *", job_timeout=300)
+# Email retries too are scheduled on RQ; this sweep recovers the ones whose job was lost.
+cron.register(send_due_emails, queue_name="default", cron="*/5 * * * *", job_timeout=300)

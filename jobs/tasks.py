@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from billing import clock
+from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes
 from billing.invoicing import services as invoicing
 from billing.metering import rollups
@@ -87,6 +88,19 @@ def deliver_due_webhooks() -> int:
     return webhooks.deliver_due_webhooks()
 
 
+def send_invoice_email(*, delivery_id: str) -> str | None:
+    """One attempt of one invoice email (nothing when it is already sent, failed or in flight)."""
+    ensure_configured()
+    result = emails.send_invoice_email(delivery_id=delivery_id)
+    return result.status if result else None
+
+
+def send_due_emails() -> int:
+    """Ask for every invoice email that is due (retries whose job was lost, dead workers)."""
+    ensure_configured()
+    return emails.send_due_emails()
+
+
 LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 
 
@@ -100,4 +114,6 @@ TASKS = {
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
     "check_wallet_thresholds": check_wallet_thresholds,
+    "send_invoice_email": send_invoice_email,
+    "send_due_emails": send_due_emails,
 }

@@ -14,6 +14,7 @@ from billing.catalog.models import AppliedCoupon, Charge
 from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
+from billing.emails.services import queue_invoice_email
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import totals
 from billing.invoicing.models import (
@@ -468,7 +469,7 @@ def subscriptions_due(*, at: datetime) -> list[str]:
 
 
 def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
-    """Number the invoice (gap-free, under a lock) and freeze it; the PDF is rendered after commit."""
+    """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit."""
     if invoice.status != "draft":
         return
     session = uow.session
@@ -492,9 +493,12 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
     # period, else when the draft is finalized) and `invoice.drafted` for a new draft.
     _emit_invoice(session, invoice, webhooks.INVOICE_CREATED)
+    # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
+    queue_invoice_email(session, invoice)
     invoice_id = invoice.id
-    uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",
-                                                        invoice_id=invoice_id))
+    if runtime.invoice_pdfs:
+        uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",
+                                                            invoice_id=invoice_id))
 
 
 def finalize_expired_drafts(*, at: datetime) -> list[str]:

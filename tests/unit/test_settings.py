@@ -84,3 +84,18 @@ def test_reads_the_process_environment_by_default(tmp_path: Path, monkeypatch: p
 
     assert settings.base_url == "https://tally.example.org"
     assert settings.database_url.endswith("/tally.db")
+
+
+def test_smtp_is_off_unless_a_host_is_given(tmp_path: Path):
+    settings = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path)})
+    assert settings.smtp_host is None and settings.invoice_pdfs is True
+
+    settings = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "SMTP_HOST": "mail.example.com",
+                                  "SMTP_USER": "u", "SMTP_PASSWORD": "p", "SMTP_FROM": "billing@example.com",
+                                  "SMTP_STARTTLS": "true", "TALLY_INVOICE_PDFS": "0"})
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_user, settings.smtp_password) == (
+        "mail.example.com", 587, "u", "p")
+    assert settings.smtp_from == "billing@example.com" and settings.smtp_starttls is True
+    assert settings.invoice_pdfs is False
+    assert Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "SMTP_HOST": "h",
+                              "SMTP_PORT": "2525"}).smtp_port == 2525

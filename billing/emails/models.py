@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billing.db import Base, new_id, utcnow
+
+EMAIL_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class EmailDelivery(Base):
+    """One email to send: the outbox row, written in the transaction of the change it announces.
+
+    One per (invoice, kind): finalizing twice never queues a second mail. Its id makes the
+    Message-ID, the same on every attempt.
+    """
+
+    __tablename__ = "email_deliveries"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "kind", name="uq_email_deliveries_invoice_kind"),
+        Index("ix_email_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), default="invoice.finalized")
+    to_address: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]  # while `sending`: when another worker may take it over
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
