@@ -111,7 +111,9 @@ def scalar(sql: str, params: tuple = ()):
 
 
 # Events past the rollup watermark (billing.metering.rollups).
-PENDING_SQL = "SELECT count(*) FROM events WHERE id > (SELECT coalesce(max(last_event_id), 0) FROM rollup_watermarks)"
+# (the table also holds other jobs' watermarks, e.g. the pay-in-advance fees')
+ROLLUP_WATERMARK_SQL = "SELECT coalesce(max(last_event_id), 0) FROM rollup_watermarks WHERE name = 'events'"
+PENDING_SQL = f"SELECT count(*) FROM events WHERE id > ({ROLLUP_WATERMARK_SQL})"
 
 
 def wait_rollup_drained(timeout: float = 180.0) -> tuple[float, int]:
@@ -134,9 +136,8 @@ def rollup_consistency() -> dict:
         import psycopg
 
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        rolled = conn.execute("SELECT count(*) FROM events WHERE id <= (SELECT coalesce(max(last_event_id), 0) "
-                              "FROM rollup_watermarks) AND (error IS NULL OR error <> 'metric_not_found')"
-                              ).fetchone()[0]
+        rolled = conn.execute(f"SELECT count(*) FROM events WHERE id <= ({ROLLUP_WATERMARK_SQL}) "
+                              "AND (error IS NULL OR error <> 'metric_not_found')").fetchone()[0]
         summed = conn.execute("SELECT coalesce(sum(events_count), 0) FROM usage_rollups").fetchone()[0]
         conn.rollback()
     return {"rolled_up_events": rolled, "rollup_events_count": int(summed), "consistent": rolled == summed}
