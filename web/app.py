@@ -19,7 +19,7 @@ class FastJSONProvider(DefaultJSONProvider):
 
     Whatever orjson does not write itself (dates, dataclasses, decimals) goes through Flask's own
     default, so answers are the same as with the standard provider. Reading stays with the standard
-    library, which accepts what orjson refuses (integers beyond 64 bits in event properties).
+    library: orjson turns integers beyond 64 bits into floats (event properties must stay as sent).
     """
 
     sort_keys = False

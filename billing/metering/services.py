@@ -11,7 +11,7 @@ from decimal import Decimal
 import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.orm import Session, defaultload
+from sqlalchemy.orm import Session, defaultload, joinedload
 
 from billing import pricing
 from billing.catalog.models import BillableMetric, Charge, ChargeFilter, Plan
@@ -504,10 +504,15 @@ def usage_between(session: Session, subscription: Subscription, start: datetime,
                  currency=subscription.plan.amount_currency, charges=charges)
 
 
-# Usage neither reads nor shows taxes: their three selectin loads were a fifth of current_usage's time.
+# What usage reads of a subscription, in ONE statement: each selectin load was a round trip, and
+# they were most of current_usage's time once its usage statement was cached. Usage neither reads
+# nor shows taxes, so they are not loaded at all.
+_CHARGES = joinedload(Subscription.plan).joinedload(Plan.charges)
 _USAGE_LOADING = (defaultload(Subscription.customer).lazyload(Customer.taxes),
-                  defaultload(Subscription.plan).lazyload(Plan.taxes),
-                  defaultload(Subscription.plan).defaultload(Plan.charges).lazyload(Charge.taxes))
+                  joinedload(Subscription.plan).lazyload(Plan.taxes),
+                  _CHARGES.lazyload(Charge.taxes),
+                  _CHARGES.joinedload(Charge.filters),
+                  _CHARGES.joinedload(Charge.billable_metric).joinedload(BillableMetric.filters))
 
 
 def _customer_subscription(session: Session, organization_id: str, external_customer_id: str,

@@ -21,13 +21,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, DateTime, Numeric, case, cast, extract, func, literal, null, or_, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    Numeric,
+    String,
+    all_,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, aggregate_order_by, array_agg
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
-from billing.metering.rollups import BUCKET, WATERMARK, bucket_ceil, bucket_start, day_start, rollup_partial, watermark
+from billing.metering.rollups import BUCKET, WATERMARK, bucket_ceil, bucket_start, day_start, rollup_partial
 
 
 @dataclass(frozen=True)
@@ -126,12 +144,9 @@ def _day_in_python(cuts: Sequence[datetime] | None, moment: datetime) -> int:
     return bisect_right(cuts, moment if moment.tzinfo else moment.replace(tzinfo=UTC))
 
 
-def _day_in_sql(cuts: Sequence[datetime] | None, column):
-    """The day index of `column` in SQL (PostgreSQL): how many cuts are at or before it."""
-    if not cuts:
-        return literal(0)
-    naive = [cut.astimezone(UTC).replace(tzinfo=None) for cut in cuts]
-    return func.width_bucket(column, literal(naive, ARRAY(DateTime())))
+def _counted():
+    """Events to count: all but those stored for a metric that did not exist (kept to be re-derived)."""
+    return or_(Event.error.is_(None), Event.error != "metric_not_found")
 
 
 def _scope(model, organization_id: str, external_subscription_id: str, code: str):
@@ -169,8 +184,7 @@ def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, 
     the partial hours at both edges, and the events of the whole hours past the rollup watermark;
     plus one per `split` hour (the folded events of an hour whose rollup is left out).
     """
-    base = (*_scope(Event, organization_id, external_subscription_id, code),
-            or_(Event.error.is_(None), Event.error != "metric_not_found"))
+    base = (*_scope(Event, organization_id, external_subscription_id, code), _counted())
     for range_start, range_end, which in _raw_ranges(start, end, split):
         scope = [*base, Event.timestamp >= range_start, Event.timestamp < range_end]
         if which == PENDING:
@@ -249,6 +263,108 @@ def _partials(session: Session, organization_id: str, external_subscription_id: 
     return dict(partials)
 
 
+@dataclass(frozen=True)
+class _Part:
+    """The shape of one SELECT of the usage statement: which rows it reads and how it groups them.
+
+    Its values (tag, metric code, time bounds, day cuts) are bound when the statement runs, so one
+    statement serves every read of the same shape (see `_usage_statement`).
+    """
+
+    source: str  # ROLLUP, DAILY, or which raw events (ALL, PENDING, FOLDED)
+    latest: bool  # find the group's latest event (latest_agg)
+    days: bool  # split by local day (prorated charges)
+    skips_hours: bool  # some whole hours are read raw, not from this rollup
+
+
+ROLLUP, DAILY = "rollup", "daily"
+
+
+def _layout(ranges: list[tuple]) -> list[tuple[_Part, dict]]:
+    """The parts of the usage statement reading `ranges` (see `_partials_in_sql`), each with its values."""
+    layout = []
+    for tag, during, code, start, end, latest, cuts in ranges:
+        naive_cuts = [cut.astimezone(UTC).replace(tzinfo=None) for cut in cuts] if cuts else []
+        split = _split_hours(start, end, cuts)
+        common = {"tag": tag, "during": during, "code": code, "cuts": naive_cuts}
+        for model, low, high in _rollup_buckets(start, end, cuts, split):
+            part = _Part(DAILY if model is UsageDailyRollup else ROLLUP, latest, bool(cuts), bool(split))
+            layout.append((part, {**common, "low": low, "high": high,
+                                  "split": [hour.astimezone(UTC).replace(tzinfo=None) for hour in split]}))
+        for low, high, which in _raw_ranges(start, end, split):
+            layout.append((_Part(which, latest, bool(cuts), False), {**common, "low": low, "high": high}))
+    return layout
+
+
+_STATEMENTS: dict[tuple[_Part, ...], object] = {}
+_MAX_STATEMENTS = 256
+
+
+def _usage_statement(shape: tuple[_Part, ...]):
+    """The UNION ALL reading parts of this shape, built once per process.
+
+    Building and compiling a statement of ~18 selects took most of a current_usage request; a
+    cached statement object also keeps its SQLAlchemy cache key, and its identical SQL text lets
+    psycopg prepare it on the server after a few runs.
+    """
+    statement = _STATEMENTS.get(shape)
+    if statement is None:
+        selects = [_part_select(part, f"p{index}_") for index, part in enumerate(shape)]
+        statement = union_all(*selects) if len(selects) > 1 else selects[0]
+        if len(_STATEMENTS) >= _MAX_STATEMENTS:
+            _STATEMENTS.clear()
+        _STATEMENTS[shape] = statement
+    return statement
+
+
+def _part_select(part: _Part, prefix: str):
+    def bound(name: str, type_=None):
+        return bindparam(prefix + name, type_=type_)
+
+    def newest_of(columns, order):
+        names = ("latest_at", "latest_id", "latest_value")
+        if not part.latest:  # sorting every event of the part for nothing is most of the statement's time
+            return [cast(null(), kind).label(name)
+                    for kind, name in zip((TIMESTAMP, BigInteger, Numeric), names, strict=True)]
+        return [array_agg(aggregate_order_by(column, *order))[1].label(name)
+                for column, name in zip(columns, names, strict=True)]
+
+    def day_of(column):
+        # The day index: how many of the local midnights are at or before the moment.
+        return (func.width_bucket(column, bound("cuts", ARRAY(DateTime()))) if part.days else literal(0)).label("day")
+
+    labels = (bound("tag", Integer()).label("tag"), bound("during", Boolean()).label("during"))
+    organization, subscription = bindparam("organization_id", type_=String()), bindparam("subscription", type_=String())
+    if part.source in (ROLLUP, DAILY):
+        model = UsageDailyRollup if part.source == DAILY else UsageRollup
+        day = day_of(model.bucket_start)
+        conditions = [model.organization_id == organization, model.external_subscription_id == subscription,
+                      model.code == bound("code", String()),
+                      model.bucket_start >= bound("low"), model.bucket_start < bound("high")]
+        if part.skips_hours:
+            conditions.append(model.bucket_start != all_(bound("split", ARRAY(DateTime()))))
+        newest = (model.latest_timestamp.desc().nulls_last(), model.latest_event_id.desc())
+        return select(
+            *labels, model.group_key, day, func.sum(model.events_count),
+            func.sum(model.value_sum), func.max(model.value_max), func.sum(model.value_time_sum),
+            *newest_of((model.latest_timestamp, model.latest_event_id, model.latest_value), newest),
+        ).where(*conditions).group_by(model.group_key, *([day] if part.days else []))
+    value = func.coalesce(Event.value, 0)
+    day = day_of(Event.timestamp)
+    conditions = [Event.organization_id == organization, Event.external_subscription_id == subscription,
+                  Event.code == bound("code", String()), _counted(),
+                  Event.timestamp >= bound("low"), Event.timestamp < bound("high")]
+    if part.source == PENDING:
+        conditions.append(Event.id > _folded_up_to())
+    elif part.source == FOLDED:
+        conditions.append(Event.id <= _folded_up_to())
+    return select(
+        *labels, Event.group_key, day, func.count(), func.sum(value), func.max(value),
+        func.sum(value * extract("epoch", Event.timestamp)),
+        *newest_of((Event.timestamp, Event.id, value), (Event.timestamp.desc(), Event.id.desc())),
+    ).where(*conditions).group_by(Event.group_key, *([day] if part.days else []))
+
+
 def _partials_in_sql(session: Session, organization_id: str, external_subscription_id: str,
                      ranges: list[tuple]) -> dict[tuple[int, bool, str, int], Partial]:
     """PostgreSQL sums NUMERIC exactly: one row per range, group (and day) and part, summarised by the database.
@@ -256,43 +372,16 @@ def _partials_in_sql(session: Session, organization_id: str, external_subscripti
     `ranges`: (tag, during, metric code, start, end, latest, day cuts) each, all read in ONE statement;
     the answer is keyed by (tag, during, group, day index).
     """
-
-    def newest_of(latest: bool, columns, order):
-        names = ("latest_at", "latest_id", "latest_value")
-        if not latest:  # sorting every event of the part for nothing is most of the statement's time
-            return [cast(null(), kind).label(name)
-                    for kind, name in zip((TIMESTAMP, BigInteger, Numeric), names, strict=True)]
-        return [array_agg(aggregate_order_by(column, *order))[1].label(name)
-                for column, name in zip(columns, names, strict=True)]
-
-    parts = []
-    for tag, during, code, start, end, latest, cuts in ranges:
-        labels = (literal(tag).label("tag"), literal(during).label("during"))
-        split = _split_hours(start, end, cuts)
-        for model, low, high in _rollup_buckets(start, end, cuts, split):
-            newest = (model.latest_timestamp.desc().nulls_last(), model.latest_event_id.desc())
-            day = _day_in_sql(cuts, model.bucket_start).label("day")
-            parts.append(select(
-                *labels, model.group_key, day, func.sum(model.events_count),
-                func.sum(model.value_sum), func.max(model.value_max), func.sum(model.value_time_sum),
-                *newest_of(latest, (model.latest_timestamp, model.latest_event_id, model.latest_value), newest),
-            ).where(*_scope(model, organization_id, external_subscription_id, code),
-                    *_rollup_hours(model, low, high, split))
-                .group_by(model.group_key, *([day] if cuts else [])))
-        value = func.coalesce(Event.value, 0)
-        newest = (Event.timestamp.desc(), Event.id.desc())
-        day = _day_in_sql(cuts, Event.timestamp).label("day")
-        for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
-            parts.append(select(
-                *labels, Event.group_key, day, func.count(), func.sum(value), func.max(value),
-                func.sum(value * extract("epoch", Event.timestamp)),
-                *newest_of(latest, (Event.timestamp, Event.id, value), newest),
-            ).where(*scope).group_by(Event.group_key, *([day] if cuts else [])))
-    partials: dict[tuple[int, bool, str, int], Partial] = defaultdict(Partial)
-    if not parts:
+    layout = _layout(ranges)
+    if not layout:
         return {}
+    statement = _usage_statement(tuple(part for part, _ in layout))
+    params = {"organization_id": organization_id, "subscription": external_subscription_id}
+    for index, (_, values) in enumerate(layout):
+        params.update({f"p{index}_{name}": value for name, value in values.items()})
+    partials: dict[tuple[int, bool, str, int], Partial] = defaultdict(Partial)
     for tag, during, key, day_index, count, value_sum, value_max, value_time_sum, latest_at, latest_id, \
-            latest_value in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+            latest_value in session.execute(statement, params):
         latest = (latest_at.replace(tzinfo=UTC), latest_id, latest_value) if latest_at is not None else None
         partials[(tag, during, key, int(day_index))].merge(Partial(
             events_count=int(count), value_sum=Decimal(value_sum), value_max=value_max,
@@ -331,16 +420,27 @@ def _tallies(session: Session, organization_id: str, external_subscription_id: s
 
 def hourly_partials(session: Session, *, organization_id: str, external_subscription_id: str, code: str,
                     start: datetime, end: datetime) -> dict[datetime, Partial]:
-    """Usage per hour bucket over [start, end), all groups together (for charts)."""
+    """Usage per hour bucket, all groups together, of each whole hour that starts in [start's hour, end) (charts).
+
+    One statement, rollups and the events past the watermark together: read in two, the rollup
+    job committing between them could make a bar count some events twice or not at all.
+    """
+    first, last = bucket_start(start), bucket_ceil(end)
+    rolled = select(
+        UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max, UsageRollup.value_time_sum,
+        UsageRollup.latest_timestamp, UsageRollup.latest_event_id, UsageRollup.latest_value,
+        literal(True).label("rolled"), UsageRollup.bucket_start.label("at"),
+    ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
+            UsageRollup.bucket_start >= first, UsageRollup.bucket_start < end)
+    pending = select(
+        literal(1), Event.value, Event.value, Event.value, Event.timestamp, Event.id, Event.value,
+        literal(False), Event.timestamp,
+    ).where(*_scope(Event, organization_id, external_subscription_id, code), Event.id > _folded_up_to(),
+            _counted(), Event.timestamp >= first, Event.timestamp < last)
     hours: dict[datetime, Partial] = defaultdict(Partial)
-    for row in session.scalars(select(UsageRollup).where(
-            *_scope(UsageRollup, organization_id, external_subscription_id, code),
-            UsageRollup.bucket_start >= bucket_start(start), UsageRollup.bucket_start < end)):
-        hours[row.bucket_start].merge(rollup_partial(row))
-    pending = select(Event.id, Event.timestamp, Event.value).where(
-        *_scope(Event, organization_id, external_subscription_id, code), Event.id > watermark(session),
-        or_(Event.error.is_(None), Event.error != "metric_not_found"),
-        Event.timestamp >= bucket_start(start), Event.timestamp < end)
-    for row in session.execute(pending):
-        hours[bucket_start(row.timestamp)].add(Fact(id=row.id, timestamp=row.timestamp, value=row.value))
+    for row in session.execute(union_all(rolled, pending)):
+        if row.rolled:
+            hours[row.at].merge(rollup_partial(row))
+        else:
+            hours[bucket_start(row.at)].add(Fact(id=row.latest_event_id, timestamp=row.at, value=row.value_sum))
     return dict(hours)

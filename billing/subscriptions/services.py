@@ -73,10 +73,12 @@ def find_live_subscription(session: Session, organization_id: str, external_id: 
     """
     # An active subscription may have a pending successor under the same external_id (a
     # downgrade waiting for the period end): the active one is the subscription until then.
-    return session.scalar(select(Subscription).where(
+    # unique(): the caller's options may load collections in the same statement (joined eager loads).
+    return session.execute(select(Subscription).where(
         Subscription.organization_id == organization_id, Subscription.external_id == external_id,
         Subscription.status.in_(LIVE_STATUSES),
-    ).order_by((Subscription.status == "active").desc(), Subscription.created_at.desc()).options(*options))
+    ).order_by((Subscription.status == "active").desc(), Subscription.created_at.desc())
+        .options(*options)).unique().scalars().first()
 
 
 def next_subscription(session: Session, subscription: Subscription) -> Subscription | None:
@@ -91,9 +93,9 @@ def find_subscription(session: Session, organization_id: str, external_id: str,
     live = find_live_subscription(session, organization_id, external_id, options)
     if live is not None:
         return live
-    return session.scalar(select(Subscription).where(
+    return session.execute(select(Subscription).where(
         Subscription.organization_id == organization_id, Subscription.external_id == external_id,
-    ).order_by(Subscription.created_at.desc()).options(*options))
+    ).order_by(Subscription.created_at.desc()).options(*options)).unique().scalars().first()
 
 
 @dataclass(frozen=True)

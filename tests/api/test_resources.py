@@ -161,3 +161,16 @@ def test_bad_json_is_a_400_not_a_500(live_server, org):
     assert response.json()["error_details"] == {"transaction_id": ["invalid_type"],
                                                 "external_subscription_id": ["value_is_mandatory"],
                                                 "code": ["value_is_mandatory"]}
+
+
+def test_event_properties_beyond_64_bits_are_stored_as_sent(live_server, org):
+    # orjson (which writes the answers) would read such an integer as a float: the standard library reads requests.
+    headers = {"Authorization": f"Bearer {org.api_key}", "Content-Type": "application/json"}
+    body = b'{"event": {"transaction_id": "big-1", "external_subscription_id": "s", "code": "c", ' \
+           b'"properties": {"serial": 123456789012345678901234567890, "ratio": 0.1}}}'
+    response = httpx.post(f"{live_server}/api/v1/events", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+    stored = httpx.get(f"{live_server}/api/v1/events/big-1", headers=headers).json()["event"]
+    assert stored["properties"] == {"serial": 123456789012345678901234567890, "ratio": 0.1}
+    assert b'"serial":123456789012345678901234567890' in httpx.get(
+        f"{live_server}/api/v1/events/big-1", headers=headers).content.replace(b" ", b"")
