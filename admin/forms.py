@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
@@ -96,3 +104,15 @@ class ApplyCouponForm(FlaskForm):
     """Apply one of the organization's coupons to the customer of the page."""
 
     coupon_code = StringField("Coupon", validators=[DataRequired(), Length(max=255)])
+
+
+class AddOnForm(FlaskForm):
+    """An add-on. The add-on service validates the fields: its reasons are shown next to each."""
+
+    name = StringField("Name")
+    code = StringField("Code")
+    amount = StringField("Price")
+    amount_currency = StringField("Currency")
+    invoice_display_name = StringField("Name on invoices")
+    description = TextAreaField("Description")
+    tax_codes = SelectMultipleField("Taxes", validate_choice=False, choices=[])

@@ -14,6 +14,7 @@ from admin import customers_list, metrics, subscriptions, wording
 from admin.auth import AccountManager, register_user_loader
 from admin.forms import ApplyCouponForm, LoginForm, MetricForm
 from billing.catalog import screens
+from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.catalog.services import create_billable_metric, delete_billable_metric, update_billable_metric
 from billing.customers import overview
@@ -160,6 +161,9 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context["wallets"] = customer_wallets(**scope)
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
+    if whole_page or block == "one_off":
+        context["add_on_choices"] = list_add_ons(organization_id=organization_id(), per_page=100).items
+        context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors
     context.setdefault("invoice_error", None)
     if whole_page:
         context["metric_codes"] = screens.metric_codes(organization_id=organization_id())

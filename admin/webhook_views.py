@@ -23,9 +23,11 @@ def webhook_list() -> ResponseReturnValue:
     deliveries = webhooks.list_deliveries(organization_id=organization_id(), status=status, page=requested_page(),
                                           per_page=DELIVERIES_PER_PAGE)
     endpoints = webhooks.list_webhook_endpoints(organization_id=organization_id(), per_page=100)
+    uses_jwt = any(e.signature_algo == "jwt" for e in endpoints.items)
     return render_page(WEBHOOKS_PAGE, "deliveries", deliveries=deliveries, endpoints=endpoints.items,
                        status=status, statuses=DELIVERY_STATUSES,
-                       hmac_key=webhooks.hmac_key(organization_id=organization_id()) if endpoints.items else None)
+                       hmac_key=webhooks.hmac_key(organization_id=organization_id()) if endpoints.items else None,
+                       public_key=webhooks.webhook_public_key(organization_id=organization_id()) if uses_jwt else None)
 
 
 @admin_blueprint.get("/webhooks/deliveries/<delivery_id>")

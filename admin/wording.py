@@ -81,6 +81,25 @@ PLAN_FIELD_REASONS = {
     ("ending_at", "invalid_date"): "A date after the start",
 }
 
+# Add-ons and one-off invoices (the add-on catalog's and one-off invoices' reasons are Lago's).
+ADD_ON_REASONS = {
+    "value_already_exist": "Already used by another add-on",
+    "value_is_out_of_range": "Above 0",
+    "value_is_invalid": "A currency code (ISO 4217), e.g. EUR",
+    "invalid_value": "Not a number",
+    "too_many_decimals": "Too many decimals for this currency",
+    "add_on_not_found": "Choose one of the add-ons",
+    "tax_not_found": "Choose among the taxes",
+    "currencies_does_not_match": "This customer is billed in another currency",
+    "fees_not_found": "Add at least one line",
+}
+ADD_ON_FIELD_REASONS = {
+    ("units", "value_is_out_of_range"): "0 or more",
+    ("units", "too_many_decimals"): "At most 15 decimals",
+    ("unit_price", "value_is_out_of_range"): "0 or more",
+    ("currency", "value_is_mandatory"): "The customer has no currency yet: choose one",
+}
+
 CHARGE_MODELS = {
     "standard": "Standard (price per unit)",
     "package": "Package (price per package of units)",
@@ -140,6 +159,12 @@ def plan_reason(field: str, code: str) -> str:
     """One reason code of a plan, charge or subscription field, in words."""
     return (PLAN_FIELD_REASONS.get((field, code)) or FIELD_REASONS.get((field, code)) or PLAN_REASONS.get(code)
             or REASONS.get(code) or code.replace("_", " ").capitalize())
+
+
+def add_on_reason(field: str, code: str) -> str:
+    """One reason code of an add-on or one-off invoice field, in words."""
+    return (ADD_ON_FIELD_REASONS.get((field, code)) or ADD_ON_REASONS.get(code) or REASONS.get(code)
+            or code.replace("_", " ").capitalize())
 
 
 def field_errors(details: Mapping[str, object], *, expression: object = None) -> dict[str, list[str]]:

@@ -22,6 +22,7 @@ def authenticate() -> None:
 
 
 from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)
+    add_ons,
     billable_metrics,
     coupons,
     credit_notes,

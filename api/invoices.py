@@ -1,4 +1,5 @@
-"""/invoices: list (filter by customer and status), get, update (payment_status), finalize, refresh, void, download."""
+"""/invoices: create a one-off invoice, list (filter by customer and status), get, update (payment_status),
+finalize, refresh, void, download."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ from flask import request
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing import serializers
-from billing.invoicing import services
+from billing.invoicing import one_off, services
 
 
 def _serialize(invoice):
     return serializers.invoice(invoice, {s.id: s for s in services.subscriptions_of(invoice)})
+
+
+@bp.post("/invoices")
+def create_one_off_invoice():
+    invoice = one_off.create_one_off_invoice(organization_id=organization_id(), data=body("invoice"))
+    return one("invoice", _serialize(invoice))
 
 
 @bp.get("/invoices")

@@ -1,6 +1,11 @@
-"""/webhook_endpoints: create, get, update, delete, list (by `lago_id`, as Lago)."""
+"""/webhook_endpoints: create, get, update, delete, list (by `lago_id`, as Lago); /webhooks: the public key
+that verifies `jwt` webhooks."""
 
 from __future__ import annotations
+
+import base64
+
+from flask import Response
 
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
@@ -37,3 +42,21 @@ def update_webhook_endpoint(endpoint_id: str):
 def delete_webhook_endpoint(endpoint_id: str):
     return one("webhook_endpoint", serializers.webhook_endpoint(
         services.delete_webhook_endpoint(organization_id=organization_id(), endpoint_id=endpoint_id)))
+
+
+def _public_key_base64() -> str:
+    # NOTE: Lago answers the PEM public key in base64 (`Base64.encode64(RsaPublicKey.to_s)`); the
+    # official clients decode it (lago-python-client `client.webhooks.public_key()` returns the PEM).
+    pem = services.webhook_public_key(organization_id=organization_id())
+    return base64.b64encode(pem.encode()).decode()
+
+
+@bp.get("/webhooks/json_public_key")
+def webhook_json_public_key():
+    return one("webhook", {"public_key": _public_key_base64()})
+
+
+@bp.get("/webhooks/public_key")
+def webhook_public_key():
+    """Lago's deprecated form of the same: the base64 text alone."""
+    return Response(_public_key_base64(), mimetype="text/plain")

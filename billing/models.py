@@ -1,6 +1,7 @@
 """Every table of the core, imported in one place so that mappers and Alembic see them all."""
 
 from billing.catalog.models import (
+    AddOn,
     AppliedCoupon,
     BillableMetric,
     BillableMetricFilter,
@@ -22,7 +23,7 @@ from billing.wallets.models import RecurringTransactionRule, Wallet, WalletTrans
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
+    "AddOn", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "EmailDelivery", "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence",
     "Subscription", "UsageDailyRollup", "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt",

@@ -177,7 +177,8 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
     """A fee as Lago shows it; `invoice` None: a pay-in-advance fee without invoice (its subscription's customer)."""
     sub = subscriptions_by_id.get(f.subscription_id)
     customer = invoice.customer if invoice is not None else (sub.customer if sub else None)
-    item_type = {"subscription": "Subscription", "charge": "BillableMetric"}.get(f.fee_type, f.fee_type)
+    item_type = {"subscription": "Subscription", "charge": "BillableMetric", "add_on": "AddOn"}.get(f.fee_type,
+                                                                                                   f.fee_type)
     return {
         "lago_id": f.id,
         "lago_charge_id": f.charge_id,
@@ -211,8 +212,9 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
         "payment_status": invoice.payment_status if invoice is not None else "pending",
         "created_at": iso(f.created_at),
         "amount_details": f.amount_details or {},
-        "item": {"type": f.fee_type, "code": f.item_code, "name": f.description,
-                 "invoice_display_name": f.description, "lago_item_id": f.charge_id or f.subscription_id,
+        "description": f.line_description,
+        "item": {"type": f.fee_type, "code": f.item_code, "name": f.item_name or f.description,
+                 "invoice_display_name": f.description, "lago_item_id": f.charge_id or f.add_on_id or f.subscription_id,
                  "item_type": item_type},
         "applied_taxes": [{
             "lago_id": t.id, "lago_fee_id": f.id, "lago_tax_id": t.tax_id, "tax_name": t.tax_name,
@@ -445,6 +447,20 @@ def tax(t) -> dict[str, Any]:
         "description": t.description,
         "applied_to_organization": t.applied_to_organization,
         "created_at": iso(t.created_at),
+    }
+
+
+def add_on(a) -> dict[str, Any]:
+    return {
+        "lago_id": a.id,
+        "name": a.name,
+        "invoice_display_name": a.invoice_display_name,
+        "code": a.code,
+        "amount_cents": a.amount_cents,
+        "amount_currency": a.amount_currency,
+        "description": a.description,
+        "taxes": [tax(t) for t in a.taxes],
+        "created_at": iso(a.created_at),
     }
 
 

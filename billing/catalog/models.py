@@ -254,3 +254,45 @@ class AppliedCoupon(Base):
 
     coupon: Mapped[Coupon] = relationship(lazy="joined")
     customer: Mapped[Customer] = relationship(lazy="joined")
+
+
+# ---------------------------------------------------------------- add-ons
+
+# An add-on's own taxes (Lago's add_ons_taxes): they apply to its one-off fees before the customer's.
+add_ons_taxes = Table(
+    "add_ons_taxes", Base.metadata,
+    Column("add_on_id", ForeignKey("add_ons.id", ondelete="CASCADE"), primary_key=True),
+    Column("tax_id", ForeignKey("taxes.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class AddOn(Base):
+    """A one-off item (setup fee, consulting hour...) billed on one-off invoices (Lago's add-on).
+
+    Deleting one keeps the row (`deleted_at`): invoices already issued still point at it, and its
+    code is free again for a new add-on.
+    """
+
+    __tablename__ = "add_ons"
+    __table_args__ = (
+        Index("uq_add_ons_org_code", "organization_id", "code", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
+
+    taxes: Mapped[list[Tax]] = relationship(secondary="add_ons_taxes", lazy="selectin", order_by="Tax.code")
+
+    @property
+    def invoice_name(self) -> str:
+        return self.invoice_display_name or self.name

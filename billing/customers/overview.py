@@ -123,6 +123,16 @@ class SubscriptionUsage:
 
 
 @dataclass(frozen=True)
+class InvoiceLine:
+    """One fee of an invoice as a line: its name, the text under it, units and amount."""
+
+    name: str
+    details: str | None
+    units: Decimal
+    amount_cents: int
+
+
+@dataclass(frozen=True)
 class InvoiceRow:
     id: str
     number: str
@@ -132,6 +142,8 @@ class InvoiceRow:
     payment_status: str
     total_amount_cents: int
     currency: str
+    invoice_type: str = "subscription"
+    lines: tuple[InvoiceLine, ...] = ()
 
     @property
     def has_pdf(self) -> bool:
@@ -254,7 +266,10 @@ def customer_invoices(*, organization_id: str, customer_id: str, include_drafts:
         found = paginate(session, query, page=page, per_page=per_page)
         rows = [InvoiceRow(id=i.id, number=i.number, issuing_date=i.issuing_date, payment_due_date=i.payment_due_date,
                            status=i.status, payment_status=i.payment_status, total_amount_cents=i.total_amount_cents,
-                           currency=i.currency) for i in found.items]
+                           currency=i.currency, invoice_type=i.invoice_type,
+                           lines=tuple(InvoiceLine(name=f.description, details=f.line_description, units=f.units,
+                                                   amount_cents=f.amount_cents) for f in i.fees))
+                for i in found.items]
     return Page(items=rows, current_page=found.current_page, per_page=found.per_page, total_count=found.total_count)
 
 

@@ -212,7 +212,8 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
         note_id = note.id
         uow.after_commit(lambda: runtime.dispatcher.enqueue("render_credit_note_pdf", job_id=f"cn-pdf-{note_id}",
                                                             credit_note_id=note_id))
-        return note
+    # Read back whole (its items' fees, its invoice): the caller serializes it outside the transaction.
+    return get_credit_note(organization_id=organization_id, credit_note_id=note_id)
 
 
 def _emit(session: Session, note: CreditNote) -> None:

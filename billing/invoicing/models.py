@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.customers.models import Customer
@@ -106,10 +106,15 @@ class Fee(Base):
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     charge_id: Mapped[str | None] = mapped_column(ForeignKey("charges.id"))
     charge_filter_id: Mapped[str | None] = mapped_column(ForeignKey("charge_filters.id"))
+    # A one-off fee's add-on (kept when the add-on is deleted: it is soft-deleted).
+    add_on_id: Mapped[str | None] = mapped_column(ForeignKey("add_ons.id"), index=True)
     fee_type: Mapped[str] = mapped_column(String(32))
     position: Mapped[int] = mapped_column(default=0)
-    item_code: Mapped[str] = mapped_column(String(255), default="")  # plan or metric code at billing time
-    description: Mapped[str] = mapped_column(String(255), default="")
+    item_code: Mapped[str] = mapped_column(String(255), default="")  # plan, metric or add-on code at billing time
+    item_name: Mapped[str | None] = mapped_column(String(255))  # the item's own name, when the line shows another
+    description: Mapped[str] = mapped_column(String(255), default="")  # the line's name on the invoice
+    # Free text shown under the line (Lago's fee `description`, set on one-off fees).
+    line_description: Mapped[str | None] = mapped_column(Text)
     amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     precise_amount_cents: Mapped[Decimal] = mapped_column(default=Decimal(0))
     amount_currency: Mapped[str] = mapped_column(String(3))

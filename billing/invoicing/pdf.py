@@ -7,7 +7,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from billing.money import format_money, format_price
+from billing.money import decimal_str, format_money, format_price
 from billing.subscriptions.periods import local_date
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -15,6 +15,7 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 _env.filters["money"] = lambda cents, currency: format_money(cents, currency)
 _env.filters["price"] = lambda amount, currency: format_price(amount, currency)
+_env.filters["units"] = decimal_str  # "2.5", not the column's "2.500000000000000"
 
 
 def render_invoice_html(invoice, customer, organization, subscriptions) -> str:

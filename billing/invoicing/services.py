@@ -491,8 +491,10 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     if invoice.total_amount_cents == 0:
         invoice.payment_status = "succeeded"
     # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
-    # period, else when the draft is finalized) and `invoice.drafted` for a new draft.
-    _emit_invoice(session, invoice, webhooks.INVOICE_CREATED)
+    # period, else when the draft is finalized) and `invoice.drafted` for a new draft; a one-off
+    # invoice is reported by `invoice.one_off_created` instead (docs/billing.md, one-off invoices).
+    _emit_invoice(session, invoice, webhooks.INVOICE_ONE_OFF_CREATED if invoice.invoice_type == "one_off"
+                  else webhooks.INVOICE_CREATED)
     # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
     queue_invoice_email(session, invoice)
     invoice_id = invoice.id

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base, new_id, utcnow
@@ -32,6 +32,10 @@ class Organization(Base):
     legal_number: Mapped[str | None] = mapped_column(String(255))
     tax_identification_number: Mapped[str | None] = mapped_column(String(255))
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
+    # The RSA key pair that signs `jwt` webhooks (billing.webhooks.signing), made on first need: the
+    # public key as PEM, the private key as PKCS#8 PEM encrypted with a key derived from SECRET_KEY.
+    webhook_jwt_public_key: Mapped[str | None] = mapped_column(Text)
+    webhook_jwt_private_key: Mapped[str | None] = mapped_column(Text)
     # Bumped by every change to what ingestion reads (metrics, subscriptions): metering.catalog_cache.
     catalog_version: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -154,9 +154,10 @@ def apply_prepaid_credits(session: Session, invoice) -> int:
 
     NOTE: after taxes, coupons and credit notes (BILLING.md, Invoicing 7; Lago changelog "New
     calculation method for invoices": prepaid credits are deducted after tax). A credit purchase
-    (top-up) invoice is never paid with credits.
+    (top-up) invoice is never paid with credits, nor a one-off invoice (Lago docs "One-off
+    invoices": coupons and prepaid credits do not apply to them).
     """
-    if invoice.invoice_type == "credit" or invoice.total_amount_cents <= 0:
+    if invoice.invoice_type in ("credit", "one_off") or invoice.total_amount_cents <= 0:
         return 0
     due = invoice.total_amount_cents
     paid = 0

@@ -8,6 +8,7 @@ claims a due delivery, POSTs it signed, logs the attempt, and schedules a retry 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -24,8 +25,10 @@ from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.validation import Checker
-from billing.webhooks import transport
+from billing.webhooks import signing, transport
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
 
 # NOTE: Lago tries a webhook 3 times; Tally tries 5, waiting longer each time (about 3 hours in
 # all), so that a receiver down for a deploy or a short outage still gets everything.
@@ -44,6 +47,7 @@ WEBHOOK_TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
 INVOICE_CREATED = "invoice.created"
 INVOICE_DRAFTED = "invoice.drafted"
 INVOICE_VOIDED = "invoice.voided"
+INVOICE_ONE_OFF_CREATED = "invoice.one_off_created"
 CREDIT_NOTE_CREATED = "credit_note.created"
 SUBSCRIPTION_STARTED = "subscription.started"
 SUBSCRIPTION_TERMINATED = "subscription.terminated"
@@ -51,9 +55,9 @@ FEE_CREATED = "fee.created"
 WALLET_TRANSACTION_CREATED = "wallet_transaction.created"
 WALLET_TRANSACTION_UPDATED = "wallet_transaction.updated"
 WALLET_DEPLETED_ONGOING_BALANCE = "wallet.depleted_ongoing_balance"
-EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, CREDIT_NOTE_CREATED, SUBSCRIPTION_STARTED,
-                 SUBSCRIPTION_TERMINATED, FEE_CREATED, WALLET_TRANSACTION_CREATED, WALLET_TRANSACTION_UPDATED,
-                 WALLET_DEPLETED_ONGOING_BALANCE)
+EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, INVOICE_ONE_OFF_CREATED, CREDIT_NOTE_CREATED,
+                 SUBSCRIPTION_STARTED, SUBSCRIPTION_TERMINATED, FEE_CREATED, WALLET_TRANSACTION_CREATED,
+                 WALLET_TRANSACTION_UPDATED, WALLET_DEPLETED_ONGOING_BALANCE)
 
 
 # ---------------------------------------------------------------- endpoints
@@ -68,12 +72,10 @@ def _checked(data: Mapping[str, object], *, creating: bool) -> dict[str, object]
             check.fail("webhook_url", "url_is_invalid")
         values["webhook_url"] = url
     if data.get("signature_algo") is not None or creating:
-        algo = check.choice("signature_algo", SIGNATURE_ALGOS) or "hmac"
-        if algo == "jwt":
-            # NOTE: Lago's default is `jwt` (RS256 with a public key at /webhooks/json_public_key);
-            # Tally signs with `hmac` only (docs/webhooks.md): refused rather than sent unsigned.
-            check.fail("signature_algo", "jwt_not_supported_yet")
-        values["signature_algo"] = algo
+        # NOTE: Lago's default is `jwt`; Tally's is `hmac`, whose header stays short whatever the body
+        # (a `jwt` header carries the whole body: large invoices exceed the 8 KB of headers that common
+        # servers accept; docs/webhooks.md).
+        values["signature_algo"] = check.choice("signature_algo", SIGNATURE_ALGOS) or "hmac"
     if "name" in data:
         values["name"] = check.string("name")
     if "event_types" in data:
@@ -93,6 +95,40 @@ def _ensure_hmac_key(session: Session, organization_id: str) -> str:
     if not org.webhook_secret:
         org.webhook_secret = secrets.token_urlsafe(32)
     return org.webhook_secret
+
+
+def _jwt_key(session: Session, organization_id: str):
+    """The organization's RSA private key for `jwt` webhooks, made (and stored encrypted) on first need.
+
+    A stored key that no longer decrypts (SECRET_KEY changed) is replaced by a new pair: receivers
+    then fetch the new public key (docs/webhooks.md).
+    """
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise NotFound("organization")
+    key = signing.private_key(org.id, org.webhook_jwt_private_key) if org.webhook_jwt_private_key else None
+    if key is not None:
+        return key
+    org = session.get(Organization, organization_id, with_for_update=True, populate_existing=True)
+    key = signing.private_key(org.id, org.webhook_jwt_private_key) if org.webhook_jwt_private_key else None
+    if key is None:
+        if org.webhook_jwt_private_key:
+            log.warning("the webhook signing key of organization %s no longer decrypts (SECRET_KEY changed): "
+                        "a new key pair is made", org.id)
+        org.webhook_jwt_public_key, org.webhook_jwt_private_key = signing.new_key_pair(org.id)
+        key = signing.private_key(org.id, org.webhook_jwt_private_key)
+    return key
+
+
+def webhook_public_key(*, organization_id: str) -> str:
+    """The public key (PEM) that verifies the organization's `jwt` webhooks (Lago's `json_public_key`)."""
+    with read_only() as session:
+        org = session.get(Organization, organization_id)
+        if org is not None and org.webhook_jwt_public_key and signing.private_key(org.id, org.webhook_jwt_private_key):
+            return org.webhook_jwt_public_key
+    with unit_of_work() as uow:
+        _jwt_key(uow.session, organization_id)
+        return uow.session.get(Organization, organization_id).webhook_jwt_public_key
 
 
 def hmac_key(*, organization_id: str) -> str:
@@ -118,6 +154,8 @@ def create_webhook_endpoint(*, organization_id: str, data: Mapping[str, object])
     values = _checked(data, creating=True)
     with unit_of_work() as uow:
         _ensure_hmac_key(uow.session, organization_id)
+        if values["signature_algo"] == "jwt":
+            _jwt_key(uow.session, organization_id)
         endpoint = WebhookEndpoint(organization_id=organization_id, **values)
         _save(uow.session, endpoint)
         return endpoint
@@ -142,6 +180,8 @@ def update_webhook_endpoint(*, organization_id: str, endpoint_id: str,
         endpoint = _get_in(uow.session, organization_id, endpoint_id)
         for field, value in _checked(data, creating=False).items():
             setattr(endpoint, field, value)
+        if endpoint.signature_algo == "jwt":
+            _jwt_key(uow.session, organization_id)
         _save(uow.session, endpoint)
         return endpoint
 
@@ -218,8 +258,11 @@ class DeliveryResult:
     status_code: int | None
 
 
-def _claim(delivery_id: str) -> tuple[WebhookDelivery, str | None, int, str | None] | None:
-    """Take a due delivery for one attempt (atomically: two workers never both send it)."""
+Signer = Callable[[bytes], tuple[str, str]]  # body -> (signature algorithm, signature)
+
+
+def _claim(delivery_id: str) -> tuple[WebhookDelivery, str | None, int, Signer | None] | None:
+    """Take a due delivery for one attempt (atomically: two workers never both send it), with how to sign it."""
     now = runtime.clock.now()
     with unit_of_work() as uow:
         taken = uow.session.execute(update(WebhookDelivery).where(
@@ -232,10 +275,17 @@ def _claim(delivery_id: str) -> tuple[WebhookDelivery, str | None, int, str | No
             return None
         delivery = uow.session.get(WebhookDelivery, delivery_id, populate_existing=True)
         endpoint = uow.session.get(WebhookEndpoint, delivery.endpoint_id) if delivery.endpoint_id else None
-        key = uow.session.get(Organization, delivery.organization_id).webhook_secret if endpoint else None
-        if endpoint is not None and not key:
-            key = _ensure_hmac_key(uow.session, delivery.organization_id)
-        return delivery, (endpoint.webhook_url if endpoint else None), delivery.attempts, key
+        if endpoint is None:
+            return delivery, None, delivery.attempts, None
+        # Signed as the endpoint says at the time of sending (its algorithm may have been changed since).
+        if endpoint.signature_algo == "jwt":
+            private = _jwt_key(uow.session, delivery.organization_id)
+            return delivery, endpoint.webhook_url, delivery.attempts, lambda body: (
+                "jwt", signing.jwt_signature(body, private))
+        key = (uow.session.get(Organization, delivery.organization_id).webhook_secret
+               or _ensure_hmac_key(uow.session, delivery.organization_id))
+        return delivery, endpoint.webhook_url, delivery.attempts, lambda body: (
+            "hmac", signing.hmac_signature(body, key))
 
 
 def deliver_webhook(*, delivery_id: str) -> DeliveryResult | None:
@@ -248,17 +298,18 @@ def deliver_webhook(*, delivery_id: str) -> DeliveryResult | None:
     claimed = _claim(delivery_id)
     if claimed is None:
         return None
-    delivery, url, attempt, key = claimed
+    delivery, url, attempt, sign = claimed
     started_at = runtime.clock.now()
-    if url is None:
+    if url is None or sign is None:
         response = transport.Response(None, None, "endpoint_deleted", 0)
     else:
         body = delivery.body.encode()
+        algorithm, signature = sign(body)
         response = transport.post(url, body, {
             "Content-Type": "application/json",
             "User-Agent": "Tally-Webhooks",
-            "X-Lago-Signature": transport.sign(body, key),
-            "X-Lago-Signature-Algorithm": "hmac",
+            "X-Lago-Signature": signature,
+            "X-Lago-Signature-Algorithm": algorithm,
             "X-Lago-Unique-Key": delivery.id,
         })
     return _record(delivery.id, attempt, started_at, response, final=url is None)

@@ -53,3 +53,14 @@ def test_another_organizations_delivery_is_a_404(signed_in, other_org, clock):
 def test_the_log_requires_a_session(client, org):
     response = client.get("/admin/webhooks")
     assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+
+
+def test_the_page_shows_the_public_key_once_an_endpoint_signs_with_jwt(signed_in, org, clock):
+    webhooks.create_webhook_endpoint(organization_id=org.id, data={"webhook_url": "https://hooks.example.com/a"})
+    assert 'id="jwt-public-key"' not in signed_in.get("/admin/webhooks").get_data(as_text=True)
+    webhooks.create_webhook_endpoint(organization_id=org.id, data={"webhook_url": "https://hooks.example.com/b",
+                                                                   "signature_algo": "jwt"})
+    html = signed_in.get("/admin/webhooks").get_data(as_text=True)
+    pem = webhooks.webhook_public_key(organization_id=org.id)
+    assert 'id="jwt-public-key"' in html and pem.splitlines()[1] in html
+    assert "PRIVATE" not in html

@@ -86,7 +86,7 @@ def test_webhook_endpoints_through_the_lago_client(lago, org, clock):
     assert updated.webhook_url == "https://hooks.example.com/v2" and updated.event_types == ["invoice.created"]
     assert updated.name == "ERP" and updated.signature_algo == "hmac"
 
-    # Without signature_algo, Tally signs with hmac (Lago's default, jwt, is not offered: see below).
+    # Without signature_algo, Tally signs with hmac (Lago's default is jwt: docs/webhooks.md says why).
     second = lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="http://127.0.0.1:9/other"))
     assert second.signature_algo == "hmac"
     listed = lago.webhook_endpoints.find_all()
@@ -103,7 +103,6 @@ def test_webhook_endpoints_through_the_lago_client(lago, org, clock):
         ({"webhook_url": "ftp://hooks.example.com/x"}, "webhook_url", "url_is_invalid"),
         ({"webhook_url": "file:///etc/passwd"}, "webhook_url", "url_is_invalid"),
         ({"webhook_url": "https://hooks.example.com/v2"}, "webhook_url", "value_already_exist"),
-        ({"webhook_url": "https://a.example.com", "signature_algo": "jwt"}, "signature_algo", "jwt_not_supported_yet"),
         ({"webhook_url": "https://a.example.com", "signature_algo": "md5"}, "signature_algo", "value_is_invalid"),
     ]:
         with pytest.raises(LagoApiError) as refused:
