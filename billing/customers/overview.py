@@ -133,6 +133,15 @@ class InvoiceLine:
 
 
 @dataclass(frozen=True)
+class InvoiceAdjustment:
+    """What changed an invoice's total after its fees: a coupon, a credit note, prepaid credits or a tax."""
+
+    kind: str  # "coupon", "credit note", "prepaid credits" (deducted) or "tax" (added)
+    label: str
+    amount_cents: int
+
+
+@dataclass(frozen=True)
 class InvoiceRow:
     id: str
     number: str
@@ -144,6 +153,7 @@ class InvoiceRow:
     currency: str
     invoice_type: str = "subscription"
     lines: tuple[InvoiceLine, ...] = ()
+    adjustments: tuple[InvoiceAdjustment, ...] = ()
 
     @property
     def has_pdf(self) -> bool:
@@ -268,9 +278,23 @@ def customer_invoices(*, organization_id: str, customer_id: str, include_drafts:
                            status=i.status, payment_status=i.payment_status, total_amount_cents=i.total_amount_cents,
                            currency=i.currency, invoice_type=i.invoice_type,
                            lines=tuple(InvoiceLine(name=f.description, details=f.line_description, units=f.units,
-                                                   amount_cents=f.amount_cents) for f in i.fees))
+                                                   amount_cents=f.amount_cents) for f in i.fees),
+                           adjustments=_adjustments(i))
                 for i in found.items]
     return Page(items=rows, current_page=found.current_page, per_page=found.per_page, total_count=found.total_count)
+
+
+def _adjustments(invoice: Invoice) -> tuple[InvoiceAdjustment, ...]:
+    """The invoice's coupons and credit notes, taxes and prepaid credits, in the order they apply."""
+    adjustments = [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
+                                     credit.amount_cents) for credit in invoice.credits if credit.before_taxes]
+    adjustments += [InvoiceAdjustment("tax", f"{tax.tax_name} {tax.tax_rate.normalize():f} %", tax.amount_cents)
+                    for tax in invoice.applied_taxes]
+    adjustments += [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
+                                      credit.amount_cents) for credit in invoice.credits if not credit.before_taxes]
+    if invoice.prepaid_credit_amount_cents:
+        adjustments.append(InvoiceAdjustment("prepaid credits", "", invoice.prepaid_credit_amount_cents))
+    return tuple(adjustments)
 
 
 def customer_invoice_pdf(*, organization_id: str, customer_id: str, invoice_id: str,

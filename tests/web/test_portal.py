@@ -164,3 +164,25 @@ def test_portal_headers_keep_the_link_private_and_framable_by_the_same_origin_on
 def test_csrf_token_travels_in_hx_headers(client, alice):
     html = client.get(alice.portal_path()).get_data(as_text=True)
     assert "hx-headers='{\"X-CSRFToken\": \"" in html
+
+
+def test_the_invoice_list_shows_coupons_and_taxes_of_each_invoice(client, org, billed_customer):
+    from billing.catalog.coupons import apply_coupon, create_coupon
+    from billing.catalog.taxes import create_tax
+    from billing.customers.services import upsert_customer
+
+    create_catalog(org.id)
+    create_tax(organization_id=org.id, data={"name": "VAT", "code": "vat", "rate": "20"})
+    create_coupon(organization_id=org.id, data={
+        "name": "Welcome", "code": "welcome", "coupon_type": "fixed_amount", "amount_cents": 200,
+        "amount_currency": "EUR", "frequency": "once", "expiration": "no_expiration"})
+    upsert_customer(organization_id=org.id, data={"external_id": "carol", "name": "Carol", "tax_codes": ["vat"]})
+    apply_coupon(organization_id=org.id, data={"external_customer_id": "carol", "coupon_code": "welcome"})
+    carol = billed_customer(org.id, "carol", name="Carol", events=1)
+
+    html = client.get(carol.portal_path()).get_data(as_text=True)
+
+    # October from the 5th: 27/31 × €10.00 = €8.71; − €2.00 coupon = €6.71; + 20 % VAT (€1.342) = €8.05
+    assert '<span class="muted small invoice-line" data-adjustment="coupon"> coupon Welcome −€2.00</span>' in html
+    assert '<span class="muted small invoice-line" data-adjustment="tax"> tax VAT 20 % +€1.34</span>' in html
+    assert "€8.05" in html
