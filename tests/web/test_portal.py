@@ -186,3 +186,6 @@ def test_the_invoice_list_shows_coupons_and_taxes_of_each_invoice(client, org, b
     assert '<span class="muted small invoice-line" data-adjustment="coupon"> coupon Welcome −€2.00</span>' in html
     assert '<span class="muted small invoice-line" data-adjustment="tax"> tax VAT 20 % +€1.34</span>' in html
     assert "€8.05" in html
+    # the invoice's fees, one line each, under its row
+    assert '<summary>2 lines</summary>' in html
+    assert '<li class="fee-line">Startup: <span class="amount">€8.71</span>' in html
