@@ -212,7 +212,12 @@ class CreditNote(Base):
     """Money given back on a finalized invoice: credited to the customer's balance and/or refunded."""
 
     __tablename__ = "credit_notes"
-    __table_args__ = (UniqueConstraint("invoice_id", "sequential_id", name="uq_credit_notes_invoice_sequence"),)
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "sequential_id", name="uq_credit_notes_invoice_sequence"),
+        # The credit for the unused days of a terminated subscription's advance fee: issued once, however
+        # often the termination (or the finalization that issues it) runs.
+        UniqueConstraint("terminated_subscription_id", name="uq_credit_notes_terminated_subscription"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
@@ -236,6 +241,8 @@ class CreditNote(Base):
     balance_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     file_key: Mapped[str | None] = mapped_column(String(255))
+    # Set on the automatic credit note of a terminated (or upgraded) subscription's unused advance fee.
+    terminated_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -26,6 +26,7 @@ from billing.invoicing.models import (
     InvoiceAppliedTax,
     InvoiceSubscription,
 )
+from billing.invoicing.termination import credit_after_finalization
 from billing.metering.services import charge_usage
 from billing.money import precise_minor, round_minor, to_major_precise
 from billing.organizations.services import next_in_sequence
@@ -490,6 +491,8 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     invoice.finalized_at = utcnow()
     if invoice.total_amount_cents == 0:
         invoice.payment_status = "succeeded"
+    # An advance fee of a subscription terminated while this invoice was a draft: its credit note now.
+    credit_after_finalization(uow, invoice)
     # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
     # period, else when the draft is finalized) and `invoice.drafted` for a new draft.
     _emit_invoice(session, invoice, webhooks.INVOICE_CREATED)

@@ -1,0 +1,30 @@
+"""termination credit notes: one automatic credit note per terminated subscription
+
+Revision ID: 0013_advance
+Revises: 0012
+Create Date: 2026-11-26 09:00:00
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0013_advance'
+down_revision: str | None = '0012'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('credit_notes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('terminated_subscription_id', sa.String(length=36), nullable=True))
+        batch_op.create_unique_constraint('uq_credit_notes_terminated_subscription', ['terminated_subscription_id'])
+        batch_op.create_foreign_key('fk_credit_notes_terminated_subscription', 'subscriptions',
+                                    ['terminated_subscription_id'], ['id'])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('credit_notes', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_credit_notes_terminated_subscription', type_='foreignkey')
+        batch_op.drop_constraint('uq_credit_notes_terminated_subscription', type_='unique')
+        batch_op.drop_column('terminated_subscription_id')
