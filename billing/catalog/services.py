@@ -339,9 +339,10 @@ def _check_pay_in_advance(check: Checker, metric: BillableMetric, charge_model: 
     minimum = raw.get("min_amount_cents", charge.min_amount_cents if charge else 0)
     if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0:
         check.fail("min_amount_cents", "not_compatible_with_pay_in_advance")
-    if prorated if prorated is not None else bool(charge and charge.prorated):
-        # Lago prorates in-advance standard charges; Tally does not yet: refused, not billed wrong.
-        check.fail("prorated", "not_supported_yet")
+    if (prorated if prorated is not None else bool(charge and charge.prorated)) and charge_model != "standard":
+        # NOTE: in advance, only `standard` can be prorated (lago-api `Charge#validate_prorated`: "for
+        # pay_in_advance, price model cannot be package, graduated, percentage and volume").
+        check.fail("prorated", "invalid_billable_metric_or_charge_model")
 
 
 def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
@@ -349,8 +350,8 @@ def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
 
     NOTE: lago-api `Charge#validate_prorated` (in arrears: standard, volume, graduated; weighted_sum
     excluded, it is time-weighted already); Lago docs "Prorated vs Full",
-    https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard could be,
-    and Tally refuses prorated pay-in-advance charges (not_supported_yet).
+    https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard
+    (`_check_pay_in_advance`).
     """
     return bool(metric.recurring) and metric.aggregation_type != "weighted_sum_agg" \
         and charge_model in PRORATED_MODELS

@@ -126,6 +126,10 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
     if plan.minimum_commitment_cents:
         position += 1
         _add_commitment_true_up(session, invoice, subscription, start, end, position)
+    from billing.invoicing.advance import renew_advance_charges  # it imports this module
+
+    # After the true-up: the renewal is the next period's (recurring pay-in-advance charges, in full).
+    renew_advance_charges(session, invoice, subscription, billing.boundary, position)
 
 
 def _prorated(amount_cents: int, subscription: Subscription, start: datetime, end: datetime) -> int:
