@@ -16,6 +16,7 @@ difference is `metering.services.price_difference`, the same pure function as fe
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,15 +27,18 @@ from sqlalchemy.orm import Session
 import billing.models  # noqa: F401  (every mapper, so the job runs in any process)
 from billing import pricing, serializers
 from billing.catalog.models import BillableMetric, Charge
+from billing.catalog.taxes import organization_taxes
 from billing.db import UnitOfWork, unit_of_work
-from billing.invoicing.models import Fee, Invoice
-from billing.invoicing.services import apply_coupons_and_taxes, compute_totals, finalize
+from billing.errors import NotAllowed, NotFound, ValidationFailed
+from billing.invoicing import totals
+from billing.invoicing.models import FEE_PAYMENT_STATUSES, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
+from billing.invoicing.services import apply_coupons_and_taxes, compute_totals, finalize, get_fee
 from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
 from billing.metering.aggregation import units as aggregated_units
 from billing.metering.models import Event, RollupWatermark
 from billing.metering.services import PriceDifference, filter_of, metric_spec, price_difference
-from billing.money import to_minor
+from billing.money import round_minor, to_minor
 from billing.ports import runtime
 from billing.pricing.prorated import advance_units
 from billing.subscriptions.models import Subscription
@@ -202,6 +206,7 @@ def _record_fee(uow: UnitOfWork, subscription: Subscription, charge: Charge, cha
     if charge.invoiceable and difference.amount_cents > 0:
         _invoice_fee(uow, session, subscription, fee)
     elif not charge.invoiceable:
+        tax_fee(session, subscription, charge, fee)
         # NOTE: a fee without invoice is reported by `fee.created` (same Lago page).
         webhooks.emit(session, subscription.organization_id, webhooks.FEE_CREATED, "fee",
                       lambda: serializers.fee(fee, None, {subscription.id: subscription}), object_id=fee.id)
@@ -267,6 +272,7 @@ def renew_advance_charges(session: Session, invoice: Invoice, subscription: Subs
                 invoice.fees.append(fee)
             elif not _renewed_already(session, subscription, charge, charge_filter, boundary):
                 session.add(fee)
+                tax_fee(session, subscription, charge, fee)
                 session.flush()
                 webhooks.emit(session, subscription.organization_id, webhooks.FEE_CREATED, "fee",
                               lambda fee=fee: serializers.fee(fee, None, {subscription.id: subscription}),
@@ -316,3 +322,110 @@ def _carried(session: Session, subscription: Subscription, charge: Charge, start
         priced = pricing.price(charge.charge_model, units, properties, currency=currency,
                                **{name: inputs[filter_id][name] for name in needed})
         yield filters.get(filter_id), units, to_minor(priced.amount, currency), priced.unit_amount
+
+
+# ---------------------------------------------------------------- fees without invoice: taxes, payment, regrouping
+
+
+def tax_fee(session: Session, subscription: Subscription, charge: Charge, fee: Fee) -> None:
+    """Tax a fee billed without invoice as an invoice would (no coupon: none applies to it).
+
+    NOTE: Lago taxes a pay-in-advance fee without invoice when it is created (its `fee.created` carries
+    the taxes: what the customer pays for it); the level rule is the invoices' (docs/billing.md, Taxes:
+    charge, plan, customer, organization, the first that has taxes).
+    """
+    plan = subscription.plan
+    levels = [list(charge.taxes), list(plan.taxes), list(subscription.customer.taxes),
+              organization_taxes(session, subscription.organization_id)]
+    by_code = {t.code: t for level in levels for t in level}
+    codes = totals.taxes_of([[t.code for t in level] for level in levels])
+    rates = {code: by_code[code].rate for code in codes}
+    exact = totals.compute_taxes([totals.FeeLine(amount_cents=fee.amount_cents, tax_codes=codes)], [Decimal(0)],
+                                 rates).fee_taxes[0]
+    fee.taxes_precise_amount_cents = sum(exact.values(), Decimal(0))
+    fee.taxes_amount_cents = round_minor(fee.taxes_precise_amount_cents)
+    fee.taxes_rate = sum(rates.values(), Decimal(0))
+    for code, precise in exact.items():
+        tax = by_code[code]
+        fee.applied_taxes.append(FeeAppliedTax(
+            tax_id=tax.id, tax_code=tax.code, tax_name=tax.name, tax_rate=tax.rate, tax_description=tax.description,
+            amount_cents=round_minor(precise), precise_amount_cents=precise, amount_currency=fee.amount_currency))
+
+
+def update_fee(*, organization_id: str, fee_id: str, data: Mapping[str, object]) -> dict:
+    """Record a fee's payment (Lago's `PUT /fees/:id` with `payment_status`); only a fee without invoice.
+
+    NOTE: lago-api `Fees::UpdateService`: a fee on an invoice follows its invoice (405 `invoiced_fee`);
+    statuses pending, succeeded, failed, refunded (else 422 `payment_status: value_is_invalid`); only the
+    current status keeps its timestamp (`succeeded_at`, `failed_at`, `refunded_at`).
+    """
+    with unit_of_work() as uow:
+        fee = uow.session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == str(fee_id))
+                                 .with_for_update(of=Fee))
+        if fee is None:
+            raise NotFound("fee")
+        if "payment_status" in data:
+            if fee.invoice_id is not None:
+                raise NotAllowed("invoiced_fee")
+            status = data["payment_status"]
+            if status not in FEE_PAYMENT_STATUSES:
+                raise ValidationFailed({"payment_status": ["value_is_invalid"]})
+            if status != fee.payment_status:
+                now = runtime.clock.now()
+                fee.payment_status = status
+                fee.succeeded_at = now if status == "succeeded" else None
+                fee.failed_at = now if status == "failed" else None
+                fee.refunded_at = now if status == "refunded" else None
+    return get_fee(organization_id=organization_id, fee_id=fee_id)
+
+
+def regroup_paid_fees(uow: UnitOfWork, subscription: Subscription, *, at: datetime, ending: bool = False
+                      ) -> Invoice | None:
+    """Group the subscription's paid fees of `regroup_paid_fees: invoice` charges on one paid invoice.
+
+    NOTE: Lago's `Invoices::AdvanceChargesService` (run when a subscription is billed and when it ends):
+    the fees without invoice whose `payment_status` is `succeeded` (since before `at`) and, for a periodic
+    billing, whose period has ended by `at`, go on one `advance_charges` invoice, finalized, `succeeded`,
+    not emailed; its taxes are the fees' own (what was paid), not computed again. A fee paid later goes on a
+    later one. Lago docs "Invoiceable vs Uninvoiceable"
+    (https://getlago.com/docs/guide/plans/charges/invoiceable-vs-noninvoiceable). Exactly once: a fee moves
+    to an invoice once (its row locked, `invoice_id` set in the same transaction); with none, no invoice.
+    """
+    session = uow.session
+    query = select(Fee).join(Charge, Charge.id == Fee.charge_id).where(
+        Fee.subscription_id == subscription.id, Fee.invoice_id.is_(None), Fee.payment_status == "succeeded",
+        Fee.succeeded_at <= at, Charge.regroup_paid_fees == "invoice")
+    if not ending:
+        query = query.where(Fee.to_datetime <= at)
+    fees = list(session.scalars(query.order_by(Fee.created_at, Fee.id).with_for_update(of=Fee)))
+    if not fees:
+        return None
+    customer = subscription.customer
+    invoice = Invoice(
+        organization_id=subscription.organization_id, customer=customer, invoice_type="advance_charges",
+        status="draft", payment_status="pending", currency=subscription.plan.amount_currency,
+        number=f"{customer.organization.document_number_prefix}-DRAFT",
+        issuing_date=local_date(max(runtime.clock.now(), at), customer.applicable_timezone),
+        net_payment_term=customer.applicable_net_payment_term)
+    invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
+    session.add(invoice)
+    bases: dict[str, int] = defaultdict(int)
+    amounts: dict[str, int] = defaultdict(int)
+    taxes: dict[str, FeeAppliedTax] = {}
+    for position, fee in enumerate(fees):
+        fee.position = position
+        invoice.fees.append(fee)
+        for applied in fee.applied_taxes:
+            bases[applied.tax_code] += fee.amount_cents
+            amounts[applied.tax_code] += applied.amount_cents  # what the fee's payment included
+            taxes.setdefault(applied.tax_code, applied)
+    for code in sorted(taxes):
+        tax = taxes[code]
+        invoice.applied_taxes.append(InvoiceAppliedTax(
+            tax_id=tax.tax_id, tax_code=code, tax_name=tax.tax_name, tax_rate=tax.tax_rate,
+            tax_description=tax.tax_description, amount_cents=amounts[code], fees_amount_cents=bases[code],
+            amount_currency=invoice.currency))
+    compute_totals(invoice)
+    session.flush()
+    finalize(uow, invoice, paid=True)
+    return invoice

@@ -11,6 +11,7 @@ from billing.db import Base, new_id, utcnow
 
 INVOICE_STATUSES = ("draft", "finalized", "voided")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed")
+FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 
 
 class Invoice(Base):
@@ -125,6 +126,12 @@ class Fee(Base):
     precise_unit_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     pay_in_advance: Mapped[bool] = mapped_column(default=False)
     invoiceable: Mapped[bool] = mapped_column(default=True)
+    # A fee without invoice is paid on its own (Lago's fee `payment_status`, set by `PUT /fees/:id`); a fee
+    # on an invoice follows its invoice's.
+    payment_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    succeeded_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
     # The event a pay-in-advance fee bills (its id and transaction id); None for every other fee.
     pay_in_advance_event_id: Mapped[int | None] = mapped_column(BigInteger)
     event_transaction_id: Mapped[str | None] = mapped_column(String(255))
