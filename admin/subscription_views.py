@@ -116,9 +116,12 @@ def subscription_change_plan(customer_id: str, subscription_id: str) -> Response
             new_name = _plan_name(plan_code)
             if changed.id != current.id:
                 invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=current.id)
-                return _done(customer_id, forms.Result(
-                    f"Upgraded to {new_name}: it starts now, and {current.plan.name} was billed up to now.",
-                    invoice=invoice), invoices_changed=True)
+                note = termination_credit_note(organization_id=organization_id(), subscription_id=current.id)
+                message = f"Upgraded to {new_name}: it starts now, and {current.plan.name} was billed up to now."
+                if note is not None:
+                    message += " " + forms.credit_note_sentence(note)
+                return _done(customer_id, forms.Result(message, invoice=invoice, credit_note=note),
+                             invoices_changed=True)
             if changed.status == "pending":
                 return _done(customer_id, forms.Result(f"Now on {new_name}, from its start."))
             change = plan_change_of(changed)

@@ -5,7 +5,8 @@ the period ends, the days after the termination were paid for and not used. They
 with an automatic credit note on the fee's invoice, as Lago does (docs/billing.md, "Termination credit
 notes"). The choice is the subscription's `on_termination_credit_note`: `credit` (the default: a
 credit balance the customer's next invoices use), `refund` (what was paid for the unused days is
-refunded, the rest credited) or `skip` (no credit note). An upgrade always credits.
+refunded, the rest credited) or `skip` (no credit note). An upgrade credits (never refunds) unless
+`skip` was stored beforehand (`PUT /subscriptions/:id`).
 
 Exactly once: a credit note carries the subscription it credits (`terminated_subscription_id`, unique).
 The amounts are computed from the fee as it was billed, so rerunning computes the same note, and the
@@ -94,9 +95,11 @@ def credit_unused_advance_fee(uow: UnitOfWork, subscription: Subscription, *, up
     existing = session.scalar(select(CreditNote).where(CreditNote.terminated_subscription_id == subscription.id))
     if existing is not None:
         return existing
-    choice = CREDIT if upgrade else choice_of(subscription)
+    choice = choice_of(subscription)
     if choice == SKIP:
         return None
+    if upgrade:
+        choice = CREDIT  # NOTE: Lago: "Upgrade and refund are not supported together"
     fee = last_advance_fee(session, subscription)
     # NOTE: nothing to give back for a fee of 0 (a trial, a 100 % override) or a voided invoice (Lago's
     # CreateFromTermination returns early on both).

@@ -275,3 +275,17 @@ def test_ending_at_terminates_with_the_stored_choice(lago, clock, run_jobs, live
     (note,) = _notes(lago)
     # Ended at 16 November 00:00: the 16th is its termination day; 17–30 November = 14 days = 14.00.
     assert note.total_amount_cents == 1400
+
+
+@pytest.mark.parametrize(("stored", "expected"), [("refund", [(2100, 2100, 0)]), ("skip", [])])
+def test_an_upgrade_credits_never_refunds_and_respects_a_stored_skip(lago, clock, run_jobs, live_server, org,
+                                                                     stored, expected):
+    _catalog(lago, clock)
+    _subscribe(lago, run_jobs)
+    (advance,) = _invoices(lago)
+    lago.invoices.update(InvoicePaymentStatusChange(payment_status="succeeded"), advance.lago_id)
+    httpx.put(f"{live_server}/api/v1/subscriptions/sub", headers={"Authorization": f"Bearer {org.api_key}"},
+              json={"subscription": {"on_termination_credit_note": stored}}).raise_for_status()
+    clock.set("2026-11-10T12:00:00Z")
+    lago.subscriptions.create(Subscription(external_customer_id="cust", plan_code="max", external_id="sub"))
+    assert [(n.total_amount_cents, n.credit_amount_cents, n.refund_amount_cents) for n in _notes(lago)] == expected

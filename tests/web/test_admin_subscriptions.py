@@ -426,3 +426,20 @@ def test_terminating_without_credit_note_nor_final_invoice(signed_in, org, alice
                     {"final_invoice": "later"})
     assert "Not one of the choices for the final invoice" in refused.get_data(as_text=True)
     assert get_subscription(organization_id=org.id, external_id="sub-alice").status == "active"
+
+
+def test_an_upgrade_from_an_advance_plan_names_its_credit_note(signed_in, org, alice, clock, run_jobs):
+    for code, cents in (("prepaid", 3000), ("prepaid_max", 6000)):
+        create_plan(organization_id=org.id, data={
+            "name": code.title(), "code": code, "interval": "monthly", "amount_cents": cents,
+            "amount_currency": "EUR", "pay_in_advance": True})
+    clock.set("2026-11-01T00:00:00Z")
+    prepaid = create_subscription(organization_id=org.id, data={
+        "external_customer_id": "alice", "plan_code": "prepaid", "external_id": "alice-prepaid"})
+    run_jobs()
+    clock.set("2026-11-10T12:00:00Z")
+    response = _post(signed_in, alice, f"/subscriptions/{prepaid.id}/plan", {"plan_code": "prepaid_max"})
+    html = response.get_data(as_text=True)
+    note = re.search(r'Credit note <span class="mono">([^<]+)</span>', html).group(1)
+    # 10–30 November, the change day included: 21 of 30 days of €30.00.
+    assert f"Credit note {note} for the unused days: €21.00 credited." in _result(html)
