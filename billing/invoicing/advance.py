@@ -392,6 +392,8 @@ def regroup_paid_fees(uow: UnitOfWork, subscription: Subscription, *, at: dateti
     to an invoice once (its row locked, `invoice_id` set in the same transaction); with none, no invoice.
     """
     session = uow.session
+    if not any(c.regroup_paid_fees == "invoice" for c in subscription.plan.charges):
+        return None  # the common case, without a query (Lago also looks at the plan's charges first)
     query = select(Fee).join(Charge, Charge.id == Fee.charge_id).where(
         Fee.subscription_id == subscription.id, Fee.invoice_id.is_(None), Fee.payment_status == "succeeded",
         Fee.succeeded_at <= at, Charge.regroup_paid_fees == "invoice")
