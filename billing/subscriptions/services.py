@@ -385,8 +385,6 @@ def terminate_subscription(*, organization_id: str, external_id: str, at: dateti
             _terminate(uow, successor, at)  # a downgrade that will not happen: canceled
         if subscription.status == "active":
             _set_termination_options(subscription, credit_note, invoice)
-            if subscription.plan.pay_in_advance and subscription.on_termination_credit_note is None:
-                subscription.on_termination_credit_note = "credit"
         _terminate(uow, subscription, at)
         if subscription.status == "terminated":
             # The credit comes first, so the final invoice (its usage) already takes it (as Lago).
@@ -402,6 +400,8 @@ def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> Non
     else:
         subscription.status = "terminated"
         subscription.terminated_at = max(at, subscription.started_at or at)
+        if subscription.plan.pay_in_advance and subscription.on_termination_credit_note is None:
+            subscription.on_termination_credit_note = "credit"  # what it was terminated with (Lago's default)
     # A pending subscription ended before it started is reported as terminated too: its payload's
     # status (`canceled`) tells the two apart.
     _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_TERMINATED)
