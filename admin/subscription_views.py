@@ -15,6 +15,7 @@ from admin.views import admin_blueprint, organization_id, render_customer
 from billing.catalog.screens import plan_options
 from billing.customers import overview
 from billing.errors import NotFound, ValidationFailed
+from billing.invoicing.termination import termination_credit_note
 from billing.ports import runtime
 from billing.subscriptions.periods import local_date
 from billing.subscriptions.services import (
@@ -115,9 +116,12 @@ def subscription_change_plan(customer_id: str, subscription_id: str) -> Response
             new_name = _plan_name(plan_code)
             if changed.id != current.id:
                 invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=current.id)
-                return _done(customer_id, forms.Result(
-                    f"Upgraded to {new_name}: it starts now, and {current.plan.name} was billed up to now.",
-                    invoice=invoice), invoices_changed=True)
+                note = termination_credit_note(organization_id=organization_id(), subscription_id=current.id)
+                message = f"Upgraded to {new_name}: it starts now, and {current.plan.name} was billed up to now."
+                if note is not None:
+                    message += " " + forms.credit_note_sentence(note)
+                return _done(customer_id, forms.Result(message, invoice=invoice, credit_note=note),
+                             invoices_changed=True)
             if changed.status == "pending":
                 return _done(customer_id, forms.Result(f"Now on {new_name}, from its start."))
             change = plan_change_of(changed)
@@ -135,13 +139,29 @@ def subscription_terminate(customer_id: str, subscription_id: str) -> ResponseRe
     if request.method == "GET":
         return render_customer(customer_id, "terminate_confirm" if is_htmx_request() else "content",
                                confirm=subscription)
-    ended = terminate_subscription(organization_id=organization_id(), external_id=subscription.external_id)
+    options = forms.read_terminate_form(request.form, pay_in_advance=subscription.plan.pay_in_advance)
+    try:
+        ended = terminate_subscription(organization_id=organization_id(), external_id=subscription.external_id,
+                                       options=options)
+    except ValidationFailed as failed:
+        errors = forms.sentences(failed.details)
+        return _refused(customer_id, confirm=subscription,
+                        terminate_errors=[m for ms in errors.values() for m in ms])
     if ended.status == "canceled":
         return _done(customer_id, forms.Result(f"{subscription.external_id} was canceled before it started: "
                                                "nothing is billed."))
     invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=subscription.id)
-    return _done(customer_id, forms.Result(f"{subscription.external_id} is terminated.", invoice=invoice),
-                 invoices_changed=True)
+    note = termination_credit_note(organization_id=organization_id(), subscription_id=subscription.id)
+    message = f"{subscription.external_id} is terminated."
+    if note is not None:
+        message += " " + forms.credit_note_sentence(note)
+    elif subscription.plan.pay_in_advance and options.get("on_termination_credit_note") != "skip":
+        message += (" No credit note now: no paid day left unused, or the fee's invoice is still a draft"
+                    " (then when it is finalized).")
+    if options["on_termination_invoice"] == "skip":
+        invoice = None  # no final invoice was issued: the latest one is an earlier invoice
+        message += " No final invoice, as asked."
+    return _done(customer_id, forms.Result(message, invoice=invoice, credit_note=note), invoices_changed=True)
 
 
 @admin_blueprint.route("/customers/<customer_id>/subscriptions/<subscription_id>/overrides",

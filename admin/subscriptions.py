@@ -33,6 +33,35 @@ class Result:
 
     message: str
     invoice: InvoiceRow | None = None  # e.g. the final invoice of a terminated subscription
+    credit_note: object | None = None  # the credit note for the unused days of an advance fee
+
+
+# NOTE: Lago's termination choices for an advance fee's unused days (docs/billing.md, Termination credit notes).
+CREDIT_NOTE_CHOICES = (
+    ("credit", "Credit them", "a credit balance the customer's next invoices use"),
+    ("refund", "Refund them", "what was paid for them is refunded; the rest is credited"),
+    ("skip", "Nothing", "no credit note"),
+)
+
+
+def read_terminate_form(form: MultiDict, *, pay_in_advance: bool) -> dict[str, str]:
+    """The termination choices of the confirm form, as Lago's options (only what applies to the plan)."""
+    # The box sends `generate` after a hidden `skip`: the last value wins; a form without it generates.
+    sent = form.getlist("final_invoice")
+    options = {"on_termination_invoice": (sent[-1] if sent else "generate")[:16]}
+    if pay_in_advance:
+        options["on_termination_credit_note"] = (form.get("on_termination_credit_note") or "credit")[:16]
+    return options
+
+
+def credit_note_sentence(note) -> str:
+    """What a termination's credit note gives back, in words."""
+    parts = []
+    if note.credit_amount_cents:
+        parts.append(f"{format_money(note.credit_amount_cents, note.currency)} credited")
+    if note.refund_amount_cents:
+        parts.append(f"{format_money(note.refund_amount_cents, note.currency)} to refund")
+    return f"Credit note {note.number} for the unused days: " + " and ".join(parts) + "."
 
 
 @dataclass

@@ -19,6 +19,7 @@ from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.catalog.services import create_billable_metric, delete_billable_metric, update_billable_metric
 from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
+from billing.invoicing.credit_notes import list_credit_notes
 from billing.organizations.services import authenticate_user
 from billing.ports import runtime
 from billing.wallets.services import customer_wallets
@@ -140,7 +141,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     code = request.args.get("code", "").strip()[:255]
     context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
                "event_problems": wording.event_problems, "result": None, "override": None, "confirm": None,
-               "change_errors": {}}
+               "change_errors": {}, "terminate_errors": [], "credit_note_choices": subscriptions.CREDIT_NOTE_CHOICES}
     context.update(extra)
     whole_page = not is_htmx_request()
     if whole_page or block == "usage":
@@ -149,6 +150,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     if whole_page or block == "invoices":
         context["invoices"] = overview.customer_invoices(**scope, include_drafts=True, page=invoices_page,
                                                        per_page=INVOICES_PER_PAGE)
+        context["credit_notes"] = list_credit_notes(**scope, per_page=50).items
     if whole_page or block == "events":
         context["events"] = overview.customer_events(**scope, transaction_id=transaction_id or None,
                                                      code=code or None, page=events_page, per_page=EVENTS_PER_PAGE)

@@ -72,6 +72,8 @@ PLAN_REASONS = {
 
 PLAN_FIELD_REASONS = {
     ("amount_currency", "value_is_invalid"): "A currency code (ISO 4217), e.g. EUR",
+    ("on_termination_credit_note", "invalid_value"): "Not one of the choices for the unused days",
+    ("on_termination_invoice", "invalid_value"): "Not one of the choices for the final invoice",
     ("trial_period", "value_is_out_of_range"): "0 or more days",
     ("amount", "value_is_out_of_range"): "0 or more",
     ("min_amount", "value_is_out_of_range"): "0 or more",

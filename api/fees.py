@@ -1,12 +1,12 @@
-"""/fees: list (by subscription or customer) and get, pay-in-advance fees without invoice included."""
+"""/fees: list (by subscription or customer), get, update (a fee's payment status); fees without invoice included."""
 
 from __future__ import annotations
 
 from flask import request
 
 from api.blueprint import api_blueprint as bp
-from api.common import many, one, organization_id, page_args
-from billing.invoicing import services
+from api.common import body, many, one, organization_id, page_args
+from billing.invoicing import advance, services
 
 
 @bp.get("/fees")
@@ -22,3 +22,8 @@ def list_fees():
 @bp.get("/fees/<fee_id>")
 def get_fee(fee_id: str):
     return one("fee", services.get_fee(organization_id=organization_id(), fee_id=fee_id))
+
+
+@bp.put("/fees/<fee_id>")
+def update_fee(fee_id: str):
+    return one("fee", advance.update_fee(organization_id=organization_id(), fee_id=fee_id, data=body("fee")))

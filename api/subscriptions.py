@@ -45,5 +45,11 @@ def update_subscription(external_id: str):
 
 @bp.delete("/subscriptions/<path:external_id>")
 def terminate_subscription(external_id: str):
-    subscription = services.terminate_subscription(organization_id=organization_id(), external_id=external_id)
+    # Lago's options come as query parameters (lago-python-client: `destroy(id, {...})`), or in a JSON body.
+    options = {name: request.args.get(name) for name in ("on_termination_credit_note", "on_termination_invoice")
+               if name in request.args}
+    if request.is_json and isinstance(request.get_json(silent=True), dict):
+        options = {**request.get_json(silent=True), **options}
+    subscription = services.terminate_subscription(organization_id=organization_id(), external_id=external_id,
+                                                   options=options)
     return one("subscription", _serialize(subscription))

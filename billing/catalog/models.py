@@ -112,6 +112,9 @@ class Charge(Base):
     pay_in_advance_from_event_id: Mapped[int | None] = mapped_column(BigInteger)
     invoiceable: Mapped[bool] = mapped_column(default=True)
     prorated: Mapped[bool] = mapped_column(default=False)
+    # Lago's `regroup_paid_fees`: None (fees without invoice stay so) or "invoice" (the paid ones are grouped
+    # on one invoice when the period is billed): only for pay-in-advance charges that are not invoiceable.
+    regroup_paid_fees: Mapped[str | None] = mapped_column(String(16))
     min_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     invoice_display_name: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -260,9 +260,16 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             check.fail("prorated", "invalid_billable_metric_or_charge_model")
         if in_advance and metric is not None and charge_model:
             _check_pay_in_advance(check, metric, charge_model, raw, charge, prorated)
-        if raw.get("regroup_paid_fees") is not None:
-            check.fail("regroup_paid_fees", "not_supported_yet")  # Lago's `invoice` grouping: not built yet
         invoiceable = check.boolean("invoiceable")
+        regroup = check.choice("regroup_paid_fees", REGROUP_PAID_FEES)
+        # An explicit null is "not sent" in the API (API.md); "" clears it.
+        regroup_sent = raw.get("regroup_paid_fees") is not None
+        regroup_now = regroup if regroup_sent else (charge.regroup_paid_fees if charge else None)
+        invoiceable_now = invoiceable if invoiceable is not None else (charge.invoiceable if charge else True)
+        if regroup_now and not (in_advance and not invoiceable_now):
+            # NOTE: lago-api `Charge#validate_regroup_paid_fees`: only a pay-in-advance charge that is not
+            # invoiceable has paid fees to regroup.
+            check.fail("regroup_paid_fees", "only_compatible_with_pay_in_advance_and_non_invoiceable")
         min_amount_cents = check.integer("min_amount_cents")
         display = check.string("invoice_display_name")
         filters = _charge_filters(raw.get("filters"), metric, charge_model, check) if "filters" in raw else None
@@ -282,6 +289,8 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             charge.prorated = prorated
         if invoiceable is not None:
             charge.invoiceable = invoiceable
+        if regroup_sent:
+            charge.regroup_paid_fees = regroup
         if min_amount_cents is not None:
             charge.min_amount_cents = min_amount_cents
         if "invoice_display_name" in raw:
@@ -321,6 +330,7 @@ def _mark_advance_start(session: Session, organization_id: str, charges: list[Ch
 
 
 ADVANCE_AGGREGATIONS = ("count_agg", "sum_agg", "unique_count_agg")
+REGROUP_PAID_FEES = ("invoice",)  # Lago's only grouping: one invoice of the paid fees per billing
 
 
 def _check_pay_in_advance(check: Checker, metric: BillableMetric, charge_model: str, raw: Mapping,
@@ -339,9 +349,10 @@ def _check_pay_in_advance(check: Checker, metric: BillableMetric, charge_model: 
     minimum = raw.get("min_amount_cents", charge.min_amount_cents if charge else 0)
     if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0:
         check.fail("min_amount_cents", "not_compatible_with_pay_in_advance")
-    if prorated if prorated is not None else bool(charge and charge.prorated):
-        # Lago prorates in-advance standard charges; Tally does not yet: refused, not billed wrong.
-        check.fail("prorated", "not_supported_yet")
+    if (prorated if prorated is not None else bool(charge and charge.prorated)) and charge_model != "standard":
+        # NOTE: in advance, only `standard` can be prorated (lago-api `Charge#validate_prorated`: "for
+        # pay_in_advance, price model cannot be package, graduated, percentage and volume").
+        check.fail("prorated", "invalid_billable_metric_or_charge_model")
 
 
 def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
@@ -349,8 +360,8 @@ def can_be_prorated(metric: BillableMetric, charge_model: str) -> bool:
 
     NOTE: lago-api `Charge#validate_prorated` (in arrears: standard, volume, graduated; weighted_sum
     excluded, it is time-weighted already); Lago docs "Prorated vs Full",
-    https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard could be,
-    and Tally refuses prorated pay-in-advance charges (not_supported_yet).
+    https://getlago.com/docs/guide/plans/charges/prorated-vs-full. In advance only standard
+    (`_check_pay_in_advance`).
     """
     return bool(metric.recurring) and metric.aggregation_type != "weighted_sum_agg" \
         and charge_model in PRORATED_MODELS
@@ -554,7 +565,7 @@ def _child_charge(parent_charge: Charge, source: Charge, override: Mapping[str, 
         charge_model=source.charge_model,
         properties=copy.deepcopy(dict(override.get("properties") or source.properties)),
         pay_in_advance=source.pay_in_advance, pay_in_advance_from_event_id=source.pay_in_advance_from_event_id,
-        invoiceable=source.invoiceable, prorated=source.prorated,
+        invoiceable=source.invoiceable, prorated=source.prorated, regroup_paid_fees=source.regroup_paid_fees,
         min_amount_cents=(override["min_amount_cents"] if override.get("min_amount_cents") is not None
                           else source.min_amount_cents),
         invoice_display_name=override.get("invoice_display_name") or source.invoice_display_name,

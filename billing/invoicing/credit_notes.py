@@ -75,7 +75,7 @@ def creditable_amounts(*, organization_id: str, invoice_id: str) -> dict[str, in
         return creditable_cents(session, invoice)
 
 
-def _refunded_cents(session: Session, invoice_id: str) -> int:
+def refunded_cents(session: Session, invoice_id: str) -> int:
     return int(session.scalar(select(func.coalesce(func.sum(CreditNote.refund_amount_cents), 0)).where(
         CreditNote.invoice_id == invoice_id)) or 0)
 
@@ -118,16 +118,7 @@ def _draft(session: Session, organization_id: str, data: Mapping[str, object], *
     if errors:
         raise ValidationFailed(errors)
     items = [(fees[fee_id], amount) for fee_id, amount in wanted.items()]
-    fee_taxes: dict[str, object] = {}
-    credited = []
-    for fee, amount in items:
-        rates = {}
-        for tax in fee.applied_taxes:
-            rates[tax.tax_code] = tax.tax_rate
-            fee_taxes.setdefault(tax.tax_code, tax)
-        credited.append(totals.CreditedItem(amount_cents=amount, fee_amount_cents=fee.amount_cents,
-                                            fee_coupons_precise_cents=fee.precise_coupons_amount_cents,
-                                            tax_rates=rates))
+    credited, fee_taxes = fee_tax_rates(items)
     amounts = totals.credit_note_amounts(credited)
     remaining = invoice.total_amount_cents + invoice.credit_notes_amount_cents - _credited_total_cents(
         session, invoice.id)
@@ -136,7 +127,7 @@ def _draft(session: Session, organization_id: str, data: Mapping[str, object], *
     # NOTE: a refund gives back money received: only on a paid invoice, up to what it was paid
     # less earlier refunds (Lago docs "Credit notes": refunds when the payment status is succeeded).
     paid = invoice.total_paid_amount_cents if invoice.payment_status == "succeeded" else 0
-    refundable = max(min(paid - _refunded_cents(session, invoice.id), amounts.total_amount_cents), 0)
+    refundable = max(min(paid - refunded_cents(session, invoice.id), amounts.total_amount_cents), 0)
     return Draft(invoice=invoice, items=items, amounts=amounts, max_refundable_amount_cents=refundable,
                  fee_taxes=fee_taxes)
 
@@ -182,38 +173,67 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
             errors.setdefault("base", []).append("does_not_match_item_amounts")
         if errors:
             raise ValidationFailed(errors)
-        sequence = int(session.scalar(select(func.count()).select_from(CreditNote).where(
-            CreditNote.invoice_id == invoice.id)) or 0) + 1
-        note = CreditNote(
-            organization_id=organization_id, customer_id=invoice.customer_id, invoice_id=invoice.id,
-            sequential_id=sequence, number=f"{invoice.number}-CN{sequence}",
-            issuing_date=runtime.clock.now().date(), reason=reason,
-            description=str(data["description"])[:1024] if data.get("description") else None,
-            currency=invoice.currency,
-            sub_total_excluding_taxes_amount_cents=amounts.sub_total_excluding_taxes_amount_cents,
-            coupons_adjustment_amount_cents=amounts.coupons_adjustment_amount_cents,
-            taxes_amount_cents=amounts.taxes_amount_cents,
-            taxes_rate=sum((draft.fee_taxes[code].tax_rate for code in amounts.taxes), Decimal(0)),
-            total_amount_cents=amounts.total_amount_cents, credit_amount_cents=credit, balance_amount_cents=credit,
-            refund_amount_cents=refund, credit_status="available" if credit else None,
-            refund_status="pending" if refund else None)
-        for position, (fee, amount) in enumerate(draft.items):
-            note.items.append(CreditNoteItem(fee_id=fee.id, position=position, amount_cents=amount,
-                                             precise_amount_cents=Decimal(amount), amount_currency=invoice.currency))
-        for code, (base, amount) in amounts.taxes.items():
-            tax = draft.fee_taxes[code]
-            note.applied_taxes.append(CreditNoteAppliedTax(
-                tax_id=tax.tax_id, tax_code=tax.tax_code, tax_name=tax.tax_name, tax_rate=tax.tax_rate,
-                tax_description=tax.tax_description, amount_cents=amount, base_amount_cents=base,
-                amount_currency=invoice.currency))
-        session.add(note)
-        session.flush()
-        _emit(session, note)
-        note_id = note.id
-        uow.after_commit(lambda: runtime.dispatcher.enqueue("render_credit_note_pdf", job_id=f"cn-pdf-{note_id}",
-                                                            credit_note_id=note_id))
+        note_id = issue(uow, invoice=invoice, items=draft.items, amounts=amounts, fee_taxes=draft.fee_taxes,
+                        credit=credit, refund=refund, reason=str(reason),
+                        description=str(data["description"])[:1024] if data.get("description") else None).id
     # Read back whole (its items' fees, its invoice): the caller serializes it outside the transaction.
     return get_credit_note(organization_id=organization_id, credit_note_id=note_id)
+
+
+def fee_tax_rates(items: list[tuple[Fee, int]]) -> tuple[list[totals.CreditedItem], dict[str, object]]:
+    """The credited items with their fees' coupons and tax rates, and the fees' taxes by code."""
+    fee_taxes: dict[str, object] = {}
+    credited = []
+    for fee, amount in items:
+        rates = {}
+        for tax in fee.applied_taxes:
+            rates[tax.tax_code] = tax.tax_rate
+            fee_taxes.setdefault(tax.tax_code, tax)
+        credited.append(totals.CreditedItem(amount_cents=amount, fee_amount_cents=fee.amount_cents,
+                                            fee_coupons_precise_cents=fee.precise_coupons_amount_cents,
+                                            tax_rates=rates))
+    return credited, fee_taxes
+
+
+def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: totals.CreditNoteAmounts,
+          fee_taxes: dict[str, object], credit: int, refund: int, reason: str, description: str | None,
+          terminated_subscription_id: str | None = None) -> CreditNote:
+    """Store a checked credit note on `invoice` (its row locked by the caller): number, items, taxes; report it.
+
+    NOTE: numbered `<invoice number>-CN<n>` under the invoice's row lock; `credit_note.created` is sent
+    and the PDF rendered after commit (docs/billing.md, Credit notes).
+    """
+    session = uow.session
+    sequence = int(session.scalar(select(func.count()).select_from(CreditNote).where(
+        CreditNote.invoice_id == invoice.id)) or 0) + 1
+    note = CreditNote(
+        organization_id=invoice.organization_id, customer_id=invoice.customer_id, invoice_id=invoice.id,
+        sequential_id=sequence, number=f"{invoice.number}-CN{sequence}",
+        issuing_date=runtime.clock.now().date(), reason=reason, description=description,
+        currency=invoice.currency,
+        sub_total_excluding_taxes_amount_cents=amounts.sub_total_excluding_taxes_amount_cents,
+        coupons_adjustment_amount_cents=amounts.coupons_adjustment_amount_cents,
+        taxes_amount_cents=amounts.taxes_amount_cents,
+        taxes_rate=sum((fee_taxes[code].tax_rate for code in amounts.taxes), Decimal(0)),
+        total_amount_cents=amounts.total_amount_cents, credit_amount_cents=credit, balance_amount_cents=credit,
+        refund_amount_cents=refund, credit_status="available" if credit else None,
+        refund_status="pending" if refund else None, terminated_subscription_id=terminated_subscription_id)
+    for position, (fee, amount) in enumerate(items):
+        note.items.append(CreditNoteItem(fee_id=fee.id, position=position, amount_cents=amount,
+                                         precise_amount_cents=Decimal(amount), amount_currency=invoice.currency))
+    for code, (base, amount) in amounts.taxes.items():
+        tax = fee_taxes[code]
+        note.applied_taxes.append(CreditNoteAppliedTax(
+            tax_id=tax.tax_id, tax_code=tax.tax_code, tax_name=tax.tax_name, tax_rate=tax.tax_rate,
+            tax_description=tax.tax_description, amount_cents=amount, base_amount_cents=base,
+            amount_currency=invoice.currency))
+    session.add(note)
+    session.flush()
+    _emit(session, note)
+    note_id = note.id
+    uow.after_commit(lambda: runtime.dispatcher.enqueue("render_credit_note_pdf", job_id=f"cn-pdf-{note_id}",
+                                                        credit_note_id=note_id))
+    return note
 
 
 def _emit(session: Session, note: CreditNote) -> None:

@@ -11,6 +11,7 @@ from billing.db import Base, new_id, utcnow
 
 INVOICE_STATUSES = ("draft", "finalized", "voided")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed")
+FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 
 
 class Invoice(Base):
@@ -130,6 +131,12 @@ class Fee(Base):
     precise_unit_amount: Mapped[Decimal] = mapped_column(default=Decimal(0))
     pay_in_advance: Mapped[bool] = mapped_column(default=False)
     invoiceable: Mapped[bool] = mapped_column(default=True)
+    # A fee without invoice is paid on its own (Lago's fee `payment_status`, set by `PUT /fees/:id`); a fee
+    # on an invoice follows its invoice's.
+    payment_status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    succeeded_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+    refunded_at: Mapped[datetime | None]
     # The event a pay-in-advance fee bills (its id and transaction id); None for every other fee.
     pay_in_advance_event_id: Mapped[int | None] = mapped_column(BigInteger)
     event_transaction_id: Mapped[str | None] = mapped_column(String(255))
@@ -217,7 +224,12 @@ class CreditNote(Base):
     """Money given back on a finalized invoice: credited to the customer's balance and/or refunded."""
 
     __tablename__ = "credit_notes"
-    __table_args__ = (UniqueConstraint("invoice_id", "sequential_id", name="uq_credit_notes_invoice_sequence"),)
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "sequential_id", name="uq_credit_notes_invoice_sequence"),
+        # The credit for the unused days of a terminated subscription's advance fee: issued once, however
+        # often the termination (or the finalization that issues it) runs.
+        UniqueConstraint("terminated_subscription_id", name="uq_credit_notes_terminated_subscription"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
@@ -241,6 +253,8 @@ class CreditNote(Base):
     balance_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     file_key: Mapped[str | None] = mapped_column(String(255))
+    # Set on the automatic credit note of a terminated (or upgraded) subscription's unused advance fee.
+    terminated_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

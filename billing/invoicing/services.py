@@ -26,6 +26,7 @@ from billing.invoicing.models import (
     InvoiceAppliedTax,
     InvoiceSubscription,
 )
+from billing.invoicing.termination import credit_after_finalization
 from billing.metering.services import charge_usage
 from billing.money import precise_minor, round_minor, to_major_precise
 from billing.organizations.services import next_in_sequence
@@ -125,6 +126,10 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
     if plan.minimum_commitment_cents:
         position += 1
         _add_commitment_true_up(session, invoice, subscription, start, end, position)
+    from billing.invoicing.advance import renew_advance_charges  # it imports this module
+
+    # After the true-up: the renewal is the next period's (recurring pay-in-advance charges, in full).
+    renew_advance_charges(session, invoice, subscription, billing.boundary, position)
 
 
 def _prorated(amount_cents: int, subscription: Subscription, start: datetime, end: datetime) -> int:
@@ -407,6 +412,10 @@ def bill_termination(uow: UnitOfWork, subscription: Subscription) -> Invoice | N
 
     Billings the clock had not reached yet (it had not run) are issued too, not lost.
     """
+    from billing.invoicing.advance import regroup_paid_fees  # it imports this module
+
+    # Paid pay-in-advance fees are regrouped at termination whatever the final invoice (Lago).
+    regroup_paid_fees(uow, subscription, at=subscription.terminated_at, ending=True)
     if subscription.on_termination_invoice == "skip":
         return None
     billed = _billed_boundaries(uow.session, subscription.id)
@@ -426,6 +435,8 @@ def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
 
     Safe to run twice or concurrently: a billing already issued is skipped by the unique constraint.
     """
+    from billing.invoicing.advance import regroup_paid_fees  # it imports this module
+
     created: list[str] = []
     with read_only() as session:
         subscription = session.get(Subscription, subscription_id)
@@ -443,6 +454,7 @@ def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
                 if billing.reason == REASON_TRIAL_ENDED and subscription.trial_ended_at is None:
                     subscription.trial_ended_at = billing.boundary
                 created.append(_bill(uow, subscription, billing).id)
+                regroup_paid_fees(uow, subscription, at=billing.boundary)
         except AlreadyBilled:
             continue
     return created
@@ -468,8 +480,12 @@ def subscriptions_due(*, at: datetime) -> list[str]:
 # ---------------------------------------------------------------- finalization
 
 
-def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
-    """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit."""
+def finalize(uow: UnitOfWork, invoice: Invoice, *, paid: bool = False) -> None:
+    """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit.
+
+    `paid`: an invoice of fees paid already (regrouped pay-in-advance fees): no wallet pays it, it is
+    `succeeded` at once and not emailed (Lago's advance_charges invoice).
+    """
     if invoice.status != "draft":
         return
     session = uow.session
@@ -477,7 +493,8 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     org = customer.organization
     # NOTE: the customer's wallets pay the total after taxes and coupons when the invoice is
     # finalized (a draft can still change); their rows are locked first (docs/billing.md, Wallets).
-    invoice.prepaid_credit_amount_cents = wallets.apply_prepaid_credits(session, invoice)
+    if not paid:
+        invoice.prepaid_credit_amount_cents = wallets.apply_prepaid_credits(session, invoice)
     compute_totals(invoice)
     if org.document_numbering == "per_organization":
         sequence = next_in_sequence(session, f"invoice:{org.id}")
@@ -488,15 +505,20 @@ def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
     invoice.sequential_id = sequence
     invoice.status = "finalized"
     invoice.finalized_at = utcnow()
-    if invoice.total_amount_cents == 0:
+    if invoice.total_amount_cents == 0 or paid:
         invoice.payment_status = "succeeded"
+    if paid:
+        invoice.total_paid_amount_cents = invoice.total_amount_cents
+    # An advance fee of a subscription terminated while this invoice was a draft: its credit note now.
+    credit_after_finalization(uow, invoice)
     # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
     # period, else when the draft is finalized) and `invoice.drafted` for a new draft; a one-off
     # invoice is reported by `invoice.one_off_created` instead (docs/billing.md, one-off invoices).
     _emit_invoice(session, invoice, webhooks.INVOICE_ONE_OFF_CREATED if invoice.invoice_type == "one_off"
                   else webhooks.INVOICE_CREATED)
     # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
-    queue_invoice_email(session, invoice)
+    if not paid:
+        queue_invoice_email(session, invoice)
     invoice_id = invoice.id
     if runtime.invoice_pdfs:
         uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",

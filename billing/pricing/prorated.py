@@ -46,6 +46,15 @@ def prorated_units(daily: Sequence[Decimal], period_days: int) -> Decimal:
     return _ceil5(sum((max(units, ZERO) for units in daily), ZERO), period_days)
 
 
+def advance_units(increase: Decimal, days_left: int, period_days: int) -> Decimal:
+    """The prorated units of a pay-in-advance increase: units × days left in the period (the event's day
+    included) ÷ days of the period, rounded up at 5 decimals (Lago's pay-in-advance proration coefficient
+    and `ceil(5)`). 1 seat added with 20 of 31 days left: 0.64517."""
+    if period_days <= 0:
+        raise ValueError("a period has at least one day")
+    return _ceil5(max(as_units(increase), ZERO) * max(days_left, 0), period_days)
+
+
 def _ceil5(total: Decimal, period_days: int) -> Decimal:
     # Exact: total and period_days are finite, so (total × 10^5) ÷ days is a rational number whose
     # ceiling is computed with integers, never a rounded float or a truncated Decimal quotient.

@@ -201,6 +201,7 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
     higher is an upgrade (BILLING.md; Lago's plan change rules).
     """
     from billing.invoicing.services import bill_termination
+    from billing.invoicing.termination import credit_unused_advance_fee
 
     session = uow.session
     if current.status == "pending":
@@ -214,6 +215,9 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
             successor.status, successor.canceled_at = "canceled", now
         _terminate(uow, current, now)
         session.flush()
+        # NOTE: an upgrade credits the unused days of an advance fee, the change day included (the new
+        # plan bills it), always as credit (Lago's TerminateService with `upgrade: true`).
+        credit_unused_advance_fee(uow, current, upgrade=True)
         bill_termination(uow, current)
         upgraded = Subscription(
             organization_id=current.organization_id, customer=current.customer,
@@ -270,11 +274,13 @@ def update_subscription(*, organization_id: str, external_id: str, data: Mapping
     if overrides is not None and not isinstance(overrides, Mapping):
         check.fail("plan_overrides", "invalid_type")
     check.done()
+    credit_note, invoice = _termination_options(data)
     now = runtime.clock.now()
     with unit_of_work() as uow:
         subscription = find_live_subscription(uow.session, organization_id, external_id)
         if subscription is None:
             raise NotFound("subscription")
+        _set_termination_options(subscription, credit_note, invoice)
         if overrides:
             _apply_overrides(uow, subscription, overrides)
         if subscription_at is not None:
@@ -318,10 +324,57 @@ def activate_pending_subscriptions(*, organization_id: str | None = None, at: da
         return started
 
 
-def terminate_subscription(*, organization_id: str, external_id: str, at: datetime | None = None) -> Subscription:
-    """End a subscription now: an active one is billed for its partial period at once; a pending one is canceled."""
-    from billing.invoicing.services import bill_termination
+ON_TERMINATION_CREDIT_NOTE = ("credit", "refund", "skip")
+ON_TERMINATION_INVOICE = ("generate", "skip")
 
+
+def _termination_options(data: Mapping[str, object]) -> tuple[str | None, str | None]:
+    """`on_termination_credit_note` and `on_termination_invoice` as sent (None: not sent; "" means the default).
+
+    NOTE: Lago's values: credit note `credit` (default), `refund`, `skip`; invoice `generate` (default),
+    `skip`; anything else is 422 `invalid_value` (lago-api's subscriptions request spec). Lago's newer
+    `offset` needs credit-note offsets, which Tally does not have: refused as `not_supported_yet`.
+    """
+    errors: dict[str, list[str]] = {}
+    found: list[str | None] = []
+    for name, allowed, default in (("on_termination_credit_note", ON_TERMINATION_CREDIT_NOTE, "credit"),
+                                   ("on_termination_invoice", ON_TERMINATION_INVOICE, "generate")):
+        value = data.get(name)
+        if value is None:
+            found.append(None)
+        elif value == "":
+            found.append(default)
+        elif name == "on_termination_credit_note" and value == "offset":
+            errors[name] = ["not_supported_yet"]
+        elif value not in allowed:
+            errors[name] = ["invalid_value"]
+        else:
+            found.append(str(value))
+    if errors:
+        raise ValidationFailed(errors)
+    return found[0], found[1]
+
+
+def _set_termination_options(subscription: Subscription, credit_note: str | None, invoice: str | None) -> None:
+    # NOTE: the credit-note choice only means something for a pay-in-advance plan: Lago keeps it null
+    # on arrears plans (ignored when sent) and `credit` on advance plans terminated without one.
+    if subscription.plan.pay_in_advance and credit_note is not None:
+        subscription.on_termination_credit_note = credit_note
+    if invoice is not None:
+        subscription.on_termination_invoice = invoice
+
+
+def terminate_subscription(*, organization_id: str, external_id: str, at: datetime | None = None,
+                           options: Mapping[str, object] | None = None) -> Subscription:
+    """End a subscription now: an active one is billed for its partial period at once; a pending one is canceled.
+
+    `options`: Lago's `on_termination_credit_note` (credit, refund, skip: what happens to the unused days
+    of an advance fee) and `on_termination_invoice` (generate, skip: the final invoice).
+    """
+    from billing.invoicing.services import bill_termination
+    from billing.invoicing.termination import credit_unused_advance_fee
+
+    credit_note, invoice = _termination_options(options or {})
     at = at or runtime.clock.now()
     with unit_of_work() as uow:
         subscription = find_live_subscription(uow.session, organization_id, external_id)
@@ -332,8 +385,12 @@ def terminate_subscription(*, organization_id: str, external_id: str, at: dateti
         successor = next_subscription(uow.session, subscription)
         if successor is not None:
             _terminate(uow, successor, at)  # a downgrade that will not happen: canceled
+        if subscription.status == "active":
+            _set_termination_options(subscription, credit_note, invoice)
         _terminate(uow, subscription, at)
         if subscription.status == "terminated":
+            # The credit comes first, so the final invoice (its usage) already takes it (as Lago).
+            credit_unused_advance_fee(uow, subscription)
             bill_termination(uow, subscription)
         return subscription
 
@@ -345,6 +402,8 @@ def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> Non
     else:
         subscription.status = "terminated"
         subscription.terminated_at = max(at, subscription.started_at or at)
+        if subscription.plan.pay_in_advance and subscription.on_termination_credit_note is None:
+            subscription.on_termination_credit_note = "credit"  # what it was terminated with (Lago's default)
     # A pending subscription ended before it started is reported as terminated too: its payload's
     # status (`canceled`) tells the two apart.
     _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_TERMINATED)
@@ -352,6 +411,7 @@ def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> Non
 
 def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
     from billing.invoicing.services import bill_termination
+    from billing.invoicing.termination import credit_unused_advance_fee
 
     now = runtime.clock.now()
     live = select(Subscription).where(Subscription.customer_id == customer.id,
@@ -359,12 +419,14 @@ def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
     for subscription in uow.session.scalars(live.with_for_update(of=Subscription)):
         _terminate(uow, subscription, now)
         if subscription.status == "terminated":
+            credit_unused_advance_fee(uow, subscription)
             bill_termination(uow, subscription)
 
 
 def end_due_subscriptions(*, at: datetime) -> list[str]:
     """Terminate subscriptions whose `ending_at` has passed; returns their ids."""
     from billing.invoicing.services import bill_termination
+    from billing.invoicing.termination import credit_unused_advance_fee
 
     ended: list[str] = []
     with unit_of_work() as uow:
@@ -372,6 +434,7 @@ def end_due_subscriptions(*, at: datetime) -> list[str]:
                 Subscription.status == "active", Subscription.ending_at.is_not(None),
                 Subscription.ending_at <= at).with_for_update(of=Subscription)):
             _terminate(uow, subscription, subscription.ending_at)
+            credit_unused_advance_fee(uow, subscription)
             bill_termination(uow, subscription)
             ended.append(subscription.id)
     return ended

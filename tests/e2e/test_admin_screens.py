@@ -69,3 +69,37 @@ def test_sign_in_find_a_customer_refresh_usage_and_get_a_portal_link(page: Page,
     expect(page.get_by_role("heading", name="Alice Corp")).to_be_visible()
     expect(page.locator('[data-metric="api_calls"] .units')).to_have_text("5")
     assert problems == []
+
+
+def test_terminate_an_advance_plan_choosing_what_the_unused_days_become(page: Page, live_server, org, clock,
+                                                                        run_jobs):
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    create_admin(email="manager@acme.test", password=PASSWORD, organization_id=org.id)
+    create_plan(organization_id=org.id, data={
+        "name": "Prepaid", "code": "prepaid", "interval": "monthly", "amount_cents": 3000, "amount_currency": "EUR",
+        "pay_in_advance": True})
+    clock.set("2026-11-01T00:00:00Z")
+    customer = upsert_customer(organization_id=org.id, data={"external_id": "bob", "name": "Bob Ltd"})
+    create_subscription(organization_id=org.id, data={
+        "external_customer_id": "bob", "plan_code": "prepaid", "external_id": "sub-bob"})
+    run_jobs()
+    clock.set("2026-11-10T12:00:00Z")
+
+    page.goto(f"{live_server}/admin/login")
+    page.get_by_label("Email").fill("manager@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server}/admin/customers/{customer.id}")
+    page.get_by_text("Manage this subscription").click()
+    page.get_by_role("link", name="Terminate…").click()
+    page.get_by_label("Refund them").check()
+    page.get_by_role("button", name="Terminate now").click()
+
+    # Nothing was paid yet: what a refund would give back is credited (20 unused days of €30.00).
+    expect(page.locator(".result")).to_contain_text("sub-bob is terminated. Credit note")
+    expect(page.locator(".result")).to_contain_text("€20.00 credited")
+    notes = page.locator("[data-credit-note]")
+    expect(notes).to_have_count(1)  # the invoices block refreshed itself (HX-Trigger)
+    expect(notes.first).to_contain_text("order cancellation")
+    assert problems == []

@@ -146,3 +146,31 @@ def test_an_invalid_edit_cascades_nothing(org, storage):
     with read_only() as session:
         assert session.scalar(select(BillableMetricFilter.key)) == "region"
         assert len(session.scalars(select(Plan).where(Plan.parent_id.is_not(None))).all()) == 1
+
+
+def _charge_flags(org, external_id: str) -> list[tuple]:
+    with read_only() as session:
+        subscription = session.scalar(select(Subscription).where(
+            Subscription.organization_id == org.id, Subscription.external_id == external_id))
+        return sorted((c.billable_metric.code, c.pay_in_advance, c.invoiceable, c.invoice_display_name)
+                      for c in subscription.plan.charges)
+
+
+def test_pay_in_advance_and_invoicing_flags_do_not_cascade_but_come_with_an_added_charge(org, storage):
+    """Lago cascades a charge's model-checked properties and filters only (Charges::UpdateService in cascade
+    mode); `pay_in_advance`, `invoiceable`, the display name stay the child's. A charge added to the parent
+    comes to the child whole, flags included (Charges::CreateChildrenService)."""
+    _subscribe(org, "child", {"amount_cents": 900})
+    seats = create_billable_metric(organization_id=org.id, data={
+        "name": "Seats", "code": "seats", "aggregation_type": "unique_count_agg", "field_name": "user",
+        "recurring": True})
+    update_plan(organization_id=org.id, code="storage", cascade_updates=True, data={"charges": [
+        _charge(org, pay_in_advance=True, invoiceable=False, invoice_display_name="Storage paid ahead",
+                properties={"amount": "0.20"}),
+        {"billable_metric_id": seats.id, "charge_model": "standard", "properties": {"amount": "5"},
+         "pay_in_advance": True, "invoiceable": False}]})
+    assert _charge_flags(org, "child") == [("gb", False, True, None), ("seats", True, False, None)]
+    # The inherited price followed; the parent's own terms changed.
+    assert _terms(org, "child")[1][0][2] == {"amount": "0.20"}
+    parent = {c.billable_metric.code: c for c in get_plan(organization_id=org.id, code="storage").charges}
+    assert (parent["gb"].pay_in_advance, parent["gb"].invoiceable) == (True, False)

@@ -134,3 +134,15 @@ def test_prorated_units_bounds(daily, held):
     period_days = 31
     assert prorated.prorated_units([D(u) for u in daily], period_days) <= max(daily)
     assert prorated.prorated_units([D(held)] * period_days, period_days) == held
+
+
+@pytest.mark.parametrize(("increase", "days_left", "period_days", "units"), [
+    ("1", 20, 31, "0.64517"),  # Lago's scenario: a seat added 12 July bills 20/31, rounded up at 5 decimals
+    ("1", 20, 30, "0.66667"),
+    ("1", 16, 30, "0.53334"),
+    ("2", 31, 31, "2"),  # the whole period: exactly the units
+    ("0", 10, 30, "0"),
+    ("1", 0, 30, "0"),
+])
+def test_advance_units_prorate_an_increase_for_the_days_left(increase, days_left, period_days, units):
+    assert prorated.advance_units(Decimal(increase), days_left, period_days) == Decimal(units)

@@ -371,3 +371,75 @@ def test_hostile_names_on_the_subscriptions_are_escaped(signed_in, org):
     for html in (page, editor, confirm):
         assert "<script>alert" not in html and "<img src=x" not in html and "<u>sub</u>" not in html
     assert "&lt;u&gt;sub&lt;/u&gt;" in confirm and "&lt;script&gt;alert(1)&lt;/script&gt;" in editor
+
+
+def test_terminating_an_advance_plan_offers_the_credit_note_choice(signed_in, org, alice, clock, run_jobs):
+    create_plan(organization_id=org.id, data={
+        "name": "Prepaid", "code": "prepaid", "interval": "monthly", "amount_cents": 3000, "amount_currency": "EUR",
+        "pay_in_advance": True})
+    clock.set("2026-11-01T00:00:00Z")
+    prepaid = create_subscription(organization_id=org.id, data={
+        "external_customer_id": "alice", "plan_code": "prepaid", "external_id": "alice-prepaid"})
+    run_jobs()
+    clock.set("2026-11-10T12:00:00Z")
+    confirm = signed_in.get(f"/admin/customers/{alice.id}/subscriptions/{prepaid.id}/terminate", headers=HTMX)
+    html = confirm.get_data(as_text=True)
+    assert "The days paid in advance and not used" in html
+    assert re.findall(r'name="on_termination_credit_note" value="(\w+)"', html) == ["credit", "refund", "skip"]
+    # The arrears plan has no such choice.
+    arrears = signed_in.get(f"/admin/customers/{alice.id}/subscriptions/{alice.subscription_id}/terminate",
+                            headers=HTMX).get_data(as_text=True)
+    assert "on_termination_credit_note" not in arrears and 'name="final_invoice"' in arrears
+
+    response = _post(signed_in, alice, f"/subscriptions/{prepaid.id}/terminate",
+                     {"on_termination_credit_note": "credit", "final_invoice": ["skip", "generate"]})
+
+    html = response.get_data(as_text=True)
+    note = re.search(r'Credit note <span class="mono">([^<]+)</span>', html).group(1)
+    # 11–30 November: 20 of 30 days of €30.00.
+    assert f"alice-prepaid is terminated. Credit note {note} for the unused days: €20.00 credited." in _result(html)
+    assert get_subscription(organization_id=org.id, external_id="alice-prepaid").on_termination_credit_note == "credit"
+    page = _page(signed_in, alice)
+    row = re.search(rf'<tr data-credit-note="[^"]+">\s*<td class="mono">{re.escape(note)}(.*?)</tr>', page, re.S)
+    assert row and "order cancellation" in row.group(1) and "€20.00" in row.group(1)
+    assert "20 unused days of 30, subscription alice-prepaid terminated" in row.group(1)
+    # The customer sees it on their portal too.
+    portal = signed_in.get(alice.portal_path()).get_data(as_text=True)
+    row = re.search(rf'<tr data-credit-note="[^"]+">\s*<td><span class="mono">{re.escape(note)}(.*?)</tr>', portal,
+                    re.S)
+    assert row and "20 unused days of 30" in row.group(1) and "€20.00" in row.group(1)
+
+
+def test_terminating_without_credit_note_nor_final_invoice(signed_in, org, alice, clock, run_jobs):
+    create_plan(organization_id=org.id, data={
+        "name": "Prepaid", "code": "prepaid", "interval": "monthly", "amount_cents": 3000, "amount_currency": "EUR",
+        "pay_in_advance": True})
+    prepaid = create_subscription(organization_id=org.id, data={
+        "external_customer_id": "alice", "plan_code": "prepaid", "external_id": "alice-prepaid"})
+    run_jobs()
+    response = _post(signed_in, alice, f"/subscriptions/{prepaid.id}/terminate",
+                     {"on_termination_credit_note": "skip", "final_invoice": "skip"})
+    assert _result(response.get_data(as_text=True)) == "alice-prepaid is terminated. No final invoice, as asked."
+    ended = get_subscription(organization_id=org.id, external_id="alice-prepaid")
+    assert (ended.on_termination_credit_note, ended.on_termination_invoice) == ("skip", "skip")
+    refused = _post(signed_in, alice, f"/subscriptions/{alice.subscription_id}/terminate",
+                    {"final_invoice": "later"})
+    assert "Not one of the choices for the final invoice" in refused.get_data(as_text=True)
+    assert get_subscription(organization_id=org.id, external_id="sub-alice").status == "active"
+
+
+def test_an_upgrade_from_an_advance_plan_names_its_credit_note(signed_in, org, alice, clock, run_jobs):
+    for code, cents in (("prepaid", 3000), ("prepaid_max", 6000)):
+        create_plan(organization_id=org.id, data={
+            "name": code.title(), "code": code, "interval": "monthly", "amount_cents": cents,
+            "amount_currency": "EUR", "pay_in_advance": True})
+    clock.set("2026-11-01T00:00:00Z")
+    prepaid = create_subscription(organization_id=org.id, data={
+        "external_customer_id": "alice", "plan_code": "prepaid", "external_id": "alice-prepaid"})
+    run_jobs()
+    clock.set("2026-11-10T12:00:00Z")
+    response = _post(signed_in, alice, f"/subscriptions/{prepaid.id}/plan", {"plan_code": "prepaid_max"})
+    html = response.get_data(as_text=True)
+    note = re.search(r'Credit note <span class="mono">([^<]+)</span>', html).group(1)
+    # 10–30 November, the change day included: 21 of 30 days of €30.00.
+    assert f"Credit note {note} for the unused days: €21.00 credited." in _result(html)
