@@ -39,6 +39,8 @@ class Wallet(Base):
     last_consumed_credit_at: Mapped[datetime | None]
     # True once `wallet.depleted_ongoing_balance` was sent; reset when the ongoing balance is positive again.
     depleted_notified: Mapped[bool] = mapped_column(default=False)
+    # How many times the ongoing balance was depleted: each crossing's number (its email's key).
+    depletions: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
+from billing.emails import services as emails
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import services as invoicing
 from billing.invoicing import totals
@@ -407,8 +408,12 @@ def check_wallet_thresholds(*, organization_id: str | None = None) -> int:
                 else:
                     rule.armed = True
             if ongoing.balance_cents <= 0 and not wallet.depleted_notified:
+                # NOTE: one crossing, one webhook and one email (docs/billing.md, Wallets).
                 wallet.depleted_notified = True
+                wallet.depletions += 1
                 _emit_wallet(session, wallet, ledger.WALLET_DEPLETED_ONGOING_BALANCE, ongoing)
+                emails.queue_wallet_depleted_email(session, wallet, ongoing_balance_cents=ongoing.balance_cents,
+                                                   credits_ongoing_balance=ongoing.credits)
             elif ongoing.balance_cents > 0 and wallet.depleted_notified:
                 wallet.depleted_notified = False
     return fired

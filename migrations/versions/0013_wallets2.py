@@ -1,0 +1,45 @@
+"""wallets2: low-balance emails, ongoing balance, wallet limits and scope
+
+Revision ID: 0013_wallets2
+Revises: 0012
+Create Date: 2026-11-25 02:35:27.013473
+"""
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = '0013_wallets2'
+down_revision: str | None = '0012'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql')
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('wallet_id', sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column('sequence', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('details', JSON, nullable=False, server_default='{}'))
+        batch_op.alter_column('invoice_id', existing_type=sa.VARCHAR(length=36), nullable=True)
+        batch_op.create_unique_constraint('uq_email_deliveries_wallet_kind_sequence', ['wallet_id', 'kind', 'sequence'])
+        batch_op.create_foreign_key('fk_email_deliveries_wallet_id_wallets', 'wallets', ['wallet_id'], ['id'],
+                                    ondelete='CASCADE')
+
+    with op.batch_alter_table('wallets', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('depletions', sa.Integer(), nullable=False, server_default='0'))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('wallets', schema=None) as batch_op:
+        batch_op.drop_column('depletions')
+
+    with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_email_deliveries_wallet_id_wallets', type_='foreignkey')
+        batch_op.drop_constraint('uq_email_deliveries_wallet_kind_sequence', type_='unique')
+        batch_op.alter_column('invoice_id', existing_type=sa.VARCHAR(length=36), nullable=False)
+        batch_op.drop_column('details')
+        batch_op.drop_column('sequence')
+        batch_op.drop_column('wallet_id')
