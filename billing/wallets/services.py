@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
@@ -326,16 +327,46 @@ class Ongoing:
     credits: Decimal
 
 
+def _usage_fees(session: Session, subscription: Subscription, org_taxes: list) -> tuple[list[totals.FeeLine],
+                                                                                         dict[str, Decimal]]:
+    """The fees the subscription's current usage would bill at the period's end, with their taxes' codes and rates.
+
+    NOTE: only charges billed in arrears: a pay-in-advance charge billed each event on its own
+    invoice, which the wallets paid (or will pay, a draft) already (docs/billing.md, Wallets). A
+    charge's taxes are chosen as on its invoice: charge, else plan, else customer, else organization.
+    """
+    plan, customer = subscription.plan, subscription.customer
+    usage = usage_for_current_period(session, subscription)
+    rates: dict[str, Decimal] = {}
+    lines = []
+    for charge_usage in usage.charges:
+        charge = charge_usage.charge
+        if charge.pay_in_advance or not charge.invoiceable:
+            continue
+        levels = [list(charge.taxes), list(plan.taxes), list(customer.taxes), org_taxes]
+        rates.update((tax.code, tax.rate) for level in levels for tax in level)
+        lines.append(totals.FeeLine(amount_cents=charge_usage.amount_cents, plan_code=plan.code,
+                                    metric_code=charge.billable_metric.code,
+                                    tax_codes=totals.taxes_of([[t.code for t in level] for level in levels])))
+    return lines, rates
+
+
 def _ongoing(session: Session, wallet: Wallet) -> Ongoing:
-    """NOTE: ongoing balance = balance − current usage not yet invoiced − draft invoices' totals
-    (BILLING.md, Wallets), computed when read; usage in the wallet's currency only."""
+    """NOTE: ongoing usage = the current usage not yet invoiced, taxes included, + the totals of the
+    customer's draft invoices; ongoing balance = balance − ongoing usage. Usage counts each active
+    subscription in the wallet's currency; its taxes are rounded once per tax per subscription, as
+    its invoice will be (Lago's wallet object: "all current usage and draft invoices including
+    taxes"; docs/billing.md, Wallets). Computed when read."""
     usage = 0
+    org_taxes = organization_taxes(session, wallet.organization_id)
     subscriptions = session.scalars(select(Subscription).where(
         Subscription.customer_id == wallet.customer_id, Subscription.status == "active")).all()
     for subscription in subscriptions:
         if subscription.started_at is None or subscription.plan.amount_currency != wallet.currency:
             continue
-        usage += usage_for_current_period(session, subscription).amount_cents
+        lines, rates = _usage_fees(session, subscription, org_taxes)
+        taxes = totals.compute_taxes(lines, [Decimal(0)] * len(lines), rates)
+        usage += sum(line.amount_cents for line in lines) + taxes.total
     usage += session.scalar(select(func.coalesce(func.sum(Invoice.total_amount_cents), 0)).where(
         Invoice.customer_id == wallet.customer_id, Invoice.status == "draft",
         Invoice.currency == wallet.currency)) or 0
