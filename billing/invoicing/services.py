@@ -469,9 +469,14 @@ def subscriptions_due(*, at: datetime) -> list[str]:
 
 
 def finalize(uow: UnitOfWork, invoice: Invoice) -> None:
-    """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit."""
-    if invoice.status != "draft":
+    """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit.
+
+    A draft, or an `open` credit purchase whose payment just succeeded (issued today then)."""
+    if invoice.status not in ("draft", "open"):
         return
+    if invoice.status == "open":
+        invoice.issuing_date = local_date(runtime.clock.now(), invoice.customer.applicable_timezone)
+        invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
     session = uow.session
     customer = invoice.customer
     org = customer.organization
@@ -600,7 +605,9 @@ def update_invoice(*, organization_id: str, invoice_id: str, data: dict | None =
         invoice = _get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
         if customer_id is not None and invoice.customer_id != customer_id:
             raise NotFound("invoice")
-        if invoice.status != "finalized":
+        if invoice.status == "open" and status == "succeeded":
+            finalize(uow, invoice)  # NOTE: an `open` credit purchase is issued once paid (docs/billing.md, Wallets)
+        if invoice.status not in ("finalized", "open") or (invoice.status == "open" and status == "pending"):
             raise NotAllowed("invoice_not_finalized")
         if invoice.payment_status != status:
             invoice.payment_status = status
@@ -640,8 +647,8 @@ def list_invoices(*, organization_id: str, external_customer_id: str | None = No
             Customer.external_id == external_customer_id)
     if customer_id:
         query = query.where(Invoice.customer_id == customer_id)
-    if status:
-        query = query.where(Invoice.status == status)
+    # An `open` credit purchase is not issued yet: listed once paid (Lago lists visible invoices only).
+    query = query.where(Invoice.status == status) if status else query.where(Invoice.status != "open")
     with read_only() as session:
         return paginate(session, query.order_by(Invoice.created_at.desc(), Invoice.id), page=page, per_page=per_page)
 

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+import billing.db
+
 revision: str = '0013_wallets2'
 down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
@@ -30,10 +32,56 @@ def upgrade() -> None:
 
     with op.batch_alter_table('wallets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('depletions', sa.Integer(), nullable=False, server_default='0'))
+        batch_op.add_column(sa.Column('allowed_fee_types', JSON, nullable=False, server_default='[]'))
+        batch_op.add_column(sa.Column('paid_top_up_min_amount_cents', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('paid_top_up_max_amount_cents', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('invoice_requires_successful_payment', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+
+    op.create_table('wallet_targets',
+    sa.Column('wallet_id', sa.String(length=36), nullable=False),
+    sa.Column('billable_metric_id', sa.String(length=36), nullable=False),
+    sa.ForeignKeyConstraint(['billable_metric_id'], ['billable_metrics.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['wallet_id'], ['wallets.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('wallet_id', 'billable_metric_id')
+    )
+    with op.batch_alter_table('wallet_targets', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wallet_targets_billable_metric_id'), ['billable_metric_id'], unique=False)
+
+    with op.batch_alter_table('wallet_transactions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('invoice_requires_successful_payment', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+
+    with op.batch_alter_table('recurring_transaction_rules', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('transaction_metadata', JSON, nullable=False, server_default='[]'))
+        batch_op.add_column(sa.Column('ignore_paid_top_up_limits', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+        batch_op.add_column(sa.Column('invoice_requires_successful_payment', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+        batch_op.add_column(sa.Column('grants_target_top_up', sa.Boolean(), nullable=True))
+        batch_op.add_column(sa.Column('backoff_until', billing.db.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('recurring_transaction_rules', schema=None) as batch_op:
+        batch_op.drop_column('backoff_until')
+        batch_op.drop_column('grants_target_top_up')
+        batch_op.drop_column('invoice_requires_successful_payment')
+        batch_op.drop_column('ignore_paid_top_up_limits')
+        batch_op.drop_column('transaction_metadata')
+
+    with op.batch_alter_table('wallet_transactions', schema=None) as batch_op:
+        batch_op.drop_column('invoice_requires_successful_payment')
+
+    with op.batch_alter_table('wallet_targets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wallet_targets_billable_metric_id'))
+    op.drop_table('wallet_targets')
+
     with op.batch_alter_table('wallets', schema=None) as batch_op:
+        batch_op.drop_column('invoice_requires_successful_payment')
+        batch_op.drop_column('paid_top_up_max_amount_cents')
+        batch_op.drop_column('paid_top_up_min_amount_cents')
+        batch_op.drop_column('allowed_fee_types')
         batch_op.drop_column('depletions')
 
     with op.batch_alter_table('email_deliveries', schema=None) as batch_op:
