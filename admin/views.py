@@ -20,6 +20,7 @@ from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.organizations.services import authenticate_user
 from billing.ports import runtime
+from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
 
@@ -160,6 +161,9 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context["wallets"] = customer_wallets(**scope)
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
+        context.setdefault("wallet_forms", {})
+        context["wallet_metric_codes"] = screens.metric_codes(organization_id=organization_id())
+        context["wallet_fee_types"] = WALLET_FEE_TYPES
     context.setdefault("invoice_error", None)
     if whole_page:
         context["metric_codes"] = screens.metric_codes(organization_id=organization_id())
