@@ -70,9 +70,10 @@ def bill_advance_charges() -> int:
     return total + taken
 
 
-def check_wallet_thresholds() -> int:
+def check_wallet_thresholds() -> dict:
     ensure_configured()
-    return wallets.check_wallet_thresholds()
+    check = wallets.check_wallet_thresholds()
+    return {"customers": check.customers, "fired": check.fired}
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:

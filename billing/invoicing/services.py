@@ -382,6 +382,7 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
         finalize(uow, invoice)
     else:
         _emit_invoice(session, invoice, webhooks.INVOICE_DRAFTED)
+        wallets.draft_changed(session, invoice)  # drafts count in the wallets' ongoing balance
     return invoice
 
 
@@ -567,6 +568,7 @@ def refresh_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         _apply_credit_notes(session, invoice)
         compute_totals(invoice)
         session.flush()
+        wallets.draft_changed(session, invoice)
         return invoice
 
 

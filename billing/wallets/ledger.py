@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal, localcontext
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billing import serializers
 from billing.db import utcnow
 from billing.money import exponent, round_credits, round_minor, to_minor
-from billing.wallets.models import Wallet, WalletTransaction
+from billing.wallets.models import Wallet, WalletCheckDue, WalletTransaction
 from billing.webhooks import services as webhooks
 
 WALLET_TRANSACTION_CREATED = webhooks.WALLET_TRANSACTION_CREATED
@@ -25,6 +26,33 @@ WALLET_DEPLETED_ONGOING_BALANCE = webhooks.WALLET_DEPLETED_ONGOING_BALANCE
 # NOTE: after a declined automatic threshold top-up, the wallet's threshold rules wait an hour
 # (lago-api "back off after a declined top-up", https://github.com/getlago/lago-api/pull/6176).
 DECLINED_TOP_UP_BACKOFF = timedelta(hours=1)
+
+
+def request_check(session: Session, *, customer_id: str, organization_id: str) -> None:
+    """Ask `check_wallet_thresholds` to look at the customer's wallets again (in the caller's transaction).
+
+    NOTE: the check looks only at customers asked for (docs/billing.md, Wallets): every change of
+    an ongoing balance other than new events (found by the check itself) asks here: ledger
+    movements, draft invoices, a wallet's settings.
+    """
+    insert = (sqlite if session.bind.dialect.name == "sqlite" else postgresql).insert
+    session.execute(insert(WalletCheckDue).values(customer_id=customer_id, organization_id=organization_id,
+                                                  requested_at=utcnow()).on_conflict_do_nothing())
+
+
+def draft_changed(session: Session, invoice) -> None:
+    """A draft invoice was made or recomputed: its total counts in the ongoing balance of the customer's
+    wallets, if there are any (one statement, nothing asked for a customer without a wallet)."""
+    insert = (sqlite if session.bind.dialect.name == "sqlite" else postgresql).insert
+    session.execute(insert(WalletCheckDue).from_select(
+        ["customer_id", "organization_id", "requested_at"],
+        select(Wallet.customer_id, Wallet.organization_id, literal(utcnow(), type_=WalletCheckDue.requested_at.type))
+        .where(Wallet.customer_id == invoice.customer_id, Wallet.status == "active").limit(1),
+    ).on_conflict_do_nothing())
+
+
+def _moved(session: Session, wallet: Wallet) -> None:
+    request_check(session, customer_id=wallet.customer_id, organization_id=wallet.organization_id)
 
 
 def credits_amount_cents(wallet: Wallet, credits: Decimal) -> int:
@@ -108,6 +136,7 @@ def add_credits(session: Session, wallet: Wallet, *, credits: Decimal, granted: 
     session.add(transaction)
     if granted:
         _refresh_balance(session, wallet)
+    _moved(session, wallet)
     emit_transaction(session, transaction, WALLET_TRANSACTION_CREATED)
     return transaction
 
@@ -123,6 +152,7 @@ def void_credits(session: Session, wallet: Wallet, *, credits: Decimal, source: 
         amount_cents=credits_amount_cents(wallet, credits), name=name, settled_at=utcnow())
     session.add(transaction)
     _refresh_balance(session, wallet)
+    _moved(session, wallet)
     emit_transaction(session, transaction, WALLET_TRANSACTION_CREATED)
     return transaction
 
@@ -149,6 +179,7 @@ def consume(session: Session, wallet: Wallet, *, amount_cents: int, invoice_id: 
     wallet.consumed_credits += credits
     wallet.last_consumed_credit_at = now
     _refresh_balance(session, wallet)
+    _moved(session, wallet)
     emit_transaction(session, transaction, WALLET_TRANSACTION_CREATED)
     return paid
 
@@ -200,7 +231,10 @@ def apply_prepaid_credits(session: Session, invoice) -> int:
     due = invoice.total_amount_cents
     paid = 0
     shares = None
-    for wallet in lock_wallets(session, customer_id=invoice.customer_id, currency=invoice.currency):
+    wallets = lock_wallets(session, customer_id=invoice.customer_id, currency=invoice.currency)
+    if wallets:  # a draft leaves the ongoing usage, or an invoice is issued at once: the balance moves
+        _moved(session, wallets[0])
+    for wallet in wallets:
         if due - paid <= 0:
             break
         if wallet.balance_cents <= 0:
@@ -247,6 +281,7 @@ def settle_invoice_transactions(session: Session, invoice, *, succeeded: bool) -
                     if rule.trigger == "threshold":
                         rule.backoff_until, rule.armed = utcnow() + DECLINED_TOP_UP_BACKOFF, True
         _refresh_balance(session, wallet)
+        _moved(session, wallet)
         emit_transaction(session, transaction, WALLET_TRANSACTION_UPDATED)
         done.append(transaction)
     return done

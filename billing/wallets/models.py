@@ -40,6 +40,8 @@ class Wallet(Base):
     terminated_at: Mapped[datetime | None]
     last_balance_sync_at: Mapped[datetime | None]
     last_consumed_credit_at: Mapped[datetime | None]
+    # When `check_wallet_thresholds` last evaluated its ongoing balance (Lago's name).
+    last_ongoing_balance_sync_at: Mapped[datetime | None]
     # True once `wallet.depleted_ongoing_balance` was sent; reset when the ongoing balance is positive again.
     depleted_notified: Mapped[bool] = mapped_column(default=False)
     # How many times the ongoing balance was depleted: each crossing's number (its email's key).
@@ -130,3 +132,18 @@ class RecurringTransactionRule(Base):
     # After a declined threshold top-up: no other before this instant (cleared by a settled paid top-up).
     backoff_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WalletCheckDue(Base):
+    """A customer whose wallets' ongoing balance may have moved since they were last checked.
+
+    Written by whatever moves it (new events, found by the check itself; a ledger movement; a draft
+    invoice; a wallet's settings) and taken away by the check of that customer, under its wallets'
+    row locks: `check_wallet_thresholds` looks at these customers only (docs/billing.md, Wallets).
+    """
+
+    __tablename__ = "wallet_checks_due"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

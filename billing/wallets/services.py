@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric
@@ -21,6 +21,8 @@ from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import services as invoicing
 from billing.invoicing import totals
 from billing.invoicing.models import Fee, Invoice
+from billing.metering import rollups
+from billing.metering.models import Event, RollupWatermark
 from billing.metering.services import usage_for_current_period
 from billing.money import exponent, round_credits
 from billing.pagination import Page, paginate
@@ -29,7 +31,14 @@ from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
 from billing.validation import Checker
 from billing.wallets import ledger
-from billing.wallets.models import FEE_TYPES, RULE_INTERVALS, RecurringTransactionRule, Wallet, WalletTransaction
+from billing.wallets.models import (
+    FEE_TYPES,
+    RULE_INTERVALS,
+    RecurringTransactionRule,
+    Wallet,
+    WalletCheckDue,
+    WalletTransaction,
+)
 from billing.webhooks import services as webhooks
 
 # ---------------------------------------------------------------- validation
@@ -171,8 +180,9 @@ def _set_rules(wallet: Wallet, rules: list[dict]) -> None:
     now = utcnow()
     for rule in rules:
         started = rule["started_at"] or now
-        wallet.rules.append(RecurringTransactionRule(
-            **rule, next_run_at=started if rule["trigger"] == "interval" else None, armed=True))
+        # An interval rule's next top-up; a threshold rule's start, when the clock asks for a check.
+        next_run = started if rule["trigger"] == "interval" or started > now else None
+        wallet.rules.append(RecurringTransactionRule(**rule, next_run_at=next_run, armed=True))
 
 
 # ---------------------------------------------------------------- use cases
@@ -287,6 +297,7 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
                 requires_payment=requires_payment)
         # A wallet that starts empty (its paid credits pending) has not been depleted: nothing to report yet.
         wallet.depleted_notified = wallet.balance_cents <= 0
+        ledger.request_check(uow.session, customer_id=customer.id, organization_id=organization_id)
         wallet_id = wallet.id
     return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
 
@@ -324,6 +335,8 @@ def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, ob
             _check_rule_limits(wallet, [{"method": r.method, "paid_credits": r.paid_credits,
                                          "ignore_paid_top_up_limits": r.ignore_paid_top_up_limits}
                                         for r in wallet.rules if r.status == "active"])
+        # New rules or a new scope: the wallet is looked at again by the next check.
+        ledger.request_check(uow.session, customer_id=wallet.customer_id, organization_id=organization_id)
     return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
 
 
@@ -551,7 +564,8 @@ def _pending_credits(session: Session, wallet: Wallet) -> Decimal:
         WalletTransaction.transaction_type == "inbound")).all(), Decimal(0))
 
 
-def _fire(uow: UnitOfWork, wallet: Wallet, rule: RecurringTransactionRule, level: Decimal) -> None:
+def _fire(uow: UnitOfWork, wallet: Wallet, rule: RecurringTransactionRule,
+          level: Decimal) -> list[WalletTransaction]:
     """NOTE: `fixed` adds the rule's paid and granted credits; `target` brings the ongoing balance
     (pending top-ups counted) up to `target_ongoing_balance`: bought, raised to the wallet's paid
     top-up minimum unless the rule ignores the limits and never held to the maximum, or granted
@@ -568,9 +582,10 @@ def _fire(uow: UnitOfWork, wallet: Wallet, rule: RecurringTransactionRule, level
             paid, granted = gap, Decimal(0)
             if gap > 0 and not rule.ignore_paid_top_up_limits and wallet.paid_top_up_min_amount_cents is not None:
                 paid = max(gap, ledger.cents_to_credits(wallet, wallet.paid_top_up_min_amount_cents))
-    _top_up(uow, wallet, paid=paid, granted=granted, source=rule.trigger, name=rule.transaction_name,
-            metadata=rule.transaction_metadata,
-            requires_payment=rule.invoice_requires_successful_payment or wallet.invoice_requires_successful_payment)
+    return _top_up(uow, wallet, paid=paid, granted=granted, source=rule.trigger, name=rule.transaction_name,
+                   metadata=rule.transaction_metadata,
+                   requires_payment=rule.invoice_requires_successful_payment
+                   or wallet.invoice_requires_successful_payment)
 
 
 def _rule_in_force(rule: RecurringTransactionRule, now: datetime) -> bool:
@@ -583,52 +598,114 @@ def _rule_in_force(rule: RecurringTransactionRule, now: datetime) -> bool:
     return rule.started_at is None or rule.started_at <= now
 
 
-def check_wallet_thresholds(*, organization_id: str | None = None) -> int:
-    """Fire threshold rules whose wallet's ongoing balance fell to their threshold; returns how many fired.
+WATERMARK = "wallet_checks"  # the last event id whose customers were asked for (rollup_watermarks row)
 
-    NOTE: once per crossing: a rule fires when ongoing credits + pending top-ups ≤ threshold_credits
-    while armed, and is armed again only when that level is above the threshold (BILLING.md,
-    Wallets). The wallet row is locked, so concurrent runs (a burst of events) fire it once.
-    Also sends `wallet.depleted_ongoing_balance` once each time the ongoing balance reaches 0.
+
+@dataclass(frozen=True)
+class WalletCheck:
+    customers: int  # customers whose wallets were looked at
+    fired: int  # threshold top-ups
+
+
+def _request_checks_for_new_events() -> None:
+    """Ask for the customers with an active wallet whose subscriptions received events since the last time.
+
+    Follows the events by id like the rollup job (its insert barrier: ids commit out of order on
+    PostgreSQL), in one transaction with its watermark: a run killed here asks again.
     """
+    high = rollups.settled_high_id()
+    with unit_of_work() as uow:
+        session = uow.session
+        low = rollups.watermark(session, name=WATERMARK, for_update=True)  # a second run waits here
+        if high <= low:
+            return
+        customers = select(Wallet.customer_id, Wallet.organization_id).join(
+            Subscription, Subscription.customer_id == Wallet.customer_id).join(
+            Event, and_(Event.organization_id == Subscription.organization_id,
+                        Event.external_subscription_id == Subscription.external_id)).where(
+            Event.id > low, Event.id <= high, Wallet.status == "active").distinct()
+        for customer_id, organization_id in session.execute(customers).all():
+            ledger.request_check(session, customer_id=customer_id, organization_id=organization_id)
+        session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK)
+                        .values(last_event_id=high))
+
+
+def check_wallet_thresholds(*, organization_id: str | None = None) -> WalletCheck:
+    """Fire threshold rules whose wallet's ongoing balance fell to their threshold; report depletions.
+
+    NOTE: only the customers asked for are looked at (`wallet_checks_due`): those whose
+    subscriptions received events since the last run (found here, off the ingest path), and those
+    whose wallets or draft invoices changed (`ledger.request_check`); each customer's request is
+    taken, and its wallets evaluated, under their row locks, so a request written meanwhile waits
+    and is looked at by the next run (docs/billing.md, Wallets).
+
+    Once per crossing: a rule fires when ongoing credits + pending top-ups ≤ threshold_credits
+    while armed, and is armed again when that level is above the threshold (BILLING.md, Wallets);
+    it is re-armed at once when its own top-up lifts the level above it. The wallet's depletion
+    (`wallet.depleted_ongoing_balance`, and its email) is reported once each time the ongoing
+    balance, after the credits granted here, reaches 0.
+    """
+    _request_checks_for_new_events()
     with read_only() as session:
-        query = select(Wallet.id).where(Wallet.status == "active")
+        query = select(WalletCheckDue.customer_id).order_by(WalletCheckDue.requested_at, WalletCheckDue.customer_id)
         if organization_id:
-            query = query.where(Wallet.organization_id == organization_id)
-        ids = list(session.scalars(query))
-    fired = 0
-    for wallet_id in ids:
+            query = query.where(WalletCheckDue.organization_id == organization_id)
+        due = list(session.scalars(query))
+    fired = checked = 0
+    for customer_id in due:
         with unit_of_work() as uow:
             session = uow.session
-            wallet = session.scalars(select(Wallet).where(Wallet.id == wallet_id, Wallet.status == "active")
-                                     .with_for_update(of=Wallet).execution_options(populate_existing=True)
-                                     ).unique().one_or_none()
-            if wallet is None:
-                continue
-            ongoing = _ongoing(session, wallet)
-            level = ongoing.credits + _pending_credits(session, wallet)
-            now = utcnow()
-            for rule in wallet.rules:
-                if rule.trigger != "threshold" or rule.threshold_credits is None or not _rule_in_force(rule, now):
-                    continue
-                if rule.backoff_until and rule.backoff_until > now:
-                    continue  # a top-up of it was declined: it waits (docs/billing.md, Wallets)
-                if level <= rule.threshold_credits:
-                    if rule.armed:
-                        rule.armed = False
-                        _fire(uow, wallet, rule, level)
-                        fired += 1
-                else:
-                    rule.armed = True
-            if ongoing.balance_cents <= 0 and not wallet.depleted_notified:
-                # NOTE: one crossing, one webhook and one email (docs/billing.md, Wallets).
-                wallet.depleted_notified = True
-                wallet.depletions += 1
-                _emit_wallet(session, wallet, ledger.WALLET_DEPLETED_ONGOING_BALANCE, ongoing)
-                emails.queue_wallet_depleted_email(session, wallet, ongoing_balance_cents=ongoing.balance_cents,
-                                                   credits_ongoing_balance=ongoing.credits)
-            elif ongoing.balance_cents > 0 and wallet.depleted_notified:
-                wallet.depleted_notified = False
+            wallets = ledger.lock_wallets(session, customer_id=customer_id)
+            taken = session.scalar(select(WalletCheckDue.customer_id).where(
+                WalletCheckDue.customer_id == customer_id).with_for_update())
+            if taken is None:
+                continue  # another run took it
+            checked += 1
+            for wallet in wallets:
+                fired += _check_wallet(uow, wallet)
+            # What this check itself moved (its top-ups) it has taken into account already.
+            session.execute(delete(WalletCheckDue).where(WalletCheckDue.customer_id == customer_id))
+    return WalletCheck(customers=checked, fired=fired)
+
+
+def _check_wallet(uow: UnitOfWork, wallet: Wallet) -> int:
+    """Evaluate one locked wallet: its threshold rules and its depletion; returns how many rules fired."""
+    session = uow.session
+    ongoing = _ongoing(session, wallet)
+    level = ongoing.credits + _pending_credits(session, wallet)
+    now = utcnow()
+    wallet.last_ongoing_balance_sync_at = now
+    fired = 0
+    granted_cents = 0
+    for rule in wallet.rules:
+        if rule.trigger != "threshold" or rule.threshold_credits is None or not _rule_in_force(rule, now):
+            continue
+        if rule.backoff_until and rule.backoff_until > now:
+            continue  # a top-up of it was declined: it waits (docs/billing.md, Wallets)
+        if level <= rule.threshold_credits:
+            if rule.armed:
+                created = _fire(uow, wallet, rule, level)
+                fired += 1
+                added = sum((t.credit_amount for t in created), Decimal(0))
+                granted_cents += sum(t.amount_cents for t in created if t.status == "settled")
+                level += added
+                # Its own top-up may lift the level above the threshold: that is the next crossing's start.
+                rule.armed = level > rule.threshold_credits
+        else:
+            rule.armed = True
+    balance = ongoing.balance_cents + granted_cents
+    if balance <= 0 and not wallet.depleted_notified:
+        # NOTE: one crossing, one webhook and one email (docs/billing.md, Wallets).
+        wallet.depleted_notified = True
+        wallet.depletions += 1
+        credits = ongoing.credits + ledger.cents_to_credits(wallet, granted_cents)
+        after = Ongoing(usage_cents=ongoing.usage_cents, balance_cents=balance, usage_credits=ongoing.usage_credits,
+                        credits=credits)
+        _emit_wallet(session, wallet, ledger.WALLET_DEPLETED_ONGOING_BALANCE, after)
+        emails.queue_wallet_depleted_email(session, wallet, ongoing_balance_cents=balance,
+                                           credits_ongoing_balance=credits)
+    elif balance > 0 and wallet.depleted_notified:
+        wallet.depleted_notified = False
     return fired
 
 
@@ -649,7 +726,8 @@ def _add_interval(moment: datetime, interval: str, count: int) -> datetime:
 
 
 def run_wallet_clock(*, at: datetime) -> tuple[int, int]:
-    """Expire wallets whose `expiration_at` has passed, then run interval rules that are due.
+    """Expire wallets whose `expiration_at` has passed, run interval rules that are due, and ask for
+    a check of the wallets whose threshold rules started or whose back-off ended (time alone moved them).
 
     Returns (wallets expired, interval top-ups). Each wallet in its own transaction, its row locked.
     """
@@ -659,6 +737,16 @@ def run_wallet_clock(*, at: datetime) -> tuple[int, int]:
         interval = list(session.scalars(select(RecurringTransactionRule.wallet_id).where(
             RecurringTransactionRule.trigger == "interval", RecurringTransactionRule.status == "active",
             RecurringTransactionRule.next_run_at <= at).distinct()))
+        waking = list(session.scalars(select(RecurringTransactionRule.id).where(
+            RecurringTransactionRule.trigger == "threshold", RecurringTransactionRule.status == "active",
+            or_(RecurringTransactionRule.next_run_at <= at, RecurringTransactionRule.backoff_until <= at))))
+    for rule_id in waking:
+        with unit_of_work() as uow:
+            rule = uow.session.get(RecurringTransactionRule, rule_id)
+            wallet = uow.session.get(Wallet, rule.wallet_id)
+            rule.next_run_at = rule.next_run_at if rule.next_run_at and rule.next_run_at > at else None
+            rule.backoff_until = rule.backoff_until if rule.backoff_until and rule.backoff_until > at else None
+            ledger.request_check(uow.session, customer_id=wallet.customer_id, organization_id=wallet.organization_id)
     for wallet_id in due:
         with unit_of_work() as uow:
             wallet = uow.session.scalars(select(Wallet).where(Wallet.id == wallet_id).with_for_update(of=Wallet)

@@ -37,6 +37,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('paid_top_up_max_amount_cents', sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column('invoice_requires_successful_payment', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
+        batch_op.add_column(sa.Column('last_ongoing_balance_sync_at', billing.db.UTCDateTime(), nullable=True))
 
     op.create_table('wallet_targets',
     sa.Column('wallet_id', sa.String(length=36), nullable=False),
@@ -61,8 +62,31 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('grants_target_top_up', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('backoff_until', billing.db.UTCDateTime(), nullable=True))
 
+    op.create_table('wallet_checks_due',
+    sa.Column('customer_id', sa.String(length=36), nullable=False),
+    sa.Column('organization_id', sa.String(length=36), nullable=False),
+    sa.Column('requested_at', billing.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['organization_id'], ['organizations.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id')
+    )
+    with op.batch_alter_table('wallet_checks_due', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wallet_checks_due_organization_id'), ['organization_id'], unique=False)
+    # Every customer with an active wallet is checked once after the upgrade; from then on, the
+    # check follows the events from the last one there is now.
+    now = "(now() AT TIME ZONE 'utc')" if op.get_bind().dialect.name == "postgresql" else "CURRENT_TIMESTAMP"
+    op.execute("INSERT INTO wallet_checks_due (customer_id, organization_id, requested_at) "
+               f"SELECT DISTINCT customer_id, organization_id, {now} FROM wallets WHERE status = 'active'")
+    op.execute("INSERT INTO rollup_watermarks (name, last_event_id) "
+               "SELECT 'wallet_checks', coalesce(max(id), 0) FROM events")
+
 
 def downgrade() -> None:
+    op.execute("DELETE FROM rollup_watermarks WHERE name = 'wallet_checks'")
+    with op.batch_alter_table('wallet_checks_due', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wallet_checks_due_organization_id'))
+    op.drop_table('wallet_checks_due')
+
     with op.batch_alter_table('recurring_transaction_rules', schema=None) as batch_op:
         batch_op.drop_column('backoff_until')
         batch_op.drop_column('grants_target_top_up')
@@ -78,6 +102,7 @@ def downgrade() -> None:
     op.drop_table('wallet_targets')
 
     with op.batch_alter_table('wallets', schema=None) as batch_op:
+        batch_op.drop_column('last_ongoing_balance_sync_at')
         batch_op.drop_column('invoice_requires_successful_payment')
         batch_op.drop_column('paid_top_up_max_amount_cents')
         batch_op.drop_column('paid_top_up_min_amount_cents')

@@ -222,8 +222,11 @@ def test_threshold_safeguards_pending_top_up_declined_back_off_and_start(lago, c
     def threshold_top_ups():
         return [t for t in _transactions(lago, wallet.lago_id) if t.source == "threshold"]
 
+    # Nothing but time moved: the billing clock asks for the wallet's check once the rule has started.
     clock.set("2026-11-11T01:00:00Z")
     check_wallet_thresholds()
+    assert threshold_top_ups() == []
+    run_billing_clock(fan_out=False)
     [first] = threshold_top_ups()
     # While it is pending, it counts: 4 + 20 > 5, nothing more fires, even as usage grows.
     _send(lago, "calls", 2, prefix="more")
@@ -236,7 +239,7 @@ def test_threshold_safeguards_pending_top_up_declined_back_off_and_start(lago, c
     check_wallet_thresholds()
     assert len(threshold_top_ups()) == 1
     clock.set("2026-11-11T02:01:00Z")
-    check_wallet_thresholds()
+    run_billing_clock(fan_out=False)  # the back-off is over: the clock asks for the check
     second = next(t for t in threshold_top_ups() if t.lago_id != first.lago_id)
     assert second.status == "pending"
     # Paid: the credits settle (2 + 20 = 22 ongoing credits) and the back-off is over.

@@ -280,3 +280,40 @@ def test_ongoing_balance_counts_usage_with_its_taxes_and_draft_invoices(lago, cl
     wallet = lago.wallets.find(wallet.lago_id)
     assert (wallet.balance_cents, wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (
         8139, 982, 7157)
+
+
+def test_the_check_looks_only_at_customers_whose_balance_may_have_moved(lago, org, clock, run_jobs):
+    """Events, ledger movements and drafts ask for a customer's check; the others are not evaluated."""
+    from billing.wallets.services import get_wallet
+
+    clock.set("2026-11-10T12:00:00Z")
+    _catalog(lago, amount_cents=0)
+    wallets = {}
+    for name in ("a", "b", "c"):
+        _customer(lago, name)
+        wallets[name] = lago.wallets.create(Wallet(external_customer_id=name, rate_amount="1", granted_credits="10",
+                                                   currency="EUR")).lago_id
+    run_jobs()
+    check_wallet_thresholds()  # the new wallets were asked for
+
+    def synced() -> dict[str, str]:
+        return {name: get_wallet(organization_id=org.id, wallet_id=wallet_id).last_ongoing_balance_sync_at.isoformat()
+                for name, wallet_id in wallets.items()}
+
+    assert set(synced().values()) == {"2026-11-10T12:00:00+00:00"}
+    assert check_wallet_thresholds().customers == 0  # nothing moved since
+    # Events of a's subscription only: only a is evaluated (by the job the rollup asks for, or here).
+    clock.set("2026-11-10T13:00:00Z")
+    for n in range(3):
+        lago.events.create(Event(transaction_id=f"a{n}", external_subscription_id="a-sub0", code="calls"))
+    run_jobs()
+    check_wallet_thresholds()
+    assert synced() == {"a": "2026-11-10T13:00:00+00:00", "b": "2026-11-10T12:00:00+00:00",
+                        "c": "2026-11-10T12:00:00+00:00"}
+    assert lago.wallets.find(wallets["a"]).ongoing_balance_cents == 700
+    # A ledger movement of b's wallet asks for b.
+    clock.set("2026-11-10T14:00:00Z")
+    lago.wallet_transactions.create(WalletTransaction(wallet_id=wallets["b"], voided_credits="1"))
+    check = check_wallet_thresholds()
+    assert (check.customers, check.fired) == (1, 0)
+    assert synced()["b"] == "2026-11-10T14:00:00+00:00" and synced()["c"] == "2026-11-10T12:00:00+00:00"
