@@ -22,6 +22,7 @@ from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.organizations.services import authenticate_user
 from billing.ports import runtime
+from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
 
@@ -163,6 +164,9 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context["wallets"] = customer_wallets(**scope)
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
+        context.setdefault("wallet_forms", {})
+        context["wallet_metric_codes"] = screens.metric_codes(organization_id=organization_id())
+        context["wallet_fee_types"] = WALLET_FEE_TYPES
     if whole_page or block == "one_off":
         context["add_on_choices"] = list_add_ons(organization_id=organization_id(), per_page=100).items
         context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors

@@ -1,4 +1,9 @@
-"""Wallets on the customer page: create one, grant, top up, void, edit its rules, terminate; mark invoices paid."""
+"""Wallets on the customer page: create one, set what it pays and its top-up limits, grant, top up, void, edit its
+rules, terminate; mark invoices (and top-ups waiting for their payment) paid.
+
+A refused form is shown again with what was typed and its errors next to the fields (`wallet_forms`:
+form key -> {"values": …, "errors": field -> sentences}); an error of no field goes above the panel.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,17 @@ from admin.views import admin_blueprint, organization_id, render_customer
 from billing.customers import overview
 from billing.errors import BillingError, ValidationFailed
 from billing.invoicing.services import update_invoice
+from billing.money import format_money, parse_decimal, to_minor
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
 
 TRANSACTION_KINDS = {"grant": "granted_credits", "top_up": "paid_credits", "void": "voided_credits"}
+LIMITS = {"paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_cents": "top_up_max"}
+
+# The API's fields as the forms name them.
+FORM_FIELDS = {"paid_credits": "credits", "granted_credits": "credits", "voided_credits": "credits",
+               "paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_cents": "top_up_max",
+               "applies_to": "applies_to", "recurring_transaction_rules.paid_credits": "paid_credits"}
 
 
 def _message(failed: BillingError) -> str:
@@ -23,11 +35,44 @@ def _message(failed: BillingError) -> str:
     return wording.reason("wallet", getattr(failed, "code", str(failed)))
 
 
-def _done(customer_id: str, *, error: str | None = None, notice: str | None = None) -> ResponseReturnValue:
+def _limit_words(wallet_id: str | None) -> dict[str, str]:
+    """The wallet's top-up limits in words, for the reasons that name them."""
+    if not wallet_id:
+        return {}
+    wallet = wallets.get_wallet(organization_id=organization_id(), wallet_id=wallet_id)
+    words = {}
+    if wallet.paid_top_up_min_amount_cents is not None:
+        words["amount_below_minimum"] = format_money(wallet.paid_top_up_min_amount_cents, wallet.currency)
+    if wallet.paid_top_up_max_amount_cents is not None:
+        words["amount_above_maximum"] = format_money(wallet.paid_top_up_max_amount_cents, wallet.currency)
+    return words
+
+
+def _field_errors(failed: ValidationFailed, wallet_id: str | None = None) -> dict[str, list[str]]:
+    limits = _limit_words(wallet_id)
+    errors: dict[str, list[str]] = {}
+    for field, codes in failed.details.items():
+        for code in codes if isinstance(codes, list | tuple) else [codes]:
+            text = wording.wallet_reason(field, str(code))
+            if str(code) in limits:
+                text = f"{text} ({limits[str(code)]})"
+            errors.setdefault(FORM_FIELDS.get(field, field), []).append(text)
+    return errors
+
+
+def _done(customer_id: str, *, error: str | None = None, notice: str | None = None, form: str | None = None,
+          failed: BillingError | None = None, wallet_id: str | None = None) -> ResponseReturnValue:
+    """The wallet panel again; a refused form (`form`, `failed`) keeps what was typed, its errors inline."""
+    forms = {}
+    if failed is not None and isinstance(failed, ValidationFailed) and form:
+        forms[form] = {"values": request.form.to_dict(flat=False), "errors": _field_errors(failed, wallet_id)}
+        error = "The form has errors: see below."
+    elif failed is not None:
+        error = _message(failed)
     if not is_htmx_request() and error is None:
         return redirect(url_for("admin.customer", customer_id=customer_id), code=303)
     response = render_customer(customer_id, "wallets", status=200 if is_htmx_request() or not error else 422,
-                               wallet_error=error, wallet_notice=notice)
+                               wallet_error=error, wallet_notice=notice, wallet_forms=forms)
     if error is None and is_htmx_request():
         response.headers["HX-Trigger"] = "invoices-changed"  # a top-up adds an invoice
     return response
@@ -35,6 +80,34 @@ def _done(customer_id: str, *, error: str | None = None, notice: str | None = No
 
 def _form(*names: str) -> dict[str, str | None]:
     return {name: (request.form.get(name) or "").strip() or None for name in names}
+
+
+def _checked(name: str) -> bool:
+    return request.form.get(name) in ("1", "on", "true")
+
+
+def _cents(typed: str | None, currency: str | None) -> int | str | None:
+    """A limit typed in major units, in minor units; what is no amount goes as typed (the service says why)."""
+    amount = parse_decimal(typed)
+    if typed is None:
+        return None
+    if amount is None or not currency:
+        return typed
+    try:
+        return to_minor(amount, currency)
+    except Exception:  # an unknown currency: the service says so
+        return typed
+
+
+def _settings(currency: str | None) -> dict[str, object]:
+    """`applies_to`, the top-up limits and the invoicing choice, as the API takes them."""
+    data: dict[str, object] = {
+        "applies_to": {"fee_types": [t for t in request.form.getlist("fee_types") if t],
+                       "billable_metric_codes": [c for c in request.form.getlist("billable_metric_codes") if c]},
+        "invoice_requires_successful_payment": _checked("invoice_requires_successful_payment")}
+    for field, name in LIMITS.items():
+        data[field] = _cents(_form(name)[name], currency)
+    return data
 
 
 @admin_blueprint.get("/customers/<customer_id>/wallets")
@@ -47,11 +120,24 @@ def customer_wallet_new(customer_id: str) -> ResponseReturnValue:
     summary = overview.customer_summary(organization_id=organization_id(), customer_id=customer_id)
     data = {"external_customer_id": summary.external_id,
             **_form("name", "rate_amount", "currency", "granted_credits", "paid_credits", "expiration_at")}
+    data.update(_settings((data["currency"] or summary.currency or "").upper() or None))
     try:
         wallets.create_wallet(organization_id=organization_id(), data=data)
     except BillingError as failed:
-        return _done(customer_id, error=_message(failed))
+        return _done(customer_id, form="new", failed=failed)
     return _done(customer_id, notice="Wallet created.")
+
+
+@admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/settings")
+def customer_wallet_settings(customer_id: str, wallet_id: str) -> ResponseReturnValue:
+    """What the wallet pays (`applies_to`), its paid top-up limits and whether top-up invoices wait for payment."""
+    try:
+        wallet = wallets.wallet_of_customer(organization_id=organization_id(), customer_id=customer_id,
+                                            wallet_id=wallet_id)
+        wallets.update_wallet(organization_id=organization_id(), wallet_id=wallet_id, data=_settings(wallet.currency))
+    except BillingError as failed:
+        return _done(customer_id, form=f"settings-{wallet_id}", failed=failed)
+    return _done(customer_id, notice="Wallet settings saved.")
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/transactions")
@@ -59,14 +145,37 @@ def customer_wallet_transaction(customer_id: str, wallet_id: str) -> ResponseRet
     field = TRANSACTION_KINDS.get(request.form.get("kind", ""))
     if field is None:
         return _done(customer_id, error="Choose grant, top up or void.")
+    data = {"wallet_id": wallet_id, field: request.form.get("credits")}
+    if field == "paid_credits":
+        data["ignore_paid_top_up_limits"] = _checked("ignore_paid_top_up_limits")
+        if _checked("invoice_requires_successful_payment"):
+            data["invoice_requires_successful_payment"] = True
     try:
-        wallets.create_wallet_transaction(organization_id=organization_id(), customer_id=customer_id,
-                                          data={"wallet_id": wallet_id, field: request.form.get("credits")})
+        created = wallets.create_wallet_transaction(organization_id=organization_id(), customer_id=customer_id,
+                                                    data=data)
     except BillingError as failed:
-        return _done(customer_id, error=_message(failed))
+        return _done(customer_id, form=f"tx-{wallet_id}", failed=failed, wallet_id=wallet_id)
+    waiting = any(t.invoice_requires_successful_payment for t in created)
     notice = {"granted_credits": "Credits granted.", "voided_credits": "Credits voided.",
-              "paid_credits": "Top-up invoice issued: the credits arrive when it is paid."}[field]
+              "paid_credits": "Top-up recorded: its invoice is issued once paid." if waiting
+              else "Top-up invoice issued: the credits arrive when it is paid."}[field]
     return _done(customer_id, notice=notice)
+
+
+@admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/transactions/<transaction_id>/paid")
+def customer_wallet_top_up_paid(customer_id: str, wallet_id: str, transaction_id: str) -> ResponseReturnValue:
+    """A pending top-up was paid: its invoice (issued now if it waited for the payment) is marked paid."""
+    view = next((v for v in wallets.customer_wallets(organization_id=organization_id(), customer_id=customer_id)
+                 if v.wallet.id == wallet_id), None)
+    transaction = next((t for t in view.transactions if t.id == transaction_id), None) if view else None
+    if transaction is None or transaction.invoice_id is None or transaction.status != "pending":
+        return _done(customer_id, error="This top-up is no longer waiting for its payment.")
+    try:
+        update_invoice(organization_id=organization_id(), invoice_id=transaction.invoice_id, customer_id=customer_id,
+                       data={"payment_status": "succeeded"})
+    except BillingError as failed:
+        return _done(customer_id, failed=failed)
+    return _done(customer_id, notice="Top-up paid: its credits are in the balance.")
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/rules")
@@ -76,13 +185,16 @@ def customer_wallet_rules(customer_id: str, wallet_id: str) -> ResponseReturnVal
     form = _form("trigger", "interval", "threshold_credits", "method", "target_ongoing_balance", "paid_credits",
                  "granted_credits")
     if form["trigger"]:
-        rules.append({key: value for key, value in form.items() if value is not None})
+        rule = {key: value for key, value in form.items() if value is not None}
+        if _checked("ignore_paid_top_up_limits"):
+            rule["ignore_paid_top_up_limits"] = True
+        rules.append(rule)
     try:
         wallets.wallet_of_customer(organization_id=organization_id(), customer_id=customer_id, wallet_id=wallet_id)
         wallets.update_wallet(organization_id=organization_id(), wallet_id=wallet_id,
                               data={"recurring_transaction_rules": rules})
     except BillingError as failed:
-        return _done(customer_id, error=_message(failed))
+        return _done(customer_id, form=f"rules-{wallet_id}", failed=failed, wallet_id=wallet_id)
     return _done(customer_id, notice="Top-up rules saved." if rules else "Top-up rules removed.")
 
 
@@ -109,3 +221,4 @@ def customer_invoice_paid(customer_id: str, invoice_id: str) -> ResponseReturnVa
     response = render_customer(customer_id, "invoices")
     response.headers["HX-Trigger"] = "wallets-changed"
     return response
+

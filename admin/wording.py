@@ -152,6 +152,25 @@ EVENT_ERRORS = {  # error -> (badge, reason)
 NO_SUBSCRIPTION = ("no subscription", "No subscription was live at this time: not billed")
 
 
+WALLET_REASONS = {
+    "amount_below_minimum": "Below this wallet's minimum paid top-up",
+    "amount_above_maximum": "Above this wallet's maximum paid top-up",
+    "must_be_greater_than_or_equal_min": "Lower than the minimum",
+    "invalid_limitations": "Not fee types or billable metrics of this organization",
+    "insufficient_credits": "More than the wallet holds",
+    "value_must_be_positive": "A number above 0",
+    "value_is_out_of_range": "A number above 0",
+    "invalid_type": "Not a number",
+    "is_terminated": "This wallet is terminated",
+    "currencies_does_not_match": "This customer is billed in another currency",
+}
+
+
+def wallet_reason(field: str, code: str) -> str:
+    """One reason code of a wallet form's field, in words."""
+    return WALLET_REASONS.get(code) or reason(field, code)
+
+
 def reason(field: str, code: str) -> str:
     """One reason code of one field, in words."""
     return FIELD_REASONS.get((field, code)) or REASONS.get(code) or code.replace("_", " ").capitalize()

@@ -52,7 +52,7 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
             run.invoices.extend(bill_subscription(subscription_id=subscription_id, at=at))
     run.finalized = finalize_expired_drafts(at=at)
     run.wallets_expired, run.wallet_top_ups = run_wallet_clock(at=at)
-    run.wallet_top_ups += check_wallet_thresholds()
+    run.wallet_top_ups += check_wallet_thresholds().fired
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
     run.webhooks_requested = deliver_due_webhooks()
     run.emails_requested = send_due_emails()

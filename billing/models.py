@@ -19,7 +19,7 @@ from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
 from billing.subscriptions.models import Subscription
-from billing.wallets.models import RecurringTransactionRule, Wallet, WalletTransaction
+from billing.wallets.models import RecurringTransactionRule, Wallet, WalletCheckDue, WalletTransaction
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -27,5 +27,5 @@ __all__ = [
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "EmailDelivery", "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence",
     "Subscription", "UsageDailyRollup", "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt",
-    "WebhookDelivery", "WebhookEndpoint", "RecurringTransactionRule", "Wallet", "WalletTransaction",
+    "WebhookDelivery", "WebhookEndpoint", "RecurringTransactionRule", "Wallet", "WalletCheckDue", "WalletTransaction",
 ]

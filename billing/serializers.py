@@ -525,7 +525,10 @@ def recurring_transaction_rule(r) -> dict[str, Any]:
         "target_ongoing_balance": _credits_str(r.target_ongoing_balance),
         "paid_credits": decimal_str(r.paid_credits), "granted_credits": decimal_str(r.granted_credits),
         "started_at": iso(r.started_at), "expiration_at": iso(r.expiration_at), "created_at": iso(r.created_at),
-        "transaction_metadata": [], "transaction_name": r.transaction_name,
+        "transaction_metadata": [dict(m) for m in (r.transaction_metadata or [])],
+        "transaction_name": r.transaction_name, "ignore_paid_top_up_limits": r.ignore_paid_top_up_limits,
+        "invoice_requires_successful_payment": r.invoice_requires_successful_payment,
+        "grants_target_top_up": r.grants_target_top_up,
     }
 
 
@@ -554,8 +557,11 @@ def wallet(w, ongoing) -> dict[str, Any]:
         "ongoing_usage_balance_cents": ongoing.usage_cents,
         "credits_ongoing_balance": decimal_str(ongoing.credits),
         "credits_ongoing_usage_balance": decimal_str(ongoing.usage_credits),
-        "applies_to": None,
-        "invoice_requires_successful_payment": False,
+        "applies_to": {"fee_types": list(w.allowed_fee_types or []),
+                       "billable_metric_codes": [m.code for m in w.billable_metrics]},
+        "invoice_requires_successful_payment": w.invoice_requires_successful_payment,
+        "paid_top_up_min_amount_cents": w.paid_top_up_min_amount_cents,
+        "paid_top_up_max_amount_cents": w.paid_top_up_max_amount_cents,
         "metadata": None,
     }
 
@@ -581,5 +587,5 @@ def wallet_transaction(t) -> dict[str, Any]:
         "created_at": iso(t.created_at),
         "metadata": [dict(m) for m in (t.metadata_ or [])],
         "name": t.name,
-        "invoice_requires_successful_payment": False,
+        "invoice_requires_successful_payment": t.invoice_requires_successful_payment,
     }

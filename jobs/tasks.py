@@ -70,9 +70,10 @@ def bill_advance_charges() -> int:
     return total + taken
 
 
-def check_wallet_thresholds() -> int:
+def check_wallet_thresholds() -> dict:
     ensure_configured()
-    return wallets.check_wallet_thresholds()
+    check = wallets.check_wallet_thresholds()
+    return {"customers": check.customers, "fired": check.fired}
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:
@@ -88,15 +89,15 @@ def deliver_due_webhooks() -> int:
     return webhooks.deliver_due_webhooks()
 
 
-def send_invoice_email(*, delivery_id: str) -> str | None:
-    """One attempt of one invoice email (nothing when it is already sent, failed or in flight)."""
+def send_email(*, delivery_id: str) -> str | None:
+    """One attempt of one customer email (nothing when it is already sent, failed or in flight)."""
     ensure_configured()
-    result = emails.send_invoice_email(delivery_id=delivery_id)
+    result = emails.send_email(delivery_id=delivery_id)
     return result.status if result else None
 
 
 def send_due_emails() -> int:
-    """Ask for every invoice email that is due (retries whose job was lost, dead workers)."""
+    """Ask for every customer email that is due (retries whose job was lost, dead workers)."""
     ensure_configured()
     return emails.send_due_emails()
 
@@ -114,6 +115,8 @@ TASKS = {
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
     "check_wallet_thresholds": check_wallet_thresholds,
-    "send_invoice_email": send_invoice_email,
+    "send_email": send_email,
+    # The name it had when emails were invoices only: jobs queued before an upgrade still run.
+    "send_invoice_email": send_email,
     "send_due_emails": send_due_emails,
 }

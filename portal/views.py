@@ -9,9 +9,10 @@ from flask.typing import ResponseReturnValue
 
 from billing import links
 from billing.customers import overview
-from billing.errors import BillingError, NotFound
+from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
+from billing.money import decimal_str, format_money
 from billing.ports import runtime
 from billing.wallets import services as wallets
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
@@ -98,7 +99,7 @@ def home(token: str) -> ResponseReturnValue:
     return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                        meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
                        invoices=_invoices(access), credit_notes=_credit_notes(access),
-                       wallets=_wallets(access), wallet_error=None, wallet_notice=None)
+                       wallets=_wallets(access), wallet_error=None, wallet_notice=None, wallet_forms={})
 
 
 def _credit_notes(access: Access) -> list[tuple[object, str]]:
@@ -138,29 +139,57 @@ def wallet_balances(token: str) -> ResponseReturnValue:
         return _link_refused()
     if not is_htmx_request():
         return redirect(url_for("portal.home", token=token))
-    return render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None, wallet_notice=None)
+    return render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None,
+                       wallet_notice=None, wallet_forms={})
 
 
 @portal_blueprint.post("/<token>/wallets/<wallet_id>/top-up")
 def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
-    """Buy credits: a top-up invoice is issued; the credits arrive when it is paid."""
+    """Buy credits: a top-up invoice is issued; the credits arrive when it is paid.
+
+    The wallet's paid top-up limits hold (the customer cannot ignore them); a refused amount is
+    shown again with the reason next to it.
+    """
     access = _access(token)
     if access is None:
         return _link_refused()
     error = notice = None
+    forms = {}
+    typed = (request.form.get("credits") or "").strip()
     try:
-        wallets.create_wallet_transaction(organization_id=access.claim.organization_id,
-                                          customer_id=access.customer.id,
-                                          data={"wallet_id": wallet_id, "paid_credits": request.form.get("credits")})
-        notice = "Your top-up invoice is issued: the credits are added once it is paid."
+        created = wallets.create_wallet_transaction(organization_id=access.claim.organization_id,
+                                                    customer_id=access.customer.id,
+                                                    data={"wallet_id": wallet_id, "paid_credits": typed})
+        notice = ("Your top-up is recorded: its invoice is issued and the credits added once it is paid."
+                  if any(t.invoice_requires_successful_payment for t in created)
+                  else "Your top-up invoice is issued: the credits are added once it is paid.")
+    except ValidationFailed as failed:
+        error = _top_up_refusal(access, wallet_id, failed)
+        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
     except BillingError:
         error = "Enter a positive number of credits."
+        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
     if not is_htmx_request() and error is None:
         return redirect(url_for("portal.home", token=token), code=303)
     response = render_page(PAGE, "wallets", status=200 if is_htmx_request() or error is None else 422, token=token,
-                           wallets=_wallets(access), wallet_error=error, wallet_notice=notice)
+                           wallets=_wallets(access), wallet_error=None, wallet_notice=notice, wallet_forms=forms)
     response.headers["HX-Trigger"] = "invoices-changed"
     return response
+
+
+def _top_up_refusal(access: Access, wallet_id: str, failed: ValidationFailed) -> str:
+    """Why the portal refused a top-up, in the customer's words (the limit named, in money and credits)."""
+    codes = {str(code) for codes in failed.details.values() for code in (codes if isinstance(codes, list) else [codes])}
+    wallet = next((v.wallet for v in _wallets(access) if v.wallet.id == wallet_id), None)
+    if wallet is not None and "amount_below_minimum" in codes and wallet.paid_top_up_min_amount_cents is not None:
+        cents = wallet.paid_top_up_min_amount_cents
+        return (f"The smallest top-up is {format_money(cents, wallet.currency)} "
+                f"({decimal_str(wallets.ledger.cents_to_credits(wallet, cents))} credits).")
+    if wallet is not None and "amount_above_maximum" in codes and wallet.paid_top_up_max_amount_cents is not None:
+        cents = wallet.paid_top_up_max_amount_cents
+        return (f"The largest top-up is {format_money(cents, wallet.currency)} "
+                f"({decimal_str(wallets.ledger.cents_to_credits(wallet, cents))} credits).")
+    return "Enter a positive number of credits."
 
 
 @portal_blueprint.get("/<token>/invoices/<invoice_id>.pdf")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from billing.money import decimal_str, format_money, format_price
+from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
 
 
@@ -12,5 +12,8 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money"] = lambda cents, currency: format_money(int(cents or 0), currency or "USD")
     app.jinja_env.filters["price"] = lambda amount, currency: format_price(amount, currency or "USD")
     app.jinja_env.filters["units"] = decimal_str
+    # An amount in minor units as a form field shows it ("10.00"); none: empty.
+    app.jinja_env.filters["money_input"] = lambda cents, currency: (
+        "" if cents is None else str(to_major(int(cents), currency or "USD")))
     app.jinja_env.filters["local_date"] = lambda moment, tz="UTC": local_date(moment, tz) if moment else ""
     app.jinja_env.filters["datetime"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""

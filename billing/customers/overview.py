@@ -261,7 +261,9 @@ def _daily(session: Session, usage: Usage, charge: ChargeUsage, today: date) -> 
 
 
 def _invoices_of(organization_id: str, customer_id: str, include_drafts: bool):
-    query = select(Invoice).where(Invoice.organization_id == organization_id, Invoice.customer_id == customer_id)
+    # An `open` credit purchase is not issued until paid: the wallet panel shows it (docs/billing.md, Wallets).
+    query = select(Invoice).where(Invoice.organization_id == organization_id, Invoice.customer_id == customer_id,
+                                  Invoice.status != "open")
     # NOTE: drafts stay private to the account manager until finalized: their amounts may still
     # change during the grace period (BILLING.md, Invoicing).
     return query if include_drafts else query.where(Invoice.status != "draft")

@@ -13,19 +13,25 @@ EMAIL_STATUSES = ("pending", "sending", "sent", "failed")
 class EmailDelivery(Base):
     """One email to send: the outbox row, written in the transaction of the change it announces.
 
-    One per (invoice, kind): finalizing twice never queues a second mail. Its id makes the
-    Message-ID, the same on every attempt.
+    One per (invoice, kind): finalizing twice never queues a second mail; one per (wallet, kind,
+    crossing): a wallet's depletion is mailed once each time its ongoing balance reaches zero. Its
+    id makes the Message-ID, the same on every attempt.
     """
 
     __tablename__ = "email_deliveries"
     __table_args__ = (
         UniqueConstraint("invoice_id", "kind", name="uq_email_deliveries_invoice_kind"),
+        UniqueConstraint("wallet_id", "kind", "sequence", name="uq_email_deliveries_wallet_kind_sequence"),
         Index("ix_email_deliveries_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
-    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    wallet_id: Mapped[str | None] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
+    sequence: Mapped[int | None]  # a wallet mail: which crossing of the wallet it announces
+    # What the mail states, as it was when it was queued (a retry hours later says the same).
+    details: Mapped[dict] = mapped_column(default=dict)
     kind: Mapped[str] = mapped_column(String(32), default="invoice.finalized")
     to_address: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default="pending")

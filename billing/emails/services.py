@@ -1,9 +1,10 @@
-"""Invoice emails through an outbox: queued with the finalization, sent by a job, retried with back-off.
+"""Customer emails through an outbox: queued with the change they announce, sent by a job, retried.
 
-`queue_invoice_email` writes the mail's row in the finalizing transaction (a rolled-back
-finalization sends nothing; a committed one is never lost) and asks for it after commit.
-`send_invoice_email` claims a due row under a lease (two workers never both send it), sends it
-through the `Mailer` port and records the outcome, scheduling a retry on failure.
+`queue_invoice_email` (a finalized invoice, its PDF attached) and `queue_wallet_depleted_email`
+(a wallet's ongoing balance reached zero) write the mail's row in the transaction of that change
+(a rolled-back change sends nothing; a committed one is never lost) and ask for it after commit.
+`send_email` claims a due row under a lease (two workers never both send it), sends it through
+the `Mailer` port and records the outcome, scheduling a retry on failure.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from email.utils import formataddr
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from billing import links
 from billing.db import after_commit, read_only, unit_of_work
 from billing.emails.models import EmailDelivery
 from billing.invoicing.models import Invoice
 from billing.money import format_money, locale_for_country
 from billing.ports import OutgoingMail, runtime
+from billing.wallets.models import Wallet
 
 INVOICE_FINALIZED = "invoice.finalized"
+WALLET_DEPLETED = "wallet.depleted_ongoing_balance"
+JOB = "send_email"
 # NOTE: SMTP servers refuse mail for a while (greylisting, 4xx) and come back; 5 attempts over
 # about 3 hours, as webhooks are retried (docs/webhooks.md).
 MAX_ATTEMPTS = 5
@@ -53,10 +58,41 @@ def queue_invoice_email(session: Session, invoice: Invoice) -> str | None:
                              next_attempt_at=runtime.clock.now())
     session.add(delivery)
     session.flush()
+    return _ask_after_commit(session, delivery)
+
+
+def _ask_after_commit(session: Session, delivery: EmailDelivery) -> str:
     delivery_id = delivery.id
     after_commit(session, lambda: runtime.dispatcher.enqueue(
-        "send_invoice_email", job_id=_job_id(delivery_id, 1), delivery_id=delivery_id))
+        JOB, job_id=_job_id(delivery_id, 1), delivery_id=delivery_id))
     return delivery_id
+
+
+def queue_wallet_depleted_email(session: Session, wallet: Wallet, *, ongoing_balance_cents: int,
+                                credits_ongoing_balance) -> str | None:
+    """Record, in the caller's transaction, the email telling the customer their credits are used up.
+
+    The caller holds the wallet's row lock and has just counted the crossing (`wallet.depletions`):
+    one mail per crossing, whatever the number of checks or events that saw it (the unique
+    (wallet, kind, sequence) makes a second row for the same crossing impossible). What the mail
+    says is stored with it. None when nothing is to be sent (no SMTP_HOST, no customer email).
+    """
+    email = (wallet.customer.email or "").strip()
+    if runtime.mailer is None or not email:
+        return None
+    exists = session.scalar(select(EmailDelivery.id).where(
+        EmailDelivery.wallet_id == wallet.id, EmailDelivery.kind == WALLET_DEPLETED,
+        EmailDelivery.sequence == wallet.depletions))
+    if exists:
+        return None
+    delivery = EmailDelivery(
+        organization_id=wallet.organization_id, wallet_id=wallet.id, sequence=wallet.depletions,
+        kind=WALLET_DEPLETED, to_address=email, status="pending", next_attempt_at=runtime.clock.now(),
+        details={"ongoing_balance_cents": ongoing_balance_cents, "balance_cents": wallet.balance_cents,
+                 "credits_ongoing_balance": str(credits_ongoing_balance), "currency": wallet.currency})
+    session.add(delivery)
+    session.flush()
+    return _ask_after_commit(session, delivery)
 
 
 @dataclass(frozen=True)
@@ -81,49 +117,92 @@ def _claim(delivery_id: str) -> int | None:
         return uow.session.scalar(select(EmailDelivery.attempts).where(EmailDelivery.id == delivery_id))
 
 
+def _sender(org) -> str:
+    sender = org.email or runtime.mail_from
+    if not sender:
+        raise RuntimeError("no sender address: set SMTP_FROM or the organization's email")
+    return sender
+
+
+def _message_id(delivery: EmailDelivery, sender: str) -> str:
+    domain = (runtime.mail_from or sender).rpartition("@")[2] or "tally.invalid"
+    return f"<{delivery.id}@{domain.strip('>')}>"
+
+
 def invoice_mail(delivery: EmailDelivery, invoice: Invoice, pdf: bytes) -> OutgoingMail:
     """The invoice's email: the organization as sender, the total in the customer's locale, the PDF attached."""
     customer = invoice.customer
     org = customer.organization
     locale = locale_for_country(customer.country or org.country)
     total = format_money(invoice.total_amount_cents, invoice.currency, locale)
-    sender = org.email or runtime.mail_from
-    if not sender:
-        raise RuntimeError("no sender address: set SMTP_FROM or the organization's email")
+    sender = _sender(org)
     lines = [f"Hello {customer.display_name},", "",
              f"{org.name} has issued invoice {invoice.number} for {total}.",
              f"Issued on {invoice.issuing_date:%Y-%m-%d}, due on {invoice.payment_due_date:%Y-%m-%d}.", "",
              "The invoice is attached as a PDF.", "", org.name]
-    domain = (runtime.mail_from or sender).rpartition("@")[2] or "tally.invalid"
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
         subject=f"Invoice {invoice.number} from {org.name} ({total})", text="\n".join(lines) + "\n",
         envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
-        message_id=f"<{delivery.id}@{domain.strip('>')}>",
+        message_id=_message_id(delivery, sender),
         attachments=((f"{invoice.number}.pdf", "application/pdf", pdf),))
 
 
-def send_invoice_email(*, delivery_id: str) -> EmailResult | None:
-    """Send one attempt of a due invoice email and record it; None when it is not due (sent, failed, in flight).
+def wallet_depleted_mail(delivery: EmailDelivery, wallet: Wallet) -> OutgoingMail:
+    """The wallet's depletion email: the amounts as they were at the crossing, a link to top up in the portal."""
+    customer = wallet.customer
+    org = customer.organization
+    locale = locale_for_country(customer.country or org.country)
+    details = delivery.details or {}
+    ongoing = format_money(int(details.get("ongoing_balance_cents", 0)), wallet.currency, locale)
+    balance = format_money(int(details.get("balance_cents", 0)), wallet.currency, locale)
+    sender = _sender(org)
+    name = wallet.name or "prepaid credits"
+    lines = [f"Hello {customer.display_name},", "",
+             f"Your {org.name} wallet “{name}” has no credits left for your current usage.",
+             f"Balance after current usage: {ongoing} (settled balance: {balance}).",
+             "Usage beyond your credits is invoiced.", ""]
+    if runtime.secret_key and runtime.base_url:
+        lines += ["To buy credits, open your billing portal (the link is valid for 12 hours):",
+                  links.portal_url(customer_id=customer.id, organization_id=org.id), ""]
+    lines.append(org.name)
+    return OutgoingMail(
+        from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
+        subject=f"Your {org.name} prepaid credits are used up", text="\n".join(lines) + "\n",
+        envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
+        message_id=_message_id(delivery, sender))
+
+
+def _build(delivery_id: str) -> OutgoingMail:
+    from billing.invoicing.services import invoice_pdf_bytes
+
+    with read_only() as session:
+        organization_id, kind, invoice_id = session.execute(select(
+            EmailDelivery.organization_id, EmailDelivery.kind, EmailDelivery.invoice_id).where(
+            EmailDelivery.id == delivery_id)).one()
+    if kind == INVOICE_FINALIZED:
+        # Rendered now when the PDF job has not run yet (or PDFs are rendered on demand only);
+        # outside any open session: rendering records the file in a transaction of its own.
+        pdf = invoice_pdf_bytes(organization_id=organization_id, invoice_id=invoice_id)
+        with read_only() as session:
+            return invoice_mail(session.get(EmailDelivery, delivery_id), session.get(Invoice, invoice_id), pdf)
+    with read_only() as session:
+        delivery = session.get(EmailDelivery, delivery_id)
+        return wallet_depleted_mail(delivery, session.get(Wallet, delivery.wallet_id))
+
+
+def send_email(*, delivery_id: str) -> EmailResult | None:
+    """Send one attempt of a due email and record it; None when it is not due (sent, failed, in flight).
 
     A worker killed between the SMTP server's acceptance and the record leaves the row `sending`;
     once its lease expires it is sent again with the same Message-ID (at least once, never lost).
     """
-    from billing.invoicing.services import invoice_pdf_bytes
-
     attempt = _claim(delivery_id)
     if attempt is None:
         return None
     error = None
     try:
-        with read_only() as session:
-            organization_id, invoice_id = session.execute(select(
-                EmailDelivery.organization_id, EmailDelivery.invoice_id).where(EmailDelivery.id == delivery_id)).one()
-        # Rendered now when the PDF job has not run yet (or PDFs are rendered on demand only);
-        # outside any open session: rendering records the file in a transaction of its own.
-        pdf = invoice_pdf_bytes(organization_id=organization_id, invoice_id=invoice_id)
-        with read_only() as session:
-            mail = invoice_mail(session.get(EmailDelivery, delivery_id), session.get(Invoice, invoice_id), pdf)
+        mail = _build(delivery_id)
         if runtime.mailer is None:
             raise RuntimeError("no mailer configured (SMTP_HOST)")
         runtime.mailer.send(mail)
@@ -148,7 +227,7 @@ def _record(delivery_id: str, attempt: int, error: str | None) -> EmailResult:
             wait = BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
             delivery.status, delivery.next_attempt_at = "pending", now + wait
             uow.after_commit(lambda: runtime.dispatcher.enqueue_in(
-                wait, "send_invoice_email", job_id=_job_id(delivery_id, attempt + 1), delivery_id=delivery_id))
+                wait, JOB, job_id=_job_id(delivery_id, attempt + 1), delivery_id=delivery_id))
         return EmailResult(delivery_id, attempt, delivery.status, error)
 
 
@@ -164,6 +243,5 @@ def send_due_emails(*, limit: int = 1000) -> int:
             and_(EmailDelivery.status == "sending", EmailDelivery.lease_expires_at <= at),
         )).order_by(EmailDelivery.next_attempt_at).limit(limit)))
     for delivery_id, attempts in due:
-        runtime.dispatcher.enqueue("send_invoice_email", job_id=_job_id(delivery_id, attempts + 1),
-                                   delivery_id=delivery_id)
+        runtime.dispatcher.enqueue(JOB, job_id=_job_id(delivery_id, attempts + 1), delivery_id=delivery_id)
     return len(due)

@@ -7,20 +7,52 @@ locks the wallet row first (`lock_wallets`), so two invoices never consume the s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
+from datetime import timedelta
+from decimal import Decimal, localcontext
 
-from sqlalchemy import select
+from sqlalchemy import literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billing import serializers
 from billing.db import utcnow
-from billing.money import exponent, round_credits, to_minor
-from billing.wallets.models import Wallet, WalletTransaction
+from billing.money import exponent, round_credits, round_minor, to_minor
+from billing.wallets.models import Wallet, WalletCheckDue, WalletTransaction
 from billing.webhooks import services as webhooks
 
 WALLET_TRANSACTION_CREATED = webhooks.WALLET_TRANSACTION_CREATED
 WALLET_TRANSACTION_UPDATED = webhooks.WALLET_TRANSACTION_UPDATED
 WALLET_DEPLETED_ONGOING_BALANCE = webhooks.WALLET_DEPLETED_ONGOING_BALANCE
+# NOTE: after a declined automatic threshold top-up, the wallet's threshold rules wait an hour
+# (lago-api "back off after a declined top-up", https://github.com/getlago/lago-api/pull/6176).
+DECLINED_TOP_UP_BACKOFF = timedelta(hours=1)
+
+
+def request_check(session: Session, *, customer_id: str, organization_id: str) -> None:
+    """Ask `check_wallet_thresholds` to look at the customer's wallets again (in the caller's transaction).
+
+    NOTE: the check looks only at customers asked for (docs/billing.md, Wallets): every change of
+    an ongoing balance other than new events (found by the check itself) asks here: ledger
+    movements, draft invoices, a wallet's settings.
+    """
+    insert = (sqlite if session.bind.dialect.name == "sqlite" else postgresql).insert
+    session.execute(insert(WalletCheckDue).values(customer_id=customer_id, organization_id=organization_id,
+                                                  requested_at=utcnow()).on_conflict_do_nothing())
+
+
+def draft_changed(session: Session, invoice) -> None:
+    """A draft invoice was made or recomputed: its total counts in the ongoing balance of the customer's
+    wallets, if there are any (one statement, nothing asked for a customer without a wallet)."""
+    insert = (sqlite if session.bind.dialect.name == "sqlite" else postgresql).insert
+    session.execute(insert(WalletCheckDue).from_select(
+        ["customer_id", "organization_id", "requested_at"],
+        select(Wallet.customer_id, Wallet.organization_id, literal(utcnow(), type_=WalletCheckDue.requested_at.type))
+        .where(Wallet.customer_id == invoice.customer_id, Wallet.status == "active").limit(1),
+    ).on_conflict_do_nothing())
+
+
+def _moved(session: Session, wallet: Wallet) -> None:
+    request_check(session, customer_id=wallet.customer_id, organization_id=wallet.organization_id)
 
 
 def credits_amount_cents(wallet: Wallet, credits: Decimal) -> int:
@@ -104,6 +136,7 @@ def add_credits(session: Session, wallet: Wallet, *, credits: Decimal, granted: 
     session.add(transaction)
     if granted:
         _refresh_balance(session, wallet)
+    _moved(session, wallet)
     emit_transaction(session, transaction, WALLET_TRANSACTION_CREATED)
     return transaction
 
@@ -119,6 +152,7 @@ def void_credits(session: Session, wallet: Wallet, *, credits: Decimal, source: 
         amount_cents=credits_amount_cents(wallet, credits), name=name, settled_at=utcnow())
     session.add(transaction)
     _refresh_balance(session, wallet)
+    _moved(session, wallet)
     emit_transaction(session, transaction, WALLET_TRANSACTION_CREATED)
     return transaction
 
@@ -145,8 +179,42 @@ def consume(session: Session, wallet: Wallet, *, amount_cents: int, invoice_id: 
     wallet.consumed_credits += credits
     wallet.last_consumed_credit_at = now
     _refresh_balance(session, wallet)
+    _moved(session, wallet)
     emit_transaction(session, transaction, WALLET_TRANSACTION_CREATED)
     return paid
+
+
+def applies(wallet: Wallet, fee_type: str, metric_code: str | None) -> bool:
+    """Whether the wallet pays a fee of that type (and billable metric, for a charge).
+
+    NOTE: a wallet without `applies_to` pays every fee; else a fee whose type is listed in
+    `fee_types`, or a charge fee of a metric listed in `billable_metric_codes` (Lago docs "Wallet
+    and prepaid credits": credits limited to fee types and billable metrics; selecting every item
+    is the same as selecting none).
+    """
+    codes = {metric.code for metric in wallet.billable_metrics}
+    if not wallet.allowed_fee_types and not codes:
+        return True
+    return fee_type in wallet.allowed_fee_types or (fee_type == "charge" and metric_code in codes)
+
+
+def _fee_shares(invoice) -> dict[tuple[str, str | None], Decimal]:
+    """What the invoice's total owes for each (fee type, metric code), adding up to the total exactly.
+
+    NOTE: a fee owes its amount − its coupons + its taxes, exactly; the shares are those in
+    proportion to what the invoice owes after credit notes (which are not per fee).
+    """
+    owed: dict[tuple[str, str | None], Decimal] = {}
+    for fee in invoice.fees:
+        key = (fee.fee_type, fee.item_code if fee.fee_type == "charge" else None)
+        owed[key] = owed.get(key, Decimal(0)) + Decimal(fee.amount_cents) - (
+            fee.precise_coupons_amount_cents or 0) + (fee.taxes_precise_amount_cents or 0)
+    total = sum(owed.values(), Decimal(0))
+    if total <= 0:
+        return {}
+    with localcontext() as context:
+        context.prec = 60
+        return {key: value * invoice.total_amount_cents / total for key, value in owed.items() if value > 0}
 
 
 def apply_prepaid_credits(session: Session, invoice) -> int:
@@ -155,16 +223,35 @@ def apply_prepaid_credits(session: Session, invoice) -> int:
     NOTE: after taxes, coupons and credit notes (BILLING.md, Invoicing 7; Lago changelog "New
     calculation method for invoices": prepaid credits are deducted after tax). A credit purchase
     (top-up) invoice is never paid with credits, nor a one-off invoice (Lago docs "One-off
-    invoices": coupons and prepaid credits do not apply to them).
+    invoices": coupons and prepaid credits do not apply to them). A wallet limited by `applies_to`
+    pays at most the share of the fees it applies to (rounded half up once), what is left of it after
+    the wallets before it; the others pay what the invoice still owes (docs/billing.md, Wallets).
     """
     if invoice.invoice_type in ("credit", "one_off") or invoice.total_amount_cents <= 0:
         return 0
     due = invoice.total_amount_cents
     paid = 0
-    for wallet in lock_wallets(session, customer_id=invoice.customer_id, currency=invoice.currency):
+    shares = None
+    wallets = lock_wallets(session, customer_id=invoice.customer_id, currency=invoice.currency)
+    if wallets:  # a draft leaves the ongoing usage, or an invoice is issued at once: the balance moves
+        _moved(session, wallets[0])
+    for wallet in wallets:
         if due - paid <= 0:
             break
-        paid += consume(session, wallet, amount_cents=due - paid, invoice_id=invoice.id)
+        if wallet.balance_cents <= 0:
+            continue
+        shares = _fee_shares(invoice) if shares is None else shares
+        keys = sorted((key for key in shares if applies(wallet, *key)), key=lambda key: -shares[key])
+        can_pay = due - paid
+        if wallet.allowed_fee_types or wallet.billable_metrics:
+            can_pay = min(can_pay, round_minor(sum((shares[key] for key in keys), Decimal(0))))
+        amount = consume(session, wallet, amount_cents=can_pay, invoice_id=invoice.id)
+        rest = Decimal(amount)
+        for key in keys:  # what it paid is no longer owed: the largest shares first
+            taken = min(shares[key], rest)
+            shares[key] -= taken
+            rest -= taken
+        paid += amount
     return paid
 
 
@@ -184,9 +271,18 @@ def settle_invoice_transactions(session: Session, invoice, *, succeeded: bool) -
         if succeeded:
             transaction.status, transaction.settled_at = "settled", utcnow()
             transaction.remaining_credits = transaction.credit_amount
+            # A paid top-up went through: payments work again, the back-off ends.
+            for rule in wallet.rules:
+                rule.backoff_until = None
         else:
             transaction.status = "failed"
+            if transaction.source == "threshold":
+                # The credits never come: the rules fire again, but not before the back-off.
+                for rule in wallet.rules:
+                    if rule.trigger == "threshold":
+                        rule.backoff_until, rule.armed = utcnow() + DECLINED_TOP_UP_BACKOFF, True
         _refresh_balance(session, wallet)
+        _moved(session, wallet)
         emit_transaction(session, transaction, WALLET_TRANSACTION_UPDATED)
         done.append(transaction)
     return done

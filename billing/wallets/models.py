@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from billing.catalog.models import BillableMetric
 from billing.customers.models import Customer
 from billing.db import Base, new_id, utcnow
 
 WALLET_STATUSES = ("active", "terminated")
 RULE_INTERVALS = ("weekly", "monthly", "quarterly", "yearly")
+# What `applies_to.fee_types` may name (Lago's wallet object).
+FEE_TYPES = ("charge", "subscription", "commitment")
 
 
 class Wallet(Base):
@@ -37,14 +40,36 @@ class Wallet(Base):
     terminated_at: Mapped[datetime | None]
     last_balance_sync_at: Mapped[datetime | None]
     last_consumed_credit_at: Mapped[datetime | None]
+    # When `check_wallet_thresholds` last evaluated its ongoing balance (Lago's name).
+    last_ongoing_balance_sync_at: Mapped[datetime | None]
     # True once `wallet.depleted_ongoing_balance` was sent; reset when the ongoing balance is positive again.
     depleted_notified: Mapped[bool] = mapped_column(default=False)
+    # How many times the ongoing balance was depleted: each crossing's number (its email's key).
+    depletions: Mapped[int] = mapped_column(default=0)
+    # `applies_to`: the fees the wallet pays (none listed: all of them).
+    allowed_fee_types: Mapped[list] = mapped_column(default=list)
+    # Limits of one paid top-up, in minor units (None: no limit).
+    paid_top_up_min_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    paid_top_up_max_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # The default of its top-ups: their invoice is issued once paid (`open` until then).
+    invoice_requires_successful_payment: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     rules: Mapped[list[RecurringTransactionRule]] = relationship(
         cascade="all, delete-orphan", order_by="RecurringTransactionRule.created_at", lazy="selectin")
+    # `applies_to.billable_metric_codes`: the charges of these metrics (Lago's wallet targets).
+    billable_metrics: Mapped[list[BillableMetric]] = relationship(secondary="wallet_targets", lazy="selectin",
+                                                                  order_by="BillableMetric.code")
+
+
+wallet_targets = Table(
+    "wallet_targets", Base.metadata,
+    Column("wallet_id", ForeignKey("wallets.id", ondelete="CASCADE"), primary_key=True),
+    Column("billable_metric_id", ForeignKey("billable_metrics.id", ondelete="CASCADE"), primary_key=True,
+           index=True),
+)
 
 
 class WalletTransaction(Base):
@@ -69,6 +94,7 @@ class WalletTransaction(Base):
     remaining_credits: Mapped[Decimal] = mapped_column(default=Decimal(0))
     name: Mapped[str | None] = mapped_column(String(255))
     metadata_: Mapped[list] = mapped_column("metadata", default=list)
+    invoice_requires_successful_payment: Mapped[bool] = mapped_column(default=False)
     settled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -97,4 +123,27 @@ class RecurringTransactionRule(Base):
     next_run_at: Mapped[datetime | None]
     armed: Mapped[bool] = mapped_column(default=True)
     transaction_name: Mapped[str | None] = mapped_column(String(255))
+    transaction_metadata: Mapped[list] = mapped_column(default=list)
+    # Its top-ups skip the wallet's paid top-up limits (a `target` one is otherwise raised to the minimum).
+    ignore_paid_top_up_limits: Mapped[bool] = mapped_column(default=False)
+    invoice_requires_successful_payment: Mapped[bool] = mapped_column(default=False)
+    # A `target` rule grants free credits instead of buying them (None for `fixed`).
+    grants_target_top_up: Mapped[bool | None]
+    # After a declined threshold top-up: no other before this instant (cleared by a settled paid top-up).
+    backoff_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WalletCheckDue(Base):
+    """A customer whose wallets' ongoing balance may have moved since they were last checked.
+
+    Written by whatever moves it (new events, found by the check itself; a ledger movement; a draft
+    invoice; a wallet's settings) and taken away by the check of that customer, under its wallets'
+    row locks: `check_wallet_thresholds` looks at these customers only (docs/billing.md, Wallets).
+    """
+
+    __tablename__ = "wallet_checks_due"
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,3 +23,17 @@ def subscribe(organization_id: str, external_id: str, *, at: str, customer: str 
     return create_subscription(organization_id=organization_id, data={
         "external_customer_id": customer, "plan_code": "startup", "external_id": external_id,
         "subscription_at": at}).id
+
+
+def run_scheduled_now(app) -> None:
+    """With RQ, let time pass for jobs scheduled with a delay (the test's clock is frozen, RQ's is not)."""
+    dispatcher = app.extensions["tally_dispatcher"]
+    if not hasattr(dispatcher, "queue"):
+        return
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    registry = ScheduledJobRegistry(queue=dispatcher.queue)
+    for job_id in registry.get_job_ids():
+        registry.remove(job_id)
+        dispatcher.queue.enqueue_job(Job.fetch(job_id, connection=dispatcher.connection))

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import shutil
-import socket
 import subprocess
-import threading
 from datetime import timedelta
 
-import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from billing import db, ports
@@ -22,59 +16,7 @@ from billing.emails.models import EmailDelivery
 from billing.invoicing.models import Invoice
 from billing.organizations.models import Organization
 from billing.subscriptions.services import create_subscription
-from tests.integration.helpers import monthly_plan
-
-
-class Sink:
-    """An SMTP server's message handler that records what it accepts and refuses the first `refuse` DATAs."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, list[str], bytes]] = []
-        self.refuse = 0
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's naming)
-        with self.lock:
-            if self.refuse:
-                self.refuse -= 1
-                return "451 4.3.0 Try again later"
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-    def parsed(self) -> list[email.message.EmailMessage]:
-        return [email.message_from_bytes(raw, policy=email.policy.default) for _, _, raw in self.messages]
-
-
-@pytest.fixture
-def smtp(app):
-    sink = Sink()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    ports.configure(mailer=ports.SmtpMailer("127.0.0.1", controller.port, default_from="billing@tally.test"),
-                    mail_from="billing@tally.test")
-    try:
-        yield sink
-    finally:
-        ports.configure(mailer=None)
-        ports.runtime.mail_from = None
-        controller.stop()
-
-
-def _run_scheduled_now(app) -> None:
-    """With RQ, let time pass for jobs scheduled with a delay (the test's clock is frozen, RQ's is not)."""
-    dispatcher = app.extensions["tally_dispatcher"]
-    if not hasattr(dispatcher, "queue"):
-        return
-    from rq.job import Job
-    from rq.registry import ScheduledJobRegistry
-
-    registry = ScheduledJobRegistry(queue=dispatcher.queue)
-    for job_id in registry.get_job_ids():
-        registry.remove(job_id)
-        dispatcher.queue.enqueue_job(Job.fetch(job_id, connection=dispatcher.connection))
+from tests.integration.helpers import monthly_plan, run_scheduled_now
 
 
 def _bill_one_period(org, clock, run_jobs, *, customer_email: str | None) -> Invoice:
@@ -127,7 +69,7 @@ def test_a_finalized_invoice_is_emailed_once_with_its_pdf(org, clock, run_jobs, 
     assert mail["Message-ID"].startswith(f"<{delivery.id}@")
 
     # Run again (a second clock run, a rerun job, a sweep): nothing more is sent.
-    assert emails.send_invoice_email(delivery_id=delivery.id) is None
+    assert emails.send_email(delivery_id=delivery.id) is None
     clock.set(clock.now() + timedelta(days=1))
     run_billing_clock()
     run_jobs()
@@ -143,9 +85,9 @@ def test_a_refused_mail_is_retried_with_back_off(org, clock, run_jobs, smtp, app
     assert smtp.messages == []
 
     assert emails.send_due_emails() == 0  # not due yet
-    assert emails.send_invoice_email(delivery_id=first.id) is None
+    assert emails.send_email(delivery_id=first.id) is None
     clock.set(clock.now() + emails.BACKOFF[0] + timedelta(seconds=1))
-    _run_scheduled_now(app)  # RQ: the retry was scheduled on Redis
+    run_scheduled_now(app)  # RQ: the retry was scheduled on Redis
     emails.send_due_emails()  # in process: the sweep asks for what is due
     run_jobs()
 
@@ -161,7 +103,7 @@ def test_a_mail_fails_for_good_after_its_last_attempt(org, clock, run_jobs, smtp
     [delivery] = _deliveries()
     for _ in range(emails.MAX_ATTEMPTS - 1):
         clock.set(delivery.next_attempt_at)
-        result = emails.send_invoice_email(delivery_id=delivery.id)
+        result = emails.send_email(delivery_id=delivery.id)
         [delivery] = _deliveries()
     assert result.status == "failed" and delivery.status == "failed" and delivery.attempts == emails.MAX_ATTEMPTS
     assert delivery.next_attempt_at is None and smtp.messages == []

@@ -29,9 +29,9 @@ from sqlalchemy import func, select
 from billing.db import read_only
 from billing.invoicing.models import Fee, Invoice
 from billing.organizations.models import Organization
-from tests.integration.test_invoice_emails import smtp  # noqa: F401 (a real SMTP server: aiosmtpd)
 from tests.scenarios.test_invoice_lifecycle import _webhooks
 from tests.scenarios.test_taxes_and_coupons import _check_invariant
+from tests.smtp_sink import smtp  # noqa: F401 (a real SMTP server: aiosmtpd)
 
 
 def _fees(*fees: InvoiceFee) -> InvoiceFeesList:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from billing.clock import run_billing_clock
 from billing.db import read_only
 from billing.emails.models import EmailDelivery
-from tests.integration.test_invoice_emails import smtp  # noqa: F401  (a real SMTP sink: emails are queued)
+from tests.smtp_sink import smtp  # noqa: F401  (a real SMTP sink: emails are queued)
 
 
 def _setup(lago, clock, run_jobs, calls: int = 3) -> list:

@@ -13,6 +13,7 @@ from lago_python_client.models import (
     Charge,
     Coupon,
     Customer,
+    CustomerBillingConfiguration,
     Event,
     Plan,
     Subscription,
@@ -226,3 +227,93 @@ def test_interval_rule_tops_up_monthly(lago, clock):
         clock.set(moment)
         run_billing_clock(fan_out=False)
     assert Decimal(lago.wallets.find(wallet.lago_id).credits_balance) == 10
+
+
+def test_ongoing_balance_counts_usage_with_its_taxes_and_draft_invoices(lago, clock, run_jobs):
+    """The worked example of docs/billing.md (Wallets, ongoing balance), every amount through the client."""
+    clock.set("2026-11-10T12:00:00Z")
+    lago.taxes.create(Tax(name="VAT", code="vat20", rate=20.0, applied_to_organization=True))
+    lago.taxes.create(Tax(name="Reduced", code="reduced", rate=5.5))
+    metrics = {code: lago.billable_metrics.create(BillableMetric(name=code, code=code, aggregation_type="count_agg"))
+               for code in ("calls", "exports", "setups")}
+    lago.plans.create(Plan(name="Pro", code="pro", interval="monthly", amount_cents=1001, amount_currency="EUR",
+                           charges=[Charge(billable_metric_id=metrics["calls"].lago_id, charge_model="standard",
+                                           properties={"amount": "1"}),
+                                    Charge(billable_metric_id=metrics["exports"].lago_id, charge_model="standard",
+                                           properties={"amount": "0.45"}, tax_codes=["reduced"]),
+                                    Charge(billable_metric_id=metrics["setups"].lago_id, charge_model="standard",
+                                           properties={"amount": "2.5"}, pay_in_advance=True, invoiceable=True)]))
+    lago.customers.create(Customer(external_id="cust", currency="EUR", timezone="UTC",
+                                   billing_configuration=CustomerBillingConfiguration(invoice_grace_period=2)))
+    lago.subscriptions.create(Subscription(external_customer_id="cust", plan_code="pro", external_id="sub",
+                                           billing_time="anniversary"))
+    wallet = lago.wallets.create(Wallet(external_customer_id="cust", rate_amount="1", granted_credits="100",
+                                        currency="EUR"))
+
+    def send(code: str, count: int, prefix: str) -> None:
+        for n in range(count):
+            lago.events.create(Event(transaction_id=f"{prefix}-{code}-{n}", external_subscription_id="sub", code=code))
+
+    send("calls", 3, "p1")
+    run_jobs()
+    clock.set("2026-12-10T12:30:00Z")
+    run_billing_clock(fan_out=False)
+    [draft] = lago.invoices.find_all({"external_customer_id": "cust", "status": "draft"})["invoices"]
+    # 1001 + 300 = 1301, VAT 260.2 → 260: a draft of 1561 (grace period), not paid by the wallet yet.
+    assert (draft.fees_amount_cents, draft.taxes_amount_cents, draft.total_amount_cents) == (1301, 260, 1561)
+    send("calls", 7, "p2")
+    send("exports", 3, "p2")
+    send("setups", 1, "p2")
+    run_jobs()
+    # The pay-in-advance setup is invoiced at once (250 + VAT 50 = 300) and paid by the wallet.
+    wallet = lago.wallets.find(wallet.lago_id)
+    assert wallet.balance_cents == 9700
+    # Usage: calls 700 + VAT 140; exports 135 + 5.5 % = 7.425 → 7; the setup is not counted again.
+    # Ongoing usage = 700 + 135 + 140 + 7 + the draft's 1561 = 2543; ongoing balance = 9700 − 2543.
+    assert wallet.ongoing_usage_balance_cents == 2543 and wallet.ongoing_balance_cents == 7157
+    assert (wallet.credits_ongoing_usage_balance, wallet.credits_ongoing_balance) == ("25.43", "71.57")
+    # The draft finalized (grace period over): the wallet pays it; the ongoing balance does not move.
+    clock.set("2026-12-12T13:00:00Z")
+    run_billing_clock(fan_out=False)
+    paid = lago.invoices.find(draft.lago_id)
+    assert (paid.status, paid.prepaid_credit_amount_cents, paid.total_amount_cents) == ("finalized", 1561, 0)
+    wallet = lago.wallets.find(wallet.lago_id)
+    assert (wallet.balance_cents, wallet.ongoing_usage_balance_cents, wallet.ongoing_balance_cents) == (
+        8139, 982, 7157)
+
+
+def test_the_check_looks_only_at_customers_whose_balance_may_have_moved(lago, org, clock, run_jobs):
+    """Events, ledger movements and drafts ask for a customer's check; the others are not evaluated."""
+    from billing.wallets.services import get_wallet
+
+    clock.set("2026-11-10T12:00:00Z")
+    _catalog(lago, amount_cents=0)
+    wallets = {}
+    for name in ("a", "b", "c"):
+        _customer(lago, name)
+        wallets[name] = lago.wallets.create(Wallet(external_customer_id=name, rate_amount="1", granted_credits="10",
+                                                   currency="EUR")).lago_id
+    run_jobs()
+    check_wallet_thresholds()  # the new wallets were asked for
+
+    def synced() -> dict[str, str]:
+        return {name: get_wallet(organization_id=org.id, wallet_id=wallet_id).last_ongoing_balance_sync_at.isoformat()
+                for name, wallet_id in wallets.items()}
+
+    assert set(synced().values()) == {"2026-11-10T12:00:00+00:00"}
+    assert check_wallet_thresholds().customers == 0  # nothing moved since
+    # Events of a's subscription only: only a is evaluated (by the job the rollup asks for, or here).
+    clock.set("2026-11-10T13:00:00Z")
+    for n in range(3):
+        lago.events.create(Event(transaction_id=f"a{n}", external_subscription_id="a-sub0", code="calls"))
+    run_jobs()
+    check_wallet_thresholds()
+    assert synced() == {"a": "2026-11-10T13:00:00+00:00", "b": "2026-11-10T12:00:00+00:00",
+                        "c": "2026-11-10T12:00:00+00:00"}
+    assert lago.wallets.find(wallets["a"]).ongoing_balance_cents == 700
+    # A ledger movement of b's wallet asks for b.
+    clock.set("2026-11-10T14:00:00Z")
+    lago.wallet_transactions.create(WalletTransaction(wallet_id=wallets["b"], voided_credits="1"))
+    check = check_wallet_thresholds()
+    assert (check.customers, check.fired) == (1, 0)
+    assert synced()["b"] == "2026-11-10T14:00:00+00:00" and synced()["c"] == "2026-11-10T12:00:00+00:00"

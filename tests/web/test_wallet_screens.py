@@ -94,3 +94,92 @@ def test_portal_shows_balances_polls_them_and_tops_up_with_an_invoice(client, si
     refused = client.post(f"{alice.portal_path()}/wallets/{wallet_id}/top-up", headers=HTMX,
                           data={"csrf_token": portal_token, "credits": "-3"})
     assert "Enter a positive number" in refused.get_data(as_text=True)
+
+
+def _panel(signed_in, alice) -> str:
+    return signed_in.get(f"/admin/customers/{alice.id}/wallets", headers=HTMX).get_data(as_text=True)
+
+
+def test_admin_wallet_settings_show_and_enforce_applies_to_and_top_up_limits(signed_in, org, alice):
+    token = csrf_token_in(signed_in.get(f"/admin/customers/{alice.id}").get_data(as_text=True))
+    base = f"/admin/customers/{alice.id}"
+    # Refused at creation, each reason next to its field, what was typed kept.
+    refused = signed_in.post(f"{base}/wallets", headers=HTMX, data={
+        "csrf_token": token, "name": "Credits", "rate_amount": "2", "top_up_min": "50", "top_up_max": "10"})
+    html = refused.get_data(as_text=True)
+    assert 'id="new-top_up_max-error">Lower than the minimum</span>' in html
+    assert 'name="top_up_max" inputmode="decimal" placeholder="maximum top-up" aria-label="Maximum paid top-up" ' \
+           'value="10" aria-invalid="true"' in html
+    assert customer_wallets(organization_id=org.id, customer_id=alice.id) == []
+    unknown = signed_in.post(f"{base}/wallets", headers=HTMX, data={
+        "csrf_token": token, "rate_amount": "2", "billable_metric_codes": "nope"}).get_data(as_text=True)
+    assert 'id="new-applies_to-error">Not fee types or billable metrics of this organization</span>' in unknown
+    created = signed_in.post(f"{base}/wallets", headers=HTMX, data={
+        "csrf_token": token, "name": "Credits", "rate_amount": "2", "granted_credits": "10", "top_up_min": "10.00",
+        "top_up_max": "50", "fee_types": "subscription", "billable_metric_codes": "api_calls"}).get_data(as_text=True)
+    assert "Wallet created." in created
+    assert '<span class="wallet-scope">subscription fees and charges of api_calls</span>' in created
+    assert '<span class="wallet-limits">€10.00 to €50.00</span>' in created
+    view = _wallet(org, alice)
+    assert (view.wallet.paid_top_up_min_amount_cents, view.wallet.paid_top_up_max_amount_cents) == (1000, 5000)
+    assert view.wallet.allowed_fee_types == ["subscription"]
+    assert [m.code for m in view.wallet.billable_metrics] == ["api_calls"]
+    wallet_id = view.wallet.id
+    # A top-up below the minimum (4 credits at 2.00 = €8.00): refused inline, nothing recorded.
+    below = signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX, data={
+        "csrf_token": token, "kind": "top_up", "credits": "4"}).get_data(as_text=True)
+    assert (f'id="tx-{wallet_id}-credits-error">Below this wallet\'s minimum paid top-up (€10.00)</span>'
+            in below.replace("&#39;", "'"))
+    assert 'value="4" aria-invalid="true"' in below
+    assert len(_wallet(org, alice).transactions) == 1
+    # The account manager may ignore the limits.
+    signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX, data={
+        "csrf_token": token, "kind": "top_up", "credits": "4", "ignore_paid_top_up_limits": "1"})
+    assert [t.amount_cents for t in _wallet(org, alice).transactions if t.transaction_status == "purchased"] == [800]
+    # Settings: refused inline, then saved (nothing ticked: every fee; top-up invoices issued once paid).
+    bad = signed_in.post(f"{base}/wallets/{wallet_id}/settings", headers=HTMX, data={
+        "csrf_token": token, "top_up_min": "10", "top_up_max": "5"}).get_data(as_text=True)
+    assert f'id="settings-{wallet_id}-top_up_max-error">Lower than the minimum</span>' in bad
+    saved = signed_in.post(f"{base}/wallets/{wallet_id}/settings", headers=HTMX, data={
+        "csrf_token": token, "top_up_min": "", "top_up_max": "30", "invoice_requires_successful_payment": "1"})
+    text = saved.get_data(as_text=True)
+    assert "Wallet settings saved." in text and '<span class="wallet-scope">every fee</span>' in text
+    assert '<span class="wallet-limits">up to €30.00</span>' in text and "top-up invoices issued once paid" in text
+    # A top-up waits for its payment: not among the invoices until marked paid here.
+    signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX, data={
+        "csrf_token": token, "kind": "top_up", "credits": "5", "invoice_requires_successful_payment": "1"})
+    waiting = next(t for t in _wallet(org, alice).transactions if t.amount_cents == 1000)
+    assert waiting.status == "pending" and waiting.invoice_requires_successful_payment
+    invoices = signed_in.get(f"{base}/invoices", headers=HTMX).get_data(as_text=True)
+    assert waiting.invoice_id not in invoices
+    panel = _panel(signed_in, alice)
+    assert "invoice issued once paid" in panel and f"/transactions/{waiting.id}/paid" in panel
+    paid = signed_in.post(f"{base}/wallets/{wallet_id}/transactions/{waiting.id}/paid", headers=HTMX,
+                          data={"csrf_token": token})
+    assert "Top-up paid" in paid.get_data(as_text=True) and paid.headers["HX-Trigger"] == "invoices-changed"
+    assert _wallet(org, alice).wallet.balance_cents == 3000  # 10 granted + 5 paid credits at 2.00
+    assert waiting.invoice_id in signed_in.get(f"{base}/invoices", headers=HTMX).get_data(as_text=True)
+
+
+def test_portal_shows_the_wallet_terms_and_refuses_top_ups_outside_the_limits_inline(client, org, alice):
+    from billing.wallets.services import create_wallet
+
+    create_wallet(organization_id=org.id, data={
+        "external_customer_id": alice.external_id, "rate_amount": "1", "granted_credits": "20", "name": "Credits",
+        "paid_top_up_min_amount_cents": 1000, "paid_top_up_max_amount_cents": 5000,
+        "applies_to": {"fee_types": ["charge"]}})
+    html = client.get(alice.portal_path()).get_data(as_text=True)
+    assert '<span class="wallet-scope">charges</span>' in html
+    assert '<span class="wallet-limits">€10.00 to €50.00</span>' in html
+    wallet_id = _wallet(org, alice).wallet.id
+    token = csrf_token_in(html)
+    url = f"{alice.portal_path()}/wallets/{wallet_id}/top-up"
+    small = client.post(url, headers=HTMX, data={"csrf_token": token, "credits": "3"}).get_data(as_text=True)
+    assert f'id="tx-{wallet_id}-credits-error">The smallest top-up is €10.00 (10 credits).</span>' in small
+    assert 'value="3" aria-invalid="true"' in small
+    large = client.post(url, headers=HTMX, data={"csrf_token": token, "credits": "60"}).get_data(as_text=True)
+    assert "The largest top-up is €50.00 (50 credits)." in large
+    assert [t.transaction_status for t in _wallet(org, alice).transactions] == ["granted"]
+    bought = client.post(url, headers=HTMX, data={"csrf_token": token, "credits": "20"}).get_data(as_text=True)
+    assert "top-up invoice is issued" in bought and "aria-invalid" not in bought
+    assert sorted(t.amount_cents for t in _wallet(org, alice).transactions) == [2000, 2000]
