@@ -21,6 +21,13 @@ def bill_subscription(*, subscription_id: str, at: str) -> list[str]:
     return invoicing.bill_subscription(subscription_id=subscription_id, at=datetime.fromisoformat(at))
 
 
+def bill_subscriptions(*, subscription_ids: list[str], at: str) -> list[str]:
+    """A batch of one organization's subscriptions (the clock's fan-out); fails, to be retried, if one could
+    not be billed (the others are billed all the same, and a rerun skips them)."""
+    ensure_configured()
+    return invoicing.bill_subscriptions(subscription_ids=subscription_ids, at=datetime.fromisoformat(at))
+
+
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
     ensure_configured()
     return invoicing.render_invoice_pdf(invoice_id=invoice_id)
@@ -107,6 +114,7 @@ LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 TASKS = {
     "roll_up_events": roll_up_events,
     "bill_subscription": bill_subscription,
+    "bill_subscriptions": bill_subscriptions,
     "bill_advance_charges": bill_advance_charges,
     "render_invoice_pdf": render_invoice_pdf,
     "render_credit_note_pdf": render_credit_note_pdf,
