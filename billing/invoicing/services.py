@@ -390,6 +390,7 @@ class Known:
     taxes: dict[str, list] = field(default_factory=dict)  # organization id → its default taxes
     endpoints: dict[str, list] = field(default_factory=dict)  # organization id → its webhook endpoints
     numbers: dict[str, int] = field(default_factory=dict)  # numbering scope → its next number taken for the batch
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # the batch's, by id (webhook payloads)
 
     def next_number(self, scope: str) -> int | None:
         number = self.numbers.get(scope)
@@ -478,7 +479,10 @@ def _emit_invoice(session: Session, invoice: Invoice, webhook_type: str, known: 
     def payload():
         session.flush()
         ids = [link.subscription_id for link in invoice.invoice_subscriptions]
-        subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))}
+        if known and all(i in known.subscriptions for i in ids):
+            subscriptions = {i: known.subscriptions[i] for i in ids}
+        else:
+            subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))}
         return serializers.invoice(invoice, subscriptions)
 
     webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", payload, object_id=invoice.id,
@@ -571,6 +575,7 @@ def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) 
     if not todo:
         return []
     known = _known(session, [s for s, _ in todo])
+    known.subscriptions = {s.id: s for s, _ in todo}
     usage = _read_usage(session, todo)
     invoices = []
     for subscription, billing in todo:
@@ -580,16 +585,20 @@ def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) 
         _complete(session, invoice, subscription, billing, usage.get((subscription.id, billing.boundary), {}), known)
         invoices.append(invoice)
     # Numbers last, all at once: the numbering rows stay locked only from here to the commit.
-    finalizing = [i for i in invoices if i.customer.applicable_grace_period == 0]
-    scopes = Counter(_numbering_scope(invoice) for invoice in finalizing)
+    finalizing = {i.id for i in invoices if i.customer.applicable_grace_period == 0}
+    scopes = Counter(_numbering_scope(invoice) for invoice in invoices if invoice.id in finalizing)
     with session.no_autoflush:  # each invoice is written once, finalized
         known.numbers = reserve_in_sequences(session, scopes)
     for invoice in invoices:
-        if invoice in finalizing:
-            finalize(uow, invoice, known)
+        if invoice.id in finalizing:
+            finalize(uow, invoice, known, announce=False)
+    session.flush()  # every invoice written once, as it is now; then what refers to them
+    for invoice in invoices:
+        if invoice.id in finalizing:
+            _emit_invoice(session, invoice, webhooks.INVOICE_CREATED, known)
+            queue_invoice_email(session, invoice, new_invoice=True)
         else:
             _emit_invoice(session, invoice, webhooks.INVOICE_DRAFTED, known)
-    session.flush()
     return [invoice.id for invoice in invoices]
 
 
@@ -680,10 +689,12 @@ def _numbering_scope(invoice: Invoice) -> str:
     return f"invoice:{customer.id}"
 
 
-def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None) -> None:
+def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None, *, announce: bool = True) -> None:
     """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit.
 
-    `known`: what a batch read already (the customer has no wallet; the numbers it took in one go).
+    `known`: what a batch of new invoices read already (the customer has no wallet; the numbers it
+    took in one go); `announce=False`: the caller sends `invoice.created` and queues the email itself
+    (`_bill_batch`, once every invoice of the batch is written).
     """
     if invoice.status != "draft":
         return
@@ -710,9 +721,10 @@ def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None) -> N
         invoice.payment_status = "succeeded"
     # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
     # period, else when the draft is finalized) and `invoice.drafted` for a new draft.
-    _emit_invoice(session, invoice, webhooks.INVOICE_CREATED, known)
-    # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
-    queue_invoice_email(session, invoice)
+    if announce:
+        _emit_invoice(session, invoice, webhooks.INVOICE_CREATED, known)
+        # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
+        queue_invoice_email(session, invoice)
     invoice_id = invoice.id
     if runtime.invoice_pdfs:
         uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",

@@ -18,7 +18,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing.db import after_commit, read_only, unit_of_work
+from billing.db import after_commit, new_id, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
@@ -193,11 +193,12 @@ def emit(session: Session, organization_id: str, webhook_type: str, object_type:
                        "organization_id": organization_id, object_type: payload},
                       separators=(",", ":"), ensure_ascii=False)
     now = runtime.clock.now()
-    deliveries = [WebhookDelivery(organization_id=organization_id, endpoint_id=e.id, webhook_url=e.webhook_url,
-                                  webhook_type=webhook_type, object_type=object_type, object_id=object_id,
-                                  body=body, status="pending", next_attempt_at=now) for e in endpoints]
+    # Ids set here: nothing to write before the caller's next flush (a batch of invoices writes all at once).
+    deliveries = [WebhookDelivery(id=new_id(), organization_id=organization_id, endpoint_id=e.id,
+                                  webhook_url=e.webhook_url, webhook_type=webhook_type, object_type=object_type,
+                                  object_id=object_id, body=body, status="pending", next_attempt_at=now)
+                  for e in endpoints]
     session.add_all(deliveries)
-    session.flush()
     ids = [d.id for d in deliveries]
 
     def request_delivery() -> None:

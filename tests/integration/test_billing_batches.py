@@ -3,6 +3,7 @@ numbers without gaps, one failing subscription not stopping the others, a killed
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ from billing.clock import run_billing_clock
 from billing.customers.models import Customer
 from billing.customers.services import upsert_customer
 from billing.db import read_only, unit_of_work
+from billing.emails.models import EmailDelivery
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
 from billing.metering.services import ingest_events
@@ -22,7 +24,11 @@ from billing.organizations.models import Organization, Sequence
 from billing.organizations.services import create_organization, next_in_sequence, reserve_in_sequences
 from billing.subscriptions.models import Subscription
 from billing.wallets.services import create_wallet
+from billing.webhooks.models import WebhookDelivery
+from billing.webhooks.services import create_webhook_endpoint
 from tests.integration.helpers import monthly_plan, subscribe
+from tests.integration.test_invoice_emails import smtp  # noqa: F401 (a fixture: an SMTP sink)
+from tests.webhooks.conftest import receiver  # noqa: F401 (a fixture: a webhook receiver)
 
 OCTOBER = datetime(2026, 10, 1, 1, tzinfo=UTC)
 
@@ -41,10 +47,12 @@ def _calls(organization_id: str, subscription: str, count: int, prefix: str = ""
          "code": "api_calls", "timestamp": "2026-09-10T00:00:00Z"} for i in range(count)])
 
 
-def _mixed_organization(name: str, clock) -> tuple[str, list[str]]:
+def _mixed_organization(name: str, clock, webhook_url: str) -> tuple[str, list[str]]:
     """An organization whose customers each have something else: a tax, coupons, a wallet, a grace period,
-    two subscriptions, a missed period; returns it and its subscriptions (in the order they are billed)."""
+    two subscriptions, a missed period, an email address; with a webhook endpoint. Returns it and its
+    subscriptions (in the order they are billed)."""
     organization_id = create_organization(name=name, default_currency="EUR").organization_id
+    create_webhook_endpoint(organization_id=organization_id, data={"webhook_url": webhook_url})
     monthly_plan(organization_id)
     create_tax(organization_id=organization_id, data={"name": "VAT", "code": "vat20", "rate": "20"})
     create_tax(organization_id=organization_id, data={"name": "Reduced", "code": "vat5", "rate": "5",
@@ -72,6 +80,9 @@ def _mixed_organization(name: str, clock) -> tuple[str, list[str]]:
                                                          "rate_amount": "1", "granted_credits": "12.5",
                                                          "currency": "EUR"})
     upsert_customer(organization_id=organization_id, data={"external_id": "cust-grace", "invoice_grace_period": 2})
+    for customer in ("cust-plain", "two"):
+        upsert_customer(organization_id=organization_id, data={"external_id": customer,
+                                                               "email": f"{customer}@example.test"})
     for n, subscription in enumerate(["plain", "taxed", "coupons", "wallet", "grace", "two-a", "two-b", "missed"]):
         _calls(organization_id, subscription, 3 + n, prefix=name)
     return organization_id, ids
@@ -95,10 +106,10 @@ def _invoices_of(organization_id: str) -> dict[str, list[tuple]]:
     return {key: sorted(value) for key, value in found.items()}
 
 
-def test_a_batch_issues_the_same_invoices_as_one_by_one(app, clock):
+def test_a_batch_issues_the_same_invoices_as_one_by_one(app, clock, run_jobs, smtp, receiver):  # noqa: F811
     clock.set("2026-09-16T00:00:00Z")  # every subscription below has started
-    batched, batch_ids = _mixed_organization("Batched", clock)
-    single, single_ids = _mixed_organization("Single", clock)
+    batched, batch_ids = _mixed_organization("Batched", clock, receiver.url)
+    single, single_ids = _mixed_organization("Single", clock, receiver.url)
     clock.set("2026-10-01T01:00:00Z")
 
     created = invoicing.bill_subscriptions(subscription_ids=batch_ids, at=OCTOBER)
@@ -124,6 +135,19 @@ def test_a_batch_issues_the_same_invoices_as_one_by_one(app, clock):
     assert [row[2][-7:] for row in batch["missed"]] == ["007-001", "007-002"]  # gap-free, oldest first
     assert sorted(row[2][-3:] for key in ("two-a", "two-b") for row in batch[key]) == ["001", "002"]
     assert invoicing.bill_subscriptions(subscription_ids=batch_ids, at=OCTOBER) == []
+    # Each invoice announced once, as written (its number), and emailed once when finalized.
+    for organization_id in (batched, single):
+        with read_only() as session:
+            numbers = dict(session.execute(select(Invoice.id, Invoice.number).where(
+                Invoice.organization_id == organization_id)).all())
+            hooks = session.scalars(select(WebhookDelivery).where(
+                WebhookDelivery.organization_id == organization_id, WebhookDelivery.object_type == "invoice")).all()
+            emails = session.scalars(select(EmailDelivery.to_address).where(
+                EmailDelivery.organization_id == organization_id)).all()
+        assert sorted(h.webhook_type for h in hooks) == ["invoice.created"] * 8 + ["invoice.drafted"]
+        assert {h.object_id: json.loads(h.body)["invoice"]["number"] for h in hooks} == numbers
+        assert sorted(emails) == ["cust-plain@example.test", "two@example.test", "two@example.test"]
+    run_jobs()  # deliver what was asked for (the webhooks, the emails) before the next test
 
 
 def test_per_organization_numbers_of_a_batch_follow_each_other(org, clock):
