@@ -42,7 +42,7 @@ def run_billing_clock(*, at: str | None = None) -> dict:
     ensure_configured()
     run = clock.run_billing_clock(at=datetime.fromisoformat(at) if at else None)
     return {"at": run.at.isoformat(), "activated": run.activated, "terminated": len(run.terminated),
-            "billed_subscriptions": len(run.billed_subscriptions)}
+            "billed_subscriptions": len(run.billed_subscriptions), "jobs": run.jobs}
 
 
 def roll_up_events(*, not_before: float | None = None) -> int:

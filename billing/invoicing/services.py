@@ -464,7 +464,8 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
             session.flush()
     except IntegrityError:
         raise AlreadyBilled(subscription.id) from None
-    _complete(session, invoice, subscription, billing)
+    usage = _read_usage(session, [(subscription, billing)]).get((subscription.id, billing.boundary), {})
+    _complete(session, invoice, subscription, billing, usage)
     session.flush()
     if subscription.customer.applicable_grace_period == 0:
         finalize(uow, invoice)
@@ -671,11 +672,6 @@ def _slices(customers: list[list[Subscription]], size: int) -> list[list[Subscri
     if current:
         slices.append(current)
     return slices
-
-
-def subscriptions_due(*, at: datetime) -> list[str]:
-    """Ids of active subscriptions with at least one billing due by `at` and not issued yet."""
-    return [subscription_id for batch in due_batches(at=at) for subscription_id in batch.subscription_ids]
 
 
 # ---------------------------------------------------------------- finalization
