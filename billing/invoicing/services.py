@@ -12,10 +12,10 @@ from itertools import groupby
 
 from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defaultload, selectinload
 
 from billing import serializers
-from billing.catalog.models import AppliedCoupon, Charge
+from billing.catalog.models import AppliedCoupon, Charge, Plan
 from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, new_id, read_only, unit_of_work, utcnow
@@ -645,7 +645,8 @@ def due_batches(*, at: datetime, size: int = BATCH_SIZE) -> list[DueBatch]:
                 Subscription, Subscription.id == InvoiceSubscription.subscription_id).where(
                 Subscription.status == "active")):
             billed.setdefault(subscription_id, set()).add(boundary)
-        active = session.scalars(select(Subscription).where(Subscription.status == "active").order_by(
+        active = session.scalars(select(Subscription).options(*_TERMS_ONLY).where(
+            Subscription.status == "active").order_by(
             Subscription.organization_id, Subscription.customer_id, Subscription.id)).all()
         for organization_id, of_organization in groupby(active, key=lambda s: s.organization_id):
             for piece in _slices([list(of_customer) for _, of_customer in groupby(
@@ -655,6 +656,12 @@ def due_batches(*, at: datetime, size: int = BATCH_SIZE) -> list[DueBatch]:
                 if due:
                     batches.append(DueBatch(organization_id=organization_id, key=piece[0].id, subscription_ids=due))
     return batches
+
+
+# What is due needs each subscription's terms only: not its customer's taxes, nor its plan's charges or taxes.
+_TERMS_ONLY = (defaultload(Subscription.customer).lazyload(Customer.taxes),
+               defaultload(Subscription.plan).lazyload(Plan.charges),
+               defaultload(Subscription.plan).lazyload(Plan.taxes))
 
 
 def _slices(customers: list[list[Subscription]], size: int) -> list[list[Subscription]]:
