@@ -7,14 +7,15 @@ Steps (a fresh bench database):
     5 customers and subscriptions started on the 1st of last month; cloned in SQL to N (INSERT ... SELECT);
  2. events for every subscription over last month, COPY'd into `events`, then rolled up (in this process)
     and VACUUM ANALYZE'd, as a live installation has them;
- 3. measured: 2 `rq worker -w rq.worker.SimpleWorker` processes (invoice PDFs off: TALLY_INVOICE_PDFS=0)
-    idle and waiting; this process runs the billing clock as of the period end (one `bill_subscription`
-    job per subscription enqueued on Redis) and polls until every invoice exists;
+ 3. measured: 2 `rq worker -w rq.worker.SimpleWorker` processes (invoice PDFs off: TALLY_INVOICE_PDFS=0,
+    each counting the SQL it sends: bench/counting_worker.py) idle and waiting; this process runs the
+    billing clock as of the period end (one `bill_subscriptions` job per batch of up to 100 subscriptions
+    enqueued on Redis) and polls until every invoice exists; CPU and SQL statements per invoice;
  4. checks: exactly N invoices, none twice (per subscription and period, per number), all finalized, and
     the totals of a sample equal to an independent recomputation from the raw events (SQL + Decimal);
  5. PDF renders per second (a sample, in this process, one after the other);
  and the reference: PostgreSQL's own rate of inserting N invoice-sized rows (one transaction per row, as
- the clock commits one invoice per transaction; and one INSERT ... SELECT for all).
+ the clock committed before it billed in batches; and one INSERT ... SELECT for all).
 """
 
 from __future__ import annotations
