@@ -651,11 +651,20 @@ def due_batches(*, at: datetime, size: int = BATCH_SIZE) -> list[DueBatch]:
         for organization_id, of_organization in groupby(active, key=lambda s: s.organization_id):
             for piece in _slices([list(of_customer) for _, of_customer in groupby(
                     of_organization, key=lambda s: s.customer_id)], size):
-                due = [s.id for s in piece if s.started_at is not None and {
-                    b.boundary for b in billings(terms_of(s), at)} - billed.get(s.id, set())]
+                due = [s.id for s in piece if s.started_at is not None and _is_due(s, at, billed.get(s.id, set()))]
                 if due:
                     batches.append(DueBatch(organization_id=organization_id, key=piece[0].id, subscription_ids=due))
     return batches
+
+
+def _is_due(subscription: Subscription, at: datetime, billed: set[datetime]) -> bool:
+    try:
+        return bool({b.boundary for b in billings(terms_of(subscription), at)} - billed)
+    except Exception:
+        # Its terms cannot be worked out (bad data): said due, its batch fails on it alone and names it,
+        # while the clock goes on with every other subscription.
+        log.exception("what subscription %s owes could not be worked out", subscription.id)
+        return True
 
 
 # What is due needs each subscription's terms only: not its customer's taxes, nor its plan's charges or taxes.
