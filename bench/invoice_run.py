@@ -7,19 +7,21 @@ Steps (a fresh bench database):
     5 customers and subscriptions started on the 1st of last month; cloned in SQL to N (INSERT ... SELECT);
  2. events for every subscription over last month, COPY'd into `events`, then rolled up (in this process)
     and VACUUM ANALYZE'd, as a live installation has them;
- 3. measured: 2 `rq worker -w rq.worker.SimpleWorker` processes (invoice PDFs off: TALLY_INVOICE_PDFS=0)
-    idle and waiting; this process runs the billing clock as of the period end (one `bill_subscription`
-    job per subscription enqueued on Redis) and polls until every invoice exists;
+ 3. measured: 2 `rq worker -w rq.worker.SimpleWorker` processes (invoice PDFs off: TALLY_INVOICE_PDFS=0,
+    each counting the SQL it sends: bench/counting_worker.py) idle and waiting; this process runs the
+    billing clock as of the period end (one `bill_subscriptions` job per batch of up to 100 subscriptions
+    enqueued on Redis) and polls until every invoice exists; CPU and SQL statements per invoice;
  4. checks: exactly N invoices, none twice (per subscription and period, per number), all finalized, and
     the totals of a sample equal to an independent recomputation from the raw events (SQL + Decimal);
  5. PDF renders per second (a sample, in this process, one after the other);
  and the reference: PostgreSQL's own rate of inserting N invoice-sized rows (one transaction per row, as
- the clock commits one invoice per transaction; and one INSERT ... SELECT for all).
+ the clock committed before it billed in batches; and one INSERT ... SELECT for all).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import signal
 import subprocess
@@ -104,9 +106,14 @@ def rows(out: dict) -> list[Row]:
         Row(bench, f"billing clock to the last invoice, {out['workers']} RQ workers, PDFs off",
             f"{seconds:.1f} s ({fmt(run['invoices_per_s'])} inv/s)", reference, f"< {TARGET_S:.0f} s",
             common.verdict(seconds < TARGET_S and run["complete"])),
-        Row(bench, "of which: the clock enqueuing the jobs", f"{run['clock_s']:.1f} s"),
+        Row(bench, f"of which: the clock (what is due, {run.get('jobs', 0)} jobs enqueued)", f"{run['clock_s']:.1f} s"),
         Row(bench, "CPU cores: this process/workers/pg/other",
             f"{cpu.get('client_cores')}/{cpu.get('tally_cores')}/{cpu.get('postgres_cores')}/{cpu.get('other_cores')}"),
+        Row(bench, "CPU per invoice: workers / PostgreSQL / the clock's process",
+            " / ".join(f"{run['cpu_ms_per_invoice'][k]:.1f}" for k in ("workers", "postgres", "clock_process"))
+            + " ms"),
+        Row(bench, "SQL per invoice (workers): statements / executions / commits",
+            " / ".join(f"{run['sql_per_invoice'][k]:.2f}" for k in ("statements", "executions", "commits"))),
         Row(bench, f"PDF renders/s, 1 process (n={out['pdf']['n']})", f"{out['pdf']['per_s']:.1f}/s",
             f"p50 {common.ms(out['pdf']['latency']['p50'])}"),
         Row(bench, f"{n:,} invoices, none twice, totals = recomputed (n={checks['sampled']})",
@@ -182,14 +189,21 @@ def _roll_up() -> dict:
 def _billing_run(n: int, at: datetime, workers: int, timeout: float) -> dict:
     from redis import Redis
 
+    from bench import counting_worker
     from billing.clock import run_billing_clock
     from jobs.dispatch import RQDispatcher
 
     Redis.from_url(common.REDIS_URL).flushdb()  # db 5: the bench's own
     env = {**common.server_env(jobs="rq"), "TALLY_INVOICE_PDFS": "0"}
-    procs = [subprocess.Popen([str(common.BIN / "rq"), "worker", "-w", "rq.worker.SimpleWorker", "--url",
-                               common.REDIS_URL, "--quiet", "--name", f"bench-invoice-{i}-{common.run_id()}"],
-                              cwd=common.ROOT, env=env, stdout=(common.OUT / f"rq-invoice-{i}.log").open("w"),
+    # `rq worker`, counting the SQL statements it sends (bench/counting_worker.py).
+    counted = [common.OUT / f"rq-invoice-{i}.statements.json" for i in range(workers)]
+    for path in counted:
+        path.unlink(missing_ok=True)
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.counting_worker", "worker", "-w",
+                               "rq.worker.SimpleWorker", "--url", common.REDIS_URL, "--quiet", "--name",
+                               f"bench-invoice-{i}-{common.run_id()}"],
+                              cwd=common.ROOT, env={**env, "BENCH_STATEMENTS_FILE": str(counted[i])},
+                              stdout=(common.OUT / f"rq-invoice-{i}.log").open("w"),
                               stderr=subprocess.STDOUT, start_new_session=True) for i in range(workers)]
     try:
         time.sleep(3)  # the workers up and listening, as in production before the hour strikes
@@ -197,9 +211,11 @@ def _billing_run(n: int, at: datetime, workers: int, timeout: float) -> dict:
         meter = common.CpuMeter(server_pids=[p.pid for p in procs], include_self=True)
         log(f"invoice run: billing clock as of {at:%Y-%m-%d %H:%M} with {workers} RQ workers")
         meter.start()
+        clock_counts = dict(counting_worker.counts)
         started = time.perf_counter()
         clock_run = run_billing_clock(at=at)
         clock_s = time.perf_counter() - started
+        clock_counts = {k: v - clock_counts[k] for k, v in counting_worker.counts.items()}
         count, complete = 0, False
         next_log = started + 10
         while time.perf_counter() - started < timeout:
@@ -224,10 +240,25 @@ def _billing_run(n: int, at: datetime, workers: int, timeout: float) -> dict:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    worker_counts = {"statements": 0, "executions": 0, "commits": 0}
+    for path in counted:
+        if path.exists():
+            for key, value in json.loads(path.read_text()).items():
+                worker_counts[key] += value
+    per_invoice = max(count, 1)
     result = {"seconds": round(seconds, 2), "clock_s": round(clock_s, 2), "invoices": count, "complete": complete,
-              "due": len(clock_run.billed_subscriptions), "invoices_per_s": count / seconds, "cpu": cpu}
+              "due": len(clock_run.billed_subscriptions), "jobs": clock_run.jobs, "invoices_per_s": count / seconds,
+              "cpu": cpu,
+              # CPU per invoice, from the meter: independent of how busy the machine was with other work.
+              "cpu_ms_per_invoice": {
+                  "workers": round(cpu.get("tally_cores", 0) * cpu.get("wall_s", 0) / per_invoice * 1000, 2),
+                  "postgres": round(cpu.get("postgres_cores", 0) * cpu.get("wall_s", 0) / per_invoice * 1000, 2),
+                  "clock_process": round(cpu.get("client_cores", 0) * cpu.get("wall_s", 0) / per_invoice * 1000, 2)},
+              "sql_per_invoice": {key: round(value / per_invoice, 2) for key, value in worker_counts.items()},
+              "sql_workers": worker_counts, "sql_clock": clock_counts}
     log(f"invoice run: {count:,} invoices in {seconds:.1f} s ({fmt(count / seconds)}/s; the clock itself "
-        f"{clock_s:.1f} s for {result['due']:,} due)")
+        f"{clock_s:.1f} s for {result['due']:,} due, {clock_run.jobs} jobs); CPU per invoice "
+        f"{result['cpu_ms_per_invoice']}; SQL per invoice {result['sql_per_invoice']}")
     return result
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from billing.emails.services import send_due_emails
-from billing.invoicing.services import bill_subscription, finalize_expired_drafts, subscriptions_due
+from billing.invoicing.services import BillingFailed, bill_subscriptions, due_batches, finalize_expired_drafts
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
 from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
@@ -20,7 +20,9 @@ class ClockRun:
     activated: int = 0
     terminated: list[str] = field(default_factory=list)
     billed_subscriptions: list[str] = field(default_factory=list)
+    jobs: int = 0  # billing jobs enqueued (fan-out)
     invoices: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # subscriptions that could not be billed (inline)
     finalized: list[str] = field(default_factory=list)
     webhooks_requested: int = 0
     wallets_expired: int = 0
@@ -28,12 +30,19 @@ class ClockRun:
     emails_requested: int = 0
 
 
+def billing_job_id(key: str, at: datetime) -> str:
+    """The id of the job billing the batch that starts with subscription `key`, for the clock's hour."""
+    return f"bill-batch-{key}-{at:%Y%m%d%H}"
+
+
 def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> ClockRun:
     """Activate, end and bill what is due at `at`, finalize drafts whose grace period is over, and
     ask again for webhook deliveries and emails that are due.
 
-    With `fan_out`, each subscription is billed by its own job (deterministic id, so a second
-    clock run while jobs are queued adds nothing); without it, inline (the `billing run` CLI).
+    With `fan_out`, the due subscriptions are billed by jobs, each a batch of one organization's
+    subscriptions (a customer's together), all enqueued at once with deterministic ids, so a second
+    clock run while jobs are queued adds nothing; without it, inline (the `billing run` CLI), where a
+    subscription that fails is reported in `failed` and does not stop the others.
     Missed runs are caught up: every ended period without an invoice is billed, however old.
     """
     at = at or runtime.clock.now()
@@ -43,13 +52,20 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     request_rollup()
     run.activated = activate_pending_subscriptions(at=at)
     run.terminated = end_due_subscriptions(at=at)
-    for subscription_id in subscriptions_due(at=at):
-        run.billed_subscriptions.append(subscription_id)
-        if fan_out:
-            runtime.dispatcher.enqueue("bill_subscription", job_id=f"bill-{subscription_id}-{at:%Y%m%d%H}",
-                                       subscription_id=subscription_id, at=at.isoformat())
-        else:
-            run.invoices.extend(bill_subscription(subscription_id=subscription_id, at=at))
+    batches = due_batches(at=at)
+    for batch in batches:
+        run.billed_subscriptions.extend(batch.subscription_ids)
+    if fan_out:
+        run.jobs = runtime.dispatcher.enqueue_many("bill_subscriptions", [
+            (billing_job_id(batch.key, at), {"subscription_ids": batch.subscription_ids, "at": at.isoformat()})
+            for batch in batches])
+    else:
+        for batch in batches:
+            try:
+                run.invoices.extend(bill_subscriptions(subscription_ids=batch.subscription_ids, at=at))
+            except BillingFailed as failure:
+                run.invoices.extend(failure.created)
+                run.failed.extend(failure.subscription_ids)
     run.finalized = finalize_expired_drafts(at=at)
     run.wallets_expired, run.wallet_top_ups = run_wallet_clock(at=at)
     run.wallet_top_ups += check_wallet_thresholds().fired

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -15,6 +16,10 @@ class Dispatcher(Protocol):
     """Runs a job of `jobs.tasks` by name in the background (RQ, or a thread when embedded)."""
 
     def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None: ...
+
+    def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:
+        """Enqueue many jobs of one task, (job id, arguments) each, as `enqueue` would; returns how many."""
+        ...
 
     def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
         """Run the job once `delay` has passed (best effort: callers keep a sweep for what is lost)."""
@@ -122,6 +127,9 @@ class ImmediateDispatcher:
     """Runs nothing: used before the process has configured a real dispatcher."""
 
     def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+        raise RuntimeError(f"no dispatcher configured to run {task}")
+
+    def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:
         raise RuntimeError(f"no dispatcher configured to run {task}")
 
     def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:

@@ -21,6 +21,13 @@ def bill_subscription(*, subscription_id: str, at: str) -> list[str]:
     return invoicing.bill_subscription(subscription_id=subscription_id, at=datetime.fromisoformat(at))
 
 
+def bill_subscriptions(*, subscription_ids: list[str], at: str) -> list[str]:
+    """A batch of one organization's subscriptions (the clock's fan-out); fails, to be retried, if one could
+    not be billed (the others are billed all the same, and a rerun skips them)."""
+    ensure_configured()
+    return invoicing.bill_subscriptions(subscription_ids=subscription_ids, at=datetime.fromisoformat(at))
+
+
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
     ensure_configured()
     return invoicing.render_invoice_pdf(invoice_id=invoice_id)
@@ -35,7 +42,7 @@ def run_billing_clock(*, at: str | None = None) -> dict:
     ensure_configured()
     run = clock.run_billing_clock(at=datetime.fromisoformat(at) if at else None)
     return {"at": run.at.isoformat(), "activated": run.activated, "terminated": len(run.terminated),
-            "billed_subscriptions": len(run.billed_subscriptions)}
+            "billed_subscriptions": len(run.billed_subscriptions), "jobs": run.jobs}
 
 
 def roll_up_events(*, not_before: float | None = None) -> int:
@@ -108,6 +115,7 @@ LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 TASKS = {
     "roll_up_events": roll_up_events,
     "bill_subscription": bill_subscription,
+    "bill_subscriptions": bill_subscriptions,
     "bill_advance_charges": bill_advance_charges,
     "render_invoice_pdf": render_invoice_pdf,
     "render_credit_note_pdf": render_credit_note_pdf,

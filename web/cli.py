@@ -127,5 +127,8 @@ def register(app: Flask) -> None:
                 raise click.BadParameter(f"not an ISO 8601 time: {at_text}", param_hint="--at")
         run = run_billing_clock(at=at, fan_out=False)
         click.echo(f"billing clock at {run.at.isoformat()}: {run.activated} activated, {len(run.terminated)} ended, "
-                   f"{len(run.invoices)} invoices issued")
+                   f"{len(run.invoices)} invoices issued"
+                   + (f", {len(run.failed)} subscriptions failed (see the log)" if run.failed else ""))
         sys.stdout.flush()
+        if run.failed:
+            sys.exit(1)

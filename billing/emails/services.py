@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formataddr
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from billing import links
-from billing.db import after_commit, read_only, unit_of_work
+from billing.db import after_commit, new_id, read_only, unit_of_work
 from billing.emails.models import EmailDelivery
 from billing.invoicing.models import Invoice
 from billing.money import format_money, locale_for_country
@@ -41,23 +41,24 @@ def _job_id(delivery_id: str, attempt: int) -> str:
     return f"email-{delivery_id}-{attempt}"
 
 
-def queue_invoice_email(session: Session, invoice: Invoice) -> str | None:
+def queue_invoice_email(session: Session, invoice: Invoice, *, new_invoice: bool = False) -> str | None:
     """Record the finalized invoice's email in the caller's transaction; None when nothing is to be sent.
 
     Nothing is queued when no mailer is configured (no SMTP_HOST) or the customer has no email.
+    `new_invoice`: the invoice is being created (a billing batch), so it has no email yet to look for.
     """
     email = (invoice.customer.email or "").strip()
     if runtime.mailer is None or not email:
         return None
-    exists = session.scalar(select(EmailDelivery.id).where(EmailDelivery.invoice_id == invoice.id,
-                                                           EmailDelivery.kind == INVOICE_FINALIZED))
-    if exists:
+    if not new_invoice and session.scalar(select(EmailDelivery.id).where(
+            EmailDelivery.invoice_id == invoice.id, EmailDelivery.kind == INVOICE_FINALIZED)):
         return None
-    delivery = EmailDelivery(organization_id=invoice.organization_id, invoice_id=invoice.id,
+    if inspect(invoice).pending:
+        session.flush()  # the invoice first: its email refers to it
+    delivery = EmailDelivery(id=new_id(), organization_id=invoice.organization_id, invoice_id=invoice.id,
                              kind=INVOICE_FINALIZED, to_address=email, status="pending",
                              next_attempt_at=runtime.clock.now())
     session.add(delivery)
-    session.flush()
     return _ask_after_commit(session, delivery)
 
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defaultload, selectinload
 
 from billing import serializers
-from billing.catalog.models import AppliedCoupon, Charge
+from billing.catalog.models import AppliedCoupon, Charge, Plan
 from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
-from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
+from billing.db import UnitOfWork, new_id, read_only, unit_of_work, utcnow
 from billing.emails.services import queue_invoice_email
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import totals
@@ -21,15 +26,14 @@ from billing.invoicing.models import (
     PAYMENT_STATUSES,
     Credit,
     Fee,
-    FeeAppliedTax,
     Invoice,
-    InvoiceAppliedTax,
     InvoiceSubscription,
 )
+from billing.invoicing.taxing import record_taxes
 from billing.invoicing.termination import credit_after_finalization
-from billing.metering.services import charge_usage
+from billing.metering.services import charge_usage, charges_usages
 from billing.money import precise_minor, round_minor, to_major_precise
-from billing.organizations.services import next_in_sequence
+from billing.organizations.services import next_in_sequence, reserve_in_sequences
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
@@ -48,6 +52,8 @@ from billing.subscriptions.services import billing_anchor, period_at
 from billing.wallets import ledger as wallets
 from billing.webhooks import services as webhooks
 
+log = logging.getLogger(__name__)
+
 # ---------------------------------------------------------------- fees
 
 
@@ -65,17 +71,20 @@ def subscription_fee_cents(subscription: Subscription, part: FeePart) -> tuple[i
     return round_minor(precise), precise, days
 
 
-def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, billing: Billing) -> None:
+def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, billing: Billing,
+                usage_read: Mapping[str, dict] | None = None) -> None:
+    """The invoice's fees (`usage_read`: each charge's usage per filter group, by charge id, when read already)."""
     plan = subscription.plan
     currency = plan.amount_currency
     position = 0
     if billing.fee is not None:
         cents, precise, days = subscription_fee_cents(subscription, billing.fee)
         invoice.fees.append(Fee(
+            id=new_id(), applied_taxes=[],
             organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="subscription",
             position=position, item_code=plan.code, description=plan.invoice_display_name or plan.name,
             amount_cents=cents, precise_amount_cents=precise, amount_currency=currency, units=Decimal(1),
-            total_aggregated_units=Decimal(1), precise_unit_amount=to_major_precise(precise, currency),
+            total_aggregated_units=Decimal(1), events_count=0, precise_unit_amount=to_major_precise(precise, currency),
             pay_in_advance=plan.pay_in_advance, from_datetime=billing.fee.start, to_datetime=billing.fee.end,
             amount_details={"days_billed": days, "days_in_period": billing.fee.period.days,
                             "plan_amount_cents": plan.amount_cents}))
@@ -88,7 +97,8 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
         # https://getlago.com/docs/guide/plans/charges/arrears-vs-advance).
         if not charge.invoiceable or charge.pay_in_advance:
             continue
-        usage = charge_usage(session, subscription, charge, start, end)
+        usage = charge_usage(session, subscription, charge, start, end,
+                             None if usage_read is None else usage_read.get(charge.id, {}))
         metric = charge.billable_metric
         # One fee per charge filter, and one for the events that match none (Lago's fees per filter).
         for line in usage.lines:
@@ -99,6 +109,7 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
             if line.charge_filter is not None:
                 name = line.charge_filter.invoice_display_name or _filter_label(name, line.charge_filter.values)
             invoice.fees.append(Fee(
+                id=new_id(), applied_taxes=[],
                 organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
                 charge_filter_id=line.charge_filter.id if line.charge_filter else None, fee_type="charge",
                 position=position, item_code=metric.code, description=name, amount_cents=line.amount_cents,
@@ -106,7 +117,7 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
                 # NOTE: a prorated charge's fee counts its prorated units; its full units are the
                 # total aggregated (Lago's fee: units = the prorated aggregation, docs/billing.md).
                 units=line.units if line.prorated_units is None else line.prorated_units,
-                total_aggregated_units=line.units, events_count=line.events_count,
+                total_aggregated_units=line.units, events_count=line.events_count, pay_in_advance=False,
                 precise_unit_amount=line.unit_amount, from_datetime=start, to_datetime=end,
                 amount_details={"filters": line.charge_filter.values} if line.charge_filter else {}))
         if charge.min_amount_cents:
@@ -116,6 +127,7 @@ def _build_fees(session: Session, invoice: Invoice, subscription: Subscription, 
             if usage.amount_cents < minimum:
                 position += 1
                 invoice.fees.append(Fee(
+                    id=new_id(), applied_taxes=[],
                     organization_id=invoice.organization_id, subscription_id=subscription.id, charge_id=charge.id,
                     fee_type="charge", position=position, item_code=metric.code,
                     description=f"{charge.invoice_display_name or metric.name} – minimum",
@@ -164,6 +176,7 @@ def _add_commitment_true_up(session: Session, invoice: Invoice, subscription: Su
     shortfall = commitment - billed_here - billed_before
     if shortfall > 0:
         invoice.fees.append(Fee(
+            id=new_id(), applied_taxes=[],
             organization_id=invoice.organization_id, subscription_id=subscription.id, fee_type="commitment",
             position=position, item_code=plan.code, description=f"{plan.invoice_display_name or plan.name} – "
             "minimum commitment", amount_cents=shortfall, precise_amount_cents=Decimal(shortfall),
@@ -175,18 +188,20 @@ def _filter_label(name: str, values: dict[str, list[str]]) -> str:
     return f"{name} · " + ", ".join(f"{key}: {'/'.join(allowed)}" for key, allowed in sorted(values.items()))
 
 
-def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription) -> None:
+def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription,
+                            known: Known | None = None) -> None:
     """Take the customer's coupons off the fees, then tax each fee on what is left (docs/billing.md).
 
     The computations are pure (`billing.invoicing.totals`); here the inputs are gathered and the
     results stored: coupon credits, each fee's share and taxes, the invoice's applied taxes, and
-    what the applied coupons have left (their rows are locked first).
+    what the applied coupons have left (their rows are locked first). `known`: what a batch read
+    already (the organization's taxes; the customer has no coupon: none is looked for).
     """
     plan = subscription.plan
     customer = invoice.customer
     charges = {c.id: c for c in plan.charges}
     customer_taxes = list(customer.taxes)
-    org_taxes = organization_taxes(session, invoice.organization_id)
+    org_taxes = known.taxes[invoice.organization_id] if known else organization_taxes(session, invoice.organization_id)
     taxes = {t.code: t for t in [*plan.taxes, *customer_taxes, *org_taxes]}
     lines = []
     for fee in invoice.fees:
@@ -200,9 +215,9 @@ def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Su
         lines.append(totals.FeeLine(amount_cents=fee.amount_cents, plan_code=plan.code,
                                     metric_code=fee.item_code if fee.fee_type == "charge" else None,
                                     tax_codes=codes))
-    applied = [a for a in session.scalars(select(AppliedCoupon).where(
-        AppliedCoupon.customer_id == customer.id, AppliedCoupon.status == "active").with_for_update(
-        of=AppliedCoupon)).unique()
+    applied = [] if known and customer.id not in known.coupons else [a for a in session.scalars(select(
+        AppliedCoupon).where(AppliedCoupon.customer_id == customer.id, AppliedCoupon.status == "active")
+        .with_for_update(of=AppliedCoupon)).unique()
         # NOTE: a fixed amount is in one currency: it only reduces invoices in that currency.
         if a.coupon.coupon_type == "percentage" or a.amount_currency == invoice.currency]
     applied.sort(key=lambda a: totals.coupon_order_key(
@@ -222,24 +237,7 @@ def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Su
         invoice.credits.append(Credit(applied_coupon_id=coupon.id, position=position, coupon_code=coupon.coupon.code,
                                       coupon_name=coupon.coupon.name, amount_cents=amount,
                                       amount_currency=invoice.currency, before_taxes=True, ended_coupon=ended))
-    rates = {code: tax.rate for code, tax in taxes.items()}
-    taxed = totals.compute_taxes(lines, coupons.fee_discounts, rates)
-    for index, fee in enumerate(invoice.fees):
-        fee.precise_coupons_amount_cents = coupons.fee_discounts[index]
-        fee.taxes_precise_amount_cents = sum(taxed.fee_taxes[index].values(), Decimal(0))
-        fee.taxes_amount_cents = taxed.fee_total(index)
-        fee.taxes_rate = sum((rates[code] for code in lines[index].tax_codes), Decimal(0))
-        for code, precise in taxed.fee_taxes[index].items():
-            tax = taxes[code]
-            fee.applied_taxes.append(FeeAppliedTax(
-                tax_id=tax.id, tax_code=tax.code, tax_name=tax.name, tax_rate=tax.rate,
-                tax_description=tax.description, amount_cents=round_minor(precise), precise_amount_cents=precise,
-                amount_currency=invoice.currency))
-    for code, (base, amount) in taxed.invoice_taxes.items():
-        tax = taxes[code]
-        invoice.applied_taxes.append(InvoiceAppliedTax(
-            tax_id=tax.id, tax_code=tax.code, tax_name=tax.name, tax_rate=tax.rate, tax_description=tax.description,
-            amount_cents=amount, fees_amount_cents=base, amount_currency=invoice.currency))
+    record_taxes(invoice, lines, coupons.fee_discounts, taxes)
 
 
 def _consume(applied: AppliedCoupon, amount: int) -> bool:
@@ -282,10 +280,12 @@ def _unconsume(applied: AppliedCoupon, credit: Credit) -> None:
         applied.status, applied.terminated_at = "active", None
 
 
-def _apply_credit_notes(session: Session, invoice: Invoice) -> None:
+def _apply_credit_notes(session: Session, invoice: Invoice, known: Known | None = None) -> None:
     """Take the customer's available credit-note balances off what the invoice owes after taxes."""
     from billing.invoicing.models import CreditNote
 
+    if known and invoice.customer_id not in known.credit_notes:
+        return
     coupons = sum(c.amount_cents for c in invoice.credits if not c.is_credit_note)
     due = (sum(f.amount_cents for f in invoice.fees) - coupons + sum(t.amount_cents for t in invoice.applied_taxes))
     if due <= 0:
@@ -345,6 +345,15 @@ class AlreadyBilled(Exception):
     """That billing already has its invoice (the unique constraint said so)."""
 
 
+class BillingFailed(Exception):
+    """Some subscriptions of a batch could not be billed (the others were); rerunning bills what is left."""
+
+    def __init__(self, subscription_ids: list[str], created: list[str]):
+        super().__init__(f"billing failed for {len(subscription_ids)} subscription(s): {', '.join(subscription_ids)}")
+        self.subscription_ids = subscription_ids
+        self.created = created
+
+
 def terms_of(subscription: Subscription) -> Terms:
     plan = subscription.plan
     trial_ends_at = trial_end(subscription.started_at, plan.trial_period)
@@ -355,35 +364,97 @@ def terms_of(subscription: Subscription) -> Terms:
                  charges_monthly=charges_billed_monthly(plan))
 
 
-def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invoice:
-    session = uow.session
+@dataclass
+class Known:
+    """What billing a batch reads once for all its invoices, so that each invoice skips the queries that
+    would find nothing: customers with no coupon, no credit-note balance or no wallet (most of them),
+    the organizations' default taxes and webhook endpoints, and the invoice numbers taken in one go.
+    """
+
+    coupons: set[str] = field(default_factory=set)  # customers with an active applied coupon
+    credit_notes: set[str] = field(default_factory=set)  # customers with a credit-note balance available
+    wallets: set[str] = field(default_factory=set)  # customers with an active wallet
+    taxes: dict[str, list] = field(default_factory=dict)  # organization id → its default taxes
+    endpoints: dict[str, list] = field(default_factory=dict)  # organization id → its webhook endpoints
+    numbers: dict[str, int] = field(default_factory=dict)  # numbering scope → its next number taken for the batch
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)  # the batch's, by id (webhook payloads)
+
+    def next_number(self, scope: str) -> int | None:
+        number = self.numbers.get(scope)
+        if number is not None:
+            self.numbers[scope] = number + 1
+        return number
+
+
+def _known(session: Session, subscriptions: Sequence[Subscription]) -> Known:
+    from billing.invoicing.models import CreditNote
+    from billing.wallets.models import Wallet
+
+    customers = sorted({s.customer_id for s in subscriptions})
+    known = Known()
+    found = {"coupon": known.coupons, "credit_note": known.credit_notes, "wallet": known.wallets}
+    for kind, customer_id in session.execute(union_all(
+            select(literal("coupon"), AppliedCoupon.customer_id).where(
+                AppliedCoupon.customer_id.in_(customers), AppliedCoupon.status == "active"),
+            select(literal("credit_note"), CreditNote.customer_id).where(
+                CreditNote.customer_id.in_(customers), CreditNote.credit_status == "available",
+                CreditNote.balance_amount_cents > 0),
+            select(literal("wallet"), Wallet.customer_id).where(
+                Wallet.customer_id.in_(customers), Wallet.status == "active"))):
+        found[kind].add(customer_id)
+    for organization_id in sorted({s.organization_id for s in subscriptions}):
+        known.taxes[organization_id] = organization_taxes(session, organization_id)
+        known.endpoints[organization_id] = webhooks.organization_endpoints(session, organization_id)
+    return known
+
+
+def _new_invoice(session: Session, subscription: Subscription, billing: Billing) -> Invoice:
+    """The draft invoice of one billing, linked to the subscription period it bills (not flushed yet).
+
+    Its collections start empty (a new invoice has nothing to load) and its ids are set now (its own,
+    its customer's), so nothing has to be written or read back before the invoice is built.
+    """
     customer = subscription.customer
     covered = billing.charges or (billing.fee.start, billing.fee.end)
     invoice = Invoice(
-        organization_id=subscription.organization_id, customer=customer, invoice_type="subscription",
-        status="draft", payment_status="pending", currency=subscription.plan.amount_currency,
-        number=f"{customer.organization.document_number_prefix}-DRAFT",
+        id=new_id(), organization_id=subscription.organization_id, customer=customer, customer_id=customer.id,
+        invoice_type="subscription", status="draft", payment_status="pending",
+        currency=subscription.plan.amount_currency, number=f"{customer.organization.document_number_prefix}-DRAFT",
         issuing_date=local_date(max(runtime.clock.now(), billing.boundary), customer.applicable_timezone),
-        net_payment_term=customer.applicable_net_payment_term)
+        net_payment_term=customer.applicable_net_payment_term, fees=[], credits=[], applied_taxes=[])
     invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
-    invoice.invoice_subscriptions.append(InvoiceSubscription(
-        subscription_id=subscription.id, invoicing_reason=billing.reason, boundary=billing.boundary,
+    invoice.invoice_subscriptions = [InvoiceSubscription(
+        id=new_id(), subscription_id=subscription.id, invoicing_reason=billing.reason, boundary=billing.boundary,
         from_datetime=billing.fee.start if billing.fee else covered[0],
         to_datetime=billing.fee.end if billing.fee else covered[1],
         charges_from_datetime=billing.charges[0] if billing.charges else None,
-        charges_to_datetime=billing.charges[1] if billing.charges else None))
+        charges_to_datetime=billing.charges[1] if billing.charges else None)]
+    session.add(invoice)
+    return invoice
+
+
+def _complete(session: Session, invoice: Invoice, subscription: Subscription, billing: Billing,
+              usage: Mapping[str, dict] | None = None, known: Known | None = None) -> None:
+    """Fees, coupons, taxes, credit notes and totals of a new invoice (`usage`: its charges' usage, read already)."""
+    _build_fees(session, invoice, subscription, billing, usage)
+    apply_coupons_and_taxes(session, invoice, subscription, known)
+    _apply_credit_notes(session, invoice, known)
+    compute_totals(invoice)
+
+
+def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invoice:
+    """Issue one billing inside the caller's transaction (termination, plan changes); AlreadyBilled if it is."""
+    session = uow.session
     try:
         with session.begin_nested():
-            session.add(invoice)
+            invoice = _new_invoice(session, subscription, billing)
             session.flush()
     except IntegrityError:
         raise AlreadyBilled(subscription.id) from None
-    _build_fees(session, invoice, subscription, billing)
-    apply_coupons_and_taxes(session, invoice, subscription)
-    _apply_credit_notes(session, invoice)
-    compute_totals(invoice)
+    usage = _read_usage(session, [(subscription, billing)]).get((subscription.id, billing.boundary), {})
+    _complete(session, invoice, subscription, billing, usage)
     session.flush()
-    if customer.applicable_grace_period == 0:
+    if subscription.customer.applicable_grace_period == 0:
         finalize(uow, invoice)
     else:
         _emit_invoice(session, invoice, webhooks.INVOICE_DRAFTED)
@@ -391,16 +462,20 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
     return invoice
 
 
-def _emit_invoice(session: Session, invoice: Invoice, webhook_type: str) -> None:
+def _emit_invoice(session: Session, invoice: Invoice, webhook_type: str, known: Known | None = None) -> None:
     """Report the invoice as the API shows it, in the transaction that changed it."""
 
     def payload():
         session.flush()
         ids = [link.subscription_id for link in invoice.invoice_subscriptions]
-        subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))}
+        if known and all(i in known.subscriptions for i in ids):
+            subscriptions = {i: known.subscriptions[i] for i in ids}
+        else:
+            subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))}
         return serializers.invoice(invoice, subscriptions)
 
-    webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", payload, object_id=invoice.id)
+    webhooks.emit(session, invoice.organization_id, webhook_type, "invoice", payload, object_id=invoice.id,
+                  endpoints=known.endpoints.get(invoice.organization_id) if known else None)
 
 
 def _billed_boundaries(session: Session, subscription_id: str) -> set[datetime]:
@@ -431,39 +506,141 @@ def bill_termination(uow: UnitOfWork, subscription: Subscription) -> Invoice | N
     return last
 
 
+BATCH_SIZE = 100  # subscriptions billed by one job, in one transaction
+
+
 def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
-    """Issue each billing of one subscription due by `at` and not issued yet (one transaction each).
+    """Issue each billing of one subscription due by `at` and not issued yet (in one transaction).
 
-    Safe to run twice or concurrently: a billing already issued is skipped by the unique constraint.
+    Safe to run twice or concurrently: the subscription is locked, and a billing already issued is skipped.
     """
-    from billing.invoicing.advance import regroup_paid_fees  # it imports this module
+    with unit_of_work() as uow:
+        return _bill_batch(uow, [subscription_id], at)
 
+
+def bill_subscriptions(*, subscription_ids: Sequence[str], at: datetime) -> list[str]:
+    """Issue every billing due by `at` and not issued yet of a batch of subscriptions; the new invoices' ids.
+
+    The batch is billed in ONE transaction: its subscriptions locked together (in id order), their plans,
+    usage and what their customers have (coupons, credit notes, wallets) read once for all, the invoices
+    written together and numbered in one go. Should any of it fail, nothing of the batch is kept and
+    each subscription is billed again on its own, in its own transaction: one that fails then does not
+    stop the others, and BillingFailed names it once the others are billed (so that the job is retried;
+    what is billed already is skipped). Safe to run twice or concurrently, like `bill_subscription`.
+    """
+    subscription_ids = list(dict.fromkeys(subscription_ids))
+    try:
+        with unit_of_work() as uow:
+            return _bill_batch(uow, subscription_ids, at)
+    except Exception:
+        if len(subscription_ids) == 1:
+            raise
+        log.warning("billing a batch of %d subscriptions failed; billing them one by one", len(subscription_ids),
+                    exc_info=True)
     created: list[str] = []
-    with read_only() as session:
-        subscription = session.get(Subscription, subscription_id)
-        if subscription is None or subscription.status != "active" or subscription.started_at is None:
-            return created
-        billed = _billed_boundaries(session, subscription_id)
-        todo = [b for b in billings(terms_of(subscription), at) if b.boundary not in billed]
-    for billing in todo:
+    failed: list[str] = []
+    for subscription_id in subscription_ids:
         try:
-            with unit_of_work() as uow:
-                subscription = uow.session.scalar(
-                    select(Subscription).where(Subscription.id == subscription_id).with_for_update(of=Subscription))
-                if subscription.status != "active":
-                    break
-                if billing.reason == REASON_TRIAL_ENDED and subscription.trial_ended_at is None:
-                    subscription.trial_ended_at = billing.boundary
-                created.append(_bill(uow, subscription, billing).id)
-                regroup_paid_fees(uow, subscription, at=billing.boundary)
-        except AlreadyBilled:
-            continue
+            created.extend(bill_subscription(subscription_id=subscription_id, at=at))
+        except Exception:
+            log.exception("billing subscription %s failed", subscription_id)
+            failed.append(subscription_id)
+    if failed:
+        raise BillingFailed(failed, created)
     return created
 
 
-def subscriptions_due(*, at: datetime) -> list[str]:
-    """Ids of active subscriptions with at least one billing due by `at` and not issued yet."""
-    due = []
+def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) -> list[str]:
+    from billing.invoicing.advance import regroup_paid_fees  # it imports this module
+
+    session = uow.session
+    subscriptions = list(session.scalars(select(Subscription).where(Subscription.id.in_(subscription_ids))
+                                         .order_by(Subscription.id).with_for_update(of=Subscription)).unique())
+    live = [s for s in subscriptions if s.status == "active" and s.started_at is not None]
+    if not live:
+        return []
+    billed: dict[str, set[datetime]] = {}
+    for subscription_id, boundary in session.execute(select(
+            InvoiceSubscription.subscription_id, InvoiceSubscription.boundary).where(
+            InvoiceSubscription.subscription_id.in_([s.id for s in live]))):
+        billed.setdefault(subscription_id, set()).add(boundary)
+    order = {subscription_id: index for index, subscription_id in enumerate(subscription_ids)}
+    todo = [(s, b) for s in sorted(live, key=lambda s: order[s.id])
+            for b in billings(terms_of(s), at) if b.boundary not in billed.get(s.id, ())]
+    if not todo:
+        return []
+    known = _known(session, [s for s, _ in todo])
+    known.subscriptions = {s.id: s for s, _ in todo}
+    usage = _read_usage(session, todo)
+    invoices = []
+    for subscription, billing in todo:
+        if billing.reason == REASON_TRIAL_ENDED and subscription.trial_ended_at is None:
+            subscription.trial_ended_at = billing.boundary
+        invoice = _new_invoice(session, subscription, billing)
+        _complete(session, invoice, subscription, billing, usage.get((subscription.id, billing.boundary), {}), known)
+        invoices.append(invoice)
+    # Numbers last, all at once: the numbering rows stay locked only from here to the commit.
+    finalizing = {i.id for i in invoices if i.customer.applicable_grace_period == 0}
+    scopes = Counter(_numbering_scope(invoice) for invoice in invoices if invoice.id in finalizing)
+    with session.no_autoflush:  # each invoice is written once, finalized
+        known.numbers = reserve_in_sequences(session, scopes)
+    for invoice in invoices:
+        if invoice.id in finalizing:
+            finalize(uow, invoice, known, announce=False)
+    session.flush()  # every invoice written once, as it is now; then what refers to them
+    for invoice in invoices:
+        if invoice.id in finalizing:
+            _emit_invoice(session, invoice, webhooks.INVOICE_CREATED, known)
+            queue_invoice_email(session, invoice, new_invoice=True)
+        else:
+            _emit_invoice(session, invoice, webhooks.INVOICE_DRAFTED, known)
+            if invoice.customer_id in known.wallets:
+                wallets.draft_changed(session, invoice)  # drafts count in the wallets' ongoing balance
+    created = [invoice.id for invoice in invoices]
+    # Paid pay-in-advance fees whose period a billing closed go on their own paid invoice (Lago's
+    # advance_charges invoice; nothing is queried for plans without such charges).
+    for subscription, billing in todo:
+        grouped = regroup_paid_fees(uow, subscription, at=billing.boundary)
+        if grouped is not None:
+            created.append(grouped.id)
+    return created
+
+
+def _read_usage(session: Session, todo: Sequence[tuple[Subscription, Billing]]) -> dict[tuple, dict[str, dict]]:
+    """The usage of every charge billed in arrears by these billings, read together; by (subscription, boundary)."""
+    reads, keys = [], []
+    for subscription, billing in todo:
+        if billing.charges is None:
+            continue
+        start, end = billing.charges
+        for charge in subscription.plan.charges:
+            if charge.invoiceable and not charge.pay_in_advance:
+                reads.append((subscription, charge, start, end))
+                keys.append((subscription.id, billing.boundary, charge.id))
+    usage: dict[tuple, dict[str, dict]] = {}
+    for (subscription_id, boundary, charge_id), groups in zip(keys, charges_usages(session, reads), strict=True):
+        usage.setdefault((subscription_id, boundary), {})[charge_id] = groups
+    return usage
+
+
+@dataclass(frozen=True)
+class DueBatch:
+    """Subscriptions of one organization with billings due, to bill together (`bill_subscriptions`)."""
+
+    organization_id: str
+    key: str  # the first subscription of its slice: with the clock's time, the job's id
+    subscription_ids: list[str]
+
+
+def due_batches(*, at: datetime, size: int = BATCH_SIZE) -> list[DueBatch]:
+    """The active subscriptions with a billing due by `at` and not issued yet, in batches.
+
+    A batch holds at most `size` subscriptions of one organization, a customer's subscriptions
+    together (one slow customer holds up one batch only). The slices are cut over all active
+    subscriptions (by organization, customer, id), not only the due ones, so that a second clock run
+    while some of them are billed already cuts the same slices: the same job ids, nothing twice.
+    """
+    batches: list[DueBatch] = []
     with read_only() as session:
         billed: dict[str, set[datetime]] = {}
         for subscription_id, boundary in session.execute(select(
@@ -471,20 +648,70 @@ def subscriptions_due(*, at: datetime) -> list[str]:
                 Subscription, Subscription.id == InvoiceSubscription.subscription_id).where(
                 Subscription.status == "active")):
             billed.setdefault(subscription_id, set()).add(boundary)
-        for subscription in session.scalars(select(Subscription).where(Subscription.status == "active")):
-            boundaries = {b.boundary for b in billings(terms_of(subscription), at)}
-            if boundaries - billed.get(subscription.id, set()):
-                due.append(subscription.id)
-    return due
+        active = session.scalars(select(Subscription).options(*_TERMS_ONLY).where(
+            Subscription.status == "active").order_by(
+            Subscription.organization_id, Subscription.customer_id, Subscription.id)).all()
+        for organization_id, of_organization in groupby(active, key=lambda s: s.organization_id):
+            for piece in _slices([list(of_customer) for _, of_customer in groupby(
+                    of_organization, key=lambda s: s.customer_id)], size):
+                due = [s.id for s in piece if s.started_at is not None and _is_due(s, at, billed.get(s.id, set()))]
+                if due:
+                    batches.append(DueBatch(organization_id=organization_id, key=piece[0].id, subscription_ids=due))
+    return batches
+
+
+def _is_due(subscription: Subscription, at: datetime, billed: set[datetime]) -> bool:
+    try:
+        return bool({b.boundary for b in billings(terms_of(subscription), at)} - billed)
+    except Exception:
+        # Its terms cannot be worked out (bad data): said due, its batch fails on it alone and names it,
+        # while the clock goes on with every other subscription.
+        log.exception("what subscription %s owes could not be worked out", subscription.id)
+        return True
+
+
+# What is due needs each subscription's terms only: not its customer's taxes, nor its plan's charges or taxes.
+_TERMS_ONLY = (defaultload(Subscription.customer).lazyload(Customer.taxes),
+               defaultload(Subscription.plan).lazyload(Plan.charges),
+               defaultload(Subscription.plan).lazyload(Plan.taxes))
+
+
+def _slices(customers: list[list[Subscription]], size: int) -> list[list[Subscription]]:
+    """Whole customers' subscriptions in slices of at most `size` (a customer with more has slices of its own)."""
+    slices: list[list[Subscription]] = []
+    current: list[Subscription] = []
+    for subscriptions in customers:
+        if len(current) + len(subscriptions) > size and current:
+            slices.append(current)
+            current = []
+        while len(subscriptions) > size:
+            slices.append(subscriptions[:size])
+            subscriptions = subscriptions[size:]
+        current.extend(subscriptions)
+    if current:
+        slices.append(current)
+    return slices
 
 
 # ---------------------------------------------------------------- finalization
 
 
-def finalize(uow: UnitOfWork, invoice: Invoice, *, paid: bool = False) -> None:
+def _numbering_scope(invoice: Invoice) -> str:
+    """The gap-free counter an invoice's number comes from: its organization's or its customer's."""
+    customer = invoice.customer
+    if customer.organization.document_numbering == "per_organization":
+        return f"invoice:{customer.organization_id}"
+    return f"invoice:{customer.id}"
+
+
+def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None, *, announce: bool = True,
+             paid: bool = False) -> None:
     """Number the invoice (gap-free, under a lock) and freeze it; its PDF and email follow after commit.
 
     A draft, or an `open` credit purchase whose payment just succeeded (issued today then).
+    `known`: what a batch of new invoices read already (the customer has no wallet; the numbers it
+    took in one go); `announce=False`: the caller sends `invoice.created` and queues the email itself
+    (`_bill_batch`, once every invoice of the batch is written).
     `paid`: an invoice of fees paid already (regrouped pay-in-advance fees): no wallet pays it, it is
     `succeeded` at once and not emailed (Lago's advance_charges invoice).
     """
@@ -498,14 +725,16 @@ def finalize(uow: UnitOfWork, invoice: Invoice, *, paid: bool = False) -> None:
     org = customer.organization
     # NOTE: the customer's wallets pay the total after taxes and coupons when the invoice is
     # finalized (a draft can still change); their rows are locked first (docs/billing.md, Wallets).
-    if not paid:
-        invoice.prepaid_credit_amount_cents = wallets.apply_prepaid_credits(session, invoice)
+    paid_by_wallets = not paid and (known is None or customer.id in known.wallets)
+    invoice.prepaid_credit_amount_cents = wallets.apply_prepaid_credits(session, invoice) if paid_by_wallets else 0
     compute_totals(invoice)
+    scope = _numbering_scope(invoice)
+    sequence = known.next_number(scope) if known else None
+    if sequence is None:
+        sequence = next_in_sequence(session, scope)
     if org.document_numbering == "per_organization":
-        sequence = next_in_sequence(session, f"invoice:{org.id}")
         invoice.number = f"{org.document_number_prefix}-{invoice.issuing_date:%Y%m}-{sequence:03d}"
     else:
-        sequence = next_in_sequence(session, f"invoice:{customer.id}")
         invoice.number = f"{org.document_number_prefix}-{customer.sequential_id:03d}-{sequence:03d}"
     invoice.sequential_id = sequence
     invoice.status = "finalized"
@@ -519,10 +748,11 @@ def finalize(uow: UnitOfWork, invoice: Invoice, *, paid: bool = False) -> None:
     # NOTE: Lago sends `invoice.created` when an invoice is finalized (at once without a grace
     # period, else when the draft is finalized) and `invoice.drafted` for a new draft; a one-off
     # invoice is reported by `invoice.one_off_created` instead (docs/billing.md, one-off invoices).
-    _emit_invoice(session, invoice, webhooks.INVOICE_ONE_OFF_CREATED if invoice.invoice_type == "one_off"
-                  else webhooks.INVOICE_CREATED)
+    if announce:
+        _emit_invoice(session, invoice, webhooks.INVOICE_ONE_OFF_CREATED if invoice.invoice_type == "one_off"
+                      else webhooks.INVOICE_CREATED, known)
     # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
-    if not paid:
+    if announce and not paid:
         queue_invoice_email(session, invoice)
     invoice_id = invoice.id
     if runtime.invoice_pdfs:

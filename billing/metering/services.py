@@ -35,7 +35,7 @@ from billing.metering.catalog_cache import PG_LOCKS, cached_catalog, ingest_cata
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import Event
 from billing.metering.rollups import request_rollup
-from billing.metering.usage import UsageQuery, group_usages, hourly_partials
+from billing.metering.usage import UsageQuery, group_usages, hourly_partials, subscription_usages
 from billing.money import parse_decimal, to_minor
 from billing.pagination import Page, paginate
 from billing.ports import runtime
@@ -502,6 +502,30 @@ def usage_between(session: Session, subscription: Subscription, start: datetime,
                for charge, charge_groups in zip(charges, groups, strict=True)]
     return Usage(subscription=subscription, from_datetime=start, to_datetime=end,
                  currency=subscription.plan.amount_currency, charges=charges)
+
+
+def charges_usages(session: Session, reads: Sequence[tuple[Subscription, Charge, datetime, datetime]],
+                   ) -> list[dict[str, GroupUsage]]:
+    """The usage per filter group of each (subscription, charge, [start, end)), many subscriptions read together.
+
+    For billing a batch: one statement per organization on PostgreSQL, and the same metric and range of
+    several subscriptions read once for all of them (`usage.subscription_usages`). Each answer is what
+    `charge_usage(..., groups=...)` takes.
+    """
+    indexes_of: dict[str, list[int]] = {}
+    for index, (subscription, *_) in enumerate(reads):
+        indexes_of.setdefault(subscription.organization_id, []).append(index)
+    answers: list[dict[str, GroupUsage]] = [{} for _ in reads]
+    for organization_id, indexes in indexes_of.items():
+        requests = []
+        for index in indexes:
+            subscription, charge, start, end = reads[index]
+            requests.append((subscription.external_id, _usage_query(
+                subscription, charge, start, end, _charge_days(subscription, charge, start, end))))
+        for index, groups in zip(indexes, subscription_usages(session, organization_id=organization_id,
+                                                              requests=requests), strict=True):
+            answers[index] = groups
+    return answers
 
 
 # What usage reads of a subscription, in ONE statement: each selectin load was a round trip, and

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Numeric,
     String,
     all_,
+    any_,
     bindparam,
     case,
     cast,
@@ -88,40 +89,66 @@ def group_usage(session: Session, *, organization_id: str, external_subscription
 def group_usages(session: Session, *, organization_id: str, external_subscription_id: str,
                  queries: list[UsageQuery]) -> list[dict[str, GroupUsage]]:
     """Usage per filter group for each query, read together (PostgreSQL: one statement for all of them)."""
-    results: list[dict[str, GroupUsage]] = [defaultdict(GroupUsage) for _ in queries]
+    return subscription_usages(session, organization_id=organization_id,
+                               requests=[(external_subscription_id, query) for query in queries])
 
-    def add(index: int, during: bool, cuts, key: str, day: int, partial: Partial) -> None:
-        group = results[index][key]
+
+def subscription_usages(session: Session, *, organization_id: str,
+                        requests: Sequence[tuple[str, UsageQuery]]) -> list[dict[str, GroupUsage]]:
+    """Usage per filter group of each (external subscription id, query), for many subscriptions at once.
+
+    The same query of several subscriptions (same metric and range: the usual case at a period's end)
+    is read once for all of them (`external_subscription_id IN (...)`, grouped by it); on PostgreSQL
+    every query is in ONE statement (one snapshot, one round trip), as for one subscription.
+    """
+    subscriptions_of: dict[UsageQuery, dict[str, None]] = {}  # each distinct query: its subscriptions, in order
+    for external_id, query in requests:
+        subscriptions_of.setdefault(query, {})[external_id] = None
+    queries = list(subscriptions_of)
+    index_of = {query: index for index, query in enumerate(queries)}
+    results: dict[tuple[int, str], dict[str, GroupUsage]] = {}
+
+    def group_of(index: int, external_id: str, key: str) -> GroupUsage:
+        groups = results.setdefault((index, external_id), {})
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = GroupUsage()
+        return group
+
+    def add(index: int, external_id: str, during: bool, cuts, key: str, day: int, partial: Partial) -> None:
+        group = group_of(index, external_id, key)
         (group.during if during else group.before).merge(partial)
         if cuts is not None:
             group.days.setdefault(day, Partial()).merge(partial)
 
     if session.bind.dialect.name == "postgresql":
-        ranges = [(index, during, query.code, range_start, range_end, query.latest, cuts)
-                  for index, query in enumerate(queries)
+        ranges = [(index, during, query.code, tuple(subscriptions_of[query]), range_start, range_end, query.latest,
+                   cuts) for index, query in enumerate(queries)
                   for range_start, range_end, during, cuts in query.ranges()]
         cuts_of = {(index, during): cuts for index, during, *_, cuts in ranges}
-        for (index, during, key, day), partial in _partials_in_sql(session, organization_id,
-                                                                   external_subscription_id, ranges).items():
-            add(index, during, cuts_of[(index, during)], key, day, partial)
+        for (index, during, external_id, key, day), partial in _partials_in_sql(session, organization_id,
+                                                                                ranges).items():
+            add(index, external_id, during, cuts_of[(index, during)], key, day, partial)
     else:
         for index, query in enumerate(queries):
             for range_start, range_end, during, cuts in query.ranges():
-                for (key, day), partial in _partials(session, organization_id, external_subscription_id, query.code,
-                                                     range_start, range_end, cuts=cuts).items():
-                    add(index, during, cuts, key, day, partial)
+                for (external_id, key, day), partial in _partials(
+                        session, organization_id, tuple(subscriptions_of[query]), query.code, range_start,
+                        range_end, cuts=cuts).items():
+                    add(index, external_id, during, cuts, key, day, partial)
     for index, query in enumerate(queries):
         if not query.unique:
             continue
         for range_start, range_end, during, cuts in query.ranges():
-            for (key, value, day), tally in _tallies(session, organization_id, external_subscription_id, query.code,
-                                                     range_start, range_end, cuts=cuts).items():
-                group = results[index][key]
+            for (external_id, key, value, day), tally in _tallies(
+                    session, organization_id, tuple(subscriptions_of[query]), query.code, range_start, range_end,
+                    cuts=cuts).items():
+                group = group_of(index, external_id, key)
                 target = group.unique_during if during else group.unique_before
                 target.setdefault(value, UniqueTally()).merge(tally)
                 if cuts is not None:
                     group.unique_days.setdefault(day, {}).setdefault(value, UniqueTally()).merge(tally)
-    return [dict(groups) for groups in results]
+    return [dict(results.get((index_of[query], external_id), {})) for external_id, query in requests]
 
 
 def _whole_hours(start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
@@ -149,9 +176,15 @@ def _counted():
     return or_(Event.error.is_(None), Event.error != "metric_not_found")
 
 
-def _scope(model, organization_id: str, external_subscription_id: str, code: str):
-    return (model.organization_id == organization_id, model.external_subscription_id == external_subscription_id,
-            model.code == code)
+def _scope(model, organization_id: str, subscriptions: str | Sequence[str], code: str):
+    """One organization's rows of one metric, of one external subscription id or of several."""
+    if isinstance(subscriptions, str):
+        which = model.external_subscription_id == subscriptions
+    elif len(subscriptions) == 1:
+        which = model.external_subscription_id == subscriptions[0]
+    else:
+        which = model.external_subscription_id.in_(subscriptions)
+    return (model.organization_id == organization_id, which, model.code == code)
 
 
 ALL, PENDING, FOLDED = "all", "pending", "folded"
@@ -176,7 +209,7 @@ def _folded_up_to():
                          .scalar_subquery(), 0)
 
 
-def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, start: datetime, end: datetime,
+def _raw_scopes(organization_id: str, subscriptions: str | Sequence[str], code: str, start: datetime, end: datetime,
                 split: Sequence[datetime] = ()):
     """The conditions selecting the raw events of [start, end) that the rollups read with them do not hold.
 
@@ -184,7 +217,7 @@ def _raw_scopes(organization_id: str, external_subscription_id: str, code: str, 
     the partial hours at both edges, and the events of the whole hours past the rollup watermark;
     plus one per `split` hour (the folded events of an hour whose rollup is left out).
     """
-    base = (*_scope(Event, organization_id, external_subscription_id, code), _counted())
+    base = (*_scope(Event, organization_id, subscriptions, code), _counted())
     for range_start, range_end, which in _raw_ranges(start, end, split):
         scope = [*base, Event.timestamp >= range_start, Event.timestamp < range_end]
         if which == PENDING:
@@ -229,32 +262,33 @@ def _rollup_hours(model, start: datetime, end: datetime, split: Sequence[datetim
 # count twice or not at all (billing reads usage in READ COMMITTED transactions too).
 
 
-def _partials(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-              end: datetime, *, cuts: Sequence[datetime] | None = None) -> dict[tuple[str, int], Partial]:
-    """SQLite: partials per (group, day index); the day is always 0 without `cuts`."""
+def _partials(session: Session, organization_id: str, subscriptions: Sequence[str], code: str, start: datetime,
+              end: datetime, *, cuts: Sequence[datetime] | None = None) -> dict[tuple[str, str, int], Partial]:
+    """SQLite: partials per (external subscription id, group, day index); the day is always 0 without `cuts`."""
     # SQLite keeps decimals as text (its numbers are floats): fold them in Python, exactly.
     split = _split_hours(start, end, cuts)
     parts = []
     for model, low, high in _rollup_buckets(start, end, cuts, split):
         parts.append(select(
-            model.group_key, model.events_count, model.value_sum, model.value_max,
+            model.external_subscription_id, model.group_key, model.events_count, model.value_sum, model.value_max,
             model.value_time_sum, model.latest_timestamp, model.latest_event_id,
             model.latest_value, literal(True).label("rolled"), model.bucket_start.label("at"),
-        ).where(*_scope(model, organization_id, external_subscription_id, code),
+        ).where(*_scope(model, organization_id, subscriptions, code),
                 *_rollup_hours(model, low, high, split)))
-    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
+    for scope in _raw_scopes(organization_id, subscriptions, code, start, end, split):
         parts.append(select(
-            Event.group_key, literal(1).label("events_count"), Event.value.label("value_sum"),
+            Event.external_subscription_id, Event.group_key, literal(1).label("events_count"),
+            Event.value.label("value_sum"),
             Event.value.label("value_max"), Event.value.label("value_time_sum"),
             Event.timestamp.label("latest_timestamp"), Event.id.label("latest_event_id"),
             Event.value.label("latest_value"), literal(False).label("rolled"), Event.timestamp.label("at"),
         ).where(*scope))
-    partials: dict[tuple[str, int], Partial] = defaultdict(Partial)
+    partials: dict[tuple[str, str, int], Partial] = defaultdict(Partial)
     if not parts:
         return {}
     for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         # A rollup's hour lies within one local day (split hours are read raw): its start's day is its events'.
-        target = partials[(row.group_key, _day_in_python(cuts, row.at))]
+        target = partials[(row.external_subscription_id, row.group_key, _day_in_python(cuts, row.at))]
         if row.rolled:
             target.merge(rollup_partial(row))
         else:
@@ -283,10 +317,11 @@ ROLLUP, DAILY = "rollup", "daily"
 def _layout(ranges: list[tuple]) -> list[tuple[_Part, dict]]:
     """The parts of the usage statement reading `ranges` (see `_partials_in_sql`), each with its values."""
     layout = []
-    for tag, during, code, start, end, latest, cuts in ranges:
+    for tag, during, code, subscriptions, start, end, latest, cuts in ranges:
         naive_cuts = [cut.astimezone(UTC).replace(tzinfo=None) for cut in cuts] if cuts else []
         split = _split_hours(start, end, cuts)
-        common = {"tag": tag, "during": during, "code": code, "cuts": naive_cuts}
+        common = {"tag": tag, "during": during, "code": code, "subscriptions": list(subscriptions),
+                  "cuts": naive_cuts}
         for model, low, high in _rollup_buckets(start, end, cuts, split):
             part = _Part(DAILY if model is UsageDailyRollup else ROLLUP, latest, bool(cuts), bool(split))
             layout.append((part, {**common, "low": low, "high": high,
@@ -334,24 +369,26 @@ def _part_select(part: _Part, prefix: str):
         return (func.width_bucket(column, bound("cuts", ARRAY(DateTime()))) if part.days else literal(0)).label("day")
 
     labels = (bound("tag", Integer()).label("tag"), bound("during", Boolean()).label("during"))
-    organization, subscription = bindparam("organization_id", type_=String()), bindparam("subscription", type_=String())
+    organization = bindparam("organization_id", type_=String())
+    # `= ANY(array)`: one statement whether it reads one subscription or a billing batch of them.
+    subscriptions = any_(bound("subscriptions", ARRAY(String())))
     if part.source in (ROLLUP, DAILY):
         model = UsageDailyRollup if part.source == DAILY else UsageRollup
         day = day_of(model.bucket_start)
-        conditions = [model.organization_id == organization, model.external_subscription_id == subscription,
+        conditions = [model.organization_id == organization, model.external_subscription_id == subscriptions,
                       model.code == bound("code", String()),
                       model.bucket_start >= bound("low"), model.bucket_start < bound("high")]
         if part.skips_hours:
             conditions.append(model.bucket_start != all_(bound("split", ARRAY(DateTime()))))
         newest = (model.latest_timestamp.desc().nulls_last(), model.latest_event_id.desc())
         return select(
-            *labels, model.group_key, day, func.sum(model.events_count),
+            *labels, model.external_subscription_id, model.group_key, day, func.sum(model.events_count),
             func.sum(model.value_sum), func.max(model.value_max), func.sum(model.value_time_sum),
             *newest_of((model.latest_timestamp, model.latest_event_id, model.latest_value), newest),
-        ).where(*conditions).group_by(model.group_key, *([day] if part.days else []))
+        ).where(*conditions).group_by(model.external_subscription_id, model.group_key, *([day] if part.days else []))
     value = func.coalesce(Event.value, 0)
     day = day_of(Event.timestamp)
-    conditions = [Event.organization_id == organization, Event.external_subscription_id == subscription,
+    conditions = [Event.organization_id == organization, Event.external_subscription_id == subscriptions,
                   Event.code == bound("code", String()), _counted(),
                   Event.timestamp >= bound("low"), Event.timestamp < bound("high")]
     if part.source == PENDING:
@@ -359,61 +396,65 @@ def _part_select(part: _Part, prefix: str):
     elif part.source == FOLDED:
         conditions.append(Event.id <= _folded_up_to())
     return select(
-        *labels, Event.group_key, day, func.count(), func.sum(value), func.max(value),
+        *labels, Event.external_subscription_id, Event.group_key, day, func.count(), func.sum(value), func.max(value),
         func.sum(value * extract("epoch", Event.timestamp)),
         *newest_of((Event.timestamp, Event.id, value), (Event.timestamp.desc(), Event.id.desc())),
-    ).where(*conditions).group_by(Event.group_key, *([day] if part.days else []))
+    ).where(*conditions).group_by(Event.external_subscription_id, Event.group_key, *([day] if part.days else []))
 
 
-def _partials_in_sql(session: Session, organization_id: str, external_subscription_id: str,
-                     ranges: list[tuple]) -> dict[tuple[int, bool, str, int], Partial]:
-    """PostgreSQL sums NUMERIC exactly: one row per range, group (and day) and part, summarised by the database.
+def _partials_in_sql(session: Session, organization_id: str,
+                     ranges: list[tuple]) -> dict[tuple[int, bool, str, str, int], Partial]:
+    """PostgreSQL sums NUMERIC exactly: one row per range, subscription, group (and day) and part, summarised
+    by the database.
 
-    `ranges`: (tag, during, metric code, start, end, latest, day cuts) each, all read in ONE statement;
-    the answer is keyed by (tag, during, group, day index).
+    `ranges`: (tag, during, metric code, external subscription ids, start, end, latest, day cuts) each, all
+    read in ONE statement; the answer is keyed by (tag, during, external subscription id, group, day index).
     """
     layout = _layout(ranges)
     if not layout:
         return {}
     statement = _usage_statement(tuple(part for part, _ in layout))
-    params = {"organization_id": organization_id, "subscription": external_subscription_id}
+    params = {"organization_id": organization_id}
     for index, (_, values) in enumerate(layout):
         params.update({f"p{index}_{name}": value for name, value in values.items()})
-    partials: dict[tuple[int, bool, str, int], Partial] = defaultdict(Partial)
-    for tag, during, key, day_index, count, value_sum, value_max, value_time_sum, latest_at, latest_id, \
-            latest_value in session.execute(statement, params):
+    partials: dict[tuple[int, bool, str, str, int], Partial] = defaultdict(Partial)
+    for tag, during, subscription, key, day_index, count, value_sum, value_max, value_time_sum, latest_at, \
+            latest_id, latest_value in session.execute(statement, params):
         latest = (latest_at.replace(tzinfo=UTC), latest_id, latest_value) if latest_at is not None else None
-        partials[(tag, during, key, int(day_index))].merge(Partial(
+        partials[(tag, during, subscription, key, int(day_index))].merge(Partial(
             events_count=int(count), value_sum=Decimal(value_sum), value_max=value_max,
             value_time_sum=Decimal(value_time_sum), latest=latest))
     return dict(partials)
 
 
-def _tallies(session: Session, organization_id: str, external_subscription_id: str, code: str, start: datetime,
-             end: datetime, *, cuts: Sequence[datetime] | None = None) -> dict[tuple[str, str, int], UniqueTally]:
-    """Each unique value's additions and removals per group (and day): hourly rollups and raw events, one statement."""
+def _tallies(session: Session, organization_id: str, subscriptions: Sequence[str], code: str, start: datetime,
+             end: datetime, *, cuts: Sequence[datetime] | None = None) -> dict[tuple[str, str, str, int], UniqueTally]:
+    """Each unique value's additions and removals per subscription and group (and day): hourly rollups and raw
+    events, one statement."""
     split = _split_hours(start, end, cuts)
     parts = []
     hours = _whole_hours(start, end)
     if hours is not None:
-        parts.append(select(UsageUniqueValue.group_key, UsageUniqueValue.unique_value, UsageUniqueValue.adds,
-                            UsageUniqueValue.removes, UsageUniqueValue.last_timestamp, UsageUniqueValue.last_event_id,
+        parts.append(select(UsageUniqueValue.external_subscription_id, UsageUniqueValue.group_key,
+                            UsageUniqueValue.unique_value, UsageUniqueValue.adds, UsageUniqueValue.removes,
+                            UsageUniqueValue.last_timestamp, UsageUniqueValue.last_event_id,
                             UsageUniqueValue.last_operation).where(
-            *_scope(UsageUniqueValue, organization_id, external_subscription_id, code),
+            *_scope(UsageUniqueValue, organization_id, subscriptions, code),
             *_rollup_hours(UsageUniqueValue, start, end, split)))
     removal = case((Event.operation == "remove", 1), else_=0)
-    for scope in _raw_scopes(organization_id, external_subscription_id, code, start, end, split):
-        parts.append(select(Event.group_key, Event.unique_value, 1 - removal, removal, Event.timestamp, Event.id,
-                            Event.operation).where(*scope, Event.unique_value.is_not(None)))
-    tallies: dict[tuple[str, str, int], UniqueTally] = defaultdict(UniqueTally)
+    for scope in _raw_scopes(organization_id, subscriptions, code, start, end, split):
+        parts.append(select(Event.external_subscription_id, Event.group_key, Event.unique_value, 1 - removal,
+                            removal, Event.timestamp, Event.id, Event.operation).where(
+            *scope, Event.unique_value.is_not(None)))
+    tallies: dict[tuple[str, str, str, int], UniqueTally] = defaultdict(UniqueTally)
     if not parts:
         return {}
-    for key, value, adds, removes, last_at, last_id, operation in session.execute(
+    for subscription, key, value, adds, removes, last_at, last_id, operation in session.execute(
             union_all(*parts) if len(parts) > 1 else parts[0]):
         if last_at.tzinfo is None:
             last_at = last_at.replace(tzinfo=UTC)
         # A rollup row's last event lies in its hour, within one local day (split hours are read raw).
-        tallies[(key, value, _day_in_python(cuts, last_at))].merge(
+        tallies[(subscription, key, value, _day_in_python(cuts, last_at))].merge(
             UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
     return dict(tallies)
 

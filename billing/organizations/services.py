@@ -6,9 +6,11 @@ import hashlib
 import re
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -161,3 +163,26 @@ def next_in_sequence(session: Session, scope: str) -> int:
     row.value += 1
     session.flush()
     return row.value
+
+
+def reserve_in_sequences(session: Session, counts: Mapping[str, int]) -> dict[str, int]:
+    """Take `count` consecutive numbers of each gap-free counter at once; returns each scope's first one.
+
+    One statement for every scope (an upsert adding `count`, the scopes in one order for all callers);
+    as with `next_in_sequence`, the rows stay locked until the caller commits and a rollback gives the
+    numbers back, so none is skipped.
+    """
+    counts = {scope: count for scope, count in counts.items() if count > 0}
+    if not counts:
+        return {}
+    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(Sequence).values([{"scope": scope, "value": counts[scope]} for scope in sorted(counts)])
+    statement = statement.on_conflict_do_update(
+        index_elements=[Sequence.scope], set_={"value": Sequence.value + statement.excluded.value},
+    ).returning(Sequence.scope, Sequence.value)
+    last = dict(session.execute(statement).all())
+    for scope in counts:  # a row this session had loaded is stale now
+        loaded = session.identity_map.get(session.identity_key(Sequence, scope))
+        if loaded is not None:
+            session.expire(loaded)
+    return {scope: last[scope] - counts[scope] + 1 for scope in counts}

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +19,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing.db import after_commit, read_only, unit_of_work
+from billing.db import after_commit, new_id, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
@@ -213,17 +213,18 @@ def _job_id(delivery_id: str, attempt: int) -> str:
 
 def emit(session: Session, organization_id: str, webhook_type: str, object_type: str,
          payload: Mapping[str, object] | Callable[[], Mapping[str, object]], *,
-         object_id: str | None = None) -> list[str]:
+         object_id: str | None = None, endpoints: Sequence[WebhookEndpoint] | None = None) -> list[str]:
     """Record one delivery of this webhook per endpoint that wants it, in the caller's transaction.
 
     The body is Lago's: `{"webhook_type", "object_type", "organization_id", <object_type>: payload}`;
     `payload` may be a callable, called only when some endpoint wants the webhook. Delivery is asked
     for once the caller's unit of work commits (the billing clock also sweeps up deliveries whose
-    request was lost). Returns the deliveries' ids.
+    request was lost). `endpoints`: the organization's endpoints when the caller read them already
+    (`organization_endpoints`, once for many webhooks). Returns the deliveries' ids.
     """
-    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(
-        WebhookEndpoint.organization_id == organization_id).order_by(WebhookEndpoint.created_at))
-        if not e.event_types or webhook_type in e.event_types]
+    if endpoints is None:
+        endpoints = organization_endpoints(session, organization_id)
+    endpoints = [e for e in endpoints if not e.event_types or webhook_type in e.event_types]
     if not endpoints:
         return []
     if callable(payload):
@@ -232,11 +233,12 @@ def emit(session: Session, organization_id: str, webhook_type: str, object_type:
                        "organization_id": organization_id, object_type: payload},
                       separators=(",", ":"), ensure_ascii=False)
     now = runtime.clock.now()
-    deliveries = [WebhookDelivery(organization_id=organization_id, endpoint_id=e.id, webhook_url=e.webhook_url,
-                                  webhook_type=webhook_type, object_type=object_type, object_id=object_id,
-                                  body=body, status="pending", next_attempt_at=now) for e in endpoints]
+    # Ids set here: nothing to write before the caller's next flush (a batch of invoices writes all at once).
+    deliveries = [WebhookDelivery(id=new_id(), organization_id=organization_id, endpoint_id=e.id,
+                                  webhook_url=e.webhook_url, webhook_type=webhook_type, object_type=object_type,
+                                  object_id=object_id, body=body, status="pending", next_attempt_at=now)
+                  for e in endpoints]
     session.add_all(deliveries)
-    session.flush()
     ids = [d.id for d in deliveries]
 
     def request_delivery() -> None:
@@ -245,6 +247,12 @@ def emit(session: Session, organization_id: str, webhook_type: str, object_type:
 
     after_commit(session, request_delivery)
     return ids
+
+
+def organization_endpoints(session: Session, organization_id: str) -> list[WebhookEndpoint]:
+    """The organization's webhook endpoints, oldest first (each delivery is recorded in that order)."""
+    return list(session.scalars(select(WebhookEndpoint).where(
+        WebhookEndpoint.organization_id == organization_id).order_by(WebhookEndpoint.created_at)))
 
 
 # ---------------------------------------------------------------- delivery

@@ -17,12 +17,19 @@ from billing.ports import runtime
 from tests.integration.helpers import monthly_plan, subscribe
 
 
+def _customer_of(subscription_id: str) -> tuple[str, str]:
+    from billing.subscriptions.models import Subscription
+
+    with read_only() as session:
+        return session.get(Subscription, subscription_id).customer_id, subscription_id
+
+
 def _invoices() -> list[Invoice]:
     with read_only() as session:
         return list(session.scalars(select(Invoice).order_by(Invoice.number)))
 
 
-def test_clock_fans_out_one_job_per_subscription_and_workers_bill_and_render(org, clock, run_jobs, app):
+def test_clock_fans_out_batch_jobs_and_workers_bill_and_render(org, clock, run_jobs, app):
     clock.set("2026-09-01T00:00:00Z")
     monthly_plan(org.id)
     subscribe(org.id, "sub-1", at="2026-09-01T00:00:00Z")
@@ -30,12 +37,14 @@ def test_clock_fans_out_one_job_per_subscription_and_workers_bill_and_render(org
     clock.set("2026-10-01T00:30:00Z")
     first = run_billing_clock()
     assert len(first.billed_subscriptions) == 2
+    assert first.jobs == 1  # one organization, two customers: one batch
     dispatcher = app.extensions["tally_dispatcher"]
     if hasattr(dispatcher, "queue"):
-        # A second clock before any worker ran enqueues the same deterministic job ids: nothing new.
-        assert len(run_billing_clock().billed_subscriptions) == 2
-        assert sorted(j for j in dispatcher.queue.job_ids if j.startswith("bill-")) == sorted(
-            f"bill-{s}-2026100100" for s in first.billed_subscriptions)
+        # A second clock before any worker ran enqueues the same deterministic job id: nothing new.
+        again = run_billing_clock()
+        assert len(again.billed_subscriptions) == 2 and again.jobs == 0
+        [job_id] = [j for j in dispatcher.queue.job_ids if j.startswith("bill-")]
+        assert job_id == f"bill-batch-{min(first.billed_subscriptions, key=_customer_of)}-2026100100"
     else:
         run_billing_clock()  # the in-process runner may already be busy with the first run's jobs
 
@@ -158,3 +167,44 @@ def test_ingestion_asks_for_the_advance_job_only_for_metrics_with_an_advance_cha
     with read_only() as session:
         fees = list(session.scalars(select(Fee).where(Fee.pay_in_advance.is_(True))))
     assert [(f.event_transaction_id, f.amount_cents, f.invoice_id) for f in fees] == [("in-advance", 1, None)]
+
+
+def test_enqueue_many_enqueues_each_job_id_once_while_it_waits():
+    """The clock's jobs go in two round trips; an id already waiting (or given twice) is not enqueued again."""
+    jobs = [("bill-batch-a", {"subscription_ids": ["s1", "s2"], "at": "2026-10-01T00:00:00+00:00"}),
+            ("bill-batch-b", {"subscription_ids": ["s3"], "at": "2026-10-01T00:00:00+00:00"}),
+            ("bill-batch-a", {"subscription_ids": ["s1", "s2"], "at": "2026-10-01T00:00:00+00:00"})]
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        from redis import Redis
+        from rq.job import Job, JobStatus
+
+        from jobs.dispatch import RQDispatcher
+
+        Redis.from_url(redis_url).flushdb()
+        dispatcher = RQDispatcher(redis_url)
+        assert dispatcher.enqueue_many("bill_subscriptions", jobs) == 2
+        assert dispatcher.queue.job_ids == ["bill-batch-a", "bill-batch-b"]
+        job = Job.fetch("bill-batch-a", connection=dispatcher.connection)
+        assert job.func_name == "jobs.tasks.bill_subscriptions" and job.kwargs == jobs[0][1]
+        assert job.retries_left == 3 and job.timeout == 600
+        assert dispatcher.enqueue_many("bill_subscriptions", jobs) == 0  # still waiting: nothing more
+        job.set_status(JobStatus.STARTED)
+        dispatcher.queue.remove("bill-batch-a")  # as a worker does when it takes the job
+        # Running: one more run after it (it may have passed what the new request is about), once.
+        assert dispatcher.enqueue_many("bill_subscriptions", jobs) == 1
+        assert dispatcher.queue.job_ids == ["bill-batch-b", "bill-batch-a+again"]
+        return
+
+    from jobs import tasks
+    from jobs.dispatch import InProcessDispatcher
+
+    runs: list[tuple] = []
+    tasks.TASKS["test_recorded_job"] = lambda **kwargs: runs.append(tuple(kwargs["subscription_ids"]))
+    try:
+        dispatcher = InProcessDispatcher()
+        assert dispatcher.enqueue_many("test_recorded_job", jobs) == 2
+        dispatcher.join()
+        assert sorted(runs) == [("s1", "s2"), ("s3",)]
+    finally:
+        del tasks.TASKS["test_recorded_job"]
