@@ -43,7 +43,7 @@ from billing.ports import runtime
 from billing.pricing.prorated import advance_units
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
-from billing.subscriptions.services import current_period, period_at
+from billing.subscriptions.services import current_period, period_at, recurring_since
 from billing.webhooks import services as webhooks
 
 WATERMARK = "advance_fees"
@@ -100,8 +100,8 @@ def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, st
     spec = metric_spec(metric)
     currency = subscription.plan.amount_currency
     wanted = {e.id for e in todo}
-    # A recurring metric carries what was added since the subscription started (docs/billing.md).
-    since = subscription.started_at if metric.recurring else start
+    # A recurring metric carries what was added since the subscription (or the one it replaced) started.
+    since = recurring_since(subscription) if metric.recurring else start
     rows = session.execute(select(
         Event.id, Event.transaction_id, Event.timestamp, Event.value, Event.unique_value, Event.operation,
         Event.group_key, Event.precise_total_amount_cents).where(
@@ -299,7 +299,7 @@ def _carried(session: Session, subscription: Subscription, charge: Charge, start
         Event.precise_total_amount_cents).where(
         Event.organization_id == subscription.organization_id,
         Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
-        Event.timestamp >= subscription.started_at, Event.timestamp < start,
+        Event.timestamp >= recurring_since(subscription), Event.timestamp < start,
         or_(Event.error.is_(None), Event.error != "metric_not_found")).order_by(Event.id))
     groups: dict[str | None, GroupUsage] = defaultdict(GroupUsage)
     inputs: dict[str | None, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))

@@ -47,6 +47,7 @@ from billing.subscriptions.services import (
     current_charges_period,
     current_period,
     find_subscription,
+    recurring_since,
 )
 from billing.validation import parse_datetime
 
@@ -388,7 +389,7 @@ def _usage_query(subscription: Subscription, charge: Charge, start: datetime, en
                  days: ProrationDays | None = None) -> UsageQuery:
     metric = charge.billable_metric
     return UsageQuery(code=metric.code, start=start, end=end,
-                      before_start=subscription.started_at if metric.recurring else None,
+                      before_start=recurring_since(subscription) if metric.recurring else None,
                       unique=metric.aggregation_type == "unique_count_agg",
                       latest=metric.aggregation_type == "latest_agg",
                       day_cuts=tuple(days.cuts) if days is not None else None)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from billing import serializers
 from billing.catalog.services import find_plan
@@ -79,6 +79,28 @@ def find_live_subscription(session: Session, organization_id: str, external_id: 
         Subscription.status.in_(LIVE_STATUSES),
     ).order_by((Subscription.status == "active").desc(), Subscription.created_at.desc())
         .options(*options)).unique().scalars().first()
+
+
+def recurring_since(subscription: Subscription) -> datetime:
+    """Since when a recurring metric's units count for this subscription (seats carried across plan changes).
+
+    NOTE: an upgrade or downgrade makes a new subscription under the same external id, and the events
+    stay keyed by it: the seats added before the change are still held after it, so a recurring metric
+    counts from the start of the first subscription of that chain (as Lago dates a plan change's
+    subscription from its `initial_started_at`, the earliest start under the same external id; lago-api
+    `Subscription#initial_started_at`). Metered metrics still reset with each period. One query per
+    earlier plan, none without a plan change (docs/billing.md, Subscriptions).
+    """
+    since = subscription.started_at
+    previous_id = subscription.previous_subscription_id
+    session = object_session(subscription)
+    while previous_id is not None and session is not None:
+        previous = session.get(Subscription, previous_id)
+        if previous is None or previous.external_id != subscription.external_id or previous.started_at is None:
+            break
+        since = min(since, previous.started_at)
+        previous_id = previous.previous_subscription_id
+    return since
 
 
 def next_subscription(session: Session, subscription: Subscription) -> Subscription | None:

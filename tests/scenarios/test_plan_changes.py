@@ -137,3 +137,35 @@ def test_dates_out_of_range_are_refused_not_crashed(catalog):
             catalog.subscriptions.create(Subscription(external_customer_id="cust", plan_code="basic",
                                                       external_id="sub", subscription_at=bad))
         assert error.value.status_code == 422
+
+
+def test_recurring_seats_carry_over_an_upgrade(lago, clock):
+    """Seats added before an upgrade are still held after it: the new plan bills them every period."""
+    clock.set("2026-11-01T00:00:00Z")
+    seats = lago.billable_metrics.create(BillableMetric(name="Seats", code="seats", aggregation_type="sum_agg",
+                                                        field_name="seats", recurring=True))
+    for code, amount, unit in (("team", 1000, "1"), ("business", 4000, "2")):
+        lago.plans.create(Plan(name=code.title(), code=code, amount_cents=amount, amount_currency="EUR",
+                               interval="monthly", charges=[Charge(billable_metric_id=seats.lago_id,
+                                                                   charge_model="standard",
+                                                                   properties={"amount": unit})]))
+    lago.customers.create(Customer(external_id="cust", currency="EUR", timezone="UTC"))
+    lago.subscriptions.create(Subscription(external_customer_id="cust", plan_code="team", external_id="sub"))
+    clock.set("2026-11-03T09:00:00Z")
+    lago.events.create(Event(transaction_id="seats-1", external_subscription_id="sub", code="seats",
+                             properties={"seats": 5}))
+    clock.set("2026-11-10T12:00:00Z")
+    lago.subscriptions.create(Subscription(external_customer_id="cust", plan_code="business", external_id="sub"))
+    usage = lago.customers.current_usage("cust", "sub")
+    assert [(c.billable_metric.code, c.units, c.amount_cents) for c in usage.charges_usage] == [("seats", "5", 1000)]
+    clock.set("2026-11-20T08:00:00Z")
+    lago.events.create(Event(transaction_id="seats-2", external_subscription_id="sub", code="seats",
+                             properties={"seats": 2}))
+    for now in ("2026-12-01T00:30:00Z", "2027-01-01T00:30:00Z"):
+        clock.set(now)
+        run_billing_clock(fan_out=False)
+    # Team, 1–10 November: 1000 × 10/30 = 333, 5 seats at €1. Business, 10–30 November: 4000 × 21/30 =
+    # 2800, the 5 seats carried over and 2 more at €2 = €14; December: 4000 and still 7 seats, €14.
+    assert _invoices(lago) == [("2026-11-10", [("seats", 500), ("team", 333)]),
+                               ("2026-12-01", [("business", 2800), ("seats", 1400)]),
+                               ("2027-01-01", [("business", 4000), ("seats", 1400)])]
