@@ -25,7 +25,10 @@ counts = {"statements": 0, "executions": 0, "commits": 0}
 @event.listens_for(Engine, "before_cursor_execute")
 def _statement(conn, cursor, statement, parameters, context, executemany) -> None:
     counts["statements"] += 1
-    counts["executions"] += len(parameters) if executemany and parameters else 1
+    # An executemany's rows: the context's parameter sets (psycopg's "insertmanyvalues" batches send one
+    # flattened set of every row's values instead, whose length would count columns × rows).
+    rows = len(context.parameters) if executemany and context is not None and context.parameters else 1
+    counts["executions"] += rows
 
 
 @event.listens_for(Engine, "commit")
