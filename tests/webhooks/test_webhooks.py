@@ -18,7 +18,7 @@ from billing.organizations.models import Organization
 from billing.subscriptions.services import terminate_subscription
 from billing.webhooks import services as webhooks
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery
-from tests.integration.helpers import monthly_plan, subscribe
+from tests.integration.helpers import monthly_plan, run_scheduled_now, subscribe
 
 
 def _endpoint(org, url: str, **data) -> str:
@@ -49,20 +49,6 @@ def _attempts(delivery_id: str) -> list[WebhookAttempt]:
     with read_only() as session:
         return list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id)
                                     .order_by(WebhookAttempt.number)))
-
-
-def _run_scheduled_now(app) -> None:
-    """With RQ, let time pass for jobs scheduled with a delay (the test's clock is frozen, RQ's is not)."""
-    dispatcher = app.extensions["tally_dispatcher"]
-    if not hasattr(dispatcher, "queue"):
-        return
-    from rq.job import Job
-    from rq.registry import ScheduledJobRegistry
-
-    registry = ScheduledJobRegistry(queue=dispatcher.queue)
-    for job_id in registry.get_job_ids():
-        registry.remove(job_id)
-        dispatcher.queue.enqueue_job(Job.fetch(job_id, connection=dispatcher.connection))
 
 
 # ---------------------------------------------------------------- the API, through the official client
@@ -274,7 +260,7 @@ def test_a_failing_receiver_is_retried_with_back_off_and_every_attempt_is_logged
     assert webhooks.deliver_due_webhooks() == 0
     assert webhooks.deliver_webhook(delivery_id=delivery_id) is None
     clock.set(clock.now() + timedelta(seconds=31))
-    _run_scheduled_now(app)  # RQ: the retry was scheduled 30 s ahead on Redis
+    run_scheduled_now(app)  # RQ: the retry was scheduled 30 s ahead on Redis
     webhooks.deliver_due_webhooks()  # in process: the sweep asks for what is due
     run_jobs()
 
