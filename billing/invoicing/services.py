@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import groupby
 
-from sqlalchemy import func, literal, select, union_all
+from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defaultload, selectinload
 
@@ -973,13 +973,16 @@ def list_fees(*, organization_id: str, external_subscription_id: str | None = No
               page: int = 1, per_page: int = 20) -> Page:
     """The organization's fees, latest first, as Lago's JSON (`/fees`: pay-in-advance fees without invoice too)."""
     query = select(Fee).where(Fee.organization_id == organization_id)
-    if external_subscription_id or external_customer_id:
-        query = query.join(Subscription, Subscription.id == Fee.subscription_id)
     if external_subscription_id:
-        query = query.where(Subscription.external_id == external_subscription_id)
+        query = query.join(Subscription, Subscription.id == Fee.subscription_id).where(
+            Subscription.external_id == external_subscription_id)
     if external_customer_id:
-        query = query.join(Customer, Customer.id == Subscription.customer_id).where(
-            Customer.external_id == external_customer_id)
+        # A customer's fees: of its subscriptions, or on its invoices (add-on fees have no subscription).
+        customers = select(Customer.id).where(Customer.organization_id == organization_id,
+                                              Customer.external_id == external_customer_id)
+        query = query.where(or_(
+            Fee.subscription_id.in_(select(Subscription.id).where(Subscription.customer_id.in_(customers))),
+            Fee.invoice_id.in_(select(Invoice.id).where(Invoice.customer_id.in_(customers)))))
     if pay_in_advance is not None:
         query = query.where(Fee.pay_in_advance.is_(pay_in_advance))
     with read_only() as session:

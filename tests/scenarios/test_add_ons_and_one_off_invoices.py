@@ -181,6 +181,9 @@ def test_one_off_invoice_amounts_and_taxes_to_the_cent(lago, org, clock):
     assert lago.invoices.find(invoice.lago_id).total_amount_cents == 49853
     listed = lago.invoices.find_all({"external_customer_id": "acme"})["invoices"]
     assert [(i.lago_id, i.invoice_type) for i in listed] == [(invoice.lago_id, "one_off")]
+    # /fees by customer lists add-on fees too (they belong to no subscription).
+    customer_fees = lago.fees.find_all({"external_customer_id": "acme", "per_page": 100})["fees"]
+    assert sorted(f.lago_id for f in customer_fees) == sorted(f.lago_id for f in fees)
 
     # The customer's taxes come before the organization's (an add-on without taxes of its own).
     lago.customers.create(Customer(external_id="reduced", currency="EUR", tax_codes=["vat10"]))
