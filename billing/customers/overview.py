@@ -290,7 +290,7 @@ def _adjustments(invoice: Invoice) -> tuple[InvoiceAdjustment, ...]:
     """The invoice's coupons and credit notes, taxes and prepaid credits, in the order they apply."""
     adjustments = [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
                                      credit.amount_cents) for credit in invoice.credits if credit.before_taxes]
-    adjustments += [InvoiceAdjustment("tax", f"{tax.tax_name} {tax.tax_rate.normalize():f} %", tax.amount_cents)
+    adjustments += [InvoiceAdjustment("tax", f"{tax.tax_name} {decimal_str(tax.tax_rate)} %", tax.amount_cents)
                     for tax in invoice.applied_taxes]
     adjustments += [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
                                       credit.amount_cents) for credit in invoice.credits if not credit.before_taxes]

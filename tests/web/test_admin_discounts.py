@@ -19,6 +19,7 @@ def test_create_a_tax_and_a_coupon(signed_in, org):
         "tax-applied_to_organization": "y"})
     assert created.status_code == 200
     assert 'data-tax="vat20"' in created.get_data(as_text=True)
+    assert '<td class="num">20 %</td>' in created.get_data(as_text=True)  # the exact rate, not a float's "20.0"
     tax = get_tax(organization_id=org.id, code="vat20")
     assert (tax.rate, tax.applied_to_organization) == (20, True)
     refused = signed_in.post("/admin/discounts/taxes", data={
