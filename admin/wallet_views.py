@@ -11,11 +11,12 @@ from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from admin import wording
+from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer
 from billing.customers import overview
 from billing.errors import BillingError, ValidationFailed
 from billing.invoicing.services import update_invoice
-from billing.money import format_money, parse_decimal, to_minor
+from billing.money import format_money
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
 
@@ -87,16 +88,12 @@ def _checked(name: str) -> bool:
 
 
 def _cents(typed: str | None, currency: str | None) -> int | str | None:
-    """A limit typed in major units, in minor units; what is no amount goes as typed (the service says why)."""
-    amount = parse_decimal(typed)
+    """A limit typed in major units, in minor units, exactly (`plans.to_minor_exactly`: €10.005 is refused,
+    not rounded); what is no such amount goes as typed, for the service to say why."""
     if typed is None:
         return None
-    if amount is None or not currency:
-        return typed
-    try:
-        return to_minor(amount, currency)
-    except Exception:  # an unknown currency: the service says so
-        return typed
+    cents, problem = to_minor_exactly(typed, currency or "")
+    return typed if problem is not None or cents is None else cents
 
 
 def _settings(currency: str | None) -> dict[str, object]:

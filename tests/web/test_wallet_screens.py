@@ -111,6 +111,10 @@ def test_admin_wallet_settings_show_and_enforce_applies_to_and_top_up_limits(sig
     assert 'name="top_up_max" inputmode="decimal" placeholder="maximum top-up" aria-label="Maximum paid top-up" ' \
            'value="10" aria-invalid="true"' in html
     assert customer_wallets(organization_id=org.id, customer_id=alice.id) == []
+    # A limit with a fraction of a cent is refused, never rounded (€10.005 is not €10.01).
+    signed_in.post(f"{base}/wallets", headers=HTMX, data={
+        "csrf_token": token, "name": "Credits", "rate_amount": "2", "top_up_min": "10.005"})
+    assert customer_wallets(organization_id=org.id, customer_id=alice.id) == []
     unknown = signed_in.post(f"{base}/wallets", headers=HTMX, data={
         "csrf_token": token, "rate_amount": "2", "billable_metric_codes": "nope"}).get_data(as_text=True)
     assert 'id="new-applies_to-error">Not fee types or billable metrics of this organization</span>' in unknown
