@@ -50,6 +50,9 @@ def test_sign_in_find_a_customer_refresh_usage_and_get_a_portal_link(page: Page,
     page.get_by_role("button", name="Sign in").click()
 
     expect(page.get_by_role("heading", name="Customers")).to_be_visible()
+    # htmx listens to the box once its script has run: typed before that (a loaded machine), the
+    # search would never be sent.
+    page.wait_for_load_state("networkidle")
     page.get_by_label("Search customers").fill("alice")
     expect(page).to_have_url(f"{live_server}/admin/customers?search=alice")
     page.get_by_role("link", name="Alice Corp").click()
