@@ -15,7 +15,9 @@ from typing import Any, Protocol
 class Dispatcher(Protocol):
     """Runs a job of `jobs.tasks` by name in the background (RQ, or a thread when embedded)."""
 
-    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None: ...
+    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
+        """Queue a run; False when a run of `job_id` that has not started yet is waiting already."""
+        ...
 
     def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:
         """Enqueue many jobs of one task, (job id, arguments) each, as `enqueue` would; returns how many."""
@@ -126,7 +128,7 @@ class SmtpMailer:
 class ImmediateDispatcher:
     """Runs nothing: used before the process has configured a real dispatcher."""
 
-    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
         raise RuntimeError(f"no dispatcher configured to run {task}")
 
     def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:

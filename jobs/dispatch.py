@@ -74,12 +74,13 @@ class RQDispatcher:
                 return candidate
         return f"{job_id}+{uuid.uuid4().hex[:8]}"  # both running (two workers): one more after them
 
-    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
         free = self._free_id(job_id)
         if free is False:
-            return
+            return False
         self.queue.enqueue(f"jobs.tasks.{task}", kwargs=kwargs, job_id=free, retry=self._retry,
                            job_timeout=600, result_ttl=3600, failure_ttl=7 * 86400)
+        return True
 
     def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:
         """Enqueue many jobs of one task, (job id, arguments) each, in two round trips to Redis.
@@ -132,19 +133,20 @@ class InProcessDispatcher:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
+    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
         if self.synchronous:
             self._run(task, kwargs)
-            return
+            return True
         with self._lock:
             if job_id and job_id in self._pending:
-                return
+                return False
             if job_id:
                 self._pending.add(job_id)
             self._queue.put((task, {"__job_id": job_id, **kwargs}))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._work, name="tally-jobs", daemon=True)
                 self._thread.start()
+        return True
 
     def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:
         """Enqueue each of (job id, arguments); returns how many were not waiting already."""

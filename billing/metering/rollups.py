@@ -19,6 +19,8 @@ The fold is one transaction: rollups upserted and the watermark moved together, 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -55,21 +57,28 @@ def bucket_ceil(moment: datetime) -> datetime:
 
 
 _next_rollup_at = 0.0
+# This process's own rollup job: a run another process asked for may start before this process's
+# next commit, so it cannot stand for this process's promise (below).
+_ROLLUP_JOB = f"roll-up-events-{socket.gethostname()}-{{pid}}"
 
 
 def request_rollup() -> None:
-    """Ask for the rollup job, at most once per `runtime.rollup_delay` seconds per process.
+    """Ask for the rollup job after a commit of new events, at most once per `runtime.rollup_delay`
+    seconds per process.
 
-    The job is asked to start no earlier than that delay from now, so every commit that skips the
-    request because one is already due is taken by the job that was asked for: a busy ingest
-    path costs one enqueue per delay, not one per request.
+    The job is asked to start no earlier than that delay from now, so every commit of this process
+    that skips the request because one is already promised is taken by that run. When this
+    process's previous run is still waiting (a busy worker), nothing new is promised: that run
+    takes this commit, but maybe not the next, which asks again.
     """
     global _next_rollup_at
     now = time.time()
     if now < _next_rollup_at:
         return
-    _next_rollup_at = now + runtime.rollup_delay
-    runtime.dispatcher.enqueue("roll_up_events", job_id="roll-up-events", not_before=_next_rollup_at)
+    not_before = now + runtime.rollup_delay
+    if runtime.dispatcher.enqueue("roll_up_events", job_id=_ROLLUP_JOB.format(pid=os.getpid()),
+                                  not_before=not_before):
+        _next_rollup_at = not_before
 
 
 def take_insert_barrier(session: Session) -> None:

@@ -90,6 +90,36 @@ def test_rq_cron_schedule_runs_the_billing_clock_hourly(settings):
     assert jobs["deliver_due_webhooks"].cron == "*/5 * * * *"
 
 
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the race needs a shared queue (RQ)")
+def test_a_commit_after_a_refused_request_still_gets_a_rollup_run(monkeypatch):
+    """Only a run this process was granted stands for its next commits: when its previous run is
+    still waiting, the next commit asks again (the last events of a load were left unrolled)."""
+    from redis import Redis
+    from rq.job import Job, JobStatus
+
+    from billing.metering import rollups
+    from jobs.dispatch import RQDispatcher
+
+    Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    dispatcher = RQDispatcher(os.environ["REDIS_URL"])
+    monkeypatch.setattr(runtime, "dispatcher", dispatcher)
+    monkeypatch.setattr(runtime, "rollup_delay", 0.5)
+    monkeypatch.setattr(rollups, "_next_rollup_at", 0.0)
+    now = [1_000.0]
+    monkeypatch.setattr(rollups.time, "time", lambda: now[0])
+    rollups.request_rollup()  # granted: a run starting at 1000.5 at the earliest
+    [job_id] = dispatcher.queue.job_ids
+    now[0] = 1_000.2
+    rollups.request_rollup()  # covered by that run: not even asked
+    now[0] = 1_000.6
+    rollups.request_rollup()  # the run waits still (a busy worker): it takes this commit, refused
+    Job.fetch(job_id, connection=dispatcher.connection).set_status(JobStatus.STARTED)
+    dispatcher.queue.remove(job_id)  # a worker takes it, and may pass the next commit
+    now[0] = 1_000.7
+    rollups.request_rollup()
+    assert dispatcher.queue.job_ids == [f"{job_id}+again"]
+
+
 def test_a_request_while_the_job_runs_queues_one_more_run():
     """The rollup job may already have passed the events of a request made while it runs: never drop it."""
     redis_url = os.environ.get("REDIS_URL")
