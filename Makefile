@@ -34,8 +34,8 @@ migrate: install  ## apply the database migrations (DATABASE_URL)
 seed: install  ## (re)load the demo organization: make seed ARGS=--reset
 	$(FLASK) seed-demo $(ARGS)
 
-serve: install  ## production web server: gunicorn, 2 processes x 8 threads
-	$(BIN)/gunicorn -k gthread -w 2 --threads 8 -b $(HOST):$(PORT) wsgi:app
+serve: install  ## production web server: gunicorn as gunicorn.conf.py says (2 processes per core x 2 threads)
+	$(BIN)/gunicorn -b $(HOST):$(PORT) wsgi:app
 
 worker: install  ## an RQ worker (run as many as needed): needs REDIS_URL
 	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }

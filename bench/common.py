@@ -10,6 +10,7 @@ import json
 import os
 import random
 import resource
+import runpy
 import shutil
 import signal
 import socket
@@ -28,8 +29,10 @@ BENCH = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1/tally_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+# gunicorn as shipped (gunicorn.conf.py), unless BENCH_WORKERS / BENCH_THREADS say otherwise.
+_SHIPPED = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", _SHIPPED["workers"]))
+THREADS = int(os.environ.get("BENCH_THREADS", _SHIPPED["threads"]))
 OUT = Path(os.environ.get("BENCH_OUT", "/tmp/tally-bench"))
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
