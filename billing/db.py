@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import JSON, Numeric, String, create_engine, event
+from sqlalchemy import JSON, Numeric, String, create_engine, event, exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -49,6 +51,16 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# NUMERIC(40,15) holds 25 digits before the point: a larger number must be refused before it is
+# written (PostgreSQL would fail the whole statement with "numeric field overflow").
+PRECISE_LIMIT = Decimal(10) ** 25
+
+
+def fits_precise(value: Decimal) -> bool:
+    """Whether a PreciseDecimal column can store `value`."""
+    return abs(value) < PRECISE_LIMIT
+
+
 class PreciseDecimal(TypeDecorator):
     """NUMERIC(40,15) on PostgreSQL; an exact decimal string on SQLite (whose NUMERIC is a float)."""
 
@@ -70,6 +82,23 @@ class PreciseDecimal(TypeDecorator):
         if value is None:
             return None
         return Decimal(value).normalize() if isinstance(value, str) else Decimal(value)
+
+
+class AggregateDecimal(PreciseDecimal):
+    """A sum or other aggregate of PreciseDecimals: NUMERIC without limits on PostgreSQL.
+
+    Any number of storable values must add up without "numeric field overflow", which would stop
+    the job folding them for every tenant (the rollups' Σ value × Unix seconds grows 10⁹ times
+    faster than the values).
+    """
+
+    impl = Numeric()
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(64))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -109,8 +138,34 @@ def make_engine(url: str) -> Engine:
         return engine
     # NOTE: no parallel query: on a small machine, starting workers costs more (~5 ms) than the
     # short index scans of usage reads they were planned for (the watermark is a run-time value).
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                         connect_args={"options": "-c max_parallel_workers_per_gather=0"})
+    engine = create_engine(url, pool_size=10, max_overflow=20,
+                           connect_args={"options": "-c max_parallel_workers_per_gather=0"})
+    _ping_idle_connections(engine)
+    return engine
+
+
+# A pooled connection is pinged before use only when it sat idle this long: pinging every checkout
+# (pool_pre_ping) cost a round trip per request, and one in use a moment ago is alive. A server
+# restart is still noticed: by the ping after the idle time, or by the failed statement, after
+# which SQLAlchemy discards the connection.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        checked_in_at = record.info.get("checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < PING_AFTER_IDLE_SECONDS:
+            return  # a new connection, or one in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as failure:
+            # The pool discards this connection and checks out another (SQLAlchemy's recipe).
+            raise exc.DisconnectionError() from failure
 
 
 _engine: Engine | None = None
@@ -181,6 +236,20 @@ def unit_of_work() -> Iterator[UnitOfWork]:
             callback()
         except Exception:
             log.exception("after-commit callback failed")
+
+
+@contextmanager
+def driver_connection() -> Iterator[Any]:
+    """A pooled connection of the driver itself (psycopg), for a hot path that speaks SQL directly,
+    e.g. statements and their COMMIT pipelined in one round trip (metering ingestion).
+
+    Back in the pool, a transaction left open is rolled back.
+    """
+    connection = engine().raw_connection()
+    try:
+        yield connection.driver_connection
+    finally:
+        connection.close()
 
 
 @contextmanager

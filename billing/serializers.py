@@ -5,6 +5,7 @@ The API answers with them and outgoing webhooks carry them (billing.webhooks), s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,7 @@ def iso(moment) -> str | None:
     """ISO 8601 UTC with a Z, as Lago writes times."""
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def customer(c) -> dict[str, Any]:
@@ -149,29 +150,28 @@ def subscription(s, *, period=None, change=None) -> dict[str, Any]:
     return data
 
 
-def event(e) -> dict[str, Any]:
+def event(e: Mapping[str, Any]) -> dict[str, Any]:
+    """An event as Lago shows it, from its stored fields (metering.services.StoredEvent)."""
+    precise = e["precise_total_amount_cents"]
     return {
-        "lago_id": str(e.id),
-        "transaction_id": e.transaction_id,
-        "lago_subscription_id": e.subscription_id,
-        "external_subscription_id": e.external_subscription_id,
-        "code": e.code,
-        "timestamp": iso_precise(e.timestamp),
-        "precise_total_amount_cents": (decimal_str(e.precise_total_amount_cents)
-                                       if e.precise_total_amount_cents is not None else None),
-        "properties": e.properties,
-        "created_at": iso(e.created_at),
+        "lago_id": str(e["id"]),
+        "transaction_id": e["transaction_id"],
+        "lago_subscription_id": e["subscription_id"],
+        "external_subscription_id": e["external_subscription_id"],
+        "code": e["code"],
+        "timestamp": iso_precise(e["timestamp"]),
+        "precise_total_amount_cents": decimal_str(precise) if precise is not None else None,
+        "properties": e["properties"],
+        "created_at": iso(e["created_at"]),
         # Tally's additions: what the metric made of the event, and why it may not be billed.
-        "error": e.error or (None if e.subscription_id else "no_active_subscription"),
+        "error": e["error"] or (None if e["subscription_id"] else "no_active_subscription"),
     }
 
 
 def iso_precise(moment) -> str:
     """Event timestamps keep their fraction of a second (Lago writes milliseconds)."""
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + "Z"
+    wall = moment.replace(tzinfo=None)
+    return wall.isoformat(timespec="milliseconds" if moment.microsecond else "seconds") + "Z"
 
 
 def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:

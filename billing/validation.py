@@ -131,6 +131,11 @@ class Checker:
 
 def parse_datetime(value: object) -> datetime | None:
     """An aware UTC datetime from ISO 8601 (a naive one is taken as UTC) or Unix seconds."""
+    if type(value) is int:  # whole Unix seconds, the usual form: no Decimal needed
+        try:
+            return _in_range(datetime.fromtimestamp(value, UTC))
+        except (OverflowError, OSError, ValueError):
+            return None
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float | Decimal):

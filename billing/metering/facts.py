@@ -5,18 +5,19 @@ filter group and error. Computed once and stored on the event, recomputed when t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from billing.catalog.models import BillableMetric
+from billing.db import fits_precise
 from billing.metering.aggregation import epoch_seconds, group_key
 from billing.metering.expression import ExpressionError, parse_expression
 from billing.money import decimal_str, parse_decimal
 
 
-@dataclass(frozen=True)
-class DerivedFact:
+class DerivedFact(NamedTuple):  # a tuple: one is made per event ingested
     value: Decimal | None
     unique_value: str | None
     operation: str
@@ -25,6 +26,11 @@ class DerivedFact:
 
 
 METRIC_NOT_FOUND = DerivedFact(None, None, "add", "", "metric_not_found")
+MAX_GROUP_KEY = 1024  # events.group_key's length
+
+
+def _without_group(fact: DerivedFact) -> DerivedFact:
+    return fact._replace(error=fact.error or "filter_values_too_long")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ def derive(metric: MetricReading | None, *, code: str, properties: Mapping[str, 
         return METRIC_NOT_FOUND
     operation = "remove" if properties.get("operation_type") == "remove" else "add"
     key = group_key(properties, metric.filter_keys)
+    if len(key) > MAX_GROUP_KEY:
+        # Values this long match no filter value; the event is kept, billed without a filter, and says why.
+        return _without_group(derive(replace(metric, filter_keys=()), code=code, properties=properties,
+                                     timestamp=timestamp))
     kind = metric.aggregation_type
     if kind == "count_agg":
         return DerivedFact(None, None, operation, key, None)
@@ -68,6 +78,8 @@ def derive(metric: MetricReading | None, *, code: str, properties: Mapping[str, 
             return DerivedFact(None, None, operation, key, "missing_field")
         return DerivedFact(None, _unique_text(raw)[:255], operation, key, None)
     value = parse_decimal(raw) if not isinstance(raw, bool) else None
+    if value is not None and not fits_precise(value):
+        return DerivedFact(Decimal(0), None, operation, key, "value_is_out_of_range")
     if metric.expression and value is None:
         return DerivedFact(Decimal(0), None, operation, key, "expression_failed:not_a_number")
     if value is None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple, TypedDict
 
 import orjson
 from sqlalchemy import or_, select
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session, defaultload, joinedload
 from billing import pricing
 from billing.catalog.models import BillableMetric, Charge, ChargeFilter, Plan
 from billing.customers.models import Customer
-from billing.db import read_only, read_snapshot, unit_of_work
+from billing.db import driver_connection, engine, fits_precise, read_only, read_snapshot, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.metering import locks
 from billing.metering.aggregation import (
@@ -31,7 +32,14 @@ from billing.metering.aggregation import (
     matching_filter,
 )
 from billing.metering.aggregation import units as aggregated_units
-from billing.metering.catalog_cache import PG_LOCKS, cached_catalog, ingest_catalog, load_windows, subscription_at
+from billing.metering.catalog_cache import (
+    PG_LOCKS,
+    IngestCatalog,
+    cached_catalog,
+    ingest_catalog,
+    load_windows,
+    subscription_at,
+)
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import Event
 from billing.metering.rollups import request_rollup
@@ -54,8 +62,7 @@ from billing.validation import parse_datetime
 MAX_BATCH = 100
 
 
-@dataclass(frozen=True)
-class EventInput:
+class EventInput(NamedTuple):
     transaction_id: str
     external_subscription_id: str
     code: str
@@ -64,26 +71,57 @@ class EventInput:
     precise_total_amount_cents: Decimal | None
 
 
-def parse_event(raw: object) -> tuple[EventInput | None, dict[str, list[str]]]:
-    """Validate one event as sent to the API; returns it or the reasons per field."""
+class StoredEvent(TypedDict):
+    """An event as stored, for the API's answer: plain data, no ORM session behind it.
+
+    At ingestion it is the very row that was inserted (with more columns than these), so a
+    100-event batch builds no second object per event.
+    """
+
+    id: int
+    transaction_id: str
+    external_subscription_id: str
+    subscription_id: str | None
+    code: str
+    timestamp: datetime
+    properties: dict
+    precise_total_amount_cents: Decimal | None
+    error: str | None
+    created_at: datetime
+
+
+def stored_event(event: Event) -> StoredEvent:
+    return StoredEvent(**{name: getattr(event, name) for name in StoredEvent.__annotations__})
+
+
+_IDENTIFIERS = ("transaction_id", "external_subscription_id", "code")
+
+
+def parse_event(raw: object, now: datetime | None = None) -> tuple[EventInput | None, dict[str, list[str]]]:
+    """Validate one event as sent to the API; returns it or the reasons per field.
+
+    `now`: the timestamp of an event sent without one (default: the clock's now).
+    """
     errors: dict[str, list[str]] = {}
     if not isinstance(raw, Mapping):
         return None, {"event": ["invalid_type"]}
-    for field in ("transaction_id", "external_subscription_id", "code"):
+    for field in _IDENTIFIERS:
         value = raw.get(field)
+        if type(value) is str and 0 < len(value) <= 255 and not value.isspace():
+            continue  # the common case, checked first
         if value is None or (isinstance(value, str) and not value.strip()):
             errors[field] = ["value_is_mandatory"]
         elif not isinstance(value, str | int) or isinstance(value, bool):
             errors[field] = ["invalid_type"]
         elif len(str(value)) > 255:
             errors[field] = ["value_is_too_long"]
-    timestamp = runtime.clock.now()
-    if raw.get("timestamp") is not None:
-        parsed = parse_datetime(raw["timestamp"])
-        if parsed is None:
+    raw_timestamp = raw.get("timestamp")
+    if raw_timestamp is None:
+        timestamp = now or runtime.clock.now()
+    else:
+        timestamp = parse_datetime(raw_timestamp)
+        if timestamp is None:
             errors["timestamp"] = ["invalid_format"]
-        else:
-            timestamp = parsed
     properties = raw.get("properties")
     if properties is None:
         properties = {}
@@ -94,11 +132,12 @@ def parse_event(raw: object) -> tuple[EventInput | None, dict[str, list[str]]]:
         precise = parse_decimal(raw["precise_total_amount_cents"])
         if precise is None:
             errors["precise_total_amount_cents"] = ["invalid_value"]
+        elif not fits_precise(precise):
+            errors["precise_total_amount_cents"] = ["value_is_out_of_range"]
     if errors:
         return None, errors
-    return EventInput(transaction_id=str(raw["transaction_id"]),
-                      external_subscription_id=str(raw["external_subscription_id"]), code=str(raw["code"]),
-                      timestamp=timestamp, properties=dict(properties), precise_total_amount_cents=precise), {}
+    return EventInput(str(raw["transaction_id"]), str(raw["external_subscription_id"]), str(raw["code"]),
+                      timestamp, dict(properties), precise), {}
 
 
 def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list[StoredEvent]:
@@ -110,63 +149,84 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
         raise ValidationFailed({"events": ["no_events"]})
     if len(raw_events) > MAX_BATCH:
         raise ValidationFailed({"events": ["too_many_events"]})
+    now = runtime.clock.now().astimezone(UTC)  # every time of a row is UTC (_json_document)
     parsed: list[EventInput] = []
     errors: dict[str, object] = {}
     for index, raw in enumerate(raw_events):
-        event, reasons = parse_event(raw)
+        event, reasons = parse_event(raw, now)
         if reasons:
             errors[str(index)] = reasons
         else:
             parsed.append(event)
     if errors:
         raise ValidationFailed(errors)
-    now = runtime.clock.now()
     external_ids = {e.external_subscription_id for e in parsed}
-
-    def rows_for(catalog) -> list[dict]:
-        rows = []
-        for e in parsed:
-            fact = derive(catalog.metrics.get(e.code), code=e.code, properties=e.properties, timestamp=e.timestamp)
-            rows.append({
-                "organization_id": organization_id, "transaction_id": e.transaction_id,
-                "external_subscription_id": e.external_subscription_id,
-                "subscription_id": subscription_at(catalog.windows.get(e.external_subscription_id, ()), e.timestamp),
-                "code": e.code, "timestamp": e.timestamp, "properties": e.properties,
-                "precise_total_amount_cents": e.precise_total_amount_cents, "value": fact.value,
-                "unique_value": fact.unique_value, "operation": fact.operation, "group_key": fact.group_key,
-                "error": fact.error, "created_at": now,
-            })
-        return rows
-
-    with unit_of_work() as uow:
-        session = uow.session
-        inserted_ids = None
-        catalog = cached_catalog(organization_id) if session.bind.dialect.name == "postgresql" else None
+    if engine().dialect.name == "postgresql":
+        catalog = cached_catalog(organization_id)
         if catalog is not None:
-            # The common case: derive with this process's catalog and let the insert itself check,
-            # under the locks, that the catalog has not changed since (one round trip in all).
-            load_windows(session, organization_id, catalog, external_ids)
-            rows = rows_for(catalog)
-            inserted_ids = _insert_if_version(session, organization_id, catalog.version, rows)
-        if inserted_ids is None:
-            catalog = ingest_catalog(session, organization_id, external_ids)
-            rows = rows_for(catalog)
-            inserted_ids = _insert_new_events(session, rows)
-        # NOTE: ON CONFLICT DO NOTHING on (organization, transaction_id) makes a retried or
-        # concurrent duplicate a no-op instead of an error (BILLING.md, Metering: Idempotency).
-        stored = {row["transaction_id"]: StoredEvent.from_row(row, inserted_ids[row["transaction_id"]])
-                  for row in rows if row["transaction_id"] in inserted_ids}
-        duplicates = [e.transaction_id for e in parsed if e.transaction_id not in stored]
-        if duplicates:
-            stored.update((e.transaction_id, StoredEvent.from_event(e)) for e in session.scalars(select(Event).where(
+            if external_ids - catalog.windows.keys():
+                with read_only() as session:
+                    load_windows(session, organization_id, catalog, external_ids)
+            rows = _rows(organization_id, catalog, parsed, now)
+            inserted_ids = _insert_committed_if_version(organization_id, catalog.version, rows)
+            if inserted_ids is not None:
+                _after_ingestion(catalog, rows, inserted_ids)
+                return _answer(organization_id, parsed, rows, inserted_ids)
+            # The catalog changed since this process read it: nothing was written; read it again.
+    with unit_of_work() as uow:
+        catalog = ingest_catalog(uow.session, organization_id, external_ids)
+        rows = _rows(organization_id, catalog, parsed, now)
+        inserted_ids = _insert_new_events(uow.session, rows)
+        uow.after_commit(lambda: _after_ingestion(catalog, rows, inserted_ids))
+    return _answer(organization_id, parsed, rows, inserted_ids)
+
+
+def _rows(organization_id: str, catalog: IngestCatalog, parsed: list[EventInput], now: datetime) -> list[dict]:
+    """The events' rows as inserted: what was sent, plus what the catalog makes of it (facts.derive)."""
+    rows = []
+    metrics, windows = catalog.metrics, catalog.windows
+    for e in parsed:
+        fact = derive(metrics.get(e.code), code=e.code, properties=e.properties, timestamp=e.timestamp)
+        rows.append({
+            "organization_id": organization_id, "transaction_id": e.transaction_id,
+            "external_subscription_id": e.external_subscription_id,
+            "subscription_id": subscription_at(windows.get(e.external_subscription_id, ()), e.timestamp),
+            "code": e.code, "timestamp": e.timestamp, "properties": e.properties,
+            "precise_total_amount_cents": e.precise_total_amount_cents, "value": fact.value,
+            "unique_value": fact.unique_value, "operation": fact.operation, "group_key": fact.group_key,
+            "error": fact.error, "created_at": now,
+        })
+    return rows
+
+
+def _after_ingestion(catalog: IngestCatalog, rows: list[dict], inserted_ids: dict[str, int]) -> None:
+    """Once committed: ask for the rollup job, and the pay-in-advance job when a new event may bill."""
+    if not inserted_ids:
+        return
+    request_rollup()
+    if catalog.advance_codes and any(
+            row["code"] in catalog.advance_codes and row["subscription_id"] is not None
+            and row["transaction_id"] in inserted_ids for row in rows):
+        request_advance_billing()
+
+
+def _answer(organization_id: str, parsed: list[EventInput], rows: list[dict],
+            inserted_ids: dict[str, int]) -> list[StoredEvent]:
+    """Each input's stored event, in order: the row inserted, or the one stored earlier for a duplicate."""
+    # NOTE: ON CONFLICT DO NOTHING on (organization, transaction_id) makes a retried or
+    # concurrent duplicate a no-op instead of an error (BILLING.md, Metering: Idempotency).
+    stored: dict[str, StoredEvent] = {}
+    for row in rows:
+        event_id = inserted_ids.get(row["transaction_id"])
+        if event_id is not None:
+            row["id"] = event_id
+            stored[row["transaction_id"]] = row  # type: ignore[assignment]  # the row is the stored event
+    duplicates = [e.transaction_id for e in parsed if e.transaction_id not in stored]
+    if duplicates:
+        with read_only() as session:
+            stored.update((e.transaction_id, stored_event(e)) for e in session.scalars(select(Event).where(
                 Event.organization_id == organization_id, Event.transaction_id.in_(duplicates))))
-        if inserted_ids:
-            uow.after_commit(request_rollup)
-            if catalog.advance_codes and any(
-                    row["code"] in catalog.advance_codes and row["subscription_id"] is not None
-                    and row["transaction_id"] in inserted_ids for row in rows):
-                uow.after_commit(request_advance_billing)
-        return [stored[e.transaction_id] for e in parsed]
+    return [stored[e.transaction_id] for e in parsed]
 
 
 def request_advance_billing() -> None:
@@ -200,17 +260,19 @@ _PG_INSERT_IF_VERSION = (
     "UNION ALL SELECT NULL, id, transaction_id FROM inserted")
 
 
-def _insert_if_version(session: Session, organization_id: str, version: int, rows: list[dict]) -> dict[str, int] | None:
-    """PostgreSQL: take the ingestion locks and insert the rows only if the catalog is still at `version`.
+def _insert_committed_if_version(organization_id: str, version: int, rows: list[dict]) -> dict[str, int] | None:
+    """PostgreSQL: insert the rows and commit, if the catalog is still at `version`: ONE round trip.
 
-    Returns {transaction_id: id} of the rows inserted, or None (nothing written) when the catalog
-    changed: the caller then reads it again under the locks, which it now holds.
+    The locks, the guarded insert and COMMIT go out pipelined in one transaction of their own (the
+    version is read by a statement that starts once the locks are held, so it sees a catalog change
+    that committed while the locks were awaited). Returns {transaction_id: id} of the rows inserted,
+    or None when the catalog changed: then nothing was written.
     """
-    connection = session.connection().connection.driver_connection
     document = _json_document(rows)
-    with connection.pipeline(), connection.cursor() as cursor:
+    with driver_connection() as connection, connection.pipeline(), connection.cursor() as cursor:
         cursor.execute(PG_LOCKS, (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
         cursor.execute(_PG_INSERT_IF_VERSION, (organization_id, document, version))
+        connection.commit()
         result = cursor.fetchall()
     if result[0][0] != version:
         return None
@@ -220,6 +282,8 @@ def _insert_if_version(session: Session, organization_id: str, version: int, row
 def _json_default(value: object) -> str:
     if isinstance(value, Decimal):
         return format(value, "f")
+    if isinstance(value, datetime):  # only for the standard library's json (orjson writes datetimes itself)
+        return value.isoformat()
     raise TypeError(type(value).__name__)
 
 
@@ -236,40 +300,15 @@ def _insert_new_events(session: Session, rows: list[dict]) -> dict[str, int]:
 
 
 def _json_document(rows: list[dict]) -> str:
-    records = [{**row, "timestamp": _naive_utc(row["timestamp"]), "created_at": _naive_utc(row["created_at"])}
-               for row in rows]
+    """The rows as one JSON array for json_to_recordset.
+
+    Times are aware UTC datetimes, written with their "+00:00": a `timestamp` column ignores the
+    offset, which is zero, so the stored time is the UTC time (as the ORM stores it).
+    """
     try:
-        return orjson.dumps(records, default=_json_default).decode()
+        return orjson.dumps(rows, default=_json_default).decode()
     except orjson.JSONEncodeError:  # e.g. an integer property beyond 64 bits, which orjson refuses
-        return json.dumps(records, default=lambda v: v.isoformat() if isinstance(v, datetime) else _json_default(v))
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as stored, for the API's answer (plain data: no ORM session behind it)."""
-
-    id: int
-    transaction_id: str
-    external_subscription_id: str
-    subscription_id: str | None
-    code: str
-    timestamp: datetime
-    properties: dict
-    precise_total_amount_cents: Decimal | None
-    error: str | None
-    created_at: datetime
-
-    @classmethod
-    def from_row(cls, row: dict, event_id: int) -> StoredEvent:
-        return cls(id=event_id, **{f: row[f] for f in cls.__dataclass_fields__ if f != "id"})
-
-    @classmethod
-    def from_event(cls, event: Event) -> StoredEvent:
-        return cls(**{f: getattr(event, f) for f in cls.__dataclass_fields__})
+        return json.dumps(rows, default=_json_default)
 
 
 def get_event(*, organization_id: str, transaction_id: str) -> Event:

@@ -7,6 +7,7 @@ import pytest
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import BillableMetric, Event
 
+from billing.metering.rollups import roll_up_events
 from tests.metering.test_aggregation_examples import Api, _send, _subscribe
 
 
@@ -36,6 +37,9 @@ def api(live_server, org, clock):
      {"properties": ["invalid_type"]}),
     ({"transaction_id": "t", "external_subscription_id": "s", "code": "c", "precise_total_amount_cents": "ten"},
      {"precise_total_amount_cents": ["invalid_value"]}),
+    # NUMERIC(40,15) holds 25 digits before the point: PostgreSQL would fail the insert (a 500).
+    ({"transaction_id": "t", "external_subscription_id": "s", "code": "c", "precise_total_amount_cents": "1e25"},
+     {"precise_total_amount_cents": ["value_is_out_of_range"]}),
 ])
 def test_every_bad_field_gets_a_clear_422(api, event, details):
     body = api.post("/events", {"event": event}, status=422)
@@ -72,6 +76,23 @@ def test_events_keep_why_they_may_not_be_billed(api, lago):
     assert errors == {"e1": "no_active_subscription", "e2": "metric_not_found", "e3": "invalid_value", "e4": None}
     listed = api.get("/events", external_subscription_id="sub", code="storage")
     assert [e["transaction_id"] for e in listed["events"]] == ["e4", "e3"] or listed["meta"]["total_count"] == 2
+
+
+def test_values_no_column_could_store_are_kept_with_an_error_not_a_500(api, clock):
+    _subscribe(api, {"code": "storage", "aggregation_type": "sum_agg", "field_name": "gb"},
+               filters=[{"key": "region", "values": ["eu"]}])
+    _send(api, ("2026-11-02T00:00:00Z", {"gb": 1e30}), ("2026-11-02T00:00:00Z", {"gb": 2, "region": "x" * 2000}),
+          ("2026-11-02T00:00:00Z", {"gb": "9" * 25, "region": "eu"}))
+    errors = {tx: api.get(f"/events/{tx}")["event"]["error"] for tx in ("tx-0", "tx-1", "tx-2")}
+    assert errors == {"tx-0": "value_is_out_of_range", "tx-1": "filter_values_too_long", "tx-2": None}
+    while roll_up_events():  # folds them: the rollups' sums (Σ value × time included) must not overflow
+        pass
+    clock.set("2026-11-20T00:00:00Z")
+    [charge] = api.get("/customers/cust/current_usage", external_subscription_id="sub")[
+        "customer_usage"]["charges_usage"]
+    # The first counts 0 (as a missing value does); the second is billed without a filter.
+    assert charge["units"] == str(int("9" * 25) + 2)
+    assert charge["events_count"] == 3
 
 
 def test_a_metric_created_after_its_events_counts_them(api, clock):
