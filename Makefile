@@ -34,7 +34,7 @@ migrate: install  ## apply the database migrations (DATABASE_URL)
 seed: install  ## (re)load the demo organization: make seed ARGS=--reset
 	$(FLASK) seed-demo $(ARGS)
 
-serve: install  ## production web server: gunicorn as gunicorn.conf.py says (2 processes per core x 2 threads)
+serve: install  ## production web server: gunicorn as gunicorn.conf.py says (2 processes per core x 4 threads)
 	$(BIN)/gunicorn -b $(HOST):$(PORT) wsgi:app
 
 worker: install  ## an RQ worker (run as many as needed): needs REDIS_URL

@@ -17,7 +17,7 @@ def iso(moment) -> str | None:
     """ISO 8601 UTC with a Z, as Lago writes times."""
     if moment is None:
         return None
-    return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    return moment.isoformat()[:19] + "Z"  # YYYY-MM-DDTHH:MM:SS, then the zone or fraction dropped
 
 
 def customer(c) -> dict[str, Any]:
@@ -170,8 +170,8 @@ def event(e: Mapping[str, Any]) -> dict[str, Any]:
 
 def iso_precise(moment) -> str:
     """Event timestamps keep their fraction of a second (Lago writes milliseconds)."""
-    wall = moment.replace(tzinfo=None)
-    return wall.isoformat(timespec="milliseconds" if moment.microsecond else "seconds") + "Z"
+    text = moment.isoformat()  # YYYY-MM-DDTHH:MM:SS[.ffffff][+00:00]
+    return (text[:23] if moment.microsecond else text[:19]) + "Z"
 
 
 def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from datetime import timedelta
 
 import orjson
@@ -14,8 +13,16 @@ from jobs.bootstrap import configure_core
 from jobs.dispatch import InProcessDispatcher, make_dispatcher
 from web.extensions import csrf, login_manager
 
-# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float.
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float. Found
+# by turning every digit into "0" and looking for 19 of them (a regular expression took ≈ 3 % of a
+# batch's CPU).
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
+def _has_long_number(body: bytes) -> bool:
+    return _NINETEEN_DIGITS in body.translate(_DIGITS_AS_ZEROS)
+
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -41,7 +48,7 @@ class FastJSONProvider(DefaultJSONProvider):
             return super().dumps(obj)
 
     def loads(self, s, **kwargs):
-        if not kwargs and not _LONG_DIGITS.search(s if isinstance(s, bytes) else s.encode()):
+        if not kwargs and not _has_long_number(s if isinstance(s, bytes) else s.encode()):
             try:
                 return orjson.loads(s)
             except orjson.JSONDecodeError:
