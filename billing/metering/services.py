@@ -33,7 +33,6 @@ from billing.metering.aggregation import (
 )
 from billing.metering.aggregation import units as aggregated_units
 from billing.metering.catalog_cache import (
-    PG_LOCKS,
     IngestCatalog,
     cached_catalog,
     ingest_catalog,
@@ -248,9 +247,12 @@ _PG_INSERT = (
     "ON CONFLICT (organization_id, transaction_id) DO NOTHING RETURNING id, transaction_id")
 
 
-# Constant column and type names only, as above.
+# Constant column and type names only, as above. tally_locked_catalog_version (migration
+# 0018) takes the insert barrier and the organization's catalog lock, shared, then reads the
+# version with a snapshot of its own, taken once they are held.
 _PG_INSERT_IF_VERSION = (
-    "WITH version AS (SELECT catalog_version FROM organizations WHERE id = %s), inserted AS ("  # noqa: S608
+    "WITH version AS (SELECT tally_locked_catalog_version(%s, %s, %s) AS catalog_version), "  # noqa: S608
+    "inserted AS ("
     f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
     f"SELECT {', '.join(_EVENT_COLUMNS)} FROM json_to_recordset(%s::json) AS r("
     f"{', '.join(f'{c} {t}' for c, t in zip(_EVENT_COLUMNS, _EVENT_TYPES, strict=True))}) "
@@ -261,19 +263,22 @@ _PG_INSERT_IF_VERSION = (
 
 
 def _insert_committed_if_version(organization_id: str, version: int, rows: list[dict]) -> dict[str, int] | None:
-    """PostgreSQL: insert the rows and commit, if the catalog is still at `version`: ONE round trip.
+    """PostgreSQL: insert the rows and commit, if the catalog is still at `version`: ONE statement.
 
-    The locks, the guarded insert and COMMIT go out pipelined in one transaction of their own (the
-    version is read by a statement that starts once the locks are held, so it sees a catalog change
-    that committed while the locks were awaited). Returns {transaction_id: id} of the rows inserted,
-    or None when the catalog changed: then nothing was written.
+    It runs on its own (autocommit), so the locks, the guarded insert and the commit take one round
+    trip and one statement (a pipeline of four cost a third more client CPU per event). Returns
+    {transaction_id: id} of the rows inserted, or None when the catalog changed: then nothing was
+    written.
     """
     document = _json_document(rows)
-    with driver_connection() as connection, connection.pipeline(), connection.cursor() as cursor:
-        cursor.execute(PG_LOCKS, (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
-        cursor.execute(_PG_INSERT_IF_VERSION, (organization_id, document, version))
-        connection.commit()
-        result = cursor.fetchall()
+    with driver_connection() as connection:
+        connection.autocommit = True
+        try:
+            result = connection.execute(_PG_INSERT_IF_VERSION, (
+                organization_id, locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, document, version)).fetchall()
+        finally:
+            if not connection.closed:
+                connection.autocommit = False
     if result[0][0] != version:
         return None
     return {transaction_id: event_id for _, event_id, transaction_id in result[1:]}
