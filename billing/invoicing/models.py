@@ -9,7 +9,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billing.customers.models import Customer
 from billing.db import Base, new_id, utcnow
 
-INVOICE_STATUSES = ("draft", "finalized", "voided")
+# closed: an empty invoice not finalized (the customer's finalize_zero_amount_invoice: skip)
+INVOICE_STATUSES = ("draft", "finalized", "voided", "closed")
 PAYMENT_STATUSES = ("pending", "succeeded", "failed")
 FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 
@@ -62,7 +63,7 @@ class Invoice(Base):
     @property
     def total_due_amount_cents(self) -> int:
         if self.status != "finalized":
-            return 0 if self.status == "voided" else self.total_amount_cents
+            return 0 if self.status in ("voided", "closed") else self.total_amount_cents
         return max(self.total_amount_cents - self.total_paid_amount_cents, 0)
 
 

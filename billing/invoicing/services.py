@@ -581,17 +581,23 @@ def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) 
         invoices.append(invoice)
     # Numbers last, all at once: the numbering rows stay locked only from here to the commit.
     finalizing = {i.id for i in invoices if i.customer.applicable_grace_period == 0}
+    closing = {i.id for i in invoices if i.id in finalizing and skips_finalization(i)}  # take no number
+    finalizing -= closing
     scopes = Counter(_numbering_scope(invoice) for invoice in invoices if invoice.id in finalizing)
     with session.no_autoflush:  # each invoice is written once, finalized
         known.numbers = reserve_in_sequences(session, scopes)
     for invoice in invoices:
         if invoice.id in finalizing:
             finalize(uow, invoice, known, announce=False)
+        elif invoice.id in closing:
+            close_empty_invoice(invoice)
     session.flush()  # every invoice written once, as it is now; then what refers to them
     for invoice in invoices:
         if invoice.id in finalizing:
             _emit_invoice(session, invoice, webhooks.INVOICE_CREATED, known)
             queue_invoice_email(session, invoice, new_invoice=True)
+        elif invoice.id in closing:
+            continue  # not an invoice to announce
         else:
             _emit_invoice(session, invoice, webhooks.INVOICE_DRAFTED, known)
             if invoice.customer_id in known.wallets:
@@ -717,6 +723,9 @@ def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None, *, a
     """
     if invoice.status not in ("draft", "open"):
         return
+    if invoice.status == "draft" and skips_finalization(invoice):
+        close_empty_invoice(invoice)
+        return
     if invoice.status == "open":
         invoice.issuing_date = local_date(runtime.clock.now(), invoice.customer.applicable_timezone)
         invoice.payment_due_date = invoice.issuing_date + timedelta(days=invoice.net_payment_term)
@@ -758,6 +767,33 @@ def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None, *, a
     if runtime.invoice_pdfs:
         uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",
                                                             invoice_id=invoice_id))
+
+
+def skips_finalization(invoice: Invoice) -> bool:
+    """Whether the invoice is empty (no fee worth anything, before coupons) and its customer's
+    `finalize_zero_amount_invoice` says to skip such invoices (`inherit`: the organization's).
+
+    NOTE: Lago's rule (docs "Empty invoice generation"): an invoice whose line items are worth
+    nothing before coupons is not finalized when the setting says skip; one brought to zero by a
+    coupon still is. https://getlago.com/docs/guide/invoicing/invoicing-settings/empty-invoices
+    """
+    if invoice.invoice_type != "subscription" or \
+            sum(f.amount_cents for f in invoice.fees) != 0:
+        return False
+    setting = invoice.customer.finalize_zero_amount_invoice
+    if setting == "inherit":
+        return not invoice.customer.organization.finalize_zero_amount_invoice
+    return setting == "skip"
+
+
+def close_empty_invoice(invoice: Invoice) -> None:
+    """An empty invoice that is not finalized: `closed`, unnumbered, never sent, paid nor emailed.
+
+    It keeps its subscription periods, so that the clock never bills them again.
+    """
+    compute_totals(invoice)
+    invoice.status = "closed"
+    invoice.payment_status = "succeeded"  # nothing is owed
 
 
 def finalize_expired_drafts(*, at: datetime) -> list[str]:
@@ -902,8 +938,10 @@ def list_invoices(*, organization_id: str, external_customer_id: str | None = No
             Customer.external_id == external_customer_id)
     if customer_id:
         query = query.where(Invoice.customer_id == customer_id)
-    # An `open` credit purchase is not issued yet: listed once paid (Lago lists visible invoices only).
-    query = query.where(Invoice.status == status) if status else query.where(Invoice.status != "open")
+    # An `open` credit purchase is not issued yet: listed once paid; a `closed` empty invoice never is
+    # (Lago lists visible invoices only). Either is listed when asked for by its status.
+    query = query.where(Invoice.status == status) if status else \
+        query.where(Invoice.status.not_in(("open", "closed")))
     with read_only() as session:
         return paginate(session, query.order_by(Invoice.created_at.desc(), Invoice.id), page=page, per_page=per_page)
 
