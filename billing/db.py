@@ -229,9 +229,16 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     finally:
         callbacks = session.info.pop(_AFTER_COMMIT, [])
         session.close()
+    run_after_commit(callbacks)
+
+
+def run_after_commit(callbacks: list[Callable[[], None]]) -> None:
+    """Run what a committed transaction asked for; a failure is logged, never raised.
+
+    The data is committed whatever happens here: a failed enqueue (Redis down) is logged, and the
+    work it asked for is idempotent and picked up again by the clock or on demand.
+    """
     for callback in callbacks:
-        # The data is committed whatever happens here: a failed enqueue (Redis down) is logged,
-        # and the work it asked for is idempotent and picked up again by the clock or on demand.
         try:
             callback()
         except Exception:
@@ -241,7 +248,7 @@ def unit_of_work() -> Iterator[UnitOfWork]:
 @contextmanager
 def driver_connection() -> Iterator[Any]:
     """A pooled connection of the driver itself (psycopg), for a hot path that speaks SQL directly,
-    e.g. statements and their COMMIT pipelined in one round trip (metering ingestion).
+    e.g. one autocommitted statement per request (metering ingestion).
 
     Back in the pool, a transaction left open is rolled back.
     """

@@ -24,7 +24,6 @@ def _has_long_number(body: bytes) -> bool:
     return _NINETEEN_DIGITS in body.translate(_DIGITS_AS_ZEROS)
 
 
-
 class FastJSONProvider(DefaultJSONProvider):
     """Flask's JSON with orjson reading and writing it (C: a 100-event batch's parse and answer were
     ≈ 12 % of its request's CPU).

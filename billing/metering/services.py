@@ -17,7 +17,15 @@ from sqlalchemy.orm import Session, defaultload, joinedload
 from billing import pricing
 from billing.catalog.models import BillableMetric, Charge, ChargeFilter, Plan
 from billing.customers.models import Customer
-from billing.db import driver_connection, engine, fits_precise, read_only, read_snapshot, unit_of_work
+from billing.db import (
+    driver_connection,
+    engine,
+    fits_precise,
+    read_only,
+    read_snapshot,
+    run_after_commit,
+    unit_of_work,
+)
 from billing.errors import NotFound, ValidationFailed
 from billing.metering import locks
 from billing.metering.aggregation import (
@@ -169,7 +177,7 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
             rows = _rows(organization_id, catalog, parsed, now)
             inserted_ids = _insert_committed_if_version(organization_id, catalog.version, rows)
             if inserted_ids is not None:
-                _after_ingestion(catalog, rows, inserted_ids)
+                run_after_commit([lambda: _after_ingestion(catalog, rows, inserted_ids)])
                 return _answer(organization_id, parsed, rows, inserted_ids)
             # The catalog changed since this process read it: nothing was written; read it again.
     with unit_of_work() as uow:
@@ -217,7 +225,8 @@ def _answer(organization_id: str, parsed: list[EventInput], rows: list[dict],
     stored: dict[str, StoredEvent] = {}
     for row in rows:
         event_id = inserted_ids.get(row["transaction_id"])
-        if event_id is not None:
+        # A transaction id twice in one batch: the first row was inserted, the second was the duplicate.
+        if event_id is not None and row["transaction_id"] not in stored:
             row["id"] = event_id
             stored[row["transaction_id"]] = row  # type: ignore[assignment]  # the row is the stored event
     duplicates = [e.transaction_id for e in parsed if e.transaction_id not in stored]

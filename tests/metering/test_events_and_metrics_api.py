@@ -78,6 +78,15 @@ def test_events_keep_why_they_may_not_be_billed(api, lago):
     assert [e["transaction_id"] for e in listed["events"]] == ["e4", "e3"] or listed["meta"]["total_count"] == 2
 
 
+def test_a_transaction_id_twice_in_one_batch_is_the_first_event(api):
+    first = {"transaction_id": "t", "external_subscription_id": "s", "code": "c", "properties": {"n": 1}}
+    second = {**first, "properties": {"n": 2}}
+    answer = api.post("/events/batch", {"events": [first, second]})["events"]
+    assert [e["properties"] for e in answer] == [{"n": 1}, {"n": 1}]
+    assert answer[0]["lago_id"] == answer[1]["lago_id"]
+    assert api.get("/events/t")["event"]["properties"] == {"n": 1}
+
+
 def test_values_no_column_could_store_are_kept_with_an_error_not_a_500(api, clock):
     _subscribe(api, {"code": "storage", "aggregation_type": "sum_agg", "field_name": "gb"},
                filters=[{"key": "region", "values": ["eu"]}])
