@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Response, abort, request
 from flask.typing import ResponseReturnValue
 
+from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id
 from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import credit_notes
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import CREDIT_NOTE_REASONS
-from billing.money import parse_decimal, to_minor
 from web.htmx import is_htmx_request, render_page
 
 INVOICE_PAGE = "admin/invoice.html"
@@ -18,8 +18,10 @@ INVOICE_PAGE = "admin/invoice.html"
 MESSAGES = {
     "higher_than_remaining_fee_amount": "More than what is left to credit on this fee.",
     "higher_than_remaining_invoice_amount": "More than what is left to credit or refund on this invoice.",
-    "does_not_match_item_amounts": "Credit and refund must add up to the credit note's total.",
+    "does_not_match_item_amounts": "Credit, refund and offset must add up to the credit note's total.",
     "value_is_invalid": "Not a valid amount.",
+    "too_many_decimals": "More decimals than the currency has.",
+    "value_is_out_of_range": "Too large.",
     "value_is_mandatory": "Enter an amount for at least one fee.",
     "not_voidable": "Only a finalized invoice that is not paid can be voided.",
     "is_finalized": "A finalized invoice never changes; issue a credit note instead.",
@@ -83,35 +85,40 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
     invoice = _invoice(customer_id, invoice_id)
     form = request.form
     errors: dict[str, list[str]] = {}
+
+    def cents(field: str) -> int | None:
+        # The plan editor's rule (plans.to_minor_exactly): exact, never rounded (€1.005 is refused).
+        amount, problem = to_minor_exactly(form.get(field, ""), invoice.currency)
+        if problem is not None or (amount is not None and amount < 0):
+            errors[field] = [MESSAGES.get(problem or "", MESSAGES["value_is_invalid"])]
+            return None
+        return amount
+
     items = []
     for fee in invoice.fees:
-        raw = form.get(f"fee_{fee.id}", "").strip()
-        if not raw:
-            continue
-        amount = parse_decimal(raw)
-        if amount is None or amount <= 0:
+        amount = cents(f"fee_{fee.id}")
+        if amount == 0:
             errors[f"fee_{fee.id}"] = [MESSAGES["value_is_invalid"]]
-            continue
-        items.append({"fee_id": fee.id, "amount_cents": to_minor(amount, invoice.currency)})
-    refund_raw = form.get("refund", "").strip() or "0"
-    refund = parse_decimal(refund_raw)
-    if refund is None or refund < 0:
-        errors["refund"] = [MESSAGES["value_is_invalid"]]
+        elif amount is not None:
+            items.append({"fee_id": fee.id, "amount_cents": amount})
+    split = {field: cents(field) or 0 for field in ("refund", "offset")}
     if not items and not errors:
         errors["items"] = [MESSAGES["value_is_mandatory"]]
     data = {"invoice_id": invoice.id, "reason": form.get("reason"), "description": form.get("description") or None,
             "items": items}
     if not errors:
         try:
-            # NOTE: the account manager says what to refund; the rest of the note's total is credited.
+            # NOTE: the account manager says what to refund and what to take off what the invoice
+            # still owes; the rest of the note's total is credited.
             draft = credit_notes.estimate_credit_note(organization_id=organization_id(), data=data)
-            refund_cents = to_minor(refund, invoice.currency)
-            data.update(refund_amount_cents=refund_cents,
-                        credit_amount_cents=max(draft.amounts.total_amount_cents - refund_cents, 0))
+            data.update(refund_amount_cents=split["refund"], offset_amount_cents=split["offset"],
+                        credit_amount_cents=max(draft.amounts.total_amount_cents - split["refund"] - split["offset"],
+                                                0))
             note = credit_notes.create_credit_note(organization_id=organization_id(), data=data)
         except ValidationFailed as failed:
             for field, codes in failed.details.items():
-                target = {"amount_cents": "items", "refund_amount_cents": "refund"}.get(field, field)
+                target = {"amount_cents": "items", "refund_amount_cents": "refund",
+                          "offset_amount_cents": "offset"}.get(field, field)
                 errors.setdefault(target, []).extend(MESSAGES.get(code, code) for code in codes)
         except (NotAllowed, NotFound) as error:
             errors.setdefault("items", []).append(MESSAGES.get(error.code, error.code))

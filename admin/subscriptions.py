@@ -40,6 +40,7 @@ class Result:
 CREDIT_NOTE_CHOICES = (
     ("credit", "Credit them", "a credit balance the customer's next invoices use"),
     ("refund", "Refund them", "what was paid for them is refunded; the rest is credited"),
+    ("offset", "Take them off what is owed", "the invoice owes that much less; the rest is credited"),
     ("skip", "Nothing", "no credit note"),
 )
 
@@ -61,6 +62,8 @@ def credit_note_sentence(note) -> str:
         parts.append(f"{format_money(note.credit_amount_cents, note.currency)} credited")
     if note.refund_amount_cents:
         parts.append(f"{format_money(note.refund_amount_cents, note.currency)} to refund")
+    if note.offset_amount_cents:
+        parts.append(f"{format_money(note.offset_amount_cents, note.currency)} off what the invoice owes")
     return f"Credit note {note.number} for the unused days: " + " and ".join(parts) + "."
 
 

@@ -316,7 +316,7 @@ def credit_note(n, subscriptions_by_id) -> dict[str, Any]:
         "balance_amount_cents": n.balance_amount_cents,
         "credit_amount_cents": n.credit_amount_cents,
         "refund_amount_cents": n.refund_amount_cents,
-        "offset_amount_cents": 0,
+        "offset_amount_cents": n.offset_amount_cents,
         "coupons_adjustment_amount_cents": n.coupons_adjustment_amount_cents,
         "created_at": iso(n.created_at),
         "updated_at": iso(n.updated_at),
@@ -350,7 +350,7 @@ def credit_note_estimate(d) -> dict[str, Any]:
         "coupons_adjustment_amount_cents": a.coupons_adjustment_amount_cents,
         "max_creditable_amount_cents": a.total_amount_cents,
         "max_refundable_amount_cents": d.max_refundable_amount_cents,
-        "max_offsettable_amount_cents": 0,
+        "max_offsettable_amount_cents": d.max_offsettable_amount_cents,
         "items": [{"lago_fee_id": fee.id, "amount_cents": amount} for fee, amount in d.items],
         "applied_taxes": [{
             "lago_tax_id": d.fee_taxes[code].tax_id, "tax_name": d.fee_taxes[code].tax_name, "tax_code": code,

@@ -1,4 +1,5 @@
-"""Credit notes: give back part of a finalized invoice's fees, as a credit balance and/or a refund.
+"""Credit notes: give back part of a finalized invoice's fees, as a credit balance, a refund and/or
+an offset of what the invoice still owes.
 
 The amounts are pure computations (`billing.invoicing.totals.credit_note_amounts`); here the
 request is checked against what each fee still has to credit and what the invoice was paid,
@@ -34,7 +35,7 @@ from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.webhooks import services as webhooks
 
-# NOTE: credit + refund may differ from the note's total by one cent at most (BILLING.md,
+# NOTE: credit + refund + offset may differ from the note's total by one cent at most (BILLING.md,
 # Invoicing: "credit + refund + offset = items + taxes − coupon adjustment (±1 cent)").
 TOLERANCE_CENTS = 1
 
@@ -47,6 +48,7 @@ class Draft:
     items: list[tuple[Fee, int]]
     amounts: totals.CreditNoteAmounts
     max_refundable_amount_cents: int
+    max_offsettable_amount_cents: int
     fee_taxes: dict[str, object]  # tax code -> a FeeAppliedTax carrying its name, rate, description
 
 
@@ -128,8 +130,11 @@ def _draft(session: Session, organization_id: str, data: Mapping[str, object], *
     # less earlier refunds (Lago docs "Credit notes": refunds when the payment status is succeeded).
     paid = invoice.total_paid_amount_cents if invoice.payment_status == "succeeded" else 0
     refundable = max(min(paid - refunded_cents(session, invoice.id), amounts.total_amount_cents), 0)
+    # NOTE: an offset settles what the invoice still owes (Lago: "offset the remaining invoice amount
+    # due"): up to its amount due, which payments and earlier offsets reduced.
+    offsettable = max(min(invoice.total_due_amount_cents, amounts.total_amount_cents), 0)
     return Draft(invoice=invoice, items=items, amounts=amounts, max_refundable_amount_cents=refundable,
-                 fee_taxes=fee_taxes)
+                 max_offsettable_amount_cents=offsettable, fee_taxes=fee_taxes)
 
 
 def _amount(data: Mapping[str, object], name: str, errors: dict[str, list[str]]) -> int | None:
@@ -156,25 +161,28 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
         errors["reason"] = ["value_is_invalid"]
     credit = _amount(data, "credit_amount_cents", errors)
     refund = _amount(data, "refund_amount_cents", errors)
+    offset = _amount(data, "offset_amount_cents", errors)
     if errors:
         raise ValidationFailed(errors)
     with unit_of_work() as uow:
         session = uow.session
         draft = _draft(session, organization_id, data, lock=True)
         invoice, amounts = draft.invoice, draft.amounts
-        if credit is None and refund is None:
-            credit, refund = amounts.total_amount_cents, 0
-        credit, refund = credit or 0, refund or 0
+        if credit is None and refund is None and offset is None:
+            credit = amounts.total_amount_cents
+        credit, refund, offset = credit or 0, refund or 0, offset or 0
         if refund > draft.max_refundable_amount_cents:
             errors["refund_amount_cents"] = ["higher_than_remaining_invoice_amount"]
-        # NOTE: what is credited and refunded together is the note's total (Lago validates
-        # credit + refund against the items' amounts; BILLING.md allows ±1 cent).
-        if abs(credit + refund - amounts.total_amount_cents) > TOLERANCE_CENTS:
+        if offset > draft.max_offsettable_amount_cents:
+            errors["offset_amount_cents"] = ["higher_than_remaining_invoice_amount"]
+        # NOTE: what is credited, refunded and offset together is the note's total (Lago validates
+        # them against the items' amounts; BILLING.md allows ±1 cent).
+        if abs(credit + refund + offset - amounts.total_amount_cents) > TOLERANCE_CENTS:
             errors.setdefault("base", []).append("does_not_match_item_amounts")
         if errors:
             raise ValidationFailed(errors)
         note_id = issue(uow, invoice=invoice, items=draft.items, amounts=amounts, fee_taxes=draft.fee_taxes,
-                        credit=credit, refund=refund, reason=str(reason),
+                        credit=credit, refund=refund, offset=offset, reason=str(reason),
                         description=str(data["description"])[:1024] if data.get("description") else None).id
     # Read back whole (its items' fees, its invoice): the caller serializes it outside the transaction.
     return get_credit_note(organization_id=organization_id, credit_note_id=note_id)
@@ -197,8 +205,11 @@ def fee_tax_rates(items: list[tuple[Fee, int]]) -> tuple[list[totals.CreditedIte
 
 def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: totals.CreditNoteAmounts,
           fee_taxes: dict[str, object], credit: int, refund: int, reason: str, description: str | None,
-          terminated_subscription_id: str | None = None) -> CreditNote:
+          terminated_subscription_id: str | None = None, offset: int = 0) -> CreditNote:
     """Store a checked credit note on `invoice` (its row locked by the caller): number, items, taxes; report it.
+
+    Its offset settles that much of what the invoice owes; an invoice it leaves owing nothing is
+    settled (`payment_status` succeeded, though nothing more was paid).
 
     NOTE: numbered `<invoice number>-CN<n>` under the invoice's row lock; `credit_note.created` is sent
     and the PDF rendered after commit (docs/billing.md, Credit notes).
@@ -216,7 +227,7 @@ def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: total
         taxes_amount_cents=amounts.taxes_amount_cents,
         taxes_rate=sum((fee_taxes[code].tax_rate for code in amounts.taxes), Decimal(0)),
         total_amount_cents=amounts.total_amount_cents, credit_amount_cents=credit, balance_amount_cents=credit,
-        refund_amount_cents=refund, credit_status="available" if credit else None,
+        refund_amount_cents=refund, offset_amount_cents=offset, credit_status="available" if credit else None,
         refund_status="pending" if refund else None, terminated_subscription_id=terminated_subscription_id)
     for position, (fee, amount) in enumerate(items):
         note.items.append(CreditNoteItem(fee_id=fee.id, position=position, amount_cents=amount,
@@ -228,6 +239,10 @@ def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: total
             tax_description=tax.tax_description, amount_cents=amount, base_amount_cents=base,
             amount_currency=invoice.currency))
     session.add(note)
+    if offset:
+        invoice.offset_amount_cents += offset
+        if invoice.total_due_amount_cents == 0:
+            invoice.payment_status = "succeeded"
     session.flush()
     _emit(session, note)
     note_id = note.id

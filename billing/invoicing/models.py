@@ -44,6 +44,8 @@ class Invoice(Base):
     progressive_billing_credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     total_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     total_paid_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    # What credit notes took off the amount due (their offset_amount_cents): settled, neither paid nor credited.
+    offset_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     file_key: Mapped[str | None] = mapped_column(String(255))
     finalized_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
@@ -64,7 +66,7 @@ class Invoice(Base):
     def total_due_amount_cents(self) -> int:
         if self.status != "finalized":
             return 0 if self.status in ("voided", "closed") else self.total_amount_cents
-        return max(self.total_amount_cents - self.total_paid_amount_cents, 0)
+        return max(self.total_amount_cents - self.total_paid_amount_cents - self.offset_amount_cents, 0)
 
 
 class InvoiceSubscription(Base):
@@ -253,6 +255,7 @@ class CreditNote(Base):
     credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     balance_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    offset_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")  # off the amount due
     file_key: Mapped[str | None] = mapped_column(String(255))
     # Set on the automatic credit note of a terminated (or upgraded) subscription's unused advance fee.
     terminated_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))

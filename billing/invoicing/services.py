@@ -902,7 +902,9 @@ def update_invoice(*, organization_id: str, invoice_id: str, data: dict | None =
             raise NotAllowed("invoice_not_finalized")
         if invoice.payment_status != status:
             invoice.payment_status = status
-            invoice.total_paid_amount_cents = invoice.total_amount_cents if status == "succeeded" else 0
+            # What offsets settled was not paid (and so is never refundable).
+            invoice.total_paid_amount_cents = (invoice.total_amount_cents - invoice.offset_amount_cents
+                                               if status == "succeeded" else 0)
             if status != "pending":
                 wallets.settle_invoice_transactions(uow.session, invoice, succeeded=status == "succeeded")
         return invoice

@@ -5,7 +5,8 @@ the period ends, the days after the termination were paid for and not used. They
 with an automatic credit note on the fee's invoice, as Lago does (docs/billing.md, "Termination credit
 notes"). The choice is the subscription's `on_termination_credit_note`: `credit` (the default: a
 credit balance the customer's next invoices use), `refund` (what was paid for the unused days is
-refunded, the rest credited) or `skip` (no credit note). An upgrade credits (never refunds) unless
+refunded, the rest credited), `offset` (what the invoice still owes is settled by it, the rest
+credited) or `skip` (no credit note). An upgrade credits (never refunds) unless
 `skip` was stored beforehand (`PUT /subscriptions/:id`).
 
 Exactly once: a credit note carries the subscription it credits (`terminated_subscription_id`, unique).
@@ -31,8 +32,8 @@ from billing.money import round_minor
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
 
-CREDIT, REFUND, SKIP = "credit", "refund", "skip"
-CREDIT_NOTE_CHOICES = (CREDIT, REFUND, SKIP)
+CREDIT, REFUND, OFFSET, SKIP = "credit", "refund", "offset", "skip"
+CREDIT_NOTE_CHOICES = (CREDIT, REFUND, OFFSET, SKIP)
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def credit_unused_advance_fee(uow: UnitOfWork, subscription: Subscription, *, up
     choice = choice_of(subscription)
     if choice == SKIP:
         return None
-    if upgrade:
+    if upgrade and choice == REFUND:
         choice = CREDIT  # NOTE: Lago: "Upgrade and refund are not supported together"
     fee = last_advance_fee(session, subscription)
     # NOTE: nothing to give back for a fee of 0 (a trial, a 100 % override) or a voided invoice (Lago's
@@ -127,14 +128,18 @@ def credit_unused_advance_fee(uow: UnitOfWork, subscription: Subscription, *, up
     amounts = totals.credit_note_amounts(credited)
     if amounts.total_amount_cents <= 0:
         return None
-    refund = 0
+    refund = offset = 0
     if choice == REFUND:
         refund = _refund(session, invoice, fee, plan_amount * days.used_days / days.days_in_period,
                          amounts.total_amount_cents)
+    elif choice == OFFSET:
+        # NOTE: Tally's reading of Lago's `offset`: the note settles what the invoice still owes, up
+        # to its total; what is left (a paid invoice: all of it) is credited.
+        offset = min(invoice.total_due_amount_cents, amounts.total_amount_cents)
     try:
         with session.begin_nested():
             return issue(uow, invoice=invoice, items=[(fee, item)], amounts=amounts, fee_taxes=fee_taxes,
-                         credit=amounts.total_amount_cents - refund, refund=refund,
+                         credit=amounts.total_amount_cents - refund - offset, refund=refund, offset=offset,
                          reason="order_change" if upgrade else "order_cancellation",
                          description=_description(subscription, days, upgrade),
                          terminated_subscription_id=subscription.id)

@@ -346,16 +346,15 @@ def activate_pending_subscriptions(*, organization_id: str | None = None, at: da
         return started
 
 
-ON_TERMINATION_CREDIT_NOTE = ("credit", "refund", "skip")
+ON_TERMINATION_CREDIT_NOTE = ("credit", "refund", "offset", "skip")
 ON_TERMINATION_INVOICE = ("generate", "skip")
 
 
 def _termination_options(data: Mapping[str, object]) -> tuple[str | None, str | None]:
     """`on_termination_credit_note` and `on_termination_invoice` as sent (None: not sent; "" means the default).
 
-    NOTE: Lago's values: credit note `credit` (default), `refund`, `skip`; invoice `generate` (default),
-    `skip`; anything else is 422 `invalid_value` (lago-api's subscriptions request spec). Lago's newer
-    `offset` needs credit-note offsets, which Tally does not have: refused as `not_supported_yet`.
+    NOTE: Lago's values: credit note `credit` (default), `refund`, `offset`, `skip`; invoice `generate`
+    (default), `skip`; anything else is 422 `invalid_value` (lago-api's subscriptions request spec).
     """
     errors: dict[str, list[str]] = {}
     found: list[str | None] = []
@@ -366,8 +365,6 @@ def _termination_options(data: Mapping[str, object]) -> tuple[str | None, str | 
             found.append(None)
         elif value == "":
             found.append(default)
-        elif name == "on_termination_credit_note" and value == "offset":
-            errors[name] = ["not_supported_yet"]
         elif value not in allowed:
             errors[name] = ["invalid_value"]
         else:

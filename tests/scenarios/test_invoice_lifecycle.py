@@ -220,6 +220,70 @@ def test_credit_note_on_a_taxed_fee_credit_and_refund_then_consumed_by_the_next_
     assert nothing_left.value.status_code == 405
 
 
+def test_credit_notes_offset_what_an_unpaid_invoice_owes_until_it_is_settled(lago, clock):
+    _setup(lago, clock, "off", calls=10)
+    _bill(clock, "2026-12-01T01:00:00Z")
+    (invoice,) = _invoices(lago, "off")
+    assert (invoice.total_amount_cents, invoice.total_due_amount_cents, invoice.payment_status) == (
+        12120, 12120, "pending")
+    fees = {f.item.code: f for f in invoice.fees.__root__}
+
+    def note(*amounts: tuple[str, int], **split):
+        return CreditNote(invoice_id=invoice.lago_id, reason="order_change", items=Items(__root__=[
+            Item(fee_id=fees[code].lago_id, amount_cents=amount) for code, amount in amounts]), **split)
+
+    def owed() -> tuple[int, str]:
+        found = lago.invoices.find(invoice.lago_id)
+        return found.total_due_amount_cents, found.payment_status
+
+    estimate = lago.credit_notes.estimate(CreditNoteEstimate(
+        invoice_id=invoice.lago_id, items=Items(__root__=[Item(fee_id=fees["pro"].lago_id, amount_cents=5000)])))
+    assert (estimate.max_creditable_amount_cents, estimate.max_refundable_amount_cents,
+            estimate.max_offsettable_amount_cents) == (6000, 0, 6000)
+    # Only an offset sent: all of the note's 60.00 (50.00 and its VAT) comes off what is owed, none credited.
+    first = lago.credit_notes.create(note(("pro", 5000), offset_amount_cents=6000))
+    assert (first.total_amount_cents, first.offset_amount_cents, first.credit_amount_cents,
+            first.credit_status) == (6000, 6000, 0, None)
+    assert owed() == (6120, "pending")
+    # A split: 40.00 + VAT = 48.00, 40.00 offset and 8.00 credited (the credit does not settle the invoice).
+    second = lago.credit_notes.create(note(("pro", 4000), offset_amount_cents=4000, credit_amount_cents=800))
+    assert (second.offset_amount_cents, second.credit_amount_cents, second.balance_amount_cents) == (4000, 800, 800)
+    assert owed() == (2120, "pending")
+    # The split must still add up to the note's total.
+    with pytest.raises(LagoApiError) as wrong:
+        lago.credit_notes.create(note(("pro", 1000), offset_amount_cents=1000))
+    assert wrong.value.response["error_details"] == {"base": ["does_not_match_item_amounts"]}
+    # The last 10.00 + the calls 1.00, with VAT 13.20, offset: 8.00 is still owed.
+    lago.credit_notes.create(note(("pro", 1000), ("calls", 100), offset_amount_cents=1320))
+    assert owed() == (800, "pending")
+    assert sorted(n.offset_amount_cents for n in lago.credit_notes.find_all({"external_customer_id": "off"})[
+        "credit_notes"]) == [1320, 4000, 6000]
+
+
+def test_an_offset_settles_the_invoice_once_nothing_is_owed_and_never_on_a_paid_one(lago, clock):
+    _setup(lago, clock, "set", calls=0)
+    lago.customers.create(Customer(external_id="paid", currency="EUR", timezone="UTC"))
+    lago.subscriptions.create(Subscription(external_customer_id="paid", plan_code="pro", external_id="paid-s",
+                                           subscription_at="2026-11-01T00:00:00Z"))
+    _bill(clock, "2026-12-01T01:00:00Z")
+    (owing,) = _invoices(lago, "set")
+    pro = next(f for f in owing.fees.__root__ if f.item.code == "pro")
+    lago.credit_notes.create(CreditNote(invoice_id=owing.lago_id, reason="order_change", offset_amount_cents=12000,
+                                        items=Items(__root__=[Item(fee_id=pro.lago_id, amount_cents=10000)])))
+    settled = lago.invoices.find(owing.lago_id)
+    assert (settled.total_due_amount_cents, settled.payment_status, settled.total_paid_amount_cents) == (
+        0, "succeeded", 0)
+
+    (paid,) = _invoices(lago, "paid")
+    lago.invoices.update(InvoicePaymentStatusChange(payment_status="succeeded"), paid.lago_id)
+    pro = next(f for f in paid.fees.__root__ if f.item.code == "pro")
+    with pytest.raises(LagoApiError) as refused:
+        lago.credit_notes.create(CreditNote(invoice_id=paid.lago_id, reason="order_change", offset_amount_cents=1200,
+                                            items=Items(__root__=[Item(fee_id=pro.lago_id, amount_cents=1000)])))
+    assert refused.value.status_code == 422
+    assert refused.value.response["error_details"] == {"offset_amount_cents": ["higher_than_remaining_invoice_amount"]}
+
+
 def test_voiding_a_credit_note_ends_its_balance(lago, clock):
     _setup(lago, clock, "cv", calls=10)
     _bill(clock, "2026-12-01T01:00:00Z")

@@ -103,6 +103,38 @@ def test_terminating_credits_the_unused_days_with_their_taxes(lago, clock, run_j
     assert lago.credit_notes.find(note.lago_id).balance_amount_cents == 2388
 
 
+def test_offset_takes_the_unused_days_off_what_an_unpaid_invoice_owes(lago, clock, run_jobs):
+    _catalog(lago, clock, vat=True)
+    _subscribe(lago, run_jobs)
+    (advance,) = _invoices(lago)
+    assert (advance.total_amount_cents, advance.total_due_amount_cents) == (3600, 3600)  # not paid
+    clock.set("2026-11-10T12:00:00Z")
+    ended = lago.subscriptions.destroy("sub", {"on_termination_credit_note": "offset"})
+    assert ended.on_termination_credit_note == "offset"
+    (note,) = _notes(lago)
+    # The 20 unused days with their VAT (24.00) come off the 36.00 owed: nothing is credited.
+    assert (note.total_amount_cents, note.offset_amount_cents, note.credit_amount_cents,
+            note.refund_amount_cents, note.credit_status) == (2400, 2400, 0, 0, None)
+    advance = lago.invoices.find(advance.lago_id)
+    assert (advance.total_amount_cents, advance.total_due_amount_cents, advance.payment_status) == (
+        3600, 1200, "pending")
+    # Paid by hand now: what is paid is what was still owed, so nothing offset is ever refundable.
+    lago.invoices.update(InvoicePaymentStatusChange(payment_status="succeeded"), advance.lago_id)
+    advance = lago.invoices.find(advance.lago_id)
+    assert (advance.total_paid_amount_cents, advance.total_due_amount_cents) == (1200, 0)
+
+
+def test_offset_on_a_paid_invoice_credits_instead(lago, clock, run_jobs):
+    _catalog(lago, clock)
+    _subscribe(lago, run_jobs)
+    (advance,) = _invoices(lago)
+    lago.invoices.update(InvoicePaymentStatusChange(payment_status="succeeded"), advance.lago_id)
+    clock.set("2026-11-10T12:00:00Z")
+    lago.subscriptions.destroy("sub", {"on_termination_credit_note": "offset"})
+    (note,) = _notes(lago)
+    assert (note.total_amount_cents, note.offset_amount_cents, note.credit_amount_cents) == (2000, 0, 2000)
+
+
 def test_refund_gives_back_what_was_paid_for_the_unused_days(lago, clock, run_jobs):
     _catalog(lago, clock, vat=True)
     _subscribe(lago, run_jobs)
@@ -147,8 +179,7 @@ def test_bad_termination_options_are_refused_before_anything_changes(lago, clock
     _subscribe(lago, run_jobs)
     for options, details in (
             ({"on_termination_credit_note": "cash"}, {"on_termination_credit_note": ["invalid_value"]}),
-            ({"on_termination_invoice": "later"}, {"on_termination_invoice": ["invalid_value"]}),
-            ({"on_termination_credit_note": "offset"}, {"on_termination_credit_note": ["not_supported_yet"]})):
+            ({"on_termination_invoice": "later"}, {"on_termination_invoice": ["invalid_value"]})):
         with pytest.raises(LagoApiError) as refused:
             lago.subscriptions.destroy("sub", options)
         assert refused.value.status_code == 422 and refused.value.response["error_details"] == details

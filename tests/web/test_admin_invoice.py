@@ -39,6 +39,10 @@ def test_credit_note_form_refuses_over_crediting_inline_then_issues_one(signed_i
         "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "1.00", "refund": "1.00"})
     assert "More than what is left to credit or refund on this invoice." in refund.get_data(as_text=True)
 
+    sub_cent = signed_in.post(f"{url}/credit_notes", headers=HTMX, data={
+        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "2.005"})
+    assert "More decimals than the currency has." in sub_cent.get_data(as_text=True)  # not rounded to 2.01
+
     issued = signed_in.post(f"{url}/credit_notes", headers=HTMX, data={
         "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "2.00"})
     body = issued.get_data(as_text=True)
@@ -56,6 +60,17 @@ def test_credit_note_form_refuses_over_crediting_inline_then_issues_one(signed_i
     file_url = links.credit_note_file_url(credit_note_id=note.id, organization_id=org.id)
     served = client.get("/files/credit_notes/" + file_url.rsplit("/files/credit_notes/", 1)[1])
     assert served.status_code == 200 and served.data.startswith(b"%PDF")
+
+    # An offset: taken off what the unpaid invoice still owes, nothing credited.
+    owed = get_invoice(organization_id=org.id, invoice_id=invoice.id).total_due_amount_cents
+    offset = signed_in.post(f"{url}/credit_notes", headers=HTMX, data={
+        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "1.00", "offset": "1.00"})
+    assert f"Credit note {alice.invoice_number}-CN2 issued." in offset.get_data(as_text=True)
+    second = next(n for n in credit_notes.list_credit_notes(organization_id=org.id, invoice_id=invoice.id).items
+                  if n.id != note.id)
+    assert (second.offset_amount_cents, second.credit_amount_cents) == (second.total_amount_cents, 0)
+    assert get_invoice(organization_id=org.id, invoice_id=invoice.id).total_due_amount_cents == \
+        owed - second.total_amount_cents
 
     voided = signed_in.post(f"{url}/void", headers=HTMX, data={"csrf_token": token})
     assert voided.status_code == 200 and "Voided" in voided.get_data(as_text=True)
