@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formataddr
 
-from sqlalchemy import and_, inspect, or_, select, update
+from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from billing import links
-from billing.db import after_commit, new_id, read_only, unit_of_work
+from billing import links, outbox
+from billing.db import new_id, read_only, unit_of_work
 from billing.emails.models import EmailDelivery
 from billing.invoicing.models import Invoice
 from billing.money import format_money, locale_for_country
@@ -28,17 +28,13 @@ INVOICE_FINALIZED = "invoice.finalized"
 WALLET_DEPLETED = "wallet.depleted_ongoing_balance"
 JOB = "send_email"
 # NOTE: SMTP servers refuse mail for a while (greylisting, 4xx) and come back; 5 attempts over
-# about 3 hours, as webhooks are retried (docs/webhooks.md).
-MAX_ATTEMPTS = 5
-BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=15), timedelta(hours=2))
+# about 3 hours, as webhooks are retried (billing.outbox).
+MAX_ATTEMPTS = outbox.MAX_ATTEMPTS
+BACKOFF = outbox.BACKOFF
 # Longer than the SMTP timeout plus rendering a PDF: a worker that died mid-send loses the mail
 # to another worker only after this.
 LEASE = timedelta(minutes=2)
-EARLY_TOLERANCE = timedelta(seconds=5)
-
-
-def _job_id(delivery_id: str, attempt: int) -> str:
-    return f"email-{delivery_id}-{attempt}"
+OUTBOX = outbox.Outbox(EmailDelivery, job=JOB, job_prefix="email", lease=LEASE)
 
 
 def queue_invoice_email(session: Session, invoice: Invoice, *, new_invoice: bool = False) -> str | None:
@@ -63,10 +59,8 @@ def queue_invoice_email(session: Session, invoice: Invoice, *, new_invoice: bool
 
 
 def _ask_after_commit(session: Session, delivery: EmailDelivery) -> str:
-    delivery_id = delivery.id
-    after_commit(session, lambda: runtime.dispatcher.enqueue(
-        JOB, job_id=_job_id(delivery_id, 1), delivery_id=delivery_id))
-    return delivery_id
+    OUTBOX.ask_after_commit(session, [delivery.id])
+    return delivery.id
 
 
 def queue_wallet_depleted_email(session: Session, wallet: Wallet, *, ongoing_balance_cents: int,
@@ -105,17 +99,8 @@ class EmailResult:
 
 
 def _claim(delivery_id: str) -> int | None:
-    now = runtime.clock.now()
     with unit_of_work() as uow:
-        taken = uow.session.execute(update(EmailDelivery).where(
-            EmailDelivery.id == delivery_id,
-            or_(and_(EmailDelivery.status == "pending", EmailDelivery.next_attempt_at <= now + EARLY_TOLERANCE),
-                and_(EmailDelivery.status == "sending", EmailDelivery.lease_expires_at <= now)),
-        ).values(status="sending", attempts=EmailDelivery.attempts + 1, lease_expires_at=now + LEASE,
-                 updated_at=now).execution_options(synchronize_session=False))
-        if taken.rowcount != 1:
-            return None
-        return uow.session.scalar(select(EmailDelivery.attempts).where(EmailDelivery.id == delivery_id))
+        return OUTBOX.claim(uow.session, delivery_id)
 
 
 def _sender(org) -> str:
@@ -216,19 +201,14 @@ def _record(delivery_id: str, attempt: int, error: str | None) -> EmailResult:
     now = runtime.clock.now()
     with unit_of_work() as uow:
         delivery = uow.session.scalar(select(EmailDelivery).where(EmailDelivery.id == delivery_id).with_for_update())
-        if delivery.status != "sending" or delivery.attempts != attempt:
+        outcome = OUTBOX.settle(uow, delivery, attempt, succeeded=error is None)
+        if outcome is None:
             return EmailResult(delivery_id, attempt, delivery.status, error)  # another worker took over
-        delivery.lease_expires_at = None
         delivery.last_error = error
-        if error is None:
-            delivery.status, delivery.sent_at, delivery.next_attempt_at = "sent", now, None
-        elif attempt >= MAX_ATTEMPTS:
-            delivery.status, delivery.next_attempt_at = "failed", None
-        else:
-            wait = BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
-            delivery.status, delivery.next_attempt_at = "pending", now + wait
-            uow.after_commit(lambda: runtime.dispatcher.enqueue_in(
-                wait, JOB, job_id=_job_id(delivery_id, attempt + 1), delivery_id=delivery_id))
+        if outcome == outbox.SUCCEEDED:
+            delivery.status, delivery.sent_at = "sent", now
+        elif outcome == outbox.FAILED:
+            delivery.status = "failed"
         return EmailResult(delivery_id, attempt, delivery.status, error)
 
 
@@ -237,12 +217,4 @@ def send_due_emails(*, limit: int = 1000) -> int:
 
     It recovers what a lost enqueue, a dead worker or a restarted embedded process left behind.
     """
-    at = runtime.clock.now()
-    with read_only() as session:
-        due = list(session.execute(select(EmailDelivery.id, EmailDelivery.attempts).where(or_(
-            and_(EmailDelivery.status == "pending", EmailDelivery.next_attempt_at <= at),
-            and_(EmailDelivery.status == "sending", EmailDelivery.lease_expires_at <= at),
-        )).order_by(EmailDelivery.next_attempt_at).limit(limit)))
-    for delivery_id, attempts in due:
-        runtime.dispatcher.enqueue(JOB, job_id=_job_id(delivery_id, attempts + 1), delivery_id=delivery_id)
-    return len(due)
+    return OUTBOX.sweep(limit=limit)

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing.db import after_commit, new_id, read_only, unit_of_work
+from billing import outbox
+from billing.db import new_id, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
@@ -30,15 +31,13 @@ from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndp
 
 log = logging.getLogger(__name__)
 
-# NOTE: Lago tries a webhook 3 times; Tally tries 5, waiting longer each time (about 3 hours in
-# all), so that a receiver down for a deploy or a short outage still gets everything.
-MAX_ATTEMPTS = 5
-BACKOFF = (timedelta(seconds=30), timedelta(minutes=2), timedelta(minutes=15), timedelta(hours=2))
+# NOTE: Lago tries a webhook 3 times; Tally tries 5, waiting longer each time (billing.outbox).
+MAX_ATTEMPTS = outbox.MAX_ATTEMPTS
+BACKOFF = outbox.BACKOFF
 # A delivery being sent is another worker's to retry only once this much time has passed
 # (the worker died mid-request): longer than the request's timeout.
 LEASE = timedelta(seconds=transport.TIMEOUT_SECONDS + 50)
-# A job may start a little before the instant it was scheduled for (clocks of different hosts).
-EARLY_TOLERANCE = timedelta(seconds=5)
+OUTBOX = outbox.Outbox(WebhookDelivery, job="deliver_webhook", job_prefix="webhook", lease=LEASE)
 
 SIGNATURE_ALGOS = ("hmac", "jwt")
 WEBHOOK_TYPE = re.compile(r"^[a-z_]+\.[a-z_]+$")
@@ -207,10 +206,6 @@ def list_webhook_endpoints(*, organization_id: str, page: int = 1, per_page: int
 # ---------------------------------------------------------------- emission (the outbox)
 
 
-def _job_id(delivery_id: str, attempt: int) -> str:
-    return f"webhook-{delivery_id}-{attempt}"
-
-
 def emit(session: Session, organization_id: str, webhook_type: str, object_type: str,
          payload: Mapping[str, object] | Callable[[], Mapping[str, object]], *,
          object_id: str | None = None, endpoints: Sequence[WebhookEndpoint] | None = None) -> list[str]:
@@ -240,12 +235,7 @@ def emit(session: Session, organization_id: str, webhook_type: str, object_type:
                   for e in endpoints]
     session.add_all(deliveries)
     ids = [d.id for d in deliveries]
-
-    def request_delivery() -> None:
-        for delivery_id in ids:
-            runtime.dispatcher.enqueue("deliver_webhook", job_id=_job_id(delivery_id, 1), delivery_id=delivery_id)
-
-    after_commit(session, request_delivery)
+    OUTBOX.ask_after_commit(session, ids)
     return ids
 
 
@@ -271,15 +261,8 @@ Signer = Callable[[bytes], tuple[str, str]]  # body -> (signature algorithm, sig
 
 def _claim(delivery_id: str) -> tuple[WebhookDelivery, str | None, int, Signer | None] | None:
     """Take a due delivery for one attempt (atomically: two workers never both send it), with how to sign it."""
-    now = runtime.clock.now()
     with unit_of_work() as uow:
-        taken = uow.session.execute(update(WebhookDelivery).where(
-            WebhookDelivery.id == delivery_id,
-            or_(and_(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now + EARLY_TOLERANCE),
-                and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_expires_at <= now)),
-        ).values(status="sending", attempts=WebhookDelivery.attempts + 1, lease_expires_at=now + LEASE,
-                 updated_at=now).execution_options(synchronize_session=False))
-        if taken.rowcount != 1:
+        if OUTBOX.claim(uow.session, delivery_id) is None:
             return None
         delivery = uow.session.get(WebhookDelivery, delivery_id, populate_existing=True)
         endpoint = uow.session.get(WebhookEndpoint, delivery.endpoint_id) if delivery.endpoint_id else None
@@ -333,21 +316,13 @@ def _record(delivery_id: str, attempt: int, started_at: datetime, response: tran
             succeeded=response.succeeded))
         delivery = uow.session.scalar(select(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
                                       .with_for_update())
-        if delivery.status != "sending" or delivery.attempts != attempt:
-            # Our lease expired and another worker took the delivery over: it decides, not us.
+        outcome = OUTBOX.settle(uow, delivery, attempt, succeeded=response.succeeded, final=final)
+        if outcome is None:  # our lease expired and another worker took the delivery over: it decides
             return DeliveryResult(delivery_id, attempt, delivery.status, response.status_code)
         delivery.last_status_code = response.status_code
         delivery.last_error = response.error
-        delivery.lease_expires_at = None
-        if response.succeeded:
-            delivery.status, delivery.completed_at, delivery.next_attempt_at = "succeeded", now, None
-        elif final or attempt >= MAX_ATTEMPTS:
-            delivery.status, delivery.completed_at, delivery.next_attempt_at = "failed", now, None
-        else:
-            wait = BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
-            delivery.status, delivery.next_attempt_at = "pending", now + wait
-            uow.after_commit(lambda: runtime.dispatcher.enqueue_in(
-                wait, "deliver_webhook", job_id=_job_id(delivery_id, attempt + 1), delivery_id=delivery_id))
+        if outcome in (outbox.SUCCEEDED, outbox.FAILED):
+            delivery.status, delivery.completed_at = outcome, now
         return DeliveryResult(delivery_id, attempt, delivery.status, response.status_code)
 
 
@@ -356,16 +331,7 @@ def deliver_due_webhooks(*, at: datetime | None = None, limit: int = 1000) -> in
 
     It recovers what a lost enqueue, a dead worker or a restarted embedded process left behind.
     """
-    at = at or runtime.clock.now()
-    with read_only() as session:
-        due = list(session.execute(select(WebhookDelivery.id, WebhookDelivery.attempts).where(or_(
-            and_(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= at),
-            and_(WebhookDelivery.status == "sending", WebhookDelivery.lease_expires_at <= at),
-        )).order_by(WebhookDelivery.next_attempt_at).limit(limit)))
-    for delivery_id, attempts in due:
-        runtime.dispatcher.enqueue("deliver_webhook", job_id=_job_id(delivery_id, attempts + 1),
-                                   delivery_id=delivery_id)
-    return len(due)
+    return OUTBOX.sweep(at=at, limit=limit)
 
 
 # ---------------------------------------------------------------- the log (admin)
