@@ -496,7 +496,7 @@ def bill_termination(uow: UnitOfWork, subscription: Subscription) -> Invoice | N
         return None
     billed = _billed_boundaries(uow.session, subscription.id)
     last = None
-    for billing in billings(terms_of(subscription), subscription.terminated_at):
+    for billing in billings(terms_of(subscription), subscription.terminated_at, after=max(billed, default=None)):
         if billing.boundary in billed:
             continue
         try:
@@ -566,7 +566,8 @@ def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) 
         billed.setdefault(subscription_id, set()).add(boundary)
     order = {subscription_id: index for index, subscription_id in enumerate(subscription_ids)}
     todo = [(s, b) for s in sorted(live, key=lambda s: order[s.id])
-            for b in billings(terms_of(s), at) if b.boundary not in billed.get(s.id, ())]
+            for b in billings(terms_of(s), at, after=max(billed.get(s.id, ()), default=None))
+            if b.boundary not in billed.get(s.id, ())]
     if not todo:
         return []
     known = _known(session, [s for s, _ in todo])
@@ -668,7 +669,10 @@ def due_batches(*, at: datetime, size: int = BATCH_SIZE) -> list[DueBatch]:
 
 def _is_due(subscription: Subscription, at: datetime, billed: set[datetime]) -> bool:
     try:
-        return bool({b.boundary for b in billings(terms_of(subscription), at)} - billed)
+        # NOTE: a subscription's billings are issued oldest first, so every one up to the latest
+        # billed boundary is billed: only later ones can be due.
+        return bool({b.boundary for b in billings(terms_of(subscription), at, after=max(billed, default=None))}
+                    - billed)
     except Exception:
         # Its terms cannot be worked out (bad data): said due, its batch fails on it alone and names it,
         # while the clock goes on with every other subscription.

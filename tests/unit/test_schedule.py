@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from billing.subscriptions.schedule import (
     REASON_PERIODIC,
@@ -117,3 +120,35 @@ def test_trial_end_is_exact_for_fractional_days():
     start = utc("2026-11-10T00:00:00")
     assert trial_end(start, Decimal("1.5")) == utc("2026-11-11T12:00:00")
     assert trial_end(start, Decimal(0)) is None and trial_end(None, Decimal(3)) is None
+
+
+# ---------------------------------------------------------------- starting after the last billed boundary
+
+_moments = st.integers(min_value=0, max_value=4 * 365 * 24).map(
+    lambda hours: utc("2023-01-01T00:00:00") + timedelta(hours=hours, minutes=17))
+
+
+@st.composite
+def _terms(draw) -> Terms:
+    started_at = draw(_moments)
+    interval = draw(st.sampled_from(["weekly", "monthly", "quarterly", "semiannual", "yearly"]))
+    ends = draw(st.none() | st.integers(min_value=1, max_value=3 * 365 * 24))
+    trial = draw(st.none() | st.integers(min_value=1, max_value=60 * 24))
+    return Terms(interval=interval, billing_time=draw(st.sampled_from(["calendar", "anniversary"])),
+                 anchor=started_at.date(), timezone=draw(st.sampled_from(["UTC", "Europe/Paris", "Asia/Kolkata"])),
+                 started_at=started_at,
+                 terminated_at=started_at + timedelta(hours=ends) if ends else None,
+                 trial_ends_at=started_at + timedelta(hours=trial) if trial else None,
+                 pay_in_advance=draw(st.booleans()),
+                 charges_monthly=interval != "monthly" and draw(st.booleans()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_terms(), st.data())
+def test_billings_after_a_boundary_are_the_later_ones_of_all_billings(terms_, data):
+    until = utc("2027-06-01T00:00:00")
+    everything = billings(terms_, until)
+    # after: a billed boundary (what the callers pass), or any moment at all
+    after = data.draw(st.sampled_from([b.boundary for b in everything]) if everything and data.draw(st.booleans())
+                      else _moments)
+    assert billings(terms_, until, after=after) == [b for b in everything if b.boundary > after]
