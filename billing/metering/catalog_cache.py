@@ -106,22 +106,19 @@ def load_windows(session: Session, organization_id: str, catalog: IngestCatalog,
         catalog.windows.update(loaded)
 
 
-# The insert barrier and the organization's catalog lock, both shared, held until the transaction ends.
-PG_LOCKS = "SELECT pg_advisory_xact_lock_shared(%s), pg_advisory_xact_lock_shared(%s, hashtext(%s))"
+# Takes the insert barrier and the organization's catalog lock, both shared until the transaction
+# ends, then reads the version (migration 0018). Its SELECT is a statement of the VOLATILE function,
+# so it takes a snapshot once the locks are held and sees a catalog change that committed while this
+# transaction waited for them. Ingestion's insert calls it too (metering.services).
+PG_LOCKED_VERSION = "SELECT tally_locked_catalog_version(%s, %s, %s)"
 
 
 def _locked_version(session: Session, organization_id: str) -> int:
-    """Take the insert barrier and the catalog lock (shared), then read the version: one round trip.
-
-    Two statements, pipelined: the version is read by a statement that starts once the locks are
-    held, so it sees a catalog change that committed while this transaction waited for them.
-    """
-    connection = session.connection().connection.driver_connection
-    with connection.pipeline(), connection.cursor() as cursor:
-        cursor.execute(PG_LOCKS, (locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE, organization_id))
-        cursor.execute("SELECT catalog_version FROM organizations WHERE id = %s", (organization_id,))
-        row = cursor.fetchone()
-    return row[0] if row else 0
+    """Take the ingestion locks and read the catalog version under them: one statement."""
+    cursor = session.connection().connection.driver_connection.execute(
+        PG_LOCKED_VERSION, (organization_id, locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE))
+    version = cursor.fetchone()[0]
+    return version if version is not None else 0
 
 
 def subscription_at(windows: list[Window], moment: datetime) -> str | None:

@@ -81,12 +81,6 @@ def request_rollup() -> None:
         _next_rollup_at = not_before
 
 
-def take_insert_barrier(session: Session) -> None:
-    """Called by every transaction that inserts events, before its insert (PostgreSQL)."""
-    if session.bind.dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": locks.INSERT_BARRIER})
-
-
 def settled_high_id() -> int:
     """The highest event id below which no insert is still in flight (any job keeping an id watermark)."""
     with engine().connect() as connection, connection.begin():
