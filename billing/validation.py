@@ -12,6 +12,21 @@ from billing.money import is_currency, parse_decimal
 
 _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
 
+# NOTE: the ranges every field of the API is held to (docs/billing.md, "Limits"). One table, read by
+# the Checker below, the services and the OpenAPI document (api/openapi.py), so a limit is stated
+# once. Amounts in minor units stay far enough below 2**63 that the sums of an invoice still fit a
+# BIGINT; decimals fit NUMERIC(40, 15) with room for sums of many events.
+MAX_AMOUNT_CENTS = 10**15 - 1           # any *_amount_cents: ten trillion euros, less a cent
+MAX_DECIMAL = Decimal("1e15")           # exclusive bound on |unit price|, |credits|, |rate|, |event value|
+MAX_DECIMAL_PLACES = 15                 # digits after the point a decimal may carry
+MAX_DAYS = 3650                         # trial periods, grace periods, payment terms (ten years)
+MAX_STRING = 255                        # names, codes, external ids: the columns' own width
+MAX_TEXT = 1000                         # descriptions, invoice display names and other free text
+MAX_METADATA_KEY = 20                   # Lago's customer metadata: key length
+MAX_METADATA_VALUE = 100                # Lago's customer metadata: value length
+MAX_PAGE = 2**31 - 1                    # ?page=
+MAX_PER_PAGE = 100                      # ?per_page=
+
 
 class Checker:
     """Collects reasons per field, then raises one ValidationFailed with all of them."""
