@@ -153,6 +153,8 @@ class Runtime:
     mail_from: str | None = None
     # Render each invoice's PDF in the background once it is finalized (else on first download).
     invoice_pdfs: bool = True
+    # Send webhooks to loopback, private and link-local addresses too (TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS).
+    webhook_allow_private_networks: bool = False
 
 
 runtime = Runtime(dispatcher=ImmediateDispatcher(), clock=SystemClock(), files=LocalFileStore("instance/files"))
@@ -162,7 +164,7 @@ def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = Non
               files: FileStore | None = None, base_url: str | None = None,
               secret_key: str | None = None, rollup_delay: float | None = None,
               mailer: Mailer | None | bool = False, mail_from: str | None = None,
-              invoice_pdfs: bool | None = None) -> Runtime:
+              invoice_pdfs: bool | None = None, webhook_allow_private_networks: bool | None = None) -> Runtime:
     """Plug the process's adapters into the core (app factory, worker start-up, tests)."""
     if dispatcher is not None:
         runtime.dispatcher = dispatcher
@@ -182,4 +184,6 @@ def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = Non
         runtime.mail_from = mail_from
     if invoice_pdfs is not None:
         runtime.invoice_pdfs = invoice_pdfs
+    if webhook_allow_private_networks is not None:
+        runtime.webhook_allow_private_networks = webhook_allow_private_networks
     return runtime

@@ -30,6 +30,8 @@ class Settings:
     smtp_starttls: bool = False
     # Render invoice PDFs in the background at finalization (off: rendered on first download).
     invoice_pdfs: bool = True
+    # Let webhooks go to loopback, private, link-local and unique-local addresses (off: refused, docs/webhooks.md).
+    webhook_allow_private_networks: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -53,6 +55,7 @@ class Settings:
             smtp_from=env.get("SMTP_FROM") or None,
             smtp_starttls=_flag(env.get("SMTP_STARTTLS")),
             invoice_pdfs=env.get("TALLY_INVOICE_PDFS", "1") not in ("0", "false", "no"),
+            webhook_allow_private_networks=_flag(env.get("TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS")),
         )
 
 

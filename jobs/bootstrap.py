@@ -18,7 +18,8 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=ports.LocalFileStore(settings.files_path),
                     base_url=settings.base_url, secret_key=settings.secret_key,
                     rollup_delay=settings.rollup_delay, mailer=make_mailer(settings),
-                    mail_from=settings.smtp_from, invoice_pdfs=settings.invoice_pdfs)
+                    mail_from=settings.smtp_from, invoice_pdfs=settings.invoice_pdfs,
+                    webhook_allow_private_networks=settings.webhook_allow_private_networks)
 
 
 def make_mailer(settings: Settings) -> ports.Mailer | None:

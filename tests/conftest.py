@@ -135,6 +135,12 @@ def clock(app) -> FrozenClock:
     return frozen
 
 
+@pytest.fixture
+def allow_private_webhooks(app, monkeypatch):
+    """Let webhooks go to 127.0.0.1 (the tests' receivers), as TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS=1 does."""
+    monkeypatch.setattr(ports.runtime, "webhook_allow_private_networks", True)
+
+
 @dataclass(frozen=True)
 class Org:
     id: str

@@ -26,7 +26,7 @@ from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.validation import Checker
-from billing.webhooks import signing, transport
+from billing.webhooks import addresses, signing, transport
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,11 @@ def _checked(data: Mapping[str, object], *, creating: bool) -> dict[str, object]
         url = check.string("webhook_url", required=True, max_length=1024)
         if url is not None and not transport.is_web_url(url):
             check.fail("webhook_url", "url_is_invalid")
+        elif url is not None:
+            # NOTE: no webhook to the server's own networks unless the operator allows it (docs/webhooks.md).
+            reason = addresses.check_url(url, allow_private=runtime.webhook_allow_private_networks)
+            if reason is not None:
+                check.fail("webhook_url", reason)
         values["webhook_url"] = url
     if data.get("signature_algo") is not None or creating:
         # NOTE: Lago's default is `jwt`; Tally's is `hmac`, whose header stays short whatever the body
@@ -175,9 +180,10 @@ def get_webhook_endpoint(*, organization_id: str, endpoint_id: str) -> WebhookEn
 
 def update_webhook_endpoint(*, organization_id: str, endpoint_id: str,
                             data: Mapping[str, object]) -> WebhookEndpoint:
+    values = _checked(data, creating=False)  # before the transaction: it may ask the resolver
     with unit_of_work() as uow:
         endpoint = _get_in(uow.session, organization_id, endpoint_id)
-        for field, value in _checked(data, creating=False).items():
+        for field, value in values.items():
             setattr(endpoint, field, value)
         if endpoint.signature_algo == "jwt":
             _jwt_key(uow.session, organization_id)
@@ -302,8 +308,8 @@ def deliver_webhook(*, delivery_id: str) -> DeliveryResult | None:
             "X-Lago-Signature": signature,
             "X-Lago-Signature-Algorithm": algorithm,
             "X-Lago-Unique-Key": delivery.id,
-        })
-    return _record(delivery.id, attempt, started_at, response, final=url is None)
+        }, allow_private=runtime.webhook_allow_private_networks)
+    return _record(delivery.id, attempt, started_at, response, final=url is None or response.refused)
 
 
 def _record(delivery_id: str, attempt: int, started_at: datetime, response: transport.Response, *,

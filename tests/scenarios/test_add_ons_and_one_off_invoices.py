@@ -286,7 +286,7 @@ def test_deleting_an_add_on_already_billed_keeps_its_invoices(lago, clock):
         assert session.scalar(select(func.count()).select_from(Fee).where(Fee.add_on_id.is_not(None))) == 2
 
 
-def test_one_off_invoice_webhook_email_and_pdf(lago, clock, run_jobs, smtp):  # noqa: F811 (the fixture)
+def test_one_off_invoice_webhook_email_and_pdf(lago, clock, run_jobs, smtp, allow_private_webhooks):  # noqa: F811 (the fixture)
     lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="http://127.0.0.1:9/hooks"))
     _catalog(lago)
     lago.customers.create(Customer(external_id="acme", currency="EUR", email="billing@acme.test"))

@@ -99,3 +99,9 @@ def test_smtp_is_off_unless_a_host_is_given(tmp_path: Path):
     assert settings.invoice_pdfs is False
     assert Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "SMTP_HOST": "h",
                               "SMTP_PORT": "2525"}).smtp_port == 2525
+
+
+def test_webhooks_to_private_networks_are_refused_unless_the_operator_allows_them(tmp_path: Path):
+    assert Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path)}).webhook_allow_private_networks is False
+    allowed = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1"})
+    assert allowed.webhook_allow_private_networks is True

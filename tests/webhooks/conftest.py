@@ -42,7 +42,8 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(allow_private_webhooks) -> Iterator[Receiver]:
+    """A receiver on 127.0.0.1, which webhooks may reach only because the fixture allows private networks."""
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):

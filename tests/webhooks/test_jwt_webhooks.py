@@ -63,7 +63,7 @@ class JwtReceiver:
 
 
 @pytest.fixture
-def jwt_receiver(live_server) -> Iterator[JwtReceiver]:
+def jwt_receiver(live_server, allow_private_webhooks) -> Iterator[JwtReceiver]:
     state: dict[str, JwtReceiver] = {}
 
     class Handler(BaseHTTPRequestHandler):

@@ -73,7 +73,7 @@ def test_webhook_endpoints_through_the_lago_client(lago, org, clock):
     assert updated.name == "ERP" and updated.signature_algo == "hmac"
 
     # Without signature_algo, Tally signs with hmac (Lago's default is jwt: docs/webhooks.md says why).
-    second = lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="http://127.0.0.1:9/other"))
+    second = lago.webhook_endpoints.create(WebhookEndpoint(webhook_url="https://other.example.com/hooks"))
     assert second.signature_algo == "hmac"
     listed = lago.webhook_endpoints.find_all()
     assert {e.lago_id for e in listed["webhook_endpoints"]} == {created.lago_id, second.lago_id}
@@ -296,7 +296,7 @@ def test_a_delivery_fails_after_five_attempts(org, clock, receiver):
     assert webhooks.deliver_webhook(delivery_id=delivery_id) is None and len(receiver.requests) == 5
 
 
-def test_an_unreachable_receiver_is_an_attempt_with_an_error(org, clock):
+def test_an_unreachable_receiver_is_an_attempt_with_an_error(org, clock, allow_private_webhooks):
     _endpoint(org, "http://127.0.0.1:9/nobody-listens")
     delivery_id = _emit_without_dispatch(org)
     result = webhooks.deliver_webhook(delivery_id=delivery_id)
