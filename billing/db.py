@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -138,10 +139,37 @@ def make_engine(url: str) -> Engine:
         return engine
     # NOTE: no parallel query: on a small machine, starting workers costs more (~5 ms) than the
     # short index scans of usage reads they were planned for (the watermark is a run-time value).
+    # A server that does not answer fails a new connection after connect_timeout seconds, not the
+    # system's TCP timeout (minutes): a request then answers 503 (web.faults) instead of hanging.
     engine = create_engine(url, pool_size=10, max_overflow=20,
-                           connect_args={"options": "-c max_parallel_workers_per_gather=0"})
+                           connect_args={"options": "-c max_parallel_workers_per_gather=0", "connect_timeout": 5})
     _ping_idle_connections(engine)
     return engine
+
+
+# SQLSTATE classes meaning "the server cannot serve this connection now": 08 connection exception,
+# 57P operator intervention (terminated by an administrator, crash shutdown, cannot connect now).
+_UNAVAILABLE_SQLSTATES = ("08", "57P")
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database could not be reached or dropped the connection (not a bad statement).
+
+    SQLAlchemy marks a lost connection (`connection_invalidated`); a driver error raised on a raw
+    connection (billing.db.driver_connection) is read from its SQLSTATE: none at all means the
+    connection itself failed (refused, closed by the server).
+    """
+    if isinstance(error, exc.DisconnectionError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        error = error.orig
+    psycopg = sys.modules.get("psycopg")  # not imported: the error cannot be one of its
+    if psycopg is not None and isinstance(error, psycopg.OperationalError):
+        sqlstate = getattr(error, "sqlstate", None)
+        return sqlstate is None or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+    return False
 
 
 # A pooled connection is pinged before use only when it sat idle this long: pinging every checkout

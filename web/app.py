@@ -4,10 +4,9 @@ import logging
 from datetime import timedelta
 
 import orjson
-from flask import Flask, jsonify, send_from_directory
+from flask import Flask, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 
-from billing import db
 from billing.settings import Settings
 from jobs.bootstrap import configure_core
 from jobs.dispatch import InProcessDispatcher, make_dispatcher
@@ -62,8 +61,10 @@ class FastJSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None, *, start_clock: bool | None = None, dispatcher=None) -> Flask:
     """Build the Tally web app; nothing is started at import time."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__.split(".")[0], template_folder="../templates", static_folder="../static",
-                instance_path=str(settings.instance_path))
+    from web.faults import TallyFlask
+
+    app = TallyFlask(__name__.split(".")[0], template_folder="../templates", static_folder="../static",
+                     instance_path=str(settings.instance_path))
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TALLY=settings,
@@ -87,24 +88,17 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     from admin import admin_blueprint
     from api import api_blueprint
     from portal import portal_blueprint
-    from web import cli, files, jinja
+    from web import cli, files, headers, health, jinja
 
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)  # the API authenticates with bearer keys, not cookies
     app.register_blueprint(portal_blueprint, url_prefix="/portal")
     app.register_blueprint(admin_blueprint, url_prefix="/admin")
     app.register_blueprint(files.blueprint)
+    app.register_blueprint(health.blueprint)
+    headers.register(app)
     cli.register(app)
     jinja.register(app)
-
-    @app.get("/health")
-    def health():
-        db.engine().connect().close()
-        if settings.redis_url:
-            from redis import Redis
-
-            Redis.from_url(settings.redis_url).ping()
-        return jsonify(status="ok")
 
     @app.get("/")
     def index():
