@@ -161,3 +161,85 @@ def test_a_redirect_is_a_failed_attempt_whose_body_is_not_kept(org, clock, allow
     assert result.status == "pending" and result.status_code == 302  # retried later, like any failure
     [attempt] = _attempts(delivery_id)
     assert attempt.error == "redirect_not_followed" and attempt.response_excerpt is None
+
+
+# ---------------------------------------------------------------- TLS: pinned address, checked name
+
+
+def _self_signed(tmp_path, name: str):
+    """A certificate for `name` (its own issuer) and its key, as PEM files."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch) -> Iterator[dict]:
+    """An HTTPS receiver on 127.0.0.1 serving a certificate for hooks.tally.test, trusted by this process."""
+    import ssl
+
+    cert, key = _self_signed(tmp_path, "hooks.tally.test")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the default context's trust store, for this test
+    seen: dict = {"server_names": [], "hosts": []}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, server_name, ctx: seen["server_names"].append(server_name)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen["hosts"].append(self.headers["Host"])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seen["port"] = server.server_address[1]
+    yield seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_connects_to_the_checked_address_and_verifies_the_certificate_for_the_name(
+        org, clock, allow_private_webhooks, resolver, tls_receiver):
+    port = tls_receiver["port"]
+    resolver["hooks.tally.test"] = ["127.0.0.1"]
+    resolver["other.tally.test"] = ["127.0.0.1"]  # the same server, whose certificate does not name it
+    webhooks.create_webhook_endpoint(organization_id=org.id,
+                                     data={"webhook_url": f"https://hooks.tally.test:{port}/lago"})
+    delivery_id = _emit_without_dispatch(org)
+    assert webhooks.deliver_webhook(delivery_id=delivery_id).status == "succeeded"
+    assert tls_receiver["server_names"] == ["hooks.tally.test"]  # SNI: the name, not the address
+    assert tls_receiver["hosts"] == [f"hooks.tally.test:{port}"]
+
+    webhooks.delete_webhook_endpoint(organization_id=org.id, endpoint_id=webhooks.list_webhook_endpoints(
+        organization_id=org.id).items[0].id)
+    webhooks.create_webhook_endpoint(organization_id=org.id,
+                                     data={"webhook_url": f"https://other.tally.test:{port}/lago"})
+    refused = _emit_without_dispatch(org)
+    assert webhooks.deliver_webhook(delivery_id=refused).status == "pending"
+    assert "CERTIFICATE_VERIFY_FAILED" in _attempts(refused)[0].error
+    assert tls_receiver["hosts"] == [f"hooks.tally.test:{port}"]  # nothing sent to the wrong name
