@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale
@@ -232,16 +232,23 @@ class Checker:
 
 
 def decimal_in_range(value: Decimal) -> bool:
-    """|value| < MAX_DECIMAL with at most MAX_DECIMAL_PLACES significant decimals (trailing zeros do not count)."""
-    sign, digits, exponent = value.as_tuple()
-    if not isinstance(exponent, int):
+    """|value| < MAX_DECIMAL with at most MAX_DECIMAL_PLACES significant decimals (trailing zeros do not count).
+
+    NOTE: on the ingestion path (an event's value): C-level Decimal calls only, no tuple of digits.
+    """
+    if not value.is_finite():
         return False
-    if exponent < -MAX_DECIMAL_PLACES:
-        zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
-        if exponent + zeros < -MAX_DECIMAL_PLACES and any(digits):
-            return False
-    # adjusted() is the power of ten of the leading digit: below 15 means below 10**15 (MAX_DECIMAL).
-    return not any(digits) or value.adjusted() < MAX_DECIMAL.adjusted()
+    if not value:
+        return True  # 0E-400 is 0
+    magnitude = value.adjusted()  # the power of ten of the leading digit
+    if not -MAX_DECIMAL_PLACES <= magnitude < _MAX_MAGNITUDE:
+        return False
+    return value.quantize(_SMALLEST_PLACE, context=_PLACES_CONTEXT) == value
+
+
+_MAX_MAGNITUDE = MAX_DECIMAL.adjusted()
+_SMALLEST_PLACE = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
+_PLACES_CONTEXT = Context(prec=_MAX_MAGNITUDE + MAX_DECIMAL_PLACES + 2)
 
 
 def parse_datetime(value: object) -> datetime | None:

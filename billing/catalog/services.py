@@ -19,7 +19,7 @@ from billing.metering.expression import ExpressionError, parse_expression
 from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
-from billing.validation import Checker
+from billing.validation import MAX_STRING, Checker
 
 # ---------------------------------------------------------------- billable metrics
 
@@ -79,6 +79,8 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
             and isinstance(f.get("values"), list) and f["values"] and all(isinstance(v, str) for v in f["values"])
             for f in filters) and len({f["key"] for f in filters}) == len(filters)):
         check.fail("filters", "invalid_format")
+    elif filters is not None and any(len(text) > MAX_STRING for f in filters for text in (f["key"], *f["values"])):
+        check.fail("filters", "value_is_too_long")
 
     def effective(field: str):
         return data[field] if sent(field) else getattr(metric, field)
