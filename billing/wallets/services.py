@@ -192,6 +192,12 @@ def _set_rules(wallet: Wallet, rules: list[dict]) -> None:
     only when it fires.
     """
     _check_rule_limits(wallet, rules)
+    too_large = {f"recurring_transaction_rules.{field}": reasons for rule in rules
+                 for field, reasons in _credits_out_of_range(wallet, {
+                     field: rule[field] or Decimal(0)
+                     for field in ("paid_credits", "granted_credits", "target_ongoing_balance")}).items()}
+    if too_large:
+        raise ValidationFailed(too_large)
     wallet.rules.clear()
     now = utcnow()
     for rule in rules:

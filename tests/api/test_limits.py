@@ -223,6 +223,12 @@ CASES = [
          edge=wallet(paid_top_up_max_amount_cents=MAX_AMOUNT_CENTS)),
     Case("wallet.expiration_at", "/wallets", "wallet", wallet(expiration_at="2020-01-01T00:00:00Z"),
          {"expiration_at": ["invalid_date"]}, NO_WALLET, edge=wallet(expiration_at="2030-01-01T00:00:00Z")),
+    Case("wallet.recurring_transaction_rules.paid_credits", "/wallets", "wallet",
+         wallet(rate_amount="100", recurring_transaction_rules=[
+             {"trigger": "interval", "interval": "monthly", "paid_credits": "99999999999999"}]),
+         {"recurring_transaction_rules.paid_credits": OUT}, NO_WALLET,
+         edge=wallet(rate_amount="100", recurring_transaction_rules=[
+             {"trigger": "interval", "interval": "monthly", "paid_credits": "99999999999"}])),
     Case("wallet.priority", "/wallets", "wallet", wallet(priority=51), {"priority": OUT}, NO_WALLET,
          edge=wallet(priority=50)),
     # events
