@@ -31,7 +31,7 @@ MAX_METADATA_KEY = 20                   # Lago's customer metadata: key length
 MAX_METADATA_VALUE = 100                # Lago's customer metadata: value length
 MAX_METADATA_COUNT = 5                  # Lago's customer metadata: entries per customer
 MAX_PAGE = 2**31 - 1                    # ?page= (a larger page is the last one that can exist: empty)
-MAX_PER_PAGE = 100                      # ?per_page= (more is served as 100, like Lago's Kaminari cap)
+MAX_PER_PAGE = 100                      # ?per_page= (more is served as 100, not refused)
 MAX_INTEGER = 2**31 - 1                 # any other integer (priorities, counts): an INTEGER column
 MAX_PERIODS = 1000                      # ?periods_count= of past usage
 
