@@ -9,6 +9,7 @@ from flask import g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from billing.pagination import Page
+from billing.validation import MAX_PAGE, MAX_PER_PAGE
 
 
 def organization_id() -> str:
@@ -40,7 +41,9 @@ def page_args() -> dict[str, int]:
         except ValueError:
             raise BadRequest(f"{name} must be a positive integer") from None
 
-    return {"page": number("page", 1), "per_page": number("per_page", 20)}
+    # NOTE: past the limits (docs/billing.md, Limits) a page is served, not refused: per_page above
+    # MAX_PER_PAGE as MAX_PER_PAGE, a page above MAX_PAGE as MAX_PAGE (empty, like any page past the end).
+    return {"page": min(number("page", 1), MAX_PAGE), "per_page": min(number("per_page", 20), MAX_PER_PAGE)}
 
 
 def one(root: str, payload: dict[str, Any]):

@@ -41,7 +41,7 @@ def customer_past_usage(external_id: str):
     external_subscription_id = request.args.get("external_subscription_id")
     if not external_subscription_id:
         raise ValidationFailed({"external_subscription_id": ["value_is_mandatory"]})
-    periods_count = request.args.get("periods_count", type=int)
+    periods_count = request.args.get("periods_count")  # checked by the service (1..MAX_PERIODS)
     usages = past_usage(organization_id=organization_id(), external_customer_id=external_id,
                         external_subscription_id=external_subscription_id,
                         billable_metric_code=request.args.get("billable_metric_code"), periods_count=periods_count)

@@ -7,15 +7,20 @@ Prices and usage-derived amounts stay `Decimal` in major units until a fee is se
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 # NOTE: ROUND_HALF_UP at the ISO 4217 exponent, once per fee: the rule Lago applies
 # (BILLING.md, Invoicing: "each rounded once per fee to the currency's minor unit").
 ROUNDING = ROUND_HALF_UP
+_WIDE = Context(prec=1000)
 
-_KNOWN_CURRENCIES = frozenset(list_currencies())
+# NOTE: ISO 4217's X codes are not money (XXX "no currency", XTS testing, XAU gold, XDR drawing rights...)
+# except the CFA and CFP francs and the East Caribbean currencies, which Lago lists too.
+_MONEY_X_CODES = frozenset({"XAF", "XCD", "XCG", "XOF", "XPF"})
+_KNOWN_CURRENCIES = frozenset(code for code in list_currencies()
+                              if not code.startswith("X") or code in _MONEY_X_CODES)
 
 
 def is_currency(code: object) -> bool:
@@ -29,7 +34,8 @@ def exponent(currency: str) -> int:
 
 def round_minor(precise_minor_amount: Decimal) -> int:
     """The one rounding rule: an exact amount of minor units to an integer, half up."""
-    return int(precise_minor_amount.quantize(Decimal(1), rounding=ROUNDING))
+    # Wide enough for any product of two in-range decimals (the default 28 digits would raise on 10**30).
+    return int(precise_minor_amount.quantize(Decimal(1), rounding=ROUNDING, context=_WIDE))
 
 
 CREDIT_PLACES = Decimal("0.00001")

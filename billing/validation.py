@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 from zoneinfo import ZoneInfo, available_timezones
+
+from babel import Locale
 
 from billing.errors import ValidationFailed
 from billing.money import is_currency, parse_decimal
 
 _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
+# ISO 3166 alpha-2 country codes (CLDR's two-letter regions, less its "unknown" and grouping codes).
+_COUNTRIES = frozenset(code for code in Locale("en").territories
+                       if len(code) == 2 and code.isalpha() and code not in {"ZZ", "QO", "EU", "EZ", "UN", "XA", "XB"})
 
 # NOTE: the ranges every field of the API is held to (docs/billing.md, "Limits"). One table, read by
 # the Checker below, the services and the OpenAPI document (api/openapi.py), so a limit is stated
@@ -24,8 +29,11 @@ MAX_STRING = 255                        # names, codes, external ids: the column
 MAX_TEXT = 1000                         # descriptions, invoice display names and other free text
 MAX_METADATA_KEY = 20                   # Lago's customer metadata: key length
 MAX_METADATA_VALUE = 100                # Lago's customer metadata: value length
-MAX_PAGE = 2**31 - 1                    # ?page=
-MAX_PER_PAGE = 100                      # ?per_page=
+MAX_METADATA_COUNT = 5                  # Lago's customer metadata: entries per customer
+MAX_PAGE = 2**31 - 1                    # ?page= (a larger page is the last one that can exist: empty)
+MAX_PER_PAGE = 100                      # ?per_page= (more is served as 100, not refused)
+MAX_INTEGER = 2**31 - 1                 # any other integer (priorities, counts): an INTEGER column
+MAX_PERIODS = 1000                      # ?periods_count= of past usage
 
 
 class Checker:
@@ -36,9 +44,11 @@ class Checker:
         self.errors: dict[str, list[str]] = {}
 
     def fail(self, field: str, reason: str) -> None:
+        if reason == "value_is_mandatory" and field in self.errors:
+            return  # it was sent, and refused: not missing
         self.errors.setdefault(field, []).append(reason)
 
-    def string(self, field: str, *, required: bool = False, max_length: int = 255) -> str | None:
+    def string(self, field: str, *, required: bool = False, max_length: int = MAX_STRING) -> str | None:
         value = self.data.get(field)
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
@@ -61,7 +71,12 @@ class Checker:
             return None
         return value
 
-    def integer(self, field: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
+    def text(self, field: str) -> str | None:
+        """Free text (descriptions): up to MAX_TEXT characters."""
+        return self.string(field, max_length=MAX_TEXT)
+
+    def integer(self, field: str, *, required: bool = False, minimum: int | None = 0,
+                maximum: int = MAX_INTEGER) -> int | None:
         value = self.data.get(field)
         if value is None or value == "":
             if required:
@@ -76,10 +91,24 @@ class Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail(field, "invalid_type")
             return None
-        if minimum is not None and value < minimum:
+        if (minimum is not None and value < minimum) or value > maximum or value < -maximum:
             self.fail(field, "value_is_out_of_range")
             return None
         return value
+
+    def amount_cents(self, field: str, *, required: bool = False, minimum: int | None = 0) -> int | None:
+        """An amount in minor units: minimum..MAX_AMOUNT_CENTS (and no less than -MAX_AMOUNT_CENTS)."""
+        return self.integer(field, required=required, minimum=minimum, maximum=MAX_AMOUNT_CENTS)
+
+    def days(self, field: str, *, fractional: bool = False) -> int | Decimal | None:
+        """A number of days, 0..MAX_DAYS (whole unless `fractional`, as Lago's trial_period)."""
+        if fractional:
+            value = self.decimal(field)
+            if value is not None and value > MAX_DAYS:
+                self.fail(field, "value_is_out_of_range")
+                return None
+            return value
+        return self.integer(field, maximum=MAX_DAYS)
 
     def decimal(self, field: str, *, required: bool = False, minimum: Decimal | None = Decimal(0)) -> Decimal | None:
         value = self.data.get(field)
@@ -91,6 +120,10 @@ class Checker:
         if parsed is None:
             self.fail(field, "invalid_value")
             return None
+        if not decimal_in_range(parsed):
+            self.fail(field, "value_is_out_of_range")
+            return None
+        parsed = parsed if parsed else Decimal(0)  # 0E-400 is 0, and is stored as such
         if minimum is not None and parsed < minimum:
             self.fail(field, "value_is_out_of_range")
             return None
@@ -118,6 +151,60 @@ class Checker:
             return None
         return value
 
+    def numbers_in_range(self, field: str, value: object) -> None:
+        """Hold every number inside `value` (charge properties: prices, tiers, rates...) to MAX_DECIMAL and
+        MAX_DECIMAL_PLACES; a reason goes on the number's path (`properties.graduated_ranges.0.to_value`)."""
+        stack: list[tuple[str, object]] = [(field, value)]
+        while stack:
+            path, item = stack.pop()
+            if isinstance(item, Mapping):
+                stack.extend((f"{path}.{key}", child) for key, child in item.items())
+            elif isinstance(item, list):
+                stack.extend((f"{path}.{index}", child) for index, child in enumerate(item))
+            elif not isinstance(item, bool) and isinstance(item, int | float | str | Decimal):
+                number = parse_decimal(item)
+                if number is not None and not decimal_in_range(number):
+                    self.fail(path, "value_is_out_of_range")
+
+    def country(self, field: str) -> str | None:
+        """An ISO 3166 alpha-2 code, upper-cased (Lago's reason: country_code_invalid)."""
+        value = self.data.get(field)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or value.strip().upper() not in _COUNTRIES:
+            self.fail(field, "country_code_invalid")
+            return None
+        return value.strip().upper()
+
+    def metadata(self, field: str = "metadata") -> list[dict] | None:
+        """Lago's customer metadata: up to MAX_METADATA_COUNT `{key, value, display_in_invoice}`, unique keys of
+        1..MAX_METADATA_KEY characters, values of 1..MAX_METADATA_VALUE (lago-api Metadata::CustomerMetadata)."""
+        raw = self.data.get(field)
+        if raw is None:
+            return []
+        if not isinstance(raw, list) or not all(isinstance(m, Mapping) for m in raw):
+            self.fail(field, "invalid_type")
+            return None
+        if len(raw) > MAX_METADATA_COUNT:
+            self.fail(field, "too_many_keys")
+            return None
+        items = []
+        for item in raw:
+            key, value = item.get("key"), item.get("value")
+            key = str(key) if isinstance(key, str | int) and not isinstance(key, bool) else None
+            value = str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+            if not key or not value:
+                self.fail(field, "invalid_key_value_pair")
+                return None
+            if len(key) > MAX_METADATA_KEY or len(value) > MAX_METADATA_VALUE:
+                self.fail(field, "value_is_too_long")
+                return None
+            items.append({"key": key, "value": value, "display_in_invoice": bool(item.get("display_in_invoice"))})
+        if len({item["key"] for item in items}) != len(items):
+            self.fail(field, "value_already_exist")
+            return None
+        return items
+
     def timezone(self, field: str) -> str | None:
         value = self.data.get(field)
         if value is None:
@@ -142,6 +229,26 @@ class Checker:
     def done(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
+
+
+def decimal_in_range(value: Decimal) -> bool:
+    """|value| < MAX_DECIMAL with at most MAX_DECIMAL_PLACES significant decimals (trailing zeros do not count).
+
+    NOTE: on the ingestion path (an event's value): C-level Decimal calls only, no tuple of digits.
+    """
+    if not value.is_finite():
+        return False
+    if not value:
+        return True  # 0E-400 is 0
+    magnitude = value.adjusted()  # the power of ten of the leading digit
+    if not -MAX_DECIMAL_PLACES <= magnitude < _MAX_MAGNITUDE:
+        return False
+    return value.quantize(_SMALLEST_PLACE, context=_PLACES_CONTEXT) == value
+
+
+_MAX_MAGNITUDE = MAX_DECIMAL.adjusted()
+_SMALLEST_PLACE = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
+_PLACES_CONTEXT = Context(prec=_MAX_MAGNITUDE + MAX_DECIMAL_PLACES + 2)
 
 
 def parse_datetime(value: object) -> datetime | None:

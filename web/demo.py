@@ -174,11 +174,17 @@ def _seed_customers(organization_id: str, now: datetime) -> list[str]:
             "address_line1": customer.address_line1, "zipcode": customer.zipcode, "city": customer.city,
             "country": customer.country,
         })
-        subscription = create_subscription(organization_id=organization_id, data={
-            "external_customer_id": customer.external_id, "plan_code": customer.plan_code,
-            "external_id": f"sub_{customer.external_id}", "billing_time": customer.billing_time,
-            "subscription_at": _start_of(customer, now).isoformat(),
-        })
+        # Subscribed back then, not backdated now: a backdated subscription bills only from the period of its
+        # creation (docs/billing.md, Limits), and the demo's history starts at the subscription.
+        real_clock, runtime.clock = runtime.clock, _FixedClock(_start_of(customer, now))
+        try:
+            subscription = create_subscription(organization_id=organization_id, data={
+                "external_customer_id": customer.external_id, "plan_code": customer.plan_code,
+                "external_id": f"sub_{customer.external_id}", "billing_time": customer.billing_time,
+                "subscription_at": _start_of(customer, now).isoformat(),
+            })
+        finally:
+            runtime.clock = real_clock
         subscription_ids.append(subscription.id)
     return subscription_ids
 

@@ -56,7 +56,7 @@ def _apply(session: Session, add_on: AddOn, data: Mapping[str, object], *, creat
         if sent(field):
             values[field] = check.string(field, required=True)
     if sent("amount_cents"):
-        amount = check.integer("amount_cents", required=True, minimum=None)
+        amount = check.amount_cents("amount_cents", required=True, minimum=None)
         if amount is not None and amount <= 0:
             check.fail("amount_cents", "value_is_out_of_range")
         values["amount_cents"] = amount
@@ -65,7 +65,7 @@ def _apply(session: Session, add_on: AddOn, data: Mapping[str, object], *, creat
     if data.get("invoice_display_name") is not None:
         values["invoice_display_name"] = check.string("invoice_display_name")
     if data.get("description") is not None:
-        values["description"] = check.string("description", max_length=10_000)
+        values["description"] = check.text("description")
     code = values.get("code")
     if isinstance(code, str) and code != add_on.code:
         clash = find_add_on(session, add_on.organization_id, code)

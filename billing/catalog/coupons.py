@@ -85,9 +85,9 @@ def _apply_coupon(session: Session, coupon: Coupon, data: Mapping[str, object], 
     check = Checker(data)
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
-    description = check.string("description", max_length=10_000)
+    description = check.text("description")
     coupon_type = check.choice("coupon_type", COUPON_TYPES, required=creating) or coupon.coupon_type
-    amount_cents = check.integer("amount_cents")
+    amount_cents = check.amount_cents("amount_cents")
     currency = check.currency("amount_currency")
     rate = check.decimal("percentage_rate")
     frequency = check.choice("frequency", COUPON_FREQUENCIES, required=creating) or coupon.frequency
@@ -213,7 +213,7 @@ def apply_coupon(*, organization_id: str, data: Mapping[str, object]) -> Applied
     check = Checker(data)
     external_customer_id = check.string("external_customer_id", required=True)
     coupon_code = check.string("coupon_code", required=True)
-    amount_cents = check.integer("amount_cents")
+    amount_cents = check.amount_cents("amount_cents")
     currency = check.currency("amount_currency")
     rate = check.decimal("percentage_rate")
     frequency = check.choice("frequency", COUPON_FREQUENCIES)

@@ -19,7 +19,7 @@ from billing.metering.expression import ExpressionError, parse_expression
 from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
-from billing.validation import Checker
+from billing.validation import MAX_STRING, Checker
 
 # ---------------------------------------------------------------- billable metrics
 
@@ -63,7 +63,7 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
 
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
-    description = check.string("description", max_length=10_000)
+    description = check.text("description")
     aggregation_type = check.choice("aggregation_type", AGGREGATIONS, required=creating)
     field_name = check.string("field_name")
     expression = check.string("expression", max_length=1000)
@@ -79,6 +79,8 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
             and isinstance(f.get("values"), list) and f["values"] and all(isinstance(v, str) for v in f["values"])
             for f in filters) and len({f["key"] for f in filters}) == len(filters)):
         check.fail("filters", "invalid_format")
+    elif filters is not None and any(len(text) > MAX_STRING for f in filters for text in (f["key"], *f["values"])):
+        check.fail("filters", "value_is_too_long")
 
     def effective(field: str):
         return data[field] if sent(field) else getattr(metric, field)
@@ -246,6 +248,7 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             for field, reasons in pricing.validate_properties(charge_model, properties or {}).items():
                 for reason in reasons:
                     check.fail(f"properties.{field}", reason)
+        check.numbers_in_range("properties", properties)
         if metric is not None and charge_model:
             # NOTE: Lago's pairing rules: dynamic prices the events' own amounts, so only with
             # sum_agg; percentage needs values to take a rate of, so not latest_agg (BILLING.md).
@@ -270,7 +273,7 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
             # NOTE: lago-api `Charge#validate_regroup_paid_fees`: only a pay-in-advance charge that is not
             # invoiceable has paid fees to regroup.
             check.fail("regroup_paid_fees", "only_compatible_with_pay_in_advance_and_non_invoiceable")
-        min_amount_cents = check.integer("min_amount_cents")
+        min_amount_cents = check.amount_cents("min_amount_cents")
         display = check.string("invoice_display_name")
         filters = _charge_filters(raw.get("filters"), metric, charge_model, check) if "filters" in raw else None
         if check.errors:
@@ -431,6 +434,7 @@ def _charge_filters(raw: object, metric: BillableMetric | None, charge_model: st
             for field, reasons in pricing.validate_properties(charge_model, properties).items():
                 for reason in reasons:
                     check.fail(f"filters.{index}.properties.{field}", reason)
+        check.numbers_in_range(f"filters.{index}.properties", properties)
         display = item.get("invoice_display_name")
         filters.append(ChargeFilter(values={k: list(v) for k, v in values.items()}, properties=dict(properties),
                                     invoice_display_name=display if isinstance(display, str) else None))
@@ -442,19 +446,19 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
     interval = check.choice("interval", PLAN_INTERVALS, required=creating)
-    amount_cents = check.integer("amount_cents", required=creating)
+    amount_cents = check.amount_cents("amount_cents", required=creating)
     currency = check.currency("amount_currency", required=creating)
     pay_in_advance = check.boolean("pay_in_advance")
-    trial_period = check.decimal("trial_period")
+    trial_period = check.days("trial_period", fractional=True)
     commitment = None
     if isinstance(data.get("minimum_commitment"), Mapping):
-        commitment = Checker(data["minimum_commitment"]).integer("amount_cents", minimum=0)
+        commitment = Checker(data["minimum_commitment"]).amount_cents("amount_cents")
         if commitment is None:
             check.fail("minimum_commitment", "invalid_amount_cents")
     elif data.get("minimum_commitment") is not None:
         check.fail("minimum_commitment", "invalid_type")
     bill_charges_monthly = check.boolean("bill_charges_monthly")
-    description = check.string("description", max_length=10_000)
+    description = check.text("description")
     display = check.string("invoice_display_name")
     if code and code != plan.code:
         clash = find_plan(session, plan.organization_id, code)
@@ -496,17 +500,19 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
     if previous is not None:
         previous = _fresh_plan(session, previous.id)
     check = Checker(overrides)
-    amount_cents = check.integer("amount_cents")
-    trial_period = check.decimal("trial_period")
+    amount_cents = check.amount_cents("amount_cents")
+    trial_period = check.days("trial_period", fractional=True)
     # Overrides sent again keep what was overridden before unless they change it (Lago updates the
     # subscription's plan copy in place).
     template = previous or parent
     commitment = template.minimum_commitment_cents
     if isinstance(overrides.get("minimum_commitment"), Mapping):
-        commitment = Checker(overrides["minimum_commitment"]).integer("amount_cents", minimum=0)
+        commitment = Checker(overrides["minimum_commitment"]).amount_cents("amount_cents")
+        if commitment is None:
+            check.fail("minimum_commitment", "invalid_amount_cents")
     name = check.string("name")
     display = check.string("invoice_display_name")
-    description = check.string("description", max_length=10_000)
+    description = check.text("description")
     raw_charges = overrides.get("charges") or []
     if not isinstance(raw_charges, list) or not all(isinstance(c, Mapping) for c in raw_charges):
         check.fail("charges", "invalid_type")
@@ -520,11 +526,12 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
             errors[f"charges.{index}"] = {"id": ["charge_not_found"]}
             continue
         charge_check = Checker(raw)
-        charge_check.integer("min_amount_cents")
+        charge_check.amount_cents("min_amount_cents")
         if raw.get("properties") is not None:
             for field, reasons in pricing.validate_properties(parent_charge.charge_model, raw["properties"]).items():
                 for reason in reasons:
                     charge_check.fail(f"properties.{field}", reason)
+            charge_check.numbers_in_range("properties", raw["properties"])
         if "filters" in raw:
             _charge_filters(raw.get("filters"), parent_charge.billable_metric, parent_charge.charge_model,
                             charge_check)

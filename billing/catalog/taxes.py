@@ -56,7 +56,7 @@ def _apply(session: Session, tax: Tax, data: Mapping[str, object], *, creating: 
     rate = check.decimal("rate", required=creating)
     if rate is not None and rate > Decimal(100):
         check.fail("rate", "value_is_out_of_range")
-    description = check.string("description", max_length=10_000)
+    description = check.text("description")
     applied = check.boolean("applied_to_organization")
     if code and code != tax.code:
         clash = find_tax(session, tax.organization_id, code)

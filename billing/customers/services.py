@@ -12,10 +12,11 @@ from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.organizations.services import next_in_sequence
 from billing.pagination import Page, paginate
-from billing.validation import Checker
+from billing.validation import MAX_STRING, Checker
 
 _TEXT_FIELDS = ("name", "firstname", "lastname", "email", "phone", "url", "address_line1", "address_line2", "city",
                 "state", "zipcode", "legal_name", "legal_number", "tax_identification_number")
+_NARROW_FIELDS = {"phone": 64, "zipcode": 64}  # their columns' width
 
 
 def find_customer(session: Session, organization_id: str, external_id: str) -> Customer | None:
@@ -36,12 +37,11 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
     values: dict[str, object] = {}
     for field in _TEXT_FIELDS:
         if field in data:
-            values[field] = check.string(field)
+            values[field] = check.string(field, max_length=_NARROW_FIELDS.get(field, MAX_STRING))
     if "customer_type" in data:
         values["customer_type"] = check.choice("customer_type", ("company", "individual"))
     if "country" in data:
-        country = check.string("country", max_length=2)
-        values["country"] = country.upper() if country else None
+        values["country"] = check.country("country")
     if "currency" in data:
         currency = check.currency("currency")
         if currency and customer.currency and currency != customer.currency and _has_billing_history(session, customer):
@@ -50,25 +50,27 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
     if "timezone" in data:
         values["timezone"] = check.timezone("timezone")
     if "invoice_grace_period" in data:
-        values["invoice_grace_period"] = check.integer("invoice_grace_period", minimum=0)
+        values["invoice_grace_period"] = check.days("invoice_grace_period")
     if "net_payment_term" in data:
-        values["net_payment_term"] = check.integer("net_payment_term", minimum=0)
+        values["net_payment_term"] = check.days("net_payment_term")
     if "finalize_zero_amount_invoice" in data:
         values["finalize_zero_amount_invoice"] = check.choice(
             "finalize_zero_amount_invoice", ("inherit", "skip", "finalize")) or "inherit"
     if isinstance(data.get("billing_configuration"), Mapping):
         billing = data["billing_configuration"]
-        grace = Checker(billing).integer("invoice_grace_period", minimum=0)
+        nested = Checker(billing)
+        grace = nested.days("invoice_grace_period")
+        for field, reasons in nested.errors.items():  # reported, never silently dropped
+            for reason in reasons:
+                check.fail(f"billing_configuration.{field}", reason)
         if grace is not None:
             values["invoice_grace_period"] = grace
+    elif data.get("billing_configuration") is not None:
+        check.fail("billing_configuration", "invalid_type")
     if "metadata" in data:
-        metadata = data.get("metadata")
-        if metadata is not None and not (isinstance(metadata, list) and all(isinstance(m, Mapping) for m in metadata)):
-            check.fail("metadata", "invalid_type")
-        else:
-            values["metadata_"] = [
-                {"key": str(m.get("key")), "value": str(m.get("value")),
-                 "display_in_invoice": bool(m.get("display_in_invoice"))} for m in (metadata or [])]
+        metadata = check.metadata("metadata")
+        if metadata is not None:
+            values["metadata_"] = metadata
     check.done()
     if data.get("tax_codes") is not None:
         from billing.catalog.taxes import taxes_for_codes

@@ -32,7 +32,7 @@ from billing.db import UnitOfWork, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import totals
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
-from billing.invoicing.services import apply_coupons_and_taxes, compute_totals, finalize, get_fee
+from billing.invoicing.services import apply_coupons_and_taxes, check_amounts, compute_totals, finalize, get_fee
 from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
 from billing.metering.aggregation import units as aggregated_units
@@ -184,6 +184,7 @@ def _record_fee(uow: UnitOfWork, subscription: Subscription, charge: Charge, cha
     name = charge.invoice_display_name or metric.name
     if charge_filter is not None:
         name = charge_filter.invoice_display_name or name
+    check_amounts([difference], subscription.id)
     fee = Fee(organization_id=subscription.organization_id, subscription_id=subscription.id, charge_id=charge.id,
               charge_filter_id=charge_filter.id if charge_filter else None, fee_type="charge", item_code=metric.code,
               description=name, amount_cents=difference.amount_cents,

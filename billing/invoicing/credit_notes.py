@@ -33,6 +33,7 @@ from billing.invoicing.models import (
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
+from billing.validation import MAX_AMOUNT_CENTS
 from billing.webhooks import services as webhooks
 
 # NOTE: credit + refund + offset may differ from the note's total by one cent at most (BILLING.md,
@@ -112,6 +113,9 @@ def _draft(session: Session, organization_id: str, data: Mapping[str, object], *
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
             errors.setdefault("amount_cents", []).append("value_is_invalid")
             continue
+        if amount > MAX_AMOUNT_CENTS:
+            errors.setdefault("amount_cents", []).append("value_is_out_of_range")
+            continue
         wanted[fee_id] = wanted.get(fee_id, 0) + amount
     for fee_id, amount in wanted.items():
         # NOTE: a fee cannot be credited beyond its amount less what earlier notes credited on it.
@@ -143,6 +147,9 @@ def _amount(data: Mapping[str, object], name: str, errors: dict[str, list[str]])
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         errors.setdefault(name, []).append("value_is_invalid")
+        return None
+    if value > MAX_AMOUNT_CENTS:
+        errors.setdefault(name, []).append("value_is_out_of_range")
         return None
     return value
 

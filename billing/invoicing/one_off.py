@@ -29,11 +29,9 @@ from billing.invoicing.taxing import record_taxes
 from billing.money import round_minor, to_major_precise
 from billing.ports import runtime
 from billing.subscriptions.periods import local_date
-from billing.validation import Checker
+from billing.validation import MAX_AMOUNT_CENTS, Checker
 
 ONE_OFF = "one_off"
-# Far above any real invoice line, far below what a BIGINT holds: a typo, not an amount.
-MAX_AMOUNT_CENTS = 10**15
 UNITS_PLACES = 15  # the scale of NUMERIC(40,15), where units are stored
 
 
@@ -65,15 +63,14 @@ def parse_fees(raw: object) -> list[OneOffFee]:
             continue
         check = Checker(item)
         code = check.string("add_on_code", required=True)
-        unit_amount = check.integer("unit_amount_cents")
-        if unit_amount is not None and unit_amount > MAX_AMOUNT_CENTS:
-            check.fail("unit_amount_cents", "value_is_out_of_range")
+        unit_amount = check.amount_cents("unit_amount_cents")
         units = check.decimal("units")
         if units is not None and units.normalize().as_tuple().exponent < -UNITS_PLACES:
             check.fail("units", "too_many_decimals")
-        elif units is not None and units > MAX_AMOUNT_CENTS:
+        elif units is not None and units <= 0:
+            # NOTE: a fee of no units bills nothing: it would only number an empty invoice.
             check.fail("units", "value_is_out_of_range")
-        description = check.string("description", max_length=10_000)
+        description = check.text("description")
         display_name = check.string("invoice_display_name")
         codes = item.get("tax_codes")
         if codes is not None and (not isinstance(codes, list) or not all(isinstance(c, str) for c in codes)):

@@ -49,6 +49,7 @@ from billing.subscriptions.schedule import (
     trial_end,
 )
 from billing.subscriptions.services import billing_anchor, period_at
+from billing.validation import MAX_AMOUNT_CENTS
 from billing.wallets import ledger as wallets
 from billing.webhooks import services as webhooks
 
@@ -341,6 +342,32 @@ def compute_totals(invoice: Invoice) -> None:
 # ---------------------------------------------------------------- billing a period
 
 
+class AmountOutOfRange(ValidationFailed):
+    """A fee or invoice total beyond MAX_AMOUNT_CENTS: that subscription's billing fails with this reason (nothing
+    of it is written; the API answers 422, the clock names the subscription and goes on with the others)."""
+
+    def __init__(self, subscription_id: str):
+        super().__init__({"base": ["amount_out_of_range"]})
+        self.subscription_id = subscription_id
+
+    def __str__(self) -> str:
+        return f"subscription {self.subscription_id}: an amount passes {MAX_AMOUNT_CENTS} minor units"
+
+
+_CHECKED_AMOUNTS = ("amount_cents", "precise_amount_cents", "fees_amount_cents", "taxes_amount_cents",
+                    "sub_total_excluding_taxes_amount_cents", "sub_total_including_taxes_amount_cents",
+                    "total_amount_cents")
+
+
+def check_amounts(items: Sequence[object], subscription_id: str) -> None:
+    """Raise AmountOutOfRange when an amount of `items` (fees, invoices) passes MAX_AMOUNT_CENTS."""
+    for item in items:
+        for name in _CHECKED_AMOUNTS:
+            value = getattr(item, name, None)
+            if value is not None and abs(value) > MAX_AMOUNT_CENTS:
+                raise AmountOutOfRange(subscription_id)
+
+
 class AlreadyBilled(Exception):
     """That billing already has its invoice (the unique constraint said so)."""
 
@@ -361,7 +388,7 @@ def terms_of(subscription: Subscription) -> Terms:
                  anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone,
                  started_at=subscription.started_at, terminated_at=subscription.terminated_at,
                  trial_ends_at=trial_ends_at, pay_in_advance=plan.pay_in_advance,
-                 charges_monthly=charges_billed_monthly(plan))
+                 charges_monthly=charges_billed_monthly(plan), created_at=subscription.created_at)
 
 
 @dataclass
@@ -437,9 +464,11 @@ def _complete(session: Session, invoice: Invoice, subscription: Subscription, bi
               usage: Mapping[str, dict] | None = None, known: Known | None = None) -> None:
     """Fees, coupons, taxes, credit notes and totals of a new invoice (`usage`: its charges' usage, read already)."""
     _build_fees(session, invoice, subscription, billing, usage)
+    check_amounts(invoice.fees, subscription.id)
     apply_coupons_and_taxes(session, invoice, subscription, known)
     _apply_credit_notes(session, invoice, known)
     compute_totals(invoice)
+    check_amounts([invoice], subscription.id)
 
 
 def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invoice:

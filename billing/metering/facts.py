@@ -11,10 +11,10 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from billing.catalog.models import BillableMetric
-from billing.db import fits_precise
 from billing.metering.aggregation import epoch_seconds, group_key
 from billing.metering.expression import ExpressionError, parse_expression
 from billing.money import decimal_str, parse_decimal
+from billing.validation import MAX_DECIMAL, decimal_in_range
 
 
 class DerivedFact(NamedTuple):  # a tuple: one is made per event ingested
@@ -26,6 +26,8 @@ class DerivedFact(NamedTuple):  # a tuple: one is made per event ingested
 
 
 METRIC_NOT_FOUND = DerivedFact(None, None, "add", "", "metric_not_found")
+OUT_OF_RANGE = "value_is_out_of_range"  # beyond MAX_DECIMAL or MAX_DECIMAL_PLACES (billing.validation)
+_BOUND = int(MAX_DECIMAL)
 MAX_GROUP_KEY = 1024  # events.group_key's length
 
 
@@ -78,8 +80,10 @@ def derive(metric: MetricReading | None, *, code: str, properties: Mapping[str, 
             return DerivedFact(None, None, operation, key, "missing_field")
         return DerivedFact(None, _unique_text(raw)[:255], operation, key, None)
     value = parse_decimal(raw) if not isinstance(raw, bool) else None
-    if value is not None and not fits_precise(value):
-        return DerivedFact(Decimal(0), None, operation, key, "value_is_out_of_range")
+    # A JSON integer (the usual value) is compared as it is; a decimal's places are checked too.
+    if value is not None and not (-_BOUND < raw < _BOUND if type(raw) is int else decimal_in_range(value)):
+        # Ingestion refuses it (metering.services); an event stored before its metric existed keeps it as 0.
+        return DerivedFact(Decimal(0), None, operation, key, OUT_OF_RANGE)
     if metric.expression and value is None:
         return DerivedFact(Decimal(0), None, operation, key, "expression_failed:not_a_number")
     if value is None:

@@ -20,7 +20,6 @@ from billing.customers.models import Customer
 from billing.db import (
     driver_connection,
     engine,
-    fits_precise,
     read_only,
     read_snapshot,
     run_after_commit,
@@ -47,7 +46,7 @@ from billing.metering.catalog_cache import (
     load_windows,
     subscription_at,
 )
-from billing.metering.facts import derive, metric_reading
+from billing.metering.facts import OUT_OF_RANGE, derive, metric_reading
 from billing.metering.models import Event
 from billing.metering.rollups import request_rollup
 from billing.metering.usage import UsageQuery, group_usages, hourly_partials, subscription_usages
@@ -64,7 +63,7 @@ from billing.subscriptions.services import (
     find_subscription,
     recurring_since,
 )
-from billing.validation import parse_datetime
+from billing.validation import MAX_PERIODS, Checker, decimal_in_range, parse_datetime
 
 MAX_BATCH = 100
 
@@ -139,7 +138,7 @@ def parse_event(raw: object, now: datetime | None = None) -> tuple[EventInput | 
         precise = parse_decimal(raw["precise_total_amount_cents"])
         if precise is None:
             errors["precise_total_amount_cents"] = ["invalid_value"]
-        elif not fits_precise(precise):
+        elif not decimal_in_range(precise):
             errors["precise_total_amount_cents"] = ["value_is_out_of_range"]
     if errors:
         return None, errors
@@ -175,6 +174,7 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
                 with read_only() as session:
                     load_windows(session, organization_id, catalog, external_ids)
             rows = _rows(organization_id, catalog, parsed, now)
+            _refuse_out_of_range(catalog, rows)
             inserted_ids = _insert_committed_if_version(organization_id, catalog.version, rows)
             if inserted_ids is not None:
                 run_after_commit([lambda: _after_ingestion(catalog, rows, inserted_ids)])
@@ -183,6 +183,7 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
     with unit_of_work() as uow:
         catalog = ingest_catalog(uow.session, organization_id, external_ids)
         rows = _rows(organization_id, catalog, parsed, now)
+        _refuse_out_of_range(catalog, rows)
         inserted_ids = _insert_new_events(uow.session, rows)
         uow.after_commit(lambda: _after_ingestion(catalog, rows, inserted_ids))
     return _answer(organization_id, parsed, rows, inserted_ids)
@@ -204,6 +205,21 @@ def _rows(organization_id: str, catalog: IngestCatalog, parsed: list[EventInput]
             "error": fact.error, "created_at": now,
         })
     return rows
+
+
+def _refuse_out_of_range(catalog: IngestCatalog, rows: list[dict]) -> None:
+    """A value its metric cannot hold (beyond MAX_DECIMAL or MAX_DECIMAL_PLACES) is refused, the whole batch with it.
+
+    NOTE: O(1) per event: `derive` already parsed the value and marked it; this reads that mark.
+    """
+    errors: dict[str, object] = {}
+    for index, row in enumerate(rows):
+        if row["error"] == OUT_OF_RANGE:
+            metric = catalog.metrics[row["code"]]
+            field = f"properties.{metric.field_name}" if metric.field_name and not metric.expression else "properties"
+            errors[str(index)] = {field: [OUT_OF_RANGE]}
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def _after_ingestion(catalog: IngestCatalog, rows: list[dict], inserted_ids: dict[str, int]) -> None:
@@ -618,8 +634,11 @@ def usage_for_current_period(session: Session, subscription: Subscription) -> Us
 
 
 def past_usage(*, organization_id: str, external_customer_id: str, external_subscription_id: str,
-               billable_metric_code: str | None = None, periods_count: int | None = None) -> list[Usage]:
+               billable_metric_code: str | None = None, periods_count: object = None) -> list[Usage]:
     """Usage of the subscription's invoiced periods, newest first, as it was billed (one entry per invoice)."""
+    check = Checker({"periods_count": periods_count})
+    periods_count = check.integer("periods_count", minimum=1, maximum=MAX_PERIODS)
+    check.done()
     from billing.invoicing.models import Invoice, InvoiceSubscription
 
     with read_snapshot() as session:
@@ -627,7 +646,7 @@ def past_usage(*, organization_id: str, external_customer_id: str, external_subs
                                               external_subscription_id)
         links = session.scalars(select(InvoiceSubscription).join(Invoice).where(
             InvoiceSubscription.subscription_id == subscription.id, Invoice.status != "voided",
-        ).order_by(InvoiceSubscription.from_datetime.desc()).limit(periods_count or 1000)).all()
+        ).order_by(InvoiceSubscription.from_datetime.desc()).limit(periods_count or MAX_PERIODS)).all()
         usages = []
         for link in links:
             usage = usage_between(session, subscription, link.charges_from_datetime or link.from_datetime,

@@ -37,6 +37,7 @@ class Terms:
     trial_ends_at: datetime | None = None
     pay_in_advance: bool = False
     charges_monthly: bool = False  # yearly plans may bill their charges every month (bill_charges_monthly)
+    created_at: datetime | None = None  # when the subscription was created (a backdated one bills from then)
 
     def period_at(self, moment: datetime) -> Period:
         return period_containing(moment, interval=self.interval, billing_time=self.billing_time, anchor=self.anchor,
@@ -65,6 +66,9 @@ def billings(terms: Terms, until: datetime, *, after: datetime | None = None) ->
     the one containing it are not walked (a 3-year-old monthly subscription: 0.4 ms → 0.03 ms).
     """
     by_boundary: dict[datetime, Billing] = {}
+    floor = backdated_floor(terms)
+    if floor is not None:
+        after = floor if after is None else max(after, floor)
 
     def at(boundary: datetime, reason: str) -> Billing:
         billing = by_boundary.setdefault(boundary, Billing(boundary=boundary, reason=reason))
@@ -99,6 +103,22 @@ def billings(terms: Terms, until: datetime, *, after: datetime | None = None) ->
         elif fee_start < live_end and live_end <= until:
             at(live_end, closing(live_end, period.end)).fee = FeePart(period, fee_start, live_end)
     return [by_boundary[b] for b in sorted(by_boundary) if after is None or b > after]
+
+
+def backdated_floor(terms: Terms) -> datetime | None:
+    """For a subscription created after the period its `subscription_at` falls in, the start of the period of its
+    creation: billings due at or before it are not issued.
+
+    NOTE: Lago bills a backdated subscription from the period current at its creation only (lago-api
+    app/services/subscriptions/create_service.rb `handle_past_subscription` activates it without billing, and
+    app/services/subscriptions/billing_service.rb bills only subscriptions whose billing day is today): the
+    periods that ended before it was created are never invoiced, so a subscription_at in 1970 bills one period,
+    not 683 (docs/billing.md, Limits).
+    """
+    if terms.created_at is None:
+        return None
+    current = terms.period_at(terms.created_at)
+    return current.start if terms.started_at < current.start else None
 
 
 def _live_periods(terms: Terms, started_at: datetime, end_of_life: datetime | None, until: datetime,

@@ -29,7 +29,7 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
-from billing.validation import Checker
+from billing.validation import MAX_AMOUNT_CENTS, Checker
 from billing.wallets import ledger
 from billing.wallets.models import (
     FEE_TYPES,
@@ -44,6 +44,7 @@ from billing.webhooks import services as webhooks
 # ---------------------------------------------------------------- validation
 
 TOP_UP_LIMITS = ("paid_top_up_min_amount_cents", "paid_top_up_max_amount_cents")
+MAX_PRIORITY = 50  # NOTE: Lago's wallet priorities run 1..50, 50 (the lowest) by default
 
 
 def _credits(check: Checker, data: Mapping[str, object], field: str) -> Decimal:
@@ -94,12 +95,27 @@ def _set_applies_to(session: Session, wallet: Wallet, applies_to: tuple[list[str
 
 def _limits(check: Checker, data: Mapping[str, object], wallet: Wallet | None = None) -> dict[str, int | None]:
     """The paid top-up limits given (minor units, > 0; the maximum not below the minimum)."""
-    values = {field: check.integer(field, minimum=1) for field in TOP_UP_LIMITS if field in data}
+    values = {field: check.amount_cents(field, minimum=1) for field in TOP_UP_LIMITS if field in data}
     low = values.get("paid_top_up_min_amount_cents", wallet.paid_top_up_min_amount_cents if wallet else None)
     high = values.get("paid_top_up_max_amount_cents", wallet.paid_top_up_max_amount_cents if wallet else None)
     if low is not None and high is not None and high < low:
         check.fail("paid_top_up_max_amount_cents", "must_be_greater_than_or_equal_min")
     return values
+
+
+def _credits_out_of_range(wallet: Wallet, credits: dict[str, Decimal]) -> dict[str, list[str]]:
+    """Credits whose worth (with the wallet's balance) would pass MAX_AMOUNT_CENTS: no amount column could hold it."""
+    held = wallet.credits_balance or Decimal(0)
+    return {field: ["value_is_out_of_range"] for field, value in credits.items()
+            if value > 0 and ledger.credits_amount_cents(wallet, held + value) > MAX_AMOUNT_CENTS}
+
+
+def _in_future(check: Checker, field: str, moment: datetime | None) -> datetime | None:
+    """NOTE: Lago refuses a wallet expiration in the past (`expiration_at: invalid_date`)."""
+    if moment is not None and moment <= runtime.clock.now():
+        check.fail(field, "invalid_date")
+        return None
+    return moment
 
 
 def limit_error(wallet: Wallet, paid: Decimal) -> str | None:
@@ -176,6 +192,12 @@ def _set_rules(wallet: Wallet, rules: list[dict]) -> None:
     only when it fires.
     """
     _check_rule_limits(wallet, rules)
+    too_large = {f"recurring_transaction_rules.{field}": reasons for rule in rules
+                 for field, reasons in _credits_out_of_range(wallet, {
+                     field: rule[field] or Decimal(0)
+                     for field in ("paid_credits", "granted_credits", "target_ongoing_balance")}).items()}
+    if too_large:
+        raise ValidationFailed(too_large)
     wallet.rules.clear()
     now = utcnow()
     for rule in rules:
@@ -262,8 +284,8 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
         check.fail("rate_amount", "value_must_be_positive")
     currency = check.currency("currency")
     paid, granted = _credits(check, data, "paid_credits"), _credits(check, data, "granted_credits")
-    expiration_at = check.datetime("expiration_at")
-    priority = check.integer("priority", minimum=1)
+    expiration_at = _in_future(check, "expiration_at", check.datetime("expiration_at"))
+    priority = check.integer("priority", minimum=1, maximum=MAX_PRIORITY)
     name, code = check.string("name"), check.string("code")
     transaction_name = check.string("transaction_name")
     metadata = _metadata(check, data, "transaction_metadata")
@@ -283,6 +305,9 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
         wallet = Wallet(organization_id=organization_id, customer=customer, customer_id=customer.id, name=name,
                         code=code, priority=priority or 50, currency=currency, rate_amount=rate,
                         expiration_at=expiration_at, invoice_requires_successful_payment=requires_payment, **limits)
+        too_large = _credits_out_of_range(wallet, {"paid_credits": paid, "granted_credits": granted})
+        if too_large:
+            raise ValidationFailed(too_large)
         uow.session.add(wallet)
         uow.session.flush()
         if applies_to is not None:
@@ -309,9 +334,9 @@ def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, ob
         if field in data:
             values[field] = check.string(field)
     if "expiration_at" in data:
-        values["expiration_at"] = check.datetime("expiration_at")
+        values["expiration_at"] = _in_future(check, "expiration_at", check.datetime("expiration_at"))
     if "priority" in data:
-        values["priority"] = check.integer("priority", minimum=1) or 50
+        values["priority"] = check.integer("priority", minimum=1, maximum=MAX_PRIORITY) or MAX_PRIORITY
     if "invoice_requires_successful_payment" in data:
         values["invoice_requires_successful_payment"] = bool(check.boolean("invoice_requires_successful_payment"))
     applies_to = _applies_to(check, data)
@@ -393,7 +418,7 @@ def create_wallet_transaction(*, organization_id: str, data: Mapping[str, object
     metadata = _metadata(check, data, "metadata")
     ignore_limits = bool(check.boolean("ignore_paid_top_up_limits"))
     requires_payment = check.boolean("invoice_requires_successful_payment")
-    if paid <= 0 and granted <= 0 and voided <= 0:
+    if paid <= 0 and granted <= 0 and voided <= 0 and not check.errors:
         check.fail("credits", "value_must_be_positive")
     check.done()
     with unit_of_work() as uow:
@@ -407,6 +432,9 @@ def create_wallet_transaction(*, organization_id: str, data: Mapping[str, object
         error = None if ignore_limits else limit_error(wallet, paid)
         if error:
             raise ValidationFailed({"paid_credits": [error]})
+        too_large = _credits_out_of_range(wallet, {"paid_credits": paid, "granted_credits": granted})
+        if too_large:
+            raise ValidationFailed(too_large)
         created = _top_up(uow, wallet, paid=paid, granted=granted, name=name, metadata=metadata,
                           requires_payment=bool(requires_payment) or wallet.invoice_requires_successful_payment)
         if voided > 0:

@@ -70,7 +70,7 @@ def _mixed_organization(name: str, clock, webhook_url: str) -> tuple[str, list[s
            subscribe(organization_id, "grace", at="2026-09-01T00:00:00Z"),
            subscribe(organization_id, "two-a", at="2026-09-01T00:00:00Z", customer="two"),
            subscribe(organization_id, "two-b", at="2026-09-16T00:00:00Z", customer="two"),
-           subscribe(organization_id, "missed", at="2026-08-01T00:00:00Z")]
+           _created_then(clock, lambda: subscribe(organization_id, "missed", at="2026-08-01T00:00:00Z"))]
     upsert_customer(organization_id=organization_id, data={"external_id": "cust-taxed", "tax_codes": ["vat20"]})
     for second, code in enumerate(("five", "tenpc")):  # applied one after the other: taken in that order
         clock.set(f"2026-09-16T00:00:0{second}Z")
@@ -86,6 +86,17 @@ def _mixed_organization(name: str, clock, webhook_url: str) -> tuple[str, list[s
     for n, subscription in enumerate(["plain", "taxed", "coupons", "wallet", "grace", "two-a", "two-b", "missed"]):
         _calls(organization_id, subscription, 3 + n, prefix=name)
     return organization_id, ids
+
+
+def _created_then(clock, create):
+    """A subscription created in August whose August billing the clock missed (a backdated one would not bill
+    August at all: docs/billing.md, Limits)."""
+    now = clock.now()
+    clock.set("2026-08-01T00:00:00Z")
+    try:
+        return create()
+    finally:
+        clock.set(now)
 
 
 def _invoices_of(organization_id: str) -> dict[str, list[tuple]]:

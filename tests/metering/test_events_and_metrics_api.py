@@ -87,20 +87,27 @@ def test_a_transaction_id_twice_in_one_batch_is_the_first_event(api):
     assert api.get("/events/t")["event"]["properties"] == {"n": 1}
 
 
-def test_values_no_column_could_store_are_kept_with_an_error_not_a_500(api, clock):
+def test_values_no_column_could_store_are_refused_or_kept_with_an_error_not_a_500(api, clock):
     _subscribe(api, {"code": "storage", "aggregation_type": "sum_agg", "field_name": "gb"},
                filters=[{"key": "region", "values": ["eu"]}])
-    _send(api, ("2026-11-02T00:00:00Z", {"gb": 1e30}), ("2026-11-02T00:00:00Z", {"gb": 2, "region": "x" * 2000}),
-          ("2026-11-02T00:00:00Z", {"gb": "9" * 25, "region": "eu"}))
+    # A value its metric cannot hold is refused at ingestion (docs/billing.md, Limits), the batch with it.
+    refused = api.client.post("/events/batch", json={"events": [
+        {"transaction_id": "big", "external_subscription_id": "sub", "code": "storage", "properties": {"gb": 1e30}},
+        {"transaction_id": "ok", "external_subscription_id": "sub", "code": "storage", "properties": {"gb": 1}}]})
+    assert refused.status_code == 422
+    assert refused.json()["error_details"] == {"0": {"properties.gb": ["value_is_out_of_range"]}}
+    assert api.client.get("/events/ok").status_code == 404
+    _send(api, ("2026-11-02T00:00:00Z", {"gb": "9" * 14}), ("2026-11-02T00:00:00Z", {"gb": 2, "region": "x" * 2000}),
+          ("2026-11-02T00:00:00Z", {"gb": "9" * 14, "region": "eu"}))
     errors = {tx: api.get(f"/events/{tx}")["event"]["error"] for tx in ("tx-0", "tx-1", "tx-2")}
-    assert errors == {"tx-0": "value_is_out_of_range", "tx-1": "filter_values_too_long", "tx-2": None}
+    assert errors == {"tx-0": None, "tx-1": "filter_values_too_long", "tx-2": None}
     while roll_up_events():  # folds them: the rollups' sums (Σ value × time included) must not overflow
         pass
     clock.set("2026-11-20T00:00:00Z")
     [charge] = api.get("/customers/cust/current_usage", external_subscription_id="sub")[
         "customer_usage"]["charges_usage"]
-    # The first counts 0 (as a missing value does); the second is billed without a filter.
-    assert charge["units"] == str(int("9" * 25) + 2)
+    # The second is billed without a filter.
+    assert charge["units"] == str(2 * int("9" * 14) + 2)
     assert charge["events_count"] == 3
 
 

@@ -262,7 +262,8 @@ def test_one_off_invoice_errors_write_nothing(lago, clock):
     assert not_a_list.status_code == 422 and not_a_list.json()["error_details"] == {"fees": ["invalid_type"]}
     too_fine = httpx.post(f"{lago.base_api_url}invoices", headers=headers, json={"invoice": {
         "external_customer_id": "acme", "fees": [{"add_on_code": "setup", "units": "0.0000000000000001"}]}})
-    assert too_fine.json()["error_details"] == {"fees.0": {"units": ["too_many_decimals"]}}
+    # More than 15 decimals: out of the decimals' range (docs/billing.md, Limits).
+    assert too_fine.json()["error_details"] == {"fees.0": {"units": ["value_is_out_of_range"]}}
     assert _stored_invoices() == 0 and lago.customers.find("acme").currency == "EUR"
     assert _webhooks("invoice.one_off_created") == []
 
