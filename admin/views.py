@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -115,7 +114,7 @@ def login() -> ResponseReturnValue:
 
 def too_many_sign_ins(retry_after: int) -> Response:
     """The sign-in form, refused before any password is checked: too many attempts for this account or address."""
-    minutes = max(1, math.ceil(retry_after / 60))
+    minutes = max(1, round(retry_after / 60))
     return Response(render_template("admin/login.html", form=LoginForm(), throttled_minutes=minutes), status=429,
                     headers={"Retry-After": str(retry_after)})
 
