@@ -107,6 +107,22 @@ def sign_out(client):
 
 
 @pytest.fixture
+def scrypt_calls(monkeypatch) -> list[int]:
+    """The N of every scrypt derivation the app runs from now on (still computed for real)."""
+    from billing.organizations import passwords
+
+    calls: list[int] = []
+    derive = passwords._derive
+
+    def counted(password, salt, n, r, p):
+        calls.append(n)
+        return derive(password, salt, n, r, p)
+
+    monkeypatch.setattr(passwords, "_derive", counted)
+    return calls
+
+
+@pytest.fixture
 def signed_in(client, account_manager):
     response = sign_in(client, account_manager)
     assert response.status_code == 302, response.get_data(as_text=True)

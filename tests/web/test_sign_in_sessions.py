@@ -90,19 +90,6 @@ def test_a_session_from_before_revocable_sessions_asks_to_sign_in_again(app, cli
     assert client.get("/admin/customers").status_code == 302
 
 
-@pytest.fixture
-def scrypt_calls(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    derive = passwords._derive
-
-    def counted(password, salt, n, r, p):
-        calls.append(n)
-        return derive(password, salt, n, r, p)
-
-    monkeypatch.setattr(passwords, "_derive", counted)
-    return calls
-
-
 def test_a_known_and_an_unknown_email_cost_one_scrypt_each_at_the_same_parameters(account_manager, scrypt_calls):
     authenticate_user(email="nobody@acme.test", password="guess")  # makes the per-process dummy hash, once
     scrypt_calls.clear()

@@ -5,25 +5,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from billing.organizations import passwords
 from tests.web.conftest import PASSWORD, create_catalog, sign_in
 from web.extensions import limiter
-
-
-@pytest.fixture
-def scrypt_calls(monkeypatch) -> list[int]:
-    """Every scrypt derivation the app runs (its N), still computed for real."""
-    calls: list[int] = []
-    derive = passwords._derive
-
-    def counted(password, salt, n, r, p):
-        calls.append(n)
-        return derive(password, salt, n, r, p)
-
-    monkeypatch.setattr(passwords, "_derive", counted)
-    return calls
 
 
 def _attempt(client, email: str, password: str = "wrong password"):  # noqa: S107 (a test's wrong password)
