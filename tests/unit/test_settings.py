@@ -99,3 +99,12 @@ def test_smtp_is_off_unless_a_host_is_given(tmp_path: Path):
     assert settings.invoice_pdfs is False
     assert Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "SMTP_HOST": "h",
                               "SMTP_PORT": "2525"}).smtp_port == 2525
+
+
+def test_scrypt_cost_and_trusted_proxies(tmp_path: Path):
+    defaults = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path)})
+    settings = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "TALLY_SCRYPT_N": "16384",
+                                  "TALLY_TRUSTED_PROXIES": "2"})
+
+    assert (defaults.scrypt_n, defaults.trusted_proxies) == (2**17, 0)  # OWASP's minimum; no proxy trusted
+    assert (settings.scrypt_n, settings.trusted_proxies) == (2**14, 2)

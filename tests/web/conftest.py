@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -120,6 +121,25 @@ def scrypt_calls(monkeypatch) -> list[int]:
 
     monkeypatch.setattr(passwords, "_derive", counted)
     return calls
+
+
+@pytest.fixture
+def app_with(app, settings):
+    """Build an app with some settings changed (`app_with(base_url=...)`); the shared app is rebound after."""
+    from jobs.bootstrap import configure_core
+    from web import create_app
+    from web.extensions import limiter
+
+    dispatcher = app.extensions["tally_dispatcher"]
+
+    def build(**changes):
+        other = create_app(dataclasses.replace(settings, **changes), start_clock=False, dispatcher=dispatcher)
+        other.config.update(TESTING=True)
+        return other
+
+    yield build
+    configure_core(settings, dispatcher=dispatcher)
+    limiter.init_app(app)
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ upgraded, and cookies are Secure with HSTS when Tally is served over https."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import httpx
-import pytest
 
 from billing.db import unit_of_work
 from billing.organizations import passwords
@@ -146,32 +144,13 @@ def test_a_stored_hash_asking_for_gigabytes_is_refused_without_running():
 # ---------------------------------------------------------------- cookies
 
 
-@pytest.fixture
-def app_served_at(app, settings):
-    """An app built for another TALLY_BASE_URL (the shared one is rebound afterwards)."""
-    from jobs.bootstrap import configure_core
-    from web import create_app
-    from web.extensions import limiter
-
-    dispatcher = app.extensions["tally_dispatcher"]
-
-    def build(base_url: str):
-        other = create_app(dataclasses.replace(settings, base_url=base_url), start_clock=False, dispatcher=dispatcher)
-        other.config.update(TESTING=True)
-        return other
-
-    yield build
-    configure_core(settings, dispatcher=dispatcher)
-    limiter.init_app(app)
-
-
 def _session_cookie(response) -> str:
     [cookie] = [value for value in response.headers.getlist("Set-Cookie") if value.startswith("session=")]
     return cookie
 
 
-def test_over_https_the_session_cookie_is_secure_and_hsts_is_sent(app_served_at, account_manager):
-    client = app_served_at("https://billing.example.com").test_client()
+def test_over_https_the_session_cookie_is_secure_and_hsts_is_sent(app_with, account_manager):
+    client = app_with(base_url="https://billing.example.com").test_client()
 
     response = sign_in(client, account_manager)
 
@@ -181,8 +160,8 @@ def test_over_https_the_session_cookie_is_secure_and_hsts_is_sent(app_served_at,
         assert client.get(path).headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
 
-def test_over_plain_http_the_cookie_is_not_secure_and_no_hsts(app_served_at, account_manager):
-    client = app_served_at("http://127.0.0.1:5000").test_client()
+def test_over_plain_http_the_cookie_is_not_secure_and_no_hsts(app_with, account_manager):
+    client = app_with(base_url="http://127.0.0.1:5000").test_client()
 
     response = sign_in(client, account_manager)
 

@@ -107,3 +107,23 @@ def test_a_sign_in_form_without_csrf_token_is_refused_before_counting(client, ac
 
     assert response.status_code == 302
     assert re.search(r"/admin/customers$", response.headers["Location"])
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_address_limit(client, account_manager):
+    for number in range(20):
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = f"192.0.2.{number}"
+        assert _attempt(client, f"guess{number}@acme.test").status_code == 401
+
+    assert _attempt(client, "guess-again@acme.test").status_code == 429
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(app_with, account_manager):
+    behind_proxy = app_with(trusted_proxies=1)
+    client = behind_proxy.test_client()
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.1"
+    for number in range(20):
+        assert _attempt(client, f"guess{number}@acme.test").status_code == 401
+    assert _attempt(client, "guess-again@acme.test").status_code == 429
+
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.2"
+    assert _attempt(client, "guess-again@acme.test").status_code == 401
