@@ -1,6 +1,5 @@
 """Extensions, created unbound and bound to the app in create_app."""
 
-from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -13,4 +12,3 @@ login_manager.session_protection = "strong"
 # Throttles admin sign-in only (web.throttle); its storage (Redis or memory) is set by create_app.
 limiter = Limiter(key_func=get_remote_address, key_prefix="tally-throttle", strategy="moving-window",
                   in_memory_fallback_enabled=True)
-limiter.request_filter(lambda: request.endpoint != "admin.login")

@@ -140,6 +140,7 @@ def app_with(app, settings):
     yield build
     configure_core(settings, dispatcher=dispatcher)
     limiter.init_app(app)
+    limiter._storage_dead = False  # an app built with an unreachable Redis left the limiter on its fallback
 
 
 @pytest.fixture

@@ -127,3 +127,13 @@ def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(app_with
 
     client.environ_base["HTTP_X_FORWARDED_FOR"] = "192.0.2.2"
     assert _attempt(client, "guess-again@acme.test").status_code == 401
+
+
+def test_with_redis_unreachable_sign_in_works_and_is_still_throttled_in_memory(app_with, account_manager):
+    redis_down = app_with(redis_url="redis://127.0.0.1:9/0")  # nothing listens on port 9
+
+    assert sign_in(redis_down.test_client(), account_manager).status_code == 302
+    client = redis_down.test_client()
+    for _ in range(4):
+        assert _attempt(client, account_manager).status_code == 401
+    assert _attempt(client, account_manager).status_code == 429
