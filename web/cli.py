@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from billing.errors import ValidationFailed
+from billing.organizations.services import MAX_KEY_OVERLAP
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -112,8 +113,8 @@ def register(app: Flask) -> None:
 
     @api_key_group.command("rotate")
     @click.option("--organization", "organization_name", required=True, help="organization name")
-    @click.option("--revoke-old-after", type=click.IntRange(min=0), default=0, show_default=True,
-                  help="seconds the organization's current keys keep working")
+    @click.option("--revoke-old-after", type=click.IntRange(min=0, max=MAX_KEY_OVERLAP), default=0, show_default=True,
+                  help="seconds the organization's current keys keep working (up to 30 days)")
     @click.option("--keep-old", is_flag=True, help="leave the current keys working (revoke them later)")
     def api_key_rotate(organization_name: str, revoke_old_after: int, keep_old: bool):
         """Issue a new API key and revoke the others; the new key is printed alone on the last line."""

@@ -135,10 +135,13 @@ def list_api_keys(*, organization_id: str) -> list[ApiKeyInfo]:
         return [_key_info(key) for key in keys]
 
 
+MAX_KEY_OVERLAP = 30 * 86_400  # seconds an old key may keep working after a rotation
+
+
 def rotate_api_key(*, organization_id: str, revoke_old_after: float | None = 0) -> RotatedApiKey:
     """Issue a new API key; the organization's other live keys stop working `revoke_old_after` seconds
     from now (None: they keep working). The new secret is returned once and stored hashed."""
-    if revoke_old_after is not None and revoke_old_after < 0:
+    if revoke_old_after is not None and not 0 <= revoke_old_after <= MAX_KEY_OVERLAP:
         raise ValidationFailed({"revoke_old_after": ["value_is_out_of_range"]})
     with unit_of_work() as uow:
         get_organization(uow.session, organization_id)

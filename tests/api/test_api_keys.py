@@ -64,6 +64,13 @@ def test_rotate_can_leave_the_old_key_working_for_a_while(live_server, org, cli)
     assert _status(live_server, new_key) == 200
 
 
+def test_rotate_refuses_an_overlap_beyond_thirty_days(org, cli):
+    result = cli("api-key", "rotate", "--organization", "Acme Cloud", "--revoke-old-after", str(10**30), ok=False)
+
+    assert result.exit_code == 2 and "--revoke-old-after" in result.output
+    assert "live" in cli("api-key", "list", "--organization", "Acme Cloud").output  # nothing rotated
+
+
 def test_rotate_keep_old_and_list(live_server, org, cli):
     new_key = cli("api-key", "rotate", "--organization", "Acme Cloud", "--keep-old").output.splitlines()[-1]
 
