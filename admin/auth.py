@@ -1,4 +1,4 @@
-"""Account managers as flask-login users, loaded from the session by id."""
+"""Account managers as flask-login users, loaded from the session by id and session generation."""
 
 from __future__ import annotations
 
@@ -15,14 +15,24 @@ class AccountManager(UserMixin):
     id: str
     email: str
     organization_id: str
+    session_generation: int = 0
 
     @classmethod
     def from_signed_in(cls, user: SignedInUser) -> AccountManager:
-        return cls(id=user.id, email=user.email, organization_id=user.organization_id)
+        return cls(id=user.id, email=user.email, organization_id=user.organization_id,
+                   session_generation=user.session_generation)
+
+    def get_id(self) -> str:
+        # What flask-login keeps in the session: the user's generation travels with the id, so sign-out,
+        # a password change or deactivation (which bump it) end the sessions issued before.
+        return f"{self.id}:{self.session_generation}"
 
 
-def load_account_manager(user_id: str) -> AccountManager | None:
-    user = load_user(user_id)
+def load_account_manager(session_id: str) -> AccountManager | None:
+    user_id, _, generation = session_id.rpartition(":")
+    if not user_id or not generation.isdigit():
+        return None  # a session from before sessions were revocable: sign in again
+    user = load_user(user_id, int(generation))
     return AccountManager.from_signed_in(user) if user else None
 
 

@@ -20,7 +20,7 @@ from billing.catalog.services import create_billable_metric, delete_billable_met
 from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
-from billing.organizations.services import authenticate_user
+from billing.organizations.services import authenticate_user, end_sessions
 from billing.ports import runtime
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
@@ -112,8 +112,16 @@ def login() -> ResponseReturnValue:
     return render_template("admin/login.html", form=form, refused=refused), status
 
 
+def too_many_sign_ins(retry_after: int) -> Response:
+    """The sign-in form, refused before any password is checked: too many attempts for this account or address."""
+    minutes = max(1, round(retry_after / 60))
+    return Response(render_template("admin/login.html", form=LoginForm(), throttled_minutes=minutes), status=429,
+                    headers={"Retry-After": str(retry_after)})
+
+
 @admin_blueprint.post("/logout")
 def logout() -> ResponseReturnValue:
+    end_sessions(user_id=current_user.id)  # the cookie this browser holds, or a copy of it, no longer signs in
     logout_user()
     return redirect(url_for("admin.login"))
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, Response, g, request
 
 from api.errors import register_error_handlers, unauthorized
-from billing.organizations.services import organization_for_api_key
+from billing.organizations.services import forget_api_key, organization_exists, organization_for_api_key
 
 api_blueprint = Blueprint("api", __name__)
 register_error_handlers(api_blueprint)
@@ -19,6 +19,20 @@ def authenticate() -> None:
         return unauthorized()
     g.organization_id = organization_id
     return None
+
+
+@api_blueprint.after_request
+def organization_gone(response: Response) -> Response:
+    """A key of a deleted organization answers 401, even while this process still remembers it.
+
+    Within API_KEY_CACHE_SECONDS of the deletion, the cache still names the organization: a write
+    then fails on its missing row (404 organization_not_found, or a foreign-key error). Only those
+    answers pay for the extra lookup.
+    """
+    if response.status_code in (404, 500) and "organization_id" in g and not organization_exists(g.organization_id):
+        forget_api_key(request.headers.get("Authorization", "").partition(" ")[2].strip())
+        return unauthorized()
+    return response
 
 
 from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)

@@ -32,6 +32,11 @@ class Settings:
     invoice_pdfs: bool = True
     # Let webhooks go to loopback, private, link-local and unique-local addresses (off: refused, docs/webhooks.md).
     webhook_allow_private_networks: bool = False
+    # scrypt's CPU/memory cost for new password hashes (organizations.passwords): OWASP's minimum;
+    # the test suite lowers it to keep sign-ins fast.
+    scrypt_n: int = 2**17
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -56,6 +61,8 @@ class Settings:
             smtp_starttls=_flag(env.get("SMTP_STARTTLS")),
             invoice_pdfs=env.get("TALLY_INVOICE_PDFS", "1") not in ("0", "false", "no"),
             webhook_allow_private_networks=_flag(env.get("TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS")),
+            scrypt_n=int(env.get("TALLY_SCRYPT_N") or 2**17),
+            trusted_proxies=int(env.get("TALLY_TRUSTED_PROXIES") or 0),
         )
 
 

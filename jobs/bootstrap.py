@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from billing import db, ports
+from billing.organizations import passwords
 from billing.settings import Settings
 
 _lock = threading.Lock()
@@ -15,6 +16,7 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     from jobs.dispatch import make_dispatcher
 
     db.configure(settings.database_url)
+    passwords.configure(n=settings.scrypt_n)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=ports.LocalFileStore(settings.files_path),
                     base_url=settings.base_url, secret_key=settings.secret_key,
                     rollup_delay=settings.rollup_delay, mailer=make_mailer(settings),

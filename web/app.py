@@ -10,7 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from billing.settings import Settings
 from jobs.bootstrap import configure_core
 from jobs.dispatch import InProcessDispatcher, make_dispatcher
-from web.extensions import csrf, login_manager
+from web.extensions import csrf, limiter, login_manager
 
 # 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float. Found
 # by turning every digit into "0" and looking for 19 of them (a regular expression took ≈ 3 % of a
@@ -58,6 +58,12 @@ class FastJSONProvider(DefaultJSONProvider):
         return self._app.response_class(self.dumps(obj) + "\n", mimetype=self.mimetype)
 
 
+def _strict_transport_security(response):
+    # Only when TALLY_BASE_URL is https: browsers then refuse plain http to this host for a year.
+    response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
 def create_app(settings: Settings | None = None, *, start_clock: bool | None = None, dispatcher=None) -> Flask:
     """Build the Tally web app; nothing is started at import time."""
     settings = settings or Settings.from_env()
@@ -65,11 +71,17 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
 
     app = TallyFlask(__name__.split(".")[0], template_folder="../templates", static_folder="../static",
                      instance_path=str(settings.instance_path))
+    served_over_https = settings.base_url.startswith("https://")
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TALLY=settings,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=served_over_https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=served_over_https,
+        RATELIMIT_STORAGE_URI=settings.redis_url or "memory://",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=5 * 1024 * 1024,
@@ -84,11 +96,12 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
 
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
     from admin import admin_blueprint
     from api import api_blueprint
     from portal import portal_blueprint
-    from web import cli, files, headers, health, jinja
+    from web import cli, files, headers, health, jinja, throttle
 
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)  # the API authenticates with bearer keys, not cookies
@@ -99,6 +112,15 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     headers.register(app)
     cli.register(app)
     jinja.register(app)
+    throttle.throttle_sign_in(app, limiter)
+    if served_over_https:
+        app.after_request(_strict_transport_security)
+    if settings.trusted_proxies:
+        # Opt-in: behind N reverse proxies, the client's address (sign-in throttling) and scheme come
+        # from their X-Forwarded-For/-Proto; without it, those headers are ignored (a client could forge them).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=settings.trusted_proxies)
 
     @app.get("/")
     def index():

@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from billing.errors import ValidationFailed
+from billing.organizations.services import MAX_KEY_OVERLAP
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
@@ -96,6 +97,94 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"invalid: {error.details}") from None
         click.echo(f"account manager {email} created")
 
+    @app.cli.group("api-key")
+    def api_key_group():
+        """API keys: list, rotate, revoke (a revoked key stops working within API_KEY_CACHE_SECONDS)."""
+
+    @api_key_group.command("list")
+    @click.option("--organization", "organization_name", required=True, help="organization name")
+    def api_key_list(organization_name: str):
+        """List the organization's keys: prefix, id, created, revoked (never the secret)."""
+        from billing.organizations.services import list_api_keys
+
+        for key in list_api_keys(organization_id=_organization_named(organization_name)):
+            revoked = f"revoked {key.revoked_at.isoformat()}" if key.revoked_at else "live"
+            click.echo(f"{key.prefix}  {key.id}  created {key.created_at.isoformat()}  {revoked}")
+
+    @api_key_group.command("rotate")
+    @click.option("--organization", "organization_name", required=True, help="organization name")
+    @click.option("--revoke-old-after", type=click.IntRange(min=0, max=MAX_KEY_OVERLAP), default=0, show_default=True,
+                  help="seconds the organization's current keys keep working (up to 30 days)")
+    @click.option("--keep-old", is_flag=True, help="leave the current keys working (revoke them later)")
+    def api_key_rotate(organization_name: str, revoke_old_after: int, keep_old: bool):
+        """Issue a new API key and revoke the others; the new key is printed alone on the last line."""
+        from billing.organizations.services import rotate_api_key
+
+        rotated = rotate_api_key(organization_id=_organization_named(organization_name),
+                                 revoke_old_after=None if keep_old else revoke_old_after)
+        for key in rotated.revoked:
+            click.echo(f"{key.prefix}  {key.id}  revoked {key.revoked_at.isoformat()}")
+        click.echo(rotated.api_key)
+
+    @api_key_group.command("revoke")
+    @click.argument("key")
+    @click.option("--organization", "organization_name", required=True, help="organization name")
+    def api_key_revoke(key: str, organization_name: str):
+        """Revoke one key, named by its prefix or id (see `api-key list`)."""
+        from billing.errors import NotFound
+        from billing.organizations.services import revoke_api_key
+
+        try:
+            revoked = revoke_api_key(organization_id=_organization_named(organization_name), key=key)
+        except NotFound:
+            raise click.ClickException(f"no API key {key} in {organization_name}") from None
+        except ValidationFailed:
+            raise click.ClickException(f"several keys start with {key}: give the key's id") from None
+        click.echo(f"{revoked.prefix}  {revoked.id}  revoked {revoked.revoked_at.isoformat()}")
+
+    @app.cli.group("admin")
+    def admin_group():
+        """Account managers: deactivate, activate, set a password."""
+
+    def _account_command(service, done: str):
+        from billing.errors import NotFound
+
+        def run(email: str, **kwargs):
+            try:
+                service(email=email, **kwargs)
+            except NotFound:
+                raise click.ClickException(f"no account manager {email}") from None
+            except ValidationFailed as error:
+                raise click.ClickException(f"invalid: {error.details}") from None
+            click.echo(f"account manager {email.strip().lower()} {done}")
+
+        return run
+
+    @admin_group.command("deactivate")
+    @click.argument("email")
+    def admin_deactivate(email: str):
+        """Stop an account manager from signing in; their sessions end now."""
+        from billing.organizations.services import deactivate_user
+
+        _account_command(deactivate_user, "deactivated")(email)
+
+    @admin_group.command("activate")
+    @click.argument("email")
+    def admin_activate(email: str):
+        """Let a deactivated account manager sign in again."""
+        from billing.organizations.services import activate_user
+
+        _account_command(activate_user, "activated")(email)
+
+    @admin_group.command("set-password")
+    @click.argument("email")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def admin_set_password(email: str, password: str):
+        """Change an account manager's password; their sessions end."""
+        from billing.organizations.services import change_password
+
+        _account_command(change_password, "has a new password")(email, password=password)
+
     @app.cli.command("seed-demo")
     @click.option("--reset/--no-reset", default=False, help="reseed even if the demo organization exists")
     def seed_demo_command(reset: bool):
@@ -132,3 +221,12 @@ def register(app: Flask) -> None:
         sys.stdout.flush()
         if run.failed:
             sys.exit(1)
+
+
+def _organization_named(name: str) -> str:
+    from billing.organizations.services import find_organization_by_name
+
+    organization_id = find_organization_by_name(name)
+    if organization_id is None:
+        raise click.UsageError(f"no such organization: {name}")
+    return organization_id

@@ -29,6 +29,7 @@ from sqlalchemy import event, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge, Plan
+from billing.errors import NotFound
 from billing.metering import locks
 from billing.metering.facts import MetricReading, metric_reading
 from billing.organizations.models import Organization
@@ -62,6 +63,8 @@ def ingest_catalog(session: Session, organization_id: str, external_ids: set[str
         version = _locked_version(session, organization_id)
     else:
         version = session.scalar(select(Organization.catalog_version).where(Organization.id == organization_id))
+    if version is None:  # the organization is gone (its API key was still in a process's cache)
+        raise NotFound("organization")
     catalog = _catalogs.get(organization_id)
     if catalog is None or catalog.version != version:
         catalog = _load(session, organization_id, version)
@@ -113,12 +116,11 @@ def load_windows(session: Session, organization_id: str, catalog: IngestCatalog,
 PG_LOCKED_VERSION = "SELECT tally_locked_catalog_version(%s, %s, %s)"
 
 
-def _locked_version(session: Session, organization_id: str) -> int:
+def _locked_version(session: Session, organization_id: str) -> int | None:
     """Take the ingestion locks and read the catalog version under them: one statement."""
     cursor = session.connection().connection.driver_connection.execute(
         PG_LOCKED_VERSION, (organization_id, locks.INSERT_BARRIER, locks.CATALOG_NAMESPACE))
-    version = cursor.fetchone()[0]
-    return version if version is not None else 0
+    return cursor.fetchone()[0]  # None: no such organization
 
 
 def subscription_at(windows: list[Window], moment: datetime) -> str | None:

@@ -67,6 +67,11 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of every session's id (admin.auth): bumped by sign-out, a password change and
+    # deactivation, so a session cookie issued before no longer signs anyone in.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A deactivated account manager cannot sign in; their sessions ended when this was set.
+    deactivated_at: Mapped[datetime | None]
 
 
 class Sequence(Base):

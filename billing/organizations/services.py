@@ -8,8 +8,9 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.organizations.models import ApiKey, Organization, Sequence, User
-from billing.organizations.passwords import check_password, hash_password
+from billing.organizations.passwords import check_no_password, check_password, hash_password, needs_rehash
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ def organization_for_api_key(secret: str) -> str | None:
     A key found is remembered by this process for API_KEY_CACHE_SECONDS: every API request
     authenticates, and a query per request was a tenth of a single event's cost. So a revoked key
     keeps working for at most that long in a process that had just used it (unknown keys are
-    never cached: a new key works at once).
+    never cached: a new key works at once). A key revoked for later (`rotate_api_key`) is
+    remembered no longer than until then.
     """
     if not secret:
         return None
@@ -77,16 +79,99 @@ def organization_for_api_key(secret: str) -> str | None:
     now = time.monotonic()
     if known is not None and known[1] > now:
         return known[0]
+    at = utcnow()
     with read_only() as session:
-        organization_id = session.scalar(
-            select(ApiKey.organization_id).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)))
-    if organization_id is None:
+        row = session.execute(
+            select(ApiKey.organization_id, ApiKey.revoked_at).where(ApiKey.key_hash == key_hash, _live_key(at))).first()
+    if row is None:
         _known_keys.pop(key_hash, None)
         return None
+    lifetime = API_KEY_CACHE_SECONDS
+    if row.revoked_at is not None:
+        lifetime = min(lifetime, (row.revoked_at - at).total_seconds())
     if len(_known_keys) > 10_000:
         _known_keys.clear()
-    _known_keys[key_hash] = (organization_id, now + API_KEY_CACHE_SECONDS)
-    return organization_id
+    _known_keys[key_hash] = (row.organization_id, now + lifetime)
+    return row.organization_id
+
+
+def _live_key(at):
+    return or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > at)
+
+
+def forget_api_key(secret: str) -> None:
+    """Drop this process's memory of a key (its organization was found gone)."""
+    _known_keys.pop(_hash_key(secret), None)
+
+
+def organization_exists(organization_id: str) -> bool:
+    with read_only() as session:
+        return session.scalar(select(Organization.id).where(Organization.id == organization_id)) is not None
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    id: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RotatedApiKey:
+    api_key: str
+    revoked: list[ApiKeyInfo]
+
+
+def _key_info(key: ApiKey) -> ApiKeyInfo:
+    return ApiKeyInfo(id=key.id, prefix=key.key_prefix, created_at=key.created_at, revoked_at=key.revoked_at)
+
+
+def list_api_keys(*, organization_id: str) -> list[ApiKeyInfo]:
+    """The organization's API keys (never their secrets), oldest first."""
+    with read_only() as session:
+        keys = session.scalars(select(ApiKey).where(ApiKey.organization_id == organization_id)
+                               .order_by(ApiKey.created_at, ApiKey.id))
+        return [_key_info(key) for key in keys]
+
+
+MAX_KEY_OVERLAP = 30 * 86_400  # seconds an old key may keep working after a rotation
+
+
+def rotate_api_key(*, organization_id: str, revoke_old_after: float | None = 0) -> RotatedApiKey:
+    """Issue a new API key; the organization's other live keys stop working `revoke_old_after` seconds
+    from now (None: they keep working). The new secret is returned once and stored hashed."""
+    if revoke_old_after is not None and not 0 <= revoke_old_after <= MAX_KEY_OVERLAP:
+        raise ValidationFailed({"revoke_old_after": ["value_is_out_of_range"]})
+    with unit_of_work() as uow:
+        get_organization(uow.session, organization_id)
+        revoked: list[ApiKeyInfo] = []
+        if revoke_old_after is not None:
+            at = utcnow()
+            for key in uow.session.scalars(select(ApiKey).where(
+                    ApiKey.organization_id == organization_id, _live_key(at)).with_for_update()):
+                key.revoked_at = at + timedelta(seconds=revoke_old_after)
+                revoked.append(_key_info(key))
+        secret = _new_api_key(uow.session, organization_id)
+        return RotatedApiKey(api_key=secret, revoked=revoked)
+
+
+def revoke_api_key(*, organization_id: str, key: str) -> ApiKeyInfo:
+    """Revoke one of the organization's keys, named by its id or its prefix (as `list_api_keys` shows)."""
+    key = (key or "").strip()
+    with unit_of_work() as uow:
+        found = list(uow.session.scalars(select(ApiKey).where(
+            ApiKey.organization_id == organization_id,
+            or_(ApiKey.id == key, ApiKey.key_prefix == key)).limit(2).with_for_update()))
+        if not found:
+            raise NotFound("api_key")
+        if len(found) > 1:
+            raise ValidationFailed({"key": ["ambiguous_prefix"]})
+        [api_key] = found
+        at = utcnow()
+        if api_key.revoked_at is None or api_key.revoked_at > at:
+            api_key.revoked_at = at
+        return _key_info(api_key)
 
 
 def get_organization(session: Session, organization_id: str) -> Organization:
@@ -104,7 +189,7 @@ def find_organization_by_name(name: str) -> str | None:
 
 def create_admin(*, email: str, password: str, organization_id: str) -> str:
     """Create an account manager for one organization; returns the user id."""
-    email = (email or "").strip().lower()
+    email = _normal_email(email)
     errors: dict[str, list[str]] = {}
     if not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
         errors["email"] = ["invalid_format"]
@@ -128,25 +213,86 @@ class SignedInUser:
     id: str
     email: str
     organization_id: str
+    session_generation: int = 0
+
+
+def _signed_in(user: User) -> SignedInUser:
+    return SignedInUser(id=user.id, email=user.email, organization_id=user.organization_id,
+                        session_generation=user.session_generation)
 
 
 def authenticate_user(*, email: str, password: str) -> SignedInUser | None:
-    """The user whose email and password match, or None (same work either way, to not leak which)."""
+    """The active user whose email and password match, or None.
+
+    One scrypt check at the same cost whether the email is known or not, deactivated or not, so the
+    time taken does not tell which. A hash made with weaker parameters is replaced on success.
+    """
+    password = password or ""
     with unit_of_work() as uow:
-        user = uow.session.scalar(select(User).where(User.email == (email or "").strip().lower()))
+        user = uow.session.scalar(select(User).where(User.email == _normal_email(email)))
         if user is None:
-            check_password(hash_password("timing-equalizer"), password or "")
+            check_no_password(password)
             return None
-        if not check_password(user.password_hash, password or ""):
+        if not check_password(user.password_hash, password) or user.deactivated_at is not None:
             return None
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
         user.last_login_at = utcnow()
-        return SignedInUser(id=user.id, email=user.email, organization_id=user.organization_id)
+        return _signed_in(user)
 
 
-def load_user(user_id: str) -> SignedInUser | None:
+def _normal_email(email: str | None) -> str:
+    return (email or "").strip().lower()
+
+
+def load_user(user_id: str, session_generation: int) -> SignedInUser | None:
+    """The user of a session, if that session still stands (not ended by sign-out, a password change
+    or deactivation)."""
     with read_only() as session:
         user = session.get(User, user_id)
-        return SignedInUser(id=user.id, email=user.email, organization_id=user.organization_id) if user else None
+        if user is None or user.deactivated_at is not None or user.session_generation != session_generation:
+            return None
+        return _signed_in(user)
+
+
+def end_sessions(*, user_id: str) -> None:
+    """End every session of this user (signing out ends them on every device)."""
+    with unit_of_work() as uow:
+        user = uow.session.get(User, user_id, with_for_update=True)
+        if user is not None:
+            user.session_generation += 1
+
+
+def _user_by_email(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == _normal_email(email)).with_for_update())
+    if user is None:
+        raise NotFound("user")
+    return user
+
+
+def change_password(*, email: str, password: str) -> None:
+    """Set an account manager's password; their sessions end."""
+    if len(password or "") < 8:
+        raise ValidationFailed({"password": ["too_short"]})
+    with unit_of_work() as uow:
+        user = _user_by_email(uow.session, email)
+        user.password_hash = hash_password(password)
+        user.session_generation += 1
+
+
+def deactivate_user(*, email: str) -> None:
+    """Stop an account manager from signing in; their sessions end at their next request."""
+    with unit_of_work() as uow:
+        user = _user_by_email(uow.session, email)
+        if user.deactivated_at is None:
+            user.deactivated_at = utcnow()
+        user.session_generation += 1
+
+
+def activate_user(*, email: str) -> None:
+    """Let a deactivated account manager sign in again (with their password: no session comes back)."""
+    with unit_of_work() as uow:
+        _user_by_email(uow.session, email).deactivated_at = None
 
 
 def next_in_sequence(session: Session, scope: str) -> int:

@@ -105,3 +105,12 @@ def test_webhooks_to_private_networks_are_refused_unless_the_operator_allows_the
     assert Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path)}).webhook_allow_private_networks is False
     allowed = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1"})
     assert allowed.webhook_allow_private_networks is True
+
+
+def test_scrypt_cost_and_trusted_proxies(tmp_path: Path):
+    defaults = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path)})
+    settings = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "TALLY_SCRYPT_N": "16384",
+                                  "TALLY_TRUSTED_PROXIES": "2"})
+
+    assert (defaults.scrypt_n, defaults.trusted_proxies) == (2**17, 0)  # OWASP's minimum; no proxy trusted
+    assert (settings.scrypt_n, settings.trusted_proxies) == (2**14, 2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -104,6 +105,44 @@ def sign_in(client, email: str, password: str = PASSWORD):
 def sign_out(client):
     token = csrf_token_in(client.get("/admin/customers").get_data(as_text=True))
     return client.post("/admin/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def scrypt_calls(monkeypatch) -> list[int]:
+    """The N of every scrypt derivation the app runs from now on (still computed for real)."""
+    from billing.organizations import passwords
+
+    calls: list[int] = []
+    derive = passwords._derive
+
+    def counted(password, salt, n, r, p):
+        calls.append(n)
+        return derive(password, salt, n, r, p)
+
+    monkeypatch.setattr(passwords, "_derive", counted)
+    return calls
+
+
+@pytest.fixture
+def app_with(app, settings):
+    """Build an app with some settings changed (`app_with(base_url=...)`); the shared app is rebound after."""
+    from jobs.bootstrap import configure_core
+    from web import create_app
+    from web.extensions import limiter
+
+    dispatcher = app.extensions["tally_dispatcher"]
+
+    def build(*, own_dispatcher: bool = False, **changes):
+        # own_dispatcher: jobs go where the changed settings say (e.g. a Redis that is down), not to the test's.
+        other = create_app(dataclasses.replace(settings, **changes), start_clock=False,
+                           dispatcher=None if own_dispatcher else dispatcher)
+        other.config.update(TESTING=True)
+        return other
+
+    yield build
+    configure_core(settings, dispatcher=dispatcher)
+    limiter.init_app(app)
+    limiter._storage_dead = False  # an app built with an unreachable Redis left the limiter on its fallback
 
 
 @pytest.fixture

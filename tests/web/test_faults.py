@@ -4,7 +4,6 @@ API keeps accepting events. Every app here is served over real HTTP."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import threading
@@ -18,7 +17,6 @@ import pytest
 from werkzeug.serving import make_server
 
 from billing import db, links
-from jobs.bootstrap import configure_core
 
 ON_POSTGRESQL = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
@@ -43,19 +41,16 @@ def _served(app) -> Iterator[str]:
 
 
 @pytest.fixture
-def app_with(app, settings):
-    """Build and serve another app whose settings differ (a database or Redis that is down); the test's own
-    database and dispatcher are bound again afterwards (the core's configuration is per process)."""
-    from web import create_app
+def serve_with(app_with):
+    """Serve another app whose settings differ (a database or Redis that is down), with its own job
+    dispatcher; conftest's app_with binds the test's database, dispatcher and limiter again afterwards."""
 
     @contextmanager
     def serve(**changes) -> Iterator[str]:
-        other = create_app(dataclasses.replace(settings, **changes), start_clock=False)
-        with _served(other) as url:
+        with _served(app_with(own_dispatcher=True, **changes)) as url:
             yield url
 
-    yield serve
-    configure_core(settings, dispatcher=app.extensions["tally_dispatcher"])
+    return serve
 
 
 def _auth(org) -> dict[str, str]:
@@ -65,10 +60,10 @@ def _auth(org) -> dict[str, str]:
 # ---------------------------------------------------------------- a database that cannot be reached
 
 
-def test_a_database_that_refuses_connections_answers_503_with_retry_after(app_with, org):
+def test_a_database_that_refuses_connections_answers_503_with_retry_after(serve_with, org):
     down = f"postgresql://postgres@127.0.0.1:{_closed_port()}/tally"
     portal = links.portal_url(customer_id="3f1e1c2e-0000-4000-8000-000000000000", organization_id=org.id)
-    with app_with(database_url=down, redis_url=None) as url:
+    with serve_with(database_url=down, redis_url=None) as url:
         api = httpx.get(f"{url}/api/v1/customers", headers=_auth(org))
         created = httpx.post(f"{url}/api/v1/customers", headers=_auth(org),
                              json={"customer": {"external_id": "c1", "name": "C"}})
@@ -153,9 +148,9 @@ def test_event_ingestion_on_an_ended_connection_answers_503_then_accepts_the_eve
 # ---------------------------------------------------------------- Redis down
 
 
-def test_with_redis_down_health_names_it_and_events_are_still_accepted(app_with, org):
+def test_with_redis_down_health_names_it_and_events_are_still_accepted(serve_with, org):
     down = f"redis://127.0.0.1:{_closed_port()}/4"
-    with app_with(redis_url=down) as url:
+    with serve_with(redis_url=down) as url:
         started = time.monotonic()
         health = httpx.get(f"{url}/health")
         took = time.monotonic() - started
