@@ -11,14 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from web.app import FastJSONProvider
+from web.json_limits import UnreadableJSON
 
 provider = FastJSONProvider(Flask(__name__))
 
-scalars = (st.none() | st.booleans() | st.text()
+# Text without NUL characters, which web.json_limits refuses (tested below).
+scalars = (st.none() | st.booleans() | st.text(st.characters(exclude_characters="\x00"))
            | st.integers(min_value=-(2**80), max_value=2**80)
            | st.floats(allow_nan=False, allow_infinity=False))
 documents = st.recursive(scalars, lambda inner: st.lists(inner, max_size=5)
-                         | st.dictionaries(st.text(max_size=8), inner, max_size=5), max_leaves=30)
+                         | st.dictionaries(st.text(max_size=8).filter(lambda k: "\x00" not in k), inner, max_size=5),
+                         max_leaves=30)
 
 
 def _same(left, right) -> bool:
@@ -47,7 +50,10 @@ def test_any_document_reads_as_the_standard_library_reads_it(document):
     b'{"f": 0.1, "g": 1e-7, "h": 1.7976931348623157e308, "i": 5e-324, "j": -0.0, "k": 1E400}',
     b'{"nan": NaN, "inf": Infinity}',
     b'{"dup": 1, "dup": 2}',
-    b'{"escaped": "\\u00e9\\ud83d\\ude00", "lone": "\\ud800"}',
+    b'{"escaped": "\\u00e9\\ud83d\\ude00", "pair": "\\uD83D\\uDE00"}',
+    b'{"text": "a \\\\u0000 is six characters here, not a NUL"}',
+    b'{"deep": ' + b"[" * 99 + b"]" * 99 + b"}",  # 100 levels with the object around them: the limit
+
     '\ufeff{"bom": true}'.encode(),
     '{"utf16": "é"}'.encode("utf-16"),
     "{\"text\": \"é\"}",
@@ -61,3 +67,20 @@ def test_what_neither_reads_is_refused_by_both():
         json.loads(b"{not json")
     with pytest.raises(ValueError):
         provider.loads(b"{not json")
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"deep": ' + b"[" * 100 + b"]" * 100 + b"}", "nested deeper than 100 levels"),
+    (b"[" * 1500 + b"]" * 1500, "nested deeper than 100 levels"),  # beyond orjson's own limit
+    (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 100 levels"),  # the standard library's RecursionError
+    (b'{"k": "a\\u0000b"}', "NUL characters"),
+    (b'{"a\\u0000": 1}', "NUL characters"),
+    (b'{"big": 12345678901234567890123, "k": ["\\u0000"]}', "NUL characters"),  # the standard library's path
+    (b'{"lone": "\\ud800"}', "lone surrogate"),
+    (b'{"low": ["x\\uDFFF"]}', "lone surrogate"),
+    (b'{"\\udbff": 1}', "lone surrogate"),
+    ('{"str": "\ud800"}', "lone surrogate"),
+])
+def test_what_no_database_stores_is_refused_with_its_reason(body, reason):
+    with pytest.raises(UnreadableJSON, match=reason):
+        provider.loads(body)
