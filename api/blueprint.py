@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from api.errors import register_error_handlers, unauthorized
+from api.errors import register_error_handlers, register_routing_errors, unauthorized
 from billing.organizations.services import organization_for_api_key
 
 api_blueprint = Blueprint("api", __name__)
 register_error_handlers(api_blueprint)
+register_routing_errors(api_blueprint)
 
 
 @api_blueprint.before_request
