@@ -6,6 +6,7 @@ from api.errors import register_error_handlers, register_routing_errors, unautho
 from billing.organizations.services import organization_for_api_key
 
 api_blueprint = Blueprint("api", __name__)
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})  # the API's description, public as Lago's
 register_error_handlers(api_blueprint)
 register_routing_errors(api_blueprint)
 
@@ -13,6 +14,8 @@ register_routing_errors(api_blueprint)
 @api_blueprint.before_request
 def authenticate() -> None:
     """Every API request names its organization by its bearer key; nothing else identifies a tenant."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     organization_id = organization_for_api_key(secret.strip()) if scheme.lower() == "bearer" else None
@@ -31,6 +34,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     events,
     fees,
     invoices,
+    openapi,
     plans,
     subscriptions,
     taxes,
