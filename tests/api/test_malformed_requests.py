@@ -162,3 +162,10 @@ def test_the_last_resort_turns_a_value_the_database_refuses_into_a_422_with_noth
                                    "error_details": {"base": ["value_is_out_of_range"]}}
     with db.unit_of_work() as uow:
         assert uow.session.query(AddOn).filter_by(organization_id=org.id).count() == 0
+
+
+def test_a_body_beyond_5_mb_is_a_json_413(live_server, org):
+    body = b'{"customer": {"external_id": "big", "name": "' + b"x" * (5 * 1024 * 1024) + b'"}}'
+    response = httpx.post(f"{live_server}/api/v1/customers", content=body, headers=_headers(org))
+    _is_lago_error(response, 413)
+    assert _customers(live_server, org) == []
