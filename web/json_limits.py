@@ -43,22 +43,33 @@ def check_document(document: object, raw: bytes, *, surrogates_possible: bool) -
 
 
 def _walk(document: object, *, strings: bool) -> None:
-    stack: list[tuple[object, int]] = [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: list[object] = list(node.values())
-            if strings:
-                children.extend(node.keys())
-        elif isinstance(node, list):
-            children = node
-        else:
-            if strings and isinstance(node, str):
-                _check_string(node)
-            continue
+    # Level by level, keeping only the containers of the next one (a 100-event batch: ~200 of them
+    # over 4 levels); the strings are looked at only when an escape says one may be refused.
+    level = [document] if isinstance(document, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > MAX_JSON_DEPTH:
             raise too_deep()
-        stack.extend((child, depth + 1) for child in children)
+        below: list[object] = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            below += [child for child in children if isinstance(child, dict | list)]
+            if strings:
+                _check_strings(node)
+        level = below
+    if strings and isinstance(document, str):
+        _check_string(document)
+
+
+def _check_strings(node: dict | list) -> None:
+    if type(node) is dict:
+        for key in node:
+            _check_string(key)
+        node = node.values()
+    for child in node:
+        if isinstance(child, str):
+            _check_string(child)
 
 
 def _check_string(text: str) -> None:
