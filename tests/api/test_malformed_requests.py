@@ -129,9 +129,17 @@ def test_integers_beyond_their_column_are_a_422_and_write_nothing(live_server, o
     assert listed == []
 
 
-def test_a_page_beyond_any_integer_is_not_a_server_error(live_server, org):
-    for query in ("page=99999999999999999999", "per_page=99999999999999999999", "page=-99999999999999999999"):
-        response = httpx.get(f"{live_server}/api/v1/customers?{query}", headers=_headers(org))
+def test_a_page_or_periods_count_beyond_any_integer_is_not_a_server_error(live_server, org):
+    api = f"{live_server}/api/v1"
+    httpx.post(f"{api}/plans", headers=_headers(org), json={"plan": {
+        "name": "P", "code": "p", "interval": "monthly", "amount_cents": 100, "amount_currency": "EUR"}})
+    assert httpx.post(f"{api}/subscriptions", headers=_headers(org), json={"subscription": {
+        "external_customer_id": "cu", "plan_code": "p", "external_id": "s"}}).status_code == 200
+    past = "/customers/cu/past_usage?external_subscription_id=s&"
+    for query in ("/customers?page=99999999999999999999", "/customers?per_page=99999999999999999999",
+                  "/customers?page=-99999999999999999999", f"{past}periods_count={2**63}",
+                  f"{past}periods_count=99999999999999999999999", f"{past}page={2**63}"):
+        response = httpx.get(api + query, headers=_headers(org))
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             _is_lago_error(response, response.status_code)
