@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import DecimalException
 
 from flask import Blueprint, abort, jsonify, request
 from sqlalchemy.exc import DataError
@@ -56,7 +57,8 @@ def register_error_handlers(blueprint: Blueprint) -> None:
         return error_response(error.code or 500, error.name)
 
     @blueprint.errorhandler(DataError)
-    @blueprint.errorhandler(ArithmeticError)
+    @blueprint.errorhandler(OverflowError)
+    @blueprint.errorhandler(DecimalException)
     def _out_of_range(error: Exception):
         # A last resort: a value the services' ranges (billing.validation) let through, that the
         # database refused (PostgreSQL's DataError: out of range, too long, NUL) or that overflowed

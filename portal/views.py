@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import DecimalException
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -174,7 +175,7 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     except BillingError:
         error = "Enter a positive number of credits."
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
-    except ArithmeticError:  # a number too large to compute with (1e400): nothing was written
+    except (OverflowError, DecimalException):  # a number too large to compute with (1e400): nothing written
         error = "Enter a smaller number of credits."
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
     if not is_htmx_request():
