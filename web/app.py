@@ -58,13 +58,13 @@ class FastJSONProvider(DefaultJSONProvider):
             except orjson.JSONDecodeError:
                 pass
             else:  # orjson refuses lone surrogates: only the standard library lets them through
-                check_document(document, raw, surrogates_possible=False)
+                check_document(document, raw, utf8=True)
                 return document
         try:
             document = super().loads(s)
         except RecursionError:
             raise too_deep() from None
-        check_document(document, raw, surrogates_possible=True)
+        check_document(document, raw, utf8=False)
         return document
 
     def response(self, *args, **kwargs):
