@@ -37,11 +37,12 @@ def check_document(document: object, raw: bytes, *, utf8: bool) -> None:
     hold no escaped quote; else the document is walked.
     """
     strings = _NUL_ESCAPE in raw or (not utf8 and _SURROGATE.search(raw) is not None)
-    shallow = sum(raw.count(opener) for opener in _OPENERS) <= MAX_JSON_DEPTH
-    if not shallow and utf8:
+    if utf8:
         shallow = _depth_from_bytes(raw)
-        if shallow is False:
-            raise too_deep()
+    else:
+        shallow = sum(raw.count(opener) for opener in _OPENERS) <= MAX_JSON_DEPTH or None
+    if shallow is False:
+        raise too_deep()
     if strings or not shallow:
         _walk(document, strings=strings)
 
@@ -59,13 +60,15 @@ def _depth_from_bytes(raw: bytes) -> bool | None:
     Its skeleton is its brackets outside strings, all of one kind; each pass takes away the innermost
     pairs, so the number of passes to empty it is the depth (a 100-event batch: 4 passes).
     """
-    if b'\\"' in raw:
+    if b"\\" in raw and b'\\"' in raw:  # the first search is the fast one (a single byte)
         return None
     # Most strings hold no bracket: they are `""` in the skeleton, gone in one C pass (two strings side
     # by side merge into one: only `:` or `,` stood between them). The others go by pattern.
     skeleton = raw.translate(_ONE_KIND, _ALL_BUT_BRACKETS_AND_QUOTES).replace(b'""', b"")
     if b'"' in skeleton:
         skeleton = _QUOTED.sub(b"", skeleton)
+    if len(skeleton) <= 2 * MAX_JSON_DEPTH:  # too few brackets to nest too deep
+        return True
     for _ in range(MAX_JSON_DEPTH):
         if not skeleton:
             return True
