@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import DecimalException
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -96,10 +97,15 @@ def home(token: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
         return _link_refused()
-    return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
-                       meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
-                       invoices=_invoices(access), credit_notes=_credit_notes(access),
-                       wallets=_wallets(access), wallet_error=None, wallet_notice=None, wallet_forms={})
+    return render_page(PAGE, "content", **_page(access, token))
+
+
+def _page(access: Access, token: str) -> dict[str, object]:
+    """Everything the whole portal page shows (its blocks need only their part of it)."""
+    return dict(token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
+                meters=_meters(access), plans=_plans(access), now=runtime.clock.now(), invoices=_invoices(access),
+                credit_notes=_credit_notes(access), wallets=_wallets(access), wallet_error=None,
+                wallet_notice=None, wallet_forms={})
 
 
 def _credit_notes(access: Access) -> list[tuple[object, str]]:
@@ -169,10 +175,16 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     except BillingError:
         error = "Enter a positive number of credits."
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
-    if not is_htmx_request() and error is None:
-        return redirect(url_for("portal.home", token=token), code=303)
-    response = render_page(PAGE, "wallets", status=200 if is_htmx_request() or error is None else 422, token=token,
-                           wallets=_wallets(access), wallet_error=None, wallet_notice=notice, wallet_forms=forms)
+    except (OverflowError, DecimalException):  # a number too large to compute with (1e400): nothing written
+        error = "Enter a smaller number of credits."
+        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
+    if not is_htmx_request():
+        if error is None:
+            return redirect(url_for("portal.home", token=token), code=303)
+        # Without htmx (no JavaScript), the whole page again, with the refused amount and its reason.
+        return render_page(PAGE, "content", status=422, **{**_page(access, token), "wallet_forms": forms})
+    response = render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None,
+                           wallet_notice=notice, wallet_forms=forms)
     response.headers["HX-Trigger"] = "invoices-changed"
     return response
 
