@@ -125,10 +125,30 @@ def register(app: Flask) -> None:
             at = parse_datetime(at_text)
             if at is None:
                 raise click.BadParameter(f"not an ISO 8601 time: {at_text}", param_hint="--at")
-        run = run_billing_clock(at=at, fan_out=False)
+        try:
+            run = run_billing_clock(at=at, fan_out=False)
+        except Exception as error:  # not one step could run (e.g. the database is down): said, no traceback
+            current_app.logger.exception("billing clock run failed")
+            raise click.ClickException(f"the billing clock could not run: {type(error).__name__}: {error}") from None
         click.echo(f"billing clock at {run.at.isoformat()}: {run.activated} activated, {len(run.terminated)} ended, "
                    f"{len(run.invoices)} invoices issued"
-                   + (f", {len(run.failed)} subscriptions failed (see the log)" if run.failed else ""))
+                   + (f", {len(run.failed)} subscriptions could not be billed" if run.failed else ""))
+        _echo_failures(run)
         sys.stdout.flush()
-        if run.failed:
+        if not run.ok:
             sys.exit(1)
+
+
+def _echo_failures(run) -> None:
+    """One line per subscription that could not be billed (started, ended) and per clock step that failed."""
+    named = {failure.subscription_id: failure for failure in run.could_not_bill}
+    for subscription_id in run.failed:
+        failure = named.get(subscription_id)
+        if failure is None:
+            click.echo(f"  could not bill subscription {subscription_id} (see the log)")
+            continue
+        what = "bill" if failure.step == "billing" else f"run the {failure.step} of"
+        click.echo(f"  could not {what} customer {failure.external_customer_id}, subscription "
+                   f"{failure.external_subscription_id}: {failure.reason}")
+    for step, reason in run.step_failures.items():
+        click.echo(f"  clock step '{step}' failed: {reason}")
