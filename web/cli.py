@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -115,10 +116,18 @@ def register(app: Flask) -> None:
 
     @billing_group.command("run")
     @click.option("--at", "at_text", help="ISO 8601 time to run the clock as of (default: now)")
-    def billing_run(at_text: str | None):
-        """Run the billing clock once: activate, end and bill what is due. Idempotent."""
+    @click.option("--traceback", "tracebacks", is_flag=True, help="log the traceback of each failure too")
+    def billing_run(at_text: str | None, tracebacks: bool):
+        """Run the billing clock once: activate, end and bill what is due. Idempotent.
+
+        Exits with status 1 when a subscription could not be billed (each is named, with its reason).
+        """
         from billing.clock import run_billing_clock
         from billing.validation import parse_datetime
+
+        if not tracebacks:
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(_without_traceback)
 
         at: datetime | None = None
         if at_text:
@@ -137,6 +146,15 @@ def register(app: Flask) -> None:
         sys.stdout.flush()
         if not run.ok:
             sys.exit(1)
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Log a failure on its line, without its traceback (`billing run --traceback` keeps them)."""
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        record.msg, record.args = f"{record.getMessage()}: {type(error).__name__}: {error}", None
+    record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _echo_failures(run) -> None:
