@@ -247,6 +247,8 @@ def retry_failure(*, organization_id: str, failure_id: str, at: datetime | None 
         if failure is None:
             raise NotFound("billing_failure")
         subscription_id, step = failure.subscription_id, failure.step
+        if failure.resolved_at is not None:  # billed meanwhile (a later run, another tab): nothing to do
+            return Retried(True, [])
     if step not in STEPS:
         raise NotAllowed("unknown_step")
     at = at or utcnow()
