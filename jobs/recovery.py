@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 TALLY_TASKS = "jobs.tasks."
 # rq's own rule for a job stuck in the intermediate list (IntermediateQueue.should_be_cleaned_up).
 INTERMEDIATE_GRACE_SECONDS = 60
+MAX_RECOVERIES = 3  # per job
 
 
 def _ours(job: Job) -> bool:
@@ -39,8 +40,18 @@ def _ours(job: Job) -> bool:
 
 
 def _put_back(queue: Queue, job: Job) -> bool:
-    """Enqueue the job again now, from wherever rq's cleanup left it (failed, scheduled for a retry)."""
+    """Enqueue the job again now, from wherever rq's cleanup left it (failed, scheduled for a retry).
+
+    Not after MAX_RECOVERIES: a job that kills its worker every time (out of memory, say) is left to rq
+    (retried with its back-off while it has retries, then failed) rather than taking workers down in a loop.
+    """
     job = Job.fetch(job.id, connection=queue.connection)
+    recoveries = int(job.meta.get("tally_recoveries", 0))
+    if recoveries >= MAX_RECOVERIES:
+        log.error("job %s was abandoned %d times: left to rq's retries", job.id, recoveries + 1)
+        return False
+    job.meta["tally_recoveries"] = recoveries + 1
+    job.save_meta()
     status = job.get_status(refresh=True)
     if status == JobStatus.FAILED:
         FailedJobRegistry(queue=queue).requeue(job, at_front=True)

@@ -17,8 +17,8 @@ from jobs.bootstrap import ensure_configured
 
 
 def bill_subscription(*, subscription_id: str, at: str) -> list[str]:
-    ensure_configured()
-    return invoicing.bill_subscription(subscription_id=subscription_id, at=datetime.fromisoformat(at))
+    """One subscription (its advance fee at start): like a batch of one, its failure recorded."""
+    return bill_subscriptions(subscription_ids=[subscription_id], at=at)
 
 
 def bill_subscriptions(*, subscription_ids: list[str], at: str) -> list[str]:

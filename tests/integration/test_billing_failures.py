@@ -114,6 +114,8 @@ def test_the_billing_job_does_not_loop_on_bad_data(org, clock):
 
     assert len(created) == 3 and _invoiced(bad) == 0
     assert [(f.subscription_id, f.attempts) for f in _failures()] == [(bad, 1)]
+    assert tasks.bill_subscription(subscription_id=bad, at=OCTOBER.isoformat()) == []  # the one-subscription job
+    assert [(f.subscription_id, f.attempts) for f in _failures()] == [(bad, 2)]
 
 
 def test_what_counts_as_transient():
