@@ -2,6 +2,7 @@
 
 from admin import (  # noqa: F401 (they add their screens to the blueprint)
     add_on_views,
+    billing_failure_views,
     discount_views,
     invoice_views,
     plan_views,
