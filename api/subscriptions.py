@@ -8,10 +8,11 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.subscriptions import services
+from billing.subscriptions.periods import current_period
 
 
 def _serialize(subscription):
-    period = services.current_period(subscription) if subscription.status == "active" else None
+    period = current_period(subscription) if subscription.status == "active" else None
     return serializers.subscription(subscription, period=period, change=services.plan_change_of(subscription))
 
 

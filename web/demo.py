@@ -258,8 +258,8 @@ class _FixedClock:
 
 def _bill_ended_periods(subscription_ids: list[str], now: datetime) -> list[str]:
     """Issue each billing when the billing clock would have, so invoices carry real dates."""
-    from billing.invoicing.services import terms_of
     from billing.subscriptions.models import Subscription
+    from billing.subscriptions.periods import terms_of
     from billing.subscriptions.schedule import billings
 
     due: dict[datetime, list[str]] = {}

@@ -29,9 +29,8 @@ from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
-from billing.subscriptions.periods import local_date
-from billing.subscriptions.schedule import trial_end
-from billing.subscriptions.services import current_period, customer_subscriptions, next_subscription
+from billing.subscriptions.periods import current_period, local_date, trial_end
+from billing.subscriptions.services import customer_subscriptions, next_subscription
 
 
 @dataclass(frozen=True)
@@ -400,7 +399,7 @@ class SubscriptionPlan:
 def _subscription_plan(session: Session, subscription: Subscription) -> SubscriptionPlan:
     plan = subscription.plan
     base = plan.parent if plan.parent_id else plan
-    # The trial ends when billing says it does (one rule: billing.subscriptions.schedule.trial_end).
+    # The trial ends when billing says it does (one rule: billing.subscriptions.periods.trial_end).
     trial_ends_at = trial_end(subscription.started_at or subscription.subscription_at, plan.trial_period)
     successor = next_subscription(session, subscription) if subscription.status == "active" else None
     timezone = subscription.customer.applicable_timezone

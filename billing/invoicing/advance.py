@@ -42,8 +42,8 @@ from billing.money import round_minor, to_minor
 from billing.ports import runtime
 from billing.pricing.prorated import advance_units
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.periods import local_date
-from billing.subscriptions.services import current_period, period_at, recurring_since
+from billing.subscriptions.periods import current_period, local_date, period_at
+from billing.subscriptions.services import recurring_since
 from billing.webhooks import services as webhooks
 
 WATERMARK = "advance_fees"

@@ -66,7 +66,7 @@ def is_transient(error: BaseException) -> bool:
 def _failing_period(session: Session, subscription: Subscription, at: datetime) -> tuple[datetime, datetime] | None:
     """The first billing of the subscription due by `at` and not issued yet: the one that failed."""
     from billing.invoicing.models import InvoiceSubscription
-    from billing.invoicing.services import terms_of
+    from billing.subscriptions.periods import terms_of
     from billing.subscriptions.schedule import billings
 
     try:

@@ -37,18 +37,8 @@ from billing.organizations.services import next_in_sequence, reserve_in_sequence
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.periods import local_date
-from billing.subscriptions.schedule import (
-    REASON_TRIAL_ENDED,
-    Billing,
-    FeePart,
-    Terms,
-    billings,
-    charges_billed_monthly,
-    fee_days,
-    trial_end,
-)
-from billing.subscriptions.services import billing_anchor, period_at
+from billing.subscriptions.periods import local_date, period_at, terms_of
+from billing.subscriptions.schedule import REASON_TRIAL_ENDED, Billing, FeePart, billings, fee_days
 from billing.validation import MAX_AMOUNT_CENTS
 from billing.wallets import ledger as wallets
 from billing.webhooks import services as webhooks
@@ -391,16 +381,6 @@ class BillingFailed(Exception):
     def transient(self) -> bool:
         """Whether any of it may succeed if tried again soon (a database or network failure)."""
         return any(failures.is_transient(error) for error in self.errors.values())
-
-
-def terms_of(subscription: Subscription) -> Terms:
-    plan = subscription.plan
-    trial_ends_at = trial_end(subscription.started_at, plan.trial_period)
-    return Terms(interval=plan.interval, billing_time=subscription.billing_time,
-                 anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone,
-                 started_at=subscription.started_at, terminated_at=subscription.terminated_at,
-                 trial_ends_at=trial_ends_at, pay_in_advance=plan.pay_in_advance,
-                 charges_monthly=charges_billed_monthly(plan), created_at=subscription.created_at)
 
 
 @dataclass

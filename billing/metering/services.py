@@ -55,14 +55,15 @@ from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.pricing import prorated as prorated_pricing
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.periods import local_date, local_day_cuts, local_midnight
-from billing.subscriptions.services import (
+from billing.subscriptions.periods import (
     charges_period_at,
     current_charges_period,
     current_period,
-    find_subscription,
-    recurring_since,
+    local_date,
+    local_day_cuts,
+    local_midnight,
 )
+from billing.subscriptions.services import find_subscription, recurring_since
 from billing.validation import MAX_PERIODS, Checker, decimal_in_range, parse_datetime
 
 MAX_BATCH = 100

@@ -1,8 +1,12 @@
-"""Billing periods: pure date arithmetic, in the customer's timezone.
+"""Billing periods: date arithmetic in the customer's timezone, and a subscription's periods and terms.
 
 A period is half-open in UTC, [start, end): it starts at local midnight of its first day and
 ends at local midnight after its last day. Proration (schedule.fee_days) counts whole local days, the
-first and the last both included (BILLING.md, Subscriptions).
+first and the last both included (docs/billing.md, Subscriptions).
+
+The functions of a subscription (`period_at`, `current_period`, `terms_of`, ...) read only its own
+columns, its plan and its customer: invoicing and metering import them from here, below every
+use case of `billing.subscriptions.services`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,14 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from billing.ports import runtime
+
+if TYPE_CHECKING:
+    from billing.subscriptions.models import Subscription
 
 MONTHS_PER_INTERVAL = {"monthly": 1, "quarterly": 3, "semiannual": 6, "yearly": 12}
 
@@ -98,3 +109,85 @@ def local_day_cuts(start: datetime, end: datetime, timezone: str) -> list[dateti
             cuts.append(midnight)
         day += timedelta(days=1)
     return cuts
+
+
+@dataclass(frozen=True)
+class Terms:
+    interval: str
+    billing_time: str
+    anchor: date
+    timezone: str
+    started_at: datetime
+    terminated_at: datetime | None = None
+    trial_ends_at: datetime | None = None
+    pay_in_advance: bool = False
+    charges_monthly: bool = False  # yearly plans may bill their charges every month (bill_charges_monthly)
+    created_at: datetime | None = None  # when the subscription was created (a backdated one bills from then)
+
+    def period_at(self, moment: datetime) -> Period:
+        return period_containing(moment, interval=self.interval, billing_time=self.billing_time, anchor=self.anchor,
+                                 timezone=self.timezone)
+
+
+def trial_end(started_at: datetime | None, trial_days: Decimal | None) -> datetime | None:
+    """When a trial of `trial_days` (possibly fractional) started at `started_at` ends; exact, no float."""
+    if started_at is None or not trial_days or trial_days <= 0:
+        return None
+    return started_at + timedelta(microseconds=int(trial_days * 86_400_000_000))
+
+
+def charges_billed_monthly(plan) -> bool:
+    """Yearly, half-yearly and quarterly plans may bill their usage every month (Lago's bill_charges_monthly)."""
+    return bool(plan.bill_charges_monthly) and plan.interval in ("yearly", "semiannual", "quarterly")
+
+
+def billing_anchor(subscription: Subscription) -> date:
+    """The local date periods are anchored to (the subscription date, for anniversary billing)."""
+    return local_date(subscription.subscription_at, subscription.customer.applicable_timezone)
+
+
+def period_at(subscription: Subscription, moment: datetime) -> Period:
+    """The full billing period of `subscription` that contains `moment`."""
+    return period_containing(moment, interval=subscription.plan.interval, billing_time=subscription.billing_time,
+                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
+
+
+def current_charges_period(subscription: Subscription, now: datetime | None = None) -> Period:
+    """The period the subscription's usage is billed for: its plan period, or a month when the plan
+    bills its charges monthly."""
+    if not charges_billed_monthly(subscription.plan):
+        return current_period(subscription, now)
+    return period_containing(_clamped_now(subscription, now), interval="monthly",
+                             billing_time=subscription.billing_time,
+                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
+
+
+def charges_period_at(subscription: Subscription, moment: datetime) -> Period:
+    """The full period of the subscription's usage that contains `moment` (a month when charges are billed monthly)."""
+    if not charges_billed_monthly(subscription.plan):
+        return period_at(subscription, moment)
+    return period_containing(moment, interval="monthly", billing_time=subscription.billing_time,
+                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
+
+
+def _clamped_now(subscription: Subscription, now: datetime | None) -> datetime:
+    now = now or runtime.clock.now()
+    if subscription.terminated_at is not None:
+        now = min(now, subscription.terminated_at)
+    if subscription.started_at is not None:
+        now = max(now, subscription.started_at)
+    return now
+
+
+def current_period(subscription: Subscription, now: datetime | None = None) -> Period:
+    return period_at(subscription, _clamped_now(subscription, now))
+
+
+def terms_of(subscription: Subscription) -> Terms:
+    plan = subscription.plan
+    trial_ends_at = trial_end(subscription.started_at, plan.trial_period)
+    return Terms(interval=plan.interval, billing_time=subscription.billing_time,
+                 anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone,
+                 started_at=subscription.started_at, terminated_at=subscription.terminated_at,
+                 trial_ends_at=trial_ends_at, pay_in_advance=plan.pay_in_advance,
+                 charges_monthly=charges_billed_monthly(plan), created_at=subscription.created_at)

@@ -14,34 +14,15 @@ Boundaries are unique per subscription, which is what the database's unique cons
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 
-from billing.subscriptions.periods import Period, local_date, period_containing
+from billing.subscriptions.periods import Period, Terms, local_date
 
 REASON_STARTING = "subscription_starting"
 REASON_PERIODIC = "subscription_periodic"
 REASON_TRIAL_ENDED = "subscription_trial_ended"
 REASON_TERMINATING = "subscription_terminating"
 _PRECEDENCE = (REASON_TERMINATING, REASON_TRIAL_ENDED, REASON_STARTING, REASON_PERIODIC)  # the reason one invoice shows
-
-
-@dataclass(frozen=True)
-class Terms:
-    interval: str
-    billing_time: str
-    anchor: date
-    timezone: str
-    started_at: datetime
-    terminated_at: datetime | None = None
-    trial_ends_at: datetime | None = None
-    pay_in_advance: bool = False
-    charges_monthly: bool = False  # yearly plans may bill their charges every month (bill_charges_monthly)
-    created_at: datetime | None = None  # when the subscription was created (a backdated one bills from then)
-
-    def period_at(self, moment: datetime) -> Period:
-        return period_containing(moment, interval=self.interval, billing_time=self.billing_time, anchor=self.anchor,
-                                 timezone=self.timezone)
 
 
 @dataclass(frozen=True)
@@ -136,18 +117,6 @@ def _live_periods(terms: Terms, started_at: datetime, end_of_life: datetime | No
             return
         yield period, live_start, live_end
         period = terms.period_at(period.end)
-
-
-def trial_end(started_at: datetime | None, trial_days: Decimal | None) -> datetime | None:
-    """When a trial of `trial_days` (possibly fractional) started at `started_at` ends; exact, no float."""
-    if started_at is None or not trial_days or trial_days <= 0:
-        return None
-    return started_at + timedelta(microseconds=int(trial_days * 86_400_000_000))
-
-
-def charges_billed_monthly(plan) -> bool:
-    """Yearly, half-yearly and quarterly plans may bill their usage every month (Lago's bill_charges_monthly)."""
-    return bool(plan.bill_charges_monthly) and plan.interval in ("yearly", "semiannual", "quarterly")
 
 
 def fee_days(part: FeePart, timezone: str) -> int:

@@ -18,55 +18,12 @@ from billing.errors import NotFound, ValidationFailed
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
-from billing.subscriptions.periods import Period, local_date, period_containing
-from billing.subscriptions.schedule import charges_billed_monthly
+from billing.subscriptions.periods import current_period, local_date
 from billing.validation import Checker
 from billing.webhooks import services as webhooks
 
 if TYPE_CHECKING:
     from billing.invoicing.failures import Outcome
-
-
-def billing_anchor(subscription: Subscription):
-    """The local date periods are anchored to (the subscription date, for anniversary billing)."""
-    return local_date(subscription.subscription_at, subscription.customer.applicable_timezone)
-
-
-def period_at(subscription: Subscription, moment: datetime) -> Period:
-    """The full billing period of `subscription` that contains `moment`."""
-    return period_containing(moment, interval=subscription.plan.interval, billing_time=subscription.billing_time,
-                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
-
-
-def current_charges_period(subscription: Subscription, now: datetime | None = None) -> Period:
-    """The period the subscription's usage is billed for: its plan period, or a month when the plan
-    bills its charges monthly."""
-    if not charges_billed_monthly(subscription.plan):
-        return current_period(subscription, now)
-    return period_containing(_clamped_now(subscription, now), interval="monthly",
-                             billing_time=subscription.billing_time,
-                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
-
-
-def charges_period_at(subscription: Subscription, moment: datetime) -> Period:
-    """The full period of the subscription's usage that contains `moment` (a month when charges are billed monthly)."""
-    if not charges_billed_monthly(subscription.plan):
-        return period_at(subscription, moment)
-    return period_containing(moment, interval="monthly", billing_time=subscription.billing_time,
-                             anchor=billing_anchor(subscription), timezone=subscription.customer.applicable_timezone)
-
-
-def _clamped_now(subscription: Subscription, now: datetime | None) -> datetime:
-    now = now or runtime.clock.now()
-    if subscription.terminated_at is not None:
-        now = min(now, subscription.terminated_at)
-    if subscription.started_at is not None:
-        now = max(now, subscription.started_at)
-    return now
-
-
-def current_period(subscription: Subscription, now: datetime | None = None) -> Period:
-    return period_at(subscription, _clamped_now(subscription, now))
 
 
 def find_live_subscription(session: Session, organization_id: str, external_id: str,

@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from billing.subscriptions.periods import Terms
 from billing.subscriptions.schedule import (
     REASON_PERIODIC,
     REASON_STARTING,
     REASON_TERMINATING,
     REASON_TRIAL_ENDED,
-    Terms,
     billings,
     fee_days,
 )
@@ -115,7 +115,7 @@ def test_yearly_plan_billing_charges_monthly():
 def test_trial_end_is_exact_for_fractional_days():
     from decimal import Decimal
 
-    from billing.subscriptions.schedule import trial_end
+    from billing.subscriptions.periods import trial_end
 
     start = utc("2026-11-10T00:00:00")
     assert trial_end(start, Decimal("1.5")) == utc("2026-11-11T12:00:00")
