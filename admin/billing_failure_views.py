@@ -6,6 +6,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from admin.views import admin_blueprint, organization_id
+from billing.clock import retry_failure
 from billing.invoicing import failures
 from web.htmx import is_htmx_request, render_page
 
@@ -33,7 +34,7 @@ def billing_failure_list() -> ResponseReturnValue:
 
 @admin_blueprint.post("/billing-failures/<failure_id>/retry")
 def billing_failure_retry(failure_id: str) -> ResponseReturnValue:
-    retried = failures.retry_failure(organization_id=organization_id(), failure_id=failure_id)
+    retried = retry_failure(organization_id=organization_id(), failure_id=failure_id)
     if retried.resolved:
         count = len(retried.invoices)
         issued = f"{count} invoice{'s' if count != 1 else ''} issued" if count else "nothing was due any more"

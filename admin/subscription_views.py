@@ -16,14 +16,10 @@ from billing.catalog.screens import plan_options
 from billing.customers import overview
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing.termination import termination_credit_note
+from billing.lifecycle import create_subscription, terminate_subscription
 from billing.ports import runtime
 from billing.subscriptions.periods import local_date
-from billing.subscriptions.services import (
-    create_subscription,
-    plan_change_of,
-    terminate_subscription,
-    update_subscription,
-)
+from billing.subscriptions.services import plan_change_of, update_subscription
 from web.htmx import is_htmx_request
 
 # NOTE: announced to the page (house rule 8): the invoices list refreshes itself on this event.

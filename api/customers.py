@@ -6,7 +6,7 @@ from flask import request
 
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
-from billing import serializers
+from billing import lifecycle, serializers
 from billing.customers import services
 from billing.errors import ValidationFailed
 from billing.metering.services import current_usage, past_usage
@@ -66,5 +66,5 @@ def get_customer(external_id: str):
 
 @bp.delete("/customers/<path:external_id>")
 def delete_customer(external_id: str):
-    return one("customer", serializers.customer(services.delete_customer(organization_id=organization_id(),
+    return one("customer", serializers.customer(lifecycle.delete_customer(organization_id=organization_id(),
                                                                          external_id=external_id)))

@@ -6,7 +6,7 @@ from flask import request
 
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args, read_json
-from billing import serializers
+from billing import lifecycle, serializers
 from billing.subscriptions import services
 from billing.subscriptions.periods import current_period
 
@@ -18,7 +18,7 @@ def _serialize(subscription):
 
 @bp.post("/subscriptions")
 def create_subscription():
-    subscription = services.create_subscription(organization_id=organization_id(), data=body("subscription"))
+    subscription = lifecycle.create_subscription(organization_id=organization_id(), data=body("subscription"))
     return one("subscription", _serialize(subscription))
 
 
@@ -52,6 +52,6 @@ def terminate_subscription(external_id: str):
     data = read_json()
     if isinstance(data, dict):
         options = {**data, **options}
-    subscription = services.terminate_subscription(organization_id=organization_id(), external_id=external_id,
+    subscription = lifecycle.terminate_subscription(organization_id=organization_id(), external_id=external_id,
                                                    options=options)
     return one("subscription", _serialize(subscription))

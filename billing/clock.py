@@ -8,12 +8,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
+from sqlalchemy import select
+
+from billing.db import read_only, utcnow
 from billing.emails.services import send_due_emails
+from billing.errors import NotAllowed, NotFound
 from billing.invoicing import failures
 from billing.invoicing.services import BillingFailed, bill_subscriptions, due_batches, finalize_expired_drafts
+from billing.lifecycle import activate_pending_subscriptions, end_due_subscriptions
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
-from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
 from billing.wallets.services import check_wallet_thresholds, run_wallet_clock
 from billing.webhooks.services import deliver_due_webhooks
 
@@ -109,3 +113,34 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     if failed:
         run.could_not_bill = run.step("naming failures", lambda: failures.describe(failed), [])
     return run
+
+
+@dataclass(frozen=True)
+class Retried:
+    resolved: bool
+    invoices: list[str]
+    reason: str | None = None  # why it failed again
+
+
+def retry_failure(*, organization_id: str, failure_id: str, at: datetime | None = None) -> Retried:
+    """Run the step that failed again for that one subscription (an account manager's "Retry now")."""
+    with read_only() as session:
+        failure = session.scalar(select(failures.BillingFailure).where(
+            failures.BillingFailure.id == failure_id, failures.BillingFailure.organization_id == organization_id))
+        if failure is None:
+            raise NotFound("billing_failure")
+        subscription_id, step = failure.subscription_id, failure.step
+        if failure.resolved_at is not None:  # billed meanwhile (a later run, another tab): nothing to do
+            return Retried(True, [])
+    if step not in failures.STEPS:
+        raise NotAllowed("unknown_step")
+    at = at or utcnow()
+    if step == failures.BILLING:
+        try:
+            return Retried(True, bill_subscriptions(subscription_ids=[subscription_id], at=at))
+        except BillingFailed as failed:
+            return Retried(False, failed.created, failed.reasons.get(subscription_id))
+    run = (activate_pending_subscriptions if step == failures.ACTIVATION else end_due_subscriptions)
+    outcome = run(at=at, subscription_ids=[subscription_id])
+    reason = outcome.failed.get(subscription_id)
+    return Retried(reason is None, [], reason)

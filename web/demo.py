@@ -19,12 +19,12 @@ from billing import db
 from billing.catalog.services import create_billable_metric, create_plan, find_metric, find_plan
 from billing.errors import ValidationFailed
 from billing.invoicing.services import bill_subscription
+from billing.lifecycle import create_subscription
 from billing.metering.services import MAX_BATCH, ingest_events
 from billing.models import Base
 from billing.organizations.models import Organization
 from billing.organizations.services import create_admin, create_organization, find_organization_by_name
 from billing.ports import runtime
-from billing.subscriptions.services import create_subscription
 
 DEMO_ORGANIZATION = "Demo SaaS Inc."
 DEMO_ADMIN_EMAIL = "admin@demo.tally"

@@ -138,17 +138,6 @@ def list_customers(*, organization_id: str, page: int = 1, per_page: int = 20, s
         return paginate(session, query.order_by(Customer.created_at.desc(), Customer.id), page=page, per_page=per_page)
 
 
-def delete_customer(*, organization_id: str, external_id: str) -> Customer:
-    """Soft-delete the customer and terminate its live subscriptions (as Lago), keeping its invoices."""
-    from billing.subscriptions.services import terminate_subscriptions_of_customer
-
-    with unit_of_work() as uow:
-        customer = get_customer_in(uow.session, organization_id, external_id)
-        terminate_subscriptions_of_customer(uow, customer)
-        customer.deleted_at = utcnow()
-        return customer
-
-
 def require_currency(customer: Customer, currency: str) -> None:
     """Give the customer its first currency, or refuse a second one."""
     if customer.currency is None:

@@ -18,7 +18,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from billing.db import Base, new_id, read_only, unit_of_work, utcnow
-from billing.errors import NotFound
 from billing.subscriptions.models import Subscription
 
 log = logging.getLogger(__name__)
@@ -226,38 +225,3 @@ def count_open_failures(*, organization_id: str) -> int:
     with read_only() as session:
         return session.scalar(select(func.count()).select_from(BillingFailure).where(
             BillingFailure.organization_id == organization_id, BillingFailure.resolved_at.is_(None)))
-
-
-@dataclass(frozen=True)
-class Retried:
-    resolved: bool
-    invoices: list[str]
-    reason: str | None = None  # why it failed again
-
-
-def retry_failure(*, organization_id: str, failure_id: str, at: datetime | None = None) -> Retried:
-    """Run the step that failed again for that one subscription (an account manager's "Retry now")."""
-    from billing.errors import NotAllowed
-    from billing.invoicing.services import BillingFailed, bill_subscriptions
-    from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
-
-    with read_only() as session:
-        failure = session.scalar(select(BillingFailure).where(
-            BillingFailure.id == failure_id, BillingFailure.organization_id == organization_id))
-        if failure is None:
-            raise NotFound("billing_failure")
-        subscription_id, step = failure.subscription_id, failure.step
-        if failure.resolved_at is not None:  # billed meanwhile (a later run, another tab): nothing to do
-            return Retried(True, [])
-    if step not in STEPS:
-        raise NotAllowed("unknown_step")
-    at = at or utcnow()
-    if step == BILLING:
-        try:
-            return Retried(True, bill_subscriptions(subscription_ids=[subscription_id], at=at))
-        except BillingFailed as failed:
-            return Retried(False, failed.created, failed.reasons.get(subscription_id))
-    run = (activate_pending_subscriptions if step == ACTIVATION else end_due_subscriptions)
-    outcome = run(at=at, subscription_ids=[subscription_id])
-    reason = outcome.failed.get(subscription_id)
-    return Retried(reason is None, [], reason)

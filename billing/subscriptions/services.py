@@ -1,18 +1,19 @@
-"""Subscription lifecycle: create (active or pending), activate, terminate; and their billing periods."""
+"""Subscriptions: find, read and change them; mark one ended.
+
+The use cases that also bill (create with a plan change, activate, terminate, end) live in
+`billing.lifecycle`, above invoicing; the periods in `billing.subscriptions.periods`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from billing import serializers
-from billing.catalog.services import find_plan
-from billing.customers.services import ensure_customer, require_currency
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.pagination import Page, paginate
@@ -21,9 +22,6 @@ from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import current_period, local_date
 from billing.validation import Checker
 from billing.webhooks import services as webhooks
-
-if TYPE_CHECKING:
-    from billing.invoicing.failures import Outcome
 
 
 def find_live_subscription(session: Session, organization_id: str, external_id: str,
@@ -105,7 +103,7 @@ def _plan_change(session: Session, subscription: Subscription) -> PlanChange:
                              if successor else None))
 
 
-def _emit_subscription(session: Session, subscription: Subscription, webhook_type: str) -> None:
+def emit_subscription(session: Session, subscription: Subscription, webhook_type: str) -> None:
     """Report the subscription as the API shows it, in the transaction that changed it."""
 
     def payload():
@@ -115,116 +113,6 @@ def _emit_subscription(session: Session, subscription: Subscription, webhook_typ
 
     webhooks.emit(session, subscription.organization_id, webhook_type, "subscription", payload,
                   object_id=subscription.id)
-
-
-def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> Subscription:
-    """Subscribe a customer (created if unknown, as Lago) to a plan, now or at `subscription_at`."""
-    check = Checker(data)
-    external_customer_id = check.string("external_customer_id", required=True)
-    plan_code = check.string("plan_code", required=True)
-    external_id = check.string("external_id") or external_customer_id
-    name = check.string("name")
-    billing_time = check.choice("billing_time", ("calendar", "anniversary")) or "calendar"
-    subscription_at = check.datetime("subscription_at")
-    ending_at = check.datetime("ending_at")
-    overrides = data.get("plan_overrides")
-    if overrides is not None and not isinstance(overrides, Mapping):
-        check.fail("plan_overrides", "invalid_type")
-    check.done()
-    now = runtime.clock.now()
-    subscription_at = subscription_at or now
-    if ending_at is not None and ending_at <= max(subscription_at, now):
-        raise ValidationFailed({"ending_at": ["invalid_date"]})
-    with unit_of_work() as uow:
-        plan = find_plan(uow.session, organization_id, plan_code)
-        if plan is None:
-            raise NotFound("plan")
-        existing = find_live_subscription(uow.session, organization_id, external_id)
-        if existing is not None:
-            if existing.customer.external_id != external_customer_id:
-                raise ValidationFailed({"external_id": ["value_already_exist"]})
-            if existing.plan_id == plan.id or existing.plan.parent_id == plan.id:
-                if overrides:
-                    _apply_overrides(uow, existing, overrides)
-                return existing  # same subscription sent again: nothing else to change (idempotent retry)
-            return _change_plan(uow, existing, plan, overrides=overrides, name=name, now=now)
-        customer = ensure_customer(uow.session, organization_id, external_customer_id)
-        require_currency(customer, plan.amount_currency)
-        if overrides:
-            plan = override_plan(uow.session, plan, overrides)
-        subscription = Subscription(
-            organization_id=organization_id, customer=customer, plan=plan, external_id=external_id, name=name,
-            billing_time=billing_time, subscription_at=subscription_at, ending_at=ending_at, status="pending")
-        if subscription_at <= now:
-            subscription.status = "active"
-            subscription.started_at = subscription_at
-        uow.session.add(subscription)
-        uow.session.flush()
-        uow.session.refresh(subscription)
-        if subscription.status == "active":
-            _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
-            _bill_advance_fee_now(uow, subscription)
-        return subscription
-
-
-def _bill_advance_fee_now(uow: UnitOfWork, subscription: Subscription) -> None:
-    if subscription.plan.pay_in_advance:
-        # An advance fee is due the moment the subscription starts (Lago bills it at once).
-        subscription_id = subscription.id
-        uow.after_commit(lambda: runtime.dispatcher.enqueue(
-            "bill_subscription", job_id=f"bill-{subscription_id}-start", subscription_id=subscription_id,
-            at=runtime.clock.now().isoformat()))
-
-
-def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, name: str | None,
-                 now: datetime) -> Subscription:
-    """Upgrade now, or downgrade at the end of the current period (BILLING.md, Subscriptions).
-
-    NOTE: the direction is decided on yearly amounts (monthly × 12, weekly × 52, ...); equal or
-    higher is an upgrade (BILLING.md; Lago's plan change rules).
-    """
-    from billing.invoicing.services import bill_termination
-    from billing.invoicing.termination import credit_unused_advance_fee
-
-    session = uow.session
-    if current.status == "pending":
-        # Not started yet: the plan simply changes (Lago replaces a pending subscription's plan).
-        current.plan = override_plan(session, plan, overrides) if overrides else plan
-        return current
-    require_currency(current.customer, plan.amount_currency)
-    successor = next_subscription(session, current)
-    if plan.yearly_amount_cents >= current.plan.yearly_amount_cents:
-        if successor is not None:
-            successor.status, successor.canceled_at = "canceled", now
-        _terminate(uow, current, now)
-        session.flush()
-        # NOTE: an upgrade credits the unused days of an advance fee, the change day included (the new
-        # plan bills it), always as credit (Lago's TerminateService with `upgrade: true`).
-        credit_unused_advance_fee(uow, current, upgrade=True)
-        bill_termination(uow, current)
-        upgraded = Subscription(
-            organization_id=current.organization_id, customer=current.customer,
-            plan=override_plan(session, plan, overrides) if overrides else plan, external_id=current.external_id,
-            name=name or current.name, billing_time=current.billing_time, subscription_at=now, started_at=now,
-            status="active", ending_at=current.ending_at, previous_subscription_id=current.id)
-        session.add(upgraded)
-        session.flush()
-        session.refresh(upgraded)
-        _emit_subscription(session, upgraded, webhooks.SUBSCRIPTION_STARTED)
-        _bill_advance_fee_now(uow, upgraded)
-        return upgraded
-    period = current_period(current, now)
-    if successor is None:
-        successor = Subscription(
-            organization_id=current.organization_id, customer=current.customer, external_id=current.external_id,
-            billing_time=current.billing_time, status="pending", previous_subscription_id=current.id,
-            ending_at=current.ending_at, subscription_at=period.end, name=name or current.name, plan=plan)
-        session.add(successor)
-    successor.plan = override_plan(session, plan, overrides) if overrides else plan
-    successor.subscription_at = period.end
-    session.flush()
-    session.refresh(current)
-    return current
 
 
 def override_plan(session: Session, plan, overrides: Mapping[str, object], previous=None):
@@ -238,7 +126,7 @@ def override_plan(session: Session, plan, overrides: Mapping[str, object], previ
     return create_child_plan(session, plan, overrides, previous)
 
 
-def _apply_overrides(uow: UnitOfWork, subscription: Subscription, overrides: Mapping[str, object]) -> None:
+def apply_overrides(uow: UnitOfWork, subscription: Subscription, overrides: Mapping[str, object]) -> None:
     current = subscription.plan
     base = current if current.parent_id is None else current.parent
     subscription.plan = override_plan(uow.session, base, overrides,
@@ -257,15 +145,15 @@ def update_subscription(*, organization_id: str, external_id: str, data: Mapping
     if overrides is not None and not isinstance(overrides, Mapping):
         check.fail("plan_overrides", "invalid_type")
     check.done()
-    credit_note, invoice = _termination_options(data)
+    credit_note, invoice = termination_options(data)
     now = runtime.clock.now()
     with unit_of_work() as uow:
         subscription = find_live_subscription(uow.session, organization_id, external_id)
         if subscription is None:
             raise NotFound("subscription")
-        _set_termination_options(subscription, credit_note, invoice)
+        set_termination_options(subscription, credit_note, invoice)
         if overrides:
-            _apply_overrides(uow, subscription, overrides)
+            apply_overrides(uow, subscription, overrides)
         if subscription_at is not None:
             if subscription.status != "pending":
                 raise ValidationFailed({"subscription_at": ["cannot_change_once_started"]})
@@ -279,63 +167,11 @@ def update_subscription(*, organization_id: str, external_id: str, data: Mapping
         return subscription
 
 
-def activate_pending_subscriptions(*, organization_id: str | None = None, at: datetime,
-                                   subscription_ids: Sequence[str] | None = None) -> Outcome:
-    """Start every pending subscription whose `subscription_at` has come (run by the billing clock).
-
-    Each in its own transaction: one that fails is recorded (`billing_failures`) and the others start.
-    """
-    from billing.invoicing import failures
-
-    query = select(Subscription.id).where(Subscription.status == "pending", Subscription.subscription_at <= at)
-    if organization_id:
-        query = query.where(Subscription.organization_id == organization_id)
-    if subscription_ids is not None:
-        query = query.where(Subscription.id.in_(list(subscription_ids)))
-    with read_only() as session:
-        due = list(session.scalars(query.order_by(Subscription.subscription_at, Subscription.id)))
-    outcome, errors = failures.Outcome(), {}
-    for subscription_id in due:
-        try:
-            with unit_of_work() as uow:
-                subscription = uow.session.scalar(select(Subscription).where(
-                    Subscription.id == subscription_id, Subscription.status == "pending",
-                    Subscription.subscription_at <= at).with_for_update(of=Subscription))
-                if subscription is None:
-                    continue  # another run started it
-                _activate(uow, subscription)
-                failures.resolve_failures(uow.session, [subscription_id], step=failures.ACTIVATION)
-            outcome.done.append(subscription_id)
-        except Exception as error:
-            errors[subscription_id] = error
-    failures.record_failures(errors, step=failures.ACTIVATION)
-    outcome.failed.update({i: failures.reason_of(e) for i, e in errors.items()})
-    return outcome
-
-
-def _activate(uow: UnitOfWork, subscription: Subscription) -> None:
-    from billing.invoicing.services import bill_termination
-
-    previous = (uow.session.get(Subscription, subscription.previous_subscription_id)
-                if subscription.previous_subscription_id else None)
-    if previous is not None and previous.status == "active":
-        # A downgrade takes over at the end of the period: the old plan's last period is
-        # billed as it ends, then the new plan starts.
-        _terminate(uow, previous, subscription.subscription_at)
-        uow.session.flush()
-        bill_termination(uow, previous)
-    subscription.status = "active"
-    subscription.started_at = subscription.subscription_at
-    uow.session.flush()
-    _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
-    _bill_advance_fee_now(uow, subscription)
-
-
 ON_TERMINATION_CREDIT_NOTE = ("credit", "refund", "offset", "skip")
 ON_TERMINATION_INVOICE = ("generate", "skip")
 
 
-def _termination_options(data: Mapping[str, object]) -> tuple[str | None, str | None]:
+def termination_options(data: Mapping[str, object]) -> tuple[str | None, str | None]:
     """`on_termination_credit_note` and `on_termination_invoice` as sent (None: not sent; "" means the default).
 
     NOTE: Lago's values: credit note `credit` (default), `refund`, `offset`, `skip`; invoice `generate`
@@ -359,7 +195,7 @@ def _termination_options(data: Mapping[str, object]) -> tuple[str | None, str | 
     return found[0], found[1]
 
 
-def _set_termination_options(subscription: Subscription, credit_note: str | None, invoice: str | None) -> None:
+def set_termination_options(subscription: Subscription, credit_note: str | None, invoice: str | None) -> None:
     # NOTE: the credit-note choice only means something for a pay-in-advance plan: Lago keeps it null
     # on arrears plans (ignored when sent) and `credit` on advance plans terminated without one.
     if subscription.plan.pay_in_advance and credit_note is not None:
@@ -368,38 +204,8 @@ def _set_termination_options(subscription: Subscription, credit_note: str | None
         subscription.on_termination_invoice = invoice
 
 
-def terminate_subscription(*, organization_id: str, external_id: str, at: datetime | None = None,
-                           options: Mapping[str, object] | None = None) -> Subscription:
-    """End a subscription now: an active one is billed for its partial period at once; a pending one is canceled.
-
-    `options`: Lago's `on_termination_credit_note` (credit, refund, skip: what happens to the unused days
-    of an advance fee) and `on_termination_invoice` (generate, skip: the final invoice).
-    """
-    from billing.invoicing.services import bill_termination
-    from billing.invoicing.termination import credit_unused_advance_fee
-
-    credit_note, invoice = _termination_options(options or {})
-    at = at or runtime.clock.now()
-    with unit_of_work() as uow:
-        subscription = find_live_subscription(uow.session, organization_id, external_id)
-        if subscription is None:
-            raise NotFound("subscription")
-        uow.session.execute(select(Subscription.id).where(Subscription.id == subscription.id)
-                            .with_for_update())  # lock it before changing its state
-        successor = next_subscription(uow.session, subscription)
-        if successor is not None:
-            _terminate(uow, successor, at)  # a downgrade that will not happen: canceled
-        if subscription.status == "active":
-            _set_termination_options(subscription, credit_note, invoice)
-        _terminate(uow, subscription, at)
-        if subscription.status == "terminated":
-            # The credit comes first, so the final invoice (its usage) already takes it (as Lago).
-            credit_unused_advance_fee(uow, subscription)
-            bill_termination(uow, subscription)
-        return subscription
-
-
-def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> None:
+def mark_ended(uow: UnitOfWork, subscription: Subscription, at: datetime) -> None:
+    """Cancel a pending subscription, or terminate a live one at `at`, and report it (billing.lifecycle bills it)."""
     if subscription.status == "pending":
         subscription.status = "canceled"
         subscription.canceled_at = at
@@ -410,57 +216,7 @@ def _terminate(uow: UnitOfWork, subscription: Subscription, at: datetime) -> Non
             subscription.on_termination_credit_note = "credit"  # what it was terminated with (Lago's default)
     # A pending subscription ended before it started is reported as terminated too: its payload's
     # status (`canceled`) tells the two apart.
-    _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_TERMINATED)
-
-
-def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
-    from billing.invoicing.services import bill_termination
-    from billing.invoicing.termination import credit_unused_advance_fee
-
-    now = runtime.clock.now()
-    live = select(Subscription).where(Subscription.customer_id == customer.id,
-                                      Subscription.status.in_(LIVE_STATUSES))
-    for subscription in uow.session.scalars(live.with_for_update(of=Subscription)):
-        _terminate(uow, subscription, now)
-        if subscription.status == "terminated":
-            credit_unused_advance_fee(uow, subscription)
-            bill_termination(uow, subscription)
-
-
-def end_due_subscriptions(*, at: datetime, subscription_ids: Sequence[str] | None = None) -> Outcome:
-    """Terminate subscriptions whose `ending_at` has passed and bill what they still owe (`done`: their ids).
-
-    Each in its own transaction: one that fails is recorded (`billing_failures`) and the others end.
-    """
-    from billing.invoicing import failures
-    from billing.invoicing.services import bill_termination
-    from billing.invoicing.termination import credit_unused_advance_fee
-
-    query = select(Subscription.id).where(Subscription.status == "active", Subscription.ending_at.is_not(None),
-                                          Subscription.ending_at <= at)
-    if subscription_ids is not None:
-        query = query.where(Subscription.id.in_(list(subscription_ids)))
-    with read_only() as session:
-        due = list(session.scalars(query.order_by(Subscription.ending_at, Subscription.id)))
-    outcome, errors = failures.Outcome(), {}
-    for subscription_id in due:
-        try:
-            with unit_of_work() as uow:
-                subscription = uow.session.scalar(select(Subscription).where(
-                    Subscription.id == subscription_id, Subscription.status == "active",
-                    Subscription.ending_at <= at).with_for_update(of=Subscription))
-                if subscription is None:
-                    continue  # another run ended it
-                _terminate(uow, subscription, subscription.ending_at)
-                credit_unused_advance_fee(uow, subscription)
-                bill_termination(uow, subscription)
-                failures.resolve_failures(uow.session, [subscription_id], step=failures.ENDING)
-            outcome.done.append(subscription_id)
-        except Exception as error:
-            errors[subscription_id] = error
-    failures.record_failures(errors, step=failures.ENDING)
-    outcome.failed.update({i: failures.reason_of(e) for i, e in errors.items()})
-    return outcome
+    emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_TERMINATED)
 
 
 def get_subscription(*, organization_id: str, external_id: str) -> Subscription:

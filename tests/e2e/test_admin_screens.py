@@ -7,9 +7,9 @@ from playwright.sync_api import Page, expect
 
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers.services import upsert_customer
+from billing.lifecycle import create_subscription
 from billing.metering.services import ingest_events
 from billing.organizations.services import create_admin
-from billing.subscriptions.services import create_subscription
 
 pytestmark = pytest.mark.browser
 

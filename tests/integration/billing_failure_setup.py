@@ -8,7 +8,7 @@ from billing.catalog.models import Charge, Plan
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers.services import upsert_customer
 from billing.db import unit_of_work
-from billing.subscriptions.services import create_subscription
+from billing.lifecycle import create_subscription
 
 GOOD_PROPERTIES = {"amount": "0.01"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers.services import upsert_customer
-from billing.subscriptions.services import create_subscription
+from billing.lifecycle import create_subscription
 
 
 def monthly_plan(organization_id: str, *, code: str = "startup", amount_cents: int = 3000) -> None:

@@ -107,7 +107,7 @@ def test_grace_period_keeps_a_draft_until_the_clock_finalizes_it(org, clock):
 
 
 def test_termination_also_bills_periods_the_clock_missed(org, clock):
-    from billing.subscriptions.services import terminate_subscription
+    from billing.lifecycle import terminate_subscription
 
     clock.set("2026-09-01T00:00:00Z")
     monthly_plan(org.id)

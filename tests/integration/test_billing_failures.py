@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import func, select, update
 
 from billing.catalog.services import create_plan
-from billing.clock import run_billing_clock
+from billing.clock import retry_failure, run_billing_clock
 from billing.db import read_only, unit_of_work
 from billing.invoicing import failures
 from billing.invoicing import services as invoicing
 from billing.invoicing.failures import BillingFailure
 from billing.invoicing.models import InvoiceSubscription
+from billing.lifecycle import create_subscription
 from billing.organizations.services import create_organization
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.services import create_subscription
 from jobs import tasks
 from tests.integration.billing_failure_setup import corrupt, repair, subscribe_to, two_plans
 
@@ -146,7 +146,7 @@ def test_ending_fails_per_subscription(org, clock):
     assert [(n.external_subscription_id, n.step) for n in run.could_not_bill] == [("ending-0", "ending")]
 
     repair(org.id)
-    retried = failures.retry_failure(organization_id=org.id, failure_id=failure.id)
+    retried = retry_failure(organization_id=org.id, failure_id=failure.id)
     assert retried.resolved and retried.reason is None and _statuses()["ending-0"] == "terminated"
     assert _invoiced(ending[0]) == 1 and failures.open_failures(organization_id=org.id) == []
 
@@ -193,4 +193,4 @@ def test_a_failure_is_seen_by_its_organization_only(org, clock):
     from billing.errors import NotFound
 
     with pytest.raises(NotFound):
-        failures.retry_failure(organization_id=other, failure_id=mine.id)
+        retry_failure(organization_id=other, failure_id=mine.id)

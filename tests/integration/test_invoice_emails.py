@@ -14,8 +14,8 @@ from billing.customers.services import upsert_customer
 from billing.emails import services as emails
 from billing.emails.models import EmailDelivery
 from billing.invoicing.models import Invoice
+from billing.lifecycle import create_subscription
 from billing.organizations.models import Organization
-from billing.subscriptions.services import create_subscription
 from tests.integration.helpers import monthly_plan, run_scheduled_now
 
 

@@ -13,9 +13,9 @@ from billing.customers.services import upsert_customer
 from billing.db import read_only
 from billing.errors import ValidationFailed
 from billing.invoicing.models import Fee
+from billing.lifecycle import create_subscription, terminate_subscription
 from billing.metering.services import ingest_events
 from billing.subscriptions.models import Subscription
-from billing.subscriptions.services import create_subscription, terminate_subscription
 
 
 @pytest.fixture

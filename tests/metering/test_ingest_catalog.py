@@ -11,11 +11,11 @@ from sqlalchemy import select
 from billing.catalog.services import create_billable_metric, update_billable_metric
 from billing.customers.services import upsert_customer
 from billing.db import engine, read_only, unit_of_work
+from billing.lifecycle import create_subscription, terminate_subscription
 from billing.metering.catalog_cache import ingest_catalog
 from billing.metering.models import Event, UsageRollup
 from billing.metering.rollups import roll_up_events, watermark
 from billing.metering.services import ingest_events
-from billing.subscriptions.services import create_subscription, terminate_subscription
 
 
 def _event(tx: str, code: str = "storage", **properties) -> dict:

@@ -12,9 +12,9 @@ from billing import links
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers.services import upsert_customer
 from billing.invoicing.services import bill_subscription, get_invoice
+from billing.lifecycle import create_subscription
 from billing.metering.services import ingest_events
 from billing.organizations.services import create_admin, create_organization
-from billing.subscriptions.services import create_subscription
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account's password)
 

@@ -11,7 +11,8 @@ import pytest
 from billing.catalog.services import create_billable_metric, create_plan, get_plan
 from billing.db import read_only
 from billing.errors import NotFound
-from billing.subscriptions.services import create_subscription, find_live_subscription
+from billing.lifecycle import create_subscription
+from billing.subscriptions.services import find_live_subscription
 from tests.web.conftest import csrf_token_in
 
 HTMX = {"HX-Request": "true"}

@@ -10,7 +10,8 @@ import pytest
 
 from billing.catalog.services import create_billable_metric, create_plan, get_billable_metric
 from billing.customers.services import upsert_customer
-from billing.subscriptions.services import create_subscription, get_subscription
+from billing.lifecycle import create_subscription
+from billing.subscriptions.services import get_subscription
 from tests.web.conftest import create_catalog, csrf_token_in
 
 HTMX = {"HX-Request": "true"}

@@ -89,7 +89,7 @@ def test_an_expired_token_gets_403_and_a_polling_meter_stops(client, alice, cloc
 
 
 def test_the_link_of_a_deleted_customer_is_refused(client, org, alice):
-    from billing.customers.services import delete_customer
+    from billing.lifecycle import delete_customer
 
     path = alice.portal_path()
     delete_customer(organization_id=org.id, external_id="alice")

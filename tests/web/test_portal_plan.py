@@ -10,7 +10,8 @@ import pytest
 from billing import links
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers.services import upsert_customer
-from billing.subscriptions.services import create_subscription, terminate_subscription, update_subscription
+from billing.lifecycle import create_subscription, terminate_subscription
+from billing.subscriptions.services import update_subscription
 from tests.web.conftest import create_catalog
 
 

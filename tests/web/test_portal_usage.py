@@ -10,8 +10,8 @@ import pytest
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers import overview
 from billing.customers.services import upsert_customer
+from billing.lifecycle import create_subscription
 from billing.metering.services import ingest_events
-from billing.subscriptions.services import create_subscription
 from tests.web.conftest import create_catalog
 
 HTMX = {"HX-Request": "true"}

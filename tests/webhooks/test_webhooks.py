@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from billing.clock import run_billing_clock
 from billing.db import read_only, unit_of_work
 from billing.invoicing.services import finalize_invoice, list_invoices
+from billing.lifecycle import terminate_subscription
 from billing.organizations.models import Organization
-from billing.subscriptions.services import terminate_subscription
 from billing.webhooks import services as webhooks
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.integration.helpers import monthly_plan, run_scheduled_now, subscribe
