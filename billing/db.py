@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from billing import events
+
 log = logging.getLogger(__name__)
 
 
@@ -239,6 +241,10 @@ class UnitOfWork:
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the transaction has committed (e.g. enqueue a job by id)."""
         after_commit(self.session, callback)
+
+    def publish(self, event: object) -> None:
+        """Tell the event's subscribers (billing.events) now, in this transaction, before it commits."""
+        events.publish(self.session, event)
 
 
 @contextmanager

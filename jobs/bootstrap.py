@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 from billing import db, ports
+from billing.emails.services import subscribe_to_events
 from billing.organizations import passwords
 from billing.settings import Settings
 
@@ -12,9 +13,11 @@ _lock = threading.Lock()
 
 
 def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = None) -> None:
-    """Bind the core to the database, the file store and a dispatcher (RQ when Redis is set)."""
+    """Bind the core to the database, the file store and a dispatcher (RQ when Redis is set); subscribe
+    the handlers of the domain events (billing.events)."""
     from jobs.dispatch import make_dispatcher
 
+    subscribe_to_events()
     db.configure(settings.database_url)
     passwords.configure(n=settings.scrypt_n)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=ports.LocalFileStore(settings.files_path),

@@ -3,6 +3,8 @@
 `queue_invoice_email` (a finalized invoice, its PDF attached) and `queue_wallet_depleted_email`
 (a wallet's ongoing balance reached zero) write the mail's row in the transaction of that change
 (a rolled-back change sends nothing; a committed one is never lost) and ask for it after commit.
+They run as handlers of the domain events `InvoiceFinalized` and `WalletDepleted` (billing.events,
+subscribed by `subscribe_to_events` at configuration time): invoicing and wallets never import emails.
 `send_email` claims a due row under a lease (two workers never both send it), sends it through
 the `Mailer` port and records the outcome, scheduling a retry on failure.
 """
@@ -16,12 +18,15 @@ from email.utils import formataddr
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from billing import links, outbox
+from billing import events, links, outbox
 from billing.db import new_id, read_only, unit_of_work
 from billing.emails.models import EmailDelivery
+from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import Invoice
+from billing.invoicing.services import invoice_pdf_bytes
 from billing.money import format_money, locale_for_country
 from billing.ports import OutgoingMail, runtime
+from billing.wallets.events import WalletDepleted
 from billing.wallets.models import Wallet
 
 INVOICE_FINALIZED = "invoice.finalized"
@@ -56,6 +61,21 @@ def queue_invoice_email(session: Session, invoice: Invoice, *, new_invoice: bool
                              next_attempt_at=runtime.clock.now())
     session.add(delivery)
     return _ask_after_commit(session, delivery)
+
+
+def subscribe_to_events() -> None:
+    """Queue the customers' emails on the events that call for one (configuration time: billing.events)."""
+    events.subscribe(InvoiceFinalized, _on_invoice_finalized)
+    events.subscribe(WalletDepleted, _on_wallet_depleted)
+
+
+def _on_invoice_finalized(session: Session, event: InvoiceFinalized) -> None:
+    queue_invoice_email(session, event.invoice, new_invoice=event.new_invoice)
+
+
+def _on_wallet_depleted(session: Session, event: WalletDepleted) -> None:
+    queue_wallet_depleted_email(session, event.wallet, ongoing_balance_cents=event.ongoing_balance_cents,
+                                credits_ongoing_balance=event.credits_ongoing_balance)
 
 
 def _ask_after_commit(session: Session, delivery: EmailDelivery) -> str:
@@ -160,8 +180,6 @@ def wallet_depleted_mail(delivery: EmailDelivery, wallet: Wallet) -> OutgoingMai
 
 
 def _build(delivery_id: str) -> OutgoingMail:
-    from billing.invoicing.services import invoice_pdf_bytes
-
     with read_only() as session:
         organization_id, kind, invoice_id = session.execute(select(
             EmailDelivery.organization_id, EmailDelivery.kind, EmailDelivery.invoice_id).where(

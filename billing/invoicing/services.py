@@ -19,9 +19,9 @@ from billing.catalog.models import AppliedCoupon, Charge, Plan
 from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, new_id, read_only, unit_of_work, utcnow
-from billing.emails.services import queue_invoice_email
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import failures, totals
+from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import (
     PAYMENT_STATUSES,
     Credit,
@@ -631,7 +631,7 @@ def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) 
     for invoice in invoices:
         if invoice.id in finalizing:
             _emit_invoice(session, invoice, webhooks.INVOICE_CREATED, known)
-            queue_invoice_email(session, invoice, new_invoice=True)
+            uow.publish(InvoiceFinalized(invoice, new_invoice=True))
         elif invoice.id in closing:
             continue  # not an invoice to announce
         else:
@@ -799,9 +799,10 @@ def finalize(uow: UnitOfWork, invoice: Invoice, known: Known | None = None, *, a
     if announce:
         _emit_invoice(session, invoice, webhooks.INVOICE_ONE_OFF_CREATED if invoice.invoice_type == "one_off"
                       else webhooks.INVOICE_CREATED, known)
-    # The customer's email (with the PDF), queued in this transaction and sent by a job after commit.
+    # Told to its subscribers in this transaction: the customer's email (with the PDF) is queued by
+    # billing.emails and sent by a job after commit.
     if announce and not paid:
-        queue_invoice_email(session, invoice)
+        uow.publish(InvoiceFinalized(invoice))
     invoice_id = invoice.id
     if runtime.invoice_pdfs:
         uow.after_commit(lambda: runtime.dispatcher.enqueue("render_invoice_pdf", job_id=f"pdf-{invoice_id}",

@@ -18,7 +18,6 @@ from billing.catalog.taxes import organization_taxes
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
-from billing.emails import services as emails
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import services as invoicing
 from billing.invoicing import totals
@@ -33,6 +32,7 @@ from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import local_date
 from billing.validation import MAX_AMOUNT_CENTS, Checker
 from billing.wallets import ledger
+from billing.wallets.events import WalletDepleted
 from billing.wallets.models import (
     FEE_TYPES,
     RULE_INTERVALS,
@@ -742,8 +742,7 @@ def _check_wallet(uow: UnitOfWork, wallet: Wallet) -> int:
         after = Ongoing(usage_cents=ongoing.usage_cents, balance_cents=balance, usage_credits=ongoing.usage_credits,
                         credits=credits)
         _emit_wallet(session, wallet, ledger.WALLET_DEPLETED_ONGOING_BALANCE, after)
-        emails.queue_wallet_depleted_email(session, wallet, ongoing_balance_cents=balance,
-                                           credits_ongoing_balance=credits)
+        uow.publish(WalletDepleted(wallet, ongoing_balance_cents=balance, credits_ongoing_balance=credits))
     elif balance > 0 and wallet.depleted_notified:
         wallet.depleted_notified = False
     return fired
