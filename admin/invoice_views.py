@@ -8,8 +8,7 @@ from flask.typing import ResponseReturnValue
 from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id
 from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
-from billing.invoicing import credit_notes
-from billing.invoicing import services as invoicing
+from billing.invoicing import actions, credit_notes, queries
 from billing.invoicing.models import CREDIT_NOTE_REASONS
 from web.htmx import is_htmx_request, render_page
 
@@ -35,7 +34,7 @@ def _refused() -> int:
 
 
 def _invoice(customer_id: str, invoice_id: str):
-    invoice = invoicing.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+    invoice = queries.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     if invoice.customer_id != customer_id:
         raise NotFound("invoice")
     return invoice
@@ -62,7 +61,7 @@ def invoice_page(customer_id: str, invoice_id: str) -> ResponseReturnValue:
 def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     _invoice(customer_id, invoice_id)
     try:
-        invoicing.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+        actions.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
         return render_invoice(customer_id, invoice_id, status=_refused(),
                               action_error=MESSAGES.get(error.code, error.code))
@@ -73,7 +72,7 @@ def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
 def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     _invoice(customer_id, invoice_id)
     try:
-        invoicing.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+        actions.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
         return render_invoice(customer_id, invoice_id, status=_refused(),
                               action_error=MESSAGES.get(error.code, error.code))

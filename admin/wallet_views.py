@@ -15,7 +15,7 @@ from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer
 from billing.customers import overview
 from billing.errors import BillingError, ValidationFailed
-from billing.invoicing.services import update_invoice
+from billing.invoicing.actions import update_invoice
 from billing.money import format_money
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request

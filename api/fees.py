@@ -6,13 +6,13 @@ from flask import request
 
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
-from billing.invoicing import advance, services
+from billing.invoicing import advance, queries
 
 
 @bp.get("/fees")
 def list_fees():
     flag = request.args.get("pay_in_advance")
-    page = services.list_fees(organization_id=organization_id(),
+    page = queries.list_fees(organization_id=organization_id(),
                               external_subscription_id=request.args.get("external_subscription_id"),
                               external_customer_id=request.args.get("external_customer_id"),
                               pay_in_advance=None if flag is None else flag.lower() == "true", **page_args())
@@ -21,7 +21,7 @@ def list_fees():
 
 @bp.get("/fees/<fee_id>")
 def get_fee(fee_id: str):
-    return one("fee", services.get_fee(organization_id=organization_id(), fee_id=fee_id))
+    return one("fee", queries.get_fee(organization_id=organization_id(), fee_id=fee_id))
 
 
 @bp.put("/fees/<fee_id>")

@@ -8,11 +8,11 @@ from flask import request
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing import serializers
-from billing.invoicing import one_off, services
+from billing.invoicing import actions, documents, one_off, queries
 
 
 def _serialize(invoice):
-    return serializers.invoice(invoice, {s.id: s for s in services.subscriptions_of(invoice)})
+    return serializers.invoice(invoice, {s.id: s for s in queries.subscriptions_of(invoice)})
 
 
 @bp.post("/invoices")
@@ -23,7 +23,7 @@ def create_one_off_invoice():
 
 @bp.get("/invoices")
 def list_invoices():
-    page = services.list_invoices(organization_id=organization_id(),
+    page = queries.list_invoices(organization_id=organization_id(),
                                   external_customer_id=request.args.get("external_customer_id"),
                                   status=request.args.get("status"), **page_args())
     return many("invoices", page, _serialize)
@@ -31,34 +31,34 @@ def list_invoices():
 
 @bp.get("/invoices/<invoice_id>")
 def get_invoice(invoice_id: str):
-    return one("invoice", _serialize(services.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
+    return one("invoice", _serialize(queries.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
 
 
 @bp.put("/invoices/<invoice_id>/finalize")
 def finalize_invoice(invoice_id: str):
-    return one("invoice", _serialize(services.finalize_invoice(organization_id=organization_id(),
+    return one("invoice", _serialize(actions.finalize_invoice(organization_id=organization_id(),
                                                                invoice_id=invoice_id)))
 
 
 @bp.post("/invoices/<invoice_id>/download")
 def download_invoice(invoice_id: str):
-    invoice = services.ensure_invoice_pdf(organization_id=organization_id(), invoice_id=invoice_id)
+    invoice = documents.ensure_invoice_pdf(organization_id=organization_id(), invoice_id=invoice_id)
     return one("invoice", _serialize(invoice))
 
 
 @bp.put("/invoices/<invoice_id>")
 def update_invoice(invoice_id: str):
     data = body("invoice")
-    return one("invoice", _serialize(services.update_invoice(organization_id=organization_id(), invoice_id=invoice_id,
+    return one("invoice", _serialize(actions.update_invoice(organization_id=organization_id(), invoice_id=invoice_id,
                                                              payment_status=data.get("payment_status"))))
 
 
 @bp.put("/invoices/<invoice_id>/refresh")
 def refresh_invoice(invoice_id: str):
-    return one("invoice", _serialize(services.refresh_invoice(organization_id=organization_id(),
+    return one("invoice", _serialize(actions.refresh_invoice(organization_id=organization_id(),
                                                               invoice_id=invoice_id)))
 
 
 @bp.post("/invoices/<invoice_id>/void")
 def void_invoice(invoice_id: str):
-    return one("invoice", _serialize(services.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
+    return one("invoice", _serialize(actions.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)))

@@ -313,7 +313,7 @@ def _checks(org_id: str, n: int, start: datetime, end: datetime, sample: int) ->
 
 
 def _pdf_rate(count: int) -> dict:
-    from billing.invoicing.services import render_invoice_pdf
+    from billing.invoicing.documents import render_invoice_pdf
 
     with common.pg_connect() as conn:
         ids = [r[0] for r in conn.execute("SELECT id FROM invoices ORDER BY random() LIMIT %s", (count + 1,))]

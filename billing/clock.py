@@ -14,7 +14,8 @@ from billing.db import read_only, utcnow
 from billing.emails.services import send_due_emails
 from billing.errors import NotAllowed, NotFound
 from billing.invoicing import failures
-from billing.invoicing.services import BillingFailed, bill_subscriptions, due_batches, finalize_expired_drafts
+from billing.invoicing.actions import finalize_expired_drafts
+from billing.invoicing.runs import BillingFailed, bill_subscriptions, due_batches
 from billing.lifecycle import activate_pending_subscriptions, end_due_subscriptions
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime

@@ -20,7 +20,7 @@ from billing.customers.services import ensure_customer, get_customer_in, require
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import failures
-from billing.invoicing.services import bill_termination
+from billing.invoicing.runs import bill_termination
 from billing.invoicing.termination import credit_unused_advance_fee
 from billing.ports import runtime
 from billing.subscriptions.models import LIVE_STATUSES, Subscription

@@ -7,8 +7,7 @@ from datetime import datetime
 
 from billing import clock
 from billing.emails import services as emails
-from billing.invoicing import advance, credit_notes
-from billing.invoicing import services as invoicing
+from billing.invoicing import advance, credit_notes, documents, runs
 from billing.metering import rollups
 from billing.ports import runtime
 from billing.wallets import services as wallets
@@ -31,8 +30,8 @@ def bill_subscriptions(*, subscription_ids: list[str], at: str) -> list[str]:
     """
     ensure_configured()
     try:
-        return invoicing.bill_subscriptions(subscription_ids=subscription_ids, at=datetime.fromisoformat(at))
-    except invoicing.BillingFailed as failed:
+        return runs.bill_subscriptions(subscription_ids=subscription_ids, at=datetime.fromisoformat(at))
+    except runs.BillingFailed as failed:
         if failed.transient:
             raise
         return failed.created
@@ -40,7 +39,7 @@ def bill_subscriptions(*, subscription_ids: list[str], at: str) -> list[str]:
 
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
     ensure_configured()
-    return invoicing.render_invoice_pdf(invoice_id=invoice_id)
+    return documents.render_invoice_pdf(invoice_id=invoice_id)
 
 
 def render_credit_note_pdf(*, credit_note_id: str) -> str | None:

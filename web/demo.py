@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from billing import db
 from billing.catalog.services import create_billable_metric, create_plan, find_metric, find_plan
 from billing.errors import ValidationFailed
-from billing.invoicing.services import bill_subscription
+from billing.invoicing.runs import bill_subscription
 from billing.lifecycle import create_subscription
 from billing.metering.services import MAX_BATCH, ingest_events
 from billing.models import Base

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, abort
 from billing import links
 from billing.errors import BillingError
 from billing.invoicing.credit_notes import credit_note_pdf_bytes
-from billing.invoicing.services import invoice_pdf_bytes
+from billing.invoicing.documents import invoice_pdf_bytes
 
 blueprint = Blueprint("files", __name__)
 

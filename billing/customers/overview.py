@@ -21,8 +21,8 @@ from billing.catalog.screens import PlanView, plan_view_of
 from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
+from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
-from billing.invoicing.services import invoice_pdf_bytes
 from billing.metering.models import Event
 from billing.metering.services import ChargeUsage, Usage, daily_usage, usage_for_current_period
 from billing.money import decimal_str

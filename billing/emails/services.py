@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from billing import events, links, outbox
 from billing.db import new_id, read_only, unit_of_work
 from billing.emails.models import EmailDelivery
+from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import Invoice
-from billing.invoicing.services import invoice_pdf_bytes
 from billing.money import format_money, locale_for_country
 from billing.ports import OutgoingMail, runtime
 from billing.wallets.events import WalletDepleted

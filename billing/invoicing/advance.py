@@ -31,8 +31,11 @@ from billing.catalog.taxes import organization_taxes
 from billing.db import UnitOfWork, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import totals
+from billing.invoicing.amounts import check_amounts
+from billing.invoicing.discounts import apply_coupons_and_taxes, compute_totals
+from billing.invoicing.finalization import finalize
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
-from billing.invoicing.services import apply_coupons_and_taxes, check_amounts, compute_totals, finalize, get_fee
+from billing.invoicing.queries import get_fee
 from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
 from billing.metering.aggregation import units as aggregated_units

@@ -23,8 +23,10 @@ from billing.customers.services import get_customer_in, require_currency
 from billing.db import unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import totals
+from billing.invoicing.discounts import compute_totals
+from billing.invoicing.finalization import finalize
 from billing.invoicing.models import Fee, Invoice
-from billing.invoicing.services import compute_totals, finalize, get_invoice
+from billing.invoicing.queries import get_invoice
 from billing.invoicing.taxing import record_taxes
 from billing.money import round_minor, to_major_precise
 from billing.ports import runtime

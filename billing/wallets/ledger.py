@@ -1,6 +1,6 @@
 """The wallet ledger inside a caller's transaction: balances, lots, consumption, settlement.
 
-Helpers only flush; the use case owning the transaction (wallets.services, invoicing.services)
+Helpers only flush; the use case owning the transaction (wallets.services, invoicing.runs, invoicing.actions)
 locks the wallet row first (`lock_wallets`), so two invoices never consume the same credits.
 """
 

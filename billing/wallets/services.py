@@ -19,8 +19,7 @@ from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
-from billing.invoicing import services as invoicing
-from billing.invoicing import totals
+from billing.invoicing import finalization, totals
 from billing.invoicing.models import Fee, Invoice
 from billing.metering import rollups
 from billing.metering.models import Event, RollupWatermark
@@ -266,7 +265,7 @@ def _purchase_invoice(uow: UnitOfWork, wallet: Wallet, credits: Decimal, *, name
     session.add(invoice)
     session.flush()
     if finalize:
-        invoicing.finalize(uow, invoice)
+        finalization.finalize(uow, invoice)
     return invoice
 
 

@@ -17,7 +17,7 @@ from billing.customers.models import Customer
 from billing.customers.services import upsert_customer
 from billing.db import read_only, unit_of_work
 from billing.emails.models import EmailDelivery
-from billing.invoicing import services as invoicing
+from billing.invoicing import fees, queries, runs
 from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
 from billing.metering.services import ingest_events
 from billing.organizations.models import Organization, Sequence
@@ -123,9 +123,9 @@ def test_a_batch_issues_the_same_invoices_as_one_by_one(app, clock, run_jobs, sm
     single, single_ids = _mixed_organization("Single", clock, receiver.url)
     clock.set("2026-10-01T01:00:00Z")
 
-    created = invoicing.bill_subscriptions(subscription_ids=batch_ids, at=OCTOBER)
+    created = runs.bill_subscriptions(subscription_ids=batch_ids, at=OCTOBER)
     one_by_one = [i for subscription_id in single_ids
-                  for i in invoicing.bill_subscription(subscription_id=subscription_id, at=OCTOBER)]
+                  for i in runs.bill_subscription(subscription_id=subscription_id, at=OCTOBER)]
     assert len(created) == len(one_by_one) == 9  # "missed" has August and September
 
     def comparable(invoices: dict[str, list[tuple]]) -> dict[str, list[tuple]]:
@@ -145,7 +145,7 @@ def test_a_batch_issues_the_same_invoices_as_one_by_one(app, clock, run_jobs, sm
     assert status == "draft" and number.endswith("-DRAFT")
     assert [row[2][-7:] for row in batch["missed"]] == ["007-001", "007-002"]  # gap-free, oldest first
     assert sorted(row[2][-3:] for key in ("two-a", "two-b") for row in batch[key]) == ["001", "002"]
-    assert invoicing.bill_subscriptions(subscription_ids=batch_ids, at=OCTOBER) == []
+    assert runs.bill_subscriptions(subscription_ids=batch_ids, at=OCTOBER) == []
     # Each invoice announced once, as written (its number), and emailed once when finalized.
     for organization_id in (batched, single):
         with read_only() as session:
@@ -168,8 +168,8 @@ def test_per_organization_numbers_of_a_batch_follow_each_other(org, clock):
     monthly_plan(org.id)
     ids = [subscribe(org.id, f"sub-{n}", at="2026-09-01T00:00:00Z") for n in range(5)]
     clock.set("2026-10-01T01:00:00Z")
-    [first] = invoicing.bill_subscriptions(subscription_ids=ids[:1], at=OCTOBER)
-    invoicing.bill_subscriptions(subscription_ids=ids[1:], at=OCTOBER)
+    [first] = runs.bill_subscriptions(subscription_ids=ids[:1], at=OCTOBER)
+    runs.bill_subscriptions(subscription_ids=ids[1:], at=OCTOBER)
     with read_only() as session:
         numbers = sorted(session.scalars(select(Invoice.number)))
         assert session.get(Invoice, first).number.endswith("-202610-001")
@@ -182,23 +182,23 @@ def test_one_failing_subscription_does_not_stop_the_others_and_the_rerun_bills_i
     ids = [subscribe(org.id, f"sub-{n}", at="2026-09-01T00:00:00Z") for n in range(4)]
     for n in range(4):
         _calls(org.id, f"sub-{n}", n + 1)
-    real = invoicing.charge_usage
+    real = fees.charge_usage
 
     def broken_for_sub_2(session, subscription, *args, **kwargs):
         if subscription.external_id == "sub-2":
             raise ValueError("a bug met by this subscription only")
         return real(session, subscription, *args, **kwargs)
 
-    monkeypatch.setattr(invoicing, "charge_usage", broken_for_sub_2)
-    with pytest.raises(invoicing.BillingFailed) as failure:
-        invoicing.bill_subscriptions(subscription_ids=ids, at=OCTOBER)
+    monkeypatch.setattr(fees, "charge_usage", broken_for_sub_2)
+    with pytest.raises(runs.BillingFailed) as failure:
+        runs.bill_subscriptions(subscription_ids=ids, at=OCTOBER)
     assert failure.value.subscription_ids == [ids[2]] and len(failure.value.created) == 3
     assert _count(InvoiceSubscription) == 3 and _count(InvoiceSubscription, subscription_id=ids[2]) == 0
 
-    monkeypatch.setattr(invoicing, "charge_usage", real)  # fixed: the job's retry bills what is left
-    [retried] = invoicing.bill_subscriptions(subscription_ids=ids, at=OCTOBER)
+    monkeypatch.setattr(fees, "charge_usage", real)  # fixed: the job's retry bills what is left
+    [retried] = runs.bill_subscriptions(subscription_ids=ids, at=OCTOBER)
     assert _count(Invoice) == _count(InvoiceSubscription) == 4
-    assert invoicing.get_invoice(organization_id=org.id, invoice_id=retried).fees_amount_cents == 3000 + 3
+    assert queries.get_invoice(organization_id=org.id, invoice_id=retried).fees_amount_cents == 3000 + 3
     with read_only() as session:
         assert sorted(session.scalars(select(Invoice.number))) == sorted(set(session.scalars(select(Invoice.number))))
 
@@ -223,7 +223,7 @@ def test_a_batch_killed_mid_way_leaves_nothing_and_the_rerun_bills_each_once(org
     monthly_plan(org.id)
     ids = [subscribe(org.id, f"sub-{n}", at="2026-09-01T00:00:00Z") for n in range(3)]
     _calls(org.id, "sub-1", 7)
-    real, seen = invoicing.charge_usage, []
+    real, seen = fees.charge_usage, []
 
     def killed_at_the_second(session, subscription, *args, **kwargs):
         seen.append(subscription.id)
@@ -231,16 +231,16 @@ def test_a_batch_killed_mid_way_leaves_nothing_and_the_rerun_bills_each_once(org
             raise SystemExit("worker killed")  # like a SIGTERM'd work horse, mid-transaction
         return real(session, subscription, *args, **kwargs)
 
-    monkeypatch.setattr(invoicing, "charge_usage", killed_at_the_second)
+    monkeypatch.setattr(fees, "charge_usage", killed_at_the_second)
     with pytest.raises(SystemExit):
-        invoicing.bill_subscriptions(subscription_ids=ids, at=OCTOBER)
+        runs.bill_subscriptions(subscription_ids=ids, at=OCTOBER)
     assert _count(Invoice) == _count(Fee) == _count(InvoiceSubscription) == 0
     with read_only() as session:  # no invoice number was taken either
         assert session.scalar(select(func.count()).select_from(Sequence).where(Sequence.scope.like("invoice:%"))) == 0
 
-    monkeypatch.setattr(invoicing, "charge_usage", real)
-    assert len(invoicing.bill_subscriptions(subscription_ids=ids, at=OCTOBER)) == 3
-    assert invoicing.bill_subscriptions(subscription_ids=ids, at=OCTOBER) == []  # a second rerun: nothing
+    monkeypatch.setattr(fees, "charge_usage", real)
+    assert len(runs.bill_subscriptions(subscription_ids=ids, at=OCTOBER)) == 3
+    assert runs.bill_subscriptions(subscription_ids=ids, at=OCTOBER) == []  # a second rerun: nothing
     assert _count(Invoice) == _count(InvoiceSubscription) == 3
     with read_only() as session:
         assert {n[-7:] for n in session.scalars(select(Invoice.number))} == {"001-001", "002-001", "003-001"}
@@ -258,7 +258,7 @@ def test_two_batches_over_the_same_subscriptions_at_once_bill_each_once(org, clo
     def bill(subscription_ids: list[str]) -> None:
         barrier.wait()
         try:
-            results.append(invoicing.bill_subscriptions(subscription_ids=subscription_ids, at=OCTOBER))
+            results.append(runs.bill_subscriptions(subscription_ids=subscription_ids, at=OCTOBER))
         except BaseException as error:  # noqa: BLE001 (reported below)
             errors.append(error)
 
@@ -283,7 +283,7 @@ def test_due_batches_keep_customers_together_and_cut_the_same_slices_on_a_rerun(
         customer_of = dict(session.execute(select(Subscription.id, Customer.external_id).join(
             Customer, Customer.id == Subscription.customer_id)).all())
     clock.set("2026-10-01T01:00:00Z")
-    batches = invoicing.due_batches(at=OCTOBER, size=3)
+    batches = runs.due_batches(at=OCTOBER, size=3)
     assert sorted(s for b in batches for s in b.subscription_ids) == sorted(customer_of)
     assert all(len(b.subscription_ids) <= 3 and b.organization_id == org.id for b in batches)
     # A customer with at most `size` subscriptions is in one batch only; "d" (4) is cut in two.
@@ -291,8 +291,8 @@ def test_due_batches_keep_customers_together_and_cut_the_same_slices_on_a_rerun(
                for customer in layout}
     assert holding == {"a": 1, "b": 1, "c": 1, "d": 2, "e": 1}
 
-    invoicing.bill_subscriptions(subscription_ids=batches[0].subscription_ids, at=OCTOBER)
-    again = invoicing.due_batches(at=OCTOBER, size=3)
+    runs.bill_subscriptions(subscription_ids=batches[0].subscription_ids, at=OCTOBER)
+    again = runs.due_batches(at=OCTOBER, size=3)
     assert [(b.key, b.subscription_ids) for b in again] == [(b.key, b.subscription_ids) for b in batches[1:]]
 
 

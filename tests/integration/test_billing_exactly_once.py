@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from billing.clock import run_billing_clock
 from billing.db import read_only
-from billing.invoicing import services as invoicing
+from billing.invoicing import fees, queries, runs
 from billing.invoicing.models import Fee, Invoice, InvoiceSubscription
 from billing.metering.services import ingest_events
 from tests.integration.helpers import monthly_plan, subscribe
@@ -31,7 +31,7 @@ def test_concurrent_billing_of_one_subscription_issues_one_invoice(org, clock):
 
     def bill() -> None:
         barrier.wait()
-        results.append(invoicing.bill_subscription(subscription_id=subscription_id, at=at))
+        results.append(runs.bill_subscription(subscription_id=subscription_id, at=at))
 
     threads = [threading.Thread(target=bill) for _ in range(4)]
     for thread in threads:
@@ -73,14 +73,14 @@ def test_a_job_killed_mid_invoice_leaves_nothing_and_the_rerun_completes(org, cl
     def dies_after_the_subscription_fee(*args, **kwargs):
         raise SystemExit("worker killed")  # like a SIGTERM'd work horse, mid-transaction
 
-    monkeypatch.setattr(invoicing, "charge_usage", dies_after_the_subscription_fee)
+    monkeypatch.setattr(fees, "charge_usage", dies_after_the_subscription_fee)
     with pytest.raises(SystemExit):
-        invoicing.bill_subscription(subscription_id=subscription_id, at=at)
+        runs.bill_subscription(subscription_id=subscription_id, at=at)
     assert _count(Invoice) == 0 and _count(Fee) == 0 and _count(InvoiceSubscription) == 0
 
-    monkeypatch.setattr(invoicing, "charge_usage", real_charge_usage)
-    [invoice_id] = invoicing.bill_subscription(subscription_id=subscription_id, at=at)
-    invoice = invoicing.get_invoice(organization_id=org.id, invoice_id=invoice_id)
+    monkeypatch.setattr(fees, "charge_usage", real_charge_usage)
+    [invoice_id] = runs.bill_subscription(subscription_id=subscription_id, at=at)
+    invoice = queries.get_invoice(organization_id=org.id, invoice_id=invoice_id)
     assert invoice.fees_amount_cents == 3000 + 7
     assert invoice.status == "finalized" and invoice.number.endswith("-001")
 
@@ -94,15 +94,15 @@ def test_grace_period_keeps_a_draft_until_the_clock_finalizes_it(org, clock):
     upsert_customer(organization_id=org.id, data={"external_id": "c1", "invoice_grace_period": 3})
     clock.set("2026-10-01T02:00:00Z")
     [invoice_id] = run_billing_clock(fan_out=False).invoices
-    draft = invoicing.get_invoice(organization_id=org.id, invoice_id=invoice_id)
+    draft = queries.get_invoice(organization_id=org.id, invoice_id=invoice_id)
     assert draft.status == "draft" and draft.number.endswith("-DRAFT") and draft.sequential_id is None
 
     clock.set("2026-10-03T23:00:00Z")
     run_billing_clock(fan_out=False)
-    assert invoicing.get_invoice(organization_id=org.id, invoice_id=invoice_id).status == "draft"
+    assert queries.get_invoice(organization_id=org.id, invoice_id=invoice_id).status == "draft"
     clock.set("2026-10-04T02:00:00Z")
     run_billing_clock(fan_out=False)
-    final = invoicing.get_invoice(organization_id=org.id, invoice_id=invoice_id)
+    final = queries.get_invoice(organization_id=org.id, invoice_id=invoice_id)
     assert final.status == "finalized" and final.number.endswith("-001-001")
 
 

@@ -11,8 +11,7 @@ from sqlalchemy import func, select, update
 from billing.catalog.services import create_plan
 from billing.clock import retry_failure, run_billing_clock
 from billing.db import read_only, unit_of_work
-from billing.invoicing import failures
-from billing.invoicing import services as invoicing
+from billing.invoicing import failures, runs
 from billing.invoicing.failures import BillingFailure
 from billing.invoicing.models import InvoiceSubscription
 from billing.lifecycle import create_subscription
@@ -82,8 +81,8 @@ def test_the_good_subscriptions_are_billed_and_the_bad_one_recorded_until_a_run_
 def test_a_batch_of_one_that_fails_is_reported_like_a_larger_batch(org, clock):
     _, bad = _bad_among_good(org.id, clock)
 
-    with pytest.raises(invoicing.BillingFailed) as failed:
-        invoicing.bill_subscriptions(subscription_ids=[bad], at=OCTOBER)
+    with pytest.raises(runs.BillingFailed) as failed:
+        runs.bill_subscriptions(subscription_ids=[bad], at=OCTOBER)
 
     assert failed.value.subscription_ids == [bad] and failed.value.created == []
     assert failed.value.reasons[bad].startswith("InvalidProperties") and not failed.value.transient

@@ -71,8 +71,9 @@ def test_a_fee_beyond_the_amount_limit_fails_that_billing_with_a_reason(lago, cl
     """Each value in range, their product is not: termination answers 422 (not 500) and writes nothing,
     the clock names the subscription; the subscription stays as it was."""
     from billing.db import read_only
+    from billing.invoicing.amounts import AmountOutOfRange
     from billing.invoicing.models import Invoice
-    from billing.invoicing.services import AmountOutOfRange, bill_subscription
+    from billing.invoicing.runs import bill_subscription
 
     clock.set("2026-11-01T00:00:00Z")
     _catalog(lago, amount="999999999999999")

@@ -24,7 +24,7 @@ from lago_python_client.models import (
 from lago_python_client.models.invoice import InvoicePaymentStatusChange
 
 from billing.clock import run_billing_clock
-from billing.invoicing.services import bill_subscription
+from billing.invoicing.runs import bill_subscription
 from billing.wallets.services import check_wallet_thresholds
 
 

@@ -11,7 +11,8 @@ import pytest
 from billing import links
 from billing.catalog.services import create_billable_metric, create_plan
 from billing.customers.services import upsert_customer
-from billing.invoicing.services import bill_subscription, get_invoice
+from billing.invoicing.queries import get_invoice
+from billing.invoicing.runs import bill_subscription
 from billing.lifecycle import create_subscription
 from billing.metering.services import ingest_events
 from billing.organizations.services import create_admin, create_organization

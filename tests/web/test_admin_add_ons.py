@@ -9,7 +9,7 @@ from billing.catalog.add_ons import create_add_on, get_add_on, list_add_ons
 from billing.catalog.taxes import create_tax
 from billing.customers.services import upsert_customer
 from billing.errors import NotFound
-from billing.invoicing.services import list_invoices
+from billing.invoicing.queries import list_invoices
 from billing.links import portal_url
 from tests.web.conftest import csrf_token_in
 

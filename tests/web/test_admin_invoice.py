@@ -8,7 +8,7 @@ import pytest
 from billing import links
 from billing.customers.services import upsert_customer
 from billing.invoicing import credit_notes
-from billing.invoicing.services import get_invoice
+from billing.invoicing.queries import get_invoice
 from tests.web.conftest import create_catalog, csrf_token_in
 
 HTMX = {"HX-Request": "true"}

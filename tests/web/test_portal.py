@@ -129,7 +129,7 @@ def test_a_token_naming_a_customer_of_another_organization_is_refused(client, al
 
 def test_draft_invoices_stay_out_of_the_portal(client, org, clock, alice):
     from billing.customers.services import upsert_customer
-    from billing.invoicing.services import bill_subscription
+    from billing.invoicing.runs import bill_subscription
     from billing.subscriptions.services import get_subscription
 
     upsert_customer(organization_id=org.id, data={"external_id": "alice", "invoice_grace_period": 3})

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 
 from billing.clock import run_billing_clock
 from billing.db import read_only, unit_of_work
-from billing.invoicing.services import finalize_invoice, list_invoices
+from billing.invoicing.actions import finalize_invoice
+from billing.invoicing.queries import list_invoices
 from billing.lifecycle import terminate_subscription
 from billing.organizations.models import Organization
 from billing.webhooks import services as webhooks
