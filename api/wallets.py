@@ -7,11 +7,11 @@ from flask import jsonify, request
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing import serializers
-from billing.wallets import services
+from billing.wallets import ongoing, services
 
 
 def _serialize(wallet):
-    return serializers.wallet(wallet, services.ongoing_balance(wallet))
+    return serializers.wallet(wallet, ongoing.ongoing_balance(wallet))
 
 
 @bp.post("/wallets")

@@ -19,7 +19,7 @@ from billing.invoicing.runs import BillingFailed, bill_subscriptions, due_batche
 from billing.lifecycle import activate_pending_subscriptions, end_due_subscriptions
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
-from billing.wallets.services import check_wallet_thresholds, run_wallet_clock
+from billing.wallets.rules import check_wallet_thresholds, run_wallet_clock
 from billing.webhooks.services import deliver_due_webhooks
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes, documents, runs
 from billing.metering import rollups
 from billing.ports import runtime
-from billing.wallets import services as wallets
+from billing.wallets import rules
 from billing.webhooks import services as webhooks
 from jobs.bootstrap import ensure_configured
 
@@ -89,7 +89,7 @@ def bill_advance_charges() -> int:
 
 def check_wallet_thresholds() -> dict:
     ensure_configured()
-    check = wallets.check_wallet_thresholds()
+    check = rules.check_wallet_thresholds()
     return {"customers": check.customers, "fired": check.fired}
 
 

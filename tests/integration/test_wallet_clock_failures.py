@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from billing.clock import run_billing_clock
 from billing.db import read_only, unit_of_work
 from billing.wallets.models import Wallet, WalletCheckDue, WalletTransaction
-from billing.wallets.services import check_wallet_thresholds, create_wallet, run_wallet_clock
+from billing.wallets.rules import check_wallet_thresholds, run_wallet_clock
+from billing.wallets.services import create_wallet
 from tests.integration.billing_failure_setup import subscribe_to, two_plans
 
 NOW = "2026-11-10T12:00:00Z"

@@ -21,7 +21,7 @@ from billing import db
 from billing.emails.models import EmailDelivery
 from billing.money import format_money
 from billing.organizations.models import Organization
-from billing.wallets.services import check_wallet_thresholds
+from billing.wallets.rules import check_wallet_thresholds
 
 
 def _setup(lago, org) -> str:

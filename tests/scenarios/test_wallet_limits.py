@@ -22,7 +22,7 @@ from lago_python_client.models.invoice import InvoicePaymentStatusChange
 from lago_python_client.models.wallet import AppliesTo
 
 from billing.clock import run_billing_clock
-from billing.wallets.services import check_wallet_thresholds
+from billing.wallets.rules import check_wallet_thresholds
 
 
 def _catalog(lago, *, amount_cents: int = 1000) -> None:

@@ -25,7 +25,7 @@ from lago_python_client.models.invoice import InvoicePaymentStatusChange
 
 from billing.clock import run_billing_clock
 from billing.invoicing.runs import bill_subscription
-from billing.wallets.services import check_wallet_thresholds
+from billing.wallets.rules import check_wallet_thresholds
 
 
 def _catalog(lago, amount_cents: int = 1001) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lago_python_client.models import Customer, Wallet, WalletTransaction
 from lago_python_client.models.invoice import InvoicePaymentStatusChange
 
-from billing.wallets.services import check_wallet_thresholds
+from billing.wallets.rules import check_wallet_thresholds
 from billing.webhooks import services as webhooks
 
 
