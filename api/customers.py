@@ -9,7 +9,7 @@ from api.common import body, many, one, organization_id, page_args
 from billing import lifecycle, serializers
 from billing.customers import services
 from billing.errors import ValidationFailed
-from billing.metering.services import current_usage, past_usage
+from billing.metering.period_usage import current_usage, past_usage
 from billing.pagination import Page
 
 

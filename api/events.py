@@ -9,7 +9,7 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, json_body, many, one, organization_id, page_args
 from billing import serializers
 from billing.errors import ValidationFailed
-from billing.metering import services
+from billing.metering import estimates, services
 from billing.validation import parse_datetime
 
 
@@ -35,8 +35,8 @@ def create_events_batch():
 
 @bp.post("/events/estimate_fees")
 def estimate_fees():
-    estimates = services.estimate_fees(organization_id=organization_id(), raw_event=body("event"))
-    return {"fees": [serializers.fee_estimate(e) for e in estimates]}
+    found = estimates.estimate_fees(organization_id=organization_id(), raw_event=body("event"))
+    return {"fees": [serializers.fee_estimate(e) for e in found]}
 
 
 @bp.get("/events")

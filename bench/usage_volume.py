@@ -180,10 +180,10 @@ def pair(stats: dict) -> str:
 
 def _service(org_id: str):
     """current_usage called in this process (the service, no HTTP, no JSON)."""
-    from billing.metering import services
+    from billing.metering import period_usage
 
     _configure_core()
-    return lambda: services.current_usage(organization_id=org_id, external_customer_id=CUSTOMER,
+    return lambda: period_usage.current_usage(organization_id=org_id, external_customer_id=CUSTOMER,
                                           external_subscription_id=SUB)
 
 

@@ -24,7 +24,7 @@ from billing.errors import NotFound
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.models import Event
-from billing.metering.services import ChargeUsage, Usage, daily_usage, usage_for_current_period
+from billing.metering.period_usage import ChargeUsage, Usage, daily_usage, usage_for_current_period
 from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime

@@ -39,8 +39,9 @@ from billing.invoicing.queries import get_fee
 from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
 from billing.metering.aggregation import units as aggregated_units
+from billing.metering.estimates import PriceDifference, price_difference
 from billing.metering.models import Event, RollupWatermark
-from billing.metering.services import PriceDifference, filter_of, metric_spec, price_difference
+from billing.metering.period_usage import filter_of, metric_spec
 from billing.money import round_minor, to_minor
 from billing.ports import runtime
 from billing.pricing.prorated import advance_units

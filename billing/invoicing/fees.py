@@ -15,7 +15,7 @@ from billing.invoicing.models import (
     Fee,
     Invoice,
 )
-from billing.metering.services import charge_usage
+from billing.metering.period_usage import charge_usage
 from billing.money import precise_minor, round_minor, to_major_precise
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import period_at

@@ -34,7 +34,7 @@ from billing.invoicing.models import (
     Invoice,
     InvoiceSubscription,
 )
-from billing.metering.services import charges_usages
+from billing.metering.period_usage import charges_usages
 from billing.organizations.services import reserve_in_sequences
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription

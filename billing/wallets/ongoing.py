@@ -12,7 +12,7 @@ from billing.catalog.taxes import organization_taxes
 from billing.db import read_only
 from billing.invoicing import totals
 from billing.invoicing.models import Invoice
-from billing.metering.services import usage_for_current_period
+from billing.metering.period_usage import usage_for_current_period
 from billing.subscriptions.models import Subscription
 from billing.wallets import ledger
 from billing.wallets.models import (

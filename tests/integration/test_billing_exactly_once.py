@@ -66,9 +66,9 @@ def test_a_job_killed_mid_invoice_leaves_nothing_and_the_rerun_completes(org, cl
          "timestamp": "2026-09-10T00:00:00Z"} for i in range(7)])
     at = datetime(2026, 10, 1, 1, tzinfo=UTC)
 
-    from billing.metering import services as metering
+    from billing.metering import period_usage
 
-    real_charge_usage = metering.charge_usage
+    real_charge_usage = period_usage.charge_usage
 
     def dies_after_the_subscription_fee(*args, **kwargs):
         raise SystemExit("worker killed")  # like a SIGTERM'd work horse, mid-transaction
