@@ -251,7 +251,7 @@ def _apply_charges(session: Session, plan: Plan, charges: object, errors: dict[s
         check.numbers_in_range("properties", properties)
         if metric is not None and charge_model:
             # NOTE: Lago's pairing rules: dynamic prices the events' own amounts, so only with
-            # sum_agg; percentage needs values to take a rate of, so not latest_agg (BILLING.md).
+            # sum_agg; percentage needs values to take a rate of, so not latest_agg (docs/billing.md).
             if (charge_model == "dynamic" and metric.aggregation_type != "sum_agg") or (
                     charge_model == "percentage" and metric.aggregation_type == "latest_agg"):
                 check.fail("charge_model", "invalid_aggregation_type_or_charge_model")
@@ -343,7 +343,7 @@ def _check_pay_in_advance(check: Checker, metric: BillableMetric, charge_model: 
     NOTE: only aggregations whose running total an event can raise (count, sum, unique count;
     not max, latest, weighted sum, custom), not the volume model (one price for all units, so an
     event would reprice the earlier ones), and no spending minimum (it is for charges in arrears).
-    Sources: BILLING.md, Pricing (pay in advance); Lago docs "Spending minimums"
+    Sources: docs/billing.md, Pricing (pay in advance); Lago docs "Spending minimums"
     (https://getlago.com/docs/guide/plans/charges/spending-minimum); Lago changelog "Weighted sum
     aggregation" (https://getlago.com/changelog/weighted-sum-aggregation-type: billed at period end).
     """

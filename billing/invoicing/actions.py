@@ -105,7 +105,7 @@ def void_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
     NOTE: Lago voids only finalized invoices whose payment status is not `succeeded`
     (https://getlago.com/docs/api-reference/invoices/void); voiding is final, the number stays
     (gap-free numbering is untouched), and what its coupons and credit notes gave is given back
-    (BILLING.md, Invoicing; https://docs.getlago.com/guide/invoicing/void).
+    (docs/billing.md, Invoices; https://docs.getlago.com/guide/invoicing/void).
     """
     with unit_of_work() as uow:
         session = uow.session

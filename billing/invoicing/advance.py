@@ -116,7 +116,7 @@ def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, st
     groups: dict[str | None, GroupUsage] = defaultdict(GroupUsage)
     # NOTE: the highest total of the period so far per filter: only what an event raises the total
     # above it is billed (a sum lowered then raised again, a unique value removed then added back,
-    # bill nothing new). BILLING.md, Pricing (pay in advance).
+    # bill nothing new). docs/billing.md, Pricing (pay in advance).
     peaks: dict[str | None, Decimal] = {}
     inputs: dict[str | None, dict[str, list[Decimal]]] = {}
     filters = {f.id: f for f in charge.filters}

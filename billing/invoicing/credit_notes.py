@@ -36,7 +36,7 @@ from billing.subscriptions.models import Subscription
 from billing.validation import MAX_AMOUNT_CENTS
 from billing.webhooks import services as webhooks
 
-# NOTE: credit + refund + offset may differ from the note's total by one cent at most (BILLING.md,
+# NOTE: credit + refund + offset may differ from the note's total by one cent at most (docs/billing.md,
 # Invoicing: "credit + refund + offset = items + taxes − coupon adjustment (±1 cent)").
 TOLERANCE_CENTS = 1
 
@@ -183,7 +183,7 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
         if offset > draft.max_offsettable_amount_cents:
             errors["offset_amount_cents"] = ["higher_than_remaining_invoice_amount"]
         # NOTE: what is credited, refunded and offset together is the note's total (Lago validates
-        # them against the items' amounts; BILLING.md allows ±1 cent).
+        # them against the items' amounts; docs/billing.md allows ±1 cent).
         if abs(credit + refund + offset - amounts.total_amount_cents) > TOLERANCE_CENTS:
             errors.setdefault("base", []).append("does_not_match_item_amounts")
         if errors:

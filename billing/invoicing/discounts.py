@@ -76,7 +76,7 @@ def _consume(applied: AppliedCoupon, amount: int) -> bool:
 
     NOTE: a fixed `once` coupon keeps its remainder for later invoices until it is used up; a
     percentage `once` coupon is used by one invoice; `recurring` counts down its periods;
-    `forever` never ends (BILLING.md, Invoicing 2; Lago's applied coupon object).
+    `forever` never ends (docs/billing.md, Coupons; Lago's applied coupon object).
     """
     now = utcnow()
     if applied.frequency == "once":
@@ -100,7 +100,7 @@ def _unconsume(applied: AppliedCoupon, credit: Credit) -> None:
     """Give an applied coupon back exactly what `credit` took of it (the inverse of `_consume`).
 
     NOTE: used when a draft is refreshed (its coupons are applied again) or an invoice is voided
-    (BILLING.md, Invoicing: "Voiding re-credits coupons"); a coupon ended by that use is active
+    (docs/billing.md, Invoices: "Voiding re-credits coupons"); a coupon ended by that use is active
     again, one ended otherwise (deleted) stays ended.
     """
     if applied.frequency == "once" and applied.coupon.coupon_type == "fixed_amount":
@@ -154,7 +154,7 @@ def undo_credits(session: Session, invoice: Invoice) -> None:
 
 
 def compute_totals(invoice: Invoice) -> None:
-    """Totals in BILLING.md's order: coupons before taxes, credit notes after (prepaid credits: at finalization)."""
+    """Totals in docs/billing.md's order: coupons before taxes, credit notes after (prepaid credits: when finalized)."""
     result = totals.invoice_totals(
         fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
         coupons_amount_cents=sum(c.amount_cents for c in invoice.credits if not c.is_credit_note),

@@ -26,7 +26,7 @@ def subscription_fee_cents(subscription: Subscription, part: FeePart) -> tuple[i
     """The subscription fee for a part of a period: (cents, precise cents, days billed).
 
     NOTE: prorated by days, the first and the last day both counted: daily price = fee / days
-    of the full period (BILLING.md, Subscriptions: Proration; Lago's "prorated by day").
+    of the full period (docs/billing.md, Subscriptions: Proration; Lago's "prorated by day").
     """
     plan = subscription.plan
     days = fee_days(part, subscription.customer.applicable_timezone)
@@ -87,7 +87,7 @@ def build_fees(session: Session, invoice: Invoice, subscription: Subscription, b
                 amount_details={"filters": line.charge_filter.values} if line.charge_filter else {}))
         if charge.min_amount_cents:
             # NOTE: a charge's minimum, prorated like the fee for a partial period, is met by a
-            # "true-up" fee for what its usage fell short of (BILLING.md, Pricing: min_amount_cents).
+            # "true-up" fee for what its usage fell short of (docs/billing.md, Pricing: min_amount_cents).
             minimum = _prorated(charge.min_amount_cents, subscription, start, end)
             if usage.amount_cents < minimum:
                 position += 1
@@ -118,7 +118,7 @@ def _prorated(amount_cents: int, subscription: Subscription, start: datetime, en
 
 def _add_commitment_true_up(session: Session, invoice: Invoice, subscription: Subscription, start: datetime,
                             end: datetime, position: int) -> None:
-    """The plan's minimum commitment for the period, less what the period was billed (BILLING.md).
+    """The plan's minimum commitment for the period, less what the period was billed (docs/billing.md).
 
     NOTE: true-up = max(0, prorated commitment − the period's subscription, charge and true-up
     fees); an advance fee billed on an earlier invoice counts for the period it paid for.
@@ -132,7 +132,7 @@ def _add_commitment_true_up(session: Session, invoice: Invoice, subscription: Su
     billed_before = session.scalar(select(func.coalesce(func.sum(Fee.amount_cents), 0)).where(
         Fee.subscription_id == subscription.id, Fee.fee_type == "subscription",
         Fee.from_datetime >= period.start, Fee.to_datetime <= period.end, Fee.invoice_id != invoice.id)) or 0
-    # The period's pay-in-advance fees count too (invoiced or not): BILLING.md, Subscriptions.
+    # The period's pay-in-advance fees count too (invoiced or not): docs/billing.md, Subscriptions.
     billed_before += session.scalar(select(func.coalesce(func.sum(Fee.amount_cents), 0)).where(
         Fee.subscription_id == subscription.id, Fee.pay_in_advance.is_(True), Fee.fee_type == "charge",
         Fee.from_datetime >= start, Fee.to_datetime <= end)) or 0

@@ -33,7 +33,7 @@ class Invoice(Base):
     issuing_date: Mapped[date] = mapped_column(Date)
     payment_due_date: Mapped[date] = mapped_column(Date)
     net_payment_term: Mapped[int] = mapped_column(default=0)
-    # Totals in the order of BILLING.md (Invoicing), each in minor units.
+    # Totals in the order of docs/billing.md (Invoices), each in minor units.
     fees_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     coupons_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     sub_total_excluding_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -56,7 +56,7 @@ def coupon_order_key(*, limited_billable_metrics: bool, limited_plans: bool, app
     """Sort key of the coupons of one invoice.
 
     NOTE: coupons limited to billable metrics first, then those limited to plans, then the others;
-    within each, in the order they were applied to the customer (BILLING.md, Invoicing 2; Lago's
+    within each, in the order they were applied to the customer (docs/billing.md, Coupons; Lago's
     changelog "Apply several coupons": the coupon applied first is deducted first).
     """
     return (not limited_billable_metrics, not limited_plans, applied_at, applied_id)
@@ -79,7 +79,7 @@ def apply_coupons(fees: Sequence[FeeLine], coupons: Sequence[CouponTerms]) -> Co
     min(amount, rest), a percentage coupon round(rest × rate / 100); its amount is spread over
     the fees it covers pro rata to what they still owe, exactly (no rounding per fee), so that
     taxes are computed on each fee's discounted amount. No coupon is used on fees that owe
-    nothing (BILLING.md, Invoicing 2; Lago docs "Coupons": deducted before tax).
+    nothing (docs/billing.md, Coupons; Lago docs "Coupons": deducted before tax).
     """
     discounts = [Decimal(0)] * len(fees)
     amounts: list[int] = []
@@ -125,7 +125,7 @@ def taxes_of(levels: Sequence[Sequence[str]]) -> tuple[str, ...]:
     """The tax codes of a fee: those of the first level that has any, most specific first.
 
     NOTE: no stacking across levels: charge, then plan, then customer, then the organization's
-    defaults (BILLING.md, Invoicing 4; Lago changelog "Taxes defined at plan and charge level").
+    defaults (docs/billing.md, Taxes; Lago changelog "Taxes defined at plan and charge level").
     """
     for codes in levels:
         if codes:
@@ -154,7 +154,7 @@ def compute_taxes(fees: Sequence[FeeLine], fee_discounts: Sequence[Decimal],
 
     NOTE: each fee's tax is exact, (amount − its share of the coupons) × rate / 100; the invoice's
     amount of a tax is the sum of those exact amounts over the fees it applies to, rounded once
-    (BILLING.md, Invoicing 4; Lago rounds VAT at the invoice level from unrounded fee amounts:
+    (docs/billing.md, Taxes; Lago rounds VAT at the invoice level from unrounded fee amounts:
     https://github.com/getlago/lago-api/pull/821). Several taxes on one fee add up, each on the
     same base (no tax on tax).
     """
@@ -187,7 +187,7 @@ class Totals:
 
 def invoice_totals(*, fees_amount_cents: int, coupons_amount_cents: int, taxes_amount_cents: int,
                    credit_notes_amount_cents: int = 0, prepaid_credit_amount_cents: int = 0) -> Totals:
-    """An invoice's totals in BILLING.md's order (Invoicing 1–8); sums of already rounded amounts."""
+    """An invoice's totals in the order of docs/billing.md (Invoices); sums of already rounded amounts."""
     excluding = fees_amount_cents - coupons_amount_cents
     including = excluding + taxes_amount_cents
     return Totals(
@@ -257,7 +257,7 @@ def consume_credit_balances(balances: Sequence[int], amount_due: int) -> list[in
     """What each credit-note balance (oldest first) takes off an invoice that owes `amount_due`.
 
     NOTE: credit notes apply after taxes, oldest first, each taking what it has or what is still
-    due (BILLING.md, Invoicing 6; Lago docs "Credit notes": the credit is deducted from the
+    due (docs/billing.md, Credit notes; Lago docs "Credit notes": the credit is deducted from the
     customer's next invoices).
     """
     taken: list[int] = []

@@ -6,7 +6,7 @@ rollup tables answer for whole hours while raw events answer for the rest: the c
 same whichever way the facts were grouped. `reference_units` computes the same result the
 straightforward way, from the facts alone, and the tests hold the two equal.
 
-Semantics (BILLING.md, Metering; docs/billing.md for the choices made where Lago is silent):
+Semantics (docs/billing.md, Metering, with the choices made where Lago is silent):
 - count_agg: number of events; sum_agg / custom_agg: sum of values; max_agg: largest value (0 if
   none); latest_agg: value of the latest event by timestamp (ties: the later ingested), never
   below 0; weighted_sum_agg: time-weighted average of the running total over the period;
@@ -144,7 +144,7 @@ def _raw_units(spec: MetricSpec, usage: GroupUsage, start: datetime, end: dateti
     if kind == "max_agg":
         return during.value_max if during.value_max is not None else Decimal(0)
     if kind == "latest_agg":
-        # NOTE: Lago never bills a negative latest value: it counts as 0 (BILLING.md, Metering).
+        # NOTE: Lago never bills a negative latest value: it counts as 0 (docs/billing.md, Metering).
         return max(during.latest[2], Decimal(0)) if during.latest else Decimal(0)
     if kind == "weighted_sum_agg":
         seconds = epoch_seconds(end) - epoch_seconds(start)
@@ -306,7 +306,7 @@ def _as_filter_value(value: object) -> str:
 
 
 def matching_filter(values: Mapping[str, str], filters: Iterable[tuple[str, Mapping[str, list[str]]]]) -> str | None:
-    """The id of the charge filter an event belongs to: the matching one with the most keys (BILLING.md)."""
+    """The id of the charge filter an event belongs to: the matching one with the most keys (docs/billing.md)."""
     best: tuple[int, str] | None = None
     for filter_id, wanted in filters:
         if all(values.get(key) in allowed for key, allowed in wanted.items()):

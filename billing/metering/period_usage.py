@@ -223,7 +223,7 @@ def per_event_inputs(session: Session, subscription: Subscription, charge: Charg
     mine = [row for row in rows if filter_of(charge, row.group_key) == wanted]
     inputs: dict[str, list[Decimal]] = {}
     if pricing.EVENT_VALUES in needed:
-        # A counted event weighs 1; the others weigh their value (BILLING.md: percentage).
+        # A counted event weighs 1; the others weigh their value (docs/billing.md: percentage).
         inputs["event_values"] = [Decimal(1) if metric.aggregation_type == "count_agg" else (r.value or Decimal(0))
                                   for r in mine]
     if pricing.EVENT_AMOUNTS_CENTS in needed:

@@ -209,7 +209,7 @@ def _answer(organization_id: str, parsed: list[EventInput], rows: list[dict],
             inserted_ids: dict[str, int]) -> list[StoredEvent]:
     """Each input's stored event, in order: the row inserted, or the one stored earlier for a duplicate."""
     # NOTE: ON CONFLICT DO NOTHING on (organization, transaction_id) makes a retried or
-    # concurrent duplicate a no-op instead of an error (BILLING.md, Metering: Idempotency).
+    # concurrent duplicate a no-op instead of an error (docs/billing.md, Metering: Idempotency).
     stored: dict[str, StoredEvent] = {}
     for row in rows:
         event_id = inserted_ids.get(row["transaction_id"])

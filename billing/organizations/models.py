@@ -15,7 +15,7 @@ class Organization(Base):
     name: Mapped[str] = mapped_column(String(255))
     default_currency: Mapped[str] = mapped_column(String(3), default="USD")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    # Invoicing settings (BILLING.md, Invoicing): grace period in days, payment term,
+    # Invoicing settings (docs/billing.md, Invoices): grace period in days, payment term,
     # numbering scope and prefix.
     invoice_grace_period: Mapped[int] = mapped_column(default=0)
     net_payment_term: Mapped[int] = mapped_column(default=0)

@@ -1,4 +1,4 @@
-"""dynamic `{}`: fee = Σ `precise_total_amount_cents` of the period's events (BILLING.md, Pricing).
+"""dynamic `{}`: fee = Σ `precise_total_amount_cents` of the period's events (docs/billing.md, Pricing).
 
 The caller passes each event's `precise_total_amount_cents` as given (minor units, possibly
 fractional) with the plan's `currency`; the amount is converted to major units here with
@@ -39,7 +39,7 @@ def required_inputs(properties: Mapping[str, object]) -> frozenset[str]:
 def price(units: Decimal, properties: Mapping[str, object], *, event_values: Sequence[Decimal] | None = None,
           event_amounts_cents: Sequence[Decimal] | None = None, currency: str | None = None) -> ChargeResult:
     """Sum the events' amounts (cents of `currency`) in major units; unit_amount at 0 units is 0."""
-    # NOTE: the sum is billed even when the units add up to 0 (BILLING.md: "fee = Σ
+    # NOTE: the sum is billed even when the units add up to 0 (docs/billing.md: "fee = Σ
     # precise_total_amount_cents"); Lago's DynamicService returns 0 when the units are 0.
     ensure_valid(NAME, validate(properties))
     units = as_units(units)

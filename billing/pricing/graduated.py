@@ -1,4 +1,4 @@
-"""graduated `{graduated_ranges: [{from_value, to_value, per_unit_amount, flat_amount}]}` (BILLING.md, Pricing).
+"""graduated `{graduated_ranges: [{from_value, to_value, per_unit_amount, flat_amount}]}` (docs/billing.md, Pricing).
 
 Each tier prices only the units that fall in it, plus its flat amount once the tier is reached; the
 first tier's flat amount is due even at 0 units. Adjacent (0–10, 10–∞) and Lago's older

@@ -1,7 +1,7 @@
 """graduated_percentage `{graduated_percentage_ranges: [{from_value, to_value, rate, flat_amount}]}`.
 
 Like graduated, with `rate` percent of the units (an amount) in each tier instead of a price per
-unit, plus the tier's flat amount once reached (BILLING.md, Pricing). The first tier's flat amount is
+unit, plus the tier's flat amount once reached (docs/billing.md, Pricing). The first tier's flat amount is
 due even at 0 units, as for graduated (Lago since getlago/lago-api#5760).
 """
 

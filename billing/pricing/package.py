@@ -1,6 +1,6 @@
 """package `{amount, package_size, free_units}`: `amount` per started package of `package_size` units.
 
-packages = ceil(max(u − free_units, 0) / package_size); fee = packages × amount (BILLING.md, Pricing).
+packages = ceil(max(u − free_units, 0) / package_size); fee = packages × amount (docs/billing.md, Pricing).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """percentage `{rate, fixed_amount, free_units_per_events, free_units_per_total_aggregation,
-per_transaction_min_amount, per_transaction_max_amount}` (BILLING.md, Pricing).
+per_transaction_min_amount, per_transaction_max_amount}` (docs/billing.md, Pricing).
 
 fee = (u − free units) × rate/100 + (events − free events) × fixed_amount, where the free units are
 the running total of the first `free_units_per_events` events, capped by
@@ -129,7 +129,7 @@ def _split_free(values: Sequence[Decimal], terms: _Terms) -> _Split:
     # NOTE: "below" the cap, strictly: Lago counts free events as running totals `< cap`
     # (PercentageService#free_units_count) and prices an event that reaches the cap exactly as paying
     # (compute_amount_with_transaction_min_max). Unlike Lago's min/max path, the cap stops applying
-    # after the first N events when both limits are set: BILLING.md's "running total of the first
+    # after the first N events when both limits are set: docs/billing.md's "running total of the first
     # free_units_per_events events, capped by free_units_per_total_aggregation", also Lago's
     # free_units_value without min/max.
     remaining_events = terms.free_events

@@ -1,4 +1,4 @@
-"""standard `{amount}`: every unit at one price, `units × amount` (BILLING.md, Pricing)."""
+"""standard `{amount}`: every unit at one price, `units × amount` (docs/billing.md, Pricing)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ older style: 0–10, 11–∞), every `to_value` but the last is above its `from
 null (open-ended).
 
 Units are counted by the previous tier's `to_value` ("lower"), which covers both styles at once:
-a tier holds `clamp(u, lower, to_value) − lower` units. That is BILLING.md's
+a tier holds `clamp(u, lower, to_value) − lower` units. That is docs/billing.md's
 `min(u, to) − from + 1` for 0–10, 11–∞ ranges and `min(u, to) − from` for adjacent ones, and it puts a
 fractional `u` that falls between two non-adjacent tiers (10.5 with 0–10, 11–∞) into the upper one.
 """
@@ -22,7 +22,7 @@ from billing.pricing.core import ZERO, add_error, per_unit, read_amount
 # NOTE: the bounds rules are Lago's `Validators::RangeBoundsValidator` (from_value equal to the
 # previous to_value, or to it + 1; to_value above from_value; last to_value null), except that Tally
 # requires the first range to start at exactly 0 (Lago's check would also let it start at 1, which
-# leaves unit 0–1 unpriced) — BILLING.md, Pricing; Lago API docs ("first range from_value 0").
+# leaves unit 0–1 unpriced) — docs/billing.md, Pricing; Lago API docs ("first range from_value 0").
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def graduate(units: Decimal, tiers: list[Tier]) -> list[TierUse]:
     The first tier is always reached, so its flat amount is due even at 0 units; a later tier is
     reached when units exceed the previous tier's `to_value`. Negative units count as 0.
     """
-    # NOTE: first tier's flat amount at 0 units: BILLING.md, Pricing ("charged even at 0 units"), and
+    # NOTE: first tier's flat amount at 0 units: docs/billing.md, Pricing ("charged even at 0 units"), and
     # Lago since getlago/lago-api#5760 ("apply flat fee even when usage is zero", graduated, volume and
     # graduated_percentage alike).
     units = max(units, ZERO)

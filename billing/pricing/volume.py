@@ -1,4 +1,4 @@
-"""volume `{volume_ranges: [{from_value, to_value, per_unit_amount, flat_amount}]}` (BILLING.md, Pricing).
+"""volume `{volume_ranges: [{from_value, to_value, per_unit_amount, flat_amount}]}` (docs/billing.md, Pricing).
 
 All units at the per-unit price of the one tier `u` falls in, plus that tier's flat amount. At 0
 units that is the first tier: its flat amount is due (Lago since getlago/lago-api#5760).

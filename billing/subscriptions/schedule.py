@@ -1,7 +1,7 @@
 """When a subscription is billed, and for what: a pure plan of its invoices.
 
 Each `Billing` is one invoice's worth at one instant (its `boundary`): a subscription fee for part
-of a period, the charges of a period, or both. Rules (BILLING.md, Subscriptions; docs/billing.md):
+of a period, the charges of a period, or both. Rules (docs/billing.md, Subscriptions):
 - Charges are always billed in arrears, at the end of their period (or at termination).
 - An arrears subscription fee is billed with its period's charges; an advance fee at the start of
   its period, together with the charges of the period that just ended.

@@ -116,7 +116,7 @@ def emit_subscription(session: Session, subscription: Subscription, webhook_type
 
 
 def override_plan(session: Session, plan, overrides: Mapping[str, object], previous=None):
-    """A child plan of `plan` carrying one subscription's overrides (BILLING.md: plan overrides).
+    """A child plan of `plan` carrying one subscription's overrides (docs/billing.md: plan overrides).
 
     Charges are copied with a link to their parent charge; an override of a charge names the
     parent charge's id (Lago's `plan_overrides.charges[].id`).

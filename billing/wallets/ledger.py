@@ -56,7 +56,7 @@ def _moved(session: Session, wallet: Wallet) -> None:
 
 
 def credits_amount_cents(wallet: Wallet, credits: Decimal) -> int:
-    """NOTE: amount = credits × rate_amount, rounded once to the currency's minor unit (BILLING.md, Wallets)."""
+    """NOTE: amount = credits × rate_amount, rounded once to the currency's minor unit (docs/billing.md, Wallets)."""
     return to_minor(credits * wallet.rate_amount, wallet.currency)
 
 
@@ -83,7 +83,7 @@ def lock_wallets(session: Session, *, customer_id: str, currency: str | None = N
 def _lots(session: Session, wallet: Wallet) -> list[WalletTransaction]:
     """Settled inbound transactions with credits left: granted before purchased, oldest first.
 
-    NOTE: granted (free) credits are consumed before purchased ones (BILLING.md, Wallets:
+    NOTE: granted (free) credits are consumed before purchased ones (docs/billing.md, Wallets:
     "within one, granted before purchased, oldest first").
     """
     lots = session.scalars(select(WalletTransaction).where(
@@ -220,7 +220,7 @@ def _fee_shares(invoice) -> dict[tuple[str, str | None], Decimal]:
 def apply_prepaid_credits(session: Session, invoice) -> int:
     """Let the customer's wallets pay a finalizing invoice's total; returns the amount they paid.
 
-    NOTE: after taxes, coupons and credit notes (BILLING.md, Invoicing 7; Lago changelog "New
+    NOTE: after taxes, coupons and credit notes (docs/billing.md, Wallets; Lago changelog "New
     calculation method for invoices": prepaid credits are deducted after tax). A credit purchase
     (top-up) invoice is never paid with credits, nor a one-off invoice (Lago docs "One-off
     invoices": coupons and prepaid credits do not apply to them). A wallet limited by `applies_to`

@@ -116,7 +116,7 @@ def check_wallet_thresholds(*, organization_id: str | None = None) -> WalletChec
     and is looked at by the next run (docs/billing.md, Wallets).
 
     Once per crossing: a rule fires when ongoing credits + pending top-ups ≤ threshold_credits
-    while armed, and is armed again when that level is above the threshold (BILLING.md, Wallets);
+    while armed, and is armed again when that level is above the threshold (docs/billing.md, Wallets);
     it is re-armed at once when its own top-up lifts the level above it. The wallet's depletion
     (`wallet.depleted_ongoing_balance`, and its email) is reported once each time the ongoing
     balance, after the credits granted here, reaches 0.
@@ -259,7 +259,7 @@ def _locked_wallet(session: Session, wallet_id: str) -> Wallet:
 def _expire(wallet_id: str, at: datetime) -> int:
     with unit_of_work() as uow:
         wallet = _locked_wallet(uow.session, wallet_id)
-        # NOTE: expiry ends the wallet and voids what remains (BILLING.md, Wallets).
+        # NOTE: expiry ends the wallet and voids what remains (docs/billing.md, Wallets).
         if wallet.status == "active" and wallet.expiration_at and wallet.expiration_at <= at:
             end_wallet(uow.session, wallet)
             return 1
