@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import DateTime, TypeDecorator
 
 from billing import events
+from billing.ports import runtime
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     """Now, as the process's clock says: real time in production, a test's or `billing run --at`'s clock otherwise."""
-    from billing.ports import runtime
-
     return runtime.clock.now()
 
 

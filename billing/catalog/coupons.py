@@ -18,6 +18,7 @@ from billing.catalog.models import (
     Plan,
 )
 from billing.customers.models import Customer
+from billing.customers.services import get_customer_in
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound
 from billing.pagination import Page, paginate
@@ -208,8 +209,6 @@ def delete_coupon(*, organization_id: str, code: str) -> Coupon:
 
 def apply_coupon(*, organization_id: str, data: Mapping[str, object]) -> AppliedCoupon:
     """Give a coupon to a customer, possibly with other terms (Lago's applied_coupon overrides)."""
-    from billing.customers.services import get_customer_in
-
     check = Checker(data)
     external_customer_id = check.string("external_customer_id", required=True)
     coupon_code = check.string("coupon_code", required=True)
@@ -275,8 +274,6 @@ def list_applied_coupons(*, organization_id: str, external_customer_id: str | No
 
 def terminate_applied_coupon(*, organization_id: str, external_customer_id: str,
                              applied_coupon_id: str) -> AppliedCoupon:
-    from billing.customers.services import get_customer_in
-
     with unit_of_work() as uow:
         customer = get_customer_in(uow.session, organization_id, external_customer_id)
         applied = uow.session.scalar(select(AppliedCoupon).where(

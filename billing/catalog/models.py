@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, new_id, utcnow
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the two model modules refer to each other (SQLAlchemy resolves the names)
     from billing.customers.models import Customer
 
 AGGREGATION_TYPES = (

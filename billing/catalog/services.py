@@ -14,11 +14,14 @@ from billing.catalog.models import PLAN_INTERVALS, BillableMetric, BillableMetri
 from billing.catalog.taxes import taxes_for_codes
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
+from billing.invoicing.models import Fee
 from billing.metering.aggregation import AGGREGATIONS, NEEDS_FIELD, RECURRING_AGGREGATIONS
 from billing.metering.expression import ExpressionError, parse_expression
+from billing.metering.models import Event
 from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
+from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.validation import MAX_STRING, Checker
 
 # ---------------------------------------------------------------- billable metrics
@@ -212,8 +215,6 @@ def _get_plan_in(session: Session, organization_id: str, code: str) -> Plan:
 
 
 def _plan_in_use(session: Session, plan: Plan) -> bool:
-    from billing.subscriptions.models import Subscription
-
     return bool(session.scalar(select(exists().where(Subscription.plan_id == plan.id))))
 
 
@@ -323,8 +324,6 @@ def _mark_advance_start(session: Session, organization_id: str, charges: list[Ch
     starting = [c for c in charges if c.pay_in_advance and c.pay_in_advance_from_event_id is None]
     if not starting:
         return
-    from billing.metering.models import Event
-
     session.flush()
     high = session.scalar(select(func.coalesce(func.max(Event.id), 0)).where(
         Event.organization_id == organization_id))
@@ -399,8 +398,6 @@ def _keep_filter_ids(existing: list[ChargeFilter], wanted: list[ChargeFilter]) -
 
 def _forget_removed_filters(session: Session, removed: list[ChargeFilter]) -> None:
     """Past fees of a removed filter keep their description and values; only the link goes."""
-    from billing.invoicing.models import Fee
-
     ids = [f.id for f in removed if f.id]
     if ids:
         session.execute(update(Fee).where(Fee.charge_filter_id.in_(ids)).values(charge_filter_id=None))
@@ -667,8 +664,6 @@ def _cascade_to_children(session: Session, parent: Plan, before: _PlanTerms) -> 
     What cascades: the subscription fee, charges added and removed, and each charge's properties and
     filters; a change of charge model does not. Children of ended subscriptions keep their terms.
     """
-    from billing.subscriptions.models import LIVE_STATUSES, Subscription
-
     children = session.scalars(
         select(Plan).where(Plan.parent_id == parent.id, Plan.deleted_at.is_(None),
                            exists().where(Subscription.plan_id == Plan.id, Subscription.status.in_(LIVE_STATUSES)))
@@ -740,8 +735,6 @@ def list_plans(*, organization_id: str, page: int = 1, per_page: int = 20) -> Pa
 
 def delete_plan(*, organization_id: str, code: str) -> Plan:
     """Delete a plan no live subscription uses (Lago terminates them; Tally refuses instead: no silent ends)."""
-    from billing.subscriptions.models import LIVE_STATUSES, Subscription
-
     with unit_of_work() as uow:
         plan = _get_plan_in(uow.session, organization_id, code)
         children = select(Plan.id).where(Plan.parent_id == plan.id)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from billing.db import Base, new_id, utcnow
 from billing.organizations.models import Organization
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the two model modules refer to each other (SQLAlchemy resolves the names)
     from billing.catalog.models import Tax
 
 

@@ -7,11 +7,14 @@ from collections.abc import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing.catalog.taxes import taxes_for_codes
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
+from billing.links import portal_url
 from billing.organizations.services import next_in_sequence
 from billing.pagination import Page, paginate
+from billing.subscriptions.models import Subscription
 from billing.validation import MAX_STRING, Checker
 
 _TEXT_FIELDS = ("name", "firstname", "lastname", "email", "phone", "url", "address_line1", "address_line2", "city",
@@ -73,8 +76,6 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
             values["metadata_"] = metadata
     check.done()
     if data.get("tax_codes") is not None:
-        from billing.catalog.taxes import taxes_for_codes
-
         # NOTE: the customer's taxes replace the organization's defaults on its invoices (docs/billing.md).
         values["taxes"] = taxes_for_codes(session, customer.organization_id, data["tax_codes"])
     for key, value in values.items():
@@ -82,8 +83,6 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
 
 
 def _has_billing_history(session: Session, customer: Customer) -> bool:
-    from billing.subscriptions.models import Subscription
-
     if customer.id is None:
         return False
     return bool(session.scalar(select(func.count()).select_from(Subscription).where(
@@ -148,8 +147,6 @@ def require_currency(customer: Customer, currency: str) -> None:
 
 def customer_portal_url(*, organization_id: str, external_id: str) -> str:
     """A signed link to the customer's self-service portal, valid for 12 hours."""
-    from billing.links import portal_url
-
     customer = get_customer(organization_id=organization_id, external_id=external_id)
     return portal_url(customer_id=customer.id, organization_id=organization_id)
 

@@ -30,6 +30,7 @@ from billing.invoicing.models import (
     Fee,
     Invoice,
 )
+from billing.invoicing.pdf import render_credit_note
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
@@ -351,8 +352,6 @@ def pdf_key(note: CreditNote) -> str:
 
 def render_credit_note_pdf(*, credit_note_id: str) -> str | None:
     """Render and store a credit note's PDF (idempotent: the file is replaced)."""
-    from billing.invoicing.pdf import render_credit_note
-
     with read_only() as session:
         note = session.scalar(_query().where(CreditNote.id == credit_note_id))
         if note is None:

@@ -9,6 +9,7 @@ from billing.errors import NotFound, ValidationFailed
 from billing.invoicing.models import (
     Invoice,
 )
+from billing.invoicing.pdf import render_invoice
 from billing.invoicing.queries import get_invoice, invoice_query
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
@@ -20,8 +21,6 @@ def pdf_key(invoice: Invoice) -> str:
 
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
     """Render and store the PDF of a finalized invoice (idempotent: the file is replaced atomically)."""
-    from billing.invoicing.pdf import render_invoice
-
     with read_only() as session:
         invoice = session.scalar(invoice_query().where(Invoice.id == invoice_id))
         if invoice is None or invoice.status == "draft":

@@ -17,8 +17,12 @@ from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from billing.customers.models import Customer
 from billing.db import Base, new_id, read_only, unit_of_work, utcnow
+from billing.invoicing.models import InvoiceSubscription
 from billing.subscriptions.models import Subscription
+from billing.subscriptions.periods import terms_of
+from billing.subscriptions.schedule import billings
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +68,6 @@ def is_transient(error: BaseException) -> bool:
 
 def _failing_period(session: Session, subscription: Subscription, at: datetime) -> tuple[datetime, datetime] | None:
     """The first billing of the subscription due by `at` and not issued yet: the one that failed."""
-    from billing.invoicing.models import InvoiceSubscription
-    from billing.subscriptions.periods import terms_of
-    from billing.subscriptions.schedule import billings
-
     try:
         billed = set(session.scalars(select(InvoiceSubscription.boundary).where(
             InvoiceSubscription.subscription_id == subscription.id)))
@@ -186,8 +186,6 @@ def _named(rows) -> list[CouldNotBill]:
 
 def describe(failed: Mapping[str, tuple[str, str]]) -> list[CouldNotBill]:
     """Name each failed subscription (step, reason) as people know it, with what is recorded of it."""
-    from billing.customers.models import Customer
-
     with read_only() as session:
         rows = session.execute(select(Subscription, Customer).join(
             Customer, Customer.id == Subscription.customer_id).where(Subscription.id.in_(list(failed)))).all()

@@ -17,6 +17,7 @@ from billing.db import (
     read_snapshot,
 )
 from billing.errors import NotFound
+from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.aggregation import (
     PRORATABLE_AGGREGATIONS,
     GroupUsage,
@@ -310,8 +311,6 @@ def past_usage(*, organization_id: str, external_customer_id: str, external_subs
     check = Checker({"periods_count": periods_count})
     periods_count = check.integer("periods_count", minimum=1, maximum=MAX_PERIODS)
     check.done()
-    from billing.invoicing.models import Invoice, InvoiceSubscription
-
     with read_snapshot() as session:
         subscription = _customer_subscription(session, organization_id, external_customer_id,
                                               external_subscription_id)

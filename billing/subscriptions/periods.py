@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from billing.ports import runtime
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the arithmetic reads a subscription, it loads no table
     from billing.subscriptions.models import Subscription
 
 MONTHS_PER_INTERVAL = {"monthly": 1, "quarterly": 3, "semiannual": 6, "yearly": 12}

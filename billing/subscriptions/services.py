@@ -14,6 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from billing import serializers
+from billing.catalog.models import Plan
+from billing.catalog.services import create_child_plan
+from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.pagination import Page, paginate
@@ -121,8 +124,6 @@ def override_plan(session: Session, plan, overrides: Mapping[str, object], previ
     Charges are copied with a link to their parent charge; an override of a charge names the
     parent charge's id (Lago's `plan_overrides.charges[].id`).
     """
-    from billing.catalog.services import create_child_plan
-
     return create_child_plan(session, plan, overrides, previous)
 
 
@@ -230,9 +231,6 @@ def get_subscription(*, organization_id: str, external_id: str) -> Subscription:
 def list_subscriptions(*, organization_id: str, external_customer_id: str | None = None,
                        plan_code: str | None = None, statuses: list[str] | None = None,
                        page: int = 1, per_page: int = 20) -> Page:
-    from billing.catalog.models import Plan
-    from billing.customers.models import Customer
-
     query = select(Subscription).where(Subscription.organization_id == organization_id)
     if external_customer_id:
         query = query.join(Customer, Subscription.customer_id == Customer.id).where(

@@ -13,6 +13,7 @@ from decimal import Decimal
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from billing import serializers
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.metering import rollups
 from billing.metering.models import Event, RollupWatermark
@@ -192,8 +193,6 @@ def _check_wallet(uow: UnitOfWork, wallet: Wallet) -> int:
 
 
 def _emit_wallet(session: Session, wallet: Wallet, webhook_type: str, ongoing: Ongoing) -> None:
-    from billing import serializers
-
     webhooks.emit(session, wallet.organization_id, webhook_type, "wallet",
                   lambda: serializers.wallet(wallet, ongoing), object_id=wallet.id)
 
