@@ -16,7 +16,7 @@ from admin.forms import ApplyCouponForm, LoginForm, MetricForm
 from billing.catalog import screens
 from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
-from billing.catalog.services import create_billable_metric, delete_billable_metric, update_billable_metric
+from billing.catalog.metrics import create_billable_metric, delete_billable_metric, update_billable_metric
 from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes

@@ -5,30 +5,30 @@ from __future__ import annotations
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing import serializers
-from billing.catalog import services
+from billing.catalog import metrics
 
 
 @bp.post("/billable_metrics")
 def create_billable_metric():
-    metric = services.create_billable_metric(organization_id=organization_id(), data=body("billable_metric"))
+    metric = metrics.create_billable_metric(organization_id=organization_id(), data=body("billable_metric"))
     return one("billable_metric", serializers.billable_metric(metric))
 
 
 @bp.get("/billable_metrics")
 def list_billable_metrics():
-    page = services.list_billable_metrics(organization_id=organization_id(), **page_args())
+    page = metrics.list_billable_metrics(organization_id=organization_id(), **page_args())
     return many("billable_metrics", page, serializers.billable_metric)
 
 
 @bp.get("/billable_metrics/<path:code>")
 def get_billable_metric(code: str):
     return one("billable_metric", serializers.billable_metric(
-        services.get_billable_metric(organization_id=organization_id(), code=code)))
+        metrics.get_billable_metric(organization_id=organization_id(), code=code)))
 
 
 @bp.put("/billable_metrics/<path:code>")
 def update_billable_metric(code: str):
-    metric = services.update_billable_metric(organization_id=organization_id(), code=code,
+    metric = metrics.update_billable_metric(organization_id=organization_id(), code=code,
                                              data=body("billable_metric"))
     return one("billable_metric", serializers.billable_metric(metric))
 
@@ -36,4 +36,4 @@ def update_billable_metric(code: str):
 @bp.delete("/billable_metrics/<path:code>")
 def delete_billable_metric(code: str):
     return one("billable_metric", serializers.billable_metric(
-        services.delete_billable_metric(organization_id=organization_id(), code=code)))
+        metrics.delete_billable_metric(organization_id=organization_id(), code=code)))

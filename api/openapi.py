@@ -14,8 +14,8 @@ from typing import Any
 from flask import jsonify
 
 from api.blueprint import api_blueprint as bp
+from billing.catalog.charges import REGROUP_PAID_FEES
 from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
-from billing.catalog.services import REGROUP_PAID_FEES
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
 from billing.pricing import CHARGE_MODELS

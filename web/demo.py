@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from billing import db
-from billing.catalog.services import create_billable_metric, create_plan, find_metric, find_plan
+from billing.catalog.metrics import create_billable_metric, find_metric
+from billing.catalog.services import create_plan, find_plan
 from billing.errors import ValidationFailed
 from billing.invoicing.runs import bill_subscription
 from billing.lifecycle import create_subscription

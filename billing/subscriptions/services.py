@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from billing import serializers
+from billing.catalog.child_plans import create_child_plan
 from billing.catalog.models import Plan
-from billing.catalog.services import create_child_plan
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from billing.catalog.services import get_billable_metric
+from billing.catalog.metrics import get_billable_metric
 from billing.organizations.services import create_admin
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from billing.catalog.services import create_billable_metric, get_plan
+from billing.catalog.metrics import create_billable_metric
+from billing.catalog.services import get_plan
 from billing.organizations.services import create_admin
 
 pytestmark = pytest.mark.browser

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import update
 
+from billing.catalog.metrics import create_billable_metric
 from billing.catalog.models import Charge, Plan
-from billing.catalog.services import create_billable_metric, create_plan
+from billing.catalog.services import create_plan
 from billing.customers.services import upsert_customer
 from billing.db import unit_of_work
 from billing.lifecycle import create_subscription

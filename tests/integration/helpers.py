@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from billing.catalog.services import create_billable_metric, create_plan
+from billing.catalog.metrics import create_billable_metric
+from billing.catalog.services import create_plan
 from billing.customers.services import upsert_customer
 from billing.lifecycle import create_subscription
 

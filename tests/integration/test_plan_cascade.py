@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from billing.catalog.metrics import create_billable_metric
 from billing.catalog.models import BillableMetricFilter, Charge, Plan
-from billing.catalog.services import create_billable_metric, create_plan, get_plan, update_plan
+from billing.catalog.services import create_plan, get_plan, update_plan
 from billing.clock import run_billing_clock
 from billing.customers.services import upsert_customer
 from billing.db import read_only

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from billing.catalog.services import create_billable_metric, update_billable_metric
+from billing.catalog.metrics import create_billable_metric, update_billable_metric
 from billing.customers.services import upsert_customer
 from billing.db import engine, read_only, unit_of_work
 from billing.lifecycle import create_subscription, terminate_subscription

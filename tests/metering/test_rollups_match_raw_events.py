@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from billing.catalog.services import create_billable_metric
+from billing.catalog.metrics import create_billable_metric
 from billing.db import read_only, read_snapshot
 from billing.metering.aggregation import Fact, GroupUsage, MetricSpec, reference_units, units
 from billing.metering.models import Event

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import pytest
 
 from billing import links
-from billing.catalog.services import create_billable_metric, create_plan
+from billing.catalog.metrics import create_billable_metric
+from billing.catalog.services import create_plan
 from billing.customers.services import upsert_customer
 from billing.invoicing.queries import get_invoice
 from billing.invoicing.runs import bill_subscription

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from billing.catalog.services import create_billable_metric
+from billing.catalog.metrics import create_billable_metric
 from billing.metering.services import ingest_events
 from tests.web.conftest import create_catalog
 

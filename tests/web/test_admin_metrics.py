@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from billing.catalog.services import create_billable_metric, create_plan, get_billable_metric, get_plan
+from billing.catalog.metrics import create_billable_metric, get_billable_metric
+from billing.catalog.services import create_plan, get_plan
 from billing.errors import NotFound
 from tests.web.conftest import csrf_token_in
 

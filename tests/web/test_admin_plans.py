@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog.services import create_billable_metric, create_plan, get_plan
+from billing.catalog.metrics import create_billable_metric
+from billing.catalog.services import create_plan, get_plan
 from billing.db import read_only
 from billing.errors import NotFound
 from billing.lifecycle import create_subscription

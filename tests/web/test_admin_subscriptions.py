@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from billing.catalog.services import create_billable_metric, create_plan, get_billable_metric
+from billing.catalog.metrics import create_billable_metric, get_billable_metric
+from billing.catalog.services import create_plan
 from billing.customers.services import upsert_customer
 from billing.lifecycle import create_subscription
 from billing.subscriptions.services import get_subscription

@@ -8,7 +8,8 @@ import re
 import pytest
 
 from billing import links
-from billing.catalog.services import create_billable_metric, create_plan
+from billing.catalog.metrics import create_billable_metric
+from billing.catalog.services import create_plan
 from billing.customers.services import upsert_customer
 from billing.lifecycle import create_subscription, terminate_subscription
 from billing.subscriptions.services import update_subscription

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.catalog.services import create_billable_metric, create_plan
+from billing.catalog.metrics import create_billable_metric
+from billing.catalog.services import create_plan
 from billing.customers import overview
 from billing.customers.services import upsert_customer
 from billing.lifecycle import create_subscription
