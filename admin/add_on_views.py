@@ -9,14 +9,13 @@ from flask.typing import ResponseReturnValue
 
 from admin import wording
 from admin.forms import AddOnForm
-from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer, requested_page
 from billing.catalog import add_ons, screens
 from billing.catalog.taxes import list_taxes
 from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.one_off import create_one_off_invoice
-from billing.money import format_money, to_major
+from billing.money import format_money, to_major, to_minor_exactly
 from web.htmx import is_htmx_request, render_page
 
 ADD_ONS_PAGE = "admin/add_ons.html"
@@ -42,7 +41,7 @@ def add_on_list() -> ResponseReturnValue:
 def _price_in_cents(text: str | None, currency: str | None) -> tuple[int | None, list[str]]:
     """The price typed in major units as minor units for the service (None: nothing typed), or its reasons.
 
-    The plan editor's rule (`plans.to_minor_exactly`): exact, never rounded; an unknown currency is the
+    The plan editor's rule (`money.to_minor_exactly`): exact, never rounded; an unknown currency is the
     service's to report, the amount is still checked (2 decimals).
     """
     cents, problem = to_minor_exactly(text or "", currency or "")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Response, abort, request
 from flask.typing import ResponseReturnValue
 
-from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id
 from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import credit_notes
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import CREDIT_NOTE_REASONS
+from billing.money import to_minor_exactly
 from web.htmx import is_htmx_request, render_page
 
 INVOICE_PAGE = "admin/invoice.html"
@@ -87,7 +87,7 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
     errors: dict[str, list[str]] = {}
 
     def cents(field: str) -> int | None:
-        # The plan editor's rule (plans.to_minor_exactly): exact, never rounded (€1.005 is refused).
+        # The plan editor's rule (money.to_minor_exactly): exact, never rounded (€1.005 is refused).
         amount, problem = to_minor_exactly(form.get(field, ""), invoice.currency)
         if problem is not None or (amount is not None and amount < 0):
             errors[field] = [MESSAGES.get(problem or "", MESSAGES["value_is_invalid"])]

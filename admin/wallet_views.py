@@ -11,12 +11,11 @@ from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from admin import wording
-from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer
 from billing.customers import overview
 from billing.errors import BillingError, ValidationFailed
 from billing.invoicing.services import update_invoice
-from billing.money import format_money
+from billing.money import format_money, to_minor_exactly
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
 
@@ -88,7 +87,7 @@ def _checked(name: str) -> bool:
 
 
 def _cents(typed: str | None, currency: str | None) -> int | str | None:
-    """A limit typed in major units, in minor units, exactly (`plans.to_minor_exactly`: €10.005 is refused,
+    """A limit typed in major units, in minor units, exactly (`money.to_minor_exactly`: €10.005 is refused,
     not rounded); what is no such amount goes as typed, for the service to say why."""
     if typed is None:
         return None
