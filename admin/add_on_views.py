@@ -108,9 +108,9 @@ def add_on_new() -> ResponseReturnValue:
     form = AddOnForm()
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
-        saved, errors = _save(form, None)
-        if saved is not None:
-            return _saved(f"Add-on “{saved.name}” created.")
+        add_on, errors = _save(form, None)
+        if add_on is not None:
+            return _saved(f"Add-on “{add_on.name}” created.")
     elif request.method == "GET":
         form.amount_currency.data = screens.default_currency(organization_id=organization_id())
     return _render_form(form, None, errors)
@@ -126,9 +126,9 @@ def add_on_edit(code: str) -> ResponseReturnValue:
         "tax_codes": [t.code for t in current.taxes]})
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
-        saved, errors = _save(form, code)
-        if saved is not None:
-            return _saved(f"Add-on “{saved.name}” saved.")
+        add_on, errors = _save(form, code)
+        if add_on is not None:
+            return _saved(f"Add-on “{add_on.name}” saved.")
     return _render_form(form, current, errors)
 
 
