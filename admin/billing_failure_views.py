@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
-from admin.views import admin_blueprint, organization_id
+from admin.blueprint import admin_blueprint, organization_id
 from billing.clock import retry_failure
 from billing.invoicing import failures
 from web.htmx import is_htmx_request, render_page

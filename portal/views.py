@@ -17,6 +17,7 @@ from billing.money import decimal_str, format_money
 from billing.ports import runtime
 from billing.wallets import services as wallets
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
+from web.responses import page_security_headers, pdf_file
 
 portal_blueprint = Blueprint("portal", __name__)
 
@@ -32,10 +33,7 @@ def portal_security_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
+    page_security_headers(response, frame_ancestors="'self'")
     return response
 
 
@@ -213,9 +211,4 @@ def invoice_pdf(token: str, invoice_id: str) -> ResponseReturnValue:
         number, data = overview.customer_invoice_pdf(**access.scope, invoice_id=invoice_id, include_drafts=False)
     except BillingError:
         abort(404)
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{_safe_filename(number)}.pdf"'})
-
-
-def _safe_filename(number: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in number) or "invoice"
+    return pdf_file(data, number)

@@ -86,9 +86,9 @@ def test_a_batch_abandoned_by_a_killed_worker_is_billed_once_after_recovery(org,
         " FOR UPDATE" if db.engine().dialect.name == "postgresql" else "")), dict(zip("abc", ids, strict=True)))
     if db.engine().dialect.name == "sqlite":
         lock.execute(sa.text("UPDATE subscriptions SET name = name WHERE id = :a"), {"a": ids[0]})
+    worker = _rq(settings, "--job-monitoring-interval", "1", start_new_session=True)
     try:
-        worker = _rq(settings, "--job-monitoring-interval", "1", start_new_session=True)
-        _wait(lambda: job_id in started.get_job_ids())
+        _wait(lambda: job_id in started.get_job_ids(), timeout=180)  # a worker starts slowly on a busy machine
         first = _expiry(redis, started, job_id)
         assert first - time.time() < 62  # TallyWorker: the interval + 60 s (SimpleWorker: the job's timeout + 60 s)
         _wait(lambda: _expiry(redis, started, job_id) > first, timeout=10)  # renewed while the job waits mid-batch
@@ -96,6 +96,9 @@ def test_a_batch_abandoned_by_a_killed_worker_is_billed_once_after_recovery(org,
         os.kill(worker.pid, signal.SIGKILL)  # the job runs in the worker's own process (no fork per job)
         worker.wait(timeout=10)
     finally:
+        if worker.poll() is None:  # the test failed before killing it: a stray worker would take later tests' jobs
+            worker.kill()
+            worker.wait(timeout=10)
         transaction.rollback()
         lock.close()
     assert job_id in started.get_job_ids()  # abandoned: "started" until its heartbeat expires

@@ -44,7 +44,7 @@ def answering() -> Iterator[str]:
     server.shutdown()
 
 
-def test_one_failing_delivery_does_not_stop_the_sweep(org, clock, answering, monkeypatch):
+def test_one_failing_delivery_does_not_stop_the_sweep(org, clock, answering, monkeypatch, allow_private_webhooks):
     monkeypatch.setattr(runtime, "dispatcher", InProcessDispatcher(synchronous=True))
     now = clock.now()
     ids = []
