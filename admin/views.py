@@ -20,6 +20,8 @@ from billing.catalog.services import create_billable_metric, delete_billable_met
 from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
+from billing.metering.aggregation import epoch_seconds
+from billing.metering.expression import try_expression
 from billing.organizations.services import authenticate_user, end_sessions
 from billing.ports import runtime
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
@@ -294,9 +296,9 @@ def metric_edit(code: str) -> ResponseReturnValue:
 def metric_expression_test() -> ResponseReturnValue:
     """What the expression typed in the form makes of the sample properties (an htmx fragment; never a 500)."""
     form = request.form
-    trial = screens.try_expression(expression=form.get("expression", "")[:2000],
-                                   sample_properties=form.get("sample_properties", ""),
-                                   code=form.get("code", "").strip()[:255], at=runtime.clock.now())
+    trial = try_expression(expression=form.get("expression", "")[:2000],
+                           sample_properties=form.get("sample_properties", ""),
+                           code=form.get("code", "").strip()[:255], timestamp=epoch_seconds(runtime.clock.now()))
     problem = None if trial.ok else wording.expression_problem(trial)
     return render_block(METRIC_FORM_PAGE, "expression_result", trial=trial, problem=problem)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from billing.catalog.screens import ExpressionTrial
 from billing.customers.overview import EventRow
-from billing.metering.expression import ExpressionError, parse_expression
+from billing.metering.expression import ExpressionError, ExpressionTrial, parse_expression
 
 REASONS = {
     "value_is_mandatory": "Required",

@@ -1,12 +1,11 @@
 """The catalog as the screens show it: billable metrics and plans as plain rows read in one session,
-a dry run of an expression on a sample event, and prices in plain words (`describe_charge`,
+and prices in plain words (`describe_charge`,
 `describe_fee`, shared by admin and portal). Nothing here writes; the catalog services do.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,14 +18,10 @@ from sqlalchemy.orm import Session
 from billing.catalog.models import BillableMetric, Charge, Plan
 from billing.db import read_only
 from billing.errors import NotFound
-from billing.metering.aggregation import epoch_seconds
-from billing.metering.expression import ExpressionError, parse_expression
-from billing.money import decimal_str, format_money, parse_decimal
+from billing.money import format_money, parse_decimal
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
-
-MAX_SAMPLE_LENGTH = 10_000
 
 
 @dataclass(frozen=True)
@@ -107,74 +102,6 @@ def metric_codes(*, organization_id: str) -> list[str]:
     with read_only() as session:
         return list(session.scalars(_live_metrics(organization_id).with_only_columns(BillableMetric.code)
                                     .order_by(BillableMetric.code)))
-
-
-# ---------------------------------------------------------------- trying an expression
-
-
-@dataclass(frozen=True)
-class ExpressionTrial:
-    """What an expression makes of one sample event: a value, or why it cannot say.
-
-    `problem` is an ExpressionError code (invalid_expression, missing_property, not_a_number, ...),
-    or one of the sample's own: no_expression, invalid_json, not_an_object, sample_too_long.
-    """
-
-    value: str | None = None
-    kind: str | None = None  # number | text | boolean
-    problem: str | None = None
-    detail: str | None = None  # the property or operand named, or the parser's message
-    position: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-def try_expression(*, expression: str, sample_properties: str, code: str, at: datetime) -> ExpressionTrial:
-    """Evaluate `expression` on an event with these JSON properties, sent at `at`; never raises for bad input."""
-    expression = (expression or "").strip()
-    if not expression:
-        return ExpressionTrial(problem="no_expression")
-    try:
-        parsed = parse_expression(expression)
-    except ExpressionError as failure:
-        return ExpressionTrial(problem=failure.code, detail=_reason(failure), position=failure.position)
-    properties, problem = _sample(sample_properties)
-    if problem is not None:
-        return problem
-    try:
-        value = parsed.evaluate(properties=properties, timestamp=epoch_seconds(at), code=code or None)
-    except ExpressionError as failure:
-        return ExpressionTrial(problem=failure.code, detail=failure.detail or _reason(failure),
-                               position=failure.position)
-    if isinstance(value, bool):
-        return ExpressionTrial(value="true" if value else "false", kind="boolean")
-    if isinstance(value, Decimal):
-        return ExpressionTrial(value=decimal_str(value), kind="number")
-    return ExpressionTrial(value=str(value), kind="text")
-
-
-def _sample(text: str) -> tuple[Mapping[str, object], ExpressionTrial | None]:
-    text = (text or "").strip() or "{}"
-    if len(text) > MAX_SAMPLE_LENGTH:
-        return {}, ExpressionTrial(problem="sample_too_long")
-    try:
-        properties = json.loads(text)
-    except json.JSONDecodeError as failure:
-        return {}, ExpressionTrial(problem="invalid_json", detail=f"line {failure.lineno}, column {failure.colno}")
-    except (ValueError, RecursionError):
-        return {}, ExpressionTrial(problem="invalid_json")
-    if not isinstance(properties, dict):
-        return {}, ExpressionTrial(problem="not_an_object")
-    return properties, None
-
-
-def _reason(failure: ExpressionError) -> str:
-    """The parser's message without its leading code (`invalid_expression: ...`)."""
-    message = failure.message
-    prefix = f"{failure.code}: "
-    return message[len(prefix):] if message.startswith(prefix) else message
 
 
 # ---------------------------------------------------------------- plans as the screens show them
