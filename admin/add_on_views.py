@@ -11,12 +11,12 @@ from admin import wording
 from admin.forms import AddOnForm
 from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer, requested_page
-from billing.catalog import add_ons, screens
+from billing.catalog import add_ons
 from billing.catalog.taxes import list_taxes
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.one_off import create_one_off_invoice
 from billing.money import format_money, to_major
+from billing.screens import catalog, overview
 from web.htmx import is_htmx_request, render_page
 
 ADD_ONS_PAGE = "admin/add_ons.html"
@@ -118,7 +118,7 @@ def add_on_new() -> ResponseReturnValue:
         if saved is not None:
             return _saved(f"Add-on “{saved.name}” created.")
     elif request.method == "GET":
-        form.amount_currency.data = screens.default_currency(organization_id=organization_id())
+        form.amount_currency.data = catalog.default_currency(organization_id=organization_id())
     return _render_form(form, None, errors)
 
 

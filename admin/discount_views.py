@@ -9,8 +9,8 @@ from admin import wording
 from admin.forms import ApplyCouponForm, CouponForm, TaxForm
 from admin.views import admin_blueprint, organization_id, render_customer
 from billing.catalog import coupons, taxes
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
+from billing.screens import overview
 from web.htmx import is_htmx_request, render_page
 
 DISCOUNTS_PAGE = "admin/discounts.html"

@@ -21,8 +21,8 @@ from werkzeug.datastructures import MultiDict
 from admin.forms import PlanForm
 from admin.wording import plan_reason
 from billing import pricing
-from billing.catalog.screens import ChargeView, MetricOption, PlanView, price_text
 from billing.money import decimal_str, exponent, format_money, is_currency, parse_decimal, to_major, to_minor
+from billing.screens.catalog import ChargeView, MetricOption, PlanView, price_text
 
 KEY = re.compile(r"[a-z0-9]{1,16}\Z")
 MAX_NUMBER_LENGTH = 40  # characters of a number typed in the editor

@@ -12,11 +12,11 @@ from flask.typing import ResponseReturnValue
 from admin import plans
 from admin import subscriptions as forms
 from admin.views import admin_blueprint, organization_id, render_customer
-from billing.catalog.screens import plan_options
-from billing.customers import overview
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing.termination import termination_credit_note
 from billing.ports import runtime
+from billing.screens import overview
+from billing.screens.catalog import plan_options
 from billing.subscriptions.periods import local_date
 from billing.subscriptions.services import (
     create_subscription,

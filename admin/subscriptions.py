@@ -16,11 +16,11 @@ from werkzeug.datastructures import MultiDict
 
 from admin import plans
 from admin.wording import BILLING_TIMES, plan_reason
-from billing.catalog.screens import ChargeView, PlanView, describe_charge, plan_options
-from billing.customers import overview
-from billing.customers.overview import CustomerSummary, InvoiceRow, SubscriptionPlan
 from billing.money import decimal_str, format_money, parse_decimal
 from billing.ports import runtime
+from billing.screens import overview
+from billing.screens.catalog import ChargeView, PlanView, describe_charge, plan_options
+from billing.screens.overview import CustomerSummary, InvoiceRow, SubscriptionPlan
 from billing.subscriptions.periods import local_date
 
 MAX_YEARS_BACK = 5

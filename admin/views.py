@@ -13,17 +13,16 @@ from jinja2_fragments.flask import render_block
 from admin import customers_list, metrics, subscriptions, wording
 from admin.auth import AccountManager, register_user_loader
 from admin.forms import ApplyCouponForm, LoginForm, MetricForm
-from billing.catalog import screens
 from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.catalog.services import create_billable_metric, delete_billable_metric, update_billable_metric
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.metering.aggregation import epoch_seconds
 from billing.metering.expression import try_expression
 from billing.organizations.services import authenticate_user, end_sessions
 from billing.ports import runtime
+from billing.screens import catalog, overview
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
@@ -175,14 +174,14 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
         context.setdefault("wallet_forms", {})
-        context["wallet_metric_codes"] = screens.metric_codes(organization_id=organization_id())
+        context["wallet_metric_codes"] = catalog.metric_codes(organization_id=organization_id())
         context["wallet_fee_types"] = WALLET_FEE_TYPES
     if whole_page or block == "one_off":
         context["add_on_choices"] = list_add_ons(organization_id=organization_id(), per_page=100).items
         context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors
     context.setdefault("invoice_error", None)
     if whole_page:
-        context["metric_codes"] = screens.metric_codes(organization_id=organization_id())
+        context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())
     return render_page(CUSTOMER_PAGE, block, status=status, **context)
 
 
@@ -231,7 +230,7 @@ def customer_invoice_pdf(customer_id: str, invoice_id: str) -> ResponseReturnVal
 
 @admin_blueprint.get("/metrics")
 def metric_list() -> ResponseReturnValue:
-    page = screens.metric_rows(organization_id=organization_id(), page=requested_page())
+    page = catalog.metric_rows(organization_id=organization_id(), page=requested_page())
     return render_page(METRICS_PAGE, "results", metrics=page, aggregations=wording.AGGREGATIONS)
 
 
@@ -243,7 +242,7 @@ def _saved(message: str) -> ResponseReturnValue:
     return redirect(url_for("admin.metric_list"), code=303)
 
 
-def _render_metric_form(form: MetricForm, metric: screens.MetricRow | None,
+def _render_metric_form(form: MetricForm, metric: catalog.MetricRow | None,
                         errors: dict[str, list[str]]) -> ResponseReturnValue:
     # htmx swaps only a 2xx response in: a refused form is a 200 to htmx, a 422 to a plain post.
     status = 422 if errors and not is_htmx_request() else 200
@@ -274,7 +273,7 @@ def metric_new() -> ResponseReturnValue:
 
 @admin_blueprint.route("/metrics/<path:code>/edit", methods=["GET", "POST"])
 def metric_edit(code: str) -> ResponseReturnValue:
-    current = screens.metric_row(organization_id=organization_id(), code=code)
+    current = catalog.metric_row(organization_id=organization_id(), code=code)
     form = MetricForm() if request.method == "POST" else MetricForm(data=metrics.initial_data(current))
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
@@ -306,7 +305,7 @@ def metric_expression_test() -> ResponseReturnValue:
 @admin_blueprint.route("/metrics/<path:code>/delete", methods=["GET", "POST"])
 def metric_delete(code: str) -> ResponseReturnValue:
     """GET asks for confirmation (and says which plans lose a charge); POST deletes."""
-    metric = screens.metric_row(organization_id=organization_id(), code=code)
+    metric = catalog.metric_row(organization_id=organization_id(), code=code)
     if request.method == "POST":
         delete_billable_metric(organization_id=organization_id(), code=code)
         flash(f"Metric “{metric.name}” deleted.")

@@ -13,10 +13,10 @@ from flask.typing import ResponseReturnValue
 from admin import wording
 from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer
-from billing.customers import overview
 from billing.errors import BillingError, ValidationFailed
 from billing.invoicing.services import update_invoice
 from billing.money import format_money
+from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from billing.customers.overview import EventRow
 from billing.metering.expression import ExpressionError, ExpressionTrial, parse_expression
+from billing.screens.overview import EventRow
 
 REASONS = {
     "value_is_mandatory": "Required",

@@ -8,12 +8,12 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from billing import links
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
 from billing.money import decimal_str, format_money
 from billing.ports import runtime
+from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
 

@@ -62,6 +62,13 @@ def test_pricing_contract_forbids_every_other_billing_module(billing_graph):
     assert others <= forbidden, f"add to .importlinter [pure-pricing]: {sorted(others - forbidden)}"
 
 
+def test_screens_contract_covers_every_other_billing_module(billing_graph):
+    """A new billing module must be a source of the screens-on-top contract (or it could import billing.screens)."""
+    sources = _lines(_contract("screens-on-top")["source_modules"])
+    others = billing_graph.find_children("billing") - {"billing.screens"}
+    assert others <= sources, f"add to .importlinter [screens-on-top]: {sorted(others - sources)}"
+
+
 def test_contracts_cover_every_root_package():
     parser = configparser.ConfigParser()
     parser.read(CONFIG)

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from billing.catalog.services import create_billable_metric, create_plan
-from billing.customers import overview
 from billing.customers.services import upsert_customer
 from billing.metering.services import ingest_events
+from billing.screens import overview
 from billing.subscriptions.services import create_subscription
 from tests.web.conftest import create_catalog
 

@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import ChargeFilter
-from billing.catalog.screens import PlanView, plan_view_of
 from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
@@ -28,6 +27,7 @@ from billing.metering.services import ChargeUsage, Usage, daily_usage, usage_for
 from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime
+from billing.screens.catalog import PlanView, plan_view_of
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import local_date
 from billing.subscriptions.schedule import trial_end
