@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import wording
+import wording
 from admin.forms import AddOnForm
 from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer, requested_page

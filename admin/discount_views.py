@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import wording
+import wording
 from admin.forms import ApplyCouponForm, CouponForm, TaxForm
 from admin.views import admin_blueprint, organization_id, render_customer
 from billing.catalog import coupons, taxes

@@ -7,7 +7,8 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 
-from admin import plans, wording
+import wording
+from admin import plans
 from admin.forms import PlanForm
 from admin.views import admin_blueprint, organization_id, requested_page
 from billing.catalog.services import create_plan, delete_plan, update_plan
@@ -40,7 +41,7 @@ def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.C
     return render_page(PLAN_FORM_PAGE, "plan_form", status=status, form=form, plan=plan, charges=charges,
                        metrics=catalog.metric_options(organization_id=organization_id()), currency=currency,
                        errors=errors, other_errors=other_errors, refused=refused,
-                       charge_models=wording.CHARGE_MODELS)
+                       charge_models=wording.charge_model_choices())
 
 
 def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:
@@ -99,7 +100,7 @@ def plan_edit(code: str) -> ResponseReturnValue:
 def _charge_fragment(charge: plans.ChargeDraft) -> ResponseReturnValue:
     return render_block(PLAN_FORM_PAGE, "charge", charge=charge, currency=_currency(),
                         metrics=catalog.metric_options(organization_id=organization_id()),
-                        charge_models=wording.CHARGE_MODELS)
+                        charge_models=wording.charge_model_choices())
 
 
 @admin_blueprint.post("/plans/editor/charges")

@@ -19,10 +19,10 @@ from decimal import Decimal
 from werkzeug.datastructures import MultiDict
 
 from admin.forms import PlanForm
-from admin.wording import plan_reason
 from billing import pricing
 from billing.money import decimal_str, exponent, format_money, is_currency, parse_decimal, to_major, to_minor
-from billing.screens.catalog import ChargeView, MetricOption, PlanView, price_text
+from billing.screens.catalog import ChargeView, MetricOption, PlanView
+from wording import RANGE_COLUMNS, gettext, plan_reason, price_text
 
 KEY = re.compile(r"[a-z0-9]{1,16}\Z")
 MAX_NUMBER_LENGTH = 40  # characters of a number typed in the editor
@@ -41,8 +41,6 @@ SCALARS = {
 ALL_SCALARS = tuple(dict.fromkeys(name for names in SCALARS.values() for name in names))
 WHOLE_NUMBERS = frozenset({"package_size", "free_units", "free_units_per_events"})
 RANGE_KEYS = frozenset(key for key, _price in TIERED.values())
-RANGE_COLUMNS = {"from_value": "From", "to_value": "To", "per_unit_amount": "Per unit", "rate": "Rate",
-                 "flat_amount": "Flat fee"}
 
 # The service's field names, as the form's.
 PLAN_FIELDS = {"amount_cents": "amount"}
@@ -434,7 +432,7 @@ def _place_property(props: PropertiesDraft, name: str, codes: object) -> None:
         _add(props.errors, "ranges", _sentences(name, codes))
         _mark_bounds(props.ranges)
     elif props.tiered and name in RANGE_COLUMNS:
-        _add(props.errors, "ranges", [f"{RANGE_COLUMNS[name]}: {s}" for s in _sentences(name, codes)])
+        _add(props.errors, "ranges", [f"{gettext(RANGE_COLUMNS[name])}: {s}" for s in _sentences(name, codes)])
         column = "price" if name in ("per_unit_amount", "rate") else "flat"
         for row in props.ranges:
             value = row.price if column == "price" else (row.flat_amount or "0")
@@ -547,4 +545,6 @@ def preview(charge: ChargeDraft, currency: str) -> Preview:
 
 
 def _label(name: str) -> str:
-    return "Tiers" if name in RANGE_KEYS else RANGE_COLUMNS.get(name) or name.replace("_", " ").capitalize()
+    if name in RANGE_KEYS:
+        return gettext("Tiers")
+    return gettext(RANGE_COLUMNS[name]) if name in RANGE_COLUMNS else name.replace("_", " ").capitalize()

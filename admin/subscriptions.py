@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 from werkzeug.datastructures import MultiDict
 
 from admin import plans
-from admin.wording import BILLING_TIMES, plan_reason
 from billing.money import decimal_str, format_money, parse_decimal
 from billing.ports import runtime
 from billing.screens import overview
-from billing.screens.catalog import ChargeView, PlanView, describe_charge, plan_options
+from billing.screens.catalog import ChargeView, PlanView, plan_options
 from billing.screens.overview import CustomerSummary, InvoiceRow, SubscriptionPlan
 from billing.subscriptions.periods import local_date
+from wording import BILLING_TIMES, charge_text, describe_charge, ngettext, plan_reason
 
 MAX_YEARS_BACK = 5
 MAX_YEARS_AHEAD = 10
@@ -242,7 +242,7 @@ def _days(value: object) -> str:
     days = parse_decimal(value) if not isinstance(value, str) or value.strip() else None
     if not days:
         return "none"
-    return f"{decimal_str(days)} day{'' if days == 1 else 's'}"
+    return ngettext("{number} day", "{number} days", days).format(number=decimal_str(days))
 
 
 def override_diff(editor: OverrideForm) -> list[DiffLine]:
@@ -260,7 +260,7 @@ def override_diff(editor: OverrideForm) -> list[DiffLine]:
         if charge is None:
             continue
         min_cents, _ = plans.to_minor_exactly(draft.min_amount, currency)
-        before = charge.describe(currency, base.interval)
+        before = charge_text(charge, currency, base.interval)
         after = describe_charge({"charge_model": charge.charge_model, "properties": draft.props.properties(),
                                  "min_amount_cents": min_cents or 0}, currency, charge.metric_name,
                                 interval=base.interval)

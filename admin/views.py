@@ -10,7 +10,8 @@ from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 from jinja2_fragments.flask import render_block
 
-from admin import customers_list, metrics, subscriptions, wording
+import wording
+from admin import customers_list, metrics, subscriptions
 from admin.auth import AccountManager, register_user_loader
 from admin.forms import ApplyCouponForm, LoginForm, MetricForm
 from billing.catalog.add_ons import list_add_ons

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import wording
+import wording
 from admin.plans import to_minor_exactly
 from admin.views import admin_blueprint, organization_id, render_customer
 from billing.errors import BillingError, ValidationFailed

@@ -1,24 +1,20 @@
-"""The catalog as the screens show it: billable metrics and plans as plain rows read in one session,
-and prices in plain words (`describe_charge`,
-`describe_fee`, shared by admin and portal). Nothing here writes; the catalog services do.
+"""The catalog as the screens show it: billable metrics and plans as plain rows read in one session (the
+`wording` package puts their prices in words). Nothing here writes; the catalog services do.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from babel.numbers import format_currency, format_decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric, Charge, Plan
 from billing.db import read_only
 from billing.errors import NotFound
-from billing.money import format_money, parse_decimal
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
@@ -129,11 +125,6 @@ class ChargeFilterView:
     properties: dict[str, object]
     invoice_display_name: str | None
 
-    @property
-    def label(self) -> str:
-        return self.invoice_display_name or " · ".join(
-            f"{key}: {', '.join(values)}" for key, values in sorted(self.values.items()))
-
 
 @dataclass(frozen=True)
 class ChargeView:
@@ -154,17 +145,6 @@ class ChargeView:
     @property
     def name(self) -> str:
         return self.invoice_display_name or self.metric_name
-
-    def describe(self, currency: str, interval: str | None = None) -> str:
-        return describe_charge({"charge_model": self.charge_model, "properties": self.properties,
-                                "min_amount_cents": self.min_amount_cents, "prorated": self.prorated},
-                               currency, self.metric_name, interval=interval)
-
-    def describe_filters(self, currency: str) -> list[tuple[str, str]]:
-        """(label, price in words) per filter of the charge."""
-        return [(f.label, describe_charge({"charge_model": self.charge_model, "properties": f.properties,
-                                           "prorated": self.prorated}, currency, self.metric_name))
-                for f in self.filters]
 
 
 @dataclass(frozen=True)
@@ -188,11 +168,6 @@ class PlanView:
     @property
     def in_use(self) -> bool:
         return self.live_subscriptions > 0
-
-    @property
-    def fee_text(self) -> str:
-        return describe_fee(amount_cents=self.amount_cents, currency=self.currency, interval=self.interval,
-                            pay_in_advance=self.pay_in_advance)
 
 
 def _live_plans(organization_id: str):
@@ -279,219 +254,7 @@ def metric_options(*, organization_id: str) -> list[MetricOption]:
                 for m in metrics]
 
 
-# ---------------------------------------------------------------- prices in plain words
-
-PER_INTERVAL = {"weekly": "week", "monthly": "month", "quarterly": "quarter", "semiannual": "half-year",
-                "yearly": "year"}
-LOCALE = "en_US"
-
-
-def price_text(amount: Decimal, currency: str) -> str:
-    """A price with all its digits and at least the currency's: "€0.005", "€5.00", "¥5"."""
-    # NOTE: babel rounds to the currency's minor unit unless told not to (billing.money.format_price
-    # does, so €0.005 reads "€0.00" there): a unit price is an exact decimal (house rule 1).
-    return format_currency(amount, currency, locale=LOCALE, decimal_quantization=False)
-
-
 def default_currency(*, organization_id: str) -> str:
     """The organization's default currency (what a new plan starts with)."""
     with read_only() as session:
         return session.scalar(select(Organization.default_currency).where(Organization.id == organization_id)) or ""
-
-
-def describe_fee(*, amount_cents: int, currency: str, interval: str, pay_in_advance: bool) -> str:
-    """The subscription fee in words: "€29.00 per month, billed in advance"."""
-    period = PER_INTERVAL.get(interval, interval)
-    if not amount_cents:
-        return "No subscription fee"
-    when = "in advance" if pay_in_advance else f"at the end of the {period}"
-    return f"{format_money(amount_cents, currency, LOCALE)} per {period}, billed {when}"
-
-
-def describe_charge(charge: Mapping[str, object], currency: str, metric_name: str, *,
-                    interval: str | None = None) -> str:
-    """A charge's price in plain words, e.g. "First 1,000 API calls free, then €0.01 each".
-
-    `charge` is Lago-shaped (`charge_model`, `properties`, optional `min_amount_cents` and `prorated`);
-    amounts are shown exactly (no rounding to the currency's minor unit: unit prices may be finer).
-    """
-    model = str(charge.get("charge_model") or "")
-    properties = charge.get("properties")
-    properties = properties if isinstance(properties, Mapping) else {}
-    words = _Words(currency, metric_name)
-    try:
-        text = _DESCRIBERS[model](words, properties)
-    except (KeyError, TypeError, ValueError, ArithmeticError):
-        text = f"Priced by the {model.replace('_', ' ') or 'unknown'} model"
-    minimum = charge.get("min_amount_cents")
-    if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0:
-        per = PER_INTERVAL.get(interval or "", "billing period")
-        text += f"; at least {format_money(minimum, currency, LOCALE)} per {per}"
-    if charge.get("prorated") is True:
-        text += f", prorated: each {words.one} is billed for the days it is held in the period"
-    return text[:1].upper() + text[1:]
-
-
-class _Words:
-    """Numbers, prices and the metric's name as a countable noun, for one currency and one metric."""
-
-    def __init__(self, currency: str, metric_name: str):
-        self.currency = currency
-        name = " ".join((metric_name or "").split())
-        if len(name) > 1 and name[0].isupper() and name[1].islower():
-            name = name[0].lower() + name[1:]  # "Storage" -> "storage", "API calls" stays
-        self.name = name or "units"
-        last = name.rsplit(" ", 1)[-1]
-        if name.isupper() and " " not in name:
-            self.many = self.one = name  # a unit of measure: "GB", "TB"
-        elif len(last) > 2 and last.endswith("s") and not last.endswith("ss"):
-            self.many, self.one = name, name[:-1]  # "API calls" / "API call"
-        elif name:
-            self.many, self.one = f"units of {name}", f"unit of {name}"
-        else:
-            self.many, self.one = "units", "unit"
-
-    def money(self, amount: Decimal) -> str:
-        return price_text(amount, self.currency)
-
-    @staticmethod
-    def number(value: Decimal | int) -> str:
-        return format_decimal(value, locale=LOCALE, decimal_quantization=False)
-
-    def percent(self, rate: Decimal) -> str:
-        return f"{self.number(rate)}%"
-
-    def count(self, value: Decimal | int, *, one: str | None = None, many: str | None = None) -> str:
-        one, many = one or self.one, many or self.many
-        return f"{self.number(value)} {many}" if value != 1 else one
-
-    def first(self, value: Decimal | int, *, one: str | None = None, many: str | None = None) -> str:
-        """ "first 1,000 API calls", "first API call" """
-        return f"first {self.count(value, one=one, many=many)}"
-
-
-def _amount(properties: Mapping[str, object], key: str) -> Decimal:
-    value = parse_decimal(properties.get(key, 0) if properties.get(key) is not None else 0)
-    if value is None or isinstance(properties.get(key), bool | float):
-        raise ValueError(key)
-    return value
-
-
-def _tiers(properties: Mapping[str, object], key: str, price_key: str) -> list[tuple[Decimal, Decimal | None,
-                                                                                       Decimal, Decimal]]:
-    """(from, to or None, price, flat) per range."""
-    ranges = properties[key]
-    if not isinstance(ranges, list) or not ranges:
-        raise ValueError(key)
-    tiers = []
-    for item in ranges:
-        to = None if item.get("to_value") is None else _amount(item, "to_value")
-        tiers.append((_amount(item, "from_value"), to, _amount(item, price_key), _amount(item, "flat_amount")))
-    return tiers
-
-
-def _plus_flat(words: _Words, flat: Decimal) -> str:
-    return f" + {words.money(flat)} flat" if flat else ""
-
-
-def _standard(words: _Words, properties: Mapping[str, object]) -> str:
-    amount = _amount(properties, "amount")
-    return f"{words.money(amount)} per {words.one}" if amount else f"{words.many} are free"
-
-
-def _package(words: _Words, properties: Mapping[str, object]) -> str:
-    amount, size = _amount(properties, "amount"), _amount(properties, "package_size")
-    free = _amount(properties, "free_units")
-    text = f"{words.money(amount)} per {words.one if size == 1 else words.count(size)}"
-    if free:
-        text += f" (first {words.number(free)} free)"
-    return text
-
-
-def _graduated(words: _Words, properties: Mapping[str, object]) -> str:
-    tiers = _tiers(properties, "graduated_ranges", "per_unit_amount")
-    if len(tiers) == 1:
-        _from, _to, price, flat = tiers[0]
-        if not price and not flat:
-            return f"{words.many} are free"
-        each = f"{words.money(price)} per {words.one}" if price else ""
-        return (each + _plus_flat(words, flat)) if each else f"{words.money(flat)} flat"
-
-    def cost(price: Decimal, flat: Decimal, *, at: bool) -> str:
-        if not price and not flat:
-            return "free"
-        if not price:
-            return f"{words.money(flat)} flat"
-        return ("at " if at else "") + f"{words.money(price)} each" + _plus_flat(words, flat)
-
-    first_to = tiers[0][1]
-    parts = [f"{words.first(first_to)} {cost(*tiers[0][2:], at=True)}"]
-    for _from, to, price, flat in tiers[1:]:
-        part = f"then {cost(price, flat, at=False)}"
-        parts.append(part if to is None else f"{part} up to {words.number(to)}")
-    return ", ".join(parts)
-
-
-def _volume(words: _Words, properties: Mapping[str, object]) -> str:
-    tiers = _tiers(properties, "volume_ranges", "per_unit_amount")
-
-    def cost(price: Decimal, flat: Decimal) -> str:
-        if not price and not flat:
-            return "free"
-        if not price:
-            return f"{words.money(flat)} flat"
-        return f"{words.money(price)} per {words.one}" + _plus_flat(words, flat)
-
-    if len(tiers) == 1:
-        return cost(*tiers[0][2:]) if any(tiers[0][2:]) else f"{words.many} are free"
-    parts = [f"{cost(*tiers[0][2:])} up to {words.number(tiers[0][1])}"]
-    lower = tiers[0][1]
-    for _from, to, price, flat in tiers[1:]:
-        upper = "" if to is None else f" up to {words.number(to)}"
-        parts.append(f"{cost(price, flat)} for all {words.many} above {words.number(lower)}{upper}")
-        lower = to
-    return "; ".join(parts)
-
-
-def _graduated_percentage(words: _Words, properties: Mapping[str, object]) -> str:
-    tiers = _tiers(properties, "graduated_percentage_ranges", "rate")
-    _from, first_to, rate, flat = tiers[0]
-    text = f"{words.percent(rate)}{_plus_flat(words, flat)} of {words.name}"
-    if len(tiers) == 1:
-        return text
-    parts = [f"{text} up to {words.number(first_to)}"]
-    lower = first_to
-    for _from, to, rate, flat in tiers[1:]:
-        upper = f" above {words.number(lower)}" if to is None else f" up to {words.number(to)}"
-        parts.append(f"then {words.percent(rate)}{_plus_flat(words, flat)}{upper}")
-        lower = to
-    return ", ".join(parts)
-
-
-def _percentage(words: _Words, properties: Mapping[str, object]) -> str:
-    text = f"{words.percent(_amount(properties, 'rate'))} of {words.name}"
-    fixed = _amount(properties, "fixed_amount")
-    if fixed:
-        text += f" + {words.money(fixed)} per transaction"
-    free_events = _amount(properties, "free_units_per_events")
-    free_total = _amount(properties, "free_units_per_total_aggregation")
-    if free_events:
-        free = f"{words.first(free_events, one='transaction', many='transactions')} free"
-        text += f" ({free}, up to {words.number(free_total)})" if free_total else f" ({free})"
-    elif free_total:
-        text += f" (first {words.number(free_total)} free)"
-    minimum = properties.get("per_transaction_min_amount")
-    maximum = properties.get("per_transaction_max_amount")
-    limits = ([f"min {words.money(_amount(properties, 'per_transaction_min_amount'))}"] if minimum is not None else [])
-    limits += [f"max {words.money(_amount(properties, 'per_transaction_max_amount'))}"] if maximum is not None else []
-    if limits:
-        text += f", {', '.join(limits)} per transaction"
-    return text
-
-
-def _dynamic(words: _Words, properties: Mapping[str, object]) -> str:
-    return "priced per event by the amount sent"
-
-
-_DESCRIBERS = {"standard": _standard, "package": _package, "graduated": _graduated, "volume": _volume,
-               "graduated_percentage": _graduated_percentage, "percentage": _percentage, "dynamic": _dynamic}
