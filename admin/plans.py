@@ -30,14 +30,32 @@ MAX_MINOR = 10**15  # amounts above this many minor units are typing mistakes (a
 MAX_TRIAL_DAYS = Decimal(36_600)
 MAX_PREVIEW_UNITS = Decimal(10) ** 15
 
-TIERED = {"graduated": ("graduated_ranges", "per_unit_amount"), "volume": ("volume_ranges", "per_unit_amount"),
-          "graduated_percentage": ("graduated_percentage_ranges", "rate")}
-SCALARS = {
-    "standard": ("amount",),
-    "package": ("amount", "package_size", "free_units"),
-    "percentage": ("rate", "fixed_amount", "free_units_per_events", "free_units_per_total_aggregation",
-                   "per_transaction_min_amount", "per_transaction_max_amount"),
+
+
+@dataclass(frozen=True)
+class EditorFields:
+    """What the editor asks for one charge model: its scalar properties, or its tiers (their property and
+    price column). The template `admin/_plan.html` lays them out per model."""
+
+    scalars: tuple[str, ...] = ()
+    ranges: str | None = None
+    price: str | None = None
+
+
+# Per charge model known to billing.pricing (tests/web/test_charge_models.py checks that every model is here).
+EDITOR_FIELDS = {
+    "standard": EditorFields(scalars=("amount",)),
+    "package": EditorFields(scalars=("amount", "package_size", "free_units")),
+    "graduated": EditorFields(ranges="graduated_ranges", price="per_unit_amount"),
+    "volume": EditorFields(ranges="volume_ranges", price="per_unit_amount"),
+    "percentage": EditorFields(scalars=("rate", "fixed_amount", "free_units_per_events",
+                                        "free_units_per_total_aggregation", "per_transaction_min_amount",
+                                        "per_transaction_max_amount")),
+    "graduated_percentage": EditorFields(ranges="graduated_percentage_ranges", price="rate"),
+    "dynamic": EditorFields(),  # each event carries its own amount: nothing to type
 }
+TIERED = {model: (f.ranges, f.price) for model, f in EDITOR_FIELDS.items() if f.ranges and f.price}
+SCALARS = {model: f.scalars for model, f in EDITOR_FIELDS.items() if f.scalars}
 ALL_SCALARS = tuple(dict.fromkeys(name for names in SCALARS.values() for name in names))
 WHOLE_NUMBERS = frozenset({"package_size", "free_units", "free_units_per_events"})
 RANGE_KEYS = frozenset(key for key, _price in TIERED.values())

@@ -20,7 +20,7 @@ class ChargeModelWords:
 
 
 # Per charge model known to billing.pricing, in the order the plan editor offers them
-# (tests/unit/test_charge_models.py checks that every model has its words).
+# (tests/web/test_charge_models.py checks that every model has its words).
 CHARGE_MODEL_WORDS = {
     "standard": ChargeModelWords(N_("Standard"), N_("price per unit")),
     "package": ChargeModelWords(N_("Package"), N_("price per package of units")),

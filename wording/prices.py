@@ -274,7 +274,7 @@ def _dynamic(words: _Words, properties: Mapping[str, object]) -> str:
     return words.say("priced per event by the amount sent")
 
 
-# Per charge model known to billing.pricing: its price in words (tests/unit/test_charge_models.py checks
+# Per charge model known to billing.pricing: its price in words (tests/web/test_charge_models.py checks
 # that every model has one).
 DESCRIBERS: dict[str, Callable[[_Words, Mapping[str, object]], str]] = {
     "standard": _standard, "package": _package, "graduated": _graduated, "volume": _volume,
