@@ -22,7 +22,7 @@ from admin.forms import PlanForm
 from billing import pricing
 from billing.money import decimal_str, exponent, format_money, is_currency, parse_decimal, to_major, to_minor
 from billing.screens.catalog import ChargeView, MetricOption, PlanView
-from wording import RANGE_COLUMNS, gettext, plan_reason, price_text
+from wording import RANGE_COLUMNS, gettext, plan_reason, preview_words, price_text
 
 KEY = re.compile(r"[a-z0-9]{1,16}\Z")
 MAX_NUMBER_LENGTH = 40  # characters of a number typed in the editor
@@ -531,33 +531,33 @@ def preview(charge: ChargeDraft, currency: str) -> Preview:
     """What `charge.units` units cost with the charge as typed (percentage: one event of that value)."""
     units_text = charge.units.strip()
     if charge.model == "dynamic":
-        return Preview(units=units_text, note="Depends on the events: each one is priced by the amount it carries.")
+        return Preview(units=units_text, note=preview_words("priced_per_event"))
     if not units_text:
-        return Preview(units=units_text, problem="Type a number of units.")
+        return Preview(units=units_text, problem=preview_words("no_units"))
     units = parse_decimal(units_text)
     if units is None or units < 0:
-        return Preview(units=units_text, problem="Type a number of units, 0 or more.")
+        return Preview(units=units_text, problem=preview_words("negative_units"))
     if units >= MAX_PREVIEW_UNITS:
-        return Preview(units=units_text, problem="Too many units to preview.")
+        return Preview(units=units_text, problem=preview_words("too_many_units"))
     if not is_currency(currency):
-        return Preview(units=units_text, problem="Set the plan's currency first.")
+        return Preview(units=units_text, problem=preview_words("no_currency"))
     if charge.model not in pricing.CHARGE_MODELS:
-        return Preview(units=units_text, problem="Choose a charge model.")
+        return Preview(units=units_text, problem=preview_words("no_model"))
     properties = charge.props.properties()
     invalid = pricing.validate_properties(charge.model, properties)
     if invalid:
         problems = "; ".join(f"{_label(name)}: {plan_reason(name, codes[0])}" for name, codes in invalid.items())
-        return Preview(units=units_text, problem=f"Fix the charge first ({problems}).")
+        return Preview(units=units_text, problem=preview_words("invalid_charge", problems=problems))
     event_values = [units] if charge.model == "percentage" else None
     try:
         result = pricing.price(charge.model, units, properties, event_values=event_values, currency=currency)
         cents = to_minor(result.amount, currency)
     except (ArithmeticError, pricing.PricingError):
-        return Preview(units=units_text, problem="Cannot compute this price: try fewer units.")
+        return Preview(units=units_text, problem=preview_words("cannot_compute"))
     minimum, _ = to_minor_exactly(charge.min_amount, currency)
     invoiced = format_money(cents, currency)
     exact = price_text(result.amount, currency)
-    note = "As one event of this value." if charge.model == "percentage" else None
+    note = preview_words("as_one_event") if charge.model == "percentage" else None
     return Preview(units=units_text, amount=exact, invoiced=invoiced if invoiced != exact else None,
                    minimum=format_money(minimum, currency) if minimum and minimum > cents else None, note=note)
 

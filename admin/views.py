@@ -152,7 +152,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     code = request.args.get("code", "").strip()[:255]
     context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
                "event_problems": wording.event_problems, "result": None, "override": None, "confirm": None,
-               "change_errors": {}, "terminate_errors": [], "credit_note_choices": subscriptions.CREDIT_NOTE_CHOICES}
+               "change_errors": {}, "terminate_errors": [], "credit_note_choices": wording.CREDIT_NOTE_CHOICES}
     context.update(extra)
     whole_page = not is_htmx_request()
     if whole_page or block == "usage":

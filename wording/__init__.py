@@ -23,6 +23,7 @@ from wording.prices import (
     fee_text,
     filter_label,
     filter_prices,
+    preview_words,
     price_text,
 )
 from wording.reasons import (
@@ -30,14 +31,17 @@ from wording.reasons import (
     event_problems,
     expression_problem,
     field_errors,
+    invoice_reason,
     plan_reason,
     reason,
     wallet_reason,
 )
+from wording.subscriptions import CREDIT_NOTE_CHOICES
 
 __all__ = [
-    "AGGREGATIONS", "BILLING_TIMES", "CHARGE_MODEL_WORDS", "DEFAULT_LOCALE", "INTERVALS", "N_", "RANGE_COLUMNS",
-    "ROUNDINGS", "add_on_reason", "charge_model_choices", "charge_text", "describe_charge", "describe_fee",
-    "event_problems", "expression_problem", "fee_text", "field_errors", "filter_label", "filter_prices", "gettext",
-    "ngettext", "plan_reason", "price_text", "reason", "wallet_reason",
+    "AGGREGATIONS", "BILLING_TIMES", "CHARGE_MODEL_WORDS", "CREDIT_NOTE_CHOICES", "DEFAULT_LOCALE", "INTERVALS",
+    "N_", "RANGE_COLUMNS", "ROUNDINGS", "add_on_reason", "charge_model_choices", "charge_text", "describe_charge",
+    "describe_fee", "event_problems", "expression_problem", "fee_text", "field_errors", "filter_label",
+    "filter_prices", "gettext", "invoice_reason", "ngettext", "plan_reason", "preview_words", "price_text", "reason",
+    "wallet_reason",
 ]

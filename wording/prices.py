@@ -64,6 +64,26 @@ def filter_prices(charge: ChargeView, currency: str, locale: str = DEFAULT_LOCAL
             for item in charge.filters]
 
 
+# What the plan editor's price preview says instead of, or next to, an amount.
+PREVIEW_WORDS = {
+    "priced_per_event": N_("Depends on the events: each one is priced by the amount it carries."),
+    "no_units": N_("Type a number of units."),
+    "negative_units": N_("Type a number of units, 0 or more."),
+    "too_many_units": N_("Too many units to preview."),
+    "no_currency": N_("Set the plan's currency first."),
+    "no_model": N_("Choose a charge model."),
+    "invalid_charge": N_("Fix the charge first ({problems})."),
+    "cannot_compute": N_("Cannot compute this price: try fewer units."),
+    "as_one_event": N_("As one event of this value."),
+}
+
+
+def preview_words(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+    """One of the price preview's sentences (`PREVIEW_WORDS`), with its {placeholders} filled."""
+    text = gettext(PREVIEW_WORDS[code], locale)
+    return text.format(**values) if values else text
+
+
 def describe_charge(charge: Mapping[str, object], currency: str, metric_name: str, *,
                     interval: str | None = None, locale: str = DEFAULT_LOCALE) -> str:
     """A charge's price in plain words, e.g. "First 1,000 API calls free, then €0.01 each".

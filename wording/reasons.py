@@ -139,6 +139,20 @@ WALLET_REASONS = {
     "currencies_does_not_match": N_("This customer is billed in another currency"),
 }
 
+# The invoice page's actions: refresh, void, credit notes (their amounts per fee).
+INVOICE_REASONS = {
+    "higher_than_remaining_fee_amount": N_("More than what is left to credit on this fee."),
+    "higher_than_remaining_invoice_amount": N_("More than what is left to credit or refund on this invoice."),
+    "does_not_match_item_amounts": N_("Credit, refund and offset must add up to the credit note's total."),
+    "value_is_invalid": N_("Not a valid amount."),
+    "too_many_decimals": N_("More decimals than the currency has."),
+    "value_is_out_of_range": N_("Too large."),
+    "value_is_mandatory": N_("Enter an amount for at least one fee."),
+    "not_voidable": N_("Only a finalized invoice that is not paid can be voided."),
+    "is_finalized": N_("A finalized invoice never changes; issue a credit note instead."),
+    "invalid_type_or_status": N_("Credit notes are for finalized invoices with an amount above zero."),
+}
+
 
 def _readable(code: str) -> str:
     """A code no table words, at least readable: "not_a_number" -> "Not a number"."""
@@ -168,6 +182,13 @@ def add_on_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
     """One reason code of an add-on or one-off invoice field, in words."""
     text = ADD_ON_FIELD_REASONS.get((field, code)) or ADD_ON_REASONS.get(code) or REASONS.get(code)
     return gettext(text, locale) if text else _readable(code)
+
+
+def invoice_reason(code: str, locale: str = DEFAULT_LOCALE, *, otherwise: str | None = None) -> str:
+    """One reason an invoice action (refresh, void, credit note) was refused, in words; an unknown code is
+    worded as the `otherwise` code, or shown as is."""
+    text = INVOICE_REASONS.get(code) or INVOICE_REASONS.get(otherwise or "")
+    return gettext(text, locale) if text else code
 
 
 def field_errors(details: Mapping[str, object], *, expression: object = None,
