@@ -18,6 +18,7 @@ from billing.errors import NotFound
 from billing.organizations.models import Organization
 from billing.pagination import Page, paginate
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
+from billing.subscriptions.models import LIVE_STATUSES, Subscription
 
 
 @dataclass(frozen=True)
@@ -177,8 +178,6 @@ def _live_plans(organization_id: str):
 
 def _live_subscription_counts(session: Session, plan_ids: list[str]) -> dict[str, int]:
     """Live subscriptions per plan; a subscription on an overridden (child) plan counts for its parent."""
-    from billing.subscriptions.models import LIVE_STATUSES, Subscription
-
     if not plan_ids:
         return {}
     base = func.coalesce(Plan.parent_id, Plan.id)
@@ -230,8 +229,6 @@ def plan_view(*, organization_id: str, code: str) -> PlanView:
 
 def _overridden_subscription_count(session: Session, plan_id: str) -> int:
     """Live subscriptions whose plan is an overridden copy of the plan (what a cascaded edit reaches)."""
-    from billing.subscriptions.models import LIVE_STATUSES, Subscription
-
     return session.scalar(select(func.count(Subscription.id)).join(Plan, Subscription.plan_id == Plan.id)
                           .where(Plan.parent_id == plan_id, Subscription.status.in_(LIVE_STATUSES))) or 0
 
