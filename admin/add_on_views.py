@@ -18,6 +18,7 @@ from billing.invoicing.one_off import create_one_off_invoice
 from billing.money import format_money, to_major
 from billing.screens import catalog, overview
 from web.htmx import is_htmx_request, render_page
+from wording import notices
 
 ADD_ONS_PAGE = "admin/add_ons.html"
 ADD_ON_FORM_PAGE = "admin/add_on_form.html"
@@ -116,7 +117,7 @@ def add_on_new() -> ResponseReturnValue:
     if form.validate_on_submit():
         saved, errors = _save(form, None)
         if saved is not None:
-            return _saved(f"Add-on “{saved.name}” created.")
+            return _saved(notices.notice("add_on_created", name=saved.name))
     elif request.method == "GET":
         form.amount_currency.data = catalog.default_currency(organization_id=organization_id())
     return _render_form(form, None, errors)
@@ -134,7 +135,7 @@ def add_on_edit(code: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         saved, errors = _save(form, code)
         if saved is not None:
-            return _saved(f"Add-on “{saved.name}” saved.")
+            return _saved(notices.notice("add_on_saved", name=saved.name))
     return _render_form(form, current, errors)
 
 
@@ -144,7 +145,7 @@ def add_on_delete(code: str) -> ResponseReturnValue:
     add_on = add_ons.get_add_on(organization_id=organization_id(), code=code)
     if request.method == "POST":
         add_ons.delete_add_on(organization_id=organization_id(), code=code)
-        flash(f"Add-on “{add_on.name}” deleted.")
+        flash(notices.notice("add_on_deleted", name=add_on.name))
         return redirect(url_for("admin.add_on_list"), code=303)
     return render_template(ADD_ON_DELETE_PAGE, add_on=add_on)
 
@@ -220,7 +221,8 @@ def one_off_invoice_new(customer_id: str) -> ResponseReturnValue:
         except BillingError as refused:
             state.errors.append(wording.add_on_reason("fees", getattr(refused, "code", str(refused))))
         else:
-            notice = f"Invoice {invoice.number} issued: {format_money(invoice.total_amount_cents, invoice.currency)}."
+            notice = notices.notice("invoice_issued", number=invoice.number,
+                                  amount=format_money(invoice.total_amount_cents, invoice.currency))
             if not is_htmx_request():
                 flash(notice)
                 return redirect(url_for("admin.customer", customer_id=customer_id), code=303)

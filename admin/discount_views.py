@@ -12,6 +12,7 @@ from billing.catalog import coupons, taxes
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.screens import overview
 from web.htmx import is_htmx_request, render_page
+from wording import notices
 
 DISCOUNTS_PAGE = "admin/discounts.html"
 
@@ -44,7 +45,7 @@ def discount_list() -> ResponseReturnValue:
 def tax_new() -> ResponseReturnValue:
     form = TaxForm(prefix="tax")
     if not form.validate_on_submit():
-        return _render(tax_form=form, tax_errors={"form": ["Check the form"]}, block="taxes",
+        return _render(tax_form=form, tax_errors={"form": [notices.refusal("check_the_form")]}, block="taxes",
                        status=200 if is_htmx_request() else 422)
     try:
         tax = taxes.create_tax(organization_id=organization_id(), data={
@@ -53,7 +54,7 @@ def tax_new() -> ResponseReturnValue:
     except BillingError as failed:
         return _render(tax_form=form, tax_errors=_errors(failed), block="taxes",
                        status=200 if is_htmx_request() else 422)
-    flash(f"Tax “{tax.name}” created.")
+    flash(notices.notice("tax_created", name=tax.name))
     return _render(block="taxes") if is_htmx_request() else redirect(url_for("admin.discount_list"), code=303)
 
 
@@ -61,7 +62,7 @@ def tax_new() -> ResponseReturnValue:
 def coupon_new() -> ResponseReturnValue:
     form = CouponForm(prefix="coupon")
     if not form.validate_on_submit():
-        return _render(coupon_form=form, coupon_errors={"form": ["Check the form"]}, block="coupons",
+        return _render(coupon_form=form, coupon_errors={"form": [notices.refusal("check_the_form")]}, block="coupons",
                        status=200 if is_htmx_request() else 422)
     percentage = form.coupon_type.data == "percentage"
     data = {"name": form.name.data, "code": form.code.data, "coupon_type": form.coupon_type.data,
@@ -79,7 +80,7 @@ def coupon_new() -> ResponseReturnValue:
     except BillingError as failed:
         return _render(coupon_form=form, coupon_errors=_errors(failed), block="coupons",
                        status=200 if is_htmx_request() else 422)
-    flash(f"Coupon “{coupon.name}” created.")
+    flash(notices.notice("coupon_created", name=coupon.name))
     return _render(block="coupons") if is_htmx_request() else redirect(url_for("admin.discount_list"), code=303)
 
 
@@ -89,7 +90,7 @@ def customer_apply_coupon(customer_id: str) -> ResponseReturnValue:
     summary = overview.customer_summary(organization_id=organization_id(), customer_id=customer_id)
     if not form.validate_on_submit():
         return render_customer(customer_id, "coupons", status=200 if is_htmx_request() else 422,
-                               coupon_error="Choose a coupon")
+                               coupon_error=notices.refusal("choose_a_coupon"))
     try:
         coupons.apply_coupon(organization_id=organization_id(), data={
             "external_customer_id": summary.external_id, "coupon_code": request.form.get("coupon_code")})

@@ -12,7 +12,7 @@ from billing.invoicing import credit_notes
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import CREDIT_NOTE_REASONS
 from web.htmx import is_htmx_request, render_page
-from wording import invoice_reason
+from wording import invoice_reason, notices
 
 INVOICE_PAGE = "admin/invoice.html"
 
@@ -54,7 +54,7 @@ def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     except NotAllowed as error:
         return render_invoice(customer_id, invoice_id, status=_refused(),
                               action_error=invoice_reason(error.code))
-    return render_invoice(customer_id, invoice_id, notice="Refreshed from the current usage.")
+    return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_refreshed"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/void")
@@ -65,7 +65,7 @@ def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     except NotAllowed as error:
         return render_invoice(customer_id, invoice_id, status=_refused(),
                               action_error=invoice_reason(error.code))
-    return render_invoice(customer_id, invoice_id, notice="Voided: it keeps its number and is no longer due.")
+    return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_voided"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/credit_notes")
@@ -111,7 +111,8 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
         except (NotAllowed, NotFound) as error:
             errors.setdefault("items", []).append(invoice_reason(error.code))
         else:
-            return render_invoice(customer_id, invoice_id, notice=f"Credit note {note.number} issued.")
+            issued = notices.notice("credit_note_issued", number=note.number)
+            return render_invoice(customer_id, invoice_id, notice=issued)
     return render_invoice(customer_id, invoice_id, status=_refused(), errors=errors, values=dict(form))
 
 

@@ -15,6 +15,7 @@ from billing.catalog.services import create_plan, delete_plan, update_plan
 from billing.errors import ValidationFailed
 from billing.screens import catalog
 from web.htmx import is_htmx_request, render_page
+from wording import notices
 
 PLANS_PAGE = "admin/plans.html"
 PLAN_FORM_PAGE = "admin/plan_form.html"
@@ -63,7 +64,7 @@ def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:
         except ValidationFailed as failed:
             details = failed.details
         else:
-            flash(f"Plan “{saved.name}” {'created' if plan is None else 'saved'}.")
+            flash(notices.notice("plan_created" if plan is None else "plan_saved", name=saved.name))
             if is_htmx_request():
                 return Response(status=200, headers={"HX-Redirect": url_for("admin.plan_list")})
             return redirect(url_for("admin.plan_list"), code=303)
@@ -147,6 +148,6 @@ def plan_delete(code: str) -> ResponseReturnValue:
             refusal = "; ".join(wording.plan_reason(name, str(reason)) for name, reasons in failed.details.items()
                                 for reason in (reasons if isinstance(reasons, list) else [reasons]))
         else:
-            flash(f"Plan “{plan.name}” deleted.")
+            flash(notices.notice("plan_deleted", name=plan.name))
             return redirect(url_for("admin.plan_list"), code=303)
     return render_template(PLAN_DELETE_PAGE, plan=plan, refusal=refusal), 422 if refusal else 200

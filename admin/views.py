@@ -27,6 +27,7 @@ from billing.screens import catalog, overview
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
+from wording import notices
 
 admin_blueprint = Blueprint("admin", __name__)
 admin_blueprint.record_once(register_user_loader)
@@ -268,7 +269,7 @@ def metric_new() -> ResponseReturnValue:
             except ValidationFailed as failed:
                 errors = wording.field_errors(failed.details, expression=data.get("expression"))
             else:
-                return _saved(f"Metric “{metric.name}” created.")
+                return _saved(notices.notice("metric_created", name=metric.name))
     return _render_metric_form(form, None, errors)
 
 
@@ -288,7 +289,7 @@ def metric_edit(code: str) -> ResponseReturnValue:
             except ValidationFailed as failed:
                 errors = wording.field_errors(failed.details, expression=data.get("expression"))
             else:
-                return _saved(f"Metric “{metric.name}” saved.")
+                return _saved(notices.notice("metric_saved", name=metric.name))
     return _render_metric_form(form, current, errors)
 
 
@@ -309,6 +310,6 @@ def metric_delete(code: str) -> ResponseReturnValue:
     metric = catalog.metric_row(organization_id=organization_id(), code=code)
     if request.method == "POST":
         delete_billable_metric(organization_id=organization_id(), code=code)
-        flash(f"Metric “{metric.name}” deleted.")
+        flash(notices.notice("metric_deleted", name=metric.name))
         return redirect(url_for("admin.metric_list"), code=303)
     return render_template(METRIC_DELETE_PAGE, metric=metric)
