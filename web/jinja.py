@@ -24,6 +24,4 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["filter_prices"] = wording.filter_prices
     # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
     app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(gettext=lambda text: wording.gettext(text),
-                                            ngettext=lambda one, many, n: wording.ngettext(one, many, n),
-                                            newstyle=True)
+    app.jinja_env.install_gettext_callables(gettext=wording.gettext, ngettext=wording.ngettext, newstyle=True)
