@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["fee_text"] = wording.fee_text
     app.jinja_env.filters["charge_text"] = wording.charge_text
     app.jinja_env.filters["filter_prices"] = wording.filter_prices
+    app.jinja_env.filters["adjustment_text"] = wording.adjustment_text
     # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext=wording.gettext, ngettext=wording.ngettext, newstyle=True)

@@ -17,6 +17,7 @@ from wording.labels import (
     charge_model_choices,
 )
 from wording.prices import (
+    adjustment_text,
     charge_text,
     describe_charge,
     describe_fee,
@@ -40,8 +41,8 @@ from wording.subscriptions import CREDIT_NOTE_CHOICES
 
 __all__ = [
     "AGGREGATIONS", "BILLING_TIMES", "CHARGE_MODEL_WORDS", "CREDIT_NOTE_CHOICES", "DEFAULT_LOCALE", "INTERVALS",
-    "N_", "RANGE_COLUMNS", "ROUNDINGS", "add_on_reason", "charge_model_choices", "charge_text", "describe_charge",
-    "describe_fee", "event_problems", "expression_problem", "fee_text", "field_errors", "filter_label",
-    "filter_prices", "gettext", "invoice_reason", "ngettext", "plan_reason", "preview_words", "price_text", "reason",
-    "wallet_reason",
+    "N_", "RANGE_COLUMNS", "ROUNDINGS", "add_on_reason", "adjustment_text", "charge_model_choices", "charge_text",
+    "describe_charge", "describe_fee", "event_problems", "expression_problem", "fee_text", "field_errors",
+    "filter_label", "filter_prices", "gettext", "invoice_reason", "ngettext", "plan_reason", "preview_words",
+    "price_text", "reason", "wallet_reason",
 ]

@@ -10,8 +10,9 @@ from decimal import Decimal
 
 from babel.numbers import format_decimal
 
-from billing.money import format_money, format_price, parse_decimal
+from billing.money import decimal_str, format_money, format_price, parse_decimal
 from billing.screens.catalog import ChargeFilterView, ChargeView, PlanView
+from billing.screens.overview import InvoiceAdjustment
 from wording.i18n import DEFAULT_LOCALE, N_, gettext, ngettext
 
 # The period a fee or a minimum is counted per, by plan interval.
@@ -82,6 +83,20 @@ def preview_words(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> 
     """One of the price preview's sentences (`PREVIEW_WORDS`), with its {placeholders} filled."""
     text = gettext(PREVIEW_WORDS[code], locale)
     return text.format(**values) if values else text
+
+
+# What changed an invoice's total after its fees (billing.screens.overview.InvoiceAdjustment.kind).
+ADJUSTMENTS = {"coupon": N_("coupon"), "credit note": N_("credit note"), "prepaid credits": N_("prepaid credits"),
+               "tax": N_("tax")}
+
+
+def adjustment_text(adjustment: InvoiceAdjustment, locale: str = DEFAULT_LOCALE) -> str:
+    """An invoice's coupon, credit note, prepaid credits or tax, named: "coupon Welcome", "tax VAT 20 %"."""
+    kind = gettext(ADJUSTMENTS[adjustment.kind], locale) if adjustment.kind in ADJUSTMENTS else adjustment.kind
+    if adjustment.rate is None:
+        return f"{kind} {adjustment.label}"
+    return gettext("{kind} {name} {rate} %", locale).format(kind=kind, name=adjustment.label,
+                                                           rate=decimal_str(adjustment.rate))
 
 
 def describe_charge(charge: Mapping[str, object], currency: str, metric_name: str, *,

@@ -137,8 +137,9 @@ class InvoiceAdjustment:
     """What changed an invoice's total after its fees: a coupon, a credit note, prepaid credits or a tax."""
 
     kind: str  # "coupon", "credit note", "prepaid credits" (deducted) or "tax" (added)
-    label: str
+    label: str  # the coupon's or tax's name
     amount_cents: int
+    rate: Decimal | None = None  # a tax's, in percent
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,7 @@ def _adjustments(invoice: Invoice) -> tuple[InvoiceAdjustment, ...]:
     """The invoice's coupons and credit notes, taxes and prepaid credits, in the order they apply."""
     adjustments = [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
                                      credit.amount_cents) for credit in invoice.credits if credit.before_taxes]
-    adjustments += [InvoiceAdjustment("tax", f"{tax.tax_name} {decimal_str(tax.tax_rate)} %", tax.amount_cents)
+    adjustments += [InvoiceAdjustment("tax", tax.tax_name, tax.amount_cents, rate=tax.tax_rate)
                     for tax in invoice.applied_taxes]
     adjustments += [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
                                       credit.amount_cents) for credit in invoice.credits if not credit.before_taxes]
