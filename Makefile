@@ -39,7 +39,7 @@ serve: install  ## production web server: gunicorn as gunicorn.conf.py says (2 p
 
 worker: install  ## an RQ worker (run as many as needed): needs REDIS_URL
 	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }
-	$(BIN)/rq worker -w rq.worker.SimpleWorker --with-scheduler --url "$(REDIS_URL)"
+	$(BIN)/rq worker -w jobs.worker.TallyWorker --with-scheduler --url "$(REDIS_URL)"
 
 cron: install  ## the billing clock schedule: run exactly ONE of these; needs REDIS_URL
 	@test -n "$(REDIS_URL)" || { echo "set REDIS_URL, e.g. REDIS_URL=redis://127.0.0.1:6379/0"; exit 2; }

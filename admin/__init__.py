@@ -2,13 +2,17 @@
 
 from admin import (  # noqa: F401 (they add their screens to the blueprint)
     add_on_views,
+    auth_views,
+    billing_failure_views,
+    customer_views,
     discount_views,
     invoice_views,
+    metric_views,
     plan_views,
     subscription_views,
     wallet_views,
     webhook_views,
 )
-from admin.views import admin_blueprint
+from admin.blueprint import admin_blueprint
 
 __all__ = ["admin_blueprint"]

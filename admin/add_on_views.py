@@ -4,31 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 import wording
+from admin.blueprint import admin_blueprint, organization_id, requested_page
+from admin.customer_views import SECTION_OF_BLOCK, render_customer
 from admin.forms import AddOnForm
-from admin.plans import to_minor_exactly
-from admin.views import admin_blueprint, organization_id, render_customer, requested_page
 from billing.catalog import add_ons
 from billing.catalog.taxes import list_taxes
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.one_off import create_one_off_invoice
-from billing.money import format_money, to_major
+from billing.money import format_money, to_major, to_minor_exactly
 from billing.screens import catalog, overview
 from web.htmx import is_htmx_request, render_page
+from web.responses import refused_status, saved
 from wording import notices
 
 ADD_ONS_PAGE = "admin/add_ons.html"
 ADD_ON_FORM_PAGE = "admin/add_on_form.html"
 ADD_ON_DELETE_PAGE = "admin/add_on_delete.html"
 FORM_FIELDS = ("name", "code", "amount", "amount_currency", "invoice_display_name", "description", "tax_codes")
-
-
-def _refused_status() -> int:
-    # htmx swaps only a 2xx response in: a refused form is a 200 to htmx, a 422 to a plain post.
-    return 200 if is_htmx_request() else 422
 
 
 # ---------------------------------------------------------------- the catalog
@@ -43,7 +39,7 @@ def add_on_list() -> ResponseReturnValue:
 def _price_in_cents(text: str | None, currency: str | None) -> tuple[int | None, list[str]]:
     """The price typed in major units as minor units for the service (None: nothing typed), or its reasons.
 
-    The plan editor's rule (`plans.to_minor_exactly`): exact, never rounded; an unknown currency is the
+    The plan editor's rule (`money.to_minor_exactly`): exact, never rounded; an unknown currency is the
     service's to report, the amount is still checked (2 decimals).
     """
     cents, problem = to_minor_exactly(text or "", currency or "")
@@ -80,7 +76,7 @@ def _render_form(form: AddOnForm, add_on, errors: dict[str, list[str]]) -> Respo
     other = [f"{name}: {message}" for name, messages in errors.items() if name not in FORM_FIELDS
              for message in messages]
     taxes = list_taxes(organization_id=organization_id(), per_page=100).items
-    return render_page(ADD_ON_FORM_PAGE, "add_on_form", status=_refused_status() if errors else 200, form=form,
+    return render_page(ADD_ON_FORM_PAGE, "add_on_form", status=refused_status() if errors else 200, form=form,
                        add_on=add_on, errors=errors, other_errors=other, taxes=taxes,
                        chosen=set(form.tax_codes.data or []))
 
@@ -88,9 +84,7 @@ def _render_form(form: AddOnForm, add_on, errors: dict[str, list[str]]) -> Respo
 def _saved(message: str) -> ResponseReturnValue:
     """After a save: back to the list, as a whole page (htmx is told to go there itself)."""
     flash(message)
-    if is_htmx_request():
-        return Response(status=200, headers={"HX-Redirect": url_for("admin.add_on_list")})
-    return redirect(url_for("admin.add_on_list"), code=303)
+    return saved(url_for("admin.add_on_list"))
 
 
 def _save(form: AddOnForm, code: str | None) -> tuple[object | None, dict[str, list[str]]]:
@@ -115,9 +109,9 @@ def add_on_new() -> ResponseReturnValue:
     form = AddOnForm()
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
-        saved, errors = _save(form, None)
-        if saved is not None:
-            return _saved(notices.notice("add_on_created", name=saved.name))
+        add_on, errors = _save(form, None)
+        if add_on is not None:
+            return _saved(notices.notice("add_on_created", name=add_on.name))
     elif request.method == "GET":
         form.amount_currency.data = catalog.default_currency(organization_id=organization_id())
     return _render_form(form, None, errors)
@@ -133,9 +127,9 @@ def add_on_edit(code: str) -> ResponseReturnValue:
         "tax_codes": [t.code for t in current.taxes]})
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
-        saved, errors = _save(form, code)
-        if saved is not None:
-            return _saved(notices.notice("add_on_saved", name=saved.name))
+        add_on, errors = _save(form, code)
+        if add_on is not None:
+            return _saved(notices.notice("add_on_saved", name=add_on.name))
     return _render_form(form, current, errors)
 
 
@@ -202,7 +196,7 @@ def one_off_line(customer_id: str) -> ResponseReturnValue:
     """One more empty line for the form (htmx appends it)."""
     overview.customer_summary(organization_id=organization_id(), customer_id=customer_id)
     choices = add_ons.list_add_ons(organization_id=organization_id(), per_page=100).items
-    return render_page("admin/customer.html", "one_off_line", line=OneOffLine(), add_on_choices=choices)
+    return render_page(SECTION_OF_BLOCK["one_off_line"], "one_off_line", line=OneOffLine(), add_on_choices=choices)
 
 
 @admin_blueprint.post("/customers/<customer_id>/one-off-invoices")
@@ -229,7 +223,7 @@ def one_off_invoice_new(customer_id: str) -> ResponseReturnValue:
             response = render_customer(customer_id, "one_off", one_off=OneOffForm(notice=notice))
             response.headers["HX-Trigger"] = "invoices-changed"  # the invoice list reloads itself
             return response
-    return render_customer(customer_id, "one_off", status=_refused_status(), one_off=state)
+    return render_customer(customer_id, "one_off", status=refused_status(), one_off=state)
 
 
 def _place(state: OneOffForm, details: dict) -> None:

@@ -6,12 +6,14 @@ from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 import wording
+from admin.blueprint import admin_blueprint, organization_id
+from admin.customer_views import render_customer
 from admin.forms import ApplyCouponForm, CouponForm, TaxForm
-from admin.views import admin_blueprint, organization_id, render_customer
 from billing.catalog import coupons, taxes
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.screens import overview
 from web.htmx import is_htmx_request, render_page
+from web.responses import refused_status
 from wording import notices
 
 DISCOUNTS_PAGE = "admin/discounts.html"
@@ -46,14 +48,14 @@ def tax_new() -> ResponseReturnValue:
     form = TaxForm(prefix="tax")
     if not form.validate_on_submit():
         return _render(tax_form=form, tax_errors={"form": [notices.refusal("check_the_form")]}, block="taxes",
-                       status=200 if is_htmx_request() else 422)
+                       status=refused_status())
     try:
         tax = taxes.create_tax(organization_id=organization_id(), data={
             "name": form.name.data, "code": form.code.data, "rate": form.rate.data,
             "description": form.description.data or None, "applied_to_organization": form.applied_to_organization.data})
     except BillingError as failed:
         return _render(tax_form=form, tax_errors=_errors(failed), block="taxes",
-                       status=200 if is_htmx_request() else 422)
+                       status=refused_status())
     flash(notices.notice("tax_created", name=tax.name))
     return _render(block="taxes") if is_htmx_request() else redirect(url_for("admin.discount_list"), code=303)
 
@@ -63,7 +65,7 @@ def coupon_new() -> ResponseReturnValue:
     form = CouponForm(prefix="coupon")
     if not form.validate_on_submit():
         return _render(coupon_form=form, coupon_errors={"form": [notices.refusal("check_the_form")]}, block="coupons",
-                       status=200 if is_htmx_request() else 422)
+                       status=refused_status())
     percentage = form.coupon_type.data == "percentage"
     data = {"name": form.name.data, "code": form.code.data, "coupon_type": form.coupon_type.data,
             "frequency": form.frequency.data, "frequency_duration": form.frequency_duration.data or None,
@@ -79,7 +81,7 @@ def coupon_new() -> ResponseReturnValue:
         coupon = coupons.create_coupon(organization_id=organization_id(), data=data)
     except BillingError as failed:
         return _render(coupon_form=form, coupon_errors=_errors(failed), block="coupons",
-                       status=200 if is_htmx_request() else 422)
+                       status=refused_status())
     flash(notices.notice("coupon_created", name=coupon.name))
     return _render(block="coupons") if is_htmx_request() else redirect(url_for("admin.discount_list"), code=303)
 
@@ -89,13 +91,13 @@ def customer_apply_coupon(customer_id: str) -> ResponseReturnValue:
     form = ApplyCouponForm()
     summary = overview.customer_summary(organization_id=organization_id(), customer_id=customer_id)
     if not form.validate_on_submit():
-        return render_customer(customer_id, "coupons", status=200 if is_htmx_request() else 422,
+        return render_customer(customer_id, "coupons", status=refused_status(),
                                coupon_error=notices.refusal("choose_a_coupon"))
     try:
         coupons.apply_coupon(organization_id=organization_id(), data={
             "external_customer_id": summary.external_id, "coupon_code": request.form.get("coupon_code")})
     except BillingError as failed:
         message = "; ".join(m for messages in _errors(failed).values() for m in messages)
-        return render_customer(customer_id, "coupons", status=200 if is_htmx_request() else 422,
+        return render_customer(customer_id, "coupons", status=refused_status(),
                                coupon_error=message)
     return render_customer(customer_id, "coupons", coupon_error=None, coupon_applied=True)

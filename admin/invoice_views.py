@@ -1,25 +1,23 @@
-"""One invoice: its fees and totals, refresh (draft) and void (finalized), credit notes per fee, their PDFs."""
+"""One invoice: its fees and totals, refresh (draft) and void (finalized), marking it paid, credit notes per fee,
+their PDFs."""
 
 from __future__ import annotations
 
-from flask import Response, abort, request
+from flask import abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin.plans import to_minor_exactly
-from admin.views import admin_blueprint, organization_id
+from admin.blueprint import admin_blueprint, organization_id, refusal_message
+from admin.customer_views import render_customer
 from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import credit_notes
 from billing.invoicing import services as invoicing
 from billing.invoicing.models import CREDIT_NOTE_REASONS
+from billing.money import to_minor_exactly
 from web.htmx import is_htmx_request, render_page
+from web.responses import pdf_file, refused_status
 from wording import invoice_reason, notices
 
 INVOICE_PAGE = "admin/invoice.html"
-
-
-def _refused() -> int:
-    """A refused form: 200 for htmx (so the fragment with its inline errors is swapped in), else 422."""
-    return 200 if is_htmx_request() else 422
 
 
 def _invoice(customer_id: str, invoice_id: str):
@@ -46,13 +44,28 @@ def invoice_page(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     return render_invoice(customer_id, invoice_id)
 
 
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/paid")
+def customer_invoice_paid(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    """Mark a finalized invoice paid (no payment provider connected); a top-up's credits settle."""
+    try:
+        invoicing.update_invoice(organization_id=organization_id(), invoice_id=invoice_id, customer_id=customer_id,
+                                 data={"payment_status": "succeeded"})
+    except BillingError as failed:
+        return render_customer(customer_id, "invoices", status=422, invoice_error=refusal_message(failed))
+    if not is_htmx_request():
+        return redirect(url_for("admin.customer", customer_id=customer_id), code=303)
+    response = render_customer(customer_id, "invoices")
+    response.headers["HX-Trigger"] = "wallets-changed"
+    return response
+
+
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/refresh")
 def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     _invoice(customer_id, invoice_id)
     try:
         invoicing.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
-        return render_invoice(customer_id, invoice_id, status=_refused(),
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
                               action_error=invoice_reason(error.code))
     return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_refreshed"))
 
@@ -63,7 +76,7 @@ def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     try:
         invoicing.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
-        return render_invoice(customer_id, invoice_id, status=_refused(),
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
                               action_error=invoice_reason(error.code))
     return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_voided"))
 
@@ -75,7 +88,7 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
     errors: dict[str, list[str]] = {}
 
     def cents(field: str) -> int | None:
-        # The plan editor's rule (plans.to_minor_exactly): exact, never rounded (€1.005 is refused).
+        # The plan editor's rule (money.to_minor_exactly): exact, never rounded (€1.005 is refused).
         amount, problem = to_minor_exactly(form.get(field, ""), invoice.currency)
         if problem is not None or (amount is not None and amount < 0):
             errors[field] = [invoice_reason(problem or "", otherwise="value_is_invalid")]
@@ -113,7 +126,7 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
         else:
             issued = notices.notice("credit_note_issued", number=note.number)
             return render_invoice(customer_id, invoice_id, notice=issued)
-    return render_invoice(customer_id, invoice_id, status=_refused(), errors=errors, values=dict(form))
+    return render_invoice(customer_id, invoice_id, status=refused_status(), errors=errors, values=dict(form))
 
 
 @admin_blueprint.get("/customers/<customer_id>/credit_notes/<credit_note_id>.pdf")
@@ -125,7 +138,4 @@ def credit_note_pdf(customer_id: str, credit_note_id: str) -> ResponseReturnValu
         data = credit_notes.credit_note_pdf_bytes(organization_id=organization_id(), credit_note_id=credit_note_id)
     except BillingError:
         abort(404)
-    safe_name = "".join(c if c.isalnum() or c in "-_" else "_" for c in note.number) or "credit-note"
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{safe_name}.pdf"',
-                             "Cache-Control": "private, no-store"})
+    return pdf_file(data, note.number, default="credit-note", cache_control="private, no-store")

@@ -3,18 +3,19 @@ preview per charge), and deleting a plan no one is subscribed to."""
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 
 import wording
 from admin import plans
+from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.forms import PlanForm
-from admin.views import admin_blueprint, organization_id, requested_page
 from billing.catalog.services import create_plan, delete_plan, update_plan
 from billing.errors import ValidationFailed
 from billing.screens import catalog
-from web.htmx import is_htmx_request, render_page
+from web.htmx import render_page
+from web.responses import refused_status, saved
 from wording import notices
 
 PLANS_PAGE = "admin/plans.html"
@@ -36,8 +37,7 @@ def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.C
             details: dict[str, object] | None = None) -> ResponseReturnValue:
     errors, other_errors = plans.place_errors(details or {}, charges)
     refused = bool(errors or other_errors or any(c.has_errors() for c in charges))
-    # htmx swaps only a 2xx response in: a refused form is a 200 to htmx, a 422 to a plain post.
-    status = 422 if refused and not is_htmx_request() else 200
+    status = refused_status() if refused else 200
     currency = (form.amount_currency.data or "").strip().upper()
     return render_page(PLAN_FORM_PAGE, "plan_form", status=status, form=form, plan=plan, charges=charges,
                        metrics=catalog.metric_options(organization_id=organization_id()), currency=currency,
@@ -57,17 +57,15 @@ def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:
     if not details:
         try:
             if plan is None:
-                saved = create_plan(organization_id=organization_id(), data=data)
+                plan_saved = create_plan(organization_id=organization_id(), data=data)
             else:
-                saved = update_plan(organization_id=organization_id(), code=plan.code, data=data,
+                plan_saved = update_plan(organization_id=organization_id(), code=plan.code, data=data,
                                     cascade_updates=bool(form.cascade_updates.data))
         except ValidationFailed as failed:
             details = failed.details
         else:
-            flash(notices.notice("plan_created" if plan is None else "plan_saved", name=saved.name))
-            if is_htmx_request():
-                return Response(status=200, headers={"HX-Redirect": url_for("admin.plan_list")})
-            return redirect(url_for("admin.plan_list"), code=303)
+            flash(notices.notice("plan_created" if plan is None else "plan_saved", name=plan_saved.name))
+            return saved(url_for("admin.plan_list"))
     return _editor(form, plan, charges, details)
 
 

@@ -20,13 +20,21 @@ from werkzeug.datastructures import MultiDict
 
 from admin.forms import PlanForm
 from billing import pricing
-from billing.money import decimal_str, exponent, format_money, is_currency, parse_decimal, to_major, to_minor
+from billing.money import (
+    MAX_TYPED_LENGTH,
+    decimal_str,
+    format_money,
+    is_currency,
+    parse_decimal,
+    to_major,
+    to_minor,
+    to_minor_exactly,
+)
 from billing.screens.catalog import ChargeView, MetricOption, PlanView
 from wording import RANGE_COLUMNS, gettext, plan_reason, preview_words, price_text
 
 KEY = re.compile(r"[a-z0-9]{1,16}\Z")
-MAX_NUMBER_LENGTH = 40  # characters of a number typed in the editor
-MAX_MINOR = 10**15  # amounts above this many minor units are typing mistakes (and would overflow BIGINT)
+MAX_NUMBER_LENGTH = MAX_TYPED_LENGTH  # characters of a number typed in the editor
 MAX_TRIAL_DAYS = Decimal(36_600)
 MAX_PREVIEW_UNITS = Decimal(10) ** 15
 
@@ -362,25 +370,6 @@ def initial_data(plan: PlanView) -> dict[str, object]:
 
 
 # ---------------------------------------------------------------- to the service
-
-
-def to_minor_exactly(text: str, currency: str) -> tuple[int | None, str | None]:
-    """A typed amount in major units as minor units, exactly: (cents, None), (None, reason) or (None, None) if empty.
-
-    Never through a float, and never rounded: €29.999 is refused (too many decimals), not billed as €30.00.
-    """
-    text = (text or "").strip()
-    if not text:
-        return None, None
-    amount = parse_decimal(text) if len(text) <= MAX_NUMBER_LENGTH else None
-    if amount is None:
-        return None, "not_a_number"
-    minor = amount.scaleb(exponent(currency) if is_currency(currency) else 2)
-    if minor != minor.to_integral_value():
-        return None, "too_many_decimals"
-    if abs(minor) >= MAX_MINOR:
-        return None, "value_is_out_of_range"
-    return int(minor), None
 
 
 def _clean(value: str | None) -> str | None:

@@ -11,7 +11,8 @@ from flask.typing import ResponseReturnValue
 
 from admin import plans
 from admin import subscriptions as forms
-from admin.views import admin_blueprint, organization_id, render_customer
+from admin.blueprint import admin_blueprint, organization_id
+from admin.customer_views import render_customer
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing.termination import termination_credit_note
 from billing.ports import runtime
@@ -25,6 +26,7 @@ from billing.subscriptions.services import (
     update_subscription,
 )
 from web.htmx import is_htmx_request
+from web.responses import refused_status
 from wording import subscriptions as words
 
 # NOTE: announced to the page (house rule 8): the invoices list refreshes itself on this event.
@@ -49,8 +51,7 @@ def _done(customer_id: str, result: forms.Result, *, invoices_changed: bool = Fa
 
 
 def _refused(customer_id: str, **context) -> ResponseReturnValue:
-    # htmx swaps only a 2xx response in: a refusal is a 200 to htmx, a 422 to a plain post.
-    return render_customer(customer_id, "usage", status=200 if is_htmx_request() else 422, **context)
+    return render_customer(customer_id, "usage", status=refused_status(), **context)
 
 
 def _live(customer_id: str, subscription_id: str) -> overview.SubscriptionPlan:
@@ -187,7 +188,7 @@ def subscription_overrides(customer_id: str, subscription_id: str) -> ResponseRe
 
 
 def _override_editor(customer_id: str, editor: forms.OverrideForm) -> ResponseReturnValue:
-    status = 422 if editor.refused and not is_htmx_request() else 200
+    status = refused_status() if editor.refused else 200
     return render_customer(customer_id, "overrides" if is_htmx_request() else "content", status=status,
                            override=editor, diff=forms.override_diff(editor))
 

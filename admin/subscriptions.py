@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.datastructures import MultiDict
 
 from admin import plans
-from billing.money import decimal_str, format_money, parse_decimal
+from billing.money import decimal_str, format_money, parse_decimal, to_minor_exactly
 from billing.ports import runtime
 from billing.screens import overview
 from billing.screens.catalog import ChargeView, PlanView, plan_options
@@ -193,7 +193,7 @@ def override_data(editor: OverrideForm) -> tuple[dict[str, object], dict[str, ob
     Everything is sent: the service builds the subscription's prices from the catalog plan each time.
     """
     reasons: dict[str, object] = {}
-    amount_cents, problem = plans.to_minor_exactly(editor.amount, editor.currency)
+    amount_cents, problem = to_minor_exactly(editor.amount, editor.currency)
     if problem or amount_cents is None:
         reasons["amount_cents"] = [problem or "value_is_mandatory"]
     trial = editor.trial_period.strip() or "0"
@@ -204,7 +204,7 @@ def override_data(editor: OverrideForm) -> tuple[dict[str, object], dict[str, ob
         reasons["trial_period"] = ["value_is_out_of_range"]
     charges = []
     for index, draft in enumerate(editor.charges):
-        min_cents, problem = plans.to_minor_exactly(draft.min_amount, editor.currency)
+        min_cents, problem = to_minor_exactly(draft.min_amount, editor.currency)
         if problem:
             reasons[f"charges.{index}"] = {"min_amount_cents": [problem]}
         charges.append({"id": draft.id, "properties": draft.props.properties(), "min_amount_cents": min_cents or 0})
@@ -228,7 +228,7 @@ def override_diff(editor: OverrideForm) -> list[DiffLine]:
     """What the editor's prices change from the catalog plan, in words ("€29.00 → €19.00")."""
     base, currency = editor.base, editor.currency
     lines = []
-    amount_cents, _ = plans.to_minor_exactly(editor.amount, currency)
+    amount_cents, _ = to_minor_exactly(editor.amount, currency)
     if amount_cents is not None and amount_cents != base.amount_cents:
         lines.append(DiffLine(gettext(words.FEE_LINE), format_money(base.amount_cents, currency),
                               format_money(amount_cents, currency)))
@@ -239,7 +239,7 @@ def override_diff(editor: OverrideForm) -> list[DiffLine]:
         charge = editor.base_charge(draft)
         if charge is None:
             continue
-        min_cents, _ = plans.to_minor_exactly(draft.min_amount, currency)
+        min_cents, _ = to_minor_exactly(draft.min_amount, currency)
         before = charge_text(charge, currency, base.interval)
         after = describe_charge({"charge_model": charge.charge_model, "properties": draft.props.properties(),
                                  "min_amount_cents": min_cents or 0}, currency, charge.metric_name,

@@ -1,5 +1,5 @@
 """Wallets on the customer page: create one, set what it pays and its top-up limits, grant, top up, void, edit its
-rules, terminate; mark invoices (and top-ups waiting for their payment) paid.
+rules, terminate; mark a top-up waiting for its payment paid.
 
 A refused form is shown again with what was typed and its errors next to the fields (`wallet_forms`:
 form key -> {"values": …, "errors": field -> sentences}); an error of no field goes above the panel.
@@ -11,14 +11,15 @@ from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 import wording
-from admin.plans import to_minor_exactly
-from admin.views import admin_blueprint, organization_id, render_customer
+from admin.blueprint import admin_blueprint, organization_id, refusal_message
+from admin.customer_views import render_customer
 from billing.errors import BillingError, ValidationFailed
 from billing.invoicing.services import update_invoice
-from billing.money import format_money
+from billing.money import format_money, to_minor_exactly
 from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
+from web.responses import refused_status
 from wording import notices
 
 TRANSACTION_KINDS = {"grant": "granted_credits", "top_up": "paid_credits", "void": "voided_credits"}
@@ -28,13 +29,6 @@ LIMITS = {"paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_
 FORM_FIELDS = {"paid_credits": "credits", "granted_credits": "credits", "voided_credits": "credits",
                "paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_cents": "top_up_max",
                "applies_to": "applies_to", "recurring_transaction_rules.paid_credits": "paid_credits"}
-
-
-def _message(failed: BillingError) -> str:
-    if isinstance(failed, ValidationFailed):
-        return "; ".join(f"{field}: {m}" for field, messages in wording.field_errors(failed.details).items()
-                         for m in messages)
-    return wording.reason("wallet", getattr(failed, "code", str(failed)))
 
 
 def _limit_words(wallet_id: str | None) -> dict[str, str]:
@@ -70,10 +64,10 @@ def _done(customer_id: str, *, error: str | None = None, notice: str | None = No
         forms[form] = {"values": request.form.to_dict(flat=False), "errors": _field_errors(failed, wallet_id)}
         error = notices.refusal("form_has_errors")
     elif failed is not None:
-        error = _message(failed)
+        error = refusal_message(failed)
     if not is_htmx_request() and error is None:
         return redirect(url_for("admin.customer", customer_id=customer_id), code=303)
-    response = render_customer(customer_id, "wallets", status=200 if is_htmx_request() or not error else 422,
+    response = render_customer(customer_id, "wallets", status=refused_status() if error else 200,
                                wallet_error=error, wallet_notice=notice, wallet_forms=forms)
     if error is None and is_htmx_request():
         response.headers["HX-Trigger"] = "invoices-changed"  # a top-up adds an invoice
@@ -89,7 +83,7 @@ def _checked(name: str) -> bool:
 
 
 def _cents(typed: str | None, currency: str | None) -> int | str | None:
-    """A limit typed in major units, in minor units, exactly (`plans.to_minor_exactly`: €10.005 is refused,
+    """A limit typed in major units, in minor units, exactly (`money.to_minor_exactly`: €10.005 is refused,
     not rounded); what is no such amount goes as typed, for the service to say why."""
     if typed is None:
         return None
@@ -201,21 +195,5 @@ def customer_wallet_terminate(customer_id: str, wallet_id: str) -> ResponseRetur
         wallets.wallet_of_customer(organization_id=organization_id(), customer_id=customer_id, wallet_id=wallet_id)
         wallets.terminate_wallet(organization_id=organization_id(), wallet_id=wallet_id)
     except BillingError as failed:
-        return _done(customer_id, error=_message(failed))
+        return _done(customer_id, error=refusal_message(failed))
     return _done(customer_id, notice=notices.notice("wallet_terminated"))
-
-
-@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/paid")
-def customer_invoice_paid(customer_id: str, invoice_id: str) -> ResponseReturnValue:
-    """Mark a finalized invoice paid (no payment provider connected); a top-up's credits settle."""
-    try:
-        update_invoice(organization_id=organization_id(), invoice_id=invoice_id, customer_id=customer_id,
-                       data={"payment_status": "succeeded"})
-    except BillingError as failed:
-        return render_customer(customer_id, "invoices", status=422, invoice_error=_message(failed))
-    if not is_htmx_request():
-        return redirect(url_for("admin.customer", customer_id=customer_id), code=303)
-    response = render_customer(customer_id, "invoices")
-    response.headers["HX-Trigger"] = "wallets-changed"
-    return response
-

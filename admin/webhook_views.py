@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask.typing import ResponseReturnValue
 
-from admin.views import admin_blueprint, organization_id, requested_page
+from admin.blueprint import admin_blueprint, organization_id, requested_page
 from billing.webhooks import services as webhooks
 from billing.webhooks.models import DELIVERY_STATUSES
 from web.htmx import render_page

@@ -2,16 +2,20 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from api.errors import register_error_handlers, unauthorized
+from api.errors import register_error_handlers, register_routing_errors, unauthorized
 from billing.organizations.services import forget_api_key, organization_exists, organization_for_api_key
 
 api_blueprint = Blueprint("api", __name__)
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})  # the API's description, public as Lago's
 register_error_handlers(api_blueprint)
+register_routing_errors(api_blueprint)
 
 
 @api_blueprint.before_request
 def authenticate() -> None:
     """Every API request names its organization by its bearer key; nothing else identifies a tenant."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     organization_id = organization_for_api_key(secret.strip()) if scheme.lower() == "bearer" else None
@@ -44,6 +48,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     events,
     fees,
     invoices,
+    openapi,
     plans,
     subscriptions,
     taxes,

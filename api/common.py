@@ -5,27 +5,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import current_app, g, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from billing.pagination import Page
 from billing.validation import MAX_PAGE, MAX_PER_PAGE
+from web.json_limits import UnreadableJSON
 
 
 def organization_id() -> str:
     return g.organization_id
 
 
+def read_json() -> Any:
+    """The request's JSON document, None without a JSON body; 400 naming why one cannot be read."""
+    raw = request.get_data(cache=True) if request.is_json else b""
+    if not raw.strip():  # e.g. lago-python-client's DELETE: a JSON content type, no body
+        return None
+    try:
+        return current_app.json.loads(raw)
+    except UnreadableJSON as error:
+        raise BadRequest(str(error)) from None
+    except ValueError:  # not JSON at all, or not UTF-8
+        raise BadRequest("the body is not valid JSON") from None
+
+
 def body(root: str) -> dict[str, Any]:
     """The object under the request's root key (`{"customer": {...}}`); 400 if it is missing."""
-    data = request.get_json(silent=True)
+    data = read_json()
     if not isinstance(data, dict) or not isinstance(data.get(root), dict):
         raise BadRequest(f"param is missing or the value is empty: {root}")
     return data[root]
 
 
 def json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    data = read_json()
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
     return data

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from decimal import DecimalException
 
-from flask import Blueprint, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, abort, jsonify, request
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from billing.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 
@@ -54,7 +56,59 @@ def register_error_handlers(blueprint: Blueprint) -> None:
             return bad_request(error.description or "bad request")
         return error_response(error.code or 500, error.name)
 
+    @blueprint.errorhandler(DataError)
+    @blueprint.errorhandler(OverflowError)
+    @blueprint.errorhandler(DecimalException)
+    def _out_of_range(error: Exception):
+        # A last resort: a value the services' ranges (billing.validation) let through, that the
+        # database refused (PostgreSQL's DataError: out of range, too long, NUL) or that overflowed
+        # (SQLite's driver, decimal arithmetic). The unit of work has rolled back: nothing is
+        # written, and the caller learns its input was refused, not that Tally broke.
+        log.warning("a value out of range reached %s %s", request.method, request.path, exc_info=error)
+        return error_response(422, "Unprocessable Entity", "validation_errors", {"base": ["value_is_out_of_range"]})
+
     @blueprint.errorhandler(Exception)
     def _unexpected(error: Exception):
         log.exception("unexpected API error")
         return error_response(500, "Internal Server Error")
+
+
+def is_api_path() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def register_routing_errors(blueprint: Blueprint) -> None:
+    """App-wide: what no route matches answers Lago's JSON under /api, and NUL characters are refused.
+
+    A blueprint's own handlers never see routing errors (no route, no blueprint), hence app level;
+    other paths keep their usual pages.
+    """
+
+    @blueprint.before_app_request
+    def _refuse_nul_characters():
+        # NOTE: PostgreSQL's text cannot hold NUL (SQLite's can): refused in paths, query strings
+        # and form fields alike, so that both databases answer the same.
+        if "\x00" not in request.path and b"%00" not in request.query_string and not _nul_in_form():
+            return None
+        message = "NUL characters (%00) are not allowed in the path, query string or form fields"
+        if is_api_path():
+            return bad_request(message)
+        abort(400, message)
+
+    @blueprint.app_errorhandler(404)
+    def _no_route(error: HTTPException):
+        return error_response(404, "Not Found", "route_not_found") if is_api_path() else error
+
+    @blueprint.app_errorhandler(405)
+    def _wrong_method(error: MethodNotAllowed):
+        if not is_api_path():
+            return error
+        response = error_response(405, "Method Not Allowed", "method_not_allowed")
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods or ()))
+        return response
+
+
+def _nul_in_form() -> bool:
+    if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return False
+    return any("\x00" in value for value in request.form.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 
 from api.blueprint import api_blueprint as bp
-from api.common import body, many, one, organization_id, page_args
+from api.common import body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.subscriptions import services
 
@@ -48,8 +48,9 @@ def terminate_subscription(external_id: str):
     # Lago's options come as query parameters (lago-python-client: `destroy(id, {...})`), or in a JSON body.
     options = {name: request.args.get(name) for name in ("on_termination_credit_note", "on_termination_invoice")
                if name in request.args}
-    if request.is_json and isinstance(request.get_json(silent=True), dict):
-        options = {**request.get_json(silent=True), **options}
+    data = read_json()
+    if isinstance(data, dict):
+        options = {**data, **options}
     subscription = services.terminate_subscription(organization_id=organization_id(), external_id=external_id,
                                                    options=options)
     return one("subscription", _serialize(subscription))

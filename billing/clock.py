@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from billing.emails.services import send_due_emails
+from billing.invoicing import failures
 from billing.invoicing.services import BillingFailed, bill_subscriptions, due_batches, finalize_expired_drafts
 from billing.metering.rollups import request_rollup
 from billing.ports import runtime
 from billing.subscriptions.services import activate_pending_subscriptions, end_due_subscriptions
 from billing.wallets.services import check_wallet_thresholds, run_wallet_clock
 from billing.webhooks.services import deliver_due_webhooks
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -22,12 +29,27 @@ class ClockRun:
     billed_subscriptions: list[str] = field(default_factory=list)
     jobs: int = 0  # billing jobs enqueued (fan-out)
     invoices: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)  # subscriptions that could not be billed (inline)
+    failed: list[str] = field(default_factory=list)  # subscriptions that could not be billed, started or ended
+    could_not_bill: list[failures.CouldNotBill] = field(default_factory=list)  # the same, named, with reasons
+    step_failures: dict[str, str] = field(default_factory=dict)  # a step that failed as a whole → its reason
     finalized: list[str] = field(default_factory=list)
     webhooks_requested: int = 0
     wallets_expired: int = 0
     wallet_top_ups: int = 0
     emails_requested: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.step_failures
+
+    def step(self, name: str, work: Callable[[], T], default: T) -> T:
+        """Run one step of the clock; one that fails is logged and reported, and the next steps run."""
+        try:
+            return work()
+        except Exception as error:
+            log.exception("billing clock step %r failed; the next steps run all the same", name)
+            self.step_failures[name] = failures.reason_of(error)
+            return default
 
 
 def billing_job_id(key: str, at: datetime) -> str:
@@ -49,27 +71,41 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     run = ClockRun(at=at)
     # Events the rollup job has not reached count anyway (usage reads them raw); folding them in
     # here only keeps that tail short if no ingestion asked for the job lately.
-    request_rollup()
-    run.activated = activate_pending_subscriptions(at=at)
-    run.terminated = end_due_subscriptions(at=at)
-    batches = due_batches(at=at)
+    run.step("rollup request", request_rollup, None)
+    # NOTE: every step, and every subscription, wallet and delivery inside a step, fails alone: one
+    # bad subscription never stops the others (issue 12); what failed is recorded and reported.
+    failed: dict[str, tuple[str, str]] = {}  # subscription → (step, reason)
+    activation = run.step("activation", lambda: activate_pending_subscriptions(at=at), failures.Outcome())
+    run.activated = len(activation.done)
+    failed.update({i: (failures.ACTIVATION, reason) for i, reason in activation.failed.items()})
+    ending = run.step("ending", lambda: end_due_subscriptions(at=at), failures.Outcome())
+    run.terminated = ending.done
+    failed.update({i: (failures.ENDING, reason) for i, reason in ending.failed.items()})
+    batches = run.step("due subscriptions", lambda: due_batches(at=at), [])
     for batch in batches:
         run.billed_subscriptions.extend(batch.subscription_ids)
     if fan_out:
-        run.jobs = runtime.dispatcher.enqueue_many("bill_subscriptions", [
+        run.jobs = run.step("billing jobs", lambda: runtime.dispatcher.enqueue_many("bill_subscriptions", [
             (billing_job_id(batch.key, at), {"subscription_ids": batch.subscription_ids, "at": at.isoformat()})
-            for batch in batches])
+            for batch in batches]), 0)
     else:
         for batch in batches:
             try:
                 run.invoices.extend(bill_subscriptions(subscription_ids=batch.subscription_ids, at=at))
             except BillingFailed as failure:
                 run.invoices.extend(failure.created)
-                run.failed.extend(failure.subscription_ids)
-    run.finalized = finalize_expired_drafts(at=at)
-    run.wallets_expired, run.wallet_top_ups = run_wallet_clock(at=at)
-    run.wallet_top_ups += check_wallet_thresholds().fired
+                failed.update({i: (failures.BILLING, failure.reasons.get(i, "unknown"))
+                               for i in failure.subscription_ids})
+            except Exception as error:  # not even one by one (the database is gone): the batch waits
+                log.exception("billing the batch of %s failed", batch.key)
+                failed.update({i: (failures.BILLING, failures.reason_of(error)) for i in batch.subscription_ids})
+    run.failed = list(failed)
+    run.finalized = run.step("finalizing drafts", lambda: finalize_expired_drafts(at=at), [])
+    run.wallets_expired, run.wallet_top_ups = run.step("wallet clock", lambda: run_wallet_clock(at=at), (0, 0))
+    run.wallet_top_ups += run.step("wallet thresholds", lambda: check_wallet_thresholds().fired, 0)
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
-    run.webhooks_requested = deliver_due_webhooks()
-    run.emails_requested = send_due_emails()
+    run.webhooks_requested = run.step("webhook sweep", deliver_due_webhooks, 0)
+    run.emails_requested = run.step("email sweep", send_due_emails, 0)
+    if failed:
+        run.could_not_bill = run.step("naming failures", lambda: failures.describe(failed), [])
     return run

@@ -14,6 +14,7 @@ from billing.catalog.models import (
 from billing.customers.models import Customer
 from billing.db import Base
 from billing.emails.models import EmailDelivery
+from billing.invoicing.failures import BillingFailure
 from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
 from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook bumps catalog versions)
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
@@ -23,7 +24,7 @@ from billing.wallets.models import RecurringTransactionRule, Wallet, WalletCheck
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AddOn", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
+    "AddOn", "BillingFailure", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "EmailDelivery", "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence",
     "Subscription", "UsageDailyRollup", "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt",

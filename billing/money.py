@@ -84,6 +84,32 @@ def parse_decimal(value: object) -> Decimal | None:
     return None
 
 
+# What a person may type as an amount: longer is a typing mistake, and more minor units than this would
+# overflow a BIGINT column once multiplied.
+MAX_TYPED_LENGTH = 40
+MAX_TYPED_MINOR = 10**15
+
+
+def to_minor_exactly(text: str | None, currency: str) -> tuple[int | None, str | None]:
+    """A typed amount in major units as minor units, exactly: (cents, None), (None, reason) or (None, None) if empty.
+
+    Never through a float, and never rounded: €29.999 is refused (`too_many_decimals`), not billed as €30.00.
+    An unknown currency is the caller's service to report; the amount is still read with 2 decimals.
+    """
+    text = (text or "").strip()
+    if not text:
+        return None, None
+    amount = parse_decimal(text) if len(text) <= MAX_TYPED_LENGTH else None
+    if amount is None:
+        return None, "not_a_number"
+    minor = amount.scaleb(exponent(currency) if is_currency(currency) else 2)
+    if minor != minor.to_integral_value():
+        return None, "too_many_decimals"
+    if abs(minor) >= MAX_TYPED_MINOR:
+        return None, "value_is_out_of_range"
+    return int(minor), None
+
+
 def format_money(minor: int, currency: str, locale: str = "en_US") -> str:
     return format_currency(to_major(minor, currency), currency, locale=locale)
 

@@ -15,6 +15,7 @@ with the module that owns the rows.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,8 @@ from sqlalchemy.orm import Session
 
 from billing.db import UnitOfWork, after_commit, read_only
 from billing.ports import runtime
+
+log = logging.getLogger(__name__)
 
 # NOTE: 5 attempts over about 3 hours (Lago tries a webhook 3 times), so that a receiver down for a
 # deploy, a short outage or an SMTP server greylisting still gets everything (docs/webhooks.md).
@@ -111,6 +114,13 @@ class Outbox:
         with read_only() as session:
             due = list(session.execute(select(model.id, model.attempts).where(self._due(at, at))
                                        .order_by(model.next_attempt_at).limit(limit)))
+        asked = 0
         for delivery_id, attempts in due:
-            self.ask(delivery_id, attempts + 1)
-        return len(due)
+            try:
+                self.ask(delivery_id, attempts + 1)
+                asked += 1
+            except Exception:
+                # One row whose job cannot be asked for (or, run in process, fails) must not keep the
+                # others waiting: it stays due and the next sweep asks again.
+                log.exception("asking for %s %s failed; the sweep goes on", self.job, delivery_id)
+        return asked

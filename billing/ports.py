@@ -1,15 +1,20 @@
 """What the core needs from the outside world, as Protocols, and where the running process plugs them in."""
 
+# The implementations live elsewhere: the standard library's in billing/adapters/, the job queue's in
+# jobs/dispatch.py, the payment providers' behind their own port in billing/payments/.
+
 from __future__ import annotations
 
-import smtplib
-import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, Protocol
+
+# The defaults a process starts with, until `configure` plugs in its own; the SMTP adapter is not one
+# of them (no mail until SMTP is configured), so smtplib is imported only where mail is sent.
+from billing.adapters.clock import SystemClock
+from billing.adapters.dispatch import ImmediateDispatcher
+from billing.adapters.files import LocalFileStore
 
 
 class Dispatcher(Protocol):
@@ -32,42 +37,10 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 class FileStore(Protocol):
     def save(self, key: str, data: bytes) -> None: ...
     def load(self, key: str) -> bytes | None: ...
     def exists(self, key: str) -> bool: ...
-
-
-class LocalFileStore:
-    """Files (invoice PDFs) under one directory, keyed by relative path."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
-            raise ValueError(f"file key escapes the store: {key!r}")
-        return path
-
-    def save(self, key: str, data: bytes) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)  # atomic: a reader never sees half a PDF
-
-    def load(self, key: str) -> bytes | None:
-        path = self._path(key)
-        return path.read_bytes() if path.exists() else None
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).exists()
 
 
 @dataclass(frozen=True)
@@ -88,54 +61,6 @@ class Mailer(Protocol):
     """Sends one email or raises (any exception is a failed attempt, retried by the caller)."""
 
     def send(self, mail: OutgoingMail) -> None: ...
-
-
-class SmtpMailer:
-    """Mails over SMTP with the standard library's smtplib (configured from SMTP_* variables)."""
-
-    def __init__(self, host: str, port: int = 25, *, user: str | None = None, password: str | None = None,
-                 default_from: str | None = None, starttls: bool = False, timeout: float = 30.0):
-        self.host, self.port, self.user, self.password = host, port, user, password
-        self.default_from = default_from
-        self.starttls = starttls
-        self.timeout = timeout
-
-    @staticmethod
-    def message(mail: OutgoingMail) -> EmailMessage:
-        message = EmailMessage()
-        message["From"] = mail.from_address
-        message["To"] = ", ".join(mail.to)
-        message["Subject"] = mail.subject
-        if mail.reply_to:
-            message["Reply-To"] = mail.reply_to
-        if mail.message_id:
-            message["Message-ID"] = mail.message_id
-        message.set_content(mail.text)
-        for filename, mime, data in mail.attachments:
-            maintype, _, subtype = mime.partition("/")
-            message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-        return message
-
-    def send(self, mail: OutgoingMail) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            if self.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if self.user:
-                smtp.login(self.user, self.password or "")
-            smtp.send_message(self.message(mail), from_addr=mail.envelope_from, to_addrs=list(mail.to))
-
-
-class ImmediateDispatcher:
-    """Runs nothing: used before the process has configured a real dispatcher."""
-
-    def enqueue(self, task: str, *, job_id: str | None = None, **kwargs: Any) -> bool:
-        raise RuntimeError(f"no dispatcher configured to run {task}")
-
-    def enqueue_many(self, task: str, jobs: Sequence[tuple[str | None, Mapping[str, Any]]]) -> int:
-        raise RuntimeError(f"no dispatcher configured to run {task}")
-
-    def enqueue_in(self, delay: timedelta, task: str, *, job_id: str | None = None, **kwargs: Any) -> None:
-        raise RuntimeError(f"no dispatcher configured to run {task}")
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 from billing import db, ports
+from billing.adapters.files import LocalFileStore
+from billing.adapters.smtp import SmtpMailer
 from billing.organizations import passwords
 from billing.settings import Settings
 
@@ -17,7 +19,7 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
 
     db.configure(settings.database_url)
     passwords.configure(n=settings.scrypt_n)
-    ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=ports.LocalFileStore(settings.files_path),
+    ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=LocalFileStore(settings.files_path),
                     base_url=settings.base_url, secret_key=settings.secret_key,
                     rollup_delay=settings.rollup_delay, mailer=make_mailer(settings),
                     mail_from=settings.smtp_from, invoice_pdfs=settings.invoice_pdfs,
@@ -28,9 +30,9 @@ def make_mailer(settings: Settings) -> ports.Mailer | None:
     """SMTP when SMTP_HOST is set; else None (no emails)."""
     if not settings.smtp_host:
         return None
-    return ports.SmtpMailer(settings.smtp_host, settings.smtp_port, user=settings.smtp_user,
-                            password=settings.smtp_password, default_from=settings.smtp_from,
-                            starttls=settings.smtp_starttls)
+    return SmtpMailer(settings.smtp_host, settings.smtp_port, user=settings.smtp_user,
+                      password=settings.smtp_password, default_from=settings.smtp_from,
+                      starttls=settings.smtp_starttls)
 
 
 def ensure_configured() -> None:

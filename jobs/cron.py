@@ -7,6 +7,7 @@ delivery and email that is due, however late.
 
 from rq import cron
 
+from jobs.recovery import recover_abandoned_jobs
 from jobs.tasks import deliver_due_webhooks, run_billing_clock, send_due_emails
 
 cron.register(run_billing_clock, queue_name="default", cron="0 * * * *", job_timeout=1800)
@@ -15,3 +16,6 @@ cron.register(run_billing_clock, queue_name="default", cron="0 * * * *", job_tim
 cron.register(deliver_due_webhooks, queue_name="default", cron="*/5 * * * *", job_timeout=300)
 # Email retries too are scheduled on RQ; this sweep recovers the ones whose job was lost.
 cron.register(send_due_emails, queue_name="default", cron="*/5 * * * *", job_timeout=300)
+# A worker killed mid-job (SIGKILL, OOM) leaves its job "started": once its heartbeat has expired
+# (about 90 s), this puts it back on the queue (jobs/recovery.py), so it runs again within ~4 minutes.
+cron.register(recover_abandoned_jobs, queue_name="default", cron="*/2 * * * *", job_timeout=120)

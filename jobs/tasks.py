@@ -17,15 +17,25 @@ from jobs.bootstrap import ensure_configured
 
 
 def bill_subscription(*, subscription_id: str, at: str) -> list[str]:
-    ensure_configured()
-    return invoicing.bill_subscription(subscription_id=subscription_id, at=datetime.fromisoformat(at))
+    """One subscription (its advance fee at start): like a batch of one, its failure recorded."""
+    return bill_subscriptions(subscription_ids=[subscription_id], at=at)
 
 
 def bill_subscriptions(*, subscription_ids: list[str], at: str) -> list[str]:
-    """A batch of one organization's subscriptions (the clock's fan-out); fails, to be retried, if one could
-    not be billed (the others are billed all the same, and a rerun skips them)."""
+    """A batch of one organization's subscriptions (the clock's fan-out); the new invoices' ids.
+
+    A subscription that could not be billed is recorded (the admin's "Could not bill" list) and the others
+    are billed all the same. The job fails, to be retried by RQ (3 times, then the next clock run), only
+    when the cause may pass (the database or network failed): bad data fails the same way every time,
+    so it is not retried in a loop but waits for the next clock run or an account manager's "Retry now".
+    """
     ensure_configured()
-    return invoicing.bill_subscriptions(subscription_ids=subscription_ids, at=datetime.fromisoformat(at))
+    try:
+        return invoicing.bill_subscriptions(subscription_ids=subscription_ids, at=datetime.fromisoformat(at))
+    except invoicing.BillingFailed as failed:
+        if failed.transient:
+            raise
+        return failed.created
 
 
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
@@ -42,7 +52,8 @@ def run_billing_clock(*, at: str | None = None) -> dict:
     ensure_configured()
     run = clock.run_billing_clock(at=datetime.fromisoformat(at) if at else None)
     return {"at": run.at.isoformat(), "activated": run.activated, "terminated": len(run.terminated),
-            "billed_subscriptions": len(run.billed_subscriptions), "jobs": run.jobs}
+            "billed_subscriptions": len(run.billed_subscriptions), "jobs": run.jobs, "failed": run.failed,
+            "failed_steps": run.step_failures}
 
 
 def roll_up_events(*, not_before: float | None = None) -> int:

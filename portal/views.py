@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import DecimalException
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -15,6 +16,7 @@ from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
+from web.responses import page_security_headers, pdf_file
 from wording import portal as words
 
 portal_blueprint = Blueprint("portal", __name__)
@@ -31,10 +33,7 @@ def portal_security_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
+    page_security_headers(response, frame_ancestors="'self'")
     return response
 
 
@@ -96,10 +95,15 @@ def home(token: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
         return _link_refused()
-    return render_page(PAGE, "content", token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
-                       meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
-                       invoices=_invoices(access), credit_notes=_credit_notes(access),
-                       wallets=_wallets(access), wallet_error=None, wallet_notice=None, wallet_forms={})
+    return render_page(PAGE, "content", **_page(access, token))
+
+
+def _page(access: Access, token: str) -> dict[str, object]:
+    """Everything the whole portal page shows (its blocks need only their part of it)."""
+    return dict(token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
+                meters=_meters(access), plans=_plans(access), now=runtime.clock.now(), invoices=_invoices(access),
+                credit_notes=_credit_notes(access), wallets=_wallets(access), wallet_error=None,
+                wallet_notice=None, wallet_forms={})
 
 
 def _credit_notes(access: Access) -> list[tuple[object, str]]:
@@ -167,10 +171,16 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     except BillingError:
         error = words.top_up_refused()
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
-    if not is_htmx_request() and error is None:
-        return redirect(url_for("portal.home", token=token), code=303)
-    response = render_page(PAGE, "wallets", status=200 if is_htmx_request() or error is None else 422, token=token,
-                           wallets=_wallets(access), wallet_error=None, wallet_notice=notice, wallet_forms=forms)
+    except (OverflowError, DecimalException):  # a number too large to compute with (1e400): nothing written
+        error = words.top_up_too_large()
+        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
+    if not is_htmx_request():
+        if error is None:
+            return redirect(url_for("portal.home", token=token), code=303)
+        # Without htmx (no JavaScript), the whole page again, with the refused amount and its reason.
+        return render_page(PAGE, "content", status=422, **{**_page(access, token), "wallet_forms": forms})
+    response = render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None,
+                           wallet_notice=notice, wallet_forms=forms)
     response.headers["HX-Trigger"] = "invoices-changed"
     return response
 
@@ -199,9 +209,4 @@ def invoice_pdf(token: str, invoice_id: str) -> ResponseReturnValue:
         number, data = overview.customer_invoice_pdf(**access.scope, invoice_id=invoice_id, include_drafts=False)
     except BillingError:
         abort(404)
-    return Response(data, mimetype="application/pdf",
-                    headers={"Content-Disposition": f'inline; filename="{_safe_filename(number)}.pdf"'})
-
-
-def _safe_filename(number: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in number) or "invoice"
+    return pdf_file(data, number)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from billing import db, ports
+from billing.adapters.clock import SystemClock
 from billing.models import Base
 from billing.settings import Settings
 
@@ -114,7 +115,7 @@ def clean_state(request):
 
     limiter.reset()  # sign-in attempts counted by earlier tests
     yield
-    ports.configure(clock=ports.SystemClock())
+    ports.configure(clock=SystemClock())
 
 
 class FrozenClock:

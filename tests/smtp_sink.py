@@ -11,6 +11,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from billing import ports
+from billing.adapters.smtp import SmtpMailer
 
 
 class Sink:
@@ -41,7 +42,7 @@ def smtp(app):
         port = probe.getsockname()[1]
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    ports.configure(mailer=ports.SmtpMailer("127.0.0.1", controller.port, default_from="billing@tally.test"),
+    ports.configure(mailer=SmtpMailer("127.0.0.1", controller.port, default_from="billing@tally.test"),
                     mail_from="billing@tally.test")
     try:
         yield sink

@@ -69,6 +69,42 @@ def test_screens_contract_covers_every_other_billing_module(billing_graph):
     assert others <= sources, f"add to .importlinter [screens-on-top]: {sorted(others - sources)}"
 
 
+# The modules of billing/payments/ that are not adapters: the port, the registry (and, with the Stripe
+# issue, the payment services and models). Every other module there is an adapter.
+PAYMENTS_OWN_MODULES = {"billing.payments", "billing.payments.interface", "billing.payments.registry"}
+
+
+def test_payment_interface_imports_only_the_standard_library(billing_graph):
+    imported = billing_graph.find_modules_directly_imported_by("billing.payments.interface")
+    offending = {module for module in imported if module.split(".")[0] not in sys.stdlib_module_names}
+    assert not offending, f"billing.payments.interface must stand alone: {sorted(offending)}"
+
+
+def test_payment_contracts_forbid_every_other_billing_module(billing_graph):
+    """A new billing module must be added to both payment contracts (or the port or an adapter could import it)."""
+    others = billing_graph.find_children("billing") - {"billing.payments"}
+    for name in ("payment-interface-stands-alone", "payment-adapters-use-only-the-interface"):
+        forbidden = _lines(_contract(name)["forbidden_modules"])
+        assert others <= forbidden, f"add to .importlinter [{name}]: {sorted(others - forbidden)}"
+
+
+def test_every_payment_adapter_is_held_to_the_interface(billing_graph):
+    """Each module of billing/payments/ but the package's own is an adapter listed in the contract."""
+    adapters = _lines(_contract("payment-adapters-use-only-the-interface")["source_modules"])
+    modules = {"billing.payments"} | billing_graph.find_descendants("billing.payments")
+    unlisted = modules - PAYMENTS_OWN_MODULES - adapters
+    assert not unlisted, (f"add to .importlinter [payment-adapters-use-only-the-interface] source_modules, "
+                          f"or to PAYMENTS_OWN_MODULES if it is not an adapter: {sorted(unlisted)}")
+    assert adapters <= modules, f"adapters listed but not written: {sorted(adapters - modules)}"
+
+
+def test_modules_allowed_a_payment_sdk_are_adapters():
+    allowed = _lines(_contract("payment-sdks-in-adapters-only").get("ignore_imports", ""))
+    importers = {line.split("->")[0].strip() for line in allowed}
+    adapters = _lines(_contract("payment-adapters-use-only-the-interface")["source_modules"])
+    assert importers <= adapters, f"an SDK may be imported only by an adapter: {sorted(importers - adapters)}"
+
+
 def test_contracts_cover_every_root_package():
     parser = configparser.ConfigParser()
     parser.read(CONFIG)

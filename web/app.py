@@ -11,6 +11,7 @@ from billing.settings import Settings
 from jobs.bootstrap import configure_core
 from jobs.dispatch import InProcessDispatcher, make_dispatcher
 from web.extensions import csrf, limiter, login_manager
+from web.json_limits import check_document, too_deep
 
 # 19 digits in a row: maybe an integer beyond 64 bits, which orjson would read as a float. Found
 # by turning every digit into "0" and looking for 19 of them (a regular expression took ≈ 3 % of a
@@ -31,7 +32,8 @@ class FastJSONProvider(DefaultJSONProvider):
     default, so answers are the same as with the standard provider. A body orjson would read
     differently from the standard library is read by the standard library: one with 19 digits in a
     row (orjson turns integers beyond 64 bits into floats; event properties must stay as sent), or
-    one orjson refuses (NaN, lone surrogates, another encoding than UTF-8, ...).
+    one orjson refuses (NaN, lone surrogates, another encoding than UTF-8, ...). Either way the
+    document is then held to web.json_limits (depth, NUL characters, lone surrogates).
     """
 
     sort_keys = False
@@ -46,12 +48,23 @@ class FastJSONProvider(DefaultJSONProvider):
             return super().dumps(obj)
 
     def loads(self, s, **kwargs):
-        if not kwargs and not _has_long_number(s if isinstance(s, bytes) else s.encode()):
+        if kwargs:
+            return super().loads(s, **kwargs)
+        raw = bytes(s) if isinstance(s, bytes | bytearray) else s.encode("utf-8", "surrogatepass")
+        if not _has_long_number(raw):
             try:
-                return orjson.loads(s)
+                document = orjson.loads(s)
             except orjson.JSONDecodeError:
                 pass
-        return super().loads(s, **kwargs)
+            else:  # orjson refuses lone surrogates: only the standard library lets them through
+                check_document(document, raw, utf8=True)
+                return document
+        try:
+            document = super().loads(s)
+        except RecursionError:
+            raise too_deep() from None
+        check_document(document, raw, utf8=False)
+        return document
 
     def response(self, *args, **kwargs):
         obj = self._prepare_response_obj(args, kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -204,22 +205,35 @@ def register(app: Flask) -> None:
 
     @billing_group.command("run")
     @click.option("--at", "at_text", help="ISO 8601 time to run the clock as of (default: now)")
-    def billing_run(at_text: str | None):
-        """Run the billing clock once: activate, end and bill what is due. Idempotent."""
+    @click.option("--traceback", "tracebacks", is_flag=True, help="log the traceback of each failure too")
+    def billing_run(at_text: str | None, tracebacks: bool):
+        """Run the billing clock once: activate, end and bill what is due. Idempotent.
+
+        Exits with status 1 when a subscription could not be billed (each is named, with its reason).
+        """
         from billing.clock import run_billing_clock
         from billing.validation import parse_datetime
+
+        if not tracebacks:
+            for handler in logging.getLogger().handlers:
+                handler.addFilter(_without_traceback)
 
         at: datetime | None = None
         if at_text:
             at = parse_datetime(at_text)
             if at is None:
                 raise click.BadParameter(f"not an ISO 8601 time: {at_text}", param_hint="--at")
-        run = run_billing_clock(at=at, fan_out=False)
+        try:
+            run = run_billing_clock(at=at, fan_out=False)
+        except Exception as error:  # not one step could run (e.g. the database is down): said, no traceback
+            current_app.logger.exception("billing clock run failed")
+            raise click.ClickException(f"the billing clock could not run: {type(error).__name__}: {error}") from None
         click.echo(f"billing clock at {run.at.isoformat()}: {run.activated} activated, {len(run.terminated)} ended, "
                    f"{len(run.invoices)} invoices issued"
-                   + (f", {len(run.failed)} subscriptions failed (see the log)" if run.failed else ""))
+                   + (f", {len(run.failed)} subscriptions could not be billed" if run.failed else ""))
+        _echo_failures(run)
         sys.stdout.flush()
-        if run.failed:
+        if not run.ok:
             sys.exit(1)
 
 
@@ -230,3 +244,27 @@ def _organization_named(name: str) -> str:
     if organization_id is None:
         raise click.UsageError(f"no such organization: {name}")
     return organization_id
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    """Log a failure on its line, without its traceback (`billing run --traceback` keeps them)."""
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        record.msg, record.args = f"{record.getMessage()}: {type(error).__name__}: {error}", None
+    record.exc_info, record.exc_text = None, None
+    return True
+
+
+def _echo_failures(run) -> None:
+    """One line per subscription that could not be billed (started, ended) and per clock step that failed."""
+    named = {failure.subscription_id: failure for failure in run.could_not_bill}
+    for subscription_id in run.failed:
+        failure = named.get(subscription_id)
+        if failure is None:
+            click.echo(f"  could not bill subscription {subscription_id} (see the log)")
+            continue
+        what = "bill" if failure.step == "billing" else f"run the {failure.step} of"
+        click.echo(f"  could not {what} customer {failure.external_customer_id}, subscription "
+                   f"{failure.external_subscription_id}: {failure.reason}")
+    for step, reason in run.step_failures.items():
+        click.echo(f"  clock step '{step}' failed: {reason}")

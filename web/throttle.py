@@ -15,7 +15,7 @@ import time
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 
-from admin.views import too_many_sign_ins
+from admin.auth_views import too_many_sign_ins
 
 # NOTE: per account, a person who mistypes a password a few times is not held up; a guesser gets
 # 20 tries an hour. Per address, an office behind one NAT can still sign in several people a minute.

@@ -9,6 +9,7 @@ The admin and the portal import it; billing/, api/ and jobs/ never do (.importli
 from wording.i18n import DEFAULT_LOCALE, N_, gettext, ngettext
 from wording.labels import (
     AGGREGATIONS,
+    BILLING_STEPS,
     BILLING_TIMES,
     CHARGE_MODEL_WORDS,
     INTERVALS,
@@ -40,9 +41,9 @@ from wording.reasons import (
 from wording.subscriptions import CREDIT_NOTE_CHOICES
 
 __all__ = [
-    "AGGREGATIONS", "BILLING_TIMES", "CHARGE_MODEL_WORDS", "CREDIT_NOTE_CHOICES", "DEFAULT_LOCALE", "INTERVALS",
-    "N_", "RANGE_COLUMNS", "ROUNDINGS", "add_on_reason", "adjustment_text", "charge_model_choices", "charge_text",
-    "describe_charge", "describe_fee", "event_problems", "expression_problem", "fee_text", "field_errors",
-    "filter_label", "filter_prices", "gettext", "invoice_reason", "ngettext", "plan_reason", "preview_words",
-    "price_text", "reason", "wallet_reason",
+    "AGGREGATIONS", "BILLING_STEPS", "BILLING_TIMES", "CHARGE_MODEL_WORDS", "CREDIT_NOTE_CHOICES", "DEFAULT_LOCALE",
+    "INTERVALS", "N_", "RANGE_COLUMNS", "ROUNDINGS", "add_on_reason", "adjustment_text", "charge_model_choices",
+    "charge_text", "describe_charge", "describe_fee", "event_problems", "expression_problem", "fee_text",
+    "field_errors", "filter_label", "filter_prices", "gettext", "invoice_reason", "ngettext", "plan_reason",
+    "preview_words", "price_text", "reason", "wallet_reason",
 ]

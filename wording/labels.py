@@ -58,3 +58,7 @@ ROUNDINGS = {"round": N_("Round"), "ceil": N_("Round up (ceil)"), "floor": N_("R
 # The columns of a charge's tiers, as the plan editor names them (a reason is told against its column).
 RANGE_COLUMNS = {"from_value": N_("From"), "to_value": N_("To"), "per_unit_amount": N_("Per unit"), "rate": N_("Rate"),
                  "flat_amount": N_("Flat fee")}
+
+# The step of the billing clock a subscription could not get through (billing.invoicing.failures' steps),
+# as the "Could not bill" list names it.
+BILLING_STEPS = {"billing": N_("Billing"), "activation": N_("Start"), "ending": N_("End")}

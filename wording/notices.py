@@ -3,7 +3,7 @@ next to each input are in `wording.reasons`)."""
 
 from __future__ import annotations
 
-from wording.i18n import DEFAULT_LOCALE, N_, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, gettext, ngettext
 
 NOTICES = {
     # the catalog: {name} is what the account manager named it
@@ -54,3 +54,17 @@ def notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
 def refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:
     """Why a form was refused as a whole (`REFUSALS`)."""
     return gettext(REFUSALS[code], locale)
+
+
+def billing_retried(invoices: int, locale: str = DEFAULT_LOCALE) -> str:
+    """"Retry now" got a subscription through the billing clock: the invoices it issued, if any."""
+    if invoices:
+        issued = ngettext("%(num)d invoice issued", "%(num)d invoices issued", invoices, locale) % {"num": invoices}
+    else:
+        issued = gettext("nothing was due any more", locale)
+    return gettext("Done: {issued}.", locale).format(issued=issued)
+
+
+def billing_failed_again(reason: str, locale: str = DEFAULT_LOCALE) -> str:
+    """"Retry now" failed on the same subscription: why (the failure's own text, as recorded)."""
+    return gettext("It failed again: {reason}", locale).format(reason=reason)

@@ -26,3 +26,8 @@ def top_up_limit(*, smallest: bool, amount_cents: int, currency: str, credits: D
 
 def top_up_refused(locale: str = DEFAULT_LOCALE) -> str:
     return gettext("Enter a positive number of credits.", locale)
+
+
+def top_up_too_large(locale: str = DEFAULT_LOCALE) -> str:
+    """An amount too large to compute with (1e400): refused before anything is written."""
+    return gettext("Enter a smaller number of credits.", locale)

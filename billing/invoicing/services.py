@@ -21,7 +21,7 @@ from billing.customers.models import Customer
 from billing.db import UnitOfWork, new_id, read_only, unit_of_work, utcnow
 from billing.emails.services import queue_invoice_email
 from billing.errors import NotAllowed, NotFound, ValidationFailed
-from billing.invoicing import totals
+from billing.invoicing import failures, totals
 from billing.invoicing.models import (
     PAYMENT_STATUSES,
     Credit,
@@ -373,12 +373,24 @@ class AlreadyBilled(Exception):
 
 
 class BillingFailed(Exception):
-    """Some subscriptions of a batch could not be billed (the others were); rerunning bills what is left."""
+    """Some subscriptions of a batch could not be billed (the others were); rerunning bills what is left.
 
-    def __init__(self, subscription_ids: list[str], created: list[str]):
-        super().__init__(f"billing failed for {len(subscription_ids)} subscription(s): {', '.join(subscription_ids)}")
+    `errors`: each failed subscription's exception (recorded in `billing_failures`); `reasons`: as text.
+    """
+
+    def __init__(self, subscription_ids: list[str], created: list[str],
+                 errors: Mapping[str, BaseException] | None = None):
+        self.errors = dict(errors or {})
+        self.reasons = {i: failures.reason_of(e) for i, e in self.errors.items()}
+        super().__init__(f"billing failed for {len(subscription_ids)} subscription(s): "
+                         + ", ".join(f"{i} ({self.reasons[i]})" if i in self.reasons else i for i in subscription_ids))
         self.subscription_ids = subscription_ids
         self.created = created
+
+    @property
+    def transient(self) -> bool:
+        """Whether any of it may succeed if tried again soon (a database or network failure)."""
+        return any(failures.is_transient(error) for error in self.errors.values())
 
 
 def terms_of(subscription: Subscription) -> Terms:
@@ -544,7 +556,9 @@ def bill_subscription(*, subscription_id: str, at: datetime) -> list[str]:
     Safe to run twice or concurrently: the subscription is locked, and a billing already issued is skipped.
     """
     with unit_of_work() as uow:
-        return _bill_batch(uow, [subscription_id], at)
+        created = _bill_batch(uow, [subscription_id], at)
+        failures.resolve_failures(uow.session, [subscription_id], step=failures.BILLING)
+        return created
 
 
 def bill_subscriptions(*, subscription_ids: Sequence[str], at: datetime) -> list[str]:
@@ -554,28 +568,40 @@ def bill_subscriptions(*, subscription_ids: Sequence[str], at: datetime) -> list
     usage and what their customers have (coupons, credit notes, wallets) read once for all, the invoices
     written together and numbered in one go. Should any of it fail, nothing of the batch is kept and
     each subscription is billed again on its own, in its own transaction: one that fails then does not
-    stop the others, and BillingFailed names it once the others are billed (so that the job is retried;
-    what is billed already is skipped). Safe to run twice or concurrently, like `bill_subscription`.
+    stop the others. Subscriptions that failed last time and are not resolved are billed on their own
+    from the start (one bad subscription does not make its batch fail every run). Each failure is
+    recorded (`failures.record_failures`, in a transaction of its own) and BillingFailed names them all,
+    with their reasons, once the others are billed, a batch of one included. Safe to run twice or
+    concurrently, like `bill_subscription`.
     """
     subscription_ids = list(dict.fromkeys(subscription_ids))
-    try:
-        with unit_of_work() as uow:
-            return _bill_batch(uow, subscription_ids, at)
-    except Exception:
-        if len(subscription_ids) == 1:
-            raise
-        log.warning("billing a batch of %d subscriptions failed; billing them one by one", len(subscription_ids),
-                    exc_info=True)
+    suspect = failures.failing_subscriptions(subscription_ids)
+    together = [i for i in subscription_ids if i not in suspect]
+    alone = [i for i in subscription_ids if i in suspect]
     created: list[str] = []
-    failed: list[str] = []
-    for subscription_id in subscription_ids:
+    errors: dict[str, BaseException] = {}
+    if together:
+        try:
+            with unit_of_work() as uow:
+                created = _bill_batch(uow, together, at)
+                failures.resolve_failures(uow.session, together, step=failures.BILLING)
+        except Exception as error:
+            if len(together) == 1:
+                errors[together[0]] = error
+            else:
+                log.warning("billing a batch of %d subscriptions failed; billing them one by one", len(together),
+                            exc_info=True)
+                alone = together + alone
+    for subscription_id in alone:
         try:
             created.extend(bill_subscription(subscription_id=subscription_id, at=at))
-        except Exception:
+        except Exception as error:
             log.exception("billing subscription %s failed", subscription_id)
-            failed.append(subscription_id)
-    if failed:
-        raise BillingFailed(failed, created)
+            errors[subscription_id] = error
+    if errors:
+        failures.record_failures(errors, step=failures.BILLING, at=at)
+        failed = [i for i in subscription_ids if i in errors]
+        raise BillingFailed(failed, created, errors)
     return created
 
 
@@ -830,19 +856,27 @@ def close_empty_invoice(invoice: Invoice) -> None:
 
 
 def finalize_expired_drafts(*, at: datetime) -> list[str]:
-    """Finalize every draft whose grace period is over (created_at + grace days ≤ at); returns their ids."""
+    """Finalize every draft whose grace period is over (created_at + grace days ≤ at); returns their ids.
+
+    Each in its own transaction: one that fails is logged with its id and the others are finalized.
+    """
     finalized: list[str] = []
     with read_only() as session:
         drafts = list(session.scalars(select(Invoice).where(Invoice.status == "draft")))
     for draft in drafts:
         if draft.created_at + timedelta(days=draft.customer.applicable_grace_period) > at:
             continue
-        with unit_of_work() as uow:
-            invoice = uow.session.scalar(select(Invoice).where(Invoice.id == draft.id, Invoice.status == "draft")
-                                         .with_for_update(of=Invoice))
+        try:
+            with unit_of_work() as uow:
+                invoice = uow.session.scalar(select(Invoice).where(Invoice.id == draft.id, Invoice.status == "draft")
+                                             .with_for_update(of=Invoice))
+                if invoice is not None:
+                    finalize(uow, invoice)
             if invoice is not None:
-                finalize(uow, invoice)
                 finalized.append(invoice.id)
+        except Exception:
+            # One draft that cannot be finalized stays a draft (tried again next run); the others go on.
+            log.exception("finalizing draft invoice %s failed", draft.id)
     return finalized
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
@@ -21,6 +22,9 @@ from billing.subscriptions.periods import Period, local_date, period_containing
 from billing.subscriptions.schedule import charges_billed_monthly
 from billing.validation import Checker
 from billing.webhooks import services as webhooks
+
+if TYPE_CHECKING:
+    from billing.invoicing.failures import Outcome
 
 
 def billing_anchor(subscription: Subscription):
@@ -318,32 +322,56 @@ def update_subscription(*, organization_id: str, external_id: str, data: Mapping
         return subscription
 
 
-def activate_pending_subscriptions(*, organization_id: str | None = None, at: datetime) -> int:
-    """Start every pending subscription whose `subscription_at` has come (run by the billing clock)."""
-    with unit_of_work() as uow:
-        query = select(Subscription).where(Subscription.status == "pending", Subscription.subscription_at <= at)
-        if organization_id:
-            query = query.where(Subscription.organization_id == organization_id)
-        from billing.invoicing.services import bill_termination
+def activate_pending_subscriptions(*, organization_id: str | None = None, at: datetime,
+                                   subscription_ids: Sequence[str] | None = None) -> Outcome:
+    """Start every pending subscription whose `subscription_at` has come (run by the billing clock).
 
-        started = 0
-        for subscription in uow.session.scalars(query.order_by(Subscription.subscription_at)
-                                                .with_for_update(of=Subscription)):
-            previous = (uow.session.get(Subscription, subscription.previous_subscription_id)
-                        if subscription.previous_subscription_id else None)
-            if previous is not None and previous.status == "active":
-                # A downgrade takes over at the end of the period: the old plan's last period is
-                # billed as it ends, then the new plan starts.
-                _terminate(uow, previous, subscription.subscription_at)
-                uow.session.flush()
-                bill_termination(uow, previous)
-            subscription.status = "active"
-            subscription.started_at = subscription.subscription_at
-            uow.session.flush()
-            _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
-            _bill_advance_fee_now(uow, subscription)
-            started += 1
-        return started
+    Each in its own transaction: one that fails is recorded (`billing_failures`) and the others start.
+    """
+    from billing.invoicing import failures
+
+    query = select(Subscription.id).where(Subscription.status == "pending", Subscription.subscription_at <= at)
+    if organization_id:
+        query = query.where(Subscription.organization_id == organization_id)
+    if subscription_ids is not None:
+        query = query.where(Subscription.id.in_(list(subscription_ids)))
+    with read_only() as session:
+        due = list(session.scalars(query.order_by(Subscription.subscription_at, Subscription.id)))
+    outcome, errors = failures.Outcome(), {}
+    for subscription_id in due:
+        try:
+            with unit_of_work() as uow:
+                subscription = uow.session.scalar(select(Subscription).where(
+                    Subscription.id == subscription_id, Subscription.status == "pending",
+                    Subscription.subscription_at <= at).with_for_update(of=Subscription))
+                if subscription is None:
+                    continue  # another run started it
+                _activate(uow, subscription)
+                failures.resolve_failures(uow.session, [subscription_id], step=failures.ACTIVATION)
+            outcome.done.append(subscription_id)
+        except Exception as error:
+            errors[subscription_id] = error
+    failures.record_failures(errors, step=failures.ACTIVATION)
+    outcome.failed.update({i: failures.reason_of(e) for i, e in errors.items()})
+    return outcome
+
+
+def _activate(uow: UnitOfWork, subscription: Subscription) -> None:
+    from billing.invoicing.services import bill_termination
+
+    previous = (uow.session.get(Subscription, subscription.previous_subscription_id)
+                if subscription.previous_subscription_id else None)
+    if previous is not None and previous.status == "active":
+        # A downgrade takes over at the end of the period: the old plan's last period is
+        # billed as it ends, then the new plan starts.
+        _terminate(uow, previous, subscription.subscription_at)
+        uow.session.flush()
+        bill_termination(uow, previous)
+    subscription.status = "active"
+    subscription.started_at = subscription.subscription_at
+    uow.session.flush()
+    _emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
+    _bill_advance_fee_now(uow, subscription)
 
 
 ON_TERMINATION_CREDIT_NOTE = ("credit", "refund", "offset", "skip")
@@ -442,21 +470,40 @@ def terminate_subscriptions_of_customer(uow: UnitOfWork, customer) -> None:
             bill_termination(uow, subscription)
 
 
-def end_due_subscriptions(*, at: datetime) -> list[str]:
-    """Terminate subscriptions whose `ending_at` has passed; returns their ids."""
+def end_due_subscriptions(*, at: datetime, subscription_ids: Sequence[str] | None = None) -> Outcome:
+    """Terminate subscriptions whose `ending_at` has passed and bill what they still owe (`done`: their ids).
+
+    Each in its own transaction: one that fails is recorded (`billing_failures`) and the others end.
+    """
+    from billing.invoicing import failures
     from billing.invoicing.services import bill_termination
     from billing.invoicing.termination import credit_unused_advance_fee
 
-    ended: list[str] = []
-    with unit_of_work() as uow:
-        for subscription in uow.session.scalars(select(Subscription).where(
-                Subscription.status == "active", Subscription.ending_at.is_not(None),
-                Subscription.ending_at <= at).with_for_update(of=Subscription)):
-            _terminate(uow, subscription, subscription.ending_at)
-            credit_unused_advance_fee(uow, subscription)
-            bill_termination(uow, subscription)
-            ended.append(subscription.id)
-    return ended
+    query = select(Subscription.id).where(Subscription.status == "active", Subscription.ending_at.is_not(None),
+                                          Subscription.ending_at <= at)
+    if subscription_ids is not None:
+        query = query.where(Subscription.id.in_(list(subscription_ids)))
+    with read_only() as session:
+        due = list(session.scalars(query.order_by(Subscription.ending_at, Subscription.id)))
+    outcome, errors = failures.Outcome(), {}
+    for subscription_id in due:
+        try:
+            with unit_of_work() as uow:
+                subscription = uow.session.scalar(select(Subscription).where(
+                    Subscription.id == subscription_id, Subscription.status == "active",
+                    Subscription.ending_at <= at).with_for_update(of=Subscription))
+                if subscription is None:
+                    continue  # another run ended it
+                _terminate(uow, subscription, subscription.ending_at)
+                credit_unused_advance_fee(uow, subscription)
+                bill_termination(uow, subscription)
+                failures.resolve_failures(uow.session, [subscription_id], step=failures.ENDING)
+            outcome.done.append(subscription_id)
+        except Exception as error:
+            errors[subscription_id] = error
+    failures.record_failures(errors, step=failures.ENDING)
+    outcome.failed.update({i: failures.reason_of(e) for i, e in errors.items()})
+    return outcome
 
 
 def get_subscription(*, organization_id: str, external_id: str) -> Subscription:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -40,6 +42,8 @@ from billing.wallets.models import (
     WalletTransaction,
 )
 from billing.webhooks import services as webhooks
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------- validation
 
@@ -633,6 +637,7 @@ WATERMARK = "wallet_checks"  # the last event id whose customers were asked for 
 class WalletCheck:
     customers: int  # customers whose wallets were looked at
     fired: int  # threshold top-ups
+    failed: list[str] = dataclass_field(default_factory=list)  # customers whose check failed (it stays due)
 
 
 def _request_checks_for_new_events() -> None:
@@ -680,20 +685,27 @@ def check_wallet_thresholds(*, organization_id: str | None = None) -> WalletChec
             query = query.where(WalletCheckDue.organization_id == organization_id)
         due = list(session.scalars(query))
     fired = checked = 0
+    failed: list[str] = []
     for customer_id in due:
-        with unit_of_work() as uow:
-            session = uow.session
-            wallets = ledger.lock_wallets(session, customer_id=customer_id)
-            taken = session.scalar(select(WalletCheckDue.customer_id).where(
-                WalletCheckDue.customer_id == customer_id).with_for_update())
-            if taken is None:
-                continue  # another run took it
+        try:
+            with unit_of_work() as uow:
+                session = uow.session
+                wallets = ledger.lock_wallets(session, customer_id=customer_id)
+                taken = session.scalar(select(WalletCheckDue.customer_id).where(
+                    WalletCheckDue.customer_id == customer_id).with_for_update())
+                if taken is None:
+                    continue  # another run took it
+                found = sum(_check_wallet(uow, wallet) for wallet in wallets)
+                # What this check itself moved (its top-ups) it has taken into account already.
+                session.execute(delete(WalletCheckDue).where(WalletCheckDue.customer_id == customer_id))
             checked += 1
-            for wallet in wallets:
-                fired += _check_wallet(uow, wallet)
-            # What this check itself moved (its top-ups) it has taken into account already.
-            session.execute(delete(WalletCheckDue).where(WalletCheckDue.customer_id == customer_id))
-    return WalletCheck(customers=checked, fired=fired)
+            fired += found
+        except Exception:
+            # NOTE: one customer's bad wallet must not stop the others' checks (issue 12): its request
+            # stays, so every run tries it again, and the failure is in the log with the customer's id.
+            log.exception("checking the wallets of customer %s failed", customer_id)
+            failed.append(customer_id)
+    return WalletCheck(customers=checked, fired=fired, failed=failed)
 
 
 def _check_wallet(uow: UnitOfWork, wallet: Wallet) -> int:
@@ -757,7 +769,8 @@ def run_wallet_clock(*, at: datetime) -> tuple[int, int]:
     """Expire wallets whose `expiration_at` has passed, run interval rules that are due, and ask for
     a check of the wallets whose threshold rules started or whose back-off ended (time alone moved them).
 
-    Returns (wallets expired, interval top-ups). Each wallet in its own transaction, its row locked.
+    Returns (wallets expired, interval top-ups). Each wallet in its own transaction, its row locked: one
+    that fails is logged with its id and the others go on (it is tried again on the next run).
     """
     expired = topped = 0
     with read_only() as session:
@@ -769,40 +782,68 @@ def run_wallet_clock(*, at: datetime) -> tuple[int, int]:
             RecurringTransactionRule.trigger == "threshold", RecurringTransactionRule.status == "active",
             or_(RecurringTransactionRule.next_run_at <= at, RecurringTransactionRule.backoff_until <= at))))
     for rule_id in waking:
-        with unit_of_work() as uow:
-            rule = uow.session.get(RecurringTransactionRule, rule_id)
-            wallet = uow.session.get(Wallet, rule.wallet_id)
-            rule.next_run_at = rule.next_run_at if rule.next_run_at and rule.next_run_at > at else None
-            rule.backoff_until = rule.backoff_until if rule.backoff_until and rule.backoff_until > at else None
-            ledger.request_check(uow.session, customer_id=wallet.customer_id, organization_id=wallet.organization_id)
+        _alone("waking threshold rule", rule_id, lambda rule_id=rule_id: _wake_rule(rule_id, at))
     for wallet_id in due:
-        with unit_of_work() as uow:
-            wallet = uow.session.scalars(select(Wallet).where(Wallet.id == wallet_id).with_for_update(of=Wallet)
-                                         .execution_options(populate_existing=True)).unique().one()
-            # NOTE: expiry ends the wallet and voids what remains (BILLING.md, Wallets).
-            if wallet.status == "active" and wallet.expiration_at and wallet.expiration_at <= at:
-                _terminate(uow.session, wallet)
-                expired += 1
+        expired += _alone("expiring wallet", wallet_id, lambda wallet_id=wallet_id: _expire(wallet_id, at)) or 0
     for wallet_id in interval:
-        with unit_of_work() as uow:
-            wallet = uow.session.scalars(select(Wallet).where(Wallet.id == wallet_id).with_for_update(of=Wallet)
-                                         .execution_options(populate_existing=True)).unique().one()
-            if wallet.status != "active":
-                continue
-            for rule in wallet.rules:
-                if rule.trigger != "interval" or rule.status != "active" or rule.next_run_at is None:
-                    continue
-                if rule.expiration_at and rule.expiration_at <= at:
-                    rule.status = "terminated"
-                    continue
-                if rule.next_run_at > at:
-                    continue
-                # Missed runs are not repeated: one top-up, and the next date after `at`.
-                ongoing = _ongoing(uow.session, wallet)
-                _fire(uow, wallet, rule, ongoing.credits + _pending_credits(uow.session, wallet))
-                topped += 1
-                runs = 1
-                while _add_interval(rule.next_run_at, rule.interval, runs) <= at:
-                    runs += 1
-                rule.next_run_at = _add_interval(rule.next_run_at, rule.interval, runs)
+        topped += _alone("interval top-ups of wallet", wallet_id,
+                         lambda wallet_id=wallet_id: _run_interval_rules(wallet_id, at)) or 0
     return expired, topped
+
+
+def _alone(what: str, item_id: str, work: Callable[[], int | None]) -> int | None:
+    """Run one item of the wallet clock in its own transaction; one that fails is logged, not raised."""
+    try:
+        return work()
+    except Exception:
+        log.exception("%s %s failed; the others go on", what, item_id)
+        return None
+
+
+def _wake_rule(rule_id: str, at: datetime) -> None:
+    with unit_of_work() as uow:
+        rule = uow.session.get(RecurringTransactionRule, rule_id)
+        wallet = uow.session.get(Wallet, rule.wallet_id)
+        rule.next_run_at = rule.next_run_at if rule.next_run_at and rule.next_run_at > at else None
+        rule.backoff_until = rule.backoff_until if rule.backoff_until and rule.backoff_until > at else None
+        ledger.request_check(uow.session, customer_id=wallet.customer_id, organization_id=wallet.organization_id)
+
+
+def _locked_wallet(session: Session, wallet_id: str) -> Wallet:
+    return session.scalars(select(Wallet).where(Wallet.id == wallet_id).with_for_update(of=Wallet)
+                           .execution_options(populate_existing=True)).unique().one()
+
+
+def _expire(wallet_id: str, at: datetime) -> int:
+    with unit_of_work() as uow:
+        wallet = _locked_wallet(uow.session, wallet_id)
+        # NOTE: expiry ends the wallet and voids what remains (BILLING.md, Wallets).
+        if wallet.status == "active" and wallet.expiration_at and wallet.expiration_at <= at:
+            _terminate(uow.session, wallet)
+            return 1
+    return 0
+
+
+def _run_interval_rules(wallet_id: str, at: datetime) -> int:
+    topped = 0
+    with unit_of_work() as uow:
+        wallet = _locked_wallet(uow.session, wallet_id)
+        if wallet.status != "active":
+            return 0
+        for rule in wallet.rules:
+            if rule.trigger != "interval" or rule.status != "active" or rule.next_run_at is None:
+                continue
+            if rule.expiration_at and rule.expiration_at <= at:
+                rule.status = "terminated"
+                continue
+            if rule.next_run_at > at:
+                continue
+            # Missed runs are not repeated: one top-up, and the next date after `at`.
+            ongoing = _ongoing(uow.session, wallet)
+            _fire(uow, wallet, rule, ongoing.credits + _pending_credits(uow.session, wallet))
+            topped += 1
+            runs = 1
+            while _add_interval(rule.next_run_at, rule.interval, runs) <= at:
+                runs += 1
+            rule.next_run_at = _add_interval(rule.next_run_at, rule.interval, runs)
+    return topped

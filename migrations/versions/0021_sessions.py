@@ -1,7 +1,7 @@
 """sessions: revocable account-manager sessions and deactivated accounts
 
 Revision ID: 0021_sessions
-Revises: 0019_credit_note_offsets
+Revises: 0020_billing_failures
 Create Date: 2026-12-06 11:00:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import billing.db
 
 revision: str = '0021_sessions'
-down_revision: str | None = '0019_credit_note_offsets'
+down_revision: str | None = '0020_billing_failures'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

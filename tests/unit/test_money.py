@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import decimal_str, exponent, parse_decimal, round_minor, to_minor
+from billing.money import decimal_str, exponent, parse_decimal, round_minor, to_minor, to_minor_exactly
 
 
 @pytest.mark.parametrize(("amount", "currency", "minor"), [
@@ -44,3 +44,14 @@ def test_unit_prices_keep_every_sub_cent_digit_and_the_currency_digits():
     assert format_price(Decimal("0.005"), "EUR") == "€0.005"
     assert format_price(Decimal("0.5"), "EUR") == "€0.50"
     assert format_price(Decimal("5"), "JPY") == "¥5"
+
+
+@pytest.mark.parametrize(("typed", "currency", "result"), [
+    ("29.99", "EUR", (2999, None)), (" 10 ", "EUR", (1000, None)), ("", "EUR", (None, None)),
+    (None, "EUR", (None, None)), ("1500", "JPY", (1500, None)), ("1.005", "BHD", (1005, None)),
+    ("29.999", "EUR", (None, "too_many_decimals")), ("0.5", "JPY", (None, "too_many_decimals")),
+    ("ten", "EUR", (None, "not_a_number")), ("1" * 41, "EUR", (None, "not_a_number")),
+    ("1e13", "EUR", (None, "value_is_out_of_range")), ("12.34", "???", (1234, None)),
+])
+def test_to_minor_exactly_never_rounds_what_a_person_typed(typed, currency, result):
+    assert to_minor_exactly(typed, currency) == result

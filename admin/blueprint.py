@@ -1,0 +1,73 @@
+"""The admin blueprint: its sign-in guard, page headers and error pages, and what every view asks of a request.
+
+Like `api/blueprint.py`: the view modules (one per resource, beside its form) add their routes to
+`admin_blueprint`; `admin/__init__.py` imports them all.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+import wording
+from admin.auth import register_user_loader
+from billing.errors import BillingError, NotFound, ValidationFailed
+from web.htmx import is_htmx_request
+from web.responses import page_security_headers
+
+admin_blueprint = Blueprint("admin", __name__)
+admin_blueprint.record_once(register_user_loader)
+
+OPEN_ENDPOINTS = frozenset({"admin.login"})
+
+
+@admin_blueprint.before_request
+def require_login() -> ResponseReturnValue | None:
+    if request.endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+        return None
+    if is_htmx_request():
+        # A fragment request from a page whose session ended: send the whole tab to the login form.
+        return Response(status=401, headers={"HX-Redirect": url_for("admin.login")})
+    return current_app.login_manager.unauthorized()
+
+
+@admin_blueprint.after_request
+def admin_security_headers(response: Response) -> Response:
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers.setdefault("Cache-Control", "no-store")
+    page_security_headers(response, frame_ancestors="'none'")
+    return response
+
+
+@admin_blueprint.errorhandler(NotFound)
+@admin_blueprint.errorhandler(404)
+def not_found(_error) -> ResponseReturnValue:
+    return render_template("admin/message.html", title="Not found",
+                           message="There is nothing here, or it belongs to another organization."), 404
+
+
+@admin_blueprint.errorhandler(CSRFError)
+def csrf_refused(_error) -> ResponseReturnValue:
+    message = "This form was not sent from a current Tally page. Go back, reload and try again."
+    return render_template("admin/message.html", title="Form expired", message=message), 400
+
+
+def organization_id() -> str:
+    """The signed-in account manager's organization: every read and write of the admin screens is scoped to it."""
+    return current_user.organization_id
+
+
+def requested_page() -> int:
+    return max(request.args.get("page", 1, type=int) or 1, 1)
+
+
+def refusal_message(failed: BillingError) -> str:
+    """A refused action in one sentence, for the message above a panel (a wallet's, the invoice list's)."""
+    if isinstance(failed, ValidationFailed):
+        return "; ".join(f"{field}: {m}" for field, messages in wording.field_errors(failed.details).items()
+                         for m in messages)
+    return wording.reason("wallet", getattr(failed, "code", str(failed)))
+

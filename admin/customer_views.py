@@ -1,0 +1,134 @@
+"""The customers: the list (search, pages) and a customer's page with its htmx fragments (usage, invoices,
+events, portal link) and invoice PDFs. The page's sections are templates of their own (`admin/customer/`)."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+
+import wording
+from admin import customers_list, subscriptions
+from admin.blueprint import admin_blueprint, organization_id, requested_page
+from admin.forms import ApplyCouponForm
+from billing.catalog.add_ons import list_add_ons
+from billing.catalog.coupons import list_applied_coupons, list_coupons
+from billing.errors import BillingError
+from billing.invoicing.credit_notes import list_credit_notes
+from billing.screens import catalog, overview
+from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
+from billing.wallets.services import customer_wallets
+from web.htmx import is_htmx_request, render_page
+from web.responses import pdf_file
+
+CUSTOMERS_PAGE = "admin/customers.html"
+CUSTOMER_PAGE = "admin/customer.html"
+# The page's htmx fragments, each a block of its section's own template (included by CUSTOMER_PAGE): the
+# blocks of an included template are not the page's, so a fragment is rendered from its section.
+SECTION_OF_BLOCK = {
+    "portal_link": "admin/customer/_portal_link.html",
+    "usage": "admin/customer/_subscriptions.html",
+    "terminate_confirm": "admin/customer/_subscriptions.html",
+    "overrides": "admin/customer/_subscriptions.html",
+    "override_diff": "admin/customer/_subscriptions.html",
+    "coupons": "admin/customer/_coupons.html",
+    "wallets": "admin/customer/_wallets.html",
+    "one_off": "admin/customer/_one_off.html",
+    "one_off_line": "admin/customer/_one_off.html",
+    "invoices": "admin/customer/_invoices.html",
+    "events": "admin/customer/_events.html",
+}
+INVOICES_PER_PAGE = 20
+EVENTS_PER_PAGE = 20
+
+
+@admin_blueprint.get("/")
+def home() -> ResponseReturnValue:
+    return redirect(url_for("admin.customers"))
+
+
+@admin_blueprint.get("/customers")
+def customers() -> ResponseReturnValue:
+    search = request.args.get("search", "").strip()[:255]
+    page = customers_list.search_customers(organization_id=organization_id(), search=search, page=requested_page())
+    return render_page(CUSTOMERS_PAGE, "results", customers=page, search=search)
+
+
+def render_customer(customer_id: str, block: str, *, status: int = 200, invoices_page: int = 1,
+                    events_page: int = 1, **extra) -> ResponseReturnValue:
+    """The customer page, or one of its blocks for htmx; `extra` adds to (or replaces) what the blocks read."""
+    scope = {"organization_id": organization_id(), "customer_id": customer_id}
+    customer = overview.customer_summary(**scope)
+    transaction_id = request.args.get("transaction_id", "").strip()[:255]
+    code = request.args.get("code", "").strip()[:255]
+    context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
+               "event_problems": wording.event_problems, "result": None, "override": None, "confirm": None,
+               "change_errors": {}, "terminate_errors": [], "credit_note_choices": wording.CREDIT_NOTE_CHOICES}
+    context.update(extra)
+    whole_page = not is_htmx_request()
+    if whole_page or block == "usage":
+        context["subscriptions"] = overview.subscriptions_with_usage(**scope, live_only=False)
+        context.update(subscriptions.page_context(organization_id(), customer, assign=extra.get("assign")))
+    if whole_page or block == "invoices":
+        context["invoices"] = overview.customer_invoices(**scope, include_drafts=True, page=invoices_page,
+                                                       per_page=INVOICES_PER_PAGE)
+        context["credit_notes"] = list_credit_notes(**scope, per_page=50).items
+    if whole_page or block == "events":
+        context["events"] = overview.customer_events(**scope, transaction_id=transaction_id or None,
+                                                     code=code or None, page=events_page, per_page=EVENTS_PER_PAGE)
+    if whole_page or block == "coupons":
+        context["applied_coupons"] = list_applied_coupons(**scope, per_page=100).items
+        context["coupon_choices"] = list_coupons(organization_id=organization_id(), per_page=100).items
+        context.setdefault("coupon_form", ApplyCouponForm())
+        context.setdefault("coupon_error", None)
+    if whole_page or block == "wallets":
+        context["wallets"] = customer_wallets(**scope)
+        context.setdefault("wallet_error", None)
+        context.setdefault("wallet_notice", None)
+        context.setdefault("wallet_forms", {})
+        context["wallet_metric_codes"] = catalog.metric_codes(organization_id=organization_id())
+        context["wallet_fee_types"] = WALLET_FEE_TYPES
+    if whole_page or block == "one_off":
+        context["add_on_choices"] = list_add_ons(organization_id=organization_id(), per_page=100).items
+        context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors
+    context.setdefault("invoice_error", None)
+    if whole_page:
+        context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())
+    template = CUSTOMER_PAGE if whole_page else SECTION_OF_BLOCK.get(block, CUSTOMER_PAGE)  # "content": the page's own
+    return render_page(template, block, status=status, **context)
+
+
+@admin_blueprint.get("/customers/<customer_id>")
+def customer(customer_id: str) -> ResponseReturnValue:
+    return render_customer(customer_id, "content", invoices_page=requested_page())
+
+
+@admin_blueprint.get("/customers/<customer_id>/usage")
+def customer_usage(customer_id: str) -> ResponseReturnValue:
+    return render_customer(customer_id, "usage")
+
+
+@admin_blueprint.get("/customers/<customer_id>/invoices")
+def customer_invoices(customer_id: str) -> ResponseReturnValue:
+    return render_customer(customer_id, "invoices", invoices_page=requested_page())
+
+
+@admin_blueprint.get("/customers/<customer_id>/events")
+def customer_events(customer_id: str) -> ResponseReturnValue:
+    """The latest events of the customer's subscriptions: a search by transaction id, a code, or a page of them."""
+    return render_customer(customer_id, "events", events_page=requested_page())
+
+
+@admin_blueprint.get("/customers/<customer_id>/portal-link")
+def customer_portal_link(customer_id: str) -> ResponseReturnValue:
+    link = customers_list.fresh_portal_url(organization_id=organization_id(), customer_id=customer_id)
+    return render_customer(customer_id, "portal_link", portal_url=link)
+
+
+@admin_blueprint.get("/customers/<customer_id>/invoices/<invoice_id>.pdf")
+def customer_invoice_pdf(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    try:
+        number, data = overview.customer_invoice_pdf(organization_id=organization_id(), customer_id=customer_id,
+                                                     invoice_id=invoice_id, include_drafts=True)
+    except BillingError:
+        abort(404)
+    return pdf_file(data, number, cache_control="private, no-store")

@@ -1,0 +1,565 @@
+"""GET /api/v1/openapi.json: an OpenAPI 3.1 description of Tally's API as it is.
+
+Written by hand from the resource modules and the services they call (names and shapes follow Lago's
+own OpenAPI document, getlago/lago-openapi); the ranges come from billing.validation's table, the
+choices from the constants the services check against. tests/api/test_openapi.py keeps it equal to
+the routes, and tests/api/test_fuzz.py sends what it describes (schemathesis).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from flask import jsonify
+
+from api.blueprint import api_blueprint as bp
+from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
+from billing.catalog.services import REGROUP_PAID_FEES
+from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
+from billing.metering.aggregation import AGGREGATIONS
+from billing.pricing import CHARGE_MODELS
+from billing.validation import (
+    MAX_AMOUNT_CENTS,
+    MAX_DAYS,
+    MAX_DECIMAL,
+    MAX_DECIMAL_PLACES,
+    MAX_PAGE,
+    MAX_PER_PAGE,
+    MAX_PERIODS,
+    MAX_STRING,
+    MAX_TEXT,
+)
+from billing.wallets.models import FEE_TYPES
+from billing.webhooks.services import SIGNATURE_ALGOS
+
+Schema = dict[str, Any]
+
+# ---------------------------------------------------------------- field shapes
+
+_MAX_DECIMAL_DIGITS = len(str(int(MAX_DECIMAL))) - 1  # digits before the point below MAX_DECIMAL
+
+
+def _string(max_length: int = MAX_STRING, **extra: Any) -> Schema:
+    return {"type": "string", "maxLength": max_length, **extra}
+
+
+def _text() -> Schema:
+    return _string(MAX_TEXT)
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def _integer(minimum: int = 0, maximum: int = MAX_AMOUNT_CENTS) -> Schema:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum}
+
+
+def _cents() -> Schema:
+    """An amount in minor units (`*_amount_cents`)."""
+    return _integer(0, MAX_AMOUNT_CENTS)
+
+
+def _days() -> Schema:
+    return _integer(0, MAX_DAYS)
+
+
+def _decimal() -> Schema:
+    """A decimal written as a string ("0.0125"), as Lago's unit prices, rates and credits."""
+    pattern = rf"^[0-9]{{1,{_MAX_DECIMAL_DIGITS}}}(\.[0-9]{{1,{MAX_DECIMAL_PLACES}}})?$"
+    return {"type": "string", "pattern": pattern, "examples": ["10", "0.0125"]}
+
+
+def _boolean() -> Schema:
+    return {"type": "boolean"}
+
+
+def _choice(values: tuple[str, ...] | list[str]) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def _datetime() -> Schema:
+    return {"type": "string", "format": "date-time", "examples": ["2026-11-24T10:00:00Z"]}
+
+
+def _currency() -> Schema:
+    return {"type": "string", "pattern": "^[A-Z]{3}$", "examples": ["EUR", "USD"]}
+
+
+def _strings(max_items: int = 100) -> Schema:
+    return {"type": "array", "items": _string(), "maxItems": max_items}
+
+
+def _object(properties: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def _list_of(item: Schema, max_items: int = 100) -> Schema:
+    return {"type": "array", "items": item, "maxItems": max_items}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# ---------------------------------------------------------------- request bodies
+
+_FREE_OBJECT: Schema = {"type": "object"}
+_TAX_CODES = _strings()
+
+_CUSTOMER = _object({
+    "external_id": _string(), "name": _string(), "firstname": _string(), "lastname": _string(),
+    "email": _string(), "phone": _string(), "url": _string(), "address_line1": _string(),
+    "address_line2": _string(), "city": _string(), "state": _string(), "zipcode": _string(),
+    "country": _string(2, pattern="^[A-Za-z]{2}$"), "legal_name": _string(), "legal_number": _string(),
+    "tax_identification_number": _string(), "customer_type": _choice(("company", "individual")),
+    "currency": _currency(), "timezone": _string(64, examples=["Europe/Paris"]),
+    "invoice_grace_period": _days(), "net_payment_term": _days(),
+    "finalize_zero_amount_invoice": _choice(("inherit", "skip", "finalize")),
+    "billing_configuration": _object({"invoice_grace_period": _days()}),
+    "metadata": _list_of(_object({"key": _string(), "value": _string(), "display_in_invoice": _boolean()},
+                                 ("key", "value"))),
+    "tax_codes": _TAX_CODES,
+}, ("external_id",))
+
+_METRIC_FILTER = _object({"key": _string(), "values": _strings()}, ("key", "values"))
+_BILLABLE_METRIC = _object({
+    "name": _string(), "code": _string(), "description": _text(), "aggregation_type": _choice(AGGREGATIONS),
+    "field_name": _string(), "expression": _text(), "recurring": _boolean(), "weighted_interval": _choice(("seconds",)),
+    "rounding_function": _choice(("round", "ceil", "floor")), "rounding_precision": _integer(-15, 15),
+    "filters": _list_of(_METRIC_FILTER),
+}, ("name", "code", "aggregation_type"))
+
+_CHARGE_FILTER = _object({"invoice_display_name": _string(), "properties": _FREE_OBJECT,
+                          "values": {"type": "object", "additionalProperties": _strings()}},
+                         ("properties", "values"))
+_CHARGE = _object({
+    "id": _string(), "billable_metric_id": _string(), "charge_model": _choice(tuple(CHARGE_MODELS)),
+    "pay_in_advance": _boolean(), "prorated": _boolean(), "invoiceable": _boolean(),
+    "regroup_paid_fees": _nullable(_choice(REGROUP_PAID_FEES)), "min_amount_cents": _cents(),
+    "invoice_display_name": _string(), "properties": _FREE_OBJECT, "filters": _list_of(_CHARGE_FILTER),
+    "tax_codes": _TAX_CODES,
+}, ("billable_metric_id", "charge_model"))
+_PLAN_FIELDS: dict[str, Schema] = {
+    "name": _string(), "code": _string(), "interval": _choice(PLAN_INTERVALS), "description": _text(),
+    "invoice_display_name": _string(), "amount_cents": _cents(), "amount_currency": _currency(),
+    "pay_in_advance": _boolean(), "bill_charges_monthly": _boolean(), "trial_period": _days(),
+    "minimum_commitment": _object({"amount_cents": _cents(), "invoice_display_name": _string(),
+                                   "tax_codes": _TAX_CODES}, ("amount_cents",)),
+    "charges": _list_of(_CHARGE), "tax_codes": _TAX_CODES,
+}
+_PLAN = _object(_PLAN_FIELDS, ("name", "code", "interval", "amount_cents", "amount_currency"))
+_PLAN_UPDATE = _object({**_PLAN_FIELDS, "cascade_updates": _boolean()})
+_PLAN_OVERRIDES = _object({key: _PLAN_FIELDS[key] for key in (
+    "name", "description", "invoice_display_name", "amount_cents", "amount_currency", "trial_period", "charges",
+    "minimum_commitment", "tax_codes")})
+
+_SUBSCRIPTION = _object({
+    "external_customer_id": _string(), "plan_code": _string(), "external_id": _string(), "name": _string(),
+    "billing_time": _choice(("calendar", "anniversary")), "subscription_at": _datetime(), "ending_at": _datetime(),
+    "plan_overrides": _PLAN_OVERRIDES,
+}, ("external_customer_id", "plan_code"))
+_SUBSCRIPTION_UPDATE = _object({"name": _string(), "subscription_at": _datetime(), "ending_at": _datetime(),
+                                "plan_overrides": _PLAN_OVERRIDES})
+
+_EVENT = _object({
+    "transaction_id": _string(), "external_subscription_id": _string(), "code": _string(),
+    "timestamp": {"type": ["string", "integer", "number"], "examples": ["2026-11-24T10:00:00Z", 1795500000]},
+    "properties": _FREE_OBJECT, "precise_total_amount_cents": _decimal(),
+}, ("transaction_id", "external_subscription_id", "code"))
+
+_COUPON_FIELDS: dict[str, Schema] = {
+    "name": _string(), "code": _string(), "description": _text(), "coupon_type": _choice(COUPON_TYPES),
+    "amount_cents": _cents(), "amount_currency": _currency(), "percentage_rate": _decimal(),
+    "frequency": _choice(COUPON_FREQUENCIES), "frequency_duration": _integer(1, MAX_DAYS),
+    "expiration": _choice(COUPON_EXPIRATIONS), "expiration_at": _datetime(), "reusable": _boolean(),
+    "applies_to": _object({"plan_codes": _strings(), "billable_metric_codes": _strings()}),
+}
+_COUPON = _object(_COUPON_FIELDS, ("name", "code", "coupon_type", "frequency", "expiration"))
+_APPLIED_COUPON = _object({
+    "external_customer_id": _string(), "coupon_code": _string(), "amount_cents": _cents(),
+    "amount_currency": _currency(), "percentage_rate": _decimal(), "frequency": _choice(COUPON_FREQUENCIES),
+    "frequency_duration": _integer(1, MAX_DAYS),
+}, ("external_customer_id", "coupon_code"))
+
+_ADD_ON = _object({"name": _string(), "code": _string(), "invoice_display_name": _string(), "description": _text(),
+                   "amount_cents": _cents(), "amount_currency": _currency(), "tax_codes": _TAX_CODES},
+                  ("name", "code", "amount_cents", "amount_currency"))
+_TAX = _object({"name": _string(), "code": _string(), "rate": _decimal(), "description": _text(),
+                "applied_to_organization": _boolean()}, ("name", "code", "rate"))
+
+_METADATA = _list_of(_object({"key": _string(), "value": _string()}, ("key", "value")))
+_RECURRING_RULE = _object({
+    "trigger": _choice(("interval", "threshold")), "method": _choice(("fixed", "target")),
+    "interval": _choice(("weekly", "monthly", "quarterly", "semiannual", "yearly")),
+    "threshold_credits": _decimal(), "target_ongoing_balance": _decimal(), "paid_credits": _decimal(),
+    "granted_credits": _decimal(), "started_at": _datetime(), "expiration_at": _datetime(),
+    "transaction_name": _string(), "invoice_requires_successful_payment": _boolean(),
+    "transaction_metadata": _METADATA,
+}, ("trigger",))
+_WALLET_FIELDS: dict[str, Schema] = {
+    "external_customer_id": _string(), "name": _string(), "code": _string(), "rate_amount": _decimal(),
+    "currency": _currency(), "paid_credits": _decimal(), "granted_credits": _decimal(),
+    "expiration_at": _datetime(), "priority": _integer(1, 50), "transaction_name": _string(),
+    "invoice_requires_successful_payment": _boolean(), "ignore_paid_top_up_limits_on_creation": _boolean(),
+    "paid_top_up_min_amount_cents": _integer(1), "paid_top_up_max_amount_cents": _integer(1),
+    "applies_to": _object({"fee_types": _list_of(_choice(FEE_TYPES)), "billable_metric_codes": _strings()}),
+    "recurring_transaction_rules": _list_of(_RECURRING_RULE), "transaction_metadata": _METADATA,
+}
+_WALLET = _object(_WALLET_FIELDS, ("external_customer_id", "rate_amount"))
+_WALLET_UPDATE = _object({key: _WALLET_FIELDS[key] for key in (
+    "name", "code", "expiration_at", "priority", "invoice_requires_successful_payment", "paid_top_up_min_amount_cents",
+    "paid_top_up_max_amount_cents", "applies_to", "recurring_transaction_rules")})
+_WALLET_TRANSACTION = _object({
+    "wallet_id": _string(), "name": _string(), "paid_credits": _decimal(), "granted_credits": _decimal(),
+    "voided_credits": _decimal(), "ignore_paid_top_up_limits": _boolean(),
+    "invoice_requires_successful_payment": _boolean(), "metadata": _METADATA,
+}, ("wallet_id",))
+
+_ONE_OFF_FEE = _object({
+    "add_on_code": _string(), "unit_amount_cents": _cents(), "units": _decimal(), "description": _text(),
+    "invoice_display_name": _string(), "tax_codes": _TAX_CODES, "from_datetime": _datetime(),
+    "to_datetime": _datetime(),
+}, ("add_on_code",))
+_INVOICE = _object({"external_customer_id": _string(), "currency": _currency(), "fees": _list_of(_ONE_OFF_FEE)},
+                   ("external_customer_id", "fees"))
+_INVOICE_UPDATE = _object({"payment_status": _choice(PAYMENT_STATUSES), "metadata": _METADATA})
+
+_CREDIT_NOTE_ITEMS = _list_of(_object({"fee_id": _string(), "amount_cents": _integer(1)}, ("fee_id", "amount_cents")))
+_CREDIT_NOTE = _object({
+    "invoice_id": _string(), "reason": _choice(("duplicated_charge", "product_unsatisfactory", "order_change",
+                                                "order_cancellation", "fraudulent_charge", "other")),
+    "description": _text(), "credit_amount_cents": _cents(), "refund_amount_cents": _cents(),
+    "items": _CREDIT_NOTE_ITEMS,
+}, ("invoice_id", "items"))
+_CREDIT_NOTE_ESTIMATE = _object({"invoice_id": _string(), "items": _CREDIT_NOTE_ITEMS}, ("invoice_id", "items"))
+_CREDIT_NOTE_UPDATE = _object({"refund_status": _choice(REFUND_STATUSES)}, ("refund_status",))
+_FEE_UPDATE = _object({"payment_status": _choice(FEE_PAYMENT_STATUSES)}, ("payment_status",))
+
+_WEBHOOK_ENDPOINT_FIELDS: dict[str, Schema] = {
+    "webhook_url": _string(1024, format="uri"), "signature_algo": _choice(SIGNATURE_ALGOS), "name": _string(),
+    "event_types": _strings(),
+}
+_WEBHOOK_ENDPOINT = _object(_WEBHOOK_ENDPOINT_FIELDS, ("webhook_url",))
+_WEBHOOK_ENDPOINT_UPDATE = _object(_WEBHOOK_ENDPOINT_FIELDS)
+
+# ---------------------------------------------------------------- responses
+
+_ERROR = _object({"status": {"type": "integer"}, "error": {"type": "string"}, "code": {"type": "string"},
+                  "error_details": {"type": "object"}}, ("status", "error"))
+_META = _object({"current_page": {"type": "integer"}, "next_page": {"type": ["integer", "null"]},
+                 "prev_page": {"type": ["integer", "null"]}, "total_pages": {"type": "integer"},
+                 "total_count": {"type": "integer"}},
+                ("current_page", "next_page", "prev_page", "total_pages", "total_count"))
+
+# What the official client requires of each answer (docs API.md, "What the client requires").
+_RESOURCES: dict[str, tuple[str, ...]] = {
+    "Customer": ("lago_id", "external_id", "created_at", "applicable_timezone"),
+    "BillableMetric": ("lago_id", "name", "code", "created_at", "filters"),
+    "Plan": ("lago_id", "name", "code", "created_at"),
+    "Subscription": ("lago_id",),
+    "Event": ("transaction_id", "external_subscription_id", "code", "timestamp"),
+    "Invoice": ("lago_id", "number", "status", "payment_status", "currency", "total_amount_cents"),
+    "Wallet": ("lago_id", "external_customer_id", "status", "currency", "rate_amount", "balance_cents"),
+    "WalletTransaction": ("lago_id", "lago_wallet_id", "status", "transaction_type", "amount", "credit_amount"),
+    "Coupon": ("lago_id", "name", "code", "created_at", "expiration"),
+    "AppliedCoupon": ("lago_id", "external_customer_id", "coupon_code", "status"),
+    "AddOn": ("lago_id", "name", "code", "amount_cents", "amount_currency", "created_at"),
+    "Tax": ("lago_id", "name", "code", "rate", "created_at"),
+    "CreditNote": ("lago_id", "invoice_number", "credit_status", "refund_status", "total_amount_cents"),
+    "EstimatedCreditNote": ("lago_invoice_id", "items"),
+    "Fee": ("lago_id", "amount_cents", "amount_currency", "payment_status"),
+    "FeeEstimate": ("amount_cents", "amount_currency"),
+    "WebhookEndpoint": ("lago_id", "webhook_url", "signature_algo"),
+    "CustomerUsage": ("from_datetime", "to_datetime", "currency", "amount_cents", "charges_usage"),
+    "PortalUrl": ("portal_url",),
+    "PublicKey": ("public_key",),
+}
+
+
+def _components() -> Schema:
+    schemas: dict[str, Schema] = {
+        "Error": _ERROR, "PaginationMeta": _META,
+        "CustomerInput": _CUSTOMER, "BillableMetricInput": _BILLABLE_METRIC, "PlanInput": _PLAN,
+        "PlanUpdateInput": _PLAN_UPDATE, "SubscriptionInput": _SUBSCRIPTION,
+        "SubscriptionUpdateInput": _SUBSCRIPTION_UPDATE, "EventInput": _EVENT, "CouponInput": _COUPON,
+        "CouponUpdateInput": _object(_COUPON_FIELDS), "AppliedCouponInput": _APPLIED_COUPON, "AddOnInput": _ADD_ON,
+        "AddOnUpdateInput": _object(_ADD_ON["properties"]), "TaxInput": _TAX,
+        "TaxUpdateInput": _object(_TAX["properties"]), "WalletInput": _WALLET, "WalletUpdateInput": _WALLET_UPDATE,
+        "WalletTransactionInput": _WALLET_TRANSACTION, "InvoiceInput": _INVOICE,
+        "InvoiceUpdateInput": _INVOICE_UPDATE, "CreditNoteInput": _CREDIT_NOTE,
+        "CreditNoteEstimateInput": _CREDIT_NOTE_ESTIMATE, "CreditNoteUpdateInput": _CREDIT_NOTE_UPDATE,
+        "FeeUpdateInput": _FEE_UPDATE, "WebhookEndpointInput": _WEBHOOK_ENDPOINT,
+        "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
+        "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
+    }
+    for name, required in _RESOURCES.items():
+        schemas[name] = {"type": "object", "required": list(required)}
+    return {
+        "schemas": schemas,
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                           "description": "The organization's API key"}},
+    }
+
+
+# ---------------------------------------------------------------- operations
+
+_PAGING = ("page", "per_page")
+
+
+def _query_parameter(name: str) -> Schema:
+    shapes: dict[str, Schema] = {
+        "page": _integer(1, MAX_PAGE), "per_page": _integer(1, MAX_PER_PAGE), "periods_count": _integer(1, MAX_PERIODS),
+        "timestamp_from": _datetime(), "timestamp_to": _datetime(), "pay_in_advance": _boolean(),
+        "status": _string(), "on_termination_credit_note": _choice(("credit", "refund", "skip")),
+        "on_termination_invoice": _choice(("generate", "skip")),
+    }
+    return {"name": name, "in": "query", "required": False, "schema": shapes.get(name, _string())}
+
+
+def _required_query(name: str) -> Schema:
+    return {"name": name, "in": "query", "required": True, "schema": _string()}
+
+
+def _json_body(root: str, schema: str, *, array: bool = False) -> Schema:
+    inner = {"type": "array", "items": _ref(schema), "minItems": 1, "maxItems": 100} if array else _ref(schema)
+    return {"required": True, "content": {"application/json": {"schema": _object({root: inner}, (root,))}}}
+
+
+def _answer(root: str | None, schema: str | None, *, many: bool = False, text: bool = False) -> Schema:
+    if text:
+        return {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    if many:
+        body = _object({root: {"type": "array", "items": _ref(schema)}, "meta": _ref("PaginationMeta")},
+                       (root, "meta"))
+    elif root is None:
+        body = {"type": "object"}
+    else:
+        body = _object({root: _ref(schema)}, (root,))
+    return {"description": "OK", "content": {"application/json": {"schema": body}}}
+
+
+def _answer_all(root: str, schema: str) -> Schema:
+    """A list without pages (`{"events": [...]}`)."""
+    body = _object({root: {"type": "array", "items": _ref(schema)}}, (root,))
+    return {"description": "OK", "content": {"application/json": {"schema": body}}}
+
+
+_ERRORS = {
+    "400": "BadRequest: a missing root key, a body that is not JSON or breaks the JSON limits",
+    "401": "Unauthorized: no API key, or an unknown one",
+    "404": "Not Found: `<resource>_not_found`, or `route_not_found`",
+    "405": "Method Not Allowed",
+    "422": "Unprocessable Entity: `validation_errors` with `error_details: {field: [reason]}`",
+}
+
+
+def _operation(operation_id: str, summary: str, ok: Schema, *, body: Schema | None = None,
+               query: tuple[str, ...] = (), required_query: tuple[str, ...] = (), public: bool = False) -> Schema:
+    parameters = [_required_query(name) for name in required_query] + [_query_parameter(name) for name in query]
+    operation: Schema = {"operationId": operation_id, "summary": summary, "responses": {"200": ok}}
+    for status, description in _ERRORS.items():
+        operation["responses"][status] = {"description": description,
+                                          "content": {"application/json": {"schema": _ref("Error")}}}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = body
+    if public:
+        operation["security"] = []
+        del operation["responses"]["401"]
+    return operation
+
+
+def _crud(resource: str, root: str, schema: str, key: str, *, plural: str | None = None,
+          update_schema: str | None = None, list_query: tuple[str, ...] = ()) -> dict[str, Schema]:
+    """The five routes of a resource addressed by `key`: create, list, get, update, delete."""
+    plural = plural or f"{root}s"
+    item = f"/{resource}/{{{key}}}"
+    return {
+        f"/{resource}": {
+            "post": _operation(f"create_{root}", f"Create a {root}", _answer(root, schema),
+                               body=_json_body(root, f"{schema}Input")),
+            "get": _operation(f"list_{plural}", f"List {plural}", _answer(plural, schema, many=True),
+                              query=(*list_query, *_PAGING)),
+        },
+        item: {
+            "get": _operation(f"get_{root}", f"Get a {root}", _answer(root, schema)),
+            "put": _operation(f"update_{root}", f"Update a {root}", _answer(root, schema),
+                              body=_json_body(root, update_schema or f"{schema}Input")),
+            "delete": _operation(f"delete_{root}", f"Delete a {root}", _answer(root, schema)),
+        },
+    }
+
+
+def _paths() -> dict[str, Schema]:
+    op = _operation
+    paths: dict[str, Schema] = {}
+    paths.update(_crud("add_ons", "add_on", "AddOn", "code", update_schema="AddOnUpdateInput"))
+    paths.update(_crud("billable_metrics", "billable_metric", "BillableMetric", "code",
+                       update_schema="BillableMetricUpdateInput"))
+    paths.update(_crud("coupons", "coupon", "Coupon", "code", update_schema="CouponUpdateInput"))
+    paths.update(_crud("plans", "plan", "Plan", "code", update_schema="PlanUpdateInput"))
+    paths.update(_crud("taxes", "tax", "Tax", "code", plural="taxes", update_schema="TaxUpdateInput"))
+    paths.update(_crud("webhook_endpoints", "webhook_endpoint", "WebhookEndpoint", "lago_id",
+                       update_schema="WebhookEndpointUpdateInput"))
+    paths.update(_crud("wallets", "wallet", "Wallet", "lago_id", update_schema="WalletUpdateInput",
+                       list_query=("external_customer_id",)))
+    paths["/wallets/{lago_id}"]["delete"] = op("terminate_wallet", "Terminate a wallet", _answer("wallet", "Wallet"))
+
+    paths["/applied_coupons"] = {
+        "post": op("apply_coupon", "Apply a coupon to a customer", _answer("applied_coupon", "AppliedCoupon"),
+                   body=_json_body("applied_coupon", "AppliedCouponInput")),
+        "get": op("list_applied_coupons", "List applied coupons",
+                  _answer("applied_coupons", "AppliedCoupon", many=True),
+                  query=("external_customer_id", "status", *_PAGING)),
+    }
+    paths["/customers/{external_customer_id}/applied_coupons/{applied_coupon_id}"] = {
+        "delete": op("terminate_applied_coupon", "Terminate an applied coupon",
+                     _answer("applied_coupon", "AppliedCoupon"))}
+
+    paths["/credit_notes"] = {
+        "post": op("create_credit_note", "Create a credit note", _answer("credit_note", "CreditNote"),
+                   body=_json_body("credit_note", "CreditNoteInput")),
+        "get": op("list_credit_notes", "List credit notes", _answer("credit_notes", "CreditNote", many=True),
+                  query=("external_customer_id", "invoice_id", *_PAGING)),
+    }
+    paths["/credit_notes/estimate"] = {"post": op(
+        "estimate_credit_note", "Estimate a credit note", _answer("estimated_credit_note", "EstimatedCreditNote"),
+        body=_json_body("credit_note", "CreditNoteEstimateInput"))}
+    paths["/credit_notes/{lago_id}"] = {
+        "get": op("get_credit_note", "Get a credit note", _answer("credit_note", "CreditNote")),
+        "put": op("update_credit_note", "Update a credit note's refund status", _answer("credit_note", "CreditNote"),
+                  body=_json_body("credit_note", "CreditNoteUpdateInput")),
+    }
+    paths["/credit_notes/{lago_id}/void"] = {"put": op("void_credit_note", "Void a credit note",
+                                                       _answer("credit_note", "CreditNote"))}
+    paths["/credit_notes/{lago_id}/download"] = {"post": op("download_credit_note", "Make a credit note's PDF",
+                                                            _answer("credit_note", "CreditNote"))}
+
+    paths["/customers"] = {
+        "post": op("create_customer", "Create or update a customer (by external_id)",
+                   _answer("customer", "Customer"), body=_json_body("customer", "CustomerInput")),
+        "get": op("list_customers", "List customers", _answer("customers", "Customer", many=True),
+                  query=("search_term", *_PAGING)),
+    }
+    paths["/customers/{external_id}"] = {
+        "get": op("get_customer", "Get a customer", _answer("customer", "Customer")),
+        "delete": op("delete_customer", "Delete a customer", _answer("customer", "Customer")),
+    }
+    paths["/customers/{external_id}/current_usage"] = {"get": op(
+        "get_customer_current_usage", "A subscription's usage in its current period",
+        _answer("customer_usage", "CustomerUsage"), required_query=("external_subscription_id",))}
+    paths["/customers/{external_id}/past_usage"] = {"get": op(
+        "get_customer_past_usage", "A subscription's usage in its billed periods",
+        _answer("usage_periods", "CustomerUsage", many=True), required_query=("external_subscription_id",),
+        query=("billable_metric_code", "periods_count", *_PAGING))}
+    paths["/customers/{external_id}/portal_url"] = {"get": op(
+        "get_customer_portal_url", "A signed link to the customer's portal", _answer("customer", "PortalUrl"))}
+
+    paths["/events"] = {
+        "post": op("create_event", "Send an event", _answer("event", "Event"), body=_json_body("event", "EventInput")),
+        "get": op("list_events", "List events", _answer("events", "Event", many=True),
+                  query=("external_subscription_id", "code", "timestamp_from", "timestamp_to", *_PAGING)),
+    }
+    paths["/events/batch"] = {"post": op("create_events_batch", "Send up to 100 events, all or nothing",
+                                         _answer_all("events", "Event"),
+                                         body=_json_body("events", "EventInput", array=True))}
+    paths["/events/estimate_fees"] = {"post": op(
+        "estimate_event_fees", "Estimate the fees of a pay-in-advance event", _answer_all("fees", "FeeEstimate"),
+        body=_json_body("event", "EventInput"))}
+    paths["/events/{transaction_id}"] = {"get": op("get_event", "Get an event", _answer("event", "Event"))}
+
+    paths["/fees"] = {"get": op("list_fees", "List fees", _answer("fees", "Fee", many=True),
+                                query=("external_subscription_id", "external_customer_id", "pay_in_advance",
+                                       *_PAGING))}
+    paths["/fees/{lago_id}"] = {
+        "get": op("get_fee", "Get a fee", _answer("fee", "Fee")),
+        "put": op("update_fee", "Update a fee's payment status", _answer("fee", "Fee"),
+                  body=_json_body("fee", "FeeUpdateInput")),
+    }
+
+    paths["/invoices"] = {
+        "post": op("create_invoice", "Create a one-off invoice (add-ons)", _answer("invoice", "Invoice"),
+                   body=_json_body("invoice", "InvoiceInput")),
+        "get": op("list_invoices", "List invoices", _answer("invoices", "Invoice", many=True),
+                  query=("external_customer_id", "status", *_PAGING)),
+    }
+    paths["/invoices/{lago_id}"] = {
+        "get": op("get_invoice", "Get an invoice", _answer("invoice", "Invoice")),
+        "put": op("update_invoice", "Update an invoice's payment status", _answer("invoice", "Invoice"),
+                  body=_json_body("invoice", "InvoiceUpdateInput")),
+    }
+    for action, method, summary in (("finalize", "put", "Finalize a draft invoice"),
+                                    ("refresh", "put", "Compute a draft invoice again"),
+                                    ("void", "post", "Void a finalized invoice"),
+                                    ("download", "post", "Make an invoice's PDF")):
+        paths[f"/invoices/{{lago_id}}/{action}"] = {method: op(f"{action}_invoice", summary,
+                                                               _answer("invoice", "Invoice"))}
+
+    paths["/subscriptions"] = {
+        "post": op("create_subscription", "Subscribe a customer to a plan", _answer("subscription", "Subscription"),
+                   body=_json_body("subscription", "SubscriptionInput")),
+        "get": op("list_subscriptions", "List subscriptions", _answer("subscriptions", "Subscription", many=True),
+                  query=("external_customer_id", "plan_code", "status", *_PAGING)),
+    }
+    paths["/subscriptions/{external_id}"] = {
+        "get": op("get_subscription", "Get a subscription", _answer("subscription", "Subscription")),
+        "put": op("update_subscription", "Update a subscription", _answer("subscription", "Subscription"),
+                  body=_json_body("subscription", "SubscriptionUpdateInput")),
+        "delete": op("terminate_subscription", "Terminate a subscription (its final invoice at once)",
+                     _answer("subscription", "Subscription"),
+                     query=("on_termination_credit_note", "on_termination_invoice")),
+    }
+
+    paths["/wallet_transactions"] = {"post": op(
+        "create_wallet_transactions", "Top up, grant or void credits",
+        _answer_all("wallet_transactions", "WalletTransaction"),
+        body=_json_body("wallet_transaction", "WalletTransactionInput"))}
+    paths["/wallets/{lago_id}/wallet_transactions"] = {"get": op(
+        "list_wallet_transactions", "List a wallet's transactions",
+        _answer("wallet_transactions", "WalletTransaction", many=True),
+        query=("status", "transaction_type", *_PAGING))}
+
+    paths["/webhooks/json_public_key"] = {"get": op(
+        "get_webhook_json_public_key", "The public key that verifies `jwt` webhooks (base64 PEM)",
+        _answer("webhook", "PublicKey"))}
+    paths["/webhooks/public_key"] = {"get": op(
+        "get_webhook_public_key", "The same key, as bare base64 text (Lago's older form)", _answer(None, None,
+                                                                                                   text=True))}
+    paths["/openapi.json"] = {"get": op("get_openapi_document", "This document", _answer(None, None), public=True)}
+
+    for path, operations in paths.items():
+        names = [segment[1:-1] for segment in path.split("/") if segment.startswith("{")]
+        if names:
+            operations["parameters"] = [{"name": name, "in": "path", "required": True, "schema": _string()}
+                                        for name in names]
+    return paths
+
+
+@cache
+def document() -> Schema:
+    """The OpenAPI 3.1 document (built once per process: it describes code, which does not change)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Tally API", "version": "1.0.0",
+            "description": "Lago's REST API v1, as Tally serves it. Amounts are integers in minor units; unit "
+                           "prices, rates and credits are decimal strings. Errors: "
+                           '`{"status", "error", "code", "error_details"}`.',
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "paths": _paths(),
+        "components": _components(),
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """Public, as Lago's: it describes the API, it does not open it."""
+    return jsonify(document())

@@ -1,0 +1,1 @@
+"""Collecting what Tally bills through payment providers: the port, the registry, the adapters."""

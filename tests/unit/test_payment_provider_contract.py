@@ -1,0 +1,229 @@
+"""The payment provider contract: one suite that every PaymentProvider implementation passes.
+
+Today the fake; an adapter joins by adding a harness to `HARNESSES` (Stripe against localstripe, Adyen and
+GoCardless against their test servers), so that what the core relies on is checked once for all.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+
+import pytest
+
+from billing.payments import fake
+from billing.payments.interface import (
+    ChargeRequest,
+    CustomerRequest,
+    PaymentProvider,
+    PaymentStatus,
+    ProviderError,
+    RefundRequest,
+    RefundStatus,
+    SetupRequest,
+    SignatureInvalid,
+    WebhookEvent,
+)
+
+_keys = itertools.count(1)
+
+
+def key(name: str) -> str:
+    """A fresh idempotency key: providers remember keys, and a harness may outlive one test."""
+    return f"contract-{name}-{next(_keys)}"
+
+
+@dataclass
+class Harness:
+    """One implementation under the contract, and what a browser and the provider would do around it."""
+
+    provider: PaymentProvider
+    cards: Mapping[str, str]  # ok, declined_at_setup, declined_at_charge, requires_action -> a test card
+    tokenize: Callable[[str], str]  # a card number -> an unattached method id, as the provider's JS gives
+    sent_event: Callable[[], tuple[bytes, dict[str, str]]]  # a webhook the provider really sent
+    forged_event: Callable[[], tuple[bytes, dict[str, str]]]  # the same, signed with another secret
+    currency: str = "EUR"
+
+
+def fake_harness() -> Harness:
+    provider = fake.FakeProvider(webhook_secret="whsec_contract")
+
+    def sent() -> tuple[bytes, dict[str, str]]:
+        return provider.signed(provider.events[-1])
+
+    def forged() -> tuple[bytes, dict[str, str]]:
+        return provider.signed(provider.events[-1], secret="whsec_someone_else")
+
+    return Harness(provider=provider, tokenize=provider.tokenize_card, sent_event=sent, forged_event=forged,
+                   cards={"ok": fake.CARD_OK, "declined_at_setup": fake.CARD_DECLINED_AT_SETUP,
+                          "declined_at_charge": fake.CARD_DECLINED_AT_CHARGE,
+                          "requires_action": fake.CARD_REQUIRES_ACTION})
+
+
+HARNESSES = {"fake": fake_harness}
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request) -> Harness:
+    return HARNESSES[request.param]()
+
+
+def customer_of(harness: Harness) -> str:
+    request = CustomerRequest(reference="tally-customer-1", idempotency_key=key("customer"), name="Acme",
+                              email="billing@acme.test")
+    return harness.provider.create_customer(request).id
+
+
+def saved_card(harness: Harness, customer_id: str, card: str = "ok") -> str:
+    return harness.provider.attach_payment_method(customer_id, harness.tokenize(harness.cards[card])).id
+
+
+def charge_request(harness: Harness, customer_id: str, method_id: str, amount_cents: int = 12_345) -> ChargeRequest:
+    return ChargeRequest(amount_cents=amount_cents, currency=harness.currency, customer_id=customer_id,
+                         method_id=method_id, idempotency_key=key("charge"), metadata={"invoice_id": "inv-1"})
+
+
+def test_a_customer_is_created_once_per_key_and_updated(harness):
+    request = CustomerRequest(reference="tally-customer-1", idempotency_key=key("customer"), name="Acme")
+    first = harness.provider.create_customer(request)
+    assert harness.provider.create_customer(request) == first
+    assert first.reference == "tally-customer-1"
+
+    updated = harness.provider.update_customer(first.id, replace(request, name="Acme Ltd",
+                                                                 idempotency_key=key("update")))
+    assert (updated.id, updated.name) == (first.id, "Acme Ltd")
+
+
+def test_a_setup_gives_a_page_or_a_client_secret(harness):
+    customer_id = customer_of(harness)
+    request = SetupRequest(customer_id=customer_id, return_url="https://tally.test/portal/back",
+                           idempotency_key=key("setup"))
+    session = harness.provider.start_setup(request)
+    assert session.customer_id == customer_id
+    assert session.redirect_url or session.client_secret
+    assert harness.provider.start_setup(request) == session
+
+
+def test_payment_methods_are_attached_listed_and_detached(harness):
+    customer_id = customer_of(harness)
+    assert list(harness.provider.list_payment_methods(customer_id)) == []
+
+    first, second = saved_card(harness, customer_id), saved_card(harness, customer_id)
+    methods = list(harness.provider.list_payment_methods(customer_id))
+    assert [method.id for method in methods] == [first, second]
+    assert methods[0].type == "card" and methods[0].last4 == harness.cards["ok"][-4:]
+    assert methods[0].exp_month and methods[0].exp_year
+
+    harness.provider.detach_payment_method(customer_id, first)
+    assert [method.id for method in harness.provider.list_payment_methods(customer_id)] == [second]
+
+
+def test_a_card_declined_at_setup_is_refused_for_good(harness):
+    customer_id = customer_of(harness)
+    with pytest.raises(ProviderError) as refused:
+        saved_card(harness, customer_id, "declined_at_setup")
+    assert refused.value.code == "card_declined" and not refused.value.retryable
+    assert list(harness.provider.list_payment_methods(customer_id)) == []
+
+
+def test_a_charge_succeeds_once_per_idempotency_key(harness):
+    customer_id = customer_of(harness)
+    request = charge_request(harness, customer_id, saved_card(harness, customer_id))
+
+    first = harness.provider.charge(request)
+    assert first.status is PaymentStatus.SUCCEEDED
+    assert (first.amount_cents, first.currency) == (12_345, harness.currency)
+    assert first.payment_id and first.error_code is None
+
+    # A retried job, or one whose worker died before Tally wrote the answer, sends the same key.
+    assert harness.provider.charge(request) == first
+
+
+def test_an_idempotency_key_is_not_reused_for_another_charge(harness):
+    customer_id = customer_of(harness)
+    request = charge_request(harness, customer_id, saved_card(harness, customer_id))
+    harness.provider.charge(request)
+    with pytest.raises(ProviderError) as refused:
+        harness.provider.charge(replace(request, amount_cents=request.amount_cents + 1))
+    assert not refused.value.retryable
+
+
+def test_a_declined_charge_is_an_answer_not_an_error(harness):
+    customer_id = customer_of(harness)
+    result = harness.provider.charge(charge_request(harness, customer_id,
+                                                    saved_card(harness, customer_id, "declined_at_charge")))
+    assert result.status is PaymentStatus.FAILED
+    assert result.error_code == "card_declined" and result.payment_id
+
+
+def test_a_charge_that_requires_action_says_where(harness):
+    customer_id = customer_of(harness)
+    result = harness.provider.charge(charge_request(harness, customer_id,
+                                                    saved_card(harness, customer_id, "requires_action")))
+    assert result.status is PaymentStatus.REQUIRES_ACTION
+    assert result.next_action_url
+
+
+def test_a_payment_is_refunded_in_parts_never_beyond_what_was_paid(harness):
+    customer_id = customer_of(harness)
+    paid = harness.provider.charge(charge_request(harness, customer_id, saved_card(harness, customer_id), 1_000))
+
+    request = RefundRequest(payment_id=paid.payment_id, amount_cents=600, currency=harness.currency,
+                            idempotency_key=key("refund"))
+    refund = harness.provider.refund(request)
+    assert (refund.status, refund.amount_cents, refund.payment_id) == (RefundStatus.SUCCEEDED, 600, paid.payment_id)
+    assert harness.provider.refund(request) == refund  # the same key refunds once
+
+    with pytest.raises(ProviderError) as refused:
+        harness.provider.refund(replace(request, amount_cents=401, idempotency_key=key("refund")))
+    assert not refused.value.retryable
+    rest = harness.provider.refund(replace(request, amount_cents=400, idempotency_key=key("refund")))
+    assert rest.status is RefundStatus.SUCCEEDED
+
+
+def test_a_declined_payment_cannot_be_refunded(harness):
+    customer_id = customer_of(harness)
+    failed = harness.provider.charge(charge_request(harness, customer_id,
+                                                    saved_card(harness, customer_id, "declined_at_charge")))
+    with pytest.raises(ProviderError):
+        harness.provider.refund(RefundRequest(payment_id=failed.payment_id, amount_cents=1,
+                                              currency=harness.currency, idempotency_key=key("refund")))
+
+
+def test_a_signed_webhook_is_read(harness):
+    customer_id = customer_of(harness)
+    paid = harness.provider.charge(charge_request(harness, customer_id, saved_card(harness, customer_id)))
+    body, headers = harness.sent_event()
+
+    event = harness.provider.parse_webhook(body, headers)
+    assert isinstance(event, WebhookEvent) and event.id  # the id Tally dedupes on
+    assert event.payment_id == paid.payment_id
+    assert (event.amount_cents, event.currency) == (paid.amount_cents, paid.currency)
+    assert harness.provider.parse_webhook(body, headers) == event  # read twice, the same event
+
+
+def test_a_forged_or_tampered_webhook_is_refused(harness):
+    customer_id = customer_of(harness)
+    harness.provider.charge(charge_request(harness, customer_id, saved_card(harness, customer_id)))
+    body, headers = harness.sent_event()
+
+    with pytest.raises(SignatureInvalid):
+        harness.provider.parse_webhook(*harness.forged_event())
+    with pytest.raises(SignatureInvalid):
+        harness.provider.parse_webhook(body.replace(b"12345", b"99999"), headers)
+    with pytest.raises(SignatureInvalid):
+        harness.provider.parse_webhook(body, {})
+
+
+@pytest.mark.parametrize("amount", [0, -1, 10.5, True])
+def test_a_charge_is_asked_in_whole_minor_units(amount):
+    with pytest.raises(ValueError):
+        ChargeRequest(amount_cents=amount, currency="EUR", customer_id="c", method_id="m", idempotency_key="k")
+
+
+def test_a_charge_without_an_idempotency_key_is_refused():
+    with pytest.raises(ValueError):
+        ChargeRequest(amount_cents=100, currency="EUR", customer_id="c", method_id="m", idempotency_key="")
+    with pytest.raises(ValueError):
+        RefundRequest(payment_id="p", amount_cents=100, currency="eur", idempotency_key="k")

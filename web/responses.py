@@ -1,0 +1,49 @@
+"""Answers the admin and the portal give the same way: a refused form, a save, an invoice file, page headers.
+
+Shared by the portal and admin blueprints, which may not import each other (like `web/htmx.py`).
+"""
+
+from __future__ import annotations
+
+from flask import Response, redirect
+
+from web.htmx import is_htmx_request
+
+# The pages' scripts and styles are Tally's own files (htmx is vendored): nothing inline, nothing from elsewhere.
+_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors {frame_ancestors}; form-action 'self'; base-uri 'none'; object-src 'none'")
+
+
+def refused_status() -> int:
+    """The status of a refused form: 200 for htmx, 422 for a plain post.
+
+    htmx swaps only a 2xx response in: the form comes back with each reason next to its field.
+    """
+    return 200 if is_htmx_request() else 422
+
+
+def saved(url: str) -> Response:
+    """After a save, go to `url`: htmx is told to go there itself (`HX-Redirect`), a plain post gets a 303."""
+    if is_htmx_request():
+        return Response(status=200, headers={"HX-Redirect": url})
+    return redirect(url, code=303)
+
+
+def safe_filename(name: str, default: str = "invoice") -> str:
+    """`name` (an invoice or credit note number) as a file name any browser takes: letters, digits, - and _."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or default
+
+
+def pdf_file(data: bytes, number: str, *, default: str = "invoice", cache_control: str | None = None) -> Response:
+    """A PDF shown in the browser, named after its document's number."""
+    headers = {"Content-Disposition": f'inline; filename="{safe_filename(number, default)}.pdf"'}
+    if cache_control is not None:
+        headers["Cache-Control"] = cache_control
+    return Response(data, mimetype="application/pdf", headers=headers)
+
+
+def page_security_headers(response: Response, *, frame_ancestors: str) -> None:
+    """The content security policy of Tally's HTML pages; `frame_ancestors` says who may frame them."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = _CONTENT_SECURITY_POLICY.format(frame_ancestors=frame_ancestors)
