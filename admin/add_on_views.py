@@ -7,18 +7,19 @@ from dataclasses import dataclass, field
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import wording
+import wording
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.customer_views import SECTION_OF_BLOCK, render_customer
 from admin.forms import AddOnForm
-from billing.catalog import add_ons, screens
+from billing.catalog import add_ons
 from billing.catalog.taxes import list_taxes
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.one_off import create_one_off_invoice
 from billing.money import format_money, to_major, to_minor_exactly
+from billing.screens import catalog, overview
 from web.htmx import is_htmx_request, render_page
 from web.responses import refused_status, saved
+from wording import notices
 
 ADD_ONS_PAGE = "admin/add_ons.html"
 ADD_ON_FORM_PAGE = "admin/add_on_form.html"
@@ -110,9 +111,9 @@ def add_on_new() -> ResponseReturnValue:
     if form.validate_on_submit():
         add_on, errors = _save(form, None)
         if add_on is not None:
-            return _saved(f"Add-on “{add_on.name}” created.")
+            return _saved(notices.notice("add_on_created", name=add_on.name))
     elif request.method == "GET":
-        form.amount_currency.data = screens.default_currency(organization_id=organization_id())
+        form.amount_currency.data = catalog.default_currency(organization_id=organization_id())
     return _render_form(form, None, errors)
 
 
@@ -128,7 +129,7 @@ def add_on_edit(code: str) -> ResponseReturnValue:
     if form.validate_on_submit():
         add_on, errors = _save(form, code)
         if add_on is not None:
-            return _saved(f"Add-on “{add_on.name}” saved.")
+            return _saved(notices.notice("add_on_saved", name=add_on.name))
     return _render_form(form, current, errors)
 
 
@@ -138,7 +139,7 @@ def add_on_delete(code: str) -> ResponseReturnValue:
     add_on = add_ons.get_add_on(organization_id=organization_id(), code=code)
     if request.method == "POST":
         add_ons.delete_add_on(organization_id=organization_id(), code=code)
-        flash(f"Add-on “{add_on.name}” deleted.")
+        flash(notices.notice("add_on_deleted", name=add_on.name))
         return redirect(url_for("admin.add_on_list"), code=303)
     return render_template(ADD_ON_DELETE_PAGE, add_on=add_on)
 
@@ -214,7 +215,8 @@ def one_off_invoice_new(customer_id: str) -> ResponseReturnValue:
         except BillingError as refused:
             state.errors.append(wording.add_on_reason("fees", getattr(refused, "code", str(refused))))
         else:
-            notice = f"Invoice {invoice.number} issued: {format_money(invoice.total_amount_cents, invoice.currency)}."
+            notice = notices.notice("invoice_issued", number=invoice.number,
+                                  amount=format_money(invoice.total_amount_cents, invoice.currency))
             if not is_htmx_request():
                 flash(notice)
                 return redirect(url_for("admin.customer", customer_id=customer_id), code=303)

@@ -9,9 +9,9 @@ from admin.blueprint import admin_blueprint, organization_id
 from billing.clock import retry_failure
 from billing.invoicing import failures
 from web.htmx import is_htmx_request, render_page
+from wording import BILLING_STEPS, notices
 
 FAILURES_PAGE = "admin/billing_failures.html"
-STEP_WORDS = {failures.BILLING: "Billing", failures.ACTIVATION: "Start", failures.ENDING: "End"}
 
 
 @admin_blueprint.context_processor
@@ -24,7 +24,7 @@ def billing_failure_count() -> dict:
 
 def _render(*, notice: str | None = None, problem: str | None = None) -> ResponseReturnValue:
     return render_page(FAILURES_PAGE, "failures", items=failures.open_failures(organization_id=organization_id()),
-                       step_words=STEP_WORDS, notice=notice, problem=problem, oob=is_htmx_request())
+                       step_words=BILLING_STEPS, notice=notice, problem=problem, oob=is_htmx_request())
 
 
 @admin_blueprint.get("/billing-failures")
@@ -36,7 +36,5 @@ def billing_failure_list() -> ResponseReturnValue:
 def billing_failure_retry(failure_id: str) -> ResponseReturnValue:
     retried = retry_failure(organization_id=organization_id(), failure_id=failure_id)
     if retried.resolved:
-        count = len(retried.invoices)
-        issued = f"{count} invoice{'s' if count != 1 else ''} issued" if count else "nothing was due any more"
-        return _render(notice=f"Done: {issued}.")
-    return _render(problem=f"It failed again: {retried.reason}")
+        return _render(notice=notices.billing_retried(len(retried.invoices)))
+    return _render(problem=notices.billing_failed_again(retried.reason))

@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
-from admin import wording
+import wording
 from admin.auth import register_user_loader
 from billing.errors import BillingError, NotFound, ValidationFailed
 from web.htmx import is_htmx_request

@@ -6,15 +6,15 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import customers_list, subscriptions, wording
+import wording
+from admin import customers_list, subscriptions
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.forms import ApplyCouponForm
-from billing.catalog import screens
 from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
-from billing.customers import overview
 from billing.errors import BillingError
 from billing.invoicing.credit_notes import list_credit_notes
+from billing.screens import catalog, overview
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
@@ -62,7 +62,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     code = request.args.get("code", "").strip()[:255]
     context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
                "event_problems": wording.event_problems, "result": None, "override": None, "confirm": None,
-               "change_errors": {}, "terminate_errors": [], "credit_note_choices": subscriptions.CREDIT_NOTE_CHOICES}
+               "change_errors": {}, "terminate_errors": [], "credit_note_choices": wording.CREDIT_NOTE_CHOICES}
     context.update(extra)
     whole_page = not is_htmx_request()
     if whole_page or block == "usage":
@@ -85,14 +85,14 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
         context.setdefault("wallet_forms", {})
-        context["wallet_metric_codes"] = screens.metric_codes(organization_id=organization_id())
+        context["wallet_metric_codes"] = catalog.metric_codes(organization_id=organization_id())
         context["wallet_fee_types"] = WALLET_FEE_TYPES
     if whole_page or block == "one_off":
         context["add_on_choices"] = list_add_ons(organization_id=organization_id(), per_page=100).items
         context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors
     context.setdefault("invoice_error", None)
     if whole_page:
-        context["metric_codes"] = screens.metric_codes(organization_id=organization_id())
+        context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())
     template = CUSTOMER_PAGE if whole_page else SECTION_OF_BLOCK.get(block, CUSTOMER_PAGE)  # "content": the page's own
     return render_page(template, block, status=status, **context)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from billing.customers.overview import customer_summary
 from billing.customers.services import list_customers
 from billing.links import portal_url
 from billing.pagination import Page
+from billing.screens.overview import customer_summary
 
 CUSTOMERS_PER_PAGE = 25
 

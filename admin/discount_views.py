@@ -5,15 +5,16 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import wording
+import wording
 from admin.blueprint import admin_blueprint, organization_id
 from admin.customer_views import render_customer
 from admin.forms import ApplyCouponForm, CouponForm, TaxForm
 from billing.catalog import coupons, taxes
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
+from billing.screens import overview
 from web.htmx import is_htmx_request, render_page
 from web.responses import refused_status
+from wording import notices
 
 DISCOUNTS_PAGE = "admin/discounts.html"
 
@@ -46,7 +47,7 @@ def discount_list() -> ResponseReturnValue:
 def tax_new() -> ResponseReturnValue:
     form = TaxForm(prefix="tax")
     if not form.validate_on_submit():
-        return _render(tax_form=form, tax_errors={"form": ["Check the form"]}, block="taxes",
+        return _render(tax_form=form, tax_errors={"form": [notices.refusal("check_the_form")]}, block="taxes",
                        status=refused_status())
     try:
         tax = taxes.create_tax(organization_id=organization_id(), data={
@@ -55,7 +56,7 @@ def tax_new() -> ResponseReturnValue:
     except BillingError as failed:
         return _render(tax_form=form, tax_errors=_errors(failed), block="taxes",
                        status=refused_status())
-    flash(f"Tax “{tax.name}” created.")
+    flash(notices.notice("tax_created", name=tax.name))
     return _render(block="taxes") if is_htmx_request() else redirect(url_for("admin.discount_list"), code=303)
 
 
@@ -63,7 +64,7 @@ def tax_new() -> ResponseReturnValue:
 def coupon_new() -> ResponseReturnValue:
     form = CouponForm(prefix="coupon")
     if not form.validate_on_submit():
-        return _render(coupon_form=form, coupon_errors={"form": ["Check the form"]}, block="coupons",
+        return _render(coupon_form=form, coupon_errors={"form": [notices.refusal("check_the_form")]}, block="coupons",
                        status=refused_status())
     percentage = form.coupon_type.data == "percentage"
     data = {"name": form.name.data, "code": form.code.data, "coupon_type": form.coupon_type.data,
@@ -81,7 +82,7 @@ def coupon_new() -> ResponseReturnValue:
     except BillingError as failed:
         return _render(coupon_form=form, coupon_errors=_errors(failed), block="coupons",
                        status=refused_status())
-    flash(f"Coupon “{coupon.name}” created.")
+    flash(notices.notice("coupon_created", name=coupon.name))
     return _render(block="coupons") if is_htmx_request() else redirect(url_for("admin.discount_list"), code=303)
 
 
@@ -91,7 +92,7 @@ def customer_apply_coupon(customer_id: str) -> ResponseReturnValue:
     summary = overview.customer_summary(organization_id=organization_id(), customer_id=customer_id)
     if not form.validate_on_submit():
         return render_customer(customer_id, "coupons", status=refused_status(),
-                               coupon_error="Choose a coupon")
+                               coupon_error=notices.refusal("choose_a_coupon"))
     try:
         coupons.apply_coupon(organization_id=organization_id(), data={
             "external_customer_id": summary.external_id, "coupon_code": request.form.get("coupon_code")})

@@ -15,7 +15,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from admin.wording import AGGREGATIONS, INTERVALS, ROUNDINGS
+from wording import AGGREGATIONS, INTERVALS, ROUNDINGS
 
 
 class LoginForm(FlaskForm):

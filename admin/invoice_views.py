@@ -14,21 +14,9 @@ from billing.invoicing.models import CREDIT_NOTE_REASONS
 from billing.money import to_minor_exactly
 from web.htmx import is_htmx_request, render_page
 from web.responses import pdf_file, refused_status
+from wording import invoice_reason, notices
 
 INVOICE_PAGE = "admin/invoice.html"
-
-MESSAGES = {
-    "higher_than_remaining_fee_amount": "More than what is left to credit on this fee.",
-    "higher_than_remaining_invoice_amount": "More than what is left to credit or refund on this invoice.",
-    "does_not_match_item_amounts": "Credit, refund and offset must add up to the credit note's total.",
-    "value_is_invalid": "Not a valid amount.",
-    "too_many_decimals": "More decimals than the currency has.",
-    "value_is_out_of_range": "Too large.",
-    "value_is_mandatory": "Enter an amount for at least one fee.",
-    "not_voidable": "Only a finalized invoice that is not paid can be voided.",
-    "is_finalized": "A finalized invoice never changes; issue a credit note instead.",
-    "invalid_type_or_status": "Credit notes are for finalized invoices with an amount above zero.",
-}
 
 
 def _invoice(customer_id: str, invoice_id: str):
@@ -77,8 +65,8 @@ def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
         actions.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
         return render_invoice(customer_id, invoice_id, status=refused_status(),
-                              action_error=MESSAGES.get(error.code, error.code))
-    return render_invoice(customer_id, invoice_id, notice="Refreshed from the current usage.")
+                              action_error=invoice_reason(error.code))
+    return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_refreshed"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/void")
@@ -88,8 +76,8 @@ def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
         actions.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
         return render_invoice(customer_id, invoice_id, status=refused_status(),
-                              action_error=MESSAGES.get(error.code, error.code))
-    return render_invoice(customer_id, invoice_id, notice="Voided: it keeps its number and is no longer due.")
+                              action_error=invoice_reason(error.code))
+    return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_voided"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/credit_notes")
@@ -102,7 +90,7 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
         # The plan editor's rule (money.to_minor_exactly): exact, never rounded (€1.005 is refused).
         amount, problem = to_minor_exactly(form.get(field, ""), invoice.currency)
         if problem is not None or (amount is not None and amount < 0):
-            errors[field] = [MESSAGES.get(problem or "", MESSAGES["value_is_invalid"])]
+            errors[field] = [invoice_reason(problem or "", otherwise="value_is_invalid")]
             return None
         return amount
 
@@ -110,12 +98,12 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
     for fee in invoice.fees:
         amount = cents(f"fee_{fee.id}")
         if amount == 0:
-            errors[f"fee_{fee.id}"] = [MESSAGES["value_is_invalid"]]
+            errors[f"fee_{fee.id}"] = [invoice_reason("value_is_invalid")]
         elif amount is not None:
             items.append({"fee_id": fee.id, "amount_cents": amount})
     split = {field: cents(field) or 0 for field in ("refund", "offset")}
     if not items and not errors:
-        errors["items"] = [MESSAGES["value_is_mandatory"]]
+        errors["items"] = [invoice_reason("value_is_mandatory")]
     data = {"invoice_id": invoice.id, "reason": form.get("reason"), "description": form.get("description") or None,
             "items": items}
     if not errors:
@@ -131,11 +119,12 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
             for field, codes in failed.details.items():
                 target = {"amount_cents": "items", "refund_amount_cents": "refund",
                           "offset_amount_cents": "offset"}.get(field, field)
-                errors.setdefault(target, []).extend(MESSAGES.get(code, code) for code in codes)
+                errors.setdefault(target, []).extend(invoice_reason(code) for code in codes)
         except (NotAllowed, NotFound) as error:
-            errors.setdefault("items", []).append(MESSAGES.get(error.code, error.code))
+            errors.setdefault("items", []).append(invoice_reason(error.code))
         else:
-            return render_invoice(customer_id, invoice_id, notice=f"Credit note {note.number} issued.")
+            issued = notices.notice("credit_note_issued", number=note.number)
+            return render_invoice(customer_id, invoice_id, notice=issued)
     return render_invoice(customer_id, invoice_id, status=refused_status(), errors=errors, values=dict(form))
 
 

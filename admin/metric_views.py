@@ -6,15 +6,19 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 
-from admin import metrics, wording
+import wording
+from admin import metrics
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.forms import MetricForm
-from billing.catalog import screens
 from billing.catalog.metrics import create_billable_metric, delete_billable_metric, update_billable_metric
 from billing.errors import ValidationFailed
+from billing.metering.aggregation import epoch_seconds
+from billing.metering.expression import try_expression
 from billing.ports import runtime
+from billing.screens import catalog
 from web.htmx import render_page
 from web.responses import refused_status, saved
+from wording import notices
 
 METRICS_PAGE = "admin/metrics.html"
 METRIC_FORM_PAGE = "admin/metric_form.html"
@@ -23,7 +27,7 @@ METRIC_DELETE_PAGE = "admin/metric_delete.html"
 
 @admin_blueprint.get("/metrics")
 def metric_list() -> ResponseReturnValue:
-    page = screens.metric_rows(organization_id=organization_id(), page=requested_page())
+    page = catalog.metric_rows(organization_id=organization_id(), page=requested_page())
     return render_page(METRICS_PAGE, "results", metrics=page, aggregations=wording.AGGREGATIONS)
 
 
@@ -33,7 +37,7 @@ def _saved(message: str) -> ResponseReturnValue:
     return saved(url_for("admin.metric_list"))
 
 
-def _render_metric_form(form: MetricForm, metric: screens.MetricRow | None,
+def _render_metric_form(form: MetricForm, metric: catalog.MetricRow | None,
                         errors: dict[str, list[str]]) -> ResponseReturnValue:
     status = refused_status() if errors else 200
     known = set(metrics.FIELDS)
@@ -57,13 +61,13 @@ def metric_new() -> ResponseReturnValue:
             except ValidationFailed as failed:
                 errors = wording.field_errors(failed.details, expression=data.get("expression"))
             else:
-                return _saved(f"Metric “{metric.name}” created.")
+                return _saved(notices.notice("metric_created", name=metric.name))
     return _render_metric_form(form, None, errors)
 
 
 @admin_blueprint.route("/metrics/<path:code>/edit", methods=["GET", "POST"])
 def metric_edit(code: str) -> ResponseReturnValue:
-    current = screens.metric_row(organization_id=organization_id(), code=code)
+    current = catalog.metric_row(organization_id=organization_id(), code=code)
     form = MetricForm() if request.method == "POST" else MetricForm(data=metrics.initial_data(current))
     errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
@@ -77,7 +81,7 @@ def metric_edit(code: str) -> ResponseReturnValue:
             except ValidationFailed as failed:
                 errors = wording.field_errors(failed.details, expression=data.get("expression"))
             else:
-                return _saved(f"Metric “{metric.name}” saved.")
+                return _saved(notices.notice("metric_saved", name=metric.name))
     return _render_metric_form(form, current, errors)
 
 
@@ -85,9 +89,9 @@ def metric_edit(code: str) -> ResponseReturnValue:
 def metric_expression_test() -> ResponseReturnValue:
     """What the expression typed in the form makes of the sample properties (an htmx fragment; never a 500)."""
     form = request.form
-    trial = screens.try_expression(expression=form.get("expression", "")[:2000],
-                                   sample_properties=form.get("sample_properties", ""),
-                                   code=form.get("code", "").strip()[:255], at=runtime.clock.now())
+    trial = try_expression(expression=form.get("expression", "")[:2000],
+                           sample_properties=form.get("sample_properties", ""),
+                           code=form.get("code", "").strip()[:255], timestamp=epoch_seconds(runtime.clock.now()))
     problem = None if trial.ok else wording.expression_problem(trial)
     return render_block(METRIC_FORM_PAGE, "expression_result", trial=trial, problem=problem)
 
@@ -95,9 +99,9 @@ def metric_expression_test() -> ResponseReturnValue:
 @admin_blueprint.route("/metrics/<path:code>/delete", methods=["GET", "POST"])
 def metric_delete(code: str) -> ResponseReturnValue:
     """GET asks for confirmation (and says which plans lose a charge); POST deletes."""
-    metric = screens.metric_row(organization_id=organization_id(), code=code)
+    metric = catalog.metric_row(organization_id=organization_id(), code=code)
     if request.method == "POST":
         delete_billable_metric(organization_id=organization_id(), code=code)
-        flash(f"Metric “{metric.name}” deleted.")
+        flash(notices.notice("metric_deleted", name=metric.name))
         return redirect(url_for("admin.metric_list"), code=303)
     return render_template(METRIC_DELETE_PAGE, metric=metric)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from admin.forms import MetricForm
-from billing.catalog.screens import MetricRow
+from billing.screens.catalog import MetricRow
 
 FIELDS = ("name", "code", "description", "aggregation_type", "field_name", "expression", "recurring",
           "rounding_function", "rounding_precision", "filters")

@@ -7,14 +7,16 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from jinja2_fragments.flask import render_block
 
-from admin import plans, wording
+import wording
+from admin import plans
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.forms import PlanForm
-from billing.catalog import screens
 from billing.catalog.services import create_plan, delete_plan, update_plan
 from billing.errors import ValidationFailed
+from billing.screens import catalog
 from web.htmx import render_page
 from web.responses import refused_status, saved
+from wording import notices
 
 PLANS_PAGE = "admin/plans.html"
 PLAN_FORM_PAGE = "admin/plan_form.html"
@@ -23,7 +25,7 @@ PLAN_DELETE_PAGE = "admin/plan_delete.html"
 
 @admin_blueprint.get("/plans")
 def plan_list() -> ResponseReturnValue:
-    page = screens.plan_rows(organization_id=organization_id(), page=requested_page())
+    page = catalog.plan_rows(organization_id=organization_id(), page=requested_page())
     return render_page(PLANS_PAGE, "results", plans=page, intervals=wording.INTERVALS)
 
 
@@ -31,24 +33,24 @@ def _currency() -> str:
     return (request.form.get("amount_currency") or "").strip().upper()[:3]
 
 
-def _editor(form: PlanForm, plan: screens.PlanView | None, charges: list[plans.ChargeDraft],
+def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.ChargeDraft],
             details: dict[str, object] | None = None) -> ResponseReturnValue:
     errors, other_errors = plans.place_errors(details or {}, charges)
     refused = bool(errors or other_errors or any(c.has_errors() for c in charges))
     status = refused_status() if refused else 200
     currency = (form.amount_currency.data or "").strip().upper()
     return render_page(PLAN_FORM_PAGE, "plan_form", status=status, form=form, plan=plan, charges=charges,
-                       metrics=screens.metric_options(organization_id=organization_id()), currency=currency,
+                       metrics=catalog.metric_options(organization_id=organization_id()), currency=currency,
                        errors=errors, other_errors=other_errors, refused=refused,
-                       charge_models=wording.CHARGE_MODELS)
+                       charge_models=wording.charge_model_choices())
 
 
-def _save(form: PlanForm, plan: screens.PlanView | None) -> ResponseReturnValue:
+def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:
     charges = plans.read_charges(request.form)
     op = request.form.get("op", "")
     if op:
         # A button of the editor pressed without htmx (which sends it to the charge fragments instead).
-        plans.apply_op(charges, op, metrics=screens.metric_options(organization_id=organization_id()),
+        plans.apply_op(charges, op, metrics=catalog.metric_options(organization_id=organization_id()),
                        currency=_currency())
         return _editor(form, plan, charges)
     data, details = plans.plan_data(form, charges, editing=plan is not None)
@@ -62,7 +64,7 @@ def _save(form: PlanForm, plan: screens.PlanView | None) -> ResponseReturnValue:
         except ValidationFailed as failed:
             details = failed.details
         else:
-            flash(f"Plan “{plan_saved.name}” {'created' if plan is None else 'saved'}.")
+            flash(notices.notice("plan_created" if plan is None else "plan_saved", name=plan_saved.name))
             return saved(url_for("admin.plan_list"))
     return _editor(form, plan, charges, details)
 
@@ -74,14 +76,14 @@ def plan_new() -> ResponseReturnValue:
         if form.validate_on_submit():
             return _save(form, None)
         return _editor(form, None, plans.read_charges(request.form))
-    currency = screens.default_currency(organization_id=organization_id())
+    currency = catalog.default_currency(organization_id=organization_id())
     form = PlanForm(data={"interval": "monthly", "amount": "0", "amount_currency": currency, "trial_period": "0"})
     return _editor(form, None, [])
 
 
 @admin_blueprint.route("/plans/<path:code>/edit", methods=["GET", "POST"])
 def plan_edit(code: str) -> ResponseReturnValue:
-    plan = screens.plan_view(organization_id=organization_id(), code=code)
+    plan = catalog.plan_view(organization_id=organization_id(), code=code)
     if request.method == "POST":
         form = PlanForm()
         if form.validate_on_submit():
@@ -96,14 +98,14 @@ def plan_edit(code: str) -> ResponseReturnValue:
 
 def _charge_fragment(charge: plans.ChargeDraft) -> ResponseReturnValue:
     return render_block(PLAN_FORM_PAGE, "charge", charge=charge, currency=_currency(),
-                        metrics=screens.metric_options(organization_id=organization_id()),
-                        charge_models=wording.CHARGE_MODELS)
+                        metrics=catalog.metric_options(organization_id=organization_id()),
+                        charge_models=wording.charge_model_choices())
 
 
 @admin_blueprint.post("/plans/editor/charges")
 def plan_charge_new() -> ResponseReturnValue:
     """A new, empty charge (appended to the form's charges by htmx)."""
-    return _charge_fragment(plans.new_charge(screens.metric_options(organization_id=organization_id())))
+    return _charge_fragment(plans.new_charge(catalog.metric_options(organization_id=organization_id())))
 
 
 @admin_blueprint.post("/plans/editor/charges/<key>")
@@ -115,7 +117,7 @@ def plan_charge(key: str) -> ResponseReturnValue:
     if op == f"remove_charge:{key}":
         return ""  # htmx deletes the charge's fieldset (hx-swap="delete")
     charges = [plans.read_charge(request.form, key)]
-    plans.apply_op(charges, op, metrics=screens.metric_options(organization_id=organization_id()),
+    plans.apply_op(charges, op, metrics=catalog.metric_options(organization_id=organization_id()),
                    currency=_currency())
     return _charge_fragment(charges[0])
 
@@ -135,7 +137,7 @@ def plan_charge_preview(key: str) -> ResponseReturnValue:
 @admin_blueprint.route("/plans/<path:code>/delete", methods=["GET", "POST"])
 def plan_delete(code: str) -> ResponseReturnValue:
     """GET asks for confirmation; POST deletes, unless customers are still subscribed (the service refuses)."""
-    plan = screens.plan_view(organization_id=organization_id(), code=code)
+    plan = catalog.plan_view(organization_id=organization_id(), code=code)
     refusal = None
     if request.method == "POST":
         try:
@@ -144,6 +146,6 @@ def plan_delete(code: str) -> ResponseReturnValue:
             refusal = "; ".join(wording.plan_reason(name, str(reason)) for name, reasons in failed.details.items()
                                 for reason in (reasons if isinstance(reasons, list) else [reasons]))
         else:
-            flash(f"Plan “{plan.name}” deleted.")
+            flash(notices.notice("plan_deleted", name=plan.name))
             return redirect(url_for("admin.plan_list"), code=303)
     return render_template(PLAN_DELETE_PAGE, plan=plan, refusal=refusal), 422 if refusal else 200

@@ -19,9 +19,7 @@ from decimal import Decimal
 from werkzeug.datastructures import MultiDict
 
 from admin.forms import PlanForm
-from admin.wording import plan_reason
 from billing import pricing
-from billing.catalog.screens import ChargeView, MetricOption, PlanView, price_text
 from billing.money import (
     MAX_TYPED_LENGTH,
     decimal_str,
@@ -32,25 +30,43 @@ from billing.money import (
     to_minor,
     to_minor_exactly,
 )
+from billing.screens.catalog import ChargeView, MetricOption, PlanView
+from wording import RANGE_COLUMNS, gettext, plan_reason, preview_words, price_text
 
 KEY = re.compile(r"[a-z0-9]{1,16}\Z")
 MAX_NUMBER_LENGTH = MAX_TYPED_LENGTH  # characters of a number typed in the editor
 MAX_TRIAL_DAYS = Decimal(36_600)
 MAX_PREVIEW_UNITS = Decimal(10) ** 15
 
-TIERED = {"graduated": ("graduated_ranges", "per_unit_amount"), "volume": ("volume_ranges", "per_unit_amount"),
-          "graduated_percentage": ("graduated_percentage_ranges", "rate")}
-SCALARS = {
-    "standard": ("amount",),
-    "package": ("amount", "package_size", "free_units"),
-    "percentage": ("rate", "fixed_amount", "free_units_per_events", "free_units_per_total_aggregation",
-                   "per_transaction_min_amount", "per_transaction_max_amount"),
+
+
+@dataclass(frozen=True)
+class EditorFields:
+    """What the editor asks for one charge model: its scalar properties, or its tiers (their property and
+    price column). The template `admin/_plan.html` lays them out per model."""
+
+    scalars: tuple[str, ...] = ()
+    ranges: str | None = None
+    price: str | None = None
+
+
+# Per charge model known to billing.pricing (tests/web/test_charge_models.py checks that every model is here).
+EDITOR_FIELDS = {
+    "standard": EditorFields(scalars=("amount",)),
+    "package": EditorFields(scalars=("amount", "package_size", "free_units")),
+    "graduated": EditorFields(ranges="graduated_ranges", price="per_unit_amount"),
+    "volume": EditorFields(ranges="volume_ranges", price="per_unit_amount"),
+    "percentage": EditorFields(scalars=("rate", "fixed_amount", "free_units_per_events",
+                                        "free_units_per_total_aggregation", "per_transaction_min_amount",
+                                        "per_transaction_max_amount")),
+    "graduated_percentage": EditorFields(ranges="graduated_percentage_ranges", price="rate"),
+    "dynamic": EditorFields(),  # each event carries its own amount: nothing to type
 }
+TIERED = {model: (f.ranges, f.price) for model, f in EDITOR_FIELDS.items() if f.ranges and f.price}
+SCALARS = {model: f.scalars for model, f in EDITOR_FIELDS.items() if f.scalars}
 ALL_SCALARS = tuple(dict.fromkeys(name for names in SCALARS.values() for name in names))
 WHOLE_NUMBERS = frozenset({"package_size", "free_units", "free_units_per_events"})
 RANGE_KEYS = frozenset(key for key, _price in TIERED.values())
-RANGE_COLUMNS = {"from_value": "From", "to_value": "To", "per_unit_amount": "Per unit", "rate": "Rate",
-                 "flat_amount": "Flat fee"}
 
 # The service's field names, as the form's.
 PLAN_FIELDS = {"amount_cents": "amount"}
@@ -423,7 +439,7 @@ def _place_property(props: PropertiesDraft, name: str, codes: object) -> None:
         _add(props.errors, "ranges", _sentences(name, codes))
         _mark_bounds(props.ranges)
     elif props.tiered and name in RANGE_COLUMNS:
-        _add(props.errors, "ranges", [f"{RANGE_COLUMNS[name]}: {s}" for s in _sentences(name, codes)])
+        _add(props.errors, "ranges", [f"{gettext(RANGE_COLUMNS[name])}: {s}" for s in _sentences(name, codes)])
         column = "price" if name in ("per_unit_amount", "rate") else "flat"
         for row in props.ranges:
             value = row.price if column == "price" else (row.flat_amount or "0")
@@ -504,36 +520,38 @@ def preview(charge: ChargeDraft, currency: str) -> Preview:
     """What `charge.units` units cost with the charge as typed (percentage: one event of that value)."""
     units_text = charge.units.strip()
     if charge.model == "dynamic":
-        return Preview(units=units_text, note="Depends on the events: each one is priced by the amount it carries.")
+        return Preview(units=units_text, note=preview_words("priced_per_event"))
     if not units_text:
-        return Preview(units=units_text, problem="Type a number of units.")
+        return Preview(units=units_text, problem=preview_words("no_units"))
     units = parse_decimal(units_text)
     if units is None or units < 0:
-        return Preview(units=units_text, problem="Type a number of units, 0 or more.")
+        return Preview(units=units_text, problem=preview_words("negative_units"))
     if units >= MAX_PREVIEW_UNITS:
-        return Preview(units=units_text, problem="Too many units to preview.")
+        return Preview(units=units_text, problem=preview_words("too_many_units"))
     if not is_currency(currency):
-        return Preview(units=units_text, problem="Set the plan's currency first.")
+        return Preview(units=units_text, problem=preview_words("no_currency"))
     if charge.model not in pricing.CHARGE_MODELS:
-        return Preview(units=units_text, problem="Choose a charge model.")
+        return Preview(units=units_text, problem=preview_words("no_model"))
     properties = charge.props.properties()
     invalid = pricing.validate_properties(charge.model, properties)
     if invalid:
         problems = "; ".join(f"{_label(name)}: {plan_reason(name, codes[0])}" for name, codes in invalid.items())
-        return Preview(units=units_text, problem=f"Fix the charge first ({problems}).")
+        return Preview(units=units_text, problem=preview_words("invalid_charge", problems=problems))
     event_values = [units] if charge.model == "percentage" else None
     try:
         result = pricing.price(charge.model, units, properties, event_values=event_values, currency=currency)
         cents = to_minor(result.amount, currency)
     except (ArithmeticError, pricing.PricingError):
-        return Preview(units=units_text, problem="Cannot compute this price: try fewer units.")
+        return Preview(units=units_text, problem=preview_words("cannot_compute"))
     minimum, _ = to_minor_exactly(charge.min_amount, currency)
     invoiced = format_money(cents, currency)
     exact = price_text(result.amount, currency)
-    note = "As one event of this value." if charge.model == "percentage" else None
+    note = preview_words("as_one_event") if charge.model == "percentage" else None
     return Preview(units=units_text, amount=exact, invoiced=invoiced if invoiced != exact else None,
                    minimum=format_money(minimum, currency) if minimum and minimum > cents else None, note=note)
 
 
 def _label(name: str) -> str:
-    return "Tiers" if name in RANGE_KEYS else RANGE_COLUMNS.get(name) or name.replace("_", " ").capitalize()
+    if name in RANGE_KEYS:
+        return gettext("Tiers")
+    return gettext(RANGE_COLUMNS[name]) if name in RANGE_COLUMNS else name.replace("_", " ").capitalize()

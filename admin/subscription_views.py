@@ -13,16 +13,17 @@ from admin import plans
 from admin import subscriptions as forms
 from admin.blueprint import admin_blueprint, organization_id
 from admin.customer_views import render_customer
-from billing.catalog.screens import plan_options
-from billing.customers import overview
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing.termination import termination_credit_note
 from billing.lifecycle import create_subscription, terminate_subscription
 from billing.ports import runtime
+from billing.screens import overview
+from billing.screens.catalog import plan_options
 from billing.subscriptions.periods import local_date
 from billing.subscriptions.services import plan_change_of, update_subscription
 from web.htmx import is_htmx_request
 from web.responses import refused_status
+from wording import subscriptions as words
 
 # NOTE: announced to the page (house rule 8): the invoices list refreshes itself on this event.
 INVOICES_CHANGED = "invoices-changed"
@@ -56,10 +57,6 @@ def _live(customer_id: str, subscription_id: str) -> overview.SubscriptionPlan:
     return subscription
 
 
-def _day(day) -> str:
-    return f"{day.day} {day:%b %Y}"
-
-
 def _plan_name(code: str) -> str:
     return next((p.invoice_display_name or p.name for p in plan_options(organization_id=organization_id())
                  if p.code == code), code)
@@ -79,11 +76,9 @@ def subscription_assign(customer_id: str) -> ResponseReturnValue:
             reasons = failed.details
         else:
             name = subscription.plan.invoice_display_name or subscription.plan.name
-            if subscription.status == "pending":
-                start = local_date(subscription.subscription_at, customer.timezone)
-                message = f"Subscribed to {name} ({subscription.external_id}) from {_day(start)}: pending until then."
-            else:
-                message = f"Subscribed to {name} ({subscription.external_id}): it starts now."
+            starts = (local_date(subscription.subscription_at, customer.timezone)
+                      if subscription.status == "pending" else None)
+            message = words.subscribed(plan=name, external_id=subscription.external_id, starts=starts)
             return _done(customer_id, forms.Result(message), invoices_changed=subscription.plan.pay_in_advance)
     assign.errors = forms.sentences(reasons, rename=forms.ASSIGN_FIELDS)
     return _refused(customer_id, assign=assign)
@@ -114,17 +109,16 @@ def subscription_change_plan(customer_id: str, subscription_id: str) -> Response
             if changed.id != current.id:
                 invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=current.id)
                 note = termination_credit_note(organization_id=organization_id(), subscription_id=current.id)
-                message = f"Upgraded to {new_name}: it starts now, and {current.plan.name} was billed up to now."
+                message = words.upgraded(plan=new_name, previous=current.plan.name)
                 if note is not None:
-                    message += " " + forms.credit_note_sentence(note)
+                    message += " " + words.credit_note_sentence(note)
                 return _done(customer_id, forms.Result(message, invoice=invoice, credit_note=note),
                              invoices_changed=True)
             if changed.status == "pending":
-                return _done(customer_id, forms.Result(f"Now on {new_name}, from its start."))
+                return _done(customer_id, forms.Result(words.pending_plan_changed(plan=new_name)))
             change = plan_change_of(changed)
-            when = _day(change.downgrade_plan_date) if change.downgrade_plan_date else "the end of the period"
-            return _done(customer_id, forms.Result(
-                f"Downgrade to {new_name} scheduled for {when}: {current.plan.name} stays until then."))
+            return _done(customer_id, forms.Result(words.downgrade_scheduled(
+                plan=new_name, previous=current.plan.name, on=change.downgrade_plan_date)))
     errors = forms.sentences(reasons, rename={"currency": "plan_code"})
     return _refused(customer_id, change_errors={current.id: [m for ms in errors.values() for m in ms]})
 
@@ -145,19 +139,17 @@ def subscription_terminate(customer_id: str, subscription_id: str) -> ResponseRe
         return _refused(customer_id, confirm=subscription,
                         terminate_errors=[m for ms in errors.values() for m in ms])
     if ended.status == "canceled":
-        return _done(customer_id, forms.Result(f"{subscription.external_id} was canceled before it started: "
-                                               "nothing is billed."))
+        return _done(customer_id, forms.Result(words.canceled_before_start(external_id=subscription.external_id)))
     invoice = overview.latest_subscription_invoice(**_scope(customer_id), subscription_id=subscription.id)
     note = termination_credit_note(organization_id=organization_id(), subscription_id=subscription.id)
-    message = f"{subscription.external_id} is terminated."
+    message = words.terminated(external_id=subscription.external_id)
     if note is not None:
-        message += " " + forms.credit_note_sentence(note)
+        message += " " + words.credit_note_sentence(note)
     elif subscription.plan.pay_in_advance and options.get("on_termination_credit_note") != "skip":
-        message += (" No credit note now: no paid day left unused, or the fee's invoice is still a draft"
-                    " (then when it is finalized).")
+        message += " " + words.no_credit_note_yet()
     if options["on_termination_invoice"] == "skip":
         invoice = None  # no final invoice was issued: the latest one is an earlier invoice
-        message += " No final invoice, as asked."
+        message += " " + words.no_final_invoice()
     return _done(customer_id, forms.Result(message, invoice=invoice, credit_note=note), invoices_changed=True)
 
 
@@ -184,9 +176,8 @@ def subscription_overrides(customer_id: str, subscription_id: str) -> ResponseRe
             reasons = failed.details
         else:
             changes = forms.override_diff(editor)
-            message = (f"Prices of {subscription.external_id} saved: "
-                       + ("; ".join(f"{d.label} {d.before} → {d.after}" for d in changes) if changes
-                          else "the same as the plan's") + ".")
+            message = words.prices_saved(external_id=subscription.external_id,
+                                         changes=[(d.label, d.before, d.after) for d in changes])
             return _done(customer_id, forms.Result(message))
     forms.place_override_errors(editor, reasons)
     return _override_editor(customer_id, editor)

@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 from werkzeug.datastructures import MultiDict
 
 from admin import plans
-from admin.wording import BILLING_TIMES, plan_reason
-from billing.catalog.screens import ChargeView, PlanView, describe_charge, plan_options
-from billing.customers import overview
-from billing.customers.overview import CustomerSummary, InvoiceRow, SubscriptionPlan
 from billing.money import decimal_str, format_money, parse_decimal, to_minor_exactly
 from billing.ports import runtime
+from billing.screens import overview
+from billing.screens.catalog import ChargeView, PlanView, plan_options
+from billing.screens.overview import CustomerSummary, InvoiceRow, SubscriptionPlan
 from billing.subscriptions.periods import local_date
+from wording import BILLING_TIMES, charge_text, describe_charge, gettext, plan_reason
+from wording import subscriptions as words
 
 MAX_YEARS_BACK = 5
 MAX_YEARS_AHEAD = 10
@@ -36,13 +37,6 @@ class Result:
     credit_note: object | None = None  # the credit note for the unused days of an advance fee
 
 
-# NOTE: Lago's termination choices for an advance fee's unused days (docs/billing.md, Termination credit notes).
-CREDIT_NOTE_CHOICES = (
-    ("credit", "Credit them", "a credit balance the customer's next invoices use"),
-    ("refund", "Refund them", "what was paid for them is refunded; the rest is credited"),
-    ("offset", "Take them off what is owed", "the invoice owes that much less; the rest is credited"),
-    ("skip", "Nothing", "no credit note"),
-)
 
 
 def read_terminate_form(form: MultiDict, *, pay_in_advance: bool) -> dict[str, str]:
@@ -53,18 +47,6 @@ def read_terminate_form(form: MultiDict, *, pay_in_advance: bool) -> dict[str, s
     if pay_in_advance:
         options["on_termination_credit_note"] = (form.get("on_termination_credit_note") or "credit")[:16]
     return options
-
-
-def credit_note_sentence(note) -> str:
-    """What a termination's credit note gives back, in words."""
-    parts = []
-    if note.credit_amount_cents:
-        parts.append(f"{format_money(note.credit_amount_cents, note.currency)} credited")
-    if note.refund_amount_cents:
-        parts.append(f"{format_money(note.refund_amount_cents, note.currency)} to refund")
-    if note.offset_amount_cents:
-        parts.append(f"{format_money(note.offset_amount_cents, note.currency)} off what the invoice owes")
-    return f"Credit note {note.number} for the unused days: " + " and ".join(parts) + "."
 
 
 @dataclass
@@ -239,10 +221,7 @@ def place_override_errors(editor: OverrideForm, details: Mapping[str, object]) -
 
 
 def _days(value: object) -> str:
-    days = parse_decimal(value) if not isinstance(value, str) or value.strip() else None
-    if not days:
-        return "none"
-    return f"{decimal_str(days)} day{'' if days == 1 else 's'}"
+    return words.trial_days(parse_decimal(value) if not isinstance(value, str) or value.strip() else None)
 
 
 def override_diff(editor: OverrideForm) -> list[DiffLine]:
@@ -251,16 +230,17 @@ def override_diff(editor: OverrideForm) -> list[DiffLine]:
     lines = []
     amount_cents, _ = to_minor_exactly(editor.amount, currency)
     if amount_cents is not None and amount_cents != base.amount_cents:
-        lines.append(DiffLine("Subscription fee", format_money(base.amount_cents, currency),
+        lines.append(DiffLine(gettext(words.FEE_LINE), format_money(base.amount_cents, currency),
                               format_money(amount_cents, currency)))
-    if _days(base.trial_period) != _days(editor.trial_period.strip() or "0"):
-        lines.append(DiffLine("Free trial", _days(base.trial_period), _days(editor.trial_period.strip() or "0")))
+    trial_before, trial_after = _days(base.trial_period), _days(editor.trial_period.strip() or "0")
+    if trial_before != trial_after:
+        lines.append(DiffLine(gettext(words.TRIAL_LINE), trial_before, trial_after))
     for draft in editor.charges:
         charge = editor.base_charge(draft)
         if charge is None:
             continue
         min_cents, _ = to_minor_exactly(draft.min_amount, currency)
-        before = charge.describe(currency, base.interval)
+        before = charge_text(charge, currency, base.interval)
         after = describe_charge({"charge_model": charge.charge_model, "properties": draft.props.properties(),
                                  "min_amount_cents": min_cents or 0}, currency, charge.metric_name,
                                 interval=base.interval)

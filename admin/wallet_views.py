@@ -10,16 +10,17 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
-from admin import wording
+import wording
 from admin.blueprint import admin_blueprint, organization_id, refusal_message
 from admin.customer_views import render_customer
-from billing.customers import overview
 from billing.errors import BillingError, ValidationFailed
 from billing.invoicing.actions import update_invoice
 from billing.money import format_money, to_minor_exactly
+from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
 from web.responses import refused_status
+from wording import notices
 
 TRANSACTION_KINDS = {"grant": "granted_credits", "top_up": "paid_credits", "void": "voided_credits"}
 LIMITS = {"paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_cents": "top_up_max"}
@@ -61,7 +62,7 @@ def _done(customer_id: str, *, error: str | None = None, notice: str | None = No
     forms = {}
     if failed is not None and isinstance(failed, ValidationFailed) and form:
         forms[form] = {"values": request.form.to_dict(flat=False), "errors": _field_errors(failed, wallet_id)}
-        error = "The form has errors: see below."
+        error = notices.refusal("form_has_errors")
     elif failed is not None:
         error = refusal_message(failed)
     if not is_htmx_request() and error is None:
@@ -116,7 +117,7 @@ def customer_wallet_new(customer_id: str) -> ResponseReturnValue:
         wallets.create_wallet(organization_id=organization_id(), data=data)
     except BillingError as failed:
         return _done(customer_id, form="new", failed=failed)
-    return _done(customer_id, notice="Wallet created.")
+    return _done(customer_id, notice=notices.notice("wallet_created"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/settings")
@@ -128,14 +129,14 @@ def customer_wallet_settings(customer_id: str, wallet_id: str) -> ResponseReturn
         wallets.update_wallet(organization_id=organization_id(), wallet_id=wallet_id, data=_settings(wallet.currency))
     except BillingError as failed:
         return _done(customer_id, form=f"settings-{wallet_id}", failed=failed)
-    return _done(customer_id, notice="Wallet settings saved.")
+    return _done(customer_id, notice=notices.notice("wallet_settings_saved"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/transactions")
 def customer_wallet_transaction(customer_id: str, wallet_id: str) -> ResponseReturnValue:
     field = TRANSACTION_KINDS.get(request.form.get("kind", ""))
     if field is None:
-        return _done(customer_id, error="Choose grant, top up or void.")
+        return _done(customer_id, error=notices.refusal("choose_a_transaction"))
     data = {"wallet_id": wallet_id, field: request.form.get("credits")}
     if field == "paid_credits":
         data["ignore_paid_top_up_limits"] = _checked("ignore_paid_top_up_limits")
@@ -147,10 +148,9 @@ def customer_wallet_transaction(customer_id: str, wallet_id: str) -> ResponseRet
     except BillingError as failed:
         return _done(customer_id, form=f"tx-{wallet_id}", failed=failed, wallet_id=wallet_id)
     waiting = any(t.invoice_requires_successful_payment for t in created)
-    notice = {"granted_credits": "Credits granted.", "voided_credits": "Credits voided.",
-              "paid_credits": "Top-up recorded: its invoice is issued once paid." if waiting
-              else "Top-up invoice issued: the credits arrive when it is paid."}[field]
-    return _done(customer_id, notice=notice)
+    done = {"granted_credits": "credits_granted", "voided_credits": "credits_voided",
+            "paid_credits": "top_up_awaits_payment" if waiting else "top_up_invoiced"}[field]
+    return _done(customer_id, notice=notices.notice(done))
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/transactions/<transaction_id>/paid")
@@ -160,13 +160,13 @@ def customer_wallet_top_up_paid(customer_id: str, wallet_id: str, transaction_id
                  if v.wallet.id == wallet_id), None)
     transaction = next((t for t in view.transactions if t.id == transaction_id), None) if view else None
     if transaction is None or transaction.invoice_id is None or transaction.status != "pending":
-        return _done(customer_id, error="This top-up is no longer waiting for its payment.")
+        return _done(customer_id, error=notices.refusal("top_up_not_waiting"))
     try:
         update_invoice(organization_id=organization_id(), invoice_id=transaction.invoice_id, customer_id=customer_id,
                        data={"payment_status": "succeeded"})
     except BillingError as failed:
         return _done(customer_id, failed=failed)
-    return _done(customer_id, notice="Top-up paid: its credits are in the balance.")
+    return _done(customer_id, notice=notices.notice("top_up_paid"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/rules")
@@ -186,7 +186,7 @@ def customer_wallet_rules(customer_id: str, wallet_id: str) -> ResponseReturnVal
                               data={"recurring_transaction_rules": rules})
     except BillingError as failed:
         return _done(customer_id, form=f"rules-{wallet_id}", failed=failed, wallet_id=wallet_id)
-    return _done(customer_id, notice="Top-up rules saved." if rules else "Top-up rules removed.")
+    return _done(customer_id, notice=notices.notice("top_up_rules_saved" if rules else "top_up_rules_removed"))
 
 
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/terminate")
@@ -196,4 +196,4 @@ def customer_wallet_terminate(customer_id: str, wallet_id: str) -> ResponseRetur
         wallets.terminate_wallet(organization_id=organization_id(), wallet_id=wallet_id)
     except BillingError as failed:
         return _done(customer_id, error=refusal_message(failed))
-    return _done(customer_id, notice="Wallet terminated: its credits are voided.")
+    return _done(customer_id, notice=notices.notice("wallet_terminated"))

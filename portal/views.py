@@ -9,15 +9,15 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
 from billing import links
-from billing.customers import overview
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
-from billing.money import decimal_str, format_money
 from billing.ports import runtime
+from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
 from web.responses import page_security_headers, pdf_file
+from wording import portal as words
 
 portal_blueprint = Blueprint("portal", __name__)
 
@@ -164,17 +164,15 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
         created = wallets.create_wallet_transaction(organization_id=access.claim.organization_id,
                                                     customer_id=access.customer.id,
                                                     data={"wallet_id": wallet_id, "paid_credits": typed})
-        notice = ("Your top-up is recorded: its invoice is issued and the credits added once it is paid."
-                  if any(t.invoice_requires_successful_payment for t in created)
-                  else "Your top-up invoice is issued: the credits are added once it is paid.")
+        notice = words.top_up_recorded(awaits_payment=any(t.invoice_requires_successful_payment for t in created))
     except ValidationFailed as failed:
         error = _top_up_refusal(access, wallet_id, failed)
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
     except BillingError:
-        error = "Enter a positive number of credits."
+        error = words.top_up_refused()
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
     except (OverflowError, DecimalException):  # a number too large to compute with (1e400): nothing written
-        error = "Enter a smaller number of credits."
+        error = words.top_up_too_large()
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
     if not is_htmx_request():
         if error is None:
@@ -193,13 +191,13 @@ def _top_up_refusal(access: Access, wallet_id: str, failed: ValidationFailed) ->
     wallet = next((v.wallet for v in _wallets(access) if v.wallet.id == wallet_id), None)
     if wallet is not None and "amount_below_minimum" in codes and wallet.paid_top_up_min_amount_cents is not None:
         cents = wallet.paid_top_up_min_amount_cents
-        return (f"The smallest top-up is {format_money(cents, wallet.currency)} "
-                f"({decimal_str(wallets.ledger.cents_to_credits(wallet, cents))} credits).")
+        return words.top_up_limit(smallest=True, amount_cents=cents, currency=wallet.currency,
+                                  credits=wallets.ledger.cents_to_credits(wallet, cents))
     if wallet is not None and "amount_above_maximum" in codes and wallet.paid_top_up_max_amount_cents is not None:
         cents = wallet.paid_top_up_max_amount_cents
-        return (f"The largest top-up is {format_money(cents, wallet.currency)} "
-                f"({decimal_str(wallets.ledger.cents_to_credits(wallet, cents))} credits).")
-    return "Enter a positive number of credits."
+        return words.top_up_limit(smallest=False, amount_cents=cents, currency=wallet.currency,
+                                  credits=wallets.ledger.cents_to_credits(wallet, cents))
+    return words.top_up_refused()
 
 
 @portal_blueprint.get("/<token>/invoices/<invoice_id>.pdf")

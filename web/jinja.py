@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+import wording
 from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
 
@@ -17,3 +18,11 @@ def register(app: Flask) -> None:
         "" if cents is None else str(to_major(int(cents), currency or "USD")))
     app.jinja_env.filters["local_date"] = lambda moment, tz="UTC": local_date(moment, tz) if moment else ""
     app.jinja_env.filters["datetime"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    # Words built in Python (the `wording` package), for a template's locale (English until catalogs exist).
+    app.jinja_env.filters["fee_text"] = wording.fee_text
+    app.jinja_env.filters["charge_text"] = wording.charge_text
+    app.jinja_env.filters["filter_prices"] = wording.filter_prices
+    app.jinja_env.filters["adjustment_text"] = wording.adjustment_text
+    # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(gettext=wording.gettext, ngettext=wording.ngettext, newstyle=True)

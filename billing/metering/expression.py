@@ -6,6 +6,7 @@ Tally gives metric authors the same power with a small language of its own: the 
 hand-written tokenizer, parsed by a Pratt (precedence-climbing) parser into an immutable AST, and the
 AST is turned into a tree of closures once. Nothing here ever calls `eval`, `exec`, `compile` or the
 `ast` module, and no Python object other than the event's values is reachable from an expression.
+`try_expression` runs one on a sample event typed in the metric form, and says why it cannot.
 
 The language
     literals     12   0.5   1e3   'text' (a quote inside is written '')   true   false
@@ -35,6 +36,7 @@ overflow (a result beyond 1E+999999). Limits against abuse: at most 1000 charact
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,7 +58,7 @@ from decimal import (
 from functools import lru_cache
 from typing import NamedTuple
 
-from billing.money import parse_decimal
+from billing.money import decimal_str, parse_decimal
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 50
@@ -712,3 +714,73 @@ def evaluate_number(expression: Expression, *, properties: Mapping[str, object],
 def referenced_properties(expression: Expression) -> frozenset[str]:
     """The event property names the expression reads (a metric may, e.g., require them at ingestion)."""
     return expression.property_names  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- trying an expression on a sample event
+
+MAX_SAMPLE_LENGTH = 10_000
+
+
+@dataclass(frozen=True)
+class ExpressionTrial:
+    """What an expression makes of one sample event: a value, or why it cannot say.
+
+    `problem` is an ExpressionError code (invalid_expression, missing_property, not_a_number, ...),
+    or one of the sample's own: no_expression, invalid_json, not_an_object, sample_too_long.
+    """
+
+    value: str | None = None
+    kind: str | None = None  # number | text | boolean
+    problem: str | None = None
+    detail: str | None = None  # the property or operand named, or the parser's message
+    position: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def try_expression(*, expression: str, sample_properties: str, code: str, timestamp: Decimal) -> ExpressionTrial:
+    """Evaluate `expression` on a sample event (JSON properties, Unix `timestamp`); never raise for bad input."""
+    expression = (expression or "").strip()
+    if not expression:
+        return ExpressionTrial(problem="no_expression")
+    try:
+        parsed = parse_expression(expression)
+    except ExpressionError as failure:
+        return ExpressionTrial(problem=failure.code, detail=_reason(failure), position=failure.position)
+    properties, problem = _sample(sample_properties)
+    if problem is not None:
+        return problem
+    try:
+        value = parsed.evaluate(properties=properties, timestamp=timestamp, code=code or None)
+    except ExpressionError as failure:
+        return ExpressionTrial(problem=failure.code, detail=failure.detail or _reason(failure),
+                               position=failure.position)
+    if isinstance(value, bool):
+        return ExpressionTrial(value="true" if value else "false", kind="boolean")
+    if isinstance(value, Decimal):
+        return ExpressionTrial(value=decimal_str(value), kind="number")
+    return ExpressionTrial(value=str(value), kind="text")
+
+
+def _sample(text: str) -> tuple[Mapping[str, object], ExpressionTrial | None]:
+    text = (text or "").strip() or "{}"
+    if len(text) > MAX_SAMPLE_LENGTH:
+        return {}, ExpressionTrial(problem="sample_too_long")
+    try:
+        properties = json.loads(text)
+    except json.JSONDecodeError as failure:
+        return {}, ExpressionTrial(problem="invalid_json", detail=f"line {failure.lineno}, column {failure.colno}")
+    except (ValueError, RecursionError):
+        return {}, ExpressionTrial(problem="invalid_json")
+    if not isinstance(properties, dict):
+        return {}, ExpressionTrial(problem="not_an_object")
+    return properties, None
+
+
+def _reason(failure: ExpressionError) -> str:
+    """The parser's message without its leading code (`invalid_expression: ...`)."""
+    message = failure.message
+    prefix = f"{failure.code}: "
+    return message[len(prefix):] if message.startswith(prefix) else message

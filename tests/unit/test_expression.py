@@ -18,6 +18,7 @@ from billing.metering.expression import (
     evaluate_number,
     parse_expression,
     referenced_properties,
+    try_expression,
 )
 
 BILLING_EXAMPLE = "round((event.properties.ended_at - event.properties.started_at) * event.properties.units)"
@@ -341,6 +342,24 @@ def test_the_module_is_pure_and_never_evaluates_python():
             assert node.func.id not in {"eval", "exec", "compile", "__import__", "getattr"}
     assert "ast" not in imported
     assert all(name == "billing.money" or name.split(".")[0] in sys.stdlib_module_names for name in imported)
+
+
+def test_a_trial_on_a_sample_event_answers_a_value_or_a_problem_and_never_raises():
+    def trial(expression, sample="{}"):
+        return try_expression(expression=expression, sample_properties=sample, code="compute",
+                              timestamp=Decimal("1700000000.5"))
+
+    assert (trial("event.properties.gb * 2", '{"gb": 1.5}').value, trial("1 + 1").kind) == ("3", "number")
+    assert (trial("event.timestamp").value, trial("event.code").kind, trial("true").value) == (
+        "1700000000.5", "text", "true")
+    assert trial("  ").problem == "no_expression"
+    assert (trial("1 +").problem, trial("1 +").position) == ("invalid_expression", 3)
+    assert (trial("event.properties.gb", "{}").problem, trial("event.properties.gb", "{}").detail) == (
+        "missing_property", "gb")
+    assert (trial("1", "{").problem, trial("1", "{").detail) == ("invalid_json", "line 1, column 2")
+    assert trial("1", "[1]").problem == "not_an_object"
+    assert trial("1", "[" * 20_000).problem == "sample_too_long"
+    assert trial("1", "[" * 5_000).problem == "invalid_json"
 
 
 # --- Properties -----------------------------------------------------------------------------------------------------

@@ -76,3 +76,10 @@ def test_another_organizations_manager_sees_none_of_it(client, org, other_org, c
 def test_the_nav_links_to_the_list(signed_in):
     html = signed_in.get("/admin/customers").get_data(as_text=True)
     assert 'href="/admin/billing-failures"' in html and "badge-count" not in html
+
+
+def test_every_billing_clock_step_has_its_words():
+    from billing.invoicing import failures
+    from wording import BILLING_STEPS
+
+    assert set(BILLING_STEPS) == {failures.BILLING, failures.ACTIVATION, failures.ENDING}

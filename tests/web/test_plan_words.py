@@ -1,4 +1,4 @@
-"""Prices in plain words (`billing.catalog.screens.describe_charge` / `describe_fee`): a table of examples.
+"""Prices in plain words (`wording.describe_charge` / `describe_fee`): a table of examples.
 
 Pure functions, no database: what the portal's plan section and the admin plan list say.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.catalog.screens import describe_charge, describe_fee
+from wording import describe_charge, describe_fee
 
 
 def _tiers(*rows, price="per_unit_amount"):

@@ -9,10 +9,10 @@ import pytest
 
 from billing.catalog.metrics import create_billable_metric
 from billing.catalog.services import create_plan
-from billing.customers import overview
 from billing.customers.services import upsert_customer
 from billing.lifecycle import create_subscription
 from billing.metering.services import ingest_events
+from billing.screens import overview
 from tests.web.conftest import create_catalog
 
 HTMX = {"HX-Request": "true"}

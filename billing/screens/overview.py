@@ -17,7 +17,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import ChargeFilter
-from billing.catalog.screens import PlanView, plan_view_of
 from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
@@ -28,6 +27,7 @@ from billing.metering.period_usage import ChargeUsage, Usage, daily_usage, usage
 from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime
+from billing.screens.catalog import PlanView, plan_view_of
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import current_period, local_date, trial_end
 from billing.subscriptions.services import customer_subscriptions, next_subscription
@@ -136,8 +136,9 @@ class InvoiceAdjustment:
     """What changed an invoice's total after its fees: a coupon, a credit note, prepaid credits or a tax."""
 
     kind: str  # "coupon", "credit note", "prepaid credits" (deducted) or "tax" (added)
-    label: str
+    label: str  # the coupon's or tax's name
     amount_cents: int
+    rate: Decimal | None = None  # a tax's, in percent
 
 
 @dataclass(frozen=True)
@@ -290,7 +291,7 @@ def _adjustments(invoice: Invoice) -> tuple[InvoiceAdjustment, ...]:
     """The invoice's coupons and credit notes, taxes and prepaid credits, in the order they apply."""
     adjustments = [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
                                      credit.amount_cents) for credit in invoice.credits if credit.before_taxes]
-    adjustments += [InvoiceAdjustment("tax", f"{tax.tax_name} {decimal_str(tax.tax_rate)} %", tax.amount_cents)
+    adjustments += [InvoiceAdjustment("tax", tax.tax_name, tax.amount_cents, rate=tax.tax_rate)
                     for tax in invoice.applied_taxes]
     adjustments += [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
                                       credit.amount_cents) for credit in invoice.credits if not credit.before_taxes]

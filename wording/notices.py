@@ -1,0 +1,70 @@
+"""What the admin says after an action: done (a notice above the page), or refused as a whole (the reasons
+next to each input are in `wording.reasons`)."""
+
+from __future__ import annotations
+
+from wording.i18n import DEFAULT_LOCALE, N_, gettext, ngettext
+
+NOTICES = {
+    # the catalog: {name} is what the account manager named it
+    "metric_created": N_("Metric “{name}” created."),
+    "metric_saved": N_("Metric “{name}” saved."),
+    "metric_deleted": N_("Metric “{name}” deleted."),
+    "plan_created": N_("Plan “{name}” created."),
+    "plan_saved": N_("Plan “{name}” saved."),
+    "plan_deleted": N_("Plan “{name}” deleted."),
+    "add_on_created": N_("Add-on “{name}” created."),
+    "add_on_saved": N_("Add-on “{name}” saved."),
+    "add_on_deleted": N_("Add-on “{name}” deleted."),
+    "tax_created": N_("Tax “{name}” created."),
+    "coupon_created": N_("Coupon “{name}” created."),
+    # an invoice
+    "invoice_refreshed": N_("Refreshed from the current usage."),
+    "invoice_voided": N_("Voided: it keeps its number and is no longer due."),
+    "credit_note_issued": N_("Credit note {number} issued."),
+    "invoice_issued": N_("Invoice {number} issued: {amount}."),  # a one-off invoice, with its total
+    # a customer's wallet
+    "wallet_created": N_("Wallet created."),
+    "wallet_settings_saved": N_("Wallet settings saved."),
+    "credits_granted": N_("Credits granted."),
+    "credits_voided": N_("Credits voided."),
+    "top_up_awaits_payment": N_("Top-up recorded: its invoice is issued once paid."),
+    "top_up_invoiced": N_("Top-up invoice issued: the credits arrive when it is paid."),
+    "top_up_paid": N_("Top-up paid: its credits are in the balance."),
+    "top_up_rules_saved": N_("Top-up rules saved."),
+    "top_up_rules_removed": N_("Top-up rules removed."),
+    "wallet_terminated": N_("Wallet terminated: its credits are voided."),
+}
+
+REFUSALS = {
+    "check_the_form": N_("Check the form"),
+    "form_has_errors": N_("The form has errors: see below."),
+    "choose_a_coupon": N_("Choose a coupon"),
+    "choose_a_transaction": N_("Choose grant, top up or void."),
+    "top_up_not_waiting": N_("This top-up is no longer waiting for its payment."),
+}
+
+
+def notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+    """What an action did (`NOTICES`), with its {placeholders} filled."""
+    text = gettext(NOTICES[code], locale)
+    return text.format(**values) if values else text
+
+
+def refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:
+    """Why a form was refused as a whole (`REFUSALS`)."""
+    return gettext(REFUSALS[code], locale)
+
+
+def billing_retried(invoices: int, locale: str = DEFAULT_LOCALE) -> str:
+    """"Retry now" got a subscription through the billing clock: the invoices it issued, if any."""
+    if invoices:
+        issued = ngettext("%(num)d invoice issued", "%(num)d invoices issued", invoices, locale) % {"num": invoices}
+    else:
+        issued = gettext("nothing was due any more", locale)
+    return gettext("Done: {issued}.", locale).format(issued=issued)
+
+
+def billing_failed_again(reason: str, locale: str = DEFAULT_LOCALE) -> str:
+    """"Retry now" failed on the same subscription: why (the failure's own text, as recorded)."""
+    return gettext("It failed again: {reason}", locale).format(reason=reason)
