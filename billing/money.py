@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from babel.numbers import format_currency, get_currency_precision, list_currencies
 
 # NOTE: ROUND_HALF_UP at the ISO 4217 exponent, once per fee: the rule Lago applies
-# (BILLING.md, Invoicing: "each rounded once per fee to the currency's minor unit").
+# (docs/billing.md, Money and rounding: "each rounded once per fee to the currency's minor unit").
 ROUNDING = ROUND_HALF_UP
 _WIDE = Context(prec=1000)
 
@@ -42,7 +42,7 @@ CREDIT_PLACES = Decimal("0.00001")
 
 
 def round_credits(credits: Decimal) -> Decimal:
-    """Wallet credits keep 5 decimals (BILLING.md, Wallets), rounded half up like money."""
+    """Wallet credits keep 5 decimals (docs/billing.md, Wallets and prepaid credits), rounded half up like money."""
     return credits.quantize(CREDIT_PLACES, rounding=ROUNDING)
 
 

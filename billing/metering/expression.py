@@ -1,4 +1,4 @@
-"""Safe arithmetic expressions for billable metrics (BILLING.md: `custom_agg` / `expression`).
+"""Safe arithmetic expressions for billable metrics (docs/billing.md, Metering: `custom_agg` / `expression`).
 
 Lago lets a billable metric compute a per-event value with a SQL custom expression, e.g.
 `round((event.properties.ended_at - event.properties.started_at) * event.properties.units)`.

@@ -265,7 +265,7 @@ def _invoices_of(organization_id: str, customer_id: str, include_drafts: bool):
     query = select(Invoice).where(Invoice.organization_id == organization_id, Invoice.customer_id == customer_id,
                                   Invoice.status != "open")
     # NOTE: drafts stay private to the account manager until finalized: their amounts may still
-    # change during the grace period (BILLING.md, Invoicing); an empty invoice closed instead of
+    # change during the grace period (docs/billing.md, Invoices); an empty invoice closed instead of
     # finalized is no document for the customer either.
     return query if include_drafts else query.where(Invoice.status.not_in(("draft", "closed")))
 
