@@ -9,7 +9,7 @@ its customer. This module sits above `billing.subscriptions`, `billing.customers
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
@@ -173,21 +173,31 @@ def activate_pending_subscriptions(*, organization_id: str | None = None, at: da
         query = query.where(Subscription.id.in_(list(subscription_ids)))
     with read_only() as session:
         due = list(session.scalars(query.order_by(Subscription.subscription_at, Subscription.id)))
+    still_due = (Subscription.status == "pending", Subscription.subscription_at <= at)
+    return _each_in_its_own_transaction(due, still_due, failures.ACTIVATION, _activate)
+
+
+def _each_in_its_own_transaction(due: Sequence[str], still_due: tuple, step: str,
+                                 act: Callable[[UnitOfWork, Subscription], None]) -> failures.Outcome:
+    """Run `act` on each due subscription in its own transaction, locked and checked still due.
+
+    One that fails is recorded (`billing_failures`, its `step`) and the others go on; one that succeeds
+    resolves what an earlier run recorded. A subscription another run took meanwhile is skipped.
+    """
     outcome, errors = failures.Outcome(), {}
     for subscription_id in due:
         try:
             with unit_of_work() as uow:
                 subscription = uow.session.scalar(select(Subscription).where(
-                    Subscription.id == subscription_id, Subscription.status == "pending",
-                    Subscription.subscription_at <= at).with_for_update(of=Subscription))
+                    Subscription.id == subscription_id, *still_due).with_for_update(of=Subscription))
                 if subscription is None:
-                    continue  # another run started it
-                _activate(uow, subscription)
-                failures.resolve_failures(uow.session, [subscription_id], step=failures.ACTIVATION)
+                    continue  # another run took it
+                act(uow, subscription)
+                failures.resolve_failures(uow.session, [subscription_id], step=step)
             outcome.done.append(subscription_id)
         except Exception as error:
             errors[subscription_id] = error
-    failures.record_failures(errors, step=failures.ACTIVATION)
+    failures.record_failures(errors, step=step)
     outcome.failed.update({i: failures.reason_of(e) for i, e in errors.items()})
     return outcome
 
@@ -241,23 +251,10 @@ def end_due_subscriptions(*, at: datetime, subscription_ids: Sequence[str] | Non
         query = query.where(Subscription.id.in_(list(subscription_ids)))
     with read_only() as session:
         due = list(session.scalars(query.order_by(Subscription.ending_at, Subscription.id)))
-    outcome, errors = failures.Outcome(), {}
-    for subscription_id in due:
-        try:
-            with unit_of_work() as uow:
-                subscription = uow.session.scalar(select(Subscription).where(
-                    Subscription.id == subscription_id, Subscription.status == "active",
-                    Subscription.ending_at <= at).with_for_update(of=Subscription))
-                if subscription is None:
-                    continue  # another run ended it
-                end_subscription(uow, subscription, subscription.ending_at)
-                failures.resolve_failures(uow.session, [subscription_id], step=failures.ENDING)
-            outcome.done.append(subscription_id)
-        except Exception as error:
-            errors[subscription_id] = error
-    failures.record_failures(errors, step=failures.ENDING)
-    outcome.failed.update({i: failures.reason_of(e) for i, e in errors.items()})
-    return outcome
+    still_due = (Subscription.status == "active", Subscription.ending_at <= at)
+    return _each_in_its_own_transaction(
+        due, still_due, failures.ENDING, lambda uow, subscription: end_subscription(uow, subscription,
+                                                                                   subscription.ending_at))
 
 
 def delete_customer(*, organization_id: str, external_id: str) -> Customer:
