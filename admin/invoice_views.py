@@ -12,6 +12,7 @@ from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import actions, credit_notes, queries
 from billing.invoicing.models import CREDIT_NOTE_REASONS
 from billing.money import to_minor_exactly
+from billing.payments import collection
 from web.htmx import is_htmx_request, render_page
 from web.responses import pdf_file, refused_status
 from wording import invoice_reason, notices
@@ -47,8 +48,8 @@ def invoice_page(customer_id: str, invoice_id: str) -> ResponseReturnValue:
 def customer_invoice_paid(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     """Mark a finalized invoice paid (no payment provider connected); a top-up's credits settle."""
     try:
-        actions.update_invoice(organization_id=organization_id(), invoice_id=invoice_id, customer_id=customer_id,
-                               data={"payment_status": "succeeded"})
+        collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
+                                              customer_id=customer_id, payment_status="succeeded")
     except BillingError as failed:
         return render_customer(customer_id, "invoices", status=422, invoice_error=refusal_message(failed))
     if not is_htmx_request():

@@ -14,8 +14,8 @@ import wording
 from admin.blueprint import admin_blueprint, organization_id, refusal_message
 from admin.customer_views import render_customer
 from billing.errors import BillingError, ValidationFailed
-from billing.invoicing.actions import update_invoice
 from billing.money import format_money, to_minor_exactly
+from billing.payments import collection
 from billing.screens import overview
 from billing.wallets import services as wallets
 from web.htmx import is_htmx_request
@@ -162,8 +162,8 @@ def customer_wallet_top_up_paid(customer_id: str, wallet_id: str, transaction_id
     if transaction is None or transaction.invoice_id is None or transaction.status != "pending":
         return _done(customer_id, error=notices.refusal("top_up_not_waiting"))
     try:
-        update_invoice(organization_id=organization_id(), invoice_id=transaction.invoice_id, customer_id=customer_id,
-                       data={"payment_status": "succeeded"})
+        collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=transaction.invoice_id,
+                                              customer_id=customer_id, payment_status="succeeded")
     except BillingError as failed:
         return _done(customer_id, failed=failed)
     return _done(customer_id, notice=notices.notice("top_up_paid"))

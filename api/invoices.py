@@ -9,6 +9,7 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing import serializers
 from billing.invoicing import actions, documents, one_off, queries
+from billing.payments import collection
 
 
 def _serialize(invoice):
@@ -49,8 +50,9 @@ def download_invoice(invoice_id: str):
 @bp.put("/invoices/<invoice_id>")
 def update_invoice(invoice_id: str):
     data = body("invoice")
-    return one("invoice", _serialize(actions.update_invoice(organization_id=organization_id(), invoice_id=invoice_id,
-                                                             payment_status=data.get("payment_status"))))
+    invoice = collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
+                                                    payment_status=data.get("payment_status"))
+    return one("invoice", _serialize(invoice))
 
 
 @bp.put("/invoices/<invoice_id>/refresh")

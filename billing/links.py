@@ -14,6 +14,11 @@ from billing.ports import runtime
 # NOTE: Lago's portal links expire after 12 hours (API.md, "The portal link").
 PORTAL_TTL = timedelta(hours=12)
 FILE_TTL = timedelta(hours=24)
+# A pay link travels in emails (a failed charge, a reminder): it lasts a week; the page it opens reads the
+# invoice again, so a link to an invoice paid meanwhile says so instead of charging.
+PAY_TTL = timedelta(days=7)
+# Lago's checkout_url: where a customer adds a payment method, for a day.
+SETUP_TTL = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,15 @@ def invoice_file_url(*, invoice_id: str, organization_id: str) -> str:
 def credit_note_file_url(*, credit_note_id: str, organization_id: str) -> str:
     token = sign(purpose="credit_note_file", subject=credit_note_id, organization_id=organization_id, ttl=FILE_TTL)
     return f"{runtime.base_url}/files/credit_notes/{token}.pdf"
+
+
+def pay_url(*, invoice_id: str, organization_id: str) -> str:
+    """The Tally-hosted page where a customer pays one invoice (saved method or a new one)."""
+    token = sign(purpose="pay_invoice", subject=invoice_id, organization_id=organization_id, ttl=PAY_TTL)
+    return f"{runtime.base_url}/pay/{token}"
+
+
+def setup_url(*, customer_id: str, organization_id: str) -> str:
+    """The Tally-hosted page where a customer adds a payment method (Lago's checkout_url)."""
+    token = sign(purpose="add_payment_method", subject=customer_id, organization_id=organization_id, ttl=SETUP_TTL)
+    return f"{runtime.base_url}/pay/setup/{token}"

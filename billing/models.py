@@ -19,12 +19,21 @@ from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, Invoic
 from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook bumps catalog versions)
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.organizations.models import ApiKey, Organization, Sequence, User
+from billing.payments.models import (
+    AppliedProviderEvent,
+    Payment,
+    PaymentProviderAccount,
+    PaymentReceipt,
+    Refund,
+    SavedPaymentMethod,
+)
 from billing.subscriptions.models import Subscription
 from billing.wallets.models import RecurringTransactionRule, Wallet, WalletCheckDue, WalletTransaction
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AddOn", "BillingFailure", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
+    "AddOn", "AppliedProviderEvent", "BillingFailure", "Payment", "PaymentProviderAccount", "PaymentReceipt",
+    "Refund", "SavedPaymentMethod", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "EmailDelivery", "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence",
     "Subscription", "UsageDailyRollup", "UsageRollup", "UsageUniqueValue", "User", "WebhookAttempt",

@@ -48,7 +48,11 @@ def customer(c) -> dict[str, Any]:
         "net_payment_term": c.net_payment_term,
         "finalize_zero_amount_invoice": c.finalize_zero_amount_invoice,
         "billing_configuration": {"invoice_grace_period": c.invoice_grace_period,
-                                  "payment_provider": c.payment_provider},
+                                  "payment_provider": c.payment_provider,
+                                  "payment_provider_code": c.payment_provider_code,
+                                  "provider_customer_id": c.payment_provider_customer_id,
+                                  "sync_with_provider": bool(c.sync_with_provider),
+                                  "provider_payment_methods": list(c.provider_payment_methods or [])},
         "metadata": [dict(m) for m in (c.metadata_ or [])],
         "taxes": [tax(t) for t in c.taxes],
         "created_at": iso(c.created_at),
@@ -589,3 +593,67 @@ def wallet_transaction(t) -> dict[str, Any]:
         "name": t.name,
         "invoice_requires_successful_payment": t.invoice_requires_successful_payment,
     }
+
+
+# NOTE: Lago's PaymentObject (lago-openapi src/schemas/PaymentObject.yaml). `payment_status` is Lago's
+# normalized four: Tally's `requires_action` reads `processing` there, with `next_action` telling what to do.
+def payment(p, customer, invoice_numbers: dict[str, str]) -> dict[str, Any]:
+    invoice_ids = [p.invoice_id] if p.invoice_id else []
+    return {
+        "lago_id": p.id,
+        "lago_customer_id": customer.id,
+        "external_customer_id": customer.external_id,
+        "invoice_ids": invoice_ids,
+        "invoice_numbers": [invoice_numbers.get(i, "") for i in invoice_ids],
+        "lago_payable_id": p.invoice_id,
+        "payable_type": p.payable_type,
+        "amount_cents": p.amount_cents,
+        "amount_currency": p.currency,
+        "status": p.provider_status or p.status,
+        "payment_status": "processing" if p.status == "requires_action" else p.status,
+        "type": p.payment_type,
+        "reference": p.reference if p.payment_type == "manual" else None,
+        "payment_provider_code": p.provider_code,
+        "payment_provider_type": p.provider_kind,
+        "external_payment_id": p.provider_payment_id,
+        "provider_payment_id": p.provider_payment_id,
+        "provider_customer_id": p.provider_customer_id,
+        "next_action": _next_action(p),
+        "created_at": iso(p.created_at),
+    }
+
+
+def _next_action(p) -> dict[str, Any]:
+    if p.status != "requires_action" or not p.next_action_url:
+        return {}
+    return {"type": "redirect_to_url", "redirect_to_url": {"url": p.next_action_url, "return_url": None}}
+
+
+def payment_requiring_action(p, customer) -> dict[str, Any]:
+    """The `payment.requires_action` webhook's object (Lago's PaymentRequiresActionObject)."""
+    return {"lago_payable_id": p.invoice_id, "lago_customer_id": customer.id, "status": p.provider_status or p.status,
+            "external_customer_id": customer.external_id, "provider_customer_id": p.provider_customer_id,
+            "payment_provider_code": p.provider_code, "provider_payment_id": p.provider_payment_id,
+            "next_action": _next_action(p)}
+
+
+# NOTE: Lago's PaymentMethodObject (lago-openapi src/schemas/PaymentMethodObject.yaml), with what Tally may
+# show of the method (`details`: type, brand, last 4, expiry; never a full number).
+def payment_method(m, provider_name: str | None = None) -> dict[str, Any]:
+    return {
+        "lago_id": m.id,
+        "is_default": bool(m.is_default),
+        "payment_provider_code": m.provider_code,
+        "payment_provider_name": provider_name,
+        "payment_provider_type": m.provider_kind,
+        "provider_method_id": m.provider_method_id,
+        "details": {"type": m.method_type, "brand": m.brand, "last4": m.last4,
+                    "expiration_month": m.exp_month, "expiration_year": m.exp_year},
+        "created_at": iso(m.created_at),
+    }
+
+
+# NOTE: Lago's PaymentReceiptObject: its number, the payment, and the PDF (Tally renders none yet: null).
+def payment_receipt(r, payment_payload: dict[str, Any]) -> dict[str, Any]:
+    return {"lago_id": r.id, "number": r.number, "payment": payment_payload, "file_url": None,
+            "created_at": iso(r.created_at)}

@@ -9,6 +9,7 @@ from billing.adapters.files import LocalFileStore
 from billing.adapters.smtp import SmtpMailer
 from billing.emails.services import subscribe_to_events
 from billing.organizations import passwords
+from billing.payments.handlers import subscribe_to_events as subscribe_payments_to_events
 from billing.settings import Settings
 
 _lock = threading.Lock()
@@ -20,6 +21,7 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     from jobs.dispatch import make_dispatcher
 
     subscribe_to_events()
+    subscribe_payments_to_events()
     db.configure(settings.database_url)
     passwords.configure(n=settings.scrypt_n)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=LocalFileStore(settings.files_path),

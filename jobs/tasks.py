@@ -9,6 +9,8 @@ from billing import clock
 from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes, documents, runs
 from billing.metering import rollups
+from billing.payments import collection, refunds
+from billing.payments import customers as payment_customers
 from billing.ports import runtime
 from billing.wallets import rules
 from billing.webhooks import services as webhooks
@@ -119,6 +121,31 @@ def send_due_emails() -> int:
     return emails.send_due_emails()
 
 
+def collect_invoice_payment(*, organization_id: str, invoice_id: str) -> str:
+    """Charge an invoice's amount due to the customer's default method; a provider's transient failure
+    raises, so RQ retries it with the same idempotency key (the pending payment row is reused)."""
+    ensure_configured()
+    return collection.collect_invoice(organization_id=organization_id, invoice_id=invoice_id).status
+
+
+def sync_provider_customer(*, organization_id: str, customer_id: str) -> str | None:
+    """Create (or update) the customer at their payment provider and read back their saved methods."""
+    ensure_configured()
+    return payment_customers.sync_provider_customer(organization_id=organization_id, customer_id=customer_id)
+
+
+def refund_credit_note(*, organization_id: str, credit_note_id: str) -> str | None:
+    """Refund a credit note through the provider that took the invoice's payment."""
+    ensure_configured()
+    return refunds.refund_credit_note(organization_id=organization_id, credit_note_id=credit_note_id)
+
+
+def collect_stalled_payments() -> int:
+    """Ask again for charges left pending without the provider's answer (a worker killed mid-charge)."""
+    ensure_configured()
+    return collection.ask_stalled_collections()
+
+
 LARGE_BACKLOG = 50_000  # events: below this, autovacuum's own analyze keeps up
 
 
@@ -137,4 +164,8 @@ TASKS = {
     # The name it had when emails were invoices only: jobs queued before an upgrade still run.
     "send_invoice_email": send_email,
     "send_due_emails": send_due_emails,
+    "collect_invoice_payment": collect_invoice_payment,
+    "sync_provider_customer": sync_provider_customer,
+    "refund_credit_note": refund_credit_note,
+    "collect_stalled_payments": collect_stalled_payments,
 }

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, new_id, utcnow
@@ -49,6 +49,13 @@ class Customer(Base):
     finalize_zero_amount_invoice: Mapped[str] = mapped_column(String(16), default="inherit")
     payment_provider: Mapped[str | None] = mapped_column(String(32))
     payment_provider_customer_id: Mapped[str | None] = mapped_column(String(255))
+    # Lago's billing_configuration: which connected provider (by code) collects, whether Tally creates the
+    # provider's customer (sync_with_provider), and the method types offered (card, sepa_debit, ...).
+    payment_provider_code: Mapped[str | None] = mapped_column(String(255))
+    sync_with_provider: Mapped[bool] = mapped_column(default=False, server_default=false())
+    provider_payment_methods: Mapped[list] = mapped_column(default=list)
+    # Why the provider's customer could not be created or updated, until it can (customer.payment_provider_error).
+    payment_provider_error: Mapped[str | None] = mapped_column(String(1000))
     metadata_: Mapped[list] = mapped_column("metadata", default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

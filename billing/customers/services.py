@@ -8,9 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.catalog.taxes import taxes_for_codes
+from billing.customers.events import CustomerPaymentSettingsChanged
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
+from billing.events import publish
 from billing.links import portal_url
 from billing.organizations.services import next_in_sequence
 from billing.pagination import Page, paginate
@@ -63,11 +65,13 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         billing = data["billing_configuration"]
         nested = Checker(billing)
         grace = nested.days("invoice_grace_period")
+        payment_settings = _payment_settings(nested, billing)
         for field, reasons in nested.errors.items():  # reported, never silently dropped
             for reason in reasons:
                 check.fail(f"billing_configuration.{field}", reason)
         if grace is not None:
             values["invoice_grace_period"] = grace
+        values.update(payment_settings)
     elif data.get("billing_configuration") is not None:
         check.fail("billing_configuration", "invalid_type")
     if "metadata" in data:
@@ -78,8 +82,45 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
     if data.get("tax_codes") is not None:
         # NOTE: the customer's taxes replace the organization's defaults on its invoices (docs/billing.md).
         values["taxes"] = taxes_for_codes(session, customer.organization_id, data["tax_codes"])
+    payment_fields = set(_PAYMENT_FIELDS) & set(values)
     for key, value in values.items():
         setattr(customer, key, value)
+    if payment_fields:
+        # The payment core checks the provider named and links the customer to it (billing.payments).
+        session.flush()
+        publish(session, CustomerPaymentSettingsChanged(customer))
+
+
+# NOTE: Lago's billing_configuration (lago-openapi CustomerBillingConfiguration.yaml): the provider by kind and
+# code, an existing provider customer to link (provider_customer_id) or one to create (sync_with_provider),
+# and the method types offered. Stored here; the payment core checks and acts on them.
+_PAYMENT_FIELDS = ("payment_provider", "payment_provider_code", "payment_provider_customer_id", "sync_with_provider",
+                   "provider_payment_methods")
+PROVIDER_KINDS = ("stripe", "adyen", "gocardless", "fake")  # fake: Tally's in-memory test provider
+METHOD_TYPES = ("card", "sepa_debit", "us_bank_account", "bacs_debit", "link", "boleto", "crypto", "customer_balance")
+
+
+def _payment_settings(check: Checker, billing: Mapping[str, object]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    if "payment_provider" in billing:
+        values["payment_provider"] = check.choice("payment_provider", PROVIDER_KINDS)
+        if values["payment_provider"] is None:  # no provider: the rest of the link goes with it
+            values.update(payment_provider_code=None, payment_provider_customer_id=None, sync_with_provider=False)
+    if "payment_provider_code" in billing:
+        values["payment_provider_code"] = check.string("payment_provider_code")
+    if "provider_customer_id" in billing:
+        values["payment_provider_customer_id"] = check.string("provider_customer_id")
+    if "sync_with_provider" in billing:
+        values["sync_with_provider"] = bool(check.boolean("sync_with_provider"))
+    if "provider_payment_methods" in billing:
+        methods = billing["provider_payment_methods"]
+        if methods is None:
+            values["provider_payment_methods"] = []
+        elif not isinstance(methods, list) or any(m not in METHOD_TYPES for m in methods):
+            check.fail("provider_payment_methods", "value_is_invalid")
+        else:
+            values["provider_payment_methods"] = list(dict.fromkeys(methods))
+    return values
 
 
 def _has_billing_history(session: Session, customer: Customer) -> bool:

@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from billing.db import read_only, unit_of_work, utcnow
-from billing.errors import NotAllowed, NotFound, ValidationFailed
+from billing.errors import NotAllowed, ValidationFailed
 from billing.invoicing.discounts import apply_coupons_and_taxes, apply_credit_notes, compute_totals, undo_credits
 from billing.invoicing.fees import build_fees
 from billing.invoicing.finalization import emit_invoice, finalize
 from billing.invoicing.models import (
-    PAYMENT_STATUSES,
     Invoice,
 )
 from billing.invoicing.queries import get_invoice_in
@@ -116,33 +115,4 @@ def void_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         invoice.status = "voided"
         invoice.voided_at = utcnow()
         emit_invoice(session, invoice, webhooks.INVOICE_VOIDED)
-        return invoice
-
-
-def update_invoice(*, organization_id: str, invoice_id: str, data: dict | None = None,
-                   payment_status: str | None = None, customer_id: str | None = None) -> Invoice:
-    """Set a finalized invoice's `payment_status` by hand (no payment provider connected).
-
-    NOTE: as Lago's `PUT /invoices/:id` (`payment_status`: pending, succeeded, failed). Marked paid by
-    hand, the whole total is paid (total_due becomes 0); a paid credit purchase settles its wallet
-    credits, a failed one fails them (docs/billing.md, Wallets).
-    """
-    status = payment_status if payment_status is not None else (data or {}).get("payment_status")
-    if status not in PAYMENT_STATUSES:
-        raise ValidationFailed({"payment_status": ["value_is_invalid"]})
-    with unit_of_work() as uow:
-        invoice = get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
-        if customer_id is not None and invoice.customer_id != customer_id:
-            raise NotFound("invoice")
-        if invoice.status == "open" and status == "succeeded":
-            finalize(uow, invoice)  # NOTE: an `open` credit purchase is issued once paid (docs/billing.md, Wallets)
-        if invoice.status not in ("finalized", "open") or (invoice.status == "open" and status == "pending"):
-            raise NotAllowed("invoice_not_finalized")
-        if invoice.payment_status != status:
-            invoice.payment_status = status
-            # What offsets settled was not paid (and so is never refundable).
-            invoice.total_paid_amount_cents = (invoice.total_amount_cents - invoice.offset_amount_cents
-                                               if status == "succeeded" else 0)
-            if status != "pending":
-                wallets.settle_invoice_transactions(uow.session, invoice, succeeded=status == "succeeded")
         return invoice

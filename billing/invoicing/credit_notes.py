@@ -21,6 +21,7 @@ from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import totals
+from billing.invoicing.events import RefundDue
 from billing.invoicing.models import (
     CREDIT_NOTE_REASONS,
     REFUND_STATUSES,
@@ -253,6 +254,8 @@ def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: total
             invoice.payment_status = "succeeded"
     session.flush()
     _emit(session, note)
+    if refund:
+        uow.publish(RefundDue(note))
     note_id = note.id
     uow.after_commit(lambda: runtime.dispatcher.enqueue("render_credit_note_pdf", job_id=f"cn-pdf-{note_id}",
                                                         credit_note_id=note_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from billing.invoicing.models import Invoice
+from billing.invoicing.models import CreditNote, Invoice
 
 
 @dataclass(frozen=True)
@@ -16,3 +16,20 @@ class InvoiceFinalized:
 
     invoice: Invoice
     new_invoice: bool = False
+
+
+@dataclass(frozen=True)
+class PaymentDue:
+    """An invoice that now asks to be paid: finalized with something due, or a credit purchase left `open`.
+
+    The payment core (billing.payments) collects it when the customer has a provider and a saved method.
+    """
+
+    invoice: Invoice
+
+
+@dataclass(frozen=True)
+class RefundDue:
+    """A credit note refunds money: the payment core gives it back through the provider that took it."""
+
+    credit_note: CreditNote

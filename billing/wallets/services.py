@@ -15,6 +15,7 @@ from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import finalization, totals
+from billing.invoicing.events import PaymentDue
 from billing.invoicing.models import Fee, Invoice
 from billing.money import exponent
 from billing.pagination import Page, paginate
@@ -97,6 +98,8 @@ def _purchase_invoice(uow: UnitOfWork, wallet: Wallet, credits: Decimal, *, name
     session.flush()
     if finalize:
         finalization.finalize(uow, invoice)
+    else:
+        uow.publish(PaymentDue(invoice))  # issued once paid: the payment core collects it
     return invoice
 
 

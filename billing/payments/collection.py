@@ -1,0 +1,404 @@
+"""Collecting what invoices owe: charges through the customer's provider, payments recorded by hand, and the
+one place an invoice's `payment_status` and `total_paid_amount_cents` move.
+
+A charge is three steps, so that a worker killed at any line never charges twice (docs/payments.md):
+  1. a transaction writes the `pending` payment row and commits (its id makes the idempotency key);
+  2. the provider is called outside any transaction, with that key;
+  3. a second transaction applies the answer, unless a webhook applied a later one first.
+A rerun after a kill between 2 and 3 finds the pending row, calls again with the same key (the provider
+answers what it answered the first time, without a second charge) and applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from billing import serializers
+from billing.db import UnitOfWork, read_only, unit_of_work
+from billing.errors import NotAllowed, NotFound, ValidationFailed
+from billing.invoicing import finalization
+from billing.invoicing.models import Invoice
+from billing.invoicing.queries import get_invoice_in
+from billing.organizations.services import next_in_sequence
+from billing.payments import customers as payment_customers
+from billing.payments import providers
+from billing.payments.events import PaymentFailed, PaymentRequiresAction, PaymentSucceeded
+from billing.payments.handlers import ask_collection
+from billing.payments.interface import ChargeRequest, ChargeResult, ProviderError
+from billing.payments.models import OPEN_PAYMENT_STATUSES, Payment, PaymentReceipt, SavedPaymentMethod
+from billing.ports import runtime
+from billing.validation import Checker, parse_datetime
+from billing.wallets import ledger as wallets
+from billing.webhooks import services as webhooks
+
+log = logging.getLogger(__name__)
+
+INVOICE_PAYMENT_STATUS_UPDATED = "invoice.payment_status_updated"
+INVOICE_PAYMENT_FAILURE = "invoice.payment_failure"
+PAYMENT_REQUIRES_ACTION = "payment.requires_action"
+
+# A status only moves forward: a late `processing` never undoes a `succeeded` (webhooks arrive out of order).
+_RANK = {"pending": 0, "processing": 1, "requires_action": 1, "succeeded": 2, "failed": 2}
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What an attempt to collect came to, for the job, the pay page and the API."""
+
+    payment_id: str | None
+    status: str  # a payment status, or `skipped` (nothing to charge: see `reason`)
+    reason: str | None = None
+    error_message: str | None = None
+    next_action_url: str | None = None
+
+
+# -- Starting and finishing a charge ---------------------------------------------------------------------------
+
+
+def _open_payment(session: Session, invoice_id: str) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.invoice_id == invoice_id,
+                                                Payment.status.in_(OPEN_PAYMENT_STATUSES)).with_for_update())
+
+
+def _default_method(session: Session, customer_id: str, code: str) -> SavedPaymentMethod | None:
+    return session.scalar(select(SavedPaymentMethod).where(
+        SavedPaymentMethod.customer_id == customer_id, SavedPaymentMethod.provider_code == code,
+        SavedPaymentMethod.is_default.is_(True)))
+
+
+def _payable(invoice: Invoice) -> bool:
+    return invoice.status in ("finalized", "open") and invoice.payment_status != "succeeded" \
+        and invoice.total_due_amount_cents > 0
+
+
+def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, customer_id: str | None,
+           off_session: bool) -> tuple[Payment | None, Attempt | None]:
+    """Step 1: the pending payment row, committed, or why there is nothing to charge."""
+    with unit_of_work() as uow:
+        session = uow.session
+        invoice = get_invoice_in(session, organization_id, invoice_id, lock=True)
+        if customer_id is not None and invoice.customer_id != customer_id:
+            raise NotFound("invoice")
+        customer = invoice.customer
+        open_payment = _open_payment(session, invoice.id)
+        if open_payment is not None:
+            # A pending row without the provider's id is an attempt killed before its answer was written:
+            # retried with the same key. One the provider knows is waiting for its webhook.
+            if open_payment.status == "pending" and open_payment.provider_payment_id is None \
+                    and open_payment.payment_type == "provider":
+                return open_payment, None
+            return None, Attempt(open_payment.id, open_payment.status, reason="payment_in_progress",
+                                 next_action_url=open_payment.next_action_url)
+        if not _payable(invoice):
+            return None, Attempt(None, "skipped", reason="nothing_due")
+        code = customer.payment_provider_code
+        if not code or not customer.payment_provider_customer_id:
+            return None, Attempt(None, "skipped", reason="no_payment_provider")
+        if method_id is None:
+            method = _default_method(session, customer.id, code)
+            if method is None:
+                return None, Attempt(None, "skipped", reason="no_payment_method")
+            method_id = method.provider_method_id
+        kind, _ = providers.provider_settings(session, invoice.organization_id, code)
+        payment = Payment(organization_id=invoice.organization_id, customer_id=customer.id, invoice_id=invoice.id,
+                          payment_type="provider", provider_kind=kind, provider_code=code,
+                          provider_customer_id=customer.payment_provider_customer_id, provider_method_id=method_id,
+                          amount_cents=invoice.total_due_amount_cents, currency=invoice.currency, status="pending",
+                          off_session=off_session)
+        try:
+            with session.begin_nested():
+                session.add(payment)
+                session.flush()
+        except IntegrityError:  # another attempt started meanwhile (the one-open-payment index)
+            return None, Attempt(None, "skipped", reason="payment_in_progress")
+        if invoice.payment_status != "pending":
+            invoice.payment_status = "pending"
+            _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
+        return payment, None
+
+
+def _charge(organization_id: str, payment: Payment, *, return_url: str | None) -> ChargeResult:
+    """Step 2: the provider's answer, outside any transaction (a retryable failure is raised to the job)."""
+    with read_only() as session:
+        adapter = providers.adapter_for(session, organization_id, payment.provider_code)
+    request = ChargeRequest(amount_cents=payment.amount_cents, currency=payment.currency,
+                            customer_id=payment.provider_customer_id, method_id=payment.provider_method_id,
+                            idempotency_key=payment.idempotency_key, off_session=payment.off_session,
+                            return_url=return_url,
+                            metadata={"tally_payment_id": payment.id, "tally_invoice_id": payment.invoice_id or "",
+                                      "tally_organization_id": organization_id})
+    return adapter.charge(request)
+
+
+def _finish(organization_id: str, payment_id: str, result: ChargeResult) -> Attempt:
+    """Step 3: apply the provider's answer to the payment and its invoice."""
+    with unit_of_work() as uow:
+        payment = _locked_payment(uow.session, organization_id, payment_id)
+        apply_status(uow, payment, result.status.value, provider_payment_id=result.payment_id,
+                     provider_status=result.provider_status, error_code=result.error_code,
+                     error_message=result.error_message, next_action_url=result.next_action_url)
+        return Attempt(payment.id, payment.status, error_message=payment.error_message,
+                       next_action_url=payment.next_action_url)
+
+
+def _fail_permanently(organization_id: str, payment_id: str, error: ProviderError) -> Attempt:
+    with unit_of_work() as uow:
+        payment = _locked_payment(uow.session, organization_id, payment_id)
+        apply_status(uow, payment, "failed", error_code=error.code, error_message=str(error)[:1000])
+        return Attempt(payment.id, payment.status, error_message=payment.error_message)
+
+
+def _locked_payment(session: Session, organization_id: str, payment_id: str) -> Payment:
+    payment = session.scalar(select(Payment).where(Payment.organization_id == organization_id,
+                                                   Payment.id == payment_id).with_for_update())
+    if payment is None:
+        raise NotFound("payment")
+    return payment
+
+
+def _attempt(organization_id: str, invoice_id: str, *, method_id: str | None = None, customer_id: str | None = None,
+             off_session: bool = True, return_url: str | None = None) -> Attempt:
+    payment, answer = _begin(organization_id, invoice_id, method_id=method_id, customer_id=customer_id,
+                             off_session=off_session)
+    if payment is None:
+        return answer
+    try:
+        result = _charge(organization_id, payment, return_url=return_url)
+    except ProviderError as error:
+        if error.retryable:
+            raise  # the job retries with the same key; the pending row waits for it (or the recovery sweep)
+        return _fail_permanently(organization_id, payment.id, error)
+    return _finish(organization_id, payment.id, result)
+
+
+def collect_invoice(*, organization_id: str, invoice_id: str) -> Attempt:
+    """Charge an invoice's amount due to the customer's default payment method, off-session (the job)."""
+    return _attempt(organization_id, invoice_id)
+
+
+def retry_invoice_payment(*, organization_id: str, invoice_id: str) -> Attempt:
+    """Charge a finalized, unpaid invoice again with the default method (Lago's `retry_payment`)."""
+    with read_only() as session:
+        invoice = get_invoice_in(session, organization_id, invoice_id)
+        if invoice.status != "finalized" or invoice.payment_status == "succeeded":
+            raise NotAllowed("invoice_not_payable")
+        customer = invoice.customer
+        if not customer.payment_provider_code or not customer.payment_provider_customer_id:
+            raise NotAllowed("no_payment_provider")
+    return _attempt(organization_id, invoice_id)
+
+
+def pay_invoice(*, organization_id: str, invoice_id: str, customer_id: str, method_id: str | None,
+                return_url: str | None = None) -> Attempt:
+    """The customer pays on the pay page, with a saved method (Tally's id) or the default one, on-session."""
+    provider_method_id = None
+    if method_id is not None:
+        with read_only() as session:
+            method = session.scalar(select(SavedPaymentMethod).where(
+                SavedPaymentMethod.organization_id == organization_id, SavedPaymentMethod.customer_id == customer_id,
+                SavedPaymentMethod.id == method_id))
+            if method is None:
+                raise NotFound("payment_method")
+            provider_method_id = method.provider_method_id
+    return _attempt(organization_id, invoice_id, method_id=provider_method_id, customer_id=customer_id,
+                    off_session=False, return_url=return_url)
+
+
+def pay_invoice_with_new_method(*, organization_id: str, invoice_id: str, customer_id: str,
+                                provider_method_id: str, return_url: str | None = None) -> Attempt:
+    """The customer pays with a method just entered on the pay page: saved first (a decline there is the answer)."""
+    method = payment_customers.save_new_method(organization_id=organization_id, customer_id=customer_id,
+                                               provider_method_id=provider_method_id)
+    return pay_invoice(organization_id=organization_id, invoice_id=invoice_id, customer_id=customer_id,
+                       method_id=method.id, return_url=return_url)
+
+
+# -- Moving a payment, and its invoice ------------------------------------------------------------------------
+
+
+def apply_status(uow: UnitOfWork, payment: Payment, status: str, *, provider_payment_id: str | None = None,
+                 provider_status: str | None = None, error_code: str | None = None, error_message: str | None = None,
+                 next_action_url: str | None = None) -> bool:
+    """Move a payment to `status` (never backwards) and its invoice with it; False when nothing moved."""
+    if provider_payment_id and not payment.provider_payment_id:
+        payment.provider_payment_id = provider_payment_id
+    if _RANK[status] <= _RANK[payment.status] and not (status == "requires_action" and payment.status == "processing"):
+        return False
+    payment.status = status
+    payment.provider_status = provider_status or payment.provider_status
+    if status == "failed":
+        payment.error_code, payment.error_message = error_code, error_message
+    if status == "requires_action":
+        payment.next_action_url = next_action_url
+    session = uow.session
+    invoice = (get_invoice_in(session, payment.organization_id, payment.invoice_id, lock=True)
+               if payment.invoice_id else None)
+    if invoice is None:
+        return True
+    if status == "succeeded":
+        payment.paid_at = runtime.clock.now()
+        _record_paid(uow, invoice, payment)
+    elif status == "failed":
+        if invoice.payment_status != "failed" and invoice.payment_status != "succeeded":
+            invoice.payment_status = "failed"
+            _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
+        webhooks.emit(session, invoice.organization_id, INVOICE_PAYMENT_FAILURE,
+                      "payment_provider_invoice_payment_error", lambda: _payment_error(invoice, payment),
+                      object_id=invoice.id)
+        uow.publish(PaymentFailed(payment, invoice))
+    elif status == "requires_action":
+        webhooks.emit(session, invoice.organization_id, PAYMENT_REQUIRES_ACTION, "payment",
+                      lambda: serializers.payment_requiring_action(payment, invoice.customer), object_id=payment.id)
+        uow.publish(PaymentRequiresAction(payment, invoice))
+    return True
+
+
+def _record_paid(uow: UnitOfWork, invoice: Invoice, payment: Payment) -> None:
+    """A succeeded payment: added to what the invoice was paid, the invoice settled when nothing is due."""
+    session = uow.session
+    if invoice.status == "open":
+        finalization.finalize(uow, invoice)  # NOTE: a credit purchase is issued once paid (docs/billing.md, Wallets)
+    invoice.total_paid_amount_cents = min(invoice.total_paid_amount_cents + payment.amount_cents,
+                                          invoice.total_amount_cents)
+    if invoice.total_due_amount_cents == 0 and invoice.payment_status != "succeeded":
+        invoice.payment_status = "succeeded"
+        wallets.settle_invoice_transactions(session, invoice, succeeded=True)
+        _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
+    receipt = PaymentReceipt(organization_id=payment.organization_id, payment_id=payment.id,
+                             number=_receipt_number(session, invoice))
+    session.add(receipt)
+    session.flush()
+    uow.publish(PaymentSucceeded(payment, invoice))
+
+
+def _receipt_number(session: Session, invoice: Invoice) -> str:
+    org = invoice.customer.organization
+    sequence = next_in_sequence(session, f"payment_receipt:{org.id}")
+    return f"{org.document_number_prefix}-RCPT-{sequence:06d}"
+
+
+def _emit_invoice(session: Session, invoice: Invoice, webhook_type: str) -> None:
+    finalization.emit_invoice(session, invoice, webhook_type)
+
+
+def _payment_error(invoice: Invoice, payment: Payment) -> dict:
+    customer = invoice.customer
+    return {"lago_invoice_id": invoice.id, "lago_customer_id": customer.id,
+            "external_customer_id": customer.external_id, "provider_customer_id": payment.provider_customer_id,
+            "payment_provider": payment.provider_kind, "payment_provider_code": payment.provider_code,
+            "provider_error": {"message": payment.error_message, "error_code": payment.error_code}}
+
+
+# -- Payments recorded by hand --------------------------------------------------------------------------------
+
+
+def record_manual_payment(*, organization_id: str, data: dict) -> Payment:
+    """A payment received outside any provider (a transfer, a cheque): Lago's `POST /payments`.
+
+    NOTE: Lago's manual payment (lago-openapi PaymentCreateInput: invoice_id, amount_cents, reference,
+    paid_at): it may be partial (what is due goes down, the invoice stays `pending`), never more than is
+    due, and the invoice is `succeeded` once nothing is due (docs/payments.md, Manual payments).
+    """
+    check = Checker(data)
+    invoice_id = check.string("invoice_id", required=True)
+    amount = check.amount_cents("amount_cents", required=True, minimum=1)
+    reference = check.string("reference", required=True, max_length=40)
+    paid_at: datetime | None = None
+    if data.get("paid_at") not in (None, ""):
+        paid_at = parse_datetime(data.get("paid_at"))
+        if paid_at is None:
+            check.fail("paid_at", "invalid_date")
+    check.done()
+    with unit_of_work() as uow:
+        session = uow.session
+        invoice = get_invoice_in(session, organization_id, invoice_id, lock=True)
+        if invoice.status != "finalized" or invoice.payment_status == "succeeded":
+            raise NotAllowed("invoice_not_payable")
+        if _open_payment(session, invoice.id) is not None:
+            raise NotAllowed("payment_in_progress")
+        if amount > invoice.total_due_amount_cents:
+            raise ValidationFailed({"amount_cents": ["greater_than_invoice_due_amount"]})
+        payment = Payment(organization_id=organization_id, customer_id=invoice.customer_id, invoice_id=invoice.id,
+                          payment_type="manual", amount_cents=amount, currency=invoice.currency,
+                          status="pending", reference=reference, off_session=False)
+        session.add(payment)
+        session.flush()
+        apply_status(uow, payment, "succeeded", provider_status="succeeded")
+        if paid_at is not None:
+            payment.paid_at = paid_at
+        return payment
+
+
+def set_invoice_payment_status(*, organization_id: str, invoice_id: str, payment_status: object,
+                               customer_id: str | None = None) -> Invoice:
+    """Set an invoice's `payment_status` by hand (Lago's `PUT /invoices/:id`).
+
+    `succeeded` records a manual payment of what is still due (the invoice's payments always add up to
+    what it shows as paid); `failed` and `pending` move the status alone. A credit purchase left `open`
+    is issued when marked paid, and its credits fail with it when marked failed (docs/billing.md, Wallets).
+    """
+    if payment_status not in ("pending", "succeeded", "failed"):
+        raise ValidationFailed({"payment_status": ["value_is_invalid"]})
+    with unit_of_work() as uow:
+        session = uow.session
+        invoice = get_invoice_in(session, organization_id, invoice_id, lock=True)
+        if customer_id is not None and invoice.customer_id != customer_id:
+            raise NotFound("invoice")
+        if invoice.status not in ("finalized", "open") or (invoice.status == "open" and payment_status == "pending"):
+            raise NotAllowed("invoice_not_finalized")
+        if invoice.payment_status == payment_status:
+            return invoice
+        if payment_status == "succeeded":
+            due = invoice.total_due_amount_cents if invoice.status == "finalized" else invoice.total_amount_cents
+            if due > 0:
+                payment = Payment(organization_id=organization_id, customer_id=invoice.customer_id,
+                                  invoice_id=invoice.id, payment_type="manual", amount_cents=due,
+                                  currency=invoice.currency, status="pending", reference="Marked as paid",
+                                  off_session=False)
+                open_payment = _open_payment(session, invoice.id)
+                if open_payment is not None:  # the manual payment settles it: the attempt in flight is dropped
+                    open_payment.status, open_payment.error_code = "failed", "superseded_by_manual_payment"
+                session.add(payment)
+                session.flush()
+                apply_status(uow, payment, "succeeded", provider_status="succeeded")
+                return invoice
+            if invoice.status == "open":
+                finalization.finalize(uow, invoice)
+            invoice.payment_status = "succeeded"
+            wallets.settle_invoice_transactions(session, invoice, succeeded=True)
+        else:
+            invoice.payment_status = payment_status
+            if payment_status == "failed":
+                wallets.settle_invoice_transactions(session, invoice, succeeded=False)
+        _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
+        return invoice
+
+
+# -- Reading ---------------------------------------------------------------------------------------------------
+
+
+def payments_of_invoice(session: Session, invoice_id: str) -> list[Payment]:
+    return list(session.scalars(select(Payment).where(Payment.invoice_id == invoice_id)
+                                .order_by(Payment.created_at)))
+
+
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def ask_stalled_collections() -> int:
+    """Ask again for every attempt left `pending` without the provider's answer for 10 minutes (a worker
+    killed between the charge and its write): the rerun charges with the same key, so at most once."""
+    with read_only() as session:
+        rows = session.execute(select(Payment.organization_id, Payment.invoice_id).where(
+            Payment.status == "pending", Payment.payment_type == "provider", Payment.provider_payment_id.is_(None),
+            Payment.invoice_id.is_not(None), Payment.created_at < runtime.clock.now() - STALLED_AFTER)
+            .limit(1000)).all()
+    for organization_id, invoice_id in rows:
+        ask_collection(organization_id, invoice_id)
+    return len(rows)
