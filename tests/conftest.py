@@ -91,6 +91,14 @@ def live_server(app, server_port: int) -> str:
     server.shutdown()
 
 
+@pytest.fixture(scope="session")
+def localstripe() -> str:
+    """localstripe, the local test Stripe (tests/servers/stripe.py), on 127.0.0.1: its base URL."""
+    from tests.servers.stripe import start_localstripe
+
+    return start_localstripe()
+
+
 @pytest.fixture(autouse=True)
 def clean_state(request):
     """Empty every table (and the Redis queue) before each test that uses the database."""

@@ -16,6 +16,7 @@ from typing import Protocol
 from billing.errors import NotFound
 from billing.payments.fake import FakeProvider
 from billing.payments.interface import PaymentProvider
+from billing.payments.stripe import StripeProvider
 
 # NOTE: Lago's `payment_provider` values (lago-openapi, src/schemas/PaymentObject.yaml), plus Tally's own fake.
 KINDS = frozenset({"stripe", "adyen", "gocardless", "fake"})
@@ -105,5 +106,5 @@ class ProviderRegistry:
         return self.adapter(config)
 
 
-# The kinds this process knows; stripe, adyen and gocardless register here when their adapters are written.
-registry = ProviderRegistry({"fake": FakeProvider.from_settings})
+# The kinds this process knows; adyen and gocardless register here when their adapters are written.
+registry = ProviderRegistry({"fake": FakeProvider.from_settings, "stripe": StripeProvider.from_settings})

@@ -1,16 +1,22 @@
 """The payment provider contract: one suite that every PaymentProvider implementation passes.
 
-Today the fake; an adapter joins by adding a harness to `HARNESSES` (Stripe against localstripe, Adyen and
-GoCardless against their test servers), so that what the core relies on is checked once for all.
+The fake, and Stripe against localstripe (tests/servers/stripe.py); an adapter joins by adding a harness to
+`HARNESSES` (Adyen and GoCardless against their test servers), so that what the core relies on is checked
+once for all. A harness is built from the test's `request`, to ask for the fixtures it needs (a server).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
+import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import pytest
+import stripe
 
 from billing.payments import fake
 from billing.payments.interface import (
@@ -25,6 +31,7 @@ from billing.payments.interface import (
     SignatureInvalid,
     WebhookEvent,
 )
+from billing.payments.stripe import StripeProvider
 
 _keys = itertools.count(1)
 
@@ -46,7 +53,7 @@ class Harness:
     currency: str = "EUR"
 
 
-def fake_harness() -> Harness:
+def fake_harness(request: pytest.FixtureRequest) -> Harness:
     provider = fake.FakeProvider(webhook_secret="whsec_contract")
 
     def sent() -> tuple[bytes, dict[str, str]]:
@@ -61,12 +68,63 @@ def fake_harness() -> Harness:
                           "requires_action": fake.CARD_REQUIRES_ACTION})
 
 
-HARNESSES = {"fake": fake_harness}
+def stripe_signed(payload: bytes, secret: str, at: float | None = None) -> dict[str, str]:
+    """The headers Stripe posts a webhook with: `t=<time>,v1=<HMAC-SHA256 of "<time>.<body>">`."""
+    timestamp = str(int(time.time() if at is None else at))
+    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + payload, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={timestamp},v1={signature}", "Content-Type": "application/json; charset=utf-8"}
+
+
+def stripe_harness(request: pytest.FixtureRequest) -> Harness:
+    from tests.servers import stripe as localstripe
+
+    base_url = request.getfixturevalue("localstripe")
+    secret_key, webhook_secret = f"sk_test_contract_{next(_keys)}", "whsec_contract"
+    provider = StripeProvider.from_settings({"secret_key": secret_key, "webhook_secret": webhook_secret,
+                                             "api_base": base_url, "publishable_key": "pk_test_contract"})
+    browser = stripe.StripeClient(secret_key, base_addresses={"api": base_url})
+    started = int(time.time()) - 1
+
+    def tokenize(number: str) -> str:
+        # What Stripe.js does in the browser; localstripe takes a raw card number through the API.
+        method = browser.v1.payment_methods.create(params={
+            "type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}})
+        return method.id
+
+    def last_payment_event() -> bytes:
+        # The event localstripe recorded (and posts to its webhooks) for this test's payment, serialized as
+        # it posts it; localstripe lists oldest first.
+        events: list[dict] = []
+        params = {"type": "payment_intent.succeeded", "created[gte]": str(started), "limit": "100"}
+        while True:
+            page = localstripe.get(base_url, "/v1/events", params, key=secret_key)
+            events += page["data"]
+            if not page["has_more"]:
+                break
+            params["starting_after"] = page["data"][-1]["id"]
+        return json.dumps(events[-1], indent=2, sort_keys=True).encode()
+
+    def sent() -> tuple[bytes, dict[str, str]]:
+        payload = last_payment_event()
+        return payload, stripe_signed(payload, webhook_secret)
+
+    def forged() -> tuple[bytes, dict[str, str]]:
+        payload = last_payment_event()
+        return payload, stripe_signed(payload, "whsec_someone_else")
+
+    # localstripe's test cards (localstripe/resources.py): 4000000000000002 is refused when attached,
+    # 4000000000000341 attaches and is declined at each charge, 4000002500003155 asks for 3-D Secure.
+    return Harness(provider=provider, tokenize=tokenize, sent_event=sent, forged_event=forged,
+                   cards={"ok": "4242424242424242", "declined_at_setup": "4000000000000002",
+                          "declined_at_charge": "4000000000000341", "requires_action": "4000002500003155"})
+
+
+HARNESSES = {"fake": fake_harness, "stripe": stripe_harness}
 
 
 @pytest.fixture(params=sorted(HARNESSES))
 def harness(request) -> Harness:
-    return HARNESSES[request.param]()
+    return HARNESSES[request.param](request)
 
 
 def customer_of(harness: Harness) -> str:

@@ -60,12 +60,20 @@ def test_an_unknown_code_is_not_found():
 
 
 def test_a_kind_without_an_adapter_is_refused():
-    stored = configs(ProviderConfig("org-a", "stripe_prod", "stripe", {"secret_key": "sk_test_x"}))
+    stored = configs(ProviderConfig("org-a", "adyen_prod", "adyen", {"api_key": "test_x"}))
     with pytest.raises(UnknownProviderKind):
-        registry.provider_for(stored, organization_id="org-a", code="stripe_prod")
+        registry.provider_for(stored, organization_id="org-a", code="adyen_prod")
     with pytest.raises(ValueError):
         ProviderRegistry().register("paypal", fake.FakeProvider.from_settings)
-    assert registry.kinds() == {"fake"}  # the process's registry: stripe, adyen, gocardless register when written
+    assert registry.kinds() == {"fake", "stripe"}  # the process's registry: adyen, gocardless register when written
+
+
+def test_a_stripe_configuration_builds_the_stripe_adapter_without_showing_its_key():
+    stored = configs(ProviderConfig("org-a", "stripe_prod", "stripe",
+                                    {"secret_key": "sk_test_very_secret", "publishable_key": "pk_test_x",
+                                     "api_base": "http://127.0.0.1:8420"}))
+    adapter = registry.provider_for(stored, organization_id="org-a", code="stripe_prod")
+    assert adapter.kind == "stripe" and "sk_test_very_secret" not in repr(adapter)
 
 
 def test_secrets_stay_out_of_a_configuration_repr():
