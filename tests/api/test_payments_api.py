@@ -258,6 +258,20 @@ def test_retry_payment_refuses_while_a_charge_is_in_flight_or_without_a_provider
     assert response.status_code == 400 and response.json()["error"].startswith("BadRequest")
 
 
+def test_retry_payment_leaves_a_lost_connection_to_the_job(org, lago, connected, run_jobs):
+    invoice = _invoice(lago)
+    run_jobs()  # no method yet: nothing charged
+    _save_card(org, connected, fake_provider.CARD_FLAKY)  # its first call is lost on the way back
+    answered = lago.invoices.retry_payment(invoice.lago_id)
+    assert answered.lago_id == invoice.lago_id  # 200, never a 500: the job calls again with the same key
+    run_jobs()
+    assert lago.invoices.find(invoice.lago_id).payment_status == "succeeded"
+    [payment] = lago.payments.find_all({"invoice_id": invoice.lago_id})["payments"]
+    assert payment.payment_status == "succeeded"
+    with read_only() as session:
+        assert len(providers.adapter_for(session, org.id, "fake_main").charges()) == 1
+
+
 # -- Payments and receipts ------------------------------------------------------------------------------------------
 
 
