@@ -49,6 +49,8 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     fees,
     invoices,
     openapi,
+    payment_methods,
+    payments,
     plans,
     subscriptions,
     taxes,

@@ -1,15 +1,25 @@
 """/invoices: create a one-off invoice, list (filter by customer and status), get, update (payment_status),
-finalize, refresh, void, download."""
+finalize, refresh, void, download; a link to pay one (payment_url) and a new charge (retry_payment)."""
 
 from __future__ import annotations
 
 from flask import request
+from werkzeug.exceptions import BadRequest
 
 from api.blueprint import api_blueprint as bp
-from api.common import body, many, one, organization_id, page_args
+from api.common import body, many, one, organization_id, page_args, read_json
 from billing import serializers
+from billing.errors import NotAllowed, ValidationFailed
 from billing.invoicing import actions, documents, one_off, queries
-from billing.payments import collection
+from billing.payments import checkout, collection
+from billing.payments.handlers import ask_collection
+from billing.payments.interface import ProviderError
+
+# NOTE: Lago's codes for a retry refused (lago-api Invoices::Payments::RetryService): 405 `invalid_status`
+# for a draft, voided or paid invoice, 405 `payment_processor_is_currently_handling_payment` while an
+# attempt is in flight.
+_RETRY_REFUSALS = {"invoice_not_payable": "invalid_status", "nothing_due": "invalid_status",
+                   "payment_in_progress": "payment_processor_is_currently_handling_payment"}
 
 
 def _serialize(invoice):
@@ -64,3 +74,50 @@ def refresh_invoice(invoice_id: str):
 @bp.post("/invoices/<invoice_id>/void")
 def void_invoice(invoice_id: str):
     return one("invoice", _serialize(actions.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
+
+
+@bp.post("/invoices/<invoice_id>/payment_url")
+def invoice_payment_url(invoice_id: str):
+    link = checkout.invoice_payment_url(organization_id=organization_id(), invoice_id=invoice_id)
+    return one("invoice_payment_details", serializers.invoice_payment_details(link.invoice, link.customer, link.url))
+
+
+def _retry_method() -> str | None:
+    """Tally's id of the saved method Lago's optional `{"payment_method": {...}}` names, None for the default."""
+    data = read_json()
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    chosen = data.get("payment_method")
+    if chosen is None:
+        return None
+    if not isinstance(chosen, dict):
+        raise ValidationFailed({"payment_method": ["value_is_invalid"]})
+    kind, method_id = chosen.get("payment_method_type"), chosen.get("payment_method_id")
+    # NOTE: a retry charges through the provider: Lago's `manual` type (collect nothing) is refused here.
+    if kind not in (None, "provider"):
+        raise ValidationFailed({"payment_method.payment_method_type": ["value_is_invalid"]})
+    if method_id is not None and (not isinstance(method_id, str) or not method_id.strip()):
+        raise ValidationFailed({"payment_method.payment_method_id": ["value_is_invalid"]})
+    return method_id
+
+
+@bp.post("/invoices/<invoice_id>/retry_payment")
+def retry_invoice_payment(invoice_id: str):
+    """Charge again now (Lago answers 200 and charges later): the answer is the invoice as the charge left it."""
+    method_id = _retry_method()
+    try:
+        attempt = collection.retry_invoice_payment(organization_id=organization_id(), invoice_id=invoice_id,
+                                                   method_id=method_id)
+    except NotAllowed as refused:
+        raise NotAllowed(_RETRY_REFUSALS.get(refused.code, refused.code)) from None
+    except ProviderError:
+        # The provider did not answer (a permanent refusal fails the payment instead): the pending attempt
+        # is left to the collection job, which calls again with the same key, as Lago retries later.
+        ask_collection(organization_id(), invoice_id)
+        return one("invoice", _serialize(queries.get_invoice(organization_id=organization_id(),
+                                                             invoice_id=invoice_id)))
+    if attempt.status == "skipped" or attempt.reason == "payment_in_progress":
+        raise NotAllowed(_RETRY_REFUSALS.get(attempt.reason or "", attempt.reason or "nothing_to_charge"))
+    return one("invoice", _serialize(queries.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))

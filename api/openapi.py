@@ -240,6 +240,14 @@ _CREDIT_NOTE_ESTIMATE = _object({"invoice_id": _string(), "items": _CREDIT_NOTE_
 _CREDIT_NOTE_UPDATE = _object({"refund_status": _choice(REFUND_STATUSES)}, ("refund_status",))
 _FEE_UPDATE = _object({"payment_status": _choice(FEE_PAYMENT_STATUSES)}, ("payment_status",))
 
+# A manual payment (Lago's PaymentCreateInput); `paid_at` a date or a date-time, as Lago parses it.
+_PAYMENT = _object({"invoice_id": _string(), "amount_cents": _integer(1), "reference": _string(40),
+                    "paid_at": {"type": "string", "examples": ["2026-11-20", "2026-11-20T10:00:00Z"]}},
+                   ("invoice_id", "amount_cents", "reference"))
+# Lago's optional body of retry_payment: the saved method to charge (Tally's `lago_id`), else the default one.
+_RETRY_PAYMENT = _object({"payment_method": _object({"payment_method_type": _choice(("provider",)),
+                                                     "payment_method_id": _string()})})
+
 _WEBHOOK_ENDPOINT_FIELDS: dict[str, Schema] = {
     "webhook_url": _string(1024, format="uri"), "signature_algo": _choice(SIGNATURE_ALGOS), "name": _string(),
     "event_types": _strings(),
@@ -277,6 +285,15 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "WebhookEndpoint": ("lago_id", "webhook_url", "signature_algo"),
     "CustomerUsage": ("from_datetime", "to_datetime", "currency", "amount_cents", "charges_usage"),
     "PortalUrl": ("portal_url",),
+    "Payment": ("lago_id", "invoice_ids", "invoice_numbers", "amount_cents", "amount_currency", "payment_status",
+                "type", "reference", "created_at"),
+    "PaymentReceipt": ("lago_id", "number", "payment", "created_at"),
+    "PaymentMethod": ("lago_id", "is_default", "payment_provider_type", "provider_method_id", "created_at"),
+    "CustomerCheckoutUrl": ("lago_customer_id", "external_customer_id", "payment_provider", "checkout_url"),
+    "InvoicePaymentDetails": ("lago_customer_id", "lago_invoice_id", "external_customer_id", "payment_provider",
+                              "payment_url"),
+    "WalletTransactionPaymentDetails": ("lago_customer_id", "lago_wallet_transaction_id", "external_customer_id",
+                                        "payment_provider", "payment_url"),
     "PublicKey": ("public_key",),
 }
 
@@ -296,6 +313,7 @@ def _components() -> Schema:
         "FeeUpdateInput": _FEE_UPDATE, "WebhookEndpointInput": _WEBHOOK_ENDPOINT,
         "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
         "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
+        "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -501,6 +519,39 @@ def _paths() -> dict[str, Schema]:
         paths[f"/invoices/{{lago_id}}/{action}"] = {method: op(f"{action}_invoice", summary,
                                                                _answer("invoice", "Invoice"))}
 
+    paths["/invoices/{lago_id}/payment_url"] = {"post": op(
+        "invoice_payment_url", "A signed link to the page where the customer pays the invoice",
+        _answer("invoice_payment_details", "InvoicePaymentDetails"))}
+    paths["/invoices/{lago_id}/retry_payment"] = {"post": op(
+        "retry_invoice_payment", "Charge the invoice again (default method, or the one named); the invoice after",
+        _answer("invoice", "Invoice"),
+        body={"required": False, "content": {"application/json": {"schema": _ref("RetryPaymentInput")}}})}
+
+    paths["/payments"] = {
+        "post": op("create_payment", "Record a manual payment (partial payments lower what is due)",
+                   _answer("payment", "Payment"), body=_json_body("payment", "PaymentInput")),
+        "get": op("list_payments", "List payments", _answer("payments", "Payment", many=True),
+                  query=("external_customer_id", "invoice_id", *_PAGING)),
+    }
+    paths["/payments/{lago_id}"] = {"get": op("get_payment", "Get a payment", _answer("payment", "Payment"))}
+    paths["/payment_receipts"] = {"get": op(
+        "list_payment_receipts", "List payment receipts", _answer("payment_receipts", "PaymentReceipt", many=True),
+        query=("invoice_id", *_PAGING))}
+    paths["/payment_receipts/{lago_id}"] = {"get": op("get_payment_receipt", "Get a payment receipt",
+                                                      _answer("payment_receipt", "PaymentReceipt"))}
+    paths["/customers/{external_id}/payment_methods"] = {"get": op(
+        "list_customer_payment_methods", "List a customer's saved payment methods",
+        _answer("payment_methods", "PaymentMethod", many=True), query=_PAGING)}
+    paths["/customers/{external_id}/payment_methods/{lago_id}"] = {"delete": op(
+        "delete_payment_method", "Remove a saved payment method (detached at the provider)",
+        _answer("payment_method", "PaymentMethod"))}
+    paths["/customers/{external_id}/payment_methods/{lago_id}/set_as_default"] = {"put": op(
+        "set_default_payment_method", "Make a saved payment method the customer's default",
+        _answer("payment_method", "PaymentMethod"))}
+    paths["/customers/{external_id}/checkout_url"] = {"post": op(
+        "generate_customer_checkout_url", "A signed link to the page where the customer adds a payment method",
+        _answer("customer", "CustomerCheckoutUrl"))}
+
     paths["/subscriptions"] = {
         "post": op("create_subscription", "Subscribe a customer to a plan", _answer("subscription", "Subscription"),
                    body=_json_body("subscription", "SubscriptionInput")),
@@ -520,6 +571,9 @@ def _paths() -> dict[str, Schema]:
         "create_wallet_transactions", "Top up, grant or void credits",
         _answer_all("wallet_transactions", "WalletTransaction"),
         body=_json_body("wallet_transaction", "WalletTransactionInput"))}
+    paths["/wallet_transactions/{lago_id}/payment_url"] = {"post": op(
+        "wallet_transaction_payment_url", "A signed link to the page where the customer pays a top-up's invoice",
+        _answer("wallet_transaction_payment_details", "WalletTransactionPaymentDetails"))}
     paths["/wallets/{lago_id}/wallet_transactions"] = {"get": op(
         "list_wallet_transactions", "List a wallet's transactions",
         _answer("wallet_transactions", "WalletTransaction", many=True),

@@ -1,4 +1,5 @@
-"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list)."""
+"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list,
+a link to pay a top-up)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from flask import jsonify, request
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args
 from billing import serializers
+from billing.payments import checkout
 from billing.wallets import ongoing, services
 
 
@@ -55,3 +57,11 @@ def list_wallet_transactions(wallet_id: str):
         organization_id=organization_id(), wallet_id=wallet_id, status=request.args.get("status") or None,
         transaction_type=request.args.get("transaction_type") or None, **page_args())
     return many("wallet_transactions", page, serializers.wallet_transaction)
+
+
+@bp.post("/wallet_transactions/<transaction_id>/payment_url")
+def wallet_transaction_payment_url(transaction_id: str):
+    link = checkout.wallet_transaction_payment_url(organization_id=organization_id(),
+                                                   wallet_transaction_id=transaction_id)
+    return one("wallet_transaction_payment_details",
+               serializers.wallet_transaction_payment_details(link.wallet_transaction, link.customer, link.url))

@@ -612,7 +612,8 @@ def payment(p, customer, invoice_numbers: dict[str, str]) -> dict[str, Any]:
         "status": p.provider_status or p.status,
         "payment_status": "processing" if p.status == "requires_action" else p.status,
         "type": p.payment_type,
-        "reference": p.reference if p.payment_type == "manual" else None,
+        # NOTE: Lago's PaymentObject requires a string (and lago-python-client refuses null): "" for a charge.
+        "reference": p.reference or "",
         "payment_provider_code": p.provider_code,
         "payment_provider_type": p.provider_kind,
         "external_payment_id": p.provider_payment_id,
@@ -635,6 +636,25 @@ def payment_requiring_action(p, customer) -> dict[str, Any]:
             "external_customer_id": customer.external_id, "provider_customer_id": p.provider_customer_id,
             "payment_provider_code": p.provider_code, "provider_payment_id": p.provider_payment_id,
             "next_action": _next_action(p)}
+
+
+# NOTE: Lago's answers naming a hosted payment page (lago-api V1::PaymentProviders::CustomerCheckoutSerializer,
+# InvoicePaymentSerializer, WalletTransactionPaymentSerializer).
+def customer_checkout_url(customer, url: str) -> dict[str, Any]:
+    return {"lago_customer_id": customer.id, "external_customer_id": customer.external_id,
+            "payment_provider": customer.payment_provider, "payment_provider_code": customer.payment_provider_code,
+            "checkout_url": url}
+
+
+def invoice_payment_details(invoice, customer, url: str) -> dict[str, Any]:
+    return {"lago_customer_id": customer.id, "external_customer_id": customer.external_id,
+            "payment_provider": customer.payment_provider, "lago_invoice_id": invoice.id, "payment_url": url}
+
+
+def wallet_transaction_payment_details(transaction, customer, url: str) -> dict[str, Any]:
+    return {"lago_customer_id": customer.id, "external_customer_id": customer.external_id,
+            "payment_provider": customer.payment_provider, "lago_wallet_transaction_id": transaction.id,
+            "payment_url": url}
 
 
 # NOTE: Lago's PaymentMethodObject (lago-openapi src/schemas/PaymentMethodObject.yaml), with what Tally may

@@ -74,7 +74,8 @@ def test_screens_contract_covers_every_other_billing_module(billing_graph):
 PAYMENTS_OWN_MODULES = {"billing.payments", "billing.payments.interface", "billing.payments.registry",
                         "billing.payments.models", "billing.payments.secrets", "billing.payments.providers",
                         "billing.payments.customers", "billing.payments.collection", "billing.payments.inbound",
-                        "billing.payments.refunds", "billing.payments.handlers", "billing.payments.events"}
+                        "billing.payments.refunds", "billing.payments.handlers", "billing.payments.events",
+                        "billing.payments.queries", "billing.payments.checkout"}
 
 
 def test_payment_interface_imports_only_the_standard_library(billing_graph):

@@ -182,8 +182,10 @@ def collect_invoice(*, organization_id: str, invoice_id: str) -> Attempt:
     return _attempt(organization_id, invoice_id)
 
 
-def retry_invoice_payment(*, organization_id: str, invoice_id: str) -> Attempt:
-    """Charge a finalized, unpaid invoice again with the default method (Lago's `retry_payment`)."""
+def retry_invoice_payment(*, organization_id: str, invoice_id: str, method_id: str | None = None) -> Attempt:
+    """Charge a finalized, unpaid invoice again with the default method, or with the customer's saved method
+    `method_id` (Tally's id) when given (Lago's `retry_payment` and its `payment_method`)."""
+    provider_method_id = None
     with read_only() as session:
         invoice = get_invoice_in(session, organization_id, invoice_id)
         if invoice.status != "finalized" or invoice.payment_status == "succeeded":
@@ -191,7 +193,15 @@ def retry_invoice_payment(*, organization_id: str, invoice_id: str) -> Attempt:
         customer = invoice.customer
         if not customer.payment_provider_code or not customer.payment_provider_customer_id:
             raise NotAllowed("no_payment_provider")
-    return _attempt(organization_id, invoice_id)
+        if method_id is not None:
+            method = session.scalar(select(SavedPaymentMethod).where(
+                SavedPaymentMethod.organization_id == organization_id, SavedPaymentMethod.customer_id == customer.id,
+                SavedPaymentMethod.provider_code == customer.payment_provider_code,
+                SavedPaymentMethod.id == method_id))
+            if method is None:
+                raise NotFound("payment_method")
+            provider_method_id = method.provider_method_id
+    return _attempt(organization_id, invoice_id, method_id=provider_method_id)
 
 
 def pay_invoice(*, organization_id: str, invoice_id: str, customer_id: str, method_id: str | None,

@@ -64,8 +64,8 @@ def test_each_request_body_names_the_root_key_the_route_reads(live_server, org):
     checked = 0
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            if method not in METHODS or "requestBody" not in operation:
-                continue
+            if method not in METHODS or not operation.get("requestBody", {}).get("required"):
+                continue  # no body, or an optional one (retry_payment's payment_method)
             schema = operation["requestBody"]["content"]["application/json"]["schema"]
             [root] = schema["required"]
             url = live_server + "/api/v1" + re.sub(r"\{[a-z_]+\}", "some-id", path)
