@@ -41,5 +41,5 @@ def test_configuring_the_core_again_subscribes_the_emails_once():
     before = list(events._handlers[InvoiceFinalized])
     subscribe_to_events()
     assert events._handlers[InvoiceFinalized] == before
-    # The payment core follows the same event; each package's handler is there once.
-    assert sorted(h.__module__ for h in before) == ["billing.emails.services", "billing.payments.handlers"]
+    # Other packages (the payment core) may follow the same event; the emails' handler is there once.
+    assert [h.__module__ for h in before].count("billing.emails.services") == 1
