@@ -22,7 +22,8 @@ def customer_payment_context(organization_id: str, customer_id: str, extra: Mapp
                                          "provider_customer_id": link.provider_customer_id or ""})
     form.provider_code.choices = [("", "None: record payments by hand")] + [
         (p.code, f"{p.name} ({p.code})") for p in connected]
-    return {"payment_link": link, "payment_providers": connected, "payment_form": form,
+    current = next((p for p in connected if p.code == link.provider_code), None)
+    return {"payment_link": link, "payment_providers": connected, "payment_form": form, "payment_provider": current,
             "payment_errors": extra.get("payment_errors") or {}, "payment_notice": extra.get("payment_notice"),
             "payment_error": extra.get("payment_error"), "payment_words": words}
 
