@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 import wording
 from admin import customers_list, subscriptions
 from admin.blueprint import admin_blueprint, organization_id, requested_page
+from admin.customer_payments import customer_payment_context
 from admin.forms import ApplyCouponForm
 from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
@@ -34,6 +35,7 @@ SECTION_OF_BLOCK = {
     "wallets": "admin/customer/_wallets.html",
     "one_off": "admin/customer/_one_off.html",
     "one_off_line": "admin/customer/_one_off.html",
+    "payments": "admin/customer/_payments.html",
     "invoices": "admin/customer/_invoices.html",
     "events": "admin/customer/_events.html",
 }
@@ -90,6 +92,8 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     if whole_page or block == "one_off":
         context["add_on_choices"] = list_add_ons(organization_id=organization_id(), per_page=100).items
         context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors
+    if whole_page or block == "payments":
+        context.update(customer_payment_context(organization_id(), customer.id, extra))
     context.setdefault("invoice_error", None)
     if whole_page:
         context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())

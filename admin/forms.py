@@ -116,3 +116,37 @@ class AddOnForm(FlaskForm):
     invoice_display_name = StringField("Name on invoices")
     description = TextAreaField("Description")
     tax_codes = SelectMultipleField("Taxes", validate_choice=False, choices=[])
+
+
+class PaymentProviderForm(FlaskForm):
+    """Stripe's settings; the payment core checks them (billing.payments.providers). Secrets are never shown
+    back: left blank on an edit, the stored value stays."""
+
+    name = StringField("Name", validators=[Length(max=255)])
+    code = StringField("Code", validators=[Length(max=255)])
+    secret_key = PasswordField("Secret key", validators=[Length(max=2000)])
+    webhook_secret = PasswordField("Webhook signing secret", validators=[Length(max=2000)])
+    publishable_key = StringField("Publishable key", validators=[Length(max=2000)])
+    api_base = StringField("API base", validators=[Length(max=2000)])
+
+    def settings(self) -> dict[str, str]:
+        return {field: (getattr(self, field).data or "").strip()
+                for field in ("secret_key", "webhook_secret", "publishable_key", "api_base")}
+
+
+class CustomerPaymentForm(FlaskForm):
+    """The customer's payment provider (Lago's billing_configuration), saved through upsert_customer."""
+
+    provider_code = SelectField("Payment provider", validate_choice=False, choices=[])
+    link = SelectField("Customer at the provider", validate_choice=False, choices=[
+        SelectChoice("create", "Create one at the provider"),
+        SelectChoice("existing", "Link an existing customer")])
+    provider_customer_id = StringField("Provider customer id", validators=[Length(max=255)])
+
+
+class RecordPaymentForm(FlaskForm):
+    """A payment received outside the provider (a transfer, a cheque): collection.record_manual_payment."""
+
+    amount = StringField("Amount", validators=[Length(max=32)], render_kw={"inputmode": "decimal"})
+    reference = StringField("Reference", validators=[Length(max=255)])
+    paid_on = StringField("Paid on", validators=[Length(max=32)], render_kw={"type": "date"})

@@ -1,5 +1,6 @@
-"""One invoice: its fees and totals, refresh (draft) and void (finalized), marking it paid, credit notes per fee,
-their PDFs."""
+"""One invoice: its fees and totals, refresh (draft) and void (finalized), its payments (record one received
+by hand, with a confirmation step; charge the customer's provider again), marking a top-up paid, credit notes
+per fee, their PDFs."""
 
 from __future__ import annotations
 
@@ -8,14 +9,21 @@ from flask.typing import ResponseReturnValue
 
 from admin.blueprint import admin_blueprint, organization_id, refusal_message
 from admin.customer_views import render_customer
+from admin.forms import RecordPaymentForm
 from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import actions, credit_notes, queries
 from billing.invoicing.models import CREDIT_NOTE_REASONS
-from billing.money import to_minor_exactly
+from billing.money import format_money, to_major, to_minor_exactly
 from billing.payments import collection
+from billing.payments.interface import ProviderError
+from billing.payments.secrets import SettingsUnreadable
+from billing.ports import runtime
+from billing.screens import payments as payment_screens
+from billing.validation import parse_datetime
 from web.htmx import is_htmx_request, render_page
 from web.responses import pdf_file, refused_status
 from wording import invoice_reason, notices
+from wording import payments as payment_words
 
 INVOICE_PAGE = "admin/invoice.html"
 
@@ -33,9 +41,15 @@ def render_invoice(customer_id: str, invoice_id: str, *, status: int = 200, **ex
     notes = credit_notes.list_credit_notes(**scope, invoice_id=invoice.id, per_page=100).items
     creditable = (credit_notes.creditable_amounts(organization_id=organization_id(), invoice_id=invoice.id)
                   if invoice.status == "finalized" else {})
+    payments = payment_screens.invoice_payments(organization_id=organization_id(), invoice_id=invoice.id)
     context = {"invoice": invoice, "customer_id": customer_id, "credit_notes": notes, "creditable": creditable,
-               "reasons": CREDIT_NOTE_REASONS, "errors": {}, "action_error": None, "values": {}, "notice": None}
+               "reasons": CREDIT_NOTE_REASONS, "errors": {}, "action_error": None, "values": {}, "notice": None,
+               "payments": payments, "payment_words": payment_words, "record_errors": {}, "record_confirm": None}
     context.update(extra)
+    if "record_form" not in context:
+        context["record_form"] = RecordPaymentForm(formdata=None, data={
+            "amount": f"{to_major(payments.due_amount_cents, invoice.currency):f}",
+            "paid_on": runtime.clock.now().date().isoformat()})
     return render_page(INVOICE_PAGE, "invoice", status=status, **context)
 
 
@@ -57,6 +71,89 @@ def customer_invoice_paid(customer_id: str, invoice_id: str) -> ResponseReturnVa
     response = render_customer(customer_id, "invoices")
     response.headers["HX-Trigger"] = "wallets-changed"
     return response
+
+
+def _typed_payment(form: RecordPaymentForm, currency: str) -> tuple[dict, dict[str, list[str]]]:
+    """The record-a-payment form as record_manual_payment's data, or its reasons (field -> sentences)."""
+    errors: dict[str, list[str]] = {}
+    amount, problem = to_minor_exactly(form.amount.data, currency)
+    if problem or amount is None:
+        errors["amount"] = [payment_words.payment_reason("amount_cents", problem or "value_is_mandatory")]
+    elif amount <= 0:
+        errors["amount"] = [payment_words.payment_reason("amount_cents", "value_is_out_of_range")]
+    reference = (form.reference.data or "").strip()
+    if not reference:
+        errors["reference"] = [payment_words.payment_reason("reference", "value_is_mandatory")]
+    elif len(reference) > 40:  # NOTE: Lago's reference is at most 40 characters (lago-openapi PaymentCreateInput)
+        errors["reference"] = [payment_words.payment_reason("reference", "value_is_too_long")]
+    paid_on = (form.paid_on.data or "").strip()
+    paid_at = parse_datetime(paid_on) if paid_on else runtime.clock.now()
+    if paid_at is None or len(paid_on) > 10:
+        errors["paid_on"] = [payment_words.payment_reason("paid_at", "invalid_date")]
+    elif paid_at > runtime.clock.now():
+        errors["paid_on"] = [payment_words.payment_reason("paid_at", "in_the_future")]
+    data = {"amount_cents": amount, "reference": reference, "paid_at": paid_at.isoformat() if paid_at else None}
+    return data, errors
+
+
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/payments")
+def invoice_record_payment(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    """Record a payment received outside the provider: the form, then its confirmation, then the payment."""
+    invoice = _invoice(customer_id, invoice_id)
+    form = RecordPaymentForm()
+    if request.form.get("confirmed") == "change":  # back from the confirmation to the form, as typed
+        return render_invoice(customer_id, invoice_id, record_form=form)
+    data, errors = _typed_payment(form, invoice.currency)
+    if not errors and request.form.get("confirmed") == "1":
+        try:
+            payment = collection.record_manual_payment(organization_id=organization_id(),
+                                                       data={"invoice_id": invoice.id, **data})
+        except ValidationFailed as failed:
+            names = {"amount_cents": "amount", "paid_at": "paid_on"}
+            errors = {names.get(field, field): [payment_words.payment_reason(field, str(code)) for code in codes]
+                      for field, codes in failed.details.items()}
+        except NotAllowed as refused:
+            return render_invoice(customer_id, invoice_id, status=refused_status(), record_form=form,
+                                  action_error=payment_words.payment_refusal(refused.code))
+        else:
+            amount = format_money(payment.amount_cents, payment.currency)
+            return render_invoice(customer_id, invoice_id,
+                                  notice=payment_words.payment_notice("payment_recorded", amount=amount))
+    if errors:
+        return render_invoice(customer_id, invoice_id, status=refused_status(), record_form=form,
+                              record_errors=errors)
+    due_after = invoice.total_due_amount_cents - data["amount_cents"]
+    return render_invoice(customer_id, invoice_id, record_form=form,
+                          record_confirm={**data, "due_after_cents": max(due_after, 0)})
+
+
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/retry-payment")
+def invoice_retry_payment(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    """Charge the invoice again through the customer's provider, with their default method."""
+    _invoice(customer_id, invoice_id)
+    try:
+        attempt = collection.retry_invoice_payment(organization_id=organization_id(), invoice_id=invoice_id)
+    except NotAllowed as refused:
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
+                              action_error=payment_words.payment_refusal(refused.code))
+    except NotFound as missing:  # the customer's provider was disconnected meanwhile
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
+                              action_error=payment_words.payment_refusal(missing.resource))
+    except SettingsUnreadable:
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
+                              action_error=payment_words.payment_refusal("settings_unreadable"))
+    except ProviderError:  # the provider did not answer (a job would try again later): said, never a 500
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
+                              action_error=payment_words.payment_refusal("payment_provider_unavailable"))
+    if attempt.status == "skipped":
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
+                              action_error=payment_words.payment_refusal(attempt.reason or "nothing_due"))
+    if attempt.status == "failed":
+        said = payment_words.payment_notice("charge_failed", reason=attempt.error_message or attempt.reason or "")
+        return render_invoice(customer_id, invoice_id, action_error=said)
+    done = {"succeeded": "charge_succeeded", "requires_action": "charge_requires_action"}.get(attempt.status,
+                                                                                             "charge_processing")
+    return render_invoice(customer_id, invoice_id, notice=payment_words.payment_notice(done))
 
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/refresh")

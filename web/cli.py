@@ -143,6 +143,75 @@ def register(app: Flask) -> None:
             raise click.ClickException(f"several keys start with {key}: give the key's id") from None
         click.echo(f"{revoked.prefix}  {revoked.id}  revoked {revoked.revoked_at.isoformat()}")
 
+    @app.cli.group("payment-provider")
+    def payment_provider_group():
+        """Payment providers: add (connect or update), list, remove. Secrets are stored sealed, never printed."""
+
+    @payment_provider_group.command("add")
+    @click.argument("kind", type=click.Choice(["stripe"]))
+    @click.option("--organization", "organization_name", required=True, help="organization name")
+    @click.option("--code", required=True, help="the provider's code (customers' payment_provider_code)")
+    @click.option("--secret-key", required=True, help="Stripe's secret API key (sk_...)")
+    @click.option("--webhook-secret", help="the signing secret of the webhook endpoint at Stripe (whsec_...)")
+    @click.option("--publishable-key", help="Stripe's publishable key (pk_...), for the portal's card field")
+    @click.option("--api-base", help="another Stripe API, e.g. a local test server: http://127.0.0.1:8420")
+    @click.option("--name", help="shown in the admin (default: Stripe)")
+    def payment_provider_add(kind: str, organization_name: str, code: str, secret_key: str, webhook_secret: str | None,
+                             publishable_key: str | None, api_base: str | None, name: str | None):
+        """Connect a provider under CODE (or update the one with this code); prints the webhook URL to register."""
+        from billing.payments import providers
+        from billing.screens.payments import inbound_webhook_url
+
+        organization_id = _organization_named(organization_name)
+        existed = any(p.code == code.strip() for p in providers.list_providers(organization_id=organization_id))
+        settings = {"secret_key": secret_key, "webhook_secret": webhook_secret, "publishable_key": publishable_key,
+                    "api_base": api_base}
+        try:
+            connected = providers.connect_provider(organization_id=organization_id, kind=kind, code=code,
+                                                   settings=settings, name=name)
+        except ValidationFailed as refused:
+            raise click.UsageError(_refusal(refused.details)) from None
+        click.echo(f"{connected.display_kind} {connected.code} {'updated' if existed else 'connected'} "
+                   f"for {organization_name}: {_settings_text(connected.visible_settings)}")
+        if "webhook_secret" not in connected.visible_settings:
+            click.echo("no webhook signing secret yet: register the URL below, then run this again with "
+                       "--webhook-secret whsec_...")
+        click.echo("webhook URL to register at Stripe (events payment_intent.*, charge.refunded, refund.*, "
+                   "setup_intent.*):")
+        click.echo(inbound_webhook_url(organization_id=organization_id, kind=connected.kind, code=connected.code))
+
+    @payment_provider_group.command("list")
+    @click.option("--organization", "organization_name", required=True, help="organization name")
+    def payment_provider_list(organization_name: str):
+        """List the organization's providers: code, kind, name, settings (secrets masked), webhook URL."""
+        from billing.screens.payments import provider_rows
+
+        rows = provider_rows(organization_id=_organization_named(organization_name))
+        if not rows:
+            click.echo(f"no payment provider connected for {organization_name}")
+        for row in rows:
+            provider = row.provider
+            unreadable = "" if provider.readable else "  SETTINGS UNREADABLE (SECRET_KEY changed): add it again"
+            click.echo(f"{provider.code}  {provider.kind}  {provider.name}  "
+                       f"{_settings_text(provider.visible_settings)}{unreadable}")
+            click.echo(f"  webhook URL: {row.webhook_url}")
+
+    @payment_provider_group.command("remove")
+    @click.option("--organization", "organization_name", required=True, help="organization name")
+    @click.option("--code", required=True, help="the provider's code (see `payment-provider list`)")
+    def payment_provider_remove(organization_name: str, code: str):
+        """Disconnect a provider (refused while a payment through it is in flight)."""
+        from billing.errors import NotAllowed, NotFound
+        from billing.payments import providers
+
+        try:
+            providers.disconnect_provider(organization_id=_organization_named(organization_name), code=code)
+        except NotFound:
+            raise click.UsageError(f"no payment provider {code} in {organization_name}") from None
+        except NotAllowed:
+            raise click.ClickException(f"{code} has payments in flight: remove it once they succeed or fail") from None
+        click.echo(f"payment provider {code} removed from {organization_name}")
+
     @app.cli.group("admin")
     def admin_group():
         """Account managers: deactivate, activate, set a password."""
@@ -244,6 +313,28 @@ def _organization_named(name: str) -> str:
     if organization_id is None:
         raise click.UsageError(f"no such organization: {name}")
     return organization_id
+
+
+_SETTING_OPTIONS = {"secret_key": "--secret-key", "webhook_secret": "--webhook-secret", "code": "--code",
+                    "publishable_key": "--publishable-key", "api_base": "--api-base", "name": "--name"}
+_REASONS = {"value_is_mandatory": "is required", "value_is_invalid": "is not valid",
+            "value_is_invalid_url": "must be an http(s) address with no path, e.g. http://127.0.0.1:8420",
+            "value_already_exist": "is already used by a provider of another kind"}
+
+
+def _refusal(details: dict) -> str:
+    """A refused provider setting, as options and reasons: never the value typed (it may be a secret)."""
+    parts = []
+    for field, codes in details.items():
+        codes = codes if isinstance(codes, list | tuple) else [codes]
+        reasons = ", ".join(_REASONS.get(str(code), str(code).replace("_", " ")) for code in codes)
+        parts.append(f"{_SETTING_OPTIONS.get(field, field)} {reasons}")
+    return "; ".join(parts)
+
+
+def _settings_text(settings: dict) -> str:
+    """A provider's visible settings on one line (secrets are already "…last4")."""
+    return ", ".join(f"{name}={value}" for name, value in sorted(settings.items())) or "no settings"
 
 
 def _without_traceback(record: logging.LogRecord) -> bool:
