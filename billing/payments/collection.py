@@ -324,6 +324,8 @@ def record_manual_payment(*, organization_id: str, data: dict) -> Payment:
         paid_at = parse_datetime(data.get("paid_at"))
         if paid_at is None:
             check.fail("paid_at", "invalid_date")
+        elif paid_at > runtime.clock.now():
+            check.fail("paid_at", "value_is_in_the_future")  # money not received yet is not a payment
     check.done()
     with unit_of_work() as uow:
         session = uow.session

@@ -249,6 +249,10 @@ def test_manual_payments_may_be_partial_and_never_exceed_what_is_due(org, lago):
         collection.record_manual_payment(organization_id=org.id, data={
             "invoice_id": invoice.lago_id, "amount_cents": 7_001, "reference": "too much"})
     assert refused.value.details == {"amount_cents": ["greater_than_invoice_due_amount"]}
+    with pytest.raises(ValidationFailed) as refused:
+        collection.record_manual_payment(organization_id=org.id, data={
+            "invoice_id": invoice.lago_id, "amount_cents": 1, "reference": "later", "paid_at": "2999-01-01T00:00:00Z"})
+    assert refused.value.details == {"paid_at": ["value_is_in_the_future"]}
     collection.record_manual_payment(organization_id=org.id, data={
         "invoice_id": invoice.lago_id, "amount_cents": 7_000, "reference": "wire 43"})
     row = _invoice_row(invoice.lago_id)
