@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Response, g, jsonify
+from sqlalchemy import select
 
 from billing.customers.services import get_customer_by_id
+from billing.db import read_only
 from billing.errors import NotAllowed, NotFound, ValidationFailed
+from billing.invoicing.models import Invoice
 from billing.payments import customers as payment_customers
 from billing.payments.interface import ProviderError
 from billing.payments.models import SavedPaymentMethod
@@ -52,6 +55,16 @@ def customer_payments(*, organization_id: str, customer_id: str) -> CustomerPaym
     methods = payment_customers.list_methods(organization_id=organization_id, customer_id=customer_id) if code else []
     return CustomerPayments(provider_kind=customer.payment_provider if code else None, provider_code=code,
                             methods=[m for m in methods if m.provider_code == code])
+
+
+def failed_invoices(*, organization_id: str, customer_id: str, invoice_ids: set[str]) -> set[str]:
+    """Which of these invoices of the customer saw their last payment fail (their credits stay pending)."""
+    if not invoice_ids:
+        return set()
+    with read_only() as session:
+        return set(session.scalars(select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.customer_id == customer_id,
+            Invoice.id.in_(invoice_ids), Invoice.payment_status == "failed")))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from billing.links import Claim
 from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
-from portal.payments import CustomerPayments, customer_payments
+from portal.payments import CustomerPayments, customer_payments, failed_invoices
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
 from web.responses import page_security_headers, pdf_file, saved
 from wording import portal as words
@@ -118,7 +118,10 @@ def _invoices_context(access: Access, token: str, payments: CustomerPayments | N
 def _wallets_context(access: Access, token: str, payments: CustomerPayments | None = None) -> dict[str, object]:
     payments = payments or _payments(access)
     views = _wallets(access)
-    return dict(wallets=views, wallet_pay_links=_wallet_pay_links(access, token, views, payments))
+    # A purchase whose payment failed keeps its credits pending: the wallet says the payment failed.
+    waiting = {t.invoice_id for view in views for t in view.transactions if t.status == "pending" and t.invoice_id}
+    return dict(wallets=views, wallet_pay_links=_wallet_pay_links(access, token, views, payments),
+                wallet_failed_invoices=failed_invoices(**access.scope, invoice_ids=waiting))
 
 
 def _wallets(access: Access) -> list[wallets.WalletView]:

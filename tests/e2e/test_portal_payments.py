@@ -112,7 +112,7 @@ def test_a_declined_charge_shows_failed_with_a_pay_button_and_another_card_pays_
     expect(page.locator(".pay-failure")).to_contain_text("declined")
     expect(page.locator(".method-option")).to_contain_text("•••• 0341")
     _type_card(page, CARD_OK)
-    page.get_by_role("button", name="Pay €120.00").last.click()
+    page.get_by_role("button", name="Pay €120.00 with this card").click()
     expect(page.get_by_text("This invoice is paid. Thank you!")).to_be_visible()
 
     page.get_by_role("link", name="Billing portal").click()

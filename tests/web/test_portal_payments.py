@@ -4,6 +4,7 @@ which link, and that a refused, paid, voided or expired case never charges."""
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -291,3 +292,28 @@ def test_the_set_up_page_adds_a_card_alone(client, org, acme, stripe):
     assert "Your card is saved." in client.get(saved.json["redirect"]).get_data(as_text=True)
     fresh = client.post(f"{path}/setup", headers=JSON, data={"csrf_token": csrf_token_in(html)})
     assert fresh.status_code == 200 and "_secret_" in fresh.json["client_secret"]
+
+
+def test_a_top_up_leads_to_its_pay_page_and_a_failed_payment_leaves_its_credits_pending(client, org, lago, run_jobs,
+                                                                                        acme, stripe):
+    from lago_python_client.models import Wallet
+
+    from billing.wallets.models import WalletTransaction
+
+    _save_card(client, acme, stripe, "4000000000000341")
+    wallet = lago.wallets.create(Wallet(external_customer_id="acme", rate_amount="1", currency="EUR", name="Prepaid"))
+    home = client.get(_portal(acme)).get_data(as_text=True)
+    bought = client.post(f"{_portal(acme)}/wallets/{wallet.lago_id}/top-up", headers={"HX-Request": "true"},
+                         data={"csrf_token": csrf_token_in(home), "credits": "25"})
+    assert bought.status_code == 200 and "/pay/" in bought.headers["HX-Redirect"]
+    assert f"?portal={_portal(acme).rsplit('/', 1)[1]}" in bought.headers["HX-Redirect"]
+    run_jobs()  # the default card is charged after commit: declined
+    home = client.get(_portal(acme)).get_data(as_text=True)
+    assert '<span class="badge badge-failed">payment failed</span> <span class="block small invoice-failed">' \
+           'Credits are added once paid.</span>' in home
+    with read_only() as session:
+        [credits] = session.scalars(select(WalletTransaction)).all()
+    assert credits.status == "pending"
+    target = urlsplit(bought.headers["HX-Redirect"])
+    pay = client.get(f"{target.path}?{target.query}")
+    assert pay.status_code == 200 and "€25.00" in pay.get_data(as_text=True)
