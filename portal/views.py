@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import DecimalException
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from billing import links
@@ -15,8 +15,9 @@ from billing.links import Claim
 from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
+from portal.payments import CustomerPayments, customer_payments, failed_invoices
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
-from web.responses import page_security_headers, pdf_file
+from web.responses import page_security_headers, pdf_file, saved
 from wording import portal as words
 
 portal_blueprint = Blueprint("portal", __name__)
@@ -33,7 +34,8 @@ def portal_security_headers(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    page_security_headers(response, frame_ancestors="'self'")
+    # A page taking a card allows its payment provider's origins (portal.payments), that page only.
+    page_security_headers(response, frame_ancestors="'self'", provider=g.get("provider_origins"))
     return response
 
 
@@ -82,6 +84,46 @@ def _invoices(access: Access):
                                       per_page=INVOICES_PER_PAGE)
 
 
+def _payments(access: Access) -> CustomerPayments:
+    return customer_payments(**access.scope)
+
+
+def pay_link(access: Access, token: str, invoice_id: str) -> str:
+    """The invoice's pay page, with the way back to this portal (the pay page checks it is the same customer)."""
+    return f"{links.pay_url(invoice_id=invoice_id, organization_id=access.claim.organization_id)}?portal={token}"
+
+
+def _invoice_pay_links(access: Access, token: str, invoices, payments: CustomerPayments) -> dict[str, str]:
+    """A pay page for every unpaid finalized invoice, when the customer can pay by card."""
+    if not payments.has_provider:
+        return {}
+    return {i.id: pay_link(access, token, i.id) for i in invoices.items
+            if i.status == "finalized" and i.payment_status in ("pending", "failed") and i.total_amount_cents > 0}
+
+
+def _wallet_pay_links(access: Access, token: str, views, payments: CustomerPayments) -> dict[str, str]:
+    """A pay page for every credit purchase still waiting for its payment, when the customer can pay by card."""
+    if not payments.has_provider:
+        return {}
+    return {t.id: pay_link(access, token, t.invoice_id) for view in views for t in view.transactions
+            if t.status == "pending" and t.invoice_id and t.transaction_status == "purchased"}
+
+
+def _invoices_context(access: Access, token: str, payments: CustomerPayments | None = None) -> dict[str, object]:
+    payments = payments or _payments(access)
+    invoices = _invoices(access)
+    return dict(invoices=invoices, invoice_pay_links=_invoice_pay_links(access, token, invoices, payments))
+
+
+def _wallets_context(access: Access, token: str, payments: CustomerPayments | None = None) -> dict[str, object]:
+    payments = payments or _payments(access)
+    views = _wallets(access)
+    # A purchase whose payment failed keeps its credits pending: the wallet says the payment failed.
+    waiting = {t.invoice_id for view in views for t in view.transactions if t.status == "pending" and t.invoice_id}
+    return dict(wallets=views, wallet_pay_links=_wallet_pay_links(access, token, views, payments),
+                wallet_failed_invoices=failed_invoices(**access.scope, invoice_ids=waiting))
+
+
 def _wallets(access: Access) -> list[wallets.WalletView]:
     return [w for w in wallets.customer_wallets(**access.scope) if w.wallet.status == "active"]
 
@@ -100,10 +142,12 @@ def home(token: str) -> ResponseReturnValue:
 
 def _page(access: Access, token: str) -> dict[str, object]:
     """Everything the whole portal page shows (its blocks need only their part of it)."""
+    payments = _payments(access)
     return dict(token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
-                meters=_meters(access), plans=_plans(access), now=runtime.clock.now(), invoices=_invoices(access),
-                credit_notes=_credit_notes(access), wallets=_wallets(access), wallet_error=None,
-                wallet_notice=None, wallet_forms={})
+                meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
+                credit_notes=_credit_notes(access), wallet_error=None, wallet_notice=None, wallet_forms={},
+                payments=payments, **_invoices_context(access, token, payments),
+                **_wallets_context(access, token, payments))
 
 
 def _credit_notes(access: Access) -> list[tuple[object, str]]:
@@ -132,7 +176,7 @@ def invoices(token: str) -> ResponseReturnValue:
         return _link_refused()
     if not is_htmx_request():
         return redirect(url_for("portal.home", token=token, page=_requested_page()))
-    return render_page(PAGE, "invoices", token=token, invoices=_invoices(access))
+    return render_page(PAGE, "invoices", token=token, **_invoices_context(access, token))
 
 
 @portal_blueprint.get("/<token>/wallets")
@@ -143,8 +187,8 @@ def wallet_balances(token: str) -> ResponseReturnValue:
         return _link_refused()
     if not is_htmx_request():
         return redirect(url_for("portal.home", token=token))
-    return render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None,
-                       wallet_notice=None, wallet_forms={})
+    return render_page(PAGE, "wallets", token=token, wallet_error=None, wallet_notice=None, wallet_forms={},
+                       **_wallets_context(access, token))
 
 
 @portal_blueprint.post("/<token>/wallets/<wallet_id>/top-up")
@@ -159,6 +203,7 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
         return _link_refused()
     error = notice = None
     forms = {}
+    created = []
     typed = (request.form.get("credits") or "").strip()
     try:
         created = wallets.create_wallet_transaction(organization_id=access.claim.organization_id,
@@ -174,13 +219,19 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     except (OverflowError, DecimalException):  # a number too large to compute with (1e400): nothing written
         error = words.top_up_too_large()
         forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
+    payments = _payments(access)
+    if error is None and payments.has_provider:
+        # The customer pays by card: straight to the pay page of the credit purchase's invoice.
+        invoice_id = next((t.invoice_id for t in created if t.invoice_id), None)
+        if invoice_id is not None:
+            return saved(pay_link(access, token, invoice_id))
     if not is_htmx_request():
         if error is None:
             return redirect(url_for("portal.home", token=token), code=303)
         # Without htmx (no JavaScript), the whole page again, with the refused amount and its reason.
         return render_page(PAGE, "content", status=422, **{**_page(access, token), "wallet_forms": forms})
-    response = render_page(PAGE, "wallets", token=token, wallets=_wallets(access), wallet_error=None,
-                           wallet_notice=notice, wallet_forms=forms)
+    response = render_page(PAGE, "wallets", token=token, wallet_error=None, wallet_notice=notice, wallet_forms=forms,
+                           **_wallets_context(access, token, payments))
     response.headers["HX-Trigger"] = "invoices-changed"
     return response
 

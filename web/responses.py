@@ -5,13 +5,17 @@ Shared by the portal and admin blueprints, which may not import each other (like
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from flask import Response, redirect
 
 from web.htmx import is_htmx_request
 
-# The pages' scripts and styles are Tally's own files (htmx is vendored): nothing inline, nothing from elsewhere.
+# The pages' scripts and styles are Tally's own files (htmx is vendored): nothing inline, nothing from elsewhere,
+# except on a page that takes a card: there the payment provider's script, frames and API are allowed, by origin.
 _CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'{script}; style-src 'self'; img-src 'self' data:;{frame}{connect} "
     "frame-ancestors {frame_ancestors}; form-action 'self'; base-uri 'none'; object-src 'none'")
 
 
@@ -43,7 +47,26 @@ def pdf_file(data: bytes, number: str, *, default: str = "invoice", cache_contro
     return Response(data, mimetype="application/pdf", headers=headers)
 
 
-def page_security_headers(response: Response, *, frame_ancestors: str) -> None:
-    """The content security policy of Tally's HTML pages; `frame_ancestors` says who may frame them."""
+@dataclass(frozen=True)
+class ProviderOrigins:
+    """The origins a payment provider's browser script needs on a page: its script, its frames, its API."""
+
+    script: Sequence[str] = ()
+    frame: Sequence[str] = ()
+    connect: Sequence[str] = ()
+
+
+def _sources(origins: Sequence[str]) -> str:
+    return "".join(f" {origin}" for origin in origins)
+
+
+def page_security_headers(response: Response, *, frame_ancestors: str,
+                          provider: ProviderOrigins | None = None) -> None:
+    """The content security policy of Tally's HTML pages; `frame_ancestors` says who may frame them, and
+    `provider` which payment provider origins a page taking a card may use (on that page only)."""
+    provider = provider or ProviderOrigins()
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = _CONTENT_SECURITY_POLICY.format(frame_ancestors=frame_ancestors)
+    response.headers["Content-Security-Policy"] = _CONTENT_SECURITY_POLICY.format(
+        frame_ancestors=frame_ancestors, script=_sources(provider.script),
+        frame=f" frame-src 'self'{_sources(provider.frame)};" if provider.frame else "",
+        connect=f" connect-src 'self'{_sources(provider.connect)};" if provider.connect else "")
