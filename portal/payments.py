@@ -133,15 +133,7 @@ def provider_method_id(form) -> str:
 
 
 def keep_new_method(*, organization_id: str, customer_id: str, method_id: str) -> SavedPaymentMethod:
-    """Keep a method the customer just set up in the browser.
-
-    Stripe attaches a card to the customer when its SetupIntent is confirmed: reading the customer's methods
-    back finds it. A provider that does not (localstripe) gets it attached now; a decline there is the answer.
-    """
-    stored = payment_customers.refresh_methods(organization_id=organization_id, customer_id=customer_id)
-    found = next((m for m in stored if m.provider_method_id == method_id), None)
-    if found is not None:
-        return found
+    """Keep a method the customer just set up in the browser (billing.payments.customers.save_new_method)."""
     return payment_customers.save_new_method(organization_id=organization_id, customer_id=customer_id,
                                              provider_method_id=method_id)
 

@@ -171,13 +171,21 @@ def refresh_methods(*, organization_id: str, customer_id: str) -> list[SavedPaym
 
 
 def save_new_method(*, organization_id: str, customer_id: str, provider_method_id: str) -> SavedPaymentMethod:
-    """Attach a method the customer just entered (a card declined here raises ValidationFailed with the reason)."""
+    """Keep a method the customer just entered (a card declined here raises ValidationFailed with the reason).
+
+    Stripe attaches a card to the customer when its SetupIntent is confirmed in the browser: it is then among
+    the customer's methods already. One that is not (a bare method, or a provider that does not attach at
+    set-up, as localstripe) is attached now.
+    """
     code, provider_customer_id = _provider_customer(organization_id, customer_id)
     with read_only() as session:
         adapter = providers.adapter_for(session, organization_id, code)
     try:
-        attached = adapter.attach_payment_method(provider_customer_id, provider_method_id)
         methods = adapter.list_payment_methods(provider_customer_id)
+        attached = next((m for m in methods if m.id == provider_method_id), None)
+        if attached is None:
+            attached = adapter.attach_payment_method(provider_customer_id, provider_method_id)
+            methods = adapter.list_payment_methods(provider_customer_id)
     except ProviderError as error:
         if error.retryable:
             raise NotAllowed("payment_provider_unavailable") from error
