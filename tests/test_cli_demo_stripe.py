@@ -39,6 +39,9 @@ def test_the_demo_is_connected_to_the_local_stripe(cli: Cli, localstripe: str):
         assert "Stripe: local test Stripe" in again.stdout
         assert cli.count(f"SELECT count(*) FROM customers WHERE organization_id = {org} AND "
                          "payment_provider_customer_id LIKE 'cus_%'") == customers
+        reset = cli("seed-demo", "--reset")  # the organization's providers go with it, and come back
+        assert "Stripe: local test Stripe" in reset.stdout
+        assert cli.count("SELECT count(*) FROM payment_providers") == 1
     finally:
         localstripe_server.register_webhook(localstripe, "http://127.0.0.1:9/", "whsec_tally_demo_webhooks",
                                             webhook_id="tally-demo", events=["tally.never"])
