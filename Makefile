@@ -15,11 +15,23 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process)
+# The demo's local test Stripe (localstripe, tests/servers/stripe.py): started by `make run` in the background
+# and stopped with it; TALLY_DEMO_STRIPE=off leaves it out (docs/payments.md).
+STRIPE_PORT ?= 8420
+STRIPE_LOG = $${TALLY_INSTANCE_PATH:-instance}/localstripe.log
+
+run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process, a local test Stripe)
 	$(FLASK) db upgrade
-	TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)} $(FLASK) seed-demo
-	@echo "Tally is starting on http://$(HOST):$(PORT)  (Ctrl-C to stop)"
-	TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)} $(FLASK) run --host $(HOST) --port $(PORT)
+	@export TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)}; \
+	case "$${TALLY_DEMO_STRIPE:-on}" in off|http*) ;; *) \
+	  echo "Starting the local test Stripe on http://127.0.0.1:$(STRIPE_PORT) (log: $(STRIPE_LOG))"; \
+	  $(BIN)/python -m tests.servers.stripe --port $(STRIPE_PORT) >$(STRIPE_LOG) 2>&1 & stripe_pid=$$!; \
+	  trap 'kill $$stripe_pid 2>/dev/null' EXIT; trap 'kill $$stripe_pid 2>/dev/null; exit 130' INT TERM; \
+	  export TALLY_DEMO_STRIPE=http://127.0.0.1:$(STRIPE_PORT);; \
+	esac; \
+	$(FLASK) seed-demo || exit 1; \
+	echo "Tally is starting on http://$(HOST):$(PORT)  (Ctrl-C to stop)"; \
+	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: install-dev system-deps-test  ## the whole test suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import common, ingest_batch, ingest_single, invoice_run, usage_volume
+from bench import common, ingest_batch, ingest_single, invoice_run, payment_collection, usage_volume
 
 
 def main(argv: list[str]) -> int:
@@ -31,10 +31,12 @@ def main(argv: list[str]) -> int:
     rows += usage_rows
     invoice_rows, invoices = invoice_run.main(["--subscriptions", "500", "--pdfs", "20"] if quick else [])
     rows += invoice_rows
+    payment_rows, payments = payment_collection.main(["--invoices", "100", "--customers", "10"] if quick else [])
+    rows += payment_rows
     info["total_s"] = round(time.perf_counter() - started)
     table = common.print_table(rows, f"Tally benchmarks, commit {info['commit']}")
     common.save("all", {"environment": info, "ingest_batch": batch, "ingest_single": single, "usage_volume": usage,
-                        "invoice_run": invoices, "table": table})
+                        "invoice_run": invoices, "payment_collection": payments, "table": table})
     print(f"\n(all figures measured in this run; {info['total_s']} s; JSON in {common.OUT}/all.json)")
     return 0
 

@@ -22,7 +22,8 @@ class Cli:
         self.env = {key: value for key, value in os.environ.items()
                     if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TALLY_BASE_URL", "FLASK_APP")}
         self.env.update(DATABASE_URL=f"sqlite:///{self.database}", TALLY_INSTANCE_PATH=str(instance),
-                        TALLY_EMBEDDED_CLOCK="0", PYTHONUNBUFFERED="1")
+                        TALLY_EMBEDDED_CLOCK="0", PYTHONUNBUFFERED="1",
+                        TALLY_DEMO_STRIPE="off")  # the demo's Stripe: tests/test_cli_demo_stripe.py
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self.env,

@@ -113,11 +113,14 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
 
     from admin import admin_blueprint
     from api import api_blueprint
+    from api.provider_webhooks import provider_webhooks_blueprint
     from portal import pay_blueprint, portal_blueprint
     from web import cli, files, headers, health, jinja, throttle
 
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
     csrf.exempt(api_blueprint)  # the API authenticates with bearer keys, not cookies
+    app.register_blueprint(provider_webhooks_blueprint)
+    csrf.exempt(provider_webhooks_blueprint)  # payment providers sign their webhooks; no cookie, no form
     app.register_blueprint(portal_blueprint, url_prefix="/portal")
     app.register_blueprint(pay_blueprint, url_prefix="/pay")  # links.pay_url and links.setup_url
     app.register_blueprint(admin_blueprint, url_prefix="/admin")

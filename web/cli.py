@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -259,14 +260,20 @@ def register(app: Flask) -> None:
     @click.option("--reset/--no-reset", default=False, help="reseed even if the demo organization exists")
     def seed_demo_command(reset: bool):
         """Load a demo organization with metrics, plans, customers, a month of events and invoices."""
-        from web.demo import seed_demo
+        from web.demo import DEMO_STRIPE_URL, seed_demo
 
-        result = seed_demo(reset=reset)
+        # TALLY_DEMO_STRIPE: "off", or the local test Stripe's URL (default: the one `make run` starts).
+        demo_stripe = os.environ.get("TALLY_DEMO_STRIPE", "").strip()
+        stripe_url = None if demo_stripe.lower() == "off" else (demo_stripe if demo_stripe.startswith("http")
+                                                                  else DEMO_STRIPE_URL)
+        result = seed_demo(reset=reset, stripe_url=stripe_url)
         settings = current_app.config["TALLY"]
         click.echo(f"Demo organization: {result.organization_name}")
         click.echo(f"Admin:  {settings.base_url}/admin/login  (login {result.admin_email} / {result.admin_password})")
         click.echo(f"Portal: {result.portal_url}")
         click.echo(f"API key: {result.api_key}" if result.api_key else "API key: (created on first seed)")
+        if result.stripe is not None:
+            click.echo(f"Stripe: {result.stripe.message}")
 
     @app.cli.group("billing")
     def billing_group():

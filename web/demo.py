@@ -3,11 +3,22 @@
 Everything is built through the billing services, as an integration would through the API:
 metrics, plans, customers, subscriptions that started about two months ago, a few thousand
 deterministic events, then the ended periods are billed so that real invoices exist.
+
+Unless TALLY_DEMO_STRIPE is "off", the demo organization is also connected to the local test Stripe that
+`make run` starts (localstripe, `python -m tests.servers.stripe --port 8420`): a provider `stripe_test`,
+localstripe's webhooks registered to Tally's route, the demo customers linked to Stripe customers, so that
+a card (4242 4242 4242 4242) can be added in the portal and an invoice paid. Without localstripe running,
+the seed says so and goes on.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -79,6 +90,21 @@ CUSTOMERS = [
 ]
 
 
+# The local test Stripe of `make run` (localstripe accepts any sk_test_/pk_test_ key; the webhook secret is
+# the demo's own). Test data only: nothing here is a real Stripe credential.
+DEMO_STRIPE_URL = "http://127.0.0.1:8420"
+DEMO_STRIPE_CODE = "stripe_test"
+DEMO_STRIPE_SETTINGS = {"secret_key": "sk_test_tally_demo", "publishable_key": "pk_test_demo",  # noqa: S105
+                        "webhook_secret": "whsec_tally_demo_webhooks"}
+DEMO_STRIPE_WEBHOOK_ID = "tally-demo"
+
+
+@dataclass(frozen=True)
+class DemoStripe:
+    connected: bool
+    message: str
+
+
 @dataclass(frozen=True)
 class DemoResult:
     organization_id: str
@@ -91,21 +117,27 @@ class DemoResult:
     customers: int
     events: int
     invoices: int
+    stripe: DemoStripe | None = None  # None: TALLY_DEMO_STRIPE=off
 
 
-def seed_demo(*, reset: bool = False) -> DemoResult:
-    """Create the demo organization unless it exists (with `reset`, delete it and create it again)."""
+def seed_demo(*, reset: bool = False, stripe_url: str | None = None) -> DemoResult:
+    """Create the demo organization unless it exists (with `reset`, delete it and create it again).
+
+    With `stripe_url`, connect it to the local test Stripe there (again on each seed: localstripe forgets
+    its webhooks when it restarts).
+    """
     organization_id = find_organization_by_name(DEMO_ORGANIZATION)
     if organization_id is not None and reset:
         delete_organization_data(organization_id)
         organization_id = None
     if organization_id is not None:
         _ensure_admin(organization_id)
+        stripe = connect_demo_stripe(organization_id, stripe_url) if stripe_url else None
         return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                           admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                           portal_url=_portal_url(organization_id), api_key=None, created=False,
                           customers=_count(organization_id, "customers"), events=_count(organization_id, "events"),
-                          invoices=_count(organization_id, "invoices"))
+                          invoices=_count(organization_id, "invoices"), stripe=stripe)
 
     now = runtime.clock.now()
     created = create_organization(name=DEMO_ORGANIZATION, default_currency=DEMO_CURRENCY, timezone=DEMO_TIMEZONE)
@@ -117,10 +149,62 @@ def seed_demo(*, reset: bool = False) -> DemoResult:
     events = _seed_events(organization_id, now)
     invoices = _bill_ended_periods(subscription_ids, now)
     _wait_for_jobs()
+    stripe = connect_demo_stripe(organization_id, stripe_url) if stripe_url else None
     return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                       admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                       portal_url=_portal_url(organization_id), api_key=created.api_key, created=True,
-                      customers=len(CUSTOMERS), events=events, invoices=len(invoices))
+                      customers=len(CUSTOMERS), events=events, invoices=len(invoices), stripe=stripe)
+
+
+def _stripe_answers(stripe_url: str, wait: float) -> bool:
+    """Whether localstripe answers at `stripe_url`, trying for `wait` seconds (`make run` has just started it)."""
+    request = urllib.request.Request(f"{stripe_url}/v1/customers?limit=1",  # noqa: S310 (http only: cli)
+                                     headers={"Authorization": f"Bearer {DEMO_STRIPE_SETTINGS['secret_key']}"})
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310 (a local URL of the operator's)
+                json.loads(response.read())
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.25)
+
+
+def _register_stripe_webhook(stripe_url: str, organization_id: str) -> None:
+    """Tell localstripe to post its signed events to Tally's route (localstripe has no WebhookEndpoints API)."""
+    url = f"{runtime.base_url}/webhooks/stripe/{organization_id}?code={DEMO_STRIPE_CODE}"
+    data = urllib.parse.urlencode({"url": url, "secret": DEMO_STRIPE_SETTINGS["webhook_secret"]}).encode()
+    request = urllib.request.Request(f"{stripe_url}/_config/webhooks/{DEMO_STRIPE_WEBHOOK_ID}",  # noqa: S310
+                                     data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (a local URL of the operator's)
+        pass
+
+
+def connect_demo_stripe(organization_id: str, stripe_url: str = DEMO_STRIPE_URL, *, wait: float = 5.0) -> DemoStripe:
+    """Connect the demo organization to the local test Stripe and link its customers; say why not if it is down."""
+    from billing.customers.services import upsert_customer
+    from billing.payments.providers import connect_provider
+
+    stripe_url = stripe_url.rstrip("/")
+    if not _stripe_answers(stripe_url, wait):
+        return DemoStripe(False, f"no local Stripe answers at {stripe_url}: card payments are off in the demo "
+                                 f"(start one with `python -m tests.servers.stripe --port 8420`, then seed again)")
+    connect_provider(organization_id=organization_id, kind="stripe", code=DEMO_STRIPE_CODE, name="Stripe (local test)",
+                     settings={**DEMO_STRIPE_SETTINGS, "api_base": stripe_url})
+    try:
+        _register_stripe_webhook(stripe_url, organization_id)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        return DemoStripe(False, f"the local Stripe at {stripe_url} refused its webhook ({error}): seed again")
+    for customer in CUSTOMERS:
+        upsert_customer(organization_id=organization_id, data={
+            "external_id": customer.external_id,
+            "billing_configuration": {"payment_provider": "stripe", "payment_provider_code": DEMO_STRIPE_CODE,
+                                      "sync_with_provider": True}})
+    _wait_for_jobs()  # the customers created at Stripe
+    return DemoStripe(True, f"local test Stripe at {stripe_url} (code {DEMO_STRIPE_CODE}): add the card "
+                            f"4242 4242 4242 4242 in the portal and pay an invoice")
 
 
 def _describe_organization(organization_id: str) -> None:

@@ -14,14 +14,16 @@ class EmailDelivery(Base):
     """One email to send: the outbox row, written in the transaction of the change it announces.
 
     One per (invoice, kind): finalizing twice never queues a second mail; one per (wallet, kind,
-    crossing): a wallet's depletion is mailed once each time its ongoing balance reaches zero. Its
-    id makes the Message-ID, the same on every attempt.
+    crossing): a wallet's depletion is mailed once each time its ongoing balance reaches zero; one per
+    (payment, kind): a payment's receipt or failure is mailed once. Its id makes the Message-ID, the
+    same on every attempt.
     """
 
     __tablename__ = "email_deliveries"
     __table_args__ = (
         UniqueConstraint("invoice_id", "kind", name="uq_email_deliveries_invoice_kind"),
         UniqueConstraint("wallet_id", "kind", "sequence", name="uq_email_deliveries_wallet_kind_sequence"),
+        UniqueConstraint("payment_id", "kind", name="uq_email_deliveries_payment_kind"),
         Index("ix_email_deliveries_due", "status", "next_attempt_at"),
     )
 
@@ -29,6 +31,8 @@ class EmailDelivery(Base):
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
     wallet_id: Mapped[str | None] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
+    # A payment's mail (a receipt, a failed charge, a payment to confirm): one per payment and kind.
+    payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
     sequence: Mapped[int | None]  # a wallet mail: which crossing of the wallet it announces
     # What the mail states, as it was when it was queued (a retry hours later says the same).
     details: Mapped[dict] = mapped_column(default=dict)

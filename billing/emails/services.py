@@ -5,6 +5,9 @@
 (a rolled-back change sends nothing; a committed one is never lost) and ask for it after commit.
 They run as handlers of the domain events `InvoiceFinalized` and `WalletDepleted` (billing.events,
 subscribed by `subscribe_to_events` at configuration time): invoicing and wallets never import emails.
+`queue_payment_email` does the same for a payment's receipt, failure or confirmation (the payment core's
+PaymentSucceeded, PaymentFailed, PaymentRequiresAction), once per payment and kind; what those mails say
+is written in billing.emails.payment_mails.
 `send_email` claims a due row under a lease (two workers never both send it), sends it through
 the `Mailer` port and records the outcome, scheduling a retry on failure.
 """
@@ -20,11 +23,14 @@ from sqlalchemy.orm import Session
 
 from billing import events, links, outbox
 from billing.db import new_id, read_only, unit_of_work
+from billing.emails import payment_mails
 from billing.emails.models import EmailDelivery
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import Invoice
 from billing.money import format_money, locale_for_country
+from billing.payments.events import PaymentFailed, PaymentRequiresAction, PaymentSucceeded
+from billing.payments.models import Payment
 from billing.ports import OutgoingMail, runtime
 from billing.wallets.events import WalletDepleted
 from billing.wallets.models import Wallet
@@ -67,6 +73,9 @@ def subscribe_to_events() -> None:
     """Queue the customers' emails on the events that call for one (configuration time: billing.events)."""
     events.subscribe(InvoiceFinalized, _on_invoice_finalized)
     events.subscribe(WalletDepleted, _on_wallet_depleted)
+    events.subscribe(PaymentSucceeded, _on_payment_event)
+    events.subscribe(PaymentFailed, _on_payment_event)
+    events.subscribe(PaymentRequiresAction, _on_payment_event)
 
 
 def _on_invoice_finalized(session: Session, event: InvoiceFinalized) -> None:
@@ -76,6 +85,37 @@ def _on_invoice_finalized(session: Session, event: InvoiceFinalized) -> None:
 def _on_wallet_depleted(session: Session, event: WalletDepleted) -> None:
     queue_wallet_depleted_email(session, event.wallet, ongoing_balance_cents=event.ongoing_balance_cents,
                                 credits_ongoing_balance=event.credits_ongoing_balance)
+
+
+_PAYMENT_KINDS = {PaymentSucceeded: payment_mails.PAYMENT_SUCCEEDED, PaymentFailed: payment_mails.PAYMENT_FAILED,
+                  PaymentRequiresAction: payment_mails.PAYMENT_REQUIRES_ACTION}
+
+
+def _on_payment_event(session: Session, event: PaymentSucceeded | PaymentFailed | PaymentRequiresAction) -> None:
+    queue_payment_email(session, event.payment, event.invoice, kind=_PAYMENT_KINDS[type(event)])
+
+
+def queue_payment_email(session: Session, payment: Payment, invoice: Invoice, *, kind: str) -> str | None:
+    """Record, in the payment's transaction, its receipt, its failure or its confirmation mail; once each.
+
+    NOTE: a failure or a confirmation is mailed only for a charge made without the customer (off-session:
+    the collection job); on the pay page they see the answer at once. A receipt is mailed for every
+    payment, manual ones included (Lago issues a receipt for each payment). None when nothing is to be sent.
+    """
+    email = (invoice.customer.email or "").strip()
+    if runtime.mailer is None or not email:
+        return None
+    if kind != payment_mails.PAYMENT_SUCCEEDED and not (payment.off_session and payment.payment_type == "provider"):
+        return None
+    if session.scalar(select(EmailDelivery.id).where(EmailDelivery.payment_id == payment.id,
+                                                     EmailDelivery.kind == kind)):
+        return None
+    delivery = EmailDelivery(organization_id=payment.organization_id, payment_id=payment.id, kind=kind,
+                             to_address=email, status="pending", next_attempt_at=runtime.clock.now(),
+                             details=payment_mails.details_of(session, kind, payment, invoice))
+    session.add(delivery)
+    session.flush()
+    return _ask_after_commit(session, delivery)
 
 
 def _ask_after_commit(session: Session, delivery: EmailDelivery) -> str:
@@ -184,6 +224,13 @@ def _build(delivery_id: str) -> OutgoingMail:
         organization_id, kind, invoice_id = session.execute(select(
             EmailDelivery.organization_id, EmailDelivery.kind, EmailDelivery.invoice_id).where(
             EmailDelivery.id == delivery_id)).one()
+    if kind in payment_mails.KINDS:
+        with read_only() as session:
+            delivery = session.get(EmailDelivery, delivery_id)
+            invoice = session.get(Invoice, session.get(Payment, delivery.payment_id).invoice_id)
+            sender = _sender(invoice.customer.organization)
+            return payment_mails.payment_mail(delivery, invoice, sender=sender,
+                                              message_id=_message_id(delivery, sender))
     if kind == INVOICE_FINALIZED:
         # Rendered now when the PDF job has not run yet (or PDFs are rendered on demand only);
         # outside any open session: rendering records the file in a transaction of its own.

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing import serializers
+from billing import links, serializers
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import finalization
@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 INVOICE_PAYMENT_STATUS_UPDATED = "invoice.payment_status_updated"
 INVOICE_PAYMENT_FAILURE = "invoice.payment_failure"
 PAYMENT_REQUIRES_ACTION = "payment.requires_action"
+
+# NOTE: real Stripe declines an off-session charge that the card's bank wants authenticated with this code
+# (the PaymentIntent goes back to `requires_payment_method`; Stripe docs, "Charge saved cards" and the
+# test card 4000002760003184). Lago then asks the customer to act (`payment.requires_action`): Tally sends
+# them to its own pay page, where they pay on-session and authenticate there.
+AUTHENTICATION_REQUIRED = "authentication_required"
 
 # A status only moves forward: a late `processing` never undoes a `succeeded` (webhooks arrive out of order).
 _RANK = {"pending": 0, "processing": 1, "requires_action": 1, "succeeded": 2, "failed": 2}
@@ -87,6 +93,12 @@ def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, cust
             raise NotFound("invoice")
         customer = invoice.customer
         open_payment = _open_payment(session, invoice.id)
+        if open_payment is not None and not off_session and _waits_for_the_customer(open_payment):
+            # The customer came to the pay page the declined off-session charge sent them to: that attempt
+            # is over at the provider, and this on-session one replaces it.
+            open_payment.status = "failed"
+            session.flush()
+            open_payment = None
         if open_payment is not None:
             # A pending row without the provider's id is an attempt killed before its answer was written:
             # retried with the same key. One the provider knows is waiting for its webhook.
@@ -121,6 +133,12 @@ def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, cust
             invoice.payment_status = "pending"
             _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
         return payment, None
+
+
+def _waits_for_the_customer(payment: Payment) -> bool:
+    """An off-session charge declined for authentication: its only way on is a new attempt on the pay page."""
+    return payment.status == "requires_action" and payment.off_session \
+        and payment.error_code == AUTHENTICATION_REQUIRED
 
 
 def _charge(organization_id: str, payment: Payment, *, return_url: str | None) -> ChargeResult:
@@ -236,6 +254,9 @@ def apply_status(uow: UnitOfWork, payment: Payment, status: str, *, provider_pay
                  provider_status: str | None = None, error_code: str | None = None, error_message: str | None = None,
                  next_action_url: str | None = None) -> bool:
     """Move a payment to `status` (never backwards) and its invoice with it; False when nothing moved."""
+    if status == "failed" and error_code == AUTHENTICATION_REQUIRED and payment.off_session and payment.invoice_id:
+        status = "requires_action"  # the answer of the charge and of its webhook alike (NOTE at the top)
+        next_action_url = links.pay_url(invoice_id=payment.invoice_id, organization_id=payment.organization_id)
     if provider_payment_id and not payment.provider_payment_id:
         payment.provider_payment_id = provider_payment_id
     if _RANK[status] <= _RANK[payment.status] and not (status == "requires_action" and payment.status == "processing"):
@@ -246,6 +267,7 @@ def apply_status(uow: UnitOfWork, payment: Payment, status: str, *, provider_pay
         payment.error_code, payment.error_message = error_code, error_message
     if status == "requires_action":
         payment.next_action_url = next_action_url
+        payment.error_code, payment.error_message = error_code, error_message
     session = uow.session
     invoice = (get_invoice_in(session, payment.organization_id, payment.invoice_id, lock=True)
                if payment.invoice_id else None)

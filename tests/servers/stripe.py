@@ -13,6 +13,11 @@ differs from Stripe in a way the payment contract relies on, this module closes 
 - 3-D Secure: localstripe's `next_action` has an empty `stripe_js` and refuses `return_url`. Here the page
   is filled in (a small page of this server that completes or fails the authentication, as Stripe's test
   page does), and a `return_url` gives Stripe's `redirect_to_url` next action.
+- Off-session authentication: Stripe's card 4000002760003184 always asks for 3-D Secure, and an off-session
+  charge of it is declined (402, `authentication_required`, the PaymentIntent back to
+  `requires_payment_method`, a `payment_intent.payment_failed` event); localstripe would wait for an
+  authentication nobody is there to give. Here it is declined as Stripe does. The other 3-D Secure cards
+  (4000002500003155, ...) keep localstripe's `requires_action`.
 
 localstripe keeps one store per process, so there is one server per process: `start_localstripe` starts
 it once and returns the same URL afterwards.
@@ -39,7 +44,8 @@ HOST = "127.0.0.1"
 TEST_SECRET_KEY = "sk_test_localstripe"  # noqa: S105 (localstripe accepts any sk_… key)
 AUTHENTICATE_PATH = "/_config/authenticate/{id}"  # /_config/ needs no key at localstripe
 
-_state: dict[str, object] = {"base_url": None, "return_url": None, "patched": False}
+_state: dict[str, object] = {"base_url": None, "return_url": None, "off_session": False, "patched": False}
+ALWAYS_AUTHENTICATE = "4000002760003184"  # Stripe's "authentication required on all transactions" card
 _lock = threading.Lock()
 _answers: dict[tuple[str, str], tuple[str, bytes, int, bytes]] = {}
 
@@ -112,14 +118,19 @@ def _patch_authentication() -> None:
 
     def _api_create(cls, return_url=None, **data):
         _state["return_url"] = return_url
+        _state["off_session"] = resources.try_convert_to_bool(data.get("off_session")) is True
         try:
             return create(cls, **data)
         finally:
-            _state["return_url"] = None
+            _state["return_url"], _state["off_session"] = None, False
 
     def _confirm(self, on_failure_now):
         confirm(self, on_failure_now)
         if not self.next_action:
+            return
+        method = resources.PaymentMethod._api_retrieve(self.payment_method)
+        if _state["off_session"] and getattr(method, "_card_number", None) == ALWAYS_AUTHENTICATE:
+            _decline_for_authentication(self, on_failure_now)
             return
         self._return_url = _state["return_url"] or getattr(self, "_return_url", None)
         query = urllib.parse.urlencode({"client_secret": self.client_secret})
@@ -132,6 +143,19 @@ def _patch_authentication() -> None:
 
     intent_class._api_create = classmethod(_api_create)
     intent_class._confirm = _confirm
+
+
+def _decline_for_authentication(intent, on_failure_now) -> None:
+    """Stripe's answer to an off-session charge the bank wants authenticated: a failed charge, a 402."""
+    intent.next_action = None
+    charge = resources.Charge(amount=intent.amount, currency=intent.currency, customer=intent.customer,
+                              source=intent.payment_method)
+    charge.payment_intent = intent.id
+    charge.status = "failed"
+    charge.failure_code = "authentication_required"
+    charge.failure_message = "Your card was declined. This transaction requires authentication."
+    intent.latest_charge = charge
+    on_failure_now()  # the payment_intent.payment_failed event, then the card error
 
 
 async def _authentication_page(request: web.Request) -> web.Response:
