@@ -53,7 +53,7 @@ class Customer(Base):
     # provider's customer (sync_with_provider), and the method types offered (card, sepa_debit, ...).
     payment_provider_code: Mapped[str | None] = mapped_column(String(255))
     sync_with_provider: Mapped[bool] = mapped_column(default=False, server_default=false())
-    provider_payment_methods: Mapped[list] = mapped_column(default=list)
+    provider_payment_methods: Mapped[list | None] = mapped_column(default=list)
     # Why the provider's customer could not be created or updated, until it can (customer.payment_provider_error).
     payment_provider_error: Mapped[str | None] = mapped_column(String(1000))
     metadata_: Mapped[list] = mapped_column("metadata", default=list)
