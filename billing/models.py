@@ -13,6 +13,7 @@ from billing.catalog.models import (
 )
 from billing.customers.models import Customer
 from billing.db import Base
+from billing.dunning.models import DunningAttempt, DunningCampaign, DunningCampaignThreshold
 from billing.emails.models import EmailDelivery
 from billing.invoicing.failures import BillingFailure
 from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
@@ -24,6 +25,8 @@ from billing.payments.models import (
     Payment,
     PaymentProviderAccount,
     PaymentReceipt,
+    PaymentRequest,
+    PaymentRequestInvoice,
     Refund,
     SavedPaymentMethod,
 )
@@ -32,7 +35,8 @@ from billing.wallets.models import RecurringTransactionRule, Wallet, WalletCheck
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AddOn", "AppliedProviderEvent", "BillingFailure", "Payment", "PaymentProviderAccount", "PaymentReceipt",
+    "AddOn", "AppliedProviderEvent", "DunningAttempt", "DunningCampaign", "DunningCampaignThreshold",
+    "PaymentRequest", "PaymentRequestInvoice", "BillingFailure", "Payment", "PaymentProviderAccount", "PaymentReceipt",
     "Refund", "SavedPaymentMethod", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",
     "EmailDelivery", "Fee", "Invoice", "InvoiceSubscription", "Organization", "Plan", "RollupWatermark", "Sequence",

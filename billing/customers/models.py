@@ -56,6 +56,13 @@ class Customer(Base):
     provider_payment_methods: Mapped[list | None] = mapped_column(default=list)
     # Why the provider's customer could not be created or updated, until it can (customer.payment_provider_error).
     payment_provider_error: Mapped[str | None] = mapped_column(String(1000))
+    # Dunning (Lago's applied_dunning_campaign_code, exclude_from_dunning_campaign): the customer's own
+    # campaign (else the organization's default), or none at all; where the current cycle stands.
+    applied_dunning_campaign_id: Mapped[str | None] = mapped_column(ForeignKey("dunning_campaigns.id"))
+    exclude_from_dunning_campaign: Mapped[bool] = mapped_column(default=False, server_default=false())
+    last_dunning_campaign_attempt: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_dunning_campaign_attempt_at: Mapped[datetime | None]
+    dunning_cycle: Mapped[int] = mapped_column(default=0, server_default="0")
     metadata_: Mapped[list] = mapped_column("metadata", default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -24,6 +24,7 @@ class EmailDelivery(Base):
         UniqueConstraint("invoice_id", "kind", name="uq_email_deliveries_invoice_kind"),
         UniqueConstraint("wallet_id", "kind", "sequence", name="uq_email_deliveries_wallet_kind_sequence"),
         UniqueConstraint("payment_id", "kind", name="uq_email_deliveries_payment_kind"),
+        UniqueConstraint("payment_request_id", "kind", name="uq_email_deliveries_payment_request_kind"),
         Index("ix_email_deliveries_due", "status", "next_attempt_at"),
     )
 
@@ -33,6 +34,8 @@ class EmailDelivery(Base):
     wallet_id: Mapped[str | None] = mapped_column(ForeignKey("wallets.id", ondelete="CASCADE"))
     # A payment's mail (a receipt, a failed charge, a payment to confirm): one per payment and kind.
     payment_id: Mapped[str | None] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    # A payment request's reminder (a dunning attempt's, or one asked by hand): one per request and kind.
+    payment_request_id: Mapped[str | None] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"))
     sequence: Mapped[int | None]  # a wallet mail: which crossing of the wallet it announces
     # What the mail states, as it was when it was queued (a retry hours later says the same).
     details: Mapped[dict] = mapped_column(default=dict)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.customers.models import Customer
@@ -15,10 +15,15 @@ PAYMENT_STATUSES = ("pending", "succeeded", "failed")
 FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 
 
+_OVERDUE_SWEEP = "status = 'finalized' AND payment_status != 'succeeded' AND NOT payment_overdue"
+
+
 class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (
         Index("ix_invoices_org_customer", "organization_id", "customer_id", "created_at"),
+        Index("ix_invoices_overdue_sweep", "payment_due_date", sqlite_where=text(_OVERDUE_SWEEP),
+              postgresql_where=text(_OVERDUE_SWEEP)),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -27,6 +32,8 @@ class Invoice(Base):
     invoice_type: Mapped[str] = mapped_column(String(32), default="subscription")
     status: Mapped[str] = mapped_column(String(16), default="draft")
     payment_status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Past its payment_due_date and still unpaid (set by the hourly overdue sweep, cleared when paid or voided).
+    payment_overdue: Mapped[bool] = mapped_column(default=False, server_default=false())
     currency: Mapped[str] = mapped_column(String(3))
     number: Mapped[str] = mapped_column(String(64))
     sequential_id: Mapped[int | None]

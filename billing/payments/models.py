@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.db import Base, new_id, utcnow
+from billing.invoicing.models import Invoice
 
 # NOTE: Lago's normalized payment_status (lago-openapi PaymentObject.yaml) plus `requires_action`, shown
 # as `processing` in Lago's field (docs/payments.md, Statuses).
@@ -24,6 +25,8 @@ FINAL_PAYMENT_STATUSES = ("succeeded", "failed")
 PAYMENT_TYPES = ("provider", "manual")
 
 _OPEN_PAYMENT = "status IN ('pending', 'processing', 'requires_action') AND invoice_id IS NOT NULL"
+_OPEN_REQUEST_PAYMENT = "status IN ('pending', 'processing', 'requires_action') AND payment_request_id IS NOT NULL"
+PAYMENT_REQUEST_STATUSES = ("pending", "succeeded", "failed")
 
 
 class PaymentProviderAccount(Base):
@@ -80,12 +83,16 @@ class Payment(Base):
         # One attempt in flight per invoice: a second job, a double click or a webhook race collide here.
         Index("uq_payments_one_open_per_invoice", "invoice_id", unique=True,
               sqlite_where=text(_OPEN_PAYMENT), postgresql_where=text(_OPEN_PAYMENT)),
+        Index("uq_payments_one_open_per_request", "payment_request_id", unique=True,
+              sqlite_where=text(_OPEN_REQUEST_PAYMENT), postgresql_where=text(_OPEN_REQUEST_PAYMENT)),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"))
+    # A payment request's payment pays every invoice the request groups (invoice_id is then None).
+    payment_request_id: Mapped[str | None] = mapped_column(ForeignKey("payment_requests.id"), index=True)
     payable_type: Mapped[str] = mapped_column(String(32), default="Invoice")  # Invoice | PaymentRequest
     payment_type: Mapped[str] = mapped_column(String(16), default="provider")  # provider | manual
     provider_kind: Mapped[str | None] = mapped_column(String(32))
@@ -162,3 +169,35 @@ class AppliedProviderEvent(Base):
     event_id: Mapped[str] = mapped_column(String(255))
     event_type: Mapped[str] = mapped_column(String(128))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentRequest(Base):
+    """A request that a customer pay several overdue invoices of one currency at once (Lago's payment request):
+    made by hand (`POST /payment_requests`, the admin's "Request payment now", the portal's "Pay all") or by a
+    dunning campaign's attempt. One payment settles them all."""
+
+    __tablename__ = "payment_requests"
+    __table_args__ = (Index("ix_payment_requests_org_customer", "organization_id", "customer_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    email: Mapped[str | None] = mapped_column(String(255))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    payment_status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Set when a dunning campaign's attempt made it (billing.dunning).
+    dunning_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("dunning_attempts.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    invoices: Mapped[list[Invoice]] = relationship(secondary="payment_request_invoices", lazy="selectin",
+                                                   order_by="Invoice.issuing_date")
+
+
+class PaymentRequestInvoice(Base):
+    __tablename__ = "payment_request_invoices"
+
+    payment_request_id: Mapped[str] = mapped_column(ForeignKey("payment_requests.id", ondelete="CASCADE"),
+                                                    primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), primary_key=True, index=True)
