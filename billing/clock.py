@@ -15,6 +15,7 @@ from billing.emails.services import send_due_emails
 from billing.errors import NotAllowed, NotFound
 from billing.invoicing import failures
 from billing.invoicing.actions import finalize_expired_drafts
+from billing.invoicing.overdue import mark_overdue_invoices
 from billing.invoicing.runs import BillingFailed, bill_subscriptions, due_batches
 from billing.lifecycle import activate_pending_subscriptions, end_due_subscriptions
 from billing.metering.rollups import request_rollup
@@ -42,6 +43,7 @@ class ClockRun:
     wallets_expired: int = 0
     wallet_top_ups: int = 0
     emails_requested: int = 0
+    overdue_marked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -106,6 +108,7 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
                 failed.update({i: (failures.BILLING, failures.reason_of(error)) for i in batch.subscription_ids})
     run.failed = list(failed)
     run.finalized = run.step("finalizing drafts", lambda: finalize_expired_drafts(at=at), [])
+    run.overdue_marked = run.step("overdue invoices", lambda: mark_overdue_invoices(at=at), 0)
     run.wallets_expired, run.wallet_top_ups = run.step("wallet clock", lambda: run_wallet_clock(at=at), (0, 0))
     run.wallet_top_ups += run.step("wallet thresholds", lambda: check_wallet_thresholds().fired, 0)
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).

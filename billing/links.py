@@ -90,3 +90,9 @@ def setup_url(*, customer_id: str, organization_id: str) -> str:
     """The Tally-hosted page where a customer adds a payment method (Lago's checkout_url)."""
     token = sign(purpose="add_payment_method", subject=customer_id, organization_id=organization_id, ttl=SETUP_TTL)
     return f"{runtime.base_url}/pay/setup/{token}"
+
+
+def payment_request_url(*, payment_request_id: str, organization_id: str) -> str:
+    """The Tally-hosted page where a customer pays every invoice of a payment request at once."""
+    token = sign(purpose="pay_request", subject=payment_request_id, organization_id=organization_id, ttl=PAY_TTL)
+    return f"{runtime.base_url}/pay/request/{token}"

@@ -233,7 +233,7 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
 
 
 def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, Any]:
-    overdue = False
+    overdue = bool(i.payment_overdue)
     return {
         "lago_id": i.id,
         "sequential_id": i.sequential_id,
@@ -677,3 +677,23 @@ def payment_method(m, provider_name: str | None = None) -> dict[str, Any]:
 def payment_receipt(r, payment_payload: dict[str, Any]) -> dict[str, Any]:
     return {"lago_id": r.id, "number": r.number, "payment": payment_payload, "file_url": None,
             "created_at": iso(r.created_at)}
+
+
+def invoice_base(i) -> dict[str, Any]:
+    """Lago's InvoiceBaseObject: an invoice as a payment request lists it."""
+    return {"lago_id": i.id, "sequential_id": i.sequential_id, "number": i.number,
+            "issuing_date": i.issuing_date.isoformat(), "payment_due_date": i.payment_due_date.isoformat(),
+            "net_payment_term": i.net_payment_term, "invoice_type": i.invoice_type, "status": i.status,
+            "payment_status": i.payment_status, "payment_overdue": bool(i.payment_overdue), "currency": i.currency,
+            "fees_amount_cents": i.fees_amount_cents, "taxes_amount_cents": i.taxes_amount_cents,
+            "sub_total_excluding_taxes_amount_cents": i.sub_total_excluding_taxes_amount_cents,
+            "sub_total_including_taxes_amount_cents": i.sub_total_including_taxes_amount_cents,
+            "total_amount_cents": i.total_amount_cents, "total_due_amount_cents": i.total_due_amount_cents,
+            "total_paid_amount_cents": i.total_paid_amount_cents}
+
+
+# NOTE: Lago's PaymentRequestObject (lago-openapi src/schemas/PaymentRequestObject.yaml).
+def payment_request(r, customer_row) -> dict[str, Any]:
+    return {"lago_id": r.id, "email": r.email, "amount_cents": r.amount_cents, "amount_currency": r.currency,
+            "payment_status": r.payment_status, "created_at": iso(r.created_at), "customer": customer(customer_row),
+            "invoices": [invoice_base(i) for i in r.invoices]}

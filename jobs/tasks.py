@@ -9,7 +9,7 @@ from billing import clock
 from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes, documents, runs
 from billing.metering import rollups
-from billing.payments import collection, refunds
+from billing.payments import collection, refunds, requests
 from billing.payments import customers as payment_customers
 from billing.ports import runtime
 from billing.wallets import rules
@@ -140,6 +140,13 @@ def refund_credit_note(*, organization_id: str, credit_note_id: str) -> str | No
     return refunds.refund_credit_note(organization_id=organization_id, credit_note_id=credit_note_id)
 
 
+def collect_payment_request(*, organization_id: str, payment_request_id: str) -> str:
+    """Charge a payment request's total (every invoice it groups) to the customer's default method."""
+    ensure_configured()
+    return requests.collect_payment_request(organization_id=organization_id,
+                                            payment_request_id=payment_request_id).status
+
+
 def collect_stalled_payments() -> int:
     """Ask again for charges left pending without the provider's answer (a worker killed mid-charge)."""
     ensure_configured()
@@ -168,4 +175,5 @@ TASKS = {
     "sync_provider_customer": sync_provider_customer,
     "refund_credit_note": refund_credit_note,
     "collect_stalled_payments": collect_stalled_payments,
+    "collect_payment_request": collect_payment_request,
 }

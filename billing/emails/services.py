@@ -92,6 +92,8 @@ _PAYMENT_KINDS = {PaymentSucceeded: payment_mails.PAYMENT_SUCCEEDED, PaymentFail
 
 
 def _on_payment_event(session: Session, event: PaymentSucceeded | PaymentFailed | PaymentRequiresAction) -> None:
+    if event.invoice is None:
+        return  # a payment request's payment: its mails are the request's (PaymentRequested)
     queue_payment_email(session, event.payment, event.invoice, kind=_PAYMENT_KINDS[type(event)])
 
 

@@ -113,6 +113,7 @@ def void_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
             raise NotAllowed("not_voidable")
         undo_credits(session, invoice)
         invoice.status = "voided"
+        invoice.payment_overdue = False  # nothing is owed any more
         invoice.voided_at = utcnow()
         emit_invoice(session, invoice, webhooks.INVOICE_VOIDED)
         return invoice

@@ -252,6 +252,7 @@ def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: total
         invoice.offset_amount_cents += offset
         if invoice.total_due_amount_cents == 0:
             invoice.payment_status = "succeeded"
+            invoice.payment_overdue = False
     session.flush()
     _emit(session, note)
     if refund:

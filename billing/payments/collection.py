@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing import links, serializers
+from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import finalization
@@ -31,7 +32,7 @@ from billing.payments import providers
 from billing.payments.events import PaymentFailed, PaymentRequiresAction, PaymentSucceeded
 from billing.payments.handlers import ask_collection
 from billing.payments.interface import ChargeRequest, ChargeResult, ProviderError
-from billing.payments.models import OPEN_PAYMENT_STATUSES, Payment, PaymentReceipt, SavedPaymentMethod
+from billing.payments.models import OPEN_PAYMENT_STATUSES, Payment, PaymentReceipt, PaymentRequest, SavedPaymentMethod
 from billing.ports import runtime
 from billing.validation import Checker, parse_datetime
 from billing.wallets import ledger as wallets
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 INVOICE_PAYMENT_STATUS_UPDATED = "invoice.payment_status_updated"
 INVOICE_PAYMENT_FAILURE = "invoice.payment_failure"
 PAYMENT_REQUIRES_ACTION = "payment.requires_action"
+PAYMENT_REQUEST_PAYMENT_STATUS_UPDATED = "payment_request.payment_status_updated"
+PAYMENT_REQUEST_PAYMENT_FAILURE = "payment_request.payment_failure"
 
 # NOTE: real Stripe declines an off-session charge that the card's bank wants authenticated with this code
 # (the PaymentIntent goes back to `requires_payment_method`; Stripe docs, "Charge saved cards" and the
@@ -67,9 +70,61 @@ class Attempt:
 # -- Starting and finishing a charge ---------------------------------------------------------------------------
 
 
-def _open_payment(session: Session, invoice_id: str) -> Payment | None:
-    return session.scalar(select(Payment).where(Payment.invoice_id == invoice_id,
-                                                Payment.status.in_(OPEN_PAYMENT_STATUSES)).with_for_update())
+def _open_payment(session: Session, invoice_id: str | None = None, *,
+                  request_id: str | None = None) -> Payment | None:
+    column, value = (Payment.invoice_id, invoice_id) if request_id is None else (Payment.payment_request_id, request_id)
+    return session.scalar(select(Payment).where(column == value, Payment.status.in_(OPEN_PAYMENT_STATUSES))
+                          .with_for_update())
+
+
+@dataclass
+class _Payable:
+    """What one payment pays, read and locked in step 1: an invoice, or a payment request's invoices."""
+
+    customer: Customer
+    amount_due: int
+    currency: str
+    invoice: Invoice | None = None
+    request: PaymentRequest | None = None
+
+    @property
+    def payable(self) -> bool:
+        if self.invoice is not None:
+            return _payable(self.invoice)
+        return self.request.payment_status != "succeeded" and self.amount_due > 0
+
+
+def _target(session: Session, organization_id: str, *, invoice_id: str | None,
+            request_id: str | None) -> _Payable:
+    if request_id is None:
+        invoice = get_invoice_in(session, organization_id, invoice_id, lock=True)
+        return _Payable(invoice.customer, invoice.total_due_amount_cents, invoice.currency, invoice=invoice)
+    request = locked_request(session, organization_id, request_id)
+    invoices = _locked_invoices(session, organization_id, [i.id for i in request.invoices])
+    return _Payable(request_customer(session, request), sum(_due_of(i) for i in invoices), request.currency,
+                    request=request)
+
+
+def _due_of(invoice: Invoice) -> int:
+    return invoice.total_due_amount_cents if invoice.status == "finalized" and invoice.payment_status != "succeeded" \
+        else 0
+
+
+def _locked_invoices(session: Session, organization_id: str, invoice_ids: list[str]) -> list[Invoice]:
+    """Lock a request's invoices in one order (their ids), so two payers never deadlock."""
+    return [get_invoice_in(session, organization_id, invoice_id, lock=True) for invoice_id in sorted(invoice_ids)]
+
+
+def locked_request(session: Session, organization_id: str, request_id: str) -> PaymentRequest:
+    request = session.scalar(select(PaymentRequest).where(
+        PaymentRequest.organization_id == organization_id, PaymentRequest.id == str(request_id)).with_for_update())
+    if request is None:
+        raise NotFound("payment_request")
+    return request
+
+
+def request_customer(session: Session, request: PaymentRequest) -> Customer:
+    return session.get(Customer, request.customer_id)
 
 
 def _default_method(session: Session, customer_id: str, code: str) -> SavedPaymentMethod | None:
@@ -83,16 +138,16 @@ def _payable(invoice: Invoice) -> bool:
         and invoice.total_due_amount_cents > 0
 
 
-def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, customer_id: str | None,
-           off_session: bool) -> tuple[Payment | None, Attempt | None]:
+def _begin(organization_id: str, invoice_id: str | None, *, method_id: str | None, customer_id: str | None,
+           off_session: bool, request_id: str | None = None) -> tuple[Payment | None, Attempt | None]:
     """Step 1: the pending payment row, committed, or why there is nothing to charge."""
     with unit_of_work() as uow:
         session = uow.session
-        invoice = get_invoice_in(session, organization_id, invoice_id, lock=True)
-        if customer_id is not None and invoice.customer_id != customer_id:
-            raise NotFound("invoice")
-        customer = invoice.customer
-        open_payment = _open_payment(session, invoice.id)
+        target = _target(session, organization_id, invoice_id=invoice_id, request_id=request_id)
+        invoice, customer = target.invoice, target.customer
+        if customer_id is not None and customer.id != customer_id:
+            raise NotFound("invoice" if request_id is None else "payment_request")
+        open_payment = _open_payment(session, invoice_id, request_id=request_id)
         if open_payment is not None and not off_session and _waits_for_the_customer(open_payment):
             # The customer came to the pay page the declined off-session charge sent them to: that attempt
             # is over at the provider, and this on-session one replaces it.
@@ -107,7 +162,7 @@ def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, cust
                 return open_payment, None
             return None, Attempt(open_payment.id, open_payment.status, reason="payment_in_progress",
                                  next_action_url=open_payment.next_action_url)
-        if not _payable(invoice):
+        if not target.payable:
             return None, Attempt(None, "skipped", reason="nothing_due")
         code = customer.payment_provider_code
         if not code or not customer.payment_provider_customer_id:
@@ -117,11 +172,13 @@ def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, cust
             if method is None:
                 return None, Attempt(None, "skipped", reason="no_payment_method")
             method_id = method.provider_method_id
-        kind, _ = providers.provider_settings(session, invoice.organization_id, code)
-        payment = Payment(organization_id=invoice.organization_id, customer_id=customer.id, invoice_id=invoice.id,
+        kind, _ = providers.provider_settings(session, organization_id, code)
+        payment = Payment(organization_id=organization_id, customer_id=customer.id, invoice_id=invoice_id,
+                          payment_request_id=request_id,
+                          payable_type="Invoice" if request_id is None else "PaymentRequest",
                           payment_type="provider", provider_kind=kind, provider_code=code,
                           provider_customer_id=customer.payment_provider_customer_id, provider_method_id=method_id,
-                          amount_cents=invoice.total_due_amount_cents, currency=invoice.currency, status="pending",
+                          amount_cents=target.amount_due, currency=target.currency, status="pending",
                           off_session=off_session)
         try:
             with session.begin_nested():
@@ -129,7 +186,7 @@ def _begin(organization_id: str, invoice_id: str, *, method_id: str | None, cust
                 session.flush()
         except IntegrityError:  # another attempt started meanwhile (the one-open-payment index)
             return None, Attempt(None, "skipped", reason="payment_in_progress")
-        if invoice.payment_status != "pending":
+        if invoice is not None and invoice.payment_status != "pending":
             invoice.payment_status = "pending"
             _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
         return payment, None
@@ -150,6 +207,7 @@ def _charge(organization_id: str, payment: Payment, *, return_url: str | None) -
                             idempotency_key=payment.idempotency_key, off_session=payment.off_session,
                             return_url=return_url,
                             metadata={"tally_payment_id": payment.id, "tally_invoice_id": payment.invoice_id or "",
+                                      "tally_payment_request_id": payment.payment_request_id or "",
                                       "tally_organization_id": organization_id})
     return adapter.charge(request)
 
@@ -180,10 +238,11 @@ def _locked_payment(session: Session, organization_id: str, payment_id: str) -> 
     return payment
 
 
-def _attempt(organization_id: str, invoice_id: str, *, method_id: str | None = None, customer_id: str | None = None,
-             off_session: bool = True, return_url: str | None = None) -> Attempt:
+def _attempt(organization_id: str, invoice_id: str | None, *, method_id: str | None = None,
+             customer_id: str | None = None, off_session: bool = True, return_url: str | None = None,
+             request_id: str | None = None) -> Attempt:
     payment, answer = _begin(organization_id, invoice_id, method_id=method_id, customer_id=customer_id,
-                             off_session=off_session)
+                             off_session=off_session, request_id=request_id)
     if payment is None:
         return answer
     try:
@@ -225,6 +284,13 @@ def retry_invoice_payment(*, organization_id: str, invoice_id: str, method_id: s
 def pay_invoice(*, organization_id: str, invoice_id: str, customer_id: str, method_id: str | None,
                 return_url: str | None = None) -> Attempt:
     """The customer pays on the pay page, with a saved method (Tally's id) or the default one, on-session."""
+    return pay(organization_id, customer_id=customer_id, method_id=method_id, return_url=return_url,
+               invoice_id=invoice_id)
+
+
+def pay(organization_id: str, *, customer_id: str, method_id: str | None, return_url: str | None = None,
+        invoice_id: str | None = None, request_id: str | None = None) -> Attempt:
+    """An on-session payment of an invoice or a payment request, by the customer on a pay page."""
     provider_method_id = None
     if method_id is not None:
         with read_only() as session:
@@ -235,7 +301,12 @@ def pay_invoice(*, organization_id: str, invoice_id: str, customer_id: str, meth
                 raise NotFound("payment_method")
             provider_method_id = method.provider_method_id
     return _attempt(organization_id, invoice_id, method_id=provider_method_id, customer_id=customer_id,
-                    off_session=False, return_url=return_url)
+                    off_session=False, return_url=return_url, request_id=request_id)
+
+
+def collect(organization_id: str, *, invoice_id: str | None = None, request_id: str | None = None) -> Attempt:
+    """An off-session charge of an invoice or a payment request to the customer's default method (the jobs)."""
+    return _attempt(organization_id, invoice_id, request_id=request_id)
 
 
 def pay_invoice_with_new_method(*, organization_id: str, invoice_id: str, customer_id: str,
@@ -254,9 +325,12 @@ def apply_status(uow: UnitOfWork, payment: Payment, status: str, *, provider_pay
                  provider_status: str | None = None, error_code: str | None = None, error_message: str | None = None,
                  next_action_url: str | None = None) -> bool:
     """Move a payment to `status` (never backwards) and its invoice with it; False when nothing moved."""
-    if status == "failed" and error_code == AUTHENTICATION_REQUIRED and payment.off_session and payment.invoice_id:
+    if status == "failed" and error_code == AUTHENTICATION_REQUIRED and payment.off_session:
         status = "requires_action"  # the answer of the charge and of its webhook alike (NOTE at the top)
-        next_action_url = links.pay_url(invoice_id=payment.invoice_id, organization_id=payment.organization_id)
+        next_action_url = (links.pay_url(invoice_id=payment.invoice_id, organization_id=payment.organization_id)
+                           if payment.invoice_id else
+                           links.payment_request_url(payment_request_id=payment.payment_request_id,
+                                                     organization_id=payment.organization_id))
     if provider_payment_id and not payment.provider_payment_id:
         payment.provider_payment_id = provider_payment_id
     if _RANK[status] <= _RANK[payment.status] and not (status == "requires_action" and payment.status == "processing"):
@@ -269,6 +343,9 @@ def apply_status(uow: UnitOfWork, payment: Payment, status: str, *, provider_pay
         payment.next_action_url = next_action_url
         payment.error_code, payment.error_message = error_code, error_message
     session = uow.session
+    if payment.payment_request_id is not None:
+        _apply_to_request(uow, payment, status)
+        return True
     invoice = (get_invoice_in(session, payment.organization_id, payment.invoice_id, lock=True)
                if payment.invoice_id else None)
     if invoice is None:
@@ -298,15 +375,62 @@ def _record_paid(uow: UnitOfWork, invoice: Invoice, payment: Payment) -> None:
         finalization.finalize(uow, invoice)  # NOTE: a credit purchase is issued once paid (docs/billing.md, Wallets)
     invoice.total_paid_amount_cents = min(invoice.total_paid_amount_cents + payment.amount_cents,
                                           invoice.total_amount_cents)
+    _settle_if_paid(session, invoice)
+    _receipt(session, payment, invoice)
+    uow.publish(PaymentSucceeded(payment, invoice))
+
+
+def _settle_if_paid(session: Session, invoice: Invoice) -> None:
+    """An invoice with nothing left to pay: `succeeded`, no longer overdue, its top-up credits settled."""
     if invoice.total_due_amount_cents == 0 and invoice.payment_status != "succeeded":
         invoice.payment_status = "succeeded"
+        invoice.payment_overdue = False
         wallets.settle_invoice_transactions(session, invoice, succeeded=True)
         _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
-    receipt = PaymentReceipt(organization_id=payment.organization_id, payment_id=payment.id,
-                             number=_receipt_number(session, invoice))
-    session.add(receipt)
+
+
+def _receipt(session: Session, payment: Payment, invoice: Invoice) -> None:
+    session.add(PaymentReceipt(organization_id=payment.organization_id, payment_id=payment.id,
+                               number=_receipt_number(session, invoice)))
     session.flush()
-    uow.publish(PaymentSucceeded(payment, invoice))
+
+
+def _apply_to_request(uow: UnitOfWork, payment: Payment, status: str) -> None:
+    """A payment request's payment moved: when it succeeded, every invoice it groups is paid what it owed."""
+    session = uow.session
+    request = locked_request(session, payment.organization_id, payment.payment_request_id)
+    invoices = _locked_invoices(session, payment.organization_id, [i.id for i in request.invoices])
+    if status == "succeeded":
+        payment.paid_at = runtime.clock.now()
+        for invoice in invoices:
+            due = _due_of(invoice)
+            if due:
+                invoice.total_paid_amount_cents += due
+                _settle_if_paid(session, invoice)
+        _request_status(session, request, "succeeded")
+        if invoices:
+            _receipt(session, payment, invoices[0])
+        uow.publish(PaymentSucceeded(payment, None, request))
+    elif status == "failed":
+        _request_status(session, request, "failed")
+        webhooks.emit(session, request.organization_id, PAYMENT_REQUEST_PAYMENT_FAILURE, "payment_request",
+                      lambda: serializers.payment_request(request, request_customer(session, request)),
+                      object_id=request.id)
+        uow.publish(PaymentFailed(payment, None, request))
+    elif status == "requires_action":
+        customer = request_customer(session, request)
+        webhooks.emit(session, request.organization_id, PAYMENT_REQUIRES_ACTION, "payment",
+                      lambda: serializers.payment_requiring_action(payment, customer), object_id=payment.id)
+        uow.publish(PaymentRequiresAction(payment, None, request))
+
+
+def _request_status(session: Session, request: PaymentRequest, status: str) -> None:
+    if request.payment_status == status:
+        return
+    request.payment_status = status
+    webhooks.emit(session, request.organization_id, PAYMENT_REQUEST_PAYMENT_STATUS_UPDATED, "payment_request",
+                  lambda: serializers.payment_request(request, request_customer(session, request)),
+                  object_id=request.id)
 
 
 def _receipt_number(session: Session, invoice: Invoice) -> str:
@@ -429,10 +553,13 @@ def ask_stalled_collections() -> int:
     """Ask again for every attempt left `pending` without the provider's answer for 10 minutes (a worker
     killed between the charge and its write): the rerun charges with the same key, so at most once."""
     with read_only() as session:
-        rows = session.execute(select(Payment.organization_id, Payment.invoice_id).where(
+        rows = session.execute(select(Payment.organization_id, Payment.invoice_id, Payment.payment_request_id).where(
             Payment.status == "pending", Payment.payment_type == "provider", Payment.provider_payment_id.is_(None),
-            Payment.invoice_id.is_not(None), Payment.created_at < runtime.clock.now() - STALLED_AFTER)
-            .limit(1000)).all()
-    for organization_id, invoice_id in rows:
-        ask_collection(organization_id, invoice_id)
+            Payment.created_at < runtime.clock.now() - STALLED_AFTER).limit(1000)).all()
+    for organization_id, invoice_id, request_id in rows:
+        if invoice_id is not None:
+            ask_collection(organization_id, invoice_id)
+        elif request_id is not None:
+            runtime.dispatcher.enqueue("collect_payment_request", job_id=f"collect-request-{request_id}",
+                                       organization_id=organization_id, payment_request_id=request_id)
     return len(rows)

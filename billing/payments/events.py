@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from billing.invoicing.models import Invoice
-from billing.payments.models import Payment
+from billing.payments.models import Payment, PaymentRequest
 
 
 @dataclass(frozen=True)
@@ -13,7 +13,8 @@ class PaymentSucceeded:
     """A payment went through: the customer is sent a receipt."""
 
     payment: Payment
-    invoice: Invoice
+    invoice: Invoice | None  # None for a payment request's payment: see payment_request
+    payment_request: PaymentRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,8 @@ class PaymentFailed:
     """A charge was declined or failed: the customer is sent a link to pay another way."""
 
     payment: Payment
-    invoice: Invoice
+    invoice: Invoice | None  # None for a payment request's payment: see payment_request
+    payment_request: PaymentRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -29,4 +31,19 @@ class PaymentRequiresAction:
     """The customer's bank asks them to confirm the payment (3-D Secure): they are sent the link to do it."""
 
     payment: Payment
-    invoice: Invoice
+    invoice: Invoice | None  # None for a payment request's payment: see payment_request
+    payment_request: PaymentRequest | None = None
+
+
+@dataclass(frozen=True)
+class PaymentRequested:
+    """A payment request was made (by hand, by the portal's "Pay all", or by a dunning attempt).
+
+    `chargeable`: the customer has a provider and a default method, so a charge follows after commit; when
+    it is False the customer is emailed the link that pays every invoice of the request (and when the
+    charge fails, PaymentFailed says so).
+    """
+
+    payment_request: PaymentRequest
+    chargeable: bool
+    reminder: tuple[str, str] | None = None  # a dunning campaign's (subject, message) for the email, if any
