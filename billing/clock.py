@@ -11,6 +11,7 @@ from typing import TypeVar
 from sqlalchemy import select
 
 from billing.db import read_only, utcnow
+from billing.dunning.runs import DunningRun, run_dunning
 from billing.emails.services import send_due_emails
 from billing.errors import NotAllowed, NotFound
 from billing.invoicing import failures
@@ -44,6 +45,7 @@ class ClockRun:
     wallet_top_ups: int = 0
     emails_requested: int = 0
     overdue_marked: int = 0
+    dunning: DunningRun | None = None
 
     @property
     def ok(self) -> bool:
@@ -109,6 +111,10 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
     run.failed = list(failed)
     run.finalized = run.step("finalizing drafts", lambda: finalize_expired_drafts(at=at), [])
     run.overdue_marked = run.step("overdue invoices", lambda: mark_overdue_invoices(at=at), 0)
+    # After the overdue sweep, so that an invoice overdue as of `at` is chased in the same run.
+    run.dunning = run.step("dunning", lambda: run_dunning(at=at, fan_out=fan_out), None)
+    if run.dunning is not None and run.dunning.failed:
+        run.step_failures["dunning"] = f"{len(run.dunning.failed)} customers could not be chased"
     run.wallets_expired, run.wallet_top_ups = run.step("wallet clock", lambda: run_wallet_clock(at=at), (0, 0))
     run.wallet_top_ups += run.step("wallet thresholds", lambda: check_wallet_thresholds().fired, 0)
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).

@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from billing import clock
+from billing.dunning import runs as dunning
 from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes, documents, runs
 from billing.metering import rollups
@@ -147,6 +148,13 @@ def collect_payment_request(*, organization_id: str, payment_request_id: str) ->
                                             payment_request_id=payment_request_id).status
 
 
+def run_dunning_batch(*, customers: list[list[str]], at: str) -> dict:
+    """One batch of the hourly dunning run: each customer's next attempt, if due, made once."""
+    ensure_configured()
+    run = dunning.run_dunning_batch(customers=customers, at=datetime.fromisoformat(at))
+    return {"attempted": len(run.attempted), "requests": run.requests, "failed": len(run.failed)}
+
+
 def collect_stalled_payments() -> int:
     """Ask again for charges left pending without the provider's answer (a worker killed mid-charge)."""
     ensure_configured()
@@ -176,4 +184,5 @@ TASKS = {
     "refund_credit_note": refund_credit_note,
     "collect_stalled_payments": collect_stalled_payments,
     "collect_payment_request": collect_payment_request,
+    "run_dunning_batch": run_dunning_batch,
 }

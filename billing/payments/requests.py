@@ -8,7 +8,7 @@ emailed one link that pays them all (billing.emails follows `PaymentRequested` a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,9 +54,12 @@ def chargeable(session: Session, customer: Customer) -> bool:
 
 
 def make_request(uow: UnitOfWork, customer: Customer, invoices: Sequence[Invoice], *, email: str | None = None,
-                 dunning_attempt_id: str | None = None, reminder: tuple[str, str] | None = None) -> PaymentRequest:
+                 dunning_attempt_id: str | None = None,
+                 reminder: Callable[[PaymentRequest], tuple[str, str]] | None = None,
+                 bcc: Sequence[str] = ()) -> PaymentRequest:
     """Record a request for `invoices` (overdue, one currency, locked by the caller) in the caller's transaction;
-    its charge (or its email) follows after commit."""
+    its charge (or its email) follows after commit. `reminder` writes the email's subject and message for the
+    request (a dunning campaign's words); `bcc`: who else receives it (the campaign's bcc_emails)."""
     session = uow.session
     request = PaymentRequest(organization_id=customer.organization_id, customer_id=customer.id,
                              email=email or _first_email(customer), currency=invoices[0].currency,
@@ -68,7 +71,8 @@ def make_request(uow: UnitOfWork, customer: Customer, invoices: Sequence[Invoice
     webhooks.emit(session, customer.organization_id, PAYMENT_REQUEST_CREATED, "payment_request",
                   lambda: serializers.payment_request(request, customer), object_id=request.id)
     can_charge = chargeable(session, customer)
-    uow.publish(PaymentRequested(request, chargeable=can_charge, reminder=reminder))
+    uow.publish(PaymentRequested(request, chargeable=can_charge, reminder=reminder(request) if reminder else None,
+                                 bcc=tuple(bcc)))
     if can_charge:
         request_id, organization_id = request.id, customer.organization_id
         after_commit(session, lambda: ask_request_collection(organization_id, request_id))
