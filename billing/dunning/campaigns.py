@@ -217,6 +217,18 @@ def _validated(session: Session, organization_id: str, data: Mapping[str, object
     return values
 
 
+def validate_campaign(*, organization_id: str, data: Mapping[str, object],
+                      campaign_id: str | None = None) -> dict[str, list[str]]:
+    """The reasons `data` would be refused for (create, or update of `campaign_id`), saving nothing."""
+    with read_only() as session:
+        current = _campaign_in(session, organization_id, campaign_id) if campaign_id else None
+        try:
+            _validated(session, organization_id, data, current=current)
+        except ValidationFailed as failed:
+            return dict(failed.details)
+        return {}
+
+
 # -- Changing -----------------------------------------------------------------------------------------------------
 
 
