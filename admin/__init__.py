@@ -7,6 +7,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     customer_payment_views,
     customer_views,
     discount_views,
+    dunning_views,
     invoice_views,
     metric_views,
     payment_provider_views,

@@ -16,10 +16,12 @@ from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.errors import BillingError
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.screens import catalog, overview
+from billing.screens import dunning as dunning_screens
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
 from web.responses import pdf_file
+from wording import dunning as dunning_words
 
 CUSTOMERS_PAGE = "admin/customers.html"
 CUSTOMER_PAGE = "admin/customer.html"
@@ -36,6 +38,7 @@ SECTION_OF_BLOCK = {
     "one_off": "admin/customer/_one_off.html",
     "one_off_line": "admin/customer/_one_off.html",
     "payments": "admin/customer/_payments.html",
+    "dunning": "admin/customer/_dunning.html",
     "invoices": "admin/customer/_invoices.html",
     "events": "admin/customer/_events.html",
 }
@@ -94,6 +97,11 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("one_off", None)  # admin.add_on_views.OneOffForm: the lines typed, their errors
     if whole_page or block == "payments":
         context.update(customer_payment_context(organization_id(), customer.id, extra))
+    if whole_page or block == "dunning":
+        context["dunning"] = dunning_screens.customer_dunning(**scope)
+        context.setdefault("dunning_notice", None)
+        context.setdefault("dunning_error", None)
+        context["dunning_words"] = dunning_words
     context.setdefault("invoice_error", None)
     if whole_page:
         context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())

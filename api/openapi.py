@@ -124,6 +124,7 @@ _CUSTOMER = _object({
     "metadata": _list_of(_object({"key": _string(), "value": _string(), "display_in_invoice": _boolean()},
                                  ("key", "value"))),
     "tax_codes": _TAX_CODES,
+    "applied_dunning_campaign_code": _nullable(_string()), "exclude_from_dunning_campaign": _boolean(),
 }, ("external_id",))
 
 _METRIC_FILTER = _object({"key": _string(), "values": _strings()}, ("key", "values"))

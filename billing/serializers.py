@@ -53,6 +53,10 @@ def customer(c) -> dict[str, Any]:
                                   "provider_customer_id": c.payment_provider_customer_id,
                                   "sync_with_provider": bool(c.sync_with_provider),
                                   "provider_payment_methods": list(c.provider_payment_methods or [])},
+        # NOTE: Lago's customer input fields, answered back as they are written (lago-openapi's CustomerObject has
+        # neither; Lago's GraphQL answers the campaign as an object).
+        "applied_dunning_campaign_code": c.applied_dunning_campaign.code if c.applied_dunning_campaign else None,
+        "exclude_from_dunning_campaign": bool(c.exclude_from_dunning_campaign),
         "metadata": [dict(m) for m in (c.metadata_ or [])],
         "taxes": [tax(t) for t in c.taxes],
         "created_at": iso(c.created_at),

@@ -71,6 +71,9 @@ class Customer(Base):
     organization: Mapped[Organization] = relationship(lazy="joined")
     # The customer's own taxes (they replace the organization's defaults); see billing.catalog.taxes.
     taxes: Mapped[list[Tax]] = relationship(secondary="customers_taxes", lazy="selectin", order_by="Tax.code")
+    # Its own dunning campaign, read with the customer (one join, no statement more) for its code in the API. Named,
+    # not imported: dunning sits above customers (.importlinter, billing-one-way).
+    applied_dunning_campaign = relationship("DunningCampaign", lazy="joined", viewonly=True)
 
     @property
     def applicable_timezone(self) -> str:

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing.catalog.taxes import taxes_for_codes
-from billing.customers.events import CustomerPaymentSettingsChanged
+from billing.customers.events import CustomerDunningSettingsChanged, CustomerPaymentSettingsChanged
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
@@ -74,6 +74,7 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         values.update(payment_settings)
     elif data.get("billing_configuration") is not None:
         check.fail("billing_configuration", "invalid_type")
+    dunning = _dunning_settings(check, data)
     if "metadata" in data:
         metadata = check.metadata("metadata")
         if metadata is not None:
@@ -89,6 +90,22 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         # The payment core checks the provider named and links the customer to it (billing.payments).
         session.flush()
         publish(session, CustomerPaymentSettingsChanged(customer))
+    if dunning is not None:
+        # Dunning knows the campaigns: it finds the one named, or refuses the code (billing.dunning.campaigns).
+        session.flush()
+        publish(session, CustomerDunningSettingsChanged(customer, **dunning))
+
+
+def _dunning_settings(check: Checker, data: Mapping[str, object]) -> dict[str, object] | None:
+    """Lago's applied_dunning_campaign_code (null: back to the organization's default) and
+    exclude_from_dunning_campaign, as the fields of the event dunning applies (None: neither was sent)."""
+    code_given = "applied_dunning_campaign_code" in data
+    exclude_given = "exclude_from_dunning_campaign" in data
+    if not (code_given or exclude_given):
+        return None
+    code = check.string("applied_dunning_campaign_code") if code_given else None
+    exclude = check.boolean("exclude_from_dunning_campaign") if exclude_given else None
+    return {"campaign_code": code, "campaign_code_given": code_given, "exclude": exclude}
 
 
 # NOTE: Lago's billing_configuration (lago-openapi CustomerBillingConfiguration.yaml): the provider by kind and
