@@ -25,11 +25,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from billing import links
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work
+from billing.dunning.campaigns import campaign_for, restart_counts
 from billing.dunning.models import DunningAttempt, DunningCampaign
+from billing.dunning.reminders import ReminderContext, render_reminder
 from billing.invoicing.models import Invoice
 from billing.invoicing.queries import get_invoice_in
 from billing.payments.models import PaymentRequest
@@ -63,19 +65,6 @@ class DunningRun:
         self.finished += other.finished
         self.reset += other.reset
         self.failed.update(other.failed)
-
-
-def campaign_for(session: Session, customer: Customer) -> DunningCampaign | None:
-    """The customer's campaign: their own, else the organization's default; None when excluded or none."""
-    if customer.exclude_from_dunning_campaign:
-        return None
-    if customer.applied_dunning_campaign_id is not None:
-        own = session.get(DunningCampaign, customer.applied_dunning_campaign_id)
-        if own is not None and own.deleted_at is None:
-            return own
-    return session.scalar(select(DunningCampaign).where(
-        DunningCampaign.organization_id == customer.organization_id,
-        DunningCampaign.applied_to_organization.is_(True), DunningCampaign.deleted_at.is_(None)))
 
 
 def due_customers(*, at: datetime | None = None) -> list[tuple[str, str]]:
@@ -137,7 +126,7 @@ def attempt(*, organization_id: str, customer_id: str, at: datetime) -> tuple[st
         overdue = overdue_invoices(session, customer)
         if not overdue:
             if customer.last_dunning_campaign_attempt > 0:  # everything paid: the next overdue starts over
-                restart_counts(customer)
+                restart_counts(session, Customer.id == customer.id)
                 return RESET, 0, False
             return NOT_DUE, 0, False
         campaign = campaign_for(session, customer)
@@ -169,7 +158,7 @@ def attempt(*, organization_id: str, customer_id: str, at: datetime) -> tuple[st
             invoices = [get_invoice_in(session, organization_id, i.id, lock=True)
                         for i in sorted(reaching[currency], key=lambda invoice: invoice.id)]
             made.append(make_request(uow, customer, invoices, dunning_attempt_id=record.id,
-                                     reminder=_reminder(campaign), bcc=campaign.bcc_emails or ()))
+                                     reminder=_reminder(campaign, customer, invoices), bcc=campaign.bcc_emails or ()))
         customer.last_dunning_campaign_attempt = number
         customer.last_dunning_campaign_attempt_at = at
         finished = number >= campaign.max_attempts
@@ -182,13 +171,16 @@ def attempt(*, organization_id: str, customer_id: str, at: datetime) -> tuple[st
         return ATTEMPTED, len(made), finished
 
 
-def restart_counts(customer: Customer) -> None:
-    """A new cycle: the campaign starts again from its first attempt (Lago resets the count likewise)."""
-    customer.dunning_cycle += 1
-    customer.last_dunning_campaign_attempt = 0
-    customer.last_dunning_campaign_attempt_at = None
-
-
-def _reminder(campaign: DunningCampaign) -> Callable[[PaymentRequest], tuple[str, str]] | None:
-    """The campaign's own words for the reminder, filled in for one request (billing.dunning.reminders)."""
-    return None  # Tally's default words until a campaign has its own (billing.dunning.reminders renders them)
+def _reminder(campaign: DunningCampaign, customer: Customer,
+              invoices: Sequence[Invoice]) -> Callable[[PaymentRequest], tuple[str, str]]:
+    """The campaign's words for one request's reminder, its placeholders filled in (billing.dunning.reminders)."""
+    def write(request: PaymentRequest) -> tuple[str, str]:
+        context = ReminderContext(
+            customer_name=customer.name or customer.external_id, organization_name=customer.organization.name,
+            amount_cents=request.amount_cents, currency=request.currency,
+            invoice_numbers=tuple(i.number for i in invoices),
+            pay_link=links.payment_request_url(payment_request_id=request.id, organization_id=request.organization_id),
+            due_date=min(i.payment_due_date for i in invoices))
+        reminder = render_reminder(campaign.reminder_subject, campaign.reminder_message, context)
+        return reminder.subject, reminder.message
+    return write

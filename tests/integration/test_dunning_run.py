@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from billing.clock import run_billing_clock
 from billing.customers.models import Customer as CustomerRow
+from billing.customers.services import upsert_customer
 from billing.db import read_only, unit_of_work
-from billing.dunning import runs
-from billing.dunning.models import DunningAttempt, DunningCampaign, DunningCampaignThreshold
+from billing.dunning import campaigns, runs
+from billing.dunning.models import DunningAttempt
 from billing.invoicing.models import Invoice
 from billing.payments import customers, providers, requests
 from billing.payments import fake as fake_provider
@@ -32,14 +33,12 @@ def _webhooks(webhook_type: str) -> list[dict]:
 
 
 def _campaign(org, *, max_attempts=3, days=2, thresholds=(("EUR", 10_000), ("USD", 1_000)), default=True) -> str:
-    with unit_of_work() as uow:
-        campaign = DunningCampaign(organization_id=org.id, code="standard", name="Standard", max_attempts=max_attempts,
-                                   days_between_attempts=days, applied_to_organization=default, bcc_emails=[],
-                                   reminder_subject="Please pay", reminder_message="Hello")
-        campaign.thresholds = [DunningCampaignThreshold(currency=c, amount_cents=a) for c, a in thresholds]
-        uow.session.add(campaign)
-        uow.session.flush()
-        return campaign.id
+    return campaigns.create_campaign(organization_id=org.id, data={
+        "code": "standard", "name": "Standard", "max_attempts": max_attempts, "days_between_attempts": days,
+        "applied_to_organization": default,
+        "thresholds": [{"currency": c, "amount_cents": a} for c, a in thresholds],
+        "reminder_subject": "{organization_name}: {amount} is overdue",
+        "reminder_message": "Hello {customer_name}, please pay {invoice_numbers}: {pay_link}"}).id
 
 
 def _customer(lago, external_id: str, currency: str, **fields):
@@ -140,9 +139,7 @@ def test_excluded_customers_and_amounts_below_the_threshold_start_nothing(setup,
     _customer(lago, "acme", "EUR")
     _customer(lago, "small", "EUR")
     run_jobs()
-    with unit_of_work() as uow:
-        uow.session.scalar(select(CustomerRow).where(CustomerRow.external_id == "acme")) \
-            .exclude_from_dunning_campaign = True
+    upsert_customer(organization_id=org.id, data={"external_id": "acme", "exclude_from_dunning_campaign": True})
     _invoice(lago, "acme", 50_000, "EUR")
     _invoice(lago, "small", 9_999, "EUR")
     run_jobs()
