@@ -1,7 +1,7 @@
 """Customer self-service portal (API.md §2b): a signed, expiring link shows one customer's usage and invoices,
 their saved payment methods; and the pay pages a pay link or a set-up link opens (`/pay/...`)."""
 
-from portal import payment_methods  # noqa: F401 (registers the payment methods page on the portal blueprint)
+from portal import pay_request, payment_methods  # noqa: F401 (register their pages on the pay and portal blueprints)
 from portal.pay import pay_blueprint
 from portal.views import portal_blueprint
 

@@ -7,6 +7,7 @@ never charges; the core allows one attempt at a time per invoice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
@@ -119,7 +120,7 @@ def _view(token: str) -> PayView | None:
         return None
 
 
-def _portal_token(view: PayView) -> str | None:
+def portal_token(view) -> str | None:
     """The portal link the customer came from, kept only when it is valid and theirs (for the way back)."""
     token = request.args.get("portal") or ""
     claim = links.verify(token, purpose="portal") if token else None
@@ -128,13 +129,14 @@ def _portal_token(view: PayView) -> str | None:
     return token
 
 
-def _refused() -> ResponseReturnValue:
+def refused_link() -> ResponseReturnValue:
+    """An expired, tampered or foreign link: the page that says nothing was charged (htmx: stop and reload)."""
     if is_htmx_request():
         return Response(status=STOP_POLLING, headers={"HX-Refresh": "true"})
     return render_template(REFUSED_PAGE), 403
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 
 
@@ -144,7 +146,7 @@ def _page_url(token: str, portal: str | None, *, external: bool = False) -> str:
 
 def _render(token: str, view: PayView, *, status: int = 200, error: str | None = None,
             error_field: str | None = None) -> ResponseReturnValue:
-    portal = _portal_token(view)
+    portal = portal_token(view)
     state = payments.customer_payments(organization_id=view.organization_id, customer_id=view.customer_id)
     card_form = None
     if view.state == "payable":
@@ -159,7 +161,7 @@ def _render(token: str, view: PayView, *, status: int = 200, error: str | None =
 def invoice(token: str) -> ResponseReturnValue:
     view = _view(token)
     if view is None:
-        return _refused()
+        return refused_link()
     return _render(token, view)
 
 
@@ -172,22 +174,28 @@ def invoice_state(token: str) -> ResponseReturnValue:
     return Response(status=204)
 
 
-def _after_attempt(token: str, view: PayView, attempt: collection.Attempt, *, field: str) -> ResponseReturnValue:
-    portal = _portal_token(view)
-    if attempt.status == "requires_action" and attempt.next_action_url and _wants_json():
+def after_attempt(attempt: collection.Attempt, *, page_url: str,
+                  refusal: Callable[[str, str], ResponseReturnValue], field: str) -> ResponseReturnValue:
+    """Where an attempt to pay leads: the bank's page, the refusal by the field, or back to the page."""
+    if attempt.status == "requires_action" and attempt.next_action_url and wants_json():
         return payments.go_to(attempt.next_action_url)  # the bank's page (3-D Secure), then back here
     if attempt.status == "failed":
-        return _refusal(token, view, words.declined(attempt.error_message), field=field)
+        return refusal(words.declined(attempt.error_message), field)
     if attempt.status == "skipped" and attempt.reason in ("no_payment_provider", "no_payment_method"):
-        return _refusal(token, view, words.refusal(attempt.reason), field=field)
+        return refusal(words.refusal(attempt.reason), field)
     # Paid, under way, or nothing left to pay: the page says which.
-    if _wants_json():
-        return payments.go_to(_page_url(token, portal))
-    return redirect(_page_url(token, portal), code=303)
+    if wants_json():
+        return payments.go_to(page_url)
+    return redirect(page_url, code=303)
+
+
+def _after_attempt(token: str, view: PayView, attempt: collection.Attempt, *, field: str) -> ResponseReturnValue:
+    return after_attempt(attempt, page_url=_page_url(token, portal_token(view)), field=field,
+                         refusal=lambda message, field: _refusal(token, view, message, field=field))
 
 
 def _refusal(token: str, view: PayView, message: str, *, field: str) -> ResponseReturnValue:
-    if _wants_json():
+    if wants_json():
         return payments.refused(message, field=field)
     return _render(token, _pay_view(view.organization_id, view.invoice_id), status=422, error=message,
                    error_field=field)
@@ -198,13 +206,13 @@ def pay_with_saved_method(token: str) -> ResponseReturnValue:
     """Pay with a saved card (Tally's id of it; the default one when none is named), the customer present."""
     view = _view(token)
     if view is None:
-        return _refused()
+        return refused_link()
     if view.state != "payable":
         return _after_attempt(token, view, collection.Attempt(None, "skipped", reason=view.state), field="method")
     try:
         attempt = collection.pay_invoice(organization_id=view.organization_id, invoice_id=view.invoice_id,
                                          customer_id=view.customer_id, method_id=request.form.get("method_id") or None,
-                                         return_url=_page_url(token, _portal_token(view), external=True))
+                                         return_url=_page_url(token, portal_token(view), external=True))
     except BillingError as error:
         return _refusal(token, view, payments.card_refusal(error), field="method")
     return _after_attempt(token, view, attempt, field="method")
@@ -217,7 +225,7 @@ def pay_setup_secret(token: str) -> ResponseReturnValue:
     if view is None:
         return payments.refused(words.refusal("link_expired"), status=403)
     return payments.fresh_setup_secret(organization_id=view.organization_id, customer_id=view.customer_id,
-                                       return_url=_page_url(token, _portal_token(view), external=True))
+                                       return_url=_page_url(token, portal_token(view), external=True))
 
 
 @pay_blueprint.post("/<token>/card")
@@ -227,14 +235,14 @@ def pay_with_new_card(token: str) -> ResponseReturnValue:
     if view is None:
         return payments.refused(words.refusal("link_expired"), status=403)
     if view.state != "payable":
-        return payments.go_to(_page_url(token, _portal_token(view)))
+        return payments.go_to(_page_url(token, portal_token(view)))
     try:
         method_id = payments.provider_method_id(request.form)
         method = payments.keep_new_method(organization_id=view.organization_id, customer_id=view.customer_id,
                                           method_id=method_id)
         attempt = collection.pay_invoice(organization_id=view.organization_id, invoice_id=view.invoice_id,
                                          customer_id=view.customer_id, method_id=method.id,
-                                         return_url=_page_url(token, _portal_token(view), external=True))
+                                         return_url=_page_url(token, portal_token(view), external=True))
     except BillingError as error:
         return payments.refused(payments.card_refusal(error))
     return _after_attempt(token, view, attempt, field="payment_method")
@@ -258,7 +266,7 @@ def _setup_claim(token: str):
 def setup(token: str) -> ResponseReturnValue:
     found = _setup_claim(token)
     if found is None:
-        return _refused()
+        return refused_link()
     claim, customer = found
     state = payments.customer_payments(organization_id=claim.organization_id, customer_id=customer.id)
     card_form = None

@@ -12,6 +12,7 @@ from billing import links
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
+from billing.payments import requests as payment_requests
 from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
@@ -146,7 +147,8 @@ def _page(access: Access, token: str) -> dict[str, object]:
     return dict(token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                 meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
                 credit_notes=_credit_notes(access), wallet_error=None, wallet_notice=None, wallet_forms={},
-                payments=payments, **_invoices_context(access, token, payments),
+                payments=payments, overdue=payment_requests.overdue_balances(**access.scope),
+                **_invoices_context(access, token, payments),
                 **_wallets_context(access, token, payments))
 
 
@@ -249,6 +251,28 @@ def _top_up_refusal(access: Access, wallet_id: str, failed: ValidationFailed) ->
         return words.top_up_limit(smallest=False, amount_cents=cents, currency=wallet.currency,
                                   credits=wallets.ledger.cents_to_credits(wallet, cents))
     return words.top_up_refused()
+
+
+@portal_blueprint.post("/<token>/overdue/pay")
+def pay_overdue(token: str) -> ResponseReturnValue:
+    """The banner's "Pay all": one payment request for the overdue invoices of the chosen currency, paid on its
+    page (an unpaid one for the same invoices is reused). Nothing overdue any more: back to the portal."""
+    access = _access(token)
+    if access is None:
+        return _link_refused()
+    currency = (request.form.get("currency") or "").strip().upper()
+    home_url = url_for("portal.home", token=token)
+    overdue = {balance.currency for balance in payment_requests.overdue_balances(**access.scope)}
+    if currency not in overdue or not _payments(access).has_provider:
+        return redirect(home_url, code=303)
+    try:
+        made = payment_requests.request_overdue_payment(**access.scope, currency=currency, customer_present=True)
+    except BillingError:
+        return redirect(home_url, code=303)
+    if not made:
+        return redirect(home_url, code=303)
+    url = links.payment_request_url(payment_request_id=made[0].id, organization_id=access.claim.organization_id)
+    return redirect(f"{url}?portal={token}", code=303)
 
 
 @portal_blueprint.get("/<token>/invoices/<invoice_id>.pdf")

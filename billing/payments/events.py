@@ -42,9 +42,13 @@ class PaymentRequested:
     `chargeable`: the customer has a provider and a default method, so a charge follows after commit; when
     it is False the customer is emailed the link that pays every invoice of the request (and when the
     charge fails, PaymentFailed says so).
+
+    `customer_present`: the customer made it themselves (the portal's "Pay all") and pays on its page now:
+    nothing is charged off-session and no email is sent (they are already looking at the link).
     """
 
     payment_request: PaymentRequest
     chargeable: bool
     reminder: tuple[str, str] | None = None  # a dunning campaign's (subject, message) for the email, if any
     bcc: tuple[str, ...] = ()  # a dunning campaign's bcc_emails
+    customer_present: bool = False

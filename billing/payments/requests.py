@@ -9,11 +9,12 @@ emailed one link that pays them all (billing.emails follows `PaymentRequested` a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing import serializers
+from billing import links, serializers
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, after_commit, read_only, unit_of_work
@@ -22,7 +23,7 @@ from billing.invoicing.models import Invoice
 from billing.invoicing.queries import get_invoice_in
 from billing.payments import collection
 from billing.payments.events import PaymentRequested
-from billing.payments.models import PaymentRequest, SavedPaymentMethod
+from billing.payments.models import Payment, PaymentRequest, SavedPaymentMethod
 from billing.ports import runtime
 from billing.validation import Checker
 from billing.webhooks import services as webhooks
@@ -30,6 +31,8 @@ from billing.webhooks import services as webhooks
 PAYMENT_REQUEST_CREATED = "payment_request.created"
 COLLECT_TASK = "collect_payment_request"
 MAX_INVOICES = 100  # per request: a request is one email and one charge, not a statement of account
+# An unpaid request the customer comes back to within a link's life is reused rather than made again.
+REUSE_WITHIN = links.PAY_TTL
 
 
 def overdue_invoices(session: Session, customer: Customer, currency: str | None = None) -> list[Invoice]:
@@ -56,10 +59,11 @@ def chargeable(session: Session, customer: Customer) -> bool:
 def make_request(uow: UnitOfWork, customer: Customer, invoices: Sequence[Invoice], *, email: str | None = None,
                  dunning_attempt_id: str | None = None,
                  reminder: Callable[[PaymentRequest], tuple[str, str]] | None = None,
-                 bcc: Sequence[str] = ()) -> PaymentRequest:
+                 bcc: Sequence[str] = (), customer_present: bool = False) -> PaymentRequest:
     """Record a request for `invoices` (overdue, one currency, locked by the caller) in the caller's transaction;
-    its charge (or its email) follows after commit. `reminder` writes the email's subject and message for the
-    request (a dunning campaign's words); `bcc`: who else receives it (the campaign's bcc_emails)."""
+    its charge (or its email) follows after commit, unless the customer made it to pay on its page now.
+    `reminder` writes the email's subject and message for the request (a dunning campaign's words); `bcc`:
+    who else receives it (the campaign's bcc_emails)."""
     session = uow.session
     request = PaymentRequest(organization_id=customer.organization_id, customer_id=customer.id,
                              email=email or _first_email(customer), currency=invoices[0].currency,
@@ -72,8 +76,10 @@ def make_request(uow: UnitOfWork, customer: Customer, invoices: Sequence[Invoice
                   lambda: serializers.payment_request(request, customer), object_id=request.id)
     can_charge = chargeable(session, customer)
     uow.publish(PaymentRequested(request, chargeable=can_charge, reminder=reminder(request) if reminder else None,
-                                 bcc=tuple(bcc)))
-    if can_charge:
+                                 bcc=tuple(bcc), customer_present=customer_present))
+    # NOTE: a customer paying on the page chooses the card there (on-session): an off-session charge of the
+    # default card first would often repeat the decline that made the invoices overdue, and email about it.
+    if can_charge and not customer_present:
         request_id, organization_id = request.id, customer.organization_id
         after_commit(session, lambda: ask_request_collection(organization_id, request_id))
     return request
@@ -126,10 +132,15 @@ def create_payment_request(*, organization_id: str, data: Mapping[str, object]) 
         return make_request(uow, customer, invoices, email=email)
 
 
-def request_overdue_payment(*, organization_id: str, customer_id: str,
-                            currency: str | None = None) -> list[PaymentRequest]:
+def request_overdue_payment(*, organization_id: str, customer_id: str, currency: str | None = None,
+                            customer_present: bool = False) -> list[PaymentRequest]:
     """One request per currency for everything the customer has overdue (the admin's "Request payment now", the
-    portal's "Pay all"); an empty list when nothing is overdue."""
+    portal's "Pay all"); an empty list when nothing is overdue.
+
+    `customer_present` (the portal): the customer pays on the request's page now, so nothing is charged or
+    emailed, and an unpaid request for exactly the same invoices is reused (a second click, a reload, the link
+    of a reminder): one request, one page, one payment for the same invoices.
+    """
     with unit_of_work() as uow:
         session = uow.session
         customer = session.scalar(select(Customer).where(
@@ -145,8 +156,51 @@ def request_overdue_payment(*, organization_id: str, customer_id: str,
         for invoices in by_currency.values():
             locked = [get_invoice_in(session, organization_id, i.id, lock=True)
                       for i in sorted(invoices, key=lambda invoice: invoice.id)]
-            made.append(make_request(uow, customer, locked))
+            existing = _unpaid_request_for(session, customer, locked) if customer_present else None
+            made.append(existing or make_request(uow, customer, locked, customer_present=customer_present))
         return made
+
+
+def _unpaid_request_for(session: Session, customer: Customer, invoices: Sequence[Invoice]) -> PaymentRequest | None:
+    """The newest unpaid request of the customer grouping exactly these invoices, if any (the customer row is
+    locked by the caller: two clicks at once find the same one)."""
+    wanted = {i.id for i in invoices}
+    candidates = session.scalars(select(PaymentRequest).where(
+        PaymentRequest.organization_id == customer.organization_id, PaymentRequest.customer_id == customer.id,
+        PaymentRequest.currency == invoices[0].currency, PaymentRequest.payment_status != "succeeded",
+        PaymentRequest.created_at >= runtime.clock.now() - REUSE_WITHIN)
+        .order_by(PaymentRequest.created_at.desc()).limit(20))
+    return next((r for r in candidates if {i.id for i in r.invoices} == wanted), None)
+
+
+@dataclass(frozen=True)
+class OverdueBalance:
+    """What a customer owes past its due dates in one currency."""
+
+    currency: str
+    amount_cents: int
+    invoices_count: int
+
+
+def overdue_balances(*, organization_id: str, customer_id: str) -> list[OverdueBalance]:
+    """The customer's overdue amount per currency (what is still due on its overdue invoices), by currency."""
+    with read_only() as session:
+        customer = session.scalar(select(Customer).where(Customer.organization_id == organization_id,
+                                                         Customer.id == customer_id))
+        if customer is None:
+            raise NotFound("customer")
+        totals: dict[str, list[int]] = {}
+        for invoice in overdue_invoices(session, customer):
+            total = totals.setdefault(invoice.currency, [0, 0])
+            total[0] += invoice.total_due_amount_cents
+            total[1] += 1
+    return [OverdueBalance(currency, amount, count) for currency, (amount, count) in sorted(totals.items())]
+
+
+def payments_of_request(session: Session, payment_request_id: str) -> list[Payment]:
+    """A request's payments, oldest first."""
+    return list(session.scalars(select(Payment).where(Payment.payment_request_id == payment_request_id)
+                                .order_by(Payment.created_at)))
 
 
 def collect_payment_request(*, organization_id: str, payment_request_id: str) -> collection.Attempt:

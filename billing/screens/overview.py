@@ -153,6 +153,7 @@ class InvoiceRow:
     currency: str
     invoice_type: str = "subscription"
     lines: tuple[InvoiceLine, ...] = ()
+    payment_overdue: bool = False
     adjustments: tuple[InvoiceAdjustment, ...] = ()
 
     @property
@@ -280,6 +281,7 @@ def customer_invoices(*, organization_id: str, customer_id: str, include_drafts:
         rows = [InvoiceRow(id=i.id, number=i.number, issuing_date=i.issuing_date, payment_due_date=i.payment_due_date,
                            status=i.status, payment_status=i.payment_status, total_amount_cents=i.total_amount_cents,
                            currency=i.currency, invoice_type=i.invoice_type,
+                           payment_overdue=i.payment_overdue and i.status == "finalized",
                            lines=tuple(InvoiceLine(name=f.description, details=f.line_description, units=f.units,
                                                    amount_cents=f.amount_cents) for f in i.fees),
                            adjustments=_adjustments(i))
