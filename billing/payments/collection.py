@@ -32,7 +32,14 @@ from billing.payments import providers
 from billing.payments.events import PaymentFailed, PaymentRequiresAction, PaymentSucceeded
 from billing.payments.handlers import ask_collection
 from billing.payments.interface import ChargeRequest, ChargeResult, ProviderError
-from billing.payments.models import OPEN_PAYMENT_STATUSES, Payment, PaymentReceipt, PaymentRequest, SavedPaymentMethod
+from billing.payments.models import (
+    OPEN_PAYMENT_STATUSES,
+    Payment,
+    PaymentReceipt,
+    PaymentRequest,
+    PaymentRequestInvoice,
+    SavedPaymentMethod,
+)
 from billing.ports import runtime
 from billing.validation import Checker, parse_datetime
 from billing.wallets import ledger as wallets
@@ -105,6 +112,21 @@ def _target(session: Session, organization_id: str, *, invoice_id: str | None,
                     request=request)
 
 
+def _overlapping_payment(session: Session, target: _Payable) -> str | None:
+    """An open payment that pays one of the target's invoices through another payable, if any."""
+    invoice_ids = [target.invoice.id] if target.invoice is not None else [i.id for i in target.request.invoices]
+    through_requests = select(Payment.id).join(
+        PaymentRequestInvoice, PaymentRequestInvoice.payment_request_id == Payment.payment_request_id).where(
+        PaymentRequestInvoice.invoice_id.in_(invoice_ids), Payment.status.in_(OPEN_PAYMENT_STATUSES))
+    if target.request is not None:
+        through_requests = through_requests.where(Payment.payment_request_id != target.request.id)
+        alone = session.scalar(select(Payment.id).where(Payment.invoice_id.in_(invoice_ids),
+                                                        Payment.status.in_(OPEN_PAYMENT_STATUSES)).limit(1))
+        if alone is not None:
+            return alone
+    return session.scalar(through_requests.limit(1))
+
+
 def _due_of(invoice: Invoice) -> int:
     return invoice.total_due_amount_cents if invoice.status == "finalized" and invoice.payment_status != "succeeded" \
         else 0
@@ -164,6 +186,10 @@ def _begin(organization_id: str, invoice_id: str | None, *, method_id: str | Non
                                  next_action_url=open_payment.next_action_url)
         if not target.payable:
             return None, Attempt(None, "skipped", reason="nothing_due")
+        if _overlapping_payment(session, target) is not None:
+            # The same invoice is being paid another way (on its own, or in another request): one at a time,
+            # so that it is never paid twice. The invoices' row locks, taken above, order the two payers.
+            return None, Attempt(None, "skipped", reason="payment_in_progress")
         code = customer.payment_provider_code
         if not code or not customer.payment_provider_customer_id:
             return None, Attempt(None, "skipped", reason="no_payment_provider")

@@ -146,3 +146,20 @@ def test_a_request_takes_only_overdue_invoices_of_one_currency(org, lago, acme, 
     assert "lago_invoice_ids" in refused.value.details
     with read_only() as session:
         assert session.scalar(select(PaymentRequest.id)) is None
+
+
+def test_an_invoice_being_paid_on_its_own_is_not_charged_again_through_a_request(org, lago, acme, clock, run_jobs):
+    invoice_id = _invoice(lago, 10_000)
+    run_jobs()
+    clock.set("2026-11-20T00:00:00Z")
+    mark_overdue_invoices(at=clock.now())
+    _card(org, acme, fake_provider.CARD_REQUIRES_ACTION)
+    from billing.payments import collection
+
+    assert collection.collect_invoice(organization_id=org.id, invoice_id=invoice_id).status == "requires_action"
+    [request] = requests.request_overdue_payment(organization_id=org.id, customer_id=acme.id)
+    run_jobs()
+    attempt = requests.collect_payment_request(organization_id=org.id, payment_request_id=request.id)
+    assert attempt.reason == "payment_in_progress"
+    with read_only() as session:
+        assert session.scalar(select(Payment.id).where(Payment.payment_request_id == request.id)) is None
