@@ -83,12 +83,14 @@ def test_rq_cron_schedule_runs_the_billing_clock_hourly(settings):
     scheduler = CronScheduler(connection=Redis.from_url(settings.redis_url))
     scheduler.load_config_from_file("jobs.cron")
     jobs = {job.func.__name__: job for job in scheduler._cron_jobs}
-    assert set(jobs) == {"run_billing_clock", "deliver_due_webhooks", "send_due_emails", "recover_abandoned_jobs"}
+    assert set(jobs) == {"run_billing_clock", "deliver_due_webhooks", "send_due_emails", "recover_abandoned_jobs",
+                         "collect_stalled_payments"}
     job = jobs["run_billing_clock"]
     assert job.func.__module__ == "jobs.tasks"
     assert job.cron == "0 * * * *" and job.queue_name == "default"
     assert jobs["deliver_due_webhooks"].cron == "*/5 * * * *"
     assert jobs["recover_abandoned_jobs"].cron == "*/2 * * * *"  # a killed worker's job runs again within minutes
+    assert jobs["collect_stalled_payments"].cron == "*/5 * * * *"  # a charge a dead worker left is finished
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the race needs a shared queue (RQ)")
