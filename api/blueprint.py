@@ -50,6 +50,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     invoices,
     openapi,
     payment_methods,
+    payment_requests,
     payments,
     plans,
     subscriptions,

@@ -60,6 +60,18 @@ def page_args() -> dict[str, int]:
     return {"page": min(number("page", 1), MAX_PAGE), "per_page": min(number("per_page", 20), MAX_PER_PAGE)}
 
 
+# NOTE: Lago reads a boolean filter as Rails casts one (ActiveModel::Type::Boolean): absent or empty is no filter,
+# these are false, anything else is true.
+_FALSE_WORDS = frozenset({"0", "f", "false", "off"})
+
+
+def flag_arg(name: str) -> bool | None:
+    raw = request.args.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().lower() not in _FALSE_WORDS
+
+
 def one(root: str, payload: dict[str, Any]):
     return jsonify({root: payload})
 

@@ -1,5 +1,6 @@
-"""/invoices: create a one-off invoice, list (filter by customer and status), get, update (payment_status),
-finalize, refresh, void, download; a link to pay one (payment_url) and a new charge (retry_payment)."""
+"""/invoices: create a one-off invoice, list (filter by customer, status and payment_overdue), get, update
+(payment_status), finalize, refresh, void, download; a link to pay one (payment_url) and a new charge
+(retry_payment)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 
 from api.blueprint import api_blueprint as bp
-from api.common import body, many, one, organization_id, page_args, read_json
+from api.common import body, flag_arg, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.errors import NotAllowed, ValidationFailed
 from billing.invoicing import actions, documents, one_off, queries
@@ -36,7 +37,8 @@ def create_one_off_invoice():
 def list_invoices():
     page = queries.list_invoices(organization_id=organization_id(),
                                   external_customer_id=request.args.get("external_customer_id"),
-                                  status=request.args.get("status"), **page_args())
+                                  status=request.args.get("status"),
+                                  payment_overdue=flag_arg("payment_overdue"), **page_args())
     return many("invoices", page, _serialize)
 
 

@@ -18,6 +18,7 @@ from billing.catalog.charges import REGROUP_PAID_FEES
 from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
+from billing.payments.requests import MAX_INVOICES
 from billing.pricing import CHARGE_MODELS
 from billing.validation import (
     MAX_AMOUNT_CENTS,
@@ -249,6 +250,11 @@ _PAYMENT = _object({"invoice_id": _string(), "amount_cents": _integer(1), "refer
 _RETRY_PAYMENT = _object({"payment_method": _object({"payment_method_type": _choice(("provider",)),
                                                      "payment_method_id": _string()})})
 
+# Lago's PaymentRequestCreateInput; the email defaults to the customer's (the first of its addresses).
+_PAYMENT_REQUEST = _object({"external_customer_id": _string(), "email": _string(),
+                            "lago_invoice_ids": {**_strings(MAX_INVOICES), "minItems": 1}},
+                           ("external_customer_id", "lago_invoice_ids"))
+
 _WEBHOOK_ENDPOINT_FIELDS: dict[str, Schema] = {
     "webhook_url": _string(1024, format="uri"), "signature_algo": _choice(SIGNATURE_ALGOS), "name": _string(),
     "event_types": _strings(),
@@ -290,6 +296,8 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
                 "type", "reference", "created_at"),
     "PaymentReceipt": ("lago_id", "number", "payment", "created_at"),
     "PaymentMethod": ("lago_id", "is_default", "payment_provider_type", "provider_method_id", "created_at"),
+    "PaymentRequest": ("lago_id", "email", "amount_cents", "amount_currency", "payment_status", "created_at",
+                       "customer", "invoices"),
     "CustomerCheckoutUrl": ("lago_customer_id", "external_customer_id", "payment_provider", "checkout_url"),
     "InvoicePaymentDetails": ("lago_customer_id", "lago_invoice_id", "external_customer_id", "payment_provider",
                               "payment_url"),
@@ -314,7 +322,7 @@ def _components() -> Schema:
         "FeeUpdateInput": _FEE_UPDATE, "WebhookEndpointInput": _WEBHOOK_ENDPOINT,
         "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
         "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
-        "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT,
+        "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT, "PaymentRequestInput": _PAYMENT_REQUEST,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -334,6 +342,7 @@ def _query_parameter(name: str) -> Schema:
     shapes: dict[str, Schema] = {
         "page": _integer(1, MAX_PAGE), "per_page": _integer(1, MAX_PER_PAGE), "periods_count": _integer(1, MAX_PERIODS),
         "timestamp_from": _datetime(), "timestamp_to": _datetime(), "pay_in_advance": _boolean(),
+        "payment_overdue": _boolean(), "payment_status": _choice(PAYMENT_STATUSES), "currency": _currency(),
         "status": _string(), "on_termination_credit_note": _choice(("credit", "refund", "skip")),
         "on_termination_invoice": _choice(("generate", "skip")),
     }
@@ -506,7 +515,7 @@ def _paths() -> dict[str, Schema]:
         "post": op("create_invoice", "Create a one-off invoice (add-ons)", _answer("invoice", "Invoice"),
                    body=_json_body("invoice", "InvoiceInput")),
         "get": op("list_invoices", "List invoices", _answer("invoices", "Invoice", many=True),
-                  query=("external_customer_id", "status", *_PAGING)),
+                  query=("external_customer_id", "status", "payment_overdue", *_PAGING)),
     }
     paths["/invoices/{lago_id}"] = {
         "get": op("get_invoice", "Get an invoice", _answer("invoice", "Invoice")),
@@ -540,6 +549,20 @@ def _paths() -> dict[str, Schema]:
         query=("invoice_id", *_PAGING))}
     paths["/payment_receipts/{lago_id}"] = {"get": op("get_payment_receipt", "Get a payment receipt",
                                                       _answer("payment_receipt", "PaymentReceipt"))}
+    paths["/payment_requests"] = {
+        "post": op("create_payment_request",
+                   "Ask a customer to pay overdue invoices of one currency at once (charged, or emailed a link)",
+                   _answer("payment_request", "PaymentRequest"),
+                   body=_json_body("payment_request", "PaymentRequestInput")),
+        "get": op("list_payment_requests", "List payment requests",
+                  _answer("payment_requests", "PaymentRequest", many=True),
+                  query=("external_customer_id", "payment_status", "currency", *_PAGING)),
+    }
+    paths["/payment_requests/{lago_id}"] = {"get": op("get_payment_request", "Get a payment request",
+                                                      _answer("payment_request", "PaymentRequest"))}
+    paths["/customers/{external_id}/payment_requests"] = {"get": op(
+        "list_customer_payment_requests", "List a customer's payment requests",
+        _answer("payment_requests", "PaymentRequest", many=True), query=("payment_status", "currency", *_PAGING))}
     paths["/customers/{external_id}/payment_methods"] = {"get": op(
         "list_customer_payment_methods", "List a customer's saved payment methods",
         _answer("payment_methods", "PaymentMethod", many=True), query=_PAGING)}

@@ -236,15 +236,16 @@ def fee(f, invoice, subscriptions_by_id) -> dict[str, Any]:
     }
 
 
-def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, Any]:
-    overdue = bool(i.payment_overdue)
+def invoice_base(i, *, with_file_url: bool = True) -> dict[str, Any]:
+    """Lago's InvoiceBaseObject: the invoice's own fields, without what it includes (the customer, the fees...);
+    also how a payment request lists its invoices."""
     return {
         "lago_id": i.id,
         "sequential_id": i.sequential_id,
         "number": i.number,
         "issuing_date": i.issuing_date.isoformat(),
         "payment_due_date": i.payment_due_date.isoformat(),
-        "payment_overdue": overdue,
+        "payment_overdue": bool(i.payment_overdue),
         "net_payment_term": i.net_payment_term,
         "invoice_type": i.invoice_type,
         "status": i.status,
@@ -268,6 +269,12 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
         "updated_at": iso(i.updated_at),
         "file_url": (links.invoice_file_url(invoice_id=i.id, organization_id=i.organization_id)
                      if with_file_url and i.file_key else None),
+    }
+
+
+def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, Any]:
+    return {
+        **invoice_base(i, with_file_url=with_file_url),
         "customer": customer(i.customer),
         "billing_periods": [{
             "lago_subscription_id": link.subscription_id,
@@ -602,14 +609,15 @@ def wallet_transaction(t) -> dict[str, Any]:
 # NOTE: Lago's PaymentObject (lago-openapi src/schemas/PaymentObject.yaml). `payment_status` is Lago's
 # normalized four: Tally's `requires_action` reads `processing` there, with `next_action` telling what to do.
 def payment(p, customer, invoice_numbers: dict[str, str]) -> dict[str, Any]:
-    invoice_ids = [p.invoice_id] if p.invoice_id else []
+    """`invoice_numbers`: the invoice's number, or each number of the invoices a payment request groups, by id."""
+    invoice_ids = list(invoice_numbers) if p.payment_request_id else [p.invoice_id] if p.invoice_id else []
     return {
         "lago_id": p.id,
         "lago_customer_id": customer.id,
         "external_customer_id": customer.external_id,
         "invoice_ids": invoice_ids,
         "invoice_numbers": [invoice_numbers.get(i, "") for i in invoice_ids],
-        "lago_payable_id": p.invoice_id,
+        "lago_payable_id": p.payment_request_id or p.invoice_id,
         "payable_type": p.payable_type,
         "amount_cents": p.amount_cents,
         "amount_currency": p.currency,
@@ -636,7 +644,8 @@ def _next_action(p) -> dict[str, Any]:
 
 def payment_requiring_action(p, customer) -> dict[str, Any]:
     """The `payment.requires_action` webhook's object (Lago's PaymentRequiresActionObject)."""
-    return {"lago_payable_id": p.invoice_id, "lago_customer_id": customer.id, "status": p.provider_status or p.status,
+    return {"lago_payable_id": p.payment_request_id or p.invoice_id, "lago_customer_id": customer.id,
+            "status": p.provider_status or p.status,
             "external_customer_id": customer.external_id, "provider_customer_id": p.provider_customer_id,
             "payment_provider_code": p.provider_code, "provider_payment_id": p.provider_payment_id,
             "next_action": _next_action(p)}
@@ -683,21 +692,21 @@ def payment_receipt(r, payment_payload: dict[str, Any]) -> dict[str, Any]:
             "created_at": iso(r.created_at)}
 
 
-def invoice_base(i) -> dict[str, Any]:
-    """Lago's InvoiceBaseObject: an invoice as a payment request lists it."""
-    return {"lago_id": i.id, "sequential_id": i.sequential_id, "number": i.number,
-            "issuing_date": i.issuing_date.isoformat(), "payment_due_date": i.payment_due_date.isoformat(),
-            "net_payment_term": i.net_payment_term, "invoice_type": i.invoice_type, "status": i.status,
-            "payment_status": i.payment_status, "payment_overdue": bool(i.payment_overdue), "currency": i.currency,
-            "fees_amount_cents": i.fees_amount_cents, "taxes_amount_cents": i.taxes_amount_cents,
-            "sub_total_excluding_taxes_amount_cents": i.sub_total_excluding_taxes_amount_cents,
-            "sub_total_including_taxes_amount_cents": i.sub_total_including_taxes_amount_cents,
-            "total_amount_cents": i.total_amount_cents, "total_due_amount_cents": i.total_due_amount_cents,
-            "total_paid_amount_cents": i.total_paid_amount_cents}
-
-
-# NOTE: Lago's PaymentRequestObject (lago-openapi src/schemas/PaymentRequestObject.yaml).
+# NOTE: Lago's PaymentRequestObject (lago-openapi src/schemas/PaymentRequestObject.yaml; lago-api
+# V1::PaymentRequestSerializer with its customer and invoices), in the API's answers and the payment_request.created
+# and payment_request.payment_status_updated webhooks. Lago writes `email: null` for a customer without one, which
+# lago-python-client 1.55 refuses (it requires a string, as for a payment's `reference`): "" here.
 def payment_request(r, customer_row) -> dict[str, Any]:
-    return {"lago_id": r.id, "email": r.email, "amount_cents": r.amount_cents, "amount_currency": r.currency,
+    return {"lago_id": r.id, "email": r.email or "", "amount_cents": r.amount_cents, "amount_currency": r.currency,
             "payment_status": r.payment_status, "created_at": iso(r.created_at), "customer": customer(customer_row),
             "invoices": [invoice_base(i) for i in r.invoices]}
+
+
+# NOTE: the payment_request.payment_failure webhook's object, `payment_provider_payment_request_payment_error` (lago-api
+# V1::PaymentProviders::PaymentRequestPaymentErrorSerializer).
+def payment_request_payment_error(r, customer_row, p) -> dict[str, Any]:
+    return {"lago_payment_request_id": r.id, "lago_invoice_ids": [i.id for i in r.invoices],
+            "lago_customer_id": customer_row.id, "external_customer_id": customer_row.external_id,
+            "provider_customer_id": p.provider_customer_id, "payment_provider": p.provider_kind,
+            "payment_provider_code": p.provider_code,
+            "provider_error": {"message": p.error_message, "error_code": p.error_code}}

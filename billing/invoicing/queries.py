@@ -37,8 +37,11 @@ def get_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
 
 
 def list_invoices(*, organization_id: str, external_customer_id: str | None = None, customer_id: str | None = None,
-                  status: str | None = None, page: int = 1, per_page: int = 20) -> Page:
+                  status: str | None = None, payment_overdue: bool | None = None, page: int = 1,
+                  per_page: int = 20) -> Page:
     query = invoice_query().where(Invoice.organization_id == organization_id)
+    if payment_overdue is not None:
+        query = query.where(Invoice.payment_overdue.is_(payment_overdue))
     if external_customer_id:
         query = query.join(Customer, Invoice.customer_id == Customer.id).where(
             Customer.external_id == external_customer_id)

@@ -439,8 +439,10 @@ def _apply_to_request(uow: UnitOfWork, payment: Payment, status: str) -> None:
         uow.publish(PaymentSucceeded(payment, None, request))
     elif status == "failed":
         _request_status(session, request, "failed")
-        webhooks.emit(session, request.organization_id, PAYMENT_REQUEST_PAYMENT_FAILURE, "payment_request",
-                      lambda: serializers.payment_request(request, request_customer(session, request)),
+        webhooks.emit(session, request.organization_id, PAYMENT_REQUEST_PAYMENT_FAILURE,
+                      "payment_provider_payment_request_payment_error",
+                      lambda: serializers.payment_request_payment_error(request, request_customer(session, request),
+                                                                        payment),
                       object_id=request.id)
         uow.publish(PaymentFailed(payment, None, request))
     elif status == "requires_action":

@@ -1,4 +1,4 @@
-"""Reading payments, payment receipts and a customer's saved methods as the API lists them: one
+"""Reading payments, payment receipts, payment requests and a customer's saved methods as the API lists them: one
 organization's rows only, page by page, newest first.
 
 Each row comes back with what its Lago shape names besides itself (the customer, the invoice numbers, the
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from billing.customers.models import Customer
@@ -19,7 +19,14 @@ from billing.db import read_only
 from billing.errors import NotFound
 from billing.invoicing.models import Invoice
 from billing.pagination import Page, paginate
-from billing.payments.models import Payment, PaymentProviderAccount, PaymentReceipt, SavedPaymentMethod
+from billing.payments.models import (
+    Payment,
+    PaymentProviderAccount,
+    PaymentReceipt,
+    PaymentRequest,
+    PaymentRequestInvoice,
+    SavedPaymentMethod,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,12 @@ class ReceiptView:
 
 
 @dataclass(frozen=True)
+class RequestView:
+    request: PaymentRequest  # its invoices loaded with it
+    customer: Customer
+
+
+@dataclass(frozen=True)
 class MethodView:
     method: SavedPaymentMethod
     provider_name: str | None
@@ -47,13 +60,24 @@ class MethodView:
 def _payment_views(session: Session, payments: Iterable[Payment]) -> list[PaymentView]:
     payments = list(payments)
     customer_ids = {p.customer_id for p in payments}
-    invoice_ids = {p.invoice_id for p in payments if p.invoice_id}
     customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))} \
         if customer_ids else {}
+    # A payment request's payment names every invoice the request groups (Lago's payable's invoice_ids).
+    request_ids = {p.payment_request_id for p in payments if p.payment_request_id}
+    grouped: dict[str, list[str]] = {}
+    if request_ids:
+        for request_id, invoice_id in session.execute(
+                select(PaymentRequestInvoice.payment_request_id, PaymentRequestInvoice.invoice_id)
+                .where(PaymentRequestInvoice.payment_request_id.in_(request_ids))
+                .order_by(PaymentRequestInvoice.invoice_id)):
+            grouped.setdefault(request_id, []).append(invoice_id)
+    invoices = {p.id: (grouped.get(p.payment_request_id, []) if p.payment_request_id
+                       else [p.invoice_id] if p.invoice_id else []) for p in payments}
+    invoice_ids = {i for ids in invoices.values() for i in ids}
     numbers = dict(session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids))).all()) \
         if invoice_ids else {}
     return [PaymentView(payment=p, customer=customers[p.customer_id],
-                        invoice_numbers={p.invoice_id: numbers.get(p.invoice_id, "")} if p.invoice_id else {})
+                        invoice_numbers={i: numbers.get(i, "") for i in invoices[p.id]})
             for p in payments]
 
 
@@ -66,7 +90,9 @@ def list_payments(*, organization_id: str, external_customer_id: str | None = No
             Customer.organization_id == organization_id, Customer.external_id == external_customer_id,
             Customer.deleted_at.is_(None))
     if invoice_id:
-        query = query.where(Payment.invoice_id == invoice_id)
+        # NOTE: as Lago's PaymentsQuery, the invoice's own payments and those of the payment requests grouping it.
+        query = query.where(or_(Payment.invoice_id == invoice_id, Payment.payment_request_id.in_(
+            select(PaymentRequestInvoice.payment_request_id).where(PaymentRequestInvoice.invoice_id == invoice_id))))
     with read_only() as session:
         found = paginate(session, query.order_by(Payment.created_at.desc(), Payment.id.desc()),
                          page=page, per_page=per_page)
@@ -115,6 +141,47 @@ def get_receipt(*, organization_id: str, receipt_id: str) -> ReceiptView:
         if receipt is None:
             raise NotFound("payment_receipt")
         return _receipt_views(session, [receipt])[0]
+
+
+# -- Payment requests ----------------------------------------------------------------------------------------------
+
+
+def _request_views(session: Session, requests: Iterable[PaymentRequest]) -> list[RequestView]:
+    requests = list(requests)
+    customer_ids = {r.customer_id for r in requests}
+    customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))} \
+        if customer_ids else {}
+    return [RequestView(request=r, customer=customers[r.customer_id]) for r in requests]
+
+
+def list_payment_requests(*, organization_id: str, external_customer_id: str | None = None,
+                          payment_status: str | None = None, currency: str | None = None, page: int = 1,
+                          per_page: int = 20) -> Page:
+    """The organization's payment requests, newest first, each with its customer and its invoices (Lago's
+    filters: the customer's external id, the payment status, the currency)."""
+    query = select(PaymentRequest).where(PaymentRequest.organization_id == organization_id)
+    if external_customer_id:
+        query = query.join(Customer, PaymentRequest.customer_id == Customer.id).where(
+            Customer.organization_id == organization_id, Customer.external_id == external_customer_id,
+            Customer.deleted_at.is_(None))
+    if payment_status:
+        query = query.where(PaymentRequest.payment_status == payment_status)
+    if currency:
+        query = query.where(PaymentRequest.currency == currency.upper())
+    with read_only() as session:
+        found = paginate(session, query.order_by(PaymentRequest.created_at.desc(), PaymentRequest.id.desc()),
+                         page=page, per_page=per_page)
+        return Page(items=_request_views(session, found.items), current_page=found.current_page,
+                    per_page=found.per_page, total_count=found.total_count)
+
+
+def get_payment_request(*, organization_id: str, payment_request_id: str) -> RequestView:
+    with read_only() as session:
+        request = session.scalar(select(PaymentRequest).where(PaymentRequest.organization_id == organization_id,
+                                                              PaymentRequest.id == payment_request_id))
+        if request is None:
+            raise NotFound("payment_request")
+        return _request_views(session, [request])[0]
 
 
 # -- A customer's saved methods ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from billing import links, serializers
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, after_commit, read_only, unit_of_work
-from billing.errors import NotFound, ValidationFailed
+from billing.errors import NotAllowed, NotFound
 from billing.invoicing.models import Invoice
 from billing.invoicing.queries import get_invoice_in
 from billing.payments import collection
@@ -97,9 +97,10 @@ def _first_email(customer: Customer) -> str | None:
 def create_payment_request(*, organization_id: str, data: Mapping[str, object]) -> PaymentRequest:
     """Lago's `POST /payment_requests`: external_customer_id, email, lago_invoice_ids.
 
-    NOTE: as lago-api PaymentRequests::CreateService: every invoice must be the customer's, finalized,
-    overdue and unpaid, all in one currency (422 `invoices_not_overdue`, `invoices_have_different_currencies`);
-    the email defaults to the customer's.
+    NOTE: as lago-api PaymentRequests::CreateService: an unknown customer is 404 `customer_not_found`; every
+    invoice must be the customer's (404 `invoice_not_found`: Lago drops the others silently, Tally names them),
+    finalized, overdue and unpaid, all in one currency (Lago's 405 `invoices_not_overdue`,
+    `invoices_have_different_currencies`); the email defaults to the customer's.
     """
     check = Checker(data)
     external_customer_id = check.string("external_customer_id", required=True)
@@ -126,9 +127,9 @@ def create_payment_request(*, organization_id: str, data: Mapping[str, object]) 
             invoices.append(invoice)
         if any(not i.payment_overdue or i.status != "finalized" or i.payment_status == "succeeded"
                or i.total_due_amount_cents <= 0 for i in invoices):
-            raise ValidationFailed({"invoices": ["invoices_not_overdue"]})
+            raise NotAllowed("invoices_not_overdue")
         if len({i.currency for i in invoices}) > 1:
-            raise ValidationFailed({"invoices": ["invoices_have_different_currencies"]})
+            raise NotAllowed("invoices_have_different_currencies")
         return make_request(uow, customer, invoices, email=email)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from billing.customers.models import Customer as CustomerRow
 from billing.db import read_only
-from billing.errors import ValidationFailed
+from billing.errors import NotAllowed, ValidationFailed
 from billing.invoicing.models import Invoice
 from billing.invoicing.overdue import mark_overdue_invoices
 from billing.payments import customers, providers, requests
@@ -137,10 +137,10 @@ def test_a_request_takes_only_overdue_invoices_of_one_currency(org, lago, acme, 
     clock.set("2026-11-20T00:00:00Z")
     mark_overdue_invoices(at=clock.now())
     fresh = _invoice(lago, 500)
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(NotAllowed) as not_overdue:
         requests.create_payment_request(organization_id=org.id, data={
             "external_customer_id": "acme", "lago_invoice_ids": [recent, fresh]})
-    assert refused.value.details == {"invoices": ["invoices_not_overdue"]}
+    assert not_overdue.value.code == "invoices_not_overdue"
     with pytest.raises(ValidationFailed) as refused:
         requests.create_payment_request(organization_id=org.id, data={"external_customer_id": "acme"})
     assert "lago_invoice_ids" in refused.value.details
