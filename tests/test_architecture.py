@@ -75,7 +75,7 @@ PAYMENTS_OWN_MODULES = {"billing.payments", "billing.payments.interface", "billi
                         "billing.payments.models", "billing.payments.secrets", "billing.payments.providers",
                         "billing.payments.customers", "billing.payments.collection", "billing.payments.inbound",
                         "billing.payments.refunds", "billing.payments.handlers", "billing.payments.events",
-                        "billing.payments.queries", "billing.payments.checkout"}
+                        "billing.payments.queries", "billing.payments.checkout", "billing.payments.requests"}
 
 
 def test_payment_interface_imports_only_the_standard_library(billing_graph):

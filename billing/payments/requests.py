@@ -54,9 +54,11 @@ def chargeable(session: Session, customer: Customer) -> bool:
 
 
 def make_request(uow: UnitOfWork, customer: Customer, invoices: Sequence[Invoice], *, email: str | None = None,
-                 dunning_attempt_id: str | None = None, reminder: tuple[str, str] | None = None) -> PaymentRequest:
+                 dunning_attempt_id: str | None = None, reminder: tuple[str, str] | None = None,
+                 bcc: Sequence[str] = ()) -> PaymentRequest:
     """Record a request for `invoices` (overdue, one currency, locked by the caller) in the caller's transaction;
-    its charge (or its email) follows after commit."""
+    its charge (or its email) follows after commit. `reminder`: the email's (subject, message) when a dunning
+    campaign wrote them, `bcc`: who gets a blind copy of its reminders (the campaign's bcc_emails)."""
     session = uow.session
     request = PaymentRequest(organization_id=customer.organization_id, customer_id=customer.id,
                              email=email or _first_email(customer), currency=invoices[0].currency,
@@ -68,7 +70,7 @@ def make_request(uow: UnitOfWork, customer: Customer, invoices: Sequence[Invoice
     webhooks.emit(session, customer.organization_id, PAYMENT_REQUEST_CREATED, "payment_request",
                   lambda: serializers.payment_request(request, customer), object_id=request.id)
     can_charge = chargeable(session, customer)
-    uow.publish(PaymentRequested(request, chargeable=can_charge, reminder=reminder))
+    uow.publish(PaymentRequested(request, chargeable=can_charge, reminder=reminder, bcc=tuple(bcc)))
     if can_charge:
         request_id, organization_id = request.id, customer.organization_id
         after_commit(session, lambda: ask_request_collection(organization_id, request_id))
