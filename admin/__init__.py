@@ -10,6 +10,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     dunning_views,
     invoice_views,
     metric_views,
+    overdue_views,
     payment_provider_views,
     plan_views,
     subscription_views,

@@ -15,13 +15,14 @@ from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.errors import BillingError
 from billing.invoicing.credit_notes import list_credit_notes
-from billing.screens import catalog, overview
+from billing.screens import catalog, overdue, overview
 from billing.screens import dunning as dunning_screens
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
 from web.htmx import is_htmx_request, render_page
 from web.responses import pdf_file
 from wording import dunning as dunning_words
+from wording import overdue as overdue_words
 
 CUSTOMERS_PAGE = "admin/customers.html"
 CUSTOMER_PAGE = "admin/customer.html"
@@ -39,6 +40,7 @@ SECTION_OF_BLOCK = {
     "one_off_line": "admin/customer/_one_off.html",
     "payments": "admin/customer/_payments.html",
     "dunning": "admin/customer/_dunning.html",
+    "overdue": "admin/customer/_overdue.html",
     "invoices": "admin/customer/_invoices.html",
     "events": "admin/customer/_events.html",
 }
@@ -74,8 +76,10 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context["subscriptions"] = overview.subscriptions_with_usage(**scope, live_only=False)
         context.update(subscriptions.page_context(organization_id(), customer, assign=extra.get("assign")))
     if whole_page or block == "invoices":
+        overdue_only = request.args.get("overdue") == "1"  # the "Overdue only" filter, kept in the URL
+        context["overdue_only"] = overdue_only
         context["invoices"] = overview.customer_invoices(**scope, include_drafts=True, page=invoices_page,
-                                                       per_page=INVOICES_PER_PAGE)
+                                                       per_page=INVOICES_PER_PAGE, overdue_only=overdue_only)
         context["credit_notes"] = list_credit_notes(**scope, per_page=50).items
     if whole_page or block == "events":
         context["events"] = overview.customer_events(**scope, transaction_id=transaction_id or None,
@@ -102,6 +106,10 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("dunning_notice", None)
         context.setdefault("dunning_error", None)
         context["dunning_words"] = dunning_words
+    if whole_page or block == "overdue":
+        context["overdue"] = overdue.customer_overdue(**scope)
+        context.setdefault("overdue_notice", None)
+        context["overdue_words"] = overdue_words
     context.setdefault("invoice_error", None)
     if whole_page:
         context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())

@@ -55,6 +55,7 @@ class OutgoingMail:
     reply_to: str | None = None
     message_id: str | None = None  # stable across retries, so a receiver can drop a duplicate
     attachments: tuple[tuple[str, str, bytes], ...] = field(default=())  # (filename, mime type, data)
+    bcc: tuple[str, ...] = ()  # blind copies: envelope recipients only, never a header
 
 
 class Mailer(Protocol):

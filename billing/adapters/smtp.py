@@ -41,4 +41,4 @@ class SmtpMailer:
                 smtp.starttls(context=ssl.create_default_context())
             if self.user:
                 smtp.login(self.user, self.password or "")
-            smtp.send_message(self.message(mail), from_addr=mail.envelope_from, to_addrs=list(mail.to))
+            smtp.send_message(self.message(mail), from_addr=mail.envelope_from, to_addrs=[*mail.to, *mail.bcc])

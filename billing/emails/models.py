@@ -7,7 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base, new_id, utcnow
 
-EMAIL_STATUSES = ("pending", "sending", "sent", "failed")
+# `held`: a payment request's failure mail written ahead with a dunning campaign's words and bcc, for the charge
+# that follows; it becomes `pending` if that charge fails and is deleted when it succeeds (billing.emails.services).
+EMAIL_STATUSES = ("held", "pending", "sending", "sent", "failed")
 
 
 class EmailDelivery(Base):

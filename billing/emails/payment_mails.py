@@ -29,7 +29,7 @@ _BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express
            "jcb": "JCB", "diners": "Diners Club", "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires"}
 
 
-def _method(session: Session, payment: Payment) -> str | None:
+def method_name(session: Session, payment: Payment) -> str | None:
     """How the payment was made, as the customer knows it: "Visa •••• 4242", "SEPA Direct Debit •••• 3000"."""
     if payment.payment_type == "manual":
         return f"Recorded by hand ({payment.reference})" if payment.reference else "Recorded by hand"
@@ -48,7 +48,7 @@ def _method(session: Session, payment: Payment) -> str | None:
 def details_of(session: Session, kind: str, payment: Payment, invoice: Invoice) -> dict:
     """What the mail of this kind states, read in the payment's transaction."""
     details = {"amount_cents": payment.amount_cents, "currency": payment.currency, "invoice_number": invoice.number,
-               "method": _method(session, payment)}
+               "method": method_name(session, payment)}
     if kind == PAYMENT_SUCCEEDED:
         receipt = session.scalar(select(PaymentReceipt.number).where(PaymentReceipt.payment_id == payment.id))
         paid_at = payment.paid_at or runtime.clock.now()

@@ -7,7 +7,8 @@ They run as handlers of the domain events `InvoiceFinalized` and `WalletDepleted
 subscribed by `subscribe_to_events` at configuration time): invoicing and wallets never import emails.
 `queue_payment_email` does the same for a payment's receipt, failure or confirmation (the payment core's
 PaymentSucceeded, PaymentFailed, PaymentRequiresAction), once per payment and kind; what those mails say
-is written in billing.emails.payment_mails.
+is written in billing.emails.payment_mails. `queue_request_email` does it for a payment request (PaymentRequested
+and the request branch of those events), once per request and kind: billing.emails.request_mails.
 `send_email` claims a due row under a lease (two workers never both send it), sends it through
 the `Mailer` port and records the outcome, scheduling a retry on failure.
 """
@@ -22,15 +23,16 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
 from billing import events, links, outbox
+from billing.customers.models import Customer
 from billing.db import new_id, read_only, unit_of_work
-from billing.emails import payment_mails
+from billing.emails import payment_mails, request_mails
 from billing.emails.models import EmailDelivery
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import Invoice
 from billing.money import format_money, locale_for_country
-from billing.payments.events import PaymentFailed, PaymentRequiresAction, PaymentSucceeded
-from billing.payments.models import Payment
+from billing.payments.events import PaymentFailed, PaymentRequested, PaymentRequiresAction, PaymentSucceeded
+from billing.payments.models import Payment, PaymentRequest
 from billing.ports import OutgoingMail, runtime
 from billing.wallets.events import WalletDepleted
 from billing.wallets.models import Wallet
@@ -76,6 +78,7 @@ def subscribe_to_events() -> None:
     events.subscribe(PaymentSucceeded, _on_payment_event)
     events.subscribe(PaymentFailed, _on_payment_event)
     events.subscribe(PaymentRequiresAction, _on_payment_event)
+    events.subscribe(PaymentRequested, _on_payment_requested)
 
 
 def _on_invoice_finalized(session: Session, event: InvoiceFinalized) -> None:
@@ -92,9 +95,79 @@ _PAYMENT_KINDS = {PaymentSucceeded: payment_mails.PAYMENT_SUCCEEDED, PaymentFail
 
 
 def _on_payment_event(session: Session, event: PaymentSucceeded | PaymentFailed | PaymentRequiresAction) -> None:
-    if event.invoice is None:
-        return  # a payment request's payment: its mails are the request's (PaymentRequested)
-    queue_payment_email(session, event.payment, event.invoice, kind=_PAYMENT_KINDS[type(event)])
+    if event.invoice is not None:
+        queue_payment_email(session, event.payment, event.invoice, kind=_PAYMENT_KINDS[type(event)])
+    elif event.payment_request is not None:
+        _on_request_payment(session, event)
+
+
+def _on_payment_requested(session: Session, event: PaymentRequested) -> None:
+    """No charge possible: the reminder now. A charge follows: nothing now, but a campaign's words and bcc are
+    held for the mail its failure would send (the failure's event does not carry them). Nothing for a request the
+    customer made to pay on its page now (the portal's "Pay all"): a link to the page they are on says nothing."""
+    if event.customer_present:
+        return
+    if not event.chargeable:
+        queue_request_email(session, event.payment_request, kind=request_mails.REMINDER, reminder=event.reminder,
+                            bcc=event.bcc)
+    elif event.reminder or event.bcc:
+        queue_request_email(session, event.payment_request, kind=request_mails.FAILED, reminder=event.reminder,
+                            bcc=event.bcc, hold=True)
+
+
+_REQUEST_KINDS = {PaymentSucceeded: request_mails.SUCCEEDED, PaymentFailed: request_mails.FAILED,
+                  PaymentRequiresAction: request_mails.REQUIRES_ACTION}
+
+
+def _on_request_payment(session: Session, event: PaymentSucceeded | PaymentFailed | PaymentRequiresAction) -> None:
+    payment, request = event.payment, event.payment_request
+    kind = _REQUEST_KINDS[type(event)]
+    held = session.scalar(select(EmailDelivery).where(
+        EmailDelivery.payment_request_id == request.id, EmailDelivery.kind == request_mails.FAILED,
+        EmailDelivery.status == "held"))
+    if kind == request_mails.SUCCEEDED:
+        if held is not None:
+            session.delete(held)  # the charge went through: the words held for its failure are not needed
+        queue_request_email(session, request, kind=kind, payment=payment)
+        return
+    # NOTE: as for an invoice's payment, a failure or a confirmation is mailed only for a charge made without the
+    # customer (off-session); on the request's pay page they see the answer at once.
+    if not (payment.off_session and payment.payment_type == "provider"):
+        return
+    words = (held.details or {}) if held is not None else {}
+    reminder = tuple(words["reminder"]) if words.get("reminder") else None
+    queue_request_email(session, request, kind=kind, payment=payment, reminder=reminder,
+                        bcc=tuple(words.get("bcc") or ()), held=held)
+
+
+def queue_request_email(session: Session, request: PaymentRequest, *, kind: str, payment: Payment | None = None,
+                        reminder: tuple[str, str] | None = None, bcc: tuple[str, ...] = (), hold: bool = False,
+                        held: EmailDelivery | None = None) -> str | None:
+    """Record, in the request's transaction, its mail of `kind` (billing.emails.request_mails); once per request and
+    kind (the request's row lock, held by whoever moves it, and the unique (request, kind) see to it).
+
+    `hold`: written ahead, `held`, not sent (a failure mail's words); `held`: that row, now sent as this mail.
+    To the request's email; blind copies (`bcc`) on the mails that ask for money only. None when nothing is sent.
+    """
+    email = (request.email or "").strip()
+    if runtime.mailer is None or not email:
+        return None
+    details = request_mails.details_of(session, kind, request, payment=payment, reminder=reminder,
+                                       bcc=bcc if kind in request_mails.ASKING else ())
+    if held is not None and kind == request_mails.FAILED:
+        held.details, held.status, held.next_attempt_at = details, "pending", runtime.clock.now()
+        session.flush()
+        return _ask_after_commit(session, held)
+    if session.scalar(select(EmailDelivery.id).where(EmailDelivery.payment_request_id == request.id,
+                                                     EmailDelivery.kind == kind)):
+        return None
+    delivery = EmailDelivery(organization_id=request.organization_id, payment_request_id=request.id,
+                             payment_id=payment.id if payment is not None else None, kind=kind, to_address=email,
+                             status="held" if hold else "pending",
+                             next_attempt_at=None if hold else runtime.clock.now(), details=details)
+    session.add(delivery)
+    session.flush()
+    return delivery.id if hold else _ask_after_commit(session, delivery)
 
 
 def queue_payment_email(session: Session, payment: Payment, invoice: Invoice, *, kind: str) -> str | None:
@@ -226,6 +299,14 @@ def _build(delivery_id: str) -> OutgoingMail:
         organization_id, kind, invoice_id = session.execute(select(
             EmailDelivery.organization_id, EmailDelivery.kind, EmailDelivery.invoice_id).where(
             EmailDelivery.id == delivery_id)).one()
+    if kind in request_mails.KINDS:
+        with read_only() as session:
+            delivery = session.get(EmailDelivery, delivery_id)
+            request = session.get(PaymentRequest, delivery.payment_request_id)
+            customer = session.get(Customer, request.customer_id)
+            sender = _sender(customer.organization)
+            return request_mails.request_mail(delivery, request, customer, sender=sender,
+                                              message_id=_message_id(delivery, sender))
     if kind in payment_mails.KINDS:
         with read_only() as session:
             delivery = session.get(EmailDelivery, delivery_id)

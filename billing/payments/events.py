@@ -50,5 +50,5 @@ class PaymentRequested:
     payment_request: PaymentRequest
     chargeable: bool
     reminder: tuple[str, str] | None = None  # a dunning campaign's (subject, message) for the email, if any
-    bcc: tuple[str, ...] = ()  # a dunning campaign's bcc_emails
+    bcc: tuple[str, ...] = ()  # a dunning campaign's bcc_emails: blind copies of the request's reminders
     customer_present: bool = False

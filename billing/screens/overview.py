@@ -155,6 +155,7 @@ class InvoiceRow:
     lines: tuple[InvoiceLine, ...] = ()
     payment_overdue: bool = False
     adjustments: tuple[InvoiceAdjustment, ...] = ()
+    payment_overdue: bool = False
 
     @property
     def has_pdf(self) -> bool:
@@ -272,11 +273,13 @@ def _invoices_of(organization_id: str, customer_id: str, include_drafts: bool):
 
 
 def customer_invoices(*, organization_id: str, customer_id: str, include_drafts: bool, page: int = 1,
-                      per_page: int = 20) -> Page:
-    """The customer's invoices, newest first, as `InvoiceRow`s."""
+                      per_page: int = 20, overdue_only: bool = False) -> Page:
+    """The customer's invoices, newest first, as `InvoiceRow`s; `overdue_only`: those marked overdue."""
     with read_only() as session:
-        query = _invoices_of(organization_id, customer_id, include_drafts).order_by(
-            Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)
+        query = _invoices_of(organization_id, customer_id, include_drafts)
+        if overdue_only:
+            query = query.where(Invoice.payment_overdue.is_(True))
+        query = query.order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)
         found = paginate(session, query, page=page, per_page=per_page)
         rows = [InvoiceRow(id=i.id, number=i.number, issuing_date=i.issuing_date, payment_due_date=i.payment_due_date,
                            status=i.status, payment_status=i.payment_status, total_amount_cents=i.total_amount_cents,
