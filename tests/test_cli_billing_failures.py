@@ -49,4 +49,6 @@ def test_billing_run_names_what_it_could_not_bill_and_exits_1(org, clock, settin
     fixed = _billing_run(settings, "2026-10-01T02:00:00Z")
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert fixed.stdout.splitlines() == ["billing clock at 2026-10-01T02:00:00+00:00: 0 activated, 0 ended, "
-                                         "1 invoices issued"]
+                                         "1 invoices issued",
+                                         "overdue: 0 invoices marked; dunning: 0 attempts, 0 payment requests, "
+                                         "0 campaigns finished, 0 customers started over"]

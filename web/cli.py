@@ -307,13 +307,13 @@ def register(app: Flask) -> None:
         click.echo(f"billing clock at {run.at.isoformat()}: {run.activated} activated, {len(run.terminated)} ended, "
                    f"{len(run.invoices)} invoices issued"
                    + (f", {len(run.failed)} subscriptions could not be billed" if run.failed else ""))
+        _echo_failures(run)
         dunning = run.dunning
         click.echo(f"overdue: {run.overdue_marked} invoices marked; dunning: "
                    + (f"{len(dunning.attempted)} attempts, {dunning.requests} payment requests, "
                       f"{dunning.finished} campaigns finished, {dunning.reset} customers started over"
                       + (f", {len(dunning.failed)} customers failed" if dunning.failed else "")
                       if dunning is not None else "did not run"))
-        _echo_failures(run)
         sys.stdout.flush()
         if not run.ok:
             sys.exit(1)
