@@ -33,9 +33,8 @@ from billing.dunning.campaigns import campaign_for, restart_counts
 from billing.dunning.models import DunningAttempt, DunningCampaign
 from billing.dunning.reminders import ReminderContext, render_reminder
 from billing.invoicing.models import Invoice
-from billing.invoicing.queries import get_invoice_in
 from billing.payments.models import PaymentRequest
-from billing.payments.requests import make_request, overdue_invoices
+from billing.payments.requests import lock_invoices, make_request, overdue_invoices, still_overdue
 from billing.ports import runtime
 from billing.webhooks import services as webhooks
 
@@ -155,8 +154,9 @@ def attempt(*, organization_id: str, customer_id: str, at: datetime) -> tuple[st
             return NOT_DUE, 0, False
         made: list[PaymentRequest] = []
         for currency in sorted(reaching):
-            invoices = [get_invoice_in(session, organization_id, i.id, lock=True)
-                        for i in sorted(reaching[currency], key=lambda invoice: invoice.id)]
+            invoices = still_overdue(lock_invoices(session, organization_id, [i.id for i in reaching[currency]]))
+            if not invoices:
+                continue  # paid between the read and the lock
             made.append(make_request(uow, customer, invoices, dunning_attempt_id=record.id,
                                      reminder=_reminder(campaign, customer, invoices), bcc=campaign.bcc_emails or ()))
         customer.last_dunning_campaign_attempt = number

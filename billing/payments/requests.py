@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from billing import links, serializers
 from billing.customers.models import Customer
@@ -35,9 +35,30 @@ MAX_INVOICES = 100  # per request: a request is one email and one charge, not a 
 REUSE_WITHIN = links.PAY_TTL
 
 
+# A request reads an invoice's amounts and dates, never its lines: these stay unloaded (a dunning run reads
+# thousands of invoices; loading their fees, taxes and credits was most of its time).
+_AMOUNTS_ONLY = (lazyload(Invoice.fees), lazyload(Invoice.invoice_subscriptions), lazyload(Invoice.applied_taxes),
+                 lazyload(Invoice.credits))
+
+
+def lock_invoices(session: Session, organization_id: str, invoice_ids: Sequence[str]) -> list[Invoice]:
+    """The organization's invoices with these ids, locked in one statement, in id order (two payers never
+    deadlock), read again from the database (what was read before the lock may have changed)."""
+    return list(session.scalars(select(Invoice).where(
+        Invoice.organization_id == organization_id, Invoice.id.in_([str(i) for i in invoice_ids]))
+        .order_by(Invoice.id).options(*_AMOUNTS_ONLY).with_for_update(of=Invoice)
+        .execution_options(populate_existing=True)).unique())
+
+
+def still_overdue(invoices: Sequence[Invoice]) -> list[Invoice]:
+    """Those of `invoices` (just locked) still overdue with something due: paid meanwhile, they drop out."""
+    return [i for i in invoices if i.status == "finalized" and i.payment_overdue
+            and i.payment_status != "succeeded" and i.total_due_amount_cents > 0]
+
+
 def overdue_invoices(session: Session, customer: Customer, currency: str | None = None) -> list[Invoice]:
     """The customer's overdue invoices with something due (of one currency when given), oldest first."""
-    query = select(Invoice).where(
+    query = select(Invoice).options(*_AMOUNTS_ONLY).where(
         Invoice.organization_id == customer.organization_id, Invoice.customer_id == customer.id,
         Invoice.status == "finalized", Invoice.payment_overdue.is_(True), Invoice.payment_status != "succeeded")
     if currency is not None:
@@ -155,8 +176,9 @@ def request_overdue_payment(*, organization_id: str, customer_id: str, currency:
             by_currency.setdefault(invoice.currency, []).append(invoice)
         made = []
         for invoices in by_currency.values():
-            locked = [get_invoice_in(session, organization_id, i.id, lock=True)
-                      for i in sorted(invoices, key=lambda invoice: invoice.id)]
+            locked = still_overdue(lock_invoices(session, organization_id, [i.id for i in invoices]))
+            if not locked:
+                continue
             existing = _unpaid_request_for(session, customer, locked) if customer_present else None
             made.append(existing or make_request(uow, customer, locked, customer_present=customer_present))
         return made
