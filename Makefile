@@ -58,7 +58,7 @@ cron: install  ## the billing clock schedule: run exactly ONE of these; needs RE
 	TZ=UTC $(BIN)/rq cron jobs.cron --url "$(REDIS_URL)"
 
 .PHONY: bench
-bench: install  ## benchmarks (ingest, usage at 1M events, the billing clock for 10k subscriptions) on PostgreSQL `tally_bench`: bench/README.md
+bench: install  ## benchmarks (ingest, usage at 1M events, the billing clock for 10k subscriptions, the dunning run for 10k customers) on PostgreSQL `tally_bench`: bench/README.md
 	@command -v wrk >/dev/null || { echo "installing wrk (the load generator)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench $(ARGS)

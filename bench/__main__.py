@@ -3,7 +3,7 @@
     .venv/bin/python -m bench [--quick]
 
 --quick shortens everything (5 s loads, 100,000 events for usage, 500 subscriptions for the invoice
-run) to check that the benchmarks run.
+run, 500 customers for the dunning run) to check that the benchmarks run.
 Results (JSON) and server logs go to $BENCH_OUT (default /tmp/tally-bench).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import common, ingest_batch, ingest_single, invoice_run, payment_collection, usage_volume
+from bench import common, dunning_run, ingest_batch, ingest_single, invoice_run, payment_collection, usage_volume
 
 
 def main(argv: list[str]) -> int:
@@ -33,10 +33,13 @@ def main(argv: list[str]) -> int:
     rows += invoice_rows
     payment_rows, payments = payment_collection.main(["--invoices", "100", "--customers", "10"] if quick else [])
     rows += payment_rows
+    dunning_rows, dunning = dunning_run.main(["--customers", "500"] if quick else [])
+    rows += dunning_rows
     info["total_s"] = round(time.perf_counter() - started)
     table = common.print_table(rows, f"Tally benchmarks, commit {info['commit']}")
     common.save("all", {"environment": info, "ingest_batch": batch, "ingest_single": single, "usage_volume": usage,
-                        "invoice_run": invoices, "payment_collection": payments, "table": table})
+                        "invoice_run": invoices, "payment_collection": payments, "dunning_run": dunning,
+                        "table": table})
     print(f"\n(all figures measured in this run; {info['total_s']} s; JSON in {common.OUT}/all.json)")
     return 0
 

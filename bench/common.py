@@ -113,6 +113,68 @@ def scalar(sql: str, params: tuple = ()):
         return conn.execute(sql, params).fetchone()[0]
 
 
+def table_columns(conn, table: str) -> list[str]:
+    """A table's columns in order (for the INSERT ... SELECT clones and the references)."""
+    return [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                                       "AND table_schema = 'public' ORDER BY ordinal_position", (table,))]
+
+
+_configured = False
+
+
+def configure_core(dispatcher, **env: str) -> None:
+    """Tally's core configured in this process on the bench database (once; later calls swap the dispatcher)."""
+    global _configured
+    import jobs.tasks  # noqa: F401  (imports every model, as a worker does)
+    from billing import ports
+    from billing.settings import Settings
+    from jobs.bootstrap import configure_core as configure
+
+    if not _configured:
+        configure(Settings.from_env({**server_env(), **env}), dispatcher=dispatcher)
+        _configured = True
+    else:
+        ports.configure(dispatcher=dispatcher)
+
+
+@contextmanager
+def counting_workers(count: int, tag: str, env: dict[str, str]):
+    """`count` rq workers (SimpleWorker, bench/counting_worker.py: each counts the SQL it sends) on Redis db 5.
+
+    Yields (processes, counts): `counts()` sums the workers' statements / executions / commits, written out
+    when they stop (call it after the block). Logs in $BENCH_OUT/rq-<tag>-<i>.log.
+    """
+    counted = [OUT / f"rq-{tag}-{i}.statements.json" for i in range(count)]
+    for path in counted:
+        path.unlink(missing_ok=True)
+
+    def counts() -> dict[str, int]:
+        total = {"statements": 0, "executions": 0, "commits": 0}
+        for path in counted:
+            if path.exists():
+                for key, value in json.loads(path.read_text()).items():
+                    total[key] += value
+        return total
+
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.counting_worker", "worker", "-w",
+                               "rq.worker.SimpleWorker", "--url", REDIS_URL, "--quiet", "--name",
+                               f"bench-{tag}-{i}-{run_id()}"],
+                              cwd=ROOT, env={**env, "BENCH_STATEMENTS_FILE": str(counted[i])},
+                              stdout=(OUT / f"rq-{tag}-{i}.log").open("w"),
+                              stderr=subprocess.STDOUT, start_new_session=True) for i in range(count)]
+    try:
+        yield procs, counts
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 # Events past the rollup watermark (billing.metering.rollups).
 # (the table also holds other jobs' watermarks, e.g. the pay-in-advance fees')
 ROLLUP_WATERMARK_SQL = "SELECT coalesce(max(last_event_id), 0) FROM rollup_watermarks WHERE name = 'events'"

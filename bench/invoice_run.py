@@ -21,10 +21,7 @@ Steps (a fresh bench database):
 from __future__ import annotations
 
 import argparse
-import json
 import random
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -124,21 +121,16 @@ def rows(out: dict) -> list[Row]:
 # ---------------------------------------------------------------- set-up
 
 
-def _columns(conn, table: str) -> list[str]:
-    return [r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
-                                       "AND table_schema = 'public' ORDER BY ordinal_position", (table,))]
-
-
 def _clone_subscriptions(org_id: str, n: int) -> dict[str, str]:
     """Customers and subscriptions 6..n, copies of the API-made bench_cust_1 / bench_sub_1; {external id: id}."""
     with common.pg_connect() as conn:
-        columns = _columns(conn, "customers")
+        columns = common.table_columns(conn, "customers")
         replaced = {"id": "gen_random_uuid()::text", "external_id": "'bench_cust_' || i", "sequential_id": "i"}
         conn.execute(
             f"INSERT INTO customers ({', '.join(columns)}) SELECT "
             f"{', '.join(replaced.get(c, 'c.' + c) for c in columns)} FROM customers c, generate_series(6, %s) i "
             "WHERE c.organization_id = %s AND c.external_id = 'bench_cust_1'", (n, org_id))
-        columns = _columns(conn, "subscriptions")
+        columns = common.table_columns(conn, "subscriptions")
         replaced = {"id": "gen_random_uuid()::text", "customer_id": "c.id",
                     "external_id": "replace(c.external_id, 'cust', 'sub')"}
         conn.execute(
@@ -151,21 +143,8 @@ def _clone_subscriptions(org_id: str, n: int) -> dict[str, str]:
                                  (org_id,)).fetchall())
 
 
-_configured = False
-
-
 def _configure_core(dispatcher) -> None:
-    global _configured
-    import jobs.tasks  # noqa: F401  (imports every model, as a worker does)
-    from billing import ports
-    from billing.settings import Settings
-    from jobs.bootstrap import configure_core
-
-    if not _configured:
-        configure_core(Settings.from_env({**common.server_env(), "TALLY_INVOICE_PDFS": "0"}), dispatcher=dispatcher)
-        _configured = True
-    else:
-        ports.configure(dispatcher=dispatcher)
+    common.configure_core(dispatcher, TALLY_INVOICE_PDFS="0")
 
 
 def _roll_up() -> dict:
@@ -196,16 +175,7 @@ def _billing_run(n: int, at: datetime, workers: int, timeout: float) -> dict:
     Redis.from_url(common.REDIS_URL).flushdb()  # db 5: the bench's own
     env = {**common.server_env(jobs="rq"), "TALLY_INVOICE_PDFS": "0"}
     # `rq worker`, counting the SQL statements it sends (bench/counting_worker.py).
-    counted = [common.OUT / f"rq-invoice-{i}.statements.json" for i in range(workers)]
-    for path in counted:
-        path.unlink(missing_ok=True)
-    procs = [subprocess.Popen([sys.executable, "-m", "bench.counting_worker", "worker", "-w",
-                               "rq.worker.SimpleWorker", "--url", common.REDIS_URL, "--quiet", "--name",
-                               f"bench-invoice-{i}-{common.run_id()}"],
-                              cwd=common.ROOT, env={**env, "BENCH_STATEMENTS_FILE": str(counted[i])},
-                              stdout=(common.OUT / f"rq-invoice-{i}.log").open("w"),
-                              stderr=subprocess.STDOUT, start_new_session=True) for i in range(workers)]
-    try:
+    with common.counting_workers(workers, "invoice", env) as (procs, counts):
         time.sleep(3)  # the workers up and listening, as in production before the hour strikes
         _configure_core(RQDispatcher(common.REDIS_URL))
         meter = common.CpuMeter(server_pids=[p.pid for p in procs], include_self=True)
@@ -231,20 +201,7 @@ def _billing_run(n: int, at: datetime, workers: int, timeout: float) -> dict:
             time.sleep(0.2)
         seconds = time.perf_counter() - started
         cpu = meter.stop()
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-    worker_counts = {"statements": 0, "executions": 0, "commits": 0}
-    for path in counted:
-        if path.exists():
-            for key, value in json.loads(path.read_text()).items():
-                worker_counts[key] += value
+    worker_counts = counts()
     per_invoice = max(count, 1)
     result = {"seconds": round(seconds, 2), "clock_s": round(clock_s, 2), "invoices": count, "complete": complete,
               "due": len(clock_run.billed_subscriptions), "jobs": clock_run.jobs, "invoices_per_s": count / seconds,
@@ -339,7 +296,7 @@ def _insert_reference(n: int) -> dict:
         conn.execute("DROP TABLE IF EXISTS bench_invoices_ref")
         conn.execute("CREATE TABLE bench_invoices_ref (LIKE invoices INCLUDING DEFAULTS INCLUDING INDEXES)")
         conn.commit()
-        columns = _columns(conn, "invoices")
+        columns = common.table_columns(conn, "invoices")
         rows = conn.execute(f"SELECT {', '.join(columns)} FROM invoices LIMIT %s", (n,)).fetchall()
         id_at, number_at = columns.index("id"), columns.index("number")
         insert = (f"INSERT INTO bench_invoices_ref ({', '.join(columns)}) "
