@@ -130,6 +130,9 @@ def _clone_subscriptions(org_id: str, n: int) -> dict[str, str]:
             f"INSERT INTO customers ({', '.join(columns)}) SELECT "
             f"{', '.join(replaced.get(c, 'c.' + c) for c in columns)} FROM customers c, generate_series(6, %s) i "
             "WHERE c.organization_id = %s AND c.external_id = 'bench_cust_1'", (n, org_id))
+        # As in a live installation, the subscriptions were created when they started: a subscription created
+        # today and backdated to last month is never billed for it (docs/billing.md, Subscriptions).
+        conn.execute("UPDATE subscriptions SET created_at = subscription_at WHERE organization_id = %s", (org_id,))
         columns = common.table_columns(conn, "subscriptions")
         replaced = {"id": "gen_random_uuid()::text", "customer_id": "c.id",
                     "external_id": "replace(c.external_id, 'cust', 'sub')"}
