@@ -20,6 +20,7 @@ from billing.db import read_only
 from billing.errors import BillingError, NotFound
 from billing.invoicing.queries import get_invoice_in
 from billing.payments import collection
+from billing.payments import customers as payment_customers
 from billing.payments.models import OPEN_PAYMENT_STATUSES
 from portal import payments
 from web.htmx import STOP_POLLING, is_htmx_request
@@ -237,12 +238,10 @@ def pay_with_new_card(token: str) -> ResponseReturnValue:
     if view.state != "payable":
         return payments.go_to(_page_url(token, portal_token(view)))
     try:
-        method_id = payments.provider_method_id(request.form)
-        method = payments.keep_new_method(organization_id=view.organization_id, customer_id=view.customer_id,
-                                          method_id=method_id)
-        attempt = collection.pay_invoice(organization_id=view.organization_id, invoice_id=view.invoice_id,
-                                         customer_id=view.customer_id, method_id=method.id,
-                                         return_url=_page_url(token, portal_token(view), external=True))
+        attempt = collection.pay_with_new_method(view.organization_id, customer_id=view.customer_id,
+                                                 provider_method_id=payments.provider_method_id(request.form),
+                                                 invoice_id=view.invoice_id,
+                                                 return_url=_page_url(token, portal_token(view), external=True))
     except BillingError as error:
         return payments.refused(payments.card_refusal(error))
     return _after_attempt(token, view, attempt, field="payment_method")
@@ -296,7 +295,8 @@ def setup_add(token: str) -> ResponseReturnValue:
     claim, customer = found
     try:
         method_id = payments.provider_method_id(request.form)
-        payments.keep_new_method(organization_id=claim.organization_id, customer_id=customer.id, method_id=method_id)
+        payment_customers.save_new_method(organization_id=claim.organization_id, customer_id=customer.id,
+                                          provider_method_id=method_id)
     except BillingError as error:
         return payments.refused(payments.card_refusal(error))
     return payments.go_to(url_for("pay.setup", token=token, notice="added"))

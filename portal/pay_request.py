@@ -211,10 +211,10 @@ def pay_request_with_new_card(token: str) -> ResponseReturnValue:
     if view.state != "payable":
         return payments.go_to(_page_url(token, portal_token(view)))
     try:
-        method_id = payments.provider_method_id(request.form)
-        method = payments.keep_new_method(organization_id=view.organization_id, customer_id=view.customer_id,
-                                          method_id=method_id)
-        attempt = _pay(view, method.id, token)
+        attempt = collection.pay_with_new_method(view.organization_id, customer_id=view.customer_id,
+                                                 provider_method_id=payments.provider_method_id(request.form),
+                                                 request_id=view.request_id,
+                                                 return_url=_page_url(token, portal_token(view), external=True))
     except BillingError as error:
         return payments.refused(payments.card_refusal(error))
     return _after_attempt(token, view, attempt, field="payment_method")

@@ -52,7 +52,7 @@ def payment_method_add(token: str) -> ResponseReturnValue:
         return payments.refused(words.refusal("link_expired"), status=403)
     try:
         method_id = payments.provider_method_id(request.form)
-        payments.keep_new_method(**access.scope, method_id=method_id)
+        payment_customers.save_new_method(**access.scope, provider_method_id=method_id)
     except BillingError as error:
         return payments.refused(payments.card_refusal(error))
     return payments.go_to(_methods_url(token, "added"))

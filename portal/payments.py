@@ -132,12 +132,6 @@ def provider_method_id(form) -> str:
     return value
 
 
-def keep_new_method(*, organization_id: str, customer_id: str, method_id: str) -> SavedPaymentMethod:
-    """Keep a method the customer just set up in the browser (billing.payments.customers.save_new_method)."""
-    return payment_customers.save_new_method(organization_id=organization_id, customer_id=customer_id,
-                                             provider_method_id=method_id)
-
-
 def card_refusal(error: Exception) -> str:
     """The sentence for a card or payment refused while keeping or charging it."""
     if isinstance(error, ValidationFailed):

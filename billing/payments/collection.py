@@ -335,13 +335,15 @@ def collect(organization_id: str, *, invoice_id: str | None = None, request_id: 
     return _attempt(organization_id, invoice_id, request_id=request_id)
 
 
-def pay_invoice_with_new_method(*, organization_id: str, invoice_id: str, customer_id: str,
-                                provider_method_id: str, return_url: str | None = None) -> Attempt:
-    """The customer pays with a method just entered on the pay page: saved first (a decline there is the answer)."""
+def pay_with_new_method(organization_id: str, *, customer_id: str, provider_method_id: str,
+                        return_url: str | None = None, invoice_id: str | None = None,
+                        request_id: str | None = None) -> Attempt:
+    """The customer pays an invoice or a payment request with a method just entered on a pay page: kept first
+    (a decline there is the answer, as ValidationFailed), then charged on-session."""
     method = payment_customers.save_new_method(organization_id=organization_id, customer_id=customer_id,
                                                provider_method_id=provider_method_id)
-    return pay_invoice(organization_id=organization_id, invoice_id=invoice_id, customer_id=customer_id,
-                       method_id=method.id, return_url=return_url)
+    return pay(organization_id, customer_id=customer_id, method_id=method.id, return_url=return_url,
+               invoice_id=invoice_id, request_id=request_id)
 
 
 # -- Moving a payment, and its invoice ------------------------------------------------------------------------

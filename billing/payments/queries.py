@@ -90,14 +90,23 @@ def list_payments(*, organization_id: str, external_customer_id: str | None = No
             Customer.organization_id == organization_id, Customer.external_id == external_customer_id,
             Customer.deleted_at.is_(None))
     if invoice_id:
-        # NOTE: as Lago's PaymentsQuery, the invoice's own payments and those of the payment requests grouping it.
-        query = query.where(or_(Payment.invoice_id == invoice_id, Payment.payment_request_id.in_(
-            select(PaymentRequestInvoice.payment_request_id).where(PaymentRequestInvoice.invoice_id == invoice_id))))
+        query = query.where(_paying(invoice_id))
     with read_only() as session:
-        found = paginate(session, query.order_by(Payment.created_at.desc(), Payment.id.desc()),
-                         page=page, per_page=per_page)
-        return Page(items=_payment_views(session, found.items), current_page=found.current_page,
-                    per_page=found.per_page, total_count=found.total_count)
+        return _page(session, query.order_by(Payment.created_at.desc(), Payment.id.desc()),
+                     _payment_views, page=page, per_page=per_page)
+
+
+def _paying(invoice_id: str):
+    """Payments that pay the invoice: NOTE: as Lago's PaymentsQuery, its own and those of the requests grouping it."""
+    return or_(Payment.invoice_id == invoice_id, Payment.payment_request_id.in_(
+        select(PaymentRequestInvoice.payment_request_id).where(PaymentRequestInvoice.invoice_id == invoice_id)))
+
+
+def _page(session: Session, query, views, *, page: int, per_page: int) -> Page:
+    """One page of `query`, its rows turned into views in one go (a fixed number of queries per page)."""
+    found = paginate(session, query, page=page, per_page=per_page)
+    return Page(items=views(session, found.items), current_page=found.current_page, per_page=found.per_page,
+                total_count=found.total_count)
 
 
 def get_payment(*, organization_id: str, payment_id: str) -> PaymentView:
@@ -126,12 +135,10 @@ def list_receipts(*, organization_id: str, invoice_id: str | None = None, page: 
     query = select(PaymentReceipt).where(PaymentReceipt.organization_id == organization_id)
     if invoice_id:
         query = query.join(Payment, PaymentReceipt.payment_id == Payment.id).where(
-            Payment.organization_id == organization_id, Payment.invoice_id == invoice_id)
+            Payment.organization_id == organization_id, _paying(invoice_id))
     with read_only() as session:
-        found = paginate(session, query.order_by(PaymentReceipt.created_at.desc(), PaymentReceipt.id.desc()),
-                         page=page, per_page=per_page)
-        return Page(items=_receipt_views(session, found.items), current_page=found.current_page,
-                    per_page=found.per_page, total_count=found.total_count)
+        return _page(session, query.order_by(PaymentReceipt.created_at.desc(), PaymentReceipt.id.desc()),
+                     _receipt_views, page=page, per_page=per_page)
 
 
 def get_receipt(*, organization_id: str, receipt_id: str) -> ReceiptView:
@@ -169,10 +176,8 @@ def list_payment_requests(*, organization_id: str, external_customer_id: str | N
     if currency:
         query = query.where(PaymentRequest.currency == currency.upper())
     with read_only() as session:
-        found = paginate(session, query.order_by(PaymentRequest.created_at.desc(), PaymentRequest.id.desc()),
-                         page=page, per_page=per_page)
-        return Page(items=_request_views(session, found.items), current_page=found.current_page,
-                    per_page=found.per_page, total_count=found.total_count)
+        return _page(session, query.order_by(PaymentRequest.created_at.desc(), PaymentRequest.id.desc()),
+                     _request_views, page=page, per_page=per_page)
 
 
 def get_payment_request(*, organization_id: str, payment_request_id: str) -> RequestView:

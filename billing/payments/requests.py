@@ -245,8 +245,3 @@ def get_payment_request(*, organization_id: str, payment_request_id: str) -> Pay
         if request is None:
             raise NotFound("payment_request")
         return request
-
-
-def customer_of(request: PaymentRequest) -> Customer:
-    with read_only() as session:
-        return session.get(Customer, request.customer_id)

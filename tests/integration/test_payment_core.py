@@ -150,8 +150,8 @@ def test_a_declined_charge_fails_the_invoice_and_another_card_pays_it(org, lago,
     assert failure["payment_provider_invoice_payment_error"]["provider_error"]["error_code"]
     # The customer pays on the pay page with a new card.
     token = _adapter(org).tokenize_card(fake_provider.CARD_OK)
-    attempt = collection.pay_invoice_with_new_method(organization_id=org.id, invoice_id=invoice.lago_id,
-                                                     customer_id=connected.id, provider_method_id=token)
+    attempt = collection.pay_with_new_method(org.id, invoice_id=invoice.lago_id, customer_id=connected.id,
+                                             provider_method_id=token)
     assert attempt.status == "succeeded"
     assert _invoice_row(invoice.lago_id).payment_status == "succeeded"
     assert [p.status for p in _payments(invoice.lago_id)] == ["failed", "succeeded"]

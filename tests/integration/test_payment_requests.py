@@ -18,7 +18,7 @@ from billing.db import read_only
 from billing.errors import NotAllowed, ValidationFailed
 from billing.invoicing.models import Invoice
 from billing.invoicing.overdue import mark_overdue_invoices
-from billing.payments import customers, providers, requests
+from billing.payments import customers, providers, queries, requests
 from billing.payments import fake as fake_provider
 from billing.payments.models import Payment, PaymentRequest
 from billing.webhooks.models import WebhookDelivery
@@ -105,6 +105,12 @@ def test_a_request_groups_overdue_invoices_of_one_currency_and_one_charge_pays_t
         assert (row.payment_status, row.total_due_amount_cents, row.payment_overdue) == ("succeeded", 0, False)
     assert [w["payment_request"]["payment_status"] for w in _webhooks("payment_request.payment_status_updated")] == \
         ["succeeded"]
+    # Its one receipt is found through either invoice it paid, as its payment is.
+    for invoice_id in (first, second):
+        [receipt] = queries.list_receipts(organization_id=org.id, invoice_id=invoice_id).items
+        assert receipt.payment.payment.id == payment.id
+        [listed] = queries.list_payments(organization_id=org.id, invoice_id=invoice_id).items
+        assert listed.payment.id == payment.id
     assert _webhooks("payment_request.created")[0]["payment_request"]["amount_cents"] == 12_550
 
 
