@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from flask import request
+from werkzeug.exceptions import BadRequest
 
 from api.blueprint import api_blueprint as bp
-from api.common import body, many, one, organization_id, page_args
+from api.common import body, many, one, organization_id, page_args, read_json
 from billing import lifecycle, serializers
 from billing.customers import services
+from billing.embedding import services as embedding
 from billing.errors import ValidationFailed
 from billing.metering.period_usage import current_usage, past_usage
 from billing.pagination import Page
@@ -56,6 +58,18 @@ def customer_past_usage(external_id: str):
 def customer_portal_url(external_id: str):
     url = services.customer_portal_url(organization_id=organization_id(), external_id=external_id)
     return one("customer", {"portal_url": url})
+
+
+@bp.post("/customers/<path:external_id>/embed_token")
+def customer_embed_token(external_id: str):
+    """Tally's own: a token for the customer's widgets, for the host product's backend to put in its pages."""
+    data = read_json()
+    if data is not None and (not isinstance(data, dict) or not isinstance(data.get("embed", {}), dict)):
+        raise BadRequest("param is missing or the value is empty: embed")
+    made = embedding.issue_embed_token(organization_id=organization_id(), external_customer_id=external_id,
+                                       data=(data or {}).get("embed") or {})
+    return one("embed", {"token": made.token, "expires_at": serializers.iso(made.expires_at), "urls": made.urls,
+                         "script_url": embedding.script_url()})
 
 
 @bp.get("/customers/<path:external_id>")

@@ -16,6 +16,9 @@ from flask import jsonify
 from api.blueprint import api_blueprint as bp
 from billing.catalog.charges import REGROUP_PAID_FEES
 from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
+from billing.embedding.services import MAX_TTL as EMBED_MAX_TTL
+from billing.embedding.services import MIN_TTL as EMBED_MIN_TTL
+from billing.embedding.services import WIDGETS as EMBED_WIDGETS
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
 from billing.payments.requests import MAX_INVOICES
@@ -255,6 +258,11 @@ _PAYMENT_REQUEST = _object({"external_customer_id": _string(), "email": _string(
                             "lago_invoice_ids": {**_strings(MAX_INVOICES), "minItems": 1}},
                            ("external_customer_id", "lago_invoice_ids"))
 
+# Tally's own: the embed token of a customer's widgets (docs/embedding.md).
+_EMBED = _object({"external_subscription_id": _string(), "widgets": {**_list_of(_choice(EMBED_WIDGETS), 4),
+                                                                     "minItems": 1},
+                  "expires_in": _integer(int(EMBED_MIN_TTL.total_seconds()), int(EMBED_MAX_TTL.total_seconds()))})
+
 _WEBHOOK_ENDPOINT_FIELDS: dict[str, Schema] = {
     "webhook_url": _string(1024, format="uri"), "signature_algo": _choice(SIGNATURE_ALGOS), "name": _string(),
     "event_types": _strings(),
@@ -292,6 +300,7 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "WebhookEndpoint": ("lago_id", "webhook_url", "signature_algo"),
     "CustomerUsage": ("from_datetime", "to_datetime", "currency", "amount_cents", "charges_usage"),
     "PortalUrl": ("portal_url",),
+    "EmbedToken": ("token", "expires_at", "urls"),
     "Payment": ("lago_id", "invoice_ids", "invoice_numbers", "amount_cents", "amount_currency", "payment_status",
                 "type", "reference", "created_at"),
     "PaymentReceipt": ("lago_id", "number", "payment", "created_at"),
@@ -323,6 +332,7 @@ def _components() -> Schema:
         "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
         "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
         "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT, "PaymentRequestInput": _PAYMENT_REQUEST,
+        "EmbedInput": _EMBED,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -488,6 +498,9 @@ def _paths() -> dict[str, Schema]:
         query=("billable_metric_code", "periods_count", *_PAGING))}
     paths["/customers/{external_id}/portal_url"] = {"get": op(
         "get_customer_portal_url", "A signed link to the customer's portal", _answer("customer", "PortalUrl"))}
+    paths["/customers/{external_id}/embed_token"] = {"post": op(
+        "create_customer_embed_token", "A signed, short-lived token for the customer's embeddable widgets (Tally)",
+        _answer("embed", "EmbedToken"), body=_json_body("embed", "EmbedInput"))}
 
     paths["/events"] = {
         "post": op("create_event", "Send an event", _answer("event", "Event"), body=_json_body("event", "EventInput")),

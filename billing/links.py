@@ -1,4 +1,4 @@
-"""Signed, expiring links (portal access, invoice files): HMAC-SHA256 over a small JSON claim."""
+"""Signed, expiring links (portal access, invoice files, embed tokens): HMAC-SHA256 over a small JSON claim."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from billing.ports import runtime
 
@@ -27,6 +29,11 @@ class Claim:
     subject: str
     organization_id: str
     expires_at: datetime
+    extra: Mapping[str, Any] = field(default_factory=dict)  # what a purpose adds (an embed token's widgets)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= runtime.clock.now()
 
 
 def _b64(data: bytes) -> str:
@@ -43,26 +50,53 @@ def _mac(payload: str) -> str:
     return _b64(hmac.new(runtime.secret_key.encode(), payload.encode(), hashlib.sha256).digest())
 
 
-def sign(*, purpose: str, subject: str, organization_id: str, ttl: timedelta) -> str:
+def sign(*, purpose: str, subject: str, organization_id: str, ttl: timedelta,
+         extra: Mapping[str, Any] | None = None) -> str:
     expires = int((runtime.clock.now() + ttl).timestamp())
-    payload = _b64(json.dumps({"p": purpose, "s": subject, "o": organization_id, "e": expires},
-                              separators=(",", ":")).encode())
+    claim: dict[str, Any] = {"p": purpose, "s": subject, "o": organization_id, "e": expires}
+    if extra:
+        claim["x"] = dict(extra)
+    payload = _b64(json.dumps(claim, separators=(",", ":")).encode())
     return f"{payload}.{_mac(payload)}"
 
 
 def verify(token: str, *, purpose: str) -> Claim | None:
     """The claim of a valid, unexpired token for `purpose`; None if tampered, expired or for something else."""
+    claim = signed_claim(token, purpose=purpose)
+    return None if claim is None or claim.expired else claim
+
+
+def signed_claim(token: str, *, purpose: str) -> Claim | None:
+    """The claim of a token Tally signed for `purpose`, expired or not (its `expired` says); None if tampered.
+
+    For a page that must still say "this link has expired" in its owner's terms (an embedded widget tells
+    its host page); it grants nothing by itself.
+    """
     try:
         payload, mac = token.split(".")
         if not hmac.compare_digest(mac, _mac(payload)):
             return None
         data = json.loads(_unb64(payload))
         expires_at = datetime.fromtimestamp(int(data["e"]), runtime.clock.now().tzinfo)
-    except (ValueError, KeyError, TypeError):
+        extra = data.get("x") or {}
+        if not isinstance(extra, dict):
+            return None
+    except (ValueError, KeyError, TypeError, OverflowError, OSError):
         return None
-    if data.get("p") != purpose or expires_at <= runtime.clock.now():
+    if data.get("p") != purpose:
         return None
-    return Claim(purpose=purpose, subject=str(data["s"]), organization_id=str(data["o"]), expires_at=expires_at)
+    return Claim(purpose=purpose, subject=str(data["s"]), organization_id=str(data["o"]), expires_at=expires_at,
+                 extra=extra)
+
+
+def derived_token(token: str, *, purpose: str) -> str:
+    """A second secret bound to `token` for `purpose` (e.g. the form token of an embedded widget): only Tally,
+    holding the secret key, can make it from the token."""
+    return _mac(f"{purpose}:{token}")
+
+
+def derived_token_matches(token: str, value: str | None, *, purpose: str) -> bool:
+    return bool(value) and hmac.compare_digest(str(value), derived_token(token, purpose=purpose))
 
 
 def portal_url(*, customer_id: str, organization_id: str) -> str:

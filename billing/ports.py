@@ -81,6 +81,8 @@ class Runtime:
     invoice_pdfs: bool = True
     # Send webhooks to loopback, private and link-local addresses too (TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS).
     webhook_allow_private_networks: bool = False
+    # The origins that may frame the widgets and portal of an organization that lists none (TALLY_FRAME_ANCESTORS).
+    frame_ancestors: tuple[str, ...] = ()
 
 
 runtime = Runtime(dispatcher=ImmediateDispatcher(), clock=SystemClock(), files=LocalFileStore("instance/files"))
@@ -90,7 +92,8 @@ def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = Non
               files: FileStore | None = None, base_url: str | None = None,
               secret_key: str | None = None, rollup_delay: float | None = None,
               mailer: Mailer | None | bool = False, mail_from: str | None = None,
-              invoice_pdfs: bool | None = None, webhook_allow_private_networks: bool | None = None) -> Runtime:
+              invoice_pdfs: bool | None = None, webhook_allow_private_networks: bool | None = None,
+              frame_ancestors: tuple[str, ...] | None = None) -> Runtime:
     """Plug the process's adapters into the core (app factory, worker start-up, tests)."""
     if dispatcher is not None:
         runtime.dispatcher = dispatcher
@@ -112,4 +115,6 @@ def configure(*, dispatcher: Dispatcher | None = None, clock: Clock | None = Non
         runtime.invoice_pdfs = invoice_pdfs
     if webhook_allow_private_networks is not None:
         runtime.webhook_allow_private_networks = webhook_allow_private_networks
+    if frame_ancestors is not None:
+        runtime.frame_ancestors = tuple(frame_ancestors)
     return runtime

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from billing.embedding import origins
+
 DEFAULT_INSTANCE = Path(os.environ.get("TALLY_INSTANCE_PATH", "instance")).resolve()
 
 
@@ -37,6 +39,8 @@ class Settings:
     scrypt_n: int = 2**17
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
     trusted_proxies: int = 0
+    # Origins that may frame the widgets and portal of an organization that lists none of its own (docs/embedding.md).
+    frame_ancestors: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -63,7 +67,16 @@ class Settings:
             webhook_allow_private_networks=_flag(env.get("TALLY_WEBHOOK_ALLOW_PRIVATE_NETWORKS")),
             scrypt_n=int(env.get("TALLY_SCRYPT_N") or 2**17),
             trusted_proxies=int(env.get("TALLY_TRUSTED_PROXIES") or 0),
+            frame_ancestors=_origins(env.get("TALLY_FRAME_ANCESTORS")),
         )
+
+
+def _origins(text: str | None) -> tuple[str, ...]:
+    """TALLY_FRAME_ANCESTORS: origins separated by spaces or commas; one that is not an origin stops the start."""
+    valid, refused = origins.parse_origins(origins.split_origins(text or ""))
+    if refused:
+        raise ValueError(f"TALLY_FRAME_ANCESTORS: not an origin (scheme://host[:port]): {', '.join(refused)}")
+    return tuple(valid)
 
 
 def _flag(value: str | None) -> bool:

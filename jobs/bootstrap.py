@@ -30,7 +30,8 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
                     base_url=settings.base_url, secret_key=settings.secret_key,
                     rollup_delay=settings.rollup_delay, mailer=make_mailer(settings),
                     mail_from=settings.smtp_from, invoice_pdfs=settings.invoice_pdfs,
-                    webhook_allow_private_networks=settings.webhook_allow_private_networks)
+                    webhook_allow_private_networks=settings.webhook_allow_private_networks,
+                    frame_ancestors=settings.frame_ancestors)
 
 
 def make_mailer(settings: Settings) -> ports.Mailer | None:

@@ -7,8 +7,10 @@ from decimal import DecimalException
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
 
 from billing import links
+from billing.embedding import services as embedding
 from billing.errors import BillingError, NotFound, ValidationFailed
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
@@ -16,9 +18,10 @@ from billing.payments import requests as payment_requests
 from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
-from portal.payments import CustomerPayments, customer_payments, failed_invoices
+from portal.link_forms import PORTAL_FORMS, bind_forms, check_link_form
+from portal.payments import CustomerPayments, customer_payments, failed_invoices, refused
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
-from web.responses import page_security_headers, pdf_file, saved
+from web.responses import embeddable_page_headers, pdf_file, saved
 from wording import portal as words
 
 portal_blueprint = Blueprint("portal", __name__)
@@ -34,10 +37,23 @@ def portal_security_headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    response.headers["X-Frame-Options"] = "SAMEORIGIN"
-    # A page taking a card allows its payment provider's origins (portal.payments), that page only.
-    page_security_headers(response, frame_ancestors="'self'", provider=g.get("provider_origins"))
+    # Framed only by the origins the organization allows (docs/embedding.md); a page taking a card allows its
+    # payment provider's origins (portal.payments), that page only.
+    embeddable_page_headers(response, origins=g.get("frame_origins", ()), provider=g.get("provider_origins"))
     return response
+
+
+@portal_blueprint.before_request
+def portal_forms_carry_their_link_token() -> None:
+    check_link_form(purpose=PORTAL_FORMS)
+    bind_forms(purpose=PORTAL_FORMS)
+
+
+@portal_blueprint.errorhandler(CSRFError)
+def form_refused(_error) -> ResponseReturnValue:
+    if request.headers.get("Sec-Fetch-Mode", "navigate") != "navigate":  # a page's script or htmx: JSON
+        return refused(words.form_expired(), status=400)
+    return render_template("portal/link_refused.html", form_expired=True), 400
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,7 @@ def _access(token: str) -> Access | None:
         customer = overview.customer_summary(organization_id=claim.organization_id, customer_id=claim.subject)
     except NotFound:
         return None  # a deleted customer's links die with it
+    g.frame_origins = embedding.allowed_origins(organization_id=claim.organization_id)
     return Access(claim, customer)
 
 

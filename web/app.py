@@ -122,6 +122,7 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     app.register_blueprint(provider_webhooks_blueprint)
     csrf.exempt(provider_webhooks_blueprint)  # payment providers sign their webhooks; no cookie, no form
     app.register_blueprint(portal_blueprint, url_prefix="/portal")
+    csrf.exempt(portal_blueprint)  # a frameable page: its forms carry a token bound to its link (portal.link_forms)
     app.register_blueprint(pay_blueprint, url_prefix="/pay")  # links.pay_url and links.setup_url
     app.register_blueprint(admin_blueprint, url_prefix="/admin")
     app.register_blueprint(files.blueprint)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
+from flask_wtf.csrf import generate_csrf
 
 import wording
 from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
 
 
+def form_token() -> str:
+    """`csrf_token()` in templates: on a page opened by a signed link (portal, widget), the token bound to that
+    link (portal.link_forms: no cookie needed inside a third-party iframe); elsewhere, the session's."""
+    return g.get("link_form_token") or generate_csrf()
+
+
 def register(app: Flask) -> None:
+    # flask-wtf sets both a global and a context processor; later ones win, in templates and their macros.
+    app.jinja_env.globals["csrf_token"] = form_token
+    app.context_processor(lambda: {"csrf_token": form_token})
     app.jinja_env.filters["money"] = lambda cents, currency: format_money(int(cents or 0), currency or "USD")
     app.jinja_env.filters["price"] = lambda amount, currency: format_price(amount, currency or "USD")
     app.jinja_env.filters["units"] = decimal_str

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from flask import Response, redirect
 
+from billing.embedding.origins import frame_ancestors
 from web.htmx import is_htmx_request
 
 # The pages' scripts and styles are Tally's own files (htmx is vendored): nothing inline, nothing from elsewhere,
@@ -58,6 +59,18 @@ class ProviderOrigins:
 
 def _sources(origins: Sequence[str]) -> str:
     return "".join(f" {origin}" for origin in origins)
+
+
+def embeddable_page_headers(response: Response, *, origins: Sequence[str],
+                            provider: ProviderOrigins | None = None) -> None:
+    """The headers of a page a host product may frame (a widget, the portal): only `origins` may, by CSP's
+    frame-ancestors (browsers ignore X-Frame-Options when it is set); no origin: no one, with X-Frame-Options
+    DENY too for browsers without CSP Level 2."""
+    if origins:
+        response.headers.pop("X-Frame-Options", None)
+    else:
+        response.headers["X-Frame-Options"] = "DENY"
+    page_security_headers(response, frame_ancestors=frame_ancestors(origins), provider=provider)
 
 
 def page_security_headers(response: Response, *, frame_ancestors: str,

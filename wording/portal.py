@@ -31,3 +31,8 @@ def top_up_refused(locale: str = DEFAULT_LOCALE) -> str:
 def top_up_too_large(locale: str = DEFAULT_LOCALE) -> str:
     """An amount too large to compute with (1e400): refused before anything is written."""
     return gettext("Enter a smaller number of credits.", locale)
+
+
+def form_expired(locale: str = DEFAULT_LOCALE) -> str:
+    """A form sent without the token of the link it was opened by (forged, or from an older page)."""
+    return gettext("This form does not belong to your current link. Reload the page and try again.", locale)

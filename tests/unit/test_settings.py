@@ -114,3 +114,12 @@ def test_scrypt_cost_and_trusted_proxies(tmp_path: Path):
 
     assert (defaults.scrypt_n, defaults.trusted_proxies) == (2**17, 0)  # OWASP's minimum; no proxy trusted
     assert (settings.scrypt_n, settings.trusted_proxies) == (2**14, 2)
+
+
+def test_the_installations_frame_ancestors_are_origins_or_the_start_stops(tmp_path: Path):
+    assert Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path)}).frame_ancestors == ()
+    settings = Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path),
+                                  "TALLY_FRAME_ANCESTORS": "https://App.example.com, http://localhost:5001"})
+    assert settings.frame_ancestors == ("https://app.example.com", "http://localhost:5001")
+    with pytest.raises(ValueError, match="TALLY_FRAME_ANCESTORS"):
+        Settings.from_env({"TALLY_INSTANCE_PATH": str(tmp_path), "TALLY_FRAME_ANCESTORS": "https://a.com/path"})

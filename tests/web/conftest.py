@@ -99,6 +99,11 @@ def csrf_token_in(html: str) -> str:
     return match.group(1)
 
 
+def session_csrf_token(client) -> str:
+    """A CSRF token of the client's session (the pay pages' forms), from the sign-in page."""
+    return csrf_token_in(client.get("/admin/login").get_data(as_text=True))
+
+
 def sign_in(client, email: str, password: str = PASSWORD):
     token = csrf_token_in(client.get("/admin/login").get_data(as_text=True))
     return client.post("/admin/login", data={"email": email, "password": password, "csrf_token": token})

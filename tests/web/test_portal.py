@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from billing import links
+from billing.embedding.services import update_embed_settings
 from tests.web.conftest import create_catalog, send_events
 
 HTMX = {"HX-Request": "true"}
@@ -152,13 +153,20 @@ def test_portal_escapes_customer_data(client, org, billed_customer):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_portal_headers_keep_the_link_private_and_framable_by_the_same_origin_only(client, alice):
+def test_portal_headers_keep_the_link_private_and_let_only_the_allowed_origins_frame_it(client, org, alice):
     response = client.get(alice.portal_path())
 
-    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "no-store" in response.headers["Cache-Control"]
+
+    update_embed_settings(organization_id=org.id, data={"frame_ancestors": "https://app.example.com\n"
+                                                                          "https://*.example.org:8443"})
+    framed = client.get(alice.portal_path())
+    assert "X-Frame-Options" not in framed.headers
+    assert "frame-ancestors https://app.example.com https://*.example.org:8443;" in \
+        framed.headers["Content-Security-Policy"]
 
 
 def test_csrf_token_travels_in_hx_headers(client, alice):

@@ -99,7 +99,8 @@ def _pay_all(client, customer: CustomerRow, currency: str = "EUR"):
 
 
 def _csrf(html: str) -> str:
-    """The session's CSRF token, from any page (the body's hx-headers carry it when no form does)."""
+    """The page's CSRF token (the body's hx-headers carry it when no form does): the session's, or on a portal
+    page the token bound to its link."""
     return re.search(r'"X-CSRFToken": "([^"]+)"', html.replace("&#34;", '"')).group(1)
 
 
@@ -255,10 +256,13 @@ def test_pay_all_refuses_a_currency_with_nothing_overdue_and_needs_its_csrf_toke
     assert client.post(f"{_portal(acme)}/overdue/pay", data={"currency": "EUR"}).status_code == 400
     assert _count(PaymentRequest) == 0
     expired = _portal(acme)
+    home_token = _csrf(client.get(expired).get_data(as_text=True))
     clock.set(clock.now() + timedelta(hours=13))
-    home_token = _csrf(client.get(_portal(acme)).get_data(as_text=True))
     assert client.post(f"{expired}/overdue/pay", data={"csrf_token": home_token,
                                                        "currency": "EUR"}).status_code == 403
+    # A form of another link (of the same customer) is refused: its token is bound to that link.
+    assert client.post(f"{_portal(acme)}/overdue/pay", data={"csrf_token": home_token,
+                                                            "currency": "EUR"}).status_code == 400
     assert _count(PaymentRequest) == 0
 
 
@@ -301,8 +305,7 @@ def test_invoices_paid_or_voided_one_by_one_leave_the_rest_or_nothing_to_pay(cli
     void_invoice(organization_id=org.id, invoice_id=second.lago_id)
     html = client.get(path).get_data(as_text=True)
     assert "There is nothing left to pay here, and nothing was charged." in html and "Pay €" not in html
-    assert client.post(path, data={"csrf_token": _csrf(
-        client.get(_portal(acme)).get_data(as_text=True))}).status_code == 303
+    assert client.post(path, data={"csrf_token": _csrf(html)}).status_code == 303
     assert _count(Payment) == 0
 
 
@@ -321,6 +324,5 @@ def test_an_invoice_of_the_request_being_paid_on_its_own_makes_the_page_wait(cli
     html = client.get(path).get_data(as_text=True)
     assert "This page updates by itself." in html and "Pay €" not in html
     assert client.get(f"{path}/state").status_code == 204
-    assert client.post(path, data={"csrf_token": _csrf(
-        client.get(_portal(acme)).get_data(as_text=True))}).status_code == 303
+    assert client.post(path, data={"csrf_token": _csrf(html)}).status_code == 303
     assert _count(Payment) == 1

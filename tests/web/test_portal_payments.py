@@ -19,7 +19,7 @@ from billing.invoicing.actions import void_invoice
 from billing.invoicing.models import Invoice
 from billing.payments import providers
 from billing.payments.models import Payment, SavedPaymentMethod
-from tests.web.conftest import csrf_token_in
+from tests.web.conftest import csrf_token_in, session_csrf_token
 
 SECRET_KEY = "sk_test_portal"  # noqa: S105 (localstripe accepts any sk_test_ key)
 JSON = {"Accept": "application/json"}
@@ -68,8 +68,9 @@ def _card(localstripe: str, number: str) -> str:
 
 
 def _save_card(client, customer: CustomerRow, localstripe: str, number: str):
-    page = client.get(f"{_portal(customer)}/payment-methods").get_data(as_text=True)
-    return client.post(f"{_portal(customer)}/payment-methods", headers=JSON,
+    portal = _portal(customer)  # the form's token is bound to the link the page was opened with
+    page = client.get(f"{portal}/payment-methods").get_data(as_text=True)
+    return client.post(f"{portal}/payment-methods", headers=JSON,
                        data={"csrf_token": csrf_token_in(page), "payment_method": _card(localstripe, number)})
 
 
@@ -181,8 +182,9 @@ def test_another_customers_card_is_never_used_nor_changed(client, org, lago, run
         assert answer.status_code == 422 and "no longer saved" in answer.get_data(as_text=True)
     invoice = _invoice(lago, "bob")
     run_jobs()
-    paid = client.post(_pay_path(invoice.lago_id, org.id), data={"csrf_token": token, "method_id": acme_card.id},
-                       headers=JSON)
+    pay_path = _pay_path(invoice.lago_id, org.id)
+    paid = client.post(pay_path, data={"csrf_token": csrf_token_in(client.get(pay_path).get_data(as_text=True)),
+                                       "method_id": acme_card.id}, headers=JSON)
     assert paid.status_code == 422 and "no longer saved" in paid.json["error"]
     assert _payments() == 0
     with read_only() as session:
@@ -257,7 +259,7 @@ def test_expired_tampered_or_misused_links_show_a_clear_page_and_never_charge(cl
         page = client.get(url)
         assert page.status_code == 403 and "This link is not valid" in page.get_data(as_text=True)
         assert "Nothing was charged." in page.get_data(as_text=True)
-    token = csrf_token_in(client.get(f"{_portal(acme)}/payment-methods").get_data(as_text=True))
+    token = session_csrf_token(client)
     before = _payments()
     assert client.post(path, data={"csrf_token": token}).status_code == 403
     assert client.post(f"{path}/card", data={"csrf_token": token, "payment_method": "pm_1"},
@@ -266,15 +268,14 @@ def test_expired_tampered_or_misused_links_show_a_clear_page_and_never_charge(cl
 
 
 def test_a_voided_invoice_says_there_is_nothing_to_pay(client, org, lago, run_jobs, stripe):
-    bob = _customer(org, lago, run_jobs, "bob")
+    _customer(org, lago, run_jobs, "bob")
     invoice = _invoice(lago, "bob")
     run_jobs()
     void_invoice(organization_id=org.id, invoice_id=invoice.lago_id)
     path = _pay_path(invoice.lago_id, org.id)
     html = client.get(path).get_data(as_text=True)
     assert "there is nothing to pay, and nothing was charged" in html
-    assert client.post(path, data={"csrf_token": csrf_token_in(
-        client.get(f"{_portal(bob)}/payment-methods").get_data(as_text=True))}).status_code == 303
+    assert client.post(path, data={"csrf_token": session_csrf_token(client)}).status_code == 303
     assert _payments() == 0
     with read_only() as session:
         assert session.get(Invoice, invoice.lago_id).status == "voided"
