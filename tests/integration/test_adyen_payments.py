@@ -18,12 +18,13 @@ from lago_python_client.models.invoice import InvoiceFee, InvoiceFeesList
 from playwright.sync_api import sync_playwright
 from sqlalchemy import func, select
 
+from billing import links
 from billing.customers.models import Customer as CustomerRow
 from billing.db import read_only
 from billing.invoicing.models import CreditNote as CreditNoteRow
 from billing.invoicing.models import Invoice
 from billing.payments import collection, customers, providers
-from billing.payments.models import AppliedProviderEvent, Payment
+from billing.payments.models import AppliedProviderEvent, Payment, SavedPaymentMethod
 from tests.fakes import adyen as fake_adyen
 
 pytestmark = pytest.mark.usefixtures("allow_private_webhooks")
@@ -239,3 +240,26 @@ def test_a_job_dying_after_adyen_answered_never_charges_twice(connected, lago, r
                if json.loads(n["body"])["notificationItems"][0]["NotificationRequestItem"]["amount"]["value"] > 0]
     assert [n["pspReference"] for n in charged] == [payment.provider_payment_id]
     assert _invoice_row(invoice.lago_id).total_paid_amount_cents == 12_000
+
+
+def test_the_portal_sends_the_customer_to_adyens_page_and_shows_the_card_on_return(connected, live_server):
+    """The portal's payment-methods page links to Adyen's hosted page; coming back, the card is there at once
+    (read back from Adyen on return, before any notification)."""
+    portal = links.portal_url(customer_id=connected.customer.id, organization_id=connected.org_id)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM)
+        try:
+            page = browser.new_page()
+            page.goto(f"{portal}/payment-methods")
+            page.get_by_role("link", name="Add a card on our payment provider's page").click()
+            page.get_by_label("Card number").fill("4111111145551142")
+            page.get_by_label("Name on card").fill("J. Smith")
+            page.get_by_role("button", name="Pay").click()
+            page.wait_for_url(f"{portal}/payment-methods?returned=1*")
+            assert "1142" in page.locator("main").inner_text()
+        finally:
+            browser.close()
+    with read_only() as session:
+        saved = session.scalars(select(SavedPaymentMethod).where(
+            SavedPaymentMethod.customer_id == connected.customer.id)).all()
+    assert [method.last4 for method in saved] == ["1142"]
