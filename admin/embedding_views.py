@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, flash, get_flashed_messages, request, url_for
+from flask import Response, flash, get_flashed_messages, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from admin.blueprint import admin_blueprint, organization_id
 from admin.embedding_forms import AccentForm, LogoForm, OriginsForm, RemoveLogoForm
@@ -162,3 +163,12 @@ def embedding_logo() -> ResponseReturnValue:
         raise NotFound("logo")
     data, content_type = found
     return Response(data, mimetype=content_type, headers={"Content-Disposition": "inline"})
+
+
+@admin_blueprint.errorhandler(RequestEntityTooLarge)
+def upload_too_large(_error) -> ResponseReturnValue:
+    """A body past the app's MAX_CONTENT_LENGTH: the logo form says so next to its field; elsewhere, a message."""
+    if request.endpoint == "admin.embedding_logo_upload":
+        return _refused("logo_panel", _settings(), logo_errors=words.embedding_errors({"logo": ["file_too_large"]}))
+    return render_template("admin/message.html", title="Too large",
+                           message="What was sent is too large for Tally to read."), 413

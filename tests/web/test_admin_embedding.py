@@ -56,6 +56,7 @@ def test_the_page_says_what_an_empty_list_means(signed_in, org, monkeypatch):
     assert f'&lt;script src="{runtime.base_url}/static/embed.js" defer&gt;' in html
     assert "&lt;div data-tally-widget=\"usage\" data-token=\"TOKEN_FROM_YOUR_BACKEND\"&gt;" in html
     assert "docs/embedding.md" in html
+    assert " style=" not in html and "<style" not in html  # CSP: no inline style
 
     monkeypatch.setattr(runtime, "frame_ancestors", ("https://shop.example.com",))
     html = signed_in.get(PAGE).get_data(as_text=True)
@@ -207,6 +208,14 @@ def test_a_logo_that_is_no_raster_image_or_too_large_is_refused(signed_in, org, 
 
     nothing = signed_in.post(f"{PAGE}/logo", content_type="multipart/form-data", data={"csrf_token": token})
     assert nothing.status_code == 422 and "Choose an image file first" in nothing.get_data(as_text=True)
+
+
+def test_an_upload_past_the_apps_request_limit_is_refused_on_the_form(signed_in, org):
+    huge = b"\x89PNG\r\n\x1a\n" + b"0" * 6_000_000  # past MAX_CONTENT_LENGTH: werkzeug stops reading
+    refused = signed_in.post(f"{PAGE}/logo", headers=HTMX, content_type="multipart/form-data",
+                             data={"csrf_token": _token(signed_in), "logo": (_file(huge), "huge.png")})
+    assert refused.status_code == 200 and "At most 200 KB" in refused.get_data(as_text=True)
+    assert logo(organization_id=org.id) is None
 
 
 def test_another_organizations_settings_are_untouched(signed_in, org, other_org, no_default):
