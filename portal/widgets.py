@@ -53,11 +53,11 @@ def widget_headers(response: Response) -> Response:
 
 @widgets_blueprint.before_request
 def widget_forms_carry_their_token() -> None:
+    bind_forms(purpose=WIDGET_FORMS)  # first: even a refusal's page must not fall back on the session's token
     if request.method == "POST" and not _from_tally(request.headers.get("Origin")):
         # A form inside the iframe posts from Tally's own origin; another site's page posting here is refused.
         raise CSRFError("The form was sent from another site.")
     check_link_form(purpose=WIDGET_FORMS)
-    bind_forms(purpose=WIDGET_FORMS)
 
 
 def _from_tally(origin: str | None) -> bool:
