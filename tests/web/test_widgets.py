@@ -15,6 +15,7 @@ from billing.db import read_only
 from billing.embedding import branding
 from billing.embedding.services import issue_embed_token, update_embed_settings
 from billing.lifecycle import create_subscription, delete_customer
+from billing.payments import providers
 from billing.wallets.models import WalletTransaction
 from billing.wallets.services import create_wallet, customer_wallets
 from tests.web.conftest import create_catalog, csrf_token_in, send_events
@@ -375,3 +376,55 @@ def test_the_logo_is_served_with_its_type_and_shown_with_the_organizations_name(
     html = client.get(_path(token, "usage")).get_data(as_text=True)
     assert re.search(r'<img class="widget-logo" src="/embed/[^"]+/logo\?v=\d+" alt="Acme Cloud" height="20">', html)
     assert client.get("/embed/not-a-token/logo").status_code == 404
+
+
+# --- paying a top-up ----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def stripe(org, localstripe):
+    from tests.web.test_portal_payments import SECRET_KEY
+
+    providers.connect_provider(organization_id=org.id, kind="stripe", code="stripe_test",
+                               settings={"secret_key": SECRET_KEY, "publishable_key": "pk_test_portal",
+                                         "api_base": localstripe})
+    return localstripe
+
+
+def _buy(client, org, external_id: str, wallet_id: str, credits: str = "25"):
+    token = _token(org.id, external_id)
+    page = client.get(_path(token, "wallet")).get_data(as_text=True)
+    return client.post(f"/embed/{token}/wallet/{wallet_id}/top-up", headers=HTMX,
+                       data={"credits": credits, "csrf_token": csrf_token_in(page)})
+
+
+def test_without_a_saved_card_a_top_up_is_paid_on_its_page_in_a_new_tab(client, org, lago, run_jobs, stripe,
+                                                                         no_cookie_anywhere):
+    from tests.web.test_portal_payments import _customer
+
+    _customer(org, lago, run_jobs, "acme")
+    wallet_id = _wallet(org.id, "acme")
+    bought = _buy(client, org, "acme", wallet_id)
+    html = bought.get_data(as_text=True)
+
+    assert bought.status_code == 200 and "HX-Redirect" not in bought.headers  # the pay page refuses to be framed
+    assert "pay it to receive the credits" in html
+    assert re.search(r'<a class="button button-small top-up-pay" href="http://[^"]+/pay/[^"]+" target="_blank" '
+                     r'rel="noopener">', html)
+    balances = client.get(_path(_token(org.id, "acme"), "wallet"), headers=HTMX).get_data(as_text=True)
+    assert re.search(r'class="button button-small wallet-pay" href="http://[^"]+/pay/[^"]+" target="_blank"',
+                     balances)
+
+
+def test_with_a_default_card_a_top_up_is_charged_by_itself(client, org, lago, run_jobs, stripe, no_cookie_anywhere):
+    from tests.web.test_portal_payments import _customer, _save_card
+
+    acme = _customer(org, lago, run_jobs, "acme")
+    assert _save_card(client, acme, stripe, "4242424242424242").status_code == 200
+    wallet_id = _wallet(org.id, "acme", granted_credits="0")
+    bought = _buy(client, org, "acme", wallet_id)
+
+    assert "we are charging your card" in bought.get_data(as_text=True)
+    assert "top-up-pay" not in bought.get_data(as_text=True)
+    run_jobs()  # the payment core collects the finalized top-up invoice with the default card
+    [view] = customer_wallets(organization_id=org.id, customer_id=acme.id)
+    assert view.wallet.balance_cents == 2500
