@@ -73,7 +73,6 @@ def _from_tally(origin: str | None) -> bool:
 
 @widgets_blueprint.errorhandler(CSRFError)
 def form_refused(_error) -> ResponseReturnValue:
-    _known_organization((request.view_args or {}).get("token", ""))
     return _refusal(words.form_refused(), status=403)
 
 
@@ -100,7 +99,8 @@ def _known_organization(token: str) -> embedding.EmbedGrant | None:
     """The token's grant (expired or not) if Tally signed it; its organization's origins may then frame the answer."""
     grant = embedding.read_embed_token(token)
     if grant is not None:
-        g.frame_origins = embedding.allowed_origins(organization_id=grant.organization_id)
+        g.embed_settings = embedding.embed_settings(organization_id=grant.organization_id)
+        g.frame_origins = g.embed_settings.frame_ancestors
     return grant
 
 
@@ -130,10 +130,11 @@ def _parent_origin(grant: embedding.EmbedGrant | None) -> str:
 def _page_context(token: str, widget: str, grant: embedding.EmbedGrant | None) -> dict[str, object]:
     theme = request.args.get("theme")
     expires_at = grant.expires_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if grant else ""
-    settings = embedding.embed_settings(organization_id=grant.organization_id) if grant else None
+    settings = g.get("embed_settings") if grant else None  # read with the grant (`_known_organization`)
     return dict(token=token, widget=widget, theme=theme if theme in THEMES else "auto", expires_at=expires_at,
-                parent_origin=_parent_origin(grant), has_logo=bool(settings and settings.has_logo),
-                version=settings.version if settings else "0", poll_query=_poll_query())
+                parent_origin=_parent_origin(grant), has_theme=settings is not None,
+                has_logo=bool(settings and settings.has_logo), version=settings.version if settings else "0",
+                poll_query=_poll_query())
 
 
 def _poll_query() -> dict[str, str]:
@@ -152,7 +153,7 @@ def _expired(token: str, widget: str, grant: embedding.EmbedGrant | None) -> Res
 def _refusal(message: str, status: int = 403) -> ResponseReturnValue:
     token = (request.view_args or {}).get("token", "")
     widget = (request.view_args or {}).get("widget", "")
-    grant = embedding.read_embed_token(token)
+    grant = _known_organization(token)
     if is_htmx_request():
         return render_page("widgets/refused.html", "refused", status=status, message=message)
     return render_template("widgets/refused.html", message=message, organization_name=None,
@@ -272,8 +273,7 @@ def theme_css(token: str) -> ResponseReturnValue:
     grant = _known_organization(token)
     if grant is None:
         abort(404)
-    palette = embedding.embed_settings(organization_id=grant.organization_id).palette
-    css = render_template("widgets/theme.css", palette=palette)
+    css = render_template("widgets/theme.css", palette=g.embed_settings.palette)
     return Response(css, mimetype="text/css")
 
 
