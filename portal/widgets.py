@@ -61,7 +61,7 @@ def widget_forms_carry_their_token() -> None:
 
 
 def _from_tally(origin: str | None) -> bool:
-    """No Origin header (an older browser, a same-origin GET turned POST), or Tally's own origin."""
+    """No Origin header (a client that sends none: the form token still holds), or Tally's own origin."""
     if origin is None:
         return True
     parts = urlsplit(runtime.base_url)
