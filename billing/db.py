@@ -138,12 +138,15 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    # NOTE: no parallel query: on a small machine, starting workers costs more (~5 ms) than the
-    # short index scans of usage reads they were planned for (the watermark is a run-time value).
+    # NOTE: no parallel query and no JIT compilation: on a small machine, starting workers costs more
+    # (~5 ms) than the short index scans of usage reads they were planned for, and a usage read over a
+    # month cut by local days (the charts) is estimated above jit_above_cost, as the watermark is a run-time
+    # value: compiling it took 210 ms of its 220 (EXPLAIN ANALYZE, bench/usage_volume.py), running it 5 ms.
     # A server that does not answer fails a new connection after connect_timeout seconds, not the
     # system's TCP timeout (minutes): a request then answers 503 (web.faults) instead of hanging.
     engine = create_engine(url, pool_size=10, max_overflow=20,
-                           connect_args={"options": "-c max_parallel_workers_per_gather=0", "connect_timeout": 5})
+                           connect_args={"options": "-c max_parallel_workers_per_gather=0 -c jit=off",
+                                         "connect_timeout": 5})
     _ping_idle_connections(engine)
     return engine
 

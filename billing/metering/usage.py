@@ -232,7 +232,8 @@ def _rollup_buckets(start: datetime, end: datetime, cuts: Sequence[datetime] | N
     """Which rollups hold the whole hours of [start, end): (table, from, to) each.
 
     Whole UTC days come from the daily rollups, the hours around them from the hourly ones; split
-    by local days (prorated charges, `cuts`), only hourly rollups, whose hours never straddle a day.
+    by local days (prorated charges and charts, `cuts`), only hourly rollups, whose hours never straddle a
+    day, unless every local midnight is a UTC midnight (a customer in UTC): a UTC day is then a local day.
     """
     hours = _whole_hours(start, end)
     if hours is None:
@@ -240,7 +241,8 @@ def _rollup_buckets(start: datetime, end: datetime, cuts: Sequence[datetime] | N
     first_day, last_day = day_start(hours[0]), day_start(hours[1])
     if first_day < hours[0]:
         first_day += timedelta(days=1)
-    if cuts is not None or split or first_day >= last_day:
+    local_days_are_utc_days = cuts is None or all(cut == day_start(cut.astimezone(UTC)) for cut in cuts)
+    if not local_days_are_utc_days or split or first_day >= last_day:
         return [(UsageRollup, hours[0], hours[1])]
     return [(model, low, high) for model, low, high in (
         (UsageRollup, hours[0], first_day), (UsageDailyRollup, first_day, last_day), (UsageRollup, last_day, hours[1]),
@@ -457,31 +459,3 @@ def _tallies(session: Session, organization_id: str, subscriptions: Sequence[str
         tallies[(subscription, key, value, _day_in_python(cuts, last_at))].merge(
             UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
     return dict(tallies)
-
-
-def hourly_partials(session: Session, *, organization_id: str, external_subscription_id: str, code: str,
-                    start: datetime, end: datetime) -> dict[datetime, Partial]:
-    """Usage per hour bucket, all groups together, of each whole hour that starts in [start's hour, end) (charts).
-
-    One statement, rollups and the events past the watermark together: read in two, the rollup
-    job committing between them could make a bar count some events twice or not at all.
-    """
-    first, last = bucket_start(start), bucket_ceil(end)
-    rolled = select(
-        UsageRollup.events_count, UsageRollup.value_sum, UsageRollup.value_max, UsageRollup.value_time_sum,
-        UsageRollup.latest_timestamp, UsageRollup.latest_event_id, UsageRollup.latest_value,
-        literal(True).label("rolled"), UsageRollup.bucket_start.label("at"),
-    ).where(*_scope(UsageRollup, organization_id, external_subscription_id, code),
-            UsageRollup.bucket_start >= first, UsageRollup.bucket_start < end)
-    pending = select(
-        literal(1), Event.value, Event.value, Event.value, Event.timestamp, Event.id, Event.value,
-        literal(False), Event.timestamp,
-    ).where(*_scope(Event, organization_id, external_subscription_id, code), Event.id > _folded_up_to(),
-            _counted(), Event.timestamp >= first, Event.timestamp < last)
-    hours: dict[datetime, Partial] = defaultdict(Partial)
-    for row in session.execute(union_all(rolled, pending)):
-        if row.rolled:
-            hours[row.at].merge(rollup_partial(row))
-        else:
-            hours[bucket_start(row.at)].add(Fact(id=row.latest_event_id, timestamp=row.at, value=row.value_sum))
-    return dict(hours)

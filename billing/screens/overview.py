@@ -9,6 +9,7 @@ scoped to one organization and one customer.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,7 +24,7 @@ from billing.errors import NotFound
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.models import Event
-from billing.metering.period_usage import ChargeUsage, Usage, daily_usage, usage_for_current_period
+from billing.metering.period_usage import ChargeUsage, daily_usages, usage_for_current_period
 from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime
@@ -216,11 +217,15 @@ def _replaces(session: Session, subscription: Subscription) -> str | None:
 def _meter_lines(session: Session, subscription: Subscription) -> tuple[MeterLine, ...]:
     usage = usage_for_current_period(session, subscription)
     today = local_date(runtime.clock.now(), subscription.customer.applicable_timezone)
+    # NOTE: a day's unique count does not add up to the period's (the same value on two days counts
+    # once), and daily_usages sums values, which a unique count has none of: no chart for those.
+    charted = [c.charge for c in usage.charges if c.charge.billable_metric.aggregation_type != "unique_count_agg"]
+    charts = daily_usages(session, subscription, charted, usage.from_datetime, usage.to_datetime) if charted else {}
     return tuple(
         MeterLine(metric_name=charge.charge.billable_metric.name, metric_code=charge.charge.billable_metric.code,
                   units=charge.units, events_count=charge.events_count, amount_cents=charge.amount_cents,
                   charge_id=charge.charge.id, aggregation_type=charge.charge.billable_metric.aggregation_type,
-                  filters=_filter_lines(charge), daily=_daily(session, usage, charge, today))
+                  filters=_filter_lines(charge), daily=_bars(charts.get(charge.charge.id, ()), today))
         for charge in usage.charges)
 
 
@@ -249,12 +254,7 @@ def _filter_label(charge_filter: ChargeFilter | None) -> str:
         f"{key}: {', '.join(values)}" for key, values in _filter_values(charge_filter))
 
 
-def _daily(session: Session, usage: Usage, charge: ChargeUsage, today: date) -> tuple[DayUsage, ...]:
-    # NOTE: a day's unique count does not add up to the period's (the same value on two days counts
-    # once), and daily_usage sums values, which a unique count has none of: no chart for those.
-    if charge.charge.billable_metric.aggregation_type == "unique_count_agg":
-        return ()
-    days = daily_usage(session, usage.subscription, charge.charge, usage.from_datetime, usage.to_datetime)
+def _bars(days: Sequence[tuple[date, Decimal]], today: date) -> tuple[DayUsage, ...]:
     peak = max((units for _day, units in days), default=Decimal(0))
     return tuple(
         DayUsage(day=day, units=units, share=(max(units, Decimal(0)) / peak) if peak > 0 else Decimal(0),

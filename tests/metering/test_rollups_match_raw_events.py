@@ -6,6 +6,7 @@ duplicates, out of order, late events after the job ran, filter groups, and roll
 from __future__ import annotations
 
 import uuid
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,9 +19,9 @@ from billing.catalog.metrics import create_billable_metric
 from billing.db import read_only, read_snapshot
 from billing.metering.aggregation import Fact, GroupUsage, MetricSpec, reference_units, units
 from billing.metering.models import Event
-from billing.metering.rollups import bucket_start, roll_up_events
+from billing.metering.rollups import roll_up_events
 from billing.metering.services import ingest_events
-from billing.metering.usage import UsageQuery, group_usage, group_usages, hourly_partials
+from billing.metering.usage import UsageQuery, group_usage, group_usages
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN = 3 * 86400  # the stream covers three days
@@ -123,18 +124,9 @@ def test_rollups_plus_raw_equal_recomputation(metrics, first, late, roll_first, 
             group_facts = [f for f in facts if f.group_key == key]
             assert units(spec, group, range_start, range_end) == reference_units(
                 spec, group_facts, range_start, range_end, BASE), (code, key)
-        if code == "sum":  # the portal's chart: per hour, rollups and the pending tail read together
-            with read_snapshot() as session:
-                hours = hourly_partials(session, organization_id=organization_id,
-                                        external_subscription_id=subscription, code=code,
-                                        start=range_start, end=range_end)
-            expected_hours: dict[datetime, tuple[int, Decimal]] = {}
-            for fact in facts:
-                hour = bucket_start(fact.timestamp)
-                if bucket_start(range_start) <= hour < range_end:
-                    count, total_value = expected_hours.get(hour, (0, Decimal(0)))
-                    expected_hours[hour] = (count + 1, total_value + fact.value)
-            assert {hour: (p.events_count, p.value_sum) for hour, p in hours.items()} == expected_hours
+        if code == "sum":  # the charts: per local day (UTC midnights here), rollups and the pending tail together
+            assert _chart(organization_id, subscription, code, range_start, range_end) == _days_of(
+                facts, range_start, range_end)
 
 
 def test_reference_agrees_with_the_input_stream(metrics):
@@ -162,17 +154,45 @@ def test_reference_agrees_with_the_input_stream(metrics):
     assert units(MetricSpec("unique_count_agg"), all_users, BASE, end) == 2
 
 
-def test_chart_hours_are_whole_whether_rolled_up_or_pending(metrics):
-    """Each bar is a whole hour starting before the end, its events counted once, rolled up or not."""
-    seconds = [600, 3600 + 600, 3600 + 3000, 7200 + 60]  # the third lies after `end`, in an hour starting before it
+def _midnights(start: datetime, end: datetime) -> list[datetime]:
+    midnights = (BASE + timedelta(days=day) for day in range(1, SPAN // 86400 + 2))
+    return [midnight for midnight in midnights if start < midnight < end]
+
+
+def _chart(organization_id: str, subscription: str, code: str, start: datetime,
+           end: datetime) -> dict[int, tuple[int, Decimal]]:
+    """Events and values per day of [start, end), as the charts read them (`period_usage.daily_usages`)."""
+    with read_snapshot() as session:
+        groups = group_usage(session, organization_id=organization_id, external_subscription_id=subscription,
+                             code=code, start=start, end=end, latest=False, day_cuts=_midnights(start, end))
+    days: dict[int, tuple[int, Decimal]] = {}
+    for group in groups.values():
+        for index, partial in group.days.items():
+            count, total = days.get(index, (0, Decimal(0)))
+            days[index] = (count + partial.events_count, total + partial.value_sum)
+    return {index: day for index, day in days.items() if day[0]}
+
+
+def _days_of(facts, start: datetime, end: datetime) -> dict[int, tuple[int, Decimal]]:
+    cuts = _midnights(start, end)
+    days: dict[int, tuple[int, Decimal]] = {}
+    for fact in facts:
+        if start <= fact.timestamp < end:
+            index = bisect_right(cuts, fact.timestamp)
+            count, total = days.get(index, (0, Decimal(0)))
+            days[index] = (count + 1, total + fact.value)
+    return days
+
+
+def test_chart_days_count_each_event_once_whether_rolled_up_or_pending(metrics):
+    """A bar per day of [start, end): its events counted once, read from the daily rollups, the hourly ones around
+    them, or raw past the watermark; none outside [start, end)."""
+    seconds = [600, 3600 + 600, 86400 + 3000, 2 * 86400 + 60, 2 * 86400 + 7200]
     _ingest(metrics, "chart", [{"tx": i, "second": second, "v": i + 1, "user": "ann", "remove": False,
                                 "region": None} for i, second in enumerate(seconds)], "c")
-    roll_up_events(limit=len(METRICS) * 2)  # the first two events of every metric folded, the rest pending
-    with read_snapshot() as session:
-        hours = hourly_partials(session, organization_id=metrics, external_subscription_id="chart", code="sum",
-                                start=BASE + timedelta(minutes=5), end=BASE + timedelta(minutes=90))
-    assert {hour: (p.events_count, p.value_sum) for hour, p in hours.items()} == {
-        BASE: (1, Decimal(1)), BASE + timedelta(hours=1): (2, Decimal(5))}
+    roll_up_events(limit=len(METRICS) * 3)  # the first three events of every metric folded, the rest pending
+    assert _chart(metrics, "chart", "sum", BASE + timedelta(minutes=5), BASE + timedelta(days=2, hours=1)) == {
+        0: (2, Decimal(3)), 1: (1, Decimal(3)), 2: (1, Decimal(4))}
 
 
 def test_statistics_are_refreshed_after_a_large_rollup(metrics):
