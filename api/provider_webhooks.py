@@ -25,6 +25,9 @@ provider_webhooks_blueprint = Blueprint("provider_webhooks", __name__)
 # The answer a provider waits for, where it is not any 2xx: Adyen's notifications are acknowledged with the
 # body `[accepted]` (applied, already applied, or nothing to do alike).
 _ACKNOWLEDGEMENTS = {"adyen": "[accepted]"}
+# NOTE: GoCardless's "Webhooks" guide (developer.gocardless.com/getting-started/staying-up-to-date-with-webhooks):
+# a webhook whose signature does not match is answered `498 Invalid Token`; the others are a 400.
+_SIGNATURE_REFUSALS = {"gocardless": (498, "Invalid Token")}
 
 
 def _no_provider():
@@ -38,7 +41,7 @@ def _too_large(_error: RequestEntityTooLarge):
 
 @provider_webhooks_blueprint.post("/webhooks/<kind>/<organization_id>")
 def receive(kind: str, organization_id: str):
-    """Verify and apply one provider event; 200 once it is applied (or was, or needs nothing)."""
+    """Verify and apply a provider's event (or each of a batch); 200 once applied (or already, or needing nothing)."""
     code = request.args.get("code", "").strip()
     if not code:
         return _no_provider()
@@ -60,15 +63,19 @@ def receive(kind: str, organization_id: str):
                                                     headers=dict(request.headers))
     except SignatureInvalid:
         log.info("inbound %s webhook for organization %s, code %s: signature refused", kind, organization_id, code)
-        return error_response(400, "BadRequest: invalid signature", "webhook_signature_invalid")
+        status, error = _SIGNATURE_REFUSALS.get(kind, (400, "BadRequest: invalid signature"))
+        return error_response(status, error, "webhook_signature_invalid")
     except NotFound:
         return _no_provider()
     except ProviderError as error:  # signed, but not an event the adapter can read
         log.warning("inbound %s webhook for organization %s, code %s: unreadable event (%s)",
                     kind, organization_id, code, error.code)
         return error_response(400, "BadRequest: unreadable event", "webhook_payload_invalid")
-    log.info("inbound %s webhook for organization %s, code %s: event %s %s",
-             kind, organization_id, code, received.event_id, received.outcome)
+    for each in received.batch or (received,):
+        log.info("inbound %s webhook for organization %s, code %s: event %s %s",
+                 kind, organization_id, code, each.event_id, each.outcome)
     if kind in _ACKNOWLEDGEMENTS:
         return Response(_ACKNOWLEDGEMENTS[kind], status=200, mimetype="text/plain")
+    if received.batch:
+        return {"status": 200, "events": [{"event_id": e.event_id, "outcome": e.outcome} for e in received.batch]}
     return {"status": 200, "outcome": received.outcome, "event_id": received.event_id}

@@ -107,6 +107,14 @@ def adyen_server() -> str:
     return start_adyen()
 
 
+@pytest.fixture(scope="session")
+def gocardless_server() -> str:
+    """The fake of GoCardless's API (tests/fakes/gocardless.py), on 127.0.0.1: its base URL (the api_base)."""
+    from tests.fakes.gocardless import start_gocardless
+
+    return start_gocardless()
+
+
 @pytest.fixture(autouse=True)
 def clean_state(request):
     """Empty every table (and the Redis queue) before each test that uses the database."""

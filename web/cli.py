@@ -149,45 +149,50 @@ def register(app: Flask) -> None:
         """Payment providers: add (connect or update), list, remove. Secrets are stored sealed, never printed."""
 
     @payment_provider_group.command("add")
-    @click.argument("kind", type=click.Choice(["stripe", "adyen"]))
+    @click.argument("kind", type=click.Choice(["stripe", "adyen", "gocardless"]))
     @click.option("--organization", "organization_name", required=True, help="organization name")
     @click.option("--code", required=True, help="the provider's code (customers' payment_provider_code)")
     @click.option("--secret-key", help="Stripe: the secret API key (sk_...)")
-    @click.option("--webhook-secret", help="Stripe: the signing secret of the webhook endpoint (whsec_...)")
+    @click.option("--webhook-secret", help="Stripe, GoCardless: the signing secret of the webhook endpoint")
     @click.option("--publishable-key", help="Stripe: the publishable key (pk_...), for the portal's card field")
     @click.option("--api-key", help="Adyen: the API key of the merchant's web service user")
     @click.option("--merchant-account", help="Adyen: the merchant account charged through")
     @click.option("--hmac-key", help="Adyen: the HMAC key (hex) of the standard notification webhook")
     @click.option("--live-prefix", help="Adyen live: the prefix of the account's live API URLs")
+    @click.option("--access-token", help="GoCardless: an access token with read-write access")
+    @click.option("--environment", type=click.Choice(["sandbox", "live"]),
+                  help="GoCardless: the environment of the access token (default: sandbox)")
     @click.option("--api-base", help="another API, e.g. a local test server: http://127.0.0.1:8420")
     @click.option("--name", help="shown in the admin (default: the kind's name)")
     def payment_provider_add(kind: str, organization_name: str, code: str, secret_key: str | None,
                              webhook_secret: str | None, publishable_key: str | None, api_key: str | None,
                              merchant_account: str | None, hmac_key: str | None, live_prefix: str | None,
-                             api_base: str | None, name: str | None):
+                             access_token: str | None, environment: str | None, api_base: str | None,
+                             name: str | None):
         """Connect a provider under CODE (or update the one with this code); prints the webhook URL to register."""
         from billing.payments import providers
         from billing.screens.payments import inbound_webhook_url
 
         organization_id = _organization_named(organization_name)
         existed = any(p.code == code.strip() for p in providers.list_providers(organization_id=organization_id))
-        if kind == "stripe":
-            if not secret_key and not existed:
-                raise click.UsageError("Missing option '--secret-key'.")
-            settings = {"secret_key": secret_key, "webhook_secret": webhook_secret,
-                        "publishable_key": publishable_key, "api_base": api_base}
-        else:
-            missing = [option for option, value in (("--api-key", api_key), ("--merchant-account", merchant_account),
-                                                    ("--hmac-key", hmac_key)) if not value]
-            if missing and not existed:
-                raise click.UsageError(f"Missing option {', '.join(repr(option) for option in missing)}.")
-            settings = {"api_key": api_key, "merchant_account": merchant_account, "hmac_key": hmac_key,
-                        "live_prefix": live_prefix, "api_base": api_base}
-        others = {"stripe": (("--api-key", api_key), ("--merchant-account", merchant_account),
-                             ("--hmac-key", hmac_key), ("--live-prefix", live_prefix)),
-                  "adyen": (("--secret-key", secret_key), ("--webhook-secret", webhook_secret),
-                            ("--publishable-key", publishable_key))}[kind]
-        unused = [option for option, value in others if value]
+        required = {"stripe": (("--secret-key", secret_key),),
+                    "adyen": (("--api-key", api_key), ("--merchant-account", merchant_account),
+                              ("--hmac-key", hmac_key)),
+                    "gocardless": (("--access-token", access_token), ("--webhook-secret", webhook_secret))}[kind]
+        missing = [option for option, value in required if not value]
+        if missing and not existed:
+            raise click.UsageError(f"Missing option {', '.join(repr(option) for option in missing)}.")
+        settings = {"stripe": {"secret_key": secret_key, "webhook_secret": webhook_secret,
+                               "publishable_key": publishable_key, "api_base": api_base},
+                    "adyen": {"api_key": api_key, "merchant_account": merchant_account, "hmac_key": hmac_key,
+                              "live_prefix": live_prefix, "api_base": api_base},
+                    "gocardless": {"access_token": access_token, "webhook_secret": webhook_secret,
+                                   "environment": environment, "api_base": api_base}}[kind]
+        given = {"--secret-key": secret_key, "--webhook-secret": webhook_secret, "--publishable-key": publishable_key,
+                 "--api-key": api_key, "--merchant-account": merchant_account, "--hmac-key": hmac_key,
+                 "--live-prefix": live_prefix, "--access-token": access_token, "--environment": environment}
+        unused = [option for option, value in given.items()
+                  if value and _SETTING_OPTIONS_BY_NAME[option] not in settings]
         if unused:
             raise click.UsageError(f"{', '.join(unused)}: not an option of {kind}")
         try:
@@ -197,7 +202,11 @@ def register(app: Flask) -> None:
             raise click.UsageError(_refusal(refused.details)) from None
         click.echo(f"{connected.display_kind} {connected.code} {'updated' if existed else 'connected'} "
                    f"for {organization_name}: {_settings_text(connected.visible_settings)}")
-        if kind == "adyen":
+        if kind == "gocardless":
+            click.echo("webhook URL to register at GoCardless (Developers > Create > Webhook endpoint, with this "
+                       "secret; GoCardless posts every event type, Tally reads payments, refunds, mandates and "
+                       "billing requests):")
+        elif kind == "adyen":
             click.echo("webhook URL to register at Adyen (Customer Area > Developers > Webhooks: a Standard "
                        "notification, JSON, with this HMAC key; events AUTHORISATION, CANCELLATION, REFUND, "
                        "REFUND_FAILED, RECURRING_CONTRACT):")
@@ -359,7 +368,8 @@ def _organization_named(name: str) -> str:
 _SETTING_OPTIONS = {"secret_key": "--secret-key", "webhook_secret": "--webhook-secret", "code": "--code",
                     "publishable_key": "--publishable-key", "api_base": "--api-base", "name": "--name",
                     "api_key": "--api-key", "merchant_account": "--merchant-account", "hmac_key": "--hmac-key",
-                    "live_prefix": "--live-prefix"}
+                    "live_prefix": "--live-prefix", "access_token": "--access-token", "environment": "--environment"}
+_SETTING_OPTIONS_BY_NAME = {option: name for name, option in _SETTING_OPTIONS.items()}
 _REASONS = {"value_is_mandatory": "is required", "value_is_invalid": "is not valid",
             "value_is_invalid_url": "must be an http(s) address with no path, e.g. http://127.0.0.1:8420",
             "value_already_exist": "is already used by a provider of another kind"}

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from billing.db import read_only, unit_of_work
 from billing.errors import NotFound
 from billing.payments import collection, providers, refunds
-from billing.payments.interface import SignatureInvalid, WebhookEvent, WebhookKind
+from billing.payments.interface import SignatureInvalid, WebhookEvent, WebhookKind, webhook_events
 from billing.payments.models import AppliedProviderEvent, Payment
 
 log = logging.getLogger(__name__)
@@ -31,28 +31,42 @@ class Received:
 
     outcome: str
     event_id: str
+    # A request carrying several events (GoCardless): what became of each, in order; `outcome` and `event_id`
+    # then say the first's. One event per request (Stripe, Adyen, the fake): empty.
+    batch: tuple[Received, ...] = ()
 
 
 def receive_provider_webhook(*, organization_id: str, code: str, payload: bytes,
                              headers: Mapping[str, str]) -> Received:
-    """Verify an inbound event with the provider's stored secret and apply it once.
+    """Verify an inbound webhook with the provider's stored secret and apply each of its events once.
 
     Raises SignatureInvalid (forged, stale, unsigned: nothing changes) and NotFound (no such provider).
     """
     with read_only() as session:
         adapter = providers.adapter_for(session, organization_id, code)
-    event = adapter.parse_webhook(payload, headers)
+    events = webhook_events(adapter, payload, headers)
+    # One transaction for the request: each event is applied once (its own savepoint and id row), and a failure
+    # applies none, so that the provider's retry of the whole request finds nothing half done.
     with unit_of_work() as uow:
-        session = uow.session
-        try:
-            with session.begin_nested():
-                session.add(AppliedProviderEvent(organization_id=organization_id, provider_code=code,
-                                                 event_id=event.id, event_type=event.provider_type[:128]))
-                session.flush()
-        except IntegrityError:
-            return Received("duplicate", event.id)
-        applied = _apply(uow, organization_id, code, event)
-        return Received("applied" if applied else "ignored", event.id)
+        each = tuple(_receive(uow, organization_id, code, event) for event in events)
+    if len(each) == 1:
+        return each[0]
+    if not each:
+        return Received("ignored", "")
+    return Received(each[0].outcome, each[0].event_id, batch=each)
+
+
+def _receive(uow, organization_id: str, code: str, event: WebhookEvent) -> Received:
+    session = uow.session
+    try:
+        with session.begin_nested():
+            session.add(AppliedProviderEvent(organization_id=organization_id, provider_code=code,
+                                             event_id=event.id, event_type=event.provider_type[:128]))
+            session.flush()
+    except IntegrityError:
+        return Received("duplicate", event.id)
+    applied = _apply(uow, organization_id, code, event)
+    return Received("applied" if applied else "ignored", event.id)
 
 
 def _apply(uow, organization_id: str, code: str, event: WebhookEvent) -> bool:

@@ -1,6 +1,6 @@
 """The payment provider port: the protocol every adapter implements and the neutral values it speaks."""
 
-# Adapters (fake.py today; stripe.py, adyen.py, gocardless.py to come) import this module and nothing
+# Adapters (fake.py, stripe.py, adyen.py, gocardless.py) import this module and nothing
 # else of billing/, so that a provider's SDK and its habits stay behind it (.importlinter holds both
 # rules). This module imports only the standard library, for the same reason.
 #
@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class PaymentStatus(StrEnum):
@@ -267,3 +267,19 @@ class PaymentProvider(Protocol):
     def parse_webhook(self, payload: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify an inbound webhook's signature and read it; raise SignatureInvalid when it fails."""
         ...
+
+
+@runtime_checkable
+class SeveralEventsPerWebhook(Protocol):
+    """A provider whose one webhook request carries several events (GoCardless posts them in batches)."""
+
+    def parse_webhook_events(self, payload: bytes, headers: Mapping[str, str]) -> Sequence[WebhookEvent]:
+        """Verify an inbound webhook's signature and read every event in it, in the order sent."""
+        ...
+
+
+def webhook_events(provider: PaymentProvider, payload: bytes, headers: Mapping[str, str]) -> Sequence[WebhookEvent]:
+    """The verified events of one inbound webhook request: all of a batch, or the one a provider sends."""
+    if isinstance(provider, SeveralEventsPerWebhook):
+        return tuple(provider.parse_webhook_events(payload, headers))
+    return (provider.parse_webhook(payload, headers),)

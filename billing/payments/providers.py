@@ -31,7 +31,7 @@ REQUIRED_SETTINGS = {
 OPTIONAL_SETTINGS = {
     "stripe": ("webhook_secret", "api_base", "publishable_key"),
     "adyen": ("live_prefix", "api_base", "client_key"),
-    "gocardless": ("api_base",),
+    "gocardless": ("environment", "api_base"),
     "fake": ("webhook_secret",),
 }
 DISPLAY_NAMES = {"stripe": "Stripe", "adyen": "Adyen", "gocardless": "GoCardless", "fake": "Test provider"}
@@ -78,6 +78,8 @@ def _checked(kind: str, code: object, name: object, settings: Mapping[str, objec
             errors.setdefault(field, []).append("value_is_invalid_url")
         elif field == "hmac_key" and not re.fullmatch(r"\s*(?:[0-9A-Fa-f]{2})+\s*", value):
             errors.setdefault(field, []).append("value_is_invalid")  # Adyen's HMAC keys are hexadecimal
+        elif field == "environment" and value.strip() not in ("sandbox", "live"):
+            errors.setdefault(field, []).append("value_is_invalid")  # GoCardless's two environments
         elif field == "live_prefix" and not re.fullmatch(r"\s*[A-Za-z0-9-]+\s*", value):
             errors.setdefault(field, []).append("value_is_invalid")  # a host name's first label
         else:

@@ -16,6 +16,7 @@ from typing import Protocol
 from billing.errors import NotFound
 from billing.payments.adyen import AdyenProvider
 from billing.payments.fake import FakeProvider
+from billing.payments.gocardless import GoCardlessProvider
 from billing.payments.interface import PaymentProvider
 from billing.payments.stripe import StripeProvider
 
@@ -107,6 +108,6 @@ class ProviderRegistry:
         return self.adapter(config)
 
 
-# The kinds this process knows; gocardless registers here when its adapter is written.
+# The kinds this process knows.
 registry = ProviderRegistry({"fake": FakeProvider.from_settings, "stripe": StripeProvider.from_settings,
-                             "adyen": AdyenProvider.from_settings})
+                             "adyen": AdyenProvider.from_settings, "gocardless": GoCardlessProvider.from_settings})
