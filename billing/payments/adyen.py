@@ -57,7 +57,7 @@ from billing.payments.interface import (
 
 SDK_TEST_ORIGIN = "https://checkout-test.adyen.com"  # the SDK's own base, replaced by `api_base` when given
 TIMEOUT = 30  # seconds for one request; a job retries a retryable failure with the same key
-SETUP_CURRENCY = "EUR"  # a zero-value authorisation's currency (the port's set-up carries none)
+SETUP_CURRENCY = "EUR"  # a zero-value authorisation's currency when the customer has none yet
 RECURRING_MODEL = "UnscheduledCardOnFile"  # Lago's: invoices charged when due, not on a fixed schedule
 
 # NOTE: Lago's mapping of Adyen's resultCode (BILLING.md, Payments and dunning), with the port's
@@ -157,7 +157,7 @@ class AdyenProvider:
         body = {
             "merchantAccount": self._merchant,
             "reference": f"tally-setup-{request.idempotency_key}"[:80],
-            "amount": {"value": 0, "currency": SETUP_CURRENCY},
+            "amount": {"value": 0, "currency": request.currency or SETUP_CURRENCY},
             "shopperReference": request.customer_id,
             "storePaymentMethodMode": "enabled",
             "recurringProcessingModel": RECURRING_MODEL,

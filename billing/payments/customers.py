@@ -146,10 +146,11 @@ def start_setup(*, organization_id: str, customer_id: str, return_url: str, atte
         adapter = providers.adapter_for(session, organization_id, code)
         kind, settings = providers.provider_settings(session, organization_id, code)
         method_types = tuple(customer.provider_payment_methods or ()) or ("card",)
+        currency = customer.currency
     try:
         setup = adapter.start_setup(SetupRequest(customer_id=provider_customer_id, return_url=return_url,
                                                  idempotency_key=f"tally-setup-{customer_id}-{attempt}",
-                                                 method_types=method_types))
+                                                 method_types=method_types, currency=currency))
     except ProviderError as error:
         raise NotAllowed("payment_provider_error") from error
     public = {k: v for k, v in settings.items() if k in ("publishable_key", "api_base", "client_key")}

@@ -165,6 +165,8 @@ class GoCardlessProvider:
     def start_setup(self, request: SetupRequest) -> SetupSession:
         """A billing request for a mandate and its hosted flow; the customer comes back to `return_url`."""
         schemes = {SCHEMES[t] for t in request.method_types if t in SCHEMES}
+        if len(schemes) != 1:  # no single scheme asked for: the one of the customer's currency, if any
+            schemes = {scheme for scheme, currency in SCHEME_CURRENCIES.items() if currency == request.currency}
         mandate_request: dict[str, Any] = {}
         if len(schemes) == 1:
             scheme = schemes.pop()

@@ -116,6 +116,7 @@ class SetupRequest:
     return_url: str  # where the provider sends the customer back (hosted pages, 3-D Secure)
     idempotency_key: str
     method_types: tuple[str, ...] = ("card",)
+    currency: str | None = None  # the customer's, when known: a direct debit scheme or a zero authorisation's
 
     def __post_init__(self) -> None:
         _require_key(self.idempotency_key)

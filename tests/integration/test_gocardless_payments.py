@@ -238,17 +238,25 @@ def test_the_portal_sends_the_customer_to_gocardless_and_shows_the_mandate_on_re
         try:
             page = browser.new_page()
             page.goto(f"{portal}/payment-methods")
-            page.get_by_role("link", name="Add a card on our payment provider's page").click()
-            page.get_by_label("Account holder name").fill("Acme Ltd")
-            page.get_by_label("Sort code").fill("200000")
-            page.get_by_label("Account number").fill("55779911")
+            page.get_by_role("link", name="Set up a Direct Debit on our payment provider's page").click()
+            page.get_by_label("Account holder name").fill("Acme GmbH")
+            page.get_by_label("IBAN").fill("DE89370400440532013000")
             page.get_by_role("button", name="Set up Direct Debit").click()
             page.wait_for_url(f"{portal}/payment-methods?returned=1*")
             text = page.locator("main").inner_text()
-            assert "Bacs Direct Debit" in text and "BARCLAYS BANK PLC" in text and "•••• 11" in text
+            assert "SEPA Direct Debit" in text and "DEUTSCHE BANK AG" in text and "•••• 00" in text
         finally:
             browser.close()
     with read_only() as session:
         saved = session.scalars(select(SavedPaymentMethod).where(
             SavedPaymentMethod.customer_id == connected.customer.id)).all()
-    assert [(m.method_type, m.last4) for m in saved] == [("bacs_debit", "11")]
+    assert [(m.method_type, m.last4) for m in saved] == [("sepa_debit", "00")]
+
+
+def test_a_mandate_is_asked_for_in_the_scheme_of_the_customers_currency(connected):
+    """A EUR customer is asked for a SEPA Core mandate (GBP: Bacs), as GoCardless's billing request names it."""
+    setup = customers.start_setup(organization_id=connected.org_id, customer_id=connected.customer.id,
+                                  return_url="https://tally.test/back", attempt=f"scheme-{time.monotonic_ns()}")
+    request = httpx.get(f"{connected.base_url}/billing_requests/{setup.session.id}",
+                        headers={"Authorization": f"Bearer {connected.token}"}).json()["billing_requests"]
+    assert request["mandate_request"]["scheme"] == "sepa_core" and request["mandate_request"]["currency"] == "EUR"
