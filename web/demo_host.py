@@ -136,8 +136,7 @@ PAGE = """<!doctype html>
     {% endif %}
     <div class="grid">
       {% for widget, heading, theme, classes in widgets %}
-        <section class="{{ classes }}" aria-labelledby="h-{{ widget }}">
-          <h2 id="h-{{ widget }}">{{ heading }}</h2>
+        <section class="{{ classes }}" aria-label="{{ heading }}">
           <div data-tally-widget="{{ widget }}" data-token="{{ token }}" data-theme="{{ theme }}"
                data-token-url="/embed-token" data-title="{{ heading }}"></div>
         </section>
@@ -173,20 +172,24 @@ main { max-width: 1120px; margin: 0 auto; padding: 28px 32px 48px; }
 h1 { margin: 0 0 4px; font-size: 26px; }
 .lead { margin: 0 0 24px; color: #4b5468; }
 .grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap: 20px; align-items: start; }
-.card { background: #fff; border: 1px solid #e3e6ee; border-radius: 10px; padding: 16px 16px 8px;
-        min-width: 0; }
+.card { background: #fff; border: 1px solid #e3e6ee; border-radius: 10px; padding: 6px; min-width: 0;
+        overflow: hidden; }
 .card-wide { grid-column: 1 / -1; }
-.card-dark { background: #14171f; border-color: #14171f; color: #e8eaf0; }
-.card h2 { margin: 0 0 10px; font-size: 15px; font-weight: 600; }
+.card-dark { background: #14171f; border-color: #2a2f3b; }
 .problem { padding: 12px 16px; border-radius: 8px; background: #fde8e8; color: #8a1c1c; }
 .activity { min-height: 1.5em; margin-top: 16px; font-size: 13px; color: #4b5468; }
+@media (prefers-color-scheme: dark) {
+  body { color: #e8eaf0; background: #0b0d12; }
+  .lead, .activity { color: #aab1c2; }
+  .card { background: #14171f; border-color: #2a2f3b; }
+}
 @media (max-width: 700px) {
   .top { flex-wrap: wrap; gap: 8px 16px; padding: 10px 16px; }
   .top nav { order: 3; flex-basis: 100%; gap: 14px; overflow-x: auto; }
   main { padding: 20px 12px 40px; }
   h1 { font-size: 21px; }
   .grid { grid-template-columns: minmax(0, 1fr); gap: 14px; }
-  .card { padding: 12px 10px 4px; }
+  .card { padding: 2px; }
 }
 """
 
