@@ -8,6 +8,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     customer_views,
     discount_views,
     dunning_views,
+    embedding_views,
     invoice_views,
     metric_views,
     overdue_views,

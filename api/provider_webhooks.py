@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from api.errors import error_response
@@ -21,6 +21,10 @@ from billing.payments.interface import ProviderError, SignatureInvalid
 log = logging.getLogger(__name__)
 
 provider_webhooks_blueprint = Blueprint("provider_webhooks", __name__)
+
+# The answer a provider waits for, where it is not any 2xx: Adyen's notifications are acknowledged with the
+# body `[accepted]` (applied, already applied, or nothing to do alike).
+_ACKNOWLEDGEMENTS = {"adyen": "[accepted]"}
 
 
 def _no_provider():
@@ -65,4 +69,6 @@ def receive(kind: str, organization_id: str):
         return error_response(400, "BadRequest: unreadable event", "webhook_payload_invalid")
     log.info("inbound %s webhook for organization %s, code %s: event %s %s",
              kind, organization_id, code, received.event_id, received.outcome)
+    if kind in _ACKNOWLEDGEMENTS:
+        return Response(_ACKNOWLEDGEMENTS[kind], status=200, mimetype="text/plain")
     return {"status": 200, "outcome": received.outcome, "event_id": received.event_id}

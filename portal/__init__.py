@@ -1,8 +1,10 @@
 """Customer self-service portal (API.md §2b): a signed, expiring link shows one customer's usage and invoices,
-their saved payment methods; and the pay pages a pay link or a set-up link opens (`/pay/...`)."""
+their saved payment methods; the embeddable widgets (`/embed/...`, `widgets.py`); and the pay pages a pay link or
+a set-up link opens (`/pay/...`)."""
 
 from portal import pay_request, payment_methods  # noqa: F401 (register their pages on the pay and portal blueprints)
 from portal.pay import pay_blueprint
 from portal.views import portal_blueprint
+from portal.widgets import widgets_blueprint
 
-__all__ = ["pay_blueprint", "portal_blueprint"]
+__all__ = ["pay_blueprint", "portal_blueprint", "widgets_blueprint"]

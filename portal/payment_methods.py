@@ -24,11 +24,18 @@ def payment_methods(token: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
         return _link_refused()
+    if request.args.get("returned") == "1":
+        # Back from a provider's hosted page (Adyen's payment link): the card it stored is read back now,
+        # without waiting for the provider's notification.
+        try:
+            payment_customers.refresh_methods(**access.scope)
+        except BillingError:
+            pass  # the page shows what is known; the notification or the next visit brings the rest
     state = payments.customer_payments(**access.scope)
     card_form = None
     if state.has_provider:
-        card_form = payments.start_card_form(**access.scope,
-                                             return_url=url_for("portal.payment_methods", token=token, _external=True))
+        card_form = payments.start_card_form(**access.scope, return_url=url_for(
+            "portal.payment_methods", token=token, returned=1, _external=True))
     return render_template(PAGE, token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                            payments=state, card_form=card_form, notice=words.notice(request.args.get("notice")),
                            error=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import DecimalException
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
@@ -11,13 +10,14 @@ from flask_wtf.csrf import CSRFError
 
 from billing import links
 from billing.embedding import services as embedding
-from billing.errors import BillingError, NotFound, ValidationFailed
+from billing.errors import BillingError, NotFound
 from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
 from billing.payments import requests as payment_requests
 from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
+from portal import top_ups
 from portal.link_forms import PORTAL_FORMS, bind_forms, check_link_form
 from portal.payments import CustomerPayments, customer_payments, failed_invoices, refused
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
@@ -220,28 +220,11 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
         return _link_refused()
-    error = notice = None
-    forms = {}
-    created = []
-    typed = (request.form.get("credits") or "").strip()
-    try:
-        created = wallets.create_wallet_transaction(organization_id=access.claim.organization_id,
-                                                    customer_id=access.customer.id,
-                                                    data={"wallet_id": wallet_id, "paid_credits": typed})
-        notice = words.top_up_recorded(awaits_payment=any(t.invoice_requires_successful_payment for t in created))
-    except ValidationFailed as failed:
-        error = _top_up_refusal(access, wallet_id, failed)
-        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
-    except BillingError:
-        error = words.top_up_refused()
-        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
-    except (OverflowError, DecimalException):  # a number too large to compute with (1e400): nothing written
-        error = words.top_up_too_large()
-        forms[f"tx-{wallet_id}"] = {"values": {"credits": [typed]}, "errors": {"credits": [error]}}
+    result = top_ups.top_up(**access.scope, wallet_id=wallet_id, credits=request.form.get("credits"))
+    error, notice, forms, invoice_id = result.error, result.notice, result.form_errors(wallet_id), result.invoice_id
     payments = _payments(access)
     if error is None and payments.has_provider:
         # The customer pays by card: straight to the pay page of the credit purchase's invoice.
-        invoice_id = next((t.invoice_id for t in created if t.invoice_id), None)
         if invoice_id is not None:
             return saved(pay_link(access, token, invoice_id))
     if not is_htmx_request():
@@ -253,21 +236,6 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
                            **_wallets_context(access, token, payments))
     response.headers["HX-Trigger"] = "invoices-changed"
     return response
-
-
-def _top_up_refusal(access: Access, wallet_id: str, failed: ValidationFailed) -> str:
-    """Why the portal refused a top-up, in the customer's words (the limit named, in money and credits)."""
-    codes = {str(code) for codes in failed.details.values() for code in (codes if isinstance(codes, list) else [codes])}
-    wallet = next((v.wallet for v in _wallets(access) if v.wallet.id == wallet_id), None)
-    if wallet is not None and "amount_below_minimum" in codes and wallet.paid_top_up_min_amount_cents is not None:
-        cents = wallet.paid_top_up_min_amount_cents
-        return words.top_up_limit(smallest=True, amount_cents=cents, currency=wallet.currency,
-                                  credits=wallets.ledger.cents_to_credits(wallet, cents))
-    if wallet is not None and "amount_above_maximum" in codes and wallet.paid_top_up_max_amount_cents is not None:
-        cents = wallet.paid_top_up_max_amount_cents
-        return words.top_up_limit(smallest=False, amount_cents=cents, currency=wallet.currency,
-                                  credits=wallets.ledger.cents_to_credits(wallet, cents))
-    return words.top_up_refused()
 
 
 @portal_blueprint.post("/<token>/overdue/pay")

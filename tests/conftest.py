@@ -99,6 +99,14 @@ def localstripe() -> str:
     return start_localstripe()
 
 
+@pytest.fixture(scope="session")
+def adyen_server() -> str:
+    """The fake of Adyen's Checkout API (tests/fakes/adyen.py), on 127.0.0.1: its base URL (the api_base)."""
+    from tests.fakes.adyen import start_adyen
+
+    return start_adyen()
+
+
 @pytest.fixture(autouse=True)
 def clean_state(request):
     """Empty every table (and the Redis queue) before each test that uses the database."""

@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     from admin import admin_blueprint
     from api import api_blueprint
     from api.provider_webhooks import provider_webhooks_blueprint
-    from portal import pay_blueprint, portal_blueprint
+    from portal import pay_blueprint, portal_blueprint, widgets_blueprint
     from web import cli, files, headers, health, jinja, throttle
 
     app.register_blueprint(api_blueprint, url_prefix="/api/v1")
@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     csrf.exempt(provider_webhooks_blueprint)  # payment providers sign their webhooks; no cookie, no form
     app.register_blueprint(portal_blueprint, url_prefix="/portal")
     csrf.exempt(portal_blueprint)  # a frameable page: its forms carry a token bound to its link (portal.link_forms)
+    app.register_blueprint(widgets_blueprint, url_prefix="/embed")
+    csrf.exempt(widgets_blueprint)  # framed by a host product: the top-up form carries a token bound to the embed token
     app.register_blueprint(pay_blueprint, url_prefix="/pay")  # links.pay_url and links.setup_url
     app.register_blueprint(admin_blueprint, url_prefix="/admin")
     app.register_blueprint(files.blueprint)

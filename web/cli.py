@@ -149,24 +149,47 @@ def register(app: Flask) -> None:
         """Payment providers: add (connect or update), list, remove. Secrets are stored sealed, never printed."""
 
     @payment_provider_group.command("add")
-    @click.argument("kind", type=click.Choice(["stripe"]))
+    @click.argument("kind", type=click.Choice(["stripe", "adyen"]))
     @click.option("--organization", "organization_name", required=True, help="organization name")
     @click.option("--code", required=True, help="the provider's code (customers' payment_provider_code)")
-    @click.option("--secret-key", required=True, help="Stripe's secret API key (sk_...)")
-    @click.option("--webhook-secret", help="the signing secret of the webhook endpoint at Stripe (whsec_...)")
-    @click.option("--publishable-key", help="Stripe's publishable key (pk_...), for the portal's card field")
-    @click.option("--api-base", help="another Stripe API, e.g. a local test server: http://127.0.0.1:8420")
-    @click.option("--name", help="shown in the admin (default: Stripe)")
-    def payment_provider_add(kind: str, organization_name: str, code: str, secret_key: str, webhook_secret: str | None,
-                             publishable_key: str | None, api_base: str | None, name: str | None):
+    @click.option("--secret-key", help="Stripe: the secret API key (sk_...)")
+    @click.option("--webhook-secret", help="Stripe: the signing secret of the webhook endpoint (whsec_...)")
+    @click.option("--publishable-key", help="Stripe: the publishable key (pk_...), for the portal's card field")
+    @click.option("--api-key", help="Adyen: the API key of the merchant's web service user")
+    @click.option("--merchant-account", help="Adyen: the merchant account charged through")
+    @click.option("--hmac-key", help="Adyen: the HMAC key (hex) of the standard notification webhook")
+    @click.option("--live-prefix", help="Adyen live: the prefix of the account's live API URLs")
+    @click.option("--api-base", help="another API, e.g. a local test server: http://127.0.0.1:8420")
+    @click.option("--name", help="shown in the admin (default: the kind's name)")
+    def payment_provider_add(kind: str, organization_name: str, code: str, secret_key: str | None,
+                             webhook_secret: str | None, publishable_key: str | None, api_key: str | None,
+                             merchant_account: str | None, hmac_key: str | None, live_prefix: str | None,
+                             api_base: str | None, name: str | None):
         """Connect a provider under CODE (or update the one with this code); prints the webhook URL to register."""
         from billing.payments import providers
         from billing.screens.payments import inbound_webhook_url
 
         organization_id = _organization_named(organization_name)
         existed = any(p.code == code.strip() for p in providers.list_providers(organization_id=organization_id))
-        settings = {"secret_key": secret_key, "webhook_secret": webhook_secret, "publishable_key": publishable_key,
-                    "api_base": api_base}
+        if kind == "stripe":
+            if not secret_key and not existed:
+                raise click.UsageError("Missing option '--secret-key'.")
+            settings = {"secret_key": secret_key, "webhook_secret": webhook_secret,
+                        "publishable_key": publishable_key, "api_base": api_base}
+        else:
+            missing = [option for option, value in (("--api-key", api_key), ("--merchant-account", merchant_account),
+                                                    ("--hmac-key", hmac_key)) if not value]
+            if missing and not existed:
+                raise click.UsageError(f"Missing option {', '.join(repr(option) for option in missing)}.")
+            settings = {"api_key": api_key, "merchant_account": merchant_account, "hmac_key": hmac_key,
+                        "live_prefix": live_prefix, "api_base": api_base}
+        others = {"stripe": (("--api-key", api_key), ("--merchant-account", merchant_account),
+                             ("--hmac-key", hmac_key), ("--live-prefix", live_prefix)),
+                  "adyen": (("--secret-key", secret_key), ("--webhook-secret", webhook_secret),
+                            ("--publishable-key", publishable_key))}[kind]
+        unused = [option for option, value in others if value]
+        if unused:
+            raise click.UsageError(f"{', '.join(unused)}: not an option of {kind}")
         try:
             connected = providers.connect_provider(organization_id=organization_id, kind=kind, code=code,
                                                    settings=settings, name=name)
@@ -174,11 +197,16 @@ def register(app: Flask) -> None:
             raise click.UsageError(_refusal(refused.details)) from None
         click.echo(f"{connected.display_kind} {connected.code} {'updated' if existed else 'connected'} "
                    f"for {organization_name}: {_settings_text(connected.visible_settings)}")
-        if "webhook_secret" not in connected.visible_settings:
-            click.echo("no webhook signing secret yet: register the URL below, then run this again with "
-                       "--webhook-secret whsec_...")
-        click.echo("webhook URL to register at Stripe (events payment_intent.*, charge.refunded, refund.*, "
-                   "setup_intent.*):")
+        if kind == "adyen":
+            click.echo("webhook URL to register at Adyen (Customer Area > Developers > Webhooks: a Standard "
+                       "notification, JSON, with this HMAC key; events AUTHORISATION, CANCELLATION, REFUND, "
+                       "REFUND_FAILED, RECURRING_CONTRACT):")
+        else:
+            if "webhook_secret" not in connected.visible_settings:
+                click.echo("no webhook signing secret yet: register the URL below, then run this again with "
+                           "--webhook-secret whsec_...")
+            click.echo("webhook URL to register at Stripe (events payment_intent.*, charge.refunded, refund.*, "
+                       "setup_intent.*):")
         click.echo(inbound_webhook_url(organization_id=organization_id, kind=connected.kind, code=connected.code))
 
     @payment_provider_group.command("list")
@@ -337,7 +365,9 @@ def _organization_named(name: str) -> str:
 
 
 _SETTING_OPTIONS = {"secret_key": "--secret-key", "webhook_secret": "--webhook-secret", "code": "--code",
-                    "publishable_key": "--publishable-key", "api_base": "--api-base", "name": "--name"}
+                    "publishable_key": "--publishable-key", "api_base": "--api-base", "name": "--name",
+                    "api_key": "--api-key", "merchant_account": "--merchant-account", "hmac_key": "--hmac-key",
+                    "live_prefix": "--live-prefix"}
 _REASONS = {"value_is_mandatory": "is required", "value_is_invalid": "is not valid",
             "value_is_invalid_url": "must be an http(s) address with no path, e.g. http://127.0.0.1:8420",
             "value_already_exist": "is already used by a provider of another kind"}

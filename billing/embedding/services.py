@@ -8,9 +8,10 @@ API key (`POST /api/v1/customers/:external_customer_id/embed_token`, docs/embedd
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -251,3 +252,103 @@ def form_token(token: str) -> str:
 def form_token_matches(token: str, value: str | None) -> bool:
     return links.derived_token_matches(token, value, purpose=FORM_PURPOSE)
 
+
+
+# --- what the settings screen explains -------------------------------------------------------------------------
+
+# NOTE: browsers treat these as secure contexts even over plain http (W3C Secure Contexts, "potentially
+# trustworthy origin"): a host page there is a developer's machine, not a site the token travels from.
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+@dataclass(frozen=True)
+class OriginRefusal:
+    """A value of a typed list of origins that `update_embed_settings` refuses: its line (from 1), as typed, and
+    why (a reason code: missing_scheme, unsupported_scheme, has_credentials, has_path, invalid_port,
+    misplaced_wildcard, keyword, too_long, invalid_host)."""
+
+    line: int
+    value: str
+    reason: str
+
+
+def origin_refusals(text: str) -> list[OriginRefusal]:
+    """The values of `text` (one origin per line, as `update_embed_settings` reads it) that are no origin, each
+    with its line and the reason."""
+    refusals = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        for value in origins.split_origins(line):
+            try:
+                origins.parse_origin(value)
+            except origins.InvalidOrigin:
+                refusals.append(OriginRefusal(line=number, value=value, reason=_origin_problem(value)))
+    return refusals
+
+
+def _origin_problem(value: str) -> str:
+    """Why `parse_origin` refused `value`, as a reason code (the first problem found, in the order typed)."""
+    raw = value.strip()
+    if len(raw) > origins.MAX_ORIGIN_LENGTH:
+        return "too_long"
+    if raw in ("*", "'self'", "'none'", "self", "none") or raw.startswith("'"):
+        return "keyword"
+    if "://" not in raw:
+        return "missing_scheme"
+    parts = urlsplit(raw)
+    if parts.scheme.lower() not in ("http", "https"):
+        return "unsupported_scheme"
+    if "@" in parts.netloc:
+        return "has_credentials"
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "?" in raw or "#" in raw:
+        return "has_path"
+    try:
+        parts.port  # noqa: B018 (raises on a port that is not one)
+    except ValueError:
+        return "invalid_port"
+    if "*" in (parts.hostname or parts.netloc):
+        return "misplaced_wildcard"
+    return "invalid_host"
+
+
+def insecure_origins(values: Sequence[str]) -> list[str]:
+    """The origins among `values` served over plain http, other than the local machine: a page there is not a
+    secure context, and whatever it holds (the embed token too) travels unencrypted."""
+    insecure = []
+    for value in values:
+        scheme, _, rest = value.partition("://")
+        host = rest.rsplit(":", 1)[0] if not rest.endswith("]") else rest
+        if scheme == "http" and host not in LOCAL_HOSTS:
+            insecure.append(value)
+    return insecure
+
+
+@dataclass(frozen=True)
+class AccentCheck:
+    """The accent as one theme uses it: the colour chosen, the one used (made readable), and their contrasts."""
+
+    theme: str  # "light" or "dark"
+    background: str
+    chosen: str
+    accent: str  # what the widgets use: `chosen`, or mixed with black (light) or white (dark) for contrast
+    on_accent: str  # the text on an accent button
+    chosen_contrast: float  # of `chosen` on the background
+    accent_contrast: float  # of `accent` on the background
+    on_accent_contrast: float  # of the button's text on `accent`
+
+    @property
+    def adjusted(self) -> bool:
+        return self.accent != self.chosen
+
+
+def accent_checks(accent: str | None) -> tuple[AccentCheck, AccentCheck]:
+    """The light and the dark theme's accent for `accent` (`#rrggbb`; None: the default), as `branding.palette`
+    makes them, with the contrasts that explain an adjustment (WCAG 2.2's 4.5:1, `branding.MIN_CONTRAST`)."""
+    chosen = accent or branding.DEFAULT_ACCENT
+    made = branding.palette(chosen)
+    return tuple(
+        AccentCheck(theme=name, background=background, chosen=chosen, accent=theme.accent, on_accent=theme.on_accent,
+                    chosen_contrast=branding.contrast(chosen, background),
+                    accent_contrast=branding.contrast(theme.accent, background),
+                    on_accent_contrast=branding.contrast(theme.on_accent, theme.accent))
+        for name, background, theme in (("light", branding.LIGHT_BACKGROUND, made.light),
+                                        ("dark", branding.DARK_BACKGROUND, made.dark)))  # type: ignore[return-value]

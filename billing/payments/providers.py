@@ -76,6 +76,10 @@ def _checked(kind: str, code: object, name: object, settings: Mapping[str, objec
             errors.setdefault(field, []).append("value_is_invalid")
         elif field == "api_base" and not re.match(r"^https?://[^\s/]+(:\d+)?/?$", value):
             errors.setdefault(field, []).append("value_is_invalid_url")
+        elif field == "hmac_key" and not re.fullmatch(r"\s*(?:[0-9A-Fa-f]{2})+\s*", value):
+            errors.setdefault(field, []).append("value_is_invalid")  # Adyen's HMAC keys are hexadecimal
+        elif field == "live_prefix" and not re.fullmatch(r"\s*[A-Za-z0-9-]+\s*", value):
+            errors.setdefault(field, []).append("value_is_invalid")  # a host name's first label
         else:
             clean[field] = value.strip().rstrip("/") if field == "api_base" else value.strip()
     if not partial:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from billing.errors import NotFound
+from billing.payments.adyen import AdyenProvider
 from billing.payments.fake import FakeProvider
 from billing.payments.interface import PaymentProvider
 from billing.payments.stripe import StripeProvider
@@ -106,5 +107,6 @@ class ProviderRegistry:
         return self.adapter(config)
 
 
-# The kinds this process knows; adyen and gocardless register here when their adapters are written.
-registry = ProviderRegistry({"fake": FakeProvider.from_settings, "stripe": StripeProvider.from_settings})
+# The kinds this process knows; gocardless registers here when its adapter is written.
+registry = ProviderRegistry({"fake": FakeProvider.from_settings, "stripe": StripeProvider.from_settings,
+                             "adyen": AdyenProvider.from_settings})

@@ -28,7 +28,7 @@ class Ongoing:
     credits: Decimal
 
 
-def _usage_fees(session: Session, subscription: Subscription, org_taxes: list) -> tuple[list[totals.FeeLine],
+def usage_fees(session: Session, subscription: Subscription, org_taxes: list) -> tuple[list[totals.FeeLine],
                                                                                          dict[str, Decimal]]:
     """The fees the subscription's current usage would bill at the period's end, with their taxes' codes and rates.
 
@@ -86,7 +86,7 @@ def read_ongoing(session: Session, wallet: Wallet) -> Ongoing:
     for subscription in subscriptions:
         if subscription.started_at is None or subscription.plan.amount_currency != wallet.currency:
             continue
-        lines, rates = _usage_fees(session, subscription, org_taxes)
+        lines, rates = usage_fees(session, subscription, org_taxes)
         if lines and wallets is None:
             wallets = list(session.scalars(select(Wallet).where(
                 Wallet.customer_id == wallet.customer_id, Wallet.status == "active",

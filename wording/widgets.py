@@ -1,0 +1,41 @@
+"""What the embeddable widgets say in their own words (a top-up's outcome, the bill's caveats, a refused link)."""
+
+from __future__ import annotations
+
+from wording.i18n import DEFAULT_LOCALE, gettext
+
+
+def top_up_charging(locale: str = DEFAULT_LOCALE) -> str:
+    """A top-up of a customer with a default card: the payment core charges it without them."""
+    return gettext("Your top-up invoice is issued and we are charging your card: the credits are added once it is "
+                   "paid.", locale)
+
+
+def top_up_to_pay(locale: str = DEFAULT_LOCALE) -> str:
+    """A top-up of a customer who can pay by card but has no saved card: they pay it on its page."""
+    return gettext("Your top-up invoice is issued: pay it to receive the credits.", locale)
+
+
+def fee_timing(*, in_advance: bool, locale: str = DEFAULT_LOCALE) -> str:
+    if in_advance:
+        return gettext("billed in advance", locale)
+    return gettext("billed at period end", locale)
+
+
+def bill_estimate(locale: str = DEFAULT_LOCALE) -> str:
+    """The bill widget's caveat: what the invoice may still take off."""
+    return gettext("An estimate so far, before coupons and prepaid credits.", locale)
+
+
+def link_expired(locale: str = DEFAULT_LOCALE) -> str:
+    return gettext("This view has expired. Reload the page to see it again.", locale)
+
+
+def not_available(locale: str = DEFAULT_LOCALE) -> str:
+    """A widget the link does not grant, or a customer who no longer exists."""
+    return gettext("This view is not available.", locale)
+
+
+def form_refused(locale: str = DEFAULT_LOCALE) -> str:
+    """A form sent without its token, or from another site."""
+    return gettext("This form does not belong to this view. Reload the page and try again.", locale)
