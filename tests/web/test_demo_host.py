@@ -102,3 +102,22 @@ def test_with_the_installation_default_the_demo_host_is_added_to_it(app, org, tm
     monkeypatch.setattr(runtime, "frame_ancestors", ("https://default.example.com",))
     prepare_demo_host(org.id, ORIGIN, tmp_path / "key")
     assert embed_settings(organization_id=org.id).own_frame_ancestors == ("https://default.example.com", ORIGIN)
+
+
+def test_seed_demo_prepares_the_demo_host_unless_told_off(tmp_path):
+    from tests.test_cli import Cli
+
+    cli = Cli(tmp_path)
+    cli("db", "upgrade")
+    cli.env["TALLY_DEMO_HOST"] = "off"
+    first = cli("seed-demo")
+    assert "Demo host:" not in first.stdout and not (tmp_path / "demo_host_key").exists()
+
+    del cli.env["TALLY_DEMO_HOST"]
+    second = cli("seed-demo")
+    key_file = tmp_path / "demo_host_key"
+    assert f"Demo host: {ORIGIN} may frame the widgets; its API key is in {key_file} (new)" in second.stdout
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and key_file.read_text().startswith("tly_")
+    assert cli.count("SELECT count(*) FROM embed_settings WHERE frame_ancestors LIKE ?", f"%{ORIGIN}%") == 1
+    third = cli("seed-demo")
+    assert f"its API key is in {key_file}\n" in third.stdout
