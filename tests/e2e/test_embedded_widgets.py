@@ -372,7 +372,7 @@ def test_a_token_expiring_while_shown_tells_the_host_by_its_timer(page: Page, em
     page.goto(embedding.host)
     _listen_for_expiry(page)
     soon = links.sign(purpose=PURPOSE, subject=embedding.customer_id, organization_id=embedding.organization_id,
-                      ttl=timedelta(seconds=3), extra={"w": ["bill"]})
+                      ttl=timedelta(seconds=4), extra={"w": ["bill"]})
     page.evaluate("""token => {
         const element = document.createElement("div");
         element.id = "soon";
@@ -384,7 +384,7 @@ def test_a_token_expiring_while_shown_tells_the_host_by_its_timer(page: Page, em
     frame.wait_for_selector('body[data-widget="bill"]')
     assert frame.locator("[data-tally-expired]").count() == 0
 
-    page.wait_for_function("window.__expired.includes('bill')", timeout=8_000)
+    page.wait_for_function("window.__expired.includes('bill')", timeout=10_000)
     expect(frame.locator("[data-tally-expired]")).to_be_visible(timeout=12_000)
     assert problems == []
 
