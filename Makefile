@@ -19,17 +19,28 @@ help:  ## list the targets
 # and stopped with it; TALLY_DEMO_STRIPE=off leaves it out (docs/payments.md).
 STRIPE_PORT ?= 8420
 STRIPE_LOG = $${TALLY_INSTANCE_PATH:-instance}/localstripe.log
+# The demo host product (web/demo_host.py): a SaaS page on another origin showing the demo customer's widgets,
+# started by `make run` after the seed (which writes its API key) and stopped with it; TALLY_DEMO_HOST=off leaves
+# it out (docs/embedding.md).
+DEMO_HOST_PORT ?= 5001
+DEMO_HOST_LOG = $${TALLY_INSTANCE_PATH:-instance}/demo_host.log
 
-run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process, a local test Stripe)
+run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process, a local test Stripe, a demo host page on http://localhost:5001)
 	$(FLASK) db upgrade
-	@export TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)}; \
+	@export TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)}; pids=""; \
+	trap 'kill $$pids 2>/dev/null' EXIT; trap 'kill $$pids 2>/dev/null; exit 130' INT TERM; \
 	case "$${TALLY_DEMO_STRIPE:-on}" in off|http*) ;; *) \
 	  echo "Starting the local test Stripe on http://127.0.0.1:$(STRIPE_PORT) (log: $(STRIPE_LOG))"; \
-	  $(BIN)/python -m tests.servers.stripe --port $(STRIPE_PORT) >$(STRIPE_LOG) 2>&1 & stripe_pid=$$!; \
-	  trap 'kill $$stripe_pid 2>/dev/null' EXIT; trap 'kill $$stripe_pid 2>/dev/null; exit 130' INT TERM; \
+	  $(BIN)/python -m tests.servers.stripe --port $(STRIPE_PORT) >$(STRIPE_LOG) 2>&1 & pids="$$pids $$!"; \
 	  export TALLY_DEMO_STRIPE=http://127.0.0.1:$(STRIPE_PORT);; \
 	esac; \
+	case "$${TALLY_DEMO_HOST:-on}" in off) ;; *) export TALLY_DEMO_HOST=http://localhost:$(DEMO_HOST_PORT);; esac; \
 	$(FLASK) seed-demo || exit 1; \
+	if [ "$$TALLY_DEMO_HOST" != off ]; then \
+	  $(BIN)/python -m web.demo_host --tally $$TALLY_BASE_URL --port $(DEMO_HOST_PORT) \
+	    --key-file $${TALLY_INSTANCE_PATH:-instance}/demo_host_key >$(DEMO_HOST_LOG) 2>&1 & pids="$$pids $$!"; \
+	  echo "Demo host page (the widgets embedded in a SaaS product): http://localhost:$(DEMO_HOST_PORT)  (log: $(DEMO_HOST_LOG))"; \
+	fi; \
 	echo "Tally is starting on http://$(HOST):$(PORT)  (Ctrl-C to stop)"; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 

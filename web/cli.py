@@ -297,20 +297,28 @@ def register(app: Flask) -> None:
     @click.option("--reset/--no-reset", default=False, help="reseed even if the demo organization exists")
     def seed_demo_command(reset: bool):
         """Load a demo organization with metrics, plans, customers, a month of events and invoices."""
-        from web.demo import DEMO_STRIPE_URL, seed_demo
+        from web.demo import DEMO_HOST_ORIGIN, DEMO_STRIPE_URL, seed_demo
 
         # TALLY_DEMO_STRIPE: "off", or the local test Stripe's URL (default: the one `make run` starts).
         demo_stripe = os.environ.get("TALLY_DEMO_STRIPE", "").strip()
         stripe_url = None if demo_stripe.lower() == "off" else (demo_stripe if demo_stripe.startswith("http")
                                                                   else DEMO_STRIPE_URL)
-        result = seed_demo(reset=reset, stripe_url=stripe_url)
+        # TALLY_DEMO_HOST: "off", or the demo host product's origin (default: the one `make run` starts).
+        demo_host = os.environ.get("TALLY_DEMO_HOST", "").strip()
+        host_origin = None if demo_host.lower() == "off" else (demo_host if demo_host.startswith("http")
+                                                                 else DEMO_HOST_ORIGIN)
         settings = current_app.config["TALLY"]
+        result = seed_demo(reset=reset, stripe_url=stripe_url, host_origin=host_origin,
+                           host_key_file=settings.instance_path / "demo_host_key")
         click.echo(f"Demo organization: {result.organization_name}")
         click.echo(f"Admin:  {settings.base_url}/admin/login  (login {result.admin_email} / {result.admin_password})")
         click.echo(f"Portal: {result.portal_url}")
         click.echo(f"API key: {result.api_key}" if result.api_key else "API key: (created on first seed)")
         if result.stripe is not None:
             click.echo(f"Stripe: {result.stripe.message}")
+        if result.host is not None:
+            click.echo(f"Demo host: {result.host.origin} may frame the widgets; its API key is in "
+                       f"{result.host.key_file}" + (" (new)" if result.host.new_key else ""))
 
     @app.cli.group("billing")
     def billing_group():

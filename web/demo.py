@@ -9,11 +9,16 @@ Unless TALLY_DEMO_STRIPE is "off", the demo organization is also connected to th
 localstripe's webhooks registered to Tally's route, the demo customers linked to Stripe customers, so that
 a card (4242 4242 4242 4242) can be added in the portal and an invoice paid. Without localstripe running,
 the seed says so and goes on.
+
+Unless TALLY_DEMO_HOST is "off", the demo organization also lets the demo host product of `make run`
+(web/demo_host.py, http://localhost:5001) frame its widgets, and that product gets an API key of its own, written
+to `instance/demo_host_key` (mode 0600) since Tally keeps only keys' hashes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 import urllib.error
@@ -22,6 +27,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -29,13 +35,20 @@ import sqlalchemy as sa
 from billing import db
 from billing.catalog.metrics import create_billable_metric, find_metric
 from billing.catalog.services import create_plan, find_plan
+from billing.embedding.services import embed_settings, update_embed_settings
 from billing.errors import ValidationFailed
 from billing.invoicing.runs import bill_subscription
 from billing.lifecycle import create_subscription
 from billing.metering.services import MAX_BATCH, ingest_events
 from billing.models import Base
 from billing.organizations.models import Organization
-from billing.organizations.services import create_admin, create_organization, find_organization_by_name
+from billing.organizations.services import (
+    create_admin,
+    create_organization,
+    find_organization_by_name,
+    organization_for_api_key,
+    rotate_api_key,
+)
 from billing.ports import runtime
 
 DEMO_ORGANIZATION = "Demo SaaS Inc."
@@ -99,6 +112,17 @@ DEMO_STRIPE_SETTINGS = {"secret_key": "sk_test_tally_demo", "publishable_key": "
 DEMO_STRIPE_WEBHOOK_ID = "tally-demo"
 
 
+# The demo host product of `make run` (web/demo_host.py): another origin than Tally's, allowed to frame the widgets.
+DEMO_HOST_ORIGIN = "http://localhost:5001"
+
+
+@dataclass(frozen=True)
+class DemoHost:
+    origin: str
+    key_file: Path
+    new_key: bool  # a key was made (the first seed, a reset, the file lost): the host must be (re)started
+
+
 @dataclass(frozen=True)
 class DemoStripe:
     connected: bool
@@ -118,13 +142,16 @@ class DemoResult:
     events: int
     invoices: int
     stripe: DemoStripe | None = None  # None: TALLY_DEMO_STRIPE=off
+    host: DemoHost | None = None  # None: TALLY_DEMO_HOST=off
 
 
-def seed_demo(*, reset: bool = False, stripe_url: str | None = None) -> DemoResult:
+def seed_demo(*, reset: bool = False, stripe_url: str | None = None, host_origin: str | None = None,
+              host_key_file: Path | None = None) -> DemoResult:
     """Create the demo organization unless it exists (with `reset`, delete it and create it again).
 
     With `stripe_url`, connect it to the local test Stripe there (again on each seed: localstripe forgets
-    its webhooks when it restarts).
+    its webhooks when it restarts). With `host_origin` and `host_key_file`, prepare the demo host product
+    (`prepare_demo_host`).
     """
     organization_id = find_organization_by_name(DEMO_ORGANIZATION)
     if organization_id is not None and reset:
@@ -133,11 +160,13 @@ def seed_demo(*, reset: bool = False, stripe_url: str | None = None) -> DemoResu
     if organization_id is not None:
         _ensure_admin(organization_id)
         stripe = connect_demo_stripe(organization_id, stripe_url) if stripe_url else None
+        host = prepare_demo_host(organization_id, host_origin, host_key_file) if host_origin and host_key_file \
+            else None
         return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                           admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                           portal_url=_portal_url(organization_id), api_key=None, created=False,
                           customers=_count(organization_id, "customers"), events=_count(organization_id, "events"),
-                          invoices=_count(organization_id, "invoices"), stripe=stripe)
+                          invoices=_count(organization_id, "invoices"), stripe=stripe, host=host)
 
     now = runtime.clock.now()
     created = create_organization(name=DEMO_ORGANIZATION, default_currency=DEMO_CURRENCY, timezone=DEMO_TIMEZONE)
@@ -150,10 +179,33 @@ def seed_demo(*, reset: bool = False, stripe_url: str | None = None) -> DemoResu
     invoices = _bill_ended_periods(subscription_ids, now)
     _wait_for_jobs()
     stripe = connect_demo_stripe(organization_id, stripe_url) if stripe_url else None
+    host = prepare_demo_host(organization_id, host_origin, host_key_file) if host_origin and host_key_file else None
     return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                       admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                       portal_url=_portal_url(organization_id), api_key=created.api_key, created=True,
-                      customers=len(CUSTOMERS), events=events, invoices=len(invoices), stripe=stripe)
+                      customers=len(CUSTOMERS), events=events, invoices=len(invoices), stripe=stripe, host=host)
+
+
+def prepare_demo_host(organization_id: str, origin: str, key_file: Path) -> DemoHost:
+    """Let `origin` frame the organization's widgets (besides what was allowed) and give the demo host product an
+    API key of its own in `key_file` (mode 0600), kept while it still opens this organization. Idempotent."""
+    allowed = list(embed_settings(organization_id=organization_id).frame_ancestors)
+    if origin not in allowed:
+        update_embed_settings(organization_id=organization_id, data={"frame_ancestors": [*allowed, origin]})
+    try:
+        key = key_file.read_text().strip()
+    except OSError:
+        key = ""
+    if key and organization_for_api_key(key) == organization_id:
+        return DemoHost(origin=origin, key_file=key_file, new_key=False)
+    # The organization's other keys keep working (the one printed on the first seed, an integration's).
+    key = rotate_api_key(organization_id=organization_id, revoke_old_after=None).api_key
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    key_file.chmod(0o600)  # a file that existed keeps its mode through os.open
+    return DemoHost(origin=origin, key_file=key_file, new_key=True)
 
 
 def _stripe_answers(stripe_url: str, wait: float) -> bool:
