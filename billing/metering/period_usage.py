@@ -273,7 +273,7 @@ def charges_usages(session: Session, reads: Sequence[tuple[Subscription, Charge,
 # they were most of current_usage's time once its usage statement was cached. Usage neither reads
 # nor shows taxes, so they are not loaded at all.
 _CHARGES = joinedload(Subscription.plan).joinedload(Plan.charges)
-_USAGE_LOADING = (defaultload(Subscription.customer).lazyload(Customer.taxes),
+USAGE_LOADING = (defaultload(Subscription.customer).lazyload(Customer.taxes),
                   joinedload(Subscription.plan).lazyload(Plan.taxes),
                   _CHARGES.lazyload(Charge.taxes),
                   _CHARGES.joinedload(Charge.filters),
@@ -282,7 +282,7 @@ _USAGE_LOADING = (defaultload(Subscription.customer).lazyload(Customer.taxes),
 
 def _customer_subscription(session: Session, organization_id: str, external_customer_id: str,
                            external_subscription_id: str) -> Subscription:
-    subscription = find_subscription(session, organization_id, external_subscription_id, _USAGE_LOADING)
+    subscription = find_subscription(session, organization_id, external_subscription_id, USAGE_LOADING)
     if subscription is None or subscription.customer.external_id != external_customer_id:
         raise NotFound("subscription")
     return subscription

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from billing.catalog.models import ChargeFilter
 from billing.customers.models import Customer
@@ -24,7 +24,7 @@ from billing.errors import NotFound
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.models import Event
-from billing.metering.period_usage import ChargeUsage, daily_usages, usage_for_current_period
+from billing.metering.period_usage import USAGE_LOADING, ChargeUsage, daily_usages, usage_for_current_period
 from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime
@@ -165,7 +165,8 @@ class InvoiceRow:
 
 def _find_customer(session: Session, organization_id: str, customer_id: str) -> Customer:
     customer = session.scalar(select(Customer).where(
-        Customer.organization_id == organization_id, Customer.id == customer_id, Customer.deleted_at.is_(None)))
+        Customer.organization_id == organization_id, Customer.id == customer_id, Customer.deleted_at.is_(None))
+        .options(lazyload(Customer.taxes)))  # no screen read here shows them: not a second round trip
     if customer is None:
         raise NotFound("customer")
     return customer
@@ -187,7 +188,8 @@ def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_onl
     # One snapshot: the meters, their filter lines and their daily bars add up to the same events.
     with read_snapshot() as session:
         _find_customer(session, organization_id, customer_id)
-        for subscription in customer_subscriptions(session, customer_id):
+        # Plans, charges, filters and metrics in the same statement (each load was a round trip).
+        for subscription in customer_subscriptions(session, customer_id, USAGE_LOADING):
             live = subscription.status in LIVE_STATUSES
             if live_only and not live:
                 continue

@@ -243,7 +243,8 @@ def list_subscriptions(*, organization_id: str, external_customer_id: str | None
                         page=page, per_page=per_page)
 
 
-def customer_subscriptions(session: Session, customer_id: str) -> list[Subscription]:
-    return list(session.scalars(select(Subscription).where(Subscription.customer_id == customer_id)
-                                .order_by(Subscription.created_at.desc())))
+def customer_subscriptions(session: Session, customer_id: str, options: Sequence = ()) -> list[Subscription]:
+    """The customer's subscriptions, newest first; `options`: what to load with them (e.g. usage's plan and charges)."""
+    return list(session.execute(select(Subscription).where(Subscription.customer_id == customer_id)
+                                .order_by(Subscription.created_at.desc()).options(*options)).unique().scalars())
 
