@@ -340,7 +340,7 @@ def connect_demo_adyen(organization_id: str, adyen_url: str = DEMO_ADYEN_URL, *,
     if not _answers(probe, wait):
         return DemoProvider(False, f"no fake Adyen answers at {adyen_url}: the demo has no Adyen customer (start it "
                                    f"with `python -m tests.fakes.adyen --port 8421`, then seed again)")
-    return _connect_fake(organization_id, kind="adyen", code=DEMO_ADYEN_CODE, name="Adyen (local fake)",
+    return _connect_fake(organization_id, kind="adyen", code=DEMO_ADYEN_CODE, name="Local fake",
                          settings={**DEMO_ADYEN_SETTINGS, "api_base": adyen_url}, external_id=DEMO_ADYEN_CUSTOMER,
                          method_types=["card"], register=(f"{adyen_url}/_fake/merchants", {
                              "merchantAccount": merchant, "hmacKey": DEMO_ADYEN_SETTINGS["hmac_key"]}, "webhookUrl"),
@@ -358,7 +358,7 @@ def connect_demo_gocardless(organization_id: str, gocardless_url: str = DEMO_GOC
                                    f"customer (start it with `python -m tests.fakes.gocardless --port 8422`, then "
                                    f"seed again)")
     connected = _connect_fake(
-        organization_id, kind="gocardless", code=DEMO_GOCARDLESS_CODE, name="GoCardless (local fake)",
+        organization_id, kind="gocardless", code=DEMO_GOCARDLESS_CODE, name="Local fake",
         settings={**DEMO_GOCARDLESS_SETTINGS, "api_base": gocardless_url}, external_id=DEMO_GOCARDLESS_CUSTOMER,
         method_types=["sepa_debit"], register=(f"{gocardless_url}/_fake/accounts", {
             "access_token": token, "webhook_secret": DEMO_GOCARDLESS_SETTINGS["webhook_secret"]}, "webhook_url"),
