@@ -19,13 +19,20 @@ help:  ## list the targets
 # and stopped with it; TALLY_DEMO_STRIPE=off leaves it out (docs/payments.md).
 STRIPE_PORT ?= 8420
 STRIPE_LOG = $${TALLY_INSTANCE_PATH:-instance}/localstripe.log
+# The demo's fakes of Adyen and GoCardless (tests/fakes/adyen.py, tests/fakes/gocardless.py): started by `make run` in
+# the background and stopped with it, like the local Stripe; TALLY_DEMO_ADYEN=off / TALLY_DEMO_GOCARDLESS=off leave
+# them out, an http URL names another server (docs/payments.md).
+ADYEN_PORT ?= 8421
+ADYEN_LOG = $${TALLY_INSTANCE_PATH:-instance}/adyen_fake.log
+GOCARDLESS_PORT ?= 8422
+GOCARDLESS_LOG = $${TALLY_INSTANCE_PATH:-instance}/gocardless_fake.log
 # The demo host product (web/demo_host.py): a SaaS page on another origin showing the demo customer's widgets,
 # started by `make run` after the seed (which writes its API key) and stopped with it; TALLY_DEMO_HOST=off leaves
 # it out (docs/embedding.md).
 DEMO_HOST_PORT ?= 5001
 DEMO_HOST_LOG = $${TALLY_INSTANCE_PATH:-instance}/demo_host.log
 
-run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process, a local test Stripe, a demo host page on http://localhost:5001)
+run: install system-deps  ## migrate, seed the demo and serve it on http://127.0.0.1:5000 (SQLite, jobs in process, a local test Stripe, fakes of Adyen and GoCardless, a demo host page on http://localhost:5001)
 	$(FLASK) db upgrade
 	@export TALLY_BASE_URL=$${TALLY_BASE_URL:-http://$(HOST):$(PORT)}; pids=""; \
 	trap 'kill $$pids 2>/dev/null' EXIT; trap 'kill $$pids 2>/dev/null; exit 130' INT TERM; \
@@ -33,6 +40,16 @@ run: install system-deps  ## migrate, seed the demo and serve it on http://127.0
 	  echo "Starting the local test Stripe on http://127.0.0.1:$(STRIPE_PORT) (log: $(STRIPE_LOG))"; \
 	  $(BIN)/python -m tests.servers.stripe --port $(STRIPE_PORT) >$(STRIPE_LOG) 2>&1 & pids="$$pids $$!"; \
 	  export TALLY_DEMO_STRIPE=http://127.0.0.1:$(STRIPE_PORT);; \
+	esac; \
+	case "$${TALLY_DEMO_ADYEN:-on}" in off|http*) ;; *) \
+	  echo "Starting the fake Adyen on http://127.0.0.1:$(ADYEN_PORT) (log: $(ADYEN_LOG))"; \
+	  $(BIN)/python -m tests.fakes.adyen --port $(ADYEN_PORT) >$(ADYEN_LOG) 2>&1 & pids="$$pids $$!"; \
+	  export TALLY_DEMO_ADYEN=http://127.0.0.1:$(ADYEN_PORT);; \
+	esac; \
+	case "$${TALLY_DEMO_GOCARDLESS:-on}" in off|http*) ;; *) \
+	  echo "Starting the fake GoCardless on http://127.0.0.1:$(GOCARDLESS_PORT) (log: $(GOCARDLESS_LOG))"; \
+	  $(BIN)/python -m tests.fakes.gocardless --port $(GOCARDLESS_PORT) >$(GOCARDLESS_LOG) 2>&1 & pids="$$pids $$!"; \
+	  export TALLY_DEMO_GOCARDLESS=http://127.0.0.1:$(GOCARDLESS_PORT);; \
 	esac; \
 	case "$${TALLY_DEMO_HOST:-on}" in off) ;; *) export TALLY_DEMO_HOST=http://localhost:$(DEMO_HOST_PORT);; esac; \
 	$(FLASK) seed-demo || exit 1; \

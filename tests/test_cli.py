@@ -23,7 +23,8 @@ class Cli:
                     if key not in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "TALLY_BASE_URL", "FLASK_APP")}
         self.env.update(DATABASE_URL=f"sqlite:///{self.database}", TALLY_INSTANCE_PATH=str(instance),
                         TALLY_EMBEDDED_CLOCK="0", PYTHONUNBUFFERED="1",
-                        TALLY_DEMO_STRIPE="off")  # the demo's Stripe: tests/test_cli_demo_stripe.py
+                        # the demo's providers: tests/test_cli_demo_stripe.py, tests/test_cli_demo_providers.py
+                        TALLY_DEMO_STRIPE="off", TALLY_DEMO_ADYEN="off", TALLY_DEMO_GOCARDLESS="off")
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self.env,

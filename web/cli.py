@@ -297,25 +297,29 @@ def register(app: Flask) -> None:
     @click.option("--reset/--no-reset", default=False, help="reseed even if the demo organization exists")
     def seed_demo_command(reset: bool):
         """Load a demo organization with metrics, plans, customers, a month of events and invoices."""
-        from web.demo import DEMO_HOST_ORIGIN, DEMO_STRIPE_URL, seed_demo
+        from web.demo import DEMO_ADYEN_URL, DEMO_GOCARDLESS_URL, DEMO_HOST_ORIGIN, DEMO_STRIPE_URL, seed_demo
 
-        # TALLY_DEMO_STRIPE: "off", or the local test Stripe's URL (default: the one `make run` starts).
-        demo_stripe = os.environ.get("TALLY_DEMO_STRIPE", "").strip()
-        stripe_url = None if demo_stripe.lower() == "off" else (demo_stripe if demo_stripe.startswith("http")
-                                                                  else DEMO_STRIPE_URL)
+        # TALLY_DEMO_STRIPE / _ADYEN / _GOCARDLESS: "off", or the local test server's URL (default: the one
+        # `make run` starts: localstripe, the fakes of Adyen and GoCardless).
+        stripe_url = _demo_server("TALLY_DEMO_STRIPE", DEMO_STRIPE_URL)
+        adyen_url = _demo_server("TALLY_DEMO_ADYEN", DEMO_ADYEN_URL)
+        gocardless_url = _demo_server("TALLY_DEMO_GOCARDLESS", DEMO_GOCARDLESS_URL)
         # TALLY_DEMO_HOST: "off", or the demo host product's origin (default: the one `make run` starts).
         demo_host = os.environ.get("TALLY_DEMO_HOST", "").strip()
         host_origin = None if demo_host.lower() == "off" else (demo_host if demo_host.startswith("http")
                                                                  else DEMO_HOST_ORIGIN)
         settings = current_app.config["TALLY"]
         result = seed_demo(reset=reset, stripe_url=stripe_url, host_origin=host_origin,
-                           host_key_file=settings.instance_path / "demo_host_key")
+                           host_key_file=settings.instance_path / "demo_host_key", adyen_url=adyen_url,
+                           gocardless_url=gocardless_url)
         click.echo(f"Demo organization: {result.organization_name}")
         click.echo(f"Admin:  {settings.base_url}/admin/login  (login {result.admin_email} / {result.admin_password})")
         click.echo(f"Portal: {result.portal_url}")
         click.echo(f"API key: {result.api_key}" if result.api_key else "API key: (created on first seed)")
-        if result.stripe is not None:
-            click.echo(f"Stripe: {result.stripe.message}")
+        for label, provider in (("Stripe", result.stripe), ("Adyen", result.adyen),
+                                ("GoCardless", result.gocardless)):
+            if provider is not None:
+                click.echo(f"{label}: {provider.message}")
         if result.host is not None:
             click.echo(f"Demo host: {result.host.origin} may frame the widgets; its API key is in "
                        f"{result.host.key_file}" + (" (new)" if result.host.new_key else ""))
@@ -362,6 +366,14 @@ def register(app: Flask) -> None:
         sys.stdout.flush()
         if not run.ok:
             sys.exit(1)
+
+
+def _demo_server(variable: str, default: str) -> str | None:
+    """A demo test server's URL from the environment: None for "off", the default unless an http URL is named."""
+    value = os.environ.get(variable, "").strip()
+    if value.lower() == "off":
+        return None
+    return value if value.startswith("http") else default
 
 
 def _organization_named(name: str) -> str:

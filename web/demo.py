@@ -10,6 +10,14 @@ localstripe's webhooks registered to Tally's route, the demo customers linked to
 a card (4242 4242 4242 4242) can be added in the portal and an invoice paid. Without localstripe running,
 the seed says so and goes on.
 
+Unless TALLY_DEMO_ADYEN / TALLY_DEMO_GOCARDLESS is "off", the demo organization is also connected to the fakes of
+Adyen and GoCardless that `make run` starts (`python -m tests.fakes.adyen --port 8421`,
+`python -m tests.fakes.gocardless --port 8422`): providers `adyen_demo` and `gocardless_demo`, each fake told Tally's
+webhook URL, one customer on each (Atlas on Adyen with a card stored through Adyen's hosted page, Northwind on
+GoCardless with a SEPA mandate set up through GoCardless's hosted flow, both read back with refresh_methods) and one
+invoice of each collected through its provider. Again on each seed (the fakes forget everything when they restart);
+what is there already is kept. A fake that does not answer is said so, and the seed goes on.
+
 Unless TALLY_DEMO_HOST is "off", the demo organization also lets the demo host product of `make run`
 (web/demo_host.py, http://localhost:5001) frame its widgets, and that product gets an API key of its own, written
 to `instance/demo_host_key` (mode 0600) since Tally keeps only keys' hashes.
@@ -35,8 +43,10 @@ import sqlalchemy as sa
 from billing import db
 from billing.catalog.metrics import create_billable_metric, find_metric
 from billing.catalog.services import create_plan, find_plan
+from billing.customers.models import Customer
 from billing.embedding.services import embed_settings, update_embed_settings
-from billing.errors import ValidationFailed
+from billing.errors import NotAllowed, ValidationFailed
+from billing.invoicing.models import Invoice
 from billing.invoicing.runs import bill_subscription
 from billing.lifecycle import create_subscription
 from billing.metering.services import MAX_BATCH, ingest_events
@@ -49,7 +59,9 @@ from billing.organizations.services import (
     organization_for_api_key,
     rotate_api_key,
 )
+from billing.payments.models import Payment
 from billing.ports import runtime
+from billing.wallets.models import Wallet
 
 DEMO_ORGANIZATION = "Demo SaaS Inc."
 DEMO_ADMIN_EMAIL = "admin@demo.tally"
@@ -112,6 +124,29 @@ DEMO_STRIPE_SETTINGS = {"secret_key": "sk_test_tally_demo", "publishable_key": "
 DEMO_STRIPE_WEBHOOK_ID = "tally-demo"
 
 
+# The fakes of Adyen and GoCardless that `make run` starts (tests/fakes/): they accept any API key or token, and
+# learn the HMAC key / webhook secret from the seed. Test data only: nothing here is a real credential.
+DEMO_ADYEN_URL = "http://127.0.0.1:8421"
+DEMO_ADYEN_CODE = "adyen_demo"
+DEMO_ADYEN_SETTINGS = {"api_key": "AQE_tally_demo_key", "merchant_account": "TallyDemoECOM",  # noqa: S105
+                       "hmac_key": "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"}
+DEMO_ADYEN_CUSTOMER = "atlas"
+# Adyen's test Visa, as a shopper types it on the hosted page.
+DEMO_ADYEN_CARD = {"number": "4111 1111 4555 1142", "expiryMonth": "03", "expiryYear": "2030", "cvc": "737",
+                   "holderName": "Atlas Mobility"}
+DEMO_GOCARDLESS_URL = "http://127.0.0.1:8422"
+DEMO_GOCARDLESS_CODE = "gocardless_demo"
+DEMO_GOCARDLESS_SETTINGS = {"access_token": "sandbox_tally_demo_token",  # noqa: S105
+                            "webhook_secret": "tally_demo_gocardless_webhooks", "environment": "sandbox"}
+DEMO_GOCARDLESS_CUSTOMER = "northwind"
+# GoCardless's sandbox test IBAN (a German account), as a payer types it on the hosted flow.
+DEMO_GOCARDLESS_BANK = {"account_holder_name": "Northwind Analytics GmbH", "iban": "DE89 3704 0044 0532 0130 00"}
+
+# The demo wallet of `lumen` (the customer the demo host page shows): free credits, so its wallet widget has a balance.
+DEMO_WALLET = {"name": "Prepaid credits", "code": "demo_credits", "rate_amount": "1", "granted_credits": "250.00"}
+DEMO_WALLET_CUSTOMER = "lumen"
+
+
 # The demo host product of `make run` (web/demo_host.py): another origin than Tally's, allowed to frame the widgets.
 DEMO_HOST_ORIGIN = "http://localhost:5001"
 
@@ -124,9 +159,12 @@ class DemoHost:
 
 
 @dataclass(frozen=True)
-class DemoStripe:
+class DemoProvider:
+    """What became of a demo provider: connected or not, and the line the CLI prints about it."""
+
     connected: bool
     message: str
+
 
 
 @dataclass(frozen=True)
@@ -141,17 +179,39 @@ class DemoResult:
     customers: int
     events: int
     invoices: int
-    stripe: DemoStripe | None = None  # None: TALLY_DEMO_STRIPE=off
+    stripe: DemoProvider | None = None  # None: TALLY_DEMO_STRIPE=off
     host: DemoHost | None = None  # None: TALLY_DEMO_HOST=off
+    adyen: DemoProvider | None = None  # None: TALLY_DEMO_ADYEN=off
+    gocardless: DemoProvider | None = None  # None: TALLY_DEMO_GOCARDLESS=off
+
+
+@dataclass(frozen=True)
+class _Providers:
+    stripe: DemoProvider | None
+    adyen: DemoProvider | None
+    gocardless: DemoProvider | None
+
+
+def _connect_providers(organization_id: str, stripe_url: str | None, adyen_url: str | None,
+                       gocardless_url: str | None) -> _Providers:
+    """Connect the demo's providers that are on; a customer kept for Adyen or GoCardless stays off Stripe."""
+    elsewhere = frozenset(external_id for url, external_id in ((adyen_url, DEMO_ADYEN_CUSTOMER),
+                                                               (gocardless_url, DEMO_GOCARDLESS_CUSTOMER)) if url)
+    return _Providers(
+        stripe=connect_demo_stripe(organization_id, stripe_url, elsewhere=elsewhere) if stripe_url else None,
+        adyen=connect_demo_adyen(organization_id, adyen_url) if adyen_url else None,
+        gocardless=connect_demo_gocardless(organization_id, gocardless_url) if gocardless_url else None)
 
 
 def seed_demo(*, reset: bool = False, stripe_url: str | None = None, host_origin: str | None = None,
-              host_key_file: Path | None = None) -> DemoResult:
+              host_key_file: Path | None = None, adyen_url: str | None = None,
+              gocardless_url: str | None = None) -> DemoResult:
     """Create the demo organization unless it exists (with `reset`, delete it and create it again).
 
     With `stripe_url`, connect it to the local test Stripe there (again on each seed: localstripe forgets
-    its webhooks when it restarts). With `host_origin` and `host_key_file`, prepare the demo host product
-    (`prepare_demo_host`).
+    its webhooks when it restarts); with `adyen_url` / `gocardless_url`, to the fakes there (likewise). With
+    `host_origin` and `host_key_file`, prepare the demo host product (`prepare_demo_host`). `lumen` gets its
+    wallet on every seed that finds none.
     """
     organization_id = find_organization_by_name(DEMO_ORGANIZATION)
     if organization_id is not None and reset:
@@ -159,14 +219,16 @@ def seed_demo(*, reset: bool = False, stripe_url: str | None = None, host_origin
         organization_id = None
     if organization_id is not None:
         _ensure_admin(organization_id)
-        stripe = connect_demo_stripe(organization_id, stripe_url) if stripe_url else None
+        ensure_demo_wallet(organization_id)
+        connected = _connect_providers(organization_id, stripe_url, adyen_url, gocardless_url)
         host = prepare_demo_host(organization_id, host_origin, host_key_file) if host_origin and host_key_file \
             else None
         return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                           admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                           portal_url=_portal_url(organization_id), api_key=None, created=False,
                           customers=_count(organization_id, "customers"), events=_count(organization_id, "events"),
-                          invoices=_count(organization_id, "invoices"), stripe=stripe, host=host)
+                          invoices=_count(organization_id, "invoices"), stripe=connected.stripe, host=host,
+                          adyen=connected.adyen, gocardless=connected.gocardless)
 
     now = runtime.clock.now()
     created = create_organization(name=DEMO_ORGANIZATION, default_currency=DEMO_CURRENCY, timezone=DEMO_TIMEZONE)
@@ -178,12 +240,14 @@ def seed_demo(*, reset: bool = False, stripe_url: str | None = None, host_origin
     events = _seed_events(organization_id, now)
     invoices = _bill_ended_periods(subscription_ids, now)
     _wait_for_jobs()
-    stripe = connect_demo_stripe(organization_id, stripe_url) if stripe_url else None
+    ensure_demo_wallet(organization_id)  # after the billed periods: the wallet pays from the next invoice on
+    connected = _connect_providers(organization_id, stripe_url, adyen_url, gocardless_url)
     host = prepare_demo_host(organization_id, host_origin, host_key_file) if host_origin and host_key_file else None
     return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                       admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                       portal_url=_portal_url(organization_id), api_key=created.api_key, created=True,
-                      customers=len(CUSTOMERS), events=events, invoices=len(invoices), stripe=stripe, host=host)
+                      customers=len(CUSTOMERS), events=events, invoices=len(invoices), stripe=connected.stripe,
+                      host=host, adyen=connected.adyen, gocardless=connected.gocardless)
 
 
 def prepare_demo_host(organization_id: str, origin: str, key_file: Path) -> DemoHost:
@@ -210,8 +274,13 @@ def prepare_demo_host(organization_id: str, origin: str, key_file: Path) -> Demo
 
 def _stripe_answers(stripe_url: str, wait: float) -> bool:
     """Whether localstripe answers at `stripe_url`, trying for `wait` seconds (`make run` has just started it)."""
-    request = urllib.request.Request(f"{stripe_url}/v1/customers?limit=1",  # noqa: S310 (http only: cli)
-                                     headers={"Authorization": f"Bearer {DEMO_STRIPE_SETTINGS['secret_key']}"})
+    return _answers(f"{stripe_url}/v1/customers?limit=1", wait,
+                    headers={"Authorization": f"Bearer {DEMO_STRIPE_SETTINGS['secret_key']}"})
+
+
+def _answers(url: str, wait: float, headers: dict[str, str] | None = None) -> bool:
+    """Whether a local server answers a GET of `url` with JSON, trying for `wait` seconds (it may be starting)."""
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (http only: cli)
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -234,29 +303,248 @@ def _register_stripe_webhook(stripe_url: str, organization_id: str) -> None:
         pass
 
 
-def connect_demo_stripe(organization_id: str, stripe_url: str = DEMO_STRIPE_URL, *, wait: float = 5.0) -> DemoStripe:
-    """Connect the demo organization to the local test Stripe and link its customers; say why not if it is down."""
+def connect_demo_stripe(organization_id: str, stripe_url: str = DEMO_STRIPE_URL, *, wait: float = 5.0,
+                        elsewhere: frozenset[str] = frozenset()) -> DemoProvider:
+    """Connect the demo organization to the local test Stripe and link its customers (but those `elsewhere`: the
+    external ids kept for another provider); say why not if it is down."""
     from billing.customers.services import upsert_customer
     from billing.payments.providers import connect_provider
 
     stripe_url = stripe_url.rstrip("/")
     if not _stripe_answers(stripe_url, wait):
-        return DemoStripe(False, f"no local Stripe answers at {stripe_url}: card payments are off in the demo "
+        return DemoProvider(False, f"no local Stripe answers at {stripe_url}: card payments are off in the demo "
                                  f"(start one with `python -m tests.servers.stripe --port 8420`, then seed again)")
     connect_provider(organization_id=organization_id, kind="stripe", code=DEMO_STRIPE_CODE, name="Stripe (local test)",
                      settings={**DEMO_STRIPE_SETTINGS, "api_base": stripe_url})
     try:
         _register_stripe_webhook(stripe_url, organization_id)
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
-        return DemoStripe(False, f"the local Stripe at {stripe_url} refused its webhook ({error}): seed again")
+        return DemoProvider(False, f"the local Stripe at {stripe_url} refused its webhook ({error}): seed again")
     for customer in CUSTOMERS:
+        if customer.external_id in elsewhere:
+            continue
         upsert_customer(organization_id=organization_id, data={
             "external_id": customer.external_id,
             "billing_configuration": {"payment_provider": "stripe", "payment_provider_code": DEMO_STRIPE_CODE,
                                       "sync_with_provider": True}})
     _wait_for_jobs()  # the customers created at Stripe
-    return DemoStripe(True, f"local test Stripe at {stripe_url} (code {DEMO_STRIPE_CODE}): add the card "
+    return DemoProvider(True, f"local test Stripe at {stripe_url} (code {DEMO_STRIPE_CODE}): add the card "
                             f"4242 4242 4242 4242 in the portal and pay an invoice")
+
+
+def connect_demo_adyen(organization_id: str, adyen_url: str = DEMO_ADYEN_URL, *, wait: float = 5.0) -> DemoProvider:
+    """Connect the fake Adyen, store a card for Atlas through its hosted page and collect an invoice with it."""
+    adyen_url = adyen_url.rstrip("/")
+    merchant = DEMO_ADYEN_SETTINGS["merchant_account"]
+    probe = f"{adyen_url}/_fake/notifications?{urllib.parse.urlencode({'merchantAccount': merchant})}"
+    if not _answers(probe, wait):
+        return DemoProvider(False, f"no fake Adyen answers at {adyen_url}: the demo has no Adyen customer (start it "
+                                   f"with `python -m tests.fakes.adyen --port 8421`, then seed again)")
+    return _connect_fake(organization_id, kind="adyen", code=DEMO_ADYEN_CODE, name="Local fake",
+                         settings={**DEMO_ADYEN_SETTINGS, "api_base": adyen_url}, external_id=DEMO_ADYEN_CUSTOMER,
+                         method_types=["card"], register=(f"{adyen_url}/_fake/merchants", {
+                             "merchantAccount": merchant, "hmacKey": DEMO_ADYEN_SETTINGS["hmac_key"]}, "webhookUrl"),
+                         hosted_form=DEMO_ADYEN_CARD, where=f"fake Adyen at {adyen_url}")
+
+
+def connect_demo_gocardless(organization_id: str, gocardless_url: str = DEMO_GOCARDLESS_URL, *,
+                            wait: float = 5.0) -> DemoProvider:
+    """Connect the fake GoCardless, set up Northwind's SEPA mandate through its hosted flow and collect an invoice."""
+    gocardless_url = gocardless_url.rstrip("/")
+    token = DEMO_GOCARDLESS_SETTINGS["access_token"]
+    probe = f"{gocardless_url}/_fake/webhooks?{urllib.parse.urlencode({'access_token': token})}"
+    if not _answers(probe, wait):
+        return DemoProvider(False, f"no fake GoCardless answers at {gocardless_url}: the demo has no GoCardless "
+                                   f"customer (start it with `python -m tests.fakes.gocardless --port 8422`, then "
+                                   f"seed again)")
+    connected = _connect_fake(
+        organization_id, kind="gocardless", code=DEMO_GOCARDLESS_CODE, name="Local fake",
+        settings={**DEMO_GOCARDLESS_SETTINGS, "api_base": gocardless_url}, external_id=DEMO_GOCARDLESS_CUSTOMER,
+        method_types=["sepa_debit"], register=(f"{gocardless_url}/_fake/accounts", {
+            "access_token": token, "webhook_secret": DEMO_GOCARDLESS_SETTINGS["webhook_secret"]}, "webhook_url"),
+        hosted_form=DEMO_GOCARDLESS_BANK, where=f"fake GoCardless at {gocardless_url}")
+    payment = _last_payment(organization_id, DEMO_GOCARDLESS_CUSTOMER, DEMO_GOCARDLESS_CODE)
+    if connected.connected and payment is not None and payment.status == "processing" and payment.provider_payment_id:
+        # GoCardless's payments settle days later; the fake moves one when asked, and its webhook reaches Tally.
+        if not _answers(f"{gocardless_url}/payments/{payment.provider_payment_id}", 0,
+                        headers={"Authorization": f"Bearer {token}"}):
+            return DemoProvider(True, f"{connected.message} (made by a fake GoCardless since restarted, which forgot "
+                                      f"it: `seed-demo --reset` for a fresh demo)")
+        advance = f"{gocardless_url}/_fake/payments/{payment.provider_payment_id}/advance?to=paid_out"
+        return DemoProvider(True, f"{connected.message}; settle it with `curl -X POST '{advance}'`")
+    return connected
+
+
+def _connect_fake(organization_id: str, *, kind: str, code: str, name: str, settings: dict[str, str],
+                  external_id: str, method_types: list[str], register: tuple[str, dict[str, str], str],
+                  hosted_form: dict[str, str], where: str) -> DemoProvider:
+    """Connect a fake provider, tell it Tally's webhook URL, give the customer a method through the provider's
+    hosted page (unless it has one there) and collect one invoice through it (unless one was). Idempotent."""
+    from billing.payments.providers import connect_provider
+
+    connect_provider(organization_id=organization_id, kind=kind, code=code, name=name, settings=settings)
+    register_url, body, url_field = register
+    webhook_url = f"{runtime.base_url}/webhooks/{kind}/{organization_id}?code={code}"
+    try:
+        _post_json(register_url, {**body, url_field: webhook_url})
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        return DemoProvider(False, f"the {where} refused its webhook URL ({error}): seed again")
+    customer = _demo_customer(organization_id, external_id)
+    if customer is None:
+        return DemoProvider(False, f"the demo customer {external_id} is missing: seed again with --reset")
+    try:
+        methods = _ensure_method(organization_id, customer, kind=kind, code=code, method_types=method_types,
+                                 hosted_form=hosted_form)
+    except _SetupFailed as error:
+        return DemoProvider(False, f"{where} (code {code}): {error}")
+    method = next((m for m in methods if m.is_default), methods[-1])
+    label = _METHOD_LABELS.get(method.method_type, method.method_type)
+    shown = f"{label} ({method.brand or label} •••• {method.last4})" if method.last4 else label
+    payment = _collect_one_invoice(organization_id, customer.id, code)
+    paid = (f"invoice {payment[0]}: payment {payment[1]}" if payment else "no invoice to collect")
+    return DemoProvider(True, f"{where} (code {code}): {customer.name} pays by {shown}; {paid}")
+
+
+_METHOD_LABELS = {"card": "card", "sepa_debit": "SEPA Direct Debit", "bacs_debit": "Bacs Direct Debit"}
+
+
+class _SetupFailed(Exception):
+    """The hosted page did not give the demo customer a payment method."""
+
+
+def _ensure_method(organization_id: str, customer: Customer, *, kind: str, code: str, method_types: list[str],
+                   hosted_form: dict[str, str]) -> list:
+    """The customer's methods at `code`: linked to it first, and one set up on the hosted page if it has none."""
+    from billing.customers.services import upsert_customer
+    from billing.links import setup_url
+    from billing.payments.customers import refresh_methods, start_setup
+
+    billing = {"payment_provider": kind, "payment_provider_code": code, "sync_with_provider": True,
+               "provider_payment_methods": method_types}
+    if customer.payment_provider_code != code:
+        upsert_customer(organization_id=organization_id, data={"external_id": customer.external_id,
+                                                               "billing_configuration": billing})
+        _wait_for_jobs()  # the customer created at the provider
+    methods = refresh_methods(organization_id=organization_id, customer_id=customer.id)
+    if methods:
+        return methods
+    return_url = setup_url(customer_id=customer.id, organization_id=organization_id)
+    for relinked in (False, True):
+        try:
+            setup = start_setup(organization_id=organization_id, customer_id=customer.id, return_url=return_url,
+                                attempt=f"demo-{time.time_ns()}")
+            break
+        except NotAllowed as error:
+            if relinked:
+                raise _SetupFailed(f"the set-up did not start ({error})") from error
+            # The fake restarted and forgot the customer it linked: a new one is created at the provider.
+            relink = {**billing, "provider_customer_id": None}
+            upsert_customer(organization_id=organization_id,
+                            data={"external_id": customer.external_id, "billing_configuration": relink})
+            _wait_for_jobs()
+    _submit_hosted_page(setup.session.redirect_url or "", hosted_form)
+    methods = refresh_methods(organization_id=organization_id, customer_id=customer.id)
+    if not methods:
+        raise _SetupFailed("the hosted page stored no payment method")
+    return methods
+
+
+def _submit_hosted_page(url: str, form: dict[str, str]) -> None:
+    """What the customer does on the provider's hosted page: post the form; the provider sends them back (303)."""
+    class _Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # Tally's return page need not be served during the seed
+
+    if not url.startswith("http"):
+        raise _SetupFailed("the provider gave no hosted page")
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")  # noqa: S310
+    try:
+        with urllib.request.build_opener(_Stay).open(request, timeout=10) as response:
+            page = response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        if error.code == 303:
+            return
+        raise _SetupFailed(f"the hosted page answered {error.code}") from error
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        raise _SetupFailed(f"the hosted page did not answer ({error})") from error
+    raise _SetupFailed(f"the hosted page refused the details: {page[:200]}")
+
+
+def _collect_one_invoice(organization_id: str, customer_id: str, code: str) -> tuple[str, str] | None:
+    """Collect the customer's latest unpaid invoice through `code`, unless a payment went through it already:
+    (invoice number, payment status), or None when there is nothing to collect."""
+    from billing.payments.collection import collect_invoice
+
+    with db.read_only() as session:
+        paid = session.scalar(sa.select(Payment).where(
+            Payment.organization_id == organization_id, Payment.customer_id == customer_id,
+            Payment.provider_code == code).order_by(Payment.created_at.desc()).limit(1))
+        if paid is None:
+            invoices = session.scalars(sa.select(Invoice).where(
+                Invoice.organization_id == organization_id, Invoice.customer_id == customer_id,
+                Invoice.status == "finalized", Invoice.payment_status != "succeeded")
+                .order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc()))
+            invoice = next((i for i in invoices if i.total_due_amount_cents > 0), None)
+            if invoice is None:
+                return None
+            invoice_id = invoice.id
+        else:
+            invoice_id = paid.invoice_id
+    if paid is None:
+        collect_invoice(organization_id=organization_id, invoice_id=invoice_id)
+        _wait_for_jobs()
+    with db.read_only() as session:
+        payment = session.scalar(sa.select(Payment).where(
+            Payment.organization_id == organization_id, Payment.customer_id == customer_id,
+            Payment.provider_code == code).order_by(Payment.created_at.desc()).limit(1))
+        invoice = session.get(Invoice, invoice_id) if invoice_id else None
+        if payment is None:
+            return None
+        return (invoice.number if invoice is not None else "-"), payment.status
+
+
+def _last_payment(organization_id: str, external_id: str, code: str) -> Payment | None:
+    with db.read_only() as session:
+        customer = _find_customer(session, organization_id, external_id)
+        if customer is None:
+            return None
+        return session.scalar(sa.select(Payment).where(
+            Payment.organization_id == organization_id, Payment.customer_id == customer.id,
+            Payment.provider_code == code).order_by(Payment.created_at.desc()).limit(1))
+
+
+def _demo_customer(organization_id: str, external_id: str) -> Customer | None:
+    with db.read_only() as session:
+        return _find_customer(session, organization_id, external_id)
+
+
+def _find_customer(session, organization_id: str, external_id: str) -> Customer | None:
+    from billing.customers.services import find_customer
+
+    return find_customer(session, organization_id, external_id)
+
+
+def _post_json(url: str, body: dict) -> None:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",  # noqa: S310 (cli)
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5):  # noqa: S310 (a local URL of the operator's)
+        pass
+
+
+def ensure_demo_wallet(organization_id: str) -> None:
+    """Give `lumen` a wallet of free credits, unless it has an active one (its wallet widget shows a balance)."""
+    from billing.wallets.services import create_wallet
+
+    with db.read_only() as session:
+        customer = _find_customer(session, organization_id, DEMO_WALLET_CUSTOMER)
+        if customer is None:
+            return
+        active = session.scalar(sa.select(sa.func.count()).select_from(Wallet).where(
+            Wallet.organization_id == organization_id, Wallet.customer_id == customer.id,
+            Wallet.status == "active"))
+    if not active:
+        create_wallet(organization_id=organization_id,
+                      data={**DEMO_WALLET, "external_customer_id": DEMO_WALLET_CUSTOMER})
 
 
 def _describe_organization(organization_id: str) -> None:
