@@ -2,6 +2,10 @@
 
 The provider holds the card; Tally keeps what may be shown of it (brand, last 4, expiry) and which one is
 the default, and reads the list back from the provider after every change the customer makes there.
+
+A customer may be moved to another provider: its customer at each provider is kept (ProviderCustomer), so that
+moving back links the customer it already has there, and its methods at the old provider stay listed (each
+with its provider; the default and every charge are the current provider's only) until removed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from billing.db import after_commit, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.payments import providers
 from billing.payments.interface import CustomerRequest, PaymentMethod, ProviderError, SetupRequest, SetupSession
-from billing.payments.models import PaymentProviderAccount, SavedPaymentMethod
+from billing.payments.models import PaymentProviderAccount, ProviderCustomer, SavedPaymentMethod
 from billing.ports import runtime
 from billing.webhooks import services as webhooks
 
@@ -47,11 +51,45 @@ def on_payment_settings_changed(session: Session, event: CustomerPaymentSettings
         customer.payment_provider_code = accounts[0].code  # NOTE: Lago's default when one provider is connected
     if customer.payment_provider_code not in {a.code for a in accounts}:
         raise ValidationFailed({"billing_configuration.payment_provider_code": ["payment_provider_not_found"]})
+    _link_kept_provider_customer(session, customer)
     if customer.sync_with_provider or customer.payment_provider_customer_id:
         customer_id, organization_id = customer.id, customer.organization_id
         after_commit(session, lambda: runtime.dispatcher.enqueue(
             SYNC_TASK, job_id=f"provider-customer-{customer_id}", organization_id=organization_id,
             customer_id=customer_id))
+
+
+def _kept_provider_customers(session: Session, customer: Customer) -> dict[str, str]:
+    """The customer's id at each provider it has been linked to, by provider code."""
+    return dict(session.execute(select(ProviderCustomer.provider_code, ProviderCustomer.provider_customer_id).where(
+        ProviderCustomer.organization_id == customer.organization_id,
+        ProviderCustomer.customer_id == customer.id)).tuples().all())
+
+
+def _link_kept_provider_customer(session: Session, customer: Customer) -> None:
+    """On a move to another provider, link the customer it already has there (or none: one is created)."""
+    kept = _kept_provider_customers(session, customer)
+    code, linked = customer.payment_provider_code, customer.payment_provider_customer_id
+    others = {value for other, value in kept.items() if other != code}
+    if linked is None or (linked in others and linked != kept.get(code)):
+        # No id given with the new code, or the id of the previous provider's customer left over by a change of
+        # code alone: a provider customer id belongs to one provider.
+        customer.payment_provider_customer_id = kept.get(code)
+
+
+def _keep_provider_customer(session: Session, customer: Customer) -> None:
+    """Remember the customer's id at its current provider (after it was created or linked there)."""
+    code, linked = customer.payment_provider_code, customer.payment_provider_customer_id
+    if not code or not linked or not customer.payment_provider:
+        return
+    row = session.scalar(select(ProviderCustomer).where(ProviderCustomer.customer_id == customer.id,
+                                                        ProviderCustomer.provider_code == code))
+    if row is None:
+        session.add(ProviderCustomer(organization_id=customer.organization_id, customer_id=customer.id,
+                                     provider_code=code, provider_kind=customer.payment_provider,
+                                     provider_customer_id=linked))
+    elif row.provider_customer_id != linked:
+        row.provider_customer_id = linked  # an existing customer linked by hand replaces the one created
 
 
 def sync_provider_customer(*, organization_id: str, customer_id: str) -> str | None:
@@ -81,8 +119,11 @@ def sync_provider_customer(*, organization_id: str, customer_id: str) -> str | N
     with unit_of_work() as uow:
         customer = _customer(uow.session, organization_id, customer_id, lock=True)
         created = customer.payment_provider_customer_id is None
+        if customer.payment_provider_code != code:
+            return None  # moved to another provider meanwhile: its own sync job links it there
         customer.payment_provider_customer_id = provider_customer_id
         customer.payment_provider_error = None
+        _keep_provider_customer(uow.session, customer)
         _store_methods(uow.session, customer, methods)
         if created:
             webhooks.emit(uow.session, organization_id, CUSTOMER_PAYMENT_PROVIDER_CREATED, "customer",
@@ -235,39 +276,59 @@ def methods_of(session: Session, organization_id: str, customer_id: str) -> list
 
 
 def set_default_method(*, organization_id: str, customer_id: str, method_id: str) -> SavedPaymentMethod:
+    """Make one of the current provider's methods the one invoices are charged to.
+
+    A method kept from a previous provider cannot be: nothing is charged through a provider the customer left
+    (NotAllowed `payment_method_of_previous_provider`). Each provider's methods keep their own default, so that a
+    customer moved back finds theirs.
+    """
     with unit_of_work() as uow:
-        _customer(uow.session, organization_id, customer_id, lock=True)
+        customer = _customer(uow.session, organization_id, customer_id, lock=True)
         methods = methods_of(uow.session, organization_id, customer_id)
         chosen = next((m for m in methods if m.id == method_id), None)
         if chosen is None:
             raise NotFound("payment_method")
+        if chosen.provider_code != customer.payment_provider_code or not customer.payment_provider:
+            raise NotAllowed("payment_method_of_previous_provider")
         for method in methods:
-            method.is_default = method is chosen
+            if method.provider_code == chosen.provider_code:
+                method.is_default = method is chosen
         return chosen
 
 
 def remove_method(*, organization_id: str, customer_id: str, method_id: str) -> SavedPaymentMethod:
-    """Detach a method at the provider and forget it; the newest left becomes the default if it was."""
+    """Detach a method at its provider and forget it; the newest left there becomes the default if it was.
+
+    A method of a previous provider is detached there, with the customer Tally kept at that provider; if that
+    provider is no longer connected, it is only forgotten (nothing can be charged through it any more).
+    """
     with read_only() as session:
         method = next((m for m in methods_of(session, organization_id, customer_id) if m.id == method_id), None)
         if method is None:
             raise NotFound("payment_method")
-        adapter = providers.adapter_for(session, organization_id, method.provider_code)
         customer = _customer(session, organization_id, customer_id)
-        provider_customer_id = customer.payment_provider_customer_id
-    try:
-        adapter.detach_payment_method(provider_customer_id, method.provider_method_id)
-    except ProviderError as error:
-        if error.retryable:
-            raise NotAllowed("payment_provider_unavailable") from error
-        # Already gone at the provider: forgetting it here is what the customer asked.
+        if method.provider_code == customer.payment_provider_code and customer.payment_provider_customer_id:
+            provider_customer_id = customer.payment_provider_customer_id
+        else:
+            provider_customer_id = _kept_provider_customers(session, customer).get(method.provider_code)
+        try:
+            adapter = providers.adapter_for(session, organization_id, method.provider_code)
+        except NotFound:
+            adapter = None  # disconnected: the method stays at the provider, Tally forgets it
+    if adapter is not None and provider_customer_id:
+        try:
+            adapter.detach_payment_method(provider_customer_id, method.provider_method_id)
+        except ProviderError as error:
+            if error.retryable:
+                raise NotAllowed("payment_provider_unavailable") from error
+            # Already gone at the provider: forgetting it here is what the customer asked.
     with unit_of_work() as uow:
         _customer(uow.session, organization_id, customer_id, lock=True)
         methods = methods_of(uow.session, organization_id, customer_id)
         row = next((m for m in methods if m.id == method_id), None)
         if row is not None:
             uow.session.delete(row)
-            rest = [m for m in methods if m is not row]
+            rest = [m for m in methods if m is not row and m.provider_code == row.provider_code]
             if row.is_default and rest:
                 rest[-1].is_default = True
         return method
