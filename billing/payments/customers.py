@@ -168,6 +168,21 @@ def _provider_customer(organization_id: str, customer_id: str) -> tuple[str, str
 
 # -- Saved methods ----------------------------------------------------------------------------------------------
 
+DIRECT_DEBIT_TYPES = ("sepa_debit", "bacs_debit")
+
+
+def offered_method_type(*, kind: str | None, method_types: Sequence[str] | None, currency: str | None) -> str:
+    """What a customer sets up at its provider: a card (Stripe, Adyen), or a Direct Debit mandate (GoCardless)."""
+    if kind != "gocardless":
+        return "card"
+    # NOTE: GoCardless collects by Direct Debit only, in the scheme the customer's method types name, else the
+    # one of its currency: SEPA Core for euros, Bacs for pounds (billing.payments.gocardless, start_setup).
+    asked = [t for t in (method_types or ()) if t in DIRECT_DEBIT_TYPES]
+    if len(set(asked)) == 1:
+        return asked[0]
+    return "bacs_debit" if (currency or "").upper() == "GBP" else "sepa_debit"
+
+
 
 @dataclass(frozen=True)
 class MethodSetup:
