@@ -136,6 +136,19 @@ def setting_placeholder(name: str) -> str | None:
     return SETTING_PLACEHOLDERS.get(name)
 
 
+# A saved method's kind where it has no brand (a direct debit's brand is its bank).
+METHOD_TYPES = {"card": N_("Card"), "sepa_debit": N_("SEPA Direct Debit"), "bacs_debit": N_("Bacs Direct Debit")}
+
+
+def method_label(method_type: str, brand: str | None, locale: str = DEFAULT_LOCALE) -> str:
+    """A saved method in words: a card's brand, or a direct debit's scheme and bank."""
+    scheme = METHOD_TYPES.get(method_type)
+    if method_type == "card":
+        return (brand or gettext(scheme, locale)).capitalize()
+    name = gettext(scheme, locale) if scheme else method_type.replace("_", " ").capitalize()
+    return f"{name} · {brand}" if brand else name
+
+
 def payment_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
     """One reason code of a payments form's field, in words."""
     text = FIELD_REASONS.get((field, code))

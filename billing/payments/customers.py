@@ -59,7 +59,7 @@ def on_payment_settings_changed(session: Session, event: CustomerPaymentSettings
             customer_id=customer_id))
 
 
-def _kept_provider_customers(session: Session, customer: Customer) -> dict[str, str]:
+def provider_customers_of(session: Session, customer: Customer) -> dict[str, str]:
     """The customer's id at each provider it has been linked to, by provider code."""
     return dict(session.execute(select(ProviderCustomer.provider_code, ProviderCustomer.provider_customer_id).where(
         ProviderCustomer.organization_id == customer.organization_id,
@@ -68,7 +68,7 @@ def _kept_provider_customers(session: Session, customer: Customer) -> dict[str, 
 
 def _link_kept_provider_customer(session: Session, customer: Customer) -> None:
     """On a move to another provider, link the customer it already has there (or none: one is created)."""
-    kept = _kept_provider_customers(session, customer)
+    kept = provider_customers_of(session, customer)
     code, linked = customer.payment_provider_code, customer.payment_provider_customer_id
     others = {value for other, value in kept.items() if other != code}
     if linked is None or (linked in others and linked != kept.get(code)):
@@ -325,7 +325,7 @@ def remove_method(*, organization_id: str, customer_id: str, method_id: str) -> 
         if method.provider_code == customer.payment_provider_code and customer.payment_provider_customer_id:
             provider_customer_id = customer.payment_provider_customer_id
         else:
-            provider_customer_id = _kept_provider_customers(session, customer).get(method.provider_code)
+            provider_customer_id = provider_customers_of(session, customer).get(method.provider_code)
         try:
             adapter = providers.adapter_for(session, organization_id, method.provider_code)
         except NotFound:
