@@ -124,8 +124,12 @@ SETTING_PLACEHOLDERS = {"publishable_key": "pk_test_…", "api_base": "http://12
                         "merchant_account": "AcmeCloudECOM", "live_prefix": "1797a841fbb37ca7-AdyenDemo"}
 
 
-def setting_hint(kind: str, name: str, stored: str | None = None, locale: str = DEFAULT_LOCALE) -> str:
-    """What to type in a provider's setting; for a secret already stored, that a blank keeps it."""
+def setting_hint(kind: str, name: str, stored: str | None = None, retype: bool = False,
+                 locale: str = DEFAULT_LOCALE) -> str:
+    """What to type in a provider's setting; for a secret already stored, that a blank keeps it; for a secret typed
+    in a form that was refused, that it must be typed again (a secret is never sent back to the browser)."""
+    if retype:
+        return gettext("Type it again: a secret is never sent back to the browser, and nothing was saved.", locale)
     if stored:
         return gettext("Stored: {stored}. Leave blank to keep the stored one.", locale).format(stored=stored)
     text = SETTING_HINTS.get((kind, name))

@@ -86,7 +86,7 @@ def _checked(kind: str, code: object, name: object, settings: Mapping[str, objec
             clean[field] = value.strip().rstrip("/") if field == "api_base" else value.strip()
     if not partial:
         for field in REQUIRED_SETTINGS.get(kind, ()):
-            if field not in clean:
+            if field not in clean and field not in errors:  # one reason per field: invalid says enough
                 errors.setdefault(field, []).append("value_is_mandatory")
     if errors:
         raise ValidationFailed(errors)

@@ -27,7 +27,6 @@ from billing.customers.services import upsert_customer
 from billing.db import read_only
 from billing.errors import NotAllowed, NotFound
 from billing.invoicing.models import CreditNote as CreditNoteRow
-from billing.invoicing.models import Invoice
 from billing.payments import collection, customers, providers
 from billing.payments.models import Payment, PaymentReceipt, ProviderCustomer, Refund, SavedPaymentMethod
 from billing.screens import payments as payment_screens
