@@ -68,13 +68,18 @@ def provider_customers_of(session: Session, customer: Customer) -> dict[str, str
 
 def _link_kept_provider_customer(session: Session, customer: Customer) -> None:
     """On a move to another provider, link the customer it already has there (or none: one is created)."""
-    kept = provider_customers_of(session, customer)
+    rows = session.execute(select(ProviderCustomer.provider_code, ProviderCustomer.provider_kind,
+                                  ProviderCustomer.provider_customer_id).where(
+        ProviderCustomer.organization_id == customer.organization_id,
+        ProviderCustomer.customer_id == customer.id)).tuples().all()
     code, linked = customer.payment_provider_code, customer.payment_provider_customer_id
-    others = {value for other, value in kept.items() if other != code}
-    if linked is None or (linked in others and linked != kept.get(code)):
+    # A code disconnected and connected again as another kind of provider does not know the customer kept there.
+    here = next((id_ for c, kind, id_ in rows if c == code and kind == customer.payment_provider), None)
+    others = {id_ for c, _kind, id_ in rows if c != code}
+    if linked is None or (linked in others and linked != here):
         # No id given with the new code, or the id of the previous provider's customer left over by a change of
         # code alone: a provider customer id belongs to one provider.
-        customer.payment_provider_customer_id = kept.get(code)
+        customer.payment_provider_customer_id = here
 
 
 def _keep_provider_customer(session: Session, customer: Customer) -> None:
@@ -88,8 +93,8 @@ def _keep_provider_customer(session: Session, customer: Customer) -> None:
         session.add(ProviderCustomer(organization_id=customer.organization_id, customer_id=customer.id,
                                      provider_code=code, provider_kind=customer.payment_provider,
                                      provider_customer_id=linked))
-    elif row.provider_customer_id != linked:
-        row.provider_customer_id = linked  # an existing customer linked by hand replaces the one created
+    else:  # an existing customer linked by hand replaces the one kept (and a code connected again, its kind)
+        row.provider_customer_id, row.provider_kind = linked, customer.payment_provider
 
 
 def sync_provider_customer(*, organization_id: str, customer_id: str) -> str | None:
