@@ -38,8 +38,11 @@ def billing_configuration(form: CustomerPaymentForm, *, current: payment_screens
     if provider is None:
         return {}, {"provider_code": [words.payment_reason("payment_provider_code", "payment_provider_not_found")]}
     configuration: dict[str, object] = {"payment_provider": provider.kind, "payment_provider_code": code}
-    if form.link.data == "existing":
-        linked = (form.provider_customer_id.data or "").strip()
+    linked = (form.provider_customer_id.data or "").strip()
+    # The form comes filled with the current provider's customer: another provider cannot know that id, so a move
+    # with it left as it was creates the customer there (or links the one kept from an earlier time there).
+    prefilled = code != current.provider_code and bool(linked) and linked == current.provider_customer_id
+    if form.link.data == "existing" and not prefilled:
         if not linked:
             return {}, {"provider_customer_id": [words.payment_reason("provider_customer_id", "value_is_mandatory")]}
         configuration.update(provider_customer_id=linked, sync_with_provider=False)

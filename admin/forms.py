@@ -122,6 +122,10 @@ class PaymentProviderForm(FlaskForm):
     """Stripe's settings; the payment core checks them (billing.payments.providers). Secrets are never shown
     back: left blank on an edit, the stored value stays."""
 
+    KIND = "stripe"
+    # The settings this form edits, in the order shown (billing.payments.secrets says which are secrets).
+    SETTINGS: tuple[str, ...] = ("secret_key", "webhook_secret", "publishable_key", "api_base")
+
     name = StringField("Name", validators=[Length(max=255)])
     code = StringField("Code", validators=[Length(max=255)])
     secret_key = PasswordField("Secret key", validators=[Length(max=2000)])
@@ -130,8 +134,42 @@ class PaymentProviderForm(FlaskForm):
     api_base = StringField("API base", validators=[Length(max=2000)])
 
     def settings(self) -> dict[str, str]:
-        return {field: (getattr(self, field).data or "").strip()
-                for field in ("secret_key", "webhook_secret", "publishable_key", "api_base")}
+        return {field: (getattr(self, field).data or "").strip() for field in self.SETTINGS}
+
+    def cleared(self) -> tuple[str, ...]:
+        """The settings sent blank: a shown one (an API base) is then removed, a secret kept."""
+        return tuple(field for field, value in self.settings().items()
+                     if not value and getattr(self, field).raw_data)
+
+
+class AdyenProviderForm(PaymentProviderForm):
+    """Adyen's settings (`flask payment-provider add adyen`'s options); the payment core checks them."""
+
+    KIND = "adyen"
+    SETTINGS = ("api_key", "merchant_account", "hmac_key", "live_prefix", "api_base")
+
+    secret_key = webhook_secret = publishable_key = None  # Stripe's, not Adyen's
+    api_key = PasswordField("API key", validators=[Length(max=2000)])
+    merchant_account = StringField("Merchant account", validators=[Length(max=2000)])
+    hmac_key = PasswordField("HMAC key", validators=[Length(max=2000)])
+    live_prefix = StringField("Live URL prefix", validators=[Length(max=2000)])
+
+
+class GoCardlessProviderForm(PaymentProviderForm):
+    """GoCardless's settings (`flask payment-provider add gocardless`'s options); the payment core checks them."""
+
+    KIND = "gocardless"
+    SETTINGS = ("access_token", "webhook_secret", "environment", "api_base")
+
+    secret_key = publishable_key = None  # Stripe's, not GoCardless's
+    access_token = PasswordField("Access token", validators=[Length(max=2000)])
+    webhook_secret = PasswordField("Webhook endpoint secret", validators=[Length(max=2000)])
+    environment = SelectField("Environment", validate_choice=False, default="sandbox", choices=[
+        SelectChoice("sandbox", "Sandbox (test)"), SelectChoice("live", "Live")])
+
+
+PROVIDER_FORMS: dict[str, type[PaymentProviderForm]] = {
+    "stripe": PaymentProviderForm, "adyen": AdyenProviderForm, "gocardless": GoCardlessProviderForm}
 
 
 class CustomerPaymentForm(FlaskForm):

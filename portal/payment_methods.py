@@ -1,11 +1,12 @@
-"""The portal's "Payment methods" page: the customer's saved cards, a new card (Stripe.js), the default, removal."""
+"""The portal's "Payment methods" page: the customer's saved cards or Direct Debit mandates, a new one (Stripe.js, or
+the provider's hosted page), the default, removal; methods kept from a previous provider are listed, removable only."""
 
 from __future__ import annotations
 
 from flask import render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from billing.errors import BillingError, NotFound
+from billing.errors import BillingError, NotAllowed, NotFound
 from billing.payments import customers as payment_customers
 from portal import payments
 from portal.views import _access, _link_refused, portal_blueprint
@@ -38,7 +39,7 @@ def payment_methods(token: str) -> ResponseReturnValue:
             "portal.payment_methods", token=token, returned=1, _external=True))
     return render_template(PAGE, token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                            payments=state, card_form=card_form, notice=words.notice(request.args.get("notice")),
-                           error=None)
+                           error=None, words=words)
 
 
 @portal_blueprint.post("/<token>/payment-methods/setup")
@@ -74,6 +75,8 @@ def payment_method_default(token: str, method_id: str) -> ResponseReturnValue:
         payment_customers.set_default_method(**access.scope, method_id=method_id)
     except NotFound:
         return _refused_page(access, token, words.refusal("payment_method_not_found"))
+    except NotAllowed as refused:  # a method kept from a provider the customer left
+        return _refused_page(access, token, words.refusal(refused.code))
     return saved(_methods_url(token, "default"))
 
 
@@ -92,4 +95,4 @@ def payment_method_remove(token: str, method_id: str) -> ResponseReturnValue:
 def _refused_page(access, token: str, message: str) -> ResponseReturnValue:
     state = payments.customer_payments(**access.scope)
     return render_template(PAGE, token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
-                           payments=state, card_form=None, notice=None, error=message), 422
+                           payments=state, card_form=None, notice=None, error=message, words=words), 422

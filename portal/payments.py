@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from flask import Response, g, jsonify
@@ -20,6 +20,7 @@ from billing.invoicing.models import Invoice
 from billing.payments import customers as payment_customers
 from billing.payments.interface import ProviderError
 from billing.payments.models import SavedPaymentMethod
+from billing.payments.providers import DISPLAY_NAMES
 from web.responses import ProviderOrigins
 from wording import portal_payments as words
 
@@ -34,11 +35,17 @@ _METHOD_ID = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 @dataclass(frozen=True)
 class CustomerPayments:
-    """The customer's provider (if any) and saved methods, as the portal shows them."""
+    """The customer's provider (if any) and saved methods, as the portal shows them.
+
+    `methods` are the current provider's: the only ones that may be the default or pay. `previous_methods` were
+    saved with a provider the customer has left: listed, each with its provider, and removable only.
+    """
 
     provider_kind: str | None
     provider_code: str | None
     methods: list[SavedPaymentMethod]
+    previous_methods: list[SavedPaymentMethod] = field(default_factory=list)
+    method_type: str = "card"  # what the provider sets up: card, sepa_debit or bacs_debit
 
     @property
     def has_provider(self) -> bool:
@@ -48,13 +55,27 @@ class CustomerPayments:
     def default_method(self) -> SavedPaymentMethod | None:
         return next((m for m in self.methods if m.is_default), None)
 
+    @property
+    def previous_by_provider(self) -> list[tuple[str, list[SavedPaymentMethod]]]:
+        """The previous providers' methods, grouped by provider (its display name), in the order saved."""
+        groups: dict[str, list[SavedPaymentMethod]] = {}
+        for method in self.previous_methods:
+            groups.setdefault(method.provider_code, []).append(method)
+        return [(DISPLAY_NAMES.get(methods[0].provider_kind, methods[0].provider_kind), methods)
+                for methods in groups.values()]
+
 
 def customer_payments(*, organization_id: str, customer_id: str) -> CustomerPayments:
     customer = get_customer_by_id(organization_id=organization_id, customer_id=customer_id)
     code = customer.payment_provider_code if customer.payment_provider else None
-    methods = payment_customers.list_methods(organization_id=organization_id, customer_id=customer_id) if code else []
+    methods = payment_customers.list_methods(organization_id=organization_id, customer_id=customer_id)
+    offered = payment_customers.offered_method_type(kind=customer.payment_provider if code else None,
+                                                    method_types=customer.provider_payment_methods,
+                                                    currency=customer.currency)
     return CustomerPayments(provider_kind=customer.payment_provider if code else None, provider_code=code,
-                            methods=[m for m in methods if m.provider_code == code])
+                            methods=[m for m in methods if code and m.provider_code == code],
+                            previous_methods=[m for m in methods if not code or m.provider_code != code],
+                            method_type=offered)
 
 
 def failed_invoices(*, organization_id: str, customer_id: str, invoice_ids: set[str]) -> set[str]:

@@ -16,6 +16,14 @@ FIELD_REASONS = {
     ("code", "value_is_mandatory"): N_("Required: the code customers are linked with (e.g. stripe_eu)"),
     ("secret_key", "value_is_mandatory"): N_("Required: the secret API key from Stripe's dashboard (sk_…)"),
     ("api_base", "value_is_invalid_url"): N_("An address such as http://127.0.0.1:8420, with no path"),
+    ("api_key", "value_is_mandatory"): N_("Required: the API key of Adyen's web service user (AQE…)"),
+    ("merchant_account", "value_is_mandatory"): N_("Required: the merchant account payments go to"),
+    ("hmac_key", "value_is_mandatory"): N_("Required: the HMAC key of the Standard webhook at Adyen"),
+    ("hmac_key", "value_is_invalid"): N_("Hexadecimal, as Adyen shows it (0-9, A-F)"),
+    ("live_prefix", "value_is_invalid"): N_("Only the prefix of the live URLs: letters, digits and dashes"),
+    ("access_token", "value_is_mandatory"): N_("Required: a read-write access token from GoCardless"),
+    ("webhook_secret", "value_is_mandatory"): N_("Required: the secret of the webhook endpoint at GoCardless"),
+    ("environment", "value_is_invalid"): N_("Sandbox or live"),
     ("name", "value_is_invalid"): N_("At most 255 characters"),
     ("payment_provider_code", "payment_provider_not_found"): N_("Not one of the connected providers"),
     ("provider_customer_id", "value_is_mandatory"): N_(
@@ -84,6 +92,65 @@ SETTING_LABELS = {
     "client_key": N_("Client key"),
     "access_token": N_("Access token"),
 }
+
+
+# What to type in each setting of a provider's form, by kind (the admin's connect and edit screens).
+SETTING_HINTS = {
+    ("stripe", "secret_key"): N_("From Stripe's dashboard, Developers › API keys (sk_live_… or sk_test_…). "
+                                 "Stored encrypted, never shown again."),
+    ("stripe", "webhook_secret"): N_("whsec_…: the signing secret of the webhook endpoint you register at Stripe "
+                                     "(its URL is shown once connected)."),
+    ("stripe", "publishable_key"): N_("pk_…: lets customers type their card into Stripe's own field in the portal."),
+    ("stripe", "api_base"): N_("Only to talk to a local test server instead of Stripe (e.g. localstripe). "
+                               "Leave blank for Stripe."),
+    ("adyen", "api_key"): N_("Customer Area › Developers › API credentials: the web service user's API key. "
+                             "Stored encrypted, never shown again."),
+    ("adyen", "merchant_account"): N_("The merchant account cards are charged through, as the Customer Area "
+                                      "names it."),
+    ("adyen", "hmac_key"): N_("The HMAC key (hexadecimal) you generate on the Standard webhook at Adyen "
+                              "(its URL is shown once connected)."),
+    ("adyen", "live_prefix"): N_("Live accounts only: the prefix of your live API URLs (Customer Area › "
+                                 "Developers › API URLs). Leave blank for Adyen's test environment."),
+    ("adyen", "api_base"): N_("Only to talk to a local test server instead of Adyen. Leave blank for Adyen."),
+    ("gocardless", "access_token"): N_("GoCardless dashboard › Developers › Create › Access token, read-write. "
+                                       "Stored encrypted, never shown again."),
+    ("gocardless", "webhook_secret"): N_("The secret of the webhook endpoint you create at GoCardless "
+                                         "(its URL is shown once connected)."),
+    ("gocardless", "environment"): N_("Where the access token comes from: the sandbox, or your live account."),
+    ("gocardless", "api_base"): N_("Only to talk to a local test server instead of GoCardless. "
+                                   "Leave blank for GoCardless."),
+}
+SETTING_PLACEHOLDERS = {"publishable_key": "pk_test_…", "api_base": "http://127.0.0.1:8420",
+                        "merchant_account": "AcmeCloudECOM", "live_prefix": "1797a841fbb37ca7-AdyenDemo"}
+
+
+def setting_hint(kind: str, name: str, stored: str | None = None, retype: bool = False,
+                 locale: str = DEFAULT_LOCALE) -> str:
+    """What to type in a provider's setting; for a secret already stored, that a blank keeps it; for a secret typed
+    in a form that was refused, that it must be typed again (a secret is never sent back to the browser)."""
+    if retype:
+        return gettext("Type it again: a secret is never sent back to the browser, and nothing was saved.", locale)
+    if stored:
+        return gettext("Stored: {stored}. Leave blank to keep the stored one.", locale).format(stored=stored)
+    text = SETTING_HINTS.get((kind, name))
+    return gettext(text, locale) if text else ""
+
+
+def setting_placeholder(name: str) -> str | None:
+    return SETTING_PLACEHOLDERS.get(name)
+
+
+# A saved method's kind where it has no brand (a direct debit's brand is its bank).
+METHOD_TYPES = {"card": N_("Card"), "sepa_debit": N_("SEPA Direct Debit"), "bacs_debit": N_("Bacs Direct Debit")}
+
+
+def method_label(method_type: str, brand: str | None, locale: str = DEFAULT_LOCALE) -> str:
+    """A saved method in words: a card's brand, or a direct debit's scheme and bank."""
+    scheme = METHOD_TYPES.get(method_type)
+    if method_type == "card":
+        return (brand or gettext(scheme, locale)).capitalize()
+    name = gettext(scheme, locale) if scheme else method_type.replace("_", " ").capitalize()
+    return f"{name} · {brand}" if brand else name
 
 
 def payment_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wording.i18n import DEFAULT_LOCALE, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, gettext
 
 # A set-up or a payment refused by Tally (not by the card issuer), by the core's reason code.
 _REFUSALS = {
@@ -14,13 +14,58 @@ _REFUSALS = {
     "payment_method_not_found": "This card is no longer saved. Reload the page and choose another one.",
     "invalid_payment_method": "The card could not be read. Please enter it again.",
     "link_expired": "This link has expired. Ask us for a new one.",
+    "payment_method_of_previous_provider": "This payment method was saved with a payment service we no longer use "
+                                           "for your account: it cannot be the default.",
 }
 
 _NOTICES = {
     "added": "Your card is saved.",
-    "default": "Your default card is changed.",
-    "removed": "The card is removed.",
+    "default": "Your default payment method is changed.",
+    "removed": "The payment method is removed.",
 }
+
+
+# The payment-methods page in the words of what the customer's provider sets up (portal.payments.method_type):
+# a card (Stripe, Adyen), or a Direct Debit mandate (GoCardless, which takes no card: "card" never shows then).
+_CARD_WORDS = {
+    "saved_title": N_("Saved cards"),
+    "add_title": N_("Add a card"),
+    "save_button": N_("Save card"),
+    "charged": N_("Invoices are charged to your default card when they are issued."),
+    "empty": N_("No saved card yet. Without one, invoices are not charged automatically: you pay each one with its "
+                "Pay button."),
+    "remove_button": N_("Remove this card"),
+    "default_one": N_("This is your default card: your most recently added other card becomes the default, and "
+                      "future invoices are charged to it."),
+    "other_one": N_("This card will no longer be available for payments."),
+}
+_DEBIT_WORDS = {
+    "saved_title": N_("Your {scheme} mandates"),
+    "add_title": N_("Set up a {scheme}"),
+    "save_button": N_("Set up a {scheme}"),
+    "charged": N_("Invoices are collected by {scheme} from your default mandate when they are issued."),
+    "empty": N_("No {scheme} mandate yet. Without one, invoices are not collected automatically: you pay each one "
+                "with its Pay button."),
+    "remove_button": N_("Cancel this mandate"),
+    "default_one": N_("This is your default mandate: your most recent other one becomes the default, and future "
+                      "invoices are collected from it."),
+    "other_one": N_("This mandate will no longer be used for payments."),
+}
+SCHEMES = {"sepa_debit": N_("SEPA Direct Debit"), "bacs_debit": N_("Bacs Direct Debit")}
+
+
+def method_words(method_type: str, locale: str = DEFAULT_LOCALE) -> dict[str, str]:
+    """The payment-methods page's headings, buttons and confirmations for what the provider sets up."""
+    scheme = SCHEMES.get(method_type)
+    if scheme is None:
+        return {key: gettext(text, locale) for key, text in _CARD_WORDS.items()}
+    name = gettext(scheme, locale)
+    return {key: gettext(text, locale).format(scheme=name) for key, text in _DEBIT_WORDS.items()}
+
+
+def previous_provider(provider: str, locale: str = DEFAULT_LOCALE) -> str:
+    """The heading of the methods kept from a provider the customer no longer pays through."""
+    return gettext("Saved with {provider}, no longer used", locale).format(provider=provider)
 
 
 def refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:

@@ -320,8 +320,11 @@ def pay(organization_id: str, *, customer_id: str, method_id: str | None, return
     provider_method_id = None
     if method_id is not None:
         with read_only() as session:
-            method = session.scalar(select(SavedPaymentMethod).where(
+            # Only a method of the customer's current provider: one kept from a provider it left is never charged.
+            method = session.scalar(select(SavedPaymentMethod).join(
+                Customer, Customer.id == SavedPaymentMethod.customer_id).where(
                 SavedPaymentMethod.organization_id == organization_id, SavedPaymentMethod.customer_id == customer_id,
+                SavedPaymentMethod.provider_code == Customer.payment_provider_code,
                 SavedPaymentMethod.id == method_id))
             if method is None:
                 raise NotFound("payment_method")

@@ -2,6 +2,10 @@
 
 The provider holds the card; Tally keeps what may be shown of it (brand, last 4, expiry) and which one is
 the default, and reads the list back from the provider after every change the customer makes there.
+
+A customer may be moved to another provider: its customer at each provider is kept (ProviderCustomer), so that
+moving back links the customer it already has there, and its methods at the old provider stay listed (each
+with its provider; the default and every charge are the current provider's only) until removed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from billing.db import after_commit, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.payments import providers
 from billing.payments.interface import CustomerRequest, PaymentMethod, ProviderError, SetupRequest, SetupSession
-from billing.payments.models import PaymentProviderAccount, SavedPaymentMethod
+from billing.payments.models import PaymentProviderAccount, ProviderCustomer, SavedPaymentMethod
 from billing.ports import runtime
 from billing.webhooks import services as webhooks
 
@@ -47,11 +51,50 @@ def on_payment_settings_changed(session: Session, event: CustomerPaymentSettings
         customer.payment_provider_code = accounts[0].code  # NOTE: Lago's default when one provider is connected
     if customer.payment_provider_code not in {a.code for a in accounts}:
         raise ValidationFailed({"billing_configuration.payment_provider_code": ["payment_provider_not_found"]})
+    _link_kept_provider_customer(session, customer)
     if customer.sync_with_provider or customer.payment_provider_customer_id:
         customer_id, organization_id = customer.id, customer.organization_id
         after_commit(session, lambda: runtime.dispatcher.enqueue(
             SYNC_TASK, job_id=f"provider-customer-{customer_id}", organization_id=organization_id,
             customer_id=customer_id))
+
+
+def provider_customers_of(session: Session, customer: Customer) -> dict[str, str]:
+    """The customer's id at each provider it has been linked to, by provider code."""
+    return dict(session.execute(select(ProviderCustomer.provider_code, ProviderCustomer.provider_customer_id).where(
+        ProviderCustomer.organization_id == customer.organization_id,
+        ProviderCustomer.customer_id == customer.id)).tuples().all())
+
+
+def _link_kept_provider_customer(session: Session, customer: Customer) -> None:
+    """On a move to another provider, link the customer it already has there (or none: one is created)."""
+    rows = session.execute(select(ProviderCustomer.provider_code, ProviderCustomer.provider_kind,
+                                  ProviderCustomer.provider_customer_id).where(
+        ProviderCustomer.organization_id == customer.organization_id,
+        ProviderCustomer.customer_id == customer.id)).tuples().all()
+    code, linked = customer.payment_provider_code, customer.payment_provider_customer_id
+    # A code disconnected and connected again as another kind of provider does not know the customer kept there.
+    here = next((id_ for c, kind, id_ in rows if c == code and kind == customer.payment_provider), None)
+    others = {id_ for c, _kind, id_ in rows if c != code}
+    if linked is None or (linked in others and linked != here):
+        # No id given with the new code, or the id of the previous provider's customer left over by a change of
+        # code alone: a provider customer id belongs to one provider.
+        customer.payment_provider_customer_id = here
+
+
+def _keep_provider_customer(session: Session, customer: Customer) -> None:
+    """Remember the customer's id at its current provider (after it was created or linked there)."""
+    code, linked = customer.payment_provider_code, customer.payment_provider_customer_id
+    if not code or not linked or not customer.payment_provider:
+        return
+    row = session.scalar(select(ProviderCustomer).where(ProviderCustomer.customer_id == customer.id,
+                                                        ProviderCustomer.provider_code == code))
+    if row is None:
+        session.add(ProviderCustomer(organization_id=customer.organization_id, customer_id=customer.id,
+                                     provider_code=code, provider_kind=customer.payment_provider,
+                                     provider_customer_id=linked))
+    else:  # an existing customer linked by hand replaces the one kept (and a code connected again, its kind)
+        row.provider_customer_id, row.provider_kind = linked, customer.payment_provider
 
 
 def sync_provider_customer(*, organization_id: str, customer_id: str) -> str | None:
@@ -81,8 +124,11 @@ def sync_provider_customer(*, organization_id: str, customer_id: str) -> str | N
     with unit_of_work() as uow:
         customer = _customer(uow.session, organization_id, customer_id, lock=True)
         created = customer.payment_provider_customer_id is None
+        if customer.payment_provider_code != code:
+            return None  # moved to another provider meanwhile: its own sync job links it there
         customer.payment_provider_customer_id = provider_customer_id
         customer.payment_provider_error = None
+        _keep_provider_customer(uow.session, customer)
         _store_methods(uow.session, customer, methods)
         if created:
             webhooks.emit(uow.session, organization_id, CUSTOMER_PAYMENT_PROVIDER_CREATED, "customer",
@@ -126,6 +172,21 @@ def _provider_customer(organization_id: str, customer_id: str) -> tuple[str, str
 
 
 # -- Saved methods ----------------------------------------------------------------------------------------------
+
+DIRECT_DEBIT_TYPES = ("sepa_debit", "bacs_debit")
+
+
+def offered_method_type(*, kind: str | None, method_types: Sequence[str] | None, currency: str | None) -> str:
+    """What a customer sets up at its provider: a card (Stripe, Adyen), or a Direct Debit mandate (GoCardless)."""
+    if kind != "gocardless":
+        return "card"
+    # NOTE: GoCardless collects by Direct Debit only, in the scheme the customer's method types name, else the
+    # one of its currency: SEPA Core for euros, Bacs for pounds (billing.payments.gocardless, start_setup).
+    asked = [t for t in (method_types or ()) if t in DIRECT_DEBIT_TYPES]
+    if len(set(asked)) == 1:
+        return asked[0]
+    return "bacs_debit" if (currency or "").upper() == "GBP" else "sepa_debit"
+
 
 
 @dataclass(frozen=True)
@@ -235,39 +296,59 @@ def methods_of(session: Session, organization_id: str, customer_id: str) -> list
 
 
 def set_default_method(*, organization_id: str, customer_id: str, method_id: str) -> SavedPaymentMethod:
+    """Make one of the current provider's methods the one invoices are charged to.
+
+    A method kept from a previous provider cannot be: nothing is charged through a provider the customer left
+    (NotAllowed `payment_method_of_previous_provider`). Each provider's methods keep their own default, so that a
+    customer moved back finds theirs.
+    """
     with unit_of_work() as uow:
-        _customer(uow.session, organization_id, customer_id, lock=True)
+        customer = _customer(uow.session, organization_id, customer_id, lock=True)
         methods = methods_of(uow.session, organization_id, customer_id)
         chosen = next((m for m in methods if m.id == method_id), None)
         if chosen is None:
             raise NotFound("payment_method")
+        if chosen.provider_code != customer.payment_provider_code or not customer.payment_provider:
+            raise NotAllowed("payment_method_of_previous_provider")
         for method in methods:
-            method.is_default = method is chosen
+            if method.provider_code == chosen.provider_code:
+                method.is_default = method is chosen
         return chosen
 
 
 def remove_method(*, organization_id: str, customer_id: str, method_id: str) -> SavedPaymentMethod:
-    """Detach a method at the provider and forget it; the newest left becomes the default if it was."""
+    """Detach a method at its provider and forget it; the newest left there becomes the default if it was.
+
+    A method of a previous provider is detached there, with the customer Tally kept at that provider; if that
+    provider is no longer connected, it is only forgotten (nothing can be charged through it any more).
+    """
     with read_only() as session:
         method = next((m for m in methods_of(session, organization_id, customer_id) if m.id == method_id), None)
         if method is None:
             raise NotFound("payment_method")
-        adapter = providers.adapter_for(session, organization_id, method.provider_code)
         customer = _customer(session, organization_id, customer_id)
-        provider_customer_id = customer.payment_provider_customer_id
-    try:
-        adapter.detach_payment_method(provider_customer_id, method.provider_method_id)
-    except ProviderError as error:
-        if error.retryable:
-            raise NotAllowed("payment_provider_unavailable") from error
-        # Already gone at the provider: forgetting it here is what the customer asked.
+        if method.provider_code == customer.payment_provider_code and customer.payment_provider_customer_id:
+            provider_customer_id = customer.payment_provider_customer_id
+        else:
+            provider_customer_id = provider_customers_of(session, customer).get(method.provider_code)
+        try:
+            adapter = providers.adapter_for(session, organization_id, method.provider_code)
+        except NotFound:
+            adapter = None  # disconnected: the method stays at the provider, Tally forgets it
+    if adapter is not None and provider_customer_id:
+        try:
+            adapter.detach_payment_method(provider_customer_id, method.provider_method_id)
+        except ProviderError as error:
+            if error.retryable:
+                raise NotAllowed("payment_provider_unavailable") from error
+            # Already gone at the provider: forgetting it here is what the customer asked.
     with unit_of_work() as uow:
         _customer(uow.session, organization_id, customer_id, lock=True)
         methods = methods_of(uow.session, organization_id, customer_id)
         row = next((m for m in methods if m.id == method_id), None)
         if row is not None:
             uow.session.delete(row)
-            rest = [m for m in methods if m is not row]
+            rest = [m for m in methods if m is not row and m.provider_code == row.provider_code]
             if row.is_default and rest:
                 rest[-1].is_default = True
         return method

@@ -48,6 +48,28 @@ class PaymentProviderAccount(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ProviderCustomer(Base):
+    """The customer's id at one of the providers it has been linked to (Lago's payment_provider_customers).
+
+    The customer row holds the id at its current provider only; this one per (customer, provider code) keeps
+    the others, so that a customer moved back to a provider is linked to the customer it already has there,
+    and a method saved at an old provider can still be detached there.
+    """
+
+    __tablename__ = "payment_provider_customers"
+    __table_args__ = (UniqueConstraint("customer_id", "provider_code", name="uq_payment_provider_customers_code"),
+                      Index("ix_payment_provider_customers_org", "organization_id", "customer_id"))
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    provider_code: Mapped[str] = mapped_column(String(255))
+    provider_kind: Mapped[str] = mapped_column(String(32))
+    provider_customer_id: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class SavedPaymentMethod(Base):
     """A customer's payment method saved at a provider (Lago's payment method), as much as may be shown."""
 

@@ -7,7 +7,7 @@ is the `ProviderConfigs` the registry finds an organization's adapter through.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -86,7 +86,7 @@ def _checked(kind: str, code: object, name: object, settings: Mapping[str, objec
             clean[field] = value.strip().rstrip("/") if field == "api_base" else value.strip()
     if not partial:
         for field in REQUIRED_SETTINGS.get(kind, ()):
-            if field not in clean:
+            if field not in clean and field not in errors:  # one reason per field: invalid says enough
                 errors.setdefault(field, []).append("value_is_mandatory")
     if errors:
         raise ValidationFailed(errors)
@@ -104,11 +104,12 @@ def _shown(account: PaymentProviderAccount) -> ConnectedProvider:
 
 
 def connect_provider(*, organization_id: str, kind: str, code: str, settings: Mapping[str, object],
-                     name: str | None = None) -> ConnectedProvider:
+                     name: str | None = None, cleared: Iterable[str] = ()) -> ConnectedProvider:
     """Connect a provider under a new code, or replace the settings of the one with this code.
 
     Settings left out or blank keep their stored value when the provider exists (a secret is never shown
-    back, so a form that edits the name must not erase the key).
+    back, so a form that edits the name must not erase the key); those named in `cleared` (a form's emptied
+    field, shown in clear: an API base, a live prefix) are removed instead. A secret is never cleared.
     """
     with unit_of_work() as uow:
         session = uow.session
@@ -128,6 +129,9 @@ def connect_provider(*, organization_id: str, kind: str, code: str, settings: Ma
                 merged = {**secrets.unseal(account.sealed_settings), **clean}
             except secrets.SettingsUnreadable:
                 merged = clean
+            for field in set(cleared) - secrets.SECRET_SETTINGS:
+                if field not in clean:
+                    merged.pop(field, None)
             missing = [f for f in REQUIRED_SETTINGS[kind] if f not in merged]
             if missing:
                 raise ValidationFailed({f: ["value_is_mandatory"] for f in missing})

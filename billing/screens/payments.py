@@ -6,7 +6,7 @@ Plain data read in one session each, scoped to one organization (and one custome
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
@@ -49,8 +49,10 @@ class MethodRow:
     last4: str | None
     exp_month: int | None
     exp_year: int | None
-    is_default: bool
+    is_default: bool  # the default of its own provider (charged only while that provider is the customer's)
     provider_code: str
+    provider_kind: str
+    current: bool  # saved with the customer's current provider: the only ones charged
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,12 @@ class CustomerPayments:
     sync_with_provider: bool
     error: str | None
     methods: list[MethodRow]
+    # The customer's id at each provider it has been linked to (moving back to one links that customer again).
+    provider_customers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def previous_provider_customers(self) -> dict[str, str]:
+        return {code: id_ for code, id_ in self.provider_customers.items() if code != self.provider_code}
 
     @property
     def linked(self) -> bool:
@@ -76,14 +84,17 @@ def customer_payments(*, organization_id: str, customer_id: str) -> CustomerPaym
             Customer.organization_id == organization_id, Customer.id == customer_id, Customer.deleted_at.is_(None)))
         if customer is None:
             raise NotFound("customer")
+        code = customer.payment_provider_code if customer.payment_provider else None
         methods = [MethodRow(id=m.id, method_type=m.method_type, brand=m.brand, last4=m.last4, exp_month=m.exp_month,
-                             exp_year=m.exp_year, is_default=m.is_default, provider_code=m.provider_code)
+                             exp_year=m.exp_year, is_default=m.is_default, provider_code=m.provider_code,
+                             provider_kind=m.provider_kind, current=m.provider_code == code)
                    for m in payment_customers.methods_of(session, organization_id, customer_id)]
         return CustomerPayments(external_id=customer.external_id, provider_kind=customer.payment_provider,
                                 provider_code=customer.payment_provider_code,
                                 provider_customer_id=customer.payment_provider_customer_id,
                                 sync_with_provider=bool(customer.sync_with_provider),
-                                error=customer.payment_provider_error, methods=methods)
+                                error=customer.payment_provider_error, methods=methods,
+                                provider_customers=payment_customers.provider_customers_of(session, customer))
 
 
 @dataclass(frozen=True)

@@ -154,7 +154,7 @@ def test_cards_are_saved_made_default_and_removed_with_a_warning(client, org, ac
     removed = client.post(f"{_portal(acme)}/payment-methods/{cards[1].id}/remove", data={"csrf_token": token})
     assert removed.status_code == 303
     page = client.get(removed.headers["Location"]).get_data(as_text=True)
-    assert "The card is removed." in page
+    assert "The payment method is removed." in page
     assert "This is your only saved card. Without it, unpaid and future invoices are <strong>not charged " \
            "automatically</strong>" in page
     with read_only() as session:
