@@ -15,7 +15,6 @@ import pytest
 from lago_python_client.models import AddOn, CreditNote, Customer, OneOffInvoice
 from lago_python_client.models.credit_note import Item, Items
 from lago_python_client.models.invoice import InvoiceFee, InvoiceFeesList
-from playwright.sync_api import sync_playwright
 from sqlalchemy import func, select
 
 from billing import links
@@ -66,23 +65,23 @@ def connected(org, lago, live_server, adyen_server, run_jobs):
     fake_adyen.register_merchant(adyen_server, merchant, HMAC_KEY, None)
 
 
-def _hosted_page_card(connected: Adyen, live_server: str, number: str, holder: str = "J. Smith"):
+def _hosted_page_card(playwright, connected: Adyen, live_server: str, number: str, holder: str = "J. Smith"):
     """The customer saves a card on Adyen's hosted page (a zero-amount payment link) and comes back."""
     back = f"{live_server}/health?back=adyen"
     setup = customers.start_setup(organization_id=connected.org_id, customer_id=connected.customer.id,
                                   return_url=back, attempt=f"e2e-{time.monotonic_ns()}")
     assert setup.provider_kind == "adyen" and setup.session.redirect_url.startswith(connected.base_url)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            page.goto(setup.session.redirect_url)
-            page.get_by_label("Card number").fill(number)
-            page.get_by_label("Name on card").fill(holder)
-            page.get_by_role("button", name="Pay").click()
-            page.wait_for_url(f"{live_server}/health*")
-        finally:
-            browser.close()
+    # pytest-playwright's Playwright (one per session): a second sync_playwright() would find its loop running.
+    browser = playwright.chromium.launch(executable_path=CHROMIUM)
+    try:
+        page = browser.new_page()
+        page.goto(setup.session.redirect_url)
+        page.get_by_label("Card number").fill(number)
+        page.get_by_label("Name on card").fill(holder)
+        page.get_by_role("button", name="Pay").click()
+        page.wait_for_url(f"{live_server}/health*")
+    finally:
+        browser.close()
     return customers.refresh_methods(organization_id=connected.org_id, customer_id=connected.customer.id)
 
 
@@ -142,9 +141,9 @@ def test_a_customer_is_its_shopper_reference(connected):
     assert connected.customer.payment_provider_customer_id == connected.customer.id
 
 
-def test_a_card_saved_on_the_hosted_page_pays_an_invoice_and_notifications_apply_once(connected, lago, run_jobs,
-                                                                                      live_server):
-    [card] = _hosted_page_card(connected, live_server, "4111 1111 4555 1142")
+def test_a_card_saved_on_the_hosted_page_pays_an_invoice_and_notifications_apply_once(playwright, connected, lago,
+                                                                                      run_jobs, live_server):
+    [card] = _hosted_page_card(playwright, connected, live_server, "4111 1111 4555 1142")
     assert (card.brand, card.last4, card.exp_month, card.exp_year, card.is_default) == ("visa", "1142", 3, 2030, True)
     [stored] = _delivered(connected, "RECURRING_CONTRACT", card.provider_method_id)["answer"][1:]
     assert stored == "[accepted]"
@@ -242,23 +241,23 @@ def test_a_job_dying_after_adyen_answered_never_charges_twice(connected, lago, r
     assert _invoice_row(invoice.lago_id).total_paid_amount_cents == 12_000
 
 
-def test_the_portal_sends_the_customer_to_adyens_page_and_shows_the_card_on_return(connected, live_server):
+def test_the_portal_sends_the_customer_to_adyens_page_and_shows_the_card_on_return(playwright, connected, live_server):
     """The portal's payment-methods page links to Adyen's hosted page; coming back, the card is there at once
     (read back from Adyen on return, before any notification)."""
     portal = links.portal_url(customer_id=connected.customer.id, organization_id=connected.org_id)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            page.goto(f"{portal}/payment-methods")
-            page.get_by_role("link", name="Add a card on our payment provider's page").click()
-            page.get_by_label("Card number").fill("4111111145551142")
-            page.get_by_label("Name on card").fill("J. Smith")
-            page.get_by_role("button", name="Pay").click()
-            page.wait_for_url(f"{portal}/payment-methods?returned=1*")
-            assert "1142" in page.locator("main").inner_text()
-        finally:
-            browser.close()
+    # pytest-playwright's Playwright (one per session): a second sync_playwright() would find its loop running.
+    browser = playwright.chromium.launch(executable_path=CHROMIUM)
+    try:
+        page = browser.new_page()
+        page.goto(f"{portal}/payment-methods")
+        page.get_by_role("link", name="Add a card on our payment provider's page").click()
+        page.get_by_label("Card number").fill("4111111145551142")
+        page.get_by_label("Name on card").fill("J. Smith")
+        page.get_by_role("button", name="Pay").click()
+        page.wait_for_url(f"{portal}/payment-methods?returned=1*")
+        assert "1142" in page.locator("main").inner_text()
+    finally:
+        browser.close()
     with read_only() as session:
         saved = session.scalars(select(SavedPaymentMethod).where(
             SavedPaymentMethod.customer_id == connected.customer.id)).all()

@@ -16,7 +16,6 @@ import pytest
 from lago_python_client.models import AddOn, CreditNote, Customer, OneOffInvoice
 from lago_python_client.models.credit_note import Item, Items
 from lago_python_client.models.invoice import InvoiceFee, InvoiceFeesList
-from playwright.sync_api import sync_playwright
 from sqlalchemy import func, select
 
 from billing import links
@@ -230,23 +229,24 @@ def test_a_job_dying_after_gocardless_answered_never_collects_twice(connected, l
     assert [w["links"][0]["payment"] for w in created] == [payment.provider_payment_id]
 
 
-def test_the_portal_sends_the_customer_to_gocardless_and_shows_the_mandate_on_return(connected, live_server):
+def test_the_portal_sends_the_customer_to_gocardless_and_shows_the_mandate_on_return(playwright, connected,
+                                                                                   live_server):
     """The payment-methods page links to GoCardless's hosted flow; back with ?returned=1, the mandate is shown."""
     portal = links.portal_url(customer_id=connected.customer.id, organization_id=connected.org_id)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM)
-        try:
-            page = browser.new_page()
-            page.goto(f"{portal}/payment-methods")
-            page.get_by_role("link", name="Set up a Direct Debit on our payment provider's page").click()
-            page.get_by_label("Account holder name").fill("Acme GmbH")
-            page.get_by_label("IBAN").fill("DE89370400440532013000")
-            page.get_by_role("button", name="Set up Direct Debit").click()
-            page.wait_for_url(f"{portal}/payment-methods?returned=1*")
-            text = page.locator("main").inner_text()
-            assert "SEPA Direct Debit" in text and "DEUTSCHE BANK AG" in text and "•••• 00" in text
-        finally:
-            browser.close()
+    # pytest-playwright's Playwright (one per session): a second sync_playwright() would find its loop running.
+    browser = playwright.chromium.launch(executable_path=CHROMIUM)
+    try:
+        page = browser.new_page()
+        page.goto(f"{portal}/payment-methods")
+        page.get_by_role("link", name="Set up a Direct Debit on our payment provider's page").click()
+        page.get_by_label("Account holder name").fill("Acme GmbH")
+        page.get_by_label("IBAN").fill("DE89370400440532013000")
+        page.get_by_role("button", name="Set up Direct Debit").click()
+        page.wait_for_url(f"{portal}/payment-methods?returned=1*")
+        text = page.locator("main").inner_text()
+        assert "SEPA Direct Debit" in text and "DEUTSCHE BANK AG" in text and "•••• 00" in text
+    finally:
+        browser.close()
     with read_only() as session:
         saved = session.scalars(select(SavedPaymentMethod).where(
             SavedPaymentMethod.customer_id == connected.customer.id)).all()

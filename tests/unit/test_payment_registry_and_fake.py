@@ -61,11 +61,12 @@ def test_an_unknown_code_is_not_found():
 
 def test_a_kind_without_an_adapter_is_refused():
     stored = configs(ProviderConfig("org-a", "adyen_prod", "adyen", {"api_key": "test_x"}))
-    with pytest.raises(UnknownProviderKind):
-        registry.provider_for(stored, organization_id="org-a", code="adyen_prod")
+    with pytest.raises(UnknownProviderKind):  # a registry where no adapter of that kind was registered
+        ProviderRegistry({"fake": fake.FakeProvider.from_settings}).provider_for(
+            stored, organization_id="org-a", code="adyen_prod")
     with pytest.raises(ValueError):
         ProviderRegistry().register("paypal", fake.FakeProvider.from_settings)
-    assert registry.kinds() == {"fake", "stripe"}  # the process's registry: adyen, gocardless register when written
+    assert registry.kinds() == {"fake", "stripe", "adyen", "gocardless"}  # the process's registry
 
 
 def test_a_stripe_configuration_builds_the_stripe_adapter_without_showing_its_key():
