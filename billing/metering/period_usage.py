@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -89,6 +89,9 @@ class Usage:
     to_datetime: datetime  # exclusive
     currency: str
     charges: list[ChargeUsage]
+    # Read with `charts=True`: per charge id (but unique counts), the bars of a chart, one per local day of
+    # [from, to): its events (count) or its values summed (the others).
+    charts: Mapping[str, list[tuple[date, Decimal]]] = field(default_factory=dict)
 
     @property
     def amount_cents(self) -> int:
@@ -231,18 +234,45 @@ def per_event_inputs(session: Session, subscription: Subscription, charge: Charg
     return inputs
 
 
-def usage_between(session: Session, subscription: Subscription, start: datetime, end: datetime) -> Usage:
+def usage_between(session: Session, subscription: Subscription, start: datetime, end: datetime, *,
+                  charts: bool = False) -> Usage:
+    """The subscription's usage of [start, end), priced; with `charts`, each charge's bars per local day too.
+
+    NOTE: every charge's events are read in one go (one statement on PostgreSQL), then priced one by one. The
+    bars come from the same read: a charted charge's query is split at the customer's local midnights as a
+    prorated charge's is (`UsageQuery.day_cuts`), which changes none of its totals. A day's unique count does not
+    add up to the period's (a value seen on two days counts once): unique counts get no chart.
+    """
     charges = subscription.plan.charges
-    # Every charge's events read in one go (one statement on PostgreSQL), then priced one by one.
+    cuts = tuple(local_day_cuts(start, end, subscription.customer.applicable_timezone)) if charts else ()
+    charted = {charge.id for charge in charges
+               if charts and charge.billable_metric.aggregation_type != "unique_count_agg"}
+    queries = []
+    for charge in charges:
+        days = _charge_days(subscription, charge, start, end)
+        query = _usage_query(subscription, charge, start, end, days)
+        queries.append(replace(query, day_cuts=cuts) if charge.id in charted and days is None else query)
     groups = group_usages(session, organization_id=subscription.organization_id,
-                          external_subscription_id=subscription.external_id,
-                          queries=[_usage_query(subscription, charge, start, end,
-                                                _charge_days(subscription, charge, start, end))
-                                   for charge in charges])
-    charges = [charge_usage(session, subscription, charge, start, end, charge_groups)
-               for charge, charge_groups in zip(charges, groups, strict=True)]
+                          external_subscription_id=subscription.external_id, queries=queries)
+    usages = [charge_usage(session, subscription, charge, start, end, charge_groups)
+              for charge, charge_groups in zip(charges, groups, strict=True)]
+    bars = {charge.id: _chart(subscription, charge, start, len(cuts), charge_groups)
+            for charge, charge_groups in zip(charges, groups, strict=True) if charge.id in charted}
     return Usage(subscription=subscription, from_datetime=start, to_datetime=end,
-                 currency=subscription.plan.amount_currency, charges=charges)
+                 currency=subscription.plan.amount_currency, charges=usages, charts=bars)
+
+
+def _chart(subscription: Subscription, charge: Charge, start: datetime, cuts_count: int,
+           groups: Mapping[str, GroupUsage]) -> list[tuple[date, Decimal]]:
+    """A charge's bars, from its groups read split by local day: events (count) or values summed (the others)."""
+    first = local_date(start, subscription.customer.applicable_timezone)
+    days = [first + timedelta(days=index) for index in range(cuts_count + 1)]
+    counts = charge.billable_metric.aggregation_type == "count_agg"
+    totals = [Decimal(0)] * len(days)
+    for group in groups.values():
+        for index, partial in group.days.items():
+            totals[index] += Decimal(partial.events_count) if counts else partial.value_sum
+    return list(zip(days, totals, strict=True))
 
 
 def charges_usages(session: Session, reads: Sequence[tuple[Subscription, Charge, datetime, datetime]],
@@ -298,10 +328,10 @@ def current_usage(*, organization_id: str, external_customer_id: str, external_s
         return usage_for_current_period(session, subscription)
 
 
-def usage_for_current_period(session: Session, subscription: Subscription) -> Usage:
+def usage_for_current_period(session: Session, subscription: Subscription, *, charts: bool = False) -> Usage:
     period = current_charges_period(subscription)
     start = max(period.start, subscription.started_at or period.start)
-    return usage_between(session, subscription, start, period.end)
+    return usage_between(session, subscription, start, period.end, charts=charts)
 
 
 def past_usage(*, organization_id: str, external_customer_id: str, external_subscription_id: str,
@@ -327,31 +357,3 @@ def past_usage(*, organization_id: str, external_customer_id: str, external_subs
                                        if c.charge.billable_metric.code == billable_metric_code])
             usages.append((usage, link.invoice_id))
         return usages
-
-
-def daily_usages(session: Session, subscription: Subscription, charges: Sequence[Charge], start: datetime,
-                 end: datetime) -> dict[str, list[tuple[date, Decimal]]]:
-    """Per local day of [start, end), for each charge (by id) a chart's bars: its events (count and unique count)
-    or its values summed (the others).
-
-    NOTE: read as prorated charges read their days (`UsageQuery.day_cuts`: the hourly rollups and the events
-    past the watermark split at the customer's local midnights), for every charge at once: on PostgreSQL one
-    statement adding up in SQL, however many events the period holds.
-    """
-    timezone = subscription.customer.applicable_timezone
-    cuts = local_day_cuts(start, end, timezone)
-    first = local_date(start, timezone)
-    days = [first + timedelta(days=index) for index in range(len(cuts) + 1)]
-    queries = [UsageQuery(code=charge.billable_metric.code, start=start, end=end, latest=False, day_cuts=tuple(cuts))
-               for charge in charges]
-    answers = group_usages(session, organization_id=subscription.organization_id,
-                           external_subscription_id=subscription.external_id, queries=queries)
-    charts = {}
-    for charge, groups in zip(charges, answers, strict=True):
-        counts = charge.billable_metric.aggregation_type in ("count_agg", "unique_count_agg")
-        totals = [Decimal(0)] * len(days)
-        for group in groups.values():
-            for index, partial in group.days.items():
-                totals[index] += Decimal(partial.events_count) if counts else partial.value_sum
-        charts[charge.id] = list(zip(days, totals, strict=True))
-    return charts

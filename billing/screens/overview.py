@@ -24,7 +24,7 @@ from billing.errors import NotFound
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.models import Event
-from billing.metering.period_usage import USAGE_LOADING, ChargeUsage, daily_usages, usage_for_current_period
+from billing.metering.period_usage import USAGE_LOADING, ChargeUsage, usage_for_current_period
 from billing.money import decimal_str
 from billing.pagination import Page, paginate
 from billing.ports import runtime
@@ -217,17 +217,13 @@ def _replaces(session: Session, subscription: Subscription) -> str | None:
 
 
 def _meter_lines(session: Session, subscription: Subscription) -> tuple[MeterLine, ...]:
-    usage = usage_for_current_period(session, subscription)
+    usage = usage_for_current_period(session, subscription, charts=True)  # the bars from the same read
     today = local_date(runtime.clock.now(), subscription.customer.applicable_timezone)
-    # NOTE: a day's unique count does not add up to the period's (the same value on two days counts
-    # once), and daily_usages sums values, which a unique count has none of: no chart for those.
-    charted = [c.charge for c in usage.charges if c.charge.billable_metric.aggregation_type != "unique_count_agg"]
-    charts = daily_usages(session, subscription, charted, usage.from_datetime, usage.to_datetime) if charted else {}
     return tuple(
         MeterLine(metric_name=charge.charge.billable_metric.name, metric_code=charge.charge.billable_metric.code,
                   units=charge.units, events_count=charge.events_count, amount_cents=charge.amount_cents,
                   charge_id=charge.charge.id, aggregation_type=charge.charge.billable_metric.aggregation_type,
-                  filters=_filter_lines(charge), daily=_bars(charts.get(charge.charge.id, ()), today))
+                  filters=_filter_lines(charge), daily=_bars(usage.charts.get(charge.charge.id, ()), today))
         for charge in usage.charges)
 
 
