@@ -9,6 +9,8 @@ Steps (a fresh bench database, gunicorn serving Tally, the rollup job run in thi
  4. current_usage right after the rollup (dead tuples not yet vacuumed), then after VACUUM ANALYZE:
     N requests over HTTP (p50/p95/p99) and in-process;
  5. the same with a realistic tail of 1,000 events not rolled up yet;
+ 6. the embeddable usage widget of the same subscription (docs/embedding.md) in that state: the whole page and its
+    htmx poll, N requests each over HTTP, next to current_usage measured just before;
  and the reference: a raw SELECT count(*), sum(value) per metric over the period.
 """
 
@@ -127,10 +129,34 @@ def main(argv: list[str]) -> tuple[list[Row], dict]:
         out["tail"] = args.tail
         log(f"usage: {args.tail} pending: HTTP p50/p95/p99 {ms(out['tail_http']['p50'])}/"
             f"{ms(out['tail_http']['p95'])}/{ms(out['tail_http']['p99'])}")
+        out["widget_page_http"], out["widget_poll_http"] = _widget(client, base, requests)
+        log(f"usage: widget page p50/p95/p99 {ms(out['widget_page_http']['p50'])}/"
+            f"{ms(out['widget_page_http']['p95'])}/{ms(out['widget_page_http']['p99'])}, its poll "
+            f"{ms(out['widget_poll_http']['p50'])}/{ms(out['widget_poll_http']['p95'])}/"
+            f"{ms(out['widget_poll_http']['p99'])}")
         out["checks"] = checks
         client.close()
     common.save("usage_volume", out)
     return rows(out), out
+
+
+def _widget(client, base: str, requests: int) -> tuple[dict, dict]:
+    """The usage widget of the subscription: its page, then the fragment its htmx poll asks for every 5 s."""
+    minted = client.post(f"/api/v1/customers/{CUSTOMER}/embed_token",
+                         json={"embed": {"external_subscription_id": SUB, "widgets": ["usage"]}})
+    if minted.status_code != 200:
+        sys.exit(f"bench: embed_token -> {minted.status_code}: {minted.text[:300]}")
+    url = minted.json()["embed"]["urls"]["usage"].replace(common.server_env()["TALLY_BASE_URL"], base, 1)
+
+    def page(headers=None):
+        response = client.get(url, headers=headers)
+        if response.status_code not in (200, 286) or 'data-metric="api_calls"' not in response.text:
+            sys.exit(f"bench: usage widget -> {response.status_code}: {response.text[:300]}")
+
+    page()
+    page_stats, _ = common.timed(page, requests)
+    poll_stats, _ = common.timed(lambda: page({"HX-Request": "true"}), requests)
+    return page_stats, poll_stats
 
 
 def rows(out: dict) -> list[Row]:
@@ -165,6 +191,25 @@ def rows(out: dict) -> list[Row]:
             ms(out["fallback_service"]["p50"])),
         Row(bench, "events_count = raw count (4 states)", "yes" if checks_ok else "NO", "", "",
             "ok" if checks_ok else "FAILED"),
+        *_widget_rows(out),
+    ]
+
+
+def _widget_rows(out: dict) -> list[Row]:
+    if "widget_page_http" not in out:
+        return []
+    bench = f"usage widget ({out['events'] / 1e6:g}M ev)"
+    page, poll, tail = out["widget_page_http"], out["widget_poll_http"], out["tail_http"]
+    reference = f"current_usage HTTP p95 {ms(tail['p95'])}"
+
+    def pct(stats: dict) -> str:
+        return f"{ms(stats['p50'])}/{ms(stats['p95'])}/{ms(stats['p99'])}"
+
+    return [
+        Row(bench, f"page HTTP p50/p95/p99, {out['tail']:,} pending (n={page['n']})", pct(page), reference,
+            "p95 < 30 ms", common.verdict(page["p95"] < 30)),
+        Row(bench, f"htmx poll HTTP p50/p95/p99 (n={poll['n']})", pct(poll), reference, "p95 < 30 ms",
+            common.verdict(poll["p95"] < 30)),
     ]
 
 
