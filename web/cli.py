@@ -209,7 +209,7 @@ def register(app: Flask) -> None:
         elif kind == "adyen":
             click.echo("webhook URL to register at Adyen (Customer Area > Developers > Webhooks: a Standard "
                        "notification, JSON, with this HMAC key; events AUTHORISATION, CANCELLATION, REFUND, "
-                       "REFUND_FAILED, RECURRING_CONTRACT):")
+                       "REFUND_FAILED, REFUNDED_REVERSED, RECURRING_CONTRACT):")
         else:
             if "webhook_secret" not in connected.visible_settings:
                 click.echo("no webhook signing secret yet: register the URL below, then run this again with "
