@@ -9,7 +9,7 @@ API key (`POST /api/v1/customers/:external_customer_id/embed_token`, docs/embedd
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -26,7 +26,6 @@ from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.validation import Checker
 
 PURPOSE = "embed"
-FORM_PURPOSE = "embed_form"
 WIDGETS = ("usage", "bill", "wallet", "invoices")
 DEFAULT_TTL = timedelta(hours=1)
 MIN_TTL = timedelta(minutes=1)
@@ -170,7 +169,6 @@ class EmbedGrant:
     widgets: tuple[str, ...]
     expires_at: datetime
     expired: bool = False
-    extra: Mapping[str, object] = field(default_factory=dict)
 
     def allows(self, widget: str) -> bool:
         return not self.expired and widget in self.widgets
@@ -240,18 +238,7 @@ def read_embed_token(token: str) -> EmbedGrant | None:
         return None
     return EmbedGrant(organization_id=claim.organization_id, customer_id=claim.subject,
                       external_subscription_id=subscription, widgets=tuple(widgets), expires_at=claim.expires_at,
-                      expired=claim.expired, extra=claim.extra)
-
-
-def form_token(token: str) -> str:
-    """The token a widget's form carries, bound to its embed token: forms inside a third-party iframe cannot
-    rely on a cookie (browsers partition or block them), so this replaces the session's CSRF token there."""
-    return links.derived_token(token, purpose=FORM_PURPOSE)
-
-
-def form_token_matches(token: str, value: str | None) -> bool:
-    return links.derived_token_matches(token, value, purpose=FORM_PURPOSE)
-
+                      expired=claim.expired)
 
 
 # --- what the settings screen explains -------------------------------------------------------------------------

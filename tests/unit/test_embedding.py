@@ -9,7 +9,7 @@ import pytest
 
 from billing import links
 from billing.embedding import branding, origins
-from billing.embedding.services import form_token, form_token_matches, read_embed_token
+from billing.embedding.services import read_embed_token
 from billing.ports import runtime
 
 
@@ -131,7 +131,11 @@ def test_a_tampered_foreign_or_malformed_token_is_nothing(signing):
 
 
 def test_a_form_token_is_bound_to_its_embed_token(signing):
+    """What a widget's form carries (portal.link_forms): made from the embed token with the secret key."""
     first, second = _token(), _token(extra={"w": ["usage"]})
-    assert form_token_matches(first, form_token(first))
-    assert not form_token_matches(second, form_token(first))
-    assert not form_token_matches(first, None) and not form_token_matches(first, "")
+    made = links.derived_token(first, purpose="embed_form")
+    assert links.derived_token_matches(first, made, purpose="embed_form")
+    assert not links.derived_token_matches(second, made, purpose="embed_form")
+    assert not links.derived_token_matches(first, made, purpose="portal_form")
+    assert not links.derived_token_matches(first, None, purpose="embed_form")
+    assert not links.derived_token_matches(first, "", purpose="embed_form")
