@@ -12,19 +12,22 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from lago_python_client.models import AddOn, CreditNote, Customer, OneOffInvoice
+from lago_python_client.models import AddOn, CreditNote, Customer
 from lago_python_client.models.credit_note import Item, Items
-from lago_python_client.models.invoice import InvoiceFee, InvoiceFeesList
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from billing import links
 from billing.customers.models import Customer as CustomerRow
 from billing.db import read_only
 from billing.invoicing.models import CreditNote as CreditNoteRow
-from billing.invoicing.models import Invoice
 from billing.payments import collection, customers, providers
-from billing.payments.models import AppliedProviderEvent, Payment, SavedPaymentMethod
+from billing.payments.models import SavedPaymentMethod
 from tests.fakes import adyen as fake_adyen
+from tests.integration.provider_walk import applied_counts as _applied
+from tests.integration.provider_walk import invoice_row as _invoice_row
+from tests.integration.provider_walk import one_off_invoice as _invoice
+from tests.integration.provider_walk import payments_of as _payments
+from tests.integration.provider_walk import wait_for as _wait
 
 pytestmark = pytest.mark.usefixtures("allow_private_webhooks")
 
@@ -92,39 +95,6 @@ def _card_entered(connected: Adyen, number: str, holder: str):
                          "holderName": holder, "checkoutAttemptId": f"e2e-{time.monotonic_ns()}"})
     return customers.save_new_method(organization_id=connected.org_id, customer_id=connected.customer.id,
                                      provider_method_id=method)
-
-
-def _invoice(lago, amount_cents: int = 12_000):
-    fees = InvoiceFeesList(__root__=[InvoiceFee(add_on_code="setup", units=1, unit_amount_cents=amount_cents)])
-    return lago.invoices.create(OneOffInvoice(external_customer_id="acme", currency="EUR", fees=fees))
-
-
-def _invoice_row(invoice_id: str) -> Invoice:
-    with read_only() as session:
-        return session.get(Invoice, invoice_id)
-
-
-def _payments(invoice_id: str) -> list[Payment]:
-    with read_only() as session:
-        return list(session.scalars(select(Payment).where(Payment.invoice_id == invoice_id)
-                                    .order_by(Payment.created_at)))
-
-
-def _applied(event_ids) -> dict[str, int]:
-    with read_only() as session:
-        rows = session.execute(select(AppliedProviderEvent.event_id, func.count()).where(
-            AppliedProviderEvent.event_id.in_(list(event_ids))).group_by(AppliedProviderEvent.event_id)).all()
-    return dict(rows)
-
-
-def _wait(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def _delivered(connected: Adyen, event_code: str, psp: str) -> dict:
