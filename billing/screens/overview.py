@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, lazyload
@@ -66,6 +67,12 @@ class FilterLine:
         return " · ".join(f"{key}: {', '.join(values)}" for key, values in self.values)
 
 
+# The daily chart's drawing height (viewBox units) from its top margin to its base line, and the least bar drawn for a
+# day that has usage, so that a small day still shows.
+CHART_BAR_SPAN = Decimal(48)
+BAR_MIN_HEIGHT = Decimal("1.50")
+
+
 @dataclass(frozen=True)
 class DayUsage:
     """One local day of the current period, as a bar of the usage chart."""
@@ -75,6 +82,22 @@ class DayUsage:
     share: Decimal  # of the period's busiest day, 0 to 1 (a negative day draws no bar)
     is_today: bool
     is_future: bool
+
+    # The chart's words and geometry are worked out once here: the widgets redraw every bar on each poll, and doing
+    # it in the template cost several milliseconds per meter (docs/embedding.md, Speed).
+    @cached_property
+    def label(self) -> str:
+        return f"{self.day.day} {self.day.strftime('%b')}"
+
+    @cached_property
+    def units_text(self) -> str:
+        return decimal_str(self.units)
+
+    @cached_property
+    def bar_height(self) -> Decimal:
+        """In the chart's units: the share of the drawing height, at least 1.5 when the day has any usage."""
+        height = self.share * CHART_BAR_SPAN
+        return BAR_MIN_HEIGHT if self.units > 0 and height < BAR_MIN_HEIGHT else height.quantize(Decimal("0.01"))
 
 
 @dataclass(frozen=True)
