@@ -465,6 +465,15 @@ def percentiles(samples_ms: list[float]) -> dict:
             "mean": statistics.fmean(ordered) if ordered else 0}
 
 
+def server_time_ms(response) -> float:
+    """Tally's own time on a request, from its `Server-Timing: app;dur=…` header (web/headers.py)."""
+    timing = response.headers.get("Server-Timing", "")
+    _, found, duration = timing.partition("dur=")
+    if not found:
+        sys.exit(f"bench: no Server-Timing on {response.request.url}")
+    return float(duration.split(";")[0].split(",")[0])
+
+
 def timed(fn, n: int, *, max_seconds: float = 30.0) -> tuple[dict, object]:
     """Latency percentiles (ms) of `n` sequential calls, stopping early after `max_seconds` (n says how many ran)."""
     samples, result = [], None

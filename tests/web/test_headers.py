@@ -1,7 +1,9 @@
-"""`X-Content-Type-Options: nosniff` on every response, whatever answered it: the API (answers and errors),
-signed file downloads (PDF), static files, /health, the admin and the portal. Over real HTTP."""
+"""`X-Content-Type-Options: nosniff` and Tally's `Server-Timing` on every response, whatever answered it: the API
+(answers and errors), signed file downloads (PDF), static files, /health, the admin and the portal. Over real HTTP."""
 
 from __future__ import annotations
+
+import re
 
 import httpx
 
@@ -33,3 +35,5 @@ def test_every_kind_of_response_says_nosniff(live_server, org, billed_customer):
     assert responses["api error"].status_code == 401 and responses["api not found"].status_code == 404
     for name, response in responses.items():
         assert response.headers.get("X-Content-Type-Options") == "nosniff", (name, response.status_code)
+        timing = response.headers.get("Server-Timing", "")
+        assert re.fullmatch(r"app;dur=\d+\.\d", timing), (name, timing)
