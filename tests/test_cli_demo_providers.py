@@ -44,7 +44,7 @@ def _state(cli: Cli) -> dict:
         "methods": rows("SELECT c.external_id, m.provider_code, m.method_type, m.provider_method_id, m.last4, "
                         "m.is_default FROM payment_methods m JOIN customers c ON c.id = m.customer_id"),
         "payments": rows("SELECT c.external_id, p.provider_code, p.provider_payment_id, p.status, p.invoice_id "
-                         "FROM payments p JOIN customers c ON c.id = p.customer_id"),
+                         "FROM payments p JOIN customers c ON c.id = p.customer_id WHERE p.payment_type = 'provider'"),
         "wallets": rows("SELECT c.external_id, w.status, w.balance_cents FROM wallets w "
                         "JOIN customers c ON c.id = w.customer_id"),
         "invoices": rows("SELECT id, status, payment_status FROM invoices"),
@@ -129,7 +129,12 @@ def test_off_leaves_the_fakes_out(cli: Cli, adyen_server: str, gocardless_server
     assert "Adyen:" not in result.stdout and "GoCardless:" not in result.stdout
     assert cli.count("SELECT count(*) FROM payment_providers") == 0
     assert cli.count("SELECT count(*) FROM customers WHERE payment_provider IS NOT NULL") == 0
-    assert cli.count("SELECT count(*) FROM payments") == 0
+    assert cli.count("SELECT count(*) FROM payments WHERE payment_type = 'provider'") == 0
+    # The customers who pay by bank transfer have (manual payments); the late payer has not.
+    assert cli.count("SELECT count(*) FROM payments p JOIN customers c ON c.id = p.customer_id "
+                     "WHERE p.payment_type = 'manual' AND c.external_id = 'orbit'") >= 5
+    assert cli.count("SELECT count(*) FROM payments p JOIN customers c ON c.id = p.customer_id "
+                     "WHERE c.external_id = 'quill'") == 0
     assert cli.count("SELECT count(*) FROM wallets w JOIN customers c ON c.id = w.customer_id "
                      "WHERE c.external_id = 'lumen' AND w.status = 'active'") == 1
 

@@ -99,6 +99,12 @@ class DemoCustomer:
     calls_per_day: float  # mean API-call events on a weekday
     uploads_per_day: float  # mean storage events per day (0: none)
     billing_time: str = "calendar"
+    # How the customer pays when no provider collects: "" (not recorded: the account manager follows it up),
+    # "transfer" (each invoice paid by bank transfer a few days after it was issued) or "late" (nothing paid yet:
+    # its older invoices are overdue). Such customers have 30 days to pay, and `grace_days` keeps their invoices as
+    # drafts that long after a period ends.
+    pays: str = ""
+    grace_days: int = 0
 
 
 CUSTOMERS = [
@@ -112,6 +118,20 @@ CUSTOMERS = [
                  "Madrid", "ES", "scale", 52, 24, 4),
     DemoCustomer("pixelpine", "Pixel & Pine Studio B.V.", "hello@pixelpine.example", "Prinsengracht 263", "1016 GV",
                  "Amsterdam", "NL", "starter", 47, 6, 0),
+    # Customers of longer standing, so that the admin's home has half a year to chart (MRR, collected against
+    # invoiced) and something to chase: a late payer, invoices still in their grace period.
+    DemoCustomer("orbit", "Orbit Logistics Ltd", "accounts@orbitlogistics.example", "30 Finsbury Square", "EC2A 1AG",
+                 "London", "GB", "scale", 185, 30, 5, pays="transfer"),
+    DemoCustomer("kestrel", "Kestrel Health Oy", "laskutus@kestrelhealth.example", "Mannerheimintie 12", "00100",
+                 "Helsinki", "FI", "pro", 160, 16, 2, pays="transfer"),
+    DemoCustomer("meridian", "Meridian Media S.r.l.", "amministrazione@meridianmedia.example", "Via Torino 61",
+                 "20123", "Milan", "IT", "pro", 140, 20, 3, pays="transfer"),
+    DemoCustomer("quill", "Quill & Co. Ltd", "billing@quillco.example", "25 St Stephen's Green", "D02 XF99",
+                 "Dublin", "IE", "starter", 120, 8, 0, pays="late"),
+    DemoCustomer("tundra", "Tundra Games AB", "ekonomi@tundragames.example", "Götgatan 78", "118 30", "Stockholm",
+                 "SE", "scale", 100, 28, 6, pays="transfer", grace_days=10),
+    DemoCustomer("harbor", "Harbor Freight Labs BV", "finance@harborlabs.example", "Meir 78", "2000", "Antwerp", "BE",
+                 "starter", 90, 5, 0, pays="transfer"),
 ]
 
 
@@ -240,6 +260,7 @@ def seed_demo(*, reset: bool = False, stripe_url: str | None = None, host_origin
     events = _seed_events(organization_id, now)
     invoices = _bill_ended_periods(subscription_ids, now)
     _wait_for_jobs()
+    _record_transfers(organization_id, now)
     ensure_demo_wallet(organization_id)  # after the billed periods: the wallet pays from the next invoice on
     connected = _connect_providers(organization_id, stripe_url, adyen_url, gocardless_url)
     host = prepare_demo_host(organization_id, host_origin, host_key_file) if host_origin and host_key_file else None
@@ -593,11 +614,14 @@ def _seed_customers(organization_id: str, now: datetime) -> list[str]:
 
     subscription_ids = []
     for customer in CUSTOMERS:
+        terms = {"net_payment_term": 30} if customer.pays else {}
+        if customer.grace_days:
+            terms["billing_configuration"] = {"invoice_grace_period": customer.grace_days}
         upsert_customer(organization_id=organization_id, data={
             "external_id": customer.external_id, "name": customer.name, "legal_name": customer.name,
             "email": customer.email, "customer_type": "company", "currency": DEMO_CURRENCY,
             "address_line1": customer.address_line1, "zipcode": customer.zipcode, "city": customer.city,
-            "country": customer.country,
+            "country": customer.country, **terms,
         })
         # Subscribed back then, not backdated now: a backdated subscription bills only from the period of its
         # creation (docs/billing.md, Limits), and the demo's history starts at the subscription.
@@ -683,21 +707,28 @@ class _FixedClock:
 
 def _bill_ended_periods(subscription_ids: list[str], now: datetime) -> list[str]:
     """Issue each billing when the billing clock would have, so invoices carry real dates."""
+    from billing.invoicing.actions import finalize_expired_drafts
     from billing.subscriptions.models import Subscription
     from billing.subscriptions.periods import terms_of
     from billing.subscriptions.schedule import billings
 
+    grace_of = {f"sub_{customer.external_id}": customer.grace_days for customer in CUSTOMERS}
     due: dict[datetime, list[str]] = {}
+    grace_ends: set[datetime] = set()  # when drafts kept for a grace period are finalized, as the clock would
     with db.read_only() as session:
         for subscription in session.scalars(sa.select(Subscription).where(Subscription.id.in_(subscription_ids))):
             for billing in billings(terms_of(subscription), now):
                 due.setdefault(billing.boundary, []).append(subscription.id)
+                if grace_of.get(subscription.external_id):
+                    grace_ends.add(billing.boundary + timedelta(days=grace_of[subscription.external_id]))
     invoices: list[str] = []
     real_clock = runtime.clock
     try:
-        for moment in sorted(due):
+        for moment in sorted(due.keys() | {end for end in grace_ends if end <= now}):
             runtime.clock = _FixedClock(moment)
-            for subscription_id in due[moment]:
+            if moment in grace_ends:
+                finalize_expired_drafts(at=moment)
+            for subscription_id in due.get(moment, ()):
                 invoices += bill_subscription(subscription_id=subscription_id, at=moment)
     finally:
         runtime.clock = real_clock
@@ -705,6 +736,32 @@ def _bill_ended_periods(subscription_ids: list[str], now: datetime) -> list[str]
     for subscription_id in subscription_ids:
         invoices += bill_subscription(subscription_id=subscription_id, at=now)
     return invoices
+
+
+def _record_transfers(organization_id: str, now: datetime) -> None:
+    """The bank transfers of the customers who pay that way: each finalized invoice paid in full a few days after it
+    was issued (one still within those days is not paid yet); then the overdue invoices are marked, as the clock's
+    daily run would have."""
+    from billing.invoicing.overdue import mark_overdue_invoices
+    from billing.payments.collection import record_manual_payment
+
+    payers = [customer.external_id for customer in CUSTOMERS if customer.pays == "transfer"]
+    rng = random.Random(SEED)
+    with db.read_only() as session:
+        invoices = session.execute(
+            sa.select(Invoice.id, Invoice.number, Invoice.issuing_date, Invoice.total_amount_cents)
+            .join(Customer, Customer.id == Invoice.customer_id)
+            .where(Invoice.organization_id == organization_id, Customer.external_id.in_(payers),
+                   Invoice.status == "finalized", Invoice.total_amount_cents > 0)
+            .order_by(Invoice.issuing_date, Invoice.number)).all()
+    for invoice_id, number, issued, amount_cents in invoices:
+        paid_on = datetime(issued.year, issued.month, issued.day, 10, tzinfo=UTC) + timedelta(days=rng.randint(3, 12))
+        if paid_on >= now:
+            continue
+        record_manual_payment(organization_id=organization_id, data={
+            "invoice_id": invoice_id, "amount_cents": amount_cents, "reference": f"SEPA transfer {number}",
+            "paid_at": paid_on.isoformat()})
+    mark_overdue_invoices(at=now)
 
 
 def _wait_for_jobs() -> None:
