@@ -13,8 +13,10 @@ from decimal import Decimal
 from billing.catalog.models import Plan
 from billing.customers.models import Customer
 from billing.db import unit_of_work
+from billing.invoicing.failures import BillingFailure
 from billing.invoicing.models import CreditNote, Fee, Invoice
 from billing.subscriptions.models import Subscription
+from billing.wallets.models import Wallet
 
 
 @dataclass
@@ -35,10 +37,10 @@ class Bookkeeper:
     def __init__(self, organization_id: str):
         self.books = Books(organization_id, {}, {}, {})
 
-    def customer(self, external_id: str, currency: str = "EUR") -> str:
+    def customer(self, external_id: str, currency: str = "EUR", grace_days: int | None = None) -> str:
         with unit_of_work() as uow:
             row = Customer(organization_id=self.books.organization_id, external_id=external_id,
-                           name=external_id.title(), currency=currency)
+                           name=external_id.title(), currency=currency, invoice_grace_period=grace_days)
             uow.session.add(row)
             uow.session.flush()
             self.books.customers[external_id] = row.id
@@ -106,18 +108,28 @@ class Bookkeeper:
                                        total_amount_cents=refund_cents, refund_amount_cents=refund_cents,
                                        refund_status="succeeded"))
 
+    def wallet(self, customer: str, balance_cents: int, currency: str = "EUR") -> None:
+        with unit_of_work() as uow:
+            uow.session.add(Wallet(organization_id=self.books.organization_id,
+                                   customer_id=self.books.customers[customer], name="Prepaid credits",
+                                   currency=currency, rate_amount=Decimal(1),
+                                   credits_balance=Decimal(balance_cents) / 100, balance_cents=balance_cents))
+
+    def billing_failure(self, subscription: str, at: datetime) -> None:
+        with unit_of_work() as uow:
+            uow.session.add(BillingFailure(organization_id=self.books.organization_id,
+                                           subscription_id=self.books.subscriptions[subscription], step="billing",
+                                           reason="InvalidProperties: no amount", first_failed_at=at,
+                                           last_failed_at=at))
+
 
 def build_books(organization_id: str) -> Books:
-    """Two customers over September to November 2026 (the tests' clock stands at 10 November 2026, UTC).
-
-    Known figures (EUR unless said):
-      MRR  Sep 10_000 + 2_000 = 12_000 · Oct 10_000 + 2_000 + weekly 1_000×52/12 = 16_333 · Nov 10_000 + 2_000 = 12_000
-           (monthly 10_000 with 500 coupons off and 500 taxes; the yearly advance fee of 24_000 issued in August
-           spreads 2_000 a month over August to July; the weekly subscription billed 1_000 twice in October)
-      gross revenue  Sep 10_000+24_000… see the tests.
-    """
+    """Three customers over August to November 2026 (the tests' clock stands at 10 November 2026, UTC): subscription
+    fees monthly, yearly in advance and weekly, usage fees with coupons, a refund, a fee without invoice, a draft, a
+    voided invoice, overdue and failed payments, a wallet running low and a subscription that could not be billed.
+    The figures each report must give are written in tests/api/test_analytics_api.py."""
     keeper = Bookkeeper(organization_id)
-    keeper.customer("acme")
+    keeper.customer("acme", grace_days=10)
     keeper.customer("globex")
     keeper.customer("initech", currency="USD")
     keeper.subscription("acme_monthly", "acme", interval="monthly", amount_cents=10_000)
@@ -151,4 +163,7 @@ def build_books(organization_id: str) -> Books:
                    fees=[{"fee_type": "subscription", "subscription": "initech_monthly", "amount_cents": 5_000}])
     keeper.refund("sep", "acme", 3_000, date(2026, 9, 20))
     keeper.instant_fee("acme_monthly", "api_calls", 700, datetime(2026, 10, 31, 23, 30, tzinfo=UTC))
+    keeper.wallet("globex", 400)
+    keeper.wallet("acme", 50_000)
+    keeper.billing_failure("globex_weekly", datetime(2026, 11, 9, 1, tzinfo=UTC))
     return keeper.books

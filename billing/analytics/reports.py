@@ -229,3 +229,29 @@ def totals_by_currency(rows: Iterable[GrossRevenueMonth | MrrMonth], month: date
     """A report's amount per currency in one month (the dashboard's this-month-against-last figures)."""
     return {row.currency: row.amount_cents or 0 for row in rows if row.month == month and row.currency}
 
+
+
+@dataclass(frozen=True)
+class CustomerRevenue:
+    customer_id: str
+    external_customer_id: str
+    name: str | None
+    currency: str
+    amount_cents: int
+    invoices_count: int
+
+
+def top_customers(*, organization_id: str, filters: Filters = Filters(), limit: int = 5) -> list[CustomerRevenue]:
+    """The customers invoiced the most in the report's months (gross revenue's invoices, per customer)."""
+    with read_only() as session:
+        months = _months(session, organization_id, filters)
+        _bucket, in_months = months.of_date(Invoice.issuing_date)
+        amount = func.sum(Invoice.total_amount_cents)
+        query = (select(Customer.id, Customer.external_id, Customer.name, Invoice.currency, amount, func.count())
+                 .join(Customer, Customer.id == Invoice.customer_id).where(in_months))
+        query = _finalized_invoices(query, organization_id, Filters(currency=filters.currency))
+        if filters.external_customer_id is not None:
+            query = query.where(Customer.external_id == filters.external_customer_id)
+        query = (query.group_by(Customer.id, Customer.external_id, Customer.name, Invoice.currency)
+                 .order_by(amount.desc(), Customer.external_id).limit(limit))
+        return [CustomerRevenue(*row[:4], int(row[4]), row[5]) for row in session.execute(query)]
