@@ -6,13 +6,12 @@ With TALLY_SCREENSHOTS=<dir>, the home is also captured at 1280 and 390 px wide.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from billing.organizations.services import create_admin, create_organization
 from tests.analytics_data import build_books
+from tests.e2e.screens import look_at
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +39,7 @@ def test_home_after_sign_in_with_its_figures_and_periods(page: Page, live_server
     mrr_bars = page.locator("#chart-mrr-svg g.month")
     expect(mrr_bars).to_have_count(6)
     expect(page.get_by_role("img", name="Monthly recurring revenue, June 2026 to November 2026")).to_be_visible()
-    _screenshots(page, "admin-home")
+    look_at(page, "admin-home")
 
     revenue_before = page.locator("#chart-revenue").inner_html()
     page.get_by_label("Period").first.select_option("12")
@@ -59,13 +58,3 @@ def test_home_after_sign_in_with_its_figures_and_periods(page: Page, live_server
     expect(page.locator('#chart-mrr-svg g.month[data-month="2026-10-01"]')).to_have_attribute("data-amount", "5000")
     expect(page.locator("#chart-customers-table")).to_contain_text("Initech")
     assert problems == []
-
-
-def _screenshots(page: Page, name: str) -> None:
-    target = os.environ.get("TALLY_SCREENSHOTS")
-    if not target:
-        return
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        page.screenshot(path=os.path.join(target, f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})
