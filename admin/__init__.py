@@ -9,6 +9,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     discount_views,
     dunning_views,
     embedding_views,
+    home_views,
     invoice_views,
     metric_views,
     overdue_views,

@@ -27,14 +27,14 @@ def _local_path_or_none(target: str | None) -> str | None:
 @admin_blueprint.route("/login", methods=["GET", "POST"])
 def login() -> ResponseReturnValue:
     if current_user.is_authenticated:
-        return redirect(url_for("admin.customers"))
+        return redirect(url_for("admin.home"))
     form = LoginForm()
     refused = False
     if form.validate_on_submit():
         user = authenticate_user(email=form.email.data, password=form.password.data)
         if user is not None:
             login_user(AccountManager.from_signed_in(user))
-            return redirect(_local_path_or_none(request.args.get("next")) or url_for("admin.customers"))
+            return redirect(_local_path_or_none(request.args.get("next")) or url_for("admin.home"))
         refused = True
     status = 401 if refused else 200
     return render_template("admin/login.html", form=form, refused=refused), status

@@ -3,7 +3,7 @@ events, portal link) and invoice PDFs. The page's sections are templates of thei
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import abort, request
 from flask.typing import ResponseReturnValue
 
 import wording
@@ -46,11 +46,6 @@ SECTION_OF_BLOCK = {
 }
 INVOICES_PER_PAGE = 20
 EVENTS_PER_PAGE = 20
-
-
-@admin_blueprint.get("/")
-def home() -> ResponseReturnValue:
-    return redirect(url_for("admin.customers"))
 
 
 @admin_blueprint.get("/customers")

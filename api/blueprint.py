@@ -41,6 +41,7 @@ def organization_gone(response: Response) -> Response:
 
 from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)
     add_ons,
+    analytics,
     billable_metrics,
     coupons,
     credit_notes,

@@ -14,6 +14,7 @@ from typing import Any
 from flask import jsonify
 
 from api.blueprint import api_blueprint as bp
+from billing.analytics.months import MAX_MONTHS
 from billing.catalog.charges import REGROUP_PAID_FEES
 from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
 from billing.embedding.services import MAX_TTL as EMBED_MAX_TTL
@@ -297,6 +298,11 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "EstimatedCreditNote": ("lago_invoice_id", "items"),
     "Fee": ("lago_id", "amount_cents", "amount_currency", "payment_status"),
     "FeeEstimate": ("amount_cents", "amount_currency"),
+    "Mrr": ("month", "currency", "amount_cents"),
+    "GrossRevenue": ("month", "currency", "amount_cents", "invoices_count"),
+    "InvoicedUsage": ("month", "code", "currency", "amount_cents"),
+    "OverdueBalance": ("month", "currency", "amount_cents", "lago_invoice_ids"),
+    "InvoiceCollection": ("month", "currency", "payment_status", "invoices_count", "amount_cents"),
     "WebhookEndpoint": ("lago_id", "webhook_url", "signature_algo"),
     "CustomerUsage": ("from_datetime", "to_datetime", "currency", "amount_cents", "charges_usage"),
     "PortalUrl": ("portal_url",),
@@ -353,7 +359,8 @@ def _query_parameter(name: str) -> Schema:
         "page": _integer(1, MAX_PAGE), "per_page": _integer(1, MAX_PER_PAGE), "periods_count": _integer(1, MAX_PERIODS),
         "timestamp_from": _datetime(), "timestamp_to": _datetime(), "pay_in_advance": _boolean(),
         "payment_overdue": _boolean(), "payment_status": _choice(PAYMENT_STATUSES), "currency": _currency(),
-        "status": _string(), "on_termination_credit_note": _choice(("credit", "refund", "skip")),
+        "months": _integer(0, MAX_MONTHS), "status": _string(),
+        "on_termination_credit_note": _choice(("credit", "refund", "skip")),
         "on_termination_invoice": _choice(("generate", "skip")),
     }
     return {"name": name, "in": "query", "required": False, "schema": shapes.get(name, _string())}
@@ -514,6 +521,16 @@ def _paths() -> dict[str, Schema]:
         "estimate_event_fees", "Estimate the fees of a pay-in-advance event", _answer_all("fees", "FeeEstimate"),
         body=_json_body("event", "EventInput"))}
     paths["/events/{transaction_id}"] = {"get": op("get_event", "Get an event", _answer("event", "Event"))}
+
+    for report, root, schema, summary in (
+            ("mrr", "mrrs", "Mrr", "Monthly recurring revenue per month and currency"),
+            ("gross_revenue", "gross_revenues", "GrossRevenue", "Revenue invoiced per month and currency"),
+            ("invoiced_usage", "invoiced_usages", "InvoicedUsage", "Usage invoiced per month, metric and currency"),
+            ("overdue_balance", "overdue_balances", "OverdueBalance", "What overdue invoices owe, per month due"),
+            ("invoice_collection", "invoice_collections", "InvoiceCollection",
+             "Finalized invoices per month, currency and payment status")):
+        paths[f"/analytics/{report}"] = {"get": op(f"list_{root}", summary, _answer_all(root, schema),
+                                                   query=("currency", "months", "external_customer_id"))}
 
     paths["/fees"] = {"get": op("list_fees", "List fees", _answer("fees", "Fee", many=True),
                                 query=("external_subscription_id", "external_customer_id", "pay_in_advance",

@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     def index():
         from flask import redirect, url_for
 
-        return redirect(url_for("admin.customers"))
+        return redirect(url_for("admin.home"))
 
     @app.get("/favicon.ico")
     def favicon():

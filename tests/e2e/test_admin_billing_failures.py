@@ -5,13 +5,12 @@ With TALLY_SCREENSHOTS=<dir>, the list is also captured at 1280 and 390 px wide.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from billing.clock import run_billing_clock
 from billing.organizations.services import create_admin
+from tests.e2e.screens import look_at
 from tests.integration.billing_failure_setup import corrupt, repair, subscribe_to, two_plans
 
 pytestmark = pytest.mark.browser
@@ -43,7 +42,7 @@ def test_retry_now_from_the_could_not_bill_list(page: Page, live_server, org, cl
     rows = page.locator("tr[data-failure]")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("InvalidProperties")
-    _screenshots(page, "could-not-bill")
+    look_at(page, "could-not-bill")
 
     rows.first.get_by_role("button", name="Retry now").click()
     expect(page.get_by_role("alert")).to_contain_text("It failed again: InvalidProperties")
@@ -56,13 +55,3 @@ def test_retry_now_from_the_could_not_bill_list(page: Page, live_server, org, cl
     expect(page.get_by_text("Every subscription was billed")).to_be_visible()
     expect(nav.locator("#nav-failure-count")).to_have_text("")
     assert problems == []
-
-
-def _screenshots(page: Page, name: str) -> None:
-    target = os.environ.get("TALLY_SCREENSHOTS")
-    if not target:
-        return
-    for width in (1280, 390):
-        page.set_viewport_size({"width": width, "height": 800})
-        page.screenshot(path=os.path.join(target, f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 800})

@@ -60,6 +60,7 @@ def test_see_the_overdue_balance_filter_the_invoices_and_request_payment(page: P
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Customers").click()
     page.get_by_role("link", name="Alice Corp").click()
 
     expect(page.locator('[data-overdue-currency="EUR"]')).to_contain_text("€165.50")

@@ -33,7 +33,7 @@ def test_every_admin_screen_requires_login(client, alice):
                  f"/admin/customers/{alice.id}/portal-link",
                  f"/admin/customers/{alice.id}/invoices/{alice.invoice_id}.pdf"):
         assert _is_login_redirect(client.get(path)), path
-    assert client.get("/").headers["Location"] == "/admin/customers"
+    assert client.get("/").headers["Location"] == "/admin/"
 
 
 def test_an_htmx_request_without_a_session_is_sent_to_the_login_page(client, alice):
@@ -52,7 +52,7 @@ def test_a_wrong_password_is_refused(client, account_manager):
 def test_login_lists_the_organizations_customers_and_logout_ends_the_session(client, account_manager, alice,
                                                                              globex_customer):
     response = sign_in(client, account_manager)
-    assert response.status_code == 302 and response.headers["Location"] == "/admin/customers"
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/"
 
     html = client.get("/admin/customers").get_data(as_text=True)
     assert "Alice Corp" in html and account_manager in html
@@ -72,7 +72,7 @@ def test_login_returns_to_the_page_asked_for_but_never_to_another_site(client, a
     for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
         token = csrf_token_in(client.get("/admin/login").get_data(as_text=True))
         response = client.post("/admin/login", query_string={"next": target}, data={**form, "csrf_token": token})
-        assert response.headers["Location"] == "/admin/customers", target
+        assert response.headers["Location"] == "/admin/", target
         sign_out(client)
 
 
