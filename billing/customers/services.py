@@ -208,6 +208,12 @@ def upsert_customer(*, organization_id: str, data: Mapping[str, object]) -> Cust
         return customer
 
 
+def customer_exists(*, organization_id: str, external_id: str) -> bool:
+    """Whether a live customer has this external_id."""
+    with read_only() as session:
+        return find_customer(session, organization_id, external_id) is not None
+
+
 def get_customer(*, organization_id: str, external_id: str) -> Customer:
     with read_only() as session:
         return get_customer_in(session, organization_id, external_id)
