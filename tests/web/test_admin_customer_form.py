@@ -182,3 +182,33 @@ def test_the_forms_require_a_csrf_token(signed_in, org):
     edited = signed_in.post(f"/admin/customers/{customer.id}/edit", data={**EMPTY_FORM, "name": "Changed"})
     assert created.status_code == 400 and edited.status_code == 400
     assert _customers(org.id) == 1 and get_customer(organization_id=org.id, external_id="acme").name == "Acme"
+
+
+def test_a_new_customer_is_linked_to_a_connected_provider_and_an_edit_leaves_the_link_alone(signed_in, org,
+                                                                                           run_jobs):
+    from billing.payments import providers
+
+    providers.connect_provider(organization_id=org.id, kind="fake", code="fake_main", settings={})
+    form = signed_in.get("/admin/customers/new").get_data(as_text=True)
+    assert '<option value="fake_main">' in form
+    response = signed_in.post("/admin/customers/new", data=_form(
+        signed_in, "/admin/customers/new", external_id="paying", name="Paying", currency="EUR",
+        provider_code="fake_main", link="create"))
+    assert response.status_code == 303
+    run_jobs()  # the provider's customer is created by a job, as for the API
+    linked = get_customer(organization_id=org.id, external_id="paying")
+    assert (linked.payment_provider, linked.payment_provider_code, linked.sync_with_provider) == (
+        "fake", "fake_main", True)
+    assert linked.payment_provider_customer_id and linked.payment_provider_customer_id.startswith("cus_")
+
+    url = f"/admin/customers/{linked.id}/edit"
+    page = signed_in.get(url).get_data(as_text=True)
+    assert re.search(r'<option selected value="fake_main">|<option value="fake_main" selected>', page)
+    data = _form(signed_in, url, name="Paying Ltd", currency="EUR", provider_code="fake_main", link="existing",
+                 provider_customer_id=linked.payment_provider_customer_id)
+    assert signed_in.post(url, data=data).status_code == 303
+    run_jobs()
+    edited = get_customer(organization_id=org.id, external_id="paying")
+    assert edited.name == "Paying Ltd"
+    assert (edited.payment_provider_code, edited.payment_provider_customer_id) == (
+        "fake_main", linked.payment_provider_customer_id)
