@@ -49,8 +49,11 @@ def _save(form: CustomerForm, *, external_id: str, current: payment_screens.Cust
         return upsert_customer(organization_id=organization_id(), data=data), {}
     except ValidationFailed as failed:
         return None, words.customer_errors(failed.details)
-    except NotFound as missing:  # a tax deleted since the form was shown
-        return None, words.customer_errors({"tax_codes": [f"{missing.resource}_not_found"]})
+    except NotFound as missing:
+        if missing.resource != "tax":
+            raise
+        # A tax deleted since the form was shown (Lago answers an unknown tax code with 404 tax_not_found).
+        return None, words.customer_errors({"tax_codes": ["tax_not_found"]})
 
 
 def _saved(customer: Customer, notice: str) -> ResponseReturnValue:
@@ -89,5 +92,4 @@ def customer_edit(customer_id: str) -> ResponseReturnValue:
         saved_customer, errors = _save(form, external_id=customer.external_id, current=link, connected=connected)
         if saved_customer is not None:
             return _saved(saved_customer, "customer_saved")
-    form.external_id.data = customer.external_id  # never changes: shown, not sent
     return _render_form(form, customer, errors, connected)

@@ -212,3 +212,12 @@ def test_a_new_customer_is_linked_to_a_connected_provider_and_an_edit_leaves_the
     assert edited.name == "Paying Ltd"
     assert (edited.payment_provider_code, edited.payment_provider_customer_id) == (
         "fake_main", linked.payment_provider_customer_id)
+
+
+def test_a_tax_deleted_since_the_form_was_shown_is_refused_by_the_taxes(signed_in, org):
+    data = _form(signed_in, "/admin/customers/new", external_id="taxed", name="Taxed", tax_codes=["gone"])
+    response = signed_in.post("/admin/customers/new", data=data)
+    assert response.status_code == 422
+    assert _field_error(response.get_data(as_text=True), "tax_codes") == (
+        "One of these taxes no longer exists: reload the page")
+    assert _customers(org.id) == 0
