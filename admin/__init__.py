@@ -4,6 +4,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     add_on_views,
     auth_views,
     billing_failure_views,
+    customer_form_views,
     customer_payment_views,
     customer_views,
     discount_views,

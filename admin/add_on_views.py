@@ -77,8 +77,7 @@ def _render_form(form: AddOnForm, add_on, errors: dict[str, list[str]]) -> Respo
              for message in messages]
     taxes = list_taxes(organization_id=organization_id(), per_page=100).items
     return render_page(ADD_ON_FORM_PAGE, "add_on_form", status=refused_status() if errors else 200, form=form,
-                       add_on=add_on, errors=errors, other_errors=other, taxes=taxes,
-                       chosen=set(form.tax_codes.data or []))
+                       add_on=add_on, errors=errors, other_errors=other, taxes=taxes)
 
 
 def _saved(message: str) -> ResponseReturnValue:

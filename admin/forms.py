@@ -182,6 +182,48 @@ class CustomerPaymentForm(FlaskForm):
     provider_customer_id = StringField("Provider customer id", validators=[Length(max=255)])
 
 
+class CustomerForm(CustomerPaymentForm):
+    """A customer's details, taxes and payment provider, saved through upsert_customer as the API's are: its
+    reasons are shown next to each field. The external id is typed on creation only."""
+
+    external_id = StringField("External id")
+    name = StringField("Name")
+    legal_name = StringField("Legal name")
+    legal_number = StringField("Legal number")
+    tax_identification_number = StringField("Tax identification number")
+    email = StringField("Email", render_kw={"type": "email", "autocomplete": "off"})
+    phone = StringField("Phone", render_kw={"type": "tel", "autocomplete": "off"})
+    currency = StringField("Currency", render_kw={"maxlength": 3, "autocapitalize": "characters"})
+    timezone = StringField("Time zone")
+    document_locale = StringField("Language of documents", render_kw={"maxlength": 2})
+    invoice_grace_period = StringField("Grace period (days)", render_kw={"inputmode": "numeric"})
+    net_payment_term = StringField("Payment term (days)", render_kw={"inputmode": "numeric"})
+    address_line1 = StringField("Address line 1")
+    address_line2 = StringField("Address line 2")
+    zipcode = StringField("Postal code")
+    city = StringField("City")
+    state = StringField("State or region")
+    country = StringField("Country", render_kw={"maxlength": 2, "autocapitalize": "characters"})
+    shipping_address_line1 = StringField("Address line 1")
+    shipping_address_line2 = StringField("Address line 2")
+    shipping_zipcode = StringField("Postal code")
+    shipping_city = StringField("City")
+    shipping_state = StringField("State or region")
+    shipping_country = StringField("Country", render_kw={"maxlength": 2, "autocapitalize": "characters"})
+    tax_codes = SelectMultipleField("Taxes", validate_choice=False, choices=[])
+
+
+class WebhookEndpointForm(FlaskForm):
+    """A webhook endpoint (Lago's webhook_endpoint); the webhook service checks the address and the types."""
+
+    webhook_url = StringField("URL", render_kw={"type": "url", "autocomplete": "off"})
+    name = StringField("Name")
+    signature_algo = SelectField("Signature", validate_choice=False, choices=[
+        SelectChoice("hmac", "HMAC (X-Lago-Signature: base64 HMAC-SHA256 of the body)"),
+        SelectChoice("jwt", "JWT (RS256, verified with the organization's public key)")])
+    event_types = TextAreaField("Webhook types")
+
+
 class RecordPaymentForm(FlaskForm):
     """A payment received outside the provider (a transfer, a cheque): collection.record_manual_payment."""
 

@@ -16,6 +16,8 @@ _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
 # ISO 3166 alpha-2 country codes (CLDR's two-letter regions, less its "unknown" and grouping codes).
 _COUNTRIES = frozenset(code for code in Locale("en").territories
                        if len(code) == 2 and code.isalpha() and code not in {"ZZ", "QO", "EU", "EZ", "UN", "XA", "XB"})
+# ISO 639-1 language codes (CLDR's two-letter languages), as Lago's document_locale.
+_LANGUAGES = frozenset(code for code in Locale("en").languages if len(code) == 2 and code.isalpha())
 
 # NOTE: the ranges every field of the API is held to (docs/billing.md, "Limits"). One table, read by
 # the Checker below, the services and the OpenAPI document (api/openapi.py), so a limit is stated
@@ -175,6 +177,16 @@ class Checker:
             self.fail(field, "country_code_invalid")
             return None
         return value.strip().upper()
+
+    def language(self, field: str) -> str | None:
+        """An ISO 639-1 language code, lower-cased (Lago's document_locale)."""
+        value = self.data.get(field)
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or value.strip().lower() not in _LANGUAGES:
+            self.fail(field, "value_is_invalid")
+            return None
+        return value.strip().lower()
 
     def metadata(self, field: str = "metadata") -> list[dict] | None:
         """Lago's customer metadata: up to MAX_METADATA_COUNT `{key, value, display_in_invoice}`, unique keys of

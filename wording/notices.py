@@ -18,6 +18,13 @@ NOTICES = {
     "add_on_deleted": N_("Add-on “{name}” deleted."),
     "tax_created": N_("Tax “{name}” created."),
     "coupon_created": N_("Coupon “{name}” created."),
+    # customers and webhook endpoints
+    "customer_created": N_("Customer “{name}” created."),
+    "customer_saved": N_("Customer “{name}” saved."),
+    "webhook_endpoint_created": N_("Endpoint {url} added: it receives the webhooks from now on."),
+    "webhook_endpoint_saved": N_("Endpoint {url} saved."),
+    "webhook_endpoint_deleted": N_("Endpoint {url} deleted: nothing more is sent to it."),
+    "webhook_test_sent": N_("Test webhook sent to {url}: its delivery is at the top of the log below."),
     # an invoice
     "invoice_refreshed": N_("Refreshed from the current usage."),
     "invoice_voided": N_("Voided: it keeps its number and is no longer due."),

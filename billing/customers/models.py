@@ -43,6 +43,15 @@ class Customer(Base):
     legal_name: Mapped[str | None] = mapped_column(String(255))
     legal_number: Mapped[str | None] = mapped_column(String(255))
     tax_identification_number: Mapped[str | None] = mapped_column(String(255))
+    # Lago's shipping_address: where goods go when it is not the billing address above.
+    shipping_address_line1: Mapped[str | None] = mapped_column(String(255))
+    shipping_address_line2: Mapped[str | None] = mapped_column(String(255))
+    shipping_city: Mapped[str | None] = mapped_column(String(255))
+    shipping_state: Mapped[str | None] = mapped_column(String(255))
+    shipping_zipcode: Mapped[str | None] = mapped_column(String(64))
+    shipping_country: Mapped[str | None] = mapped_column(String(2))
+    # Lago's billing_configuration.document_locale (ISO 639-1, e.g. "fr"); None: the organization's.
+    document_locale: Mapped[str | None] = mapped_column(String(16))
     # Overrides of the organization's invoicing settings; None means "inherit".
     invoice_grace_period: Mapped[int | None]
     net_payment_term: Mapped[int | None]

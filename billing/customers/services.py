@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing import serializers
 from billing.catalog.taxes import taxes_for_codes
 from billing.customers.events import CustomerDunningSettingsChanged, CustomerPaymentSettingsChanged
 from billing.customers.models import Customer
@@ -18,10 +19,12 @@ from billing.organizations.services import next_in_sequence
 from billing.pagination import Page, paginate
 from billing.subscriptions.models import Subscription
 from billing.validation import MAX_STRING, Checker
+from billing.webhooks import services as webhooks
 
 _TEXT_FIELDS = ("name", "firstname", "lastname", "email", "phone", "url", "address_line1", "address_line2", "city",
                 "state", "zipcode", "legal_name", "legal_number", "tax_identification_number")
 _NARROW_FIELDS = {"phone": 64, "zipcode": 64}  # their columns' width
+_ADDRESS_FIELDS = ("address_line1", "address_line2", "city", "state", "zipcode")
 
 
 def find_customer(session: Session, organization_id: str, external_id: str) -> Customer | None:
@@ -66,14 +69,18 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         nested = Checker(billing)
         grace = nested.days("invoice_grace_period")
         payment_settings = _payment_settings(nested, billing)
-        for field, reasons in nested.errors.items():  # reported, never silently dropped
-            for reason in reasons:
-                check.fail(f"billing_configuration.{field}", reason)
+        if "document_locale" in billing:
+            values["document_locale"] = nested.language("document_locale")
+        _report_nested(check, "billing_configuration", nested)
         if grace is not None:
             values["invoice_grace_period"] = grace
         values.update(payment_settings)
     elif data.get("billing_configuration") is not None:
         check.fail("billing_configuration", "invalid_type")
+    if isinstance(data.get("shipping_address"), Mapping):
+        values.update(_shipping_address(check, data["shipping_address"]))
+    elif data.get("shipping_address") is not None:
+        check.fail("shipping_address", "invalid_type")
     dunning = _dunning_settings(check, data)
     if "metadata" in data:
         metadata = check.metadata("metadata")
@@ -94,6 +101,26 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         # Dunning knows the campaigns: it finds the one named, or refuses the code (billing.dunning.campaigns).
         session.flush()
         publish(session, CustomerDunningSettingsChanged(customer, **dunning))
+
+
+def _report_nested(check: Checker, prefix: str, nested: Checker) -> None:
+    """The reasons found inside an object, reported on `prefix.field` (never silently dropped)."""
+    for field, reasons in nested.errors.items():
+        for reason in reasons:
+            check.fail(f"{prefix}.{field}", reason)
+
+
+def _shipping_address(check: Checker, address: Mapping[str, object]) -> dict[str, object]:
+    """Lago's shipping_address object as the customer's shipping_* columns (the fields present only)."""
+    nested = Checker(address)
+    values: dict[str, object] = {}
+    for field in _ADDRESS_FIELDS:
+        if field in address:
+            values[f"shipping_{field}"] = nested.string(field, max_length=_NARROW_FIELDS.get(field, MAX_STRING))
+    if "country" in address:
+        values["shipping_country"] = nested.country("country")
+    _report_nested(check, "shipping_address", nested)
+    return values
 
 
 def _dunning_settings(check: Checker, data: Mapping[str, object]) -> dict[str, object] | None:
@@ -166,6 +193,7 @@ def upsert_customer(*, organization_id: str, data: Mapping[str, object]) -> Cust
     check.done()
     with unit_of_work() as uow:
         customer = find_customer(uow.session, organization_id, external_id)
+        created = customer is None
         if customer is None:
             customer = Customer(organization_id=organization_id, external_id=external_id,
                                 sequential_id=next_in_sequence(uow.session, f"customer:{organization_id}"))
@@ -174,7 +202,16 @@ def upsert_customer(*, organization_id: str, data: Mapping[str, object]) -> Cust
         customer.updated_at = utcnow()
         uow.session.flush()
         uow.session.refresh(customer)
+        # NOTE: Lago sends customer.created and customer.updated from its create-or-update endpoint.
+        webhooks.emit(uow.session, organization_id, webhooks.CUSTOMER_CREATED if created else webhooks.CUSTOMER_UPDATED,
+                      "customer", lambda: serializers.customer(customer), object_id=customer.id)
         return customer
+
+
+def customer_exists(*, organization_id: str, external_id: str) -> bool:
+    """Whether a live customer has this external_id."""
+    with read_only() as session:
+        return find_customer(session, organization_id, external_id) is not None
 
 
 def get_customer(*, organization_id: str, external_id: str) -> Customer:

@@ -181,6 +181,12 @@ def get_organization(session: Session, organization_id: str) -> Organization:
     return org
 
 
+def read_organization(*, organization_id: str) -> Organization:
+    """The organization's settings (its defaults for customers: timezone, grace period, payment term)."""
+    with read_only() as session:
+        return get_organization(session, organization_id)
+
+
 def find_organization_by_name(name: str) -> str | None:
     with read_only() as session:
         query = select(Organization.id).where(Organization.name == name).order_by(Organization.created_at)

@@ -49,6 +49,16 @@ class CustomerSummary:
     timezone: str
     created_at: datetime
     organization_name: str
+    legal_number: str | None = None
+    tax_identification_number: str | None = None
+    shipping_address: str = ""
+    shipping_country: str | None = None
+    document_locale: str | None = None
+    invoice_grace_period: int | None = None  # the customer's own; None: the organization's applies
+    net_payment_term: int | None = None
+    applicable_grace_period: int = 0
+    applicable_net_payment_term: int = 0
+    tax_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -189,7 +199,7 @@ class InvoiceRow:
 def _find_customer(session: Session, organization_id: str, customer_id: str) -> Customer:
     customer = session.scalar(select(Customer).where(
         Customer.organization_id == organization_id, Customer.id == customer_id, Customer.deleted_at.is_(None))
-        .options(lazyload(Customer.taxes)))  # no screen read here shows them: not a second round trip
+        .options(lazyload(Customer.taxes)))  # read by the summary only (the profile shows them), when it asks
     if customer is None:
         raise NotFound("customer")
     return customer
@@ -199,10 +209,18 @@ def customer_summary(*, organization_id: str, customer_id: str) -> CustomerSumma
     with read_only() as session:
         c = _find_customer(session, organization_id, customer_id)
         address = ", ".join(part for part in (c.address_line1, c.address_line2, c.zipcode, c.city, c.state) if part)
+        shipping = ", ".join(part for part in (c.shipping_address_line1, c.shipping_address_line2, c.shipping_zipcode,
+                                               c.shipping_city, c.shipping_state) if part)
         return CustomerSummary(id=c.id, external_id=c.external_id, name=c.display_name, legal_name=c.legal_name,
                                email=c.email, phone=c.phone, address=address, country=c.country, currency=c.currency,
                                timezone=c.applicable_timezone, created_at=c.created_at,
-                               organization_name=c.organization.name)
+                               organization_name=c.organization.name, legal_number=c.legal_number,
+                               tax_identification_number=c.tax_identification_number, shipping_address=shipping,
+                               shipping_country=c.shipping_country, document_locale=c.document_locale,
+                               invoice_grace_period=c.invoice_grace_period, net_payment_term=c.net_payment_term,
+                               applicable_grace_period=c.applicable_grace_period,
+                               applicable_net_payment_term=c.applicable_net_payment_term,
+                               tax_codes=tuple(t.code for t in c.taxes))
 
 
 def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_only: bool) -> list[SubscriptionUsage]:

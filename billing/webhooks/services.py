@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing import outbox
+from billing import outbox, serializers
 from billing.db import new_id, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.organizations.models import Organization
@@ -54,9 +54,12 @@ FEE_CREATED = "fee.created"
 WALLET_TRANSACTION_CREATED = "wallet_transaction.created"
 WALLET_TRANSACTION_UPDATED = "wallet_transaction.updated"
 WALLET_DEPLETED_ONGOING_BALANCE = "wallet.depleted_ongoing_balance"
+CUSTOMER_CREATED = "customer.created"
+CUSTOMER_UPDATED = "customer.updated"
+WEBHOOK_ENDPOINT_TEST = "webhook_endpoint.test"  # Tally's own: the admin's "Send test"
 EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, INVOICE_ONE_OFF_CREATED, CREDIT_NOTE_CREATED,
                  SUBSCRIPTION_STARTED, SUBSCRIPTION_TERMINATED, FEE_CREATED, WALLET_TRANSACTION_CREATED,
-                 WALLET_TRANSACTION_UPDATED, WALLET_DEPLETED_ONGOING_BALANCE)
+                 WALLET_TRANSACTION_UPDATED, WALLET_DEPLETED_ONGOING_BALANCE, CUSTOMER_CREATED, CUSTOMER_UPDATED)
 
 
 # ---------------------------------------------------------------- endpoints
@@ -228,8 +231,14 @@ def emit(session: Session, organization_id: str, webhook_type: str, object_type:
     endpoints = [e for e in endpoints if not e.event_types or webhook_type in e.event_types]
     if not endpoints:
         return []
-    if callable(payload):
-        payload = payload()
+    return _record_deliveries(session, organization_id, webhook_type, object_type,
+                              payload() if callable(payload) else payload, object_id=object_id, endpoints=endpoints)
+
+
+def _record_deliveries(session: Session, organization_id: str, webhook_type: str, object_type: str,
+                       payload: Mapping[str, object], *, object_id: str | None,
+                       endpoints: Sequence[WebhookEndpoint]) -> list[str]:
+    """One pending delivery of this body per endpoint given, asked for after the caller's commit."""
     body = json.dumps({"webhook_type": webhook_type, "object_type": object_type,
                        "organization_id": organization_id, object_type: payload},
                       separators=(",", ":"), ensure_ascii=False)
@@ -243,6 +252,20 @@ def emit(session: Session, organization_id: str, webhook_type: str, object_type:
     ids = [d.id for d in deliveries]
     OUTBOX.ask_after_commit(session, ids)
     return ids
+
+
+def send_test_webhook(*, organization_id: str, endpoint_id: str) -> str:
+    """Send the endpoint a signed `webhook_endpoint.test` through the outbox, as any webhook (logged with its
+    attempts); returns the delivery's id.
+
+    NOTE: Lago has no test webhook; this one is Tally's own. It reaches the endpoint whatever its `event_types`.
+    """
+    with unit_of_work() as uow:
+        endpoint = _get_in(uow.session, organization_id, endpoint_id)
+        payload = {**serializers.webhook_endpoint(endpoint), "sent_at": serializers.iso(runtime.clock.now())}
+        [delivery_id] = _record_deliveries(uow.session, organization_id, WEBHOOK_ENDPOINT_TEST, "webhook_endpoint",
+                                           payload, object_id=endpoint.id, endpoints=[endpoint])
+        return delivery_id
 
 
 def organization_endpoints(session: Session, organization_id: str) -> list[WebhookEndpoint]:

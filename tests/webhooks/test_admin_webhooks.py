@@ -41,7 +41,7 @@ def test_the_log_shows_each_delivery_its_status_attempts_and_last_answer(signed_
 
     detail = signed_in.get(f"/admin/webhooks/deliveries/{failing}").get_data(as_text=True)
     assert "receiver broke: try again later" in detail and "HTTP 500" in detail and "Next attempt due" in detail
-    assert "&#34;webhook_type&#34;:&#34;invoice.created&#34;" in detail  # the body, escaped
+    assert "&#34;webhook_type&#34;: &#34;invoice.created&#34;" in detail  # the body, escaped and indented
 
 
 def test_another_organizations_delivery_is_a_404(signed_in, other_org, clock):

@@ -163,17 +163,19 @@ def test_a_finalized_invoice_sends_exactly_one_signed_invoice_created(org, clock
         k: v for k, v in api.items() if k not in ("file_url", "updated_at")}
     assert sent["fees_amount_cents"] == 3000
 
-    # The subscription's start was reported too, once; nothing else was sent.
+    # The subscription's start was reported too, once, and its customer's creation; nothing else was sent.
     [started] = receiver.of_type("subscription.started")
     assert started.signed_with(key)
     assert started.json["subscription"]["external_id"] == "sub-1"
     assert started.json["subscription"]["status"] == "active"
-    assert len(receiver.requests) == 2
+    [customer] = receiver.of_type("customer.created")
+    assert customer.signed_with(key) and customer.json["customer"]["external_id"] == "cust-sub-1"
+    assert len(receiver.requests) == 3
 
     # Another clock run (and its sweep) sends nothing again.
     run_billing_clock()
     run_jobs()
-    assert len(receiver.requests) == 2
+    assert len(receiver.requests) == 3
 
 
 def test_a_draft_sends_invoice_drafted_then_invoice_created_when_finalized(org, clock, receiver, run_jobs):
@@ -237,11 +239,14 @@ def test_a_rolled_back_change_emits_nothing(org, clock, receiver, run_jobs):
     assert _deliveries() == []  # ...and gone with it, never requested, never sent
     assert receiver.requests == []
 
-    # A real use case failing half-way: a subscription to an unknown plan reports nothing either.
+    # A real use case failing half-way: a subscription to an unknown plan (for a customer it would create)
+    # reports nothing either.
     from billing.errors import NotFound
+    from billing.lifecycle import create_subscription
 
     with pytest.raises(NotFound):
-        subscribe(org.id, "sub-1", at="2026-11-10T12:00:00Z")
+        create_subscription(organization_id=org.id, data={"external_customer_id": "cust-1", "plan_code": "startup",
+                                                          "external_id": "sub-1"})
     run_jobs()
     assert _deliveries() == [] and receiver.requests == []
 
