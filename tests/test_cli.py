@@ -101,7 +101,8 @@ def test_seed_demo_prints_links_and_is_idempotent(cli: Cli):
     assert cli.count("SELECT count(*) FROM organizations WHERE name = 'Demo SaaS Inc.'") == 1
     assert cli.count(f"SELECT count(*) FROM customers WHERE organization_id = {org}") == customers
     assert cli.count(f"SELECT count(*) FROM events WHERE organization_id = {org}") == events
-    assert cli.count(f"SELECT count(*) FROM invoices WHERE organization_id = {org}") == invoices
+    assert cli.count(f"SELECT count(*) FROM invoices WHERE organization_id = {org} AND status = 'finalized'") \
+        == invoices
     assert cli.count("SELECT count(*) FROM users WHERE email = 'admin@demo.tally'") == 1
 
 
