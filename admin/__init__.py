@@ -10,6 +10,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     dunning_views,
     embedding_views,
     invoice_views,
+    list_views,
     metric_views,
     overdue_views,
     payment_provider_views,

@@ -1,0 +1,105 @@
+"""The lists across customers: invoices, customers, subscriptions, credit notes and payments. Each is filtered,
+sorted and paged by its URL alone (a copied URL reopens the same view; htmx swaps the `results` block and pushes
+the URL) and exports what it shows, every page of it, as a CSV streamed while it is read (`billing.screens.listing`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from flask import Response, request, url_for
+from flask.typing import ResponseReturnValue
+
+from admin.blueprint import admin_blueprint, organization_id
+from billing.payments.providers import list_providers
+from billing.ports import runtime
+from billing.screens import catalog, listing, lists
+from billing.screens.listing import ListSpec
+from web.htmx import is_htmx_request, render_page
+from web.responses import safe_filename
+from wording.lists import choice_words, filter_fields, sort_options
+
+Choices = Callable[[str], dict[str, Sequence[tuple[str, str]]]]
+
+
+def _no_choices(_organization_id: str) -> dict[str, Sequence[tuple[str, str]]]:
+    return {}
+
+
+def _plan_choices(organization_id: str) -> dict[str, Sequence[tuple[str, str]]]:
+    return {"plan": [(plan.code, plan.name) for plan in catalog.plan_options(organization_id=organization_id)]}
+
+
+def _provider_choices(organization_id: str) -> dict[str, Sequence[tuple[str, str]]]:
+    connected = [(p.code, p.name or p.code) for p in list_providers(organization_id=organization_id)]
+    return {"provider": [*connected, (lists.MANUAL, choice_words(lists.MANUAL))]}
+
+
+def render_list(spec: ListSpec, template: str, endpoint: str, choices: Choices = _no_choices) -> ResponseReturnValue:
+    """The list as its URL asks: the whole page, or its `results` block for htmx."""
+    query = spec.read(request.args)
+    rows = listing.read_page(spec, organization_id=organization_id(), query=query)
+    return render_page(template, "results", rows=rows, query=query, endpoint=endpoint,
+                       fields=filter_fields(spec, query, choices=choices(organization_id())),
+                       sorts=sort_options(spec), fragment=is_htmx_request(),
+                       csv_url=url_for(f"{endpoint}_csv", **query.params(page="")))
+
+
+def csv_download(spec: ListSpec, name: str) -> Response:
+    """Every row the list's URL selects, in its order, as CSV: streamed (a generator over a yielding query)."""
+    query = spec.read(request.args)
+    chunks = listing.csv_chunks(spec, organization_id=organization_id(), query=query)
+    filename = safe_filename(f"{name}-{runtime.clock.now().date().isoformat()}", name)
+    return Response(chunks, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
+
+
+@admin_blueprint.get("/invoices")
+def invoice_list() -> ResponseReturnValue:
+    return render_list(lists.INVOICES, "admin/lists/invoices.html", "admin.invoice_list")
+
+
+@admin_blueprint.get("/invoices.csv")
+def invoice_list_csv() -> ResponseReturnValue:
+    return csv_download(lists.INVOICES, "invoices")
+
+
+@admin_blueprint.get("/customers")
+def customers() -> ResponseReturnValue:
+    return render_list(lists.CUSTOMERS, "admin/lists/customers.html", "admin.customers")
+
+
+@admin_blueprint.get("/customers.csv")
+def customers_csv() -> ResponseReturnValue:
+    return csv_download(lists.CUSTOMERS, "customers")
+
+
+@admin_blueprint.get("/subscriptions")
+def subscription_list() -> ResponseReturnValue:
+    return render_list(lists.SUBSCRIPTIONS, "admin/lists/subscriptions.html", "admin.subscription_list",
+                       _plan_choices)
+
+
+@admin_blueprint.get("/subscriptions.csv")
+def subscription_list_csv() -> ResponseReturnValue:
+    return csv_download(lists.SUBSCRIPTIONS, "subscriptions")
+
+
+@admin_blueprint.get("/credit-notes")
+def credit_note_list() -> ResponseReturnValue:
+    return render_list(lists.CREDIT_NOTES, "admin/lists/credit_notes.html", "admin.credit_note_list")
+
+
+@admin_blueprint.get("/credit-notes.csv")
+def credit_note_list_csv() -> ResponseReturnValue:
+    return csv_download(lists.CREDIT_NOTES, "credit-notes")
+
+
+@admin_blueprint.get("/payments")
+def payment_list() -> ResponseReturnValue:
+    return render_list(lists.PAYMENTS, "admin/lists/payments.html", "admin.payment_list", _provider_choices)
+
+
+@admin_blueprint.get("/payments.csv")
+def payment_list_csv() -> ResponseReturnValue:
+    return csv_download(lists.PAYMENTS, "payments")
