@@ -86,7 +86,7 @@ class ListSpec:
     filters: tuple[Filter, ...]
     sorts: Mapping[str, ColumnElement]  # the only sort keys a URL may name, each an SQL expression
     default_sort: str  # a key of `sorts`, "-" first for descending
-    tie_breakers: tuple[ColumnElement, ...]  # ends the order with a unique key: pages never overlap nor skip
+    tie_breakers: tuple[ColumnElement, ...]  # end the order with a unique key: pages never overlap nor skip
     columns: tuple[Column, ...]
     ranges: tuple[tuple[str, str], ...] = ()  # (from, to) DAY filters: a "to" before its "from" is refused
     per_page: int = 25
@@ -119,9 +119,14 @@ class ListSpec:
                          default_sort=self.default_sort)
 
     def ordered(self, statement: Select, query: ListQuery) -> Select:
-        expression = self.sorts[query.sort.removeprefix("-")]
-        direction = expression.desc() if query.descending else expression.asc()
-        return statement.order_by(direction.nulls_last(), *self.tie_breakers)
+        """`statement` in the query's order; the tie breakers follow its direction, so that one index on
+        (organization, key, tie breakers) serves both directions."""
+        keys = (self.sorts[query.sort.removeprefix("-")], *self.tie_breakers)
+        order = [key.desc() if query.descending else key.asc() for key in keys]
+        if getattr(keys[0], "nullable", True):
+            # NOTE: PostgreSQL sorts NULLs as the largest value, SQLite as the smallest: said here, both agree.
+            order[0] = order[0].nulls_last()
+        return statement.order_by(*order)
 
 
 @dataclass(frozen=True)
@@ -173,17 +178,19 @@ def where_all(statement: Select, *conditions: ColumnElement | None) -> Select:
 
 
 def read_page(spec: ListSpec, *, organization_id: str, query: ListQuery) -> Page:
-    """One page of the organization's rows and the count of all of them, in one statement (`count(*) over ()`)."""
+    """One page of the organization's rows and the count of all of them: two statements, whatever the page holds.
+
+    Not `count(*) over ()` in the page's statement: it makes PostgreSQL read and sort every row of the list
+    before the first page (0.66 s for 200,000 invoices), where the page alone walks an index.
+    """
     statement = spec.rows(organization_id, query)
-    counted = spec.ordered(statement, query).add_columns(func.count().over().label("total_count"))
+    offset = (query.page - 1) * spec.per_page
     with read_only() as session:
-        rows = session.execute(counted.limit(spec.per_page).offset((query.page - 1) * spec.per_page)).all()
-        if rows:
-            total = rows[0].total_count
-        elif query.page > 1:  # past the last page: its rows carry no count
-            total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
+        rows = session.execute(spec.ordered(statement, query).limit(spec.per_page).offset(offset)).all()
+        if query.page == 1 and len(rows) < spec.per_page:
+            total = len(rows)
         else:
-            total = 0
+            total = session.scalar(select(func.count()).select_from(statement.order_by(None).subquery())) or 0
     return Page(items=rows, current_page=query.page, per_page=spec.per_page, total_count=total)
 
 
