@@ -35,14 +35,18 @@ def _provider_choices(organization_id: str) -> dict[str, Sequence[tuple[str, str
     return {"provider": [*connected, (lists.MANUAL, choice_words(lists.MANUAL))]}
 
 
-def render_list(spec: ListSpec, template: str, endpoint: str, choices: Choices = _no_choices) -> ResponseReturnValue:
+def render_list(spec: ListSpec, template: str, endpoint: str, choices: Choices = _no_choices) -> Response:
     """The list as its URL asks: the whole page, or its `results` block for htmx."""
     query = spec.read(request.args)
     rows = listing.read_page(spec, organization_id=organization_id(), query=query)
-    return render_page(template, "results", rows=rows, query=query, endpoint=endpoint,
-                       fields=filter_fields(spec, query, choices=choices(organization_id())),
-                       sorts=sort_options(spec), fragment=is_htmx_request(),
-                       csv_url=url_for(f"{endpoint}_csv", **query.params(page="")))
+    response = render_page(template, "results", rows=rows, query=query, endpoint=endpoint,
+                           fields=filter_fields(spec, query, choices=choices(organization_id())),
+                           sorts=sort_options(spec), fragment=is_htmx_request(),
+                           csv_url=url_for(f"{endpoint}_csv", **query.params(page="")))
+    if is_htmx_request():
+        # The address bar shows the view's own URL (its valid filters only), not the form's every empty field.
+        response.headers["HX-Push-Url"] = url_for(endpoint, **query.params())
+    return response
 
 
 def csv_download(spec: ListSpec, name: str) -> Response:

@@ -15,7 +15,7 @@ FILTER_LABELS = {
     "issued_to": N_("Issued to"), "currency": N_("Currency"), "with_overdue": N_("With overdue invoices"),
     "plan": N_("Plan"), "ending_soon": N_("Ending within 30 days"), "credit_status": N_("Credit"),
     "refund_status": N_("Refund"), "reason": N_("Reason"), "provider": N_("Provider"),
-    "created_from": N_("From"), "created_to": N_("To"),
+    "created_from": N_("Dated from"), "created_to": N_("Dated to"),
 }
 PLACEHOLDERS = {"number": N_("Part of a number"), "customer": N_("Name, external id or email"),
                 "search": N_("Name, external id or email"), "currency": N_("EUR")}
