@@ -6,9 +6,9 @@ the URL) and exports what it shows, every page of it, as a CSV streamed while it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from flask import Response, request, url_for
-from flask.typing import ResponseReturnValue
 
 from admin.blueprint import admin_blueprint, organization_id
 from billing.payments.providers import list_providers
@@ -35,7 +35,7 @@ def _provider_choices(organization_id: str) -> dict[str, Sequence[tuple[str, str
     return {"provider": [*connected, (lists.MANUAL, choice_words(lists.MANUAL))]}
 
 
-def render_list(spec: ListSpec, template: str, endpoint: str, choices: Choices = _no_choices) -> Response:
+def render_list(spec: ListSpec, template: str, endpoint: str, choices: Choices) -> Response:
     """The list as its URL asks: the whole page, or its `results` block for htmx."""
     query = spec.read(request.args)
     rows = listing.read_page(spec, organization_id=organization_id(), query=query)
@@ -58,52 +58,32 @@ def csv_download(spec: ListSpec, name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'})
 
 
-@admin_blueprint.get("/invoices")
-def invoice_list() -> ResponseReturnValue:
-    return render_list(lists.INVOICES, "admin/lists/invoices.html", "admin.invoice_list")
+@dataclass(frozen=True)
+class AdminList:
+    """One list: its page's endpoint (the CSV's is `<endpoint>_csv`), path, rows, template and CSV file name."""
+
+    endpoint: str
+    path: str
+    spec: ListSpec
+    template: str
+    file_name: str
+    choices: Choices = _no_choices
+
+    def page(self) -> Response:
+        return render_list(self.spec, f"admin/lists/{self.template}", f"admin.{self.endpoint}", self.choices)
+
+    def csv(self) -> Response:
+        return csv_download(self.spec, self.file_name)
 
 
-@admin_blueprint.get("/invoices.csv")
-def invoice_list_csv() -> ResponseReturnValue:
-    return csv_download(lists.INVOICES, "invoices")
-
-
-@admin_blueprint.get("/customers")
-def customers() -> ResponseReturnValue:
-    return render_list(lists.CUSTOMERS, "admin/lists/customers.html", "admin.customers")
-
-
-@admin_blueprint.get("/customers.csv")
-def customers_csv() -> ResponseReturnValue:
-    return csv_download(lists.CUSTOMERS, "customers")
-
-
-@admin_blueprint.get("/subscriptions")
-def subscription_list() -> ResponseReturnValue:
-    return render_list(lists.SUBSCRIPTIONS, "admin/lists/subscriptions.html", "admin.subscription_list",
-                       _plan_choices)
-
-
-@admin_blueprint.get("/subscriptions.csv")
-def subscription_list_csv() -> ResponseReturnValue:
-    return csv_download(lists.SUBSCRIPTIONS, "subscriptions")
-
-
-@admin_blueprint.get("/credit-notes")
-def credit_note_list() -> ResponseReturnValue:
-    return render_list(lists.CREDIT_NOTES, "admin/lists/credit_notes.html", "admin.credit_note_list")
-
-
-@admin_blueprint.get("/credit-notes.csv")
-def credit_note_list_csv() -> ResponseReturnValue:
-    return csv_download(lists.CREDIT_NOTES, "credit-notes")
-
-
-@admin_blueprint.get("/payments")
-def payment_list() -> ResponseReturnValue:
-    return render_list(lists.PAYMENTS, "admin/lists/payments.html", "admin.payment_list", _provider_choices)
-
-
-@admin_blueprint.get("/payments.csv")
-def payment_list_csv() -> ResponseReturnValue:
-    return csv_download(lists.PAYMENTS, "payments")
+LISTS = (
+    AdminList("invoice_list", "/invoices", lists.INVOICES, "invoices.html", "invoices"),
+    AdminList("customers", "/customers", lists.CUSTOMERS, "customers.html", "customers"),
+    AdminList("subscription_list", "/subscriptions", lists.SUBSCRIPTIONS, "subscriptions.html", "subscriptions",
+              _plan_choices),
+    AdminList("credit_note_list", "/credit-notes", lists.CREDIT_NOTES, "credit_notes.html", "credit-notes"),
+    AdminList("payment_list", "/payments", lists.PAYMENTS, "payments.html", "payments", _provider_choices),
+)
+for _list in LISTS:
+    admin_blueprint.add_url_rule(_list.path, _list.endpoint, _list.page, methods=["GET"])
+    admin_blueprint.add_url_rule(f"{_list.path}.csv", f"{_list.endpoint}_csv", _list.csv, methods=["GET"])

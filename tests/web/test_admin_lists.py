@@ -21,7 +21,7 @@ from billing.invoicing.overdue import mark_overdue_invoices
 from billing.invoicing.queries import get_invoice
 from billing.lifecycle import create_subscription
 from billing.payments import collection
-from billing.screens import lists
+from billing.screens import listing, lists
 from tests.web.conftest import create_catalog
 
 HTMX = {"HX-Request": "true"}
@@ -134,18 +134,26 @@ def test_the_invoices_csv_has_every_column_in_major_units_and_neutralizes_formul
     assert rows[2]["customer_external_id"] == "'=Carol-id" and rows[2]["customer_name"] == "'=Carol"
 
 
-def test_a_list_pages_with_its_filters_and_the_csv_holds_every_page(signed_in, books, monkeypatch):
-    monkeypatch.setattr(lists, "INVOICES", dataclasses.replace(lists.INVOICES, per_page=1))
-    n = books.numbers
-    first = signed_in.get("/admin/invoices?customer=alice").get_data(as_text=True)
-    second = signed_in.get("/admin/invoices?customer=alice&page=2", headers=HTMX).get_data(as_text=True)
-    beyond = signed_in.get("/admin/invoices?customer=alice&page=9").get_data(as_text=True)
+def test_a_page_holds_its_share_of_the_filtered_rows_and_the_count_of_all(org, books):
+    spec = dataclasses.replace(lists.INVOICES, per_page=1)
+    pages = [listing.read_page(spec, organization_id=org.id, query=spec.read({"customer": "alice", "page": str(n)}))
+             for n in (1, 2, 9)]
+    assert [[row.number for row in page.items] for page in pages] == [[books.numbers["a2"]], [books.numbers["a1"]], []]
+    assert [(page.total_count, page.total_pages) for page in pages] == [(2, 2), (2, 2), (2, 2)]
 
-    assert _links(first) == [n["a2"]] and "Page 1 of 2" in first
-    assert 'href="/admin/invoices?page=2&amp;customer=alice"' in first
-    assert _links(second) == [n["a1"]] and "<html" not in second
-    assert _links(beyond) == [] and "2 invoices" in beyond
-    assert _column(signed_in, "/admin/invoices.csv?customer=alice", "number") == [n["a2"], n["a1"]]
+
+def test_the_pager_keeps_the_filters_and_the_csv_holds_every_page(signed_in, org, books):
+    for number in range(30):
+        upsert_customer(organization_id=org.id, data={"external_id": f"usd-{number:02d}", "name": f"Dollar {number:02d}",
+                                                      "currency": "USD"})
+    first = signed_in.get("/admin/customers?currency=USD&sort=name").get_data(as_text=True)
+    second = signed_in.get("/admin/customers?currency=USD&sort=name&page=2", headers=HTMX).get_data(as_text=True)
+
+    assert _links(first) == ["=Carol", *(f"Dollar {n:02d}" for n in range(24))] and "Page 1 of 2" in first
+    assert 'href="/admin/customers?page=2&amp;currency=USD&amp;sort=name"' in first
+    assert _links(second) == [f"Dollar {n:02d}" for n in range(24, 30)]
+    assert "<html" not in second
+    assert len(_csv(signed_in, "/admin/customers.csv?currency=USD")) == 31
 
 
 def test_bad_values_in_the_url_are_shown_by_their_field_and_ignored(signed_in, books):
