@@ -18,7 +18,7 @@ FILTER_LABELS = {
     "created_from": N_("Dated from"), "created_to": N_("Dated to"),
 }
 PLACEHOLDERS = {"number": N_("Part of a number"), "customer": N_("Name, external id or email"),
-                "search": N_("Name, external id or email"), "currency": N_("EUR")}
+                "search": N_("Name, external id or email"), "currency": N_("e.g. EUR")}
 SORT_LABELS = {
     "issuing_date": (N_("Newest first"), N_("Oldest first")), "created_at": (N_("Newest first"), N_("Oldest first")),
     "started_at": (N_("Started last first"), N_("Started first first")),

@@ -144,8 +144,8 @@ def test_a_page_holds_its_share_of_the_filtered_rows_and_the_count_of_all(org, b
 
 def test_the_pager_keeps_the_filters_and_the_csv_holds_every_page(signed_in, org, books):
     for number in range(30):
-        upsert_customer(organization_id=org.id, data={"external_id": f"usd-{number:02d}", "name": f"Dollar {number:02d}",
-                                                      "currency": "USD"})
+        upsert_customer(organization_id=org.id, data={
+            "external_id": f"usd-{number:02d}", "name": f"Dollar {number:02d}", "currency": "USD"})
     first = signed_in.get("/admin/customers?currency=USD&sort=name").get_data(as_text=True)
     second = signed_in.get("/admin/customers?currency=USD&sort=name&page=2", headers=HTMX).get_data(as_text=True)
 
