@@ -12,6 +12,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     embedding_views,
     home_views,
     invoice_views,
+    list_views,
     metric_views,
     overdue_views,
     payment_provider_views,

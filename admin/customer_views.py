@@ -1,5 +1,5 @@
-"""The customers: the list (search, pages) and a customer's page with its htmx fragments (usage, invoices,
-events, portal link) and invoice PDFs. The page's sections are templates of their own (`admin/customer/`)."""
+"""A customer's page with its htmx fragments (usage, invoices, events, portal link) and invoice PDFs (the list of
+customers is one of `list_views.py`). The page's sections are templates of their own (`admin/customer/`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from flask import abort, request
 from flask.typing import ResponseReturnValue
 
 import wording
-from admin import customers_list, subscriptions
+from admin import portal_links, subscriptions
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.customer_payments import customer_payment_context
 from admin.forms import ApplyCouponForm
@@ -24,7 +24,6 @@ from web.responses import pdf_file
 from wording import dunning as dunning_words
 from wording import overdue as overdue_words
 
-CUSTOMERS_PAGE = "admin/customers.html"
 CUSTOMER_PAGE = "admin/customer.html"
 # The page's htmx fragments, each a block of its section's own template (included by CUSTOMER_PAGE): the
 # blocks of an included template are not the page's, so a fragment is rendered from its section.
@@ -46,13 +45,6 @@ SECTION_OF_BLOCK = {
 }
 INVOICES_PER_PAGE = 20
 EVENTS_PER_PAGE = 20
-
-
-@admin_blueprint.get("/customers")
-def customers() -> ResponseReturnValue:
-    search = request.args.get("search", "").strip()[:255]
-    page = customers_list.search_customers(organization_id=organization_id(), search=search, page=requested_page())
-    return render_page(CUSTOMERS_PAGE, "results", customers=page, search=search)
 
 
 def render_customer(customer_id: str, block: str, *, status: int = 200, invoices_page: int = 1,
@@ -135,7 +127,7 @@ def customer_events(customer_id: str) -> ResponseReturnValue:
 
 @admin_blueprint.get("/customers/<customer_id>/portal-link")
 def customer_portal_link(customer_id: str) -> ResponseReturnValue:
-    link = customers_list.fresh_portal_url(organization_id=organization_id(), customer_id=customer_id)
+    link = portal_links.fresh_portal_url(organization_id=organization_id(), customer_id=customer_id)
     return render_customer(customer_id, "portal_link", portal_url=link)
 
 

@@ -35,6 +35,11 @@ class Page:
         }
 
 
+def like_escaped(text: str) -> str:
+    """`text` for a LIKE pattern: `%`, `_` and `\\` typed in a search are literal characters, not wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def paginate(session: Session, query: Select, *, page: int, per_page: int) -> Page:
     page = max(page, 1)
     per_page = min(max(per_page, 1), MAX_PER_PAGE)

@@ -16,7 +16,7 @@ from billing.errors import NotFound, ValidationFailed
 from billing.events import publish
 from billing.links import portal_url
 from billing.organizations.services import next_in_sequence
-from billing.pagination import Page, paginate
+from billing.pagination import Page, like_escaped, paginate
 from billing.subscriptions.models import Subscription
 from billing.validation import MAX_STRING, Checker
 from billing.webhooks import services as webhooks
@@ -222,9 +222,7 @@ def get_customer(*, organization_id: str, external_id: str) -> Customer:
 def list_customers(*, organization_id: str, page: int = 1, per_page: int = 20, search: str | None = None) -> Page:
     query = select(Customer).where(Customer.organization_id == organization_id, Customer.deleted_at.is_(None))
     if search:
-        # `%` and `_` typed in a search are literal characters, not wildcards.
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
+        pattern = f"%{like_escaped(search.lower())}%"
         query = query.where(func.lower(Customer.external_id).like(pattern, escape="\\")
                             | func.lower(Customer.name).like(pattern, escape="\\")
                             | func.lower(Customer.email).like(pattern, escape="\\"))

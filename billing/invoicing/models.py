@@ -24,6 +24,10 @@ class Invoice(Base):
         Index("ix_invoices_org_customer", "organization_id", "customer_id", "created_at"),
         Index("ix_invoices_overdue_sweep", "payment_due_date", sqlite_where=text(_OVERDUE_SWEEP),
               postgresql_where=text(_OVERDUE_SWEEP)),
+        # The admin's invoices list in its default order, and its (and the customers list's) overdue filter.
+        Index("ix_invoices_org_issuing", "organization_id", "issuing_date", "created_at", "id"),
+        Index("ix_invoices_org_overdue", "organization_id", "customer_id", sqlite_where=text("payment_overdue"),
+              postgresql_where=text("payment_overdue")),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -239,6 +243,7 @@ class CreditNote(Base):
         # The credit for the unused days of a terminated subscription's advance fee: issued once, however
         # often the termination (or the finalization that issues it) runs.
         UniqueConstraint("terminated_subscription_id", name="uq_credit_notes_terminated_subscription"),
+        Index("ix_credit_notes_org_issuing", "organization_id", "issuing_date", "created_at", "id"),  # admin list
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -27,7 +27,7 @@ from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.models import Event
 from billing.metering.period_usage import USAGE_LOADING, ChargeUsage, usage_for_current_period
 from billing.money import decimal_str
-from billing.pagination import Page, paginate
+from billing.pagination import Page, like_escaped, paginate
 from billing.ports import runtime
 from billing.screens.catalog import PlanView, plan_view_of
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
@@ -503,13 +503,9 @@ def suggested_subscription_id(*, organization_id: str, customer_id: str) -> str:
         customer = _find_customer(session, organization_id, customer_id)
         taken = set(session.scalars(select(Subscription.external_id).where(
             Subscription.organization_id == organization_id,
-            Subscription.external_id.like(f"{_like_escape(customer.external_id)}%", escape="\\"))))
+            Subscription.external_id.like(f"{like_escaped(customer.external_id)}%", escape="\\"))))
     candidate, number = customer.external_id, 1
     while candidate in taken:
         number += 1
         candidate = f"{customer.external_id}-{number}"
     return candidate
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -21,6 +21,7 @@ class Subscription(Base):
         Index("ix_subscriptions_org_external_id", "organization_id", "external_id"),
         Index("uq_subscriptions_active_external_id", "organization_id", "external_id", unique=True,
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+        Index("ix_subscriptions_org_ending", "organization_id", "ending_at"),  # the admin list's "ending soon"
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
