@@ -43,6 +43,13 @@ class Customer(Base):
     legal_name: Mapped[str | None] = mapped_column(String(255))
     legal_number: Mapped[str | None] = mapped_column(String(255))
     tax_identification_number: Mapped[str | None] = mapped_column(String(255))
+    # Lago's shipping_address (tax providers may price by where goods go): same fields as the billing address.
+    shipping_address_line1: Mapped[str | None] = mapped_column(String(255))
+    shipping_address_line2: Mapped[str | None] = mapped_column(String(255))
+    shipping_city: Mapped[str | None] = mapped_column(String(255))
+    shipping_state: Mapped[str | None] = mapped_column(String(255))
+    shipping_zipcode: Mapped[str | None] = mapped_column(String(64))
+    shipping_country: Mapped[str | None] = mapped_column(String(2))
     # Overrides of the organization's invoicing settings; None means "inherit".
     invoice_grace_period: Mapped[int | None]
     net_payment_term: Mapped[int | None]

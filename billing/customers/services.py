@@ -1,13 +1,17 @@
-"""Customers of an organization: create-or-update by external_id, read, list, delete."""
+"""Customers of an organization: create-or-update by external_id, read, list, delete; the billing details a
+customer corrects themselves (the portal)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from billing import serializers
 from billing.catalog.taxes import taxes_for_codes
+from billing.customers import tax_ids
 from billing.customers.events import CustomerDunningSettingsChanged, CustomerPaymentSettingsChanged
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work, utcnow
@@ -18,10 +22,14 @@ from billing.organizations.services import next_in_sequence
 from billing.pagination import Page, paginate
 from billing.subscriptions.models import Subscription
 from billing.validation import MAX_STRING, Checker
+from billing.webhooks import services as webhooks
 
 _TEXT_FIELDS = ("name", "firstname", "lastname", "email", "phone", "url", "address_line1", "address_line2", "city",
                 "state", "zipcode", "legal_name", "legal_number", "tax_identification_number")
 _NARROW_FIELDS = {"phone": 64, "zipcode": 64}  # their columns' width
+# NOTE: Lago's shipping_address object (lago-openapi CustomerObject.shipping_address): the billing address's fields.
+_SHIPPING_FIELDS = {"address_line1": "shipping_address_line1", "address_line2": "shipping_address_line2",
+                    "city": "shipping_city", "state": "shipping_state", "zipcode": "shipping_zipcode"}
 
 
 def find_customer(session: Session, organization_id: str, external_id: str) -> Customer | None:
@@ -54,6 +62,10 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         values["currency"] = currency or customer.currency
     if "timezone" in data:
         values["timezone"] = check.timezone("timezone")
+    if isinstance(data.get("shipping_address"), Mapping):
+        values.update(_shipping_address(check, data["shipping_address"]))
+    elif data.get("shipping_address") is not None:
+        check.fail("shipping_address", "invalid_type")
     if "invoice_grace_period" in data:
         values["invoice_grace_period"] = check.days("invoice_grace_period")
     if "net_payment_term" in data:
@@ -94,6 +106,19 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         # Dunning knows the campaigns: it finds the one named, or refuses the code (billing.dunning.campaigns).
         session.flush()
         publish(session, CustomerDunningSettingsChanged(customer, **dunning))
+
+
+def _shipping_address(check: Checker, address: Mapping[str, object]) -> dict[str, object]:
+    """The columns of the fields of a shipping_address present in it (a field left out keeps its value)."""
+    nested = Checker(address)
+    values: dict[str, object] = {column: nested.string(field, max_length=_NARROW_FIELDS.get(field, MAX_STRING))
+                                 for field, column in _SHIPPING_FIELDS.items() if field in address}
+    if "country" in address:
+        values["shipping_country"] = nested.country("country")
+    for field, reasons in nested.errors.items():
+        for reason in reasons:
+            check.fail(f"shipping_address.{field}", reason)
+    return values
 
 
 def _dunning_settings(check: Checker, data: Mapping[str, object]) -> dict[str, object] | None:
@@ -215,4 +240,55 @@ def get_customer_by_id(*, organization_id: str, customer_id: str) -> Customer:
                                                          Customer.id == customer_id, Customer.deleted_at.is_(None)))
         if customer is None:
             raise NotFound("customer")
+        return customer
+
+
+# What a customer may correct about themselves in the portal: what Lago's customer portal lets them edit.
+BILLING_DETAILS_FIELDS = ("name", "legal_name", "tax_identification_number", "email", "address_line1",
+                          "address_line2", "city", "state", "zipcode", "country", "shipping_address")
+CUSTOMER_UPDATED = "customer.updated"
+# One address, or Lago's comma-separated list of them: something@domain.tld each, nothing else.
+_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\".]+(\.[^@\s,;<>\".]+)+")
+
+
+def update_billing_details(*, organization_id: str, customer_id: str, data: Mapping[str, object]) -> Customer:
+    """Save the billing details a customer corrected (the portal), through the API's own checks, and send
+    `customer.updated`.
+
+    Besides the API's checks: a name and a billing email are required (the portal's way back in mails that
+    address), each email must look like one, and the tax identification number must have the shape of the
+    billing country's (or of the country its prefix names; billing.customers.tax_ids). A refused change writes
+    nothing. Fields other than BILLING_DETAILS_FIELDS are ignored.
+    """
+    fields = {key: data[key] for key in BILLING_DETAILS_FIELDS if key in data}
+    own = Checker(fields)
+    own.string("name", required=True)
+    emails = own.string("email", required=True)
+    if emails is not None and not all(_EMAIL.fullmatch(e.strip()) for e in emails.split(",")):
+        own.fail("email", "invalid_email_format")
+    tax_id = own.string("tax_identification_number")
+    if tax_id is not None:
+        country = fields.get("country") if isinstance(fields.get("country"), str) else None
+        if not tax_ids.is_valid(tax_id, (country or "").strip().upper() or None):
+            own.fail("tax_identification_number", "tax_identification_number_invalid")
+        else:
+            fields["tax_identification_number"] = tax_ids.normalized(tax_id)
+    with unit_of_work() as uow:
+        customer = uow.session.scalar(select(Customer).where(
+            Customer.organization_id == organization_id, Customer.id == customer_id,
+            Customer.deleted_at.is_(None)).with_for_update())
+        if customer is None:
+            raise NotFound("customer")
+        try:
+            _apply_fields(uow.session, customer, fields)
+        except ValidationFailed as refused:
+            for field, reasons in refused.details.items():
+                for reason in reasons if isinstance(reasons, list) else [reasons]:
+                    own.fail(field, str(reason))
+        own.done()
+        customer.updated_at = utcnow()
+        uow.session.flush()
+        uow.session.refresh(customer)
+        webhooks.emit(uow.session, organization_id, CUSTOMER_UPDATED, "customer",
+                      lambda: serializers.customer(customer), object_id=customer.id)
         return customer
