@@ -46,11 +46,11 @@ def _form(client, path: str) -> str:
     return csrf_token_in(client.get(path).get_data(as_text=True))
 
 
-DETAILS = {"name": "Alice Corp", "legal_name": "Alice Corporation SAS", "tax_identification_number": "FR 40 303 265 045",
-           "email": "billing@alice.test", "address_line1": "1 rue de la Paix", "address_line2": "", "zipcode": "75002",
-           "city": "Paris", "state": "", "country": "FR", "shipping_address_line1": "Quai 4",
-           "shipping_address_line2": "", "shipping_zipcode": "69002", "shipping_city": "Lyon", "shipping_state": "",
-           "shipping_country": "FR"}
+DETAILS = {"name": "Alice Corp", "legal_name": "Alice Corporation SAS",
+           "tax_identification_number": "FR 40 303 265 045", "email": "billing@alice.test",
+           "address_line1": "1 rue de la Paix", "address_line2": "", "zipcode": "75002", "city": "Paris", "state": "",
+           "country": "FR", "shipping_address_line1": "Quai 4", "shipping_address_line2": "",
+           "shipping_zipcode": "69002", "shipping_city": "Lyon", "shipping_state": "", "shipping_country": "FR"}
 
 
 # ---------------------------------------------------------------- navigation
