@@ -276,7 +276,7 @@ def update_billing_details(*, organization_id: str, customer_id: str, data: Mapp
     with unit_of_work() as uow:
         customer = uow.session.scalar(select(Customer).where(
             Customer.organization_id == organization_id, Customer.id == customer_id,
-            Customer.deleted_at.is_(None)).with_for_update())
+            Customer.deleted_at.is_(None)).with_for_update(of=Customer))
         if customer is None:
             raise NotFound("customer")
         try:
