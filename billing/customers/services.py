@@ -246,7 +246,6 @@ def get_customer_by_id(*, organization_id: str, customer_id: str) -> Customer:
 # What a customer may correct about themselves in the portal: what Lago's customer portal lets them edit.
 BILLING_DETAILS_FIELDS = ("name", "legal_name", "tax_identification_number", "email", "address_line1",
                           "address_line2", "city", "state", "zipcode", "country", "shipping_address")
-CUSTOMER_UPDATED = "customer.updated"
 # One address, or Lago's comma-separated list of them: something@domain.tld each, nothing else.
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\".]+(\.[^@\s,;<>\".]+)+")
 
@@ -289,6 +288,6 @@ def update_billing_details(*, organization_id: str, customer_id: str, data: Mapp
         customer.updated_at = utcnow()
         uow.session.flush()
         uow.session.refresh(customer)
-        webhooks.emit(uow.session, organization_id, CUSTOMER_UPDATED, "customer",
+        webhooks.emit(uow.session, organization_id, webhooks.CUSTOMER_UPDATED, "customer",
                       lambda: serializers.customer(customer), object_id=customer.id)
         return customer

@@ -54,9 +54,10 @@ FEE_CREATED = "fee.created"
 WALLET_TRANSACTION_CREATED = "wallet_transaction.created"
 WALLET_TRANSACTION_UPDATED = "wallet_transaction.updated"
 WALLET_DEPLETED_ONGOING_BALANCE = "wallet.depleted_ongoing_balance"
+CUSTOMER_UPDATED = "customer.updated"  # the customer corrected their billing details in the portal
 EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, INVOICE_ONE_OFF_CREATED, CREDIT_NOTE_CREATED,
                  SUBSCRIPTION_STARTED, SUBSCRIPTION_TERMINATED, FEE_CREATED, WALLET_TRANSACTION_CREATED,
-                 WALLET_TRANSACTION_UPDATED, WALLET_DEPLETED_ONGOING_BALANCE)
+                 WALLET_TRANSACTION_UPDATED, WALLET_DEPLETED_ONGOING_BALANCE, CUSTOMER_UPDATED)
 
 
 # ---------------------------------------------------------------- endpoints
