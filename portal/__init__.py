@@ -2,7 +2,8 @@
 their saved payment methods; the embeddable widgets (`/embed/...`, `widgets.py`); and the pay pages a pay link or
 a set-up link opens (`/pay/...`)."""
 
-from portal import pay_request, payment_methods  # noqa: F401 (register their pages on the pay and portal blueprints)
+# Imported to register their pages on the pay and portal blueprints.
+from portal import account, pay_request, payment_methods, recovery  # noqa: F401
 from portal.pay import pay_blueprint
 from portal.views import portal_blueprint
 from portal.widgets import widgets_blueprint

@@ -84,7 +84,10 @@ def _link_refused() -> ResponseReturnValue:
     if is_htmx_request():
         # A meter still polling when its link expires: show a notice in its place and stop polling.
         return render_page(PAGE, "usage", status=STOP_POLLING, link_expired=True, meters=[])
-    return render_template("portal/link_refused.html"), 403
+    # A link Tally signed (expired, or an old email's) offers a fresh one by email (portal.recovery).
+    token = (request.view_args or {}).get("token") or ""
+    signed = links.signed_claim(token, purpose="portal") is not None
+    return render_template("portal/link_refused.html", token=token if signed else None), 403
 
 
 def _meters(access: Access) -> list[overview.SubscriptionUsage]:
@@ -112,10 +115,10 @@ def pay_link(access: Access, token: str, invoice_id: str) -> str:
 
 
 def _invoice_pay_links(access: Access, token: str, invoices, payments: CustomerPayments) -> dict[str, str]:
-    """A pay page for every unpaid finalized invoice, when the customer can pay by card."""
+    """A pay page for every unpaid finalized invoice of `invoices` (InvoiceRows), when the customer can pay by card."""
     if not payments.has_provider:
         return {}
-    return {i.id: pay_link(access, token, i.id) for i in invoices.items
+    return {i.id: pay_link(access, token, i.id) for i in invoices
             if i.status == "finalized" and i.payment_status in ("pending", "failed") and i.total_amount_cents > 0}
 
 
@@ -130,7 +133,7 @@ def _wallet_pay_links(access: Access, token: str, views, payments: CustomerPayme
 def _invoices_context(access: Access, token: str, payments: CustomerPayments | None = None) -> dict[str, object]:
     payments = payments or _payments(access)
     invoices = _invoices(access)
-    return dict(invoices=invoices, invoice_pay_links=_invoice_pay_links(access, token, invoices, payments))
+    return dict(invoices=invoices, invoice_pay_links=_invoice_pay_links(access, token, invoices.items, payments))
 
 
 def _wallets_context(access: Access, token: str, payments: CustomerPayments | None = None) -> dict[str, object]:

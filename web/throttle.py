@@ -1,7 +1,8 @@
-"""Sign-in throttling: attempts at the admin sign-in form, counted per account and per client address.
+"""Throttling: attempts at the admin sign-in form, counted per account and per client address; requests for a fresh
+portal link (portal.recovery), counted per customer and per client address.
 
 Checked before the form's password is hashed, so refused attempts cost no scrypt work. Every
-POST counts, successful or not. Nothing else is limited: the API, the portal and every other page
+POST counts, successful or not. Nothing else is limited: the API, the portal's other pages and every other page
 never reach the limiter (`throttle_sign_in` takes its per-request hooks off the app).
 """
 
@@ -16,11 +17,19 @@ from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
 
 from admin.auth_views import too_many_sign_ins
+from billing import links
+from portal.recovery import too_many_link_requests
 
 # NOTE: per account, a person who mistypes a password a few times is not held up; a guesser gets
 # 20 tries an hour. Per address, an office behind one NAT can still sign in several people a minute.
 PER_ACCOUNT = "5/minute;20/hour"
 PER_ADDRESS = "20/minute;100/hour"
+
+
+# NOTE: a customer who mistypes their billing email a few times still gets their link; a script trying addresses
+# for one link gets 5 tries an hour; an address asking for many customers' links is held up too.
+LINK_REQUESTS_PER_CUSTOMER = "5/hour;10/day"
+LINK_REQUESTS_PER_ADDRESS = "10/hour;30/day"
 
 
 def _submitted_account() -> str:
@@ -32,6 +41,31 @@ def _client_address() -> str:
     # request.remote_addr: the peer of the connection. Behind a reverse proxy, that is the proxy,
     # unless the app is told to trust its X-Forwarded-For (TALLY_TRUSTED_PROXIES, web.app).
     return "address:" + (request.remote_addr or "unknown")
+
+
+def _link_customer() -> str:
+    token = (request.view_args or {}).get("token") or ""
+    claim = links.signed_claim(token, purpose="portal")
+    who = f"{claim.organization_id}:{claim.subject}" if claim else "unsigned"
+    return "portal-link:" + hashlib.sha256(who.encode()).hexdigest()
+
+
+def _link_client_address() -> str:
+    return "portal-link:" + _client_address()
+
+
+def _refuse_link_request(limit: RequestLimit) -> Response:
+    return too_many_link_requests(retry_after=max(1, limit.reset_at - time.time()))
+
+
+def throttle_portal_link_requests(app: Flask, limiter: Limiter) -> None:
+    """Limit the portal's requests for a fresh link, per customer and per client address (see throttle_sign_in)."""
+    view = app.view_functions["portal.request_new_link"]
+    view = limiter.limit(LINK_REQUESTS_PER_CUSTOMER, key_func=_link_customer, methods=["POST"],
+                         on_breach=_refuse_link_request)(view)
+    view = limiter.limit(LINK_REQUESTS_PER_ADDRESS, key_func=_link_client_address, methods=["POST"],
+                         on_breach=_refuse_link_request)(view)
+    app.view_functions["portal.request_new_link"] = view
 
 
 def _refuse(limit: RequestLimit) -> Response:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
+
+from babel import Locale
 
 from billing.money import decimal_str, format_money
 from wording.i18n import DEFAULT_LOCALE, gettext
@@ -36,3 +39,40 @@ def top_up_too_large(locale: str = DEFAULT_LOCALE) -> str:
 def form_expired(locale: str = DEFAULT_LOCALE) -> str:
     """A form sent without the token of the link it was opened by (forged, or from an older page)."""
     return gettext("This form does not belong to your current link. Reload the page and try again.", locale)
+
+
+def details_saved(locale: str = DEFAULT_LOCALE) -> str:
+    return gettext("Your billing details are saved. Your next invoices will carry them.", locale)
+
+
+# Why a field of the billing details form was refused (billing.customers.services.update_billing_details).
+_DETAILS_REASONS = {
+    "value_is_mandatory": "Required",
+    "value_is_too_long": "Too long",
+    "invalid_type": "Not the right kind of value",
+    "invalid_email_format": "Enter an email address like name@example.com (several: separate them with commas)",
+    "country_code_invalid": "Choose a country from the list",
+    "tax_identification_number_invalid": ("Not the shape of a tax number of this country: check it, with its "
+                                          "country prefix (e.g. FR40303265045)"),
+}
+
+
+def details_reason(code: str, locale: str = DEFAULT_LOCALE) -> str:
+    return gettext(_DETAILS_REASONS.get(code, "Not accepted"), locale)
+
+
+@lru_cache(maxsize=8)
+def country_choices(locale: str = DEFAULT_LOCALE) -> tuple[tuple[str, str], ...]:
+    """(ISO 3166 code, name) of every country, by name in `locale` (CLDR, through babel)."""
+    names = Locale.parse(locale).territories
+    codes = (code for code in names if len(code) == 2 and code.isalpha()
+             and code not in {"ZZ", "QO", "EU", "EZ", "UN", "XA", "XB"})
+    return tuple(sorted(((code, names[code]) for code in codes), key=lambda item: item[1]))
+
+
+def link_email_missing(locale: str = DEFAULT_LOCALE) -> str:
+    return gettext("Enter the email address your invoices are sent to.", locale)
+
+
+def link_requests_throttled(*, minutes: int, locale: str = DEFAULT_LOCALE) -> str:
+    return gettext("Too many requests for a new link. Try again in {minutes} min.", locale).format(minutes=minutes)

@@ -1,7 +1,9 @@
-"""Customers of an organization: create-or-update by external_id, read, list, delete."""
+"""Customers of an organization: create-or-update by external_id, read, list, delete; the billing details a
+customer corrects themselves (the portal)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from sqlalchemy import func, select
@@ -9,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from billing import serializers
 from billing.catalog.taxes import taxes_for_codes
+from billing.customers import tax_ids
 from billing.customers.events import CustomerDunningSettingsChanged, CustomerPaymentSettingsChanged
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work, utcnow
@@ -57,6 +60,10 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         values["currency"] = currency or customer.currency
     if "timezone" in data:
         values["timezone"] = check.timezone("timezone")
+    if isinstance(data.get("shipping_address"), Mapping):
+        values.update(_shipping_address(check, data["shipping_address"]))
+    elif data.get("shipping_address") is not None:
+        check.fail("shipping_address", "invalid_type")
     if "invoice_grace_period" in data:
         values["invoice_grace_period"] = check.days("invoice_grace_period")
     if "net_payment_term" in data:
@@ -77,10 +84,6 @@ def _apply_fields(session: Session, customer: Customer, data: Mapping[str, objec
         values.update(payment_settings)
     elif data.get("billing_configuration") is not None:
         check.fail("billing_configuration", "invalid_type")
-    if isinstance(data.get("shipping_address"), Mapping):
-        values.update(_shipping_address(check, data["shipping_address"]))
-    elif data.get("shipping_address") is not None:
-        check.fail("shipping_address", "invalid_type")
     dunning = _dunning_settings(check, data)
     if "metadata" in data:
         metadata = check.metadata("metadata")
@@ -250,4 +253,54 @@ def get_customer_by_id(*, organization_id: str, customer_id: str) -> Customer:
                                                          Customer.id == customer_id, Customer.deleted_at.is_(None)))
         if customer is None:
             raise NotFound("customer")
+        return customer
+
+
+# What a customer may correct about themselves in the portal: what Lago's customer portal lets them edit.
+BILLING_DETAILS_FIELDS = ("name", "legal_name", "tax_identification_number", "email", "address_line1",
+                          "address_line2", "city", "state", "zipcode", "country", "shipping_address")
+# One address, or Lago's comma-separated list of them: something@domain.tld each, nothing else.
+_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\".]+(\.[^@\s,;<>\".]+)+")
+
+
+def update_billing_details(*, organization_id: str, customer_id: str, data: Mapping[str, object]) -> Customer:
+    """Save the billing details a customer corrected (the portal), through the API's own checks, and send
+    `customer.updated`.
+
+    Besides the API's checks: a name and a billing email are required (the portal's way back in mails that
+    address), each email must look like one, and the tax identification number must have the shape of the
+    billing country's (or of the country its prefix names; billing.customers.tax_ids). A refused change writes
+    nothing. Fields other than BILLING_DETAILS_FIELDS are ignored.
+    """
+    fields = {key: data[key] for key in BILLING_DETAILS_FIELDS if key in data}
+    own = Checker(fields)
+    own.string("name", required=True)
+    emails = own.string("email", required=True)
+    if emails is not None and not all(_EMAIL.fullmatch(e.strip()) for e in emails.split(",")):
+        own.fail("email", "invalid_email_format")
+    tax_id = own.string("tax_identification_number")
+    if tax_id is not None:
+        country = fields.get("country") if isinstance(fields.get("country"), str) else None
+        if not tax_ids.is_valid(tax_id, (country or "").strip().upper() or None):
+            own.fail("tax_identification_number", "tax_identification_number_invalid")
+        else:
+            fields["tax_identification_number"] = tax_ids.normalized(tax_id)
+    with unit_of_work() as uow:
+        customer = uow.session.scalar(select(Customer).where(
+            Customer.organization_id == organization_id, Customer.id == customer_id,
+            Customer.deleted_at.is_(None)).with_for_update(of=Customer))
+        if customer is None:
+            raise NotFound("customer")
+        try:
+            _apply_fields(uow.session, customer, fields)
+        except ValidationFailed as refused:
+            for field, reasons in refused.details.items():
+                for reason in reasons if isinstance(reasons, list) else [reasons]:
+                    own.fail(field, str(reason))
+        own.done()
+        customer.updated_at = utcnow()
+        uow.session.flush()
+        uow.session.refresh(customer)
+        webhooks.emit(uow.session, organization_id, webhooks.CUSTOMER_UPDATED, "customer",
+                      lambda: serializers.customer(customer), object_id=customer.id)
         return customer

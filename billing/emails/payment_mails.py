@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from billing import links
 from billing.emails.models import EmailDelivery
+from billing.emails.portal_links import portal_link_lines
 from billing.invoicing.models import Invoice
 from billing.money import format_money, locale_for_country
 from billing.payments.models import Payment, PaymentReceipt, SavedPaymentMethod
@@ -101,6 +102,7 @@ def payment_mail(delivery: EmailDelivery, invoice: Invoice, *, sender: str, mess
         lines += [f"Your bank asks you to confirm the payment of {amount} for invoice {number}.",
                   "Nothing has been charged yet."]
         lines += _pay_link(invoice, org.name, "To confirm it")
+    lines += portal_link_lines(customer)
     lines.append(org.name)
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,), subject=subject,

@@ -19,6 +19,7 @@ from billing import links
 from billing.customers.models import Customer
 from billing.emails import payment_mails
 from billing.emails.models import EmailDelivery
+from billing.emails.portal_links import portal_link_lines
 from billing.money import format_money, locale_for_country
 from billing.payments.models import Payment, PaymentReceipt, PaymentRequest
 from billing.ports import OutgoingMail, runtime
@@ -133,7 +134,7 @@ def request_mail(delivery: EmailDelivery, request: PaymentRequest, customer: Cus
         lines += ["", word("invoices_paid")]
         lines += [word("invoice_paid_line", number=i["number"],
                        amount=format_money(int(i["amount_cents"]), currency, locale)) for i in invoices]
-        lines += ["", org.name]
+        lines += ["", *portal_link_lines(customer), org.name]
         return _mail(delivery, org, sender, message_id, subject, lines, bcc=())
 
     table = [word("invoice_due_line", number=i["number"], due=i["due_date"],
@@ -168,6 +169,7 @@ def request_mail(delivery: EmailDelivery, request: PaymentRequest, customer: Cus
         lines += [word(invitation), link, ""] if link else [word("contact"), ""]
         if delivery.kind == REMINDER:
             lines += [word("already_paid"), ""]
+    lines += portal_link_lines(customer)
     lines.append(org.name)
     return _mail(delivery, org, sender, message_id, subject, lines, bcc=tuple(details.get("bcc") or ()))
 

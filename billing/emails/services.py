@@ -9,6 +9,8 @@ subscribed by `subscribe_to_events` at configuration time): invoicing and wallet
 PaymentSucceeded, PaymentFailed, PaymentRequiresAction), once per payment and kind; what those mails say
 is written in billing.emails.payment_mails. `queue_request_email` does it for a payment request (PaymentRequested
 and the request branch of those events), once per request and kind: billing.emails.request_mails.
+`request_portal_link` mails a fresh portal link to the billing email a customer typed, if it is the one on file
+(billing.emails.portal_links adds such a link to every other customer mail too).
 `send_email` claims a due row under a lease (two workers never both send it), sends it through
 the `Mailer` port and records the outcome, scheduling a retry on failure.
 """
@@ -22,11 +24,12 @@ from email.utils import formataddr
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
-from billing import events, links, outbox
+from billing import events, outbox
 from billing.customers.models import Customer
 from billing.db import new_id, read_only, unit_of_work
 from billing.emails import payment_mails, request_mails
 from billing.emails.models import EmailDelivery
+from billing.emails.portal_links import portal_link_lines
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import Invoice
@@ -39,6 +42,7 @@ from billing.wallets.models import Wallet
 
 INVOICE_FINALIZED = "invoice.finalized"
 WALLET_DEPLETED = "wallet.depleted_ongoing_balance"
+PORTAL_LINK = "portal.link_requested"
 JOB = "send_email"
 # NOTE: SMTP servers refuse mail for a while (greylisting, 4xx) and come back; 5 attempts over
 # about 3 hours, as webhooks are retried (billing.outbox).
@@ -260,7 +264,7 @@ def invoice_mail(delivery: EmailDelivery, invoice: Invoice, pdf: bytes) -> Outgo
     lines = [f"Hello {customer.display_name},", "",
              f"{org.name} has issued invoice {invoice.number} for {total}.",
              f"Issued on {invoice.issuing_date:%Y-%m-%d}, due on {invoice.payment_due_date:%Y-%m-%d}.", "",
-             "The invoice is attached as a PDF.", "", org.name]
+             "The invoice is attached as a PDF.", "", *portal_link_lines(customer), org.name]
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
         subject=f"Invoice {invoice.number} from {org.name} ({total})", text="\n".join(lines) + "\n",
@@ -283,13 +287,49 @@ def wallet_depleted_mail(delivery: EmailDelivery, wallet: Wallet) -> OutgoingMai
              f"Your {org.name} wallet “{name}” has no credits left for your current usage.",
              f"Balance after current usage: {ongoing} (settled balance: {balance}).",
              "Usage beyond your credits is invoiced.", ""]
-    if runtime.secret_key and runtime.base_url:
-        lines += ["To buy credits, open your billing portal (the link is valid for 12 hours):",
-                  links.portal_url(customer_id=customer.id, organization_id=org.id), ""]
+    lines += portal_link_lines(customer, "To buy credits, open your billing portal")
     lines.append(org.name)
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
         subject=f"Your {org.name} prepaid credits are used up", text="\n".join(lines) + "\n",
+        envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
+        message_id=_message_id(delivery, sender))
+
+
+def request_portal_link(*, organization_id: str, customer_id: str, email: str) -> bool:
+    """Mail a fresh portal link to the customer's billing email when `email` is one of its addresses (Lago's
+    `email` may list several, comma-separated). Returns whether a mail was queued: the caller must not tell.
+
+    The mail goes to the address on file only, never to one merely typed; its link is made when it is sent.
+    """
+    typed = email.strip().lower()
+    with unit_of_work() as uow:
+        customer = uow.session.scalar(select(Customer).where(
+            Customer.organization_id == organization_id, Customer.id == customer_id, Customer.deleted_at.is_(None)))
+        on_file = [address.strip() for address in ((customer.email if customer else None) or "").split(",")]
+        address = next((a for a in on_file if a and a.lower() == typed), None)
+        if runtime.mailer is None or customer is None or address is None or not typed:
+            return False
+        delivery = EmailDelivery(id=new_id(), organization_id=organization_id, kind=PORTAL_LINK, to_address=address,
+                                 status="pending", next_attempt_at=runtime.clock.now(),
+                                 details={"customer_id": customer.id})
+        uow.session.add(delivery)
+        _ask_after_commit(uow.session, delivery)
+        return True
+
+
+def portal_link_mail(delivery: EmailDelivery, customer: Customer) -> OutgoingMail:
+    """The link a customer asked for on the portal's expired-link page."""
+    org = customer.organization
+    sender = _sender(org)
+    lines = [f"Hello {customer.display_name},", "",
+             f"Here is a new link to your {org.name} billing portal, as asked on its page.", "",
+             *portal_link_lines(customer, "Open your billing portal"),
+             "If you did not ask for it, you can ignore this email: the link is sent to this address only.", "",
+             org.name]
+    return OutgoingMail(
+        from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
+        subject=f"Your {org.name} billing portal link", text="\n".join(lines) + "\n",
         envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
         message_id=_message_id(delivery, sender))
 
@@ -299,6 +339,10 @@ def _build(delivery_id: str) -> OutgoingMail:
         organization_id, kind, invoice_id = session.execute(select(
             EmailDelivery.organization_id, EmailDelivery.kind, EmailDelivery.invoice_id).where(
             EmailDelivery.id == delivery_id)).one()
+    if kind == PORTAL_LINK:
+        with read_only() as session:
+            delivery = session.get(EmailDelivery, delivery_id)
+            return portal_link_mail(delivery, session.get(Customer, delivery.details["customer_id"]))
     if kind in request_mails.KINDS:
         with read_only() as session:
             delivery = session.get(EmailDelivery, delivery_id)

@@ -335,7 +335,7 @@ def usage_for_current_period(session: Session, subscription: Subscription, *, ch
 
 
 def past_usage(*, organization_id: str, external_customer_id: str, external_subscription_id: str,
-               billable_metric_code: str | None = None, periods_count: object = None) -> list[Usage]:
+               billable_metric_code: str | None = None, periods_count: object = None) -> list[tuple[Usage, str]]:
     """Usage of the subscription's invoiced periods, newest first, as it was billed (one entry per invoice)."""
     check = Checker({"periods_count": periods_count})
     periods_count = check.integer("periods_count", minimum=1, maximum=MAX_PERIODS)
@@ -343,17 +343,22 @@ def past_usage(*, organization_id: str, external_customer_id: str, external_subs
     with read_snapshot() as session:
         subscription = _customer_subscription(session, organization_id, external_customer_id,
                                               external_subscription_id)
-        links = session.scalars(select(InvoiceSubscription).join(Invoice).where(
-            InvoiceSubscription.subscription_id == subscription.id, Invoice.status != "voided",
-        ).order_by(InvoiceSubscription.from_datetime.desc()).limit(periods_count or MAX_PERIODS)).all()
         usages = []
-        for link in links:
-            usage = usage_between(session, subscription, link.charges_from_datetime or link.from_datetime,
-                                  link.charges_to_datetime or link.to_datetime)
+        for usage, invoice_id in invoiced_usages(session, subscription, periods_count=periods_count or MAX_PERIODS):
             if billable_metric_code:
                 usage = Usage(subscription=usage.subscription, from_datetime=usage.from_datetime,
                               to_datetime=usage.to_datetime, currency=usage.currency,
                               charges=[c for c in usage.charges
                                        if c.charge.billable_metric.code == billable_metric_code])
-            usages.append((usage, link.invoice_id))
+            usages.append((usage, invoice_id))
         return usages
+
+
+def invoiced_usages(session: Session, subscription: Subscription, *, periods_count: int) -> list[tuple[Usage, str]]:
+    """The usage of the subscription's last `periods_count` invoiced periods, newest first, each with its invoice
+    (a voided invoice's period is not one): Lago's past_usage, and the portal's usage history."""
+    links = session.scalars(select(InvoiceSubscription).join(Invoice).where(
+        InvoiceSubscription.subscription_id == subscription.id, Invoice.status != "voided",
+    ).order_by(InvoiceSubscription.from_datetime.desc()).limit(periods_count)).all()
+    return [(usage_between(session, subscription, link.charges_from_datetime or link.from_datetime,
+                           link.charges_to_datetime or link.to_datetime), link.invoice_id) for link in links]

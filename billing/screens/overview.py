@@ -320,15 +320,19 @@ def customer_invoices(*, organization_id: str, customer_id: str, include_drafts:
             query = query.where(Invoice.payment_overdue.is_(True))
         query = query.order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)
         found = paginate(session, query, page=page, per_page=per_page)
-        rows = [InvoiceRow(id=i.id, number=i.number, issuing_date=i.issuing_date, payment_due_date=i.payment_due_date,
-                           status=i.status, payment_status=i.payment_status, total_amount_cents=i.total_amount_cents,
-                           currency=i.currency, invoice_type=i.invoice_type,
-                           payment_overdue=i.payment_overdue and i.status == "finalized",
-                           lines=tuple(InvoiceLine(name=f.description, details=f.line_description, units=f.units,
-                                                   amount_cents=f.amount_cents) for f in i.fees),
-                           adjustments=_adjustments(i))
-                for i in found.items]
+        rows = [invoice_row(i) for i in found.items]
     return Page(items=rows, current_page=found.current_page, per_page=found.per_page, total_count=found.total_count)
+
+
+def invoice_row(i: Invoice) -> InvoiceRow:
+    """An invoice as the lists show it (inside the session that read it: its fees and credits load)."""
+    return InvoiceRow(id=i.id, number=i.number, issuing_date=i.issuing_date, payment_due_date=i.payment_due_date,
+                      status=i.status, payment_status=i.payment_status, total_amount_cents=i.total_amount_cents,
+                      currency=i.currency, invoice_type=i.invoice_type,
+                      payment_overdue=i.payment_overdue and i.status == "finalized",
+                      lines=tuple(InvoiceLine(name=f.description, details=f.line_description, units=f.units,
+                                              amount_cents=f.amount_cents) for f in i.fees),
+                      adjustments=_adjustments(i))
 
 
 def _adjustments(invoice: Invoice) -> tuple[InvoiceAdjustment, ...]:

@@ -89,8 +89,9 @@ def test_portal_shows_balances_polls_them_and_tops_up_with_an_invoice(client, si
     text = bought.get_data(as_text=True)
     assert bought.status_code == 200 and "top-up invoice is issued" in text
     assert bought.headers["HX-Trigger"] == "invoices-changed"
-    assert re.search(r'Purchased</td><td class="wallet-status" data-status="pending"><span class="badge badge-due">'
-                     r'waiting for payment</span></td><td class="num">\+5</td>', text)
+    assert re.search(r'Purchased</td><td class="wallet-status" data-label="Status" data-status="pending"><span '
+                     r'class="badge badge-due">waiting for payment</span></td>'
+                     r'<td class="num" data-label="Credits">\+5</td>', text)
     assert _wallet(org, alice).wallet.balance_cents == 2000  # pending until the invoice is paid
     refused = client.post(f"{alice.portal_path()}/wallets/{wallet_id}/top-up", headers=HTMX,
                           data={"csrf_token": portal_token, "credits": "-3"})
