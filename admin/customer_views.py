@@ -94,6 +94,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
         context.setdefault("wallet_forms", {})
+        context.setdefault("wallet_confirm", None)  # admin.confirmations.Confirmation: a wallet action asking first
         context["wallet_metric_codes"] = catalog.metric_codes(organization_id=organization_id())
         context["wallet_fee_types"] = WALLET_FEE_TYPES
     if whole_page or block == "one_off":
@@ -111,6 +112,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("overdue_notice", None)
         context["overdue_words"] = overdue_words
     context.setdefault("invoice_error", None)
+    context.setdefault("invoice_confirm", None)  # "Mark paid" asking first (admin.invoice_views)
     if whole_page:
         context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())
     template = CUSTOMER_PAGE if whole_page else SECTION_OF_BLOCK.get(block, CUSTOMER_PAGE)  # "content": the page's own
