@@ -3,7 +3,7 @@ events, portal link) and invoice PDFs. The page's sections are templates of thei
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import Response, abort, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 import wording
@@ -19,13 +19,14 @@ from billing.screens import catalog, overdue, overview
 from billing.screens import dunning as dunning_screens
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
-from web.htmx import is_htmx_request, render_page
+from web.htmx import STOP_POLLING, is_htmx_request, render_page
 from web.responses import pdf_file
 from wording import dunning as dunning_words
 from wording import overdue as overdue_words
 
 CUSTOMERS_PAGE = "admin/customers.html"
 CUSTOMER_PAGE = "admin/customer.html"
+USAGE_LIVE = "admin/customer/_usage_live.html"
 # The page's htmx fragments, each a block of its section's own template (included by CUSTOMER_PAGE): the
 # blocks of an included template are not the page's, so a fragment is rendered from its section.
 SECTION_OF_BLOCK = {
@@ -127,6 +128,17 @@ def customer(customer_id: str) -> ResponseReturnValue:
 @admin_blueprint.get("/customers/<customer_id>/usage")
 def customer_usage(customer_id: str) -> ResponseReturnValue:
     return render_customer(customer_id, "usage")
+
+
+@admin_blueprint.get("/customers/<customer_id>/usage/live")
+def customer_usage_live(customer_id: str) -> ResponseReturnValue:
+    """The active subscriptions' usage so far, each swapped into its place on the page (hx-swap-oob), polled while
+    one is active; once none is, the answer stops the polling (286), as the portal's meters do."""
+    active = [s for s in overview.subscriptions_with_usage(organization_id=organization_id(), customer_id=customer_id,
+                                                           live_only=True) if s.status == "active"]
+    if not active:
+        return Response(status=STOP_POLLING)
+    return render_template(USAGE_LIVE, subscriptions=active)
 
 
 @admin_blueprint.get("/customers/<customer_id>/invoices")
