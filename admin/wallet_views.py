@@ -60,7 +60,8 @@ def _field_errors(failed: ValidationFailed, wallet_id: str | None = None,
             text = wording.wallet_reason(field, str(code))
             if str(code) in limits:
                 text = f"{text} ({limits[str(code)]})"
-            errors.setdefault(names.get(field, field), []).append(text)
+            # A rule's field is reported under its own name (the rule form has one rule).
+            errors.setdefault(names.get(field) or field.removeprefix("recurring_transaction_rules."), []).append(text)
     return errors
 
 
