@@ -111,6 +111,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     if whole_page or block == "overdue":
         context["overdue"] = overdue.customer_overdue(**scope)
         context.setdefault("overdue_notice", None)
+        context.setdefault("overdue_confirm", None)  # "Request payment now" asking first (admin.overdue_views)
         context["overdue_words"] = overdue_words
     context.setdefault("invoice_error", None)
     context.setdefault("invoice_confirm", None)  # "Mark paid" asking first (admin.invoice_views)

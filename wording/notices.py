@@ -61,6 +61,10 @@ CONFIRMATIONS = {
     "issue_credit_note": (N_("Issue a credit note of {amount} (taxes included) on invoice {number}: {refund} "
                              "refunded, {offset} off what it owes, {credit} credited to the next invoices? A credit "
                              "note cannot be withdrawn."), N_("Issue {amount}")),
+    "request_payment_charge": (N_("Charge {amount} overdue to the customer's default payment method now? If the "
+                                  "charge fails, they are emailed a link to pay."), N_("Charge {amount}")),
+    "request_payment_email": (N_("Ask the customer to pay {amount} overdue now? They are emailed a link that pays "
+                                 "the overdue invoices."), N_("Request {amount}")),
     "grant_credits": (N_("Grant {credits} free credits, worth {amount}, to {wallet}? No invoice is issued."),
                       N_("Grant {credits} credits")),
     "top_up": (N_("Top up {wallet} with {credits} credits: an invoice of {amount} to the customer?"),
