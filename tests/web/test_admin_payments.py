@@ -296,6 +296,9 @@ def test_retry_payment_charges_the_default_card_and_says_how_it_went(signed_in, 
     due = get_invoice(organization_id=org.id, invoice_id=alice.invoice_id).total_due_amount_cents
     asked = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
     assert f"Charge €{due / 100:.2f} for invoice " in asked and f">Charge €{due / 100:.2f}</button>" in asked
+    # The customer has a provider: the page offers the link where they pay it themselves, with the PDF.
+    assert '<input id="pay-link" type="text" readonly value="http' in asked and "/pay/" in asked
+    assert "Download PDF" in asked
     no_card = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
     assert "no default payment method" in no_card.get_data(as_text=True)
 
