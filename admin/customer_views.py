@@ -3,7 +3,7 @@ customers is one of `list_views.py`). The page's sections are templates of their
 
 from __future__ import annotations
 
-from flask import abort, request
+from flask import Response, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
 import wording
@@ -19,12 +19,13 @@ from billing.screens import catalog, overdue, overview
 from billing.screens import dunning as dunning_screens
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
 from billing.wallets.services import customer_wallets
-from web.htmx import is_htmx_request, render_page
+from web.htmx import STOP_POLLING, is_htmx_request, render_page
 from web.responses import pdf_file
 from wording import dunning as dunning_words
 from wording import overdue as overdue_words
 
 CUSTOMER_PAGE = "admin/customer.html"
+USAGE_LIVE = "admin/customer/_usage_live.html"
 # The page's htmx fragments, each a block of its section's own template (included by CUSTOMER_PAGE): the
 # blocks of an included template are not the page's, so a fragment is rendered from its section.
 SECTION_OF_BLOCK = {
@@ -81,6 +82,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
         context.setdefault("wallet_forms", {})
+        context.setdefault("wallet_confirm", None)  # admin.confirmations.Confirmation: a wallet action asking first
         context["wallet_metric_codes"] = catalog.metric_codes(organization_id=organization_id())
         context["wallet_fee_types"] = WALLET_FEE_TYPES
     if whole_page or block == "one_off":
@@ -96,8 +98,10 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     if whole_page or block == "overdue":
         context["overdue"] = overdue.customer_overdue(**scope)
         context.setdefault("overdue_notice", None)
+        context.setdefault("overdue_confirm", None)  # "Request payment now" asking first (admin.overdue_views)
         context["overdue_words"] = overdue_words
     context.setdefault("invoice_error", None)
+    context.setdefault("invoice_confirm", None)  # "Mark paid" asking first (admin.invoice_views)
     if whole_page:
         context["metric_codes"] = catalog.metric_codes(organization_id=organization_id())
     template = CUSTOMER_PAGE if whole_page else SECTION_OF_BLOCK.get(block, CUSTOMER_PAGE)  # "content": the page's own
@@ -112,6 +116,17 @@ def customer(customer_id: str) -> ResponseReturnValue:
 @admin_blueprint.get("/customers/<customer_id>/usage")
 def customer_usage(customer_id: str) -> ResponseReturnValue:
     return render_customer(customer_id, "usage")
+
+
+@admin_blueprint.get("/customers/<customer_id>/usage/live")
+def customer_usage_live(customer_id: str) -> ResponseReturnValue:
+    """The active subscriptions' usage so far, each swapped into its place on the page (hx-swap-oob), polled while
+    one is active; once none is, the answer stops the polling (286), as the portal's meters do."""
+    active = [s for s in overview.subscriptions_with_usage(organization_id=organization_id(), customer_id=customer_id,
+                                                           live_only=True) if s.status == "active"]
+    if not active:
+        return Response(status=STOP_POLLING)
+    return render_template(USAGE_LIVE, subscriptions=active)
 
 
 @admin_blueprint.get("/customers/<customer_id>/invoices")

@@ -1,6 +1,7 @@
-"""One invoice: its fees and totals, refresh (draft) and void (finalized), its payments (record one received
-by hand, with a confirmation step; charge the customer's provider again), marking a top-up paid, credit notes
-per fee, their PDFs."""
+"""One invoice: its fees and totals, its PDF, refresh and finalize (draft), void (finalized), its payments (record
+one received by hand; charge the customer's provider again; the customer's payment link), marking a top-up paid,
+credit notes per fee, their PDFs. Every action that moves money or cannot be undone asks first, naming the amount
+(admin/confirmations.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from flask import abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from admin.blueprint import admin_blueprint, organization_id, refusal_message
+from admin.confirmations import ask, confirmed, typed
 from admin.customer_views import render_customer
 from admin.forms import RecordPaymentForm
 from billing.errors import BillingError, NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import actions, credit_notes, queries
 from billing.invoicing.models import CREDIT_NOTE_REASONS
 from billing.money import format_money, to_major, to_minor_exactly
-from billing.payments import collection
+from billing.payments import checkout, collection
 from billing.payments.interface import ProviderError
 from billing.payments.secrets import SettingsUnreadable
 from billing.ports import runtime
@@ -35,6 +37,28 @@ def _invoice(customer_id: str, invoice_id: str):
     return invoice
 
 
+def _pay_link(invoice) -> str | None:
+    """The page where the customer pays this invoice, when it can be paid there (a provider, something due)."""
+    try:
+        return checkout.invoice_payment_url(organization_id=organization_id(), invoice_id=invoice.id).url
+    except BillingError:
+        return None
+
+
+def _ask(invoice, code: str, endpoint: str, *, amount_cents: int | None = None, danger: bool = False,
+         fields: tuple[tuple[str, str], ...] = (), **values) -> ResponseReturnValue:
+    """The invoice page asking before `endpoint` acts on it; `amount_cents` is the invoice's total unless given.
+
+    Asked only while the action can be done: otherwise the service is called at once and says why not.
+    """
+    page = url_for("admin.invoice_page", customer_id=invoice.customer_id, invoice_id=invoice.id)
+    amount = format_money(invoice.total_amount_cents if amount_cents is None else amount_cents, invoice.currency)
+    question = ask(code, action_url=url_for(endpoint, customer_id=invoice.customer_id, invoice_id=invoice.id),
+                   target="#invoice", cancel_url=page, cancel_fragment_url=page, fields=fields, danger=danger,
+                   number=invoice.number, amount=amount, **values)
+    return render_invoice(invoice.customer_id, invoice.id, confirm=question)
+
+
 def render_invoice(customer_id: str, invoice_id: str, *, status: int = 200, **extra) -> ResponseReturnValue:
     invoice = _invoice(customer_id, invoice_id)
     scope = {"organization_id": organization_id(), "customer_id": customer_id}
@@ -44,7 +68,8 @@ def render_invoice(customer_id: str, invoice_id: str, *, status: int = 200, **ex
     payments = payment_screens.invoice_payments(organization_id=organization_id(), invoice_id=invoice.id)
     context = {"invoice": invoice, "customer_id": customer_id, "credit_notes": notes, "creditable": creditable,
                "reasons": CREDIT_NOTE_REASONS, "errors": {}, "action_error": None, "values": {}, "notice": None,
-               "payments": payments, "payment_words": payment_words, "record_errors": {}, "record_confirm": None}
+               "payments": payments, "payment_words": payment_words, "record_errors": {}, "record_confirm": None,
+               "confirm": None, "pay_link": _pay_link(invoice) if payments.customer_has_provider else None}
     context.update(extra)
     if "record_form" not in context:
         context["record_form"] = RecordPaymentForm(formdata=None, data={
@@ -60,7 +85,15 @@ def invoice_page(customer_id: str, invoice_id: str) -> ResponseReturnValue:
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/paid")
 def customer_invoice_paid(customer_id: str, invoice_id: str) -> ResponseReturnValue:
-    """Mark a finalized invoice paid (no payment provider connected); a top-up's credits settle."""
+    """Mark a finalized invoice paid (no payment provider connected); a top-up's credits settle. Asks first."""
+    invoice = _invoice(customer_id, invoice_id)
+    if not confirmed() and invoice.status == "finalized" and invoice.payment_status != "succeeded":
+        page = url_for("admin.customer", customer_id=customer_id)
+        action = url_for("admin.customer_invoice_paid", customer_id=customer_id, invoice_id=invoice_id)
+        question = ask("mark_invoice_paid", target="#invoices", cancel_url=page, action_url=action,
+                       cancel_fragment_url=url_for("admin.customer_invoices", customer_id=customer_id),
+                       number=invoice.number, amount=format_money(invoice.total_due_amount_cents, invoice.currency))
+        return render_customer(customer_id, "invoices", invoice_confirm=question)
     try:
         collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
                                               customer_id=customer_id, payment_status="succeeded")
@@ -129,8 +162,11 @@ def invoice_record_payment(customer_id: str, invoice_id: str) -> ResponseReturnV
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/retry-payment")
 def invoice_retry_payment(customer_id: str, invoice_id: str) -> ResponseReturnValue:
-    """Charge the invoice again through the customer's provider, with their default method."""
-    _invoice(customer_id, invoice_id)
+    """Charge the invoice again through the customer's provider, with their default method. Asks first."""
+    invoice = _invoice(customer_id, invoice_id)
+    if not confirmed() and invoice.status == "finalized" and invoice.total_due_amount_cents > 0:
+        return _ask(invoice, "retry_payment", "admin.invoice_retry_payment",
+                    amount_cents=invoice.total_due_amount_cents)
     try:
         attempt = collection.retry_invoice_payment(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as refused:
@@ -158,7 +194,9 @@ def invoice_retry_payment(customer_id: str, invoice_id: str) -> ResponseReturnVa
 
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/refresh")
 def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
-    _invoice(customer_id, invoice_id)
+    invoice = _invoice(customer_id, invoice_id)
+    if not confirmed() and invoice.status == "draft":
+        return _ask(invoice, "refresh_invoice", "admin.invoice_refresh")
     try:
         actions.refresh_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
@@ -167,9 +205,25 @@ def invoice_refresh(customer_id: str, invoice_id: str) -> ResponseReturnValue:
     return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_refreshed"))
 
 
+@admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/finalize")
+def invoice_finalize(customer_id: str, invoice_id: str) -> ResponseReturnValue:
+    """Issue a draft now, before its grace period ends. Asks first."""
+    invoice = _invoice(customer_id, invoice_id)
+    if not confirmed() and invoice.status == "draft":
+        return _ask(invoice, "finalize_invoice", "admin.invoice_finalize")
+    try:
+        finalized = actions.finalize_invoice(organization_id=organization_id(), invoice_id=invoice_id)
+    except ValidationFailed:  # finalized meanwhile (its grace period ended, or another manager)
+        return render_invoice(customer_id, invoice_id, status=refused_status(),
+                              action_error=invoice_reason("not_draft"))
+    return render_invoice(customer_id, invoice_id, notice=notices.notice("invoice_finalized", number=finalized.number))
+
+
 @admin_blueprint.post("/customers/<customer_id>/invoices/<invoice_id>/void")
 def invoice_void(customer_id: str, invoice_id: str) -> ResponseReturnValue:
-    _invoice(customer_id, invoice_id)
+    invoice = _invoice(customer_id, invoice_id)
+    if not confirmed() and invoice.status == "finalized":
+        return _ask(invoice, "void_invoice", "admin.invoice_void", danger=True)
     try:
         actions.void_invoice(organization_id=organization_id(), invoice_id=invoice_id)
     except NotAllowed as error:
@@ -209,10 +263,21 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
             # NOTE: the account manager says what to refund and what to take off what the invoice
             # still owes; the rest of the note's total is credited.
             draft = credit_notes.estimate_credit_note(organization_id=organization_id(), data=data)
+            credit = max(draft.amounts.total_amount_cents - split["refund"] - split["offset"], 0)
+            # Ask only about a note that can be issued: a refund or offset above what the invoice allows is said
+            # by its field first (create_credit_note checks it again, under the invoice's lock).
+            most = {"refund": draft.max_refundable_amount_cents, "offset": draft.max_offsettable_amount_cents}
+            errors.update({field: [invoice_reason("higher_than_remaining_invoice_amount")]
+                           for field in most if split[field] > most[field]})
+            if not errors and not confirmed():
+                fields = typed("reason", "description", "refund", "offset", *(f"fee_{fee.id}" for fee in invoice.fees))
+                return _ask(invoice, "issue_credit_note", "admin.invoice_credit_note", fields=fields,
+                            amount_cents=draft.amounts.total_amount_cents,
+                            **{name: format_money(cents, invoice.currency) for name, cents in
+                               (("refund", split["refund"]), ("offset", split["offset"]), ("credit", credit))})
             data.update(refund_amount_cents=split["refund"], offset_amount_cents=split["offset"],
-                        credit_amount_cents=max(draft.amounts.total_amount_cents - split["refund"] - split["offset"],
-                                                0))
-            note = credit_notes.create_credit_note(organization_id=organization_id(), data=data)
+                        credit_amount_cents=credit)
+            note = None if errors else credit_notes.create_credit_note(organization_id=organization_id(), data=data)
         except ValidationFailed as failed:
             for field, codes in failed.details.items():
                 target = {"amount_cents": "items", "refund_amount_cents": "refund",
@@ -221,8 +286,9 @@ def invoice_credit_note(customer_id: str, invoice_id: str) -> ResponseReturnValu
         except (NotAllowed, NotFound) as error:
             errors.setdefault("items", []).append(invoice_reason(error.code))
         else:
-            issued = notices.notice("credit_note_issued", number=note.number)
-            return render_invoice(customer_id, invoice_id, notice=issued)
+            if note is not None:
+                return render_invoice(customer_id, invoice_id,
+                                      notice=notices.notice("credit_note_issued", number=note.number))
     return render_invoice(customer_id, invoice_id, status=refused_status(), errors=errors, values=dict(form))
 
 

@@ -3,18 +3,23 @@ rules, terminate; mark a top-up waiting for its payment paid.
 
 A refused form is shown again with what was typed and its errors next to the fields (`wallet_forms`:
 form key -> {"values": …, "errors": field -> sentences}); an error of no field goes above the panel.
+Granting, topping up, voiding credits, marking a top-up paid and terminating ask first, naming the credits and what
+they are worth (`wallet_confirm`, admin/confirmations.py), shown on the wallet they are about.
 """
 
 from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
 
 from flask import redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 import wording
 from admin.blueprint import admin_blueprint, organization_id, refusal_message
+from admin.confirmations import ask, confirmed, typed
 from admin.customer_views import render_customer
 from billing.errors import BillingError, ValidationFailed
-from billing.money import format_money, to_minor_exactly
+from billing.money import decimal_str, format_money, to_minor, to_minor_exactly
 from billing.payments import collection
 from billing.screens import overview
 from billing.wallets import services as wallets
@@ -29,6 +34,8 @@ LIMITS = {"paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_
 FORM_FIELDS = {"paid_credits": "credits", "granted_credits": "credits", "voided_credits": "credits",
                "paid_top_up_min_amount_cents": "top_up_min", "paid_top_up_max_amount_cents": "top_up_max",
                "applies_to": "applies_to", "recurring_transaction_rules.paid_credits": "paid_credits"}
+# The new-wallet form has a field for each kind of credits.
+NEW_FORM_FIELDS = {**FORM_FIELDS, "paid_credits": "paid_credits", "granted_credits": "granted_credits"}
 
 
 def _limit_words(wallet_id: str | None) -> dict[str, str]:
@@ -44,7 +51,8 @@ def _limit_words(wallet_id: str | None) -> dict[str, str]:
     return words
 
 
-def _field_errors(failed: ValidationFailed, wallet_id: str | None = None) -> dict[str, list[str]]:
+def _field_errors(failed: ValidationFailed, wallet_id: str | None = None,
+                  names: dict[str, str] = FORM_FIELDS) -> dict[str, list[str]]:
     limits = _limit_words(wallet_id)
     errors: dict[str, list[str]] = {}
     for field, codes in failed.details.items():
@@ -52,7 +60,8 @@ def _field_errors(failed: ValidationFailed, wallet_id: str | None = None) -> dic
             text = wording.wallet_reason(field, str(code))
             if str(code) in limits:
                 text = f"{text} ({limits[str(code)]})"
-            errors.setdefault(FORM_FIELDS.get(field, field), []).append(text)
+            # A rule's field is reported under its own name (the rule form has one rule).
+            errors.setdefault(names.get(field) or field.removeprefix("recurring_transaction_rules."), []).append(text)
     return errors
 
 
@@ -61,7 +70,8 @@ def _done(customer_id: str, *, error: str | None = None, notice: str | None = No
     """The wallet panel again; a refused form (`form`, `failed`) keeps what was typed, its errors inline."""
     forms = {}
     if failed is not None and isinstance(failed, ValidationFailed) and form:
-        forms[form] = {"values": request.form.to_dict(flat=False), "errors": _field_errors(failed, wallet_id)}
+        names = NEW_FORM_FIELDS if form == "new" else FORM_FIELDS
+        forms[form] = {"values": request.form.to_dict(flat=False), "errors": _field_errors(failed, wallet_id, names)}
         error = notices.refusal("form_has_errors")
     elif failed is not None:
         error = refusal_message(failed)
@@ -72,6 +82,28 @@ def _done(customer_id: str, *, error: str | None = None, notice: str | None = No
     if error is None and is_htmx_request():
         response.headers["HX-Trigger"] = "invoices-changed"  # a top-up adds an invoice
     return response
+
+
+def _ask(customer_id: str, wallet, code: str, endpoint: str, credits: Decimal, *,
+         fields: tuple[tuple[str, str], ...] = (), danger: bool = False, **url_values: str) -> ResponseReturnValue:
+    """The wallet panel asking before `endpoint` moves `credits` of `wallet` (named with what they are worth)."""
+    page = url_for("admin.customer", customer_id=customer_id)
+    question = ask(code, action_url=url_for(endpoint, customer_id=customer_id, wallet_id=wallet.id, **url_values),
+                   target="#wallets", cancel_url=page,
+                   cancel_fragment_url=url_for("admin.customer_wallets", customer_id=customer_id),
+                   fields=fields, danger=danger, about=wallet.id, wallet=wallet.name or wording.gettext("the wallet"),
+                   credits=decimal_str(credits),
+                   amount=format_money(to_minor(credits * wallet.rate_amount, wallet.currency), wallet.currency))
+    return render_customer(customer_id, "wallets", wallet_confirm=question)
+
+
+def _typed_credits(text: str | None) -> Decimal | None:
+    """Credits typed as a number above zero; anything else is left to the service to refuse, with its reason."""
+    try:
+        credits = Decimal((text or "").strip())
+    except InvalidOperation:
+        return None
+    return credits if credits.is_finite() and credits > 0 else None
 
 
 def _form(*names: str) -> dict[str, str | None]:
@@ -137,6 +169,17 @@ def customer_wallet_transaction(customer_id: str, wallet_id: str) -> ResponseRet
     field = TRANSACTION_KINDS.get(request.form.get("kind", ""))
     if field is None:
         return _done(customer_id, error=notices.refusal("choose_a_transaction"))
+    credits = _typed_credits(request.form.get("credits"))
+    if credits is not None and not confirmed():
+        try:
+            wallet = wallets.wallet_of_customer(organization_id=organization_id(), customer_id=customer_id,
+                                                wallet_id=wallet_id)
+        except BillingError as failed:
+            return _done(customer_id, failed=failed)
+        code = {"granted_credits": "grant_credits", "paid_credits": "top_up", "voided_credits": "void_credits"}[field]
+        return _ask(customer_id, wallet, code, "admin.customer_wallet_transaction", credits,
+                    danger=field == "voided_credits",
+                    fields=typed("kind", "credits", "ignore_paid_top_up_limits", "invoice_requires_successful_payment"))
     data = {"wallet_id": wallet_id, field: request.form.get("credits")}
     if field == "paid_credits":
         data["ignore_paid_top_up_limits"] = _checked("ignore_paid_top_up_limits")
@@ -161,6 +204,9 @@ def customer_wallet_top_up_paid(customer_id: str, wallet_id: str, transaction_id
     transaction = next((t for t in view.transactions if t.id == transaction_id), None) if view else None
     if transaction is None or transaction.invoice_id is None or transaction.status != "pending":
         return _done(customer_id, error=notices.refusal("top_up_not_waiting"))
+    if not confirmed():
+        return _ask(customer_id, view.wallet, "top_up_paid", "admin.customer_wallet_top_up_paid",
+                    transaction.credit_amount, transaction_id=transaction_id)
     try:
         collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=transaction.invoice_id,
                                               customer_id=customer_id, payment_status="succeeded")
@@ -192,7 +238,11 @@ def customer_wallet_rules(customer_id: str, wallet_id: str) -> ResponseReturnVal
 @admin_blueprint.post("/customers/<customer_id>/wallets/<wallet_id>/terminate")
 def customer_wallet_terminate(customer_id: str, wallet_id: str) -> ResponseReturnValue:
     try:
-        wallets.wallet_of_customer(organization_id=organization_id(), customer_id=customer_id, wallet_id=wallet_id)
+        wallet = wallets.wallet_of_customer(organization_id=organization_id(), customer_id=customer_id,
+                                            wallet_id=wallet_id)
+        if not confirmed():
+            return _ask(customer_id, wallet, "terminate_wallet", "admin.customer_wallet_terminate",
+                        wallet.credits_balance, danger=True)
         wallets.terminate_wallet(organization_id=organization_id(), wallet_id=wallet_id)
     except BillingError as failed:
         return _done(customer_id, error=refusal_message(failed))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask, g
 from flask_wtf.csrf import generate_csrf
 
@@ -9,6 +11,14 @@ import wording
 from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
 
+
+def moment_text(moment: datetime | None, seconds: bool = False) -> str:
+    """A moment (UTC) in the one date-time format of every screen: "1 Dec 2026, 14:05 UTC", its day as the `day`
+    macro writes one (templates/_macros.html); `seconds` where they matter (events)."""
+    if not moment:
+        return ""
+    clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return f"{moment.day} {moment:%b %Y}, {clock} UTC"
 
 def form_token() -> str:
     """`csrf_token()` in templates: on a page opened by a signed link (portal, widget), the token bound to that
@@ -27,7 +37,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["money_input"] = lambda cents, currency: (
         "" if cents is None else str(to_major(int(cents), currency or "USD")))
     app.jinja_env.filters["local_date"] = lambda moment, tz="UTC": local_date(moment, tz) if moment else ""
-    app.jinja_env.filters["datetime"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+    app.jinja_env.filters["datetime"] = moment_text
     # Words built in Python (the `wording` package), for a template's locale (English until catalogs exist).
     app.jinja_env.filters["fee_text"] = wording.fee_text
     app.jinja_env.filters["charge_text"] = wording.charge_text

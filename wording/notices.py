@@ -27,6 +27,7 @@ NOTICES = {
     "webhook_test_sent": N_("Test webhook sent to {url}: its delivery is at the top of the log below."),
     # an invoice
     "invoice_refreshed": N_("Refreshed from the current usage."),
+    "invoice_finalized": N_("Finalized: invoice {number} is issued to the customer."),
     "invoice_voided": N_("Voided: it keeps its number and is no longer due."),
     "credit_note_issued": N_("Credit note {number} issued."),
     "invoice_issued": N_("Invoice {number} issued: {amount}."),  # a one-off invoice, with its total
@@ -50,6 +51,44 @@ REFUSALS = {
     "choose_a_transaction": N_("Choose grant, top up or void."),
     "top_up_not_waiting": N_("This top-up is no longer waiting for its payment."),
 }
+
+# An action that moves money or cannot be undone asks first (admin/confirmations.py): the question, naming the
+# amount, and the button that answers it.
+CONFIRMATIONS = {
+    "refresh_invoice": (N_("Refresh draft {number} from the usage as it is now? Its total, {amount} now, is computed "
+                           "again: late events, coupons, credits and taxes."), N_("Refresh the draft")),
+    "finalize_invoice": (N_("Finalize draft {number} now, for {amount}? It is issued to the customer and collected; "
+                            "it can no longer change."), N_("Finalize for {amount}")),
+    "void_invoice": (N_("Void invoice {number} of {amount}? It keeps its number and is no longer due. This cannot "
+                        "be undone."), N_("Void {amount}")),
+    "mark_invoice_paid": (N_("Mark invoice {number} paid: {amount} received? Its credits go into the wallet. This "
+                             "cannot be undone."), N_("Mark {amount} paid")),
+    "retry_payment": (N_("Charge {amount} for invoice {number} to the customer's default payment method now?"),
+                      N_("Charge {amount}")),
+    "issue_credit_note": (N_("Issue a credit note of {amount} (taxes included) on invoice {number}: {refund} "
+                             "refunded, {offset} off what it owes, {credit} credited to the next invoices? A credit "
+                             "note cannot be withdrawn."), N_("Issue {amount}")),
+    "request_payment_charge": (N_("Charge {amount} overdue to the customer's default payment method now? If the "
+                                  "charge fails, they are emailed a link to pay."), N_("Charge {amount}")),
+    "request_payment_email": (N_("Ask the customer to pay {amount} overdue now? They are emailed a link that pays "
+                                 "the overdue invoices."), N_("Request {amount}")),
+    "grant_credits": (N_("Grant {credits} free credits, worth {amount}, to {wallet}? No invoice is issued."),
+                      N_("Grant {credits} credits")),
+    "top_up": (N_("Top up {wallet} with {credits} credits: an invoice of {amount} to the customer?"),
+               N_("Invoice {amount}")),
+    "void_credits": (N_("Void {credits} credits, worth {amount}, from {wallet}? This cannot be undone."),
+                     N_("Void {credits} credits")),
+    "top_up_paid": (N_("Mark the top-up of {amount} paid? Its {credits} credits go into {wallet}. This cannot be "
+                       "undone."), N_("Mark {amount} paid")),
+    "terminate_wallet": (N_("Terminate {wallet}? Its balance of {amount} ({credits} credits) is voided. This cannot be "
+                            "undone."), N_("Terminate and void {amount}")),
+}
+
+
+def confirmation(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> tuple[str, str]:
+    """The question asked before the action `code`, and its answer's button, with their {placeholders} filled."""
+    question, answer = CONFIRMATIONS[code]
+    return gettext(question, locale).format(**values), gettext(answer, locale).format(**values)
 
 
 def notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:

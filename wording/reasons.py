@@ -150,6 +150,7 @@ INVOICE_REASONS = {
     "value_is_mandatory": N_("Enter an amount for at least one fee."),
     "not_voidable": N_("Only a finalized invoice that is not paid can be voided."),
     "is_finalized": N_("A finalized invoice never changes; issue a credit note instead."),
+    "not_draft": N_("Only a draft can be finalized: this invoice was finalized already."),
     "invalid_type_or_status": N_("Credit notes are for finalized invoices with an amount above zero."),
 }
 

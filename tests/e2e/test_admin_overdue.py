@@ -78,6 +78,8 @@ def test_see_the_overdue_balance_filter_the_invoices_and_request_payment(page: P
     expect(page.locator("[data-invoice]")).to_have_count(2)
 
     page.get_by_role("button", name="Request payment now").click()
+    expect(page.locator("#overdue [data-confirm]")).to_contain_text("Ask the customer to pay €165.50 overdue now?")
+    page.get_by_role("button", name="Request €165.50").click()
     expect(page.locator("#overdue [role=status]")).to_contain_text(
         "Requested €165.50: ap@alice.test is emailed a link that pays the overdue invoices.")
     expect(page.locator("[data-invoice]")).to_have_count(2)  # the list reloaded, still filtered

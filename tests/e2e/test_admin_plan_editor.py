@@ -93,3 +93,47 @@ def test_build_a_graduated_plan_with_a_preview(page: Page, live_server, org):
         {"from_value": 0, "to_value": 10, "per_unit_amount": "5", "flat_amount": "200"},
         {"from_value": 11, "to_value": None, "per_unit_amount": "1", "flat_amount": "300"}]}
     assert problems == []
+
+
+# A script that changes the charge model in the first task after htmx swapped the metric's answer in (the soonest a
+# click can land), or while that answer is still on its way: the case the editor once got wrong (the old model's
+# fields under the new model's name, because htmx bound the new select only when it settled, 20 ms later).
+CHANGE_MODEL_RIGHT_AFTER_METRIC = """([moment, model]) => new Promise(resolve => {
+  const pick = () => {
+    const select = document.querySelector('fieldset.charge select[name$="-model"]');
+    select.value = model;
+    select.dispatchEvent(new Event('change', {bubbles: true}));
+    resolve();
+  };
+  document.body.addEventListener(moment, () => setTimeout(pick, 0), {once: true});
+  const metric = document.querySelector('fieldset.charge select[name$="-metric"]');
+  metric.value = metric.options[1].value;
+  metric.dispatchEvent(new Event('change', {bubbles: true}));
+})"""
+
+
+@pytest.mark.parametrize(("moment", "model", "first_field"), [
+    ("htmx:afterSwap", "graduated", "Tier 1 from"),  # the metric's fieldset just swapped in, not yet settled
+    ("htmx:beforeSend", "package", "Units per package"),  # the metric's request still in flight
+])
+def test_the_charge_model_and_its_fields_stay_in_step_however_quick(page: Page, live_server, org, moment, model,
+                                                                   first_field):
+    create_admin(email="manager@acme.test", password=PASSWORD, organization_id=org.id)
+    create_billable_metric(organization_id=org.id, data={
+        "name": "API calls", "code": "api_calls", "aggregation_type": "count_agg"})
+    page.goto(f"{live_server}/admin/login")
+    page.get_by_label("Email").fill("manager@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server}/admin/plans/new")
+    page.get_by_role("button", name="Add charge").click()
+    idle(page)
+
+    page.evaluate(CHANGE_MODEL_RIGHT_AFTER_METRIC, [moment, model])
+    idle(page)
+
+    charge = page.locator("fieldset.charge")
+    expect(charge.locator("legend")).to_have_text("API calls")
+    expect(charge.get_by_label("Charge model")).to_have_value(model)
+    expect(charge.locator(".charge-properties")).to_have_attribute("data-model", model)
+    expect(charge.get_by_label(first_field)).to_be_visible()

@@ -7,7 +7,9 @@ import re
 import pytest
 
 from billing.customers.services import upsert_customer
+from billing.lifecycle import terminate_subscription
 from tests.web.conftest import PASSWORD, create_catalog, csrf_token_in, send_events, sign_in, sign_out
+from web.htmx import STOP_POLLING
 
 HTMX = {"HX-Request": "true"}
 
@@ -95,6 +97,7 @@ def test_a_post_with_a_forged_csrf_token_is_refused(client, account_manager):
 def test_a_customer_of_another_organization_is_not_found(signed_in, alice, globex_customer):
     theirs = globex_customer
     for path in (f"/admin/customers/{theirs.id}", f"/admin/customers/{theirs.id}/usage",
+                 f"/admin/customers/{theirs.id}/usage/live",
                  f"/admin/customers/{theirs.id}/invoices", f"/admin/customers/{theirs.id}/portal-link",
                  f"/admin/customers/{theirs.id}/invoices/{theirs.invoice_id}.pdf",
                  f"/admin/customers/{alice.id}/invoices/{theirs.invoice_id}.pdf",
@@ -129,6 +132,24 @@ def test_usage_fragment_follows_new_events(signed_in, alice):
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in html and "Invoices" not in html
     assert 'units">7<' in html and "€0.35" in html
+
+
+def test_usage_updates_live_in_place_and_stops_once_no_subscription_is_active(signed_in, org, alice):
+    page = signed_in.get(f"/admin/customers/{alice.id}").get_data(as_text=True)
+    poll = re.search(r'<p class="usage-poll[^>]*>', page).group(0)
+    assert f'hx-get="/admin/customers/{alice.id}/usage/live" hx-trigger="every 5s" hx-swap="none"' in poll
+    send_events(alice.organization_id, "sub-alice", 4, prefix="late")
+
+    live = signed_in.get(f"/admin/customers/{alice.id}/usage/live", headers=HTMX)
+
+    html = live.get_data(as_text=True)
+    [subscription] = re.findall(r'<div class="usage-lines" id="usage-lines-([^"]+)" hx-swap-oob="true">', html)
+    assert f'id="usage-lines-{subscription}">' in page  # each replaces its own place, never the forms around it
+    assert live.status_code == 200 and 'units">7<' in html and "€0.35" in html and "<form" not in html
+    terminate_subscription(organization_id=org.id, external_id="sub-alice")
+    stopped = signed_in.get(f"/admin/customers/{alice.id}/usage/live", headers=HTMX)
+    assert stopped.status_code == STOP_POLLING and stopped.get_data(as_text=True) == ""
+    assert "usage-poll" not in signed_in.get(f"/admin/customers/{alice.id}").get_data(as_text=True)
 
 
 def test_invoice_pdf_is_served_to_the_organizations_manager(signed_in, alice):

@@ -33,8 +33,8 @@ def test_the_list_shows_what_could_not_be_billed_and_retry_bills_it_once_fixed(s
     [row] = re.findall(r'<tr data-failure="[^"]+">.*?</tr>', html, re.S)
     assert "Customer bad" in row and ">bad</a>" in row and "Billing" in row
     assert "1 Sep 2026 – 1 Oct 2026" in row
-    assert '<span class="nowrap">1 Oct 2026</span> <span class="nowrap">01:00 UTC</span>' in row  # since
-    assert '<span class="nowrap">1 Oct 2026</span> <span class="nowrap">02:00</span>' in row  # last attempt
+    assert '<span class="nowrap">1 Oct 2026, 01:00 UTC</span>' in row  # since
+    assert '<span class="nowrap">1 Oct 2026, 02:00 UTC</span>' in row  # last attempt
     assert "InvalidProperties: invalid standard properties: {&#39;amount&#39;: [&#39;invalid_amount&#39;]}" in row
     assert re.search(r'<td class="num hide-narrow">2</td>', row)  # attempts
     assert re.search(r'href="/admin/customers/[^"#]+#subscription-[^"]+"', row)

@@ -197,8 +197,8 @@ def test_the_customer_page_lists_the_attempts_with_their_requests_and_emails(sig
     table = html[html.index('class="table dunning-attempts"'):]
     table = table[:table.index("</table>")]
     assert table.count("<tr data-attempt") == 3
-    assert table.index("2026-11-05") < table.index("2026-11-03")  # the latest first
+    assert table.index("5 Nov 2026") < table.index("3 Nov 2026")  # the latest first
     assert "€120.00" in table and "$30.00" in table and "1 of 3" in table and "2 of 3" in table
     assert "payment failed" in table and "paid" in table and "awaiting payment" in table
     assert "email sent" in table and "no email" in table
-    assert "2 of 3 attempts, last 2026-11-05" in html
+    assert "2 of 3 attempts, last 5 Nov 2026, " in html

@@ -43,8 +43,15 @@ def test_credit_note_form_refuses_over_crediting_inline_then_issues_one(signed_i
         "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "2.005"})
     assert "More decimals than the currency has." in sub_cent.get_data(as_text=True)  # not rounded to 2.01
 
+    # A valid note asks first, naming its total with taxes and how it splits; the answer posts what was typed again.
+    asked = signed_in.post(f"{url}/credit_notes", headers=HTMX, data={
+        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "2.00"}).get_data(as_text=True)
+    assert (f"Issue a credit note of €2.00 (taxes included) on invoice {alice.invoice_number}: €0.00 refunded, "
+            "€0.00 off what it owes, €2.00 credited to the next invoices?") in asked
+    assert f'<input type="hidden" name="fee_{fee.id}" value="2.00">' in asked and ">Issue €2.00</button>" in asked
+    assert credit_notes.list_credit_notes(organization_id=org.id, invoice_id=invoice.id).items == []
     issued = signed_in.post(f"{url}/credit_notes", headers=HTMX, data={
-        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "2.00"})
+        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "2.00", "confirmed": "1"})
     body = issued.get_data(as_text=True)
     assert issued.status_code == 200 and f"Credit note {alice.invoice_number}-CN1 issued." in body
     (note,) = credit_notes.list_credit_notes(organization_id=org.id, invoice_id=invoice.id).items
@@ -64,7 +71,7 @@ def test_credit_note_form_refuses_over_crediting_inline_then_issues_one(signed_i
     # An offset: taken off what the unpaid invoice still owes, nothing credited.
     owed = get_invoice(organization_id=org.id, invoice_id=invoice.id).total_due_amount_cents
     offset = signed_in.post(f"{url}/credit_notes", headers=HTMX, data={
-        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "1.00", "offset": "1.00"})
+        "csrf_token": token, "reason": "order_change", f"fee_{fee.id}": "1.00", "offset": "1.00", "confirmed": "1"})
     assert f"Credit note {alice.invoice_number}-CN2 issued." in offset.get_data(as_text=True)
     second = next(n for n in credit_notes.list_credit_notes(organization_id=org.id, invoice_id=invoice.id).items
                   if n.id != note.id)
@@ -72,10 +79,14 @@ def test_credit_note_form_refuses_over_crediting_inline_then_issues_one(signed_i
     assert get_invoice(organization_id=org.id, invoice_id=invoice.id).total_due_amount_cents == \
         owed - second.total_amount_cents
 
-    voided = signed_in.post(f"{url}/void", headers=HTMX, data={"csrf_token": token})
+    total = get_invoice(organization_id=org.id, invoice_id=invoice.id).total_amount_cents
+    asked = signed_in.post(f"{url}/void", headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    assert f"Void invoice {alice.invoice_number} of €{total / 100:.2f}? " in asked and "button-danger-solid" in asked
+    assert get_invoice(organization_id=org.id, invoice_id=invoice.id).status == "finalized"
+    voided = signed_in.post(f"{url}/void", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
     assert voided.status_code == 200 and "Voided" in voided.get_data(as_text=True)
     assert get_invoice(organization_id=org.id, invoice_id=invoice.id).status == "voided"
-    again = signed_in.post(f"{url}/void", headers=HTMX, data={"csrf_token": token})
+    again = signed_in.post(f"{url}/void", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
     assert "Only a finalized invoice that is not paid can be voided." in again.get_data(as_text=True)
 
 
@@ -87,5 +98,33 @@ def test_refresh_button_on_a_draft_and_csrf_required(signed_in, org, clock, bill
     html = signed_in.get(url).get_data(as_text=True)
     assert "/refresh" in html and "/void" not in html
     assert signed_in.post(f"{url}/refresh", headers=HTMX).status_code in (400, 422)  # no CSRF token
-    refreshed = signed_in.post(f"{url}/refresh", headers=HTMX, data={"csrf_token": csrf_token_in(html)})
+    token = csrf_token_in(html)
+    asked = signed_in.post(f"{url}/refresh", headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    assert "Refresh draft " in asked and "Refreshed" not in asked
+    refreshed = signed_in.post(f"{url}/refresh", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
     assert refreshed.status_code == 200 and "Refreshed from the current usage." in refreshed.get_data(as_text=True)
+
+
+def test_a_draft_is_finalized_on_demand_after_a_question_naming_its_total(signed_in, org, billed_customer):
+    create_catalog(org.id)
+    upsert_customer(organization_id=org.id, data={"external_id": "bob", "invoice_grace_period": 5})
+    bob = billed_customer(org.id, "bob", name="Bob", events=1)
+    url = f"/admin/customers/{bob.id}/invoices/{bob.invoice_id}"
+    html = signed_in.get(url).get_data(as_text=True)
+    assert "Finalize now" in html and "PDF preview" in html
+    token = csrf_token_in(html)
+    draft = get_invoice(organization_id=org.id, invoice_id=bob.invoice_id)
+    # Without JavaScript too: a plain post answers with the whole page, asking.
+    asked = signed_in.post(f"{url}/finalize", data={"csrf_token": token}).get_data(as_text=True)
+    assert "<html" in asked
+    assert f"Finalize draft {draft.number} now, for €{draft.total_amount_cents / 100:.2f}?" in asked
+    assert f'href="{url}" hx-get="{url}" hx-target="#invoice">Cancel</a>' in asked
+    assert get_invoice(organization_id=org.id, invoice_id=bob.invoice_id).status == "draft"
+    done = signed_in.post(f"{url}/finalize", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
+    finalized = get_invoice(organization_id=org.id, invoice_id=bob.invoice_id)
+    assert finalized.status == "finalized"
+    text = done.get_data(as_text=True)
+    assert f"Finalized: invoice {finalized.number} is issued to the customer." in text
+    assert "Finalize now" not in text and "Download PDF" in text
+    again = signed_in.post(f"{url}/finalize", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
+    assert "Only a draft can be finalized" in again.get_data(as_text=True)

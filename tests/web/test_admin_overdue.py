@@ -106,7 +106,11 @@ def test_request_payment_now_emails_the_link_and_says_so(signed_in, org, alice, 
     token = csrf_token_in(_page(signed_in, f"/admin/customers/{customer.id}"))
     url = f"/admin/customers/{customer.id}/request-payment"
     assert signed_in.post(url, headers=HTMX, data={}).status_code == 400  # no CSRF token
-    response = signed_in.post(url, headers=HTMX, data={"csrf_token": token})
+    asked = signed_in.post(url, headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    assert "Ask the customer to pay €8.71, $42.00 overdue now?" in asked and ">Request €8.71, $42.00</button>" in asked
+    with read_only() as session:
+        assert session.scalar(select(PaymentRequest.id)) is None  # nothing until answered
+    response = signed_in.post(url, headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and response.headers["HX-Trigger"] == "payment-requested"
     assert "<html" not in html
@@ -124,7 +128,7 @@ def test_request_payment_now_with_a_mailer_says_it_emailed(signed_in, org, alice
     customer, _, _ = alice
     token = csrf_token_in(_page(signed_in, f"/admin/customers/{customer.id}"))
     html = signed_in.post(f"/admin/customers/{customer.id}/request-payment", headers=HTMX,
-                          data={"csrf_token": token}).get_data(as_text=True)
+                          data={"csrf_token": token, "confirmed": "1"}).get_data(as_text=True)
     assert "Requested €8.71, $42.00: ap@alice.test is emailed a link that pays the overdue invoices." in html
     run_jobs()
     assert sorted(" ".join(m["Subject"].split()) for m in smtp.parsed()) == [
@@ -147,7 +151,9 @@ def test_request_payment_now_charges_the_default_method_and_then_nothing_is_over
     assert "Charges the default payment method; if the charge fails, ap@alice.test is emailed a link to pay." in page
     token = csrf_token_in(page)
     url = f"/admin/customers/{customer.id}/request-payment"
-    html = signed_in.post(url, headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    asked = signed_in.post(url, headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    assert "Charge €8.71, $42.00 overdue to the customer's default payment method now?" in asked.replace("&#39;", "'")
+    html = signed_in.post(url, headers=HTMX, data={"csrf_token": token, "confirmed": "1"}).get_data(as_text=True)
     assert "Requested €8.71, $42.00: charging the default payment method now." in html
     run_jobs()
     with read_only() as session:
@@ -166,7 +172,8 @@ def test_request_payment_now_charges_the_default_method_and_then_nothing_is_over
 def test_a_plain_post_goes_back_to_the_page_with_the_notice(signed_in, org, alice):
     customer, _, _ = alice
     token = csrf_token_in(_page(signed_in, f"/admin/customers/{customer.id}"))
-    response = signed_in.post(f"/admin/customers/{customer.id}/request-payment", data={"csrf_token": token})
+    response = signed_in.post(f"/admin/customers/{customer.id}/request-payment",
+                              data={"csrf_token": token, "confirmed": "1"})
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/admin/customers/{customer.id}")
     assert "Requested €8.71, $42.00" in _page(signed_in, f"/admin/customers/{customer.id}")
 
@@ -177,6 +184,6 @@ def test_another_organizations_customer_is_not_found(signed_in, org, other_org, 
     token = csrf_token_in(_page(signed_in, "/admin/customers"))
     assert signed_in.get(f"/admin/customers/{theirs.id}/overdue", headers=HTMX).status_code == 404
     assert signed_in.post(f"/admin/customers/{theirs.id}/request-payment",
-                          data={"csrf_token": token}).status_code == 404
+                          data={"csrf_token": token, "confirmed": "1"}).status_code == 404
     with read_only() as session:
         assert session.scalar(select(PaymentRequest.id)) is None

@@ -293,7 +293,13 @@ def test_retry_payment_charges_the_default_card_and_says_how_it_went(signed_in, 
     signed_in.post(f"/admin/customers/{alice.id}/payment-provider", headers=HTMX, data={
         "csrf_token": token, "provider_code": "fake_main", "link": "create"})
     run_jobs()
-    no_card = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token})
+    due = get_invoice(organization_id=org.id, invoice_id=alice.invoice_id).total_due_amount_cents
+    asked = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    assert f"Charge €{due / 100:.2f} for invoice " in asked and f">Charge €{due / 100:.2f}</button>" in asked
+    # The customer has a provider: the page offers the link where they pay it themselves, with the PDF.
+    assert '<input id="pay-link" type="text" readonly value="http' in asked and "/pay/" in asked
+    assert "Download PDF" in asked
+    no_card = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token, "confirmed": "1"})
     assert "no default payment method" in no_card.get_data(as_text=True)
 
     with read_only() as session:
@@ -301,14 +307,16 @@ def test_retry_payment_charges_the_default_card_and_says_how_it_went(signed_in, 
     declined = payment_customers.save_new_method(
         organization_id=org.id, customer_id=alice.id,
         provider_method_id=adapter.tokenize_card(fake_provider.CARD_DECLINED_AT_CHARGE))
-    failed = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    failed = signed_in.post(f"{url}/retry-payment", headers=HTMX,
+                            data={"csrf_token": token, "confirmed": "1"}).get_data(as_text=True)
     assert "The charge failed:" in failed and "failed" in failed and "Retry payment" in failed
 
     good = payment_customers.save_new_method(organization_id=org.id, customer_id=alice.id,
                                              provider_method_id=adapter.tokenize_card(fake_provider.CARD_OK))
     payment_customers.set_default_method(organization_id=org.id, customer_id=alice.id, method_id=good.id)
     assert declined.id != good.id
-    charged = signed_in.post(f"{url}/retry-payment", headers=HTMX, data={"csrf_token": token}).get_data(as_text=True)
+    charged = signed_in.post(f"{url}/retry-payment", headers=HTMX,
+                             data={"csrf_token": token, "confirmed": "1"}).get_data(as_text=True)
     assert "Charged: the payment succeeded." in charged and "Retry payment" not in charged
     assert get_invoice(organization_id=org.id, invoice_id=alice.invoice_id).payment_status == "succeeded"
     with read_only() as session:

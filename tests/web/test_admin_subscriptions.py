@@ -50,7 +50,7 @@ def _field_error(html: str, name: str) -> str:
 
 
 def _result(html: str) -> str:
-    found = re.search(r'<div class="result" role="status">(.*?)</div>', html, re.S)
+    found = re.search(r'<div class="flash flash-success result" role="status">(.*?)</div>', html, re.S)
     assert found, html[:3000]
     return " ".join(re.sub(r"<[^>]+>", "", found.group(1)).split())
 

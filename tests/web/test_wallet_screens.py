@@ -36,8 +36,15 @@ def test_admin_creates_grants_tops_up_marks_paid_sets_rule_and_terminates(signed
     assert '<strong class="wallet-balance">€15.00</strong>' in html
     assert '<strong class="wallet-ongoing">€14.85</strong>' in html
     wallet_id = _wallet(org, alice).wallet.id
+    # Moving money asks first, naming the credits and what they are worth; nothing happens until answered.
+    asked = signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX,
+                           data={"csrf_token": token, "kind": "top_up", "credits": "4"}).get_data(as_text=True)
+    assert "Top up Credits with 4 credits: an invoice of €6.00 to the customer?" in asked
+    assert 'name="confirmed" value="1" class="button-small" autofocus>Invoice €6.00</button>' in asked
+    assert '<input type="hidden" name="kind" value="top_up">' in asked and "HX-Trigger" not in asked
+    assert len(_wallet(org, alice).transactions) == 1  # the grant only
     topped = signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX,
-                            data={"csrf_token": token, "kind": "top_up", "credits": "4"})
+                            data={"csrf_token": token, "kind": "top_up", "credits": "4", "confirmed": "1"})
     assert "Top-up invoice issued" in topped.get_data(as_text=True)
     assert topped.headers["HX-Trigger"] == "invoices-changed"
     view = _wallet(org, alice)
@@ -45,7 +52,11 @@ def test_admin_creates_grants_tops_up_marks_paid_sets_rule_and_terminates(signed
     assert purchase.status == "pending" and view.wallet.balance_cents == 1500
     invoices = signed_in.get(f"{base}/invoices", headers=HTMX).get_data(as_text=True)
     assert f"/invoices/{purchase.invoice_id}/paid" in invoices and "Mark paid" in invoices
-    paid = signed_in.post(f"{base}/invoices/{purchase.invoice_id}/paid", headers=HTMX, data={"csrf_token": token})
+    asked = signed_in.post(f"{base}/invoices/{purchase.invoice_id}/paid", headers=HTMX, data={"csrf_token": token})
+    assert "paid: €6.00 received?" in asked.get_data(as_text=True) and "Mark €6.00 paid" in asked.get_data(as_text=True)
+    assert _wallet(org, alice).wallet.balance_cents == 1500 and "HX-Trigger" not in asked.headers
+    paid = signed_in.post(f"{base}/invoices/{purchase.invoice_id}/paid", headers=HTMX,
+                          data={"csrf_token": token, "confirmed": "1"})
     assert paid.status_code == 200 and paid.headers["HX-Trigger"] == "wallets-changed"
     assert _wallet(org, alice).wallet.balance_cents == 2100  # 14 credits × 1.50
     rule = signed_in.post(f"{base}/wallets/{wallet_id}/rules", headers=HTMX, data={
@@ -54,10 +65,14 @@ def test_admin_creates_grants_tops_up_marks_paid_sets_rule_and_terminates(signed
     assert "Top-up rules saved." in rule.get_data(as_text=True) and "threshold at ≤ 5 credits" in rule.get_data(
         as_text=True)
     voided = signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX,
-                            data={"csrf_token": token, "kind": "void", "credits": "1"})
+                            data={"csrf_token": token, "kind": "void", "credits": "1", "confirmed": "1"})
     assert "Credits voided." in voided.get_data(as_text=True)
     assert _wallet(org, alice).wallet.balance_cents == 1950
-    ended = signed_in.post(f"{base}/wallets/{wallet_id}/terminate", headers=HTMX, data={"csrf_token": token})
+    asked = signed_in.post(f"{base}/wallets/{wallet_id}/terminate", headers=HTMX, data={"csrf_token": token})
+    assert "Terminate Credits? Its balance of €19.50 (13 credits) is voided." in asked.get_data(as_text=True)
+    assert _wallet(org, alice).wallet.status == "active"
+    ended = signed_in.post(f"{base}/wallets/{wallet_id}/terminate", headers=HTMX,
+                           data={"csrf_token": token, "confirmed": "1"})
     assert "Wallet terminated" in ended.get_data(as_text=True)
     assert _wallet(org, alice).wallet.status == "terminated" and _wallet(org, alice).wallet.balance_cents == 0
 
@@ -109,9 +124,10 @@ def test_admin_wallet_settings_show_and_enforce_applies_to_and_top_up_limits(sig
     refused = signed_in.post(f"{base}/wallets", headers=HTMX, data={
         "csrf_token": token, "name": "Credits", "rate_amount": "2", "top_up_min": "50", "top_up_max": "10"})
     html = refused.get_data(as_text=True)
-    assert 'id="new-top_up_max-error">Lower than the minimum</span>' in html
-    assert 'name="top_up_max" inputmode="decimal" placeholder="maximum top-up" aria-label="Maximum paid top-up" ' \
-           'value="10" aria-invalid="true"' in html
+    assert 'id="new-top_up_max-error">Lower than the minimum</p>' in html
+    assert '<label for="new-top_up_max">Largest paid top-up (EUR)</label>' in html
+    assert '<input type="text" id="new-top_up_max" name="top_up_max" value="10" inputmode="decimal" ' \
+           'aria-describedby="new-top_up_max-hint new-top_up_max-error" aria-invalid="true">' in html
     assert customer_wallets(organization_id=org.id, customer_id=alice.id) == []
     # A limit with a fraction of a cent is refused, never rounded (€10.005 is not €10.01).
     signed_in.post(f"{base}/wallets", headers=HTMX, data={
@@ -119,7 +135,7 @@ def test_admin_wallet_settings_show_and_enforce_applies_to_and_top_up_limits(sig
     assert customer_wallets(organization_id=org.id, customer_id=alice.id) == []
     unknown = signed_in.post(f"{base}/wallets", headers=HTMX, data={
         "csrf_token": token, "rate_amount": "2", "billable_metric_codes": "nope"}).get_data(as_text=True)
-    assert 'id="new-applies_to-error">Not fee types or billable metrics of this organization</span>' in unknown
+    assert 'id="new-applies_to-error">Not fee types or billable metrics of this organization</p>' in unknown
     created = signed_in.post(f"{base}/wallets", headers=HTMX, data={
         "csrf_token": token, "name": "Credits", "rate_amount": "2", "granted_credits": "10", "top_up_min": "10.00",
         "top_up_max": "50", "fee_types": "subscription", "billable_metric_codes": "api_calls"}).get_data(as_text=True)
@@ -133,19 +149,19 @@ def test_admin_wallet_settings_show_and_enforce_applies_to_and_top_up_limits(sig
     wallet_id = view.wallet.id
     # A top-up below the minimum (4 credits at 2.00 = €8.00): refused inline, nothing recorded.
     below = signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX, data={
-        "csrf_token": token, "kind": "top_up", "credits": "4"}).get_data(as_text=True)
-    assert (f'id="tx-{wallet_id}-credits-error">Below this wallet\'s minimum paid top-up (€10.00)</span>'
+        "csrf_token": token, "kind": "top_up", "credits": "4", "confirmed": "1"}).get_data(as_text=True)
+    assert (f'id="tx-{wallet_id}-credits-error">Below this wallet\'s minimum paid top-up (€10.00)</p>'
             in below.replace("&#39;", "'"))
-    assert 'value="4" aria-invalid="true"' in below
+    assert re.search(r'name="credits" value="4" inputmode="decimal"[^>]*aria-invalid="true"', below)
     assert len(_wallet(org, alice).transactions) == 1
     # The account manager may ignore the limits.
     signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX, data={
-        "csrf_token": token, "kind": "top_up", "credits": "4", "ignore_paid_top_up_limits": "1"})
+        "csrf_token": token, "kind": "top_up", "credits": "4", "ignore_paid_top_up_limits": "1", "confirmed": "1"})
     assert [t.amount_cents for t in _wallet(org, alice).transactions if t.transaction_status == "purchased"] == [800]
     # Settings: refused inline, then saved (nothing ticked: every fee; top-up invoices issued once paid).
     bad = signed_in.post(f"{base}/wallets/{wallet_id}/settings", headers=HTMX, data={
         "csrf_token": token, "top_up_min": "10", "top_up_max": "5"}).get_data(as_text=True)
-    assert f'id="settings-{wallet_id}-top_up_max-error">Lower than the minimum</span>' in bad
+    assert f'id="settings-{wallet_id}-top_up_max-error">Lower than the minimum</p>' in bad
     saved = signed_in.post(f"{base}/wallets/{wallet_id}/settings", headers=HTMX, data={
         "csrf_token": token, "top_up_min": "", "top_up_max": "30", "invoice_requires_successful_payment": "1"})
     text = saved.get_data(as_text=True)
@@ -153,15 +169,19 @@ def test_admin_wallet_settings_show_and_enforce_applies_to_and_top_up_limits(sig
     assert '<span class="wallet-limits">up to €30.00</span>' in text and "top-up invoices issued once paid" in text
     # A top-up waits for its payment: not among the invoices until marked paid here.
     signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX, data={
-        "csrf_token": token, "kind": "top_up", "credits": "5", "invoice_requires_successful_payment": "1"})
+        "csrf_token": token, "kind": "top_up", "credits": "5", "invoice_requires_successful_payment": "1",
+        "confirmed": "1"})
     waiting = next(t for t in _wallet(org, alice).transactions if t.amount_cents == 1000)
     assert waiting.status == "pending" and waiting.invoice_requires_successful_payment
     invoices = signed_in.get(f"{base}/invoices", headers=HTMX).get_data(as_text=True)
     assert waiting.invoice_id not in invoices
     panel = _panel(signed_in, alice)
     assert "invoice issued once paid" in panel and f"/transactions/{waiting.id}/paid" in panel
+    asked = signed_in.post(f"{base}/wallets/{wallet_id}/transactions/{waiting.id}/paid", headers=HTMX,
+                           data={"csrf_token": token}).get_data(as_text=True)
+    assert "Mark the top-up of €10.00 paid? Its 5 credits go into Credits." in asked
     paid = signed_in.post(f"{base}/wallets/{wallet_id}/transactions/{waiting.id}/paid", headers=HTMX,
-                          data={"csrf_token": token})
+                          data={"csrf_token": token, "confirmed": "1"})
     assert "Top-up paid" in paid.get_data(as_text=True) and paid.headers["HX-Trigger"] == "invoices-changed"
     assert _wallet(org, alice).wallet.balance_cents == 3000  # 10 granted + 5 paid credits at 2.00
     assert waiting.invoice_id in signed_in.get(f"{base}/invoices", headers=HTMX).get_data(as_text=True)
