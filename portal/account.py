@@ -169,7 +169,7 @@ def wallet_page(token: str) -> ResponseReturnValue:
     if access is None:
         return _link_refused()
     paged = request.args.get("wallet")
-    notice = words.top_up_recorded(awaits_payment=False) if request.args.get("topped") else None
+    notice = top_ups.issued_notice(_payments(access)) if request.args.get("topped") else None
     context = _wallet_context(access, token, paged=paged, notice=notice)
     if paged is not None and paged not in context["histories"]:
         abort(404)  # another customer's wallet, or none
@@ -189,6 +189,5 @@ def wallet_page_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     if result.error is not None:
         return render_page("portal/wallet.html", "content", status=422,
                            **_wallet_context(access, token, forms=result.form_errors(wallet_id)))
-    if result.invoice_id is not None and _payments(access).has_provider:
-        return saved(pay_link(access, token, result.invoice_id))  # straight to the pay page of its invoice
+    # Back to this page, never straight to the pay page: it may be inside another site's frame (top_ups.notice_after).
     return saved(url_for("portal.wallet_page", token=token, topped=1))

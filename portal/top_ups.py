@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import DecimalException
 
 from billing.errors import BillingError, NotFound, ValidationFailed
+from billing.screens.payments import CustomerPayments
 from billing.wallets import services as wallets
 from billing.wallets.models import WalletTransaction
 from wording import portal as words
@@ -36,6 +37,35 @@ class TopUp:
         if self.error is None:
             return {}
         return {f"tx-{wallet_id}": {"values": {"credits": [self.typed]}, "errors": {"credits": [self.error]}}}
+
+
+def needs_paying(result: TopUp, payments: CustomerPayments) -> bool:
+    """Whether the customer pays the top-up's invoice themselves, on its pay page: they could pay by card, but no card
+    is saved to charge."""
+    return (result.error is None and result.invoice_id is not None and payments.has_provider
+            and payments.default_method is None)
+
+
+def notice_after(result: TopUp, payments: CustomerPayments) -> str | None:
+    """What the customer is told after a top-up (None when refused: the reason is by the amount).
+
+    NOTE: the customer is never sent to the pay page straight away: the portal and the widgets may be inside another
+    site's frame, where that page (never framed) cannot open. With a saved card the payment core charges it; without,
+    the top-up's line in the wallet's history has a Pay button that opens the pay page in the whole window.
+    """
+    if result.error is not None:
+        return None
+    if result.invoice_id is not None and payments.has_provider:
+        return issued_notice(payments)
+    return result.notice
+
+
+def issued_notice(payments: CustomerPayments) -> str:
+    """What a top-up's invoice now waits for: the saved card being charged, the customer's Pay, or the organization
+    (no provider: paid its own way). Also what the wallet page says when a top-up led back to it."""
+    if not payments.has_provider:
+        return words.top_up_recorded(awaits_payment=False)
+    return words.top_up_charging() if payments.default_method is not None else words.top_up_to_pay()
 
 
 def top_up(*, organization_id: str, customer_id: str, wallet_id: str, credits: str | None) -> TopUp:

@@ -21,7 +21,7 @@ from portal import top_ups
 from portal.link_forms import PORTAL_FORMS, bind_forms, check_link_form
 from portal.payments import CustomerPayments, customer_payments, failed_invoices, refused
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
-from web.responses import embeddable_page_headers, pdf_file, saved
+from web.responses import embeddable_page_headers, pdf_file
 from wording import portal as words
 
 portal_blueprint = Blueprint("portal", __name__)
@@ -224,15 +224,12 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     if access is None:
         return _link_refused()
     result = top_ups.top_up(**access.scope, wallet_id=wallet_id, credits=request.form.get("credits"))
-    error, notice, forms, invoice_id = result.error, result.notice, result.form_errors(wallet_id), result.invoice_id
+    error, forms = result.error, result.form_errors(wallet_id)
     payments = _payments(access)
-    if error is None and payments.has_provider:
-        # The customer pays by card: straight to the pay page of the credit purchase's invoice.
-        if invoice_id is not None:
-            return saved(pay_link(access, token, invoice_id))
+    notice = top_ups.notice_after(result, payments)  # a card to charge, or the Pay button of its line
     if not is_htmx_request():
         if error is None:
-            return redirect(url_for("portal.home", token=token), code=303)
+            return redirect(url_for("portal.wallet_page", token=token, topped=1), code=303)
         # Without htmx (no JavaScript), the whole page again, with the refused amount and its reason.
         return render_page(PAGE, "content", status=422, **{**_page(access, token), "wallet_forms": forms})
     response = render_page(PAGE, "wallets", token=token, wallet_error=None, wallet_notice=notice, wallet_forms=forms,

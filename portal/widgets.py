@@ -237,12 +237,9 @@ def wallet_top_up(token: str, wallet_id: str) -> ResponseReturnValue:
     result = top_ups.top_up(**access.scope, wallet_id=wallet_id, credits=request.form.get("credits"))
     payments = customer_payments(**access.scope)
     context = _wallet(access, payments)
-    notice, pay_url = result.notice, None
-    if result.error is None and result.invoice_id is not None and payments.has_provider:
-        if payments.default_method is not None:
-            notice = words.top_up_charging()
-        else:
-            notice, pay_url = words.top_up_to_pay(), _pay_url(access, result.invoice_id)
+    notice, pay_url = top_ups.notice_after(result, payments), None
+    if top_ups.needs_paying(result, payments):
+        pay_url = _pay_url(access, result.invoice_id)
     context.update(top_up=result, top_up_wallet=wallet_id, top_up_notice=notice, top_up_pay_url=pay_url,
                    wallet_forms=result.form_errors(wallet_id))
     status = 422 if result.error is not None and not is_htmx_request() else 200

@@ -76,3 +76,14 @@ def link_email_missing(locale: str = DEFAULT_LOCALE) -> str:
 
 def link_requests_throttled(*, minutes: int, locale: str = DEFAULT_LOCALE) -> str:
     return gettext("Too many requests for a new link. Try again in {minutes} min.", locale).format(minutes=minutes)
+
+
+def top_up_charging(locale: str = DEFAULT_LOCALE) -> str:
+    """A top-up of a customer with a default card: the payment core charges it without them."""
+    return gettext("Your top-up invoice is issued and we are charging your card: the credits are added once it is "
+                   "paid.", locale)
+
+
+def top_up_to_pay(locale: str = DEFAULT_LOCALE) -> str:
+    """A top-up of a customer who can pay by card but has no saved card: they pay it on its page."""
+    return gettext("Your top-up invoice is issued: pay it to receive the credits.", locale)

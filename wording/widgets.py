@@ -5,17 +5,6 @@ from __future__ import annotations
 from wording.i18n import DEFAULT_LOCALE, gettext
 
 
-def top_up_charging(locale: str = DEFAULT_LOCALE) -> str:
-    """A top-up of a customer with a default card: the payment core charges it without them."""
-    return gettext("Your top-up invoice is issued and we are charging your card: the credits are added once it is "
-                   "paid.", locale)
-
-
-def top_up_to_pay(locale: str = DEFAULT_LOCALE) -> str:
-    """A top-up of a customer who can pay by card but has no saved card: they pay it on its page."""
-    return gettext("Your top-up invoice is issued: pay it to receive the credits.", locale)
-
-
 def fee_timing(*, in_advance: bool, locale: str = DEFAULT_LOCALE) -> str:
     if in_advance:
         return gettext("billed in advance", locale)

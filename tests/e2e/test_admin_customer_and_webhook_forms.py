@@ -34,6 +34,7 @@ def _sign_in(page: Page, live_server: str, organization_id: str) -> list[str]:
 def test_create_then_edit_a_customer_through_the_form(page: Page, live_server, org):
     create_tax(organization_id=org.id, data={"name": "VAT FR", "code": "vat_fr", "rate": "20"})
     problems = _sign_in(page, live_server, org.id)
+    page.get_by_role("navigation").get_by_role("link", name="Customers").click()  # signing in lands on the home
     look_at(page, "customers")
     page.get_by_role("link", name="New customer").click()
     look_at(page, "customer-new")

@@ -130,8 +130,12 @@ def test_a_portal_top_up_paid_by_card_settles_its_credits(page: Page, portal, la
     page.goto(portal)
     page.get_by_label("Buy credits").fill("25")
     page.get_by_role("button", name="Top up").click()
+    # No saved card: the top-up's line waits for payment, with a Pay button that opens the pay page.
+    wallet = page.locator("[data-wallet]")
+    expect(page.get_by_text("Your top-up invoice is issued: pay it to receive the credits.")).to_be_visible()
+    wallet.get_by_role("link", name="Pay").click()
 
-    expect(page.get_by_role("heading", name="Prepaid credits")).to_be_visible()
+    expect(page.get_by_role("heading", name="Pay with a card")).to_be_visible()
     expect(page.locator(".pay-amount")).to_have_text("€25.00")
     _type_card(page, CARD_OK)
     page.get_by_role("button", name="Pay €25.00").click()

@@ -37,10 +37,11 @@ def test_a_refused_top_up_without_htmx_shows_the_page_again_with_the_reason(clie
     assert _transactions(org, alice) == ["granted"]
 
 
-def test_an_accepted_top_up_without_htmx_goes_back_to_the_page(client, org, alice):
+def test_an_accepted_top_up_without_htmx_goes_to_the_wallet_page(client, org, alice):
     page = client.get(alice.portal_path()).get_data(as_text=True)
     [view] = customer_wallets(organization_id=org.id, customer_id=alice.id)
     bought = client.post(f"{alice.portal_path()}/wallets/{view.wallet.id}/top-up",
                          data={"csrf_token": csrf_token_in(page), "credits": "5"})
-    assert bought.status_code == 303 and bought.headers["Location"].endswith(alice.portal_path())
+    assert bought.status_code == 303 and bought.headers["Location"].endswith(f"{alice.portal_path()}/wallet?topped=1")
+    assert "the credits are added once it is paid" in client.get(bought.headers["Location"]).get_data(as_text=True)
     assert sorted(_transactions(org, alice)) == ["granted", "purchased"]
