@@ -18,6 +18,7 @@ from billing.audit.actors import Actor, act_as, stop_acting
 from billing.errors import BillingError, NotFound, ValidationFailed
 from web.htmx import is_htmx_request
 from web.responses import page_security_headers
+from wording import audit as wording_audit
 
 admin_blueprint = Blueprint("admin", __name__)
 admin_blueprint.record_once(register_user_loader)
@@ -73,7 +74,8 @@ def forbidden_page() -> ResponseReturnValue:
 def role_helpers() -> dict[str, object]:
     """`may_open(endpoint)` for templates: the nav and the actions show only what the role may open."""
     role = current_user.role if current_user.is_authenticated else None
-    return {"may_open": lambda endpoint: role is not None and roles.may_open(role, endpoint)}
+    return {"may_open": lambda endpoint: role is not None and roles.may_open(role, endpoint),
+            "audit_words": wording_audit}
 
 
 @admin_blueprint.after_request
