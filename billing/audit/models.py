@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from billing.db import Base, new_id, utcnow
+from billing.db import Base, utcnow
 
 
 class AuditEntry(Base):
@@ -17,7 +17,8 @@ class AuditEntry(Base):
         Index("ix_audit_log_object", "organization_id", "object_type", "object_id"),
     )
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    # A counter, not a uuid: entries written in the same instant (one transaction) keep their order.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(default=utcnow)
     # Who: an account manager (id, email), an API key (id, prefix) or the system (jobs, the CLI).

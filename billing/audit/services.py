@@ -92,7 +92,8 @@ def list_entries(*, organization_id: str, filters: AuditFilters = AuditFilters()
         end = datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=UTC)
         query = query.where(AuditEntry.at < end)
     with read_only() as session:
-        return paginate(session, query.order_by(AuditEntry.at.desc(), AuditEntry.id), page=page, per_page=per_page)
+        return paginate(session, query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()), page=page,
+                        per_page=per_page)
 
 
 def object_history(*, organization_id: str, object_ids: list[str], limit: int = 10) -> list[AuditEntry]:
@@ -101,7 +102,7 @@ def object_history(*, organization_id: str, object_ids: list[str], limit: int = 
         return []
     query = (_entries(organization_id)
              .where(AuditEntry.object_id.in_(object_ids))
-             .order_by(AuditEntry.at.desc(), AuditEntry.id).limit(limit))
+             .order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit))
     with read_only() as session:
         return list(session.scalars(query))
 

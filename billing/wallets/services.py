@@ -116,7 +116,7 @@ def _wallet_in(session: Session, organization_id: str, wallet_id: str, *, lock: 
 
 def _wallet_terms(wallet: Wallet) -> dict[str, object]:
     """What the audit trail compares of a wallet: its settings, limits and active rules (numbered)."""
-    rules = [r for r in wallet.rules if r.status == "active"]
+    rules = [r for r in wallet.rules if r.status != "terminated"]  # a new rule has no status until flushed
     return {
         "name": wallet.name, "code": wallet.code, "priority": wallet.priority, "status": wallet.status,
         "rate_amount": wallet.rate_amount, "expiration_at": wallet.expiration_at,

@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.add_column('api_keys', sa.Column('last_used_at', billing.db.UTCDateTime(), nullable=True))
     op.create_table(
         'audit_log',
-        sa.Column('id', sa.String(length=36), nullable=False),
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
         sa.Column('organization_id', sa.String(length=36), nullable=False),
         sa.Column('at', billing.db.UTCDateTime(), nullable=False),
         sa.Column('actor_kind', sa.String(length=16), nullable=False),
