@@ -120,6 +120,10 @@ def value_text(field: str, value: object, currency: str | None, locale: str = DE
             return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M UTC")
         except ValueError:
             return value
+    if isinstance(value, list) and all(isinstance(item, Mapping) for item in value):
+        # Tiers and packages (graduated ranges...): one line each, their prices as money.
+        return "; ".join(", ".join(f"{key.replace('_', ' ')} {value_text(key, item_value, currency, locale)}"
+                                   for key, item_value in item.items()) for item in value)
     if isinstance(value, list | dict):
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
     return str(value)

@@ -45,11 +45,15 @@ def flatten(snapshot: Mapping[str, object] | None, prefix: str = "") -> dict[str
     return flat
 
 
+EMPTY = (None, "", [], {})
+
+
 def changed_fields(before: Mapping[str, object] | None, after: Mapping[str, object] | None) -> dict[str, list]:
-    """`{field: [before, after]}` for the fields whose value differs (a field absent on one side is None)."""
+    """`{field: [before, after]}` for the fields whose value differs (a field absent on one side is None; nothing
+    on both sides, such as an empty list of taxes on a new plan, is no change)."""
     old, new = flatten(before), flatten(after)
     return {name: [old.get(name), new.get(name)] for name in sorted(old.keys() | new.keys())
-            if old.get(name) != new.get(name)}
+            if old.get(name) != new.get(name) and not (old.get(name) in EMPTY and new.get(name) in EMPTY)}
 
 
 def record(session: Session, *, organization_id: str, action: str, object_type: str, object_id: str,
