@@ -48,7 +48,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "admin.customer": CUSTOMERS_VIEW,
     "admin.customer_usage": CUSTOMERS_VIEW,
     "admin.customer_events": CUSTOMERS_VIEW,
-    "admin.customer_portal_link": CUSTOMERS_EDIT,
+    "admin.customer_portal_link": CUSTOMERS_VIEW,  # a link for the customer to see and pay: finance sends it too
     "admin.customer_payments": CUSTOMERS_VIEW,
     "admin.customer_payment_provider": CUSTOMERS_EDIT,
     "admin.customer_payment_methods_refresh": CUSTOMERS_EDIT,
