@@ -43,7 +43,8 @@ OBJECT_TYPES = {
     "api_key": N_("API key"), "member": N_("Member"),
 }
 
-ACTOR_KINDS = {"account_manager": N_("Account manager"), "api_key": N_("API key"), "system": N_("System")}
+ACTOR_KINDS = {"account_manager": N_("Account manager"), "api_key": N_("API key"), "customer": N_("Customer (portal)"),
+               "system": N_("System")}
 
 ROLES = {"admin": N_("Admin"), "manager": N_("Manager"), "finance": N_("Finance")}
 

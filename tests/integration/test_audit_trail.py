@@ -129,3 +129,4 @@ def test_postgresql_refuses_to_change_or_delete_an_entry_but_with_its_organizati
     with engine.begin() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM audit_log WHERE organization_id = :id"),
                                  {"id": org.id}) == 0
+

@@ -1,14 +1,15 @@
 """The audit trail page (filters and pages kept in the URL, amounts as money) and the History blocks of the plan,
-customer and invoice pages."""
+customer and invoice pages; a portal change names its customer as the actor."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from billing.audit.actors import Actor, acting_as
+from billing.audit.actors import Actor, acting_as, current_actor
+from billing.audit.services import AuditFilters, list_entries
 from billing.catalog.services import get_plan, update_plan
-from billing.wallets.services import create_wallet
-from tests.web.conftest import create_catalog
+from billing.wallets.services import create_wallet, customer_wallets
+from tests.web.conftest import create_catalog, csrf_token_in
 
 HTMX = {"HX-Request": "true"}
 ANN = Actor(kind="account_manager", id="u-ann", label="ann@acme.test")
@@ -73,3 +74,19 @@ def test_history_blocks_on_the_plan_customer_and_invoice_pages(signed_in, org, c
 
     invoice_page = signed_in.get(f"/admin/customers/{customer.id}/invoices/{customer.invoice_id}")
     assert "No change recorded yet." in invoice_page.get_data(as_text=True).split('id="history-heading"', 1)[1]
+
+
+def test_a_portal_top_up_names_the_customer(client, org, billed_customer):
+    create_catalog(org.id)
+    alice = billed_customer(org.id, "alice", name="Alice Corp", events=1)
+    create_wallet(organization_id=org.id, data={"external_customer_id": "alice", "rate_amount": "1",
+                                                "granted_credits": "20", "name": "Credits"})
+    page = client.get(alice.portal_path()).get_data(as_text=True)
+    [view] = customer_wallets(organization_id=org.id, customer_id=alice.id)
+    bought = client.post(f"{alice.portal_path()}/wallets/{view.wallet.id}/top-up",
+                         data={"csrf_token": csrf_token_in(page), "credits": "5"})
+    assert bought.status_code == 303
+    [entry] = list_entries(organization_id=org.id, filters=AuditFilters(action="wallet.topped_up")).items
+    assert (entry.actor_kind, entry.actor_id, entry.actor_label) == ("customer", alice.id, "alice")
+    assert entry.changes == {"paid_credits": [None, "5"]}
+    assert current_actor().kind == "system"
