@@ -2,6 +2,8 @@
 
 from admin import (  # noqa: F401 (they add their screens to the blueprint)
     add_on_views,
+    api_key_views,
+    audit_views,
     auth_views,
     billing_failure_views,
     customer_form_views,
@@ -13,6 +15,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     home_views,
     invoice_views,
     list_views,
+    member_views,
     metric_views,
     overdue_views,
     payment_provider_views,

@@ -16,11 +16,12 @@ class AccountManager(UserMixin):
     email: str
     organization_id: str
     session_generation: int = 0
+    role: str = "admin"
 
     @classmethod
     def from_signed_in(cls, user: SignedInUser) -> AccountManager:
         return cls(id=user.id, email=user.email, organization_id=user.organization_id,
-                   session_generation=user.session_generation)
+                   session_generation=user.session_generation, role=user.role)
 
     def get_id(self) -> str:
         # What flask-login keeps in the session: the user's generation travels with the id, so sign-out,

@@ -6,16 +6,19 @@ Like `api/blueprint.py`: the view modules (one per resource, beside its form) ad
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 import wording
+from admin import navigation, roles
 from admin.auth import register_user_loader
+from billing.audit.actors import Actor, act_as, stop_acting
 from billing.errors import BillingError, NotFound, ValidationFailed
 from web.htmx import is_htmx_request
 from web.responses import page_security_headers
+from wording import audit as wording_audit
 
 admin_blueprint = Blueprint("admin", __name__)
 admin_blueprint.record_once(register_user_loader)
@@ -31,6 +34,52 @@ def require_login() -> ResponseReturnValue | None:
         # A fragment request from a page whose session ended: send the whole tab to the login form.
         return Response(status=401, headers={"HX-Redirect": url_for("admin.login")})
     return current_app.login_manager.unauthorized()
+
+
+@admin_blueprint.before_request
+def require_role() -> ResponseReturnValue | None:
+    """Every view needs its permission (admin/roles.py); an endpoint not in the map is refused to everyone."""
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not roles.may_open(current_user.role, request.endpoint):
+        if is_htmx_request():
+            # htmx swaps no 4xx answer: the whole tab goes to the page saying why.
+            return Response(status=403, headers={"HX-Redirect": url_for("admin.forbidden")})
+        return forbidden_page()
+    # What this request changes is recorded in the audit trail under this account manager.
+    g.actor_token = act_as(Actor(kind="account_manager", id=current_user.id, label=current_user.email))
+    return None
+
+
+@admin_blueprint.teardown_request
+def stop_acting_for_request(_error) -> None:
+    token = g.pop("actor_token", None)
+    if token is not None:
+        stop_acting(token)
+
+
+@admin_blueprint.get("/forbidden")
+def forbidden() -> ResponseReturnValue:
+    return forbidden_page()
+
+
+def forbidden_page() -> ResponseReturnValue:
+    role = roles.ROLE_NAMES.get(current_user.role, current_user.role)
+    message = (f"Your role ({role}) does not open this page. {roles.ROLE_DESCRIPTIONS.get(current_user.role, '')} "
+               "An admin of your organization can change your role.")
+    return render_template("admin/message.html", title="Not allowed", message=message), 403
+
+
+@admin_blueprint.context_processor
+def role_helpers() -> dict[str, object]:
+    """`may_open(endpoint)` for templates: the nav and the actions show only what the role may open."""
+    role = current_user.role if current_user.is_authenticated else None
+
+    def may_open(endpoint: str) -> bool:
+        return role is not None and roles.may_open(role, endpoint)
+
+    return {"may_open": may_open, "audit_words": wording_audit,
+            "admin_menu": lambda: navigation.menu_for(may_open, request.endpoint)}
 
 
 @admin_blueprint.after_request

@@ -8,6 +8,7 @@ from flask.typing import ResponseReturnValue
 
 import wording
 from admin import portal_links, subscriptions
+from admin.audit_views import object_history
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.customer_payments import customer_payment_context
 from admin.forms import ApplyCouponForm
@@ -60,6 +61,8 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
                "change_errors": {}, "terminate_errors": [], "credit_note_choices": wording.CREDIT_NOTE_CHOICES}
     context.update(extra)
     whole_page = not is_htmx_request()
+    if whole_page:
+        context["history"] = object_history(*overview.customer_part_ids(**scope))
     if whole_page or block == "usage":
         context["subscriptions"] = overview.subscriptions_with_usage(**scope, live_only=False)
         context.update(subscriptions.page_context(organization_id(), customer, assign=extra.get("assign")))

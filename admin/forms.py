@@ -230,3 +230,25 @@ class RecordPaymentForm(FlaskForm):
     amount = StringField("Amount", validators=[Length(max=32)], render_kw={"inputmode": "decimal"})
     reference = StringField("Reference", validators=[Length(max=255)])
     paid_on = StringField("Paid on", validators=[Length(max=32)], render_kw={"type": "date"})
+
+
+class MemberForm(FlaskForm):
+    """A new account manager: their email and role (a temporary password is made for them)."""
+
+    email = EmailField("Email", validators=[Length(max=255)])
+    role = SelectField("Role", validate_choice=False, choices=[
+        SelectChoice("manager", "Manager"), SelectChoice("finance", "Finance"), SelectChoice("admin", "Admin")])
+
+
+class MemberRoleForm(FlaskForm):
+    role = SelectField("Role", validate_choice=False, choices=[
+        SelectChoice("admin", "Admin"), SelectChoice("manager", "Manager"), SelectChoice("finance", "Finance")])
+
+
+class ApiKeyRotateForm(FlaskForm):
+    """A new key; the organization's other live keys stop working after the grace chosen (or keep working)."""
+
+    grace = SelectField("The other keys", validate_choice=False, choices=[
+        SelectChoice("0", "stop working now"), SelectChoice("3600", "keep working for 1 hour"),
+        SelectChoice("86400", "keep working for 1 day"), SelectChoice("604800", "keep working for 7 days"),
+        SelectChoice("2592000", "keep working for 30 days")])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from flask import request
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 
+from admin import roles
 from admin.blueprint import admin_blueprint, organization_id
 from billing.screens import home as home_screen
 from web.htmx import is_htmx_request, render_page
@@ -29,6 +31,10 @@ def _months(chart: str) -> int:
 @admin_blueprint.get("/")
 def home() -> ResponseReturnValue:
     organization = organization_id()
+    # The business figures are analytics: a manager's home shows only what needs attention (admin.roles).
+    if not roles.may(current_user.role, roles.ANALYTICS):
+        return render_page(HOME_PAGE, "content", sees_business=False,
+                           attention=home_screen.needs_attention(organization_id=organization))
     currencies = home_screen.currencies(organization_id=organization)
     asked = request.args.get("currency", "").strip().upper()
     currency = asked if asked in currencies else currencies[0]
@@ -40,6 +46,6 @@ def home() -> ResponseReturnValue:
     attention = (None if one_chart or target == "business"
                  else home_screen.needs_attention(organization_id=organization))
     block = f"chart_{one_chart}" if one_chart else "business"
-    return render_page(HOME_PAGE, block, attention=attention, charts=charts, currency=currency,
+    return render_page(HOME_PAGE, block, sees_business=True, attention=attention, charts=charts, currency=currency,
                        currencies=currencies, periods=home_screen.PERIODS,
                        change_text=change_text, month_name=month_name)

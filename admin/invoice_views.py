@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
+from admin.audit_views import object_history
 from admin.blueprint import admin_blueprint, organization_id, refusal_message
 from admin.confirmations import ask, confirmed, typed
 from admin.customer_views import render_customer
@@ -71,6 +72,7 @@ def render_invoice(customer_id: str, invoice_id: str, *, status: int = 200, **ex
                "payments": payments, "payment_words": payment_words, "record_errors": {}, "record_confirm": None,
                "confirm": None, "pay_link": _pay_link(invoice) if payments.customer_has_provider else None}
     context.update(extra)
+    context["history"] = object_history(invoice.id) if not is_htmx_request() else []
     if "record_form" not in context:
         context["record_form"] = RecordPaymentForm(formdata=None, data={
             "amount": f"{to_major(payments.due_amount_cents, invoice.currency):f}",

@@ -9,12 +9,13 @@ from jinja2_fragments.flask import render_block
 
 import wording
 from admin import plans
+from admin.audit_views import object_history
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.forms import PlanForm
 from billing.catalog.services import create_plan, delete_plan, update_plan
 from billing.errors import ValidationFailed
 from billing.screens import catalog
-from web.htmx import render_page
+from web.htmx import is_htmx_request, render_page
 from web.responses import refused_status, saved
 from wording import notices
 
@@ -42,7 +43,8 @@ def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.C
     return render_page(PLAN_FORM_PAGE, "plan_form", status=status, form=form, plan=plan, charges=charges,
                        metrics=catalog.metric_options(organization_id=organization_id()), currency=currency,
                        errors=errors, other_errors=other_errors, refused=refused,
-                       charge_models=wording.charge_model_choices())
+                       charge_models=wording.charge_model_choices(),
+                       history=object_history(plan.id) if plan is not None and not is_htmx_request() else [])
 
 
 def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:

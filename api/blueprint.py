@@ -3,7 +3,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 
 from api.errors import register_error_handlers, register_routing_errors, unauthorized
-from billing.organizations.services import forget_api_key, organization_exists, organization_for_api_key
+from billing.audit.actors import Actor, act_as, stop_acting
+from billing.organizations.services import api_key_for_secret, forget_api_key, organization_exists
 
 api_blueprint = Blueprint("api", __name__)
 PUBLIC_ENDPOINTS = frozenset({"api.openapi_document"})  # the API's description, public as Lago's
@@ -18,11 +19,20 @@ def authenticate() -> None:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    organization_id = organization_for_api_key(secret.strip()) if scheme.lower() == "bearer" else None
-    if organization_id is None:
+    key = api_key_for_secret(secret.strip()) if scheme.lower() == "bearer" else None
+    if key is None:
         return unauthorized()
-    g.organization_id = organization_id
+    g.organization_id = key.organization_id
+    # What this request changes is recorded in the audit trail under this key.
+    g.actor_token = act_as(Actor(kind="api_key", id=key.key_id, label=key.prefix))
     return None
+
+
+@api_blueprint.teardown_request
+def stop_acting_for_request(_error) -> None:
+    token = g.pop("actor_token", None)
+    if token is not None:
+        stop_acting(token)
 
 
 @api_blueprint.after_request

@@ -32,7 +32,10 @@ from billing.subscriptions.services import (
     mark_ended,
     next_subscription,
     override_plan,
+    record_overrides,
+    record_subscription,
     set_termination_options,
+    subscription_terms,
     termination_options,
 )
 from billing.validation import Checker
@@ -91,6 +94,7 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
             return _change_plan(uow, existing, plan, overrides=overrides, name=name, now=now)
         customer = ensure_customer(uow.session, organization_id, external_customer_id)
         require_currency(customer, plan.amount_currency)
+        base_plan = plan
         if overrides:
             plan = override_plan(uow.session, plan, overrides)
         subscription = Subscription(
@@ -102,6 +106,9 @@ def create_subscription(*, organization_id: str, data: Mapping[str, object]) -> 
         uow.session.add(subscription)
         uow.session.flush()
         uow.session.refresh(subscription)
+        record_subscription(uow.session, subscription, "subscription.created", None, subscription_terms(subscription))
+        if overrides:
+            record_overrides(uow.session, subscription, base_plan, subscription.plan)
         if subscription.status == "active":
             emit_subscription(uow.session, subscription, webhooks.SUBSCRIPTION_STARTED)
             _bill_advance_fee_now(uow, subscription)
@@ -125,9 +132,12 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
     higher is an upgrade (docs/billing.md; Lago's plan change rules).
     """
     session = uow.session
+    before = subscription_terms(current)
     if current.status == "pending":
         # Not started yet: the plan simply changes (Lago replaces a pending subscription's plan).
         current.plan = override_plan(session, plan, overrides) if overrides else plan
+        session.flush()
+        record_subscription(session, current, "subscription.plan_changed", before, subscription_terms(current))
         return current
     require_currency(current.customer, plan.amount_currency)
     successor = next_subscription(session, current)
@@ -143,6 +153,7 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
         session.add(upgraded)
         session.flush()
         session.refresh(upgraded)
+        record_subscription(session, upgraded, "subscription.upgraded", before, subscription_terms(upgraded))
         emit_subscription(session, upgraded, webhooks.SUBSCRIPTION_STARTED)
         _bill_advance_fee_now(uow, upgraded)
         return upgraded
@@ -157,6 +168,8 @@ def _change_plan(uow: UnitOfWork, current: Subscription, plan, *, overrides, nam
     successor.subscription_at = period.end
     session.flush()
     session.refresh(current)
+    record_subscription(session, current, "subscription.downgrade_scheduled", {"next_plan": None},
+                        {"next_plan": plan.code, "next_plan_at": period.end})
     return current
 
 
@@ -236,7 +249,10 @@ def terminate_subscription(*, organization_id: str, external_id: str, at: dateti
             mark_ended(uow, successor, at)  # a downgrade that will not happen: canceled
         if subscription.status == "active":
             set_termination_options(subscription, credit_note, invoice)
+        before = subscription_terms(subscription)
         end_subscription(uow, subscription, at)
+        record_subscription(uow.session, subscription, "subscription.terminated", before,
+                            subscription_terms(subscription))
         return subscription
 
 

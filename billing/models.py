@@ -1,5 +1,6 @@
 """Every table of the core, imported in one place so that mappers and Alembic see them all."""
 
+from billing.audit.models import AuditEntry
 from billing.catalog.models import (
     AddOn,
     AppliedCoupon,
@@ -36,7 +37,8 @@ from billing.wallets.models import RecurringTransactionRule, Wallet, WalletCheck
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AddOn", "AppliedProviderEvent", "EmbedSettings", "DunningAttempt", "DunningCampaign", "DunningCampaignThreshold",
+    "AddOn", "AuditEntry",
+    "AppliedProviderEvent", "EmbedSettings", "DunningAttempt", "DunningCampaign", "DunningCampaignThreshold",
     "PaymentRequest", "PaymentRequestInvoice", "BillingFailure", "Payment", "PaymentProviderAccount", "PaymentReceipt",
     "Refund", "SavedPaymentMethod", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",
     "ApiKey", "Base", "BillableMetric", "BillableMetricFilter", "Charge", "ChargeFilter", "Customer", "Event",

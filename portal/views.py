@@ -18,6 +18,7 @@ from billing.ports import runtime
 from billing.screens import overview
 from billing.wallets import services as wallets
 from portal import top_ups
+from portal.acting import act_as_customer, stop_acting_for_request
 from portal.link_forms import PORTAL_FORMS, bind_forms, check_link_form
 from portal.payments import CustomerPayments, customer_payments, failed_invoices, refused
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
@@ -41,6 +42,9 @@ def portal_security_headers(response: Response) -> Response:
     # payment provider's origins (portal.payments), that page only.
     embeddable_page_headers(response, origins=g.get("frame_origins", ()), provider=g.get("provider_origins"))
     return response
+
+
+portal_blueprint.teardown_request(stop_acting_for_request)
 
 
 @portal_blueprint.before_request
@@ -77,6 +81,7 @@ def _access(token: str) -> Access | None:
     except NotFound:
         return None  # a deleted customer's links die with it
     g.frame_origins = embedding.allowed_origins(organization_id=claim.organization_id)
+    act_as_customer(customer.id, customer.external_id)
     return Access(claim, customer)
 
 

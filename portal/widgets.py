@@ -26,6 +26,7 @@ from billing.ports import runtime
 from billing.screens import current_bill, overview
 from billing.wallets import services as wallets
 from portal import top_ups
+from portal.acting import act_as_customer, stop_acting_for_request
 from portal.link_forms import WIDGET_FORMS, bind_forms, check_link_form
 from portal.payments import CustomerPayments, customer_payments
 from web.htmx import STOP_POLLING, is_htmx_request, render_page
@@ -49,6 +50,9 @@ def widget_headers(response: Response) -> Response:
     # Framed only by the origins the token's organization allows; an unknown organization: by no one.
     embeddable_page_headers(response, origins=g.get("frame_origins", ()))
     return response
+
+
+widgets_blueprint.teardown_request(stop_acting_for_request)
 
 
 @widgets_blueprint.before_request
@@ -115,6 +119,7 @@ def _access(token: str, widget: str) -> Access | ResponseReturnValue:
         customer = overview.customer_summary(organization_id=grant.organization_id, customer_id=grant.customer_id)
     except NotFound:
         return _refusal(words.not_available())  # a deleted customer's tokens die with it
+    act_as_customer(customer.id, customer.external_id)
     return Access(grant, customer, token, widget)
 
 

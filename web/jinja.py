@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Flask, g
 from flask_wtf.csrf import generate_csrf
 
 import wording
 from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
+from wording.dates import moment_text
 
-
-def moment_text(moment: datetime | None, seconds: bool = False) -> str:
-    """A moment (UTC) in the one date-time format of every screen: "1 Dec 2026, 14:05 UTC", its day as the `day`
-    macro writes one (templates/_macros.html); `seconds` where they matter (events)."""
-    if not moment:
-        return ""
-    clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
-    return f"{moment.day} {moment:%b %Y}, {clock} UTC"
 
 def form_token() -> str:
     """`csrf_token()` in templates: on a page opened by a signed link (portal, widget), the token bound to that

@@ -6,6 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from billing.money import decimal_str, format_money, to_minor
+from wording.dates import day_text
 from wording.i18n import DEFAULT_LOCALE, gettext
 
 _EVERY = {"weekly": "Every week", "monthly": "Every month", "quarterly": "Every quarter",
@@ -46,4 +47,4 @@ def describe_rule(rule, *, rate: Decimal, currency: str, locale: str = DEFAULT_L
 
 
 def _day(moment: datetime) -> str:
-    return f"{moment.day} {moment.strftime('%b %Y')}"
+    return day_text(moment)

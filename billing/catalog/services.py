@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
+from billing.audit.services import flatten, record
 from billing.catalog.charges import apply_charges
 from billing.catalog.child_plans import PlanTerms, cascade_to_children, locked_plan, reload_plan
 from billing.catalog.models import PLAN_INTERVALS, Charge, Plan
@@ -87,6 +88,36 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.minimum_commitment_cents = commitment
 
 
+def audited_terms(plan: Plan) -> dict[str, object]:
+    """What the audit trail compares of a plan: its price terms and each charge's (keyed by metric code)."""
+    charges: dict[str, object] = {}
+    for charge in sorted((c for c in plan.charges if c.deleted_at is None), key=lambda c: (c.created_at, c.id)):
+        key = charge.billable_metric.code
+        while key in charges:
+            key += "+"
+        charges[key] = {
+            "charge_model": charge.charge_model, "pay_in_advance": charge.pay_in_advance,
+            "invoiceable": charge.invoiceable, "prorated": charge.prorated,
+            "min_amount_cents": charge.min_amount_cents, "properties": charge.properties,
+            "filters": {", ".join(f"{k}: {'/'.join(v)}" for k, v in sorted(f.values.items())): f.properties
+                        for f in charge.filters},
+            "tax_codes": [tax.code for tax in charge.taxes],
+        }
+    return flatten({
+        "name": plan.name, "code": plan.code, "interval": plan.interval, "amount_cents": plan.amount_cents,
+        "amount_currency": plan.amount_currency, "pay_in_advance": plan.pay_in_advance,
+        "trial_period": plan.trial_period, "bill_charges_monthly": plan.bill_charges_monthly,
+        "minimum_commitment_cents": plan.minimum_commitment_cents, "description": plan.description,
+        "invoice_display_name": plan.invoice_display_name, "tax_codes": [tax.code for tax in plan.taxes],
+        "charges": charges,
+    })
+
+
+def _record_plan(session: Session, plan: Plan, action: str, before: dict | None, after: dict | None) -> None:
+    record(session, organization_id=plan.organization_id, action=action, object_type="plan", object_id=plan.id,
+           object_label=plan.name, before=before, after=after, currency=plan.amount_currency)
+
+
 def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
     with unit_of_work() as uow:
         plan = Plan(organization_id=organization_id, pay_in_advance=False, bill_charges_monthly=False)
@@ -94,7 +125,9 @@ def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
             _apply_plan(uow.session, plan, data, creating=True)
         uow.session.add(plan)
         uow.session.flush()
-        return reload_plan(uow.session, plan.id)
+        plan = reload_plan(uow.session, plan.id)
+        _record_plan(uow.session, plan, "plan.created", None, audited_terms(plan))
+        return plan
 
 
 def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
@@ -107,6 +140,7 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
     with unit_of_work() as uow:
         plan = locked_plan(uow.session, _get_plan_in(uow.session, organization_id, code).id)
         before = PlanTerms.of(plan)
+        audited_before = audited_terms(plan)
         with uow.session.no_autoflush:
             _apply_plan(uow.session, plan, data, creating=False)
         plan.updated_at = utcnow()
@@ -114,7 +148,9 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
         if cascade:
             cascade_to_children(uow.session, plan, before)
             uow.session.flush()
-        return reload_plan(uow.session, plan.id)
+        plan = reload_plan(uow.session, plan.id)
+        _record_plan(uow.session, plan, "plan.updated", audited_before, audited_terms(plan))
+        return plan
 
 
 def get_plan(*, organization_id: str, code: str) -> Plan:
@@ -139,4 +175,5 @@ def delete_plan(*, organization_id: str, code: str) -> Plan:
         if live:
             raise ValidationFailed({"plan": ["plan_has_live_subscriptions"]})
         plan.deleted_at = utcnow()
+        _record_plan(uow.session, plan, "plan.deleted", {"deleted_at": None}, {"deleted_at": plan.deleted_at})
         return plan

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from billing import serializers
+from billing.audit.services import record
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
@@ -190,9 +191,14 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
             errors.setdefault("base", []).append("does_not_match_item_amounts")
         if errors:
             raise ValidationFailed(errors)
-        note_id = issue(uow, invoice=invoice, items=draft.items, amounts=amounts, fee_taxes=draft.fee_taxes,
-                        credit=credit, refund=refund, offset=offset, reason=str(reason),
-                        description=str(data["description"])[:1024] if data.get("description") else None).id
+        note = issue(uow, invoice=invoice, items=draft.items, amounts=amounts, fee_taxes=draft.fee_taxes,
+                     credit=credit, refund=refund, offset=offset, reason=str(reason),
+                     description=str(data["description"])[:1024] if data.get("description") else None)
+        note_id = note.id
+        record(session, organization_id=organization_id, action="invoice.credit_note_issued", object_type="invoice",
+               object_id=invoice.id, object_label=invoice.number or invoice.id, currency=invoice.currency,
+               after={"credit_note": note.number, "reason": str(reason), "total_amount_cents": note.total_amount_cents,
+                      "credit_amount_cents": credit, "refund_amount_cents": refund, "offset_amount_cents": offset})
     # Read back whole (its items' fees, its invoice): the caller serializes it outside the transaction.
     return get_credit_note(organization_id=organization_id, credit_note_id=note_id)
 

@@ -53,6 +53,8 @@ class ApiKey(Base):
     key_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    # Written at most once a minute per key (organizations.services.note_api_key_use), not per request.
+    last_used_at: Mapped[datetime | None]
 
 
 class User(Base):
@@ -72,6 +74,8 @@ class User(Base):
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     # A deactivated account manager cannot sign in; their sessions ended when this was set.
     deactivated_at: Mapped[datetime | None]
+    # What they may open (admin/roles.py): "admin", "manager" or "finance", as Lago's roles.
+    role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
 
 
 class Sequence(Base):

@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing.audit.services import record
 from billing.db import read_only, unit_of_work, utcnow
-from billing.errors import NotFound, ValidationFailed
+from billing.errors import Conflict, NotFound, ValidationFailed
 from billing.organizations.models import ApiKey, Organization, Sequence, User
 from billing.organizations.passwords import check_no_password, check_password, hash_password, needs_rehash
 
@@ -55,16 +56,38 @@ def create_organization(*, name: str, default_currency: str = "USD", timezone: s
 
 def _new_api_key(session: Session, organization_id: str) -> str:
     secret = "tly_" + secrets.token_urlsafe(32)
-    session.add(ApiKey(organization_id=organization_id, key_hash=_hash_key(secret), key_prefix=secret[:10]))
+    key = ApiKey(organization_id=organization_id, key_hash=_hash_key(secret), key_prefix=secret[:10])
+    session.add(key)
+    session.flush()
+    record(session, organization_id=organization_id, action="api_key.created", object_type="api_key",
+           object_id=key.id, object_label=key.key_prefix)
     return secret
 
 
+def _revoke(session: Session, key: ApiKey, at: datetime) -> None:
+    before = {"revoked_at": key.revoked_at}
+    key.revoked_at = at
+    record(session, organization_id=key.organization_id, action="api_key.revoked", object_type="api_key",
+           object_id=key.id, object_label=key.key_prefix, before=before, after={"revoked_at": at})
+
+
 API_KEY_CACHE_SECONDS = 10.0
-_known_keys: dict[str, tuple[str, float]] = {}  # key hash -> (organization id, valid until, monotonic)
+LAST_USED_EVERY_SECONDS = 60.0
 
 
-def organization_for_api_key(secret: str) -> str | None:
-    """The id of the organization owning this API key, or None.
+@dataclass(frozen=True)
+class KnownKey:
+    organization_id: str
+    key_id: str
+    prefix: str
+
+
+_known_keys: dict[str, tuple[KnownKey, float]] = {}  # key hash -> (the key, valid until, monotonic)
+_use_noted: dict[str, float] = {}  # key id -> when this process last wrote its last_used_at (monotonic)
+
+
+def api_key_for_secret(secret: str) -> KnownKey | None:
+    """The live API key with this secret (its organization, id and prefix), or None; its use is noted.
 
     A key found is remembered by this process for API_KEY_CACHE_SECONDS: every API request
     authenticates, and a query per request was a tenth of a single event's cost. So a revoked key
@@ -78,11 +101,12 @@ def organization_for_api_key(secret: str) -> str | None:
     known = _known_keys.get(key_hash)
     now = time.monotonic()
     if known is not None and known[1] > now:
+        _note_use(known[0].key_id, now)
         return known[0]
     at = utcnow()
     with read_only() as session:
-        row = session.execute(
-            select(ApiKey.organization_id, ApiKey.revoked_at).where(ApiKey.key_hash == key_hash, _live_key(at))).first()
+        row = session.execute(select(ApiKey.organization_id, ApiKey.id, ApiKey.key_prefix, ApiKey.revoked_at)
+                              .where(ApiKey.key_hash == key_hash, _live_key(at))).first()
     if row is None:
         _known_keys.pop(key_hash, None)
         return None
@@ -91,8 +115,36 @@ def organization_for_api_key(secret: str) -> str | None:
         lifetime = min(lifetime, (row.revoked_at - at).total_seconds())
     if len(_known_keys) > 10_000:
         _known_keys.clear()
-    _known_keys[key_hash] = (row.organization_id, now + lifetime)
-    return row.organization_id
+    key = KnownKey(organization_id=row.organization_id, key_id=row.id, prefix=row.key_prefix)
+    _known_keys[key_hash] = (key, now + lifetime)
+    _note_use(key.key_id, now)
+    return key
+
+
+def organization_for_api_key(secret: str) -> str | None:
+    """The id of the organization owning this API key, or None (`api_key_for_secret`)."""
+    key = api_key_for_secret(secret)
+    return key.organization_id if key else None
+
+
+def _note_use(key_id: str, now: float) -> None:
+    """Move the key's `last_used_at` at most once a minute: a write per API request would double the cost of one.
+
+    This process writes once per LAST_USED_EVERY_SECONDS per key, and the UPDATE matches no row when another
+    process moved it within that minute, so the row itself changes at most once a minute whatever the traffic.
+    """
+    noted = _use_noted.get(key_id)
+    if noted is not None and now - noted < LAST_USED_EVERY_SECONDS:
+        return
+    if len(_use_noted) > 10_000:
+        _use_noted.clear()
+    _use_noted[key_id] = now
+    at = utcnow()
+    with unit_of_work() as uow:
+        uow.session.execute(update(ApiKey).where(
+            ApiKey.id == key_id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < at - timedelta(seconds=LAST_USED_EVERY_SECONDS)),
+        ).values(last_used_at=at))
 
 
 def _live_key(at):
@@ -115,6 +167,7 @@ class ApiKeyInfo:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +177,8 @@ class RotatedApiKey:
 
 
 def _key_info(key: ApiKey) -> ApiKeyInfo:
-    return ApiKeyInfo(id=key.id, prefix=key.key_prefix, created_at=key.created_at, revoked_at=key.revoked_at)
+    return ApiKeyInfo(id=key.id, prefix=key.key_prefix, created_at=key.created_at, revoked_at=key.revoked_at,
+                      last_used_at=key.last_used_at)
 
 
 def list_api_keys(*, organization_id: str) -> list[ApiKeyInfo]:
@@ -150,7 +204,7 @@ def rotate_api_key(*, organization_id: str, revoke_old_after: float | None = 0) 
             at = utcnow()
             for key in uow.session.scalars(select(ApiKey).where(
                     ApiKey.organization_id == organization_id, _live_key(at)).with_for_update()):
-                key.revoked_at = at + timedelta(seconds=revoke_old_after)
+                _revoke(uow.session, key, at + timedelta(seconds=revoke_old_after))
                 revoked.append(_key_info(key))
         secret = _new_api_key(uow.session, organization_id)
         return RotatedApiKey(api_key=secret, revoked=revoked)
@@ -170,7 +224,7 @@ def revoke_api_key(*, organization_id: str, key: str) -> ApiKeyInfo:
         [api_key] = found
         at = utcnow()
         if api_key.revoked_at is None or api_key.revoked_at > at:
-            api_key.revoked_at = at
+            _revoke(uow.session, api_key, at)
         return _key_info(api_key)
 
 
@@ -193,7 +247,16 @@ def find_organization_by_name(name: str) -> str | None:
         return session.scalar(query)
 
 
-def create_admin(*, email: str, password: str, organization_id: str) -> str:
+ROLES = ("admin", "manager", "finance")  # Lago's three roles; what each may open: admin/roles.py
+
+
+def _checked_role(role: str | None, errors: dict[str, list[str]]) -> str:
+    if role not in ROLES:
+        errors["role"] = ["value_is_invalid"]
+    return role or ""
+
+
+def create_admin(*, email: str, password: str, organization_id: str, role: str = "admin") -> str:
     """Create an account manager for one organization; returns the user id."""
     email = _normal_email(email)
     errors: dict[str, list[str]] = {}
@@ -201,14 +264,16 @@ def create_admin(*, email: str, password: str, organization_id: str) -> str:
         errors["email"] = ["invalid_format"]
     if len(password or "") < 8:
         errors["password"] = ["too_short"]
+    role = _checked_role(role, errors)
     if errors:
         raise ValidationFailed(errors)
     try:
         with unit_of_work() as uow:
             get_organization(uow.session, organization_id)
-            user = User(organization_id=organization_id, email=email, password_hash=hash_password(password))
+            user = User(organization_id=organization_id, email=email, password_hash=hash_password(password), role=role)
             uow.session.add(user)
             uow.session.flush()
+            _record_member(uow.session, user, "member.created", None, _member_terms(user))
             return user.id
     except IntegrityError:
         raise ValidationFailed({"email": ["value_already_exist"]}) from None
@@ -220,11 +285,12 @@ class SignedInUser:
     email: str
     organization_id: str
     session_generation: int = 0
+    role: str = "admin"
 
 
 def _signed_in(user: User) -> SignedInUser:
     return SignedInUser(id=user.id, email=user.email, organization_id=user.organization_id,
-                        session_generation=user.session_generation)
+                        session_generation=user.session_generation, role=user.role)
 
 
 def authenticate_user(*, email: str, password: str) -> SignedInUser | None:
@@ -289,16 +355,122 @@ def change_password(*, email: str, password: str) -> None:
 def deactivate_user(*, email: str) -> None:
     """Stop an account manager from signing in; their sessions end at their next request."""
     with unit_of_work() as uow:
-        user = _user_by_email(uow.session, email)
-        if user.deactivated_at is None:
-            user.deactivated_at = utcnow()
-        user.session_generation += 1
+        _set_active(uow.session, _user_by_email(uow.session, email), active=False)
 
 
 def activate_user(*, email: str) -> None:
     """Let a deactivated account manager sign in again (with their password: no session comes back)."""
     with unit_of_work() as uow:
-        _user_by_email(uow.session, email).deactivated_at = None
+        _set_active(uow.session, _user_by_email(uow.session, email), active=True)
+
+
+# ---------------------------------------------------------------- the members of an organization
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    email: str
+    role: str
+    created_at: datetime
+    last_login_at: datetime | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class InvitedMember:
+    member: Member
+    temporary_password: str  # shown once to the admin who invited them, stored only as a hash
+
+
+def _member(user: User) -> Member:
+    return Member(id=user.id, email=user.email, role=user.role, created_at=user.created_at,
+                  last_login_at=user.last_login_at, active=user.deactivated_at is None)
+
+
+def _member_terms(user: User) -> dict[str, object]:
+    return {"email": user.email, "role": user.role, "active": user.deactivated_at is None}
+
+
+def _record_member(session: Session, user: User, action: str, before: dict | None, after: dict | None) -> None:
+    record(session, organization_id=user.organization_id, action=action, object_type="member", object_id=user.id,
+           object_label=user.email, before=before, after=after)
+
+
+def _set_active(session: Session, user: User, *, active: bool) -> None:
+    before = _member_terms(user)
+    if active:
+        user.deactivated_at = None
+    else:
+        if user.deactivated_at is None:
+            user.deactivated_at = utcnow()
+        user.session_generation += 1
+    if before != _member_terms(user):
+        _record_member(session, user, "member.reactivated" if active else "member.deactivated",
+                       before, _member_terms(user))
+
+
+def list_members(*, organization_id: str) -> list[Member]:
+    """The organization's account managers, active ones first, by email."""
+    with read_only() as session:
+        users = session.scalars(select(User).where(User.organization_id == organization_id)
+                                .order_by(User.deactivated_at.is_not(None), User.email))
+        return [_member(user) for user in users]
+
+
+def invite_member(*, organization_id: str, email: str, role: str) -> InvitedMember:
+    """Add an account manager with a random temporary password, returned once for the admin to hand over."""
+    password = secrets.token_urlsafe(12)
+    user_id = create_admin(email=email, password=password, organization_id=organization_id, role=role)
+    with read_only() as session:
+        return InvitedMember(member=_member(session.get(User, user_id)), temporary_password=password)
+
+
+def _locked_member(session: Session, organization_id: str, user_id: str) -> User:
+    # Every member of the organization is locked, in one order for all callers: two admins demoting each
+    # other at once must not both pass the last-admin check.
+    users = {user.id: user for user in session.scalars(
+        select(User).where(User.organization_id == organization_id).order_by(User.id).with_for_update())}
+    if user_id not in users:
+        raise NotFound("member")
+    return users[user_id]
+
+
+def _refuse_losing_last_admin(session: Session, user: User) -> None:
+    """NOTE: an organization always keeps an active admin, or no one could manage its members and keys again."""
+    if user.role != "admin" or user.deactivated_at is not None:
+        return
+    admins = session.scalar(select(func.count()).select_from(User).where(
+        User.organization_id == user.organization_id, User.role == "admin", User.deactivated_at.is_(None)))
+    if admins <= 1:
+        raise Conflict("last_active_admin")
+
+
+def change_member_role(*, organization_id: str, user_id: str, role: str) -> Member:
+    """Give an account manager another role; the last active admin keeps theirs."""
+    errors: dict[str, list[str]] = {}
+    role = _checked_role(role, errors)
+    if errors:
+        raise ValidationFailed(errors)
+    with unit_of_work() as uow:
+        user = _locked_member(uow.session, organization_id, user_id)
+        if user.role != role:
+            if role != "admin":
+                _refuse_losing_last_admin(uow.session, user)
+            before = _member_terms(user)
+            user.role = role
+            _record_member(uow.session, user, "member.role_changed", before, _member_terms(user))
+        return _member(user)
+
+
+def set_member_active(*, organization_id: str, user_id: str, active: bool) -> Member:
+    """Deactivate (their sessions end) or reactivate an account manager; the last active admin stays active."""
+    with unit_of_work() as uow:
+        user = _locked_member(uow.session, organization_id, user_id)
+        if not active:
+            _refuse_losing_last_admin(uow.session, user)
+        _set_active(uow.session, user, active=active)
+        return _member(user)
 
 
 def next_in_sequence(session: Session, scope: str) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing import links, serializers
+from billing.audit.services import record
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
@@ -523,7 +524,15 @@ def record_manual_payment(*, organization_id: str, data: dict) -> Payment:
         apply_status(uow, payment, "succeeded", provider_status="succeeded")
         if paid_at is not None:
             payment.paid_at = paid_at
+        _record_manual_payment(session, invoice, payment)
         return payment
+
+
+def _record_manual_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
+    record(session, organization_id=invoice.organization_id, action="invoice.payment_recorded", object_type="invoice",
+           object_id=invoice.id, object_label=invoice.number or invoice.id, currency=invoice.currency,
+           after={"amount_cents": payment.amount_cents, "reference": payment.reference, "paid_at": payment.paid_at,
+                  "payment_status": invoice.payment_status})
 
 
 def set_invoice_payment_status(*, organization_id: str, invoice_id: str, payment_status: object,
@@ -558,6 +567,7 @@ def set_invoice_payment_status(*, organization_id: str, invoice_id: str, payment
                 session.add(payment)
                 session.flush()
                 apply_status(uow, payment, "succeeded", provider_status="succeeded")
+                _record_manual_payment(session, invoice, payment)
                 return invoice
             if invoice.status == "open":
                 finalization.finalize(uow, invoice)

@@ -33,6 +33,7 @@ from billing.screens.catalog import PlanView, plan_view_of
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import current_period, local_date, trial_end
 from billing.subscriptions.services import customer_subscriptions, next_subscription
+from billing.wallets.models import Wallet
 
 
 @dataclass(frozen=True)
@@ -513,3 +514,12 @@ def suggested_subscription_id(*, organization_id: str, customer_id: str) -> str:
         number += 1
         candidate = f"{customer.external_id}-{number}"
     return candidate
+
+
+def customer_part_ids(*, organization_id: str, customer_id: str) -> list[str]:
+    """The ids of the customer and of its subscriptions and wallets: what its page's "History" block is about."""
+    with read_only() as session:
+        subscriptions = select(Subscription.id).where(Subscription.organization_id == organization_id,
+                                                      Subscription.customer_id == customer_id)
+        wallets = select(Wallet.id).where(Wallet.organization_id == organization_id, Wallet.customer_id == customer_id)
+        return [customer_id, *session.scalars(subscriptions.union_all(wallets))]

@@ -14,8 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from billing import serializers
+from billing.audit.services import record
 from billing.catalog.child_plans import create_child_plan
 from billing.catalog.models import Plan
+from billing.catalog.services import audited_terms
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
@@ -127,13 +129,38 @@ def override_plan(session: Session, plan, overrides: Mapping[str, object], previ
     return create_child_plan(session, plan, overrides, previous)
 
 
+def subscription_terms(subscription: Subscription) -> dict[str, object]:
+    """What the audit trail compares of a subscription (its plan by the catalog's code)."""
+    plan = subscription.plan
+    return {"plan": (plan.parent or plan).code if plan.parent_id else plan.code, "status": subscription.status,
+            "name": subscription.name, "subscription_at": subscription.subscription_at,
+            "ending_at": subscription.ending_at, "terminated_at": subscription.terminated_at}
+
+
+def record_subscription(session: Session, subscription: Subscription, action: str, before: dict | None,
+                        after: dict | None, *, currency: str | None = None) -> None:
+    """Append a subscription's change to the audit trail, in the caller's transaction."""
+    record(session, organization_id=subscription.organization_id, action=action, object_type="subscription",
+           object_id=subscription.id, object_label=subscription.external_id, before=before, after=after,
+           currency=currency)
+
+
+def record_overrides(session: Session, subscription: Subscription, before: Plan, after: Plan) -> None:
+    """The subscription's price terms before and after its plan overrides changed (charges and amounts)."""
+    record_subscription(session, subscription, "subscription.overrides_changed", audited_terms(before),
+                        audited_terms(after), currency=after.amount_currency)
+
+
 def apply_overrides(uow: UnitOfWork, subscription: Subscription, overrides: Mapping[str, object]) -> None:
     current = subscription.plan
+    before = audited_terms(current)
     base = current if current.parent_id is None else current.parent
     subscription.plan = override_plan(uow.session, base, overrides,
                                       previous=current if current.parent_id is not None else None)
     uow.session.flush()
     uow.session.refresh(subscription)
+    record_subscription(uow.session, subscription, "subscription.overrides_changed", before,
+                        audited_terms(subscription.plan), currency=subscription.plan.amount_currency)
 
 
 def update_subscription(*, organization_id: str, external_id: str, data: Mapping[str, object]) -> Subscription:
@@ -153,6 +180,7 @@ def update_subscription(*, organization_id: str, external_id: str, data: Mapping
         if subscription is None:
             raise NotFound("subscription")
         set_termination_options(subscription, credit_note, invoice)
+        before = subscription_terms(subscription)
         if overrides:
             apply_overrides(uow, subscription, overrides)
         if subscription_at is not None:
@@ -165,6 +193,9 @@ def update_subscription(*, organization_id: str, external_id: str, data: Mapping
             subscription.ending_at = ending_at
         if "name" in data:
             subscription.name = name
+        if subscription_terms(subscription) != before:
+            record_subscription(uow.session, subscription, "subscription.updated", before,
+                                subscription_terms(subscription))
         return subscription
 
 

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.audit.services import record
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
@@ -113,6 +114,30 @@ def _wallet_in(session: Session, organization_id: str, wallet_id: str, *, lock: 
     return wallet
 
 
+def _wallet_terms(wallet: Wallet) -> dict[str, object]:
+    """What the audit trail compares of a wallet: its settings, limits and active rules (numbered)."""
+    rules = [r for r in wallet.rules if r.status != "terminated"]  # a new rule has no status until flushed
+    return {
+        "name": wallet.name, "code": wallet.code, "priority": wallet.priority, "status": wallet.status,
+        "rate_amount": wallet.rate_amount, "expiration_at": wallet.expiration_at,
+        "paid_top_up_min_amount_cents": wallet.paid_top_up_min_amount_cents,
+        "paid_top_up_max_amount_cents": wallet.paid_top_up_max_amount_cents,
+        "invoice_requires_successful_payment": wallet.invoice_requires_successful_payment,
+        "rules": {f"rule {n}": {
+            "trigger": r.trigger, "interval": r.interval, "method": r.method, "threshold_credits": r.threshold_credits,
+            "target_ongoing_balance": r.target_ongoing_balance, "paid_credits": r.paid_credits,
+            "granted_credits": r.granted_credits,
+        } for n, r in enumerate(rules, 1)},
+    }
+
+
+def _record_wallet(session: Session, wallet: Wallet, action: str, before: dict | None, after: dict | None) -> None:
+    session.flush()
+    record(session, organization_id=wallet.organization_id, action=action, object_type="wallet", object_id=wallet.id,
+           object_label=wallet.name or wallet.code or f"{wallet.currency} wallet", before=before, after=after,
+           currency=wallet.currency)
+
+
 def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet:
     check = Checker(data)
     external_customer_id = check.string("external_customer_id", required=True)
@@ -157,6 +182,8 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
             set_rules(wallet, rules)
         add_top_up(uow, wallet, paid=paid, granted=granted, name=transaction_name, metadata=metadata,
                 requires_payment=requires_payment)
+        _record_wallet(uow.session, wallet, "wallet.created", None,
+                       {**_wallet_terms(wallet), "paid_credits": paid, "granted_credits": granted})
         # A wallet that starts empty (its paid credits pending) has not been depleted: nothing to report yet.
         wallet.depleted_notified = wallet.balance_cents <= 0
         ledger.request_check(uow.session, customer_id=customer.id, organization_id=organization_id)
@@ -183,6 +210,7 @@ def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, ob
         wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
         if wallet.status != "active":
             raise ValidationFailed({"wallet": ["is_terminated"]})
+        before = _wallet_terms(wallet)
         limits = Checker(data)
         values.update(check_limits(limits, data, wallet))
         limits.done()
@@ -197,6 +225,8 @@ def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, ob
             check_rule_limits(wallet, [{"method": r.method, "paid_credits": r.paid_credits,
                                          "ignore_paid_top_up_limits": r.ignore_paid_top_up_limits}
                                         for r in wallet.rules if r.status == "active"])
+        _record_wallet(uow.session, wallet, "wallet.rules_changed" if rules is not None else "wallet.updated",
+                       before, _wallet_terms(wallet))
         # New rules or a new scope: the wallet is looked at again by the next check.
         ledger.request_check(uow.session, customer_id=wallet.customer_id, organization_id=organization_id)
     return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
@@ -206,7 +236,11 @@ def terminate_wallet(*, organization_id: str, wallet_id: str) -> Wallet:
     """End the wallet: what it holds is voided (Lago: a terminated wallet's credits are lost)."""
     with unit_of_work() as uow:
         wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
+        before = {"status": wallet.status, "credits_balance": wallet.credits_balance}
         end_wallet(uow.session, wallet)
+        if before["status"] != wallet.status:
+            _record_wallet(uow.session, wallet, "wallet.terminated", before,
+                           {"status": wallet.status, "credits_balance": wallet.credits_balance})
     return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
 
 
@@ -276,6 +310,9 @@ def create_wallet_transaction(*, organization_id: str, data: Mapping[str, object
                           requires_payment=bool(requires_payment) or wallet.invoice_requires_successful_payment)
         if voided > 0:
             created.append(ledger.void_credits(uow.session, wallet, credits=voided, name=name))
+        action = "wallet.credits_granted" if paid <= 0 and voided <= 0 else "wallet.topped_up"
+        moved = {"paid_credits": paid, "granted_credits": granted, "voided_credits": voided}
+        _record_wallet(uow.session, wallet, action, None, {name: credits for name, credits in moved.items() if credits})
         return created
 
 

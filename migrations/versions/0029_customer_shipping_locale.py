@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0029_customer_shipping_locale'
-down_revision: str | None = '0027_list_indexes'
+down_revision: str | None = '0028_roles_and_audit'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -52,7 +52,7 @@ def test_needs_attention_counts_and_lists_the_most_urgent(client, account_manage
     html = client.get("/admin/").get_data(as_text=True)
 
     drafts = _attention(html, "drafts")
-    assert _count(drafts) == 1 and "Acme" in drafts and "finalizes 12 Nov 2026 09:00 UTC" in drafts
+    assert _count(drafts) == 1 and "Acme" in drafts and "finalizes 12 Nov 2026, 09:00 UTC" in drafts
     failed = _attention(html, "failed")
     assert _count(failed) == 1 and "€152.00" in failed and f'/invoices/{books.invoices["oct"]}' in failed
     overdue = _attention(html, "overdue")
