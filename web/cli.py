@@ -313,7 +313,8 @@ def register(app: Flask) -> None:
                            host_key_file=settings.instance_path / "demo_host_key", adyen_url=adyen_url,
                            gocardless_url=gocardless_url)
         click.echo(f"Demo organization: {result.organization_name}")
-        click.echo(f"Admin:  {settings.base_url}/admin/login  (login {result.admin_email} / {result.admin_password})")
+        click.echo(f"Admin:  {settings.base_url}/admin/login  (login {result.admin_email} / {result.admin_password}; "
+                   "manager@demo.tally and finance@demo.tally have those roles, same password)")
         click.echo(f"Portal: {result.portal_url}")
         click.echo(f"API key: {result.api_key}" if result.api_key else "API key: (created on first seed)")
         for label, provider in (("Stripe", result.stripe), ("Adyen", result.adyen),

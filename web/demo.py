@@ -581,12 +581,18 @@ def _describe_organization(organization_id: str) -> None:
         org.tax_identification_number = "FR40123456789"
 
 
+# The demo's account managers, one per role (admin/roles.py), all with the demo password: sign in as the manager or
+# the finance member to see what their role opens.
+DEMO_MEMBERS = ((DEMO_ADMIN_EMAIL, "admin"), ("manager@demo.tally", "manager"), ("finance@demo.tally", "finance"))
+
+
 def _ensure_admin(organization_id: str) -> None:
-    try:
-        create_admin(email=DEMO_ADMIN_EMAIL, password=DEMO_ADMIN_PASSWORD, organization_id=organization_id)
-    except ValidationFailed as error:
-        if error.details != {"email": ["value_already_exist"]}:
-            raise
+    for email, role in DEMO_MEMBERS:
+        try:
+            create_admin(email=email, password=DEMO_ADMIN_PASSWORD, organization_id=organization_id, role=role)
+        except ValidationFailed as error:
+            if error.details != {"email": ["value_already_exist"]}:
+                raise
 
 
 def _seed_catalog(organization_id: str) -> None:
