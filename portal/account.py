@@ -96,8 +96,6 @@ def billing_details_save(token: str) -> ResponseReturnValue:
                 words.details_reason(str(reason)) for reason in (reasons if isinstance(reasons, list) else [reasons]))
         return render_page("portal/details.html", "content", status=422, **_common(access, token, "details"),
                            values=typed, errors=errors, notice=None, countries=words.country_choices())
-    # NOTE (audit trail): here the customer edited their billing details; the audit record goes right after this
-    # save (actor: the customer, through the portal link), when the audit trail exists.
     return redirect(url_for("portal.billing_details", token=token, saved=1), code=303)
 
 

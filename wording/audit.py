@@ -13,6 +13,9 @@ from wording.dates import moment_text
 from wording.i18n import DEFAULT_LOCALE, N_, gettext
 
 ACTIONS = {
+    "customer.created": N_("Customer created"),
+    "customer.updated": N_("Customer changed"),
+    "customer.billing_details_updated": N_("Billing details corrected by the customer"),
     "plan.created": N_("Plan created"),
     "plan.updated": N_("Plan changed"),
     "plan.deleted": N_("Plan deleted"),
@@ -40,6 +43,7 @@ ACTIONS = {
 }
 
 OBJECT_TYPES = {
+    "customer": N_("Customer"),
     "plan": N_("Plan"), "subscription": N_("Subscription"), "wallet": N_("Wallet"), "invoice": N_("Invoice"),
     "api_key": N_("API key"), "member": N_("Member"),
 }

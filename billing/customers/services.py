@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing import serializers
+from billing.audit.services import record
 from billing.catalog.taxes import taxes_for_codes
 from billing.customers import tax_ids
 from billing.customers.events import CustomerDunningSettingsChanged, CustomerPaymentSettingsChanged
@@ -189,6 +190,25 @@ def ensure_customer(session: Session, organization_id: str, external_id: str) ->
     return customer
 
 
+# What the audit trail compares before and after a change of a customer (billing.audit): its details, addresses,
+# terms and payment settings.
+_AUDITED = ("name", "firstname", "lastname", "email", "phone", "url", "legal_name", "legal_number",
+            "tax_identification_number", "address_line1", "address_line2", "city", "state", "zipcode", "country",
+            "shipping_address_line1", "shipping_address_line2", "shipping_city", "shipping_state", "shipping_zipcode",
+            "shipping_country", "currency", "timezone", "document_locale", "invoice_grace_period", "net_payment_term",
+            "finalize_zero_amount_invoice", "payment_provider", "payment_provider_code")
+
+
+def _audited(customer: Customer) -> dict[str, object]:
+    return {field: getattr(customer, field) for field in _AUDITED}
+
+
+def _record_customer(session: Session, customer: Customer, action: str, before: dict | None) -> None:
+    record(session, organization_id=customer.organization_id, action=action, object_type="customer",
+           object_id=customer.id, object_label=customer.name or customer.external_id, before=before,
+           after=_audited(customer))
+
+
 def upsert_customer(*, organization_id: str, data: Mapping[str, object]) -> Customer:
     """Create the customer with `data["external_id"]`, or update the fields present in `data`."""
     check = Checker(data)
@@ -201,10 +221,12 @@ def upsert_customer(*, organization_id: str, data: Mapping[str, object]) -> Cust
             customer = Customer(organization_id=organization_id, external_id=external_id,
                                 sequential_id=next_in_sequence(uow.session, f"customer:{organization_id}"))
             uow.session.add(customer)
+        before = None if created else _audited(customer)
         _apply_fields(uow.session, customer, data)
         customer.updated_at = utcnow()
         uow.session.flush()
         uow.session.refresh(customer)
+        _record_customer(uow.session, customer, "customer.created" if created else "customer.updated", before)
         # NOTE: Lago sends customer.created and customer.updated from its create-or-update endpoint.
         webhooks.emit(uow.session, organization_id, webhooks.CUSTOMER_CREATED if created else webhooks.CUSTOMER_UPDATED,
                       "customer", lambda: serializers.customer(customer), object_id=customer.id)
@@ -291,6 +313,7 @@ def update_billing_details(*, organization_id: str, customer_id: str, data: Mapp
             Customer.deleted_at.is_(None)).with_for_update(of=Customer))
         if customer is None:
             raise NotFound("customer")
+        before = _audited(customer)
         try:
             _apply_fields(uow.session, customer, fields)
         except ValidationFailed as refused:
@@ -301,6 +324,7 @@ def update_billing_details(*, organization_id: str, customer_id: str, data: Mapp
         customer.updated_at = utcnow()
         uow.session.flush()
         uow.session.refresh(customer)
+        _record_customer(uow.session, customer, "customer.billing_details_updated", before)
         webhooks.emit(uow.session, organization_id, webhooks.CUSTOMER_UPDATED, "customer",
                       lambda: serializers.customer(customer), object_id=customer.id)
         return customer

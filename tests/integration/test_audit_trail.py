@@ -60,7 +60,7 @@ def test_plan_and_override_changes_record_their_charges_and_amounts(org, clock):
     update_subscription(organization_id=org.id, external_id="s1", data={"plan_overrides": {"amount_cents": 900}})
     terminate_subscription(organization_id=org.id, external_id="s1")
 
-    entries = _entries(org.id)
+    entries = [e for e in _entries(org.id) if e.object_type != "customer"]
     assert [(e.action, e.object_label, e.actor_kind) for e in entries] == [
         ("plan.created", "Pro", "system"), ("plan.updated", "Pro", "system"),
         ("subscription.created", "s1", "system"), ("subscription.overrides_changed", "s1", "system"),
@@ -114,6 +114,19 @@ def test_the_api_records_its_key_as_the_actor(org, app, clock):
     assert (entry.actor_kind, entry.actor_label, entry.changes) == ("api_key", org.api_key[:10],
                                                                     {"amount_cents": [1000, 2000]})
     assert current_actor().kind == "system"  # the request's actor ended with it
+
+
+def test_customers_created_and_changed_through_the_api_are_recorded(org, app, clock):
+    api = app.test_client()
+    headers = {"Authorization": f"Bearer {org.api_key}"}
+    for name in ("Bob", "Bob Ltd"):
+        saved = api.post("/api/v1/customers", headers=headers, json={"customer": {"external_id": "bob", "name": name}})
+        assert saved.status_code == 200
+    created, updated = _entries(org.id, object_type="customer")
+    assert (created.action, created.actor_kind, created.changes["name"]) == ("customer.created", "api_key",
+                                                                            [None, "Bob"])
+    assert (updated.action, updated.object_label, updated.changes) == ("customer.updated", "Bob Ltd",
+                                                                      {"name": ["Bob", "Bob Ltd"]})
 
 
 def test_postgresql_refuses_to_change_or_delete_an_entry_but_with_its_organization(org, clock):

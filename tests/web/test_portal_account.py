@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from billing import links
+from billing.audit.services import AuditFilters, list_entries
 from billing.customers.services import get_customer, upsert_customer
 from billing.db import read_only
 from billing.emails.models import EmailDelivery
@@ -91,6 +92,12 @@ def test_billing_details_are_saved_through_the_customers_service_and_sent_as_cus
     assert body["customer"]["shipping_address"]["city"] == "Lyon"
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Your billing details are saved" in page and 'value="Alice Corporation SAS"' in page
+    # The audit trail names the customer as the one who changed them, and what changed.
+    [entry] = list_entries(organization_id=org.id,
+                           filters=AuditFilters(action="customer.billing_details_updated")).items
+    assert (entry.actor_kind, entry.actor_id, entry.object_id) == ("customer", customer.id, customer.id)
+    assert entry.changes["legal_name"][1] == "Alice Corporation SAS"
+    assert entry.changes["shipping_city"] == [None, "Lyon"]
 
 
 @pytest.mark.parametrize(("field", "value", "words"), [
