@@ -26,3 +26,11 @@ def look_at(page: Page, name: str) -> None:
         if shots:
             page.screenshot(path=str(Path(shots) / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})
+
+
+def open_admin(page: Page, section: str, entry: str | None = None) -> None:
+    """Open an admin page as a person does: its section in the main navigation, then the page among the section's
+    (admin/navigation.py)."""
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=section).click()
+    if entry is not None:
+        page.get_by_role("navigation", name=section).get_by_role("link", name=entry, exact=True).click()

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from billing.clock import run_billing_clock
 from billing.organizations.services import create_admin
-from tests.e2e.screens import look_at
+from tests.e2e.screens import look_at, open_admin
 from tests.integration.billing_failure_setup import corrupt, repair, subscribe_to, two_plans
 
 pytestmark = pytest.mark.browser
@@ -38,7 +38,7 @@ def test_retry_now_from_the_could_not_bill_list(page: Page, live_server, org, cl
     page.get_by_role("button", name="Sign in").click()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.locator("#nav-failure-count")).to_have_text("2")
-    nav.get_by_role("link", name="Could not bill").click()
+    open_admin(page, "Billing", "Could not bill")
     rows = page.locator("tr[data-failure]")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("InvalidProperties")

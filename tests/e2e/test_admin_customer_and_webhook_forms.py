@@ -11,7 +11,7 @@ from billing.catalog.taxes import create_tax
 from billing.customers.services import get_customer
 from billing.organizations.services import create_admin
 from billing.webhooks import services as webhooks
-from tests.e2e.screens import look_at
+from tests.e2e.screens import look_at, open_admin
 from tests.webhooks.conftest import receiver  # noqa: F401,F811 (a real receiver that checks signatures)
 
 pytestmark = pytest.mark.browser
@@ -34,7 +34,7 @@ def _sign_in(page: Page, live_server: str, organization_id: str) -> list[str]:
 def test_create_then_edit_a_customer_through_the_form(page: Page, live_server, org):
     create_tax(organization_id=org.id, data={"name": "VAT FR", "code": "vat_fr", "rate": "20"})
     problems = _sign_in(page, live_server, org.id)
-    page.get_by_role("navigation").get_by_role("link", name="Customers").click()  # signing in lands on the home
+    open_admin(page, "Customers")  # signing in lands on the home
     look_at(page, "customers")
     page.get_by_role("link", name="New customer").click()
     look_at(page, "customer-new")
@@ -86,7 +86,7 @@ def test_create_then_edit_a_customer_through_the_form(page: Page, live_server, o
 
 def test_add_an_endpoint_send_a_test_and_read_the_delivery(page: Page, live_server, org, receiver, run_jobs):  # noqa: F811
     problems = _sign_in(page, live_server, org.id)
-    page.get_by_role("link", name="Webhooks").click()
+    open_admin(page, "Settings", "Webhooks")
     page.get_by_role("link", name="New endpoint").click()
     page.get_by_label("URL").fill("not a url")
     page.get_by_role("button", name="Add endpoint").click()

@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from billing.customers.services import upsert_customer
 from billing.dunning import campaigns
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +48,7 @@ def test_create_a_campaign_with_a_live_preview(page: Page, live_server, org):
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Dunning").click()
+    open_admin(page, "Billing", "Dunning")
     page.get_by_role("link", name="New campaign").click()
 
     preview = page.locator("#reminder-preview")

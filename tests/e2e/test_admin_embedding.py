@@ -14,6 +14,7 @@ from billing.embedding import branding
 from billing.embedding.services import embed_settings, logo
 from billing.organizations.services import create_admin
 from billing.ports import runtime
+from tests.e2e.screens import open_admin
 from tests.web.test_admin_embedding import small_png
 
 pytestmark = pytest.mark.browser
@@ -53,7 +54,7 @@ def test_set_up_embedding_with_inline_errors_a_live_preview_and_a_logo(page: Pag
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Embedding").click()
+    open_admin(page, "Settings", "Embedding")
     expect(page.locator("[data-default-applies]")).to_contain_text("no site can embed the widgets or the portal")
     _shoot(page, "embedding-empty")
     page.evaluate("window.__marker = 'same page'")

@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from billing.organizations.services import create_admin, create_organization
+from tests.e2e.screens import open_admin
 from tests.web.test_admin_lists import _keep_books
 
 pytestmark = pytest.mark.browser
@@ -46,7 +47,7 @@ def test_filter_the_invoices_reload_the_url_and_download_the_csv(page: Page, liv
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Invoices").click()
+    open_admin(page, "Billing", "Invoices")
     expect(page.locator(ROWS)).to_have_count(4)
     _shoot(page, "invoices")
 
@@ -93,14 +94,16 @@ def test_each_list_opens_and_pages_in_the_browser(page: Page, live_server, org, 
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    nav = page.get_by_role("navigation", name="Main")
-    for link, name, count in (("Customers", "customers", 3), ("Subscriptions", "subscriptions", 2),
-                              ("Credit notes", "credit-notes", 1), ("Payments", "payments", 1)):
-        nav.get_by_role("link", name=link).click()
+    for section, link, name, count in (("Customers", "Customers", "customers", 3),
+                                       ("Customers", "Subscriptions", "subscriptions", 2),
+                                       ("Billing", "Credit notes", "credit-notes", 1),
+                                       ("Billing", "Payments", "payments", 1)):
+        open_admin(page, section, link)
         expect(page.locator(ROWS)).to_have_count(count)
-        expect(nav.get_by_role("link", name=link)).to_have_attribute("aria-current", "page")
+        subnav = page.get_by_role("navigation", name=section)
+        expect(subnav.get_by_role("link", name=link, exact=True)).to_have_attribute("aria-current", "page")
         _shoot(page, name)
-    nav.get_by_role("link", name="Subscriptions").click()
+    open_admin(page, "Customers", "Subscriptions")
     page.get_by_label("Ending within 30 days").check()
     expect(page.locator(ROWS)).to_have_count(1)
     expect(page.locator(ROWS).first).to_contain_text("Alice")

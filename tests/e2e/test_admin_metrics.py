@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from billing.catalog.metrics import get_billable_metric
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +24,7 @@ def test_create_a_metric_with_inline_errors_and_an_expression_test(page: Page, l
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Metrics").click()
+    open_admin(page, "Catalog", "Metrics")
     page.get_by_role("link", name="New metric").click()
 
     page.get_by_label("Name").fill("Compute seconds")

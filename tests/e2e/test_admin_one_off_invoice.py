@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from billing.customers.services import upsert_customer
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +26,7 @@ def test_create_an_add_on_and_issue_a_one_off_invoice(page: Page, live_server, o
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    page.get_by_role("link", name="Add-ons").click()
+    open_admin(page, "Catalog", "Add-ons")
     page.get_by_role("link", name="New add-on").click()
     page.get_by_label("Name", exact=True).fill("Setup fee")
     page.get_by_label("Price").fill("0")

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from billing.invoicing.overdue import mark_overdue_invoices
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 from tests.smtp_sink import smtp  # noqa: F401 (the real SMTP server, as a fixture)
 
 pytestmark = pytest.mark.browser
@@ -60,7 +61,7 @@ def test_see_the_overdue_balance_filter_the_invoices_and_request_payment(page: P
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Customers").click()
+    open_admin(page, "Customers")
     page.get_by_role("link", name="Alice Corp").click()
 
     expect(page.locator('[data-overdue-currency="EUR"]')).to_contain_text("€165.50")

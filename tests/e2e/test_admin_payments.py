@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from billing.invoicing.queries import get_invoice
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +34,7 @@ def test_connect_stripe_then_record_a_partial_payment(page: Page, live_server, o
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
-    page.get_by_role("link", name="Payment providers").click()
+    open_admin(page, "Settings", "Payment providers")
     page.get_by_role("link", name="Connect Stripe").first.click()
     page.get_by_label("Code").fill("stripe_eu")
     page.get_by_role("button", name="Connect").click()
@@ -48,7 +49,7 @@ def test_connect_stripe_then_record_a_partial_payment(page: Page, live_server, o
     expect(provider.locator(".webhook-url")).to_have_value(f"{live_server}/webhooks/stripe/{org.id}?code=stripe_eu")
     assert SECRET not in page.content()
 
-    page.get_by_role("link", name="Customers").click()
+    open_admin(page, "Customers")
     page.get_by_role("link", name="Alice Corp").click()
     page.locator(f'[data-invoice="{invoice.lago_id}"]').get_by_role("link", name="Record a payment").click()
     form = page.locator(".record-payment-form")

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 from billing.catalog.metrics import create_billable_metric
 from billing.catalog.services import get_plan
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +37,7 @@ def test_build_a_graduated_plan_with_a_preview(page: Page, live_server, org):
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Plans").click()
+    open_admin(page, "Catalog", "Plans")
     page.get_by_role("link", name="New plan").click()
     page.evaluate("window.__marker = 'same page'")
 
