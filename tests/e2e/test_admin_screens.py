@@ -11,6 +11,7 @@ from billing.customers.services import upsert_customer
 from billing.lifecycle import create_subscription
 from billing.metering.services import ingest_events
 from billing.organizations.services import create_admin
+from tests.e2e.screens import open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -45,16 +46,18 @@ def test_sign_in_find_a_customer_refresh_usage_and_get_a_portal_link(page: Page,
     _customer_with_usage(org.id)
 
     page.goto(f"{live_server}/")
-    expect(page).to_have_url(f"{live_server}/admin/login?next=%2Fadmin%2Fcustomers")
+    expect(page).to_have_url(f"{live_server}/admin/login?next=%2Fadmin%2F")
     page.get_by_label("Email").fill("manager@acme.test")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
 
+    expect(page.get_by_role("heading", name="Home")).to_be_visible()  # signing in lands on the home
+    open_admin(page, "Customers")
     expect(page.get_by_role("heading", name="Customers")).to_be_visible()
     # htmx listens to the box once its script has run: typed before that (a loaded machine), the
     # search would never be sent.
     page.wait_for_load_state("networkidle")
-    page.get_by_label("Search customers").fill("alice")
+    page.get_by_label("Search", exact=True).fill("alice")
     expect(page).to_have_url(f"{live_server}/admin/customers?search=alice")
     page.get_by_role("link", name="Alice Corp").click()
 
