@@ -6,15 +6,17 @@ from dataclasses import dataclass, field
 
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
 
 import wording
 from admin.blueprint import admin_blueprint, organization_id, requested_page
+from admin.confirmations import Confirmation, ask, confirmed, typed
 from admin.customer_views import SECTION_OF_BLOCK, render_customer
 from admin.forms import AddOnForm
 from billing.catalog import add_ons
 from billing.catalog.taxes import list_taxes
 from billing.errors import BillingError, NotFound, ValidationFailed
-from billing.invoicing.one_off import create_one_off_invoice
+from billing.invoicing.one_off import OneOffQuote, create_one_off_invoice, quote_one_off_invoice
 from billing.money import format_money, to_major, to_minor_exactly
 from billing.screens import catalog, overview
 from web.htmx import is_htmx_request, render_page
@@ -166,10 +168,13 @@ class OneOffForm:
     errors: list[str] = field(default_factory=list)
     notice: str | None = None
     currency_errors: list[str] = field(default_factory=list)
+    confirm: Confirmation | None = None  # the question asked before issuing, naming the total
 
 
-def _typed_lines() -> list[OneOffLine]:
-    form = request.form
+ONE_OFF_FIELDS = ("add_on_code", "units", "unit_price", "description", "currency")
+
+
+def _typed_lines(form: MultiDict[str, str]) -> list[OneOffLine]:
     columns = [form.getlist(name) for name in ("add_on_code", "units", "unit_price", "description")]
     lines = [OneOffLine(*(column[i].strip() if i < len(column) else "" for column in columns))
              for i in range(max(len(c) for c in columns))] if any(columns) else []
@@ -198,17 +203,32 @@ def one_off_line(customer_id: str) -> ResponseReturnValue:
     return render_page(SECTION_OF_BLOCK["one_off_line"], "one_off_line", line=OneOffLine(), add_on_choices=choices)
 
 
+def _typed_form(form: MultiDict[str, str]) -> OneOffForm:
+    return OneOffForm(lines=_typed_lines(form) or [OneOffLine()],
+                      currency=(form.get("currency") or "").strip().upper())
+
+
+@admin_blueprint.get("/customers/<customer_id>/one-off-invoices")
+def one_off_invoice_form(customer_id: str) -> ResponseReturnValue:
+    """The form again, as typed (the question's Cancel carries the lines in its URL)."""
+    return render_customer(customer_id, "one_off", one_off=_typed_form(request.args))
+
+
 @admin_blueprint.post("/customers/<customer_id>/one-off-invoices")
 def one_off_invoice_new(customer_id: str) -> ResponseReturnValue:
+    """The first post checks the lines and asks, naming the total before taxes; the answer issues the invoice."""
     summary = overview.customer_summary(organization_id=organization_id(), customer_id=customer_id)
-    state = OneOffForm(lines=_typed_lines() or [OneOffLine()],
-                       currency=(request.form.get("currency") or "").strip().upper())
+    state = _typed_form(request.form)
     currency = summary.currency or state.currency or None
     fees = [_fee_data(line, currency) for line in state.lines if line.add_on_code or line.units or line.unit_price]
     if not any(line.errors for line in state.lines):
+        data = {"external_customer_id": summary.external_id, "currency": currency, "fees": fees}
         try:
-            invoice = create_one_off_invoice(organization_id=organization_id(), data={
-                "external_customer_id": summary.external_id, "currency": currency, "fees": fees})
+            if not confirmed():
+                quote = quote_one_off_invoice(organization_id=organization_id(), data=data)
+                state.confirm = _question(customer_id, summary, quote)
+                return render_customer(customer_id, "one_off", one_off=state)
+            invoice = create_one_off_invoice(organization_id=organization_id(), data=data)
         except ValidationFailed as failed:
             _place(state, failed.details)
         except BillingError as refused:
@@ -223,6 +243,15 @@ def one_off_invoice_new(customer_id: str) -> ResponseReturnValue:
             response.headers["HX-Trigger"] = "invoices-changed"  # the invoice list reloads itself
             return response
     return render_customer(customer_id, "one_off", status=refused_status(), one_off=state)
+
+
+def _question(customer_id: str, summary: overview.CustomerSummary, quote: OneOffQuote) -> Confirmation:
+    fields = typed(*ONE_OFF_FIELDS)
+    as_typed = url_for("admin.one_off_invoice_form", customer_id=customer_id,
+                       **{name: [v for n, v in fields if n == name] for name in ONE_OFF_FIELDS})
+    return ask("issue_one_off_invoice", action_url=url_for("admin.one_off_invoice_new", customer_id=customer_id),
+               target="#one-off", cancel_url=as_typed, cancel_fragment_url=as_typed, fields=fields,
+               amount=format_money(quote.subtotal_cents, quote.currency), customer=summary.name or summary.external_id)
 
 
 def _place(state: OneOffForm, details: dict) -> None:

@@ -19,6 +19,8 @@ from billing.errors import BillingError, NotFound, ValidationFailed
 from web.htmx import is_htmx_request
 from web.responses import page_security_headers
 from wording import audit as wording_audit
+from wording import credit_notes as wording_credit_notes
+from wording import wallets as wording_wallets
 
 admin_blueprint = Blueprint("admin", __name__)
 admin_blueprint.record_once(register_user_loader)
@@ -78,7 +80,8 @@ def role_helpers() -> dict[str, object]:
     def may_open(endpoint: str) -> bool:
         return role is not None and roles.may_open(role, endpoint)
 
-    return {"may_open": may_open, "audit_words": wording_audit,
+    return {"may_open": may_open, "audit_words": wording_audit, "credit_note_words": wording_credit_notes,
+            "wallet_words": wording_wallets, "coupon_frequency": wording.prices.coupon_frequency,
             "admin_menu": lambda: navigation.menu_for(may_open, request.endpoint)}
 
 

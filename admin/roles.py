@@ -115,6 +115,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "admin.credit_note_pdf": INVOICES_VIEW,
     "admin.invoice_record_payment": PAYMENTS,
     "admin.invoice_retry_payment": PAYMENTS,
+    "admin.one_off_invoice_form": INVOICES_EDIT,
     "admin.one_off_invoice_new": INVOICES_EDIT,
     "admin.one_off_line": INVOICES_EDIT,
     "admin.billing_failure_list": INVOICES_EDIT,

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from billing.screens.listing import CHOICE, FLAG, ListQuery, ListSpec
+from wording import credit_notes
 from wording.i18n import DEFAULT_LOCALE, N_, gettext
 
 FILTER_LABELS = {
@@ -34,11 +35,9 @@ REFUSALS = {"not_a_date": N_("“{value}” is not a date (YYYY-MM-DD): ignored.
             "not_a_flag": N_("“{value}” is neither on nor off: ignored."),
             "not_a_currency": N_("“{value}” is not a currency code: ignored."),
             "before_start": N_("Ends before it starts: ignored.")}
-CHOICE_WORDS = {"succeeded": N_("Paid"), "requires_action": N_("Needs action"), "manual":
-                N_("Recorded by hand"), "available": N_("Available"), "consumed": N_("Used"),
-                "duplicated_charge": N_("Duplicated charge"), "product_unsatisfactory": N_("Product unsatisfactory"),
-                "order_change": N_("Order change"), "order_cancellation": N_("Order cancellation"),
-                "fraudulent_charge": N_("Fraudulent charge")}
+CHOICE_WORDS = {"succeeded": N_("Paid"), "requires_action": N_("Needs action"), "manual": N_("Recorded by hand"),
+                "available": credit_notes.CREDIT_STATUSES["available"],
+                "consumed": credit_notes.CREDIT_STATUSES["consumed"], **credit_notes.REASONS}
 
 
 @dataclass(frozen=True)

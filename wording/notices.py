@@ -82,6 +82,16 @@ CONFIRMATIONS = {
                        "undone."), N_("Mark {amount} paid")),
     "terminate_wallet": (N_("Terminate {wallet}? Its balance of {amount} ({credits} credits) is voided. This cannot be "
                             "undone."), N_("Terminate and void {amount}")),
+    "issue_one_off_invoice": (N_("Issue an invoice of {amount} before taxes to {customer} now? It is numbered, "
+                                 "finalized and emailed at once: it can then only be voided or credited."),
+                              N_("Issue {amount} + taxes")),
+    # "Retry now" on Could not bill, per step of the billing clock ({period}: `billing_period`)
+    "retry_billing": (N_("Bill {subscription} of {customer} now, for {period}? Its invoices are issued as the billing "
+                         "clock would have issued them."), N_("Bill it now")),
+    "retry_activation": (N_("Start {subscription} of {customer} now, as the billing clock would have? It then bills "
+                            "as its plan says."), N_("Start it now")),
+    "retry_ending": (N_("End {subscription} of {customer} now, as the billing clock would have? What it still owes "
+                        "is invoiced."), N_("End it now")),
 }
 
 
@@ -100,6 +110,13 @@ def notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
 def refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:
     """Why a form was refused as a whole (`REFUSALS`)."""
     return gettext(REFUSALS[code], locale)
+
+
+def billing_period(first_day: str | None, last_day: str | None, locale: str = DEFAULT_LOCALE) -> str:
+    """The period a failed billing was for, as days already written ("1 Nov 2026"), or what is due if none is known."""
+    if first_day and last_day:
+        return gettext("the period {first} – {last}", locale).format(first=first_day, last=last_day)
+    return gettext("every period due", locale)
 
 
 def billing_retried(invoices: int, locale: str = DEFAULT_LOCALE) -> str:

@@ -314,3 +314,11 @@ def _dynamic(words: _Words, properties: Mapping[str, object]) -> str:
 DESCRIBERS: dict[str, Callable[[_Words, Mapping[str, object]], str]] = {
     "standard": _standard, "package": _package, "graduated": _graduated, "volume": _volume,
     "graduated_percentage": _graduated_percentage, "percentage": _percentage, "dynamic": _dynamic}
+
+
+def coupon_frequency(frequency: str, periods: int | None = None, locale: str = DEFAULT_LOCALE) -> str:
+    """How long a coupon applies, in words: "once", "for 3 periods", "forever" (Lago's frequency)."""
+    if frequency == "recurring":
+        return ngettext("for %(num)d period", "for %(num)d periods", periods or 0, locale) % {"num": periods or 0}
+    words = {"once": N_("once"), "forever": N_("forever")}.get(frequency)
+    return gettext(words, locale) if words else frequency.replace("_", " ")

@@ -1,4 +1,5 @@
-"""A wallet's recurring top-up rules in plain words, for the customer (the portal's Wallet page)."""
+"""A wallet's recurring top-up rules and its movements in plain words, for the customer (the portal's Wallet page)
+and for account managers (the admin's customer page)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from decimal import Decimal
 
 from billing.money import decimal_str, format_money, to_minor
 from wording.dates import day_text
-from wording.i18n import DEFAULT_LOCALE, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, gettext
 
 _EVERY = {"weekly": "Every week", "monthly": "Every month", "quarterly": "Every quarter",
           "semiannual": "Every six months", "yearly": "Every year"}
@@ -19,12 +20,27 @@ def _credits(credits: Decimal, rate: Decimal, currency: str, locale: str) -> str
     return gettext("{credits} credits ({amount})", locale).format(credits=decimal_str(credits), amount=cost)
 
 
-def describe_rule(rule, *, rate: Decimal, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+# What a wallet transaction did (its transaction_status), as the account manager says it.
+MOVEMENTS = {"purchased": N_("Purchased"), "granted": N_("Granted"), "invoiced": N_("Used on an invoice"),
+             "voided": N_("Voided")}
+RULE_STATUSES = {"active": N_("active"), "terminated": N_("ended")}
+
+
+def movement(transaction_status: str, locale: str = DEFAULT_LOCALE) -> str:
+    text = MOVEMENTS.get(transaction_status)
+    return gettext(text, locale) if text else transaction_status.replace("_", " ")
+
+
+def describe_rule(rule, *, rate: Decimal, currency: str, for_customer: bool = True,
+                  locale: str = DEFAULT_LOCALE) -> str:
     """'Every month: 10 credits (€10.00) bought and 5 credits offered.' / 'When your balance after current usage
-    falls to 20 credits: topped up to 100 credits.' — `rule` a RecurringTransactionRule (read, not changed)."""
+    falls to 20 credits: topped up to 100 credits.' — `rule` a RecurringTransactionRule (read, not changed).
+    For the account manager (`for_customer=False`): "the ongoing balance", the top-up limits it ignores, and an
+    ended rule said to be so."""
     if rule.trigger == "threshold":
-        when = gettext("When your balance after current usage falls to {credits} credits", locale).format(
-            credits=decimal_str(rule.threshold_credits or Decimal(0)))
+        key = ("When your balance after current usage falls to {credits} credits" if for_customer
+               else "When the ongoing balance falls to {credits} credits")
+        when = gettext(key, locale).format(credits=decimal_str(rule.threshold_credits or Decimal(0)))
     else:
         when = gettext(_EVERY.get(rule.interval or "", "Regularly"), locale)
     if rule.method == "target":
@@ -43,6 +59,13 @@ def describe_rule(rule, *, rate: Decimal, currency: str, locale: str = DEFAULT_L
     sentence = f"{when}: {what}."
     if rule.expiration_at is not None:
         sentence += " " + gettext("Until {day}.", locale).format(day=_day(rule.expiration_at))
+    if not for_customer:
+        if rule.ignore_paid_top_up_limits:
+            sentence += " " + gettext("Ignores the top-up limits.", locale)
+        if rule.status != "active":
+            status = RULE_STATUSES.get(rule.status)
+            sentence += " " + gettext("({status})", locale).format(
+                status=gettext(status, locale) if status else rule.status)
     return sentence
 
 

@@ -20,7 +20,7 @@ from billing.catalog.models import AddOn, Tax
 from billing.catalog.taxes import organization_taxes, taxes_for_codes
 from billing.customers.models import Customer
 from billing.customers.services import get_customer_in, require_currency
-from billing.db import unit_of_work
+from billing.db import read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import totals
 from billing.invoicing.discounts import compute_totals
@@ -102,26 +102,14 @@ def create_one_off_invoice(*, organization_id: str, data: Mapping[str, object]) 
     `currencies_does_not_match`. The invoice is finalized at once (no grace period); coupons,
     credit notes and prepaid credits do not apply to it (docs/billing.md).
     """
-    check = Checker(data)
-    external_customer_id = check.string("external_customer_id")
-    currency = check.currency("currency")
-    check.done()
-    fees = parse_fees(data.get("fees"))
+    external_customer_id, currency, fees = _read_request(data)
     with unit_of_work() as uow:
         session = uow.session
-        if external_customer_id is None:
-            raise NotFound("customer")
         customer = get_customer_in(session, organization_id, external_customer_id)
         # One writer of the customer at a time: its currency may be set here.
         session.scalar(select(Customer.id).where(Customer.id == customer.id).with_for_update())
-        if not fees:
-            raise NotFound("fees")
-        add_ons = find_add_ons(session, organization_id, sorted({f.add_on_code for f in fees}))
-        if len(add_ons) != len({f.add_on_code for f in fees}):
-            raise NotFound("add_on")
-        currency = currency or customer.currency
-        if currency is None:
-            raise ValidationFailed({"currency": ["value_is_mandatory"]})
+        add_ons = _add_ons_of(session, organization_id, fees)
+        currency = _currency_of(customer, currency)
         require_currency(customer, currency)
         invoice = _draft(customer, currency)
         lines, taxes = _add_fees(session, invoice, customer, fees, add_ons)
@@ -133,6 +121,72 @@ def create_one_off_invoice(*, organization_id: str, data: Mapping[str, object]) 
         finalize(uow, invoice)
         invoice_id = invoice.id
     return get_invoice(organization_id=organization_id, invoice_id=invoice_id)
+
+
+@dataclass(frozen=True)
+class OneOffQuote:
+    """What a one-off request would bill, before taxes: asked before issuing it (the admin's confirmation)."""
+
+    currency: str
+    subtotal_cents: int  # the sum of the lines, each rounded as the invoice rounds it
+
+
+def quote_one_off_invoice(*, organization_id: str, data: Mapping[str, object]) -> OneOffQuote:
+    """The total before taxes of the invoice `create_one_off_invoice(data)` would issue now; writes nothing.
+
+    Refused as `create_one_off_invoice` refuses the same request (same errors, nothing written). Taxes are not
+    included: they are computed on the invoice being issued (the fee's, the add-on's, the customer's or the
+    organization's, per line).
+    """
+    external_customer_id, currency, fees = _read_request(data)
+    with read_only() as session:
+        customer = get_customer_in(session, organization_id, external_customer_id)
+        add_ons = _add_ons_of(session, organization_id, fees)
+        currency = _currency_of(customer, currency)
+        if customer.currency is not None and customer.currency != currency:
+            raise ValidationFailed({"currency": ["currencies_does_not_match"]})
+    amounts = [_precise_amount(wanted, add_ons[wanted.add_on_code]) for wanted in fees]
+    too_large = {f"fees.{position}": {"units": ["value_is_out_of_range"]}
+                 for position, precise in enumerate(amounts) if precise > MAX_AMOUNT_CENTS}
+    if too_large:
+        raise ValidationFailed(too_large)
+    return OneOffQuote(currency=currency, subtotal_cents=sum(round_minor(precise) for precise in amounts))
+
+
+def _read_request(data: Mapping[str, object]) -> tuple[str, str | None, list[OneOffFee]]:
+    check = Checker(data)
+    external_customer_id = check.string("external_customer_id")
+    currency = check.currency("currency")
+    check.done()
+    fees = parse_fees(data.get("fees"))
+    if external_customer_id is None:
+        raise NotFound("customer")
+    return external_customer_id, currency, fees
+
+
+def _add_ons_of(session, organization_id: str, fees: list[OneOffFee]) -> dict[str, AddOn]:
+    if not fees:
+        raise NotFound("fees")
+    add_ons = find_add_ons(session, organization_id, sorted({f.add_on_code for f in fees}))
+    if len(add_ons) != len({f.add_on_code for f in fees}):
+        raise NotFound("add_on")
+    return add_ons
+
+
+def _currency_of(customer: Customer, requested: str | None) -> str:
+    currency = requested or customer.currency
+    if currency is None:
+        raise ValidationFailed({"currency": ["value_is_mandatory"]})
+    return currency
+
+
+def _precise_amount(wanted: OneOffFee, add_on: AddOn) -> Decimal:
+    """units × unit amount, exact (rounded once, when the fee is written)."""
+    # NOTE: the add-on's amount in cents is used as it is, whatever the invoice's currency (Lago:
+    # `unit_amount_cents = fee[:unit_amount_cents] || add_on.amount_cents`, the fee in the invoice's
+    # currency). units × unit amount is exact, rounded once, half up (docs/billing.md, Money).
+    unit_cents = add_on.amount_cents if wanted.unit_amount_cents is None else wanted.unit_amount_cents
+    return Decimal(unit_cents) * wanted.units
 
 
 def _draft(customer: Customer, currency: str) -> Invoice:
@@ -154,11 +208,8 @@ def _add_fees(session, invoice: Invoice, customer: Customer, fees: list[OneOffFe
     errors: dict[str, object] = {}
     for position, wanted in enumerate(fees):
         add_on = add_ons[wanted.add_on_code]
-        # NOTE: the add-on's amount in cents is used as it is, whatever the invoice's currency (Lago:
-        # `unit_amount_cents = fee[:unit_amount_cents] || add_on.amount_cents`, the fee in the invoice's
-        # currency). units × unit amount is exact, rounded once, half up (docs/billing.md, Money).
         unit_cents = add_on.amount_cents if wanted.unit_amount_cents is None else wanted.unit_amount_cents
-        precise = Decimal(unit_cents) * wanted.units
+        precise = _precise_amount(wanted, add_on)
         if precise > MAX_AMOUNT_CENTS:
             errors[f"fees.{position}"] = {"units": ["value_is_out_of_range"]}
             continue

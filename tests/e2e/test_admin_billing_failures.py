@@ -1,5 +1,6 @@
 """In a real browser: the account manager follows the navigation's count to "Could not bill", fixes nothing first
-(Retry now fails again, said in place), then retries once the plan is fixed: the row and the count go away.
+(Retry now asks first, naming the subscription and the period it bills; then it fails again, said in place),
+then retries once the plan is fixed: the row and the count go away.
 
 With TALLY_SCREENSHOTS=<dir>, the list is also captured at 1280 and 390 px wide."""
 
@@ -45,13 +46,22 @@ def test_retry_now_from_the_could_not_bill_list(page: Page, live_server, org, cl
     look_at(page, "could-not-bill")
 
     rows.first.get_by_role("button", name="Retry now").click()
+    question = page.get_by_role("group", name="Confirm")
+    expect(question).to_contain_text("now, for the period 1 Sep 2026 – 1 Oct 2026?")
+    look_at(page, "could-not-bill-confirm")
+    question.get_by_role("link", name="Cancel").click()
+    expect(question).to_have_count(0)
+    rows.first.get_by_role("button", name="Retry now").click()
+    question.get_by_role("button", name="Bill it now").click()
     expect(page.get_by_role("alert")).to_contain_text("It failed again: InvalidProperties")
     repair(org.id)
     rows.first.get_by_role("button", name="Retry now").click()
+    question.get_by_role("button", name="Bill it now").click()
     expect(page.get_by_role("status")).to_have_text("Done: 1 invoice issued.")
     expect(rows).to_have_count(1)
     expect(nav.locator("#nav-failure-count")).to_have_text("1")
     rows.first.get_by_role("button", name="Retry now").click()
+    question.get_by_role("button", name="Bill it now").click()
     expect(page.get_by_text("Every subscription was billed")).to_be_visible()
     expect(nav.locator("#nav-failure-count")).to_have_text("")
     assert problems == []

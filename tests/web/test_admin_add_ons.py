@@ -7,7 +7,7 @@ import re
 
 from billing.catalog.add_ons import create_add_on, get_add_on, list_add_ons
 from billing.catalog.taxes import create_tax
-from billing.customers.services import upsert_customer
+from billing.customers.services import get_customer, upsert_customer
 from billing.errors import NotFound
 from billing.invoicing.queries import list_invoices
 from billing.links import portal_url
@@ -120,9 +120,22 @@ def test_issue_a_one_off_invoice_from_the_customer_page_and_see_it_in_the_portal
     assert refused.status_code == 200 and "Units: 0 or more" in refused.get_data(as_text=True)
     assert list_invoices(organization_id=org.id).total_count == 0
 
-    issued = signed_in.post(url, headers=HTMX, data={
-        "csrf_token": token, "add_on_code": ["consulting", "setup"], "units": ["2.5", ""],
-        "unit_price": ["", "45.50"], "description": ["Workshop", ""], "currency": "EUR"})
+    typed = {"csrf_token": token, "add_on_code": ["consulting", "setup"], "units": ["2.5", ""],
+             "unit_price": ["", "45.50"], "description": ["Workshop", ""], "currency": "EUR"}
+    # The first post asks, naming the total before taxes of the lines typed (2.5 × 120.00 + 45.50), and writes nothing.
+    asked = signed_in.post(url, headers=HTMX, data=typed).get_data(as_text=True)
+    assert "Issue an invoice of €345.50 before taxes to Alice now?" in asked
+    assert ">Issue €345.50 + taxes</button>" in asked
+    assert '<input type="hidden" name="unit_price" value="45.50">' in asked
+    assert "Consulting hour" in asked and "2.5 × the add-on&#39;s price · Workshop" in asked
+    assert list_invoices(organization_id=org.id).total_count == 0
+    assert get_customer(organization_id=org.id, external_id="alice").currency is None
+    # Cancel shows the form again as it was typed.
+    cancel = re.search(r'hx-get="([^"]+)" hx-target="#one-off">Cancel', asked).group(1).replace("&amp;", "&")
+    form = signed_in.get(cancel, headers=HTMX).get_data(as_text=True)
+    assert 'value="Workshop"' in form and 'value="45.50"' in form and ">Issue invoice</button>" in form
+
+    issued = signed_in.post(url, headers=HTMX, data={**typed, "confirmed": "1"})
     fragment = issued.get_data(as_text=True)
     assert issued.status_code == 200 and issued.headers["HX-Trigger"] == "invoices-changed"
     # 2.5 × 120.00 + 45.50 = 345.50 (no tax defined).
@@ -136,7 +149,10 @@ def test_issue_a_one_off_invoice_from_the_customer_page_and_see_it_in_the_portal
     assert "Consulting hour × 2.5" in detail and "Workshop" in detail and "€300.00" in detail
 
     # Without htmx: back to the customer page, which says so.
-    again = signed_in.post(url, data={"csrf_token": token, "add_on_code": "setup"})
+    asked = signed_in.post(url, data={"csrf_token": token, "add_on_code": "setup"})
+    assert asked.status_code == 200 and "Issue an invoice of €50.00 before taxes to Alice now?" in asked.get_data(
+        as_text=True)
+    again = signed_in.post(url, data={"csrf_token": token, "add_on_code": "setup", "confirmed": "1"})
     assert again.status_code == 303
     assert "issued: €50.00" in signed_in.get(f"/admin/customers/{customer.id}").get_data(as_text=True)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from billing.clock import run_billing_clock
+from billing.invoicing import failures
 from billing.organizations.services import create_admin
 from tests.integration.billing_failure_setup import corrupt, repair, subscribe_to, two_plans
 from tests.web.conftest import PASSWORD, csrf_token_in, sign_in
@@ -42,19 +43,31 @@ def test_the_list_shows_what_could_not_be_billed_and_retry_bills_it_once_fixed(s
     retry = re.search(r'hx-post="(/admin/billing-failures/[^"]+/retry)"', row).group(1)
     token = csrf_token_in(html)
 
-    again = signed_in.post(retry, data={"csrf_token": token}, headers={"HX-Request": "true"})
+    # The first post asks, naming the subscription, its customer and the period, and retries nothing.
+    asked = signed_in.post(retry, data={"csrf_token": token}, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "Bill bad of Customer bad now, for the period 1 Sep 2026 – 1 Oct 2026?" in asked
+    assert ">Bill it now</button>" in asked and 'name="confirmed" value="1"' in asked
+    assert "It failed again" not in asked and "<html" not in asked
+    [failure] = failures.open_failures(organization_id=org.id)
+    assert failure.attempts == 2
+    plain = signed_in.post(retry, data={"csrf_token": token}).get_data(as_text=True)  # without JavaScript too
+    assert "<html" in plain and "Bill bad of Customer bad now" in plain
+    assert 'href="/admin/billing-failures" hx-get="/admin/billing-failures" hx-target="#failures">Cancel</a>' in plain
+
+    answer = {"csrf_token": token, "confirmed": "1"}
+    again = signed_in.post(retry, data=answer, headers={"HX-Request": "true"})
     fragment = again.get_data(as_text=True)
     assert again.status_code == 200 and "It failed again: InvalidProperties" in fragment
     assert "<html" not in fragment  # the list's fragment only
 
     repair(org.id)
-    fixed = signed_in.post(retry, data={"csrf_token": token}, headers={"HX-Request": "true"})
+    fixed = signed_in.post(retry, data=answer, headers={"HX-Request": "true"})
     fragment = fixed.get_data(as_text=True)
     assert "Done: 1 invoice issued." in fragment and "Every subscription was billed" in fragment
     assert '<span id="nav-failure-count" hx-swap-oob="true"></span>' in fragment.replace("\n", "")
     html = signed_in.get("/admin/billing-failures").get_data(as_text=True)
     assert 'data-failure="' not in html and 'badge-count' not in html
-    stale = signed_in.post(retry, data={"csrf_token": token})  # a second tab's button: nothing left to do
+    stale = signed_in.post(retry, data={"csrf_token": token})  # a second tab's button: nothing left to ask or do
     assert stale.status_code == 200 and "Done: nothing was due any more." in stale.get_data(as_text=True)
 
 

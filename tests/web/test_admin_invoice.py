@@ -56,6 +56,12 @@ def test_credit_note_form_refuses_over_crediting_inline_then_issues_one(signed_i
     assert issued.status_code == 200 and f"Credit note {alice.invoice_number}-CN1 issued." in body
     (note,) = credit_notes.list_credit_notes(organization_id=org.id, invoice_id=invoice.id).items
     assert (note.total_amount_cents, note.credit_amount_cents, note.refund_amount_cents) == (200, 200, 0)
+    # Its state and reason in words on the invoice page, the customer page and the list, never Lago's codes.
+    for page in (f"/admin/customers/{alice.id}/invoices/{invoice.id}", f"/admin/customers/{alice.id}",
+                 "/admin/credit-notes"):
+        html = signed_in.get(page).get_data(as_text=True)
+        assert "Available" in html and "(available)" not in html and "order change" not in html, page
+    assert "Order change" in signed_in.get(f"/admin/customers/{alice.id}").get_data(as_text=True)
     pdf = signed_in.get(f"/admin/customers/{alice.id}/credit_notes/{note.id}.pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 

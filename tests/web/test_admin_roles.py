@@ -4,11 +4,17 @@ open."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from werkzeug.exceptions import HTTPException
 
 from admin import roles
+from billing.catalog.add_ons import create_add_on
+from billing.catalog.coupons import create_coupon
 from billing.organizations.services import create_admin
-from tests.web.conftest import PASSWORD, sign_in
+from billing.wallets.services import create_wallet
+from tests.web.conftest import PASSWORD, create_catalog, sign_in
 
 HTMX = {"HX-Request": "true"}
 
@@ -104,3 +110,67 @@ def test_a_role_change_applies_at_the_next_request(signed_in_as, org):
     manager = next(m for m in list_members(organization_id=org.id) if m.email == "manager@acme.test")
     change_member_role(organization_id=org.id, user_id=manager.id, role="admin")
     assert client.get("/admin/api-keys").status_code == 200
+
+
+def _offered(client, html: str) -> set[str]:
+    """The endpoints the page's forms post to and its links open (the sections' own fragments included)."""
+    adapter = client.application.url_map.bind("localhost")
+    found = set()
+    for method, attribute in (("POST", "action"), ("POST", "hx-post"), ("GET", "href"), ("GET", "hx-get")):
+        for path in re.findall(rf'\s{attribute}="(/admin/[^"#?]*)', html):
+            try:
+                found.add(adapter.match(path.replace("&amp;", "&"), method=method)[0])
+            except HTTPException:  # a form whose method attribute differs: matched by the other method
+                continue
+    return found
+
+
+@pytest.fixture
+def full_customer(org, billed_customer):
+    """A customer with everything its page can show a form for: a live subscription, an invoice, a wallet with a
+    top-up waiting for payment, and a coupon and an add-on to choose."""
+    create_catalog(org.id)
+    bob = billed_customer(org.id, "bob", name="Bob", events=1)
+    create_wallet(organization_id=org.id, data={"external_customer_id": "bob", "rate_amount": "1",
+                                                "paid_credits": "5", "name": "Credits"})
+    create_coupon(organization_id=org.id, data={"name": "Half", "code": "half", "coupon_type": "percentage",
+                                                "percentage_rate": "50", "frequency": "once",
+                                                "expiration": "no_expiration"})
+    create_add_on(organization_id=org.id, data={"name": "Setup", "code": "setup", "amount_cents": 5000,
+                                                "amount_currency": "EUR"})
+    return bob
+
+
+# What each role is offered on the customer and invoice pages: every form it may use, none it may not.
+CUSTOMER_ACTIONS = {
+    "manager": {"admin.customer_edit", "admin.customer_apply_coupon", "admin.subscription_change_plan",
+                "admin.subscription_terminate", "admin.subscription_overrides", "admin.subscription_assign",
+                "admin.customer_wallet_transaction", "admin.customer_wallet_settings", "admin.customer_wallet_rules",
+                "admin.customer_wallet_terminate", "admin.customer_wallet_new", "admin.customer_portal_link"},
+    "finance": {"admin.one_off_invoice_new", "admin.customer_dunning_save", "admin.customer_wallet_top_up_paid",
+                "admin.customer_invoice_paid", "admin.customer_portal_link"},
+}
+INVOICE_ACTIONS = {"manager": set(), "finance": {"admin.invoice_void", "admin.invoice_credit_note",
+                                                 "admin.invoice_record_payment"}}
+
+
+@pytest.mark.parametrize("role", ["manager", "finance"])
+def test_the_customer_and_invoice_pages_offer_only_the_forms_the_role_may_use(signed_in_as, full_customer, role):
+    client = signed_in_as(role)
+    bob = full_customer
+    page = client.get(f"/admin/customers/{bob.id}")
+    assert page.status_code == 200
+    offered = _offered(client, page.get_data(as_text=True))
+    refused = {endpoint for endpoint in offered if not roles.may_open(role, endpoint)}
+    assert refused == set(), f"{role} is offered what it cannot open"
+    assert CUSTOMER_ACTIONS[role] <= offered
+    others = set().union(*CUSTOMER_ACTIONS.values()) - CUSTOMER_ACTIONS[role]
+    assert offered & others == set()
+    html = page.get_data(as_text=True)
+    assert "Credits" in html and "Startup" in html and bob.invoice_number in html  # what every role reads
+
+    invoice = client.get(f"/admin/customers/{bob.id}/invoices/{bob.invoice_id}").get_data(as_text=True)
+    offered = _offered(client, invoice)
+    assert {endpoint for endpoint in offered if not roles.may_open(role, endpoint)} == set()
+    assert INVOICE_ACTIONS[role] <= offered
+    assert bob.invoice_number in invoice and "Fees" in invoice and "Payments" in invoice

@@ -404,7 +404,7 @@ def test_terminating_an_advance_plan_offers_the_credit_note_choice(signed_in, or
     assert get_subscription(organization_id=org.id, external_id="alice-prepaid").on_termination_credit_note == "credit"
     page = _page(signed_in, alice)
     row = re.search(rf'<tr data-credit-note="[^"]+">\s*<td class="mono">{re.escape(note)}(.*?)</tr>', page, re.S)
-    assert row and "order cancellation" in row.group(1) and "€20.00" in row.group(1)
+    assert row and "Order cancellation" in row.group(1) and "€20.00" in row.group(1)
     assert "20 unused days of 30, subscription alice-prepaid terminated" in row.group(1)
     # The customer sees it on their portal too.
     portal = signed_in.get(alice.portal_path()).get_data(as_text=True)

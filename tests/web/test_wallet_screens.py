@@ -62,8 +62,12 @@ def test_admin_creates_grants_tops_up_marks_paid_sets_rule_and_terminates(signed
     rule = signed_in.post(f"{base}/wallets/{wallet_id}/rules", headers=HTMX, data={
         "csrf_token": token, "trigger": "threshold", "threshold_credits": "5", "method": "fixed",
         "granted_credits": "10"})
-    assert "Top-up rules saved." in rule.get_data(as_text=True) and "threshold at ≤ 5 credits" in rule.get_data(
-        as_text=True)
+    rule_html = rule.get_data(as_text=True)
+    assert "Top-up rules saved." in rule_html
+    # The rule in words, as the portal says it to the customer, never its codes ("threshold", "fixed").
+    assert "When the ongoing balance falls to 5 credits: 10 credits offered." in rule_html
+    assert re.search(r'<ul class="small wallet-rules"><li>[^<]*</li></ul>', rule_html)
+    assert not re.search(r'wallet-rules">.*(threshold|fixed|active)', rule_html)
     voided = signed_in.post(f"{base}/wallets/{wallet_id}/transactions", headers=HTMX,
                             data={"csrf_token": token, "kind": "void", "credits": "1", "confirmed": "1"})
     assert "Credits voided." in voided.get_data(as_text=True)
