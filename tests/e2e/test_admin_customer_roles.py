@@ -29,7 +29,7 @@ def _sign_in(page: Page, live_server: str, email: str) -> None:
 
 
 @pytest.mark.parametrize("role", ["manager", "finance"])
-def test_the_customer_page_as_each_role(page: Page, live_server, org, billed_customer, role):
+def test_the_customer_page_as_each_role(page: Page, live_server, org, billed_customer, role):  # noqa: F811
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
     create_catalog(org.id)
