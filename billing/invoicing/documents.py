@@ -11,12 +11,14 @@ from billing.invoicing.models import (
 )
 from billing.invoicing.pdf import render_invoice
 from billing.invoicing.queries import get_invoice, invoice_query
+from billing.invoicing.standing import invoice_standing
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 
 
-def pdf_key(invoice: Invoice) -> str:
-    return f"invoices/{invoice.organization_id}/{invoice.id}.pdf"
+def pdf_key(invoice: Invoice, edition: str) -> str:
+    """One file per edition: the PDF prints where the invoice stands (paid, due, overdue), which changes."""
+    return f"invoices/{invoice.organization_id}/{invoice.id}/{edition}.pdf"
 
 
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
@@ -27,8 +29,9 @@ def render_invoice_pdf(*, invoice_id: str) -> str | None:
             return None
         subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(
             Subscription.id.in_([link.subscription_id for link in invoice.invoice_subscriptions])))}
-        data = render_invoice(invoice, invoice.customer, invoice.customer.organization, subscriptions)
-    key = pdf_key(invoice)
+        standing = invoice_standing(invoice)
+        data = render_invoice(invoice, invoice.customer, invoice.customer.organization, subscriptions, standing)
+    key = pdf_key(invoice, standing.edition)
     runtime.files.save(key, data)
     with unit_of_work() as uow:
         stored = uow.session.get(Invoice, invoice_id)
@@ -38,11 +41,13 @@ def render_invoice_pdf(*, invoice_id: str) -> str | None:
 
 
 def ensure_invoice_pdf(*, organization_id: str, invoice_id: str) -> Invoice:
-    """The invoice with its PDF rendered (now, if the background job has not done it yet)."""
+    """The invoice with its PDF rendered (now, if the background job has not done it yet, or if the stored one
+    says something no longer true: unpaid since paid, due since overdue)."""
     invoice = get_invoice(organization_id=organization_id, invoice_id=invoice_id)
     if invoice.status == "draft":
         raise ValidationFailed({"invoice": ["is_draft"]})
-    if not invoice.file_key or not runtime.files.exists(invoice.file_key):
+    current = pdf_key(invoice, invoice_standing(invoice).edition)
+    if invoice.file_key != current or not runtime.files.exists(invoice.file_key):
         render_invoice_pdf(invoice_id=invoice.id)
         invoice = get_invoice(organization_id=organization_id, invoice_id=invoice_id)
     return invoice
