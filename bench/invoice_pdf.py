@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import billing.models  # noqa: F401  (every mapper, so the unsaved rows below can be built)
-from bench.common import percentiles
+from bench import common
+from bench.common import Row, percentiles
 from billing.customers.models import Customer
 from billing.invoicing.models import Credit, Fee, Invoice, InvoiceAppliedTax
 from billing.organizations.models import Organization
@@ -92,7 +93,7 @@ def _timed(action, renders: int) -> list[float]:
     return samples
 
 
-def main(argv: list[str] | None = None) -> dict:
+def main(argv: list[str] | None = None) -> tuple[list[Row], dict]:
     from billing import ports
     from billing.adapters.files import LocalFileStore
 
@@ -105,10 +106,15 @@ def main(argv: list[str] | None = None) -> dict:
     trivial = percentiles(_timed(_trivial_page, args.renders))
     result = {"renders": args.renders, "typical_ms": typical, "trivial_ms": trivial,
               "ok": typical["p95"] < TARGET_P95_MS}
-    print(f"invoice PDF, typical: p50 {typical['p50']:.0f} ms, p95 {typical['p95']:.0f} ms "
-          f"(target p95 < {TARGET_P95_MS:.0f} ms: {'ok' if result['ok'] else 'MISSED'})")
-    print(f"reference, WeasyPrint on a one-line page: p50 {trivial['p50']:.0f} ms, p95 {trivial['p95']:.0f} ms")
-    return result
+    common.log(f"invoice PDF, typical: p50 {typical['p50']:.0f} ms, p95 {typical['p95']:.0f} ms "
+               f"(target p95 < {TARGET_P95_MS:.0f} ms: {'ok' if result['ok'] else 'MISSED'}); "
+               f"WeasyPrint on a one-line page: p50 {trivial['p50']:.0f} ms, p95 {trivial['p95']:.0f} ms")
+    common.save("invoice_pdf", result)
+    rows = [Row("invoice PDF", f"typical invoice render p50/p95 ({args.renders} renders)",
+                f"{typical['p50']:.0f}/{typical['p95']:.0f} ms",
+                f"one-line page {trivial['p50']:.0f}/{trivial['p95']:.0f} ms", f"p95 < {TARGET_P95_MS:.0f} ms",
+                common.verdict(result["ok"]))]
+    return rows, result
 
 
 if __name__ == "__main__":
