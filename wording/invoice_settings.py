@@ -22,8 +22,9 @@ FIELD_REASONS = {
 }
 
 NOTICES = {
-    "bank_details_saved": N_("Bank details saved: invoice PDFs rendered from now on show them."),
-    "bank_details_cleared": N_("Bank details removed: invoice PDFs no longer show a bank transfer."),
+    "bank_details_saved": N_("Bank details saved: every invoice PDF with something due shows them from its next "
+                             "download."),
+    "bank_details_cleared": N_("Bank details removed: invoice PDFs no longer offer a bank transfer."),
 }
 
 

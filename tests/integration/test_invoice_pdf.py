@@ -101,9 +101,11 @@ def test_the_pdf_follows_the_invoice_from_due_to_partly_paid_overdue_and_paid(or
 
 def test_an_overdue_invoice_without_a_provider_shows_the_bank_details_and_no_pay_link(org, clock, run_jobs):
     invoice = _bill_one_period(org, clock, run_jobs, provider=False)
+    assert "How to pay" not in _pdf(org, invoice)  # stored, before the bank details exist
     update_bank_details(organization_id=org.id, data={
         "account_holder": "Acme Cloud SAS", "iban": "FR1420041010050500013M02606", "bic": "PSSTFRPPPAR",
         "bank_name": "La Banque Postale", "payment_instructions": "Quote the invoice number."})
+    assert "FR14 2004 1010 0505 0001 3M02 606" in _pdf(org, invoice)  # the stored PDF is replaced at once
     clock.set("2026-10-20T09:00:00Z")
     text = _pdf(org, invoice)
     assert "Overdue since 1 Oct 2026" in text
