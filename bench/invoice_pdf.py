@@ -83,14 +83,17 @@ def _trivial_page() -> bytes:
     return HTML(string="<!doctype html><html><body><p>Hello</p></body></html>").write_pdf()
 
 
-def _timed(action, renders: int) -> list[float]:
+def _timed(action, renders: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU milliseconds of each call: on a shared machine the wall time's tail is other processes' turn,
+    the CPU time is the render's own cost."""
     action()  # warm-up: fonts, templates
-    samples = []
+    wall, cpu = [], []
     for _ in range(renders):
-        begun = time.perf_counter()
+        begun, begun_cpu = time.perf_counter(), time.process_time()
         action()
-        samples.append((time.perf_counter() - begun) * 1000)
-    return samples
+        wall.append((time.perf_counter() - begun) * 1000)
+        cpu.append((time.process_time() - begun_cpu) * 1000)
+    return wall, cpu
 
 
 def main(argv: list[str] | None = None) -> tuple[list[Row], dict]:
@@ -102,12 +105,14 @@ def main(argv: list[str] | None = None) -> tuple[list[Row], dict]:
     args = parser.parse_args(argv)
     ports.configure(files=LocalFileStore("/tmp/tally-bench-pdf"), secret_key="bench", base_url="https://tally.test")
     invoice = typical_invoice()
-    typical = percentiles(_timed(lambda: render(invoice), args.renders))
-    trivial = percentiles(_timed(_trivial_page, args.renders))
-    result = {"renders": args.renders, "typical_ms": typical, "trivial_ms": trivial,
+    wall, cpu = _timed(lambda: render(invoice), args.renders)
+    typical, typical_cpu = percentiles(wall), percentiles(cpu)
+    trivial = percentiles(_timed(_trivial_page, args.renders)[0])
+    result = {"renders": args.renders, "typical_ms": typical, "typical_cpu_ms": typical_cpu, "trivial_ms": trivial,
               "ok": typical["p95"] < TARGET_P95_MS}
-    common.log(f"invoice PDF, typical: p50 {typical['p50']:.0f} ms, p95 {typical['p95']:.0f} ms "
-               f"(target p95 < {TARGET_P95_MS:.0f} ms: {'ok' if result['ok'] else 'MISSED'}); "
+    common.log(f"invoice PDF, typical: p50 {typical['p50']:.0f} ms, p95 {typical['p95']:.0f} ms wall "
+               f"(CPU p50 {typical_cpu['p50']:.0f} ms, p95 {typical_cpu['p95']:.0f} ms; target p95 < "
+               f"{TARGET_P95_MS:.0f} ms: {'ok' if result['ok'] else 'MISSED'}); "
                f"WeasyPrint on a one-line page: p50 {trivial['p50']:.0f} ms, p95 {trivial['p95']:.0f} ms")
     common.save("invoice_pdf", result)
     rows = [Row("invoice PDF", f"typical invoice render p50/p95 ({args.renders} renders)",
