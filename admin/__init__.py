@@ -13,6 +13,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     dunning_views,
     embedding_views,
     home_views,
+    invoice_settings_views,
     invoice_views,
     list_views,
     member_views,

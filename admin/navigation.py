@@ -51,6 +51,7 @@ SECTIONS = (
         Entry("Payment providers", "admin.payment_provider_list", ("admin.payment_provider_*",)),
         Entry("Webhooks", "admin.webhook_list", ("admin.webhook_*",)),
         Entry("Embedding", "admin.embedding_settings", ("admin.embedding_*",)),
+        Entry("Invoice PDFs", "admin.settings_invoices", ("admin.settings_invoices*",)),
         Entry("Members", "admin.member_list", ("admin.member_*",)),
         Entry("API keys", "admin.api_key_list", ("admin.api_key_*",)),
         Entry("Audit trail", "admin.audit_list", ("admin.audit_*",)),

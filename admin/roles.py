@@ -22,7 +22,7 @@ INVOICES_EDIT = "invoices:edit"  # refresh, void, retry billing, one-off invoice
 PAYMENTS = "payments:edit"  # record, retry, request payment, mark paid
 DUNNING = "dunning:edit"
 ANALYTICS = "analytics:view"
-ORGANIZATION = "organization:manage"  # API keys, members, webhooks, payment providers, embedding, audit trail
+ORGANIZATION = "organization:manage"  # API keys, members, webhooks, providers, embedding, invoice PDFs, audit
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({SIGNED_IN, CUSTOMERS_VIEW, CUSTOMERS_EDIT, CATALOG, SUBSCRIPTIONS, WALLETS, INVOICES_VIEW,
@@ -146,6 +146,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "admin.embedding_logo": ORGANIZATION,
     "admin.embedding_logo_upload": ORGANIZATION,
     "admin.embedding_logo_remove": ORGANIZATION,
+    "admin.settings_invoices": ORGANIZATION,
+    "admin.settings_invoices_bank_details": ORGANIZATION,
     "admin.member_list": ORGANIZATION,
     "admin.member_new": ORGANIZATION,
     "admin.member_role": ORGANIZATION,

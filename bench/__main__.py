@@ -12,7 +12,16 @@ from __future__ import annotations
 import sys
 import time
 
-from bench import common, dunning_run, ingest_batch, ingest_single, invoice_run, payment_collection, usage_volume
+from bench import (
+    common,
+    dunning_run,
+    ingest_batch,
+    ingest_single,
+    invoice_pdf,
+    invoice_run,
+    payment_collection,
+    usage_volume,
+)
 
 
 def main(argv: list[str]) -> int:
@@ -31,6 +40,8 @@ def main(argv: list[str]) -> int:
     rows += usage_rows
     invoice_rows, invoices = invoice_run.main(["--subscriptions", "500", "--pdfs", "20"] if quick else [])
     rows += invoice_rows
+    pdf_rows, pdfs = invoice_pdf.main(["--renders", "10"] if quick else [])
+    rows += pdf_rows
     payment_rows, payments = payment_collection.main(["--invoices", "100", "--customers", "10"] if quick else [])
     rows += payment_rows
     dunning_rows, dunning = dunning_run.main(["--customers", "500"] if quick else [])
@@ -38,7 +49,8 @@ def main(argv: list[str]) -> int:
     info["total_s"] = round(time.perf_counter() - started)
     table = common.print_table(rows, f"Tally benchmarks, commit {info['commit']}")
     common.save("all", {"environment": info, "ingest_batch": batch, "ingest_single": single, "usage_volume": usage,
-                        "invoice_run": invoices, "payment_collection": payments, "dunning_run": dunning,
+                        "invoice_run": invoices, "invoice_pdf": pdfs, "payment_collection": payments,
+                        "dunning_run": dunning,
                         "table": table})
     print(f"\n(all figures measured in this run; {info['total_s']} s; JSON in {common.OUT}/all.json)")
     return 0

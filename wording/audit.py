@@ -40,12 +40,13 @@ ACTIONS = {
     "member.role_changed": N_("Role changed"),
     "member.deactivated": N_("Member deactivated"),
     "member.reactivated": N_("Member reactivated"),
+    "organization.bank_details_updated": N_("Bank details changed"),
 }
 
 OBJECT_TYPES = {
     "customer": N_("Customer"),
     "plan": N_("Plan"), "subscription": N_("Subscription"), "wallet": N_("Wallet"), "invoice": N_("Invoice"),
-    "api_key": N_("API key"), "member": N_("Member"),
+    "api_key": N_("API key"), "member": N_("Member"), "organization": N_("Organization"),
 }
 
 ACTOR_KINDS = {"account_manager": N_("Account manager"), "api_key": N_("API key"), "customer": N_("Customer (portal)"),

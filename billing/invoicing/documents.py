@@ -1,6 +1,10 @@
-"""The invoice's PDF: rendered once, stored, served."""
+"""The invoice's PDF: rendered, stored and served per edition (what it prints: where the invoice stands, the
+bank details), so a download never shows "due" for a paid invoice."""
 
 from __future__ import annotations
+
+import zlib
+from dataclasses import astuple
 
 from sqlalchemy import select
 
@@ -11,12 +15,24 @@ from billing.invoicing.models import (
 )
 from billing.invoicing.pdf import render_invoice
 from billing.invoicing.queries import get_invoice, invoice_query
+from billing.invoicing.standing import Standing, invoice_standing
+from billing.organizations.bank_details import bank_details_of
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 
 
-def pdf_key(invoice: Invoice) -> str:
-    return f"invoices/{invoice.organization_id}/{invoice.id}.pdf"
+def pdf_key(invoice: Invoice, edition: str) -> str:
+    """One file per edition: the PDF prints where the invoice stands (paid, due, overdue), which changes."""
+    return f"invoices/{invoice.organization_id}/{invoice.id}/{edition}.pdf"
+
+
+def _edition(invoice: Invoice, standing: Standing) -> str:
+    """What the stored PDF depends on beyond the invoice: its standing and, while something is due, the bank
+    details it prints (changed in Settings, they reach the unpaid invoices' PDFs at their next download)."""
+    if not standing.due_cents:
+        return standing.edition
+    bank = bank_details_of(invoice.customer.organization)
+    return f"{standing.edition}-b{zlib.crc32(repr(astuple(bank)).encode()):08x}"
 
 
 def render_invoice_pdf(*, invoice_id: str) -> str | None:
@@ -27,8 +43,9 @@ def render_invoice_pdf(*, invoice_id: str) -> str | None:
             return None
         subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(
             Subscription.id.in_([link.subscription_id for link in invoice.invoice_subscriptions])))}
-        data = render_invoice(invoice, invoice.customer, invoice.customer.organization, subscriptions)
-    key = pdf_key(invoice)
+        standing = invoice_standing(invoice)
+        data = render_invoice(invoice, invoice.customer, invoice.customer.organization, subscriptions, standing)
+        key = pdf_key(invoice, _edition(invoice, standing))
     runtime.files.save(key, data)
     with unit_of_work() as uow:
         stored = uow.session.get(Invoice, invoice_id)
@@ -38,11 +55,13 @@ def render_invoice_pdf(*, invoice_id: str) -> str | None:
 
 
 def ensure_invoice_pdf(*, organization_id: str, invoice_id: str) -> Invoice:
-    """The invoice with its PDF rendered (now, if the background job has not done it yet)."""
+    """The invoice with its PDF rendered (now, if the background job has not done it yet, or if the stored one
+    says something no longer true: unpaid since paid, due since overdue)."""
     invoice = get_invoice(organization_id=organization_id, invoice_id=invoice_id)
     if invoice.status == "draft":
         raise ValidationFailed({"invoice": ["is_draft"]})
-    if not invoice.file_key or not runtime.files.exists(invoice.file_key):
+    current = pdf_key(invoice, _edition(invoice, invoice_standing(invoice)))
+    if invoice.file_key != current or not runtime.files.exists(invoice.file_key):
         render_invoice_pdf(invoice_id=invoice.id)
         invoice = get_invoice(organization_id=organization_id, invoice_id=invoice_id)
     return invoice

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import lru_cache
 from pathlib import Path
 
+from babel import Locale
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from billing.invoicing.standing import Standing, invoice_standing
 from billing.money import decimal_str, format_money, format_price
+from billing.organizations.bank_details import bank_details_of
 from billing.subscriptions.periods import local_date
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -18,19 +22,33 @@ _env.filters["price"] = lambda amount, currency: format_price(amount, currency)
 _env.filters["units"] = decimal_str  # "2.5", not the column's "2.500000000000000"
 
 
-def render_invoice_html(invoice, customer, organization, subscriptions) -> str:
+@lru_cache(maxsize=1)
+def _territories() -> dict[str, str]:
+    return dict(Locale("en").territories)
+
+
+def country_name(code: str | None) -> str:
+    """"France" for "FR" (the code itself when Babel knows no such country)."""
+    return _territories().get((code or "").upper(), code or "")
+
+
+_env.filters["country"] = country_name
+
+
+def render_invoice_html(invoice, customer, organization, subscriptions, standing: Standing | None = None) -> str:
     timezone = customer.applicable_timezone
     return _env.get_template("pdf/invoice.html").render(
         invoice=invoice, customer=customer, organization=organization, subscriptions=subscriptions,
+        standing=standing or invoice_standing(invoice), bank=bank_details_of(organization),
         local_date=lambda moment: local_date(moment, timezone),
         # Periods are half-open: the last day billed is the one before `end`.
         last_day=lambda end: local_date(end - timedelta(microseconds=1), timezone))
 
 
-def render_invoice(invoice, customer, organization, subscriptions) -> bytes:
+def render_invoice(invoice, customer, organization, subscriptions, standing: Standing | None = None) -> bytes:
     from weasyprint import HTML
 
-    html = render_invoice_html(invoice, customer, organization, subscriptions)
+    html = render_invoice_html(invoice, customer, organization, subscriptions, standing)
     return HTML(string=html, base_url=str(TEMPLATES)).write_pdf()
 
 

@@ -31,6 +31,13 @@ class Organization(Base):
     legal_name: Mapped[str | None] = mapped_column(String(255))
     legal_number: Mapped[str | None] = mapped_column(String(255))
     tax_identification_number: Mapped[str | None] = mapped_column(String(255))
+    # How a customer pays by bank transfer, printed on every invoice PDF (billing.organizations.bank_details):
+    # the IBAN kept compact and upper case, the BIC upper case.
+    bank_account_holder: Mapped[str | None] = mapped_column(String(255))
+    bank_iban: Mapped[str | None] = mapped_column(String(34))
+    bank_bic: Mapped[str | None] = mapped_column(String(11))
+    bank_name: Mapped[str | None] = mapped_column(String(255))
+    payment_instructions: Mapped[str | None] = mapped_column(Text)
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
     # The RSA key pair that signs `jwt` webhooks (billing.webhooks.signing), made on first need: the
     # public key as PEM, the private key as PKCS#8 PEM encrypted with a key derived from SECRET_KEY.

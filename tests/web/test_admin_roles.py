@@ -30,6 +30,7 @@ PAGES = {
     "/admin/payment-providers": ("admin.payment_provider_list", "Payment providers"),
     "/admin/webhooks": ("admin.webhook_list", "Webhooks"),
     "/admin/settings/embedding": ("admin.embedding_settings", "Embedding"),
+    "/admin/settings/invoices": ("admin.settings_invoices", "Invoice PDFs"),
     "/admin/members": ("admin.member_list", "Members"),
     "/admin/api-keys": ("admin.api_key_list", "API keys"),
     "/admin/audit": ("admin.audit_list", "Audit trail"),

@@ -1,0 +1,19 @@
+"""Settings › Invoices' form (flask-wtf adds and checks its CSRF token); billing.organizations.bank_details
+validates the values and its reasons are shown next to each field."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import StringField, TextAreaField
+
+
+class BankDetailsForm(FlaskForm):
+    account_holder = StringField("Account holder")
+    iban = StringField("IBAN")
+    bic = StringField("BIC (SWIFT code)")
+    bank_name = StringField("Bank")
+    payment_instructions = TextAreaField("Payment instructions")
+
+    def values(self) -> dict[str, str]:
+        return {name: self[name].data or "" for name in ("account_holder", "iban", "bic", "bank_name",
+                                                          "payment_instructions")}
