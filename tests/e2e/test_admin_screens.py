@@ -108,5 +108,5 @@ def test_terminate_an_advance_plan_choosing_what_the_unused_days_become(page: Pa
     expect(page.locator(".result")).to_contain_text("€20.00 credited")
     notes = page.locator("[data-credit-note]")
     expect(notes).to_have_count(1)  # the invoices block refreshed itself (HX-Trigger)
-    expect(notes.first).to_contain_text("order cancellation")
+    expect(notes.first).to_contain_text("Order cancellation")
     assert problems == []
