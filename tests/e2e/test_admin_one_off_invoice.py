@@ -51,6 +51,10 @@ def test_create_an_add_on_and_issue_a_one_off_invoice(page: Page, live_server, o
     lines.nth(1).get_by_label("Unit price").fill("19.99")
     lines.nth(1).get_by_label("Description").fill("Extra seat")
     form.get_by_role("button", name="Issue invoice").click()
+    # It asks first, naming the total before taxes (2 × €150.00 + €19.99), and issues on the answer.
+    question = page.locator("#one-off [data-confirm]")
+    expect(question).to_contain_text("€319.99 before taxes")
+    question.get_by_role("button", name="Issue €319.99 + taxes").click()
     expect(page.locator("#one-off [role=status]")).to_contain_text("issued: €319.99")
     # The invoice list reloads itself (HX-Trigger) and shows the one-off invoice.
     expect(page.locator("#invoices")).to_contain_text("one-off")
