@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +28,7 @@ import stripe
 from lago_python_client.models import AddOn, CreditNote, Customer, OneOffInvoice, WebhookEndpoint
 from lago_python_client.models.credit_note import Item, Items
 from lago_python_client.models.invoice import InvoiceFee, InvoiceFeesList
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from billing import links
 from billing.customers.models import Customer as CustomerRow
@@ -37,8 +36,9 @@ from billing.db import read_only
 from billing.invoicing.models import CreditNote as CreditNoteRow
 from billing.invoicing.models import Invoice
 from billing.payments import collection, customers, providers
-from billing.payments.models import AppliedProviderEvent, Payment, PaymentReceipt
+from billing.payments.models import Payment, PaymentReceipt
 from billing.webhooks.models import WebhookDelivery
+from tests.integration.provider_walk import applied_counts, wait_for
 from tests.servers import stripe as localstripe_server
 from tests.unit.test_payment_provider_contract import stripe_signed
 
@@ -130,30 +130,13 @@ def _webhooks(webhook_type: str) -> list[dict]:
             WebhookDelivery.webhook_type == webhook_type).order_by(WebhookDelivery.created_at))]
 
 
-def _applied(event_ids) -> dict[str, int]:
-    with read_only() as session:
-        rows = session.execute(select(AppliedProviderEvent.event_id, func.count()).where(
-            AppliedProviderEvent.event_id.in_(list(event_ids))).group_by(AppliedProviderEvent.event_id)).all()
-    return dict(rows)
-
-
-def _wait(condition, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def _received(connected: Stripe, payment_intent_id: str, event_type: str) -> dict:
     """Wait until localstripe has posted its event of this type for the PaymentIntent and Tally recorded it."""
     def arrived():
         events = [e for e in connected.events_of(payment_intent_id) if e["type"] == event_type]
-        return events[0] if events and _applied([events[0]["id"]]) else None
+        return events[0] if events and applied_counts([events[0]["id"]]) else None
 
-    return _wait(arrived)
+    return wait_for(arrived)
 
 
 def _mails(smtp, start: str) -> list:
@@ -197,7 +180,7 @@ def test_a_finalized_invoice_is_charged_through_stripe_and_receipted(connected, 
     again = httpx.post(f"{live_server}/webhooks/stripe/{connected.org_id}?code={CODE}", content=body,
                        headers=stripe_signed(body, WEBHOOK_SECRET))
     assert again.status_code == 200 and again.json()["outcome"] == "duplicate"
-    assert _applied([event["id"]]) == {event["id"]: 1}
+    assert applied_counts([event["id"]]) == {event["id"]: 1}
     assert [p.status for p in _payments(invoice.lago_id)] == ["succeeded"]
     assert len(_mails(smtp, "Receipt ")) == 1
 
@@ -228,7 +211,7 @@ def test_a_declined_charge_fails_mails_a_pay_link_and_a_forged_event_changes_not
     refused = httpx.post(f"{live_server}/webhooks/stripe/{connected.org_id}?code={CODE}", content=forged,
                          headers=stripe_signed(forged, "whsec_someone_else"))
     assert refused.status_code == 400
-    assert _applied(["evt_forged"]) == {}
+    assert applied_counts(["evt_forged"]) == {}
     assert [p.status for p in _payments(invoice.lago_id)] == ["failed"]
     row = _invoice_row(invoice.lago_id)
     assert (row.payment_status, row.total_paid_amount_cents) == ("failed", 0)
