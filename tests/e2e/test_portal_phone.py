@@ -1,9 +1,7 @@
 """The portal on a phone (390 px) and on a desktop (1,280 px): every section without sideways scrolling, tap targets
 of at least 44 px, a visible focus ring when walking the page with the keyboard. Screenshots of every page are saved
-under TALLY_SHOTS (when set) to be looked at.
-
-axe-core is not run: no copy of it exists on this machine (site-packages, node_modules) and tests never download.
-"""
+under TALLY_SHOTS (when set) to be looked at. axe-core and the same checks on every customer page, widgets included:
+test_portal_accessibility.py."""
 
 from __future__ import annotations
 
