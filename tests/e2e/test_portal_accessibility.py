@@ -1,5 +1,6 @@
-"""Every page a customer sees, at 390 px (a phone) and at 1,280 px: the portal's sections, its payment methods, the pay
-page of one invoice and of a payment request, the expired link and the recovery answer, and each embeddable widget
+"""Every page a customer sees, at 390 px (a phone) and at 1,280 px: the portal's sections, its payment methods (empty,
+then with two cards and a removal's confirmation open), the pay page of one invoice and of a payment request, the page
+adding a card, a refused pay link, the expired link and the recovery answer, and each embeddable widget and its refusal
 (light and dark). Each page: axe-core finds no serious or critical violation, nothing scrolls sideways, every control
 offers a 44 x 44 px tap area on the phone, and walking it with Tab shows the focus on every stop (tests/e2e/screens.py).
 Screenshots for a person to look at are saved under TALLY_SCREENSHOTS when it is set."""
@@ -34,7 +35,7 @@ CARD_FIELD = "[data-card-element]"
 @pytest.fixture
 def customer(live_server, org, lago, localstripe, run_jobs, clock) -> dict[str, str]:
     """A Stripe-connected customer (localstripe) with a metered subscription, usage, a wallet and an overdue one-off
-    invoice: the URLs of their portal, of that invoice's pay page and of their widgets."""
+    invoice: the URLs of their portal, of that invoice's pay page, of the page adding a card and of their widgets."""
     clock.set("2026-11-01T09:00:00Z")
     providers.connect_provider(organization_id=org.id, kind="stripe", code="stripe_test",
                                settings={"secret_key": "sk_test_x", "publishable_key": "pk_test_x",
@@ -54,6 +55,7 @@ def customer(live_server, org, lago, localstripe, run_jobs, clock) -> dict[str, 
     widgets = api.post("/customers/alice/embed_token").json()["embed"]["urls"]
     return {"portal": links.portal_url(customer_id=alice.id, organization_id=org.id),
             "pay": links.pay_url(invoice_id=invoice_id, organization_id=org.id),
+            "setup": links.setup_url(customer_id=alice.id, organization_id=org.id),
             **{f"widget-{name}": widgets[name] for name in WIDGETS}}
 
 
@@ -79,6 +81,13 @@ def test_every_customer_page_is_accessible_on_a_phone_and_a_desktop(page: Page, 
     expect(page.locator("[data-pay-state]")).to_be_visible()
     _check(page, "pay-invoice", width, exclude=(CARD_FIELD,))
 
+    page.goto(customer["setup"])
+    expect(page.locator(CARD_FIELD)).to_be_visible()
+    _check(page, "pay-setup", width, exclude=(CARD_FIELD,))
+    page.goto(customer["pay"] + "x")  # a tampered link
+    expect(page.get_by_text("Nothing was charged.")).to_be_visible()
+    _check(page, "pay-refused", width)
+
     page.goto(portal)
     page.locator("[data-overdue]").get_by_role("button", name="Pay all").click()
     expect(page.get_by_role("heading", name="Overdue invoice")).to_be_visible()
@@ -93,6 +102,17 @@ def test_every_customer_page_is_accessible_on_a_phone_and_a_desktop(page: Page, 
         page.goto(customer["widget-usage"][:-len("/usage")] + "x/usage")  # a tampered token
         _check(page, f"widget-refused-{scheme}", width)
     page.emulate_media(color_scheme="light")
+
+    for number in ("4242424242424242", "5555555555554444"):  # two saved cards: "Make default" and "Remove" show
+        page.goto(portal + "/payment-methods")
+        card = page.locator(CARD_FIELD)
+        for placeholder, value in (("number", number), ("exp_month", "12"), ("exp_year", "34"), ("cvc", "123")):
+            card.get_by_placeholder(placeholder).fill(value)
+        page.get_by_role("button", name="Save card").click()
+        expect(page.get_by_role("status")).to_be_visible()
+    expect(page.locator(".method")).to_have_count(2)
+    page.locator(".method-remove summary").first.click()  # the removal's confirmation, open
+    _check(page, "portal-payment-methods-saved", width, exclude=(CARD_FIELD,))
 
     clock.set(clock.now() + timedelta(days=1))  # the link is a day old: expired
     page.goto(portal)
