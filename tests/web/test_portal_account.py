@@ -61,11 +61,11 @@ def test_every_section_is_reached_by_the_same_link(client, alice):
     path = alice.portal_path()
     html = client.get(path).get_data(as_text=True)
     nav = re.search(r'<nav class="portal-nav".*?</nav>', html, re.S).group(0)
-    for section in ("/history", "/documents", "/wallet", "/details"):
+    for section in ("/history", "/documents", "/wallet", "/payment-methods", "/details"):
         assert f'href="{path}{section}"' in nav
         page = client.get(path + section)
         assert page.status_code == 200, section
-        assert 'aria-current="page"' in page.get_data(as_text=True)
+        assert f'href="{path}{section}" aria-current="page"' in page.get_data(as_text=True), section
 
 
 # ---------------------------------------------------------------- billing details
