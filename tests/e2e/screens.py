@@ -93,8 +93,9 @@ def assert_tap_targets(page: Page, minimum: int = 44, *, exclude: tuple[str, ...
 
 
 def assert_focus_visible(page: Page, limit: int = 80) -> None:
-    """Tab through the page from its start: every element that takes the focus shows it, by an outline or a box-shadow
-    that differs from the same element's look unfocused."""
+    """Tab through the page from its start until the focus leaves it or comes back round (`limit` stops at most):
+    every element that takes the focus shows it, by an outline or a box-shadow that differs from the same element's
+    look unfocused."""
     reachable = page.evaluate("""(selector) => {
         window.__unfocused = new Map();
         for (const e of document.querySelectorAll(selector)) {
