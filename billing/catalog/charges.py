@@ -262,6 +262,9 @@ def charge_filters(raw: object, metric: BillableMetric | None, charge_model: str
             check.fail(f"filters.{index}.values", "invalid_filter_values")  # not the metric's keys and values
             continue
         properties = item.get("properties") or {}
+        if not isinstance(properties, Mapping):
+            check.fail(f"filters.{index}.properties", "invalid_type")
+            continue
         if charge_model:
             for field, reasons in pricing.validate_properties(charge_model, properties).items():
                 for reason in reasons:

@@ -138,6 +138,8 @@ def test_an_edit_through_the_charge_path_equals_the_same_edit_through_the_plan(l
 
 def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server, org):
     calls, storage = catalog
+    lago.plan_charges.create("basic", Charge(billable_metric_id=storage.lago_id, charge_model="standard",
+                                             properties={"amount": "0.10"}))
     before = _http(live_server, org, "GET", "/plans/basic").json()
     cases = [
         ("POST", "/plans/basic/charges", {"charge": {"billable_metric_id": calls.lago_id}},
@@ -161,6 +163,18 @@ def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server
         ("POST", "/plans/basic/charges/calls/filters", {"filter": {"values": {"region": ["eu"]},
                                                                    "properties": {"amount": "1"}}},
          422, {"values": ["invalid_filter_values"]}),  # calls has no region
+        ("PUT", "/plans/basic/charges/calls", {"charge": {"filters": "x", "code": 7}},
+         422, {"filters": ["invalid_type"], "code": ["invalid_type"]}),
+        ("POST", "/plans/basic/charges/storage/filters", {"filter": {"values": "eu", "properties": {}}},
+         422, {"values": ["invalid_type"]}),
+        ("POST", "/plans/basic/charges/storage/filters", {"filter": {"values": {"region": "eu"}, "properties": {}}},
+         422, {"values": ["invalid_format"]}),
+        ("POST", "/plans/basic/charges/storage/filters", {"filter": {"values": {"region": ["eu"]}}},
+         422, {"properties": ["value_is_mandatory"]}),
+        ("POST", "/plans/basic/charges/storage/filters", {"filter": {"values": {"region": ["eu"]},
+                                                                     "properties": {"amount": [1]}}},
+         422, {"properties.amount": ["invalid_amount"]}),
+        ("GET", "/subscriptions/s1/charges", None, 404, None),
         ("PUT", "/plans/basic/charges/nope", {"charge": {}}, 404, None),
         ("GET", "/plans/nope/charges", None, 404, None),
         ("DELETE", "/plans/basic/charges/calls/filters/nope", None, 404, None),
@@ -175,6 +189,17 @@ def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server
         "status": 404, "error": "Not Found", "code": "charge_not_found"}
     assert _http(live_server, org, "GET", "/plans/nope/charges").json()["code"] == "plan_not_found"
     assert _http(live_server, org, "POST", "/plans/basic/charges", json={}).status_code == 400
+    lago.customers.create(Customer(external_id="c1", currency="EUR"))
+    lago.subscriptions.create(Subscription(external_customer_id="c1", plan_code="basic", external_id="s1"))
+    override = {"charge": {"filters": [{"values": {"region": ["eu"]}, "properties": "x"}], "min_amount_cents": -1}}
+    for params, details in (({"subscription_status": "sleeping"}, {"subscription_status": ["value_is_invalid"]}),
+                            ({}, {"min_amount_cents": ["value_is_out_of_range"],
+                                  "filters.0.properties": ["invalid_type"]})):
+        response = _http(live_server, org, "PUT", "/subscriptions/s1/charges/storage", params=params, json=override)
+        assert (response.status_code, response.json()["error_details"]) == (422, details)
+    assert lago.subscriptions.find("s1").plan_code == "basic"
+    effective = _http(live_server, org, "GET", "/subscriptions/s1/charges/storage").json()["charge"]
+    assert effective["lago_parent_id"] is None  # still the plan's own charge: no override was made
     assert _http(live_server, org, "GET", "/plans/basic").json() == before
 
 
@@ -235,7 +260,7 @@ def test_a_charge_added_with_cascade_updates_reaches_overridden_subscriptions(la
     lago.plan_charges.create("basic", Charge(billable_metric_id=storage.lago_id, charge_model="standard",
                                              properties={"amount": "0.5"}, cascade_updates=True))
     codes = [c["code"] for c in _http(live_server, org, "GET", "/subscriptions/s1/charges").json()["charges"]]
-    assert codes == ["calls", "storage"]
+    assert sorted(codes) == ["calls", "storage"]
     # Deleted without cascading: the overridden plans keep it.
     assert _http(live_server, org, "DELETE", "/plans/basic/charges/storage").status_code == 200
     assert [c.code for c in lago.plans.find("basic").charges.__root__] == ["calls"]
