@@ -57,6 +57,7 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
             continue
         charge_check = Checker(raw)
         charge_check.amount_cents("min_amount_cents")
+        charge_check.string("invoice_display_name")
         if raw.get("properties") is not None:
             for field, reasons in pricing.validate_properties(parent_charge.charge_model, raw["properties"]).items():
                 for reason in reasons:

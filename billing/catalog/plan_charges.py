@@ -80,7 +80,12 @@ def _charge_fields(data: Mapping[str, object]) -> dict[str, object]:
 def _apply_one(session: Session, plan: Plan, index: int, charges: list[dict[str, object]]) -> None:
     """Send the plan its charges (as PUT /plans would); the one at `index` is the caller's, its errors its own."""
     errors: dict[str, object] = {}
-    apply_charges(session, plan, charges, errors)
+    try:
+        apply_charges(session, plan, charges, errors)
+    except ValidationFailed as error:  # raised at once (a charge's tax_codes): keyed `charges.<index>.<field>`
+        prefix = f"charges.{index}."
+        raise ValidationFailed({key.removeprefix(prefix): reasons for key, reasons in error.details.items()}
+                               ) from None
     if errors:
         own = errors.pop(f"charges.{index}", None)
         if errors or not isinstance(own, dict):  # another charge no longer passes (say, its tax is gone): say which

@@ -90,7 +90,10 @@ def _own_errors(details: Mapping[str, object]) -> Mapping[str, object]:
     """The errors of the one charge overridden, by its own fields (`plan_overrides.charges.0.x` is `x` here)."""
     inner = details.get("plan_overrides")
     own = inner.get("charges.0") if isinstance(inner, Mapping) and len(inner) == 1 else None
-    return own if isinstance(own, Mapping) else details
+    if isinstance(own, Mapping):
+        return own
+    # Raised at once (the charge's tax_codes): keyed `plan_overrides.charges.<field>`.
+    return {key.removeprefix("plan_overrides.charges."): reasons for key, reasons in details.items()}
 
 
 def override_subscription_charge(*, organization_id: str, external_id: str, charge_code: str,

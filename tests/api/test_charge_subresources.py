@@ -174,6 +174,7 @@ def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server
         ("POST", "/plans/basic/charges/storage/filters", {"filter": {"values": {"region": ["eu"]},
                                                                      "properties": {"amount": [1]}}},
          422, {"properties.amount": ["invalid_amount"]}),
+        ("PUT", "/plans/basic/charges/calls", {"charge": {"tax_codes": "x"}}, 422, {"tax_codes": ["invalid_type"]}),
         ("GET", "/subscriptions/s1/charges", None, 404, None),
         ("PUT", "/plans/basic/charges/nope", {"charge": {}}, 404, None),
         ("GET", "/plans/nope/charges", None, 404, None),
@@ -196,6 +197,10 @@ def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server
                             ({}, {"min_amount_cents": ["value_is_out_of_range"],
                                   "filters.0.properties": ["invalid_type"]})):
         response = _http(live_server, org, "PUT", "/subscriptions/s1/charges/storage", params=params, json=override)
+        assert (response.status_code, response.json()["error_details"]) == (422, details)
+    for fields, details in (({"tax_codes": 5}, {"tax_codes": ["invalid_type"]}),
+                            ({"invoice_display_name": 5}, {"invoice_display_name": ["invalid_type"]})):
+        response = _http(live_server, org, "PUT", "/subscriptions/s1/charges/storage", json={"charge": fields})
         assert (response.status_code, response.json()["error_details"]) == (422, details)
     assert lago.subscriptions.find("s1").plan_code == "basic"
     effective = _http(live_server, org, "GET", "/subscriptions/s1/charges/storage").json()["charge"]
