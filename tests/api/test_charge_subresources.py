@@ -235,6 +235,20 @@ def test_plan_charge_filters_through_the_client(lago, catalog, live_server, org)
     lago.plans.destroy_charge_filter("basic", "storage", eu.lago_id)
     plan_filters = lago.plan_charges.find("basic", "storage").filters.__root__
     assert [(f.values, f.properties) for f in plan_filters] == [({"region": ["us"]}, {"amount": "0.25"})]
+    entries = list_entries(organization_id=org.id, filters=AuditFilters(), per_page=100).items
+    assert [e.action for e in entries if e.object_label == "Basic"].count("plan.updated") == 5  # charge + 4 filters
+
+    # With cascade_updates, a filter reaches the overridden plans of live subscriptions; without, it does not.
+    lago.customers.create(Customer(external_id="c1", currency="EUR"))
+    lago.subscriptions.create(Subscription(external_customer_id="c1", plan_code="basic", external_id="s1",
+                                           plan_overrides={"amount_cents": 100}))
+    lago.plans.create_charge_filter("basic", "storage", ChargeFilter(values={"region": ["asia"]},
+                                                                     properties={"amount": "0.7"},
+                                                                     cascade_updates=True))
+    lago.plans.create_charge_filter("basic", "storage", ChargeFilter(values={"region": ["eu"]},
+                                                                     properties={"amount": "0.9"}))
+    own = lago.subscriptions.find_all_charge_filters("s1", "storage")["filters"]
+    assert sorted((f.values["region"][0], f.properties["amount"]) for f in own) == [("asia", "0.7"), ("us", "0.25")]
 
 
 def test_another_organization_sees_none_of_it(lago, catalog, live_server, app):
