@@ -74,7 +74,8 @@ def get_plan_charge(*, organization_id: str, plan_code: str, charge_code: str) -
 
 
 def _charge_fields(data: Mapping[str, object]) -> dict[str, object]:
-    return {key: value for key, value in data.items() if key != "cascade_updates"}
+    """The charge as sent, less what is not the charge's: the path names it (never an `id` in the body)."""
+    return {key: value for key, value in data.items() if key not in ("cascade_updates", "id")}
 
 
 def _apply_one(session: Session, plan: Plan, index: int, charges: list[dict[str, object]]) -> None:

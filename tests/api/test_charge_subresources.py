@@ -102,6 +102,12 @@ def test_a_plan_charge_is_created_read_changed_and_deleted_through_the_client(la
     again = lago.plan_charges.create("basic", Charge(billable_metric_id=calls.lago_id, charge_model="standard",
                                                      properties={"amount": "1"}))
     assert again.code == "calls_2"
+    # An `id` in the body names nothing here: the path does.
+    response = _http(live_server, org, "POST", "/plans/basic/charges", json={"charge": {
+        "id": again.lago_id, "billable_metric_id": calls.lago_id, "charge_model": "standard",
+        "properties": {"amount": "2"}}})
+    assert response.status_code == 200 and response.json()["charge"]["lago_id"] != again.lago_id
+    assert len(lago.plans.find("basic").charges.__root__) == 4
 
 
 def test_an_edit_through_the_charge_path_equals_the_same_edit_through_the_plan(lago, catalog, live_server, org,
