@@ -53,6 +53,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     add_ons,
     analytics,
     billable_metrics,
+    charges,
     coupons,
     credit_notes,
     customers,

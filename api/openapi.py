@@ -24,6 +24,7 @@ from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REF
 from billing.metering.aggregation import AGGREGATIONS
 from billing.payments.requests import MAX_INVOICES
 from billing.pricing import CHARGE_MODELS
+from billing.subscriptions.models import STATUSES as SUBSCRIPTION_STATUSES
 from billing.validation import (
     MAX_AMOUNT_CENTS,
     MAX_DAYS,
@@ -147,13 +148,23 @@ _BILLABLE_METRIC = _object({
 _CHARGE_FILTER = _object({"invoice_display_name": _string(), "properties": _FREE_OBJECT,
                           "values": {"type": "object", "additionalProperties": _strings()}},
                          ("properties", "values"))
-_CHARGE = _object({
-    "id": _string(), "billable_metric_id": _string(), "charge_model": _choice(tuple(CHARGE_MODELS)),
+_CHARGE_OVERRIDABLE: dict[str, Schema] = {
+    "invoice_display_name": _string(), "min_amount_cents": _cents(), "properties": _FREE_OBJECT,
+    "filters": _list_of(_CHARGE_FILTER), "tax_codes": _TAX_CODES,
+}
+_CHARGE_FIELDS: dict[str, Schema] = {
+    "billable_metric_id": _string(), "code": _string(), "charge_model": _choice(tuple(CHARGE_MODELS)),
     "pay_in_advance": _boolean(), "prorated": _boolean(), "invoiceable": _boolean(),
-    "regroup_paid_fees": _nullable(_choice(REGROUP_PAID_FEES)), "min_amount_cents": _cents(),
-    "invoice_display_name": _string(), "properties": _FREE_OBJECT, "filters": _list_of(_CHARGE_FILTER),
-    "tax_codes": _TAX_CODES,
-}, ("billable_metric_id", "charge_model"))
+    "regroup_paid_fees": _nullable(_choice(REGROUP_PAID_FEES)), **_CHARGE_OVERRIDABLE,
+}
+_CHARGE = _object({"id": _string(), **_CHARGE_FIELDS}, ("billable_metric_id", "charge_model"))
+_CHARGE_CREATE = _object({**_CHARGE_FIELDS, "cascade_updates": _boolean()}, ("billable_metric_id", "charge_model"))
+_CHARGE_UPDATE = _object({**_CHARGE_FIELDS, "cascade_updates": _boolean()})
+_CHARGE_OVERRIDE = _object(_CHARGE_OVERRIDABLE)
+_CHARGE_FILTER_CREATE = _object({**_CHARGE_FILTER["properties"], "cascade_updates": _boolean()},
+                                ("properties", "values"))
+_CHARGE_FILTER_UPDATE = _object({**_CHARGE_FILTER["properties"], "cascade_updates": _boolean()})
+_CASCADE = _object({"cascade_updates": _boolean()})
 _PLAN_FIELDS: dict[str, Schema] = {
     "name": _string(), "code": _string(), "interval": _choice(PLAN_INTERVALS), "description": _text(),
     "invoice_display_name": _string(), "amount_cents": _cents(), "amount_currency": _currency(),
@@ -289,6 +300,10 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "Customer": ("lago_id", "external_id", "created_at", "applicable_timezone"),
     "BillableMetric": ("lago_id", "name", "code", "created_at", "filters"),
     "Plan": ("lago_id", "name", "code", "created_at"),
+    "Charge": ("lago_id", "lago_billable_metric_id", "code", "billable_metric_code", "created_at", "charge_model",
+               "invoiceable", "regroup_paid_fees", "pay_in_advance", "prorated", "min_amount_cents", "properties",
+               "filters"),
+    "ChargeFilter": ("lago_id", "charge_code", "invoice_display_name", "properties", "values"),
     "Subscription": ("lago_id",),
     "Event": ("transaction_id", "external_subscription_id", "code", "timestamp"),
     "Invoice": ("lago_id", "number", "status", "payment_status", "currency", "total_amount_cents"),
@@ -342,7 +357,9 @@ def _components() -> Schema:
         "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
         "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
         "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT, "PaymentRequestInput": _PAYMENT_REQUEST,
-        "EmbedInput": _EMBED,
+        "EmbedInput": _EMBED, "ChargeCreateInput": _CHARGE_CREATE, "ChargeUpdateInput": _CHARGE_UPDATE,
+        "ChargeOverrideInput": _CHARGE_OVERRIDE, "ChargeFilterCreateInput": _CHARGE_FILTER_CREATE,
+        "ChargeFilterUpdateInput": _CHARGE_FILTER_UPDATE, "CascadeInput": _CASCADE,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -366,6 +383,7 @@ def _query_parameter(name: str) -> Schema:
         "months": _integer(0, MAX_MONTHS), "status": _string(),
         "on_termination_credit_note": _choice(("credit", "refund", "skip")),
         "on_termination_invoice": _choice(("generate", "skip")),
+        "subscription_status": _choice(SUBSCRIPTION_STATUSES),
     }
     return {"name": name, "in": "query", "required": False, "schema": shapes.get(name, _string())}
 
@@ -625,6 +643,8 @@ def _paths() -> dict[str, Schema]:
                      query=("on_termination_credit_note", "on_termination_invoice")),
     }
 
+    paths.update(_charge_paths())
+
     paths["/wallet_transactions"] = {"post": op(
         "create_wallet_transactions", "Top up, grant or void credits",
         _answer_all("wallet_transactions", "WalletTransaction"),
@@ -651,6 +671,68 @@ def _paths() -> dict[str, Schema]:
             operations["parameters"] = [{"name": name, "in": "path", "required": True, "schema": _string()}
                                         for name in names]
     return paths
+
+
+def _optional_body(root: str, schema: str) -> Schema:
+    return {**_json_body(root, schema), "required": False}
+
+
+def _charge_paths() -> dict[str, Schema]:
+    """A plan's charges and filters (edits of the plan), a subscription's charges and filters (its overrides)."""
+    op = _operation
+    charge, charges = _answer("charge", "Charge"), _answer("charges", "Charge", many=True)
+    one_filter, filters = _answer("filter", "ChargeFilter"), _answer("filters", "ChargeFilter", many=True)
+    plan, subscription = "/plans/{code}/charges", "/subscriptions/{external_id}/charges"
+    status = ("subscription_status",)
+    return {
+        plan: {
+            "post": op("create_plan_charge", "Add a charge to a plan", charge,
+                       body=_json_body("charge", "ChargeCreateInput")),
+            "get": op("list_plan_charges", "List a plan's charges", charges, query=_PAGING),
+        },
+        f"{plan}/{{charge_code}}": {
+            "get": op("get_plan_charge", "Get a plan's charge", charge),
+            "put": op("update_plan_charge", "Change a plan's charge", charge,
+                      body=_json_body("charge", "ChargeUpdateInput")),
+            "delete": op("delete_plan_charge", "Remove a charge from a plan", charge,
+                         body=_optional_body("charge", "CascadeInput")),
+        },
+        f"{plan}/{{charge_code}}/filters": {
+            "post": op("create_plan_charge_filter", "Add a filter to a plan's charge", one_filter,
+                       body=_json_body("filter", "ChargeFilterCreateInput")),
+            "get": op("list_plan_charge_filters", "List a plan's charge's filters", filters, query=_PAGING),
+        },
+        f"{plan}/{{charge_code}}/filters/{{filter_id}}": {
+            "get": op("get_plan_charge_filter", "Get a filter of a plan's charge", one_filter),
+            "put": op("update_plan_charge_filter", "Change a filter of a plan's charge", one_filter,
+                      body=_json_body("filter", "ChargeFilterUpdateInput")),
+            "delete": op("delete_plan_charge_filter", "Remove a filter from a plan's charge", one_filter,
+                         body=_optional_body("filter", "CascadeInput")),
+        },
+        subscription: {
+            "get": op("list_subscription_charges", "List a subscription's charges (its overrides applied)", charges,
+                      query=(*status, *_PAGING)),
+        },
+        f"{subscription}/{{charge_code}}": {
+            "get": op("get_subscription_charge", "Get a subscription's charge", charge, query=status),
+            "put": op("override_subscription_charge", "Override a charge for one subscription", charge,
+                      body=_json_body("charge", "ChargeOverrideInput"), query=status),
+        },
+        f"{subscription}/{{charge_code}}/filters": {
+            "post": op("create_subscription_charge_filter", "Add a filter to a subscription's charge", one_filter,
+                       body=_json_body("filter", "ChargeFilterCreateInput"), query=status),
+            "get": op("list_subscription_charge_filters", "List a subscription's charge's filters", filters,
+                      query=(*status, *_PAGING)),
+        },
+        f"{subscription}/{{charge_code}}/filters/{{filter_id}}": {
+            "get": op("get_subscription_charge_filter", "Get a filter of a subscription's charge", one_filter,
+                      query=status),
+            "put": op("update_subscription_charge_filter", "Change a filter of a subscription's charge", one_filter,
+                      body=_json_body("filter", "ChargeFilterUpdateInput"), query=status),
+            "delete": op("delete_subscription_charge_filter", "Remove a filter from a subscription's charge",
+                         one_filter, query=status),
+        },
+    }
 
 
 @cache

@@ -90,7 +90,9 @@ def charge(c) -> dict[str, Any]:
     return {
         "lago_id": c.id,
         "lago_billable_metric_id": c.billable_metric_id,
+        "code": c.code,
         "billable_metric_code": c.billable_metric.code,
+        "lago_parent_id": c.parent_id,
         "charge_model": c.charge_model,
         "pay_in_advance": c.pay_in_advance,
         "invoiceable": c.invoiceable,
@@ -104,6 +106,12 @@ def charge(c) -> dict[str, Any]:
         "taxes": [tax(t) for t in c.taxes],
         "created_at": iso(c.created_at),
     }
+
+
+def charge_filter(f, charge_code: str | None) -> dict[str, Any]:
+    """A charge filter on its own (Lago's /charges/{code}/filters), naming its charge."""
+    return {"lago_id": f.id, "charge_code": charge_code, "invoice_display_name": f.invoice_display_name,
+            "properties": dict(f.properties or {}), "values": dict(f.values or {}), "created_at": iso(f.created_at)}
 
 
 def plan(p) -> dict[str, Any]:

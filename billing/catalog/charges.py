@@ -23,6 +23,7 @@ def apply_charges(session: Session, plan: Plan, charges: object, errors: dict[st
         return
     existing = {c.id: c for c in plan.charges}
     kept: list[Charge] = []
+    named: list[tuple[int, Charge, str | None]] = []
     for index, raw in enumerate(charges):
         check = Checker(raw)
         if not isinstance(raw, Mapping):
@@ -75,6 +76,7 @@ def apply_charges(session: Session, plan: Plan, charges: object, errors: dict[st
             check.fail("regroup_paid_fees", "only_compatible_with_pay_in_advance_and_non_invoiceable")
         min_amount_cents = check.amount_cents("min_amount_cents")
         display = check.string("invoice_display_name")
+        code = check.string("code")
         filters = charge_filters(raw.get("filters"), metric, charge_model, check) if "filters" in raw else None
         if check.errors:
             errors[f"charges.{index}"] = check.errors
@@ -107,10 +109,44 @@ def apply_charges(session: Session, plan: Plan, charges: object, errors: dict[st
             forget_removed_filters(session, [f for f in charge.filters if f not in kept_filters])
             charge.filters = kept_filters
         kept.append(charge)
+        named.append((index, charge, code))
+    if not errors:
+        _name_charges(session, named, errors)
     if errors:
         return
     _mark_advance_start(session, plan.organization_id, kept)
     discard_charges(session, plan, [c for c in plan.charges if c not in kept])
+
+
+def _name_charges(session: Session, named: list[tuple[int, Charge, str | None]], errors: dict[str, object]) -> None:
+    """Give each charge its code: the one sent, else the one it has, else its metric's (Lago's default).
+
+    NOTE: Lago's default code is the metric's code, then `<code>_2`, `<code>_3`... when the plan already has
+    it (lago-api Charges::GenerateCodeService); codes are unique among the plan's charges. A renamed charge's
+    copies in child plans follow it: the code names the charge, it is not a price term.
+    """
+    codes: set[str] = set()
+    for index, charge, sent in named:
+        code = sent or charge.code
+        if code is None:
+            continue
+        if code in codes:
+            errors[f"charges.{index}"] = {"code": ["value_already_exist"]}
+        codes.add(code)
+    if errors:
+        return
+    for _index, charge, sent in named:
+        code = sent or charge.code
+        if code is None:
+            base = charge.billable_metric.code
+            code, suffix = base, 1
+            while code in codes:
+                suffix += 1
+                code = f"{base}_{suffix}"
+            codes.add(code)
+        if charge.id is not None and charge.code is not None and charge.code != code:
+            session.execute(update(Charge).where(Charge.parent_id == charge.id).values(code=code))
+        charge.code = code
 
 
 def _mark_advance_start(session: Session, organization_id: str, charges: list[Charge]) -> None:
@@ -226,6 +262,9 @@ def charge_filters(raw: object, metric: BillableMetric | None, charge_model: str
             check.fail(f"filters.{index}.values", "invalid_filter_values")  # not the metric's keys and values
             continue
         properties = item.get("properties") or {}
+        if not isinstance(properties, Mapping):
+            check.fail(f"filters.{index}.properties", "invalid_type")
+            continue
         if charge_model:
             for field, reasons in pricing.validate_properties(charge_model, properties).items():
                 for reason in reasons:

@@ -57,6 +57,7 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
             continue
         charge_check = Checker(raw)
         charge_check.amount_cents("min_amount_cents")
+        charge_check.string("invoice_display_name")
         if raw.get("properties") is not None:
             for field, reasons in pricing.validate_properties(parent_charge.charge_model, raw["properties"]).items():
                 for reason in reasons:
@@ -98,7 +99,7 @@ def _child_charge(parent_charge: Charge, source: Charge, override: Mapping[str, 
     `override` (already validated) on top."""
     charge = Charge(
         billable_metric_id=source.billable_metric_id, billable_metric=source.billable_metric,
-        parent_id=parent_charge.id,
+        parent_id=parent_charge.id, code=parent_charge.code,
         charge_model=source.charge_model,
         properties=copy.deepcopy(dict(override.get("properties") or source.properties)),
         pay_in_advance=source.pay_in_advance, pay_in_advance_from_event_id=source.pay_in_advance_from_event_id,

@@ -105,6 +105,9 @@ class Charge(Base):
     plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
     billable_metric_id: Mapped[str] = mapped_column(ForeignKey("billable_metrics.id"), index=True)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("charges.id"))
+    # Lago's charge code: names the charge within its plan (unique among the plan's live charges; a child
+    # plan's copy carries its parent charge's code).
+    code: Mapped[str | None] = mapped_column(String(255))
     charge_model: Mapped[str] = mapped_column(String(32))
     properties: Mapped[dict] = mapped_column(default=dict)
     pay_in_advance: Mapped[bool] = mapped_column(default=False)

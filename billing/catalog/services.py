@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
@@ -17,6 +18,8 @@ from billing.errors import NotFound, ValidationFailed
 from billing.pagination import Page, paginate
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.validation import Checker
+
+T = TypeVar("T")
 
 
 def _plan_query(organization_id: str):
@@ -134,6 +137,15 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
                 cascade_updates: object = None) -> Plan:
     """Edit a plan; with `cascade_updates` (a boolean, as sent), the edit also reaches the overridden plans
     of its live subscriptions wherever they still hold the parent's value (Lago's, docs/billing.md)."""
+    plan, _ = edit_plan(organization_id=organization_id, code=code, cascade_updates=cascade_updates,
+                        change=lambda session, plan: _apply_plan(session, plan, data, creating=False))
+    return plan
+
+
+def edit_plan(*, organization_id: str, code: str, cascade_updates: object,
+              change: Callable[[Session, Plan], T]) -> tuple[Plan, T]:
+    """The one way a plan is edited (its own fields, or one charge or filter of it): `change` applies the edit
+    to the locked plan, then the edit cascades to the children when asked and enters the audit trail."""
     check = Checker({"cascade_updates": cascade_updates})
     cascade = bool(check.boolean("cascade_updates"))
     check.done()
@@ -142,7 +154,7 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
         before = PlanTerms.of(plan)
         audited_before = audited_terms(plan)
         with uow.session.no_autoflush:
-            _apply_plan(uow.session, plan, data, creating=False)
+            outcome = change(uow.session, plan)
         plan.updated_at = utcnow()
         uow.session.flush()
         if cascade:
@@ -150,7 +162,7 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
             uow.session.flush()
         plan = reload_plan(uow.session, plan.id)
         _record_plan(uow.session, plan, "plan.updated", audited_before, audited_terms(plan))
-        return plan
+        return plan, outcome
 
 
 def get_plan(*, organization_id: str, code: str) -> Plan:
