@@ -39,7 +39,7 @@ def reached(thresholds: Iterable[Threshold], current: Decimal, *, direction: str
     codes = {t.value: t.code for t in thresholds if not t.recurring}
     step = next((t for t in thresholds if t.recurring and t.value > 0), None)
     increasing = direction == "increasing"
-    found = [Crossed(value, codes[value], False) for value in fixed
+    found = [Crossed(value, codes[value], False) for value in (fixed if increasing else reversed(fixed))
              if (current >= value if increasing else current <= value)]
     if step is not None:
         found += [Crossed(value, step.code, True)
