@@ -4,6 +4,7 @@ usage monitoring): create one or a batch, list, get, update, delete one or all."
 from __future__ import annotations
 
 from flask import jsonify, request
+from werkzeug.exceptions import BadRequest
 
 from api.blueprint import api_blueprint as bp
 from api.common import body, json_body, many, one, organization_id, page_args
@@ -16,6 +17,16 @@ _WALLET = "/customers/<path:external_customer_id>/wallets/<wallet_code>/alerts"
 
 def _status() -> str | None:
     return request.args.get("subscription_status") or None
+
+
+def _alerts_body() -> tuple[list, bool]:
+    """`{"alert": {...}}`, or `{"alerts": [...]}` (Lago's batch, created all or none); whether it is the batch."""
+    data = json_body()
+    if "alerts" in data:
+        if not isinstance(data["alerts"], list) or not data["alerts"]:
+            raise BadRequest("param is missing or the value is empty: alerts")
+        return data["alerts"], True
+    return [body("alert")], False
 
 
 def _created(made: list, batch: bool):
@@ -33,8 +44,9 @@ def list_subscription_alerts(external_id: str):
 
 @bp.post(_SUBSCRIPTION)
 def create_subscription_alerts(external_id: str):
-    made, batch = services.create_subscription_alerts(organization_id=organization_id(), external_id=external_id,
-                                                      data=json_body(), subscription_status=_status())
+    items, batch = _alerts_body()
+    made = services.create_subscription_alerts(organization_id=organization_id(), external_id=external_id,
+                                               items=items, batch=batch, subscription_status=_status())
     return _created(made, batch)
 
 
@@ -73,9 +85,9 @@ def list_wallet_alerts(external_customer_id: str, wallet_code: str):
 
 @bp.post(_WALLET)
 def create_wallet_alerts(external_customer_id: str, wallet_code: str):
-    made, batch = services.create_wallet_alerts(organization_id=organization_id(),
-                                                external_customer_id=external_customer_id, wallet_code=wallet_code,
-                                                data=json_body())
+    items, batch = _alerts_body()
+    made = services.create_wallet_alerts(organization_id=organization_id(), external_customer_id=external_customer_id,
+                                         wallet_code=wallet_code, items=items, batch=batch)
     return _created(made, batch)
 
 

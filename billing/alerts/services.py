@@ -191,8 +191,6 @@ def _create(session: Session, organization_id: str, items: Sequence[object], *, 
         made.append(alert)
     if errors:
         raise ValidationFailed(errors)
-    if batch and not items:
-        raise ValidationFailed({"alerts": ["value_is_mandatory"]})
     session.add_all(made)
     try:
         session.flush()
@@ -265,26 +263,12 @@ def _measure_soon(uow, alert: Alert, wallet: Wallet | None) -> None:
         uow.after_commit(evaluation.request_run)
 
 
-def _body_items(data: Mapping[str, object]) -> tuple[list[object], bool]:
-    """`{"alert": {...}}` or `{"alerts": [...]}` (Lago's single and batch creation)."""
-    if "alerts" in data:
-        items = data["alerts"]
-        if not isinstance(items, list):
-            raise ValidationFailed({"alerts": ["invalid_type"]})
-        return items, True
-    single = data.get("alert")
-    if not isinstance(single, Mapping):
-        raise ValidationFailed({"alert": ["value_is_mandatory"]})
-    return [single], False
-
-
 # ---------------------------------------------------------------- subscription alerts
 
 
-def create_subscription_alerts(*, organization_id: str, external_id: str, data: Mapping[str, object],
-                               subscription_status: str | None = None) -> tuple[list[Alert], bool]:
-    """Create one alert (`alert`) or several at once (`alerts`); the alerts, and whether it was a batch."""
-    items, batch = _body_items(data)
+def create_subscription_alerts(*, organization_id: str, external_id: str, items: Sequence[object], batch: bool,
+                               subscription_status: str | None = None) -> list[Alert]:
+    """Create one alert, or a batch all or none (its reasons keyed by each refused alert's index)."""
     with unit_of_work() as uow:
         session = uow.session
         subscription = _subscription(session, organization_id, external_id, subscription_status)
@@ -295,7 +279,7 @@ def create_subscription_alerts(*, organization_id: str, external_id: str, data: 
                        existing=existing, batch=batch)
         if made:
             _measure_soon(uow, made[0], None)
-        return made, batch
+        return made
 
 
 def list_subscription_alerts(*, organization_id: str, external_id: str, subscription_status: str | None = None,
@@ -356,8 +340,8 @@ def _delete(session: Session, alerts: list[Alert]) -> int:
 
 
 def create_wallet_alerts(*, organization_id: str, external_customer_id: str, wallet_code: str,
-                         data: Mapping[str, object]) -> tuple[list[Alert], bool]:
-    items, batch = _body_items(data)
+                         items: Sequence[object], batch: bool) -> list[Alert]:
+    """Create one wallet alert, or a batch all or none."""
     with unit_of_work() as uow:
         session = uow.session
         wallet = _wallet(session, organization_id, external_customer_id, wallet_code)
@@ -368,7 +352,7 @@ def create_wallet_alerts(*, organization_id: str, external_customer_id: str, wal
                        batch=batch)
         if made:
             _measure_soon(uow, made[0], wallet)
-        return made, batch
+        return made
 
 
 def list_wallet_alerts(*, organization_id: str, external_customer_id: str, wallet_code: str,

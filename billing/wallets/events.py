@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from billing.wallets.models import Wallet
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # an annotation only: ongoing sits above these events (it reads invoicing)
     from billing.wallets.ongoing import Ongoing
 
 
