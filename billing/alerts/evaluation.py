@@ -31,7 +31,6 @@ from billing.webhooks import services as webhooks
 
 log = logging.getLogger(__name__)
 
-ALERT_TRIGGERED = "alert.triggered"
 WATERMARK = "usage_alerts"  # the last event id whose subscriptions were asked for (rollup_watermarks row)
 JOB = "evaluate_usage_alerts"
 JOB_ID = "evaluate-usage-alerts"
@@ -227,7 +226,7 @@ def evaluate_alert(session: Session, alert: Alert, measured: Measured, *,
     session.add_all(AlertCrossing(alert_id=alert.id, period_key=period_key, value_key=value_key(c.value),
                                   triggered_alert_id=triggered.id) for c in new)
     subscription, wallet = measured.subscription, measured.wallet
-    webhooks.emit(session, alert.organization_id, ALERT_TRIGGERED, "triggered_alert",
+    webhooks.emit(session, alert.organization_id, webhooks.ALERT_TRIGGERED, "triggered_alert",
                   lambda: serializers.triggered_alert(triggered, subscription=subscription, wallet=wallet),
                   object_id=triggered.id)
     return triggered
