@@ -35,7 +35,8 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["charge_text"] = wording.charge_text
     app.jinja_env.filters["filter_prices"] = wording.filter_prices
     app.jinja_env.filters["adjustment_text"] = wording.adjustment_text
-    app.jinja_env.filters["alert_notice"] = crossed_notice
+    # A global, not a filter: _macros.html is shared with the PDFs' own environment, which has no such filter.
+    app.jinja_env.globals["alert_notice"] = crossed_notice
     app.jinja_env.filters["alert_type"] = alert_type
     app.jinja_env.filters["alert_threshold"] = threshold_text
     # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
