@@ -165,3 +165,22 @@ def test_alerts_are_walled_per_organization(lago, live_server, account):
         assert httpx.get(f"{live_server}/api/v1/{path}", headers=headers).status_code == 404
         assert httpx.delete(f"{live_server}/api/v1/{path}", headers=headers).status_code == 404
     assert lago.customers.wallets.alerts.find("cust", "main", "low").code == "low"
+
+
+@pytest.mark.parametrize("sent", [
+    {"alert": "x"}, {"alerts": [1, "x"]}, {"alerts": {}}, {"alert": {"alert_type": 5, "code": ["x"]}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c" * 256, "thresholds": "x"}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c", "thresholds": [{"value": {"a": 1}}]}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c", "thresholds": [{"value": "1e400"}]}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c", "thresholds": [{"value": -1}]}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c", "thresholds": [{"value": 1, "recurring": "yes"}]}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c", "thresholds": [{"value": 1}] * 21}},
+    {"alert": {"alert_type": "current_usage_amount", "code": "c", "thresholds": [{"value": 1}, {"value": "1.0"}]}},
+])
+def test_malformed_alerts_are_refused_whole(live_server, org, account, sent):
+    headers = {"Authorization": f"Bearer {org.api_key}"}
+    for path in ("subscriptions/sub/alerts", "customers/cust/wallets/main/alerts"):
+        response = httpx.post(f"{live_server}/api/v1/{path}", headers=headers, json=sent)
+        assert response.status_code in (400, 422), (path, response.text)
+        assert response.json()["status"] == response.status_code
+        assert httpx.get(f"{live_server}/api/v1/{path}", headers=headers).json()["alerts"] == []
