@@ -72,7 +72,9 @@ class TriggeredAlert(Base):
     """One evaluation that crossed thresholds: what `alert.triggered` reported."""
 
     __tablename__ = "triggered_alerts"
-    __table_args__ = (Index("ix_triggered_alerts_alert_time", "alert_id", "triggered_at"),)
+    __table_args__ = (Index("ix_triggered_alerts_alert_time", "alert_id", "triggered_at"),
+                      # The portal's and the usage widget's notices: this period's crossings of a subscription.
+                      Index("ix_triggered_alerts_subscription_period", "subscription_id", "period_start"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))

@@ -74,6 +74,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_triggered_alerts_alert_time', 'triggered_alerts', ['alert_id', 'triggered_at'])
+    op.create_index('ix_triggered_alerts_subscription_period', 'triggered_alerts', ['subscription_id', 'period_start'])
     op.create_table(
         'alert_crossings',
         sa.Column('alert_id', sa.String(length=36), nullable=False),
