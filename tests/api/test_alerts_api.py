@@ -17,7 +17,10 @@ from lago_python_client.models import (
     Subscription,
     Wallet,
 )
+from sqlalchemy import select
 
+from billing.audit.models import AuditEntry
+from billing.db import read_only
 from billing.organizations.services import create_organization
 
 
@@ -85,6 +88,13 @@ def test_subscription_alerts_crud(lago, live_server, org, account):
     assert httpx.get(f"{live_server}/api/v1/subscriptions/sub/alerts/calls", headers=headers).status_code == 404
     lago.subscriptions.delete_alerts("sub")
     assert httpx.get(f"{live_server}/api/v1/subscriptions/sub/alerts", headers=headers).json()["alerts"] == []
+    with read_only() as session:  # each change in the audit trail, under the API key that made it
+        trail = session.execute(select(AuditEntry.action, AuditEntry.object_label, AuditEntry.actor_kind).where(
+            AuditEntry.object_type == "alert").order_by(AuditEntry.id)).all()
+    assert [(action, label) for action, label, _kind in trail] == [
+        ("created", "Spend"), ("created", "calls"), ("created", "calls_amount"), ("updated", "Monthly spend"),
+        ("deleted", "calls"), ("deleted", "Monthly spend"), ("deleted", "calls_amount")]
+    assert {kind for *_, kind in trail} == {"api_key"}
 
 
 def test_subscription_alert_refusals(lago, live_server, org, account):
