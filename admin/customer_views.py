@@ -16,6 +16,7 @@ from billing.catalog.add_ons import list_add_ons
 from billing.catalog.coupons import list_applied_coupons, list_coupons
 from billing.errors import BillingError
 from billing.invoicing.credit_notes import list_credit_notes
+from billing.screens import alerts as alert_screens
 from billing.screens import catalog, overdue, overview
 from billing.screens import dunning as dunning_screens
 from billing.wallets.models import FEE_TYPES as WALLET_FEE_TYPES
@@ -65,6 +66,8 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context["history"] = object_history(*overview.customer_part_ids(**scope))
     if whole_page or block == "usage":
         context["subscriptions"] = overview.subscriptions_with_usage(**scope, live_only=False)
+        context["alerts_of"] = {s.external_id: alert_screens.subscription_alerts(
+            organization_id=organization_id(), external_id=s.external_id) for s in context["subscriptions"]}
         context.update(subscriptions.page_context(organization_id(), customer, assign=extra.get("assign")))
     if whole_page or block == "invoices":
         overdue_only = request.args.get("overdue") == "1"  # the "Overdue only" filter, kept in the URL
@@ -82,6 +85,8 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
         context.setdefault("coupon_error", None)
     if whole_page or block == "wallets":
         context["wallets"] = customer_wallets(**scope)
+        context["wallet_alerts_of"] = {view.wallet.id: alert_screens.wallet_alerts(
+            organization_id=organization_id(), wallet_id=view.wallet.id) for view in context["wallets"]}
         context.setdefault("wallet_error", None)
         context.setdefault("wallet_notice", None)
         context.setdefault("wallet_forms", {})

@@ -51,6 +51,7 @@ def organization_gone(response: Response) -> Response:
 
 from api import (  # noqa: E402,F401  (resource modules register their routes on the blueprint)
     add_ons,
+    alerts,
     analytics,
     billable_metrics,
     charges,

@@ -14,6 +14,8 @@ from typing import Any
 from flask import jsonify
 
 from api.blueprint import api_blueprint as bp
+from billing.alerts.models import SUBSCRIPTION_ALERT_TYPES, WALLET_ALERT_TYPES
+from billing.alerts.services import MAX_THRESHOLDS, SUBSCRIPTION_STATUSES
 from billing.analytics.months import MAX_MONTHS
 from billing.catalog.charges import REGROUP_PAID_FEES
 from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
@@ -241,6 +243,18 @@ _WALLET_TRANSACTION = _object({
     "invoice_requires_successful_payment": _boolean(), "metadata": _METADATA,
 }, ("wallet_id",))
 
+_ALERT_THRESHOLD = _object({"value": {"oneOf": [{"type": "integer", "minimum": 0}, _decimal()]},
+                            "code": _nullable(_string()), "recurring": _boolean()}, ("value",))
+_ALERT_THRESHOLDS = _list_of(_ALERT_THRESHOLD, MAX_THRESHOLDS)
+_ALERT = _object({"alert_type": _choice(SUBSCRIPTION_ALERT_TYPES), "code": _string(), "name": _nullable(_string()),
+                  "billable_metric_code": _nullable(_string()), "thresholds": _ALERT_THRESHOLDS},
+                 ("alert_type", "code", "thresholds"))
+_ALERT_UPDATE = _object({key: _ALERT["properties"][key] for key in ("code", "name", "billable_metric_code",
+                                                                    "thresholds")})
+_WALLET_ALERT = _object({"alert_type": _choice(WALLET_ALERT_TYPES), "code": _string(), "name": _nullable(_string()),
+                         "thresholds": _ALERT_THRESHOLDS}, ("alert_type", "code", "thresholds"))
+_WALLET_ALERT_UPDATE = _object({key: _WALLET_ALERT["properties"][key] for key in ("code", "name", "thresholds")})
+
 _ONE_OFF_FEE = _object({
     "add_on_code": _string(), "unit_amount_cents": _cents(), "units": _decimal(), "description": _text(),
     "invoice_display_name": _string(), "tax_codes": _TAX_CODES, "from_datetime": _datetime(),
@@ -313,6 +327,7 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "AppliedCoupon": ("lago_id", "external_customer_id", "coupon_code", "status"),
     "AddOn": ("lago_id", "name", "code", "amount_cents", "amount_currency", "created_at"),
     "Tax": ("lago_id", "name", "code", "rate", "created_at"),
+    "Alert": ("lago_id", "lago_organization_id", "alert_type", "code", "thresholds", "created_at"),
     "CreditNote": ("lago_id", "invoice_number", "credit_status", "refund_status", "total_amount_cents"),
     "EstimatedCreditNote": ("lago_invoice_id", "items"),
     "Fee": ("lago_id", "amount_cents", "amount_currency", "payment_status"),
@@ -360,6 +375,8 @@ def _components() -> Schema:
         "EmbedInput": _EMBED, "ChargeCreateInput": _CHARGE_CREATE, "ChargeUpdateInput": _CHARGE_UPDATE,
         "ChargeOverrideInput": _CHARGE_OVERRIDE, "ChargeFilterCreateInput": _CHARGE_FILTER_CREATE,
         "ChargeFilterUpdateInput": _CHARGE_FILTER_UPDATE, "CascadeInput": _CASCADE,
+        "EmbedInput": _EMBED, "AlertInput": _ALERT, "AlertUpdateInput": _ALERT_UPDATE,
+        "WalletAlertInput": _WALLET_ALERT, "WalletAlertUpdateInput": _WALLET_ALERT_UPDATE,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -459,6 +476,34 @@ def _crud(resource: str, root: str, schema: str, key: str, *, plural: str | None
             "put": _operation(f"update_{root}", f"Update a {root}", _answer(root, schema),
                               body=_json_body(root, update_schema or f"{schema}Input")),
             "delete": _operation(f"delete_{root}", f"Delete a {root}", _answer(root, schema)),
+        },
+    }
+
+
+def _alerts(base: str, owner: str, schema: str, query: tuple[str, ...]) -> dict[str, Schema]:
+    """A subscription's or a wallet's alerts: one or a batch created, listed, and each read, updated, deleted."""
+    op = _operation
+    create = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        _object({"alert": _ref(f"{schema}Input")}, ("alert",)),
+        _object({"alerts": _list_of(_ref(f"{schema}Input"))}, ("alerts",))]}}}}
+    created = {"description": "OK", "content": {"application/json": {"schema": {"oneOf": [
+        _object({"alert": _ref("Alert")}, ("alert",)),
+        _object({"alerts": {"type": "array", "items": _ref("Alert")}}, ("alerts",))]}}}}
+    return {
+        base: {
+            "get": op(f"list_{owner}_alerts", f"List a {owner}'s alerts", _answer("alerts", "Alert", many=True),
+                      query=(*query, *_PAGING)),
+            "post": op(f"create_{owner}_alerts", f"Create a {owner}'s alert (`alert`), or several at once (`alerts`)",
+                       created, body=create, query=query),
+            "delete": op(f"delete_{owner}_alerts", f"Delete all of a {owner}'s alerts", _answer(None, None),
+                         query=query),
+        },
+        f"{base}/{{code}}": {
+            "get": op(f"get_{owner}_alert", f"Get a {owner}'s alert", _answer("alert", "Alert"), query=query),
+            "put": op(f"update_{owner}_alert", f"Update a {owner}'s alert", _answer("alert", "Alert"),
+                      body=_json_body("alert", f"{schema}UpdateInput"), query=query),
+            "delete": op(f"delete_{owner}_alert", f"Delete a {owner}'s alert", _answer("alert", "Alert"),
+                         query=query),
         },
     }
 
@@ -644,6 +689,9 @@ def _paths() -> dict[str, Schema]:
     }
 
     paths.update(_charge_paths())
+    paths.update(_alerts("/subscriptions/{external_id}/alerts", "subscription", "Alert", ("subscription_status",)))
+    paths.update(_alerts("/customers/{external_customer_id}/wallets/{wallet_code}/alerts", "wallet", "WalletAlert",
+                         ()))
 
     paths["/wallet_transactions"] = {"post": op(
         "create_wallet_transactions", "Top up, grant or void credits",

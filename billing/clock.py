@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
+from billing.alerts.evaluation import evaluate_usage_alerts
 from billing.db import read_only, utcnow
 from billing.dunning.runs import DunningRun, run_dunning
 from billing.emails.services import send_due_emails
@@ -43,6 +44,7 @@ class ClockRun:
     webhooks_requested: int = 0
     wallets_expired: int = 0
     wallet_top_ups: int = 0
+    alerts_triggered: int = 0
     emails_requested: int = 0
     overdue_marked: int = 0
     dunning: DunningRun | None = None
@@ -117,6 +119,8 @@ def run_billing_clock(*, at: datetime | None = None, fan_out: bool = True) -> Cl
         run.step_failures["dunning"] = f"{len(run.dunning.failed)} customers could not be chased"
     run.wallets_expired, run.wallet_top_ups = run.step("wallet clock", lambda: run_wallet_clock(at=at), (0, 0))
     run.wallet_top_ups += run.step("wallet thresholds", lambda: check_wallet_thresholds().fired, 0)
+    # Alerts asked for whose evaluation job was lost (a crash between a commit and its request).
+    run.alerts_triggered = run.step("usage alerts", lambda: len(evaluate_usage_alerts().triggered), 0)
     # Webhooks whose delivery request was lost (or whose retry timer died with an embedded process).
     run.webhooks_requested = run.step("webhook sweep", deliver_due_webhooks, 0)
     run.emails_requested = run.step("email sweep", send_due_emails, 0)

@@ -1,5 +1,6 @@
 """Every table of the core, imported in one place so that mappers and Alembic see them all."""
 
+from billing.alerts.models import Alert, AlertCheckDue, AlertCrossing, AlertThreshold, TriggeredAlert
 from billing.audit.models import AuditEntry
 from billing.catalog.models import (
     AddOn,
@@ -37,7 +38,7 @@ from billing.wallets.models import RecurringTransactionRule, Wallet, WalletCheck
 from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
-    "AddOn", "AuditEntry",
+    "AddOn", "AuditEntry", "Alert", "AlertCheckDue", "AlertCrossing", "AlertThreshold", "TriggeredAlert",
     "AppliedProviderEvent", "EmbedSettings", "DunningAttempt", "DunningCampaign", "DunningCampaignThreshold",
     "PaymentRequest", "PaymentRequestInvoice", "BillingFailure", "Payment", "PaymentProviderAccount", "PaymentReceipt",
     "Refund", "SavedPaymentMethod", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",

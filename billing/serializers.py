@@ -722,3 +722,51 @@ def payment_request_payment_error(r, customer_row, p) -> dict[str, Any]:
             "provider_customer_id": p.provider_customer_id, "payment_provider": p.provider_kind,
             "payment_provider_code": p.provider_code,
             "provider_error": {"message": p.error_message, "error_code": p.error_code}}
+
+
+def alert_threshold(t) -> dict[str, Any]:
+    return {"code": t.code, "value": decimal_str(t.value), "recurring": bool(t.recurring)}
+
+
+def alert(a) -> dict[str, Any]:
+    """Lago's AlertObject (a subscription's) and WalletAlertObject (a wallet's): decimals as strings, as Lago's."""
+    return {
+        "lago_id": a.id,
+        "lago_organization_id": a.organization_id,
+        "external_subscription_id": a.subscription_external_id,
+        "lago_wallet_id": a.wallet_id,
+        "wallet_code": a.wallet.code if a.wallet is not None else None,
+        "billable_metric": billable_metric(a.billable_metric) if a.billable_metric is not None else None,
+        "alert_type": a.alert_type,
+        "code": a.code,
+        "name": a.name,
+        "direction": a.direction,
+        "previous_value": decimal_str(a.previous_value),
+        "last_processed_at": iso(a.last_processed_at),
+        "thresholds": [alert_threshold(t) for t in sorted(a.thresholds, key=lambda t: t.value)],
+        "created_at": iso(a.created_at),
+    }
+
+
+def triggered_alert(t, *, subscription=None, wallet=None) -> dict[str, Any]:
+    """Lago's TriggeredAlertObject, the body of `alert.triggered` (a wallet's alert: its wallet instead)."""
+    a = t.alert
+    customer_row = subscription.customer if subscription is not None else wallet.customer if wallet else None
+    return {
+        "lago_id": t.id,
+        "lago_organization_id": t.organization_id,
+        "lago_alert_id": a.id,
+        "lago_subscription_id": subscription.id if subscription is not None else None,
+        "external_subscription_id": subscription.external_id if subscription is not None else None,
+        "lago_wallet_id": wallet.id if wallet is not None else None,
+        "wallet_code": wallet.code if wallet is not None else None,
+        "external_customer_id": customer_row.external_id if customer_row is not None else None,
+        "billable_metric_code": a.billable_metric.code if a.billable_metric is not None else None,
+        "alert_type": a.alert_type,
+        "alert_code": a.code,
+        "alert_name": a.name,
+        "current_value": decimal_str(t.current_value),
+        "previous_value": decimal_str(t.previous_value),
+        "triggered_at": iso(t.triggered_at),
+        "crossed_thresholds": [dict(c) for c in t.crossed_thresholds],
+    }

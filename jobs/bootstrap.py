@@ -7,6 +7,7 @@ import threading
 from billing import db, ports
 from billing.adapters.files import LocalFileStore
 from billing.adapters.smtp import SmtpMailer
+from billing.alerts.handlers import subscribe_to_events as subscribe_alerts_to_events
 from billing.dunning.handlers import subscribe_to_events as subscribe_dunning_to_events
 from billing.emails.services import subscribe_to_events
 from billing.organizations import passwords
@@ -24,6 +25,7 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     subscribe_to_events()
     subscribe_payments_to_events()
     subscribe_dunning_to_events()
+    subscribe_alerts_to_events()
     db.configure(settings.database_url)
     passwords.configure(n=settings.scrypt_n)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=LocalFileStore(settings.files_path),

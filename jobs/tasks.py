@@ -6,6 +6,7 @@ import time
 from datetime import datetime
 
 from billing import clock
+from billing.alerts import evaluation as alerts
 from billing.dunning import runs as dunning
 from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes, documents, runs
@@ -78,6 +79,8 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     if total:
         # New usage may take a wallet's ongoing balance to a threshold: checked off the ingest path.
         runtime.dispatcher.enqueue("check_wallet_thresholds", job_id="check-wallet-thresholds")
+        # ... and a subscription's usage to an alert's threshold: evaluated off the ingest path too.
+        alerts.request_run()
     return total
 
 
@@ -94,6 +97,13 @@ def check_wallet_thresholds() -> dict:
     ensure_configured()
     check = rules.check_wallet_thresholds()
     return {"customers": check.customers, "fired": check.fired}
+
+
+def evaluate_usage_alerts() -> dict:
+    """Evaluate the alerts of the subscriptions whose usage moved (or whose alerts changed); safe to rerun."""
+    ensure_configured()
+    run = alerts.evaluate_usage_alerts()
+    return {"subscriptions": run.subscriptions, "triggered": len(run.triggered), "failed": len(run.failed)}
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:
@@ -175,6 +185,7 @@ TASKS = {
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
     "check_wallet_thresholds": check_wallet_thresholds,
+    "evaluate_usage_alerts": evaluate_usage_alerts,
     "send_email": send_email,
     # The name it had when emails were invoices only: jobs queued before an upgrade still run.
     "send_invoice_email": send_email,

@@ -46,7 +46,7 @@ ACTIONS = {
 OBJECT_TYPES = {
     "customer": N_("Customer"),
     "plan": N_("Plan"), "subscription": N_("Subscription"), "wallet": N_("Wallet"), "invoice": N_("Invoice"),
-    "api_key": N_("API key"), "member": N_("Member"), "organization": N_("Organization"),
+    "api_key": N_("API key"), "member": N_("Member"), "organization": N_("Organization"), "alert": N_("Alert"),
 }
 
 ACTOR_KINDS = {"account_manager": N_("Account manager"), "api_key": N_("API key"), "customer": N_("Customer (portal)"),

@@ -29,6 +29,7 @@ from billing.metering.period_usage import USAGE_LOADING, ChargeUsage, usage_for_
 from billing.money import decimal_str
 from billing.pagination import Page, like_escaped, paginate
 from billing.ports import runtime
+from billing.screens.alerts import CrossedAlert, crossed_alerts
 from billing.screens.catalog import PlanView, plan_view_of
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
 from billing.subscriptions.periods import current_period, local_date, trial_end
@@ -150,6 +151,7 @@ class SubscriptionUsage:
     last_day: date | None
     lines: tuple[MeterLine, ...]
     replaces: str | None = None  # a pending downgrade: the external id of the subscription it replaces
+    crossed: tuple[CrossedAlert, ...] = ()  # the alerts' thresholds crossed this period
 
     @property
     def usage_amount_cents(self) -> int:
@@ -246,7 +248,8 @@ def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_onl
                 status=subscription.status, started_at=subscription.started_at,
                 ended_at=subscription.terminated_at or subscription.canceled_at,
                 first_day=period.first_day if period else None, last_day=period.last_day if period else None,
-                lines=lines, replaces=_replaces(session, subscription)))
+                lines=lines, replaces=_replaces(session, subscription),
+                crossed=crossed_alerts(session, subscription)))
     return rows
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from billing.wallets.models import Wallet
+
+if TYPE_CHECKING:  # an annotation only: ongoing sits above these events (it reads invoicing)
+    from billing.wallets.ongoing import Ongoing
 
 
 @dataclass(frozen=True)
@@ -18,3 +22,11 @@ class WalletDepleted:
     wallet: Wallet
     ongoing_balance_cents: int
     credits_ongoing_balance: Decimal
+
+
+@dataclass(frozen=True)
+class WalletChecked:
+    """The wallet check evaluated the wallet (its row locked by the publisher): its balances as the check left them."""
+
+    wallet: Wallet
+    ongoing: Ongoing

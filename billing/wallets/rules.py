@@ -20,7 +20,7 @@ from billing.metering.models import Event, RollupWatermark
 from billing.money import round_credits
 from billing.subscriptions.models import Subscription
 from billing.wallets import ledger
-from billing.wallets.events import WalletDepleted
+from billing.wallets.events import WalletChecked, WalletDepleted
 from billing.wallets.models import (
     RecurringTransactionRule,
     Wallet,
@@ -178,17 +178,18 @@ def _check_wallet(uow: UnitOfWork, wallet: Wallet) -> int:
         else:
             rule.armed = True
     balance = ongoing.balance_cents + granted_cents
+    credits = ongoing.credits + ledger.cents_to_credits(wallet, granted_cents)
+    after = Ongoing(usage_cents=ongoing.usage_cents, balance_cents=balance, usage_credits=ongoing.usage_credits,
+                    credits=credits)
     if balance <= 0 and not wallet.depleted_notified:
         # NOTE: one crossing, one webhook and one email (docs/billing.md, Wallets).
         wallet.depleted_notified = True
         wallet.depletions += 1
-        credits = ongoing.credits + ledger.cents_to_credits(wallet, granted_cents)
-        after = Ongoing(usage_cents=ongoing.usage_cents, balance_cents=balance, usage_credits=ongoing.usage_credits,
-                        credits=credits)
         _emit_wallet(session, wallet, ledger.WALLET_DEPLETED_ONGOING_BALANCE, after)
         uow.publish(WalletDepleted(wallet, ongoing_balance_cents=balance, credits_ongoing_balance=credits))
     elif balance > 0 and wallet.depleted_notified:
         wallet.depleted_notified = False
+    uow.publish(WalletChecked(wallet, after))  # its alerts follow (billing.alerts.handlers)
     return fired
 
 
