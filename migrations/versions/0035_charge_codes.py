@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0035_charge_codes'
-down_revision: str | None = '0030_organization_bank_details'
+down_revision: str | None = '0034_usage_alerts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
