@@ -56,6 +56,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     coupons,
     credit_notes,
     customers,
+    entitlements,
     events,
     fees,
     invoices,

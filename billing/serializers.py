@@ -714,3 +714,39 @@ def payment_request_payment_error(r, customer_row, p) -> dict[str, Any]:
             "provider_customer_id": p.provider_customer_id, "payment_provider": p.provider_kind,
             "payment_provider_code": p.provider_code,
             "provider_error": {"message": p.error_message, "error_code": p.error_code}}
+
+
+def privilege(p) -> dict[str, Any]:
+    return {"code": p.code, "name": p.name, "value_type": p.value_type, "config": dict(p.config or {})}
+
+
+def feature(f) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "name": f.name,
+        "description": f.description,
+        "privileges": [privilege(p) for p in f.privileges],
+        "created_at": iso(f.created_at),
+    }
+
+
+def plan_entitlement(g) -> dict[str, Any]:
+    """A feature as a plan includes it (billing.entitlements.services.GrantedFeature)."""
+    return {
+        "code": g.code,
+        "name": g.name,
+        "description": g.description,
+        "privileges": [privilege(p) | {"value": p.value} for p in g.privileges],
+    }
+
+
+def subscription_entitlement(g) -> dict[str, Any]:
+    """A feature as a subscription has it: each privilege's value, the plan's and the subscription's own."""
+    return {
+        "code": g.code,
+        "name": g.name,
+        "description": g.description,
+        "privileges": [privilege(p) | {"value": p.value, "plan_value": p.plan_value,
+                                       "override_value": p.override_value} for p in g.privileges],
+        "overrides": dict(g.overrides),
+    }
