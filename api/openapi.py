@@ -20,10 +20,13 @@ from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPO
 from billing.embedding.services import MAX_TTL as EMBED_MAX_TTL
 from billing.embedding.services import MIN_TTL as EMBED_MIN_TTL
 from billing.embedding.services import WIDGETS as EMBED_WIDGETS
+from billing.entitlements.features import MAX_DESCRIPTION as FEATURE_MAX_DESCRIPTION
+from billing.entitlements.models import VALUE_TYPES
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
 from billing.payments.requests import MAX_INVOICES
 from billing.pricing import CHARGE_MODELS
+from billing.subscriptions.models import STATUSES as SUBSCRIPTION_STATUSES
 from billing.validation import (
     MAX_AMOUNT_CENTS,
     MAX_DAYS,
@@ -273,6 +276,18 @@ _WEBHOOK_ENDPOINT_FIELDS: dict[str, Schema] = {
     "event_types": _strings(),
 }
 _WEBHOOK_ENDPOINT = _object(_WEBHOOK_ENDPOINT_FIELDS, ("webhook_url",))
+# Lago's features: `config.select_options` only for a `select` privilege; `privileges`, on update, the whole list.
+_PRIVILEGE = _object({"code": _string(), "name": _nullable(_string()), "value_type": _choice(VALUE_TYPES),
+                      "config": _object({"select_options": {**_strings(), "minItems": 1}})}, ("code",))
+_FEATURE_FIELDS: dict[str, Schema] = {"code": _string(), "name": _nullable(_string()),
+                                      "description": _nullable(_string(FEATURE_MAX_DESCRIPTION)),
+                                      "privileges": _list_of(_PRIVILEGE)}
+_FEATURE = _object(_FEATURE_FIELDS, ("code",))
+_FEATURE_UPDATE = _object({key: _FEATURE_FIELDS[key] for key in ("name", "description", "privileges")})
+# {feature_code: {privilege_code: value}}: each value of its privilege's value_type.
+_PRIVILEGE_VALUE: Schema = {"oneOf": [{"type": "integer"}, {"type": "boolean"}, _string()]}
+_ENTITLEMENTS: Schema = {"type": "object", "additionalProperties": {
+    "type": "object", "additionalProperties": _PRIVILEGE_VALUE}}
 _WEBHOOK_ENDPOINT_UPDATE = _object(_WEBHOOK_ENDPOINT_FIELDS)
 
 # ---------------------------------------------------------------- responses
@@ -323,6 +338,9 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "WalletTransactionPaymentDetails": ("lago_customer_id", "lago_wallet_transaction_id", "external_customer_id",
                                         "payment_provider", "payment_url"),
     "PublicKey": ("public_key",),
+    "Feature": ("code", "name", "description", "privileges", "created_at"),
+    "PlanEntitlement": ("code", "name", "description", "privileges"),
+    "SubscriptionEntitlement": ("code", "name", "description", "privileges", "overrides"),
 }
 
 
@@ -342,7 +360,8 @@ def _components() -> Schema:
         "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
         "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
         "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT, "PaymentRequestInput": _PAYMENT_REQUEST,
-        "EmbedInput": _EMBED,
+        "EmbedInput": _EMBED, "FeatureInput": _FEATURE, "FeatureUpdateInput": _FEATURE_UPDATE,
+        "EntitlementsInput": _ENTITLEMENTS,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -366,6 +385,7 @@ def _query_parameter(name: str) -> Schema:
         "months": _integer(0, MAX_MONTHS), "status": _string(),
         "on_termination_credit_note": _choice(("credit", "refund", "skip")),
         "on_termination_invoice": _choice(("generate", "skip")),
+        "subscription_status": _choice(SUBSCRIPTION_STATUSES),
     }
     return {"name": name, "in": "query", "required": False, "schema": shapes.get(name, _string())}
 
@@ -643,6 +663,7 @@ def _paths() -> dict[str, Schema]:
     paths["/webhooks/public_key"] = {"get": op(
         "get_webhook_public_key", "The same key, as bare base64 text (Lago's older form)", _answer(None, None,
                                                                                                    text=True))}
+    paths.update(_entitlement_paths())
     paths["/openapi.json"] = {"get": op("get_openapi_document", "This document", _answer(None, None), public=True)}
 
     for path, operations in paths.items():
@@ -650,6 +671,47 @@ def _paths() -> dict[str, Schema]:
         if names:
             operations["parameters"] = [{"name": name, "in": "path", "required": True, "schema": _string()}
                                         for name in names]
+    return paths
+
+
+def _entitlement_paths() -> dict[str, Schema]:
+    """Features, and the entitlements of plans and subscriptions (docs/api.md, Features and entitlements)."""
+    op = _operation
+    paths = _crud("features", "feature", "Feature", "code", update_schema="FeatureUpdateInput",
+                  list_query=("search_term",))
+    paths["/features/{code}/privileges/{privilege_code}"] = {"delete": op(
+        "delete_feature_privilege", "Delete a privilege, and its value in every plan and subscription",
+        _answer("feature", "Feature"))}
+    plan_list, sub_list = _answer_all("entitlements", "PlanEntitlement"), _answer_all("entitlements",
+                                                                                        "SubscriptionEntitlement")
+    status = ("subscription_status",)
+    paths["/plans/{code}/entitlements"] = {
+        "post": op("create_plan_entitlements", "Replace the plan's entitlements with those sent", plan_list,
+                   body=_json_body("entitlements", "EntitlementsInput")),
+        "get": op("list_plan_entitlements", "List the plan's entitlements", plan_list),
+        "patch": op("update_plan_entitlements", "Add or change the entitlements sent; the others stay", plan_list,
+                    body=_json_body("entitlements", "EntitlementsInput")),
+    }
+    paths["/plans/{code}/entitlements/{feature_code}"] = {
+        "get": op("get_plan_entitlement", "Get one feature of the plan", _answer("entitlement", "PlanEntitlement")),
+        "delete": op("delete_plan_entitlement", "Take a feature out of the plan",
+                     _answer("entitlement", "PlanEntitlement")),
+    }
+    paths["/plans/{code}/entitlements/{feature_code}/privileges/{privilege_code}"] = {"delete": op(
+        "delete_plan_entitlement_privilege", "Remove one privilege's value from the plan's feature",
+        _answer("entitlement", "PlanEntitlement"))}
+    paths["/subscriptions/{external_id}/entitlements"] = {
+        "get": op("list_subscription_entitlements", "The subscription's features: the plan's, overridden by its own",
+                  sub_list, query=status),
+        "patch": op("update_subscription_entitlements", "Override values for this subscription", sub_list,
+                    body=_json_body("entitlements", "EntitlementsInput"), query=status),
+    }
+    paths["/subscriptions/{external_id}/entitlements/{feature_code}"] = {"delete": op(
+        "delete_subscription_entitlement", "Drop the subscription's overrides of a feature (the plan's values stay)",
+        _answer("entitlement", "SubscriptionEntitlement"), query=status)}
+    paths["/subscriptions/{external_id}/entitlements/{feature_code}/privileges/{privilege_code}"] = {"delete": op(
+        "delete_subscription_entitlement_privilege", "Drop the subscription's override of one privilege",
+        _answer("entitlement", "SubscriptionEntitlement"), query=status)}
     return paths
 
 

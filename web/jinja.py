@@ -8,6 +8,7 @@ from flask_wtf.csrf import generate_csrf
 import wording
 from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
+from wording import entitlements as wording_entitlements
 from wording.dates import moment_text
 
 
@@ -34,6 +35,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["charge_text"] = wording.charge_text
     app.jinja_env.filters["filter_prices"] = wording.filter_prices
     app.jinja_env.filters["adjustment_text"] = wording.adjustment_text
+    app.jinja_env.filters["feature_words"] = wording_entitlements.feature_words
     # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext=wording.gettext, ngettext=wording.ngettext, newstyle=True)

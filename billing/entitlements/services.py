@@ -302,6 +302,35 @@ def update_subscription_entitlements(*, organization_id: str, external_id: str, 
         return subscription_features(session, subscription)
 
 
+def set_subscription_overrides(*, organization_id: str, external_id: str, entitlements: object,
+                               status: str | None = None) -> list[GrantedFeature]:
+    """The subscription's own values become exactly those sent (the admin's override editor).
+
+    A feature sent without values stays the subscription's only if its plan does not include it (then the
+    subscription gets a feature its plan lacks); with no values over a plan's feature, it is the plan's again.
+    """
+    with unit_of_work() as uow:
+        session = uow.session
+        subscription = _subscription(session, organization_id, external_id, status)
+        requested = _requested(session, organization_id, entitlements)
+        wanted = {feature.id: values for feature, values in requested}
+        in_plan = {e.feature_id for e in _plan_entitlements(session, base_plan_id(subscription))}
+        current = {e.feature_id: e for e in _overrides(session, organization_id, subscription.external_id)}
+        for feature_id, entitlement in list(current.items()):
+            values = wanted.get(feature_id)
+            if values is None or (not values and feature_id in in_plan):
+                session.delete(entitlement)
+                del current[feature_id]
+                continue
+            for row in list(entitlement.values):
+                if row.privilege_id not in {p.id for p in values}:
+                    entitlement.values.remove(row)
+        requested = [(f, v) for f, v in requested if v or f.id not in in_plan]
+        _grant(session, current, requested, organization_id=organization_id,
+               subscription_external_id=subscription.external_id)
+        return subscription_features(session, subscription)
+
+
 @dataclass(frozen=True)
 class SubscriptionChange:
     """A subscription's features after an override was removed, and the one removed as it now stands."""
