@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing import serializers
+from billing.audit.services import record
 from billing.db import read_only, unit_of_work
 from billing.entitlements.models import VALUE_TYPES, Entitlement, EntitlementValue, Feature, Privilege
 from billing.errors import NotFound, ValidationFailed
@@ -143,12 +144,25 @@ def _emit(session: Session, feature: Feature, webhook_type: str) -> None:
                   lambda: serializers.feature(feature), object_id=feature.id)
 
 
+def audited_terms(feature: Feature) -> dict[str, object]:
+    """What the audit trail compares of a feature: its name, description and each privilege's type (and options)."""
+    return {"name": feature.name, "description": feature.description,
+            "privileges": {p.code: ", ".join([p.value_type, *(p.config or {}).get("select_options", [])])
+                           for p in feature.privileges}}
+
+
+def _record(session: Session, feature: Feature, action: str, before: dict | None, after: dict | None) -> None:
+    record(session, organization_id=feature.organization_id, action=action, object_type="feature",
+           object_id=feature.id, object_label=feature.name or feature.code, before=before, after=after)
+
+
 def create_feature(*, organization_id: str, data: Mapping[str, object]) -> Feature:
     with unit_of_work() as uow:
         feature = Feature(organization_id=organization_id, privileges=[])
         with uow.session.no_autoflush:
             _apply(uow.session, feature, data, creating=True)
         _save(uow.session, feature)
+        _record(uow.session, feature, "feature.created", None, audited_terms(feature))
         _emit(uow.session, feature, webhooks.FEATURE_CREATED)
         return feature
 
@@ -161,10 +175,12 @@ def update_feature(*, organization_id: str, code: str, data: Mapping[str, object
     """
     with unit_of_work() as uow:
         feature = get_feature_in(uow.session, organization_id, code)
+        before = audited_terms(feature)
         with uow.session.no_autoflush:
             _apply(uow.session, feature, data, creating=False)
         _save(uow.session, feature)
         uow.session.refresh(feature, ["privileges"])
+        _record(uow.session, feature, "feature.updated", before, audited_terms(feature))
         _emit(uow.session, feature, webhooks.FEATURE_UPDATED)
         return feature
 
@@ -196,6 +212,7 @@ def delete_feature(*, organization_id: str, code: str) -> Feature:
         for privilege in feature.privileges:
             _delete_privilege(uow.session, privilege)
         payload = serializers.feature(feature)
+        _record(uow.session, feature, "feature.deleted", audited_terms(feature), None)
         webhooks.emit(uow.session, organization_id, webhooks.FEATURE_DELETED, "feature", payload, object_id=feature.id)
         uow.session.delete(feature)
         uow.session.flush()
@@ -209,8 +226,10 @@ def delete_privilege(*, organization_id: str, code: str, privilege_code: str) ->
         privilege = next((p for p in feature.privileges if p.code == privilege_code), None)
         if privilege is None:
             raise NotFound("privilege")
+        before = audited_terms(feature)
         _delete_privilege(uow.session, privilege)
         feature.privileges.remove(privilege)
         uow.session.flush()
+        _record(uow.session, feature, "feature.updated", before, audited_terms(feature))
         _emit(uow.session, feature, webhooks.FEATURE_UPDATED)
         return feature

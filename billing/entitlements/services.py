@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.audit.services import record
 from billing.catalog.models import Plan
 from billing.catalog.services import find_plan
 from billing.db import read_only, unit_of_work
@@ -87,6 +88,31 @@ def resolve(plan_entitlements: list[Entitlement], overrides: list[Entitlement]) 
         by_feature.setdefault(entitlement.feature_id, [None, None])[1] = entitlement
     features = [granted(plan, override) for plan, override in by_feature.values()]
     return sorted(features, key=lambda f: f.code)
+
+
+def audited_terms(features: list[GrantedFeature], *, own: bool = False) -> dict[str, object]:
+    """What the audit trail compares: each feature's values (a subscription's own only, with `own`)."""
+    terms: dict[str, object] = {}
+    for feature in features:
+        values = dict(feature.overrides) if own else {p.code: p.value for p in feature.privileges}
+        if values or not own:
+            terms[feature.code] = values or "included"
+    return terms
+
+
+def _record_plan(session: Session, plan: Plan, before: list[GrantedFeature]) -> None:
+    session.flush()
+    record(session, organization_id=plan.organization_id, action="plan.features_changed", object_type="plan",
+           object_id=plan.id, object_label=plan.name, before=audited_terms(before),
+           after=audited_terms(plan_features(session, plan.id)))
+
+
+def _record_subscription(session: Session, subscription: Subscription, before: list[GrantedFeature]) -> None:
+    session.flush()
+    record(session, organization_id=subscription.organization_id, action="subscription.features_changed",
+           object_type="subscription", object_id=subscription.id, object_label=subscription.external_id,
+           before=audited_terms(before, own=True),
+           after=audited_terms(subscription_features(session, subscription), own=True))
 
 
 # ---------------------------------------------------------------- reading
@@ -224,6 +250,7 @@ def replace_plan_entitlements(*, organization_id: str, plan_code: str,
         session = uow.session
         plan = _plan(session, organization_id, plan_code)
         requested = _requested(session, organization_id, entitlements)
+        before = plan_features(session, plan.id)
         sent = {feature.id for feature, _ in requested}
         current = {e.feature_id: e for e in _plan_entitlements(session, plan.id)}
         for feature_id, entitlement in list(current.items()):
@@ -236,6 +263,7 @@ def replace_plan_entitlements(*, organization_id: str, plan_code: str,
                     if row.privilege_id not in {p.id for p in requested_values}:
                         entitlement.values.remove(row)
         _grant(session, current, requested, organization_id=organization_id, plan_id=plan.id)
+        _record_plan(session, plan, before)
         return plan_features(session, plan.id)
 
 
@@ -245,8 +273,10 @@ def update_plan_entitlements(*, organization_id: str, plan_code: str, entitlemen
         session = uow.session
         plan = _plan(session, organization_id, plan_code)
         requested = _requested(session, organization_id, entitlements)
+        before = plan_features(session, plan.id)
         current = {e.feature_id: e for e in _plan_entitlements(session, plan.id)}
         _grant(session, current, requested, organization_id=organization_id, plan_id=plan.id)
+        _record_plan(session, plan, before)
         return plan_features(session, plan.id)
 
 
@@ -266,10 +296,12 @@ def delete_plan_entitlement(*, organization_id: str, plan_code: str, feature_cod
     """Take a feature out of the plan; answers it as the plan had it."""
     with unit_of_work() as uow:
         entitlement = _plan_entitlement(uow.session, organization_id, plan_code, feature_code)
-        before = granted(entitlement)
+        plan = uow.session.get(Plan, entitlement.plan_id)
+        before = plan_features(uow.session, plan.id)
+        removed = granted(entitlement)
         uow.session.delete(entitlement)
-        uow.session.flush()
-        return before
+        _record_plan(uow.session, plan, before)
+        return removed
 
 
 def delete_plan_entitlement_privilege(*, organization_id: str, plan_code: str, feature_code: str,
@@ -277,8 +309,10 @@ def delete_plan_entitlement_privilege(*, organization_id: str, plan_code: str, f
     """Remove one privilege's value from the plan's feature; the privilege stays on the feature."""
     with unit_of_work() as uow:
         entitlement = _plan_entitlement(uow.session, organization_id, plan_code, feature_code)
+        plan = uow.session.get(Plan, entitlement.plan_id)
+        before = plan_features(uow.session, plan.id)
         _remove_value(entitlement, privilege_code)
-        uow.session.flush()
+        _record_plan(uow.session, plan, before)
         return granted(entitlement)
 
 
@@ -296,9 +330,11 @@ def update_subscription_entitlements(*, organization_id: str, external_id: str, 
         session = uow.session
         subscription = _subscription(session, organization_id, external_id, status)
         requested = _requested(session, organization_id, entitlements)
+        before = subscription_features(session, subscription)
         current = {e.feature_id: e for e in _overrides(session, organization_id, subscription.external_id)}
         _grant(session, current, requested, organization_id=organization_id,
                subscription_external_id=subscription.external_id)
+        _record_subscription(session, subscription, before)
         return subscription_features(session, subscription)
 
 
@@ -313,6 +349,7 @@ def set_subscription_overrides(*, organization_id: str, external_id: str, entitl
         session = uow.session
         subscription = _subscription(session, organization_id, external_id, status)
         requested = _requested(session, organization_id, entitlements)
+        before = subscription_features(session, subscription)
         wanted = {feature.id: values for feature, values in requested}
         in_plan = {e.feature_id for e in _plan_entitlements(session, base_plan_id(subscription))}
         current = {e.feature_id: e for e in _overrides(session, organization_id, subscription.external_id)}
@@ -328,6 +365,7 @@ def set_subscription_overrides(*, organization_id: str, external_id: str, entitl
         requested = [(f, v) for f, v in requested if v or f.id not in in_plan]
         _grant(session, current, requested, organization_id=organization_id,
                subscription_external_id=subscription.external_id)
+        _record_subscription(session, subscription, before)
         return subscription_features(session, subscription)
 
 
@@ -365,9 +403,10 @@ def delete_subscription_entitlement(*, organization_id: str, external_id: str, f
     with unit_of_work() as uow:
         subscription = _subscription(uow.session, organization_id, external_id, status)
         entitlement = _override(uow.session, subscription, feature_code)
+        before = subscription_features(uow.session, subscription)
         feature = entitlement.feature
         uow.session.delete(entitlement)
-        uow.session.flush()
+        _record_subscription(uow.session, subscription, before)
         return _change(uow.session, subscription, feature)
 
 
@@ -377,6 +416,7 @@ def delete_subscription_entitlement_privilege(*, organization_id: str, external_
     with unit_of_work() as uow:
         subscription = _subscription(uow.session, organization_id, external_id, status)
         entitlement = _override(uow.session, subscription, feature_code)
+        before = subscription_features(uow.session, subscription)
         _remove_value(entitlement, privilege_code)
-        uow.session.flush()
+        _record_subscription(uow.session, subscription, before)
         return _change(uow.session, subscription, entitlement.feature)

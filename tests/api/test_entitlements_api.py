@@ -13,6 +13,7 @@ from lago_python_client.client import Client
 from lago_python_client.models import Customer, Plan, Subscription, WebhookEndpoint
 from sqlalchemy import select
 
+from billing.audit.services import AuditFilters, list_entries
 from billing.db import read_only
 from billing.organizations.services import create_organization
 from billing.webhooks.models import WebhookDelivery
@@ -139,6 +140,23 @@ def test_plan_entitlements(api):
     assert api("DELETE", "/plans/startup/entitlements/seats").json()["entitlement"]["code"] == "seats"
     assert api("GET", "/plans/startup/entitlements").json() == {"entitlements": []}
     assert api("GET", "/plans/startup/entitlements/seats").json()["code"] == "entitlement_not_found"
+
+
+@pytest.mark.usefixtures("catalog")
+def test_changes_are_in_the_audit_trail(api, org):
+    api("POST", "/plans/startup/entitlements", {"entitlements": {"seats": {"max": 10}, "sso": {}}})
+    api("PATCH", "/plans/startup/entitlements", {"entitlements": {"seats": {"max": 20}}})
+    api("PATCH", "/subscriptions/sub-1/entitlements", {"entitlements": {"seats": {"max": 25}}})
+    api("PUT", "/features/sso", {"feature": {"name": "SSO"}})
+
+    def entries(action: str) -> list[dict]:
+        return [e.changes for e in list_entries(organization_id=org.id, filters=AuditFilters(action=action)).items]
+
+    assert entries("plan.features_changed") == [{"seats.max": [10, 20]},
+                                                {"seats.max": [None, 10], "sso": [None, "included"]}]
+    assert entries("subscription.features_changed") == [{"seats.max": [None, 25]}]
+    assert entries("feature.updated") == [{"name": ["Single sign-on", "SSO"]}]
+    assert len(entries("feature.created")) == 2
 
 
 @pytest.mark.usefixtures("catalog")
