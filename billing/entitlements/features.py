@@ -40,8 +40,11 @@ def get_feature_in(session: Session, organization_id: str, code: str) -> Feature
     return feature
 
 
-def _privileges(check: Checker, raw: object) -> list[dict[str, object]] | None:
-    """The privileges sent, checked as Lago's Privilege model does (reasons under `privilege.<field>`)."""
+def _privileges(check: Checker, raw: object, current: Mapping[str, str]) -> list[dict[str, object]] | None:
+    """The privileges sent, checked as Lago's Privilege model does (reasons under `privilege.<field>`).
+
+    `current`: the feature's privileges' types by code; one sent without a type keeps its own (new ones: string).
+    """
     if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
         check.fail("privileges", "invalid_type")
         return None
@@ -51,7 +54,8 @@ def _privileges(check: Checker, raw: object) -> list[dict[str, object]] | None:
         code = one.string("code", required=True)
         name = one.string("name")
         value_type = item.get("value_type")
-        value_type = "string" if value_type is None else value_type
+        if value_type is None:
+            value_type = current.get(code, "string") if isinstance(code, str) else "string"
         if value_type not in VALUE_TYPES:
             one.fail("value_type", "value_is_invalid")
         config = item.get("config")
@@ -85,7 +89,8 @@ def _apply(session: Session, feature: Feature, data: Mapping[str, object], *, cr
         values["name"] = check.string("name")
     if data.get("description") is not None:
         values["description"] = check.string("description", max_length=MAX_DESCRIPTION)
-    privileges = _privileges(check, data["privileges"]) if data.get("privileges") is not None else None
+    privileges = (_privileges(check, data["privileges"], {p.code: p.value_type for p in feature.privileges})
+                  if data.get("privileges") is not None else None)
     code = values.get("code")
     if isinstance(code, str) and find_feature(session, feature.organization_id, code) is not None:
         check.fail("code", "value_already_exist")

@@ -79,6 +79,10 @@ def test_features_crud(api, lago):
     assert [(p["code"], p["name"], p["value_type"], p["config"]) for p in updated.json()["feature"]["privileges"]] == [
         ("max", "Max users", "integer", {}), ("tier", None, "select", {"select_options": ["a", "b"]})]
 
+    options = api("PUT", "/features/seats", {"feature": {"privileges": [
+        {"code": "max"}, {"code": "tier", "config": {"select_options": ["a", "b", "c"]}}]}})
+    assert options.status_code == 200, options.text  # an existing select keeps its type when none is sent
+    assert options.json()["feature"]["privileges"][1]["config"] == {"select_options": ["a", "b", "c"]}
     gone = api("DELETE", "/features/seats/privileges/tier")
     assert [p["code"] for p in gone.json()["feature"]["privileges"]] == ["max"]
     assert api("DELETE", "/features/seats/privileges/tier").json()["code"] == "privilege_not_found"

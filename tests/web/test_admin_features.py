@@ -45,6 +45,13 @@ def test_create_edit_and_delete_a_feature(signed_in, org):
 
     edit = signed_in.get("/admin/features/sso/edit").get_data(as_text=True)
     assert 'name="p-0-existing" value="1"' in edit and 'value="google, okta"' in edit
+    options = signed_in.post("/admin/features/sso/edit", headers=HTMX, data={
+        "csrf_token": token, "name": "SSO", "description": "",
+        "p-0-code": "provider", "p-0-existing": "1", "p-0-name": "Provider", "p-0-value_type": "select",
+        "p-0-options": "google, okta, azure"})
+    assert options.headers["HX-Redirect"] == "/admin/features"
+    assert features.get_feature(organization_id=org.id, code="sso").privileges[0].config == {
+        "select_options": ["google", "okta", "azure"]}
     saved = signed_in.post("/admin/features/sso/edit", headers=HTMX, data={
         "csrf_token": token, "name": "Single sign-on", "description": "",
         "p-0-code": "provider", "p-0-existing": "1", "p-0-name": "Provider", "p-0-value_type": "select",
