@@ -106,7 +106,8 @@ def charge(c) -> dict[str, Any]:
     }
 
 
-def plan(p) -> dict[str, Any]:
+def plan(p, *, entitlements=None) -> dict[str, Any]:
+    """A plan; `entitlements` (billing.entitlements GrantedFeature) its features, as Lago's `entitlements`."""
     return {
         "lago_id": p.id,
         "name": p.name,
@@ -124,6 +125,7 @@ def plan(p) -> dict[str, Any]:
                                 "invoice_display_name": None, "taxes": []}
                                if p.minimum_commitment_cents else None),
         "taxes": [tax(t) for t in p.taxes],
+        "entitlements": [plan_entitlement(g) for g in entitlements or ()],
         "created_at": iso(p.created_at),
     }
 

@@ -164,6 +164,17 @@ def subscription_features(session: Session, subscription: Subscription) -> list[
                    _overrides(session, subscription.organization_id, subscription.external_id))
 
 
+def entitlements_of_plans(*, plan_ids: list[str]) -> dict[str, list[GrantedFeature]]:
+    """What each of these plans includes (Lago's `entitlements` of a plan object), in one query."""
+    if not plan_ids:
+        return {}
+    found: dict[str, list[GrantedFeature]] = {plan_id: [] for plan_id in plan_ids}
+    with read_only() as session:
+        for entitlement in session.scalars(select(Entitlement).where(Entitlement.plan_id.in_(plan_ids))).unique():
+            found[entitlement.plan_id].append(granted(entitlement))
+    return {plan_id: sorted(features, key=lambda f: f.code) for plan_id, features in found.items()}
+
+
 def list_plan_entitlements(*, organization_id: str, plan_code: str) -> list[GrantedFeature]:
     with read_only() as session:
         return plan_features(session, _plan(session, organization_id, plan_code).id)

@@ -116,7 +116,7 @@ def test_feature_refusals(api):
 
 
 @pytest.mark.usefixtures("catalog")
-def test_plan_entitlements(api):
+def test_plan_entitlements(api, lago):
     created = api("POST", "/plans/startup/entitlements", {"entitlements": {
         "seats": {"max": 10, "root": True}, "sso": {"provider": "google"}}})
     assert created.status_code == 200, created.text
@@ -128,6 +128,11 @@ def test_plan_entitlements(api):
             {"code": "provider", "name": "Provider", "value_type": "select",
              "config": {"select_options": ["google", "okta"]}, "value": "google"}]}]}
     assert api("GET", "/plans/startup/entitlements").json() == created.json()
+    # The plan object carries them too (Lago's PlanObject.entitlements), read or listed; the client still reads it.
+    assert api("GET", "/plans/startup").json()["plan"]["entitlements"] == created.json()["entitlements"]
+    listed = {p["code"]: p["entitlements"] for p in api("GET", "/plans").json()["plans"]}
+    assert listed == {"startup": created.json()["entitlements"], "scale": []}
+    assert lago.plans.find("startup").code == "startup"
 
     # PATCH changes what it names and leaves the rest; POST replaces everything.
     patched = api("PATCH", "/plans/startup/entitlements", {"entitlements": {"seats": {"max": "25"}}})
