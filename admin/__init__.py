@@ -12,6 +12,7 @@ from admin import (  # noqa: F401 (they add their screens to the blueprint)
     discount_views,
     dunning_views,
     embedding_views,
+    entitlement_views,
     home_views,
     invoice_settings_views,
     invoice_views,

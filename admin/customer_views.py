@@ -36,6 +36,7 @@ SECTION_OF_BLOCK = {
     "terminate_confirm": "admin/customer/_subscriptions.html",
     "overrides": "admin/customer/_subscriptions.html",
     "override_diff": "admin/customer/_subscriptions.html",
+    "feature_overrides": "admin/customer/_subscriptions.html",
     "coupons": "admin/customer/_coupons.html",
     "wallets": "admin/customer/_wallets.html",
     "one_off": "admin/customer/_one_off.html",
@@ -59,6 +60,7 @@ def render_customer(customer_id: str, block: str, *, status: int = 200, invoices
     code = request.args.get("code", "").strip()[:255]
     context = {"customer": customer, "portal_url": None, "transaction_id": transaction_id, "code": code,
                "event_problems": wording.event_problems, "result": None, "override": None, "confirm": None,
+               "feature_override": None, "feature_subscription": None, "feature_notice": None,
                "change_errors": {}, "terminate_errors": [], "credit_note_choices": wording.CREDIT_NOTE_CHOICES}
     context.update(extra)
     whole_page = not is_htmx_request()

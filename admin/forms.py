@@ -118,6 +118,14 @@ class AddOnForm(FlaskForm):
     tax_codes = SelectMultipleField("Taxes", validate_choice=False, choices=[])
 
 
+class FeatureForm(FlaskForm):
+    """A feature; its privileges are rows of the form read by admin.entitlements. The service validates them."""
+
+    name = StringField("Name")
+    code = StringField("Code")
+    description = TextAreaField("Description")
+
+
 class PaymentProviderForm(FlaskForm):
     """Stripe's settings; the payment core checks them (billing.payments.providers). Secrets are never shown
     back: left blank on an edit, the stored value stays."""

@@ -45,6 +45,7 @@ SECTIONS = (
         Entry("Plans", "admin.plan_list", ("admin.plan_*",)),
         Entry("Metrics", "admin.metric_list", ("admin.metric_*",)),
         Entry("Add-ons", "admin.add_on_list", ("admin.add_on_*",)),
+        Entry("Features", "admin.feature_list", ("admin.feature_*",)),
         Entry("Taxes & coupons", "admin.discount_list", ("admin.discount_*", "admin.tax_new", "admin.coupon_new")),
     )),
     Section("Settings", (

@@ -11,6 +11,7 @@ import wording
 from admin import plans
 from admin.audit_views import object_history
 from admin.blueprint import admin_blueprint, organization_id, requested_page
+from admin.entitlement_views import plan_features_form
 from admin.forms import PlanForm
 from billing.catalog.services import create_plan, delete_plan, update_plan
 from billing.errors import ValidationFailed
@@ -44,7 +45,8 @@ def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.C
                        metrics=catalog.metric_options(organization_id=organization_id()), currency=currency,
                        errors=errors, other_errors=other_errors, refused=refused,
                        charge_models=wording.charge_model_choices(),
-                       history=object_history(plan.id) if plan is not None and not is_htmx_request() else [])
+                       history=object_history(plan.id) if plan is not None and not is_htmx_request() else [],
+                       features=plan_features_form(plan.code) if plan is not None else None, saved_notice=None)
 
 
 def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:

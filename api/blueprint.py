@@ -58,6 +58,7 @@ from api import (  # noqa: E402,F401  (resource modules register their routes on
     coupons,
     credit_notes,
     customers,
+    entitlements,
     events,
     fees,
     invoices,

@@ -15,13 +15,15 @@ from flask import jsonify
 
 from api.blueprint import api_blueprint as bp
 from billing.alerts.models import SUBSCRIPTION_ALERT_TYPES, WALLET_ALERT_TYPES
-from billing.alerts.services import MAX_THRESHOLDS, SUBSCRIPTION_STATUSES
+from billing.alerts.services import MAX_THRESHOLDS
 from billing.analytics.months import MAX_MONTHS
 from billing.catalog.charges import REGROUP_PAID_FEES
 from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPON_TYPES, PLAN_INTERVALS
 from billing.embedding.services import MAX_TTL as EMBED_MAX_TTL
 from billing.embedding.services import MIN_TTL as EMBED_MIN_TTL
 from billing.embedding.services import WIDGETS as EMBED_WIDGETS
+from billing.entitlements.features import MAX_DESCRIPTION as FEATURE_MAX_DESCRIPTION
+from billing.entitlements.models import VALUE_TYPES
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
 from billing.payments.requests import MAX_INVOICES
@@ -298,6 +300,18 @@ _WEBHOOK_ENDPOINT_FIELDS: dict[str, Schema] = {
     "event_types": _strings(),
 }
 _WEBHOOK_ENDPOINT = _object(_WEBHOOK_ENDPOINT_FIELDS, ("webhook_url",))
+# Lago's features: `config.select_options` only for a `select` privilege; `privileges`, on update, the whole list.
+_PRIVILEGE = _object({"code": _string(), "name": _nullable(_string()), "value_type": _choice(VALUE_TYPES),
+                      "config": _object({"select_options": {**_strings(), "minItems": 1}})}, ("code",))
+_FEATURE_FIELDS: dict[str, Schema] = {"code": _string(), "name": _nullable(_string()),
+                                      "description": _nullable(_string(FEATURE_MAX_DESCRIPTION)),
+                                      "privileges": _list_of(_PRIVILEGE)}
+_FEATURE = _object(_FEATURE_FIELDS, ("code",))
+_FEATURE_UPDATE = _object({key: _FEATURE_FIELDS[key] for key in ("name", "description", "privileges")})
+# {feature_code: {privilege_code: value}}: each value of its privilege's value_type.
+_PRIVILEGE_VALUE: Schema = {"oneOf": [{"type": "integer"}, {"type": "boolean"}, _string()]}
+_ENTITLEMENTS: Schema = {"type": "object", "additionalProperties": {
+    "type": "object", "additionalProperties": _PRIVILEGE_VALUE}}
 _WEBHOOK_ENDPOINT_UPDATE = _object(_WEBHOOK_ENDPOINT_FIELDS)
 
 # ---------------------------------------------------------------- responses
@@ -353,6 +367,9 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "WalletTransactionPaymentDetails": ("lago_customer_id", "lago_wallet_transaction_id", "external_customer_id",
                                         "payment_provider", "payment_url"),
     "PublicKey": ("public_key",),
+    "Feature": ("code", "name", "description", "privileges", "created_at"),
+    "PlanEntitlement": ("code", "name", "description", "privileges"),
+    "SubscriptionEntitlement": ("code", "name", "description", "privileges", "overrides"),
 }
 
 
@@ -375,8 +392,10 @@ def _components() -> Schema:
         "EmbedInput": _EMBED, "ChargeCreateInput": _CHARGE_CREATE, "ChargeUpdateInput": _CHARGE_UPDATE,
         "ChargeOverrideInput": _CHARGE_OVERRIDE, "ChargeFilterCreateInput": _CHARGE_FILTER_CREATE,
         "ChargeFilterUpdateInput": _CHARGE_FILTER_UPDATE, "CascadeInput": _CASCADE,
-        "EmbedInput": _EMBED, "AlertInput": _ALERT, "AlertUpdateInput": _ALERT_UPDATE,
+        "AlertInput": _ALERT, "AlertUpdateInput": _ALERT_UPDATE,
         "WalletAlertInput": _WALLET_ALERT, "WalletAlertUpdateInput": _WALLET_ALERT_UPDATE,
+        "FeatureInput": _FEATURE, "FeatureUpdateInput": _FEATURE_UPDATE,
+        "EntitlementsInput": _ENTITLEMENTS,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -711,6 +730,7 @@ def _paths() -> dict[str, Schema]:
     paths["/webhooks/public_key"] = {"get": op(
         "get_webhook_public_key", "The same key, as bare base64 text (Lago's older form)", _answer(None, None,
                                                                                                    text=True))}
+    paths.update(_entitlement_paths())
     paths["/openapi.json"] = {"get": op("get_openapi_document", "This document", _answer(None, None), public=True)}
 
     for path, operations in paths.items():
@@ -781,6 +801,45 @@ def _charge_paths() -> dict[str, Schema]:
                          one_filter, query=status),
         },
     }
+def _entitlement_paths() -> dict[str, Schema]:
+    """Features, and the entitlements of plans and subscriptions (docs/api.md, Features and entitlements)."""
+    op = _operation
+    paths = _crud("features", "feature", "Feature", "code", update_schema="FeatureUpdateInput",
+                  list_query=("search_term",))
+    paths["/features/{code}/privileges/{privilege_code}"] = {"delete": op(
+        "delete_feature_privilege", "Delete a privilege, and its value in every plan and subscription",
+        _answer("feature", "Feature"))}
+    plan_list, sub_list = _answer_all("entitlements", "PlanEntitlement"), _answer_all("entitlements",
+                                                                                        "SubscriptionEntitlement")
+    status = ("subscription_status",)
+    paths["/plans/{code}/entitlements"] = {
+        "post": op("create_plan_entitlements", "Replace the plan's entitlements with those sent", plan_list,
+                   body=_json_body("entitlements", "EntitlementsInput")),
+        "get": op("list_plan_entitlements", "List the plan's entitlements", plan_list),
+        "patch": op("update_plan_entitlements", "Add or change the entitlements sent; the others stay", plan_list,
+                    body=_json_body("entitlements", "EntitlementsInput")),
+    }
+    paths["/plans/{code}/entitlements/{feature_code}"] = {
+        "get": op("get_plan_entitlement", "Get one feature of the plan", _answer("entitlement", "PlanEntitlement")),
+        "delete": op("delete_plan_entitlement", "Take a feature out of the plan",
+                     _answer("entitlement", "PlanEntitlement")),
+    }
+    paths["/plans/{code}/entitlements/{feature_code}/privileges/{privilege_code}"] = {"delete": op(
+        "delete_plan_entitlement_privilege", "Remove one privilege's value from the plan's feature",
+        _answer("entitlement", "PlanEntitlement"))}
+    paths["/subscriptions/{external_id}/entitlements"] = {
+        "get": op("list_subscription_entitlements", "The subscription's features: the plan's, overridden by its own",
+                  sub_list, query=status),
+        "patch": op("update_subscription_entitlements", "Override values for this subscription", sub_list,
+                    body=_json_body("entitlements", "EntitlementsInput"), query=status),
+    }
+    paths["/subscriptions/{external_id}/entitlements/{feature_code}"] = {"delete": op(
+        "delete_subscription_entitlement", "Drop the subscription's overrides of a feature (the plan's values stay)",
+        _answer("entitlement", "SubscriptionEntitlement"), query=status)}
+    paths["/subscriptions/{external_id}/entitlements/{feature_code}/privileges/{privilege_code}"] = {"delete": op(
+        "delete_subscription_entitlement_privilege", "Drop the subscription's override of one privilege",
+        _answer("entitlement", "SubscriptionEntitlement"), query=status)}
+    return paths
 
 
 @cache

@@ -18,6 +18,7 @@ from billing.db import Base
 from billing.dunning.models import DunningAttempt, DunningCampaign, DunningCampaignThreshold
 from billing.emails.models import EmailDelivery
 from billing.embedding.models import EmbedSettings
+from billing.entitlements.models import Entitlement, EntitlementValue, Feature, Privilege
 from billing.invoicing.failures import BillingFailure
 from billing.invoicing.models import Credit, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax, InvoiceSubscription
 from billing.metering import catalog_cache  # noqa: F401  (its before_flush hook bumps catalog versions)
@@ -39,6 +40,7 @@ from billing.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndp
 
 __all__ = [
     "AddOn", "AuditEntry", "Alert", "AlertCheckDue", "AlertCrossing", "AlertThreshold", "TriggeredAlert",
+    "Entitlement", "EntitlementValue", "Feature", "Privilege",
     "AppliedProviderEvent", "EmbedSettings", "DunningAttempt", "DunningCampaign", "DunningCampaignThreshold",
     "PaymentRequest", "PaymentRequestInvoice", "BillingFailure", "Payment", "PaymentProviderAccount", "PaymentReceipt",
     "Refund", "SavedPaymentMethod", "AppliedCoupon", "Coupon", "Credit", "FeeAppliedTax", "InvoiceAppliedTax", "Tax",

@@ -114,7 +114,8 @@ def charge_filter(f, charge_code: str | None) -> dict[str, Any]:
             "properties": dict(f.properties or {}), "values": dict(f.values or {}), "created_at": iso(f.created_at)}
 
 
-def plan(p) -> dict[str, Any]:
+def plan(p, *, entitlements=None) -> dict[str, Any]:
+    """A plan; `entitlements` (billing.entitlements GrantedFeature) its features, as Lago's `entitlements`."""
     return {
         "lago_id": p.id,
         "name": p.name,
@@ -132,6 +133,7 @@ def plan(p) -> dict[str, Any]:
                                 "invoice_display_name": None, "taxes": []}
                                if p.minimum_commitment_cents else None),
         "taxes": [tax(t) for t in p.taxes],
+        "entitlements": [plan_entitlement(g) for g in entitlements or ()],
         "created_at": iso(p.created_at),
     }
 
@@ -769,4 +771,40 @@ def triggered_alert(t, *, subscription=None, wallet=None) -> dict[str, Any]:
         "previous_value": decimal_str(t.previous_value),
         "triggered_at": iso(t.triggered_at),
         "crossed_thresholds": [dict(c) for c in t.crossed_thresholds],
+    }
+
+
+def privilege(p) -> dict[str, Any]:
+    return {"code": p.code, "name": p.name, "value_type": p.value_type, "config": dict(p.config or {})}
+
+
+def feature(f) -> dict[str, Any]:
+    return {
+        "code": f.code,
+        "name": f.name,
+        "description": f.description,
+        "privileges": [privilege(p) for p in f.privileges],
+        "created_at": iso(f.created_at),
+    }
+
+
+def plan_entitlement(g) -> dict[str, Any]:
+    """A feature as a plan includes it (billing.entitlements.services.GrantedFeature)."""
+    return {
+        "code": g.code,
+        "name": g.name,
+        "description": g.description,
+        "privileges": [privilege(p) | {"value": p.value} for p in g.privileges],
+    }
+
+
+def subscription_entitlement(g) -> dict[str, Any]:
+    """A feature as a subscription has it: each privilege's value, the plan's and the subscription's own."""
+    return {
+        "code": g.code,
+        "name": g.name,
+        "description": g.description,
+        "privileges": [privilege(p) | {"value": p.value, "plan_value": p.plan_value,
+                                       "override_value": p.override_value} for p in g.privileges],
+        "overrides": dict(g.overrides),
     }

@@ -15,6 +15,7 @@ from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
 from billing.payments import requests as payment_requests
 from billing.ports import runtime
+from billing.screens import entitlements as plan_features
 from billing.screens import overview
 from billing.wallets import services as wallets
 from portal import top_ups
@@ -171,6 +172,7 @@ def _page(access: Access, token: str) -> dict[str, object]:
     payments = _payments(access)
     return dict(token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
                 meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
+                plan_features=plan_features.customer_features(**access.scope),
                 credit_notes=_credit_notes(access), wallet_error=None, wallet_notice=None, wallet_forms={},
                 payments=payments, overdue=payment_requests.overdue_balances(**access.scope),
                 **_invoices_context(access, token, payments),

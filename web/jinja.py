@@ -8,6 +8,7 @@ from flask_wtf.csrf import generate_csrf
 import wording
 from billing.money import decimal_str, format_money, format_price, to_major
 from billing.subscriptions.periods import local_date
+from wording import entitlements as wording_entitlements
 from wording.alerts import alert_type, crossed_notice, threshold_text
 from wording.dates import moment_text
 
@@ -39,6 +40,7 @@ def register(app: Flask) -> None:
     app.jinja_env.globals["alert_notice"] = crossed_notice
     app.jinja_env.filters["alert_type"] = alert_type
     app.jinja_env.filters["alert_threshold"] = threshold_text
+    app.jinja_env.filters["feature_words"] = wording_entitlements.feature_words
     # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(gettext=wording.gettext, ngettext=wording.ngettext, newstyle=True)

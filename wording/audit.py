@@ -19,6 +19,7 @@ ACTIONS = {
     "plan.created": N_("Plan created"),
     "plan.updated": N_("Plan changed"),
     "plan.deleted": N_("Plan deleted"),
+    "plan.features_changed": N_("Features changed"),
     "subscription.created": N_("Subscription created"),
     "subscription.updated": N_("Subscription changed"),
     "subscription.plan_changed": N_("Plan changed before the start"),
@@ -26,6 +27,10 @@ ACTIONS = {
     "subscription.downgrade_scheduled": N_("Downgrade scheduled"),
     "subscription.terminated": N_("Terminated"),
     "subscription.overrides_changed": N_("Plan overrides changed"),
+    "subscription.features_changed": N_("Its own feature values changed"),
+    "feature.created": N_("Feature created"),
+    "feature.updated": N_("Feature changed"),
+    "feature.deleted": N_("Feature deleted"),
     "wallet.created": N_("Wallet created"),
     "wallet.updated": N_("Wallet settings changed"),
     "wallet.rules_changed": N_("Top-up rules changed"),
@@ -47,6 +52,7 @@ OBJECT_TYPES = {
     "customer": N_("Customer"),
     "plan": N_("Plan"), "subscription": N_("Subscription"), "wallet": N_("Wallet"), "invoice": N_("Invoice"),
     "api_key": N_("API key"), "member": N_("Member"), "organization": N_("Organization"), "alert": N_("Alert"),
+    "feature": N_("Feature"),
 }
 
 ACTOR_KINDS = {"account_manager": N_("Account manager"), "api_key": N_("API key"), "customer": N_("Customer (portal)"),

@@ -16,6 +16,11 @@ NOTICES = {
     "add_on_created": N_("Add-on “{name}” created."),
     "add_on_saved": N_("Add-on “{name}” saved."),
     "add_on_deleted": N_("Add-on “{name}” deleted."),
+    "feature_created": N_("Feature “{name}” created."),
+    "feature_saved": N_("Feature “{name}” saved."),
+    "feature_deleted": N_("Feature “{name}” deleted: no plan or subscription has it any more."),
+    "plan_features_saved": N_("What “{name}” includes was saved."),
+    "subscription_features_saved": N_("The features of subscription {external_id} were saved."),
     "tax_created": N_("Tax “{name}” created."),
     "coupon_created": N_("Coupon “{name}” created."),
     # customers and webhook endpoints

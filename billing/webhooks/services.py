@@ -57,11 +57,14 @@ WALLET_DEPLETED_ONGOING_BALANCE = "wallet.depleted_ongoing_balance"
 CUSTOMER_CREATED = "customer.created"
 CUSTOMER_UPDATED = "customer.updated"
 ALERT_TRIGGERED = "alert.triggered"
+FEATURE_CREATED = "feature.created"
+FEATURE_UPDATED = "feature.updated"
+FEATURE_DELETED = "feature.deleted"
 WEBHOOK_ENDPOINT_TEST = "webhook_endpoint.test"  # Tally's own: the admin's "Send test"
 EMITTED_TYPES = (INVOICE_CREATED, INVOICE_DRAFTED, INVOICE_VOIDED, INVOICE_ONE_OFF_CREATED, CREDIT_NOTE_CREATED,
                  SUBSCRIPTION_STARTED, SUBSCRIPTION_TERMINATED, FEE_CREATED, WALLET_TRANSACTION_CREATED,
                  WALLET_TRANSACTION_UPDATED, WALLET_DEPLETED_ONGOING_BALANCE, CUSTOMER_CREATED, CUSTOMER_UPDATED,
-                 ALERT_TRIGGERED)
+                 ALERT_TRIGGERED, FEATURE_CREATED, FEATURE_UPDATED, FEATURE_DELETED)
 
 
 # ---------------------------------------------------------------- endpoints
