@@ -11,6 +11,8 @@ Steps (a fresh bench database, gunicorn serving Tally, the rollup job run in thi
  5. the same with a realistic tail of 1,000 events not rolled up yet;
  6. the embeddable usage widget of the same subscription (docs/embedding.md) in that state: the whole page and its
     htmx poll, N requests each over HTTP, next to current_usage measured just before;
+ 7. the customer portal's pages (docs/portal.md) in that state: overview, its live usage poll, billing details,
+    usage history, documents, wallet, payment methods; --portal-requests each, by Tally's own server time;
  and the reference: a raw SELECT count(*), sum(value) per metric over the period.
 """
 
@@ -36,6 +38,7 @@ def main(argv: list[str]) -> tuple[list[Row], dict]:
     parser.add_argument("--requests", type=int, default=500, help="current_usage requests per state (default 500)")
     parser.add_argument("--fallback-requests", type=int, default=3, help="requests with every event pending")
     parser.add_argument("--tail", type=int, default=1000, help="pending events in the 'small tail' state")
+    parser.add_argument("--portal-requests", type=int, default=100, help="requests per portal page (default 100)")
     args = parser.parse_args(argv)
     n = min(args.events, 5_000_000)
     requests = min(args.requests, 2000)
@@ -140,6 +143,9 @@ def main(argv: list[str]) -> tuple[list[Row], dict]:
             f"{ms(out['widget_poll_http']['p50'])}/{ms(out['widget_poll_http']['p95'])}/"
             f"{ms(out['widget_poll_http']['p99'])}; server time p95 page {ms(out['widget_page_server']['p95'])}, "
             f"poll {ms(out['widget_poll_server']['p95'])}, current_usage {ms(out['tail_server']['p95'])}")
+        out["portal"] = _portal(client, base, min(args.portal_requests, 1000))
+        log("usage: portal pages server p95 " + ", ".join(
+            f"{name} {ms(stats['p95'])}" for name, stats in out["portal"].items()))
         out["checks"] = checks
         client.close()
     common.save("usage_volume", out)
@@ -171,6 +177,40 @@ def _widget(client, base: str, requests: int) -> dict[str, dict]:
     poll_stats, _ = common.timed(lambda: page({"HX-Request": "true"}), requests)
     return {"widget_page_http": page_stats, "widget_poll_http": poll_stats, "widget_page_server": page_server,
             "widget_poll_server": common.percentiles(server_ms)}
+
+
+# The portal's pages as a customer opens them (docs/portal.md), each with a marker of its content; "usage" is the
+# overview's live block, which htmx polls every few seconds.
+PORTAL_PAGES = (("overview", "", {}, 'data-metric="api_calls"'),
+                ("usage poll", "/usage", {"HX-Request": "true"}, 'data-metric="api_calls"'),
+                ("details", "/details", {}, "<form"), ("history", "/history", {}, "<main"),
+                ("documents", "/documents", {}, "<main"), ("wallet", "/wallet", {}, "<main"),
+                ("payment methods", "/payment-methods", {}, "<main"))
+
+
+def _portal(client, base: str, requests: int) -> dict[str, dict]:
+    """Each portal page of the customer, opened by its signed link: Tally's server time per request."""
+    answer = client.get(f"/api/v1/customers/{CUSTOMER}/portal_url")
+    if answer.status_code != 200:
+        sys.exit(f"bench: portal_url -> {answer.status_code}: {answer.text[:300]}")
+    link = answer.json()["customer"]["portal_url"].replace(common.server_env()["TALLY_BASE_URL"], base, 1)
+    return {name: _portal_page(client, link + suffix, headers, marker, requests)
+            for name, suffix, headers, marker in PORTAL_PAGES}
+
+
+def _portal_page(client, url: str, headers: dict, marker: str, requests: int) -> dict:
+    server_ms: list[float] = []
+
+    def page():
+        response = client.get(url, headers=headers)
+        if response.status_code != 200 or marker not in response.text:
+            sys.exit(f"bench: portal page {url.rsplit('/', 1)[-1]} -> {response.status_code}: {response.text[:300]}")
+        server_ms.append(common.server_time_ms(response))
+
+    page()
+    server_ms.clear()
+    common.timed(page, requests)
+    return common.percentiles(server_ms)
 
 
 def rows(out: dict) -> list[Row]:
@@ -206,7 +246,19 @@ def rows(out: dict) -> list[Row]:
         Row(bench, "events_count = raw count (4 states)", "yes" if checks_ok else "NO", "", "",
             "ok" if checks_ok else "FAILED"),
         *_widget_rows(out),
+        *_portal_rows(out),
     ]
+
+
+def _portal_rows(out: dict) -> list[Row]:
+    if "portal" not in out:
+        return []
+    bench = f"portal ({out['events'] / 1e6:g}M ev)"
+    reference = f"current_usage server p95 {ms(out['tail_server']['p95'])}"
+    return [Row(bench, f"{name}: server time p50/p95/p99 (n={stats['n']})",
+                f"{ms(stats['p50'])}/{ms(stats['p95'])}/{ms(stats['p99'])}", reference, "p95 < 50 ms",
+                common.verdict(stats["p95"] < 50))
+            for name, stats in out["portal"].items()]
 
 
 def _widget_rows(out: dict) -> list[Row]:

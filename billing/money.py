@@ -8,8 +8,10 @@ Prices and usage-derived amounts stay `Decimal` in major units until a fee is se
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from functools import lru_cache
 
-from babel.numbers import format_currency, get_currency_precision, list_currencies
+from babel import Locale, UnknownLocaleError
+from babel.numbers import NumberPattern, format_currency, get_currency_precision, list_currencies, parse_pattern
 
 # NOTE: ROUND_HALF_UP at the ISO 4217 exponent, once per fee: the rule Lago applies
 # (docs/billing.md, Money and rounding: "each rounded once per fee to the currency's minor unit").
@@ -111,7 +113,18 @@ def to_minor_exactly(text: str | None, currency: str) -> tuple[int | None, str |
 
 
 def format_money(minor: int, currency: str, locale: str = "en_US") -> str:
-    return format_currency(to_major(minor, currency), currency, locale=locale)
+    """The amount as babel's `format_currency` writes it (e.g. "€1,234.56"), with the locale's pattern read once."""
+    # NOTE: format_currency parses the locale and its pattern on every call; a live page formats dozens of amounts
+    # per poll, so both are kept (the same defaults: standard pattern, the currency's digits, quantized).
+    parsed, pattern = _currency_pattern(locale)
+    return pattern.apply(to_major(minor, currency), parsed, currency=currency, currency_digits=True,
+                         decimal_quantization=True, group_separator=True)
+
+
+@lru_cache(maxsize=64)
+def _currency_pattern(locale: str) -> tuple[Locale, NumberPattern]:
+    parsed = Locale.parse(locale)
+    return parsed, parse_pattern(parsed.currency_formats["standard"])
 
 
 def format_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:
@@ -130,8 +143,6 @@ def locale_for_country(country: str | None, default: str = "en_US") -> str:
     """The most likely locale of a country (ISO 3166 alpha-2), e.g. FR -> fr_FR, for formatting amounts."""
     if not country:
         return default
-    from babel import Locale, UnknownLocaleError
-
     try:
         return str(Locale.parse(f"und_{country.upper()}"))
     except (ValueError, UnknownLocaleError):

@@ -55,3 +55,17 @@ def test_unit_prices_keep_every_sub_cent_digit_and_the_currency_digits():
 ])
 def test_to_minor_exactly_never_rounds_what_a_person_typed(typed, currency, result):
     assert to_minor_exactly(typed, currency) == result
+
+
+@pytest.mark.parametrize("locale", ["en_US", "fr_FR", "de_DE", "es_ES", "it_IT", "ja_JP"])
+@pytest.mark.parametrize(("minor", "currency"), [
+    (123456, "EUR"), (-5, "EUR"), (0, "USD"), (5, "JPY"), (-1234567, "JPY"), (1005, "BHD"), (99, "CHF"),
+    (10**15 + 7, "GBP"),
+])
+def test_money_is_written_as_babels_format_currency_writes_it(minor, currency, locale):
+    """format_money keeps the locale's pattern between calls: what it writes must not change for that."""
+    from babel.numbers import format_currency
+
+    from billing.money import format_money, to_major
+
+    assert format_money(minor, currency, locale) == format_currency(to_major(minor, currency), currency, locale=locale)
