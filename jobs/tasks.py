@@ -8,7 +8,7 @@ from datetime import datetime
 from billing import clock
 from billing.dunning import runs as dunning
 from billing.emails import services as emails
-from billing.invoicing import advance, credit_notes, documents, runs
+from billing.invoicing import advance, credit_notes, documents, progressive, runs
 from billing.metering import rollups
 from billing.payments import collection, refunds, requests
 from billing.payments import customers as payment_customers
@@ -78,6 +78,7 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     if total:
         # New usage may take a wallet's ongoing balance to a threshold: checked off the ingest path.
         runtime.dispatcher.enqueue("check_wallet_thresholds", job_id="check-wallet-thresholds")
+        progressive.request_threshold_check()  # new usage may cross a plan's usage threshold
     return total
 
 
@@ -94,6 +95,20 @@ def check_wallet_thresholds() -> dict:
     ensure_configured()
     check = rules.check_wallet_thresholds()
     return {"customers": check.customers, "fired": check.fired}
+
+
+def check_usage_thresholds() -> dict:
+    """Issue the progressive billing invoices of the usage thresholds that new events made subscriptions cross."""
+    ensure_configured()
+    check = progressive.check_usage_thresholds()
+    return {"subscriptions": check.subscriptions, "invoices": len(check.invoices), "failed": len(check.failed)}
+
+
+def evaluate_usage_thresholds(*, subscription_id: str) -> str | None:
+    """One subscription's usage thresholds (after its historical usage changed); the invoice issued, if any."""
+    ensure_configured()
+    invoice = progressive.evaluate_usage_thresholds(subscription_id=subscription_id)
+    return invoice.id if invoice else None
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:
@@ -175,6 +190,8 @@ TASKS = {
     "deliver_webhook": deliver_webhook,
     "deliver_due_webhooks": deliver_due_webhooks,
     "check_wallet_thresholds": check_wallet_thresholds,
+    "check_usage_thresholds": check_usage_thresholds,
+    "evaluate_usage_thresholds": evaluate_usage_thresholds,
     "send_email": send_email,
     # The name it had when emails were invoices only: jobs queued before an upgrade still run.
     "send_invoice_email": send_email,

@@ -12,6 +12,7 @@ from billing.catalog.charges import apply_charges
 from billing.catalog.child_plans import PlanTerms, cascade_to_children, locked_plan, reload_plan
 from billing.catalog.models import PLAN_INTERVALS, Charge, Plan
 from billing.catalog.taxes import taxes_for_codes
+from billing.catalog.usage_thresholds import ThresholdTerms, check_thresholds, plan_thresholds, set_thresholds
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.pagination import Page, paginate
@@ -40,7 +41,9 @@ def _plan_in_use(session: Session, plan: Plan) -> bool:
     return bool(session.scalar(select(exists().where(Subscription.plan_id == plan.id))))
 
 
-def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, creating: bool) -> None:
+def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, creating: bool
+                ) -> list[ThresholdTerms] | None:
+    """Check and set the plan's fields; returns the usage thresholds to set once it is flushed (None: not sent)."""
     check = Checker(data)
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
@@ -71,6 +74,7 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     errors: dict[str, object] = dict(check.errors)
     if "charges" in data and data["charges"] is not None:
         apply_charges(session, plan, data["charges"], errors)
+    thresholds = check_thresholds(data.get("usage_thresholds"), errors) if "usage_thresholds" in data else None
     if errors:
         raise ValidationFailed(errors)
     for field, value in (("name", name), ("code", code), ("interval", interval), ("amount_cents", amount_cents),
@@ -86,6 +90,7 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.taxes = taxes_for_codes(session, plan.organization_id, data["tax_codes"])
     if "minimum_commitment" in data:
         plan.minimum_commitment_cents = commitment
+    return thresholds
 
 
 def audited_terms(plan: Plan) -> dict[str, object]:
@@ -110,6 +115,8 @@ def audited_terms(plan: Plan) -> dict[str, object]:
         "minimum_commitment_cents": plan.minimum_commitment_cents, "description": plan.description,
         "invoice_display_name": plan.invoice_display_name, "tax_codes": [tax.code for tax in plan.taxes],
         "charges": charges,
+        "usage_thresholds": {f"{t.amount_cents}{' recurring' if t.recurring else ''}": t.threshold_display_name or ""
+                             for t in plan_thresholds(plan)},
     })
 
 
@@ -122,9 +129,12 @@ def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
     with unit_of_work() as uow:
         plan = Plan(organization_id=organization_id, pay_in_advance=False, bill_charges_monthly=False)
         with uow.session.no_autoflush:
-            _apply_plan(uow.session, plan, data, creating=True)
+            thresholds = _apply_plan(uow.session, plan, data, creating=True)
         uow.session.add(plan)
         uow.session.flush()
+        if thresholds:
+            set_thresholds(uow.session, plan, thresholds)
+            uow.session.flush()
         plan = reload_plan(uow.session, plan.id)
         _record_plan(uow.session, plan, "plan.created", None, audited_terms(plan))
         return plan
@@ -142,9 +152,12 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
         before = PlanTerms.of(plan)
         audited_before = audited_terms(plan)
         with uow.session.no_autoflush:
-            _apply_plan(uow.session, plan, data, creating=False)
+            thresholds = _apply_plan(uow.session, plan, data, creating=False)
         plan.updated_at = utcnow()
         uow.session.flush()
+        if thresholds is not None:
+            set_thresholds(uow.session, plan, thresholds)
+            uow.session.flush()
         if cascade:
             cascade_to_children(uow.session, plan, before)
             uow.session.flush()
