@@ -161,12 +161,15 @@ _PLAN_FIELDS: dict[str, Schema] = {
     "minimum_commitment": _object({"amount_cents": _cents(), "invoice_display_name": _string(),
                                    "tax_codes": _TAX_CODES}, ("amount_cents",)),
     "charges": _list_of(_CHARGE), "tax_codes": _TAX_CODES,
+    "usage_thresholds": _list_of(_object({
+        "id": _string(), "threshold_display_name": _string(), "amount_cents": _integer(minimum=1),
+        "recurring": _boolean()}, ("amount_cents",))),
 }
 _PLAN = _object(_PLAN_FIELDS, ("name", "code", "interval", "amount_cents", "amount_currency"))
 _PLAN_UPDATE = _object({**_PLAN_FIELDS, "cascade_updates": _boolean()})
 _PLAN_OVERRIDES = _object({key: _PLAN_FIELDS[key] for key in (
     "name", "description", "invoice_display_name", "amount_cents", "amount_currency", "trial_period", "charges",
-    "minimum_commitment", "tax_codes")})
+    "minimum_commitment", "tax_codes", "usage_thresholds")})
 
 _SUBSCRIPTION = _object({
     "external_customer_id": _string(), "plan_code": _string(), "external_id": _string(), "name": _string(),
@@ -175,6 +178,9 @@ _SUBSCRIPTION = _object({
 }, ("external_customer_id", "plan_code"))
 _SUBSCRIPTION_UPDATE = _object({"name": _string(), "subscription_at": _datetime(), "ending_at": _datetime(),
                                 "plan_overrides": _PLAN_OVERRIDES})
+
+_LIFETIME_USAGE = _object({"external_historical_usage_amount_cents": _cents()},
+                          ("external_historical_usage_amount_cents",))
 
 _EVENT = _object({
     "transaction_id": _string(), "external_subscription_id": _string(), "code": _string(),
@@ -323,6 +329,9 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "WalletTransactionPaymentDetails": ("lago_customer_id", "lago_wallet_transaction_id", "external_customer_id",
                                         "payment_provider", "payment_url"),
     "PublicKey": ("public_key",),
+    "LifetimeUsage": ("lago_id", "lago_subscription_id", "external_subscription_id",
+                      "external_historical_usage_amount_cents", "invoiced_usage_amount_cents",
+                      "current_usage_amount_cents", "from_datetime", "to_datetime"),
 }
 
 
@@ -342,7 +351,7 @@ def _components() -> Schema:
         "WebhookEndpointUpdateInput": _WEBHOOK_ENDPOINT_UPDATE,
         "BillableMetricUpdateInput": _object(_BILLABLE_METRIC["properties"]),
         "PaymentInput": _PAYMENT, "RetryPaymentInput": _RETRY_PAYMENT, "PaymentRequestInput": _PAYMENT_REQUEST,
-        "EmbedInput": _EMBED,
+        "EmbedInput": _EMBED, "LifetimeUsageInput": _LIFETIME_USAGE,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -623,6 +632,12 @@ def _paths() -> dict[str, Schema]:
         "delete": op("terminate_subscription", "Terminate a subscription (its final invoice at once)",
                      _answer("subscription", "Subscription"),
                      query=("on_termination_credit_note", "on_termination_invoice")),
+    }
+    paths["/subscriptions/{external_id}/lifetime_usage"] = {
+        "get": op("get_subscription_lifetime_usage", "A subscription's lifetime usage and its thresholds' progress",
+                  _answer("lifetime_usage", "LifetimeUsage")),
+        "put": op("update_subscription_lifetime_usage", "Set the usage billed before Tally (historical usage)",
+                  _answer("lifetime_usage", "LifetimeUsage"), body=_json_body("lifetime_usage", "LifetimeUsageInput")),
     }
 
     paths["/wallet_transactions"] = {"post": op(
