@@ -17,13 +17,16 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from lago_python_client.models import (
+    AppliedCoupon,
     BatchEvent,
     BillableMetric,
     Charge,
+    Coupon,
     Customer,
     Event,
     Plan,
     Subscription,
+    Tax,
     WebhookEndpoint,
 )
 from lago_python_client.models.usage_threshold import UsageThreshold, UsageThresholds
@@ -203,6 +206,37 @@ def test_historical_usage_counts_and_the_webhook_says_which_threshold(lago, cloc
     created = [body for kind, body in deliveries if kind == "invoice.created"]
     assert [d["invoice"]["invoice_type"] for d in created] == ["progressive_billing"]
     assert created[0]["invoice"]["subscriptions"][0]["external_id"] == "sub"
+
+
+def test_coupons_and_taxes_apply_after_what_was_already_billed(lago, clock, run_jobs):
+    """Lago's order: the period's progressive billing comes off first, then coupons, then taxes (on the rest)."""
+    clock.set(START)
+    lago.taxes.create(Tax(name="VAT", code="vat20", rate=20.0, applied_to_organization=True))
+    lago.coupons.create(Coupon(name="One euro", code="one", coupon_type="fixed_amount", amount_cents=100,
+                               amount_currency="EUR", frequency="recurring", frequency_duration=5,
+                               expiration="no_expiration"))
+    _setup(lago, clock, [{"amount_cents": 500}, {"amount_cents": 1000}])
+    lago.applied_coupons.create(AppliedCoupon(external_customer_id="cust", coupon_code="one"))
+    clock.set("2026-11-05T10:00:00Z")
+    _send(lago, 6)
+    run_jobs()
+    _send(lago, 6, first=6)
+    run_jobs()
+    first, second = _invoices(lago, "progressive_billing")
+    # 6.00 − 1.00 coupon = 5.00, + 20 % = 6.00
+    assert (first.fees_amount_cents, first.coupons_amount_cents, first.taxes_amount_cents,
+            first.total_amount_cents) == (600, 100, 100, 600)
+    # 12.00 − 6.00 already billed − 1.00 coupon = 5.00, + 20 % = 6.00
+    assert (second.fees_amount_cents, second.progressive_billing_credit_amount_cents, second.coupons_amount_cents,
+            second.sub_total_excluding_taxes_amount_cents, second.taxes_amount_cents,
+            second.total_amount_cents) == (1200, 600, 100, 500, 100, 600)
+    clock.set("2026-12-01T01:00:00Z")
+    run_billing_clock(fan_out=False)
+    [period_end] = _invoices(lago, "subscription")
+    # 10.00 fee + 12.00 usage − 12.00 already billed − 1.00 coupon = 9.00, + 20 % = 10.80
+    assert (period_end.fees_amount_cents, period_end.progressive_billing_credit_amount_cents,
+            period_end.coupons_amount_cents, period_end.taxes_amount_cents,
+            period_end.total_amount_cents) == (2200, 1200, 100, 180, 1080)
 
 
 def test_bad_thresholds_and_lifetime_usage_are_refused(lago, clock, live_server, org):
