@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from billing.invoicing.discounts import ProgressiveCredit, apply_coupons_and_tax
 from billing.invoicing.fees import add_charge_fees
 from billing.invoicing.finalization import finalize
 from billing.invoicing.lifetime_usage import LifetimeUsage, read_lifetime_usage
-from billing.invoicing.models import AppliedUsageThreshold, Invoice
+from billing.invoicing.models import AppliedUsageThreshold, CreditNote, Invoice
 from billing.metering import rollups
 from billing.metering.models import Event, RollupWatermark
 from billing.ports import runtime
@@ -80,6 +80,12 @@ class PeriodBilling:
     amount_cents: int = 0
     latest: Invoice | None = None
     invoices: list[Invoice] = field(default_factory=list)
+    # What the credit notes on them still hold (available): given back there, so not deducted again.
+    credit_notes_cents: int = 0
+
+    @property
+    def to_credit_cents(self) -> int:
+        return max(self.amount_cents - self.credit_notes_cents, 0)
 
 
 def period_progressive_billing(session: Session, subscription: Subscription, period_start: datetime
@@ -91,6 +97,12 @@ def period_progressive_billing(session: Session, subscription: Subscription, per
         Invoice.id.in_(invoice_ids), Invoice.status == "finalized").order_by(Invoice.created_at, Invoice.id)))
     result = PeriodBilling(invoices=invoices, latest=invoices[-1] if invoices else None)
     result.amount_cents = sum(i.fees_amount_cents - i.progressive_billing_credit_amount_cents for i in invoices)
+    if invoices:
+        # NOTE: as lago-api Subscriptions::ProgressiveBilledAmount, the available credit notes of the progressive
+        # invoices come off what the period's invoice deducts (not off what the threshold check counts as billed).
+        result.credit_notes_cents = session.scalar(select(func.coalesce(func.sum(CreditNote.credit_amount_cents), 0))
+                                                   .where(CreditNote.invoice_id.in_([i.id for i in invoices]),
+                                                          CreditNote.credit_status == "available")) or 0
     return result
 
 
@@ -109,9 +121,9 @@ def period_progressive_credit(session: Session, invoice: Invoice, subscription: 
 
 
 def _credit(billed: PeriodBilling) -> ProgressiveCredit | None:
-    if billed.latest is None or billed.amount_cents <= 0:
+    if billed.latest is None or billed.to_credit_cents <= 0:
         return None
-    return ProgressiveCredit(amount_cents=billed.amount_cents, invoice_id=billed.latest.id,
+    return ProgressiveCredit(amount_cents=billed.to_credit_cents, invoice_id=billed.latest.id,
                              invoice_number=billed.latest.number)
 
 
