@@ -344,7 +344,8 @@ def _is_due(subscription: Subscription, at: datetime, billed: set[datetime]) -> 
 # What is due needs each subscription's terms only: not its customer's taxes, nor its plan's charges or taxes.
 _TERMS_ONLY = (defaultload(Subscription.customer).lazyload(Customer.taxes),
                defaultload(Subscription.plan).lazyload(Plan.charges),
-               defaultload(Subscription.plan).lazyload(Plan.taxes))
+               defaultload(Subscription.plan).lazyload(Plan.taxes),
+               defaultload(Subscription.plan).lazyload(Plan.usage_thresholds))
 
 
 def _slices(customers: list[list[Subscription]], size: int) -> list[list[Subscription]]:
