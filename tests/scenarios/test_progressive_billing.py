@@ -157,6 +157,18 @@ def test_plan_overrides_carry_their_own_thresholds(lago, clock, run_jobs):
     assert invoice.fees_amount_cents == 400
     assert invoice.applied_usage_thresholds.__root__[0].usage_threshold.amount_cents == 300
 
+    # The plan's list is replaced by the one sent (the threshold of the same amount keeps its id); the
+    # subscription's overridden plan keeps its own.
+    before = {t.amount_cents: t.lago_id for t in lago.plans.find("usage").usage_thresholds.__root__}
+    updated = lago.plans.update(Plan(usage_thresholds=UsageThresholds(__root__=[
+        UsageThreshold(amount_cents=500), UsageThreshold(amount_cents=1000, recurring=True)])), "usage")
+    assert [(t.amount_cents, t.recurring) for t in updated.usage_thresholds.__root__] == [(500, False), (1000, True)]
+    assert updated.usage_thresholds.__root__[0].lago_id == before[500]
+    assert lago.plans.update(Plan(name="Usage"), "usage").usage_thresholds.__root__[1].amount_cents == 1000
+    _send(lago, 2, first=4)  # 6.00: past the plan's 5.00, but the subscription's thresholds are its own
+    run_jobs()
+    assert len(_invoices(lago, "progressive_billing")) == 1
+
 
 def test_rerun_and_concurrent_evaluation_bill_a_crossing_once(lago, clock, run_jobs):
     _setup(lago, clock, [{"amount_cents": 500}])
