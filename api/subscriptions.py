@@ -34,8 +34,10 @@ def list_subscriptions():
 
 @bp.get("/subscriptions/<path:external_id>")
 def get_subscription(external_id: str):
-    return one("subscription", _serialize(services.get_subscription(organization_id=organization_id(),
-                                                                    external_id=external_id)))
+    # Lago's SubscriptionObjectExtended: the usage thresholds its (overridden) plan gives it.
+    subscription = services.get_subscription(organization_id=organization_id(), external_id=external_id)
+    return one("subscription", {**_serialize(subscription), "applicable_usage_thresholds": [
+        serializers.applicable_usage_threshold(t) for t in subscription.plan.usage_thresholds]})
 
 
 @bp.get("/subscriptions/<path:external_id>/lifetime_usage")

@@ -146,8 +146,11 @@ def test_recurring_threshold_fires_at_each_multiple_beyond_the_fixed_one(lago, c
     assert levels == [500, 1300, 1700]
 
 
-def test_plan_overrides_carry_their_own_thresholds(lago, clock, run_jobs):
+def test_plan_overrides_carry_their_own_thresholds(lago, clock, run_jobs, live_server, org):
     plan = _setup(lago, clock, [{"amount_cents": 500}], overrides={"usage_thresholds": [{"amount_cents": 300}]})
+    shown = httpx.get(f"{live_server}/api/v1/subscriptions/sub", headers={"Authorization": f"Bearer {org.api_key}"})
+    assert shown.json()["subscription"]["applicable_usage_thresholds"] == [
+        {"threshold_display_name": None, "amount_cents": 300, "recurring": False}]
     assert [t.amount_cents for t in lago.plans.find("usage").usage_thresholds.__root__] == [500]
     assert plan.usage_thresholds.__root__[0].amount_cents == 500
     clock.set("2026-11-05T10:00:00Z")
