@@ -36,14 +36,14 @@ def _currency() -> str:
 
 
 def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.ChargeDraft],
-            details: dict[str, object] | None = None) -> ResponseReturnValue:
-    errors, other_errors = plans.place_errors(details or {}, charges)
+            thresholds: list[plans.ThresholdDraft], details: dict[str, object] | None = None) -> ResponseReturnValue:
+    errors, other_errors = plans.place_errors(details or {}, charges, thresholds)
     refused = bool(errors or other_errors or any(c.has_errors() for c in charges))
     status = refused_status() if refused else 200
     currency = (form.amount_currency.data or "").strip().upper()
     return render_page(PLAN_FORM_PAGE, "plan_form", status=status, form=form, plan=plan, charges=charges,
                        metrics=catalog.metric_options(organization_id=organization_id()), currency=currency,
-                       errors=errors, other_errors=other_errors, refused=refused,
+                       errors=errors, other_errors=other_errors, refused=refused, thresholds=thresholds,
                        charge_models=wording.charge_model_choices(),
                        history=object_history(plan.id) if plan is not None and not is_htmx_request() else [],
                        features=plan_features_form(plan.code) if plan is not None else None, saved_notice=None)
@@ -51,13 +51,16 @@ def _editor(form: PlanForm, plan: catalog.PlanView | None, charges: list[plans.C
 
 def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:
     charges = plans.read_charges(request.form)
+    thresholds = plans.read_thresholds(request.form)
     op = request.form.get("op", "")
     if op:
-        # A button of the editor pressed without htmx (which sends it to the charge fragments instead).
-        plans.apply_op(charges, op, metrics=catalog.metric_options(organization_id=organization_id()),
-                       currency=_currency())
-        return _editor(form, plan, charges)
-    data, details = plans.plan_data(form, charges, editing=plan is not None)
+        # A button of the editor pressed without htmx (which sends a charge's to the charge fragments instead);
+        # the usage thresholds' buttons always come here (htmx swaps the whole form back).
+        if not plans.apply_threshold_op(thresholds, op):
+            plans.apply_op(charges, op, metrics=catalog.metric_options(organization_id=organization_id()),
+                           currency=_currency())
+        return _editor(form, plan, charges, thresholds)
+    data, details = plans.plan_data(form, charges, editing=plan is not None, thresholds=thresholds)
     if not details:
         try:
             if plan is None:
@@ -70,7 +73,7 @@ def _save(form: PlanForm, plan: catalog.PlanView | None) -> ResponseReturnValue:
         else:
             flash(notices.notice("plan_created" if plan is None else "plan_saved", name=plan_saved.name))
             return saved(url_for("admin.plan_list"))
-    return _editor(form, plan, charges, details)
+    return _editor(form, plan, charges, thresholds, details)
 
 
 @admin_blueprint.route("/plans/new", methods=["GET", "POST"])
@@ -79,10 +82,10 @@ def plan_new() -> ResponseReturnValue:
         form = PlanForm()
         if form.validate_on_submit():
             return _save(form, None)
-        return _editor(form, None, plans.read_charges(request.form))
+        return _editor(form, None, plans.read_charges(request.form), plans.read_thresholds(request.form))
     currency = catalog.default_currency(organization_id=organization_id())
     form = PlanForm(data={"interval": "monthly", "amount": "0", "amount_currency": currency, "trial_period": "0"})
-    return _editor(form, None, [])
+    return _editor(form, None, [], [])
 
 
 @admin_blueprint.route("/plans/<path:code>/edit", methods=["GET", "POST"])
@@ -92,9 +95,10 @@ def plan_edit(code: str) -> ResponseReturnValue:
         form = PlanForm()
         if form.validate_on_submit():
             return _save(form, plan)
-        return _editor(form, plan, plans.read_charges(request.form))
+        return _editor(form, plan, plans.read_charges(request.form), plans.read_thresholds(request.form))
     form = PlanForm(data=plans.initial_data(plan))
-    return _editor(form, plan, [plans.charge_from_view(c, plan.currency) for c in plan.charges])
+    return _editor(form, plan, [plans.charge_from_view(c, plan.currency) for c in plan.charges],
+                   plans.thresholds_from_view(plan))
 
 
 # ---------------------------------------------------------------- the editor's fragments

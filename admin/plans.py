@@ -229,6 +229,21 @@ class ChargeDraft:
         return bool(self.errors or self.props.errors or any(f.errors or f.props.errors for f in self.filters))
 
 
+@dataclass
+class ThresholdDraft:
+    """One usage threshold of the plan's progressive billing, as typed (its amount in the currency's main unit)."""
+
+    key: str
+    amount: str = ""
+    name: str = ""
+    recurring: bool = False
+    id: str = ""
+    invalid: bool = False
+
+    def name_of(self, what: str) -> str:
+        return f"t-{self.key}-{what}"
+
+
 def new_charge(metrics: list[MetricOption]) -> ChargeDraft:
     key = new_key()
     return ChargeDraft(key=key, props=PropertiesDraft(prefix=f"c-{key}-p", model="standard"),
@@ -278,6 +293,32 @@ def read_charge(form: MultiDict, key: str) -> ChargeDraft:
 
 def read_charges(form: MultiDict) -> list[ChargeDraft]:
     return [read_charge(form, key) for key in valid_keys(form.getlist("charges"))]
+
+
+def read_thresholds(form: MultiDict) -> list[ThresholdDraft]:
+    """The usage thresholds of the submitted form, in its order."""
+    return [ThresholdDraft(key=key, amount=_text(form, f"t-{key}-amount", MAX_NUMBER_LENGTH),
+                           name=_text(form, f"t-{key}-name"), recurring=f"t-{key}-recurring" in form,
+                           id=_text(form, f"t-{key}-id", 36))
+            for key in valid_keys(form.getlist("thresholds"))]
+
+
+def apply_threshold_op(thresholds: list[ThresholdDraft], op: str) -> bool:
+    """Add (`add_threshold`) or remove (`remove_threshold:<key>`) a usage threshold; False for another op."""
+    verb, _, key = op.partition(":")
+    if verb == "add_threshold":
+        thresholds.append(ThresholdDraft(key=new_key()))
+    elif verb == "remove_threshold":
+        thresholds[:] = [t for t in thresholds if t.key != key]
+    else:
+        return False
+    return True
+
+
+def thresholds_from_view(plan: PlanView) -> list[ThresholdDraft]:
+    return [ThresholdDraft(key=new_key(), amount=major_text(t.amount_cents, plan.currency),
+                           name=t.threshold_display_name or "", recurring=t.recurring, id=t.id)
+            for t in plan.usage_thresholds]
 
 
 def apply_op(charges: list[ChargeDraft], op: str, *, metrics: list[MetricOption], currency: str) -> None:
@@ -377,8 +418,8 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
-def plan_data(form: PlanForm, charges: list[ChargeDraft], *, editing: bool) -> tuple[dict[str, object],
-                                                                                       dict[str, object]]:
+def plan_data(form: PlanForm, charges: list[ChargeDraft], *, editing: bool,
+              thresholds: list[ThresholdDraft] | None = None) -> tuple[dict[str, object], dict[str, object]]:
     """The form as `create_plan` / `update_plan` data, and the reasons found here first (in the service's shape).
 
     Every field is sent, so that emptying one clears it (an empty trial is 0 days).
@@ -418,6 +459,17 @@ def plan_data(form: PlanForm, charges: list[ChargeDraft], *, editing: bool) -> t
         if charge.id:
             item["id"] = charge.id
         data["charges"].append(item)
+    if thresholds is not None:
+        data["usage_thresholds"] = []
+        for index, threshold in enumerate(thresholds):
+            cents, problem = to_minor_exactly(threshold.amount, currency)
+            if problem:
+                reasons[f"usage_thresholds.{index}.amount_cents"] = [problem]
+            item = {"amount_cents": cents, "threshold_display_name": _clean(threshold.name),
+                    "recurring": threshold.recurring}
+            if threshold.id:
+                item["id"] = threshold.id
+            data["usage_thresholds"].append(item)
     return data, reasons
 
 
@@ -466,8 +518,8 @@ def _mark_bounds(rows: list[RangeDraft]) -> None:
         previous_to = end
 
 
-def place_errors(details: Mapping[str, object], charges: list[ChargeDraft]) -> tuple[dict[str, list[str]],
-                                                                                      list[str]]:
+def place_errors(details: Mapping[str, object], charges: list[ChargeDraft],
+                 thresholds: list[ThresholdDraft] | None = None) -> tuple[dict[str, list[str]], list[str]]:
     """Put each reason of `details` (the service's, or `plan_data`'s) next to its input.
 
     Returns the plan fields' sentences by form field, and the sentences no input shows; the charges'
@@ -477,6 +529,16 @@ def place_errors(details: Mapping[str, object], charges: list[ChargeDraft]) -> t
     other: list[str] = []
     for name, codes in details.items():
         head, _, index = name.partition(".")
+        if head == "usage_thresholds":
+            # Every threshold's reason goes under the section; the threshold it names is marked.
+            position, _, what = index.partition(".")
+            if position.isdigit() and thresholds and int(position) < len(thresholds):
+                thresholds[int(position)].invalid = True
+                words = _sentences("threshold_amount" if what == "amount_cents" else what, codes)
+                _add(plan_errors, "usage_thresholds", [f"Threshold {int(position) + 1}: {s}" for s in words])
+            else:
+                _add(plan_errors, "usage_thresholds", _sentences("usage_thresholds", codes))
+            continue
         if head == "charges" and index:
             charge = charges[int(index)] if index.isdigit() and int(index) < len(charges) else None
             if charge is None:

@@ -176,12 +176,15 @@ _PLAN_FIELDS: dict[str, Schema] = {
     "minimum_commitment": _object({"amount_cents": _cents(), "invoice_display_name": _string(),
                                    "tax_codes": _TAX_CODES}, ("amount_cents",)),
     "charges": _list_of(_CHARGE), "tax_codes": _TAX_CODES,
+    "usage_thresholds": _list_of(_object({
+        "id": _string(), "threshold_display_name": _string(), "amount_cents": _integer(minimum=1),
+        "recurring": _boolean()}, ("amount_cents",))),
 }
 _PLAN = _object(_PLAN_FIELDS, ("name", "code", "interval", "amount_cents", "amount_currency"))
 _PLAN_UPDATE = _object({**_PLAN_FIELDS, "cascade_updates": _boolean()})
 _PLAN_OVERRIDES = _object({key: _PLAN_FIELDS[key] for key in (
     "name", "description", "invoice_display_name", "amount_cents", "amount_currency", "trial_period", "charges",
-    "minimum_commitment", "tax_codes")})
+    "minimum_commitment", "tax_codes", "usage_thresholds")})
 
 _SUBSCRIPTION = _object({
     "external_customer_id": _string(), "plan_code": _string(), "external_id": _string(), "name": _string(),
@@ -190,6 +193,9 @@ _SUBSCRIPTION = _object({
 }, ("external_customer_id", "plan_code"))
 _SUBSCRIPTION_UPDATE = _object({"name": _string(), "subscription_at": _datetime(), "ending_at": _datetime(),
                                 "plan_overrides": _PLAN_OVERRIDES})
+
+_LIFETIME_USAGE = _object({"external_historical_usage_amount_cents": _cents()},
+                          ("external_historical_usage_amount_cents",))
 
 _EVENT = _object({
     "transaction_id": _string(), "external_subscription_id": _string(), "code": _string(),
@@ -370,6 +376,9 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "Feature": ("code", "name", "description", "privileges", "created_at"),
     "PlanEntitlement": ("code", "name", "description", "privileges"),
     "SubscriptionEntitlement": ("code", "name", "description", "privileges", "overrides"),
+    "LifetimeUsage": ("lago_id", "lago_subscription_id", "external_subscription_id",
+                      "external_historical_usage_amount_cents", "invoiced_usage_amount_cents",
+                      "current_usage_amount_cents", "from_datetime", "to_datetime"),
 }
 
 
@@ -395,7 +404,7 @@ def _components() -> Schema:
         "AlertInput": _ALERT, "AlertUpdateInput": _ALERT_UPDATE,
         "WalletAlertInput": _WALLET_ALERT, "WalletAlertUpdateInput": _WALLET_ALERT_UPDATE,
         "FeatureInput": _FEATURE, "FeatureUpdateInput": _FEATURE_UPDATE,
-        "EntitlementsInput": _ENTITLEMENTS,
+        "EntitlementsInput": _ENTITLEMENTS, "LifetimeUsageInput": _LIFETIME_USAGE,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -705,6 +714,12 @@ def _paths() -> dict[str, Schema]:
         "delete": op("terminate_subscription", "Terminate a subscription (its final invoice at once)",
                      _answer("subscription", "Subscription"),
                      query=("on_termination_credit_note", "on_termination_invoice")),
+    }
+    paths["/subscriptions/{external_id}/lifetime_usage"] = {
+        "get": op("get_subscription_lifetime_usage", "A subscription's lifetime usage and its thresholds' progress",
+                  _answer("lifetime_usage", "LifetimeUsage")),
+        "put": op("update_subscription_lifetime_usage", "Set the usage billed before Tally (historical usage)",
+                  _answer("lifetime_usage", "LifetimeUsage"), body=_json_body("lifetime_usage", "LifetimeUsageInput")),
     }
 
     paths.update(_charge_paths())

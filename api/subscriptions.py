@@ -1,4 +1,4 @@
-"""/subscriptions: create, get, list, terminate (DELETE issues the final invoice at once)."""
+"""/subscriptions: create, get, list, terminate (DELETE issues the final invoice at once); lifetime usage."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from flask import request
 from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args, read_json
 from billing import lifecycle, serializers
+from billing.invoicing import lifetime_usage
 from billing.subscriptions import services
 from billing.subscriptions.periods import current_period
 
@@ -33,8 +34,22 @@ def list_subscriptions():
 
 @bp.get("/subscriptions/<path:external_id>")
 def get_subscription(external_id: str):
-    return one("subscription", _serialize(services.get_subscription(organization_id=organization_id(),
-                                                                    external_id=external_id)))
+    # Lago's SubscriptionObjectExtended: the usage thresholds its (overridden) plan gives it.
+    subscription = services.get_subscription(organization_id=organization_id(), external_id=external_id)
+    return one("subscription", {**_serialize(subscription), "applicable_usage_thresholds": [
+        serializers.applicable_usage_threshold(t) for t in subscription.plan.usage_thresholds]})
+
+
+@bp.get("/subscriptions/<path:external_id>/lifetime_usage")
+def get_lifetime_usage(external_id: str):
+    return one("lifetime_usage", serializers.lifetime_usage(lifetime_usage.get_lifetime_usage(
+        organization_id=organization_id(), external_id=external_id)))
+
+
+@bp.put("/subscriptions/<path:external_id>/lifetime_usage")
+def update_lifetime_usage(external_id: str):
+    return one("lifetime_usage", serializers.lifetime_usage(lifetime_usage.update_lifetime_usage(
+        organization_id=organization_id(), external_id=external_id, data=body("lifetime_usage"))))
 
 
 @bp.put("/subscriptions/<path:external_id>")

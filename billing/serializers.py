@@ -134,8 +134,41 @@ def plan(p, *, entitlements=None) -> dict[str, Any]:
                                if p.minimum_commitment_cents else None),
         "taxes": [tax(t) for t in p.taxes],
         "entitlements": [plan_entitlement(g) for g in entitlements or ()],
+        "usage_thresholds": [usage_threshold(t) for t in p.usage_thresholds if t.deleted_at is None],
         "created_at": iso(p.created_at),
     }
+
+
+def usage_threshold(t) -> dict[str, Any]:
+    """Lago's UsageThresholdObject."""
+    return {"lago_id": t.id, "threshold_display_name": t.threshold_display_name, "amount_cents": t.amount_cents,
+            "recurring": t.recurring, "created_at": iso(t.created_at), "updated_at": iso(t.updated_at)}
+
+
+def applicable_usage_threshold(t) -> dict[str, Any]:
+    """Lago's ApplicableUsageThreshold (a subscription's thresholds, as its plan gives them)."""
+    return {"threshold_display_name": t.threshold_display_name, "amount_cents": t.amount_cents,
+            "recurring": t.recurring}
+
+
+def lifetime_usage(report) -> dict[str, Any]:
+    """Lago's LifetimeUsageObject (its `usage_thresholds` only when the plan has some, as Lago)."""
+    u = report.usage
+    s = u.subscription
+    data: dict[str, Any] = {
+        "lago_id": s.id,  # Tally keeps the lifetime usage on the subscription: one each
+        "lago_subscription_id": s.id,
+        "external_subscription_id": s.external_id,
+        "external_historical_usage_amount_cents": u.historical_usage_amount_cents,
+        "invoiced_usage_amount_cents": u.invoiced_usage_amount_cents,
+        "current_usage_amount_cents": u.current_usage_amount_cents,
+        "from_datetime": iso(s.subscription_at),
+        "to_datetime": iso(u.at),
+    }
+    if report.progress:
+        data["usage_thresholds"] = [{"amount_cents": p.amount_cents, "completion_ratio": p.completion_ratio,
+                                     "reached_at": iso(p.reached_at)} for p in report.progress]
+    return data
 
 
 def subscription(s, *, period=None, change=None) -> dict[str, Any]:
@@ -308,9 +341,9 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
         "credits": [{
             "lago_id": c.id, "amount_cents": c.amount_cents, "amount_currency": c.amount_currency,
             "before_taxes": c.before_taxes,
-            "item": {"lago_item_id": c.credit_note_id or c.applied_coupon_id,
-                     "type": "credit_note" if c.credit_note_id else "coupon", "code": c.coupon_code,
-                     "name": c.coupon_name},
+            "item": {"lago_item_id": c.credit_note_id or c.applied_coupon_id or c.progressive_billing_invoice_id,
+                     "type": "credit_note" if c.credit_note_id else "invoice" if c.progressive_billing_invoice_id
+                     else "coupon", "code": c.coupon_code, "name": c.coupon_name},
             "invoice": {"lago_id": i.id, "payment_status": i.payment_status},
         } for c in i.credits],
         "metadata": [],
@@ -320,6 +353,11 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
             "amount_cents": t.amount_cents, "amount_currency": t.amount_currency,
             "fees_amount_cents": t.fees_amount_cents, "created_at": iso(t.created_at),
         } for t in i.applied_taxes],
+        # Only a progressive billing invoice has any (not read for the others).
+        "applied_usage_thresholds": [{
+            "lifetime_usage_amount_cents": a.lifetime_usage_amount_cents, "created_at": iso(a.created_at),
+            "usage_threshold": usage_threshold(a.usage_threshold),
+        } for a in (i.applied_usage_thresholds if i.invoice_type == "progressive_billing" else [])],
     }
 
 

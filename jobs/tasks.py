@@ -9,7 +9,7 @@ from billing import clock
 from billing.alerts import evaluation as alerts
 from billing.dunning import runs as dunning
 from billing.emails import services as emails
-from billing.invoicing import advance, credit_notes, documents, runs
+from billing.invoicing import advance, credit_notes, documents, progressive, runs
 from billing.metering import rollups
 from billing.payments import collection, refunds, requests
 from billing.payments import customers as payment_customers
@@ -81,6 +81,7 @@ def roll_up_events(*, not_before: float | None = None) -> int:
         runtime.dispatcher.enqueue("check_wallet_thresholds", job_id="check-wallet-thresholds")
         # ... and a subscription's usage to an alert's threshold: evaluated off the ingest path too.
         alerts.request_run()
+        progressive.request_threshold_check()  # new usage may cross a plan's usage threshold
     return total
 
 
@@ -104,6 +105,18 @@ def evaluate_usage_alerts() -> dict:
     ensure_configured()
     run = alerts.evaluate_usage_alerts()
     return {"subscriptions": run.subscriptions, "triggered": len(run.triggered), "failed": len(run.failed)}
+def check_usage_thresholds() -> dict:
+    """Issue the progressive billing invoices of the usage thresholds that new events made subscriptions cross."""
+    ensure_configured()
+    check = progressive.check_usage_thresholds()
+    return {"subscriptions": check.subscriptions, "invoices": len(check.invoices), "failed": len(check.failed)}
+
+
+def evaluate_usage_thresholds(*, subscription_id: str) -> str | None:
+    """One subscription's usage thresholds (after its historical usage changed); the invoice issued, if any."""
+    ensure_configured()
+    invoice = progressive.evaluate_usage_thresholds(subscription_id=subscription_id)
+    return invoice.id if invoice else None
 
 
 def deliver_webhook(*, delivery_id: str) -> str | None:
@@ -186,6 +199,8 @@ TASKS = {
     "deliver_due_webhooks": deliver_due_webhooks,
     "check_wallet_thresholds": check_wallet_thresholds,
     "evaluate_usage_alerts": evaluate_usage_alerts,
+    "check_usage_thresholds": check_usage_thresholds,
+    "evaluate_usage_thresholds": evaluate_usage_thresholds,
     "send_email": send_email,
     # The name it had when emails were invoices only: jobs queued before an upgrade still run.
     "send_invoice_email": send_email,

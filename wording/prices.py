@@ -87,7 +87,7 @@ def preview_words(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> 
 
 # What changed an invoice's total after its fees (billing.screens.overview.InvoiceAdjustment.kind).
 ADJUSTMENTS = {"coupon": N_("coupon"), "credit note": N_("credit note"), "prepaid credits": N_("prepaid credits"),
-               "tax": N_("tax")}
+               "tax": N_("tax"), "already billed": N_("already billed this period")}
 
 
 def adjustment_text(adjustment: InvoiceAdjustment, locale: str = DEFAULT_LOCALE) -> str:

@@ -83,6 +83,10 @@ PLAN_FIELD_REASONS = {
         "Not possible with this metric: dynamic needs a Sum metric, percentage cannot use Latest value"),
     ("external_id", "value_already_exist"): N_("Already used by another live subscription"),
     ("ending_at", "invalid_date"): N_("A date after the start"),
+    ("threshold_amount", "value_is_out_of_range"): N_("Above 0"),
+    ("threshold_amount", "value_is_mandatory"): N_("An amount is needed"),
+    ("usage_thresholds", "only_one_recurring_threshold"): N_("Only one threshold can repeat"),
+    ("usage_thresholds", "value_already_exist"): N_("Two thresholds have the same amount"),
 }
 
 # Add-ons and one-off invoices (the add-on catalog's and one-off invoices' reasons are Lago's).

@@ -17,6 +17,7 @@ from billing import serializers
 from billing.alerts.models import Alert, AlertCheckDue, AlertCrossing, TriggeredAlert
 from billing.alerts.thresholds import Threshold, reached, value_key
 from billing.db import read_only, unit_of_work, utcnow
+from billing.invoicing.lifetime_usage import lifetime_usage_amount_cents
 from billing.metering import rollups
 from billing.metering.models import Event, RollupWatermark
 from billing.metering.period_usage import USAGE_LOADING, Usage, usage_for_current_period
@@ -73,9 +74,12 @@ def _metric_units(measured: Measured, alert: Alert) -> Decimal | None:
 
 # NOTE: what each alert type measures (amounts in the currency's minor units, as Lago's `amount_cents` and
 # `balance_cents`; units and credits as decimals). A type missing here is refused by the API with
-# `not_supported_yet` (billing.alerts.services): lifetime_usage_amount waits for lifetime usage, one line here.
+# `not_supported_yet` (billing.alerts.services). Lifetime usage (progressive billing's measure, docs/billing.md) has
+# no period: each of its thresholds fires once per crossing, as the total grows.
 MEASURES: dict[str, Measure] = {
     "current_usage_amount": Measure(lambda m, a: Decimal(m.usage.amount_cents)),
+    "lifetime_usage_amount": Measure(
+        lambda m, a: Decimal(lifetime_usage_amount_cents(m.session, m.subscription)), per_period=False),
     "billable_metric_current_usage_amount": Measure(_metric_amount),
     "billable_metric_current_usage_units": Measure(_metric_units),
     "wallet_balance_amount": Measure(lambda m, a: Decimal(m.wallet.balance_cents), per_period=False),

@@ -141,7 +141,7 @@ def _metric(session: Session, check: Checker, organization_id: str, alert_type: 
 def _alert_type(check: Checker, allowed: tuple[str, ...]) -> str | None:
     alert_type = check.choice("alert_type", allowed, required=True)
     if alert_type is not None and alert_type not in evaluation.MEASURES:
-        check.fail("alert_type", "not_supported_yet")  # e.g. lifetime_usage_amount, until lifetime usage is measured
+        check.fail("alert_type", "not_supported_yet")  # a type Lago has that Tally does not measure yet
         return None
     return alert_type
 

@@ -13,6 +13,7 @@ from billing import pricing
 from billing.catalog.charges import charge_filters, discard_charges, forget_removed_filters, values_key
 from billing.catalog.models import Charge, ChargeFilter, Plan
 from billing.catalog.taxes import taxes_for_codes
+from billing.catalog.usage_thresholds import check_thresholds, copy_thresholds, set_thresholds
 from billing.db import utcnow
 from billing.errors import ValidationFailed
 from billing.subscriptions.models import LIVE_STATUSES, Subscription
@@ -49,6 +50,8 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
         raw_charges = []
     by_parent = {c.id: c for c in parent.charges}
     errors: dict[str, object] = dict(check.errors)
+    thresholds = (check_thresholds(overrides.get("usage_thresholds"), errors)
+                  if "usage_thresholds" in overrides else None)
     charge_overrides: dict[str, Mapping[str, object]] = {}
     for index, raw in enumerate(raw_charges):
         parent_charge = by_parent.get(str(raw.get("id")))
@@ -90,6 +93,11 @@ def create_child_plan(session: Session, parent: Plan, overrides: Mapping[str, ob
                                            "plan_overrides.charges.tax_codes")
         child.charges.append(charge)
     session.add(child)
+    session.flush()
+    if thresholds is not None:
+        set_thresholds(session, child, thresholds)
+    else:
+        copy_thresholds(session, template, child)
     session.flush()
     return child
 

@@ -91,11 +91,36 @@ class Plan(Base):
     charges: Mapped[list[Charge]] = relationship(
         back_populates="plan", cascade="all, delete-orphan", order_by="Charge.created_at", lazy="selectin",
         primaryjoin="and_(Charge.plan_id == Plan.id, Charge.deleted_at.is_(None))")
+    usage_thresholds: Mapped[list[UsageThreshold]] = relationship(
+        order_by="(UsageThreshold.recurring, UsageThreshold.amount_cents)", lazy="selectin",
+        primaryjoin="and_(UsageThreshold.plan_id == Plan.id, UsageThreshold.deleted_at.is_(None))",
+        viewonly=True)  # written through UsageThreshold rows (billing.catalog.usage_thresholds)
 
     @property
     def yearly_amount_cents(self) -> int:
         per_year = {"weekly": 52, "monthly": 12, "quarterly": 4, "semiannual": 2, "yearly": 1}
         return self.amount_cents * per_year[self.interval]
+
+
+class UsageThreshold(Base):
+    """A lifetime usage amount that issues a progressive billing invoice when crossed (Lago's usage threshold).
+
+    Non-recurring thresholds fire once each; the plan's one recurring threshold fires each time lifetime usage
+    passes another multiple of its amount beyond the largest non-recurring one (docs/billing.md, Progressive
+    billing). Removed thresholds keep their row (`deleted_at`): invoices that applied them still point at it.
+    """
+
+    __tablename__ = "usage_thresholds"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    threshold_display_name: Mapped[str | None] = mapped_column(String(255))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    recurring: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]
 
 
 class Charge(Base):

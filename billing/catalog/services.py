@@ -13,6 +13,7 @@ from billing.catalog.charges import apply_charges
 from billing.catalog.child_plans import PlanTerms, cascade_to_children, locked_plan, reload_plan
 from billing.catalog.models import PLAN_INTERVALS, Charge, Plan
 from billing.catalog.taxes import taxes_for_codes
+from billing.catalog.usage_thresholds import ThresholdTerms, check_thresholds, plan_thresholds, set_thresholds
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.pagination import Page, paginate
@@ -43,7 +44,9 @@ def _plan_in_use(session: Session, plan: Plan) -> bool:
     return bool(session.scalar(select(exists().where(Subscription.plan_id == plan.id))))
 
 
-def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, creating: bool) -> None:
+def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, creating: bool
+                ) -> list[ThresholdTerms] | None:
+    """Check and set the plan's fields; returns the usage thresholds to set once it is flushed (None: not sent)."""
     check = Checker(data)
     name = check.string("name", required=creating)
     code = check.string("code", required=creating)
@@ -74,6 +77,7 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     errors: dict[str, object] = dict(check.errors)
     if "charges" in data and data["charges"] is not None:
         apply_charges(session, plan, data["charges"], errors)
+    thresholds = check_thresholds(data.get("usage_thresholds"), errors) if "usage_thresholds" in data else None
     if errors:
         raise ValidationFailed(errors)
     for field, value in (("name", name), ("code", code), ("interval", interval), ("amount_cents", amount_cents),
@@ -89,6 +93,7 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.taxes = taxes_for_codes(session, plan.organization_id, data["tax_codes"])
     if "minimum_commitment" in data:
         plan.minimum_commitment_cents = commitment
+    return thresholds
 
 
 def audited_terms(plan: Plan) -> dict[str, object]:
@@ -113,6 +118,8 @@ def audited_terms(plan: Plan) -> dict[str, object]:
         "minimum_commitment_cents": plan.minimum_commitment_cents, "description": plan.description,
         "invoice_display_name": plan.invoice_display_name, "tax_codes": [tax.code for tax in plan.taxes],
         "charges": charges,
+        "usage_thresholds": {f"{t.amount_cents}{' recurring' if t.recurring else ''}": t.threshold_display_name or ""
+                             for t in plan_thresholds(plan)},
     })
 
 
@@ -125,9 +132,12 @@ def create_plan(*, organization_id: str, data: Mapping[str, object]) -> Plan:
     with unit_of_work() as uow:
         plan = Plan(organization_id=organization_id, pay_in_advance=False, bill_charges_monthly=False)
         with uow.session.no_autoflush:
-            _apply_plan(uow.session, plan, data, creating=True)
+            thresholds = _apply_plan(uow.session, plan, data, creating=True)
         uow.session.add(plan)
         uow.session.flush()
+        if thresholds:
+            set_thresholds(uow.session, plan, thresholds)
+            uow.session.flush()
         plan = reload_plan(uow.session, plan.id)
         _record_plan(uow.session, plan, "plan.created", None, audited_terms(plan))
         return plan
@@ -137,8 +147,13 @@ def update_plan(*, organization_id: str, code: str, data: Mapping[str, object],
                 cascade_updates: object = None) -> Plan:
     """Edit a plan; with `cascade_updates` (a boolean, as sent), the edit also reaches the overridden plans
     of its live subscriptions wherever they still hold the parent's value (Lago's, docs/billing.md)."""
-    plan, _ = edit_plan(organization_id=organization_id, code=code, cascade_updates=cascade_updates,
-                        change=lambda session, plan: _apply_plan(session, plan, data, creating=False))
+    def change(session: Session, plan: Plan) -> None:
+        thresholds = _apply_plan(session, plan, data, creating=False)
+        if thresholds is not None:  # the plan's own fields and charges written first (usage_thresholds)
+            session.flush()
+            set_thresholds(session, plan, thresholds)
+
+    plan, _ = edit_plan(organization_id=organization_id, code=code, cascade_updates=cascade_updates, change=change)
     return plan
 
 

@@ -15,6 +15,7 @@ from billing.invoicing.finalization import emit_invoice, finalize
 from billing.invoicing.models import (
     Invoice,
 )
+from billing.invoicing.progressive import period_progressive_credit
 from billing.invoicing.queries import get_invoice_in
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import period_at, terms_of
@@ -90,7 +91,8 @@ def refresh_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         invoice.applied_taxes.clear()
         session.flush()
         build_fees(session, invoice, subscription, billing)
-        apply_coupons_and_taxes(session, invoice, subscription)
+        apply_coupons_and_taxes(session, invoice, subscription,
+                                progressive=period_progressive_credit(session, invoice, subscription))
         apply_credit_notes(session, invoice)
         compute_totals(invoice)
         session.flush()

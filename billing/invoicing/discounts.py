@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,8 +21,17 @@ from billing.invoicing.taxing import record_taxes
 from billing.subscriptions.models import Subscription
 
 
+@dataclass(frozen=True)
+class ProgressiveCredit:
+    """What earlier progressive billing invoices of the period billed (net), to take off this invoice's charges."""
+
+    amount_cents: int
+    invoice_id: str  # the latest of them (Lago's credit `progressive_billing_invoice`)
+    invoice_number: str
+
+
 def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription,
-                            known: BatchLookups | None = None) -> None:
+                            known: BatchLookups | None = None, progressive: ProgressiveCredit | None = None) -> None:
     """Take the customer's coupons off the fees, then tax each fee on what is left (docs/billing.md).
 
     The computations are pure (`billing.invoicing.totals`); here the inputs are gathered and the
@@ -60,8 +71,22 @@ def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Su
         plan_codes=frozenset(p.code for p in a.coupon.plans) if a.coupon.limited_plans else None,
         metric_codes=(frozenset(m.code for m in a.coupon.billable_metrics)
                       if a.coupon.limited_billable_metrics else None)) for a in applied]
+    if progressive is not None and progressive.amount_cents > 0:
+        # NOTE: first, before coupons, off the charge fees only (Lago's Credits::ProgressiveBillingService runs
+        # before Credits::AppliedCouponsService): it takes at most what the charges owe.
+        charge_codes = frozenset(line.metric_code for line in lines if line.metric_code is not None)
+        terms.insert(0, totals.CouponTerms(coupon_type="fixed_amount", amount_cents=progressive.amount_cents,
+                                           metric_codes=charge_codes))
     coupons = totals.apply_coupons(lines, terms)
-    for position, (coupon, amount) in enumerate(zip(applied, coupons.amounts, strict=True)):
+    amounts = list(coupons.amounts)
+    if progressive is not None and progressive.amount_cents > 0:
+        taken = amounts.pop(0)
+        if taken:
+            invoice.credits.append(Credit(
+                progressive_billing_invoice_id=progressive.invoice_id, position=-1,
+                coupon_code=progressive.invoice_number, coupon_name=progressive.invoice_number, amount_cents=taken,
+                amount_currency=invoice.currency, before_taxes=True))
+    for position, (coupon, amount) in enumerate(zip(applied, amounts, strict=True)):
         if amount == 0:
             continue  # nothing to take off: the coupon is not used (and not counted down)
         ended = _consume(coupon, amount)
@@ -115,7 +140,7 @@ def apply_credit_notes(session: Session, invoice: Invoice, known: BatchLookups |
     """Take the customer's available credit-note balances off what the invoice owes after taxes."""
     if known and invoice.customer_id not in known.credit_notes:
         return
-    coupons = sum(c.amount_cents for c in invoice.credits if not c.is_credit_note)
+    coupons = sum(c.amount_cents for c in invoice.credits if not c.is_credit_note)  # progressive credits too
     due = (sum(f.amount_cents for f in invoice.fees) - coupons + sum(t.amount_cents for t in invoice.applied_taxes))
     if due <= 0:
         return
@@ -157,7 +182,10 @@ def compute_totals(invoice: Invoice) -> None:
     """Totals in docs/billing.md's order: coupons before taxes, credit notes after (prepaid credits: when finalized)."""
     result = totals.invoice_totals(
         fees_amount_cents=sum(f.amount_cents for f in invoice.fees),
-        coupons_amount_cents=sum(c.amount_cents for c in invoice.credits if not c.is_credit_note),
+        coupons_amount_cents=sum(c.amount_cents for c in invoice.credits
+                                 if not c.is_credit_note and not c.is_progressive_billing),
+        progressive_billing_credit_amount_cents=sum(c.amount_cents for c in invoice.credits
+                                                    if c.is_progressive_billing),
         taxes_amount_cents=sum(t.amount_cents for t in invoice.applied_taxes),
         credit_notes_amount_cents=sum(c.amount_cents for c in invoice.credits if c.is_credit_note),
         prepaid_credit_amount_cents=invoice.prepaid_credit_amount_cents or 0)

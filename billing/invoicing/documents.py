@@ -42,7 +42,7 @@ def render_invoice_pdf(*, invoice_id: str) -> str | None:
         if invoice is None or invoice.status == "draft":
             return None
         subscriptions = {s.id: s for s in session.scalars(select(Subscription).where(
-            Subscription.id.in_([link.subscription_id for link in invoice.invoice_subscriptions])))}
+            Subscription.id.in_(invoice.subscription_ids)))}
         standing = invoice_standing(invoice)
         data = render_invoice(invoice, invoice.customer, invoice.customer.organization, subscriptions, standing)
         key = pdf_key(invoice, _edition(invoice, standing))

@@ -56,6 +56,20 @@ def build_fees(session: Session, invoice: Invoice, subscription: Subscription, b
     if billing.charges is None:
         return
     start, end = billing.charges
+    position = add_charge_fees(session, invoice, subscription, start, end, usage_read, position)
+    if plan.minimum_commitment_cents:
+        position += 1
+        _add_commitment_true_up(session, invoice, subscription, start, end, position)
+    # After the true-up: the renewal is the next period's (recurring pay-in-advance charges, in full).
+    renew_advance_charges(session, invoice, subscription, billing.boundary, position)
+
+
+def add_charge_fees(session: Session, invoice: Invoice, subscription: Subscription, start: datetime, end: datetime,
+                    usage_read: Mapping[str, dict] | None = None, position: int = 0, *, true_ups: bool = True) -> int:
+    """The fees of the usage of [start, end) of the charges billed in arrears (with their minimums' true-ups
+    unless `true_ups` is False); returns the last fee's position."""
+    plan = subscription.plan
+    currency = plan.amount_currency
     for charge in plan.charges:
         # NOTE: a pay-in-advance charge billed each event as it came (billing.invoicing.advance):
         # its usage is not billed again at the period's end (Lago docs "Arrears vs Advance",
@@ -85,7 +99,7 @@ def build_fees(session: Session, invoice: Invoice, subscription: Subscription, b
                 total_aggregated_units=line.units, events_count=line.events_count, pay_in_advance=False,
                 precise_unit_amount=line.unit_amount, from_datetime=start, to_datetime=end,
                 amount_details={"filters": line.charge_filter.values} if line.charge_filter else {}))
-        if charge.min_amount_cents:
+        if charge.min_amount_cents and true_ups:
             # NOTE: a charge's minimum, prorated like the fee for a partial period, is met by a
             # "true-up" fee for what its usage fell short of (docs/billing.md, Pricing: min_amount_cents).
             minimum = _prorated(charge.min_amount_cents, subscription, start, end)
@@ -100,11 +114,7 @@ def build_fees(session: Session, invoice: Invoice, subscription: Subscription, b
                     precise_amount_cents=Decimal(minimum - usage.amount_cents), amount_currency=currency,
                     from_datetime=start, to_datetime=end,
                     amount_details={"true_up": True, "min_amount_cents": minimum}))
-    if plan.minimum_commitment_cents:
-        position += 1
-        _add_commitment_true_up(session, invoice, subscription, start, end, position)
-    # After the true-up: the renewal is the next period's (recurring pay-in-advance charges, in full).
-    renew_advance_charges(session, invoice, subscription, billing.boundary, position)
+    return position
 
 
 def _prorated(amount_cents: int, subscription: Subscription, start: datetime, end: datetime) -> int:

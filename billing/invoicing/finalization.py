@@ -29,7 +29,7 @@ def emit_invoice(session: Session, invoice: Invoice, webhook_type: str, known: B
 
     def payload():
         session.flush()
-        ids = [link.subscription_id for link in invoice.invoice_subscriptions]
+        ids = invoice.subscription_ids
         if known and all(i in known.subscriptions for i in ids):
             subscriptions = {i: known.subscriptions[i] for i in ids}
         else:

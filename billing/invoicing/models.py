@@ -6,6 +6,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from billing.catalog.models import UsageThreshold
 from billing.customers.models import Customer
 from billing.db import Base, new_id, utcnow
 
@@ -71,7 +72,18 @@ class Invoice(Base):
     applied_taxes: Mapped[list[InvoiceAppliedTax]] = relationship(
         cascade="all, delete-orphan", order_by="InvoiceAppliedTax.tax_code", lazy="selectin")
     credits: Mapped[list[Credit]] = relationship(cascade="all, delete-orphan", order_by="Credit.position",
-                                                 lazy="selectin")
+                                                 lazy="selectin", foreign_keys="Credit.invoice_id")
+    # Read only for progressive billing invoices (the serializer asks no other invoice for them).
+    applied_usage_thresholds: Mapped[list[AppliedUsageThreshold]] = relationship(
+        order_by="AppliedUsageThreshold.crossed_amount_cents", lazy="select", viewonly=True)
+
+    @property
+    def subscription_ids(self) -> list[str]:
+        """The subscriptions the invoice bills: its periods', or a progressive billing invoice's fees'."""
+        ids = [link.subscription_id for link in self.invoice_subscriptions]
+        if self.invoice_type == "progressive_billing":
+            ids += [f.subscription_id for f in self.fees if f.subscription_id and f.subscription_id not in ids]
+        return list(dict.fromkeys(ids))
 
     @property
     def total_due_amount_cents(self) -> int:
@@ -218,6 +230,8 @@ class Credit(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     amount_currency: Mapped[str] = mapped_column(String(3))
     before_taxes: Mapped[bool] = mapped_column(default=True)
+    # What earlier progressive billing invoices of the period billed, taken off this one (before taxes).
+    progressive_billing_invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"), index=True)
     # A credit note's balance used by this invoice (after taxes); then applied_coupon_id is None.
     credit_note_id: Mapped[str | None] = mapped_column(ForeignKey("credit_notes.id"), index=True)
     # This use ended the applied coupon (a refresh of the draft that used it revives it).
@@ -227,6 +241,39 @@ class Credit(Base):
     @property
     def is_credit_note(self) -> bool:
         return self.credit_note_id is not None
+
+    @property
+    def is_progressive_billing(self) -> bool:
+        return self.progressive_billing_invoice_id is not None
+
+
+class AppliedUsageThreshold(Base):
+    """A usage threshold crossed by a subscription, and the progressive billing invoice it issued.
+
+    The unique constraint makes each crossing bill once: a rerun of the check, a killed job or two workers
+    racing collide here (the whole invoice rolls back with the losing insert).
+    """
+
+    __tablename__ = "applied_usage_thresholds"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "usage_threshold_id", "crossed_amount_cents",
+                         name="uq_applied_usage_thresholds_crossing"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id"), index=True)
+    usage_threshold_id: Mapped[str] = mapped_column(ForeignKey("usage_thresholds.id"), index=True)
+    # The lifetime usage level crossed: the threshold's amount, or for a recurring one the multiple passed.
+    crossed_amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # The subscription's lifetime usage when the crossing was billed.
+    lifetime_usage_amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # The charges period the progressive invoice billed (its start): what the period-end invoice deducts.
+    period_start: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    usage_threshold: Mapped[UsageThreshold] = relationship(lazy="joined")
 
 
 CREDIT_NOTE_REASONS = ("duplicated_charge", "product_unsatisfactory", "order_change", "order_cancellation",

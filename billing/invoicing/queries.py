@@ -20,7 +20,7 @@ from billing.subscriptions.models import Subscription
 def invoice_query():
     return select(Invoice).options(selectinload(Invoice.fees).selectinload(Fee.applied_taxes),
                                    selectinload(Invoice.invoice_subscriptions), selectinload(Invoice.applied_taxes),
-                                   selectinload(Invoice.credits))
+                                   selectinload(Invoice.credits), selectinload(Invoice.applied_usage_thresholds))
 
 
 def get_invoice_in(session: Session, organization_id: str, invoice_id: str, *, lock: bool = False) -> Invoice:
@@ -57,7 +57,7 @@ def list_invoices(*, organization_id: str, external_customer_id: str | None = No
 
 def subscriptions_of(invoice: Invoice) -> list[Subscription]:
     with read_only() as session:
-        ids = [link.subscription_id for link in invoice.invoice_subscriptions]
+        ids = invoice.subscription_ids
         return list(session.scalars(select(Subscription).where(Subscription.id.in_(ids)))) if ids else []
 
 

@@ -34,6 +34,7 @@ from billing.invoicing.models import (
     Invoice,
     InvoiceSubscription,
 )
+from billing.invoicing.progressive import period_progressive_credit
 from billing.metering.period_usage import charges_usages
 from billing.organizations.services import reserve_in_sequences
 from billing.ports import runtime
@@ -101,7 +102,8 @@ def _complete(session: Session, invoice: Invoice, subscription: Subscription, bi
     """Fees, coupons, taxes, credit notes and totals of a new invoice (`usage`: its charges' usage, read already)."""
     build_fees(session, invoice, subscription, billing, usage)
     check_amounts(invoice.fees, subscription.id)
-    apply_coupons_and_taxes(session, invoice, subscription, known)
+    apply_coupons_and_taxes(session, invoice, subscription, known, period_progressive_credit(session, invoice,
+                                                                                               subscription))
     apply_credit_notes(session, invoice, known)
     compute_totals(invoice)
     check_amounts([invoice], subscription.id)
@@ -342,7 +344,8 @@ def _is_due(subscription: Subscription, at: datetime, billed: set[datetime]) -> 
 # What is due needs each subscription's terms only: not its customer's taxes, nor its plan's charges or taxes.
 _TERMS_ONLY = (defaultload(Subscription.customer).lazyload(Customer.taxes),
                defaultload(Subscription.plan).lazyload(Plan.charges),
-               defaultload(Subscription.plan).lazyload(Plan.taxes))
+               defaultload(Subscription.plan).lazyload(Plan.taxes),
+               defaultload(Subscription.plan).lazyload(Plan.usage_thresholds))
 
 
 def _slices(customers: list[list[Subscription]], size: int) -> list[list[Subscription]]:

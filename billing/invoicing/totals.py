@@ -177,6 +177,7 @@ def compute_taxes(fees: Sequence[FeeLine], fee_discounts: Sequence[Decimal],
 class Totals:
     fees_amount_cents: int
     coupons_amount_cents: int
+    progressive_billing_credit_amount_cents: int
     sub_total_excluding_taxes_amount_cents: int
     taxes_amount_cents: int
     sub_total_including_taxes_amount_cents: int
@@ -186,12 +187,19 @@ class Totals:
 
 
 def invoice_totals(*, fees_amount_cents: int, coupons_amount_cents: int, taxes_amount_cents: int,
-                   credit_notes_amount_cents: int = 0, prepaid_credit_amount_cents: int = 0) -> Totals:
-    """An invoice's totals in the order of docs/billing.md (Invoices); sums of already rounded amounts."""
-    excluding = fees_amount_cents - coupons_amount_cents
+                   credit_notes_amount_cents: int = 0, prepaid_credit_amount_cents: int = 0,
+                   progressive_billing_credit_amount_cents: int = 0) -> Totals:
+    """An invoice's totals in the order of docs/billing.md (Invoices); sums of already rounded amounts.
+
+    NOTE: what earlier progressive billing invoices of the period billed comes off before coupons and taxes,
+    like a coupon but not counted as one (Lago's `progressive_billing_credit_amount_cents`; docs/billing.md,
+    Progressive billing).
+    """
+    excluding = fees_amount_cents - progressive_billing_credit_amount_cents - coupons_amount_cents
     including = excluding + taxes_amount_cents
     return Totals(
         fees_amount_cents=fees_amount_cents, coupons_amount_cents=coupons_amount_cents,
+        progressive_billing_credit_amount_cents=progressive_billing_credit_amount_cents,
         sub_total_excluding_taxes_amount_cents=excluding, taxes_amount_cents=taxes_amount_cents,
         sub_total_including_taxes_amount_cents=including, credit_notes_amount_cents=credit_notes_amount_cents,
         prepaid_credit_amount_cents=prepaid_credit_amount_cents,

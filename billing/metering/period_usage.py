@@ -305,6 +305,7 @@ def charges_usages(session: Session, reads: Sequence[tuple[Subscription, Charge,
 _CHARGES = joinedload(Subscription.plan).joinedload(Plan.charges)
 USAGE_LOADING = (defaultload(Subscription.customer).lazyload(Customer.taxes),
                   joinedload(Subscription.plan).lazyload(Plan.taxes),
+                  joinedload(Subscription.plan).lazyload(Plan.usage_thresholds),
                   _CHARGES.lazyload(Charge.taxes),
                   _CHARGES.joinedload(Charge.filters),
                   _CHARGES.joinedload(Charge.billable_metric).joinedload(BillableMetric.filters))

@@ -149,6 +149,14 @@ class ChargeView:
 
 
 @dataclass(frozen=True)
+class ThresholdView:
+    id: str
+    amount_cents: int
+    recurring: bool
+    threshold_display_name: str | None
+
+
+@dataclass(frozen=True)
 class PlanView:
     id: str
     parent_id: str | None  # set on a subscription's overridden (child) plan
@@ -165,6 +173,7 @@ class PlanView:
     live_subscriptions: int
     created_at: datetime
     overridden_subscriptions: int = 0  # live subscriptions on an overridden (child) copy of this plan
+    usage_thresholds: tuple[ThresholdView, ...] = ()  # progressive billing: non-recurring by amount, then recurring
 
     @property
     def in_use(self) -> bool:
@@ -204,7 +213,10 @@ def plan_view_of(plan: Plan, live_subscriptions: int = 0) -> PlanView:
                     invoice_display_name=plan.invoice_display_name, description=plan.description,
                     interval=plan.interval, amount_cents=plan.amount_cents, currency=plan.amount_currency,
                     pay_in_advance=bool(plan.pay_in_advance), trial_period=Decimal(plan.trial_period or 0),
-                    charges=charges, live_subscriptions=live_subscriptions, created_at=plan.created_at)
+                    charges=charges, live_subscriptions=live_subscriptions, created_at=plan.created_at,
+                    usage_thresholds=tuple(ThresholdView(id=t.id, amount_cents=t.amount_cents, recurring=t.recurring,
+                                                         threshold_display_name=t.threshold_display_name)
+                                           for t in plan.usage_thresholds if t.deleted_at is None))
 
 
 def plan_rows(*, organization_id: str, page: int = 1, per_page: int = 25) -> Page:

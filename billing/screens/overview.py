@@ -196,7 +196,7 @@ class InvoiceLine:
 class InvoiceAdjustment:
     """What changed an invoice's total after its fees: a coupon, a credit note, prepaid credits or a tax."""
 
-    kind: str  # "coupon", "credit note", "prepaid credits" (deducted) or "tax" (added)
+    kind: str  # "coupon", "credit note", "already billed", "prepaid credits" (deducted) or "tax" (added)
     label: str  # the coupon's or tax's name
     amount_cents: int
     rate: Decimal | None = None  # a tax's, in percent
@@ -365,10 +365,16 @@ def invoice_row(i: Invoice) -> InvoiceRow:
                       adjustments=_adjustments(i))
 
 
+def _credit_kind(credit) -> str:
+    if credit.is_progressive_billing:
+        return "already billed"  # by the period's progressive billing invoice named in the label
+    return "credit note" if credit.is_credit_note else "coupon"
+
+
 def _adjustments(invoice: Invoice) -> tuple[InvoiceAdjustment, ...]:
     """The invoice's coupons and credit notes, taxes and prepaid credits, in the order they apply."""
-    adjustments = [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,
-                                     credit.amount_cents) for credit in invoice.credits if credit.before_taxes]
+    adjustments = [InvoiceAdjustment(_credit_kind(credit), credit.coupon_name, credit.amount_cents)
+                   for credit in invoice.credits if credit.before_taxes]
     adjustments += [InvoiceAdjustment("tax", tax.tax_name, tax.amount_cents, rate=tax.tax_rate)
                     for tax in invoice.applied_taxes]
     adjustments += [InvoiceAdjustment("credit note" if credit.is_credit_note else "coupon", credit.coupon_name,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.catalog.models import Plan
@@ -41,6 +41,9 @@ class Subscription(Base):
     previous_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))
     on_termination_invoice: Mapped[str] = mapped_column(String(16), default="generate")
+    # Usage billed before Tally (Lago's lifetime usage `external_historical_usage_amount_cents`): counted in the
+    # lifetime usage that usage thresholds compare against.
+    historical_usage_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -105,9 +105,9 @@ def test_subscription_alert_refusals(lago, live_server, org, account):
                               json={"alert": alert})
         return response.status_code, response.json()
 
-    status, body = post({"alert_type": "lifetime_usage_amount", "code": "life", "thresholds": [{"value": 1}]})
+    status, body = post({"alert_type": "wallet_balance_amount", "code": "life", "thresholds": [{"value": 1}]})
     assert (status, body["code"], body["error_details"]) == (422, "validation_errors",
-                                                             {"alert_type": ["not_supported_yet"]})
+                                                             {"alert_type": ["value_is_invalid"]})
     status, body = post({"alert_type": "billable_metric_current_usage_units", "code": "x", "thresholds": []})
     assert body["error_details"] == {"thresholds": ["thresholds_must_be_present"],
                                      "billable_metric_code": ["value_is_mandatory"]}

@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from billing.catalog.metrics import create_billable_metric
 from billing.catalog.services import get_plan
 from billing.organizations.services import create_admin
-from tests.e2e.screens import open_admin
+from tests.e2e.screens import look_at, open_admin
 
 pytestmark = pytest.mark.browser
 
@@ -138,3 +138,47 @@ def test_the_charge_model_and_its_fields_stay_in_step_however_quick(page: Page, 
     expect(charge.get_by_label("Charge model")).to_have_value(model)
     expect(charge.locator(".charge-properties")).to_have_attribute("data-model", model)
     expect(charge.get_by_label(first_field)).to_be_visible()
+
+
+def test_progressive_billing_thresholds_in_the_editor(page: Page, live_server, org):
+    """The "Progressive billing" section: add two thresholds (one repeating), remove one, save; the edit page lists
+    what was saved. Looked at 1280 and 390 px wide."""
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    create_admin(email="manager@acme.test", password=PASSWORD, organization_id=org.id)
+    page.goto(f"{live_server}/admin/login")
+    page.get_by_label("Email").fill("manager@acme.test")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    open_admin(page, "Catalog", "Plans")
+    page.get_by_role("link", name="New plan").click()
+    page.get_by_label("Name", exact=True).fill("Metered")
+    page.get_by_label("Code").fill("metered")
+    page.get_by_label("Currency").fill("EUR")
+
+    section = page.locator("#thresholds")
+    expect(section).to_contain_text("No threshold")
+    for _ in range(3):
+        section.get_by_role("button", name="Add threshold").click()
+        idle(page)
+    section = page.locator("#thresholds")
+    section.get_by_label("Threshold 1 amount").fill("100")
+    section.get_by_label("Threshold 1 name").fill("First step")
+    section.get_by_label("Threshold 2 amount").fill("999")
+    section.get_by_label("Threshold 3 amount").fill("250")
+    section.locator("tr").nth(3).get_by_role("checkbox").check()
+    section.get_by_role("button", name="Remove threshold 2").click()
+    idle(page)
+    section = page.locator("#thresholds")
+    expect(section.locator("tr[data-threshold]")).to_have_count(2)
+    expect(section.get_by_label("Threshold 1 name")).to_have_value("First step")  # what was typed stays
+    look_at(page, "plan-editor-progressive-billing")
+    page.get_by_role("button", name="Create plan").click()
+    expect(page).to_have_url(f"{live_server}/admin/plans")
+    plan = get_plan(organization_id=org.id, code="metered")
+    assert [(t.amount_cents, t.recurring, t.threshold_display_name) for t in plan.usage_thresholds] == [
+        (10000, False, "First step"), (25000, True, None)]
+    page.goto(f"{live_server}/admin/plans/metered/edit")
+    expect(page.locator("#thresholds tr[data-threshold]")).to_have_count(2)
+    assert problems == []

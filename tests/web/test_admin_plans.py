@@ -662,3 +662,56 @@ def test_the_prorated_box_is_offered_only_where_lago_allows_it_and_saved(signed_
     assert "prorated: each seat is billed for the days it is held in the period" in listing
     edit = signed_in.get("/admin/plans/startup/edit")
     assert re.search(r'name="c-[a-z0-9]+-prorated" value="y"[^>]*checked', edit.get_data(as_text=True))
+
+
+# ---------------------------------------------------------------- progressive billing
+
+
+def test_usage_thresholds_are_added_saved_shown_and_removed(signed_in, org, metrics):
+    form = plan_form(("k1", charge("k1", metrics["calls"], amount="0.01")))
+    added = _submit(signed_in, "/admin/plans/new", {**form, "op": "add_threshold"}).get_data(as_text=True)
+    assert "Progressive billing" in added and added.count("<tr data-threshold=") == 1
+    key = re.search(r'name="thresholds" value="([a-z0-9]+)"', added).group(1)
+
+    thresholds = {"thresholds": [key, "t2"], f"t-{key}-amount": "100.00", f"t-{key}-name": "First",
+                  "t-t2-amount": "50", "t-t2-recurring": "1"}
+    response = _submit(signed_in, "/admin/plans/new", {**form, **thresholds})
+    assert response.headers["HX-Redirect"] == "/admin/plans", response.get_data(as_text=True)
+    plan = get_plan(organization_id=org.id, code="startup")
+    assert [(t.amount_cents, t.recurring, t.threshold_display_name) for t in plan.usage_thresholds] == [
+        (10000, False, "First"), (5000, True, None)]
+
+    page = signed_in.get("/admin/plans/startup/edit").get_data(as_text=True)
+    assert page.count("<tr data-threshold=") == 2 and 'value="100.00"' in page and 'value="50.00"' in page
+    keys = re.findall(r'name="thresholds" value="([a-z0-9]+)"', page)
+    removed = _submit(signed_in, "/admin/plans/startup/edit",
+                      {**form, "thresholds": keys, **{f"t-{k}-amount": a for k, a in zip(keys, ("100", "50"))},
+                       "op": f"remove_threshold:{keys[0]}"}).get_data(as_text=True)
+    assert removed.count("<tr data-threshold=") == 1  # not saved yet: the form comes back without it
+
+    saved_form = {**form, "thresholds": [keys[1]], f"t-{keys[1]}-amount": "50",
+                  f"t-{keys[1]}-recurring": "1"}
+    assert _submit(signed_in, "/admin/plans/startup/edit", saved_form).headers["HX-Redirect"] == "/admin/plans"
+    plan = get_plan(organization_id=org.id, code="startup")
+    assert [(t.amount_cents, t.recurring) for t in plan.usage_thresholds] == [(5000, True)]
+
+
+def test_refused_usage_thresholds_are_explained_in_their_section(signed_in, org, metrics):
+    form = plan_form(("k1", charge("k1", metrics["calls"], amount="0.01")),
+                     thresholds=["a", "b"], **{"t-a-amount": "5", "t-b-amount": "0"})
+    response = _submit(signed_in, "/admin/plans/new", form)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "HX-Redirect" not in response.headers
+    assert "The plan was not saved" in html
+    error = _field_error(html, "usage_thresholds")
+    assert error == "Threshold 2: Above 0"
+    assert re.search(r'name="t-b-amount" value="0"[^>]*aria-invalid="true"', html)
+    typed = plan_form(("k1", charge("k1", metrics["calls"], amount="0.01")), thresholds=["a"], **{"t-a-amount": "a"})
+    assert _field_error(_submit(signed_in, "/admin/plans/new", typed).get_data(as_text=True),
+                        "usage_thresholds") == "Threshold 1: Not a number"
+    two = plan_form(("k1", charge("k1", metrics["calls"], amount="0.01")), thresholds=["a", "b"],
+                    **{"t-a-amount": "1", "t-a-recurring": "1", "t-b-amount": "2", "t-b-recurring": "1"})
+    assert "Only one threshold can repeat" in _field_error(
+        _submit(signed_in, "/admin/plans/new", two).get_data(as_text=True), "usage_thresholds")
+    with pytest.raises(NotFound):
+        get_plan(organization_id=org.id, code="startup")

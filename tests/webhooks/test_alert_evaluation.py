@@ -113,6 +113,30 @@ def test_usage_alert_fires_once_per_crossing_and_period(lago, org, clock, receiv
         assert session.query(AlertCrossing).count() == 6
 
 
+def test_lifetime_usage_alert_fires_once_as_the_total_grows(lago, org, clock, receiver, run_jobs, live_server):
+    """lifetime_usage_amount measures progressive billing's lifetime usage (historical + invoiced + this period's):
+    a threshold fires once when the total passes it, and a new period (the usage invoiced) does not fire it again."""
+    webhooks.create_webhook_endpoint(organization_id=org.id, data={"webhook_url": receiver.url})
+    _setup(lago)
+    lago.subscriptions.create_alerts("sub", AlertsList(alerts=[
+        Alert(alert_type="lifetime_usage_amount", code="lifetime", thresholds=_thresholds(1500))]))
+    _calls(live_server, org.api_key, 20, clock.now())  # 1000 cents
+    run_jobs()
+    assert receiver.of_type("alert.triggered") == []
+    _calls(live_server, org.api_key, 12, clock.now())  # 1600 cents
+    run_jobs()
+    (fired,) = receiver.of_type("alert.triggered")
+    body = fired.json["triggered_alert"]
+    assert (body["alert_type"], body["current_value"], _crossed(fired)) == (
+        "lifetime_usage_amount", "1600", [("1500", False)])
+
+    clock.set(datetime(2026, 12, 10, 12, 0, tzinfo=UTC))  # the period ends: its usage is invoiced
+    run_jobs()
+    _calls(live_server, org.api_key, 2, clock.now())
+    run_jobs()
+    assert len(receiver.of_type("alert.triggered")) == 1
+
+
 def test_usage_alerts_are_walled_per_organization(lago, org, clock, receiver, run_jobs, live_server):
     webhooks.create_webhook_endpoint(organization_id=org.id, data={"webhook_url": receiver.url})
     _setup(lago)
