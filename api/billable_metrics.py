@@ -1,11 +1,15 @@
-"""/billable_metrics: create, get, update, delete, list."""
+"""/billable_metrics: create, get, update, delete, list; evaluate an expression on a sample event."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from api.blueprint import api_blueprint as bp
-from api.common import body, many, one, organization_id, page_args
+from api.common import body, json_body, many, one, organization_id, page_args
 from billing import serializers
 from billing.catalog import metrics
+from billing.metering import expression
+from billing.money import decimal_str
 
 
 @bp.post("/billable_metrics")
@@ -37,3 +41,12 @@ def update_billable_metric(code: str):
 def delete_billable_metric(code: str):
     return one("billable_metric", serializers.billable_metric(
         metrics.delete_billable_metric(organization_id=organization_id(), code=code)))
+
+
+@bp.post("/billable_metrics/evaluate_expression")
+def evaluate_billable_metric_expression():
+    """An expression's value on one sample event (nothing is stored); a number is a decimal string, as Lago's."""
+    data = json_body()
+    value = expression.evaluate_expression(expression=data.get("expression"), event=data.get("event"))
+    return one("expression_result", {"value": decimal_str(value) if isinstance(value, Decimal) else value})
+

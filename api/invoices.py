@@ -35,8 +35,12 @@ def create_one_off_invoice():
 
 @bp.get("/invoices")
 def list_invoices():
-    page = queries.list_invoices(organization_id=organization_id(),
-                                  external_customer_id=request.args.get("external_customer_id"),
+    return invoices_of(request.args.get("external_customer_id"))
+
+
+def invoices_of(external_customer_id: str | None):
+    """The invoices list with the query's filters, of one customer when named (also /customers/{id}/invoices)."""
+    page = queries.list_invoices(organization_id=organization_id(), external_customer_id=external_customer_id,
                                   status=request.args.get("status"),
                                   payment_overdue=flag_arg("payment_overdue"), **page_args())
     return many("invoices", page, _serialize)

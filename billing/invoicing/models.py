@@ -271,6 +271,8 @@ class CreditNote(Base):
     file_key: Mapped[str | None] = mapped_column(String(255))
     # Set on the automatic credit note of a terminated (or upgraded) subscription's unused advance fee.
     terminated_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    # Lago's item metadata: {key: text or null}; None when it has none (billing/validation.py, metadata).
+    metadata_: Mapped[dict | None] = mapped_column("metadata")
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
