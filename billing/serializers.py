@@ -429,6 +429,7 @@ def projected_usage(p) -> dict[str, Any]:
         shown["projected_amount_cents"] = projected.projected_amount_cents
         shown["groups"] = []
         for line_shown, line in zip(shown["filters"], projected.lines, strict=False):
+            line_shown["values"] = line_shown["values"] or {}  # the events matching no filter: no values
             line_shown["projected_units"] = decimal_str(line.projected_units)
             line_shown["projected_amount_cents"] = line.projected_amount_cents
     return payload
