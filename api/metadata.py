@@ -19,11 +19,15 @@ Change = Callable[[dict | None], dict | None]
 
 
 def _sent(*, partial: bool) -> Change:
-    """The change the body asks for: `{"metadata": {...}}` replaced or merged (an absent `metadata` is null)."""
+    """The change the body asks for: `{"metadata": {...}}` replaced or merged (`null` replaces with none).
+
+    NOTE: Lago reads a body without `metadata` as null (a replace then removes everything); Tally asks for the
+    key, as Lago's OpenAPI document does, so that a malformed request removes nothing.
+    """
     data = read_json()
-    if data is not None and not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object")
-    return item_metadata_change(data or {}, partial=partial)
+    if not isinstance(data, dict) or "metadata" not in data:
+        raise BadRequest("param is missing or the value is empty: metadata")
+    return item_metadata_change(data, partial=partial)
 
 
 def _removal() -> Change:
