@@ -8,10 +8,10 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 
 from api.blueprint import api_blueprint as bp
-from api.common import body, flag_arg, many, one, organization_id, page_args, read_json
+from api.common import body, flag_arg, json_body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.errors import NotAllowed, ValidationFailed
-from billing.invoicing import actions, documents, one_off, queries
+from billing.invoicing import actions, documents, one_off, preview, queries
 from billing.payments import checkout, collection
 from billing.payments.handlers import ask_collection
 from billing.payments.interface import ProviderError
@@ -31,6 +31,15 @@ def _serialize(invoice):
 def create_one_off_invoice():
     invoice = one_off.create_one_off_invoice(organization_id=organization_id(), data=body("invoice"))
     return one("invoice", _serialize(invoice))
+
+
+@bp.post("/invoices/preview")
+def preview_invoice():
+    """The invoice a new subscription's start or an existing subscription's next billing would issue; nothing stored."""
+    data = json_body()
+    if not isinstance(data.get("customer"), dict):
+        raise BadRequest("param is missing or the value is empty: customer")
+    return one("invoice", preview.preview_invoice(organization_id=organization_id(), data=data))
 
 
 @bp.get("/invoices")

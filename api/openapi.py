@@ -256,6 +256,20 @@ _ONE_OFF_FEE = _object({
 }, ("add_on_code",))
 _INVOICE = _object({"external_customer_id": _string(), "currency": _currency(), "fees": _list_of(_ONE_OFF_FEE)},
                    ("external_customer_id", "fees"))
+# Lago's InvoicePreviewInput (the body itself, not under a root key); `customer` names one, or describes one.
+_INVOICE_PREVIEW = _object({
+    "customer": _object({"external_id": _string(), "name": _string(), "currency": _currency(),
+                         "timezone": _string(64, examples=["Europe/Paris"]), "address_line1": _string(),
+                         "address_line2": _string(), "city": _string(), "state": _string(), "zipcode": _string(),
+                         "country": _string(2, pattern="^[A-Za-z]{2}$"), "tax_identification_number": _string(),
+                         "shipping_address": _object({"address_line1": _string(), "address_line2": _string(),
+                                                      "city": _string(), "state": _string(), "zipcode": _string(),
+                                                      "country": _string(2, pattern="^[A-Za-z]{2}$")})}),
+    "plan_code": _string(), "subscription_at": _datetime(), "billing_time": _choice(("calendar", "anniversary")),
+    "coupons": _list_of(_object({"code": _string(), "amount_cents": _cents(), "amount_currency": _currency(),
+                                 "percentage_rate": _decimal()}, ("code",))),
+    "subscriptions": _object({"external_ids": {**_strings(1), "minItems": 1}}, ("external_ids",)),
+}, ("customer",))
 _INVOICE_UPDATE = _object({"payment_status": _choice(PAYMENT_STATUSES), "metadata": _METADATA})
 
 _CREDIT_NOTE_ITEMS = _list_of(_object({"fee_id": _string(), "amount_cents": _integer(1)}, ("fee_id", "amount_cents")))
@@ -726,6 +740,10 @@ def _misc_paths() -> dict[str, Schema]:
                      _answer("wallet", "Wallet")),
     }
 
+    paths["/invoices/preview"] = {"post": op(
+        "preview_invoice", "The invoice a new subscription would start with, or a subscription's next (not stored)",
+        _answer("invoice", "Invoice"),
+        body={"required": True, "content": {"application/json": {"schema": _INVOICE_PREVIEW}}})}
     paths["/events/estimate_instant_fees"] = {"post": op(
         "estimate_instant_fees", "What one event would cost now on its pay-in-advance charges (nothing stored)",
         _answer_all("fees", "FeeEstimate"), body=_json_body("event", "InstantEventInput"))}
