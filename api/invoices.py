@@ -11,7 +11,7 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, flag_arg, json_body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.errors import NotAllowed, ValidationFailed
-from billing.invoicing import actions, documents, one_off, preview, queries
+from billing.invoicing import actions, documents, invoice_metadata, one_off, preview, queries
 from billing.payments import checkout, collection
 from billing.payments.handlers import ask_collection
 from billing.payments.interface import ProviderError
@@ -74,10 +74,15 @@ def download_invoice(invoice_id: str):
 
 @bp.put("/invoices/<invoice_id>")
 def update_invoice(invoice_id: str):
+    """Lago's invoice update: `payment_status` and/or `metadata` (the whole list of pairs), each checked first."""
     data = body("invoice")
-    invoice = collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
-                                                    payment_status=data.get("payment_status"))
-    return one("invoice", _serialize(invoice))
+    pairs = None if data.get("metadata") is None else invoice_metadata.check_invoice_metadata(data["metadata"])
+    if data.get("payment_status") is not None or pairs is None:
+        collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
+                                              payment_status=data.get("payment_status"))
+    if pairs is not None:
+        invoice_metadata.set_invoice_metadata(organization_id=organization_id(), invoice_id=invoice_id, pairs=pairs)
+    return one("invoice", _serialize(queries.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
 
 
 @bp.put("/invoices/<invoice_id>/refresh")

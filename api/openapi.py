@@ -20,6 +20,9 @@ from billing.catalog.models import COUPON_EXPIRATIONS, COUPON_FREQUENCIES, COUPO
 from billing.embedding.services import MAX_TTL as EMBED_MAX_TTL
 from billing.embedding.services import MIN_TTL as EMBED_MIN_TTL
 from billing.embedding.services import WIDGETS as EMBED_WIDGETS
+from billing.invoicing.invoice_metadata import MAX_KEY as MAX_INVOICE_METADATA_KEY
+from billing.invoicing.invoice_metadata import MAX_PAIRS as MAX_INVOICE_METADATA_PAIRS
+from billing.invoicing.invoice_metadata import MAX_VALUE as MAX_INVOICE_METADATA_VALUE
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
 from billing.payments.requests import MAX_INVOICES
@@ -270,7 +273,11 @@ _INVOICE_PREVIEW = _object({
                                  "percentage_rate": _decimal()}, ("code",))),
     "subscriptions": _object({"external_ids": {**_strings(1), "minItems": 1}}, ("external_ids",)),
 }, ("customer",))
-_INVOICE_UPDATE = _object({"payment_status": _choice(PAYMENT_STATUSES), "metadata": _METADATA})
+# Lago's invoice metadata: the whole list of pairs (an `id` keeps a pair, the pairs not sent are removed).
+_INVOICE_METADATA = _list_of(_object({"id": _string(), "key": _string(MAX_INVOICE_METADATA_KEY),
+                                      "value": _string(MAX_INVOICE_METADATA_VALUE)}, ("key", "value")),
+                             MAX_INVOICE_METADATA_PAIRS)
+_INVOICE_UPDATE = _object({"payment_status": _choice(PAYMENT_STATUSES), "metadata": _INVOICE_METADATA})
 
 _CREDIT_NOTE_ITEMS = _list_of(_object({"fee_id": _string(), "amount_cents": _integer(1)}, ("fee_id", "amount_cents")))
 _CREDIT_NOTE = _object({

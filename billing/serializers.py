@@ -304,7 +304,8 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
                      "name": c.coupon_name},
             "invoice": {"lago_id": i.id, "payment_status": i.payment_status},
         } for c in i.credits],
-        "metadata": [],
+        "metadata": [{"lago_id": m["id"], "key": m["key"], "value": m["value"], "created_at": m.get("created_at")}
+                     for m in (i.metadata_ or [])],
         "applied_taxes": [{
             "lago_id": t.id, "lago_invoice_id": i.id, "lago_tax_id": t.tax_id, "tax_name": t.tax_name,
             "tax_code": t.tax_code, "tax_rate": float(t.tax_rate), "tax_description": t.tax_description,

@@ -1,4 +1,5 @@
-"""item metadata on plans, wallets and credit notes; every wallet with a code, unique among a customer's active ones
+"""item metadata on plans, wallets and credit notes, invoice metadata; every wallet with a code, unique among a
+customer's active ones
 
 Revision ID: 0036_item_metadata_wallet_codes
 Revises: 0030_organization_bank_details
@@ -29,6 +30,8 @@ def upgrade() -> None:
     for table in METADATA_TABLES:
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column('metadata', billing.db.JSONType, nullable=True))
+    with op.batch_alter_table('invoices') as batch:  # Lago's invoice metadata: a list of key-value pairs
+        batch.add_column(sa.Column('metadata', billing.db.JSONType, nullable=True))
     wallets = sa.table('wallets', sa.column('id', sa.String), sa.column('customer_id', sa.String),
                        sa.column('name', sa.String), sa.column('code', sa.String), sa.column('status', sa.String),
                        sa.column('created_at', sa.DateTime))
@@ -52,6 +55,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('uq_wallets_customer_active_code', table_name='wallets')
+    with op.batch_alter_table('invoices') as batch:
+        batch.drop_column('metadata')
     for table in reversed(METADATA_TABLES):
         with op.batch_alter_table(table) as batch:
             batch.drop_column('metadata')

@@ -161,3 +161,47 @@ def test_metadata_body_must_be_an_object(lago, live_server, org):
     response = httpx.post(f"{live_server}/api/v1/plans/pro/metadata", json={"metadata": "text"},
                           headers={"Authorization": f"Bearer {org.api_key}"})
     assert (response.status_code, response.json()["error_details"]) == (422, {"metadata": ["invalid_type"]})
+
+
+def test_invoice_metadata_pairs(lago, stranger, live_server, org):
+    from lago_python_client.models import Invoice
+    from lago_python_client.models.invoice import InvoiceMetadata, InvoiceMetadataList
+
+    lago.add_ons.create(AddOn(name="Setup", code="setup", amount_cents=1000, amount_currency="EUR"))
+    lago.customers.create(Customer(external_id="acme", currency="EUR"))
+    fees = InvoiceFeesList(__root__=[InvoiceFee(add_on_code="setup", units=1, unit_amount_cents=1000)])
+    invoice = lago.invoices.create(OneOffInvoice(external_customer_id="acme", currency="EUR", fees=fees))
+
+    def pairs(*items: tuple[str | None, str, str]) -> Invoice:
+        return Invoice(metadata=InvoiceMetadataList(__root__=[InvoiceMetadata(id=i, key=k, value=v)
+                                                              for i, k, v in items]))
+
+    updated = lago.invoices.update(pairs((None, "po", "PO-1"), (None, "ref", "R")), invoice.lago_id)
+    assert [(m.key, m.value) for m in updated.metadata.__root__] == [("po", "PO-1"), ("ref", "R")]
+    assert updated.payment_status == "pending"  # not sent: kept
+    def shown() -> list[dict]:  # Lago answers each pair's `lago_id`, which the client's model does not read
+        response = httpx.get(f"{live_server}/api/v1/invoices/{invoice.lago_id}",
+                             headers={"Authorization": f"Bearer {org.api_key}"})
+        return response.json()["invoice"]["metadata"]
+
+    [po, _ref] = shown()
+    assert po["lago_id"] and po["created_at"]
+    # The list sent is the whole list: `po` kept (same id, new value), `ref` removed, `new` added.
+    lago.invoices.update(pairs((po["lago_id"], "po", "PO-2"), (None, "new", "N")), invoice.lago_id)
+    assert [(m["lago_id"] == po["lago_id"], m["key"], m["value"]) for m in shown()] == [
+        (True, "po", "PO-2"), (False, "new", "N")]
+    assert [m.key for m in lago.invoices.find(invoice.lago_id).metadata.__root__] == ["po", "new"]
+
+    for sent, reason in ((pairs(*[(None, f"k{i}", "v") for i in range(6)]), "invalid_count"),
+                         (pairs((None, "k" * 21, "v")), "value_is_too_long"),
+                         (pairs((None, "k", "v" * 141)), "value_is_too_long"),
+                         (pairs((None, "k", "a"), (None, "k", "b")), "value_already_exist"),
+                         (pairs((None, "k", "")), "invalid_key_value_pair")):
+        status, body = _error(lambda sent=sent: lago.invoices.update(sent, invoice.lago_id))
+        assert (status, body["error_details"]) == (422, {"metadata": [reason]})
+    assert [m.value for m in lago.invoices.find(invoice.lago_id).metadata.__root__] == ["PO-2", "N"]
+    assert _error(lambda: stranger.invoices.update(pairs((None, "a", "b")), invoice.lago_id))[0] == 404
+    # The payment status and the metadata together.
+    both = lago.invoices.update(Invoice(payment_status="failed", metadata=InvoiceMetadataList(__root__=[])),
+                                invoice.lago_id)
+    assert (both.payment_status, both.metadata.__root__) == ("failed", [])
