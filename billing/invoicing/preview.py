@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import event, inspect, select
 
 from billing import serializers
-from billing.catalog.models import AppliedCoupon, Coupon
+from billing.catalog.models import COUPON_FREQUENCIES, COUPON_TYPES, AppliedCoupon, Coupon
 from billing.catalog.services import find_plan
 from billing.customers.models import Customer
 from billing.db import new_id, read_snapshot
@@ -185,25 +185,44 @@ def _customer(session, organization: Organization, external_id: object, describe
                     **{k: v for k, v in described.items() if v is not None})
 
 
-def _coupons(session, organization_id: str, customer: Customer, sent: list[dict]) -> list[AppliedCoupon]:
-    """The coupons sent, as if applied to the customer now with their own terms (overridable as when applied)."""
+def _coupons(session, organization_id: str, customer: Customer, sent: list[dict]) -> list[AppliedCoupon] | None:
+    """The coupons of the preview: the customer's active ones (None: read as on any invoice) if it has any, else
+    those sent, each an existing coupon of that code (with its own terms) or one made of what was sent.
+
+    NOTE: lago-api Invoices::PreviewContextService#find_or_build_applied_coupons.
+    """
+    if session.scalar(select(AppliedCoupon.id).where(AppliedCoupon.customer_id == customer.id,
+                                                     AppliedCoupon.status == "active").limit(1)) is not None:
+        return None
     applied = []
-    for raw in sent:
+    for index, raw in enumerate(sent):
         coupon = session.scalar(select(Coupon).where(Coupon.organization_id == organization_id,
                                                      Coupon.code == raw["code"], Coupon.deleted_at.is_(None)))
         if coupon is None:
-            raise NotFound("coupon")
-        check = Checker(raw)
-        amount = check.amount_cents("amount_cents")
-        rate = check.decimal("percentage_rate")
-        check.done()
-        amount = coupon.amount_cents if amount is None else amount
+            coupon = _described_coupon(organization_id, raw, index)
+        now = runtime.clock.now()
         applied.append(AppliedCoupon(
             id=new_id(), organization_id=organization_id, coupon=coupon, coupon_id=coupon.id, customer_id=customer.id,
-            status="active", amount_cents=amount, amount_cents_remaining=amount,
-            amount_currency=raw.get("amount_currency") or coupon.amount_currency,
-            percentage_rate=coupon.percentage_rate if rate is None else rate, frequency=coupon.frequency,
-            frequency_duration=coupon.frequency_duration,
-            frequency_duration_remaining=coupon.frequency_duration, created_at=runtime.clock.now(),
-            updated_at=runtime.clock.now()))
+            status="active", amount_cents=coupon.amount_cents, amount_cents_remaining=coupon.amount_cents,
+            amount_currency=coupon.amount_currency, percentage_rate=coupon.percentage_rate,
+            frequency=coupon.frequency, frequency_duration=coupon.frequency_duration,
+            frequency_duration_remaining=coupon.frequency_duration, created_at=now, updated_at=now))
     return applied
+
+
+def _described_coupon(organization_id: str, raw: dict, index: int) -> Coupon:
+    """A coupon made of what was sent (never stored): a type, and its amount or rate."""
+    check = Checker(raw)
+    coupon_type = check.choice("coupon_type", COUPON_TYPES, required=True)
+    amount = check.amount_cents("amount_cents", required=coupon_type == "fixed_amount")
+    currency = check.currency("amount_currency", required=coupon_type == "fixed_amount")
+    rate = check.decimal("percentage_rate", required=coupon_type == "percentage")
+    frequency = check.choice("frequency", COUPON_FREQUENCIES) or "once"
+    duration = check.integer("frequency_duration", minimum=1)
+    name = check.string("name")
+    if check.errors:
+        raise ValidationFailed({f"coupons.{index}.{field}": reasons for field, reasons in check.errors.items()})
+    return Coupon(id=new_id(), organization_id=organization_id, name=name or raw["code"], code=raw["code"],
+                  coupon_type=coupon_type, amount_cents=amount, amount_currency=currency, percentage_rate=rate,
+                  frequency=frequency, frequency_duration=duration, limited_plans=False,
+                  limited_billable_metrics=False, plans=[], billable_metrics=[])

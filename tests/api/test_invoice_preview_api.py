@@ -63,19 +63,24 @@ def test_a_new_subscriptions_first_invoice_writes_nothing(lago, catalog):
     # Halfway through the month, calendar billing: the advance fee for the rest of it (21 of 30 days).
     halfway = lago.invoices.preview(InvoicePreview(customer=Customer(external_id="acme"), plan_code="pro"))
     assert halfway.fees_amount_cents == 2100
-    # The customer's coupon applies; a coupon sent instead replaces it.
-    lago.applied_coupons.create(AppliedCoupon(external_customer_id="acme", coupon_code="five"))
+    # Coupons sent: an existing code with its own terms (Lago ignores the amounts sent then), or one described.
     before = _rows()
-    with_coupon = lago.invoices.preview(InvoicePreview(customer=Customer(external_id="acme"), plan_code="pro",
-                                                       subscription_at="2026-11-01T00:00:00Z"))
-    assert (with_coupon.coupons_amount_cents, with_coupon.total_amount_cents) == (500, 2500)
     sent = lago.invoices.preview(InvoicePreview(
         customer=Customer(external_id="acme"), plan_code="pro", subscription_at="2026-11-01T00:00:00Z",
-        coupons=CouponsList(__root__=[Coupon(code="five", amount_cents=1200)])))
-    assert (sent.coupons_amount_cents, sent.total_amount_cents) == (1200, 1800)
-    assert _rows() == before  # not a row, in any table: the applied coupon's balance is untouched too
+        coupons=CouponsList(__root__=[Coupon(code="five", amount_cents=1200),
+                                      Coupon(code="adhoc", coupon_type="percentage", percentage_rate="10")])))
+    assert (sent.coupons_amount_cents, sent.total_amount_cents) == (500 + 250, 2250)
+    assert _rows() == before
+    # A customer with coupons of its own: theirs apply, not those sent (Lago's), and their balance stays.
+    lago.applied_coupons.create(AppliedCoupon(external_customer_id="acme", coupon_code="five", amount_cents=800))
+    before = _rows()
+    with_coupon = lago.invoices.preview(InvoicePreview(
+        customer=Customer(external_id="acme"), plan_code="pro", subscription_at="2026-11-01T00:00:00Z",
+        coupons=CouponsList(__root__=[Coupon(code="adhoc", coupon_type="percentage", percentage_rate="50")])))
+    assert (with_coupon.coupons_amount_cents, with_coupon.total_amount_cents) == (800, 2200)
+    assert _rows() == before  # not a row, in any table
     [applied] = lago.applied_coupons.find_all({"external_customer_id": "acme"})["applied_coupons"]
-    assert applied.amount_cents_remaining == 500
+    assert applied.amount_cents_remaining == 800
 
 
 def test_a_customer_described_in_the_request(lago, catalog):
@@ -91,12 +96,13 @@ def test_a_customer_described_in_the_request(lago, catalog):
     assert _error(lambda: lago.customers.find("newcomer"))[0] == 404
 
 
-def test_an_existing_subscriptions_next_invoice(lago, catalog, live_server, org):
+def test_an_existing_subscriptions_next_invoice(lago, catalog, live_server, org, run_jobs):
     lago.subscriptions.create(Subscription(external_customer_id="acme", plan_code="usage", external_id="sub",
                                            subscription_at="2026-11-01T00:00:00Z"))
     httpx.post(f"{live_server}/api/v1/events/batch", headers={"Authorization": f"Bearer {org.api_key}"}, json={
         "events": [{"transaction_id": f"c{i}", "external_subscription_id": "sub", "code": "calls",
                     "timestamp": "2026-11-05T10:00:00Z"} for i in range(4)]}).raise_for_status()
+    run_jobs()  # the rollups of the new events: the jobs' rows, not the preview's
     before = _rows()
     invoice = lago.invoices.preview(InvoicePreview(customer=Customer(external_id="acme"),
                                                    subscriptions=Subscriptions(external_ids=["sub"])))
@@ -126,8 +132,8 @@ def test_refusals(lago, catalog, live_server, org):
                    422)["error_details"] == {"subscriptions.plan_code": ["not_supported_yet"]}
     assert preview({"customer": acme, "subscriptions": {"external_ids": ["a"]}}, 404)["code"] == (
         "subscription_not_found")
-    assert preview({"customer": acme, "plan_code": "pro", "coupons": [{"code": "nope"}]}, 404)["code"] == (
-        "coupon_not_found")
+    assert preview({"customer": acme, "plan_code": "pro", "coupons": [{"code": "nope"}]}, 422)["error_details"] == {
+        "coupons.0.coupon_type": ["value_is_mandatory"]}
     assert preview({"customer": {"currency": "USD"}, "plan_code": "pro"}, 422)["error_details"] == {
         "currency": ["currencies_does_not_match"]}
     assert preview({"customer": {"timezone": "Mars/Olympus"}, "plan_code": "pro"}, 422)["error_details"] == {
