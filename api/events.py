@@ -1,4 +1,4 @@
-"""/events: single and batch ingestion (idempotent on transaction_id), get, list."""
+"""/events: single and batch ingestion (idempotent on transaction_id), get, list; fee estimates (nothing stored)."""
 
 from __future__ import annotations
 

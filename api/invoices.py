@@ -1,6 +1,6 @@
 """/invoices: create a one-off invoice, list (filter by customer, status and payment_overdue), get, update
-(payment_status), finalize, refresh, void, download; a link to pay one (payment_url) and a new charge
-(retry_payment)."""
+(payment_status, metadata), finalize, refresh, void, download; a link to pay one (payment_url) and a new charge
+(retry_payment); a preview of an invoice, never stored."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list,
+"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list, get,
 a link to pay a top-up)."""
 
 from __future__ import annotations

@@ -69,7 +69,8 @@ def preview_invoice(*, organization_id: str, data: Mapping[str, object]) -> dict
         check.fail("subscriptions", "value_is_invalid")
     coupon_codes = _coupon_codes(check, data.get("coupons"))
     customer_check = Checker(raw_customer)
-    described = {field: customer_check.string(field) for field in _CUSTOMER_FIELDS if field != "currency"}
+    described = {field: customer_check.string(field) for field in _CUSTOMER_FIELDS
+                 if field not in ("currency", "timezone")}
     described["currency"] = customer_check.currency("currency")
     described["timezone"] = customer_check.timezone("timezone")
     shipping = raw_customer.get("shipping_address") if isinstance(raw_customer.get("shipping_address"),
