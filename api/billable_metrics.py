@@ -1,11 +1,17 @@
-"""/billable_metrics: create, get, update, delete, list."""
+"""/billable_metrics: create, get, update, delete, list; evaluate an expression on a sample event."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from werkzeug.exceptions import BadRequest
+
 from api.blueprint import api_blueprint as bp
-from api.common import body, many, one, organization_id, page_args
+from api.common import body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.catalog import metrics
+from billing.metering import expression
+from billing.money import decimal_str
 
 
 @bp.post("/billable_metrics")
@@ -37,3 +43,15 @@ def update_billable_metric(code: str):
 def delete_billable_metric(code: str):
     return one("billable_metric", serializers.billable_metric(
         metrics.delete_billable_metric(organization_id=organization_id(), code=code)))
+
+
+@bp.post("/billable_metrics/evaluate_expression")
+def evaluate_billable_metric_expression():
+    """An expression's value on one sample event (nothing is stored); a number is a decimal string, as Lago's."""
+    # NOTE: lago-python-client sends no body here: Lago then answers 422 (no expression), so does Tally.
+    data = read_json() or {}
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    value = expression.evaluate_expression(expression=data.get("expression"), event=data.get("event"))
+    return one("expression_result", {"value": decimal_str(value) if isinstance(value, Decimal) else value})
+

@@ -46,8 +46,13 @@ def apply_coupon():
 
 @bp.get("/applied_coupons")
 def list_applied_coupons():
+    return applied_coupons_of(request.args.get("external_customer_id") or None)
+
+
+def applied_coupons_of(external_customer_id: str | None):
+    """The applied coupons list with the query's filters (also /customers/{id}/applied_coupons)."""
     page = services.list_applied_coupons(
-        organization_id=organization_id(), external_customer_id=request.args.get("external_customer_id") or None,
+        organization_id=organization_id(), external_customer_id=external_customer_id,
         status=request.args.get("status") or None, **page_args())
     return many("applied_coupons", page, serializers.applied_coupon)
 

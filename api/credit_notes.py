@@ -24,8 +24,12 @@ def estimate_credit_note():
 
 @bp.get("/credit_notes")
 def list_credit_notes():
-    page = services.list_credit_notes(organization_id=organization_id(),
-                                      external_customer_id=request.args.get("external_customer_id"),
+    return credit_notes_of(request.args.get("external_customer_id"))
+
+
+def credit_notes_of(external_customer_id: str | None):
+    """The credit notes list with the query's filters (also /customers/{id}/credit_notes)."""
+    page = services.list_credit_notes(organization_id=organization_id(), external_customer_id=external_customer_id,
                                       invoice_id=request.args.get("invoice_id"), **page_args())
     return many("credit_notes", page, services.serialize)
 

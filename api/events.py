@@ -1,4 +1,4 @@
-"""/events: single and batch ingestion (idempotent on transaction_id), get, list."""
+"""/events: single and batch ingestion (idempotent on transaction_id), get, list; fee estimates (nothing stored)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,25 @@ def create_events_batch():
 @bp.post("/events/estimate_fees")
 def estimate_fees():
     found = estimates.estimate_fees(organization_id=organization_id(), raw_event=body("event"))
+    return {"fees": [serializers.fee_estimate(e) for e in found]}
+
+
+@bp.post("/events/estimate_instant_fees")
+def estimate_instant_fees():
+    try:
+        found = estimates.estimate_instant_fees(organization_id=organization_id(), raw_events=[body("event")])
+    except ValidationFailed as error:
+        # A single event's errors are keyed by field, not by batch index.
+        raise ValidationFailed(error.details.get("0", error.details)) from None
+    return {"fees": [serializers.fee_estimate(e) for e in found]}
+
+
+@bp.post("/events/batch_estimate_instant_fees")
+def batch_estimate_instant_fees():
+    events = json_body().get("events")
+    if not isinstance(events, list):
+        raise BadRequest("param is missing or the value is empty: events")
+    found = estimates.estimate_instant_fees(organization_id=organization_id(), raw_events=events)
     return {"fees": [serializers.fee_estimate(e) for e in found]}
 
 

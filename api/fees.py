@@ -1,4 +1,5 @@
-"""/fees: list (by subscription or customer), get, update (a fee's payment status); fees without invoice included."""
+"""/fees: list (by subscription or customer), get, update (a fee's payment status), delete (one on no invoice); fees
+without invoice included."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ def list_fees():
 @bp.get("/fees/<fee_id>")
 def get_fee(fee_id: str):
     return one("fee", queries.get_fee(organization_id=organization_id(), fee_id=fee_id))
+
+
+@bp.delete("/fees/<fee_id>")
+def delete_fee(fee_id: str):
+    return one("fee", advance.delete_fee(organization_id=organization_id(), fee_id=fee_id))
 
 
 @bp.put("/fees/<fee_id>")

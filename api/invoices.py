@@ -1,6 +1,6 @@
 """/invoices: create a one-off invoice, list (filter by customer, status and payment_overdue), get, update
-(payment_status), finalize, refresh, void, download; a link to pay one (payment_url) and a new charge
-(retry_payment)."""
+(payment_status, metadata), finalize, refresh, void, download; a link to pay one (payment_url) and a new charge
+(retry_payment); a preview of an invoice, never stored."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from flask import request
 from werkzeug.exceptions import BadRequest
 
 from api.blueprint import api_blueprint as bp
-from api.common import body, flag_arg, many, one, organization_id, page_args, read_json
+from api.common import body, flag_arg, json_body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.errors import NotAllowed, ValidationFailed
-from billing.invoicing import actions, documents, one_off, queries
+from billing.invoicing import actions, documents, invoice_metadata, one_off, preview, queries
 from billing.payments import checkout, collection
 from billing.payments.handlers import ask_collection
 from billing.payments.interface import ProviderError
@@ -33,10 +33,23 @@ def create_one_off_invoice():
     return one("invoice", _serialize(invoice))
 
 
+@bp.post("/invoices/preview")
+def preview_invoice():
+    """The invoice a new subscription's start or an existing subscription's next billing would issue; nothing stored."""
+    data = json_body()
+    if not isinstance(data.get("customer"), dict):
+        raise BadRequest("param is missing or the value is empty: customer")
+    return one("invoice", preview.preview_invoice(organization_id=organization_id(), data=data))
+
+
 @bp.get("/invoices")
 def list_invoices():
-    page = queries.list_invoices(organization_id=organization_id(),
-                                  external_customer_id=request.args.get("external_customer_id"),
+    return invoices_of(request.args.get("external_customer_id"))
+
+
+def invoices_of(external_customer_id: str | None):
+    """The invoices list with the query's filters, of one customer when named (also /customers/{id}/invoices)."""
+    page = queries.list_invoices(organization_id=organization_id(), external_customer_id=external_customer_id,
                                   status=request.args.get("status"),
                                   payment_overdue=flag_arg("payment_overdue"), **page_args())
     return many("invoices", page, _serialize)
@@ -61,10 +74,15 @@ def download_invoice(invoice_id: str):
 
 @bp.put("/invoices/<invoice_id>")
 def update_invoice(invoice_id: str):
+    """Lago's invoice update: `payment_status` and/or `metadata` (the whole list of pairs), each checked first."""
     data = body("invoice")
-    invoice = collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
-                                                    payment_status=data.get("payment_status"))
-    return one("invoice", _serialize(invoice))
+    pairs = None if data.get("metadata") is None else invoice_metadata.check_invoice_metadata(data["metadata"])
+    if data.get("payment_status") is not None or pairs is None:
+        collection.set_invoice_payment_status(organization_id=organization_id(), invoice_id=invoice_id,
+                                              payment_status=data.get("payment_status"))
+    if pairs is not None:
+        invoice_metadata.set_invoice_metadata(organization_id=organization_id(), invoice_id=invoice_id, pairs=pairs)
+    return one("invoice", _serialize(queries.get_invoice(organization_id=organization_id(), invoice_id=invoice_id)))
 
 
 @bp.put("/invoices/<invoice_id>/refresh")

@@ -24,6 +24,9 @@ from billing.embedding.services import MIN_TTL as EMBED_MIN_TTL
 from billing.embedding.services import WIDGETS as EMBED_WIDGETS
 from billing.entitlements.features import MAX_DESCRIPTION as FEATURE_MAX_DESCRIPTION
 from billing.entitlements.models import VALUE_TYPES
+from billing.invoicing.invoice_metadata import MAX_KEY as MAX_INVOICE_METADATA_KEY
+from billing.invoicing.invoice_metadata import MAX_PAIRS as MAX_INVOICE_METADATA_PAIRS
+from billing.invoicing.invoice_metadata import MAX_VALUE as MAX_INVOICE_METADATA_VALUE
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, PAYMENT_STATUSES, REFUND_STATUSES
 from billing.metering.aggregation import AGGREGATIONS
 from billing.payments.requests import MAX_INVOICES
@@ -34,6 +37,9 @@ from billing.validation import (
     MAX_DAYS,
     MAX_DECIMAL,
     MAX_DECIMAL_PLACES,
+    MAX_ITEM_METADATA_KEY,
+    MAX_ITEM_METADATA_KEYS,
+    MAX_ITEM_METADATA_VALUE,
     MAX_PAGE,
     MAX_PER_PAGE,
     MAX_PERIODS,
@@ -120,6 +126,13 @@ def _ref(name: str) -> Schema:
 
 _FREE_OBJECT: Schema = {"type": "object"}
 _TAX_CODES = _strings()
+# Lago's item metadata (plans, wallets, credit notes): {key: text or null}.
+_ITEM_METADATA: Schema = {
+    "type": ["object", "null"], "maxProperties": MAX_ITEM_METADATA_KEYS,
+    "propertyNames": {"minLength": 1, "maxLength": MAX_ITEM_METADATA_KEY},
+    "additionalProperties": _nullable(_string(MAX_ITEM_METADATA_VALUE)),
+}
+_ITEM_METADATA_BODY = _object({"metadata": _ITEM_METADATA}, ("metadata",))
 
 _CUSTOMER = _object({
     "external_id": _string(), "name": _string(), "firstname": _string(), "lastname": _string(),
@@ -175,7 +188,7 @@ _PLAN_FIELDS: dict[str, Schema] = {
     "pay_in_advance": _boolean(), "bill_charges_monthly": _boolean(), "trial_period": _days(),
     "minimum_commitment": _object({"amount_cents": _cents(), "invoice_display_name": _string(),
                                    "tax_codes": _TAX_CODES}, ("amount_cents",)),
-    "charges": _list_of(_CHARGE), "tax_codes": _TAX_CODES,
+    "charges": _list_of(_CHARGE), "tax_codes": _TAX_CODES, "metadata": _ITEM_METADATA,
     "usage_thresholds": _list_of(_object({
         "id": _string(), "threshold_display_name": _string(), "amount_cents": _integer(minimum=1),
         "recurring": _boolean()}, ("amount_cents",))),
@@ -202,6 +215,12 @@ _EVENT = _object({
     "timestamp": {"type": ["string", "integer", "number"], "examples": ["2026-11-24T10:00:00Z", 1795500000]},
     "properties": _FREE_OBJECT, "precise_total_amount_cents": _decimal(),
 }, ("transaction_id", "external_subscription_id", "code"))
+# Lago's instant estimate: the event happens now (no timestamp) and needs no transaction_id.
+_INSTANT_EVENT = _object({key: _EVENT["properties"][key] for key in (
+    "transaction_id", "external_subscription_id", "code", "properties")}, ("external_subscription_id", "code"))
+_EXPRESSION = _object({"expression": _text(), "event": _object({
+    "code": _string(), "timestamp": _EVENT["properties"]["timestamp"], "properties": _FREE_OBJECT})},
+    ("expression",))
 
 _COUPON_FIELDS: dict[str, Schema] = {
     "name": _string(), "code": _string(), "description": _text(), "coupon_type": _choice(COUPON_TYPES),
@@ -240,11 +259,14 @@ _WALLET_FIELDS: dict[str, Schema] = {
     "paid_top_up_min_amount_cents": _integer(1), "paid_top_up_max_amount_cents": _integer(1),
     "applies_to": _object({"fee_types": _list_of(_choice(FEE_TYPES)), "billable_metric_codes": _strings()}),
     "recurring_transaction_rules": _list_of(_RECURRING_RULE), "transaction_metadata": _METADATA,
+    "metadata": _ITEM_METADATA,
 }
 _WALLET = _object(_WALLET_FIELDS, ("external_customer_id", "rate_amount"))
+_CUSTOMER_WALLET = _object({key: shape for key, shape in _WALLET_FIELDS.items() if key != "external_customer_id"},
+                           ("rate_amount",))
 _WALLET_UPDATE = _object({key: _WALLET_FIELDS[key] for key in (
     "name", "code", "expiration_at", "priority", "invoice_requires_successful_payment", "paid_top_up_min_amount_cents",
-    "paid_top_up_max_amount_cents", "applies_to", "recurring_transaction_rules")})
+    "paid_top_up_max_amount_cents", "applies_to", "recurring_transaction_rules", "metadata")})
 _WALLET_TRANSACTION = _object({
     "wallet_id": _string(), "name": _string(), "paid_credits": _decimal(), "granted_credits": _decimal(),
     "voided_credits": _decimal(), "ignore_paid_top_up_limits": _boolean(),
@@ -270,17 +292,35 @@ _ONE_OFF_FEE = _object({
 }, ("add_on_code",))
 _INVOICE = _object({"external_customer_id": _string(), "currency": _currency(), "fees": _list_of(_ONE_OFF_FEE)},
                    ("external_customer_id", "fees"))
-_INVOICE_UPDATE = _object({"payment_status": _choice(PAYMENT_STATUSES), "metadata": _METADATA})
+# Lago's InvoicePreviewInput (the body itself, not under a root key); `customer` names one, or describes one.
+_INVOICE_PREVIEW = _object({
+    "customer": _object({"external_id": _string(), "name": _string(), "currency": _currency(),
+                         "timezone": _string(64, examples=["Europe/Paris"]), "address_line1": _string(),
+                         "address_line2": _string(), "city": _string(), "state": _string(), "zipcode": _string(),
+                         "country": _string(2, pattern="^[A-Za-z]{2}$"), "tax_identification_number": _string(),
+                         "shipping_address": _object({"address_line1": _string(), "address_line2": _string(),
+                                                      "city": _string(), "state": _string(), "zipcode": _string(),
+                                                      "country": _string(2, pattern="^[A-Za-z]{2}$")})}),
+    "plan_code": _string(), "subscription_at": _datetime(), "billing_time": _choice(("calendar", "anniversary")),
+    "coupons": _list_of(_object({"code": _string(), "amount_cents": _cents(), "amount_currency": _currency(),
+                                 "percentage_rate": _decimal()}, ("code",))),
+    "subscriptions": _object({"external_ids": {**_strings(1), "minItems": 1}}, ("external_ids",)),
+}, ("customer",))
+# Lago's invoice metadata: the whole list of pairs (an `id` keeps a pair, the pairs not sent are removed).
+_INVOICE_METADATA = _list_of(_object({"id": _string(), "key": _string(MAX_INVOICE_METADATA_KEY),
+                                      "value": _string(MAX_INVOICE_METADATA_VALUE)}, ("key", "value")),
+                             MAX_INVOICE_METADATA_PAIRS)
+_INVOICE_UPDATE = _object({"payment_status": _choice(PAYMENT_STATUSES), "metadata": _INVOICE_METADATA})
 
 _CREDIT_NOTE_ITEMS = _list_of(_object({"fee_id": _string(), "amount_cents": _integer(1)}, ("fee_id", "amount_cents")))
 _CREDIT_NOTE = _object({
     "invoice_id": _string(), "reason": _choice(("duplicated_charge", "product_unsatisfactory", "order_change",
                                                 "order_cancellation", "fraudulent_charge", "other")),
     "description": _text(), "credit_amount_cents": _cents(), "refund_amount_cents": _cents(),
-    "items": _CREDIT_NOTE_ITEMS,
+    "items": _CREDIT_NOTE_ITEMS, "metadata": _ITEM_METADATA,
 }, ("invoice_id", "items"))
 _CREDIT_NOTE_ESTIMATE = _object({"invoice_id": _string(), "items": _CREDIT_NOTE_ITEMS}, ("invoice_id", "items"))
-_CREDIT_NOTE_UPDATE = _object({"refund_status": _choice(REFUND_STATUSES)}, ("refund_status",))
+_CREDIT_NOTE_UPDATE = _object({"refund_status": _choice(REFUND_STATUSES), "metadata": _ITEM_METADATA})
 _FEE_UPDATE = _object({"payment_status": _choice(FEE_PAYMENT_STATUSES)}, ("payment_status",))
 
 # A manual payment (Lago's PaymentCreateInput); `paid_at` a date or a date-time, as Lago parses it.
@@ -379,6 +419,9 @@ _RESOURCES: dict[str, tuple[str, ...]] = {
     "LifetimeUsage": ("lago_id", "lago_subscription_id", "external_subscription_id",
                       "external_historical_usage_amount_cents", "invoiced_usage_amount_cents",
                       "current_usage_amount_cents", "from_datetime", "to_datetime"),
+    "ProjectedUsage": ("from_datetime", "to_datetime", "currency", "amount_cents", "projected_amount_cents",
+                       "charges_usage"),
+    "ExpressionResult": ("value",),
 }
 
 
@@ -405,6 +448,9 @@ def _components() -> Schema:
         "WalletAlertInput": _WALLET_ALERT, "WalletAlertUpdateInput": _WALLET_ALERT_UPDATE,
         "FeatureInput": _FEATURE, "FeatureUpdateInput": _FEATURE_UPDATE,
         "EntitlementsInput": _ENTITLEMENTS, "LifetimeUsageInput": _LIFETIME_USAGE,
+        "ItemMetadataInput": _ITEM_METADATA_BODY, "CustomerWalletInput": _CUSTOMER_WALLET,
+        "InstantEventInput": _INSTANT_EVENT,
+        "EvaluateExpressionInput": _EXPRESSION,
     }
     for name, required in _RESOURCES.items():
         schemas[name] = {"type": "object", "required": list(required)}
@@ -739,6 +785,9 @@ def _paths() -> dict[str, Schema]:
         _answer("wallet_transactions", "WalletTransaction", many=True),
         query=("status", "transaction_type", *_PAGING))}
 
+    paths.update(_misc_paths())
+    paths["/fees/{lago_id}"]["delete"] = op("delete_fee", "Delete a fee that is on no invoice", _answer("fee", "Fee"))
+
     paths["/webhooks/json_public_key"] = {"get": op(
         "get_webhook_json_public_key", "The public key that verifies `jwt` webhooks (base64 PEM)",
         _answer("webhook", "PublicKey"))}
@@ -854,6 +903,68 @@ def _entitlement_paths() -> dict[str, Schema]:
     paths["/subscriptions/{external_id}/entitlements/{feature_code}/privileges/{privilege_code}"] = {"delete": op(
         "delete_subscription_entitlement_privilege", "Drop the subscription's override of one privilege",
         _answer("entitlement", "SubscriptionEntitlement"), query=status)}
+def _misc_paths() -> dict[str, Schema]:
+    """Item metadata, the lists and wallets under a customer, projected usage, instant estimates, expressions,
+    deleting a fee, one wallet transaction (docs/api.md, "Metadata, nested lists, estimates and previews")."""
+    op = _operation
+    paths: dict[str, Schema] = {}
+    metadata_body = {"required": True, "content": {"application/json": {"schema": _ITEM_METADATA_BODY}}}
+    metadata_answer = {"description": "OK", "content": {"application/json": {"schema": _ref("ItemMetadataInput")}}}
+    for item, name in (("/credit_notes/{lago_id}", "credit_note"), ("/plans/{code}", "plan"),
+                       ("/wallets/{lago_id}", "wallet"),
+                       ("/customers/{external_customer_id}/wallets/{wallet_code}", "customer_wallet")):
+        label = name.replace("_", " ")
+        paths[f"{item}/metadata"] = {
+            "post": op(f"replace_{name}_metadata", f"Replace a {label}'s metadata", metadata_answer,
+                       body=metadata_body),
+            "patch": op(f"merge_{name}_metadata", f"Merge keys into a {label}'s metadata", metadata_answer,
+                        body=metadata_body),
+            "delete": op(f"delete_{name}_metadata", f"Remove a {label}'s metadata", metadata_answer),
+        }
+        paths[f"{item}/metadata/{{key}}"] = {"delete": op(f"delete_{name}_metadata_key",
+                                                          f"Remove one key of a {label}'s metadata",
+                                                          metadata_answer)}
+
+    customer = "/customers/{external_customer_id}"
+    for nested, schema, query in (("invoices", "Invoice", ("status", "payment_overdue")),
+                                  ("subscriptions", "Subscription", ("plan_code", "status")),
+                                  ("payments", "Payment", ("invoice_id",)), ("credit_notes", "CreditNote", ()),
+                                  ("applied_coupons", "AppliedCoupon", ("status",))):
+        paths[f"{customer}/{nested}"] = {"get": op(f"list_customer_{nested}", f"List a customer's {nested}",
+                                                   _answer(nested, schema, many=True), query=(*query, *_PAGING))}
+    paths[f"{customer}/projected_usage"] = {"get": op(
+        "get_customer_projected_usage", "The current period's usage and its projection to the period's end",
+        _answer("customer_projected_usage", "ProjectedUsage"), required_query=("external_subscription_id",))}
+    paths[f"{customer}/wallets"] = {
+        "post": op("create_customer_wallet", "Create a wallet for the customer", _answer("wallet", "Wallet"),
+                   body=_json_body("wallet", "CustomerWalletInput")),
+        "get": op("list_customer_wallets", "List the customer's wallets", _answer("wallets", "Wallet", many=True),
+                  query=_PAGING),
+    }
+    paths[f"{customer}/wallets/{{code}}"] = {
+        "get": op("get_customer_wallet", "Get the customer's wallet of this code", _answer("wallet", "Wallet")),
+        "put": op("update_customer_wallet", "Update the customer's wallet of this code", _answer("wallet", "Wallet"),
+                  body=_json_body("wallet", "WalletUpdateInput")),
+        "delete": op("terminate_customer_wallet", "Terminate the customer's wallet of this code",
+                     _answer("wallet", "Wallet")),
+    }
+
+    paths["/invoices/preview"] = {"post": op(
+        "preview_invoice", "The invoice a new subscription would start with, or a subscription's next (not stored)",
+        _answer("invoice", "Invoice"),
+        body={"required": True, "content": {"application/json": {"schema": _INVOICE_PREVIEW}}})}
+    paths["/events/estimate_instant_fees"] = {"post": op(
+        "estimate_instant_fees", "What one event would cost now on its pay-in-advance charges (nothing stored)",
+        _answer_all("fees", "FeeEstimate"), body=_json_body("event", "InstantEventInput"))}
+    paths["/events/batch_estimate_instant_fees"] = {"post": op(
+        "batch_estimate_instant_fees", "The same for up to 100 events, all or nothing",
+        _answer_all("fees", "FeeEstimate"), body=_json_body("events", "InstantEventInput", array=True))}
+    paths["/billable_metrics/evaluate_expression"] = {"post": op(
+        "evaluate_billable_metric_expression", "An expression's value on one sample event",
+        _answer("expression_result", "ExpressionResult"),
+        body={"required": False, "content": {"application/json": {"schema": _EXPRESSION}}})}
+    paths["/wallet_transactions/{lago_id}"] = {"get": op("get_wallet_transaction", "Get a wallet transaction",
+                                                         _answer("wallet_transaction", "WalletTransaction"))}
     return paths
 
 

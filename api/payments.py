@@ -20,8 +20,12 @@ def _receipt(view: queries.ReceiptView):
 
 @bp.get("/payments")
 def list_payments():
-    page = queries.list_payments(organization_id=organization_id(),
-                                 external_customer_id=request.args.get("external_customer_id") or None,
+    return payments_of(request.args.get("external_customer_id") or None)
+
+
+def payments_of(external_customer_id: str | None):
+    """The payments list with the query's filters (also /customers/{id}/payments)."""
+    page = queries.list_payments(organization_id=organization_id(), external_customer_id=external_customer_id,
                                  invoice_id=request.args.get("invoice_id") or None, **page_args())
     return many("payments", page, _payment)
 

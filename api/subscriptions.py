@@ -25,9 +25,14 @@ def create_subscription():
 
 @bp.get("/subscriptions")
 def list_subscriptions():
+    return subscriptions_of(request.args.get("external_customer_id"))
+
+
+def subscriptions_of(external_customer_id: str | None):
+    """The subscriptions list with the query's filters (also /customers/{id}/subscriptions)."""
     statuses = request.args.getlist("status[]") or request.args.getlist("status") or None
     page = services.list_subscriptions(organization_id=organization_id(),
-                                       external_customer_id=request.args.get("external_customer_id"),
+                                       external_customer_id=external_customer_id,
                                        plan_code=request.args.get("plan_code"), statuses=statuses, **page_args())
     return many("subscriptions", page, _serialize)
 

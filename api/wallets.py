@@ -1,4 +1,4 @@
-"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list,
+"""/wallets (create, update, terminate, get, list per customer) and /wallet_transactions (top up, void, list, get,
 a link to pay a top-up)."""
 
 from __future__ import annotations
@@ -12,36 +12,37 @@ from billing.payments import checkout
 from billing.wallets import ongoing, services
 
 
-def _serialize(wallet):
+def serialize_wallet(wallet):
     return serializers.wallet(wallet, ongoing.ongoing_balance(wallet))
 
 
 @bp.post("/wallets")
 def create_wallet():
-    return one("wallet", _serialize(services.create_wallet(organization_id=organization_id(), data=body("wallet"))))
+    wallet = services.create_wallet(organization_id=organization_id(), data=body("wallet"))
+    return one("wallet", serialize_wallet(wallet))
 
 
 @bp.get("/wallets")
 def list_wallets():
     page = services.list_wallets(organization_id=organization_id(),
                                  external_customer_id=request.args.get("external_customer_id") or None, **page_args())
-    return many("wallets", page, _serialize)
+    return many("wallets", page, serialize_wallet)
 
 
 @bp.get("/wallets/<wallet_id>")
 def get_wallet(wallet_id: str):
-    return one("wallet", _serialize(services.get_wallet(organization_id=organization_id(), wallet_id=wallet_id)))
+    return one("wallet", serialize_wallet(services.get_wallet(organization_id=organization_id(), wallet_id=wallet_id)))
 
 
 @bp.put("/wallets/<wallet_id>")
 def update_wallet(wallet_id: str):
-    return one("wallet", _serialize(services.update_wallet(organization_id=organization_id(), wallet_id=wallet_id,
+    return one("wallet", serialize_wallet(services.update_wallet(organization_id=organization_id(), wallet_id=wallet_id,
                                                            data=body("wallet"))))
 
 
 @bp.delete("/wallets/<wallet_id>")
 def terminate_wallet(wallet_id: str):
-    return one("wallet", _serialize(services.terminate_wallet(organization_id=organization_id(),
+    return one("wallet", serialize_wallet(services.terminate_wallet(organization_id=organization_id(),
                                                               wallet_id=wallet_id)))
 
 
@@ -57,6 +58,12 @@ def list_wallet_transactions(wallet_id: str):
         organization_id=organization_id(), wallet_id=wallet_id, status=request.args.get("status") or None,
         transaction_type=request.args.get("transaction_type") or None, **page_args())
     return many("wallet_transactions", page, serializers.wallet_transaction)
+
+
+@bp.get("/wallet_transactions/<transaction_id>")
+def get_wallet_transaction(transaction_id: str):
+    return one("wallet_transaction", serializers.wallet_transaction(services.get_wallet_transaction(
+        organization_id=organization_id(), wallet_transaction_id=transaction_id)))
 
 
 @bp.post("/wallet_transactions/<transaction_id>/payment_url")

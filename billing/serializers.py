@@ -135,6 +135,7 @@ def plan(p, *, entitlements=None) -> dict[str, Any]:
         "taxes": [tax(t) for t in p.taxes],
         "entitlements": [plan_entitlement(g) for g in entitlements or ()],
         "usage_thresholds": [usage_threshold(t) for t in p.usage_thresholds if t.deleted_at is None],
+        "metadata": p.metadata_,
         "created_at": iso(p.created_at),
     }
 
@@ -346,7 +347,8 @@ def invoice(i, subscriptions_by_id, *, with_file_url: bool = True) -> dict[str, 
                      else "coupon", "code": c.coupon_code, "name": c.coupon_name},
             "invoice": {"lago_id": i.id, "payment_status": i.payment_status},
         } for c in i.credits],
-        "metadata": [],
+        "metadata": [{"lago_id": m["id"], "key": m["key"], "value": m["value"], "created_at": m.get("created_at")}
+                     for m in (i.metadata_ or [])],
         "applied_taxes": [{
             "lago_id": t.id, "lago_invoice_id": i.id, "lago_tax_id": t.tax_id, "tax_name": t.tax_name,
             "tax_code": t.tax_code, "tax_rate": float(t.tax_rate), "tax_description": t.tax_description,
@@ -400,7 +402,7 @@ def credit_note(n, subscriptions_by_id) -> dict[str, Any]:
             "amount_cents": t.amount_cents, "amount_currency": t.amount_currency,
             "base_amount_cents": t.base_amount_cents, "created_at": iso(t.created_at),
         } for t in n.applied_taxes],
-        "metadata": None,
+        "metadata": n.metadata_,
         "customer": customer(n.customer),
     }
 
@@ -467,6 +469,21 @@ def charge_usage(c, currency: str) -> dict[str, Any]:
     }
 
 
+def projected_usage(p) -> dict[str, Any]:
+    """Lago's customer_projected_usage: the usage so far with each charge's (and filter's) projection."""
+    payload = usage(p.usage)
+    payload["projected_amount_cents"] = p.projected_amount_cents
+    for shown, projected in zip(payload["charges_usage"], p.charges, strict=True):
+        shown["projected_units"] = decimal_str(projected.projected_units)
+        shown["projected_amount_cents"] = projected.projected_amount_cents
+        shown["groups"] = []
+        for line_shown, line in zip(shown["filters"], projected.lines, strict=False):
+            line_shown["values"] = line_shown["values"] or {}  # the events matching no filter: no values
+            line_shown["projected_units"] = decimal_str(line.projected_units)
+            line_shown["projected_amount_cents"] = line.projected_amount_cents
+    return payload
+
+
 def fee_estimate(e) -> dict[str, Any]:
     metric = e.charge.billable_metric
     return {
@@ -485,6 +502,9 @@ def fee_estimate(e) -> dict[str, Any]:
         "events_count": e.events_count,
         "pay_in_advance": e.charge.pay_in_advance,
         "invoiceable": e.charge.invoiceable,
+        "event_transaction_id": e.transaction_id,
+        "lago_customer_id": e.subscription.customer_id,
+        "external_customer_id": e.subscription.customer.external_id,
         "item": {"type": "charge", "code": metric.code, "name": metric.name,
                  "invoice_display_name": e.charge.invoice_display_name or metric.name,
                  "lago_item_id": metric.id, "item_type": "BillableMetric"},
@@ -629,7 +649,7 @@ def wallet(w, ongoing) -> dict[str, Any]:
         "invoice_requires_successful_payment": w.invoice_requires_successful_payment,
         "paid_top_up_min_amount_cents": w.paid_top_up_min_amount_cents,
         "paid_top_up_max_amount_cents": w.paid_top_up_max_amount_cents,
-        "metadata": None,
+        "metadata": w.metadata_,
     }
 
 

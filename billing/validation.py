@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal
 from zoneinfo import ZoneInfo, available_timezones
 
 from babel import Locale
 
-from billing.errors import ValidationFailed
+from billing.errors import NotFound, ValidationFailed
 from billing.money import is_currency, parse_decimal
 
 _TIMEZONES = frozenset(available_timezones()) | {"UTC"}
@@ -32,6 +32,9 @@ MAX_TEXT = 1000                         # descriptions, invoice display names an
 MAX_METADATA_KEY = 20                   # Lago's customer metadata: key length
 MAX_METADATA_VALUE = 100                # Lago's customer metadata: value length
 MAX_METADATA_COUNT = 5                  # Lago's customer metadata: entries per customer
+MAX_ITEM_METADATA_KEYS = 50             # Lago's item metadata (plans, wallets, credit notes): keys per item
+MAX_ITEM_METADATA_KEY = 100             # ... key length
+MAX_ITEM_METADATA_VALUE = 255           # ... value length (a value may also be null)
 MAX_PAGE = 2**31 - 1                    # ?page= (a larger page is the last one that can exist: empty)
 MAX_PER_PAGE = 100                      # ?per_page= (more is served as 100, not refused)
 MAX_INTEGER = 2**31 - 1                 # any other integer (priorities, counts): an INTEGER column
@@ -217,6 +220,31 @@ class Checker:
             return None
         return items
 
+    def item_metadata(self, field: str = "metadata") -> dict[str, str | None] | None:
+        """Lago's item metadata (plans, wallets, credit notes): an object of up to MAX_ITEM_METADATA_KEYS keys of
+        1..MAX_ITEM_METADATA_KEY characters, each a text of up to MAX_ITEM_METADATA_VALUE or null (lago-api
+        Metadata::ItemMetadata). None when absent or null."""
+        raw = self.data.get(field)
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            self.fail(field, "invalid_type")
+            return None
+        if len(raw) > MAX_ITEM_METADATA_KEYS:
+            self.fail(field, "too_many_keys")
+            return None
+        for key, value in raw.items():
+            if not key or len(key) > MAX_ITEM_METADATA_KEY:
+                self.fail(field, "key_too_long" if key else "invalid_key_value_pair")
+                return None
+            if value is not None and not isinstance(value, str):
+                self.fail(field, "invalid_key_value_pair")
+                return None
+            if value is not None and len(value) > MAX_ITEM_METADATA_VALUE:
+                self.fail(field, "value_too_long")
+                return None
+        return dict(raw)
+
     def timezone(self, field: str) -> str | None:
         value = self.data.get(field)
         if value is None:
@@ -305,3 +333,45 @@ def _from_unix(seconds: Decimal) -> datetime | None:
         return datetime.fromtimestamp(whole, UTC).replace(microsecond=0) + timedelta(microseconds=micros)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+
+def changed_item_metadata(current: Mapping[str, str | None] | None, sent: Mapping[str, str | None] | None, *,
+                          partial: bool) -> dict[str, str | None] | None:
+    """An item's metadata after a change, as Lago's Metadata::UpdateItemService makes it. Pure.
+
+    Replace (not `partial`): what was sent, none when null was sent. Merge (`partial`): the sent keys added to or
+    over the current ones; nothing sent leaves the item as it is (none stays none).
+    """
+    if not partial:
+        return None if sent is None else dict(sent)
+    if current is None and not sent:
+        return None
+    return {**(current or {}), **(sent or {})}
+
+
+def item_metadata_change(data: Mapping[str, object] | None, *,
+                         partial: bool) -> Callable[[dict | None], dict | None]:
+    """The change `{"metadata": {...}}` asks of an item's metadata, checked now and applied to the stored value.
+
+    A merge that would hold more than MAX_ITEM_METADATA_KEYS keys is refused (`too_many_keys`) when applied.
+    """
+    check = Checker(data)
+    sent = check.item_metadata("metadata")
+    check.done()
+
+    def apply(current: dict | None) -> dict | None:
+        changed = changed_item_metadata(current, sent, partial=partial)
+        if changed is not None and len(changed) > MAX_ITEM_METADATA_KEYS:
+            raise ValidationFailed({"metadata": ["too_many_keys"]})
+        return changed
+    return apply
+
+
+def item_metadata_key_removal(key: str) -> Callable[[dict | None], dict | None]:
+    """The change that removes one key of an item's metadata (404 `metadata_not_found` when it has none)."""
+    def apply(current: dict | None) -> dict | None:
+        if current is None:
+            raise NotFound("metadata")
+        return {name: value for name, value in current.items() if name != key}
+    return apply

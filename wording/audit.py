@@ -38,6 +38,8 @@ ACTIONS = {
     "wallet.credits_granted": N_("Credits granted"),
     "wallet.terminated": N_("Wallet terminated"),
     "invoice.credit_note_issued": N_("Credit note issued"),
+    "invoice.credit_note_changed": N_("Credit note changed"),
+    "invoice.metadata_changed": N_("Invoice metadata changed"),
     "invoice.payment_recorded": N_("Payment recorded"),
     "api_key.created": N_("API key created"),
     "api_key.revoked": N_("API key revoked"),

@@ -82,6 +82,8 @@ class Plan(Base):
     trial_period: Mapped[Decimal] = mapped_column(default=Decimal(0))
     bill_charges_monthly: Mapped[bool] = mapped_column(default=False)
     minimum_commitment_cents: Mapped[int | None] = mapped_column(BigInteger)
+    # Lago's item metadata: {key: text or null}; None when it has none (billing/validation.py, metadata).
+    metadata_: Mapped[dict | None] = mapped_column("metadata")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]

@@ -65,6 +65,7 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
     bill_charges_monthly = check.boolean("bill_charges_monthly")
     description = check.text("description")
     display = check.string("invoice_display_name")
+    metadata = check.item_metadata("metadata")
     if code and code != plan.code:
         clash = find_plan(session, plan.organization_id, code)
         if clash is not None and clash.id != plan.id:
@@ -93,6 +94,8 @@ def _apply_plan(session: Session, plan: Plan, data: Mapping[str, object], *, cre
         plan.taxes = taxes_for_codes(session, plan.organization_id, data["tax_codes"])
     if "minimum_commitment" in data:
         plan.minimum_commitment_cents = commitment
+    if "metadata" in data:  # NOTE: Lago's plan create and update replace the metadata with what is sent
+        plan.metadata_ = metadata
     return thresholds
 
 
@@ -117,6 +120,7 @@ def audited_terms(plan: Plan) -> dict[str, object]:
         "trial_period": plan.trial_period, "bill_charges_monthly": plan.bill_charges_monthly,
         "minimum_commitment_cents": plan.minimum_commitment_cents, "description": plan.description,
         "invoice_display_name": plan.invoice_display_name, "tax_codes": [tax.code for tax in plan.taxes],
+        "metadata": plan.metadata_,
         "charges": charges,
         "usage_thresholds": {f"{t.amount_cents}{' recurring' if t.recurring else ''}": t.threshold_display_name or ""
                              for t in plan_thresholds(plan)},
@@ -178,6 +182,19 @@ def edit_plan(*, organization_id: str, code: str, cascade_updates: object,
         plan = reload_plan(uow.session, plan.id)
         _record_plan(uow.session, plan, "plan.updated", audited_before, audited_terms(plan))
         return plan, outcome
+
+
+def change_plan_metadata(*, organization_id: str, code: str, change: Callable[[dict | None], dict | None]) -> Plan:
+    """Replace, merge or remove the plan's metadata (`billing.validation.item_metadata_change` and its kin)."""
+    with unit_of_work() as uow:
+        plan = locked_plan(uow.session, _get_plan_in(uow.session, organization_id, code).id)
+        before = plan.metadata_
+        plan.metadata_ = change(before)
+        if plan.metadata_ != before:
+            plan.updated_at = utcnow()
+            _record_plan(uow.session, plan, "plan.updated", flatten({"metadata": before}),
+                         flatten({"metadata": plan.metadata_}))
+        return plan
 
 
 def get_plan(*, organization_id: str, code: str) -> Plan:

@@ -35,7 +35,7 @@ from billing.invoicing.amounts import check_amounts
 from billing.invoicing.discounts import apply_coupons_and_taxes, compute_totals
 from billing.invoicing.finalization import finalize
 from billing.invoicing.models import FEE_PAYMENT_STATUSES, Fee, FeeAppliedTax, Invoice, InvoiceAppliedTax
-from billing.invoicing.queries import get_fee
+from billing.invoicing.queries import fee_json, get_fee
 from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
 from billing.metering.aggregation import units as aggregated_units
@@ -382,6 +382,24 @@ def update_fee(*, organization_id: str, fee_id: str, data: Mapping[str, object])
                 fee.failed_at = now if status == "failed" else None
                 fee.refunded_at = now if status == "refunded" else None
     return get_fee(organization_id=organization_id, fee_id=fee_id)
+
+
+def delete_fee(*, organization_id: str, fee_id: str) -> dict:
+    """Delete a fee that is on no invoice (a pay-in-advance fee not invoiced); answers it as it was.
+
+    NOTE: lago-api `Fees::DestroyService`: a fee on an invoice is refused (405 `invoiced_fee`). Its event stays
+    billed: the job follows events by id and never bills an event below its watermark again.
+    """
+    with unit_of_work() as uow:
+        fee = uow.session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == str(fee_id))
+                                 .with_for_update(of=Fee))
+        if fee is None:
+            raise NotFound("fee")
+        if fee.invoice_id is not None:
+            raise NotAllowed("invoiced_fee")
+        answer = fee_json(uow.session, fee)
+        uow.session.delete(fee)
+        return answer
 
 
 def regroup_paid_fees(uow: UnitOfWork, subscription: Subscription, *, at: datetime, ending: bool = False

@@ -9,7 +9,7 @@ Later invoices consume the credit balance after taxes (`services._apply_credit_n
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -36,7 +36,7 @@ from billing.invoicing.pdf import render_credit_note
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
-from billing.validation import MAX_AMOUNT_CENTS
+from billing.validation import MAX_AMOUNT_CENTS, Checker
 from billing.webhooks import services as webhooks
 
 # NOTE: credit + refund + offset may differ from the note's total by one cent at most (docs/billing.md,
@@ -172,6 +172,9 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
     credit = _amount(data, "credit_amount_cents", errors)
     refund = _amount(data, "refund_amount_cents", errors)
     offset = _amount(data, "offset_amount_cents", errors)
+    check = Checker(data)
+    metadata = check.item_metadata("metadata")
+    errors.update(check.errors)
     if errors:
         raise ValidationFailed(errors)
     with unit_of_work() as uow:
@@ -194,6 +197,7 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
         note = issue(uow, invoice=invoice, items=draft.items, amounts=amounts, fee_taxes=draft.fee_taxes,
                      credit=credit, refund=refund, offset=offset, reason=str(reason),
                      description=str(data["description"])[:1024] if data.get("description") else None)
+        note.metadata_ = metadata
         note_id = note.id
         record(session, organization_id=organization_id, action="invoice.credit_note_issued", object_type="invoice",
                object_id=invoice.id, object_label=invoice.number or invoice.id, currency=invoice.currency,
@@ -324,15 +328,35 @@ def list_credit_notes(*, organization_id: str, external_customer_id: str | None 
 
 
 def update_credit_note(*, organization_id: str, credit_note_id: str, data: Mapping[str, object]) -> CreditNote:
-    """Record the outcome of a credit note's refund (Lago's `refund_status`: pending, succeeded, failed)."""
+    """Record the outcome of a credit note's refund (Lago's `refund_status`: pending, succeeded, failed) and
+    replace its metadata (`metadata`, as Lago's update does)."""
+    check = Checker(data)
+    metadata = check.item_metadata("metadata")
+    check.done()
     with unit_of_work() as uow:
         note = _get_in(uow.session, organization_id, credit_note_id, lock=True)
+        if "metadata" in data:
+            note.metadata_ = metadata
         if "refund_status" in data:
             if data["refund_status"] not in REFUND_STATUSES:
                 raise ValidationFailed({"refund_status": ["value_is_invalid"]})
             if not note.refund_amount_cents:
                 raise ValidationFailed({"refund_status": ["no_refund"]})
             note.refund_status = str(data["refund_status"])
+        return note
+
+
+def change_credit_note_metadata(*, organization_id: str, credit_note_id: str,
+                                change: Callable[[dict | None], dict | None]) -> CreditNote:
+    """Replace, merge or remove the credit note's metadata (`billing.validation.item_metadata_change` and its kin)."""
+    with unit_of_work() as uow:
+        note = _get_in(uow.session, organization_id, credit_note_id, lock=True)
+        before = note.metadata_
+        note.metadata_ = change(before)
+        if note.metadata_ != before:
+            record(uow.session, organization_id=organization_id, action="invoice.credit_note_changed",
+                   object_type="invoice", object_id=note.invoice_id, object_label=note.number,
+                   before={"metadata": before}, after={"metadata": note.metadata_}, currency=note.currency)
         return note
 
 

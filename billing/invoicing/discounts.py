@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -31,13 +32,15 @@ class ProgressiveCredit:
 
 
 def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Subscription,
-                            known: BatchLookups | None = None, progressive: ProgressiveCredit | None = None) -> None:
+                            known: BatchLookups | None = None, progressive: ProgressiveCredit | None = None,
+                            *, applied: Sequence[AppliedCoupon] | None = None) -> None:
     """Take the customer's coupons off the fees, then tax each fee on what is left (docs/billing.md).
 
     The computations are pure (`billing.invoicing.totals`); here the inputs are gathered and the
     results stored: coupon credits, each fee's share and taxes, the invoice's applied taxes, and
     what the applied coupons have left (their rows are locked first). `known`: what a batch read
-    already (the organization's taxes; the customer has no coupon: none is looked for).
+    already (the organization's taxes; the customer has no coupon: none is looked for). `applied`: the
+    coupons to use instead of the customer's (an invoice preview's, never stored).
     """
     plan = subscription.plan
     customer = invoice.customer
@@ -57,11 +60,16 @@ def apply_coupons_and_taxes(session: Session, invoice: Invoice, subscription: Su
         lines.append(totals.FeeLine(amount_cents=fee.amount_cents, plan_code=plan.code,
                                     metric_code=fee.item_code if fee.fee_type == "charge" else None,
                                     tax_codes=codes))
-    applied = [] if known and customer.id not in known.coupons else [a for a in session.scalars(select(
-        AppliedCoupon).where(AppliedCoupon.customer_id == customer.id, AppliedCoupon.status == "active")
-        .with_for_update(of=AppliedCoupon)).unique()
-        # NOTE: a fixed amount is in one currency: it only reduces invoices in that currency.
-        if a.coupon.coupon_type == "percentage" or a.amount_currency == invoice.currency]
+    if applied is not None:
+        applied = [a for a in applied if a.coupon.coupon_type == "percentage" or a.amount_currency == invoice.currency]
+    elif known and customer.id not in known.coupons:
+        applied = []
+    else:
+        applied = [a for a in session.scalars(select(
+            AppliedCoupon).where(AppliedCoupon.customer_id == customer.id, AppliedCoupon.status == "active")
+            .with_for_update(of=AppliedCoupon)).unique()
+            # NOTE: a fixed amount is in one currency: it only reduces invoices in that currency.
+            if a.coupon.coupon_type == "percentage" or a.amount_currency == invoice.currency]
     applied.sort(key=lambda a: totals.coupon_order_key(
         limited_billable_metrics=a.coupon.limited_billable_metrics, limited_plans=a.coupon.limited_plans,
         applied_at=a.created_at, applied_id=a.id))

@@ -59,6 +59,8 @@ class Invoice(Base):
     # What credit notes took off the amount due (their offset_amount_cents): settled, neither paid nor credited.
     offset_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     file_key: Mapped[str | None] = mapped_column(String(255))
+    # Lago's invoice metadata: up to 5 `{id, key, value, created_at}` (billing/invoicing/invoice_metadata.py).
+    metadata_: Mapped[list] = mapped_column("metadata", default=list)
     finalized_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -318,6 +320,8 @@ class CreditNote(Base):
     file_key: Mapped[str | None] = mapped_column(String(255))
     # Set on the automatic credit note of a terminated (or upgraded) subscription's unused advance fee.
     terminated_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
+    # Lago's item metadata: {key: text or null}; None when it has none (billing/validation.py, metadata).
+    metadata_: Mapped[dict | None] = mapped_column("metadata")
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

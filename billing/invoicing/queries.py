@@ -61,7 +61,7 @@ def subscriptions_of(invoice: Invoice) -> list[Subscription]:
         return list(session.scalars(select(Subscription).where(Subscription.id.in_(ids)))) if ids else []
 
 
-def _fee_json(session: Session, fee: Fee) -> dict:
+def fee_json(session: Session, fee: Fee) -> dict:
     subscription = session.get(Subscription, fee.subscription_id) if fee.subscription_id else None
     return serializers.fee(fee, fee.invoice, {subscription.id: subscription} if subscription else {})
 
@@ -85,7 +85,7 @@ def list_fees(*, organization_id: str, external_subscription_id: str | None = No
         query = query.where(Fee.pay_in_advance.is_(pay_in_advance))
     with read_only() as session:
         found = paginate(session, query.order_by(Fee.created_at.desc(), Fee.id), page=page, per_page=per_page)
-        return Page(items=[_fee_json(session, f) for f in found.items], current_page=found.current_page,
+        return Page(items=[fee_json(session, f) for f in found.items], current_page=found.current_page,
                     per_page=found.per_page, total_count=found.total_count)
 
 
@@ -94,4 +94,4 @@ def get_fee(*, organization_id: str, fee_id: str) -> dict:
         fee = session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == str(fee_id)))
         if fee is None:
             raise NotFound("fee")
-        return _fee_json(session, fee)
+        return fee_json(session, fee)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defaultload
 
-from billing.catalog.models import Plan
+from billing.catalog.models import AppliedCoupon, Plan
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, new_id, read_only, unit_of_work
 from billing.invoicing import failures
@@ -72,7 +72,7 @@ class BillingFailed(Exception):
         return any(failures.is_transient(error) for error in self.errors.values())
 
 
-def _new_invoice(session: Session, subscription: Subscription, billing: Billing) -> Invoice:
+def new_invoice(session: Session, subscription: Subscription, billing: Billing) -> Invoice:
     """The draft invoice of one billing, linked to the subscription period it bills (not flushed yet).
 
     Its collections start empty (a new invoice has nothing to load) and its ids are set now (its own,
@@ -97,13 +97,15 @@ def _new_invoice(session: Session, subscription: Subscription, billing: Billing)
     return invoice
 
 
-def _complete(session: Session, invoice: Invoice, subscription: Subscription, billing: Billing,
-              usage: Mapping[str, dict] | None = None, known: BatchLookups | None = None) -> None:
-    """Fees, coupons, taxes, credit notes and totals of a new invoice (`usage`: its charges' usage, read already)."""
+def complete_invoice(session: Session, invoice: Invoice, subscription: Subscription, billing: Billing,
+                     usage: Mapping[str, dict] | None = None, known: BatchLookups | None = None, *,
+                     coupons: Sequence[AppliedCoupon] | None = None) -> None:
+    """Fees, coupons, taxes, credit notes and totals of a new invoice (`usage`: its charges' usage, read already;
+    `coupons`: the coupons to take off instead of the customer's, for a preview)."""
     build_fees(session, invoice, subscription, billing, usage)
     check_amounts(invoice.fees, subscription.id)
-    apply_coupons_and_taxes(session, invoice, subscription, known, period_progressive_credit(session, invoice,
-                                                                                               subscription))
+    apply_coupons_and_taxes(session, invoice, subscription, known,
+                            period_progressive_credit(session, invoice, subscription), applied=coupons)
     apply_credit_notes(session, invoice, known)
     compute_totals(invoice)
     check_amounts([invoice], subscription.id)
@@ -114,12 +116,12 @@ def _bill(uow: UnitOfWork, subscription: Subscription, billing: Billing) -> Invo
     session = uow.session
     try:
         with session.begin_nested():
-            invoice = _new_invoice(session, subscription, billing)
+            invoice = new_invoice(session, subscription, billing)
             session.flush()
     except IntegrityError:
         raise AlreadyBilled(subscription.id) from None
     usage = _read_usage(session, [(subscription, billing)]).get((subscription.id, billing.boundary), {})
-    _complete(session, invoice, subscription, billing, usage)
+    complete_invoice(session, invoice, subscription, billing, usage)
     session.flush()
     if subscription.customer.applicable_grace_period == 0:
         finalize(uow, invoice)
@@ -238,8 +240,9 @@ def _bill_batch(uow: UnitOfWork, subscription_ids: Sequence[str], at: datetime) 
     for subscription, billing in todo:
         if billing.reason == REASON_TRIAL_ENDED and subscription.trial_ended_at is None:
             subscription.trial_ended_at = billing.boundary
-        invoice = _new_invoice(session, subscription, billing)
-        _complete(session, invoice, subscription, billing, usage.get((subscription.id, billing.boundary), {}), known)
+        invoice = new_invoice(session, subscription, billing)
+        complete_invoice(session, invoice, subscription, billing, usage.get((subscription.id, billing.boundary), {}),
+                         known)
         invoices.append(invoice)
     # Numbers last, all at once: the numbering rows stay locked only from here to the commit.
     finalizing = {i.id for i in invoices if i.customer.applicable_grace_period == 0}

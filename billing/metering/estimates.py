@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,7 @@ from billing.metering.period_usage import (
     proration_days,
     usage_by_filter,
 )
-from billing.metering.services import parse_event
+from billing.metering.services import MAX_BATCH, parse_event
 from billing.money import to_minor
 from billing.pricing import prorated as prorated_pricing
 from billing.subscriptions.models import Subscription
@@ -51,9 +52,41 @@ class FeeEstimate:
     amount_cents: int
     unit_amount: Decimal
     events_count: int
+    transaction_id: str | None = None
 
 
-def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimate]:
+# NOTE: Lago's instant estimates cover the pay-in-advance charges of these models only
+# (lago-api Fees::EstimateInstant::PayInAdvanceService).
+INSTANT_CHARGE_MODELS = frozenset({"standard", "percentage"})
+
+
+def estimate_instant_fees(*, organization_id: str, raw_events: object) -> list[FeeEstimate]:
+    """Lago's instant estimates: what each event would add now to its pay-in-advance standard or percentage charges.
+
+    Events are sent without a timestamp (they happen now) and may omit `transaction_id`; a batch is all or nothing
+    (at most MAX_BATCH events, errors keyed by the event's index). Nothing is stored.
+    """
+    if not isinstance(raw_events, list) or not raw_events:
+        raise ValidationFailed({"events": ["no_events"]})
+    if len(raw_events) > MAX_BATCH:
+        raise ValidationFailed({"events": ["too_many_events"]})
+    estimates: list[FeeEstimate] = []
+    errors: dict[str, object] = {}
+    for index, raw in enumerate(raw_events):
+        if not isinstance(raw, Mapping):
+            errors[str(index)] = {"event": ["invalid_type"]}
+            continue
+        event = {**raw, "timestamp": None, "transaction_id": raw.get("transaction_id") or str(uuid.uuid4())}
+        try:
+            estimates.extend(estimate_fees(organization_id=organization_id, raw_event=event, instant=True))
+        except ValidationFailed as failure:  # an unknown subscription is a 404, as Lago's
+            errors[str(index)] = failure.details
+    if errors:
+        raise ValidationFailed(errors)
+    return estimates
+
+
+def estimate_fees(*, organization_id: str, raw_event: object, instant: bool = False) -> list[FeeEstimate]:
     """What one more event would add to the current period's fees, per charge of its metric (nothing is stored).
 
     The estimate is the difference the event makes: price(units with it) − price(units without it),
@@ -67,6 +100,10 @@ def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimat
         if subscription is None or subscription.status != "active":
             raise NotFound("subscription")
         charges = [c for c in subscription.plan.charges if c.billable_metric.code == event.code]
+        if instant:
+            charges = [c for c in charges if c.pay_in_advance and c.charge_model in INSTANT_CHARGE_MODELS]
+            if not charges:
+                raise ValidationFailed({"code": ["does_not_match_an_instant_charge"]})
         if not charges:
             raise NotFound("charge")
         period = current_period(subscription, event.timestamp)
@@ -93,7 +130,8 @@ def estimate_fees(*, organization_id: str, raw_event: object) -> list[FeeEstimat
                 event_inputs={name: hypothetical_input(name, metric, fact, event) for name in inputs})
             estimates.append(FeeEstimate(
                 charge=charge, subscription=subscription, units=difference.units,
-                amount_cents=difference.amount_cents, unit_amount=difference.unit_amount, events_count=1))
+                amount_cents=difference.amount_cents, unit_amount=difference.unit_amount, events_count=1,
+                transaction_id=event.transaction_id))
         return estimates
 
 

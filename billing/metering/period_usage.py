@@ -18,6 +18,7 @@ from billing.db import (
 )
 from billing.errors import NotFound
 from billing.invoicing.models import Invoice, InvoiceSubscription
+from billing.metering import projection
 from billing.metering.aggregation import (
     PRORATABLE_AGGREGATIONS,
     GroupUsage,
@@ -31,6 +32,7 @@ from billing.metering.models import Event
 from billing.metering.services import EventInput
 from billing.metering.usage import UsageQuery, group_usages, subscription_usages
 from billing.money import to_minor
+from billing.ports import runtime
 from billing.pricing import prorated as prorated_pricing
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import (
@@ -363,3 +365,62 @@ def invoiced_usages(session: Session, subscription: Subscription, *, periods_cou
     ).order_by(InvoiceSubscription.from_datetime.desc()).limit(periods_count)).all()
     return [(usage_between(session, subscription, link.charges_from_datetime or link.from_datetime,
                            link.charges_to_datetime or link.to_datetime), link.invoice_id) for link in links]
+
+
+@dataclass(frozen=True)
+class ProjectedLine:
+    line: UsageLine
+    projected_units: Decimal
+    projected_amount_cents: int
+
+
+@dataclass(frozen=True)
+class ProjectedCharge:
+    usage: ChargeUsage
+    lines: list[ProjectedLine]
+
+    @property
+    def projected_units(self) -> Decimal:
+        return sum((line.projected_units for line in self.lines), Decimal(0))
+
+    @property
+    def projected_amount_cents(self) -> int:
+        return sum(line.projected_amount_cents for line in self.lines)
+
+
+@dataclass(frozen=True)
+class ProjectedUsage:
+    """The current period's usage so far and what it will be at its end at today's pace (Lago's projected usage)."""
+
+    usage: Usage
+    charges: list[ProjectedCharge]
+
+    @property
+    def projected_amount_cents(self) -> int:
+        return sum(c.projected_amount_cents for c in self.charges)
+
+
+def projected_usage(*, organization_id: str, external_customer_id: str,
+                    external_subscription_id: str) -> ProjectedUsage:
+    """Usage of the subscription's current period so far, each charge filter's line projected to the period's end
+    at today's pace (`metering.projection`), priced by its own properties as the invoice will price it."""
+    now = runtime.clock.now()
+    usage = current_usage(organization_id=organization_id, external_customer_id=external_customer_id,
+                          external_subscription_id=external_subscription_id)
+    elapsed, period = now - usage.from_datetime, usage.to_datetime - usage.from_datetime
+    charges = []
+    for charge_usage in usage.charges:
+        charge, metric = charge_usage.charge, charge_usage.charge.billable_metric
+        lines = []
+        for line in charge_usage.lines:
+            units = projection.projected_units(line.units, aggregation_type=metric.aggregation_type,
+                                               recurring=metric.recurring, elapsed=elapsed, period=period)
+            amount = projection.projected_amount(
+                charge_model=charge.charge_model,
+                properties=line.charge_filter.properties if line.charge_filter else charge.properties,
+                units=line.units, amount=line.amount, aggregation_type=metric.aggregation_type,
+                recurring=metric.recurring, elapsed=elapsed, period=period, currency=usage.currency)
+            lines.append(ProjectedLine(line=line, projected_units=units,
+                                       projected_amount_cents=to_minor(amount, usage.currency)))
+        charges.append(ProjectedCharge(usage=charge_usage, lines=lines))
+    return ProjectedUsage(usage=usage, charges=charges)

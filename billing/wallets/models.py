@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, String, Table, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from billing.catalog.models import BillableMetric
@@ -22,7 +22,12 @@ class Wallet(Base):
     """A customer's credits. `credits_balance` is what the settled inbound lots still hold."""
 
     __tablename__ = "wallets"
-    __table_args__ = (Index("ix_wallets_org_customer", "organization_id", "customer_id"),)
+    __table_args__ = (
+        Index("ix_wallets_org_customer", "organization_id", "customer_id"),
+        # NOTE: Lago's wallet code is unique among the customer's active wallets (Wallet#unique_code_per_customer).
+        Index("uq_wallets_customer_active_code", "customer_id", "code", unique=True,
+              sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
@@ -53,6 +58,8 @@ class Wallet(Base):
     paid_top_up_max_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     # The default of its top-ups: their invoice is issued once paid (`open` until then).
     invoice_requires_successful_payment: Mapped[bool] = mapped_column(default=False)
+    # Lago's item metadata: {key: text or null}; None when it has none (billing/validation.py, metadata).
+    metadata_: Mapped[dict | None] = mapped_column("metadata")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -123,6 +124,7 @@ def _wallet_terms(wallet: Wallet) -> dict[str, object]:
         "paid_top_up_min_amount_cents": wallet.paid_top_up_min_amount_cents,
         "paid_top_up_max_amount_cents": wallet.paid_top_up_max_amount_cents,
         "invoice_requires_successful_payment": wallet.invoice_requires_successful_payment,
+        "metadata": dict(wallet.metadata_) if wallet.metadata_ is not None else None,
         "rules": {f"rule {n}": {
             "trigger": r.trigger, "interval": r.interval, "method": r.method, "threshold_credits": r.threshold_credits,
             "target_ongoing_balance": r.target_ongoing_balance, "paid_credits": r.paid_credits,
@@ -138,6 +140,31 @@ def _record_wallet(session: Session, wallet: Wallet, action: str, before: dict |
            currency=wallet.currency)
 
 
+def _code_taken(session: Session, customer_id: str, code: str) -> bool:
+    return session.scalar(select(Wallet.id).where(Wallet.customer_id == customer_id, Wallet.code == code,
+                                                  Wallet.status == "active").limit(1)) is not None
+
+
+def default_code(name: str | None) -> str:
+    """Lago's code for a wallet created without one: its name in lower case, words joined by `_`, else `default`."""
+    return re.sub(r"[^a-z0-9]+", "_", (name or "").lower()).strip("_") or "default"
+
+
+def _free_code(session: Session, customer_id: str, code: str | None, name: str | None) -> str:
+    """The code a new wallet takes: the one sent (refused when an active wallet of the customer has it), else
+    Lago's default, made unique with a number (Lago: a timestamp) when taken."""
+    if code is not None:
+        if _code_taken(session, customer_id, code):
+            raise ValidationFailed({"code": ["value_already_exist"]})
+        return code
+    base = candidate = default_code(name)
+    number = 1
+    while _code_taken(session, customer_id, candidate):
+        number += 1
+        candidate = f"{base}_{number}"
+    return candidate
+
+
 def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet:
     check = Checker(data)
     external_customer_id = check.string("external_customer_id", required=True)
@@ -149,6 +176,7 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
     expiration_at = check_in_future(check, "expiration_at", check.datetime("expiration_at"))
     priority = check.integer("priority", minimum=1, maximum=MAX_PRIORITY)
     name, code = check.string("name"), check.string("code")
+    item_metadata = check.item_metadata("metadata")
     transaction_name = check.string("transaction_name")
     metadata = check_metadata(check, data, "transaction_metadata")
     applies_to = check_applies_to(check, data)
@@ -164,9 +192,11 @@ def create_wallet(*, organization_id: str, data: Mapping[str, object]) -> Wallet
             raise ValidationFailed({"currency": ["currencies_does_not_match"]})
         if customer.currency is None:
             customer.currency = currency
+        code = _free_code(uow.session, customer.id, code, name)
         wallet = Wallet(organization_id=organization_id, customer=customer, customer_id=customer.id, name=name,
-                        code=code, priority=priority or 50, currency=currency, rate_amount=rate,
-                        expiration_at=expiration_at, invoice_requires_successful_payment=requires_payment, **limits)
+                        code=code, metadata_=item_metadata, priority=priority or 50, currency=currency,
+                        rate_amount=rate, expiration_at=expiration_at,
+                        invoice_requires_successful_payment=requires_payment, **limits)
         too_large = credits_out_of_range(wallet, {"paid_credits": paid, "granted_credits": granted})
         if too_large:
             raise ValidationFailed(too_large)
@@ -197,6 +227,8 @@ def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, ob
     for field in ("name", "code"):
         if field in data:
             values[field] = check.string(field)
+    if "metadata" in data:  # NOTE: Lago's wallet update replaces the metadata with what is sent
+        values["metadata_"] = check.item_metadata("metadata")
     if "expiration_at" in data:
         values["expiration_at"] = check_in_future(check, "expiration_at", check.datetime("expiration_at"))
     if "priority" in data:
@@ -211,6 +243,10 @@ def update_wallet(*, organization_id: str, wallet_id: str, data: Mapping[str, ob
         if wallet.status != "active":
             raise ValidationFailed({"wallet": ["is_terminated"]})
         before = _wallet_terms(wallet)
+        if values.get("code") is None:
+            values.pop("code", None)  # a wallet always has a code: none sent keeps it
+        elif values["code"] != wallet.code and _code_taken(uow.session, wallet.customer_id, values["code"]):
+            raise ValidationFailed({"code": ["value_already_exist"]})
         limits = Checker(data)
         values.update(check_limits(limits, data, wallet))
         limits.done()
@@ -252,6 +288,30 @@ def end_wallet(session: Session, wallet: Wallet) -> None:
     wallet.status, wallet.terminated_at = "terminated", utcnow()
     for rule in wallet.rules:
         rule.status = "terminated"
+
+
+def change_wallet_metadata(*, organization_id: str, wallet_id: str,
+                           change: Callable[[dict | None], dict | None]) -> Wallet:
+    """Replace, merge or remove the wallet's metadata (`billing.validation.item_metadata_change` and its kin)."""
+    with unit_of_work() as uow:
+        wallet = _wallet_in(uow.session, organization_id, wallet_id, lock=True)
+        before = wallet.metadata_
+        wallet.metadata_ = change(before)
+        if wallet.metadata_ != before:
+            _record_wallet(uow.session, wallet, "wallet.updated", {"metadata": before}, {"metadata": wallet.metadata_})
+    return get_wallet(organization_id=organization_id, wallet_id=wallet_id)
+
+
+def wallet_id_by_code(*, organization_id: str, external_customer_id: str, code: str) -> str:
+    """The id of the customer's wallet of this code: the active one, else the latest terminated (404 otherwise)."""
+    with read_only() as session:
+        customer = get_customer_in(session, organization_id, external_customer_id)
+        wallet_id = session.scalar(select(Wallet.id).where(
+            Wallet.organization_id == organization_id, Wallet.customer_id == customer.id, Wallet.code == code)
+            .order_by((Wallet.status == "active").desc(), Wallet.created_at.desc(), Wallet.id).limit(1))
+    if wallet_id is None:
+        raise NotFound("wallet")
+    return wallet_id
 
 
 def get_wallet(*, organization_id: str, wallet_id: str) -> Wallet:
@@ -328,6 +388,15 @@ def list_wallet_transactions(*, organization_id: str, wallet_id: str, status: st
         _wallet_in(session, organization_id, wallet_id)
         return paginate(session, query.order_by(WalletTransaction.created_at.desc(), WalletTransaction.id.desc()),
                         page=page, per_page=per_page)
+
+
+def get_wallet_transaction(*, organization_id: str, wallet_transaction_id: str) -> WalletTransaction:
+    with read_only() as session:
+        transaction = session.scalar(select(WalletTransaction).where(
+            WalletTransaction.organization_id == organization_id, WalletTransaction.id == str(wallet_transaction_id)))
+        if transaction is None:
+            raise NotFound("wallet_transaction")
+        return transaction
 
 
 @dataclass(frozen=True)
