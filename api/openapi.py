@@ -865,6 +865,8 @@ def _charge_paths() -> dict[str, Schema]:
                          one_filter, query=status),
         },
     }
+
+
 def _entitlement_paths() -> dict[str, Schema]:
     """Features, and the entitlements of plans and subscriptions (docs/api.md, Features and entitlements)."""
     op = _operation
@@ -903,6 +905,9 @@ def _entitlement_paths() -> dict[str, Schema]:
     paths["/subscriptions/{external_id}/entitlements/{feature_code}/privileges/{privilege_code}"] = {"delete": op(
         "delete_subscription_entitlement_privilege", "Drop the subscription's override of one privilege",
         _answer("entitlement", "SubscriptionEntitlement"), query=status)}
+    return paths
+
+
 def _misc_paths() -> dict[str, Schema]:
     """Item metadata, the lists and wallets under a customer, projected usage, instant estimates, expressions,
     deleting a fee, one wallet transaction (docs/api.md, "Metadata, nested lists, estimates and previews")."""
