@@ -18,7 +18,7 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
-from billing import links
+from billing import i18n, links
 from billing.embedding import origins
 from billing.embedding import services as embedding
 from billing.errors import BillingError, NotFound
@@ -105,6 +105,9 @@ def _known_organization(token: str) -> embedding.EmbedGrant | None:
     if grant is not None:
         g.embed_settings = embedding.embed_settings(organization_id=grant.organization_id)
         g.frame_origins = g.embed_settings.frame_ancestors
+        # The widget speaks its customer's language, an expired token's answer too.
+        i18n.set_language(overview.customer_language(organization_id=grant.organization_id,
+                                                     customer_id=grant.customer_id))
     return grant
 
 
