@@ -233,7 +233,7 @@ def _graduated(words: _Words, properties: Mapping[str, object]) -> str:
             return words.say("free")
         if not price:
             return words.flat(flat)
-        each = words.say("at {price} each" if at else "{price} each", price=words.money(price))
+        each = words.say(N_("at {price} each") if at else N_("{price} each"), price=words.money(price))
         return each + words.plus_flat(flat)
 
     first_to = tiers[0][1]
