@@ -118,7 +118,7 @@ def value_text(field: str, value: object, currency: str | None, locale: str | No
         return format_money(value, money, babel_locale(locale))
     if money and last in PRICE_FIELDS:
         try:
-            return format_price(Decimal(str(value)), money, locale)
+            return format_price(Decimal(str(value)), money, babel_locale(locale))
         except InvalidOperation:
             pass
     if isinstance(value, bool):
