@@ -121,6 +121,14 @@ def day_text(day: date | datetime, locale: str | None = None) -> str:
     return format_date(day, "medium", locale=language)
 
 
+def short_day_text(day: date | datetime, locale: str | None = None) -> str:
+    """A day within a chart's month: "1 Dec" in English, the language's own elsewhere ("1 déc.", "1. Dez.")."""
+    language = (locale or current()).split("_")[0]
+    if language == ENGLISH:
+        return f"{day.day} {day:%b}"
+    return format_date(day, "d MMM", locale=language)
+
+
 def money_text(minor: int, currency: str, locale: str | None = None) -> str:
     """An amount in minor units, in its own currency, written as the language writes amounts."""
     return format_money(int(minor or 0), currency or "USD", babel_locale(locale))

@@ -22,7 +22,7 @@ from billing.catalog.models import ChargeFilter
 from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
-from billing.i18n import ENGLISH, document_language
+from billing.i18n import ENGLISH, document_language, short_day_text
 from billing.i18n import customer_language as customer_language_of
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
@@ -101,7 +101,8 @@ class DayUsage:
     # it in the template cost several milliseconds per meter (docs/embedding.md, Speed).
     @cached_property
     def label(self) -> str:
-        return f"{self.day.day} {self.day.strftime('%b')}"
+        """ "3 Dec", in the language of the render (billing.i18n)."""
+        return short_day_text(self.day)
 
     @cached_property
     def units_text(self) -> str:

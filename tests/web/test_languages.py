@@ -4,10 +4,12 @@ records every sentence looked up that the language's catalog lacks (or leaves em
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -193,12 +195,17 @@ def _manual_payment():
     return Payment(payment_type="manual", reference="TR-1")
 
 
-def _pdf_text(org, lumen) -> str:
+def _pdf_text(org, lumen, name: str) -> str:
+    """The invoice's PDF as text; with TALLY_SCREENSHOTS=<folder>, its first page saved there as <name>-1.png."""
     from billing.invoicing.documents import invoice_pdf_bytes
 
     with unit_of_work() as uow:  # rendered anew: the stored file was rendered in the language of its day
         uow.session.get(Invoice, lumen.invoice_id).file_key = None
     data = invoice_pdf_bytes(organization_id=org.id, invoice_id=lumen.invoice_id)
+    shots = os.environ.get("TALLY_SCREENSHOTS")
+    if shots and shutil.which("pdftoppm"):
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", "-",
+                        str(Path(shots) / f"{name}-1")], input=data, check=True)
     return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
 
 
@@ -227,7 +234,7 @@ def test_every_customer_page_pdf_and_email_is_translated_in_every_language(clien
 @pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils (pdftotext) is not installed")
 def test_the_french_invoice_pdf_reads_in_french_with_amounts_written_the_french_way(org, lumen):
     _speak(lumen.id, "fr")
-    text = _pdf_text(org, lumen)
+    text = _pdf_text(org, lumen, "invoice-pdf-fr")
     assert "Facture" in text and "Montant dû" in text
     assert re.search(r"\d+,\d\d\s€", text), text  # "10,00 €": the euro kept, written as French writes it
     assert "nov. 2026" in text  # the issuing day as French writes it
