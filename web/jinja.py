@@ -19,9 +19,10 @@ def form_token() -> str:
 
 
 def register(app: Flask) -> None:
-    # Every request starts in English (the admin's language); a portal, widget or pay page then sets its customer's
-    # (a thread serves one request after another: nothing carries over).
+    # Every request starts in English (the admin's language); a portal, widget or pay page then sets its customer's.
+    # It ends in English too: a thread serves one request after another, and jobs may run in it (nothing carries over).
     app.before_request(lambda: i18n.set_language(None))
+    app.teardown_request(lambda _error: i18n.set_language(None))
     # flask-wtf sets both a global and a context processor; later ones win, in templates and their macros.
     app.jinja_env.globals["csrf_token"] = form_token
     app.context_processor(lambda: {"csrf_token": form_token})
