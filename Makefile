@@ -97,13 +97,13 @@ install-dev: $(VENV)/.installed-dev catalogs
 # The customer-facing languages (docs/languages.md): the .po files under wording/locales are committed, the .mo files
 # gettext reads are compiled here (by every install: `make run`, `make test`, .ci/run).
 catalogs: $(VENV)/.installed-runtime  ## compile the translation catalogs (wording/locales/*/LC_MESSAGES/tally.mo)
-	$(BIN)/pybabel compile -q -d wording/locales -D tally
+	$(BIN)/pybabel -q compile -d wording/locales -D tally
 
 translations: $(VENV)/.installed-runtime  ## re-extract the customer-facing sentences (babel.cfg) and update every catalog
-	$(BIN)/pybabel extract -q -F babel.cfg -k N_ -k NN_:1,2 -k say --no-location --sort-output \
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k NN_:1,2 -k say --no-location --sort-output \
 		--project=Tally --copyright-holder="Tally contributors" -o wording/locales/messages.pot .
-	$(BIN)/pybabel update -q -i wording/locales/messages.pot -d wording/locales -D tally --no-location --ignore-obsolete
-	$(BIN)/pybabel compile -q -d wording/locales -D tally
+	$(BIN)/pybabel -q update -i wording/locales/messages.pot -d wording/locales -D tally --ignore-obsolete
+	$(BIN)/pybabel -q compile -d wording/locales -D tally
 
 $(BIN)/pip:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
