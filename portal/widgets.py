@@ -105,10 +105,14 @@ def _known_organization(token: str) -> embedding.EmbedGrant | None:
     if grant is not None:
         g.embed_settings = embedding.embed_settings(organization_id=grant.organization_id)
         g.frame_origins = g.embed_settings.frame_ancestors
-        # The widget speaks its customer's language, an expired token's answer too.
+    return grant
+
+
+def _speak_to(grant: embedding.EmbedGrant | None) -> None:
+    """An answer refusing a token Tally signed (expired, or for another widget) speaks its customer's language."""
+    if grant is not None:
         i18n.set_language(overview.customer_language(organization_id=grant.organization_id,
                                                      customer_id=grant.customer_id))
-    return grant
 
 
 def _access(token: str, widget: str) -> Access | ResponseReturnValue:
@@ -123,6 +127,7 @@ def _access(token: str, widget: str) -> Access | ResponseReturnValue:
     except NotFound:
         return _refusal(words.not_available())  # a deleted customer's tokens die with it
     act_as_customer(customer.id, customer.external_id)
+    i18n.set_language(customer.language)  # read with the customer: no query more per poll
     return Access(grant, customer, token, widget)
 
 
@@ -151,6 +156,7 @@ def _poll_query() -> dict[str, str]:
 
 
 def _expired(token: str, widget: str, grant: embedding.EmbedGrant | None) -> ResponseReturnValue:
+    _speak_to(grant)
     if is_htmx_request():
         # A widget still polling when its token expires: the expired view in its place, and no more polling.
         return render_page(EXPIRED_PAGE, "expired", status=STOP_POLLING, message=words.link_expired())
@@ -162,6 +168,7 @@ def _refusal(message: str, status: int = 403) -> ResponseReturnValue:
     token = (request.view_args or {}).get("token", "")
     widget = (request.view_args or {}).get("widget", "")
     grant = _known_organization(token)
+    _speak_to(grant)
     if is_htmx_request():
         return render_page("widgets/refused.html", "refused", status=status, message=message)
     return render_template("widgets/refused.html", message=message, organization_name=None,
