@@ -24,8 +24,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from babel.dates import format_date
+from babel.numbers import format_decimal
 
-from billing.money import format_money
+from billing.money import decimal_str, format_money
 
 ENGLISH = "en"
 # NOTE: the languages Tally ships (issue 19); each but English has a catalog under wording/locales. The API accepts
@@ -127,6 +128,15 @@ def short_day_text(day: date | datetime, locale: str | None = None) -> str:
     if language == ENGLISH:
         return f"{day.day} {day:%b}"
     return format_date(day, "d MMM", locale=language)
+
+
+def number_text(value: Decimal | int | None, locale: str | None = None) -> str:
+    """A count of units: "2.5" in English (as the API writes it), "2,5" or "1 234,5" as other languages write them."""
+    value = Decimal(value or 0)
+    language = (locale or current()).split("_")[0]
+    if language == ENGLISH:
+        return decimal_str(value)
+    return format_decimal(value, locale=language, decimal_quantization=False)
 
 
 def money_text(minor: int, currency: str, locale: str | None = None) -> str:

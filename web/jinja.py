@@ -7,7 +7,7 @@ from flask_wtf.csrf import generate_csrf
 
 import wording
 from billing import i18n
-from billing.money import decimal_str, format_price, to_major
+from billing.money import format_price, to_major
 from billing.subscriptions.periods import local_date
 from wording.dates import moment_text
 
@@ -32,7 +32,7 @@ def register(app: Flask) -> None:
                                                                           i18n.babel_locale())
     app.jinja_env.filters["day_text"] = i18n.day_text
     app.jinja_env.globals["current_language"] = i18n.current
-    app.jinja_env.filters["units"] = decimal_str
+    app.jinja_env.filters["units"] = i18n.number_text  # "2.5" in English, "2,5" in French
     # An amount in minor units as a form field shows it ("10.00"); none: empty.
     app.jinja_env.filters["money_input"] = lambda cents, currency: (
         "" if cents is None else str(to_major(int(cents), currency or "USD")))

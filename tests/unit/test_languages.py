@@ -113,3 +113,12 @@ def test_the_compiled_catalogs_answer_in_their_language():
     assert i18n.ngettext("%(num)d line", "%(num)d lines", 0, "fr") == "%(num)d ligne"  # French: 0 is singular
     assert i18n.ngettext("%(num)d line", "%(num)d lines", 0, "it") == "%(num)d righe"
     assert i18n.gettext("Invoice", "en") == "Invoice"
+
+
+def test_counts_of_units_are_written_as_each_language_writes_numbers():
+    from decimal import Decimal
+
+    assert i18n.number_text(Decimal("1234.500000000000000"), "en") == "1234.5"  # as the API writes it
+    assert i18n.number_text(Decimal("1234.5"), "de") == "1.234,5"
+    assert i18n.number_text(Decimal("2.5"), "fr") == "2,5"
+    assert i18n.number_text(4, "it") == "4"
