@@ -10,7 +10,7 @@ FLASK := $(BIN)/flask --app wsgi
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate seed serve worker cron install install-dev system-deps system-deps-test
+.PHONY: help run test lint migrate seed serve worker cron install install-dev system-deps system-deps-test translations catalogs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,8 +91,19 @@ bench: install  ## benchmarks (ingest, usage at 1M events, the billing clock for
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
 	$(BIN)/python -m bench $(ARGS)
 
-install: $(VENV)/.installed-runtime
-install-dev: $(VENV)/.installed-dev
+install: $(VENV)/.installed-runtime catalogs
+install-dev: $(VENV)/.installed-dev catalogs
+
+# The customer-facing languages (docs/languages.md): the .po files under wording/locales are committed, the .mo files
+# gettext reads are compiled here (by every install: `make run`, `make test`, .ci/run).
+catalogs: $(VENV)/.installed-runtime  ## compile the translation catalogs (wording/locales/*/LC_MESSAGES/tally.mo)
+	$(BIN)/pybabel -q compile -d wording/locales -D tally
+
+translations: $(VENV)/.installed-runtime  ## re-extract the customer-facing sentences (babel.cfg) and update every catalog
+	$(BIN)/pybabel -q extract -F babel.cfg -k N_ -k NN_:1,2 -k say --no-location --sort-output \
+		--project=Tally --copyright-holder="Tally contributors" -o wording/locales/messages.pot .
+	$(BIN)/pybabel -q update -i wording/locales/messages.pot -d wording/locales -D tally --ignore-obsolete
+	$(BIN)/pybabel -q compile -d wording/locales -D tally
 
 $(BIN)/pip:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \

@@ -15,6 +15,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
+from billing.i18n import LANGUAGES
 from wording import AGGREGATIONS, INTERVALS, ROUNDINGS
 
 
@@ -203,7 +204,10 @@ class CustomerForm(CustomerPaymentForm):
     phone = StringField("Phone", render_kw={"type": "tel", "autocomplete": "off"})
     currency = StringField("Currency", render_kw={"maxlength": 3, "autocapitalize": "characters"})
     timezone = StringField("Time zone")
-    document_locale = StringField("Language of documents", render_kw={"maxlength": 2})
+    # The languages Tally ships; the API takes any ISO 639-1 code (as Lago), which the form keeps as it is.
+    document_locale = SelectField("Language of documents", validate_choice=False,
+                                  choices=[SelectChoice("", "The organization's"),
+                                           *(SelectChoice(code, name) for code, name in LANGUAGES.items())])
     invoice_grace_period = StringField("Grace period (days)", render_kw={"inputmode": "numeric"})
     net_payment_term = StringField("Payment term (days)", render_kw={"inputmode": "numeric"})
     address_line1 = StringField("Address line 1")
@@ -219,6 +223,13 @@ class CustomerForm(CustomerPaymentForm):
     shipping_state = StringField("State or region")
     shipping_country = StringField("Country", render_kw={"maxlength": 2, "autocapitalize": "characters"})
     tax_codes = SelectMultipleField("Taxes", validate_choice=False, choices=[])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        code = self.document_locale.data or ""
+        if code and code not in LANGUAGES:  # set through the API: kept, and said to fall back
+            self.document_locale.choices = [*self.document_locale.choices,
+                                            SelectChoice(code, f"{code} (not shipped: the organization's is used)")]
 
 
 class WebhookEndpointForm(FlaskForm):

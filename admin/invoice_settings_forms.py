@@ -4,7 +4,10 @@ validates the values and its reasons are shown next to each field."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+
+from billing.i18n import LANGUAGES
 
 
 class BankDetailsForm(FlaskForm):
@@ -17,3 +20,10 @@ class BankDetailsForm(FlaskForm):
     def values(self) -> dict[str, str]:
         return {name: self[name].data or "" for name in ("account_holder", "iban", "bic", "bank_name",
                                                           "payment_instructions")}
+
+
+class DocumentLanguageForm(FlaskForm):
+    """The organization's default language of documents: one of the languages Tally ships."""
+
+    document_locale = SelectField("Language of documents", validate_choice=False,
+                                  choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()])

@@ -154,6 +154,7 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "admin.embedding_logo_remove": ORGANIZATION,
     "admin.settings_invoices": ORGANIZATION,
     "admin.settings_invoices_bank_details": ORGANIZATION,
+    "admin.settings_invoices_language": ORGANIZATION,
     "admin.member_list": ORGANIZATION,
     "admin.member_new": ORGANIZATION,
     "admin.member_role": ORGANIZATION,

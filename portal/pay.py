@@ -14,7 +14,7 @@ from datetime import date
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from billing import links
+from billing import i18n, links
 from billing.customers.services import get_customer_by_id
 from billing.db import read_only
 from billing.errors import BillingError, NotFound
@@ -67,6 +67,7 @@ class PayView:
     state: str  # payable | paid | voided | not_payable | in_progress | no_provider
     next_action_url: str | None = None
     last_failure: str | None = None
+    language: str = "en"  # the customer's (billing.i18n.customer_language)
 
     @property
     def is_credit_purchase(self) -> bool:
@@ -108,7 +109,7 @@ def _pay_view(organization_id: str, invoice_id: str) -> PayView:
                        total_due_amount_cents=invoice.total_due_amount_cents,
                        state=_state(invoice, customer, open_payment),
                        next_action_url=open_payment.next_action_url if open_payment is not None else None,
-                       last_failure=last_failure)
+                       last_failure=last_failure, language=i18n.customer_language(customer))
 
 
 def _view(token: str) -> PayView | None:
@@ -116,9 +117,11 @@ def _view(token: str) -> PayView | None:
     if claim is None:
         return None
     try:
-        return _pay_view(claim.organization_id, claim.subject)
+        view = _pay_view(claim.organization_id, claim.subject)
     except NotFound:
         return None
+    i18n.set_language(view.language)
+    return view
 
 
 def portal_token(view) -> str | None:
@@ -258,6 +261,7 @@ def _setup_claim(token: str):
         customer = get_customer_by_id(organization_id=claim.organization_id, customer_id=claim.subject)
     except NotFound:
         return None
+    i18n.set_language(i18n.customer_language(customer))
     return claim, customer
 
 

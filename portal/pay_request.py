@@ -15,7 +15,7 @@ from flask import Response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from billing import links
+from billing import i18n, links
 from billing.customers.models import Customer
 from billing.db import read_only
 from billing.errors import BillingError
@@ -60,6 +60,7 @@ class RequestPayView:
     state: str  # payable | paid | nothing_due | in_progress | no_provider
     next_action_url: str | None = None
     last_failure: str | None = None
+    language: str = "en"  # the customer's (billing.i18n.customer_language)
 
 
 def _amount_due(invoice) -> int:
@@ -114,14 +115,17 @@ def _request_view(organization_id: str, payment_request_id: str) -> RequestPayVi
             state=_state(payment_request, customer, lines, total_due,
                          open_payment is not None or invoice_busy is not None),
             next_action_url=open_payment.next_action_url if open_payment is not None else None,
-            last_failure=last_failure)
+            last_failure=last_failure, language=i18n.customer_language(customer))
 
 
 def _view(token: str) -> RequestPayView | None:
     claim = links.verify(token, purpose="pay_request")
     if claim is None:
         return None
-    return _request_view(claim.organization_id, claim.subject)
+    view = _request_view(claim.organization_id, claim.subject)
+    if view is not None:
+        i18n.set_language(view.language)
+    return view
 
 
 def _page_url(token: str, portal: str | None, *, external: bool = False) -> str:

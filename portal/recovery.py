@@ -14,8 +14,9 @@ import math
 from flask import Response, render_template, request
 from flask.typing import ResponseReturnValue
 
-from billing import links
+from billing import i18n, links
 from billing.emails import services as emails
+from billing.screens import overview
 from portal.views import portal_blueprint
 from wording import portal as words
 
@@ -27,6 +28,7 @@ def request_new_link(token: str) -> ResponseReturnValue:
     claim = links.signed_claim(token, purpose="portal")
     if claim is None:
         return render_template(PAGE), 403  # a tampered token names no customer
+    i18n.set_language(overview.customer_language(organization_id=claim.organization_id, customer_id=claim.subject))
     email = (request.form.get("email") or "").strip()
     if not email:
         return render_template(PAGE, token=token, email_error=words.link_email_missing()), 422

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
-from billing import links
+from billing import i18n, links
 from billing.embedding import services as embedding
 from billing.errors import BillingError, NotFound
 from billing.invoicing.credit_notes import list_credit_notes
@@ -83,6 +83,7 @@ def _access(token: str) -> Access | None:
         return None  # a deleted customer's links die with it
     g.frame_origins = embedding.allowed_origins(organization_id=claim.organization_id)
     act_as_customer(customer.id, customer.external_id)
+    i18n.set_language(customer.language)
     return Access(claim, customer)
 
 
@@ -92,7 +93,10 @@ def _link_refused() -> ResponseReturnValue:
         return render_page(PAGE, "usage", status=STOP_POLLING, link_expired=True, meters=[])
     # A link Tally signed (expired, or an old email's) offers a fresh one by email (portal.recovery).
     token = (request.view_args or {}).get("token") or ""
-    signed = links.signed_claim(token, purpose="portal") is not None
+    claim = links.signed_claim(token, purpose="portal")
+    signed = claim is not None
+    if signed:  # an expired link still names its customer: the page speaks their language
+        i18n.set_language(overview.customer_language(organization_id=claim.organization_id, customer_id=claim.subject))
     return render_template("portal/link_refused.html", token=token if signed else None), 403
 
 

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, abort, g, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
-from billing import links
+from billing import i18n, links
 from billing.embedding import origins
 from billing.embedding import services as embedding
 from billing.errors import BillingError, NotFound
@@ -108,6 +108,13 @@ def _known_organization(token: str) -> embedding.EmbedGrant | None:
     return grant
 
 
+def _speak_to(grant: embedding.EmbedGrant | None) -> None:
+    """An answer refusing a token Tally signed (expired, or for another widget) speaks its customer's language."""
+    if grant is not None:
+        i18n.set_language(overview.customer_language(organization_id=grant.organization_id,
+                                                     customer_id=grant.customer_id))
+
+
 def _access(token: str, widget: str) -> Access | ResponseReturnValue:
     """The access the token gives to `widget`, or the answer refusing it."""
     grant = _known_organization(token)
@@ -120,6 +127,7 @@ def _access(token: str, widget: str) -> Access | ResponseReturnValue:
     except NotFound:
         return _refusal(words.not_available())  # a deleted customer's tokens die with it
     act_as_customer(customer.id, customer.external_id)
+    i18n.set_language(customer.language)  # read with the customer: no query more per poll
     return Access(grant, customer, token, widget)
 
 
@@ -148,6 +156,7 @@ def _poll_query() -> dict[str, str]:
 
 
 def _expired(token: str, widget: str, grant: embedding.EmbedGrant | None) -> ResponseReturnValue:
+    _speak_to(grant)
     if is_htmx_request():
         # A widget still polling when its token expires: the expired view in its place, and no more polling.
         return render_page(EXPIRED_PAGE, "expired", status=STOP_POLLING, message=words.link_expired())
@@ -159,6 +168,7 @@ def _refusal(message: str, status: int = 403) -> ResponseReturnValue:
     token = (request.view_args or {}).get("token", "")
     widget = (request.view_args or {}).get("widget", "")
     grant = _known_organization(token)
+    _speak_to(grant)
     if is_htmx_request():
         return render_page("widgets/refused.html", "refused", status=status, message=message)
     return render_template("widgets/refused.html", message=message, organization_name=None,

@@ -26,6 +26,13 @@ from billing.models import Base
 from billing.settings import Settings
 
 
+def pytest_sessionstart(session) -> None:
+    """The translation catalogs are compiled by `make install`; a plain pytest run compiles what is missing."""
+    from billing.i18n import compile_catalogs
+
+    compile_catalogs()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -6,7 +6,8 @@ from flask import Flask, g
 from flask_wtf.csrf import generate_csrf
 
 import wording
-from billing.money import decimal_str, format_money, format_price, to_major
+from billing import i18n
+from billing.money import format_price, to_major
 from billing.subscriptions.periods import local_date
 from wording import entitlements as wording_entitlements
 from wording.alerts import alert_type, crossed_notice, threshold_text
@@ -20,18 +21,26 @@ def form_token() -> str:
 
 
 def register(app: Flask) -> None:
+    # Every request starts in English (the admin's language); a portal, widget or pay page then sets its customer's.
+    # It ends in English too: a thread serves one request after another, and jobs may run in it (nothing carries over).
+    app.before_request(lambda: i18n.set_language(None))
+    app.teardown_request(lambda _error: i18n.set_language(None))
     # flask-wtf sets both a global and a context processor; later ones win, in templates and their macros.
     app.jinja_env.globals["csrf_token"] = form_token
     app.context_processor(lambda: {"csrf_token": form_token})
-    app.jinja_env.filters["money"] = lambda cents, currency: format_money(int(cents or 0), currency or "USD")
-    app.jinja_env.filters["price"] = lambda amount, currency: format_price(amount, currency or "USD")
-    app.jinja_env.filters["units"] = decimal_str
+    # Amounts and days in the language of the render (billing.i18n: the portal's customer's, English elsewhere).
+    app.jinja_env.filters["money"] = lambda cents, currency: i18n.money_text(cents, currency)
+    app.jinja_env.filters["price"] = lambda amount, currency: format_price(amount, currency or "USD",
+                                                                          i18n.babel_locale())
+    app.jinja_env.filters["day_text"] = i18n.day_text
+    app.jinja_env.globals["current_language"] = i18n.current
+    app.jinja_env.filters["units"] = i18n.number_text  # "2.5" in English, "2,5" in French
     # An amount in minor units as a form field shows it ("10.00"); none: empty.
     app.jinja_env.filters["money_input"] = lambda cents, currency: (
         "" if cents is None else str(to_major(int(cents), currency or "USD")))
     app.jinja_env.filters["local_date"] = lambda moment, tz="UTC": local_date(moment, tz) if moment else ""
     app.jinja_env.filters["datetime"] = moment_text
-    # Words built in Python (the `wording` package), for a template's locale (English until catalogs exist).
+    # Words built in Python (the `wording` package), in the render's language.
     app.jinja_env.filters["fee_text"] = wording.fee_text
     app.jinja_env.filters["charge_text"] = wording.charge_text
     app.jinja_env.filters["filter_prices"] = wording.filter_prices
@@ -41,6 +50,7 @@ def register(app: Flask) -> None:
     app.jinja_env.filters["alert_type"] = alert_type
     app.jinja_env.filters["alert_threshold"] = threshold_text
     app.jinja_env.filters["feature_words"] = wording_entitlements.feature_words
-    # Templates word their plurals with gettext's ngettext (Jinja's i18n extension, newstyle: `%(num)d`).
+    # Templates say `{{ _("...") }}` and `ngettext(...)` (Jinja's i18n extension, newstyle: `%(num)d`, a literal
+    # `%` written `%%`), looked up in the catalog of the render's language (billing.i18n.current).
     app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(gettext=wording.gettext, ngettext=wording.ngettext, newstyle=True)
+    app.jinja_env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True)

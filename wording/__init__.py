@@ -1,7 +1,7 @@
 """Every sentence and label the admin and the portal show that is built in Python, in one package outside
 billing/ (which returns codes and numbers, never sentences): reasons for refusals, names of choices,
 prices in words, the portal's notices. Each function takes the read model's data and a `locale`;
-sentences go through `wording.i18n` (gettext, English until catalogs exist) and numbers through babel.
+sentences go through `wording.i18n` (gettext, in the render's language) and numbers through babel.
 
 The admin and the portal import it; billing/, api/ and jobs/ never do (.importlinter).
 """

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 
 from billing.money import format_money, format_price, is_currency
 from wording.dates import moment_text
-from wording.i18n import DEFAULT_LOCALE, N_, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext
 
 ACTIONS = {
     "customer.created": N_("Customer created"),
@@ -48,6 +48,7 @@ ACTIONS = {
     "member.deactivated": N_("Member deactivated"),
     "member.reactivated": N_("Member reactivated"),
     "organization.bank_details_updated": N_("Bank details changed"),
+    "organization.document_locale_updated": N_("Language of documents changed"),
 }
 
 OBJECT_TYPES = {
@@ -82,29 +83,29 @@ PRICE_FIELDS = frozenset({"amount", "flat_amount", "per_unit_amount", "fixed_amo
                           "per_transaction_max_amount", "per_transaction_min_amount"})
 
 
-def action(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def action(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = ACTIONS.get(code)
     return gettext(text, locale) if text else code.replace("_", " ").replace(".", ": ")
 
 
-def object_type(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def object_type(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = OBJECT_TYPES.get(code)
     return gettext(text, locale) if text else code.replace("_", " ")
 
 
-def actor_kind(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def actor_kind(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(ACTOR_KINDS.get(code, code), locale)
 
 
-def role(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def role(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(ROLES.get(code, code), locale)
 
 
-def notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+def notice(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     return gettext(NOTICES[code], locale).format(**values)
 
 
-def refusal(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+def refusal(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     return gettext(REFUSALS[code], locale).format(**values)
 
 
@@ -115,17 +116,17 @@ def field_label(field: str) -> str:
                       for i, part in enumerate(parts))
 
 
-def value_text(field: str, value: object, currency: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def value_text(field: str, value: object, currency: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     """One side of a change: amounts in minor units and prices as money, dates readable, nothing as —."""
     if value is None or value == "" or value == [] or value == {}:
         return "—"
     last = field.rsplit(".", 1)[-1]
     money = currency if currency and is_currency(currency) else None
     if money and last.endswith("_cents") and isinstance(value, int) and not isinstance(value, bool):
-        return format_money(value, money, locale)
+        return format_money(value, money, babel_locale(locale))
     if money and last in PRICE_FIELDS:
         try:
-            return format_price(Decimal(str(value)), money, locale)
+            return format_price(Decimal(str(value)), money, babel_locale(locale))
         except InvalidOperation:
             pass
     if isinstance(value, bool):
@@ -144,7 +145,7 @@ def value_text(field: str, value: object, currency: str | None, locale: str = DE
     return str(value)
 
 
-def change_lines(changes: Mapping[str, list], currency: str | None, locale: str = DEFAULT_LOCALE
+def change_lines(changes: Mapping[str, list], currency: str | None, locale: str | None = DEFAULT_LOCALE
                  ) -> list[tuple[str, str, str]]:
     """An entry's changes as (field, before, after) in words."""
     return [(field_label(field), value_text(field, old, currency, locale), value_text(field, new, currency, locale))

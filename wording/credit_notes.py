@@ -20,13 +20,13 @@ def _words(table: dict[str, str], code: str | None, locale: str) -> str:
     return gettext(text, locale) if text else code.replace("_", " ").capitalize()
 
 
-def credit_status(code: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def credit_status(code: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     return _words(CREDIT_STATUSES, code, locale)
 
 
-def refund_status(code: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def refund_status(code: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     return _words(REFUND_STATUSES, code, locale)
 
 
-def reason(code: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def reason(code: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     return _words(REASONS, code, locale)

@@ -46,7 +46,7 @@ def form_field(field: str) -> str:
     return FORM_FIELD.get(field, field)
 
 
-def customer_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def customer_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of a customer form's field, in words."""
     if field in PAYMENT_FIELDS:
         return payment_reason("payment_provider_code" if field == "provider_code" else field, code, locale)
@@ -56,7 +56,7 @@ def customer_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
     return gettext(text, locale) if text else reason(field, code, locale)
 
 
-def customer_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+def customer_errors(details: Mapping[str, object], locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details (the service's field -> reason codes) as the form's field -> sentences."""
     errors: dict[str, list[str]] = {}
     for field, codes in details.items():

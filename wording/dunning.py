@@ -59,17 +59,17 @@ EMAIL_STATUSES = {"pending": N_("email queued"), "sending": N_("email sending"),
                   "failed": N_("email failed")}
 
 
-def dunning_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def dunning_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = FIELD_REASONS.get((field, code))
     return gettext(text, locale) if text else reason(field, code, locale)
 
 
-def unknown_placeholders(names: Sequence[str], known: Sequence[str], locale: str = DEFAULT_LOCALE) -> str:
+def unknown_placeholders(names: Sequence[str], known: Sequence[str], locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(UNKNOWN_PLACEHOLDERS, locale).format(
         names=", ".join(f"{{{n}}}" for n in names), known=", ".join(f"{{{k}}}" for k in known))
 
 
-def dunning_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+def dunning_errors(details: Mapping[str, object], locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details as field -> sentences; a threshold's `thresholds.N.x` stays on its row
     (`thresholds.N.currency`, `thresholds.N.amount`)."""
     errors: dict[str, list[str]] = {}
@@ -81,20 +81,20 @@ def dunning_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) 
     return errors
 
 
-def dunning_notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+def dunning_notice(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     text = gettext(NOTICES[code], locale)
     return text.format(**values) if values else text
 
 
-def dunning_mode(mode: str, locale: str = DEFAULT_LOCALE) -> str:
+def dunning_mode(mode: str, locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(MODES[mode], locale)
 
 
-def request_status(status: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def request_status(status: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     text = REQUEST_STATUSES.get(status or "")
     return gettext(text, locale) if text else (status or "—")
 
 
-def email_status(status: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def email_status(status: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     text = EMAIL_STATUSES.get(status or "")
     return gettext(text, locale) if text else gettext(N_("no email"), locale)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from babel.numbers import format_decimal
 
-from wording.i18n import DEFAULT_LOCALE, N_, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext
 from wording.reasons import reason
 
 # Why one typed value is no origin (billing.embedding.services.origin_refusals).
@@ -43,7 +43,7 @@ NOTICES = {
 }
 
 
-def embedding_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+def embedding_errors(details: Mapping[str, object], locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details of `update_embed_settings` as field -> sentences."""
     errors: dict[str, list[str]] = {}
     for field, codes in details.items():
@@ -53,20 +53,20 @@ def embedding_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE
     return errors
 
 
-def origin_reason(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def origin_reason(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(ORIGIN_REASONS.get(code, ORIGIN_REASONS["invalid_host"]), locale)
 
 
-def notice(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def notice(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(NOTICES[code], locale)
 
 
-def ratio(value: float, locale: str = DEFAULT_LOCALE) -> str:
+def ratio(value: float, locale: str | None = DEFAULT_LOCALE) -> str:
     """A contrast ratio as WCAG writes it, rounded down to one decimal (4.49 is not 4.5): `4.5:1`."""
-    return format_decimal(int(value * 10) / 10, format="0.0", locale=locale) + ":1"
+    return format_decimal(int(value * 10) / 10, format="0.0", locale=babel_locale(locale)) + ":1"
 
 
-def adjustment(check, locale: str = DEFAULT_LOCALE) -> str:
+def adjustment(check, locale: str | None = DEFAULT_LOCALE) -> str:
     """Why a theme's accent differs from the colour chosen, or that it is used as chosen (an AccentCheck)."""
     words = {"light": gettext("light", locale), "dark": gettext("dark", locale)}[check.theme]
     if not check.adjusted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from billing.i18n import LANGUAGES
 from wording.i18n import DEFAULT_LOCALE, N_, gettext
 from wording.reasons import reason
 
@@ -28,7 +29,7 @@ NOTICES = {
 }
 
 
-def bank_detail_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+def bank_detail_errors(details: Mapping[str, object], locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details of `update_bank_details` as field -> sentences."""
     errors: dict[str, list[str]] = {}
     for field, codes in details.items():
@@ -38,5 +39,15 @@ def bank_detail_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCA
     return errors
 
 
-def notice(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def notice(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     return gettext(NOTICES[code], locale)
+
+
+def language_saved(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
+    """The organization's language of documents was chosen."""
+    return gettext("Documents are now in {language} for every customer without a language of their own.",
+                   locale).format(language=LANGUAGES.get(code, code))
+
+
+def language_refused(locale: str | None = DEFAULT_LOCALE) -> str:
+    return gettext("Choose one of the languages listed.", locale)

@@ -13,7 +13,7 @@ class ChargeModelWords:
     label: str
     description: str  # how it prices, in a few words
 
-    def choice(self, locale: str = DEFAULT_LOCALE) -> str:
+    def choice(self, locale: str | None = DEFAULT_LOCALE) -> str:
         """What a select offers: "Standard (price per unit)"."""
         return gettext("{label} ({description})", locale).format(label=gettext(self.label, locale),
                                                                  description=gettext(self.description, locale))
@@ -32,7 +32,7 @@ CHARGE_MODEL_WORDS = {
 }
 
 
-def charge_model_choices(locale: str = DEFAULT_LOCALE) -> dict[str, str]:
+def charge_model_choices(locale: str | None = DEFAULT_LOCALE) -> dict[str, str]:
     """Charge model -> what the plan editor's select shows for it."""
     return {model: words.choice(locale) for model, words in CHARGE_MODEL_WORDS.items()}
 

@@ -57,13 +57,13 @@ class FilterField:
         return self.kind == FLAG and not self.error and bool(self.value)
 
 
-def choice_words(value: str, locale: str = DEFAULT_LOCALE) -> str:
+def choice_words(value: str, locale: str | None = DEFAULT_LOCALE) -> str:
     words = CHOICE_WORDS.get(value)
     return gettext(words, locale) if words else value.replace("_", " ").capitalize()
 
 
 def filter_fields(spec: ListSpec, query: ListQuery, *, choices: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-                  locale: str = DEFAULT_LOCALE) -> list[FilterField]:
+                  locale: str | None = DEFAULT_LOCALE) -> list[FilterField]:
     """The filter form of a list as `query` left it; `choices` gives the options known only to the organization
     (its plans, its providers) as (value, words)."""
     choices = choices or {}
@@ -82,7 +82,7 @@ def filter_fields(spec: ListSpec, query: ListQuery, *, choices: Mapping[str, Seq
     return fields
 
 
-def sort_options(spec: ListSpec, locale: str = DEFAULT_LOCALE) -> list[tuple[str, str]]:
+def sort_options(spec: ListSpec, locale: str | None = DEFAULT_LOCALE) -> list[tuple[str, str]]:
     """The sort select's options, (value, words): each key both ways, the list's default first."""
     options = []
     for key in spec.sorts:

@@ -100,31 +100,31 @@ CONFIRMATIONS = {
 }
 
 
-def confirmation(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> tuple[str, str]:
+def confirmation(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> tuple[str, str]:
     """The question asked before the action `code`, and its answer's button, with their {placeholders} filled."""
     question, answer = CONFIRMATIONS[code]
     return gettext(question, locale).format(**values), gettext(answer, locale).format(**values)
 
 
-def notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+def notice(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     """What an action did (`NOTICES`), with its {placeholders} filled."""
     text = gettext(NOTICES[code], locale)
     return text.format(**values) if values else text
 
 
-def refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def refusal(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """Why a form was refused as a whole (`REFUSALS`)."""
     return gettext(REFUSALS[code], locale)
 
 
-def billing_period(first_day: str | None, last_day: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def billing_period(first_day: str | None, last_day: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     """The period a failed billing was for, as days already written ("1 Nov 2026"), or what is due if none is known."""
     if first_day and last_day:
         return gettext("the period {first} – {last}", locale).format(first=first_day, last=last_day)
     return gettext("every period due", locale)
 
 
-def billing_retried(invoices: int, locale: str = DEFAULT_LOCALE) -> str:
+def billing_retried(invoices: int, locale: str | None = DEFAULT_LOCALE) -> str:
     """"Retry now" got a subscription through the billing clock: the invoices it issued, if any."""
     if invoices:
         issued = ngettext("%(num)d invoice issued", "%(num)d invoices issued", invoices, locale) % {"num": invoices}
@@ -133,6 +133,6 @@ def billing_retried(invoices: int, locale: str = DEFAULT_LOCALE) -> str:
     return gettext("Done: {issued}.", locale).format(issued=issued)
 
 
-def billing_failed_again(reason: str, locale: str = DEFAULT_LOCALE) -> str:
+def billing_failed_again(reason: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """"Retry now" failed on the same subscription: why (the failure's own text, as recorded)."""
     return gettext("It failed again: {reason}", locale).format(reason=reason)

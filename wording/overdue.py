@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from billing.money import format_money
-from wording.i18n import DEFAULT_LOCALE, N_, gettext, ngettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext, ngettext
 
 NOTHING_OVERDUE = N_("Nothing is overdue: no payment was requested.")
 CHARGING = N_("Requested {amount}: charging the default payment method now. If the charge fails, {email} is "
@@ -25,11 +25,11 @@ class Notice:
 
 
 def request_notice(amounts: Sequence[tuple[int, str]], *, chargeable: bool, email: str | None, can_mail: bool,
-                   locale: str = DEFAULT_LOCALE) -> Notice:
+                   locale: str | None = DEFAULT_LOCALE) -> Notice:
     """What requesting payment did: `amounts` (minor units, currency) per request made, nothing when empty."""
     if not amounts:
         return Notice(gettext(NOTHING_OVERDUE, locale))
-    amount = ", ".join(format_money(cents, currency, locale) for cents, currency in amounts)
+    amount = ", ".join(format_money(cents, currency, babel_locale(locale)) for cents, currency in amounts)
     if chargeable:
         text = CHARGING if email and can_mail else CHARGING_NO_EMAIL
     elif email and can_mail:
@@ -40,7 +40,7 @@ def request_notice(amounts: Sequence[tuple[int, str]], *, chargeable: bool, emai
     return Notice(gettext(text, locale).format(amount=amount, email=email))
 
 
-def invoices_due_since(count: int, since: str, locale: str = DEFAULT_LOCALE) -> str:
+def invoices_due_since(count: int, since: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """How many invoices make an overdue balance and since when the oldest is due ("2 invoices · due since ...")."""
     return ngettext("{count} invoice · due since {since}", "{count} invoices · due since {since}", count,
                     locale).format(count=count, since=since)

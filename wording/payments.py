@@ -125,7 +125,7 @@ SETTING_PLACEHOLDERS = {"publishable_key": "pk_test_…", "api_base": "http://12
 
 
 def setting_hint(kind: str, name: str, stored: str | None = None, retype: bool = False,
-                 locale: str = DEFAULT_LOCALE) -> str:
+                 locale: str | None = DEFAULT_LOCALE) -> str:
     """What to type in a provider's setting; for a secret already stored, that a blank keeps it; for a secret typed
     in a form that was refused, that it must be typed again (a secret is never sent back to the browser)."""
     if retype:
@@ -144,7 +144,7 @@ def setting_placeholder(name: str) -> str | None:
 METHOD_TYPES = {"card": N_("Card"), "sepa_debit": N_("SEPA Direct Debit"), "bacs_debit": N_("Bacs Direct Debit")}
 
 
-def method_label(method_type: str, brand: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def method_label(method_type: str, brand: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     """A saved method in words: a card's brand, or a direct debit's scheme and bank."""
     scheme = METHOD_TYPES.get(method_type)
     if method_type == "card":
@@ -153,13 +153,13 @@ def method_label(method_type: str, brand: str | None, locale: str = DEFAULT_LOCA
     return f"{name} · {brand}" if brand else name
 
 
-def payment_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def payment_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of a payments form's field, in words."""
     text = FIELD_REASONS.get((field, code))
     return gettext(text, locale) if text else reason(field, code, locale)
 
 
-def payment_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+def payment_errors(details: Mapping[str, object], locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details as field -> sentences; `billing_configuration.x` is reported on field `x`."""
     errors: dict[str, list[str]] = {}
     for field, codes in details.items():
@@ -170,27 +170,27 @@ def payment_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) 
     return errors
 
 
-def payment_refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def payment_refusal(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """Why a payments action was refused as a whole, in words (an unknown code stays readable)."""
     text = REFUSALS.get(code)
     return gettext(text, locale) if text else code.replace("_", " ").capitalize()
 
 
-def payment_notice(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+def payment_notice(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     text = gettext(NOTICES[code], locale)
     return text.format(**values) if values else text
 
 
-def payment_status(status: str, locale: str = DEFAULT_LOCALE) -> str:
+def payment_status(status: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = PAYMENT_STATUSES.get(status)
     return gettext(text, locale) if text else status
 
 
-def payment_type(kind: str, locale: str = DEFAULT_LOCALE) -> str:
+def payment_type(kind: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = PAYMENT_TYPES.get(kind)
     return gettext(text, locale) if text else kind
 
 
-def setting_label(name: str, locale: str = DEFAULT_LOCALE) -> str:
+def setting_label(name: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = SETTING_LABELS.get(name)
     return gettext(text, locale) if text else name.replace("_", " ").capitalize()

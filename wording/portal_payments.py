@@ -6,22 +6,22 @@ from wording.i18n import DEFAULT_LOCALE, N_, gettext
 
 # A set-up or a payment refused by Tally (not by the card issuer), by the core's reason code.
 _REFUSALS = {
-    "payment_provider_unavailable": "The payment service is not answering. Please try again in a few minutes.",
-    "payment_provider_error": "The payment service refused the request. Please try again in a few minutes.",
-    "payment_provider_customer_error": "Your account could not be set up with the payment service. "
-                                       "Please contact us.",
-    "no_payment_provider": "Card payments are not set up for your account. Please contact us.",
-    "payment_method_not_found": "This card is no longer saved. Reload the page and choose another one.",
-    "invalid_payment_method": "The card could not be read. Please enter it again.",
-    "link_expired": "This link has expired. Ask us for a new one.",
-    "payment_method_of_previous_provider": "This payment method was saved with a payment service we no longer use "
-                                           "for your account: it cannot be the default.",
+    "payment_provider_unavailable": N_("The payment service is not answering. Please try again in a few minutes."),
+    "payment_provider_error": N_("The payment service refused the request. Please try again in a few minutes."),
+    "payment_provider_customer_error": N_("Your account could not be set up with the payment service. "
+                                       "Please contact us."),
+    "no_payment_provider": N_("Card payments are not set up for your account. Please contact us."),
+    "payment_method_not_found": N_("This card is no longer saved. Reload the page and choose another one."),
+    "invalid_payment_method": N_("The card could not be read. Please enter it again."),
+    "link_expired": N_("This link has expired. Ask us for a new one."),
+    "payment_method_of_previous_provider": N_("This payment method was saved with a payment service we no longer use "
+                                           "for your account: it cannot be the default."),
 }
 
 _NOTICES = {
-    "added": "Your card is saved.",
-    "default": "Your default payment method is changed.",
-    "removed": "The payment method is removed.",
+    "added": N_("Your card is saved."),
+    "default": N_("Your default payment method is changed."),
+    "removed": N_("The payment method is removed."),
 }
 
 
@@ -54,7 +54,7 @@ _DEBIT_WORDS = {
 SCHEMES = {"sepa_debit": N_("SEPA Direct Debit"), "bacs_debit": N_("Bacs Direct Debit")}
 
 
-def method_words(method_type: str, locale: str = DEFAULT_LOCALE) -> dict[str, str]:
+def method_words(method_type: str, locale: str | None = DEFAULT_LOCALE) -> dict[str, str]:
     """The payment-methods page's headings, buttons and confirmations for what the provider sets up."""
     scheme = SCHEMES.get(method_type)
     if scheme is None:
@@ -63,29 +63,29 @@ def method_words(method_type: str, locale: str = DEFAULT_LOCALE) -> dict[str, st
     return {key: gettext(text, locale).format(scheme=name) for key, text in _DEBIT_WORDS.items()}
 
 
-def previous_provider(provider: str, locale: str = DEFAULT_LOCALE) -> str:
+def previous_provider(provider: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """The heading of the methods kept from a provider the customer no longer pays through."""
     return gettext("Saved with {provider}, no longer used", locale).format(provider=provider)
 
 
-def refusal(code: str, locale: str = DEFAULT_LOCALE) -> str:
+def refusal(code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """Why Tally could not save a card or take a payment, for a reason code of the core."""
-    return gettext(_REFUSALS.get(code, "Something went wrong. Please try again in a few minutes."), locale)
+    return gettext(_REFUSALS.get(code, N_("Something went wrong. Please try again in a few minutes.")), locale)
 
 
-def declined(message: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def declined(message: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     """A card refused by its issuer: the provider's own words when it gave some."""
     return message or gettext("The card was declined.", locale)
 
 
-def payment_failed(message: str | None, locale: str = DEFAULT_LOCALE) -> str:
+def payment_failed(message: str | None, locale: str | None = DEFAULT_LOCALE) -> str:
     """The last attempt to pay an invoice failed: why, in the provider's words."""
     if message:
         return gettext("The last payment did not go through: {reason}", locale).format(reason=message)
     return gettext("The last payment did not go through.", locale)
 
 
-def notice(code: str | None, locale: str = DEFAULT_LOCALE) -> str | None:
+def notice(code: str | None, locale: str | None = DEFAULT_LOCALE) -> str | None:
     """The line shown after a change to the saved cards (`added`, `default`, `removed`)."""
     text = _NOTICES.get(code or "")
     return gettext(text, locale) if text else None

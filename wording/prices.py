@@ -13,42 +13,43 @@ from babel.numbers import format_decimal
 from billing.money import decimal_str, format_money, format_price, parse_decimal
 from billing.screens.catalog import ChargeFilterView, ChargeView, PlanView
 from billing.screens.overview import InvoiceAdjustment
-from wording.i18n import DEFAULT_LOCALE, N_, gettext, ngettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext, ngettext
 
 # The period a fee or a minimum is counted per, by plan interval.
 PER_INTERVAL = {"weekly": N_("week"), "monthly": N_("month"), "quarterly": N_("quarter"),
                 "semiannual": N_("half-year"), "yearly": N_("year")}
 
 
-def price_text(amount: Decimal, currency: str, locale: str = DEFAULT_LOCALE) -> str:
+def price_text(amount: Decimal, currency: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """A price with all its digits and at least the currency's: "€0.005", "€5.00", "¥5"."""
-    return format_price(amount, currency, locale)
+    return format_price(amount, currency, babel_locale(locale))
 
 
 def describe_fee(*, amount_cents: int, currency: str, interval: str, pay_in_advance: bool,
-                 locale: str = DEFAULT_LOCALE) -> str:
+                 locale: str | None = DEFAULT_LOCALE) -> str:
     """The subscription fee in words: "€29.00 per month, billed in advance"."""
     period = gettext(PER_INTERVAL[interval], locale) if interval in PER_INTERVAL else interval
     if not amount_cents:
         return gettext("No subscription fee", locale)
-    amount = format_money(amount_cents, currency, locale)
+    amount = format_money(amount_cents, currency, babel_locale(locale))
     if pay_in_advance:
         return gettext("{amount} per {period}, billed in advance", locale).format(amount=amount, period=period)
     return gettext("{amount} per {period}, billed at the end of the {period}", locale).format(amount=amount,
                                                                                              period=period)
 
 
-def fee_text(plan: PlanView, locale: str = DEFAULT_LOCALE) -> str:
+def fee_text(plan: PlanView, locale: str | None = DEFAULT_LOCALE) -> str:
     """A plan's subscription fee in words."""
     return describe_fee(amount_cents=plan.amount_cents, currency=plan.currency, interval=plan.interval,
-                        pay_in_advance=plan.pay_in_advance, locale=locale)
+                        pay_in_advance=plan.pay_in_advance, locale=babel_locale(locale))
 
 
-def charge_text(charge: ChargeView, currency: str, interval: str | None = None, locale: str = DEFAULT_LOCALE) -> str:
+def charge_text(charge: ChargeView, currency: str, interval: str | None = None,
+                locale: str | None = DEFAULT_LOCALE) -> str:
     """A plan's charge priced in words, its minimum and proration included."""
     return describe_charge({"charge_model": charge.charge_model, "properties": charge.properties,
                             "min_amount_cents": charge.min_amount_cents, "prorated": charge.prorated},
-                           currency, charge.metric_name, interval=interval, locale=locale)
+                           currency, charge.metric_name, interval=interval, locale=babel_locale(locale))
 
 
 def filter_label(item: ChargeFilterView) -> str:
@@ -57,11 +58,11 @@ def filter_label(item: ChargeFilterView) -> str:
         f"{key}: {', '.join(values)}" for key, values in sorted(item.values.items()))
 
 
-def filter_prices(charge: ChargeView, currency: str, locale: str = DEFAULT_LOCALE) -> list[tuple[str, str]]:
+def filter_prices(charge: ChargeView, currency: str, locale: str | None = DEFAULT_LOCALE) -> list[tuple[str, str]]:
     """(label, price in words) per filter of the charge."""
     return [(filter_label(item), describe_charge({"charge_model": charge.charge_model, "properties": item.properties,
                                                   "prorated": charge.prorated}, currency, charge.metric_name,
-                                                 locale=locale))
+                                                 locale=babel_locale(locale)))
             for item in charge.filters]
 
 
@@ -79,7 +80,7 @@ PREVIEW_WORDS = {
 }
 
 
-def preview_words(code: str, locale: str = DEFAULT_LOCALE, **values: object) -> str:
+def preview_words(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     """One of the price preview's sentences (`PREVIEW_WORDS`), with its {placeholders} filled."""
     text = gettext(PREVIEW_WORDS[code], locale)
     return text.format(**values) if values else text
@@ -90,7 +91,7 @@ ADJUSTMENTS = {"coupon": N_("coupon"), "credit note": N_("credit note"), "prepai
                "tax": N_("tax"), "already billed": N_("already billed this period")}
 
 
-def adjustment_text(adjustment: InvoiceAdjustment, locale: str = DEFAULT_LOCALE) -> str:
+def adjustment_text(adjustment: InvoiceAdjustment, locale: str | None = DEFAULT_LOCALE) -> str:
     """An invoice's coupon, credit note, prepaid credits or tax, named: "coupon Welcome", "tax VAT 20 %"."""
     kind = gettext(ADJUSTMENTS[adjustment.kind], locale) if adjustment.kind in ADJUSTMENTS else adjustment.kind
     if adjustment.rate is None:
@@ -100,7 +101,7 @@ def adjustment_text(adjustment: InvoiceAdjustment, locale: str = DEFAULT_LOCALE)
 
 
 def describe_charge(charge: Mapping[str, object], currency: str, metric_name: str, *,
-                    interval: str | None = None, locale: str = DEFAULT_LOCALE) -> str:
+                    interval: str | None = None, locale: str | None = DEFAULT_LOCALE) -> str:
     """A charge's price in plain words, e.g. "First 1,000 API calls free, then €0.01 each".
 
     `charge` is Lago-shaped (`charge_model`, `properties`, optional `min_amount_cents` and `prorated`);
@@ -117,8 +118,8 @@ def describe_charge(charge: Mapping[str, object], currency: str, metric_name: st
     minimum = charge.get("min_amount_cents")
     if isinstance(minimum, int) and not isinstance(minimum, bool) and minimum > 0:
         per = words.say(PER_INTERVAL.get(interval or "", N_("billing period")))
-        text += words.say("; at least {amount} per {period}", amount=format_money(minimum, currency, locale),
-                          period=per)
+        text += words.say("; at least {amount} per {period}",
+                          amount=format_money(minimum, currency, babel_locale(locale)), period=per)
     if charge.get("prorated") is True:
         text += words.say(", prorated: each {unit} is billed for the days it is held in the period", unit=words.one)
     return text[:1].upper() + text[1:]
@@ -157,7 +158,7 @@ class _Words:
         return price_text(amount, self.currency, self.locale)
 
     def number(self, value: Decimal | int) -> str:
-        return format_decimal(value, locale=self.locale, decimal_quantization=False)
+        return format_decimal(value, locale=babel_locale(self.locale), decimal_quantization=False)
 
     def percent(self, rate: Decimal) -> str:
         return self.say("{rate}%", rate=self.number(rate))
@@ -232,7 +233,7 @@ def _graduated(words: _Words, properties: Mapping[str, object]) -> str:
             return words.say("free")
         if not price:
             return words.flat(flat)
-        each = words.say("at {price} each" if at else "{price} each", price=words.money(price))
+        each = words.say(N_("at {price} each") if at else N_("{price} each"), price=words.money(price))
         return each + words.plus_flat(flat)
 
     first_to = tiers[0][1]
@@ -316,7 +317,7 @@ DESCRIBERS: dict[str, Callable[[_Words, Mapping[str, object]], str]] = {
     "graduated_percentage": _graduated_percentage, "percentage": _percentage, "dynamic": _dynamic}
 
 
-def coupon_frequency(frequency: str, periods: int | None = None, locale: str = DEFAULT_LOCALE) -> str:
+def coupon_frequency(frequency: str, periods: int | None = None, locale: str | None = DEFAULT_LOCALE) -> str:
     """How long a coupon applies, in words: "once", "for 3 periods", "forever" (Lago's frequency)."""
     if frequency == "recurring":
         return ngettext("for %(num)d period", "for %(num)d periods", periods or 0, locale) % {"num": periods or 0}

@@ -164,32 +164,32 @@ def _readable(code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
-def wallet_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def wallet_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of a wallet form's field, in words."""
     text = WALLET_REASONS.get(code)
     return gettext(text, locale) if text else reason(field, code, locale)
 
 
-def reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of one field, in words."""
     text = FIELD_REASONS.get((field, code)) or REASONS.get(code)
     return gettext(text, locale) if text else _readable(code)
 
 
-def plan_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def plan_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of a plan, charge or subscription field, in words."""
     text = (PLAN_FIELD_REASONS.get((field, code)) or FIELD_REASONS.get((field, code)) or PLAN_REASONS.get(code)
             or REASONS.get(code))
     return gettext(text, locale) if text else _readable(code)
 
 
-def add_on_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def add_on_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of an add-on or one-off invoice field, in words."""
     text = ADD_ON_FIELD_REASONS.get((field, code)) or ADD_ON_REASONS.get(code) or REASONS.get(code)
     return gettext(text, locale) if text else _readable(code)
 
 
-def invoice_reason(code: str, locale: str = DEFAULT_LOCALE, *, otherwise: str | None = None) -> str:
+def invoice_reason(code: str, locale: str | None = DEFAULT_LOCALE, *, otherwise: str | None = None) -> str:
     """One reason an invoice action (refresh, void, credit note) was refused, in words; an unknown code is
     worded as the `otherwise` code, or shown as is."""
     text = INVOICE_REASONS.get(code) or INVOICE_REASONS.get(otherwise or "")
@@ -197,7 +197,7 @@ def invoice_reason(code: str, locale: str = DEFAULT_LOCALE, *, otherwise: str | 
 
 
 def field_errors(details: Mapping[str, object], *, expression: object = None,
-                 locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+                 locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details (field -> reason codes) as field -> sentences.
 
     With the `expression` that was refused, its sentence says where the parser stopped.
@@ -221,7 +221,7 @@ def _parse_failure(expression: str) -> str | None:
     return None
 
 
-def expression_problem(trial: ExpressionTrial, locale: str = DEFAULT_LOCALE) -> str:
+def expression_problem(trial: ExpressionTrial, locale: str | None = DEFAULT_LOCALE) -> str:
     """Why the expression tester could not say what an expression makes of the sample, in words."""
     code = trial.problem or ""
     text = gettext(EXPRESSION_PROBLEMS[code], locale) if code in EXPRESSION_PROBLEMS else _readable(code)
@@ -230,7 +230,7 @@ def expression_problem(trial: ExpressionTrial, locale: str = DEFAULT_LOCALE) -> 
     return text
 
 
-def event_problems(event: EventRow, locale: str = DEFAULT_LOCALE) -> list[tuple[str, str]]:
+def event_problems(event: EventRow, locale: str | None = DEFAULT_LOCALE) -> list[tuple[str, str]]:
     """Why an event may not be billed, as (badge, reason) in words; empty when nothing is wrong with it."""
     problems = []
     if event.error:

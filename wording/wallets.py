@@ -8,15 +8,15 @@ from decimal import Decimal
 
 from billing.money import decimal_str, format_money, to_minor
 from wording.dates import day_text
-from wording.i18n import DEFAULT_LOCALE, N_, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext
 
-_EVERY = {"weekly": "Every week", "monthly": "Every month", "quarterly": "Every quarter",
-          "semiannual": "Every six months", "yearly": "Every year"}
+_EVERY = {"weekly": N_("Every week"), "monthly": N_("Every month"), "quarterly": N_("Every quarter"),
+          "semiannual": N_("Every six months"), "yearly": N_("Every year")}
 
 
 def _credits(credits: Decimal, rate: Decimal, currency: str, locale: str) -> str:
     """'10 credits (€10.00)': credits and what they cost at the wallet's rate."""
-    cost = format_money(to_minor(credits * rate, currency), currency, locale)
+    cost = format_money(to_minor(credits * rate, currency), currency, babel_locale(locale))
     return gettext("{credits} credits ({amount})", locale).format(credits=decimal_str(credits), amount=cost)
 
 
@@ -26,26 +26,26 @@ MOVEMENTS = {"purchased": N_("Purchased"), "granted": N_("Granted"), "invoiced":
 RULE_STATUSES = {"active": N_("active"), "terminated": N_("ended")}
 
 
-def movement(transaction_status: str, locale: str = DEFAULT_LOCALE) -> str:
+def movement(transaction_status: str, locale: str | None = DEFAULT_LOCALE) -> str:
     text = MOVEMENTS.get(transaction_status)
     return gettext(text, locale) if text else transaction_status.replace("_", " ")
 
 
 def describe_rule(rule, *, rate: Decimal, currency: str, for_customer: bool = True,
-                  locale: str = DEFAULT_LOCALE) -> str:
+                  locale: str | None = DEFAULT_LOCALE) -> str:
     """'Every month: 10 credits (€10.00) bought and 5 credits offered.' / 'When your balance after current usage
     falls to 20 credits: topped up to 100 credits.' — `rule` a RecurringTransactionRule (read, not changed).
     For the account manager (`for_customer=False`): "the ongoing balance", the top-up limits it ignores, and an
     ended rule said to be so."""
     if rule.trigger == "threshold":
-        key = ("When your balance after current usage falls to {credits} credits" if for_customer
-               else "When the ongoing balance falls to {credits} credits")
+        key = (N_("When your balance after current usage falls to {credits} credits") if for_customer
+               else N_("When the ongoing balance falls to {credits} credits"))
         when = gettext(key, locale).format(credits=decimal_str(rule.threshold_credits or Decimal(0)))
     else:
-        when = gettext(_EVERY.get(rule.interval or "", "Regularly"), locale)
+        when = gettext(_EVERY.get(rule.interval or "", N_("Regularly")), locale)
     if rule.method == "target":
-        key = ("topped up with free credits to {credits} credits" if rule.grants_target_top_up
-               else "topped up to {credits} credits")
+        key = (N_("topped up with free credits to {credits} credits") if rule.grants_target_top_up
+               else N_("topped up to {credits} credits"))
         what = gettext(key, locale).format(credits=decimal_str(rule.target_ongoing_balance or Decimal(0)))
     else:
         parts = []

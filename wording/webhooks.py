@@ -18,13 +18,13 @@ FIELD_REASONS = {
 }
 
 
-def webhook_reason(field: str, code: str, locale: str = DEFAULT_LOCALE) -> str:
+def webhook_reason(field: str, code: str, locale: str | None = DEFAULT_LOCALE) -> str:
     """One reason code of the endpoint form's field, in words."""
     text = FIELD_REASONS.get((field, code))
     return gettext(text, locale) if text else reason(field, code, locale)
 
 
-def webhook_errors(details: Mapping[str, object], locale: str = DEFAULT_LOCALE) -> dict[str, list[str]]:
+def webhook_errors(details: Mapping[str, object], locale: str | None = DEFAULT_LOCALE) -> dict[str, list[str]]:
     """ValidationFailed details (field -> reason codes) as field -> sentences."""
     return {field: [webhook_reason(field, str(code), locale)
                     for code in (codes if isinstance(codes, list | tuple) else [codes])]

@@ -14,10 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing import links
+from billing.emails.language import mail_language
 from billing.emails.models import EmailDelivery
 from billing.emails.portal_links import portal_link_lines
+from billing.i18n import customer_language, gettext, ngettext, using
 from billing.invoicing.models import Invoice
-from billing.money import format_money, locale_for_country
 from billing.payments.models import Payment, PaymentReceipt, SavedPaymentMethod
 from billing.ports import OutgoingMail, runtime
 
@@ -30,26 +31,28 @@ _BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express
            "jcb": "JCB", "diners": "Diners Club", "unionpay": "UnionPay", "cartes_bancaires": "Cartes Bancaires"}
 
 
-def method_name(session: Session, payment: Payment) -> str | None:
+def method_name(session: Session, payment: Payment, language: str | None = None) -> str | None:
     """How the payment was made, as the customer knows it: "Visa •••• 4242", "SEPA Direct Debit •••• 3000"."""
     if payment.payment_type == "manual":
-        return f"Recorded by hand ({payment.reference})" if payment.reference else "Recorded by hand"
+        if payment.reference:
+            return gettext("Recorded by hand ({reference})", language).format(reference=payment.reference)
+        return gettext("Recorded by hand", language)
     method = session.scalar(select(SavedPaymentMethod).where(
         SavedPaymentMethod.customer_id == payment.customer_id,
         SavedPaymentMethod.provider_method_id == payment.provider_method_id))
     if method is None:
         return None
     if method.method_type == "sepa_debit":
-        name = "SEPA Direct Debit"
+        name = gettext("SEPA Direct Debit", language)
     else:
-        name = _BRANDS.get((method.brand or "").lower(), (method.brand or "Card").title())
+        name = _BRANDS.get((method.brand or "").lower(), (method.brand or gettext("Card", language)).title())
     return f"{name} •••• {method.last4}" if method.last4 else name
 
 
 def details_of(session: Session, kind: str, payment: Payment, invoice: Invoice) -> dict:
     """What the mail of this kind states, read in the payment's transaction."""
     details = {"amount_cents": payment.amount_cents, "currency": payment.currency, "invoice_number": invoice.number,
-               "method": method_name(session, payment)}
+               "method": method_name(session, payment, customer_language(invoice.customer))}
     if kind == PAYMENT_SUCCEEDED:
         receipt = session.scalar(select(PaymentReceipt.number).where(PaymentReceipt.payment_id == payment.id))
         paid_at = payment.paid_at or runtime.clock.now()
@@ -61,48 +64,62 @@ def details_of(session: Session, kind: str, payment: Payment, invoice: Invoice) 
 
 
 def _pay_link(invoice: Invoice, org_name: str, invitation: str) -> list[str]:
-    """The invitation and the pay page's link; without signed links configured, whom to contact."""
+    """The invitation (translated) and the pay page's link; without signed links configured, whom to contact."""
     if not (runtime.secret_key and runtime.base_url):
-        return [f"Please contact {org_name} to pay it.", ""]
-    return [f"{invitation} (the link is valid for 7 days):",
-            links.pay_url(invoice_id=invoice.id, organization_id=invoice.organization_id), ""]
+        return [gettext("Please contact {org} to pay it.").format(org=org_name), ""]
+    return [invitation, links.pay_url(invoice_id=invoice.id, organization_id=invoice.organization_id), ""]
 
 
 def payment_mail(delivery: EmailDelivery, invoice: Invoice, *, sender: str, message_id: str) -> OutgoingMail:
-    """The mail of a payment: its receipt, its failure with a link to pay, or the link to confirm it."""
+    """The mail of a payment, in the customer's language: its receipt, its failure with a link to pay, or the link
+    to confirm it."""
     customer = invoice.customer
     org = customer.organization
-    locale = locale_for_country(customer.country or org.country)
+    speech = mail_language(customer)
     details = delivery.details or {}
-    amount = format_money(int(details["amount_cents"]), details["currency"], locale)
+    amount = speech.money(int(details["amount_cents"]), details["currency"])
     number = details.get("invoice_number") or ""
     method = details.get("method")
-    lines = [f"Hello {customer.display_name},", ""]
-    if delivery.kind == PAYMENT_SUCCEEDED:
-        subject = f"Receipt {details.get('receipt_number')} for invoice {number} ({amount})"
-        lines += [f"{org.name} has received your payment of {amount} for invoice {number}. Thank you.", "",
-                  f"Receipt number: {details.get('receipt_number')}",
-                  f"Invoice: {number}",
-                  f"Amount paid: {amount}",
-                  f"Paid on: {details.get('paid_on')}"]
-        if method:
-            lines.append(f"Payment method: {method}")
-        lines.append("")
-    elif delivery.kind == PAYMENT_FAILED:
-        due = format_money(int(details.get("amount_due_cents") or details["amount_cents"]), details["currency"],
-                           locale)
-        subject = f"Your payment of {amount} for invoice {number} failed"
-        charged = f" to {method}" if method else ""
-        lines += [f"We could not charge {amount}{charged} for invoice {number}.",
-                  f"Reason: {details.get('error_message') or 'the payment was declined.'}", "",
-                  f"{due} is still due."]
-        lines += _pay_link(invoice, org.name, "To pay it with this card or another one")
-    else:
-        subject = f"Please confirm your payment of {amount} for invoice {number}"
-        lines += [f"Your bank asks you to confirm the payment of {amount} for invoice {number}.",
-                  "Nothing has been charged yet."]
-        lines += _pay_link(invoice, org.name, "To confirm it")
-    lines += portal_link_lines(customer)
+    with using(speech.language):
+        lines = [gettext("Hello {name},").format(name=customer.display_name), ""]
+        if delivery.kind == PAYMENT_SUCCEEDED:
+            receipt = details.get("receipt_number")
+            # The one-invoice form of the payment request's receipt (billing.emails.request_mails): one sentence.
+            subject = ngettext("Receipt {receipt} for invoice {number} ({amount})",
+                               "Receipt {receipt} for {count} invoices ({amount})", 1).format(
+                receipt=receipt, number=number, amount=amount, count=1)
+            lines += [gettext("{org} has received your payment of {amount} for invoice {number}. Thank you.").format(
+                          org=org.name, amount=amount, number=number), "",
+                      gettext("Receipt number: {receipt}").format(receipt=receipt),
+                      gettext("Invoice: {number}").format(number=number),
+                      gettext("Amount paid: {amount}").format(amount=amount),
+                      gettext("Paid on: {day}").format(day=speech.day(details.get("paid_on")))]
+            if method:
+                lines.append(gettext("Payment method: {method}").format(method=method))
+            lines.append("")
+        elif delivery.kind == PAYMENT_FAILED:
+            due = speech.money(int(details.get("amount_due_cents") or details["amount_cents"]), details["currency"])
+            subject = gettext("Your payment of {amount} for invoice {number} failed").format(amount=amount,
+                                                                                            number=number)
+            if method:
+                tried = gettext("We could not charge {amount} to {method} for invoice {number}.").format(
+                    amount=amount, method=method, number=number)
+            else:
+                tried = gettext("We could not charge {amount} for invoice {number}.").format(amount=amount,
+                                                                                            number=number)
+            lines += [tried, gettext("Reason: {reason}").format(
+                          reason=details.get("error_message") or gettext("the payment was declined.")), "",
+                      gettext("{amount} is still due.").format(amount=due)]
+            lines += _pay_link(invoice, org.name,
+                               gettext("To pay it with this card or another one (the link is valid for 7 days):"))
+        else:
+            subject = gettext("Please confirm your payment of {amount} for invoice {number}").format(
+                amount=amount, number=number)
+            lines += [gettext("Your bank asks you to confirm the payment of {amount} for invoice {number}.").format(
+                          amount=amount, number=number),
+                      gettext("Nothing has been charged yet.")]
+            lines += _pay_link(invoice, org.name, gettext("To confirm it (the link is valid for 7 days):"))
+        lines += portal_link_lines(customer)
     lines.append(org.name)
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,), subject=subject,

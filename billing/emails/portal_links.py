@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from billing import links
 from billing.customers.models import Customer
+from billing.i18n import N_, gettext
 from billing.ports import runtime
 
-INVITATION = "Your billing portal (usage, invoices, details)"
+INVITATION = N_("Your billing portal (usage, invoices, details)")
 
 
 def portal_link_lines(customer: Customer, invitation: str = INVITATION) -> list[str]:
-    """The invitation and the link, then a blank line; nothing without signed links configured."""
+    """The invitation and the link, then a blank line; nothing without signed links configured. In the language of
+    the mail being written (billing.i18n.using around it); `invitation` is an English sentence marked N_."""
     if not (runtime.secret_key and runtime.base_url):
         return []
-    return [f"{invitation}, valid for 12 hours:",
+    return [gettext("{invitation}, valid for 12 hours:").format(invitation=gettext(invitation)),
             links.portal_url(customer_id=customer.id, organization_id=customer.organization_id), ""]

@@ -5,7 +5,7 @@ billing.emails.services queues them (one per request and kind) and sends them; t
 they state (the amount, the invoices with their due dates, a dunning campaign's own subject and message, the
 blind copies) is read when they are queued (`details_of`) and kept with the outbox row, so a retry hours later
 says the same; the pay link is signed when the mail is built, so that its week of validity starts when it is
-sent. Every word is in `WORDS`, per language: a translation adds a language there (and `language_of` picks it).
+sent. Every sentence is in `WORDS`, in English, looked up in the customer's language's catalog (billing.i18n).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from billing import links
 from billing.customers.models import Customer
 from billing.emails import payment_mails
+from billing.emails.language import mail_language
 from billing.emails.models import EmailDelivery
 from billing.emails.portal_links import portal_link_lines
-from billing.money import format_money, locale_for_country
+from billing.i18n import N_, NN_, customer_language, gettext, ngettext, using
 from billing.payments.models import Payment, PaymentReceipt, PaymentRequest
 from billing.ports import OutgoingMail, runtime
 
@@ -31,57 +32,51 @@ SUCCEEDED = "payment_request.succeeded"  # the receipt, listing the invoices pai
 KINDS = (REMINDER, FAILED, REQUIRES_ACTION, SUCCEEDED)
 ASKING = (REMINDER, FAILED, REQUIRES_ACTION)  # the mails that ask for money: a campaign's words and bcc apply
 
-DEFAULT_LANGUAGE = "en"
-
-# Each text is a str.format template; a pair is (one, other): the form for one invoice, and for several.
-WORDS: dict[str, dict[str, str | tuple[str, str]]] = {
-    "en": {
-        "hello": "Hello {name},",
-        "reminder_subject": "Reminder: {amount} overdue to {org}",
-        "reminder_intro": ("Our records show that this invoice from {org} is past its due date ({amount}):",
-                           "Our records show that these {count} invoices from {org} are past their due date, "
-                           "{amount} in all:"),
-        "already_paid": "If you have paid in the meantime, thank you, and please disregard this message.",
-        "failed_subject": "We could not charge {amount} for your overdue invoices",
-        "failed_intro": "We tried to charge {amount}{method} for the invoices below, but the payment failed.",
-        "failed_method": " to {method}",
-        "failed_reason": "Reason: {reason}",
-        "failed_reason_unknown": "the payment was declined.",
-        "action_subject": "Please confirm your payment of {amount} to {org}",
-        "action_intro": "Your bank asks you to confirm the payment of {amount} for the invoices below. "
-                        "Nothing has been charged yet.",
-        "receipt_subject": ("Receipt {receipt} for invoice {number} ({amount})",
-                            "Receipt {receipt} for {count} invoices ({amount})"),
-        "receipt_intro": "{org} has received your payment of {amount}. Thank you.",
-        "receipt_number": "Receipt number: {receipt}",
-        "amount_paid": "Amount paid: {amount}",
-        "paid_on": "Paid on: {day}",
-        "payment_method": "Payment method: {method}",
-        "invoices_paid": "Invoices paid:",
-        "invoice_due_line": "  {number}  due on {due}  {amount}",
-        "invoice_paid_line": "  {number}  {amount}",
-        "pay_all": "To pay them all at once (the link is valid for 7 days):",
-        "pay_other": "To pay them with this card or another one (the link is valid for 7 days):",
-        "confirm": "To confirm it (the link is valid for 7 days):",
-        "contact": "Please contact {org} to pay them.",
-    },
+# Each text is a str.format template in English, translated where it is used; a pair is (one, other): the form for
+# one invoice and for several (ngettext: the language's own plural rules).
+WORDS: dict[str, str | tuple[str, str]] = {
+    "hello": N_("Hello {name},"),
+    "reminder_subject": N_("Reminder: {amount} overdue to {org}"),
+    "reminder_intro": NN_("Our records show that this invoice from {org} is past its due date ({amount}):",
+                       "Our records show that these {count} invoices from {org} are past their due date, "
+                       "{amount} in all:"),
+    "already_paid": N_("If you have paid in the meantime, thank you, and please disregard this message."),
+    "failed_subject": N_("We could not charge {amount} for your overdue invoices"),
+    "failed_intro": N_("We tried to charge {amount}{method} for the invoices below, but the payment failed."),
+    "failed_method": N_(" to {method}"),
+    "failed_reason": N_("Reason: {reason}"),
+    "failed_reason_unknown": N_("the payment was declined."),
+    "action_subject": N_("Please confirm your payment of {amount} to {org}"),
+    "action_intro": N_("Your bank asks you to confirm the payment of {amount} for the invoices below. "
+                    "Nothing has been charged yet."),
+    "receipt_subject": NN_("Receipt {receipt} for invoice {number} ({amount})",
+                        "Receipt {receipt} for {count} invoices ({amount})"),
+    "receipt_intro": N_("{org} has received your payment of {amount}. Thank you."),
+    "receipt_number": N_("Receipt number: {receipt}"),
+    "amount_paid": N_("Amount paid: {amount}"),
+    "paid_on": N_("Paid on: {day}"),
+    "payment_method": N_("Payment method: {method}"),
+    "invoices_paid": N_("Invoices paid:"),
+    "invoice_due_line": N_("  {number}  due on {due}  {amount}"),
+    "invoice_paid_line": N_("  {number}  {amount}"),
+    "pay_all": N_("To pay them all at once (the link is valid for 7 days):"),
+    "pay_other": N_("To pay them with this card or another one (the link is valid for 7 days):"),
+    "confirm": N_("To confirm it (the link is valid for 7 days):"),
+    "contact": N_("Please contact {org} to pay them."),
 }
 
 
-def language_of(customer: Customer) -> str:
-    """The language of the customer's emails: English, the only one Tally writes today.
-
-    NOTE: Tally keeps no language per customer yet (Lago's billing_configuration.document_locale); when it does,
-    return it here when WORDS has it.
-    """
-    return DEFAULT_LANGUAGE
-
-
 def _word(language: str, key: str, count: int | None = None, **values) -> str:
-    text = WORDS.get(language, WORDS[DEFAULT_LANGUAGE])[key]
+    text = WORDS[key]
     if isinstance(text, tuple):
-        text = text[0] if count == 1 else text[1]
+        text = ngettext(text[0], text[1], count or 0, language)
+    else:
+        text = gettext(text, language)
     return text.format(count=count, **values)
+
+
+def _language(session: Session, request: PaymentRequest) -> str:
+    return customer_language(session.get(Customer, request.customer_id))
 
 
 def details_of(session: Session, kind: str, request: PaymentRequest, *, payment: Payment | None = None,
@@ -95,13 +90,14 @@ def details_of(session: Session, kind: str, request: PaymentRequest, *, payment:
         receipt = session.scalar(select(PaymentReceipt.number).where(PaymentReceipt.payment_id == payment.id))
         paid_at = payment.paid_at or runtime.clock.now()
         details.update(amount_cents=payment.amount_cents, receipt_number=receipt, paid_on=f"{paid_at:%Y-%m-%d}",
-                       method=payment_mails.method_name(session, payment))
+                       method=payment_mails.method_name(session, payment, _language(session, request)))
         return details
     details["invoices"] = [{"number": i.number, "due_date": f"{i.payment_due_date:%Y-%m-%d}",
                             "amount_due_cents": i.total_due_amount_cents} for i in invoices]
     details.update(reminder=list(reminder) if reminder else None, bcc=list(bcc))
     if payment is not None:
-        details.update(amount_cents=payment.amount_cents, method=payment_mails.method_name(session, payment),
+        details.update(amount_cents=payment.amount_cents,
+                       method=payment_mails.method_name(session, payment, _language(session, request)),
                        error_message=payment.error_message, error_code=payment.error_code)
     return details
 
@@ -110,11 +106,11 @@ def request_mail(delivery: EmailDelivery, request: PaymentRequest, customer: Cus
                  message_id: str) -> OutgoingMail:
     """The request's mail of the delivery's kind, in the customer's language."""
     org = customer.organization
-    language = language_of(customer)
-    locale = locale_for_country(customer.country or org.country)
+    speech = mail_language(customer)
+    language = speech.language
     details = delivery.details or {}
     currency = details["currency"]
-    amount = format_money(int(details["amount_cents"]), currency, locale)
+    amount = speech.money(int(details["amount_cents"]), currency)
     invoices = details.get("invoices") or []
     count = len(invoices)
 
@@ -128,17 +124,18 @@ def request_mail(delivery: EmailDelivery, request: PaymentRequest, customer: Cus
         number = invoices[0]["number"] if invoices else ""
         subject = word("receipt_subject", receipt=details.get("receipt_number"), number=number)
         lines += [word("receipt_intro"), "", word("receipt_number", receipt=details.get("receipt_number")),
-                  word("amount_paid"), word("paid_on", day=details.get("paid_on"))]
+                  word("amount_paid"), word("paid_on", day=speech.day(details.get("paid_on")))]
         if details.get("method"):
             lines.append(word("payment_method", method=details["method"]))
         lines += ["", word("invoices_paid")]
         lines += [word("invoice_paid_line", number=i["number"],
-                       amount=format_money(int(i["amount_cents"]), currency, locale)) for i in invoices]
-        lines += ["", *portal_link_lines(customer), org.name]
+                       amount=speech.money(int(i["amount_cents"]), currency)) for i in invoices]
+        with using(language):
+            lines += ["", *portal_link_lines(customer), org.name]
         return _mail(delivery, org, sender, message_id, subject, lines, bcc=())
 
-    table = [word("invoice_due_line", number=i["number"], due=i["due_date"],
-                  amount=format_money(int(i["amount_due_cents"]), currency, locale)) for i in invoices]
+    table = [word("invoice_due_line", number=i["number"], due=speech.day(i["due_date"]),
+                  amount=speech.money(int(i["amount_due_cents"]), currency)) for i in invoices]
     news: list[str] = []  # what happened to the charge, before the campaign's words or ours
     if delivery.kind == FAILED:
         method = details.get("method")
@@ -169,7 +166,8 @@ def request_mail(delivery: EmailDelivery, request: PaymentRequest, customer: Cus
         lines += [word(invitation), link, ""] if link else [word("contact"), ""]
         if delivery.kind == REMINDER:
             lines += [word("already_paid"), ""]
-    lines += portal_link_lines(customer)
+    with using(language):
+        lines += portal_link_lines(customer)
     lines.append(org.name)
     return _mail(delivery, org, sender, message_id, subject, lines, bcc=tuple(details.get("bcc") or ()))
 

@@ -28,12 +28,13 @@ from billing import events, outbox
 from billing.customers.models import Customer
 from billing.db import new_id, read_only, unit_of_work
 from billing.emails import payment_mails, request_mails
+from billing.emails.language import mail_language
 from billing.emails.models import EmailDelivery
 from billing.emails.portal_links import portal_link_lines
+from billing.i18n import N_, gettext, using
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.models import Invoice
-from billing.money import format_money, locale_for_country
 from billing.payments.events import PaymentFailed, PaymentRequested, PaymentRequiresAction, PaymentSucceeded
 from billing.payments.models import Payment, PaymentRequest
 from billing.ports import OutgoingMail, runtime
@@ -255,19 +256,26 @@ def _message_id(delivery: EmailDelivery, sender: str) -> str:
 
 
 def invoice_mail(delivery: EmailDelivery, invoice: Invoice, pdf: bytes) -> OutgoingMail:
-    """The invoice's email: the organization as sender, the total in the customer's locale, the PDF attached."""
+    """The invoice's email, in the customer's language: the organization as sender, the total in the customer's
+    currency, the PDF attached."""
     customer = invoice.customer
     org = customer.organization
-    locale = locale_for_country(customer.country or org.country)
-    total = format_money(invoice.total_amount_cents, invoice.currency, locale)
+    speech = mail_language(customer)
+    total = speech.money(invoice.total_amount_cents, invoice.currency)
     sender = _sender(org)
-    lines = [f"Hello {customer.display_name},", "",
-             f"{org.name} has issued invoice {invoice.number} for {total}.",
-             f"Issued on {invoice.issuing_date:%Y-%m-%d}, due on {invoice.payment_due_date:%Y-%m-%d}.", "",
-             "The invoice is attached as a PDF.", "", *portal_link_lines(customer), org.name]
+    with using(speech.language):
+        lines = [gettext("Hello {name},").format(name=customer.display_name), "",
+                 gettext("{org} has issued invoice {number} for {amount}.").format(org=org.name, number=invoice.number,
+                                                                                  amount=total),
+                 gettext("Issued on {issued}, due on {due}.").format(
+                     issued=speech.day(f"{invoice.issuing_date:%Y-%m-%d}"),
+                     due=speech.day(f"{invoice.payment_due_date:%Y-%m-%d}")), "",
+                 gettext("The invoice is attached as a PDF."), "", *portal_link_lines(customer), org.name]
+        subject = gettext("Invoice {number} from {org} ({amount})").format(number=invoice.number, org=org.name,
+                                                                           amount=total)
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
-        subject=f"Invoice {invoice.number} from {org.name} ({total})", text="\n".join(lines) + "\n",
+        subject=subject, text="\n".join(lines) + "\n",
         envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
         message_id=_message_id(delivery, sender),
         attachments=((f"{invoice.number}.pdf", "application/pdf", pdf),))
@@ -277,21 +285,25 @@ def wallet_depleted_mail(delivery: EmailDelivery, wallet: Wallet) -> OutgoingMai
     """The wallet's depletion email: the amounts as they were at the crossing, a link to top up in the portal."""
     customer = wallet.customer
     org = customer.organization
-    locale = locale_for_country(customer.country or org.country)
+    speech = mail_language(customer)
     details = delivery.details or {}
-    ongoing = format_money(int(details.get("ongoing_balance_cents", 0)), wallet.currency, locale)
-    balance = format_money(int(details.get("balance_cents", 0)), wallet.currency, locale)
+    ongoing = speech.money(int(details.get("ongoing_balance_cents", 0)), wallet.currency)
+    balance = speech.money(int(details.get("balance_cents", 0)), wallet.currency)
     sender = _sender(org)
-    name = wallet.name or "prepaid credits"
-    lines = [f"Hello {customer.display_name},", "",
-             f"Your {org.name} wallet “{name}” has no credits left for your current usage.",
-             f"Balance after current usage: {ongoing} (settled balance: {balance}).",
-             "Usage beyond your credits is invoiced.", ""]
-    lines += portal_link_lines(customer, "To buy credits, open your billing portal")
+    with using(speech.language):
+        name = wallet.name or gettext("prepaid credits")
+        lines = [gettext("Hello {name},").format(name=customer.display_name), "",
+                 gettext("Your {org} wallet “{wallet}” has no credits left for your current usage.").format(
+                     org=org.name, wallet=name),
+                 gettext("Balance after current usage: {ongoing} (settled balance: {balance}).").format(
+                     ongoing=ongoing, balance=balance),
+                 gettext("Usage beyond your credits is invoiced."), ""]
+        lines += portal_link_lines(customer, N_("To buy credits, open your billing portal"))
+        subject = gettext("Your {org} prepaid credits are used up").format(org=org.name)
     lines.append(org.name)
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
-        subject=f"Your {org.name} prepaid credits are used up", text="\n".join(lines) + "\n",
+        subject=subject, text="\n".join(lines) + "\n",
         envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
         message_id=_message_id(delivery, sender))
 
@@ -322,14 +334,16 @@ def portal_link_mail(delivery: EmailDelivery, customer: Customer) -> OutgoingMai
     """The link a customer asked for on the portal's expired-link page."""
     org = customer.organization
     sender = _sender(org)
-    lines = [f"Hello {customer.display_name},", "",
-             f"Here is a new link to your {org.name} billing portal, as asked on its page.", "",
-             *portal_link_lines(customer, "Open your billing portal"),
-             "If you did not ask for it, you can ignore this email: the link is sent to this address only.", "",
-             org.name]
+    with using(mail_language(customer).language):
+        lines = [gettext("Hello {name},").format(name=customer.display_name), "",
+                 gettext("Here is a new link to your {org} billing portal, as asked on its page.").format(org=org.name),
+                 "", *portal_link_lines(customer, N_("Open your billing portal")),
+                 gettext("If you did not ask for it, you can ignore this email: the link is sent to this address "
+                         "only."), "", org.name]
+        subject = gettext("Your {org} billing portal link").format(org=org.name)
     return OutgoingMail(
         from_address=formataddr((org.name, sender)), to=(delivery.to_address,),
-        subject=f"Your {org.name} billing portal link", text="\n".join(lines) + "\n",
+        subject=subject, text="\n".join(lines) + "\n",
         envelope_from=runtime.mail_from or sender, reply_to=org.email or None,
         message_id=_message_id(delivery, sender))
 

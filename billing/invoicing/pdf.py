@@ -9,27 +9,34 @@ from pathlib import Path
 from babel import Locale
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from billing import i18n
 from billing.invoicing.standing import Standing, invoice_standing
-from billing.money import decimal_str, format_money, format_price
+from billing.money import format_price
 from billing.organizations.bank_details import bank_details_of
 from billing.subscriptions.periods import local_date
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
-_env.filters["money"] = lambda cents, currency: format_money(cents, currency)
-_env.filters["price"] = lambda amount, currency: format_price(amount, currency)
-_env.filters["units"] = decimal_str  # "2.5", not the column's "2.500000000000000"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   extensions=["jinja2.ext.i18n"])
+# A document is rendered in its customer's language (billing.i18n.using around each render): words, amounts
+# (in the document's currency) and days.
+_env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True)
+_env.filters["money"] = lambda cents, currency: i18n.money_text(cents, currency)
+_env.filters["price"] = lambda amount, currency: format_price(amount, currency, i18n.babel_locale())
+_env.filters["day_text"] = i18n.day_text
+_env.globals["current_language"] = i18n.current
+_env.filters["units"] = i18n.number_text  # "2.5" (not the column's "2.500000000000000"), "2,5" in French
 
 
-@lru_cache(maxsize=1)
-def _territories() -> dict[str, str]:
-    return dict(Locale("en").territories)
+@lru_cache(maxsize=8)
+def _territories(language: str) -> dict[str, str]:
+    return dict(Locale.parse(language).territories)
 
 
 def country_name(code: str | None) -> str:
-    """"France" for "FR" (the code itself when Babel knows no such country)."""
-    return _territories().get((code or "").upper(), code or "")
+    """"France" for "FR", "Frankreich" in German (the code itself when Babel knows no such country)."""
+    return _territories(i18n.current()).get((code or "").upper(), code or "")
 
 
 _env.filters["country"] = country_name
@@ -37,12 +44,13 @@ _env.filters["country"] = country_name
 
 def render_invoice_html(invoice, customer, organization, subscriptions, standing: Standing | None = None) -> str:
     timezone = customer.applicable_timezone
-    return _env.get_template("pdf/invoice.html").render(
-        invoice=invoice, customer=customer, organization=organization, subscriptions=subscriptions,
-        standing=standing or invoice_standing(invoice), bank=bank_details_of(organization),
-        local_date=lambda moment: local_date(moment, timezone),
-        # Periods are half-open: the last day billed is the one before `end`.
-        last_day=lambda end: local_date(end - timedelta(microseconds=1), timezone))
+    with i18n.using(i18n.document_language(customer.document_locale, organization.document_locale)):
+        return _env.get_template("pdf/invoice.html").render(
+            invoice=invoice, customer=customer, organization=organization, subscriptions=subscriptions,
+            standing=standing or invoice_standing(invoice), bank=bank_details_of(organization),
+            local_date=lambda moment: local_date(moment, timezone),
+            # Periods are half-open: the last day billed is the one before `end`.
+            last_day=lambda end: local_date(end - timedelta(microseconds=1), timezone))
 
 
 def render_invoice(invoice, customer, organization, subscriptions, standing: Standing | None = None) -> bytes:
@@ -53,8 +61,9 @@ def render_invoice(invoice, customer, organization, subscriptions, standing: Sta
 
 
 def render_credit_note_html(note, customer, organization) -> str:
-    return _env.get_template("pdf/credit_note.html").render(note=note, invoice=note.invoice, customer=customer,
-                                                              organization=organization)
+    with i18n.using(i18n.document_language(customer.document_locale, organization.document_locale)):
+        return _env.get_template("pdf/credit_note.html").render(note=note, invoice=note.invoice, customer=customer,
+                                                                  organization=organization)
 
 
 def render_credit_note(note, customer, organization) -> bytes:

@@ -38,6 +38,9 @@ class Organization(Base):
     bank_bic: Mapped[str | None] = mapped_column(String(11))
     bank_name: Mapped[str | None] = mapped_column(String(255))
     payment_instructions: Mapped[str | None] = mapped_column(Text)
+    # The language of the portal, PDFs and emails of customers without one of their own (Lago's
+    # billing_configuration.document_locale on the organization): one Tally ships (billing.i18n), None: English.
+    document_locale: Mapped[str | None] = mapped_column(String(16))
     webhook_secret: Mapped[str | None] = mapped_column(String(128))
     # The RSA key pair that signs `jwt` webhooks (billing.webhooks.signing), made on first need: the
     # public key as PEM, the private key as PKCS#8 PEM encrypted with a key derived from SECRET_KEY.

@@ -22,6 +22,8 @@ from billing.catalog.models import ChargeFilter
 from billing.customers.models import Customer
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
+from billing.i18n import ENGLISH, document_language, short_day_text
+from billing.i18n import customer_language as customer_language_of
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
 from billing.metering.models import Event
@@ -61,6 +63,7 @@ class CustomerSummary:
     applicable_grace_period: int = 0
     applicable_net_payment_term: int = 0
     tax_codes: tuple[str, ...] = ()
+    language: str = "en"  # of the customer's portal, PDFs and emails (billing.i18n.document_language)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,8 @@ class DayUsage:
     # it in the template cost several milliseconds per meter (docs/embedding.md, Speed).
     @cached_property
     def label(self) -> str:
-        return f"{self.day.day} {self.day.strftime('%b')}"
+        """ "3 Dec", in the language of the render (billing.i18n)."""
+        return short_day_text(self.day)
 
     @cached_property
     def units_text(self) -> str:
@@ -249,7 +253,16 @@ def customer_summary(*, organization_id: str, customer_id: str) -> CustomerSumma
                                invoice_grace_period=c.invoice_grace_period, net_payment_term=c.net_payment_term,
                                applicable_grace_period=c.applicable_grace_period,
                                applicable_net_payment_term=c.applicable_net_payment_term,
-                               tax_codes=tuple(t.code for t in c.taxes))
+                               tax_codes=tuple(t.code for t in c.taxes),
+                               language=document_language(c.document_locale, c.organization.document_locale))
+
+
+def customer_language(*, organization_id: str, customer_id: str) -> str:
+    """The language a customer reads its pages in (English for a customer not found: a page refusing a link)."""
+    with read_only() as session:
+        customer = session.scalar(select(Customer).where(Customer.organization_id == organization_id,
+                                                         Customer.id == customer_id))
+        return customer_language_of(customer) if customer is not None else ENGLISH
 
 
 def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_only: bool) -> list[SubscriptionUsage]:

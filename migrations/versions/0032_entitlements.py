@@ -1,7 +1,7 @@
 """features, privileges and their values per plan and per subscription (Lago's entitlements)
 
 Revision ID: 0032_entitlements
-Revises: 0030_organization_bank_details
+Revises: 0031_org_document_locale
 Create Date: 2026-12-06 23:00:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import billing.db
 
 revision: str = '0032_entitlements'
-down_revision: str | None = '0035_charge_codes'
+down_revision: str | None = '0031_org_document_locale'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """progressive billing: plan usage thresholds, their crossings, historical usage, progressive credits
 
 Revision ID: 0033_progressive_billing
-Revises: 0030_organization_bank_details
+Revises: 0032_entitlements
 Create Date: 2026-12-06 23:00:00
 """
 from collections.abc import Sequence

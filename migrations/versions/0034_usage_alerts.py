@@ -1,7 +1,7 @@
 """usage alerts: subscription and wallet alerts, their thresholds, what fired and what is due (Lago's usage monitoring)
 
 Revision ID: 0034_usage_alerts
-Revises: 0030_organization_bank_details
+Revises: 0033_progressive_billing
 Create Date: 2026-12-06 23:00:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import billing.db
 
 revision: str = '0034_usage_alerts'
-down_revision: str | None = '0030_organization_bank_details'
+down_revision: str | None = '0033_progressive_billing'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """charge codes: a charge is named within its plan by `code` (Lago's charge_code)
 
 Revision ID: 0035_charge_codes
-Revises: 0030_organization_bank_details
+Revises: 0034_usage_alerts
 Create Date: 2026-12-06 23:00:00
 """
 from collections.abc import Sequence

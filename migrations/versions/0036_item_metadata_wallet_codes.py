@@ -2,7 +2,7 @@
 customer's active ones
 
 Revision ID: 0036_item_metadata_wallet_codes
-Revises: 0030_organization_bank_details
+Revises: 0035_charge_codes
 Create Date: 2026-12-06 23:00:00
 """
 import re
@@ -14,7 +14,7 @@ from alembic import op
 import billing.db
 
 revision: str = '0036_item_metadata_wallet_codes'
-down_revision: str | None = '0033_progressive_billing'
+down_revision: str | None = '0035_charge_codes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
