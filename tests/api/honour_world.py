@@ -20,6 +20,7 @@ class World:
     client: httpx.Client
     ids: dict[str, str] = field(default_factory=dict)
     counter: itertools.count = field(default_factory=lambda: itertools.count(1))
+    starts: dict[str, tuple[str, Body]] = field(default_factory=dict)  # records reused by updates
 
     def post(self, path: str, body: Body) -> Body:
         response = self.client.post(path, json=body)
