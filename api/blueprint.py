@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from api.errors import register_error_handlers, register_routing_errors, unauthorized
+from api.errors import register_error_handlers, register_routing_errors, unauthorized, unserved_nested_path
+from api.refusals import refuse_unsupported
 from billing.audit.actors import Actor, act_as, stop_acting
 from billing.organizations.services import api_key_for_secret, forget_api_key, organization_exists
 
@@ -26,6 +27,12 @@ def authenticate() -> None:
     # What this request changes is recorded in the audit trail under this key.
     g.actor_token = act_as(Actor(kind="api_key", id=key.key_id, label=key.prefix))
     return None
+
+
+# After authentication: a path under a record that no route serves answers 404 (api/errors.py);
+# a field Tally does not honour yet is refused before any handler writes (api/refusals.py).
+api_blueprint.before_request(unserved_nested_path)
+api_blueprint.before_request(refuse_unsupported)
 
 
 @api_blueprint.teardown_request

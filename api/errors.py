@@ -108,6 +108,27 @@ def register_routing_errors(blueprint: Blueprint) -> None:
         return response
 
 
+def unserved_nested_path():
+    """Lago's JSON 404 for a path under a record that Tally does not serve (`/plans/p/charges/c`).
+
+    A route whose last part takes a path (`/customers/<path:external_id>`, so that ids may hold an encoded
+    `/`) would otherwise read such a path as an id. A `/` written as such in the request, not encoded as %2F,
+    separates parts of the path: the request names a route Tally does not have.
+    """
+    rule = request.url_rule
+    if rule is None or "<path:" not in rule.rule or not request.view_args:
+        return None
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if not raw:
+        return None
+    raw_path = raw.split("?", 1)[0]
+    if raw_path.count("/") != request.path.count("/"):
+        return None  # some `/` came encoded: an id that holds them
+    if any("/" in str(value) for value in request.view_args.values()):
+        return error_response(404, "Not Found", "route_not_found")
+    return None
+
+
 def _nul_in_form() -> bool:
     if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return False

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from billing.catalog.models import Plan
 from billing.customers.models import Customer
@@ -49,3 +49,9 @@ class Subscription(Base):
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     plan: Mapped[Plan] = relationship(lazy="joined")
+
+    @validates("subscription_at", "started_at", "ending_at", "terminated_at", "canceled_at", "trial_ended_at")
+    def _to_the_second(self, _key: str, moment: datetime | None) -> datetime | None:
+        # NOTE: the API shows a subscription's instants to the second (Lago's format): an event stamped with
+        # the very second shown as `started_at` must belong to it, so what is stored is what is shown.
+        return moment.replace(microsecond=0) if moment is not None else None

@@ -282,6 +282,8 @@ def test_requests_are_listed_newest_first_with_lagos_filters_and_pages(org, lago
     # A customer's own list (Lago's /customers/:external_id/payment_requests; the client sends no key: raw HTTP).
     bare_list = _call(live_server, org, "GET", "/customers/bare/payment_requests").json()
     assert [r["lago_id"] for r in bare_list["payment_requests"]] == [bares.lago_id]
+    assert _call(live_server, org, "GET", "/customers/bare/payment_requests?payment_status=succeeded").json()[
+        "payment_requests"] == []
     assert _call(live_server, org, "GET", "/customers/nobody/payment_requests").json()["code"] == \
         "customer_not_found"
 

@@ -181,6 +181,11 @@ def test_past_usage_is_the_usage_of_invoiced_periods(api, clock, lago):
     assert [(p.from_datetime, p.charges_usage[0].units, p.amount_cents) for p in past["usage_periods"]] == [
         ("2026-11-01T00:00:00Z", "1", 50), ("2026-10-01T00:00:00Z", "2", 100)]
     assert all(p.lago_invoice_id for p in past["usage_periods"])
+    # Lago's filters: the number of periods, and the charges of one metric.
+    last = api.get("/customers/cust/past_usage", external_subscription_id="sub", periods_count=1)["usage_periods"]
+    assert [p["from_datetime"] for p in last] == ["2026-11-01T00:00:00Z"]
+    other = api.get("/customers/cust/past_usage", external_subscription_id="sub", billable_metric_code="storage")
+    assert [p["charges_usage"] for p in other["usage_periods"]] == [[], []]
 
 
 def test_estimate_fees_prices_one_more_event(api, clock):
