@@ -10,7 +10,6 @@ from api.blueprint import api_blueprint as bp
 from api.common import body, many, one, organization_id, page_args, read_json
 from billing import serializers
 from billing.catalog import metrics
-from billing.metering import expression
 from billing.money import decimal_str
 
 
@@ -52,6 +51,6 @@ def evaluate_billable_metric_expression():
     data = read_json() or {}
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object")
-    value = expression.evaluate_expression(expression=data.get("expression"), event=data.get("event"))
+    value = metrics.evaluate_expression(expression=data.get("expression"), event=data.get("event"))
     return one("expression_result", {"value": decimal_str(value) if isinstance(value, Decimal) else value})
 

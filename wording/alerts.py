@@ -7,7 +7,7 @@ from decimal import Decimal
 from babel.numbers import format_decimal
 
 from billing.money import format_money, round_minor
-from wording.i18n import DEFAULT_LOCALE, N_, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext
 
 ALERT_TYPES = {
     "current_usage_amount": N_("Usage amount"),
@@ -30,8 +30,8 @@ def alert_type(code: str, locale: str = DEFAULT_LOCALE) -> str:
 def measure_text(value: Decimal, alert_type_code: str, currency: str, locale: str = DEFAULT_LOCALE) -> str:
     """A threshold's value as its alert measures it: money (minor units) or a number of units or credits."""
     if alert_type_code in _AMOUNTS:
-        return format_money(round_minor(value), currency, locale)
-    return format_decimal(value, locale=locale, decimal_quantization=False)
+        return format_money(round_minor(value), currency, babel_locale(locale))
+    return format_decimal(value, locale=babel_locale(locale), decimal_quantization=False)
 
 
 def crossed_notice(crossed, locale: str = DEFAULT_LOCALE) -> str:

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from babel.numbers import format_decimal
 
-from wording.i18n import DEFAULT_LOCALE, N_, gettext
+from wording.i18n import DEFAULT_LOCALE, N_, babel_locale, gettext
 
 VALUE_TYPES = {
     "boolean": N_("Yes or no"),
@@ -62,7 +62,7 @@ def _is_ceiling(code: str) -> bool:
 
 
 def _number(value: object, locale: str) -> str:
-    return format_decimal(value, locale=locale) if isinstance(value, int) else str(value)
+    return format_decimal(value, locale=babel_locale(locale)) if isinstance(value, int) else str(value)
 
 
 def privilege_words(privilege: Privilege, locale: str = DEFAULT_LOCALE) -> str | None:

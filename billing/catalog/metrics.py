@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
 from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge
 from billing.db import read_only, unit_of_work, utcnow
-from billing.errors import NotFound
+from billing.errors import NotFound, ValidationFailed
 from billing.metering.aggregation import AGGREGATIONS, NEEDS_FIELD, RECURRING_AGGREGATIONS
-from billing.metering.expression import ExpressionError, parse_expression
+from billing.metering.expression import ExpressionError, Value, parse_expression
 from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
-from billing.validation import MAX_STRING, Checker
+from billing.ports import runtime
+from billing.validation import MAX_STRING, Checker, parse_datetime
 
 
 def _metric_query(organization_id: str):
@@ -182,3 +184,31 @@ def delete_billable_metric(*, organization_id: str, code: str) -> BillableMetric
         uow.session.flush()
         rederive_metric_events(uow.session, None, organization_id=organization_id, code=metric.code)
         return metric
+
+
+def evaluate_expression(*, expression: object, event: object) -> Value:
+    """Lago's evaluate_expression: the expression's value on one event (`code`, `timestamp`, `properties`).
+
+    Refused as Lago does: no expression (`value_is_mandatory`), one that does not parse (`invalid_expression`),
+    an event it cannot be evaluated on (`invalid_event`). The event's timestamp defaults to now.
+    """
+    if not isinstance(expression, str) or not expression.strip():
+        raise ValidationFailed({"expression": ["value_is_mandatory"]})
+    try:
+        parsed = parse_expression(expression.strip())
+    except ExpressionError:
+        raise ValidationFailed({"expression": ["invalid_expression"]}) from None
+    event = event if event is not None else {}
+    properties = event.get("properties") if isinstance(event, Mapping) else None
+    if not isinstance(event, Mapping) or not isinstance(properties or {}, Mapping):
+        raise ValidationFailed({"event": ["invalid_event"]})
+    raw_timestamp = event.get("timestamp")
+    moment = runtime.clock.now() if raw_timestamp is None else parse_datetime(raw_timestamp)
+    if moment is None:
+        raise ValidationFailed({"event": ["invalid_event"]})
+    code = event.get("code")
+    try:
+        return parsed.evaluate(properties=properties or {}, timestamp=Decimal(int(moment.timestamp())),
+                               code=str(code) if code is not None else None)
+    except ExpressionError:
+        raise ValidationFailed({"event": ["invalid_event"]}) from None

@@ -58,10 +58,7 @@ from decimal import (
 from functools import lru_cache
 from typing import NamedTuple
 
-from billing.errors import ValidationFailed
 from billing.money import decimal_str, parse_decimal
-from billing.ports import runtime
-from billing.validation import parse_datetime
 
 MAX_LENGTH = 1000
 MAX_DEPTH = 50
@@ -790,31 +787,3 @@ def _reason(failure: ExpressionError) -> str:
 
 
 # ---------------------------------------------------------------- evaluating an expression sent to the API
-
-
-def evaluate_expression(*, expression: object, event: object) -> Value:
-    """Lago's evaluate_expression: the expression's value on one event (`code`, `timestamp`, `properties`).
-
-    Refused as Lago does: no expression (`value_is_mandatory`), one that does not parse (`invalid_expression`),
-    an event it cannot be evaluated on (`invalid_event`). The event's timestamp defaults to now.
-    """
-    if not isinstance(expression, str) or not expression.strip():
-        raise ValidationFailed({"expression": ["value_is_mandatory"]})
-    try:
-        parsed = parse_expression(expression.strip())
-    except ExpressionError:
-        raise ValidationFailed({"expression": ["invalid_expression"]}) from None
-    event = event if event is not None else {}
-    properties = event.get("properties") if isinstance(event, Mapping) else None
-    if not isinstance(event, Mapping) or not isinstance(properties or {}, Mapping):
-        raise ValidationFailed({"event": ["invalid_event"]})
-    raw_timestamp = event.get("timestamp")
-    moment = runtime.clock.now() if raw_timestamp is None else parse_datetime(raw_timestamp)
-    if moment is None:
-        raise ValidationFailed({"event": ["invalid_event"]})
-    code = event.get("code")
-    try:
-        return parsed.evaluate(properties=properties or {}, timestamp=Decimal(int(moment.timestamp())),
-                               code=str(code) if code is not None else None)
-    except ExpressionError:
-        raise ValidationFailed({"event": ["invalid_event"]}) from None
