@@ -605,7 +605,8 @@ def test_each_query_parameter_is_read_or_refused(world, key):
     body with its starting request, which succeeds without it and must not with it (two fresh records); any other
     with the same request without it, on a path naming no record (nothing written either way)."""
     op = OPERATIONS[key]
-    world.more()
+    if op["method"] == "GET":
+        world.more()  # records for a list's filters to tell apart
     url = re.sub(r"\{[^}]+\}", _path_value(world), op["path"])
     refused = REFUSED_QUERY.get(key, ())
     base_params = {"external_subscription_id": "sub"} if key.endswith("_usage") else {}
