@@ -159,7 +159,7 @@ def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server
         ("POST", "/plans/basic/charges", {"charge": {"billable_metric_id": calls.lago_id, "charge_model": "standard",
                                                      "properties": {"amount": "1"},
                                                      "applied_pricing_unit": {"code": "credits"}}},
-         422, {"applied_pricing_unit": ["not_supported_yet"]}),
+         422, {"applied_pricing_unit": ["not_supported_yet"], "applied_pricing_unit.code": ["not_supported_yet"]}),
         ("PUT", "/plans/basic/charges/calls", {"charge": {"properties": {"amount": "-1"}}},
          422, {"properties.amount": ["invalid_amount"]}),
         ("PUT", "/plans/basic/charges/calls", {"charge": {"pay_in_advance": True, "min_amount_cents": 10}},
@@ -322,7 +322,9 @@ def test_a_subscription_charge_is_overridden_through_the_client(lago, catalog, l
     assert (status, body["error_details"]) == (422, {"properties.amount": ["invalid_amount"]})
     response = _http(live_server, org, "PUT", "/subscriptions/s1/charges/calls",
                      json={"charge": {"applied_pricing_unit": {"code": "c", "conversion_rate": "2"}}})
-    assert response.json()["error_details"] == {"applied_pricing_unit": ["not_supported_yet"]}
+    assert response.json()["error_details"] == {  # api/refusals.py: the object and each field sent in it
+        "applied_pricing_unit": ["not_supported_yet"], "applied_pricing_unit.code": ["not_supported_yet"],
+        "applied_pricing_unit.conversion_rate": ["not_supported_yet"]}
     assert _http(live_server, org, "PUT", "/subscriptions/s1/charges/nope",
                  json={"charge": {}}).json()["code"] == "charge_not_found"
     assert _http(live_server, org, "GET", "/subscriptions/nope/charges").json()["code"] == "subscription_not_found"
