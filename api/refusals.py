@@ -26,7 +26,6 @@ NOT_SUPPORTED = "not_supported_yet"
 
 # Body fields Tally does not honour, per operation.
 REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
-    "POST /credit_notes": ("credit_note.metadata",),
     "POST /customers": (
         "customer.account_type", "customer.billing_configuration.subscription_invoice_issuing_date_adjustment",
         "customer.billing_configuration.subscription_invoice_issuing_date_anchor",
@@ -65,7 +64,7 @@ REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
         "plan.fixed_charges[].properties.volume_ranges[].from_value",
         "plan.fixed_charges[].properties.volume_ranges[].per_unit_amount",
         "plan.fixed_charges[].properties.volume_ranges[].to_value", "plan.fixed_charges[].prorated",
-        "plan.fixed_charges[].tax_codes", "plan.fixed_charges[].units", "plan.metadata",
+        "plan.fixed_charges[].tax_codes", "plan.fixed_charges[].units",
         "plan.minimum_commitment.invoice_display_name", "plan.minimum_commitment.tax_codes",
     ),
     "POST /subscriptions": (
@@ -108,7 +107,7 @@ REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
     "POST /wallets": (
         "wallet.billing_entity_code", "wallet.invoice_custom_section",
         "wallet.invoice_custom_section.invoice_custom_section_codes",
-        "wallet.invoice_custom_section.skip_invoice_custom_sections", "wallet.metadata", "wallet.payment_method",
+        "wallet.invoice_custom_section.skip_invoice_custom_sections", "wallet.payment_method",
         "wallet.payment_method.payment_method_id", "wallet.payment_method.payment_method_type",
         "wallet.purchase_order_number", "wallet.recurring_transaction_rules[].invoice_custom_section",
         "wallet.recurring_transaction_rules[].invoice_custom_section.invoice_custom_section_codes",
@@ -117,10 +116,6 @@ REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
         "wallet.recurring_transaction_rules[].payment_method.payment_method_id",
         "wallet.recurring_transaction_rules[].payment_method.payment_method_type",
         "wallet.recurring_transaction_rules[].purchase_order_number",
-    ),
-    "PUT /credit_notes/{lago_id}": ("credit_note.metadata",),
-    "PUT /invoices/{lago_id}": (
-        "invoice.metadata", "invoice.metadata[].id", "invoice.metadata[].key", "invoice.metadata[].value",
     ),
     "PUT /plans/{code}": (
         "plan.bill_fixed_charges_monthly", "plan.charges[].accepts_target_wallet",
@@ -138,7 +133,7 @@ REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
         "plan.fixed_charges[].properties.volume_ranges[].from_value",
         "plan.fixed_charges[].properties.volume_ranges[].per_unit_amount",
         "plan.fixed_charges[].properties.volume_ranges[].to_value", "plan.fixed_charges[].prorated",
-        "plan.fixed_charges[].tax_codes", "plan.fixed_charges[].units", "plan.metadata",
+        "plan.fixed_charges[].tax_codes", "plan.fixed_charges[].units",
         "plan.minimum_commitment.invoice_display_name", "plan.minimum_commitment.tax_codes",
     ),
     "PUT /subscriptions/{external_id}": (
@@ -173,7 +168,7 @@ REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
     "PUT /wallets/{lago_id}": (
         "wallet.billing_entity_code", "wallet.invoice_custom_section",
         "wallet.invoice_custom_section.invoice_custom_section_codes",
-        "wallet.invoice_custom_section.skip_invoice_custom_sections", "wallet.metadata", "wallet.payment_method",
+        "wallet.invoice_custom_section.skip_invoice_custom_sections", "wallet.payment_method",
         "wallet.payment_method.payment_method_id", "wallet.payment_method.payment_method_type",
         "wallet.purchase_order_number", "wallet.recurring_transaction_rules[].invoice_custom_section",
         "wallet.recurring_transaction_rules[].invoice_custom_section.invoice_custom_section_codes",

@@ -372,6 +372,9 @@ HONOURED_ELSEWHERE.update({
         "alert.billable_metric_code": "tests/api/test_alerts_api.py::test_subscription_alerts_crud"},
     "PUT /subscriptions/{external_id}/alerts/{code}": {
         "alert.billable_metric_code": "tests/api/test_alerts_api.py::test_subscription_alerts_crud"},
+    # A pair's id keeps the pair (Lago answers it as `lago_id`).
+    "PUT /invoices/{lago_id}": {
+        "invoice.metadata[].id": "tests/api/test_item_metadata_api.py::test_invoice_metadata_pairs"},
     # The same service as /wallets, the customer named by the path.
     "POST /customers/{external_customer_id}/wallets": HONOURED_ELSEWHERE["POST /wallets"],
     "PUT /customers/{external_customer_id}/wallets/{code}": HONOURED_ELSEWHERE["PUT /wallets/{lago_id}"],
@@ -440,6 +443,7 @@ def _context(world: World, prefix: str) -> dict:
         "wallet.recurring_transaction_rules[].": {"trigger": "interval", "interval": "monthly", "paid_credits": "1"},
         "wallet.transaction_metadata[].": {"key": "k", "value": "v"},
         "wallet_transaction.metadata[].": {"key": "k", "value": "v"},
+        "invoice.metadata[].": {"key": "k", "value": "v"},
         "wallet.recurring_transaction_rules[].transaction_metadata[].": {"key": "k", "value": "v"},
     }
     return copy.deepcopy(known.get(prefix, {}))
