@@ -54,6 +54,9 @@ def batch_estimate_instant_fees():
     events = json_body().get("events")
     if not isinstance(events, list):
         raise BadRequest("param is missing or the value is empty: events")
+    # Lago's OpenAPI wraps each element as the single estimate's body (`{"event": {...}}`); lago-api reads them
+    # bare. Both are read.
+    events = [e["event"] if isinstance(e, dict) and isinstance(e.get("event"), dict) else e for e in events]
     found = estimates.estimate_instant_fees(organization_id=organization_id(), raw_events=events)
     return {"fees": [serializers.fee_estimate(e) for e in found]}
 

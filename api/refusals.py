@@ -180,6 +180,30 @@ REFUSED_FIELDS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+_APPLIED_PRICING_UNIT = ("charge.applied_pricing_unit", "charge.applied_pricing_unit.code",
+                         "charge.applied_pricing_unit.conversion_rate")
+REFUSED_FIELDS.update({
+    # The same wallets under their customer's path.
+    "POST /customers/{external_customer_id}/wallets": REFUSED_FIELDS["POST /wallets"],
+    "PUT /customers/{external_customer_id}/wallets/{code}": REFUSED_FIELDS["PUT /wallets/{lago_id}"],
+    "POST /invoices/preview": (
+        "billing_entity_code", "customer.integration_customers",
+        "customer.integration_customers[].integration_code", "customer.integration_customers[].integration_type",
+        "subscriptions.plan_code", "subscriptions.terminated_at",
+        # A preview is one invoice: a coupon's number of periods shows on none.
+        "coupons[].frequency_duration",
+    ),
+    "POST /plans/{code}/charges": _APPLIED_PRICING_UNIT,
+    "PUT /plans/{code}/charges/{charge_code}": _APPLIED_PRICING_UNIT,
+    "PUT /subscriptions/{external_id}/charges/{charge_code}": _APPLIED_PRICING_UNIT,
+    # A subscription's own filter reaches no other plan.
+    "POST /subscriptions/{external_id}/charges/{charge_code}/filters": ("filter.cascade_updates",),
+    "PUT /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}": ("filter.cascade_updates",),
+})
+# Operations whose body has no root key: an error names the field's whole path.
+ROOTLESS = frozenset({"POST /invoices/preview", "POST /billable_metrics/evaluate_expression",
+                      "POST /invoices/{lago_id}/void"})
+
 # Query parameters Tally does not act on, per operation.
 REFUSED_QUERY: dict[str, tuple[str, ...]] = {
     "DELETE /subscriptions/{external_id}": ("status",),
@@ -214,6 +238,19 @@ REFUSED_QUERY: dict[str, tuple[str, ...]] = {
     "GET /wallets": ("currency", "billing_entity_codes[]",),
     "GET /wallets/{lago_id}/wallet_transactions": ("transaction_status",),
     "PUT /subscriptions/{external_id}": ("status",),
+    # The lists under one customer: the top-level lists' refusals, for the filters Lago gives them.
+    "GET /customers/{external_customer_id}/applied_coupons": ("coupon_code[]",),
+    "GET /customers/{external_customer_id}/credit_notes": (
+        "issuing_date_from", "issuing_date_to", "search_term", "reason", "credit_status", "refund_status",
+        "invoice_number", "amount_from", "amount_to", "self_billed",
+    ),
+    "GET /customers/{external_customer_id}/invoices": (
+        "amount_from", "amount_to", "issuing_date_from", "issuing_date_to", "payment_status", "search_term",
+        "payment_dispute_lost", "invoice_type", "self_billed", "metadata[key]",
+    ),
+    "GET /customers/{external_customer_id}/projected_usage": ("apply_taxes",),
+    "GET /customers/{external_customer_id}/subscriptions": ("billing_entity_codes[]",),
+    "GET /customers/{external_customer_id}/wallets": ("billing_entity_codes[]",),
 }
 
 
@@ -225,15 +262,17 @@ def operation_key(method: str, path: str) -> str:
 
 
 @cache
-def _registry() -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+def _registry() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], bool]]:
     keys = {*REFUSED_FIELDS, *REFUSED_QUERY}
-    return {operation_key(*key.split(" ", 1)): (REFUSED_FIELDS.get(key, ()), REFUSED_QUERY.get(key, ()))
+    return {operation_key(*key.split(" ", 1)): (REFUSED_FIELDS.get(key, ()), REFUSED_QUERY.get(key, ()),
+                                                key not in ROOTLESS)
             for key in keys}
 
 
-def refused_for(method: str, rule: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The refused body fields and query parameters of the operation served by this Flask rule."""
-    return _registry().get(operation_key(method, rule), ((), ()))
+def refused_for(method: str, rule: str) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """The refused body fields and query parameters of the operation served by this Flask rule, and whether its
+    body has a root key."""
+    return _registry().get(operation_key(method, rule), ((), (), True))
 
 
 def _sent(value: Any) -> bool:
@@ -262,21 +301,22 @@ def refused_in(document: Any, fields: tuple[str, ...]) -> list[str]:
     return [path for path in fields if any(_sent(value) for value in _values_at(document, path.split(".")))]
 
 
-def error_key(path: str) -> str:
-    """The name an error gives a field: its path under the root key (`customer.x.y` → `x.y`), as Lago's."""
+def error_key(path: str, rooted: bool = True) -> str:
+    """The name an error gives a field: its path under the root key (`customer.x.y` → `x.y`), as Lago's; the
+    whole path in a body with no root key."""
     head, dot, rest = path.partition(".")
-    return rest if dot and "." not in head else path
+    return rest if rooted and dot and "." not in head else path
 
 
 def refuse_unsupported() -> None:
     """Answer 422 not_supported_yet for a refused field or query parameter, before the handler writes anything."""
     if request.url_rule is None:
         return
-    fields, query = refused_for(request.method, request.url_rule.rule)
+    fields, query, rooted = refused_for(request.method, request.url_rule.rule)
     if not fields and not query:
         return
     refused = [name for name in query if any(value.strip() for value in request.args.getlist(name))]
     if fields:
-        refused += [error_key(path) for path in refused_in(read_json(), fields)]
+        refused += [error_key(path, rooted) for path in refused_in(read_json(), fields)]
     if refused:
         raise ValidationFailed({name: [NOT_SUPPORTED] for name in refused})

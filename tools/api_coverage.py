@@ -17,7 +17,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from api.refusals import REFUSED_FIELDS, REFUSED_QUERY, error_key, operation_key
+from api.refusals import REFUSED_FIELDS, REFUSED_QUERY, ROOTLESS, error_key, operation_key
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "api.md"
@@ -70,7 +70,7 @@ def section() -> str:
         key = f"{op['method']} {op['path']}"
         if operation_key(op["method"], op["path"]) in served:
             count += 1
-            refused = [error_key(path) for path in REFUSED_FIELDS.get(key, ())]
+            refused = [error_key(path, key not in ROOTLESS) for path in REFUSED_FIELDS.get(key, ())]
             refused += [f"?{name}" for name in REFUSED_QUERY.get(key, ())]
             note = ("refuses " + ", ".join(f"`{name}`" for name in refused)) if refused else "every field"
             rows.append(f"| `{key}` | served | {note} |")

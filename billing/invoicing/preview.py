@@ -201,7 +201,9 @@ def _coupons(session, organization_id: str, customer: Customer, sent: list[dict]
                                                      Coupon.code == raw["code"], Coupon.deleted_at.is_(None)))
         if coupon is None:
             coupon = _described_coupon(organization_id, raw, index)
-        now = runtime.clock.now()
+        # Applied in the order sent (an invoice deducts the coupon applied first first; one clock reading would
+        # leave the order to the random ids).
+        now = runtime.clock.now() + timedelta(microseconds=index)
         applied.append(AppliedCoupon(
             id=new_id(), organization_id=organization_id, coupon=coupon, coupon_id=coupon.id, customer_id=customer.id,
             status="active", amount_cents=coupon.amount_cents, amount_cents_remaining=coupon.amount_cents,

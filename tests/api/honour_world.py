@@ -52,7 +52,7 @@ class World:
 
     def more(self) -> World:
         """Records for the lists' filters to tell apart: an event, an applied coupon, a credit note, a payment,
-        a wallet transaction."""
+        a wallet transaction, a feature."""
         self.post("/events", {"event": {"transaction_id": "e-1", "external_subscription_id": "sub", "code": "gb",
                                         "properties": {"gb": 1}, "timestamp": "2026-11-10T11:00:00Z"}})
         self.post("/applied_coupons", {"applied_coupon": {"external_customer_id": "cust", "coupon_code": "welcome"}})
@@ -62,6 +62,7 @@ class World:
         self.post("/payments", {"payment": {"invoice_id": invoice, "amount_cents": 100, "reference": "r-1"}})
         self.post("/wallet_transactions", {"wallet_transaction": {"wallet_id": self.ids["wallet"],
                                                                   "granted_credits": "5"}})
+        self.post("/features", {"feature": {"code": "sso", "name": "Single sign-on"}})
         return self
 
     def plan(self, code: str) -> Body:
@@ -225,6 +226,202 @@ def _estimate_fees(world: World) -> tuple[str, Body]:
                                                "properties": {"gb": 1}}}
 
 
+# -- issue 20's wave: charges and filters as sub-resources, features and entitlements, alerts, metadata, customer
+# wallets, estimates and preview. Records only some starts need are made on first use and kept in `ids`.
+
+def _plan_with_charge(world: World) -> tuple[str, str]:
+    """A new plan of one charge on `gb` with a filter (region eu): the plan's and the charge's codes."""
+    code = world.unique("p")
+    charge = world.post("/plans", {"plan": {**world.plan(code), "charges": [{
+        "billable_metric_id": world.ids["metric"], "charge_model": "standard", "properties": {"amount": "1"},
+        "filters": [{"values": {"region": ["eu"]}, "properties": {"amount": "2"}}]}]}})["plan"]["charges"][0]
+    world.ids[f"filter:{code}"] = charge["filters"][0]["lago_id"]
+    return code, charge["code"]
+
+
+def _plan_charge(world: World) -> tuple[str, Body]:
+    code = world.unique("p")
+    world.post("/plans", {"plan": {**world.plan(code), "charges": []}})
+    return f"/plans/{code}/charges", {"charge": {"billable_metric_id": world.ids["metric"],
+                                                 "charge_model": "standard", "properties": {"amount": "1"}}}
+
+
+def _update_plan_charge(world: World) -> tuple[str, Body]:
+    code, charge = _plan_with_charge(world)
+    return f"/plans/{code}/charges/{charge}", {"charge": {}}
+
+
+def _delete_plan_charge(world: World) -> tuple[str, Body]:
+    code, charge = _plan_with_charge(world)
+    return f"/plans/{code}/charges/{charge}", {"charge": {}}
+
+
+def _plan_charge_filter(world: World) -> tuple[str, Body]:
+    code, charge = _plan_with_charge(world)
+    return f"/plans/{code}/charges/{charge}/filters", {"filter": {"values": {"region": ["us"]},
+                                                                  "properties": {"amount": "3"}}}
+
+
+def _update_plan_charge_filter(world: World) -> tuple[str, Body]:
+    code, charge = _plan_with_charge(world)
+    return f"/plans/{code}/charges/{charge}/filters/{world.ids[f'filter:{code}']}", {"filter": {}}
+
+
+def _subscribed_to_a_filtered_charge(world: World) -> tuple[str, str, str]:
+    """A new subscription of `cust` to a new plan of one filtered charge: its external id, the charge's code and
+    the filter's id."""
+    code, charge = _plan_with_charge(world)
+    external_id = world.unique("s")
+    world.post("/subscriptions", {"subscription": {"external_customer_id": "cust", "plan_code": code,
+                                                   "external_id": external_id}})
+    return external_id, charge, world.ids[f"filter:{code}"]
+
+
+def _override_subscription_charge(world: World) -> tuple[str, Body]:
+    external_id, charge, _ = _subscribed_to_a_filtered_charge(world)
+    return f"/subscriptions/{external_id}/charges/{charge}", {"charge": {}}
+
+
+def _subscription_charge_filter(world: World) -> tuple[str, Body]:
+    external_id, charge, _ = _subscribed_to_a_filtered_charge(world)
+    return f"/subscriptions/{external_id}/charges/{charge}/filters", {"filter": {
+        "values": {"region": ["us"]}, "properties": {"amount": "3"}}}
+
+
+def _update_subscription_charge_filter(world: World) -> tuple[str, Body]:
+    external_id, charge, _ = _subscribed_to_a_filtered_charge(world)
+    url = f"/subscriptions/{external_id}/charges/{charge}/filters"
+    filter_id = world.client.get(url).json()["filters"][0]["lago_id"]  # the subscription's own
+    return f"{url}/{filter_id}", {"filter": {}}
+
+
+def _feature(world: World) -> tuple[str, Body]:
+    return "/features", {"feature": {"code": world.unique("f")}}
+
+
+def _update_feature(world: World) -> tuple[str, Body]:
+    code = world.post(*_feature(world))["feature"]["code"]
+    return f"/features/{code}", {"feature": {}}
+
+
+def _seats(world: World) -> str:
+    """A feature with an integer privilege `max`, made once: its code."""
+    if "feature" not in world.ids:
+        world.post("/features", {"feature": {"code": "seats", "privileges": [
+            {"code": "max", "value_type": "integer"}]}})
+        world.ids["feature"] = "seats"
+    return world.ids["feature"]
+
+
+def _plan_entitlements(world: World) -> tuple[str, Body]:
+    code = world.unique("p")
+    world.post("/plans", {"plan": world.plan(code)})
+    return f"/plans/{code}/entitlements", {"entitlements": {_seats(world): {"max": 10}}}
+
+
+def _subscription_entitlements(world: World) -> tuple[str, Body]:
+    external_id = world.post(*_subscription(world))["subscription"]["external_id"]
+    return f"/subscriptions/{external_id}/entitlements", {"entitlements": {_seats(world): {"max": 5}}}
+
+
+def _plan_metadata(world: World) -> tuple[str, Body]:
+    code = world.unique("p")
+    world.post("/plans", {"plan": world.plan(code)})
+    return f"/plans/{code}/metadata", {"metadata": {"tier": "gold"}}
+
+
+def _credit_note_metadata(world: World) -> tuple[str, Body]:
+    note = world.post(*_credit_note(world))["credit_note"]
+    return f"/credit_notes/{note['lago_id']}/metadata", {"metadata": {"tier": "gold"}}
+
+
+def _coded_wallet(world: World) -> tuple[str, str, str]:
+    """A new customer's wallet with a code: the customer's external id, the wallet's code and lago_id."""
+    url, body = _wallet(world)
+    code = world.unique("w")
+    wallet = world.post(url, {"wallet": {**body["wallet"], "code": code}})["wallet"]
+    return body["wallet"]["external_customer_id"], code, wallet["lago_id"]
+
+
+def _wallet_metadata(world: World) -> tuple[str, Body]:
+    return f"/wallets/{_coded_wallet(world)[2]}/metadata", {"metadata": {"tier": "gold"}}
+
+
+def _customer_wallet_metadata(world: World) -> tuple[str, Body]:
+    customer, code, _ = _coded_wallet(world)
+    return f"/customers/{customer}/wallets/{code}/metadata", {"metadata": {"tier": "gold"}}
+
+
+def _customer_wallet(world: World) -> tuple[str, Body]:
+    _, body = _wallet(world)
+    customer = body["wallet"]["external_customer_id"]
+    return f"/customers/{customer}/wallets", body
+
+
+def _update_customer_wallet(world: World) -> tuple[str, Body]:
+    customer, code, _ = _coded_wallet(world)
+    return f"/customers/{customer}/wallets/{code}", {"wallet": {}}
+
+
+def _wallet_alert(world: World) -> tuple[str, Body]:
+    customer, code, _ = _coded_wallet(world)
+    return f"/customers/{customer}/wallets/{code}/alerts", {"alert": {
+        "alert_type": "wallet_balance_amount", "code": world.unique("al"), "thresholds": [{"value": 100}]}}
+
+
+def _update_wallet_alert(world: World) -> tuple[str, Body]:
+    url, body = _wallet_alert(world)
+    world.post(url, body)
+    return f"{url}/{body['alert']['code']}", {"alert": {}}
+
+
+def _subscription_alert(world: World) -> tuple[str, Body]:
+    external_id = world.post(*_subscription(world))["subscription"]["external_id"]  # one alert of a type each
+    return f"/subscriptions/{external_id}/alerts", {"alert": {
+        "alert_type": "current_usage_amount", "code": world.unique("al"), "thresholds": [{"value": 1000}]}}
+
+
+def _update_subscription_alert(world: World) -> tuple[str, Body]:
+    url, body = _subscription_alert(world)
+    world.post(url, body)
+    return f"{url}/{body['alert']['code']}", {"alert": {}}
+
+
+def _instant(world: World) -> str:
+    """A subscription of `cust` to a plan whose `gb` charge is paid in advance, made once: its external id."""
+    if "instant" not in world.ids:
+        world.post("/plans", {"plan": {**world.plan("instant"), "charges": [{
+            "billable_metric_id": world.ids["metric"], "charge_model": "standard", "pay_in_advance": True,
+            "invoiceable": True, "properties": {"amount": "1"}}]}})
+        world.post("/subscriptions", {"subscription": {"external_customer_id": "cust", "plan_code": "instant",
+                                                       "external_id": "instant"}})
+        world.ids["instant"] = "instant"
+    return world.ids["instant"]
+
+
+def _estimate_instant_fees(world: World) -> tuple[str, Body]:
+    return "/events/estimate_instant_fees", {"event": {"external_subscription_id": _instant(world), "code": "gb",
+                                                       "properties": {"gb": 2}}}
+
+
+def _batch_estimate_instant_fees(world: World) -> tuple[str, Body]:
+    return "/events/batch_estimate_instant_fees", {"events": [_estimate_instant_fees(world)[1]]}  # Lago's shape
+
+
+def _evaluate_expression(world: World) -> tuple[str, Body]:
+    return "/billable_metrics/evaluate_expression", {"expression": "event.properties.gb * 2",
+                                                     "event": {"code": "gb", "properties": {"gb": 3}}}
+
+
+def _preview(world: World) -> tuple[str, Body]:
+    # A customer described in the request (an existing one is read as stored, its fields sent here unread).
+    return "/invoices/preview", {"customer": {"name": "Someone new"}, "plan_code": "basic"}
+
+
+def _lifetime_usage(world: World) -> tuple[str, Body]:
+    return "/subscriptions/sub/lifetime_usage", {"lifetime_usage": {"external_historical_usage_amount_cents": 100}}
+
+
 # Keyed by Lago's operation (method and path as its OpenAPI description writes them).
 STARTS: dict[str, Start] = {
     "POST /add_ons": lambda w: ("/add_ons", {"add_on": {"name": "A", "code": w.unique("a"), "amount_cents": 100,
@@ -261,4 +458,37 @@ STARTS: dict[str, Start] = {
     "PUT /wallets/{lago_id}": _update_wallet,
     "POST /webhook_endpoints": _webhook_endpoint,
     "PUT /webhook_endpoints/{lago_id}": _update_webhook_endpoint,
+    "DELETE /plans/{code}/charges/{charge_code}": _delete_plan_charge,
+    "DELETE /plans/{code}/charges/{charge_code}/filters/{filter_id}": _update_plan_charge_filter,
+    "PATCH /credit_notes/{lago_id}/metadata": _credit_note_metadata,
+    "POST /credit_notes/{lago_id}/metadata": _credit_note_metadata,
+    "PATCH /customers/{external_customer_id}/wallets/{wallet_code}/metadata": _customer_wallet_metadata,
+    "POST /customers/{external_customer_id}/wallets/{wallet_code}/metadata": _customer_wallet_metadata,
+    "POST /customers/{external_customer_id}/wallets": _customer_wallet,
+    "PUT /customers/{external_customer_id}/wallets/{code}": _update_customer_wallet,
+    "POST /customers/{external_customer_id}/wallets/{wallet_code}/alerts": _wallet_alert,
+    "PUT /customers/{external_customer_id}/wallets/{wallet_code}/alerts/{code}": _update_wallet_alert,
+    "PATCH /plans/{code}/entitlements": _plan_entitlements,
+    "POST /plans/{code}/entitlements": _plan_entitlements,
+    "PATCH /plans/{code}/metadata": _plan_metadata,
+    "POST /plans/{code}/metadata": _plan_metadata,
+    "PATCH /subscriptions/{external_id}/entitlements": _subscription_entitlements,
+    "PATCH /wallets/{lago_id}/metadata": _wallet_metadata,
+    "POST /wallets/{lago_id}/metadata": _wallet_metadata,
+    "POST /billable_metrics/evaluate_expression": _evaluate_expression,
+    "POST /events/estimate_instant_fees": _estimate_instant_fees,
+    "POST /events/batch_estimate_instant_fees": _batch_estimate_instant_fees,
+    "POST /features": _feature,
+    "PUT /features/{code}": _update_feature,
+    "POST /invoices/preview": _preview,
+    "POST /plans/{code}/charges": _plan_charge,
+    "PUT /plans/{code}/charges/{charge_code}": _update_plan_charge,
+    "POST /plans/{code}/charges/{charge_code}/filters": _plan_charge_filter,
+    "PUT /plans/{code}/charges/{charge_code}/filters/{filter_id}": _update_plan_charge_filter,
+    "POST /subscriptions/{external_id}/alerts": _subscription_alert,
+    "PUT /subscriptions/{external_id}/alerts/{code}": _update_subscription_alert,
+    "PUT /subscriptions/{external_id}/charges/{charge_code}": _override_subscription_charge,
+    "POST /subscriptions/{external_id}/charges/{charge_code}/filters": _subscription_charge_filter,
+    "PUT /subscriptions/{external_id}/charges/{charge_code}/filters/{filter_id}": _update_subscription_charge_filter,
+    "PUT /subscriptions/{external_id}/lifetime_usage": _lifetime_usage,
 }

@@ -83,6 +83,14 @@ def test_subscription_alerts_crud(lago, live_server, org, account):
     assert updated["name"] == "Monthly spend"
     assert updated["thresholds"] == [{"code": "warn", "value": "2000", "recurring": False}]
 
+    # Its metric changes by code (Lago's `billable_metric_code` on update).
+    lago.billable_metrics.create(BillableMetric(name="Minutes", code="minutes", aggregation_type="count_agg"))
+    moved = httpx.put(f"{live_server}/api/v1/subscriptions/sub/alerts/calls", headers=headers, json={"alert": {
+        "billable_metric_code": "minutes"}})
+    assert moved.status_code == 200 and moved.json()["alert"]["billable_metric"]["code"] == "minutes"
+    assert httpx.get(f"{live_server}/api/v1/subscriptions/sub/alerts/calls",
+                     headers=headers).json()["alert"]["billable_metric"]["code"] == "minutes"
+
     deleted = httpx.delete(f"{live_server}/api/v1/subscriptions/sub/alerts/calls", headers=headers)
     assert deleted.status_code == 200 and deleted.json()["alert"]["code"] == "calls"
     assert httpx.get(f"{live_server}/api/v1/subscriptions/sub/alerts/calls", headers=headers).status_code == 404
@@ -93,7 +101,7 @@ def test_subscription_alerts_crud(lago, live_server, org, account):
             AuditEntry.object_type == "alert").order_by(AuditEntry.id)).all()
     assert [(action, label) for action, label, _kind in trail] == [
         ("created", "Spend"), ("created", "calls"), ("created", "calls_amount"), ("updated", "Monthly spend"),
-        ("deleted", "calls"), ("deleted", "Monthly spend"), ("deleted", "calls_amount")]
+        ("updated", "calls"), ("deleted", "calls"), ("deleted", "Monthly spend"), ("deleted", "calls_amount")]
     assert {kind for *_, kind in trail} == {"api_key"}
 
 

@@ -159,7 +159,7 @@ def test_bad_charges_are_refused_with_nothing_written(lago, catalog, live_server
         ("POST", "/plans/basic/charges", {"charge": {"billable_metric_id": calls.lago_id, "charge_model": "standard",
                                                      "properties": {"amount": "1"},
                                                      "applied_pricing_unit": {"code": "credits"}}},
-         422, {"applied_pricing_unit": ["not_supported_yet"]}),
+         422, {"applied_pricing_unit": ["not_supported_yet"], "applied_pricing_unit.code": ["not_supported_yet"]}),
         ("PUT", "/plans/basic/charges/calls", {"charge": {"properties": {"amount": "-1"}}},
          422, {"properties.amount": ["invalid_amount"]}),
         ("PUT", "/plans/basic/charges/calls", {"charge": {"pay_in_advance": True, "min_amount_cents": 10}},
@@ -322,7 +322,9 @@ def test_a_subscription_charge_is_overridden_through_the_client(lago, catalog, l
     assert (status, body["error_details"]) == (422, {"properties.amount": ["invalid_amount"]})
     response = _http(live_server, org, "PUT", "/subscriptions/s1/charges/calls",
                      json={"charge": {"applied_pricing_unit": {"code": "c", "conversion_rate": "2"}}})
-    assert response.json()["error_details"] == {"applied_pricing_unit": ["not_supported_yet"]}
+    assert response.json()["error_details"] == {  # api/refusals.py: the object and each field sent in it
+        "applied_pricing_unit": ["not_supported_yet"], "applied_pricing_unit.code": ["not_supported_yet"],
+        "applied_pricing_unit.conversion_rate": ["not_supported_yet"]}
     assert _http(live_server, org, "PUT", "/subscriptions/s1/charges/nope",
                  json={"charge": {}}).json()["code"] == "charge_not_found"
     assert _http(live_server, org, "GET", "/subscriptions/nope/charges").json()["code"] == "subscription_not_found"
@@ -362,3 +364,44 @@ def test_subscription_charge_filters_through_the_client(lago, catalog, live_serv
     status, body = _error(lambda: lago.subscriptions.create_charge_filter(
         "s1", "storage", ChargeFilter(values={"region": ["mars"]}, properties={"amount": "1"})))
     assert (status, body["error_details"]) == (422, {"values": ["invalid_filter_values"]})
+
+
+def test_charge_and_filter_edits_cascade_only_when_asked(lago, catalog, live_server, org):
+    """PUT of a charge, PUT and DELETE of a filter: with `cascade_updates`, the overridden plans of live
+    subscriptions follow (while they still hold what the plan held); without, they keep their own."""
+    _calls, storage = catalog
+    lago.plan_charges.create("basic", Charge(billable_metric_id=storage.lago_id, charge_model="standard",
+                                             properties={"amount": "0.10"}))
+    eu = lago.plans.create_charge_filter("basic", "storage", ChargeFilter(values={"region": ["eu"]},
+                                                                          properties={"amount": "0.50"}))
+    us = lago.plans.create_charge_filter("basic", "storage", ChargeFilter(values={"region": ["us"]},
+                                                                          properties={"amount": "0.40"}))
+    lago.customers.create(Customer(external_id="c1", currency="EUR"))
+    lago.subscriptions.create(Subscription(external_customer_id="c1", plan_code="basic", external_id="s1",
+                                           plan_overrides={"amount_cents": 100}))
+
+    def own(path: str) -> dict:
+        return _http(live_server, org, "GET", f"/subscriptions/s1/charges/{path}").json()
+
+    def own_filters() -> dict:
+        return {f["values"]["region"][0]: f["properties"] for f in own("storage/filters")["filters"]}
+
+    def edit(method: str, path: str, root: str, sent: dict) -> None:
+        response = _http(live_server, org, method, f"/plans/basic/charges/{path}", json={root: sent})
+        assert response.status_code == 200, response.text
+
+    edit("PUT", "calls", "charge", {"properties": {"amount": "0.30"}, "cascade_updates": True})
+    assert own("calls")["charge"]["properties"] == {"amount": "0.30"}
+    edit("PUT", "calls", "charge", {"properties": {"amount": "0.20"}})
+    assert own("calls")["charge"]["properties"] == {"amount": "0.30"}
+
+    edit("PUT", f"storage/filters/{eu.lago_id}", "filter", {"properties": {"amount": "0.70"}, "cascade_updates": True})
+    assert own_filters() == {"eu": {"amount": "0.70"}, "us": {"amount": "0.40"}}
+    edit("PUT", f"storage/filters/{eu.lago_id}", "filter", {"properties": {"amount": "0.60"}})
+    assert own_filters() == {"eu": {"amount": "0.70"}, "us": {"amount": "0.40"}}
+
+    edit("DELETE", f"storage/filters/{us.lago_id}", "filter", {"cascade_updates": True})
+    assert own_filters() == {"eu": {"amount": "0.70"}}
+    edit("DELETE", f"storage/filters/{eu.lago_id}", "filter", {})
+    assert own_filters() == {"eu": {"amount": "0.70"}}
+    assert lago.plans.find_all_charge_filters("basic", "storage")["filters"] == []

@@ -151,6 +151,12 @@ def test_instant_fee_estimates_store_nothing(http, stranger, subscribed):
         {"external_subscription_id": "sub", "code": "storage", "transaction_id": "a", "properties": {"gb": 2}},
         {"external_subscription_id": "sub", "code": "storage", "transaction_id": "b", "properties": {"gb": 1}}]})
     assert [(f["event_transaction_id"], f["amount_cents"]) for f in batch["fees"]] == [("a", 50), ("b", 25)]
+    # The transaction id sent is each fee's; a batch's events may also come wrapped, as Lago's OpenAPI writes them.
+    assert [f["event_transaction_id"] for f in http.post("/events/estimate_instant_fees", {"event": {
+        "external_subscription_id": "sub", "code": "storage", "transaction_id": "t1"}})["fees"]] == ["t1"]
+    wrapped = http.post("/events/batch_estimate_instant_fees", {"events": [{"event": {
+        "external_subscription_id": "sub", "code": "storage", "transaction_id": "w", "properties": {"gb": 4}}}]})
+    assert [(f["event_transaction_id"], f["amount_cents"]) for f in wrapped["fees"]] == [("w", 100)]
     assert _stored_events() == stored
 
     # Lago's refusals: a charge that is not paid in advance, an unknown subscription, a bad event in a batch.

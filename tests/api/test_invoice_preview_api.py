@@ -63,6 +63,12 @@ def test_a_new_subscriptions_first_invoice_writes_nothing(lago, catalog):
     # Halfway through the month, calendar billing: the advance fee for the rest of it (21 of 30 days).
     halfway = lago.invoices.preview(InvoicePreview(customer=Customer(external_id="acme"), plan_code="pro"))
     assert halfway.fees_amount_cents == 2100
+    # A coupon described in the request: its type and amount.
+    flat = lago.invoices.preview(InvoicePreview(
+        customer=Customer(external_id="acme"), plan_code="pro", subscription_at="2026-11-01T00:00:00Z",
+        coupons=CouponsList(__root__=[Coupon(code="flat", coupon_type="fixed_amount", amount_cents=300,
+                                             amount_currency="EUR")])))
+    assert (flat.coupons_amount_cents, flat.total_amount_cents) == (300, 2700)
     # Coupons sent: an existing code with its own terms (Lago ignores the amounts sent then), or one described.
     before = _rows()
     sent = lago.invoices.preview(InvoicePreview(
