@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 from billing.catalog.services import find_plan
 from billing.customers.models import Customer
@@ -102,11 +102,13 @@ def subscription_feature_editor(*, organization_id: str, customer_id: str, subsc
 def customer_features(*, organization_id: str, customer_id: str) -> dict[str, list[GrantedFeature]]:
     """What each live subscription of the customer includes, by subscription external id."""
     with read_only() as session:
-        customer = session.scalar(select(Customer).where(Customer.id == customer_id,
-                                                         Customer.organization_id == organization_id))
-        if customer is None:
+        if session.scalar(select(Customer.id).where(Customer.id == customer_id,
+                                                    Customer.organization_id == organization_id)) is None:
             raise NotFound("customer")
+        # Only the plan's ids are read (base_plan_id): its charges, taxes and thresholds, and the customer, are not
+        # loaded (they were ten statements of the portal's page).
         subscriptions = session.scalars(select(Subscription).where(
-            Subscription.customer_id == customer.id, Subscription.status.in_(LIVE_STATUSES))
+            Subscription.customer_id == customer_id, Subscription.status.in_(LIVE_STATUSES))
+            .options(lazyload(Subscription.customer), joinedload(Subscription.plan).lazyload("*"))
             .order_by((Subscription.status == "active").asc()))  # the active one wins over a pending successor
         return {s.external_id: subscription_features(session, s) for s in subscriptions}
