@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -301,6 +302,10 @@ def read_only() -> Iterator[Session]:
 
     close() (not rollback(), which would expire every loaded object) ends the transaction.
     """
+    shared = _page_session.get()
+    if shared is not None:
+        yield shared
+        return
     if _session_factory is None:
         raise RuntimeError("billing.db.configure(url) was not called")
     session = _session_factory()
@@ -317,6 +322,10 @@ def read_snapshot() -> Iterator[Session]:
     PostgreSQL: REPEATABLE READ, so a usage query combining rollups and raw events cannot see the
     rollup job's commit between two of its statements. SQLite's transactions are serializable.
     """
+    shared = _page_session.get()
+    if shared is not None:
+        yield shared
+        return
     if _session_factory is None:
         raise RuntimeError("billing.db.configure(url) was not called")
     session = _session_factory()
@@ -326,3 +335,31 @@ def read_snapshot() -> Iterator[Session]:
         yield session
     finally:
         session.close()
+
+
+# The session of the page being read (one_read below), shared by every read_only() and read_snapshot() inside.
+_page_session: ContextVar[Session | None] = ContextVar("tally_page_session", default=None)
+
+
+@contextmanager
+def one_read() -> Iterator[None]:
+    """Every read_only() and read_snapshot() inside shares one session, one connection and one snapshot.
+
+    For a page that only reads and shows a dozen parts (the portal, a widget): each part kept its own session,
+    so its own pooled connection, transaction and customer row (12 sessions, 25 statements for the portal's
+    overview); shared, an object read once is found again in the identity map, and every part shows the
+    same moment. Writes (unit_of_work) keep their own sessions: nothing written inside is read back here.
+    """
+    if _page_session.get() is not None:
+        yield
+        return
+    with read_snapshot() as session:
+        # The identity map holds objects weakly: a part's customer, gone once the part made its view of it, would be
+        # read again by the next part. Held here until the page is done.
+        held = session.info.setdefault("held", [])
+        event.listen(session, "loaded_as_persistent", lambda _session, instance: held.append(instance))
+        token = _page_session.set(session)
+        try:
+            yield
+        finally:
+            _page_session.reset(token)

@@ -9,6 +9,7 @@ from flask import abort, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from billing.customers import services as customers
+from billing.db import one_read
 from billing.errors import ValidationFailed
 from billing.screens import documents, usage_history
 from billing.wallets import services as wallets
@@ -69,6 +70,7 @@ def _form_field(field: str) -> str:
 
 
 @portal_blueprint.get("/<token>/details")
+@one_read()  # a page of reads: one session and one snapshot for all its parts
 def billing_details(token: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
@@ -103,6 +105,7 @@ def billing_details_save(token: str) -> ResponseReturnValue:
 
 
 @portal_blueprint.get("/<token>/history")
+@one_read()
 def usage_history_page(token: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
@@ -127,6 +130,7 @@ def _documents_context(access: Access, token: str) -> dict[str, object]:
 
 
 @portal_blueprint.get("/<token>/documents")
+@one_read()
 def documents_page(token: str) -> ResponseReturnValue:
     """Invoices and credit notes together, newest first; `?year=` filters, `?page=` pages (htmx swaps the list)."""
     access = _access(token)
@@ -160,6 +164,7 @@ def _wallet_context(access: Access, token: str, *, paged: str | None = None, not
 
 
 @portal_blueprint.get("/<token>/wallet")
+@one_read()
 def wallet_page(token: str) -> ResponseReturnValue:
     """The active wallets: balances, the top-up, the recurring rules in words and each one's history, page by page
     (`?wallet=<id>&page=`: htmx swaps that wallet's history alone)."""

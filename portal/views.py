@@ -9,14 +9,14 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
 from billing import i18n, links
+from billing.db import one_read
 from billing.embedding import services as embedding
 from billing.errors import BillingError, NotFound
-from billing.invoicing.credit_notes import list_credit_notes
 from billing.links import Claim
 from billing.payments import requests as payment_requests
 from billing.ports import runtime
+from billing.screens import documents, overview
 from billing.screens import entitlements as plan_features
-from billing.screens import overview
 from billing.wallets import services as wallets
 from portal import top_ups
 from portal.acting import act_as_customer, stop_acting_for_request
@@ -105,9 +105,11 @@ def _meters(access: Access) -> list[overview.SubscriptionUsage]:
     return [s for s in overview.subscriptions_with_usage(**access.scope, live_only=True) if not s.replaces]
 
 
-def _plans(access: Access) -> list[overview.SubscriptionPlan]:
-    """The live subscriptions' plans; a downgrade waiting for the period end is told on the current one."""
-    return [s for s in overview.subscription_plans(**access.scope, live_only=True) if not s.replaces]
+def _meters_and_plans(access: Access) -> tuple[list[overview.SubscriptionUsage], list[overview.SubscriptionPlan]]:
+    """The meters, and the live subscriptions' plans; a downgrade waiting for the period end is told on the current
+    one, not as a subscription of its own."""
+    meters, plans = overview.subscriptions_and_plans(**access.scope, live_only=True)
+    return [s for s in meters if not s.replaces], [s for s in plans if not s.replaces]
 
 
 def _invoices(access: Access):
@@ -164,6 +166,7 @@ def _requested_page() -> int:
 
 
 @portal_blueprint.get("/<token>")
+@one_read()  # a page of reads: one session and one snapshot for all its parts
 def home(token: str) -> ResponseReturnValue:
     access = _access(token)
     if access is None:
@@ -174,23 +177,19 @@ def home(token: str) -> ResponseReturnValue:
 def _page(access: Access, token: str) -> dict[str, object]:
     """Everything the whole portal page shows (its blocks need only their part of it)."""
     payments = _payments(access)
+    meters, plans = _meters_and_plans(access)
     return dict(token=token, customer=access.customer, link_expires_at=access.claim.expires_at,
-                meters=_meters(access), plans=_plans(access), now=runtime.clock.now(),
+                meters=meters, plans=plans, now=runtime.clock.now(),
                 plan_features=plan_features.customer_features(**access.scope),
-                credit_notes=_credit_notes(access), wallet_error=None, wallet_notice=None, wallet_forms={},
+                credit_notes=documents.customer_credit_notes(**access.scope),
+                wallet_error=None, wallet_notice=None, wallet_forms={},
                 payments=payments, overdue=payment_requests.overdue_balances(**access.scope),
                 **_invoices_context(access, token, payments),
                 **_wallets_context(access, token, payments))
 
 
-def _credit_notes(access: Access) -> list[tuple[object, str]]:
-    """The customer's credit notes, newest first, each with its signed, expiring PDF link."""
-    notes = list_credit_notes(**access.scope, per_page=50).items
-    return [(note, links.credit_note_file_url(credit_note_id=note.id, organization_id=note.organization_id))
-            for note in notes]
-
-
 @portal_blueprint.get("/<token>/usage")
+@one_read()
 def usage(token: str) -> ResponseReturnValue:
     """The usage meters alone: what the page polls."""
     access = _access(token)
@@ -202,6 +201,7 @@ def usage(token: str) -> ResponseReturnValue:
 
 
 @portal_blueprint.get("/<token>/invoices")
+@one_read()
 def invoices(token: str) -> ResponseReturnValue:
     """One page of the invoice list alone: what the pager swaps in."""
     access = _access(token)
@@ -213,6 +213,7 @@ def invoices(token: str) -> ResponseReturnValue:
 
 
 @portal_blueprint.get("/<token>/wallets")
+@one_read()
 def wallet_balances(token: str) -> ResponseReturnValue:
     """The wallets alone (balance, ongoing balance, history): what the page polls."""
     access = _access(token)

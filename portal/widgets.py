@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 
 from billing import i18n, links
+from billing.db import one_read
 from billing.embedding import origins
 from billing.embedding import services as embedding
 from billing.errors import BillingError, NotFound
@@ -184,6 +185,7 @@ def _render(access: Access, block: str, status: int = 200, **context) -> Respons
 # --- the widgets --------------------------------------------------------------------------------------------------
 
 @widgets_blueprint.get("/<token>/<widget>")
+@one_read()  # a page of reads: one session and one snapshot for all its parts
 def show(token: str, widget: str) -> ResponseReturnValue:
     """A widget's page, or (htmx) its live block: what the page polls."""
     if widget not in embedding.WIDGETS:

@@ -37,6 +37,18 @@ def find_customer(session: Session, organization_id: str, external_id: str) -> C
         Customer.deleted_at.is_(None)))
 
 
+def customer_by_id(session: Session, organization_id: str, customer_id: str) -> Customer | None:
+    """The organization's live customer by Tally id; None when deleted or another organization's.
+
+    By primary key, so a session that read the customer already finds it in its identity map (a page's parts,
+    billing.db.one_read).
+    """
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.organization_id != organization_id or customer.deleted_at is not None:
+        return None
+    return customer
+
+
 def get_customer_in(session: Session, organization_id: str, external_id: str) -> Customer:
     customer = find_customer(session, organization_id, external_id)
     if customer is None:
@@ -271,8 +283,7 @@ def customer_portal_url(*, organization_id: str, external_id: str) -> str:
 
 def get_customer_by_id(*, organization_id: str, customer_id: str) -> Customer:
     with read_only() as session:
-        customer = session.scalar(select(Customer).where(Customer.organization_id == organization_id,
-                                                         Customer.id == customer_id, Customer.deleted_at.is_(None)))
+        customer = customer_by_id(session, organization_id, customer_id)
         if customer is None:
             raise NotFound("customer")
         return customer

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, lazyload
 
 from billing import links, serializers
 from billing.customers.models import Customer
-from billing.customers.services import get_customer_in
+from billing.customers.services import customer_by_id, get_customer_in
 from billing.db import UnitOfWork, after_commit, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound
 from billing.invoicing.models import Invoice
@@ -208,8 +208,7 @@ class OverdueBalance:
 def overdue_balances(*, organization_id: str, customer_id: str) -> list[OverdueBalance]:
     """The customer's overdue amount per currency (what is still due on its overdue invoices), by currency."""
     with read_only() as session:
-        customer = session.scalar(select(Customer).where(Customer.organization_id == organization_id,
-                                                         Customer.id == customer_id))
+        customer = customer_by_id(session, organization_id, customer_id)
         if customer is None:
             raise NotFound("customer")
         totals: dict[str, list[int]] = {}

@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, selectinload
 
 from billing.alerts.models import Alert, TriggeredAlert
 from billing.db import read_only
@@ -47,9 +47,13 @@ def crossed_alerts(session: Session, subscription: Subscription) -> tuple[Crosse
     if subscription.status != "active":
         return ()
     period_start = current_charges_period(subscription).start
+    # The alert and its metric only (their own joined relationships reach the organization, its wallet and customer:
+    # a 6 kB statement), and only for crossings found: most periods have none, and the page polls.
     rows = session.scalars(select(TriggeredAlert).where(
         TriggeredAlert.subscription_id == subscription.id, TriggeredAlert.period_start == period_start,
-    ).order_by(TriggeredAlert.triggered_at, TriggeredAlert.id)).unique().all()
+    ).order_by(TriggeredAlert.triggered_at, TriggeredAlert.id).options(
+        selectinload(TriggeredAlert.alert).options(lazyload("*"), selectinload(Alert.billable_metric).lazyload("*"))
+    )).all()
     latest: dict[str, TriggeredAlert] = {}
     for row in rows:
         latest[row.alert_id] = row  # the latest one wins

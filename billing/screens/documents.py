@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import extract, func, literal, select, union_all
+from sqlalchemy.orm import joinedload, lazyload
 
 from billing import links
 from billing.db import read_only
@@ -30,6 +31,7 @@ class CreditNoteRow:
     total_amount_cents: int
     balance_amount_cents: int
     refund_amount_cents: int
+    offset_amount_cents: int
     currency: str
     file_url: str  # signed and expiring, as the credit notes' files are everywhere
 
@@ -86,10 +88,24 @@ def customer_documents(*, organization_id: str, customer_id: str, year: int | No
                      year=year)
 
 
+def customer_credit_notes(*, organization_id: str, customer_id: str, limit: int = 50) -> list[CreditNoteRow]:
+    """The customer's latest credit notes, newest first (the portal's overview lists them below the invoices)."""
+    with read_only() as session:
+        _find_customer(session, organization_id, customer_id)
+        # The note and its invoice's number: none of their other relationships (items, taxes, the invoice's customer
+        # and fees) are shown.
+        notes = session.scalars(select(CreditNote).where(
+            CreditNote.organization_id == organization_id, CreditNote.customer_id == customer_id,
+            CreditNote.status != "draft").order_by(CreditNote.created_at.desc(), CreditNote.id).limit(limit)
+            .options(lazyload("*"), joinedload(CreditNote.invoice).lazyload("*")))
+        return [_credit_note_row(note) for note in notes]
+
+
 def _credit_note_row(note: CreditNote) -> CreditNoteRow:
     return CreditNoteRow(id=note.id, number=note.number, issuing_date=note.issuing_date,
                          invoice_number=note.invoice.number, reason=note.reason, description=note.description,
                          total_amount_cents=note.total_amount_cents, balance_amount_cents=note.balance_amount_cents,
-                         refund_amount_cents=note.refund_amount_cents, currency=note.currency,
+                         refund_amount_cents=note.refund_amount_cents, offset_amount_cents=note.offset_amount_cents,
+                         currency=note.currency,
                          file_url=links.credit_note_file_url(credit_note_id=note.id,
                                                              organization_id=note.organization_id))

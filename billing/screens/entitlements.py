@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload, lazyload
 
 from billing.catalog.services import find_plan
-from billing.customers.models import Customer
+from billing.customers.services import customer_by_id
 from billing.db import read_only
 from billing.entitlements.models import Feature
 from billing.entitlements.services import GrantedFeature, plan_features, subscription_features
@@ -102,8 +102,7 @@ def subscription_feature_editor(*, organization_id: str, customer_id: str, subsc
 def customer_features(*, organization_id: str, customer_id: str) -> dict[str, list[GrantedFeature]]:
     """What each live subscription of the customer includes, by subscription external id."""
     with read_only() as session:
-        if session.scalar(select(Customer.id).where(Customer.id == customer_id,
-                                                    Customer.organization_id == organization_id)) is None:
+        if customer_by_id(session, organization_id, customer_id) is None:
             raise NotFound("customer")
         # Only the plan's ids are read (base_plan_id): its charges, taxes and thresholds, and the customer, are not
         # loaded (they were ten statements of the portal's page).

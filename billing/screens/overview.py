@@ -16,10 +16,11 @@ from decimal import Decimal
 from functools import cached_property
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm import Session
 
 from billing.catalog.models import ChargeFilter
 from billing.customers.models import Customer
+from billing.customers.services import customer_by_id
 from billing.db import read_only, read_snapshot
 from billing.errors import NotFound
 from billing.i18n import ENGLISH, document_language, short_day_text
@@ -104,7 +105,7 @@ class DayUsage:
     index: int = 0  # the day's place in the period: its slot in the chart
 
     # The chart's words and geometry are worked out once here: the widgets redraw every bar on each poll, and doing
-    # it in the template cost several milliseconds per meter (docs/embedding.md, Speed).
+    # it in the template cost several milliseconds per meter (docs/portal.md, Speed).
     @cached_property
     def label(self) -> str:
         """ "3 Dec", in the language of the render (billing.i18n)."""
@@ -227,12 +228,8 @@ class InvoiceRow:
         return self.status != "draft"
 
 
-def _find_customer(session: Session, organization_id: str, customer_id: str, *, with_taxes: bool = False) -> Customer:
-    # Taxes are read by the summary only (the profile shows them): in the same statement then, else not at all.
-    taxes = joinedload(Customer.taxes) if with_taxes else lazyload(Customer.taxes)
-    customer = session.scalars(select(Customer).where(
-        Customer.organization_id == organization_id, Customer.id == customer_id, Customer.deleted_at.is_(None))
-        .options(taxes)).unique().one_or_none()
+def _find_customer(session: Session, organization_id: str, customer_id: str) -> Customer:
+    customer = customer_by_id(session, organization_id, customer_id)
     if customer is None:
         raise NotFound("customer")
     return customer
@@ -240,7 +237,7 @@ def _find_customer(session: Session, organization_id: str, customer_id: str, *, 
 
 def customer_summary(*, organization_id: str, customer_id: str) -> CustomerSummary:
     with read_only() as session:
-        c = _find_customer(session, organization_id, customer_id, with_taxes=True)
+        c = _find_customer(session, organization_id, customer_id)
         address = ", ".join(part for part in (c.address_line1, c.address_line2, c.zipcode, c.city, c.state) if part)
         shipping = ", ".join(part for part in (c.shipping_address_line1, c.shipping_address_line2, c.shipping_zipcode,
                                                c.shipping_city, c.shipping_state) if part)
@@ -260,36 +257,45 @@ def customer_summary(*, organization_id: str, customer_id: str) -> CustomerSumma
 def customer_language(*, organization_id: str, customer_id: str) -> str:
     """The language a customer reads its pages in (English for a customer not found: a page refusing a link)."""
     with read_only() as session:
-        customer = session.scalar(select(Customer).where(Customer.organization_id == organization_id,
-                                                         Customer.id == customer_id))
+        customer = customer_by_id(session, organization_id, customer_id)
         return customer_language_of(customer) if customer is not None else ENGLISH
 
 
 def subscriptions_with_usage(*, organization_id: str, customer_id: str, live_only: bool) -> list[SubscriptionUsage]:
     """The customer's subscriptions, newest first; live ones with their current period and usage so far."""
-    rows = []
     # One snapshot: the meters, their filter lines and their daily bars add up to the same events.
     with read_snapshot() as session:
         _find_customer(session, organization_id, customer_id)
-        # Plans, charges, filters and metrics in the same statement (each load was a round trip).
-        for subscription in customer_subscriptions(session, customer_id, USAGE_LOADING):
-            live = subscription.status in LIVE_STATUSES
-            if live_only and not live:
-                continue
-            period = current_period(subscription) if live else None
-            # NOTE: a pending subscription has a first period but no usage yet.
-            lines = _meter_lines(session, subscription) if subscription.status == "active" else ()
-            plan = subscription.plan
-            rows.append(SubscriptionUsage(
-                id=subscription.id, external_id=subscription.external_id, name=subscription.name,
-                plan_name=plan.name, plan_display_name=plan.invoice_display_name or plan.name, plan_code=plan.code,
-                plan_interval=plan.interval, plan_amount_cents=plan.amount_cents, currency=plan.amount_currency,
-                status=subscription.status, started_at=subscription.started_at,
-                ended_at=subscription.terminated_at or subscription.canceled_at,
-                first_day=period.first_day if period else None, last_day=period.last_day if period else None,
-                lines=lines, replaces=_replaces(session, subscription),
-                crossed=crossed_alerts(session, subscription)))
-    return rows
+        return [_subscription_usage(session, s) for s in customer_subscriptions(session, customer_id, USAGE_LOADING)
+                if not live_only or s.status in LIVE_STATUSES]
+
+
+def subscriptions_and_plans(*, organization_id: str, customer_id: str,
+                            live_only: bool) -> tuple[list[SubscriptionUsage], list[SubscriptionPlan]]:
+    """subscriptions_with_usage and subscription_plans of the same subscriptions, read once (the portal's page)."""
+    with read_snapshot() as session:
+        _find_customer(session, organization_id, customer_id)
+        every = customer_subscriptions(session, customer_id, USAGE_LOADING)
+        successors = _successors(every)
+        shown = [s for s in every if not live_only or s.status in LIVE_STATUSES]
+        return ([_subscription_usage(session, s) for s in shown],
+                [_subscription_plan(session, s, successors) for s in shown])
+
+
+def _subscription_usage(session: Session, subscription: Subscription) -> SubscriptionUsage:
+    live = subscription.status in LIVE_STATUSES
+    period = current_period(subscription) if live else None
+    # NOTE: a pending subscription has a first period but no usage yet.
+    lines = _meter_lines(session, subscription) if subscription.status == "active" else ()
+    plan = subscription.plan
+    return SubscriptionUsage(
+        id=subscription.id, external_id=subscription.external_id, name=subscription.name,
+        plan_name=plan.name, plan_display_name=plan.invoice_display_name or plan.name, plan_code=plan.code,
+        plan_interval=plan.interval, plan_amount_cents=plan.amount_cents, currency=plan.amount_currency,
+        status=subscription.status, started_at=subscription.started_at,
+        ended_at=subscription.terminated_at or subscription.canceled_at,
+        first_day=period.first_day if period else None, last_day=period.last_day if period else None,
+        lines=lines, replaces=_replaces(session, subscription), crossed=crossed_alerts(session, subscription))
 
 
 def _replaces(session: Session, subscription: Subscription) -> str | None:
@@ -494,12 +500,23 @@ class SubscriptionPlan:
         return left.days + (1 if left.seconds or left.microseconds else 0)
 
 
-def _subscription_plan(session: Session, subscription: Subscription) -> SubscriptionPlan:
+def _successors(subscriptions: Sequence[Subscription]) -> dict[str, Subscription]:
+    """The pending subscriptions among a customer's, by the id of the one each replaces at its period end (a
+    downgrade is the same customer's: billing.subscriptions.services.next_subscription without a query)."""
+    return {s.previous_subscription_id: s for s in subscriptions
+            if s.status == "pending" and s.previous_subscription_id}
+
+
+def _subscription_plan(session: Session, subscription: Subscription,
+                       successors: dict[str, Subscription] | None = None) -> SubscriptionPlan:
     plan = subscription.plan
     base = plan.parent if plan.parent_id else plan
     # The trial ends when billing says it does (one rule: billing.subscriptions.periods.trial_end).
     trial_ends_at = trial_end(subscription.started_at or subscription.subscription_at, plan.trial_period)
-    successor = next_subscription(session, subscription) if subscription.status == "active" else None
+    successor = None
+    if subscription.status == "active":
+        successor = (successors.get(subscription.id) if successors is not None
+                     else next_subscription(session, subscription))
     timezone = subscription.customer.applicable_timezone
     return SubscriptionPlan(
         id=subscription.id, external_id=subscription.external_id, name=subscription.name,
@@ -517,9 +534,9 @@ def subscription_plans(*, organization_id: str, customer_id: str, live_only: boo
     """The customer's subscriptions (newest first) with their plans, charges and pending changes."""
     with read_only() as session:
         _find_customer(session, organization_id, customer_id)
-        # Plans, charges, filters and metrics in one statement, no taxes (a plan's view shows none): was one
-        # round trip per relationship, the slowest read of the portal's page.
-        return [_subscription_plan(session, s) for s in customer_subscriptions(session, customer_id, USAGE_LOADING)
+        every = customer_subscriptions(session, customer_id, USAGE_LOADING)
+        successors = _successors(every)
+        return [_subscription_plan(session, s, successors) for s in every
                 if not live_only or s.status in LIVE_STATUSES]
 
 
