@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from billing import i18n
 from billing.invoicing.standing import Standing, invoice_standing
-from billing.money import format_price
+from billing.money import format_unit_price
 from billing.organizations.bank_details import bank_details_of
 from billing.subscriptions.periods import local_date
 
@@ -25,7 +25,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 # (in the document's currency) and days.
 _env.install_gettext_callables(gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True)
 _env.filters["money"] = lambda cents, currency: i18n.money_text(cents, currency)
-_env.filters["price"] = lambda amount, currency: format_price(amount, currency, i18n.babel_locale())
+_env.filters["unit_price"] = lambda amount, currency: format_unit_price(amount, currency, i18n.babel_locale())
 _env.filters["day_text"] = i18n.day_text
 _env.globals["current_language"] = i18n.current
 _env.filters["units"] = i18n.number_text  # "2.5" (not the column's "2.500000000000000"), "2,5" in French
