@@ -7,7 +7,7 @@ Prices and usage-derived amounts stay `Decimal` in major units until a fee is se
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
@@ -128,8 +128,31 @@ def _currency_pattern(locale: str) -> tuple[Locale, NumberPattern]:
 
 
 def format_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:
-    """A unit price: at least the currency's digits, and every sub-cent digit it has (never rounded)."""
-    return format_currency(amount, currency, locale=locale, currency_digits=True, decimal_quantization=False)
+    """A price as configured: at least the currency's digits, and every sub-cent digit it has (never rounded)."""
+    # A wide context: babel quantizes in the current one, whose 28 digits a 25-digit price with decimals exceeds.
+    with localcontext(_WIDE):
+        return format_currency(amount, currency, locale=locale, currency_digits=True, decimal_quantization=False)
+
+
+# NOTE: a fee's unit price is often a quotient (a prorated subscription fee, a graduated charge's amount ÷ units)
+# with up to 28 digits, which no column holds. Documents print 6 significant digits below 1 and 6 decimals from 1
+# up, rounded half up, trailing zeros dropped, never fewer digits than the currency's: Lago's invoice PDF
+# (docs/billing.md, Money and rounding: "Unit prices on documents"). Display only: no amount is computed from it.
+UNIT_PRICE_DIGITS = 6
+
+
+def displayed_unit_price(amount: Decimal) -> Decimal:
+    """A fee's unit price as documents show it: 0.0002 and 49 as they are, 8.709677419… as 8.709677."""
+    lowest_digit = amount.adjusted() - UNIT_PRICE_DIGITS + 1 if abs(amount) < 1 else -UNIT_PRICE_DIGITS
+    rounded = amount.quantize(Decimal(1).scaleb(lowest_digit), rounding=ROUNDING, context=_WIDE)
+    if rounded == rounded.to_integral_value():
+        return rounded.quantize(Decimal(1), context=_WIDE)
+    return rounded.normalize(_WIDE)
+
+
+def format_unit_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:
+    """A fee's unit price on an invoice or a screen: `displayed_unit_price`, written as `format_price` writes it."""
+    return format_price(displayed_unit_price(amount), currency, locale)
 
 
 def decimal_str(value: Decimal) -> str:

@@ -7,7 +7,7 @@ from flask_wtf.csrf import generate_csrf
 
 import wording
 from billing import i18n
-from billing.money import format_price, to_major
+from billing.money import format_unit_price, to_major
 from billing.subscriptions.periods import local_date
 from wording import entitlements as wording_entitlements
 from wording.alerts import alert_type, crossed_notice, threshold_text
@@ -30,8 +30,9 @@ def register(app: Flask) -> None:
     app.context_processor(lambda: {"csrf_token": form_token})
     # Amounts and days in the language of the render (billing.i18n: the portal's customer's, English elsewhere).
     app.jinja_env.filters["money"] = lambda cents, currency: i18n.money_text(cents, currency)
-    app.jinja_env.filters["price"] = lambda amount, currency: format_price(amount, currency or "USD",
-                                                                          i18n.babel_locale())
+    # A fee's unit price, rounded for display as on the PDFs (billing.money.displayed_unit_price).
+    app.jinja_env.filters["unit_price"] = lambda amount, currency: format_unit_price(amount, currency or "USD",
+                                                                                    i18n.babel_locale())
     app.jinja_env.filters["day_text"] = i18n.day_text
     app.jinja_env.globals["current_language"] = i18n.current
     app.jinja_env.filters["units"] = i18n.number_text  # "2.5" in English, "2,5" in French

@@ -1,12 +1,14 @@
 """The invoice PDF as the customer reads it (pdftotext): where the invoice stands (due, partly paid, overdue,
 paid) re-rendered as that changes, the pay link only while something is due and the customer's provider can take
-it, the bank details, both parties; one A4 page for a typical invoice; a credit note's reason in words."""
+it, the bank details, both parties; one A4 page for a typical invoice; a prorated fee's unit price rounded for
+display, and no column running into the next however long its text; a credit note's reason in words."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -22,7 +24,7 @@ from billing.lifecycle import create_subscription
 from billing.organizations.bank_details import update_bank_details
 from billing.organizations.models import Organization
 from billing.payments.collection import record_manual_payment
-from tests.integration.helpers import monthly_plan
+from tests.integration.helpers import monthly_plan, subscribe
 
 pytestmark = pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils (pdftotext) not installed")
 
@@ -31,6 +33,13 @@ def pdf_text(data: bytes) -> str:
     """The PDF's words on one line each run of spaces collapsed, as a reader sees them."""
     out = subprocess.run(["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True).stdout
     return re.sub(r"[ \t]+", " ", out.decode())
+
+
+def words(data: bytes) -> list[tuple[float, float, float, float, str]]:
+    """Each word of the PDF with its box (x min, y min, x max, y max, in points), as pdftotext places it."""
+    out = subprocess.run(["pdftotext", "-bbox", "-", "-"], input=data, capture_output=True, check=True).stdout
+    return [(float(x0), float(y0), float(x1), float(y1), word) for x0, y0, x1, y1, word in re.findall(
+        r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">(.*?)</word>', out.decode())]
 
 
 def pages(data: bytes) -> int:
@@ -130,6 +139,43 @@ def test_a_typical_invoice_is_one_page(app):
     for line in ("Startup (monthly)", "API calls", "Storage (GB-months)", "Compute seconds", "VAT (20.0 %",
                  "Coupon Welcome (WELCOME10)", "How to pay", "IBAN", "Page 1 of 1"):
         assert line in text, line
+
+
+def test_a_prorated_fee_shows_its_unit_price_rounded_and_its_amount_exact(org, clock, run_jobs):
+    clock.set("2026-10-22T00:00:00Z")
+    monthly_plan(org.id, amount_cents=2700)
+    subscribe(org.id, "sub-1", at="2026-10-22T00:00:00Z")
+    clock.set("2026-11-01T00:30:00Z")
+    run_billing_clock()
+    run_jobs()
+    with db.read_only() as session:
+        [invoice] = session.scalars(select(Invoice)).all()
+        [fee] = [fee for fee in invoice.fees if fee.fee_type == "subscription"]
+        assert fee.amount_cents == 871 and fee.precise_unit_amount > Decimal("8.70967741935")  # 2700 × 10 / 31
+    text = _pdf(org, invoice)
+    assert "10 of 31 days" in text
+    assert "Startup 22 Oct 2026 – 31 Oct 2026 1 €8.709677 €8.71\n" in text
+    assert "8.7096774" not in text
+
+
+def test_no_column_runs_into_the_next_however_long_a_description_or_a_number(app):
+    from bench.invoice_pdf import render, typical_invoice
+
+    invoice = typical_invoice()
+    _, calls, storage, compute = invoice.fees
+    storage.description = ("Storage (GB-months), replicated across three availability zones with point-in-time "
+                           "recovery: s3://acme-analytics-warehouse-cold-tier-archive-bucket-eu-west-1")
+    compute.precise_unit_amount, compute.amount_cents = Decimal("123456789.123456789012345"), 99_999_999_999_99
+    calls.units = Decimal("18425000000000.5")
+    data = render(invoice)
+    assert pages(data) == 1
+    boxes = words(data)
+    overlapping = [(a[4], b[4]) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                   if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+    assert overlapping == []
+    page_width, right_margin = 595.28, 16 / 25.4 * 72  # A4, the stylesheet's 16 mm
+    assert max(box[2] for box in boxes) <= page_width - right_margin + 0.5
+    assert "123,456,789.123457" in "".join(word for *_, word in boxes)  # rounded, wrapped inside its column
 
 
 def test_a_credit_note_gives_its_reason_in_words(app):

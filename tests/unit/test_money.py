@@ -44,6 +44,39 @@ def test_unit_prices_keep_every_sub_cent_digit_and_the_currency_digits():
     assert format_price(Decimal("0.005"), "EUR") == "€0.005"
     assert format_price(Decimal("0.5"), "EUR") == "€0.50"
     assert format_price(Decimal("5"), "JPY") == "¥5"
+    assert format_price(Decimal("8.709677419354838709677"), "EUR") == "€8.709677419354838709677"  # as configured
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("0.0002", "0.0002"),                                  # few decimals: as stored
+    ("0.001", "0.001"), ("0.5", "0.5"), ("49", "49"), ("49.000000000000000", "49"), ("0", "0"),
+    ("8.709677419354838709677", "8.709677"),               # a prorated fee: 6 decimals from 1 up
+    ("0.000123456789", "0.000123457"),                     # below 1: 6 significant digits
+    ("1E-12", "1E-12"),                                    # tiny, still exact: one significant digit
+    ("2.0000005", "2.000001"), ("0.12345650", "0.123457"),  # half up, as money (half even: 2.000000, 0.123456)
+    ("0.99999999", "1"),
+    ("-8.709677419354838709677", "-8.709677"),
+    ("1234567890123456789012345.123456789", "1234567890123456789012345.123457"),  # beyond 28 digits
+])
+def test_a_fees_unit_price_is_shown_to_6_significant_digits_below_1_and_6_decimals_above(stored, shown):
+    from billing.money import displayed_unit_price
+
+    assert displayed_unit_price(Decimal(stored)) == Decimal(shown)
+    assert str(displayed_unit_price(Decimal(stored))) == shown  # trailing zeros dropped
+
+
+@pytest.mark.parametrize(("stored", "currency", "locale", "text"), [
+    ("0.0002", "EUR", "en_US", "€0.0002"), ("49", "EUR", "en_US", "€49.00"), ("0.5", "EUR", "en_US", "€0.50"),
+    ("8.709677419354838709677", "EUR", "en_US", "€8.709677"),
+    ("8.709677419354838709677", "EUR", "fr_FR", "8,709677\u00a0€"),
+    ("1E-12", "EUR", "en_US", "€0.000000000001"),
+    ("1234567890123456789012345.123456789", "USD", "en_US", "$1,234,567,890,123,456,789,012,345.123457"),
+    ("8.709677419354838709677", "JPY", "en_US", "¥8.709677"), ("49", "JPY", "en_US", "¥49"),
+])
+def test_a_fees_unit_price_is_written_with_at_least_the_currencys_digits(stored, currency, locale, text):
+    from billing.money import format_unit_price
+
+    assert format_unit_price(Decimal(stored), currency, locale) == text
 
 
 @pytest.mark.parametrize(("typed", "currency", "result"), [
