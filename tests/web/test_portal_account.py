@@ -183,7 +183,7 @@ def test_documents_list_invoices_with_pdf_and_status_filterable_by_year(client, 
     assert "<html" not in fragment and alice.invoice_number in fragment
 
 
-def test_documents_include_credit_notes(client, org, alice):
+def test_documents_include_credit_notes(client, org, alice, bob):
     from billing.invoicing.credit_notes import create_credit_note
     from billing.invoicing.queries import get_invoice
 
@@ -196,6 +196,15 @@ def test_documents_include_credit_notes(client, org, alice):
 
     assert "data-credit-note=" in html and "Goodwill" in html and "/files/credit_notes/" in html
     assert f"Credit note on {alice.invoice_number}" in html
+
+    # The overview lists it too: its invoice's number, what is left of its credit, its signed PDF link; the other
+    # customer's page lists none.
+    overview = client.get(alice.portal_path()).get_data(as_text=True)
+    credit_notes = overview[overview.index('id="credit-notes-title"'):]
+    assert "data-credit-note=" in credit_notes and "Goodwill" in credit_notes
+    assert alice.invoice_number in credit_notes and "/files/credit_notes/" in credit_notes
+    assert credit_notes.count("€1.00") >= 2  # its total and the credit left
+    assert 'id="credit-notes-title"' not in client.get(bob.portal_path()).get_data(as_text=True)
 
 
 # ---------------------------------------------------------------- wallet
