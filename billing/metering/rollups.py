@@ -104,6 +104,11 @@ def watermark(session: Session, *, for_update: bool = False, name: str = WATERMA
     return value
 
 
+def move_watermark(session: Session, *, name: str, to: int) -> None:
+    """Record that the job `name` has passed every event id up to `to` (its row locked by `watermark`)."""
+    session.execute(update(RollupWatermark).where(RollupWatermark.name == name).values(last_event_id=to))
+
+
 def roll_up_events(*, limit: int = BATCH) -> int:
     """Fold up to `limit` ids' worth of new events into the rollups; returns how many ids were passed (0: none)."""
     high = settled_high_id()
