@@ -29,8 +29,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric
-from billing.db import engine
-from billing.metering import locks
+from billing.db import engine, unit_of_work
+from billing.metering import locks, rollups
 from billing.metering.aggregation import GroupUsage, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
 from billing.metering.store import CLICKHOUSE, EventRecord
@@ -156,7 +156,16 @@ class ClickHouseEventStore:
         return len(data)
 
     def roll_up(self, *, limit: int) -> int:
-        return 0  # nothing is pre-aggregated: usage reads the raw events
+        """Nothing is pre-aggregated (usage reads the raw events): pass the new ids, so that the job's
+        followers (wallet thresholds, alerts, progressive billing) are asked as on the SQL store."""
+        high = self.settled_high_id()
+        with unit_of_work() as uow:
+            low = rollups.watermark(uow.session, for_update=True)
+            high = min(high, low + limit)
+            if high <= low:
+                return 0
+            rollups.move_watermark(uow.session, name=rollups.WATERMARK, to=high)
+            return high - low
 
     # ------------------------------------------------------------ reads of events
 
