@@ -19,6 +19,8 @@ from lago_python_client.models import BillableMetric, Charge, Customer, Event, P
 
 from billing.clock import run_billing_clock
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _setup(lago, clock, *, start: str, invoiceable: bool, prorated: bool, amount: str = "30",
            ending_at: str | None = None) -> None:
