@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from billing.embedding import origins
+from billing.metering.store import CLICKHOUSE, STORES
 
 DEFAULT_INSTANCE = Path(os.environ.get("TALLY_INSTANCE_PATH", "instance")).resolve()
 
@@ -78,8 +79,6 @@ class Settings:
 
 def _events_store(store: str | None, clickhouse_url: str | None) -> dict[str, str | None]:
     """TALLY_EVENTS_STORE (postgres | clickhouse) and CLICKHOUSE_URL: a store that cannot be used stops the start."""
-    from billing.metering.store import CLICKHOUSE, STORES
-
     store = (store or "postgres").strip().lower()
     if store not in STORES:
         raise ValueError(f"TALLY_EVENTS_STORE: {store!r} is not one of {', '.join(STORES)}")

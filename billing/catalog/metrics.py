@@ -13,8 +13,7 @@ from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
 from billing.metering.aggregation import AGGREGATIONS, NEEDS_FIELD, RECURRING_AGGREGATIONS
 from billing.metering.expression import ExpressionError, Value, parse_expression
-from billing.metering.rollups import request_rollup
-from billing.metering.store import event_store
+from billing.metering.rollups import rederive_metric_events, request_rollup
 from billing.pagination import Page, paginate
 from billing.ports import runtime
 from billing.validation import MAX_STRING, Checker, parse_datetime
@@ -141,7 +140,7 @@ def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) 
         uow.session.add(metric)
         uow.session.flush()
         # Events may have arrived before their metric: they now count.
-        event_store().rederive_metric(uow.session, metric, organization_id=organization_id, code=metric.code)
+        rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
         uow.session.refresh(metric)
         uow.after_commit(request_rollup)
         return metric
@@ -156,7 +155,7 @@ def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str
         metric.updated_at = utcnow()
         uow.session.flush()
         if rederive:
-            event_store().rederive_metric(uow.session, metric, organization_id=organization_id, code=metric.code)
+            rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
             uow.after_commit(request_rollup)
         uow.session.refresh(metric)
         return metric
@@ -183,7 +182,7 @@ def delete_billable_metric(*, organization_id: str, code: str) -> BillableMetric
             charge.deleted_at = now
         metric.deleted_at = now
         uow.session.flush()
-        event_store().rederive_metric(uow.session, None, organization_id=organization_id, code=metric.code)
+        rederive_metric_events(uow.session, None, organization_id=organization_id, code=metric.code)
         return metric
 
 

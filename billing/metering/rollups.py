@@ -36,6 +36,7 @@ from billing.metering import locks
 from billing.metering.aggregation import Fact, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
+from billing.metering.store import event_store
 from billing.ports import runtime
 
 BUCKET = timedelta(hours=1)
@@ -285,7 +286,12 @@ def refresh_event_statistics() -> None:
 
 def rederive_metric_events(session: Session, metric: BillableMetric | None, *, organization_id: str,
                            code: str) -> int:
-    """Recompute what the metric makes of each of its events, and rebuild its rollups.
+    """Recompute what the metric makes of each of its events, in the store holding them (caller's transaction)."""
+    return event_store().rederive_metric(session, metric, organization_id=organization_id, code=code)
+
+
+def rederive_in_sql(session: Session, metric: BillableMetric | None, *, organization_id: str, code: str) -> int:
+    """The SQL store: recompute what the metric makes of each of its events, and rebuild its rollups.
 
     Runs inside the caller's transaction (a metric created, changed or deleted), so usage never
     sees old rollups next to new values. The watermark row is locked first: the rollup job waits

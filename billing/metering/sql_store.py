@@ -17,6 +17,7 @@ from billing.db import engine, read_only
 from billing.metering import rollups, usage
 from billing.metering.aggregation import GroupUsage
 from billing.metering.models import Event
+from billing.metering.services import insert_new_events, stored_event
 from billing.metering.store import POSTGRES, EventRecord
 from billing.pagination import Page, paginate
 
@@ -32,13 +33,9 @@ class SqlEventStore:
     name = POSTGRES
 
     def store_events(self, session: Session, organization_id: str, rows: list[dict]) -> dict[str, int]:
-        from billing.metering.services import insert_new_events
-
         return insert_new_events(session, rows)
 
     def find_events(self, organization_id: str, transaction_ids: Sequence[str]):
-        from billing.metering.services import stored_event
-
         with read_only() as session:
             return [stored_event(e) for e in session.scalars(select(Event).where(
                 Event.organization_id == organization_id, Event.transaction_id.in_(list(transaction_ids))))]
@@ -47,8 +44,6 @@ class SqlEventStore:
                     code: str | None = None, timestamp_from: datetime | None = None,
                     timestamp_to: datetime | None = None, transaction_id: str | None = None, page: int = 1,
                     per_page: int = 20) -> Page:
-        from billing.metering.services import stored_event
-
         query = select(Event).where(Event.organization_id == organization_id)
         if timestamp_from:
             query = query.where(Event.timestamp >= timestamp_from)
@@ -100,7 +95,7 @@ class SqlEventStore:
 
     def rederive_metric(self, session: Session, metric: BillableMetric | None, *, organization_id: str,
                         code: str) -> int:
-        return rollups.rederive_metric_events(session, metric, organization_id=organization_id, code=code)
+        return rollups.rederive_in_sql(session, metric, organization_id=organization_id, code=code)
 
     def clear(self) -> None:
         with engine().begin() as connection:

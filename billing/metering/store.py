@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from billing.catalog.models import BillableMetric
-    from billing.metering.aggregation import GroupUsage
-    from billing.metering.services import StoredEvent
-    from billing.metering.usage import UsageQuery
-    from billing.pagination import Page
+if TYPE_CHECKING:  # the port names types of the modules behind it, which import it
+    from billing.catalog.models import BillableMetric  # types only
+    from billing.metering.aggregation import GroupUsage  # types only
+    from billing.metering.services import StoredEvent  # types only: services imports this port
+    from billing.metering.usage import UsageQuery  # types only: the SQL store's usage module
+    from billing.pagination import Page  # types only
 
 POSTGRES, CLICKHOUSE = "postgres", "clickhouse"
 STORES = (POSTGRES, CLICKHOUSE)
@@ -109,7 +109,7 @@ def event_store() -> EventStore:
     """The configured store; the SQL store when none was configured (a script, the embedded mode)."""
     global _store
     if _store is None:
-        from billing.metering.sql_store import SqlEventStore
+        from billing.metering.sql_store import SqlEventStore  # the stores import this port
 
         _store = SqlEventStore()
     return _store
@@ -118,13 +118,13 @@ def event_store() -> EventStore:
 def make_event_store(kind: str, clickhouse_url: str | None) -> EventStore:
     """The store TALLY_EVENTS_STORE names; refuses a ClickHouse store without CLICKHOUSE_URL."""
     if kind == POSTGRES:
-        from billing.metering.sql_store import SqlEventStore
+        from billing.metering.sql_store import SqlEventStore  # the stores import this port
 
         return SqlEventStore()
     if kind != CLICKHOUSE:
         raise ValueError(f"TALLY_EVENTS_STORE: {kind!r} is not one of {', '.join(STORES)}")
     if not clickhouse_url:
         raise ValueError("TALLY_EVENTS_STORE=clickhouse needs CLICKHOUSE_URL (e.g. http://127.0.0.1:8123/tally)")
-    from billing.metering.clickhouse_store import ClickHouseEventStore
+    from billing.metering.clickhouse_store import ClickHouseEventStore  # clickhouse-connect only when chosen
 
     return ClickHouseEventStore(clickhouse_url)
