@@ -46,6 +46,9 @@ _STORED = ("id", "transaction_id", "external_subscription_id", "subscription_id"
 _COUNTED = "(error IS NULL OR error != 'metric_not_found')"
 _VALUE = "ifNull(value, toDecimal256(0, 15))"
 _MOMENTS = "Array(DateTime64(6, 'UTC'))"
+# The rollup job's watermark on this store: its own row, never the SQL store's rollup watermark, whose ids
+# are another numbering (a job of one store still running when the other is configured cannot move it).
+PASSED = "clickhouse_passed"
 
 
 def _utc(moment: datetime) -> datetime:
@@ -75,7 +78,9 @@ class ClickHouseEventStore:
 
     def _call(self, work: Callable[[Any], Any]) -> Any:
         if self._client is None:
-            self._client = clickhouse_connect.get_client(dsn=self.url, autogenerate_session_id=False)
+            # A server session would refuse concurrent queries of the web threads; chDB has none.
+            options = {} if self._lock is not None else {"autogenerate_session_id": False}
+            self._client = clickhouse_connect.get_client(dsn=self.url, **options)
         if self._lock is None:
             return work(self._client)
         with self._lock:
@@ -160,11 +165,11 @@ class ClickHouseEventStore:
         followers (wallet thresholds, alerts, progressive billing) are asked as on the SQL store."""
         high = self.settled_high_id()
         with unit_of_work() as uow:
-            low = rollups.watermark(uow.session, for_update=True)
+            low = rollups.watermark(uow.session, name=PASSED, for_update=True)
             high = min(high, low + limit)
             if high <= low:
                 return 0
-            rollups.move_watermark(uow.session, name=rollups.WATERMARK, to=high)
+            rollups.move_watermark(uow.session, name=PASSED, to=high)
             return high - low
 
     # ------------------------------------------------------------ reads of events
