@@ -76,10 +76,10 @@ def list_events():
                                 external_subscription_id=request.args.get("external_subscription_id"),
                                 code=request.args.get("code"), timestamp_from=moment("timestamp_from"),
                                 timestamp_to=moment("timestamp_to"), **page_args())
-    return many("events", page, lambda event: serializers.event(services.stored_event(event)))
+    return many("events", page, serializers.event)
 
 
 @bp.get("/events/<path:transaction_id>")
 def get_event(transaction_id: str):
     event = services.get_event(organization_id=organization_id(), transaction_id=transaction_id)
-    return one("event", serializers.event(services.stored_event(event)))
+    return one("event", serializers.event(event))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from billing.embedding import origins
+from billing.metering.store import CLICKHOUSE, STORES
 
 DEFAULT_INSTANCE = Path(os.environ.get("TALLY_INSTANCE_PATH", "instance")).resolve()
 
@@ -41,6 +42,10 @@ class Settings:
     trusted_proxies: int = 0
     # Origins that may frame the widgets and portal of an organization that lists none of its own (docs/embedding.md).
     frame_ancestors: tuple[str, ...] = ()
+    # Where events live (billing.metering.store): "postgres", the ledger's own database (PostgreSQL, or SQLite
+    # embedded), or "clickhouse" at `clickhouse_url` (docs/metering.md, "ClickHouse event store").
+    events_store: str = "postgres"
+    clickhouse_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -68,7 +73,19 @@ class Settings:
             scrypt_n=int(env.get("TALLY_SCRYPT_N") or 2**17),
             trusted_proxies=int(env.get("TALLY_TRUSTED_PROXIES") or 0),
             frame_ancestors=_origins(env.get("TALLY_FRAME_ANCESTORS")),
+            **_events_store(env.get("TALLY_EVENTS_STORE"), env.get("CLICKHOUSE_URL")),
         )
+
+
+def _events_store(store: str | None, clickhouse_url: str | None) -> dict[str, str | None]:
+    """TALLY_EVENTS_STORE (postgres | clickhouse) and CLICKHOUSE_URL: a store that cannot be used stops the start."""
+    store = (store or "postgres").strip().lower()
+    if store not in STORES:
+        raise ValueError(f"TALLY_EVENTS_STORE: {store!r} is not one of {', '.join(STORES)}")
+    if store == CLICKHOUSE and not clickhouse_url:
+        raise ValueError("TALLY_EVENTS_STORE=clickhouse needs CLICKHOUSE_URL (http://host:8123/database, or "
+                         "chdb:///path for the in-process engine)")
+    return {"events_store": store, "clickhouse_url": clickhouse_url or None}
 
 
 def _origins(text: str | None) -> tuple[str, ...]:

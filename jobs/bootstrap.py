@@ -10,6 +10,7 @@ from billing.adapters.smtp import SmtpMailer
 from billing.alerts.handlers import subscribe_to_events as subscribe_alerts_to_events
 from billing.dunning.handlers import subscribe_to_events as subscribe_dunning_to_events
 from billing.emails.services import subscribe_to_events
+from billing.metering.store import configure_event_store, make_event_store
 from billing.organizations import passwords
 from billing.payments.handlers import subscribe_to_events as subscribe_payments_to_events
 from billing.settings import Settings
@@ -27,6 +28,7 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     subscribe_dunning_to_events()
     subscribe_alerts_to_events()
     db.configure(settings.database_url)
+    configure_event_store(make_event_store(settings.events_store, settings.clickhouse_url))
     passwords.configure(n=settings.scrypt_n)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=LocalFileStore(settings.files_path),
                     base_url=settings.base_url, secret_key=settings.secret_key,

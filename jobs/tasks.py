@@ -11,6 +11,7 @@ from billing.dunning import runs as dunning
 from billing.emails import services as emails
 from billing.invoicing import advance, credit_notes, documents, progressive, runs
 from billing.metering import rollups
+from billing.metering.store import event_store
 from billing.payments import collection, refunds, requests
 from billing.payments import customers as payment_customers
 from billing.ports import runtime
@@ -71,7 +72,7 @@ def roll_up_events(*, not_before: float | None = None) -> int:
     total = 0
     # One pass takes every settled event up to its batch limit; more passes only for a backlog.
     # (Looping until nothing is left would never end under a steady load, each pass a barrier.)
-    while (taken := rollups.roll_up_events()) >= rollups.BATCH:
+    while (taken := event_store().roll_up(limit=rollups.BATCH)) >= rollups.BATCH:
         total += taken
     total += taken
     if total >= LARGE_BACKLOG:

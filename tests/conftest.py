@@ -22,6 +22,8 @@ from werkzeug.serving import make_server
 
 from billing import db, ports
 from billing.adapters.clock import SystemClock
+from billing.metering.sql_store import SqlEventStore
+from billing.metering.store import CLICKHOUSE, POSTGRES, configure_event_store
 from billing.models import Base
 from billing.settings import Settings
 
@@ -120,6 +122,43 @@ def gocardless_server() -> str:
     from tests.fakes.gocardless import start_gocardless
 
     return start_gocardless()
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "both_stores: run the test on the SQL event store and again on the ClickHouse "
+                                       "store (chDB in-process): the store's tests, metering, usage and invoicing")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """A test marked `both_stores` runs once per event store (the `events_store` fixture's parameter)."""
+    if "events_store" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("events_store", [POSTGRES, CLICKHOUSE], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_store(tmp_instance: Path):
+    """The ClickHouse event store on chDB (ClickHouse in this process), its tables made by its migrations."""
+    from billing.metering.clickhouse_store import ClickHouseEventStore
+
+    store = ClickHouseEventStore(f"chdb://{tmp_instance / 'chdb'}")
+    store.migrate()
+    return store
+
+
+@pytest.fixture(autouse=True)
+def events_store(request):
+    """The event store the test runs on: the SQL store, or the ClickHouse store for a `both_stores` test's
+    second run (emptied first; the SQL store is put back after)."""
+    kind = getattr(request, "param", POSTGRES)
+    if kind != CLICKHOUSE:
+        yield kind
+        return
+    request.getfixturevalue("app")
+    store = request.getfixturevalue("clickhouse_store")
+    store.clear()
+    configure_event_store(store)
+    yield kind
+    configure_event_store(SqlEventStore())
 
 
 @pytest.fixture(autouse=True)

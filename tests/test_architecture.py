@@ -127,7 +127,7 @@ def test_the_one_way_contract_ignores_no_new_import():
         "billing.catalog.services -> billing.subscriptions.models",
         "billing.catalog.child_plans -> billing.subscriptions.models",
         "billing.catalog.charges -> billing.invoicing.models",
-        "billing.catalog.charges -> billing.metering.models",
+        "billing.catalog.charges -> billing.metering.store",
         "billing.catalog.metrics -> billing.metering.aggregation",
         "billing.catalog.metrics -> billing.metering.expression",
         "billing.catalog.metrics -> billing.metering.rollups",

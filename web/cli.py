@@ -12,6 +12,7 @@ import click
 from flask import Flask, current_app
 
 from billing.errors import ValidationFailed
+from billing.metering.store import CLICKHOUSE
 from billing.organizations.services import MAX_KEY_OVERLAP
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -42,8 +43,15 @@ def register(app: Flask) -> None:
     @click.argument("revision", default="head")
     def db_upgrade(revision: str):
         """Apply migrations up to REVISION (default: head)."""
-        upgrade_database(current_app.config["TALLY"].database_url, revision)
+        settings = current_app.config["TALLY"]
+        upgrade_database(settings.database_url, revision)
         click.echo(f"database at {revision}")
+        if settings.events_store == CLICKHOUSE:
+            from billing.metering.store import event_store
+
+            applied = event_store().migrate()
+            click.echo(f"ClickHouse events store: {len(applied)} migration(s) applied{': ' if applied else ''}"
+                       f"{', '.join(applied)}")
 
     @db_group.command("downgrade")
     @click.argument("revision")

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,8 @@ from billing.alerts.thresholds import Threshold, reached, value_key
 from billing.db import read_only, unit_of_work, utcnow
 from billing.invoicing.lifetime_usage import lifetime_usage_amount_cents
 from billing.metering import rollups
-from billing.metering.models import Event, RollupWatermark
 from billing.metering.period_usage import USAGE_LOADING, Usage, usage_for_current_period
+from billing.metering.store import event_store
 from billing.money import decimal_str
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
@@ -115,19 +115,20 @@ def _request_checks_for_new_events() -> None:
     Follows the events by id as the rollups do (their insert barrier: ids commit out of order on
     PostgreSQL), its watermark moved in the transaction that writes the requests: a run killed here asks again.
     """
-    high = rollups.settled_high_id()
+    store = event_store()
+    high = store.settled_high_id()
     with unit_of_work() as uow:
         session = uow.session
         low = rollups.watermark(session, name=WATERMARK, for_update=True)  # a second run waits here
         if high <= low:
             return
-        moved = select(Alert.organization_id, Alert.subscription_external_id).join(
-            Event, and_(Event.organization_id == Alert.organization_id,
-                        Event.external_subscription_id == Alert.subscription_external_id)).where(
-            Event.id > low, Event.id <= high).distinct()
-        for organization_id, external_id in session.execute(moved).all():
+        moved = store.subscriptions_with_events(session, low, high)
+        with_alerts = set(session.execute(select(Alert.organization_id, Alert.subscription_external_id).where(
+            tuple_(Alert.organization_id, Alert.subscription_external_id).in_(list(moved))).distinct()).tuples()) \
+            if moved else set()
+        for organization_id, external_id in sorted(with_alerts):
             request_check(session, organization_id=organization_id, subscription_external_id=external_id)
-        session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK).values(last_event_id=high))
+        rollups.move_watermark(session, name=WATERMARK, to=high)
 
 
 def evaluate_usage_alerts(*, organization_id: str | None = None) -> AlertRun:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from billing import pricing
@@ -12,7 +12,7 @@ from billing.catalog.models import BillableMetric, Charge, ChargeFilter, Plan
 from billing.catalog.taxes import taxes_for_codes
 from billing.db import utcnow
 from billing.invoicing.models import Fee
-from billing.metering.models import Event
+from billing.metering.store import event_store
 from billing.pricing.prorated import MODELS as PRORATED_MODELS
 from billing.validation import Checker
 
@@ -160,8 +160,7 @@ def _mark_advance_start(session: Session, organization_id: str, charges: list[Ch
     if not starting:
         return
     session.flush()
-    high = session.scalar(select(func.coalesce(func.max(Event.id), 0)).where(
-        Event.organization_id == organization_id))
+    high = event_store().max_event_id(session, organization_id)
     for charge in starting:
         charge.pay_in_advance_from_event_id = high
 

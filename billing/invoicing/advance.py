@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,8 +40,8 @@ from billing.metering import rollups
 from billing.metering.aggregation import Fact, GroupUsage, UniqueTally
 from billing.metering.aggregation import units as aggregated_units
 from billing.metering.estimates import PriceDifference, price_difference
-from billing.metering.models import Event, RollupWatermark
 from billing.metering.period_usage import filter_of, metric_spec
+from billing.metering.store import EventRecord, event_store
 from billing.money import round_minor, to_minor
 from billing.ports import runtime
 from billing.pricing.prorated import advance_units
@@ -56,38 +56,52 @@ BATCH = 1000
 
 def bill_advance_charges(*, limit: int = BATCH) -> int:
     """Bill the pay-in-advance charges of up to `limit` ids' worth of new events; returns the ids passed (0: none)."""
-    high = rollups.settled_high_id()
+    store = event_store()
+    high = store.settled_high_id()
     with unit_of_work() as uow:
         session = uow.session
         low = rollups.watermark(session, name=WATERMARK, for_update=True)  # a second job waits here
         high = min(high, low + limit)
         if high <= low:
             return 0
-        due: dict[tuple[str, str], list[Event]] = defaultdict(list)
-        for event, charge_id in session.execute(
-                select(Event, Charge.id)
-                .join(Subscription, Subscription.id == Event.subscription_id)
-                .join(Charge, Charge.plan_id == Subscription.plan_id)
-                .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
-                .where(Event.id > low, Event.id <= high, Charge.pay_in_advance.is_(True),
-                       Charge.deleted_at.is_(None), BillableMetric.code == Event.code,
-                       Event.id > func.coalesce(Charge.pay_in_advance_from_event_id, 0),
-                       BillableMetric.organization_id == Event.organization_id,
-                       or_(Event.error.is_(None), Event.error != "metric_not_found"))
-                .order_by(Event.id)):
-            due[(event.subscription_id, charge_id)].append(event)
+        due: dict[tuple[str, str], list[EventRecord]] = defaultdict(list)
+        events = [e for e in store.events_between(session, low, high)
+                  if e.subscription_id is not None and e.error != "metric_not_found"]
+        charges_of = _advance_charges(session, {(e.subscription_id, e.code) for e in events})
+        for event in events:  # in id order
+            for charge_id, from_event_id in charges_of.get((event.subscription_id, event.code), ()):
+                if event.id > (from_event_id or 0):
+                    due[(event.subscription_id, charge_id)].append(event)
         for (subscription_id, charge_id), events in due.items():
             _bill_events(uow, session.get(Subscription, subscription_id), session.get(Charge, charge_id), events)
-        session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK)
-                        .values(last_event_id=high))
+        rollups.move_watermark(session, name=WATERMARK, to=high)
         return high - low
 
 
-def _bill_events(uow: UnitOfWork, subscription: Subscription, charge: Charge, events: list[Event]) -> None:
+def _advance_charges(session: Session, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], list[tuple[str, int]]]:
+    """The live pay-in-advance charges of each (subscription id, metric code): (charge id, from event id) each."""
+    if not pairs:
+        return {}
+    found: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+    for subscription_id, code, charge_id, from_event_id in session.execute(
+            select(Subscription.id, BillableMetric.code, Charge.id, Charge.pay_in_advance_from_event_id)
+            .join(Charge, Charge.plan_id == Subscription.plan_id)
+            .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+            .where(Subscription.id.in_({subscription_id for subscription_id, _ in pairs}),
+                   BillableMetric.code.in_({code for _, code in pairs}),
+                   BillableMetric.organization_id == Subscription.organization_id,
+                   Charge.pay_in_advance.is_(True), Charge.deleted_at.is_(None))
+            .order_by(Charge.id)):
+        if (subscription_id, code) in pairs:
+            found[(subscription_id, code)].append((charge_id, from_event_id))
+    return found
+
+
+def _bill_events(uow: UnitOfWork, subscription: Subscription, charge: Charge, events: list[EventRecord]) -> None:
     session = uow.session
     billed = set(session.scalars(select(Fee.pay_in_advance_event_id).where(
         Fee.charge_id == charge.id, Fee.pay_in_advance_event_id.in_([e.id for e in events]))))
-    by_period: dict[tuple[datetime, datetime], list[Event]] = defaultdict(list)
+    by_period: dict[tuple[datetime, datetime], list[EventRecord]] = defaultdict(list)
     for event in events:
         if event.id not in billed:
             period = current_period(subscription, event.timestamp)
@@ -97,7 +111,7 @@ def _bill_events(uow: UnitOfWork, subscription: Subscription, charge: Charge, ev
 
 
 def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, start: datetime, end: datetime,
-                 todo: list[Event]) -> None:
+                 todo: list[EventRecord]) -> None:
     """Walk the period's events in id order, pricing each event to bill against those before it."""
     session = uow.session
     metric = charge.billable_metric
@@ -106,13 +120,9 @@ def _bill_period(uow: UnitOfWork, subscription: Subscription, charge: Charge, st
     wanted = {e.id for e in todo}
     # A recurring metric carries what was added since the subscription (or the one it replaced) started.
     since = recurring_since(subscription) if metric.recurring else start
-    rows = session.execute(select(
-        Event.id, Event.transaction_id, Event.timestamp, Event.value, Event.unique_value, Event.operation,
-        Event.group_key, Event.precise_total_amount_cents).where(
-        Event.organization_id == subscription.organization_id,
-        Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
-        Event.timestamp >= since, Event.timestamp < end, Event.id <= max(wanted),
-        or_(Event.error.is_(None), Event.error != "metric_not_found")).order_by(Event.id))
+    rows = event_store().metric_events(
+        session, organization_id=subscription.organization_id, external_subscription_id=subscription.external_id,
+        code=metric.code, start=since, end=end, up_to_id=max(wanted))
     groups: dict[str | None, GroupUsage] = defaultdict(GroupUsage)
     # NOTE: the highest total of the period so far per filter: only what an event raises the total
     # above it is billed (a sum lowered then raised again, a unique value removed then added back,
@@ -299,13 +309,9 @@ def _carried(session: Session, subscription: Subscription, charge: Charge, start
     metric = charge.billable_metric
     spec = metric_spec(metric)
     currency = subscription.plan.amount_currency
-    rows = session.execute(select(
-        Event.id, Event.timestamp, Event.value, Event.unique_value, Event.operation, Event.group_key,
-        Event.precise_total_amount_cents).where(
-        Event.organization_id == subscription.organization_id,
-        Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
-        Event.timestamp >= recurring_since(subscription), Event.timestamp < start,
-        or_(Event.error.is_(None), Event.error != "metric_not_found")).order_by(Event.id))
+    rows = event_store().metric_events(
+        session, organization_id=subscription.organization_id, external_subscription_id=subscription.external_id,
+        code=metric.code, start=recurring_since(subscription), end=start)
     groups: dict[str | None, GroupUsage] = defaultdict(GroupUsage)
     inputs: dict[str | None, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
     filters = {f.id: f for f in charge.filters}

@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from billing.invoicing.finalization import finalize
 from billing.invoicing.lifetime_usage import LifetimeUsage, read_lifetime_usage
 from billing.invoicing.models import AppliedUsageThreshold, CreditNote, Invoice
 from billing.metering import rollups
-from billing.metering.models import Event, RollupWatermark
+from billing.metering.store import event_store
 from billing.ports import runtime
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.periods import current_period, local_date
@@ -144,18 +144,19 @@ def check_usage_thresholds() -> ThresholdCheck:
     only once every subscription found was evaluated, so a job killed midway evaluates them again (harmless:
     a crossing bills once). A subscription that fails is logged and evaluated again at its next event.
     """
-    high = rollups.settled_high_id()
+    store = event_store()
+    high = store.settled_high_id()
     with read_only() as session:
         low = rollups.watermark(session, name=WATERMARK)
         if high <= low:
             return ThresholdCheck(subscriptions=0, invoices=[], failed=[])
+        moved = store.subscriptions_with_events(session, low, high)
         subscription_ids = list(session.scalars(
             select(Subscription.id).join(UsageThreshold, and_(UsageThreshold.plan_id == Subscription.plan_id,
                                                               UsageThreshold.deleted_at.is_(None)))
-            .join(Event, and_(Event.organization_id == Subscription.organization_id,
-                              Event.external_subscription_id == Subscription.external_id))
-            .where(Event.id > low, Event.id <= high, Subscription.status == "active")
-            .distinct().order_by(Subscription.id)))
+            .where(tuple_(Subscription.organization_id, Subscription.external_id).in_(list(moved)),
+                   Subscription.status == "active")
+            .distinct().order_by(Subscription.id))) if moved else []
     invoices: list[str] = []
     failed: list[str] = []
     for subscription_id in subscription_ids:
@@ -170,8 +171,7 @@ def check_usage_thresholds() -> ThresholdCheck:
     with unit_of_work() as uow:
         current = rollups.watermark(uow.session, name=WATERMARK, for_update=True)
         if high > current:
-            uow.session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK)
-                                .values(last_event_id=high))
+            rollups.move_watermark(uow.session, name=WATERMARK, to=high)
     return ThresholdCheck(subscriptions=len(subscription_ids), invoices=invoices, failed=failed)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, defaultload, joinedload
 
 from billing import pricing
@@ -28,9 +28,9 @@ from billing.metering.aggregation import (
     matching_filter,
 )
 from billing.metering.aggregation import units as aggregated_units
-from billing.metering.models import Event
 from billing.metering.services import EventInput
-from billing.metering.usage import UsageQuery, group_usages, subscription_usages
+from billing.metering.store import event_store
+from billing.metering.usage import UsageQuery
 from billing.money import to_minor
 from billing.ports import runtime
 from billing.pricing import prorated as prorated_pricing
@@ -152,9 +152,8 @@ def usage_by_filter(session: Session, subscription: Subscription, charge: Charge
     `groups`: the charge's usage per filter group when the caller read it already (group_usages).
     """
     if groups is None:
-        [groups] = group_usages(session, organization_id=subscription.organization_id,
-                                external_subscription_id=subscription.external_id,
-                                queries=[_usage_query(subscription, charge, start, end, days)])
+        [groups] = event_store().subscription_usages(session, organization_id=subscription.organization_id, requests=[
+            (subscription.external_id, _usage_query(subscription, charge, start, end, days))])
     by_filter: dict[str | None, GroupUsage] = {f.id: GroupUsage() for f in charge.filters}
     by_filter[None] = GroupUsage()
     for key, group in groups.items():
@@ -219,12 +218,9 @@ def per_event_inputs(session: Session, subscription: Subscription, charge: Charg
         return {}
     metric = charge.billable_metric
     wanted = charge_filter.id if charge_filter else None
-    rows = session.execute(select(Event.value, Event.precise_total_amount_cents, Event.group_key).where(
-        Event.organization_id == subscription.organization_id,
-        Event.external_subscription_id == subscription.external_id, Event.code == metric.code,
-        Event.timestamp >= start, Event.timestamp < end,
-        or_(Event.error.is_(None), Event.error != "metric_not_found"),
-    ).order_by(Event.timestamp, Event.id))
+    rows = sorted(event_store().metric_events(
+        session, organization_id=subscription.organization_id, external_subscription_id=subscription.external_id,
+        code=metric.code, start=start, end=end), key=lambda row: (row.timestamp, row.id))
     mine = [row for row in rows if filter_of(charge, row.group_key) == wanted]
     inputs: dict[str, list[Decimal]] = {}
     if pricing.EVENT_VALUES in needed:
@@ -254,8 +250,8 @@ def usage_between(session: Session, subscription: Subscription, start: datetime,
         days = _charge_days(subscription, charge, start, end)
         query = _usage_query(subscription, charge, start, end, days)
         queries.append(replace(query, day_cuts=cuts) if charge.id in charted and days is None else query)
-    groups = group_usages(session, organization_id=subscription.organization_id,
-                          external_subscription_id=subscription.external_id, queries=queries)
+    groups = event_store().subscription_usages(session, organization_id=subscription.organization_id,
+                                               requests=[(subscription.external_id, query) for query in queries])
     usages = [charge_usage(session, subscription, charge, start, end, charge_groups)
               for charge, charge_groups in zip(charges, groups, strict=True)]
     bars = {charge.id: _chart(subscription, charge, start, len(cuts), charge_groups)
@@ -295,8 +291,8 @@ def charges_usages(session: Session, reads: Sequence[tuple[Subscription, Charge,
             subscription, charge, start, end = reads[index]
             requests.append((subscription.external_id, _usage_query(
                 subscription, charge, start, end, _charge_days(subscription, charge, start, end))))
-        for index, groups in zip(indexes, subscription_usages(session, organization_id=organization_id,
-                                                              requests=requests), strict=True):
+        for index, groups in zip(indexes, event_store().subscription_usages(
+                session, organization_id=organization_id, requests=requests), strict=True):
             answers[index] = groups
     return answers
 

@@ -36,6 +36,7 @@ from billing.metering import locks
 from billing.metering.aggregation import Fact, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
+from billing.metering.store import event_store
 from billing.ports import runtime
 
 BUCKET = timedelta(hours=1)
@@ -102,6 +103,11 @@ def watermark(session: Session, *, for_update: bool = False, name: str = WATERMA
                         [{"name": name, "last_event_id": 0}])
         value = session.scalar(query)
     return value
+
+
+def move_watermark(session: Session, *, name: str, to: int) -> None:
+    """Record that the job `name` has passed every event id up to `to` (its row locked by `watermark`)."""
+    session.execute(update(RollupWatermark).where(RollupWatermark.name == name).values(last_event_id=to))
 
 
 def roll_up_events(*, limit: int = BATCH) -> int:
@@ -280,7 +286,12 @@ def refresh_event_statistics() -> None:
 
 def rederive_metric_events(session: Session, metric: BillableMetric | None, *, organization_id: str,
                            code: str) -> int:
-    """Recompute what the metric makes of each of its events, and rebuild its rollups.
+    """Recompute what the metric makes of each of its events, in the store holding them (caller's transaction)."""
+    return event_store().rederive_metric(session, metric, organization_id=organization_id, code=code)
+
+
+def rederive_in_sql(session: Session, metric: BillableMetric | None, *, organization_id: str, code: str) -> int:
+    """The SQL store: recompute what the metric makes of each of its events, and rebuild its rollups.
 
     Runs inside the caller's transaction (a metric created, changed or deleted), so usage never
     sees old rollups next to new values. The watermark row is locked first: the rollup job waits

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import NamedTuple, TypedDict
 
 import orjson
-from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -32,8 +31,9 @@ from billing.metering.catalog_cache import (
 from billing.metering.facts import OUT_OF_RANGE, derive
 from billing.metering.models import Event
 from billing.metering.rollups import request_rollup
+from billing.metering.store import POSTGRES, event_store
 from billing.money import parse_decimal
-from billing.pagination import Page, paginate
+from billing.pagination import Page
 from billing.ports import runtime
 from billing.validation import decimal_in_range, parse_datetime
 
@@ -64,6 +64,8 @@ class StoredEvent(TypedDict):
     timestamp: datetime
     properties: dict
     precise_total_amount_cents: Decimal | None
+    value: Decimal | None
+    unique_value: str | None
     error: str | None
     created_at: datetime
 
@@ -139,7 +141,8 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
     if errors:
         raise ValidationFailed(errors)
     external_ids = {e.external_subscription_id for e in parsed}
-    if engine().dialect.name == "postgresql":
+    store = event_store()
+    if store.name == POSTGRES and engine().dialect.name == "postgresql":
         catalog = cached_catalog(organization_id)
         if catalog is not None:
             if external_ids - catalog.windows.keys():
@@ -156,7 +159,7 @@ def ingest_events(*, organization_id: str, raw_events: Sequence[object]) -> list
         catalog = ingest_catalog(uow.session, organization_id, external_ids)
         rows = _rows(organization_id, catalog, parsed, now)
         _refuse_out_of_range(catalog, rows)
-        inserted_ids = _insert_new_events(uow.session, rows)
+        inserted_ids = store.store_events(uow.session, organization_id, rows)
         uow.after_commit(lambda: _after_ingestion(catalog, rows, inserted_ids))
     return _answer(organization_id, parsed, rows, inserted_ids)
 
@@ -219,9 +222,7 @@ def _answer(organization_id: str, parsed: list[EventInput], rows: list[dict],
             stored[row["transaction_id"]] = row  # type: ignore[assignment]  # the row is the stored event
     duplicates = [e.transaction_id for e in parsed if e.transaction_id not in stored]
     if duplicates:
-        with read_only() as session:
-            stored.update((e.transaction_id, stored_event(e)) for e in session.scalars(select(Event).where(
-                Event.organization_id == organization_id, Event.transaction_id.in_(duplicates))))
+        stored.update((e["transaction_id"], e) for e in event_store().find_events(organization_id, duplicates))
     return [stored[e.transaction_id] for e in parsed]
 
 
@@ -289,7 +290,7 @@ def _json_default(value: object) -> str:
     raise TypeError(type(value).__name__)
 
 
-def _insert_new_events(session: Session, rows: list[dict]) -> dict[str, int]:
+def insert_new_events(session: Session, rows: list[dict]) -> dict[str, int]:
     """Insert the rows whose transaction id is new; returns {transaction_id: id} of those inserted."""
     if session.bind.dialect.name == "postgresql":
         cursor = session.connection().connection.driver_connection.cursor()
@@ -313,29 +314,19 @@ def _json_document(rows: list[dict]) -> str:
         return json.dumps(rows, default=_json_default)
 
 
-def get_event(*, organization_id: str, transaction_id: str) -> Event:
-    with read_only() as session:
-        event = session.scalar(select(Event).where(Event.organization_id == organization_id,
-                                                   Event.transaction_id == transaction_id))
-        if event is None:
-            raise NotFound("event")
-        return event
+def get_event(*, organization_id: str, transaction_id: str) -> StoredEvent:
+    found = event_store().find_events(organization_id, [transaction_id])
+    if not found:
+        raise NotFound("event")
+    return found[0]
 
 
 def list_events(*, organization_id: str, external_subscription_id: str | None = None, code: str | None = None,
                 timestamp_from: datetime | None = None, timestamp_to: datetime | None = None,
                 transaction_id: str | None = None, page: int = 1, per_page: int = 20) -> Page:
     """The organization's events, latest first, filtered by subscription, code, time range or transaction id."""
-    query = select(Event).where(Event.organization_id == organization_id)
-    if timestamp_from:
-        query = query.where(Event.timestamp >= timestamp_from)
-    if timestamp_to:
-        query = query.where(Event.timestamp <= timestamp_to)
-    if transaction_id:
-        query = query.where(Event.transaction_id == transaction_id)
-    if external_subscription_id:
-        query = query.where(Event.external_subscription_id == external_subscription_id)
-    if code:
-        query = query.where(Event.code == code)
-    with read_only() as session:
-        return paginate(session, query.order_by(Event.timestamp.desc(), Event.id.desc()), page=page, per_page=per_page)
+    return event_store().list_events(
+        organization_id=organization_id,
+        external_subscription_ids=[external_subscription_id] if external_subscription_id else None, code=code,
+        timestamp_from=timestamp_from, timestamp_to=timestamp_to, transaction_id=transaction_id, page=page,
+        per_page=per_page)

@@ -27,8 +27,8 @@ from billing.i18n import ENGLISH, document_language, short_day_text
 from billing.i18n import customer_language as customer_language_of
 from billing.invoicing.documents import invoice_pdf_bytes
 from billing.invoicing.models import Invoice, InvoiceSubscription
-from billing.metering.models import Event
 from billing.metering.period_usage import USAGE_LOADING, ChargeUsage, usage_for_current_period
+from billing.metering.store import event_store
 from billing.money import decimal_str
 from billing.pagination import Page, like_escaped, paginate
 from billing.ports import runtime
@@ -439,21 +439,16 @@ def customer_events(*, organization_id: str, customer_id: str, transaction_id: s
     """The latest events sent for the customer's subscriptions (by their external ids), as `EventRow`s."""
     with read_only() as session:
         _find_customer(session, organization_id, customer_id)
-        external_ids = select(Subscription.external_id).where(
-            Subscription.organization_id == organization_id, Subscription.customer_id == customer_id)
-        query = select(Event).where(Event.organization_id == organization_id,
-                                    Event.external_subscription_id.in_(external_ids))
-        if transaction_id:
-            query = query.where(Event.transaction_id == transaction_id)
-        if code:
-            query = query.where(Event.code == code)
-        found = paginate(session, query.order_by(Event.timestamp.desc(), Event.id.desc()), page=page,
-                         per_page=per_page)
-        rows = [EventRow(id=e.id, transaction_id=e.transaction_id, external_subscription_id=e.external_subscription_id,
-                         code=e.code, timestamp=e.timestamp, properties_json=_compact_json(e.properties),
-                         value=decimal_str(e.value) if e.value is not None else e.unique_value, error=e.error,
-                         matched_subscription=e.subscription_id is not None)
-                for e in found.items]
+        external_ids = list(session.scalars(select(Subscription.external_id).where(
+            Subscription.organization_id == organization_id, Subscription.customer_id == customer_id)))
+    found = event_store().list_events(organization_id=organization_id, external_subscription_ids=external_ids,
+                                      transaction_id=transaction_id, code=code, page=page, per_page=per_page)
+    rows = [EventRow(id=e["id"], transaction_id=e["transaction_id"],
+                     external_subscription_id=e["external_subscription_id"], code=e["code"],
+                     timestamp=e["timestamp"], properties_json=_compact_json(e["properties"]),
+                     value=decimal_str(e["value"]) if e["value"] is not None else e["unique_value"],
+                     error=e["error"], matched_subscription=e["subscription_id"] is not None)
+            for e in found.items]
     return Page(items=rows, current_page=found.current_page, per_page=found.per_page, total_count=found.total_count)
 
 

@@ -10,13 +10,13 @@ from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from billing import serializers
 from billing.db import UnitOfWork, read_only, unit_of_work, utcnow
 from billing.metering import rollups
-from billing.metering.models import Event, RollupWatermark
+from billing.metering.store import event_store
 from billing.money import round_credits
 from billing.subscriptions.models import Subscription
 from billing.wallets import ledger
@@ -90,21 +90,21 @@ def _request_checks_for_new_events() -> None:
     Follows the events by id like the rollup job (its insert barrier: ids commit out of order on
     PostgreSQL), in one transaction with its watermark: a run killed here asks again.
     """
-    high = rollups.settled_high_id()
+    store = event_store()
+    high = store.settled_high_id()
     with unit_of_work() as uow:
         session = uow.session
         low = rollups.watermark(session, name=WATERMARK, for_update=True)  # a second run waits here
         if high <= low:
             return
+        moved = store.subscriptions_with_events(session, low, high)
         customers = select(Wallet.customer_id, Wallet.organization_id).join(
-            Subscription, Subscription.customer_id == Wallet.customer_id).join(
-            Event, and_(Event.organization_id == Subscription.organization_id,
-                        Event.external_subscription_id == Subscription.external_id)).where(
-            Event.id > low, Event.id <= high, Wallet.status == "active").distinct()
-        for customer_id, organization_id in session.execute(customers).all():
+            Subscription, Subscription.customer_id == Wallet.customer_id).where(
+            tuple_(Subscription.organization_id, Subscription.external_id).in_(list(moved)),
+            Wallet.status == "active").distinct()
+        for customer_id, organization_id in (session.execute(customers).all() if moved else []):
             ledger.request_check(session, customer_id=customer_id, organization_id=organization_id)
-        session.execute(update(RollupWatermark).where(RollupWatermark.name == WATERMARK)
-                        .values(last_event_id=high))
+        rollups.move_watermark(session, name=WATERMARK, to=high)
 
 
 def check_wallet_thresholds(*, organization_id: str | None = None) -> WalletCheck:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 
 import httpx
-from sqlalchemy import func, select
+import pytest
 
-from billing.db import read_only
-from billing.metering.models import Event
+from tests.metering.test_event_store import _stored_rows
+
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
 
 
-def test_concurrent_duplicates_are_stored_once(live_server, org):
+def test_concurrent_duplicates_are_stored_once(live_server, org, events_store):
     headers = {"Authorization": f"Bearer {org.api_key}"}
     events = [{"transaction_id": f"tx-{i}", "external_subscription_id": "sub", "code": "calls"} for i in range(50)]
     statuses: list[int] = []
@@ -31,11 +32,10 @@ def test_concurrent_duplicates_are_stored_once(live_server, org):
     for thread in threads:
         thread.join()
     assert statuses == [200] * 12
-    with read_only() as session:
-        assert session.scalar(select(func.count()).select_from(Event)) == 50
+    assert _stored_rows(events_store) == 50
 
 
-def test_transaction_ids_are_per_organization(live_server, org):
+def test_transaction_ids_are_per_organization(live_server, org, events_store):
     from billing.organizations.services import create_organization
 
     other = create_organization(name="Other Co")
@@ -44,8 +44,7 @@ def test_transaction_ids_are_per_organization(live_server, org):
                               json={"event": {"transaction_id": "same", "external_subscription_id": "s",
                                               "code": "c", "properties": {"n": 1}}})
         assert response.status_code == 200
-    with read_only() as session:
-        assert session.scalar(select(func.count()).select_from(Event)) == 2
+    assert _stored_rows(events_store) == 2
     # And one organization's key never reads the other's event.
     mine = httpx.get(f"{live_server}/api/v1/events/same", headers={"Authorization": f"Bearer {org.api_key}"})
     assert mine.json()["event"]["properties"] == {"n": 1}

@@ -14,6 +14,8 @@ import pytest
 
 from billing.metering.rollups import roll_up_events
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 class Api:
     def __init__(self, base: str, key: str):

@@ -10,6 +10,8 @@ from lago_python_client.models import BillableMetric, Event
 from billing.metering.rollups import roll_up_events
 from tests.metering.test_aggregation_examples import Api, _send, _subscribe
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 @pytest.fixture
 def api(live_server, org, clock):

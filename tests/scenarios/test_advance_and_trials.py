@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from lago_python_client.models import BillableMetric, Charge, Customer, Event, Plan, Subscription
 
 from billing.clock import run_billing_clock
+
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
 
 
 def _catalog(lago, *, pay_in_advance: bool, trial_period: float | None = None) -> None:

@@ -6,6 +6,8 @@ import pytest
 
 from tests.metering.test_aggregation_examples import Api, _send
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 @pytest.fixture
 def api(live_server, org, clock):

@@ -8,10 +8,13 @@ storage by region: 0.10 a GB, eu 0.50. Customer A gets its own storage prices; B
 
 from __future__ import annotations
 
+import pytest
 from lago_python_client.models import BillableMetric, Charge, Customer, Event, Plan, Subscription
 from lago_python_client.models.charge import ChargeFilter, ChargeOverrides
 
 from billing.clock import run_billing_clock
+
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
 
 
 def test_overridden_and_added_charges_bill_through_the_new_paths(lago, clock):

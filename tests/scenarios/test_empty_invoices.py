@@ -29,7 +29,8 @@ from billing.organizations.models import Organization
 from billing.webhooks.models import WebhookDelivery
 
 # The webhook endpoint of `_setup` is on 127.0.0.1 (port 9: every attempt fails), allowed only with this flag.
-pytestmark = pytest.mark.usefixtures("allow_private_webhooks")
+# both_stores: the SQL store, then ClickHouse (tests/conftest.py)
+pytestmark = [pytest.mark.both_stores, pytest.mark.usefixtures("allow_private_webhooks")]
 
 
 def _setup(lago, clock, customer: str, *, setting: str | None, amount_cents: int = 0, calls: int = 0,

@@ -34,7 +34,8 @@ from billing.webhooks.models import WebhookDelivery
 from tests.scenarios.test_taxes_and_coupons import _check_invariant
 
 # The webhook endpoint of `_setup` is on 127.0.0.1 (port 9: every attempt fails), allowed only with this flag.
-pytestmark = pytest.mark.usefixtures("allow_private_webhooks")
+# both_stores: the SQL store, then ClickHouse (tests/conftest.py)
+pytestmark = [pytest.mark.both_stores, pytest.mark.usefixtures("allow_private_webhooks")]
 
 
 def _setup(lago, clock, customer: str, calls: int, **customer_fields) -> None:

@@ -28,6 +28,8 @@ from lago_python_client.models import (
     Subscription,
 )
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 START = "2026-11-10T12:00:00Z"
 
 

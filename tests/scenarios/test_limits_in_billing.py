@@ -9,6 +9,8 @@ from lago_python_client.models import BillableMetric, Charge, Customer, Event, P
 from billing.clock import run_billing_clock
 from billing.validation import MAX_DAYS
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _catalog(lago, *, amount: str = "0.10", pay_in_advance: bool = False, trial_period: float | None = None) -> None:
     metric = lago.billable_metrics.create(BillableMetric(name="Storage", code="gb", aggregation_type="sum_agg",

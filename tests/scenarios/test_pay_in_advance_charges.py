@@ -14,12 +14,15 @@ import json
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from lago_python_client.models import BillableMetric, Charge, Customer, Event, Plan, Subscription, WebhookEndpoint
 from sqlalchemy import select
 
 from billing.clock import run_billing_clock
 from billing.db import read_only
 from billing.webhooks.models import WebhookDelivery
+
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
 
 START = "2026-11-01T00:00:00Z"
 

@@ -11,6 +11,8 @@ from lago_python_client.models import BillableMetric, Charge, Customer, Event, P
 
 from billing.clock import run_billing_clock
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 @pytest.fixture
 def catalog(lago, clock):

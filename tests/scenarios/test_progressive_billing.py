@@ -43,6 +43,8 @@ from billing.metering.models import RollupWatermark
 from billing.subscriptions.models import Subscription as SubscriptionRow
 from billing.webhooks.models import WebhookDelivery
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 START = "2026-11-01T00:00:00Z"
 
 

@@ -24,6 +24,8 @@ from lago_python_client.models import BillableMetric, Charge, Customer, Event, P
 from billing.clock import run_billing_clock
 from billing.metering.rollups import roll_up_events
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _seat(lago, tx: str, seat: str, at: str, operation: str = "add") -> None:
     properties = {"seat_id": seat}

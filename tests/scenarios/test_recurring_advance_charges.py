@@ -19,6 +19,8 @@ from lago_python_client.models import BillableMetric, Charge, Customer, Event, P
 
 from billing.clock import run_billing_clock
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _setup(lago, clock, *, start: str, invoiceable: bool, prorated: bool, amount: str = "30",
            ending_at: str | None = None) -> None:
@@ -146,6 +148,7 @@ def test_prorated_in_advance_is_standard_on_a_recurring_metric_only(lago, clock,
     seats = lago.billable_metrics.create(BillableMetric(
         name="Seats", code="seats", aggregation_type="unique_count_agg", field_name="user", recurring=True))
     calls = lago.billable_metrics.create(BillableMetric(name="Calls", code="calls", aggregation_type="count_agg"))
+    charge = dict(charge)  # the parameter is shared by this test's run on each event store
     metric = calls if charge.pop("metric", None) else seats
     with pytest.raises(LagoApiError) as refused:
         lago.plans.create(Plan(name="Team", code="team", interval="monthly", amount_cents=0, amount_currency="EUR",

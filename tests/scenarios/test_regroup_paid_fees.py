@@ -20,6 +20,8 @@ from billing.db import read_only
 from billing.emails.models import EmailDelivery
 from tests.smtp_sink import smtp  # noqa: F401  (a real SMTP sink: emails are queued)
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _setup(lago, clock, run_jobs, calls: int = 3) -> list:
     clock.set("2026-11-01T00:00:00Z")

@@ -22,6 +22,8 @@ from lago_python_client.models import (
 
 from billing.clock import run_billing_clock
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _catalog(lago, *, plan_taxes=None, charge_taxes=None) -> None:
     calls = lago.billable_metrics.create(BillableMetric(name="Calls", code="calls", aggregation_type="count_agg"))

@@ -20,6 +20,8 @@ from billing.invoicing.models import CreditNote
 from billing.invoicing.termination import credit_unused_advance_fee, unused_days
 from billing.subscriptions.models import Subscription as SubscriptionRow
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _catalog(lago, clock, *, vat: bool = False, trial_period: float | None = None, **customer_fields) -> None:
     clock.set("2026-11-01T00:00:00Z")

@@ -24,6 +24,8 @@ from lago_python_client.models.wallet import AppliesTo
 from billing.clock import run_billing_clock
 from billing.wallets.rules import check_wallet_thresholds
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _catalog(lago, *, amount_cents: int = 1000) -> None:
     metrics = {code: lago.billable_metrics.create(BillableMetric(name=code, code=code, aggregation_type="count_agg"))

@@ -27,6 +27,8 @@ from billing.clock import run_billing_clock
 from billing.invoicing.runs import bill_subscription
 from billing.wallets.rules import check_wallet_thresholds
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 
 def _catalog(lago, amount_cents: int = 1001) -> None:
     calls = lago.billable_metrics.create(BillableMetric(name="Calls", code="calls", aggregation_type="count_agg"))

@@ -10,6 +10,8 @@ from billing.catalog.metrics import create_billable_metric
 from billing.metering.services import ingest_events
 from tests.web.conftest import create_catalog
 
+pytestmark = pytest.mark.both_stores  # the SQL store, then ClickHouse (tests/conftest.py)
+
 HTMX = {"HX-Request": "true"}
 
 

@@ -1,0 +1,27 @@
+-- Events of the ClickHouse event store (billing/metering/clickhouse_store.py, docs/metering.md).
+-- One row per stored event and revision: a metric changed re-derives its events as a higher revision.
+-- Every copy of a transaction id shares organization, subscription, code, timestamp and id, so the sort key
+-- (the ReplacingMergeTree's dedup key) gathers them, and merges keep the highest revision; reads collapse
+-- them before counting (LIMIT 1 BY transaction_id), whether merged yet or not.
+CREATE TABLE IF NOT EXISTS events (
+    id UInt64,
+    organization_id String,
+    transaction_id String,
+    external_subscription_id String,
+    subscription_id Nullable(String),
+    code String,
+    timestamp DateTime64(6, 'UTC'),
+    properties String,
+    precise_total_amount_cents Nullable(Decimal(40, 15)),
+    value Nullable(Decimal(40, 15)),
+    unique_value Nullable(String),
+    operation LowCardinality(String),
+    group_key String,
+    error Nullable(String),
+    created_at DateTime64(6, 'UTC'),
+    revision UInt64,
+    INDEX events_id id TYPE minmax GRANULARITY 1,
+    INDEX events_transaction_id transaction_id TYPE bloom_filter GRANULARITY 4
+) ENGINE = ReplacingMergeTree(revision)
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (organization_id, external_subscription_id, code, transaction_id)
