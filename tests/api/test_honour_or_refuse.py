@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from api.refusals import NOT_SUPPORTED, REFUSED_FIELDS, REFUSED_QUERY, ROOTLESS, error_key, operation_key
+from billing import ports
 from tests.api.honour_world import STARTS, World
 from tools.api_coverage import LAGO, served_keys
 
@@ -572,7 +573,10 @@ def _probe(world: World, key: str, path: str, spec: dict) -> str | None:
 
 
 @pytest.fixture
-def world(live_server, org, clock) -> World:
+def world(live_server, org, clock, monkeypatch) -> World:
+    # The walk reads only API answers: no invoice PDF rendered behind it (in process, the jobs' thread would
+    # hold SQLite's write lock against the next request; with RQ the jobs are never run here anyway).
+    monkeypatch.setattr(ports.runtime, "invoice_pdfs", False)
     clock.set("2026-11-10T12:00:00Z")
     client = httpx.Client(base_url=f"{live_server}/api/v1", headers={"Authorization": f"Bearer {org.api_key}"},
                           timeout=30)

@@ -21,6 +21,16 @@ from billing.organizations.services import create_admin, create_organization
 PASSWORD = "correct horse battery staple"  # noqa: S105 (a test account's password)
 
 
+@pytest.fixture(autouse=True)
+def pdfs_on_download(monkeypatch):
+    """The screens' tests render an invoice's PDF when they download it (Settings' TALLY_INVOICE_PDFS=0), not in
+    the background after each finalization: ~2.5 renders a test that nothing looked at. The background render
+    is tested in tests/integration/test_jobs.py and tests/scenarios."""
+    from billing import ports
+
+    monkeypatch.setattr(ports.runtime, "invoice_pdfs", False)
+
+
 @dataclass(frozen=True)
 class BilledCustomer:
     organization_id: str
@@ -67,7 +77,7 @@ def billed_customer(clock, run_jobs):
         [invoice_id] = bill_subscription(subscription_id=subscription.id, at=clock.now())
         clock.set(now)
         send_events(organization_id, f"sub-{external_id}", events, prefix=f"{external_id}-nov")
-        run_jobs()  # let the invoice's PDF job finish before the test goes on
+        run_jobs()  # let the jobs behind the billing and the events finish before the test goes on
         number = get_invoice(organization_id=organization_id, invoice_id=invoice_id).number
         return BilledCustomer(organization_id=organization_id, id=customer.id, external_id=external_id, name=name,
                               subscription_id=subscription.id, invoice_id=invoice_id, invoice_number=number)
