@@ -398,7 +398,7 @@ def chdb_profile(url: str, org_id: str, period: dict) -> dict:
                     "without LIMIT 1 BY nor day cuts": sql.replace(collapse, "").replace(day, "0"),
                     "Decimal128 for Decimal256": sql.replace("toDecimal256(", "toDecimal128("),
                     "SELECT 1 (any statement's cost)": "SELECT 1"}
-        out["variants"] = {name: common.timed(lambda v=v: client.query(v, parameters=parameters), 5)[0]
+        out["variants"] = {name: common.timed(lambda v=v: client.query(v, parameters=parameters), 10)[0]
                            for name, v in variants.items() if name == "as sent" or v != sql}
         out["hourly_buckets"] = _hourly_buckets(client, period)
         out["explain"] = [line for (line,) in client.query(f"EXPLAIN indexes = 1 {sql}",
