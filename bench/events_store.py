@@ -81,6 +81,10 @@ def main(argv: list[str]) -> tuple[list[Row], dict]:
     common.require_wrk()
     payload: dict = {"environment": common.environment(), "load_average_at_start": os.getloadavg(), "runs": []}
     log(f"events_store: sizes {args.events}, stores {args.stores}; load average {os.getloadavg()[0]:.2f}")
+    if CLICKHOUSE in args.stores:
+        log("events_store: the ClickHouse store runs on chDB (ClickHouse in the process: no ClickHouse server binary "
+            "is reachable from this machine), so its server is ONE gunicorn process with "
+            f"{common.THREADS} threads; PostgreSQL's is gunicorn as shipped ({common.WORKERS} x {common.THREADS})")
     for n in args.events:
         n = min(n, 20_000_000)
         events = events_file(n)
@@ -353,8 +357,8 @@ def chdb_stored(url: str, run: str) -> dict:
 def chdb_profile(url: str, org_id: str, period: dict) -> dict:
     """Where current_usage's time goes on the ClickHouse store: the service in this process (no HTTP), each
     statement the store sends timed (its client's `query` wrapped here, the store's code untouched), and the
-    heaviest statement again without its per-transaction-id collapse (`LIMIT 1 BY`), with FINAL instead, and its
-    EXPLAIN."""
+    heaviest statement again in variants (without its per-transaction-id collapse, FINAL instead, ...) and its
+    EXPLAIN; then where a batch of ingestion goes (`_ingest_profile`)."""
     from billing.metering import period_usage
     from billing.metering.store import event_store
 
@@ -405,7 +409,52 @@ def chdb_profile(url: str, org_id: str, period: dict) -> dict:
                                                            parameters=parameters).result_rows]
         out["explain_pipeline"] = [line for (line,) in client.query(f"EXPLAIN PIPELINE {sql}",
                                                                     parameters=parameters).result_rows]
+    out["ingest"] = _ingest_profile(client, org_id)
     return out
+
+
+def _ingest_profile(client, org_id: str, batches: int = 30) -> dict:
+    """Batches of 100 new events ingested by the service in this process, one after the other (no HTTP, no
+    concurrent batch): per batch, the store's look-up of known transaction ids, its insert, and the rest (Python, the
+    ledger's lock and ids)."""
+    from billing import ports
+    from billing.metering import services
+    from jobs.dispatch import InProcessDispatcher
+
+    # The jobs ingestion asks for (the rollup, after its delay) on a thread of this process, as in the web process:
+    # not in the batch's time.
+    ports.configure(dispatcher=InProcessDispatcher())
+    calls: list[tuple[str, float]] = []
+    plain_query, plain_insert = client.query, client.insert
+
+    def timing(name, call):
+        def timed_call(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                calls.append((name, (time.perf_counter() - started) * 1000))
+        return timed_call
+
+    client.query, client.insert = timing("look-up", plain_query), timing("insert", plain_insert)
+    run, at = common.run_id(), int(time.time()) - 3600
+    totals, lookups, inserts = [], [], []
+    try:
+        for batch in range(batches):
+            events = [{"transaction_id": f"{run}p-{batch}-{i}", "external_subscription_id": common.SUBSCRIPTIONS[0],
+                       "code": "api_calls", "timestamp": at, "properties": {"method": "GET", "status": 200}}
+                      for i in range(100)]
+            calls.clear()
+            started = time.perf_counter()
+            services.ingest_events(organization_id=org_id, raw_events=events)
+            totals.append((time.perf_counter() - started) * 1000)
+            lookups.append(sum(spent for name, spent in calls if name == "look-up"))
+            inserts.append(sum(spent for name, spent in calls if name == "insert"))
+    finally:
+        client.query, client.insert = plain_query, plain_insert
+    return {"batch": common.percentiles(totals), "look_up": common.percentiles(lookups),
+            "insert": common.percentiles(inserts),
+            "rest": common.percentiles([t - lk - ins for t, lk, ins in zip(totals, lookups, inserts, strict=True)])}
 
 
 def _hourly_buckets(client, period: dict) -> dict:
@@ -554,6 +603,12 @@ def rows(payload: dict) -> list[Row]:
                              "statements)", usage_volume.pair(profile["service"])))
             for name, stats in profile["variants"].items():
                 table.append(Row(bench, f"profile: heaviest statement, {name}", usage_volume.pair(stats)))
+            ingested_alone = profile["ingest"]
+            table.append(Row(bench, "profile: a batch of 100 ingested in-process, alone, p50/p95",
+                             usage_volume.pair(ingested_alone["batch"]),
+                             f"ClickHouse look-up {usage_volume.pair(ingested_alone['look_up'])}, insert "
+                             f"{usage_volume.pair(ingested_alone['insert'])}, the rest "
+                             f"{usage_volume.pair(ingested_alone['rest'])}"))
             buckets = profile["hourly_buckets"]
             table.append(Row(bench, "what-if: hourly buckets read, all metrics", usage_volume.pair(buckets["read"]),
                              f"{buckets['buckets']:,} buckets folded in {buckets['build_s']} s"))
