@@ -170,11 +170,14 @@ def clean_state(request):
     request.getfixturevalue("app")
     engine = db.engine()
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    # DELETE, children first, on PostgreSQL too: a test leaves a few rows, and a TRUNCATE of every table (new
+    # files for each) took 0.25-1 s per test against 0.01 s. Only the append-only audit log, whose trigger
+    # refuses a DELETE, is truncated. Identities go on counting, as on SQLite.
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
+        for table in tables:
+            if engine.dialect.name == "postgresql" and table == "audit_log":
+                connection.execute(sa.text("TRUNCATE audit_log"))
+            else:
                 connection.execute(sa.text(f"DELETE FROM {table}"))
     redis_url = os.environ.get("REDIS_URL")
     if redis_url:
