@@ -17,6 +17,9 @@ WIDTHS = (1280, 390)
 
 def look_at(page: Page, name: str) -> None:
     shots = os.environ.get("TALLY_SCREENSHOTS")
+    # A locator can find its element before the page's stylesheet has arrived (a loaded machine): measured then,
+    # the unstyled page overflows. Its `load` event comes after the stylesheets.
+    page.wait_for_load_state("load")
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
         wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
