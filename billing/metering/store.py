@@ -109,9 +109,7 @@ def event_store() -> EventStore:
     """The configured store; the SQL store when none was configured (a script, the embedded mode)."""
     global _store
     if _store is None:
-        from billing.metering.sql_store import SqlEventStore  # the stores import this port
-
-        _store = SqlEventStore()
+        _store = make_event_store(POSTGRES, None)
     return _store
 
 
