@@ -380,7 +380,7 @@ class AdyenProvider:
             fields.update(payment_id=original or psp, error_code="canceled", error_message=reason or "Cancelled")
         elif code in ("REFUND", "REFUND_FAILED", "REFUNDED_REVERSED"):
             kind = WebhookKind.REFUND_SUCCEEDED if code == "REFUND" and success else WebhookKind.REFUND_FAILED
-            fields.update(refund_id=psp, payment_id=original)
+            fields.update(refund_id=psp, payment_id=original, refund_reference=item.get("merchantReference") or None)
             if kind is WebhookKind.REFUND_FAILED:
                 fields.update(error_code="refund_failed", error_message=reason)
         elif code == "RECURRING_CONTRACT" and success:

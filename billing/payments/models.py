@@ -154,6 +154,9 @@ class PaymentReceipt(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+REFUND_KEY_PREFIX = "tally-refund-"
+
+
 class Refund(Base):
     """Money given back through the provider that took a payment, for a credit note."""
 
@@ -176,7 +179,14 @@ class Refund(Base):
 
     @property
     def idempotency_key(self) -> str:
-        return f"tally-refund-{self.id}"
+        return f"{REFUND_KEY_PREFIX}{self.id}"
+
+    @staticmethod
+    def id_in_idempotency_key(key: str | None) -> str | None:
+        """The refund id an idempotency key was made from (a provider echoes the key back), or None."""
+        if not key or not key.startswith(REFUND_KEY_PREFIX):
+            return None
+        return key.removeprefix(REFUND_KEY_PREFIX)[:36] or None
 
 
 class AppliedProviderEvent(Base):

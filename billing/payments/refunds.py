@@ -90,9 +90,17 @@ def apply_refund_event(uow: UnitOfWork, organization_id: str, code: str, event: 
         Refund.organization_id == organization_id, Refund.provider_code == code,
         Refund.provider_refund_id == event.refund_id).with_for_update())
     if refund is None:
+        # The provider's notification can overtake the job's write of its answer (Adyen posts it as it answers):
+        # the refund Tally asked for is found by the reference it sent, and takes the provider's id here.
+        refund_id = Refund.id_in_idempotency_key(event.refund_reference)
+        refund = refund_id and uow.session.scalar(select(Refund).where(
+            Refund.organization_id == organization_id, Refund.provider_code == code, Refund.id == refund_id,
+            Refund.provider_refund_id.is_(None)).with_for_update())
+    if not refund:
         return False
     status = "succeeded" if event.kind.value == "refund.succeeded" else "failed"
-    return _settle(uow, refund, status, error_code=event.error_code, error_message=event.error_message)
+    return _settle(uow, refund, status, provider_refund_id=event.refund_id, error_code=event.error_code,
+                   error_message=event.error_message)
 
 
 def _settle(uow: UnitOfWork, refund: Refund, status: str, *, provider_refund_id: str | None = None,

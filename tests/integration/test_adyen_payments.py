@@ -21,7 +21,8 @@ from billing.customers.models import Customer as CustomerRow
 from billing.db import read_only
 from billing.invoicing.models import CreditNote as CreditNoteRow
 from billing.payments import collection, customers, providers
-from billing.payments.models import SavedPaymentMethod
+from billing.payments.adyen import AdyenProvider
+from billing.payments.models import Refund, SavedPaymentMethod
 from tests.fakes import adyen as fake_adyen
 from tests.integration.provider_walk import applied_counts as _applied
 from tests.integration.provider_walk import invoice_row as _invoice_row
@@ -185,6 +186,35 @@ def test_a_credit_note_is_refunded_through_adyen_and_settled_by_its_notification
         "value": 3_000, "currency": "EUR"}
     assert lago.credit_notes.find(note.lago_id).refund_status == "succeeded"
     assert len(connected.notifications("REFUND")) == 1
+
+
+def test_a_refund_notification_that_overtakes_the_jobs_write_still_settles_it(connected, lago, run_jobs,
+                                                                              monkeypatch):
+    """Adyen posts REFUND as it answers: the notification can be applied before the job has written the refund's
+    pspReference. It is found by the reference Tally sent (its idempotency key) and settles the refund once."""
+    _card_entered(connected, fake_adyen.CARD_OK, "J. Smith")
+    invoice = _invoice(lago)
+    run_jobs()
+    [payment] = _payments(invoice.lago_id)
+    asked = AdyenProvider.refund
+
+    def answered_after_the_notification(self, request):
+        result = asked(self, request)
+        _delivered(connected, "REFUND", result.refund_id)  # Tally has answered the notification already
+        return result
+
+    monkeypatch.setattr(AdyenProvider, "refund", answered_after_the_notification)
+    fee_id = lago.invoices.find(invoice.lago_id).fees.__root__[0].lago_id
+    note = lago.credit_notes.create(CreditNote(invoice_id=invoice.lago_id, reason="other", refund_amount_cents=2_000,
+                                               credit_amount_cents=0,
+                                               items=Items(__root__=[Item(fee_id=fee_id, amount_cents=2_000)])))
+    run_jobs()
+    [sent] = [n for n in connected.notifications("REFUND") if n["originalReference"] == payment.provider_payment_id]
+    assert sent["answer"][0] == 200
+    with read_only() as session:
+        [refund] = session.scalars(select(Refund).where(Refund.credit_note_id == note.lago_id)).all()
+        assert (refund.status, refund.provider_refund_id) == ("succeeded", sent["pspReference"])
+        assert session.get(CreditNoteRow, note.lago_id).refund_status == "succeeded"
 
 
 def test_a_job_dying_after_adyen_answered_never_charges_twice(connected, lago, run_jobs, monkeypatch, clock):

@@ -6,6 +6,7 @@ organization's providers, customers and invoices are a 404."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -285,7 +286,7 @@ def test_record_a_partial_payment_with_a_confirmation_then_the_rest(signed_in, o
     assert signed_in.post(f"{url}/payments", data={"amount": "1", "reference": "x"}).status_code == 400  # CSRF
 
 
-def test_retry_payment_charges_the_default_card_and_says_how_it_went(signed_in, org, alice, run_jobs):
+def test_retry_payment_charges_the_default_card_and_says_how_it_went(signed_in, org, alice, run_jobs, clock):
     url = f"/admin/customers/{alice.id}/invoices/{alice.invoice_id}"
     assert "Retry payment" not in signed_in.get(url).get_data(as_text=True)  # no provider
     token = _token(signed_in, url)
@@ -315,6 +316,7 @@ def test_retry_payment_charges_the_default_card_and_says_how_it_went(signed_in, 
                                              provider_method_id=adapter.tokenize_card(fake_provider.CARD_OK))
     payment_customers.set_default_method(organization_id=org.id, customer_id=alice.id, method_id=good.id)
     assert declined.id != good.id
+    clock.set(clock.now() + timedelta(minutes=5))  # the retry comes later: the payments' order is their creation
     charged = signed_in.post(f"{url}/retry-payment", headers=HTMX,
                              data={"csrf_token": token, "confirmed": "1"}).get_data(as_text=True)
     assert "Charged: the payment succeeded." in charged and "Retry payment" not in charged
