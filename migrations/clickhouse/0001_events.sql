@@ -3,6 +3,10 @@
 -- Every copy of a transaction id shares organization, subscription, code, timestamp and id, so the sort key
 -- (the ReplacingMergeTree's dedup key) gathers them, and merges keep the highest revision; reads collapse
 -- them before counting (LIMIT 1 BY transaction_id), whether merged yet or not.
+-- Sorted by time within a subscription's metric: a usage read of a range (the hours at a period's edges, the
+-- events the rollup job has not reached) reads the granules of that range only.
+-- The projection `by_transaction` sorts (organization, transaction id) beside it, written with each part: the
+-- ingestion's "is this transaction id new?" and GET /events/:transaction_id are point lookups in it.
 CREATE TABLE IF NOT EXISTS events (
     id UInt64,
     organization_id String,
@@ -21,7 +25,11 @@ CREATE TABLE IF NOT EXISTS events (
     created_at DateTime64(6, 'UTC'),
     revision UInt64,
     INDEX events_id id TYPE minmax GRANULARITY 1,
-    INDEX events_transaction_id transaction_id TYPE bloom_filter GRANULARITY 4
+    PROJECTION by_transaction (
+        SELECT organization_id, transaction_id, id, external_subscription_id, code, timestamp
+        ORDER BY organization_id, transaction_id
+    )
 ) ENGINE = ReplacingMergeTree(revision)
 PARTITION BY toYYYYMM(timestamp)
-ORDER BY (organization_id, external_subscription_id, code, transaction_id)
+ORDER BY (organization_id, external_subscription_id, code, timestamp, transaction_id)
+SETTINGS deduplicate_merge_projection_mode = 'rebuild'
