@@ -289,7 +289,7 @@ def _client(url: str):
 
 def chdb_load(url: str, path: str, org_id: str, sub_id: str, first_id: int) -> dict:
     """clickhouse-connect's raw_insert of the file's rows (TabSeparated), ids first_id.., revision 0; then the
-    store's rollup (the job's own call) up to the last id."""
+    store's rollup job (its own call, batch after batch) up to the last id."""
     client = _client(url)
     next_id, inserting = first_id, 0.0
     for block in chunks_of(path, org_id, sub_id):
@@ -574,7 +574,8 @@ def rows(payload: dict) -> list[Row]:
         reference = f"raw GROUP BY p50/p95 {ms(raw['reference']['p50'])}/{ms(raw['reference']['p95'])}"
         loaded = f"{fmt(load['rows_per_s'])} rows/s ({load['rows']:,} in {load['seconds']} s)"
         after = (f"rollup job {load['rollup']['seconds']} s, VACUUM ANALYZE {load['vacuum_s']} s"
-                 if store == POSTGRES else f"rollup job (watermark only) {load['rollup']['seconds']} s")
+                 if store == POSTGRES else f"rollup job (ClickHouse's hourly sums into the ledger) "
+                                           f"{load['rollup']['seconds']} s")
         target, verdict = "", ""
         if store == CLICKHOUSE and n >= 10_000_000:
             target, verdict = f"p95 < {TARGET_MS} ms", common.verdict(usage["http"]["p95"] < TARGET_MS)

@@ -1,4 +1,4 @@
-"""The ClickHouse event store (TALLY_EVENTS_STORE=clickhouse): events in ClickHouse, usage aggregated there raw.
+"""The ClickHouse event store (TALLY_EVENTS_STORE=clickhouse): events in ClickHouse, their hourly sums in the ledger.
 
 docs/metering.md, "ClickHouse event store", says why each rule below holds:
 - an insert is synchronous (`async_insert=0`): the API answers once ClickHouse has written the part;
@@ -10,7 +10,9 @@ docs/metering.md, "ClickHouse event store", says why each rule below holds:
 - ids come from the ledger (a PostgreSQL sequence, a counter row on SQLite), taken under the insert barrier,
   so `settled_high_id` is the highest id reserved once no insert is in flight;
 - amounts are Decimal(40, 15) columns, summed as Decimal256: never a float;
-- no rollups: ClickHouse aggregates the raw events of a range, so late events count in their period as is.
+- rollups as on the SQL store, folded from ClickHouse's hourly sums into the ledger's `clickhouse_usage_*` tables in
+  the transaction that moves this store's watermark: a usage read is those rollups plus the raw events around them
+  and past the watermark it read them with (`usage.rolled_up_usage`), so late events count in their period at once.
 """
 
 from __future__ import annotations
@@ -30,9 +32,10 @@ from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric
 from billing.db import engine, unit_of_work
-from billing.metering import locks, rollups
+from billing.metering import locks, rollups, usage
 from billing.metering.aggregation import GroupUsage, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
+from billing.metering.models import CLICKHOUSE_ROLLUPS
 from billing.metering.store import CLICKHOUSE, EventRecord
 from billing.pagination import MAX_PER_PAGE, Page
 
@@ -55,14 +58,21 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _latest(scope: str) -> str:
+def _latest(scope: str, columns: str = "*") -> str:
     """Each transaction id once, at its highest revision, among the events of `scope` (a WHERE clause).
 
     `scope` names only what every copy of an event shares (organization, subscription, code, timestamp, id,
-    transaction id), so a copy is in it exactly when its event is.
+    transaction id), so a copy is in it exactly when its event is. `columns`: what the caller reads of them (the
+    properties, the widest column, only when asked).
     """
-    return (f"(SELECT * FROM events WHERE {scope} "  # noqa: S608  (constant clauses; values are bound)
+    return (f"(SELECT {columns} FROM events WHERE {scope} "  # noqa: S608  (constant clauses; values are bound)
             "ORDER BY revision DESC LIMIT 1 BY organization_id, transaction_id)")
+
+
+_RECORD = ", ".join((*EventRecord._fields, "revision"))
+# What a usage read or a fold reads of each event: never its properties.
+_AGGREGATED = ("organization_id, transaction_id, revision, external_subscription_id, code, group_key, timestamp, id, "
+               "value, unique_value, operation, error")
 
 
 class ClickHouseEventStore:
@@ -142,6 +152,7 @@ class ClickHouseEventStore:
     def rederive_metric(self, session: Session, metric: BillableMetric | None, *, organization_id: str,
                         code: str) -> int:
         """Re-insert each of the metric's events at its next revision, with what the metric now makes of it."""
+        passed = rollups.watermark(session, name=PASSED, for_update=True)
         reading = metric_reading(metric) if metric is not None else None
         found = self._rows(
             f"SELECT {', '.join(_COLUMNS)} FROM "  # noqa: S608
@@ -158,19 +169,56 @@ class ClickHouseEventStore:
         if data:
             self._call(lambda client: client.insert("events", data, column_names=_COLUMNS,
                                                     settings=_INSERT_SETTINGS))
+        # The metric's rollups, folded again from the new revisions up to the watermark (its row locked first:
+        # the rollup job waits, and what is folded here is exactly what it has passed).
+        rollups.forget_rollups(session, organization_id=organization_id, code=code, tables=CLICKHOUSE_ROLLUPS)
+        if metric is not None and passed:
+            self._fold(session, 0, passed, organization_id=organization_id, code=code)
         return len(data)
 
     def roll_up(self, *, limit: int) -> int:
-        """Nothing is pre-aggregated (usage reads the raw events): pass the new ids, so that the job's
-        followers (wallet thresholds, alerts, progressive billing) are asked as on the SQL store."""
+        """Fold the events past the watermark into the ledger's hourly and daily rollups (ClickHouse sums each
+        hour of the batch; the ledger merges them in the transaction that moves the watermark): a rerun after a
+        crash at any line folds the same batch once, as nothing is written unless the watermark moves with it."""
         high = self.settled_high_id()
         with unit_of_work() as uow:
             low = rollups.watermark(uow.session, name=PASSED, for_update=True)
             high = min(high, low + limit)
             if high <= low:
                 return 0
+            self._fold(uow.session, low, high)
             rollups.move_watermark(uow.session, name=PASSED, to=high)
             return high - low
+
+    def _fold(self, session: Session, low: int, high: int, *, organization_id: str | None = None,
+              code: str | None = None) -> None:
+        """Add the events with low < id <= high (of one metric, when given) to the ledger's rollups."""
+        scope = "id > {low:UInt64} AND id <= {high:UInt64}"
+        parameters: dict[str, object] = {"low": low, "high": high}
+        if organization_id is not None:
+            scope += " AND organization_id = {organization:String} AND code = {code:String}"
+            parameters.update(organization=organization_id, code=code)
+        keys = "organization_id, external_subscription_id, code, group_key, toStartOfHour(timestamp) AS hour"
+        partials = {}
+        for *key, hour, count, value_sum, value_max, value_micro_sum, newest in self._rows(
+                f"SELECT {keys}, count(), sum({_VALUE}), max({_VALUE}), "  # noqa: S608
+                f"sum({_VALUE} * toDecimal256(toUnixTimestamp64Micro(timestamp), 0)), "
+                f"argMax(tuple(timestamp, id, {_VALUE}), tuple(timestamp, id)) "
+                f"FROM {_latest(scope, _AGGREGATED)} WHERE {_COUNTED} GROUP BY {_KEY_NAMES}", parameters):
+            partials[(*key, _utc(hour))] = Partial(
+                events_count=int(count), value_sum=_plain(value_sum), value_max=_plain(value_max),
+                value_time_sum=_plain(value_micro_sum.scaleb(-6)),
+                latest=(_utc(newest[0]), int(newest[1]), _plain(newest[2])))
+        tallies = {}
+        for *key, value, hour, adds, removes, last in self._rows(
+                f"SELECT organization_id, external_subscription_id, code, group_key, unique_value, "  # noqa: S608
+                "toStartOfHour(timestamp) AS hour, countIf(operation != 'remove'), countIf(operation = 'remove'), "
+                "argMax(tuple(timestamp, id, operation), tuple(timestamp, id)) "
+                f"FROM {_latest(scope, _AGGREGATED)} WHERE {_COUNTED} AND unique_value IS NOT NULL "
+                f"GROUP BY {_KEY_NAMES}, unique_value", parameters):
+            tallies[(*key, value, _utc(hour))] = UniqueTally(
+                adds=int(adds), removes=int(removes), last=(_utc(last[0]), int(last[1]), last[2]))
+        rollups.fold_hourly(session, partials, tallies, CLICKHOUSE_ROLLUPS)
 
     # ------------------------------------------------------------ reads of events
 
@@ -224,10 +272,10 @@ class ClickHouseEventStore:
         if up_to_id is not None:
             scope += " AND id <= {high:UInt64}"
             parameters["high"] = up_to_id
-        return self._records(f"{_latest(scope)} WHERE {_COUNTED}", parameters)
+        return self._records(f"{_latest(scope, _RECORD)} WHERE {_COUNTED}", parameters)
 
     def events_between(self, session: Session, low: int, high: int) -> list[EventRecord]:
-        return self._records(_latest("id > {low:UInt64} AND id <= {high:UInt64}"), {"low": low, "high": high})
+        return self._records(_latest("id > {low:UInt64} AND id <= {high:UInt64}", _RECORD), {"low": low, "high": high})
 
     def _records(self, source: str, parameters: dict) -> list[EventRecord]:
         rows = self._rows(f"SELECT {', '.join(EventRecord._fields)} FROM {source} ORDER BY id",  # noqa: S608
@@ -258,6 +306,9 @@ class ClickHouseEventStore:
 
     def subscription_usages(self, session: Session, *, organization_id: str,
                             requests) -> list[dict[str, GroupUsage]]:
+        """The rollups of the whole hours from the ledger (folded up to the watermark they are read with), the
+        rest raw from ClickHouse: the partial hours at the edges, the events past that watermark, and the folded
+        events of hours a local midnight cuts in two."""
         subscriptions_of: dict[Any, dict[str, None]] = {}
         for external_id, query in requests:
             subscriptions_of.setdefault(query, {})[external_id] = None
@@ -266,33 +317,47 @@ class ClickHouseEventStore:
         def group_of(query, external_id: str, key: str) -> GroupUsage:
             return results.setdefault((query, external_id), {}).setdefault(key, GroupUsage())
 
+        def add(query, during: bool, cuts, external_id: str, key: str, day: int, partial: Partial) -> None:
+            group = group_of(query, external_id, key)
+            (group.during if during else group.before).merge(partial)
+            if cuts is not None:
+                group.days.setdefault(day, Partial()).merge(partial)
+
+        def add_tally(query, during: bool, cuts, external_id: str, key: str, value: str, day: int,
+                      tally: UniqueTally) -> None:
+            group = group_of(query, external_id, key)
+            (group.unique_during if during else group.unique_before).setdefault(value, UniqueTally()).merge(tally)
+            if cuts is not None:
+                group.unique_days.setdefault(day, {}).setdefault(value, UniqueTally()).merge(tally)
+
         for query, subscriptions in subscriptions_of.items():
             for start, end, during, cuts in query.ranges():
-                parameters = {"organization": organization_id, "subscriptions": list(subscriptions),
-                              "code": query.code, "start": _utc(start), "end": _utc(end),
-                              "cuts": [_utc(cut) for cut in cuts or ()]}
-                for external_id, key, day, partial in self._partials(parameters, query.latest):
-                    group = group_of(query, external_id, key)
-                    (group.during if during else group.before).merge(partial)
-                    if cuts is not None:
-                        group.days.setdefault(day, Partial()).merge(partial)
-                if not query.unique:
+                rolled = usage.rolled_up_usage(session, organization_id=organization_id, subscriptions=subscriptions,
+                                               code=query.code, start=start, end=end, cuts=cuts,
+                                               unique=query.unique, watermark=PASSED, tables=CLICKHOUSE_ROLLUPS)
+                for (external_id, key, day), partial in rolled.partials.items():
+                    add(query, during, cuts, external_id, key, day, partial)
+                for (external_id, key, value, day), tally in rolled.tallies.items():
+                    add_tally(query, during, cuts, external_id, key, value, day, tally)
+                if not rolled.raw:
                     continue
-                for external_id, key, value, day, tally in self._tallies(parameters):
-                    group = group_of(query, external_id, key)
-                    (group.unique_during if during else group.unique_before).setdefault(
-                        value, UniqueTally()).merge(tally)
-                    if cuts is not None:
-                        group.unique_days.setdefault(day, {}).setdefault(value, UniqueTally()).merge(tally)
+                scope, parameters = _raw_scope(rolled, cuts)
+                parameters.update(organization=organization_id, subscriptions=list(subscriptions), code=query.code)
+                for external_id, key, day, partial in self._partials(scope, parameters, query.latest):
+                    add(query, during, cuts, external_id, key, day, partial)
+                if query.unique:
+                    for external_id, key, value, day, tally in self._tallies(scope, parameters):
+                        add_tally(query, during, cuts, external_id, key, value, day, tally)
         return [dict(results.get((query, external_id), {})) for external_id, query in requests]
 
-    def _partials(self, parameters: dict, latest: bool):
+    def _partials(self, scope: str, parameters: dict, latest: bool):
         newest = (f"argMax(tuple(timestamp, id, {_VALUE}), tuple(timestamp, id))" if latest
                   else "tuple(toDateTime64(0, 6, 'UTC'), toUInt64(0), toDecimal256(0, 15))")
         rows = self._rows(
-            f"SELECT external_subscription_id, group_key, {_DAY} AS day, count(), sum({_VALUE}), "  # noqa: S608
-            f"max({_VALUE}), sum({_VALUE} * toDecimal256(toUnixTimestamp64Micro(timestamp), 0)), {newest} "
-            f"FROM {_latest(_RANGE)} WHERE {_COUNTED} GROUP BY external_subscription_id, group_key, day",
+            f"SELECT external_subscription_id, group_key, {_day(parameters)} AS day, count(), "  # noqa: S608
+            f"sum({_VALUE}), max({_VALUE}), sum({_VALUE} * toDecimal256(toUnixTimestamp64Micro(timestamp), 0)), "
+            f"{newest} FROM {_latest(scope, _AGGREGATED)} WHERE {_COUNTED} "
+            "GROUP BY external_subscription_id, group_key, day",
             parameters)
         for external_id, key, day, count, value_sum, value_max, value_micro_sum, newest_row in rows:
             yield external_id, key, int(day), Partial(
@@ -300,23 +365,48 @@ class ClickHouseEventStore:
                 value_time_sum=_plain(value_micro_sum.scaleb(-6)),
                 latest=(_utc(newest_row[0]), int(newest_row[1]), _plain(newest_row[2])) if latest else None)
 
-    def _tallies(self, parameters: dict):
+    def _tallies(self, scope: str, parameters: dict):
         rows = self._rows(
-            f"SELECT external_subscription_id, group_key, unique_value, {_DAY} AS day, "  # noqa: S608
+            f"SELECT external_subscription_id, group_key, unique_value, {_day(parameters)} AS day, "  # noqa: S608
             "countIf(operation != 'remove'), countIf(operation = 'remove'), "
             "argMax(tuple(timestamp, id, operation), tuple(timestamp, id)) "
-            f"FROM {_latest(_RANGE)} WHERE {_COUNTED} AND unique_value IS NOT NULL "
+            f"FROM {_latest(scope, _AGGREGATED)} WHERE {_COUNTED} AND unique_value IS NOT NULL "
             "GROUP BY external_subscription_id, group_key, unique_value, day", parameters)
         for external_id, key, value, day, adds, removes, last in rows:
             yield external_id, key, value, int(day), UniqueTally(
                 adds=int(adds), removes=int(removes), last=(_utc(last[0]), int(last[1]), last[2]))
 
 
-_RANGE = ("organization_id = {organization:String} AND external_subscription_id IN {subscriptions:Array(String)} "
-          "AND code = {code:String} AND timestamp >= {start:DateTime64(6, 'UTC')} "
-          "AND timestamp < {end:DateTime64(6, 'UTC')}")
-# The local day of an event: how many of the day cuts (local midnights) are at or before it.
-_DAY = f"arrayCount(cut -> cut <= timestamp, {{cuts:{_MOMENTS}}})"
+_KEY_NAMES = "organization_id, external_subscription_id, code, group_key, hour"
+_SUBSCRIPTIONS = ("organization_id = {organization:String} "
+                  "AND external_subscription_id IN {subscriptions:Array(String)} AND code = {code:String}")
+
+
+def _raw_scope(rolled: usage.RolledUp, cuts) -> tuple[str, dict]:
+    """The WHERE clause of the raw events a usage range reads beside its rollups, and its values.
+
+    One clause, an OR of time ranges (each also by id against the watermark where the rollups hold part of
+    it): ClickHouse reads the granules of those ranges only, the sort key being (…, code, timestamp).
+    """
+    parameters: dict[str, object] = {"passed": rolled.passed, "cuts": [_utc(cut) for cut in cuts or ()]}
+    ranges = []
+    for index, (low, high, which) in enumerate(rolled.raw):
+        parameters[f"from{index}"], parameters[f"to{index}"] = _utc(low), _utc(high)
+        condition = (f"timestamp >= {{from{index}:DateTime64(6, 'UTC')}} "
+                     f"AND timestamp < {{to{index}:DateTime64(6, 'UTC')}}")
+        if which == usage.PENDING:
+            condition += " AND id > {passed:UInt64}"
+        elif which == usage.FOLDED:
+            condition += " AND id <= {passed:UInt64}"
+        ranges.append(f"({condition})")
+    return f"{_SUBSCRIPTIONS} AND ({' OR '.join(ranges)})", parameters
+
+
+def _day(parameters: dict) -> str:
+    """The local day of an event: how many of the day cuts (local midnights) are at or before it (0: no cuts)."""
+    if not parameters["cuts"]:
+        return "toUInt64(0)"
+    return f"arrayCount(cut -> cut <= timestamp, {{cuts:{_MOMENTS}}})"
 
 
 def _plain(value: Decimal) -> Decimal:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -86,10 +87,8 @@ class UsageDailyRollup(_RollupColumns, Base):
     __tablename__ = "usage_daily_rollups"
 
 
-class UsageUniqueValue(Base):
+class _UniqueValueColumns:
     """For unique_count_agg: one value's additions and removals in one hour."""
-
-    __tablename__ = "usage_unique_values"
 
     organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"),
                                                  primary_key=True)
@@ -103,6 +102,40 @@ class UsageUniqueValue(Base):
     last_timestamp: Mapped[datetime]
     last_event_id: Mapped[int] = mapped_column(BigInteger)
     last_operation: Mapped[str] = mapped_column(String(8))
+
+
+class UsageUniqueValue(_UniqueValueColumns, Base):
+    """For unique_count_agg: one value's additions and removals in one hour."""
+
+    __tablename__ = "usage_unique_values"
+
+
+# The ClickHouse event store's rollups (metering.clickhouse_store): the same sums, folded from its events by its own
+# watermark. Tables of their own, so that the two stores' rollups never mix: each numbers its events separately.
+
+
+class ClickHouseHourlyRollup(_RollupColumns, Base):
+    __tablename__ = "clickhouse_usage_rollups"
+
+
+class ClickHouseDailyRollup(_RollupColumns, Base):
+    __tablename__ = "clickhouse_usage_daily_rollups"
+
+
+class ClickHouseUniqueValue(_UniqueValueColumns, Base):
+    __tablename__ = "clickhouse_usage_unique_values"
+
+
+class RollupTables(NamedTuple):
+    """Where one store's rollups are: hourly, daily, and the unique values' hours."""
+
+    hourly: type
+    daily: type
+    unique_values: type
+
+
+SQL_ROLLUPS = RollupTables(UsageRollup, UsageDailyRollup, UsageUniqueValue)
+CLICKHOUSE_ROLLUPS = RollupTables(ClickHouseHourlyRollup, ClickHouseDailyRollup, ClickHouseUniqueValue)
 
 
 class RollupWatermark(Base):

@@ -35,7 +35,12 @@ from billing.db import engine, unit_of_work
 from billing.metering import locks
 from billing.metering.aggregation import Fact, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
-from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
+from billing.metering.models import (
+    SQL_ROLLUPS,
+    Event,
+    RollupTables,
+    RollupWatermark,
+)
 from billing.metering.store import event_store
 from billing.ports import runtime
 
@@ -147,12 +152,29 @@ def fold_events(session: Session, low: int, high: int, *, organization_id: str |
         partials[key].add(fact)
         if row.unique_value is not None:
             tallies[(*key[:4], row.unique_value, key[4])].add(fact)
-    _fold_partials(session, UsageRollup, partials)
+    fold_hourly(session, partials, tallies)
+
+
+def fold_hourly(session: Session, partials: dict[tuple, Partial], tallies: dict[tuple, UniqueTally],
+                tables: RollupTables = SQL_ROLLUPS) -> None:
+    """Add hourly aggregates of new events to the hourly and daily rollups and the unique values.
+
+    `partials` keyed (organization, external subscription, code, group, hour), `tallies` (organization,
+    external subscription, code, group, unique value, hour): what a batch of events makes, however it was summed
+    (here from the SQLite events table, or by ClickHouse for the ClickHouse store).
+    """
+    _fold_partials(session, tables.hourly, partials)
     days: dict[tuple, Partial] = defaultdict(Partial)
     for key, partial in partials.items():
         days[(*key[:4], day_start(key[4]))].merge(partial)
-    _fold_partials(session, UsageDailyRollup, days)
-    _fold_tallies(session, tallies)
+    _fold_partials(session, tables.daily, days)
+    _fold_tallies(session, tables.unique_values, tallies)
+
+
+def forget_rollups(session: Session, *, organization_id: str, code: str, tables: RollupTables = SQL_ROLLUPS) -> None:
+    """Delete one metric's rollups (before they are folded again from its re-derived events)."""
+    for model in tables:
+        session.execute(delete(model).where(model.organization_id == organization_id, model.code == code))
 
 
 # PostgreSQL folds a batch in two statements, aggregating in SQL and merging each aggregate into
@@ -245,15 +267,15 @@ def _fold_partials(session: Session, model, partials: dict[tuple, Partial]) -> N
     session.flush()
 
 
-def _fold_tallies(session: Session, tallies: dict[tuple, UniqueTally]) -> None:
+def _fold_tallies(session: Session, model, tallies: dict[tuple, UniqueTally]) -> None:
     if not tallies:
         return
     columns = ("organization_id", "external_subscription_id", "code", "group_key", "unique_value", "bucket_start")
-    session.execute(_insert(session)(UsageUniqueValue).on_conflict_do_nothing(), [
+    session.execute(_insert(session)(model).on_conflict_do_nothing(), [
         {**dict(zip(columns, key, strict=True)), "adds": 0, "removes": 0, "last_timestamp": tally.last[0],
          "last_event_id": tally.last[1], "last_operation": tally.last[2]} for key, tally in tallies.items()])
     for key, delta in tallies.items():
-        row = session.execute(select(UsageUniqueValue).filter_by(**dict(zip(columns, key, strict=True)))
+        row = session.execute(select(model).filter_by(**dict(zip(columns, key, strict=True)))
                               .with_for_update()).scalar_one()
         current = unique_tally(row)
         current.merge(delta)
@@ -298,10 +320,7 @@ def rederive_in_sql(session: Session, metric: BillableMetric | None, *, organiza
     (or has finished), and the rollups rebuilt here are exactly the events up to the watermark.
     """
     high = watermark(session, for_update=True)
-    for model in (UsageRollup, UsageDailyRollup):
-        session.execute(delete(model).where(model.organization_id == organization_id, model.code == code))
-    session.execute(delete(UsageUniqueValue).where(UsageUniqueValue.organization_id == organization_id,
-                                                   UsageUniqueValue.code == code))
+    forget_rollups(session, organization_id=organization_id, code=code)
     reading = metric_reading(metric) if metric is not None else None
     changed = 0
     last_id = 0

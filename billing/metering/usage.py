@@ -45,7 +45,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, TIMESTAMP, aggregate_order_by,
 from sqlalchemy.orm import Session
 
 from billing.metering.aggregation import Fact, GroupUsage, Partial, UniqueTally
-from billing.metering.models import Event, RollupWatermark, UsageDailyRollup, UsageRollup, UsageUniqueValue
+from billing.metering.models import (
+    SQL_ROLLUPS,
+    Event,
+    RollupTables,
+    RollupWatermark,
+    UsageDailyRollup,
+    UsageRollup,
+    UsageUniqueValue,
+)
 from billing.metering.rollups import BUCKET, WATERMARK, bucket_ceil, bucket_start, day_start, rollup_partial
 
 
@@ -203,9 +211,9 @@ def _raw_ranges(start: datetime, end: datetime, split: Sequence[datetime] = ()) 
     return [r for r in ranges if r[0] < r[1]]
 
 
-def _folded_up_to():
+def _folded_up_to(name: str = WATERMARK):
     """The rollup watermark, as a subquery: read by the same statement, so in the same snapshot."""
-    return func.coalesce(select(RollupWatermark.last_event_id).where(RollupWatermark.name == WATERMARK)
+    return func.coalesce(select(RollupWatermark.last_event_id).where(RollupWatermark.name == name)
                          .scalar_subquery(), 0)
 
 
@@ -227,8 +235,8 @@ def _raw_scopes(organization_id: str, subscriptions: str | Sequence[str], code: 
         yield scope
 
 
-def _rollup_buckets(start: datetime, end: datetime, cuts: Sequence[datetime] | None,
-                    split: Sequence[datetime]) -> list[tuple[type, datetime, datetime]]:
+def _rollup_buckets(start: datetime, end: datetime, cuts: Sequence[datetime] | None, split: Sequence[datetime],
+                    tables: RollupTables = SQL_ROLLUPS) -> list[tuple[type, datetime, datetime]]:
     """Which rollups hold the whole hours of [start, end): (table, from, to) each.
 
     Whole UTC days come from the daily rollups, the hours around them from the hourly ones; split
@@ -243,9 +251,9 @@ def _rollup_buckets(start: datetime, end: datetime, cuts: Sequence[datetime] | N
         first_day += timedelta(days=1)
     local_days_are_utc_days = cuts is None or all(cut == day_start(cut.astimezone(UTC)) for cut in cuts)
     if not local_days_are_utc_days or split or first_day >= last_day:
-        return [(UsageRollup, hours[0], hours[1])]
+        return [(tables.hourly, hours[0], hours[1])]
     return [(model, low, high) for model, low, high in (
-        (UsageRollup, hours[0], first_day), (UsageDailyRollup, first_day, last_day), (UsageRollup, last_day, hours[1]),
+        (tables.hourly, hours[0], first_day), (tables.daily, first_day, last_day), (tables.hourly, last_day, hours[1]),
     ) if low < high]
 
 
@@ -470,3 +478,100 @@ def _tallies(session: Session, organization_id: str, subscriptions: Sequence[str
         tallies[(subscription, key, value, _day_in_python(cuts, last_at))].merge(
             UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
     return dict(tallies)
+
+
+# -- the rollups of a store whose raw events live elsewhere ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RolledUp:
+    """The rollups' part of one usage range, for a store that aggregates its raw events itself (ClickHouse).
+
+    The rollups hold exactly the events with id <= `passed`; `raw` says which events of the range they do not
+    hold: (from, to, ALL | PENDING | FOLDED) as `_raw_ranges` (PENDING: id > passed; FOLDED: id <= passed).
+    """
+
+    passed: int
+    partials: dict[tuple[str, str, int], Partial]
+    tallies: dict[tuple[str, str, str, int], UniqueTally]
+    raw: list[tuple[datetime, datetime, str]]
+
+
+def rolled_up_usage(session: Session, *, organization_id: str, subscriptions: Sequence[str], code: str,
+                    start: datetime, end: datetime, cuts: Sequence[datetime] | None, unique: bool,
+                    watermark: str, tables: RollupTables) -> RolledUp:
+    """The rollups of [start, end)'s whole hours, keyed as `_partials` / `_tallies` answer, and the watermark
+    `watermark` they were folded up to.
+
+    Each statement reads the watermark with its rows (one snapshot whatever the session's isolation); the unique
+    values are a second statement, so when the job committed a fold between the two, both are read again.
+    """
+    split = _split_hours(start, end, cuts)
+    subscriptions = tuple(subscriptions)
+    for _ in range(5):
+        passed, partials = _rolled_up_partials(session, organization_id, subscriptions, code, start, end, cuts,
+                                               split, watermark, tables)
+        if not unique:
+            return RolledUp(passed, partials, {}, _raw_ranges(start, end, split))
+        passed_too, tallies = _rolled_up_tallies(session, organization_id, subscriptions, code, start, end, cuts,
+                                                 split, watermark, tables.unique_values)
+        if passed_too == passed:
+            return RolledUp(passed, partials, tallies, _raw_ranges(start, end, split))
+    raise RuntimeError("the rollup watermark moved during five reads in a row")
+
+
+def _watermark_row(passed, **columns):
+    """A row of NULLs (typed, for PostgreSQL's UNION) carrying only the watermark: read even with no rollups."""
+    return select(*(cast(null(), kind).label(name) for name, kind in columns.items()), passed.label("passed"))
+
+
+def _rolled_up_partials(session: Session, organization_id: str, subscriptions: tuple[str, ...], code: str,
+                        start: datetime, end: datetime, cuts, split, watermark: str, tables: RollupTables):
+    passed = _folded_up_to(watermark)
+    parts = [select(
+        model.external_subscription_id, model.group_key, model.events_count, model.value_sum, model.value_max,
+        model.value_time_sum, model.latest_timestamp, model.latest_event_id, model.latest_value,
+        model.bucket_start.label("at"), passed.label("passed"),
+    ).where(*_scope(model, organization_id, subscriptions, code), *_rollup_hours(model, low, high, split))
+        for model, low, high in _rollup_buckets(start, end, cuts, split, tables)]
+    parts.append(_watermark_row(
+        passed, external_subscription_id=String(), group_key=String(), events_count=BigInteger(),
+        value_sum=Numeric(), value_max=Numeric(), value_time_sum=Numeric(), latest_timestamp=DateTime(),
+        latest_event_id=BigInteger(), latest_value=Numeric(), at=DateTime()))
+    partials: dict[tuple[str, str, int], Partial] = defaultdict(Partial)
+    high = 0
+    for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
+        high = row.passed
+        if row.external_subscription_id is None:
+            continue
+        # A rollup's hour lies within one local day (split hours are read raw): its start's day is its events'.
+        at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
+        partials[(row.external_subscription_id, row.group_key, _day_in_python(cuts, at))].merge(
+            rollup_partial(row))
+    return int(high), dict(partials)
+
+
+def _rolled_up_tallies(session: Session, organization_id: str, subscriptions: tuple[str, ...], code: str,
+                       start: datetime, end: datetime, cuts, split, watermark: str, model):
+    passed = _folded_up_to(watermark)
+    parts = []
+    if _whole_hours(start, end) is not None:
+        parts.append(select(
+            model.external_subscription_id, model.group_key, model.unique_value, model.adds, model.removes,
+            model.last_timestamp, model.last_event_id, model.last_operation, passed.label("passed"),
+        ).where(*_scope(model, organization_id, subscriptions, code), *_rollup_hours(model, start, end, split)))
+    parts.append(_watermark_row(
+        passed, external_subscription_id=String(), group_key=String(), unique_value=String(), adds=BigInteger(),
+        removes=BigInteger(), last_timestamp=DateTime(), last_event_id=BigInteger(), last_operation=String()))
+    tallies: dict[tuple[str, str, str, int], UniqueTally] = defaultdict(UniqueTally)
+    high = 0
+    for subscription, key, value, adds, removes, last_at, last_id, operation, row_passed in session.execute(
+            union_all(*parts) if len(parts) > 1 else parts[0]):
+        high = row_passed
+        if subscription is None:
+            continue
+        if last_at.tzinfo is None:
+            last_at = last_at.replace(tzinfo=UTC)
+        tallies[(subscription, key, value, _day_in_python(cuts, last_at))].merge(
+            UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
+    return int(high), dict(tallies)
