@@ -56,7 +56,8 @@ def valid_cluster_name(name: str) -> bool:
 def statements(script: str) -> list[str]:
     """The statements of a migration file: separated by `;` at a line's end, `--` comments dropped."""
     lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";\n") if statement.strip().rstrip(";")]
+    pieces = (piece.strip().rstrip(";").rstrip() for piece in "\n".join(lines).split(";\n"))
+    return [piece for piece in pieces if piece]
 
 
 def render(script: str, *, cluster: str | None = None, database: str | None = None) -> list[str]:
