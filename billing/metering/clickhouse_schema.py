@@ -116,7 +116,7 @@ def migrate(command: Callable[..., object], rows: Callable[..., list[tuple]], *,
             continue
         for statement in render(path.read_text(), cluster=cluster, database=database):
             command(statement)
-        command(f"INSERT INTO {BOOKKEEPING} (name) VALUES ({{name:String}})", {"name": path.stem})  # noqa: S608
+        command(f"INSERT INTO {BOOKKEEPING} (name) SELECT {{name:String}}", {"name": path.stem})  # noqa: S608
         applied.append(path.stem)
     return applied
 
