@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from billing.embedding import origins
+from billing.metering.clickhouse_schema import valid_cluster_name
 from billing.metering.store import CLICKHOUSE, STORES
 
 DEFAULT_INSTANCE = Path(os.environ.get("TALLY_INSTANCE_PATH", "instance")).resolve()
@@ -46,6 +47,9 @@ class Settings:
     # embedded), or "clickhouse" at `clickhouse_url` (docs/metering.md, "ClickHouse event store").
     events_store: str = "postgres"
     clickhouse_url: str | None = None
+    # A ClickHouse cluster of the servers' config (`remote_servers`): replicated tables, a Distributed `events`
+    # sharded by organization (docs/metering.md, "ClickHouse on a cluster"); unset: single-node tables.
+    clickhouse_cluster: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -73,19 +77,29 @@ class Settings:
             scrypt_n=int(env.get("TALLY_SCRYPT_N") or 2**17),
             trusted_proxies=int(env.get("TALLY_TRUSTED_PROXIES") or 0),
             frame_ancestors=_origins(env.get("TALLY_FRAME_ANCESTORS")),
-            **_events_store(env.get("TALLY_EVENTS_STORE"), env.get("CLICKHOUSE_URL")),
+            **_events_store(env.get("TALLY_EVENTS_STORE"), env.get("CLICKHOUSE_URL"),
+                            env.get("TALLY_CLICKHOUSE_CLUSTER")),
         )
 
 
-def _events_store(store: str | None, clickhouse_url: str | None) -> dict[str, str | None]:
-    """TALLY_EVENTS_STORE (postgres | clickhouse) and CLICKHOUSE_URL: a store that cannot be used stops the start."""
+def _events_store(store: str | None, clickhouse_url: str | None, cluster: str | None) -> dict[str, str | None]:
+    """TALLY_EVENTS_STORE (postgres | clickhouse), CLICKHOUSE_URL and TALLY_CLICKHOUSE_CLUSTER: a store that cannot
+    be used stops the start."""
     store = (store or "postgres").strip().lower()
     if store not in STORES:
         raise ValueError(f"TALLY_EVENTS_STORE: {store!r} is not one of {', '.join(STORES)}")
     if store == CLICKHOUSE and not clickhouse_url:
         raise ValueError("TALLY_EVENTS_STORE=clickhouse needs CLICKHOUSE_URL (http://host:8123/database, or "
                          "chdb:///path for the in-process engine)")
-    return {"events_store": store, "clickhouse_url": clickhouse_url or None}
+    cluster = (cluster or "").strip() or None
+    if cluster is not None:
+        if store != CLICKHOUSE:
+            raise ValueError("TALLY_CLICKHOUSE_CLUSTER is for TALLY_EVENTS_STORE=clickhouse")
+        if not valid_cluster_name(cluster):
+            raise ValueError(f"TALLY_CLICKHOUSE_CLUSTER: {cluster!r} is not a plain identifier (letters, digits, _)")
+        if clickhouse_url.startswith("chdb"):
+            raise ValueError("TALLY_CLICKHOUSE_CLUSTER needs ClickHouse servers: chDB, in the process, has no cluster")
+    return {"events_store": store, "clickhouse_url": clickhouse_url or None, "clickhouse_cluster": cluster}
 
 
 def _origins(text: str | None) -> tuple[str, ...]:

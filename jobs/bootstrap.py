@@ -28,7 +28,8 @@ def configure_core(settings: Settings, dispatcher: ports.Dispatcher | None = Non
     subscribe_dunning_to_events()
     subscribe_alerts_to_events()
     db.configure(settings.database_url)
-    configure_event_store(make_event_store(settings.events_store, settings.clickhouse_url))
+    configure_event_store(make_event_store(settings.events_store, settings.clickhouse_url,
+                                          settings.clickhouse_cluster))
     passwords.configure(n=settings.scrypt_n)
     ports.configure(dispatcher=dispatcher or make_dispatcher(settings), files=LocalFileStore(settings.files_path),
                     base_url=settings.base_url, secret_key=settings.secret_key,

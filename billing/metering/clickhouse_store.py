@@ -1,7 +1,8 @@
 """The ClickHouse event store (TALLY_EVENTS_STORE=clickhouse): events in ClickHouse, their hourly sums in the ledger.
 
 docs/metering.md, "ClickHouse event store", says why each rule below holds:
-- an insert is synchronous (`async_insert=0`): the API answers once ClickHouse has written the part;
+- an insert is synchronous (`async_insert=0`; on a cluster, into every shard and replica: clickhouse_schema): the
+  API answers once ClickHouse has written the part;
 - a transaction id is stored once per organization: ingestion holds the organization's lock in the ledger
   (PostgreSQL advisory lock; SQLite's single writer) while it checks which ids are new and inserts them; the
   only copies that can exist are identical ones (a retried insert) or re-derivations (a higher `revision`),
@@ -22,7 +23,6 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
@@ -32,15 +32,14 @@ from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric
 from billing.db import engine, unit_of_work
-from billing.metering import locks, rollups, usage
+from billing.metering import clickhouse_schema, locks, rollups, usage
 from billing.metering.aggregation import GroupUsage, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import CLICKHOUSE_ROLLUPS
 from billing.metering.store import CLICKHOUSE, EventRecord
 from billing.pagination import MAX_PER_PAGE, Page
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations" / "clickhouse"
-_INSERT_SETTINGS = {"async_insert": 0}  # synchronous: written when the call returns (never fire-and-forget)
+_INSERT_SETTINGS = clickhouse_schema.INSERT_SETTINGS  # written when the call returns (never fire-and-forget)
 _COLUMNS = ("id", "organization_id", "transaction_id", "external_subscription_id", "subscription_id", "code",
             "timestamp", "properties", "precise_total_amount_cents", "value", "unique_value", "operation",
             "group_key", "error", "created_at", "revision")
@@ -78,8 +77,10 @@ _AGGREGATED = ("organization_id, transaction_id, revision, external_subscription
 class ClickHouseEventStore:
     name = CLICKHOUSE
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, cluster: str | None = None):
         self.url = url
+        # TALLY_CLICKHOUSE_CLUSTER: the tables are replicated and `events` is a Distributed table over them.
+        self.cluster = cluster
         self._client = None
         # chDB runs in this process: one query at a time. A ClickHouse server takes them concurrently.
         self._lock = threading.Lock() if url.startswith("chdb") else None
@@ -104,22 +105,11 @@ class ClickHouseEventStore:
 
     def migrate(self) -> list[str]:
         """Apply the migrations of migrations/clickhouse not applied yet, in order; the names applied."""
-        self._command("CREATE TABLE IF NOT EXISTS tally_migrations (name String, applied_at DateTime DEFAULT now()) "
-                      "ENGINE = MergeTree ORDER BY name")
-        done = {name for (name,) in self._rows("SELECT name FROM tally_migrations")}
-        applied = []
-        for path in sorted(MIGRATIONS.glob("*.sql")):
-            if path.stem in done:
-                continue
-            for statement in _statements(path.read_text()):
-                self._command(statement)
-            self._call(lambda client, name=path.stem: client.insert("tally_migrations", [[name]],
-                                                                    column_names=["name"]))
-            applied.append(path.stem)
-        return applied
+        return clickhouse_schema.migrate(self._command, self._rows, cluster=self.cluster)
 
     def clear(self) -> None:
-        self._command("TRUNCATE TABLE IF EXISTS events")
+        database = None if self.cluster is None else self._rows("SELECT currentDatabase()")[0][0]
+        self._command(clickhouse_schema.truncate_statement("events", cluster=self.cluster, database=database))
 
     # ------------------------------------------------------------ writes
 
@@ -421,12 +411,6 @@ def _json(properties: dict) -> str:
         return orjson.dumps(properties).decode()
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits, which orjson refuses
         return json.dumps(properties)
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a migration file: separated by `;` at a line's end, `--` comments dropped."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    return [statement.strip() for statement in "\n".join(lines).split(";\n") if statement.strip().rstrip(";")]
 
 
 def _reserve_ids(session: Session, count: int) -> list[int]:

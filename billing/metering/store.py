@@ -113,8 +113,9 @@ def event_store() -> EventStore:
     return _store
 
 
-def make_event_store(kind: str, clickhouse_url: str | None) -> EventStore:
-    """The store TALLY_EVENTS_STORE names; refuses a ClickHouse store without CLICKHOUSE_URL."""
+def make_event_store(kind: str, clickhouse_url: str | None, clickhouse_cluster: str | None = None) -> EventStore:
+    """The store TALLY_EVENTS_STORE names; refuses a ClickHouse store without CLICKHOUSE_URL. On a ClickHouse
+    cluster (TALLY_CLICKHOUSE_CLUSTER), its tables are replicated and sharded by organization."""
     if kind == POSTGRES:
         from billing.metering.sql_store import SqlEventStore  # the stores import this port
 
@@ -125,4 +126,4 @@ def make_event_store(kind: str, clickhouse_url: str | None) -> EventStore:
         raise ValueError("TALLY_EVENTS_STORE=clickhouse needs CLICKHOUSE_URL (e.g. http://127.0.0.1:8123/tally)")
     from billing.metering.clickhouse_store import ClickHouseEventStore  # clickhouse-connect only when chosen
 
-    return ClickHouseEventStore(clickhouse_url)
+    return ClickHouseEventStore(clickhouse_url, cluster=clickhouse_cluster)

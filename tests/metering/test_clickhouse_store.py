@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from billing.db import read_snapshot
-from billing.metering.clickhouse_store import MIGRATIONS
+from billing.metering.clickhouse_schema import MIGRATIONS
 from billing.metering.services import ingest_events
 from billing.metering.sql_store import SqlEventStore
 from billing.metering.store import CLICKHOUSE, POSTGRES, configure_event_store, event_store
