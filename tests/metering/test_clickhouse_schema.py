@@ -191,8 +191,11 @@ def _both_layouts(directory: str) -> dict:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from billing.metering.clickhouse_store import ClickHouseEventStore
+    from billing.db import Base
+    from billing.metering import rollups
+    from billing.metering.clickhouse_store import PASSED, ClickHouseEventStore
     from billing.metering.facts import MetricReading, derive
+    from billing.metering.models import CLICKHOUSE_ROLLUPS, RollupWatermark
     from billing.metering.usage import UsageQuery
 
     config = Path(directory) / "cluster.xml"
@@ -241,10 +244,18 @@ def _both_layouts(directory: str) -> dict:
         with ledger.begin() as connection:
             connection.execute(sa.text("CREATE TABLE event_id_counter (name TEXT PRIMARY KEY, last_id INTEGER)"))
             connection.execute(sa.text("INSERT INTO event_id_counter VALUES ('events', 0)"))
+        # The ledger's side of the store: its rollups and its watermark.
+        Base.metadata.create_all(ledger, tables=[RollupWatermark.__table__,
+                                                 *(model.__table__ for model in CLICKHOUSE_ROLLUPS)])
         stored = []
         for organization, rows in batches:
             with Session(ledger) as session, session.begin():
                 stored.append(store.store_events(session, organization, rows))
+            if len(stored) == 2:  # the first two batches folded into the rollups (read through `events`), the rest raw
+                with Session(ledger) as session, session.begin():
+                    high = store.max_event_id(session, "org_a")
+                    store._fold(session, rollups.watermark(session, name=PASSED, for_update=True), high)
+                    rollups.move_watermark(session, name=PASSED, to=high)
         queries = [UsageQuery(code=code, start=T0, end=T0 + timedelta(days=1), day_cuts=(T0 + timedelta(minutes=4),))
                    for code in readings]
         requests = [(sub, query) for sub in ("sub0", "sub1") for query in queries]
@@ -253,7 +264,7 @@ def _both_layouts(directory: str) -> dict:
             "stored": [stored[0], {**stored[1], **stored[2]}],
             "found": store.find_events("org_a", ["t1", "t2", "t9", "nope"]),
             "page": ([event["transaction_id"] for event in page.items], page.total_count),
-            "usage": store.subscription_usages(None, organization_id="org_a", requests=requests),
+            "usage": store.subscription_usages(Session(ledger), organization_id="org_a", requests=requests),
             "between": store.events_between(None, 2, 9),
             "subscriptions": store.subscriptions_with_events(None, 0, 100),
             "max_ids": (store.max_event_id(None, "org_a"), store.max_event_id(None, "org_b")),
