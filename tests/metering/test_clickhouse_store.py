@@ -6,9 +6,14 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import func, select
 
-from billing.db import read_snapshot
+from billing.catalog import metrics as catalog_metrics
+from billing.catalog.metrics import update_billable_metric
+from billing.db import read_only, read_snapshot
+from billing.metering import rollups, services
 from billing.metering.clickhouse_schema import MIGRATIONS
+from billing.metering.models import ClickHouseHourlyRollup
 from billing.metering.services import ingest_events
 from billing.metering.sql_store import SqlEventStore
 from billing.metering.store import CLICKHOUSE, POSTGRES, configure_event_store, event_store
@@ -112,3 +117,72 @@ def test_both_stores_give_the_same_usage_on_the_same_events(metrics, clock, clic
         answers[store.name] = [_comparable(query, groups) for query, groups in zip(queries, read, strict=True)]
     assert answers[POSTGRES] == answers[CLICKHOUSE]
     assert any(groups for groups in answers[CLICKHOUSE])
+
+
+def _sums(org_id: str, code: str) -> tuple[int, object]:
+    query = UsageQuery(code=code, start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 12, 1, tzinfo=UTC))
+    with read_snapshot() as session:
+        [groups] = event_store().subscription_usages(session, organization_id=org_id, requests=[("sub", query)])
+    return (sum(group.during.events_count for group in groups.values()),
+            sum(group.during.value_sum for group in groups.values()))
+
+
+def _folded(org_id: str, code: str) -> int:
+    with read_only() as session:
+        return session.scalar(select(func.coalesce(func.sum(ClickHouseHourlyRollup.events_count), 0)).where(
+            ClickHouseHourlyRollup.organization_id == org_id, ClickHouseHourlyRollup.code == code))
+
+
+def _send(org_id: str, *events: tuple[str, str, int]) -> None:
+    ingest_events(organization_id=org_id, raw_events=[
+        {"transaction_id": transaction, "external_subscription_id": "sub", "code": "sum", "timestamp": at,
+         "properties": {"v": value, "w": value * 10}} for transaction, at, value in events])
+
+
+@pytest.fixture
+def folds_by_hand(run_jobs, monkeypatch):
+    """Only the test runs the rollup job: ingestion and metric changes ask for none (with jobs in process, one
+    would run on a thread of its own, whenever)."""
+    run_jobs()  # whatever an earlier step asked for, done now
+    monkeypatch.setattr(services, "request_rollup", lambda: None)
+    monkeypatch.setattr(catalog_metrics, "request_rollup", lambda: None)
+
+
+def test_the_rollup_job_folds_each_event_once_whatever_line_it_dies_at(metrics, monkeypatch,  # noqa: F811
+                                                                        folds_by_hand, events_store):
+    """The fold is one ledger transaction (ClickHouse is only read): killed before the watermark moves, nothing of
+    it stays; the rerun folds the same events once. A late event counts at once, raw, then joins its old hour."""
+    store = event_store()
+    store.roll_up(limit=10**15)
+    _send(metrics, *((f"t{i}", f"2026-11-02T{i:02d}:30:00Z", i) for i in range(10)))
+    with monkeypatch.context() as patched:
+        def killed(*_args, **_kwargs):
+            raise SystemExit("worker killed after the rollups were written, before the watermark moved")
+        patched.setattr(rollups, "move_watermark", killed)
+        with pytest.raises(SystemExit):
+            store.roll_up(limit=10**15)
+    assert _folded(metrics, "sum") == 0  # rolled back with the watermark
+    assert _sums(metrics, "sum") == (10, 45)
+    assert store.roll_up(limit=10**15) > 0
+    assert store.roll_up(limit=10**15) == 0  # nothing left: the rerun took it all, once
+    assert _folded(metrics, "sum") == 10 and _sums(metrics, "sum") == (10, 45)
+
+    _send(metrics, ("late", "2026-11-02T03:10:00Z", 100), ("t1", "2026-11-02T05:00:00Z", 999))  # t1: known
+    assert _sums(metrics, "sum") == (11, 145)  # the late one counts at once, raw; t1 not twice
+    store.roll_up(limit=10**15)
+    assert _folded(metrics, "sum") == 11 and _sums(metrics, "sum") == (11, 145)
+    with read_only() as session:
+        hour = session.get(ClickHouseHourlyRollup, (metrics, "sub", "sum", "", datetime(2026, 11, 2, 3, tzinfo=UTC)))
+        assert (hour.events_count, hour.value_sum) == (2, 103)  # 03:30's event and the late 03:10 one
+
+
+def test_changing_a_metric_refolds_its_rollups_from_the_new_values(metrics, folds_by_hand,  # noqa: F811
+                                                                   events_store):
+    store = event_store()
+    store.roll_up(limit=10**15)
+    _send(metrics, *((f"t{i}", f"2026-11-02T{i:02d}:30:00Z", i) for i in range(4)))
+    store.roll_up(limit=10**15)
+    _send(metrics, ("t9", "2026-11-03T00:30:00Z", 5))  # past the watermark: raw
+    assert _folded(metrics, "sum") == 4 and _sums(metrics, "sum") == (5, 11)
+    update_billable_metric(organization_id=metrics, code="sum", data={"field_name": "w"})
+    assert _folded(metrics, "sum") == 4 and _sums(metrics, "sum") == (5, 110)  # w = 10 v, folded and raw alike
