@@ -33,7 +33,7 @@ def _count_usage(org_id: str) -> int:
     return sum(group.during.events_count for group in groups.values())
 
 
-def test_a_copy_not_merged_yet_is_read_once(org, clock, events_store):
+def test_a_copy_not_merged_yet_is_read_once(org, clock, folds_by_hand, events_store):
     """A retried insert (the same rows again) and a re-derivation (a higher revision) leave copies until
     ClickHouse merges them: every read keeps one row per transaction id, of the highest revision."""
     ingest_events(organization_id=org.id, raw_events=[
@@ -49,6 +49,8 @@ def test_a_copy_not_merged_yet_is_read_once(org, clock, events_store):
     assert _count_usage(org.id) == 1  # only t0's newest revision has no error (metric_not_found)
     [t0] = store.find_events(org.id, ["t0"])
     assert t0["error"] is None
+    store.roll_up(limit=10**15)  # folded, the copies collapse as in a read
+    assert _count_usage(org.id) == 1
 
 
 def test_migrations_apply_once(clickhouse_store, events_store):
