@@ -100,6 +100,11 @@ def watermark(session: Session, *, for_update: bool = False, name: str = WATERMA
     query = select(RollupWatermark.last_event_id).where(RollupWatermark.name == name)
     if for_update:
         query = query.with_for_update()
+        if session.bind.dialect.name == "sqlite":
+            # SQLite has no row lock: take its write lock now, so that a fold reading events outside this database
+            # (the ClickHouse store's) and a metric's re-derivation run one after the other, as on PostgreSQL.
+            session.execute(update(RollupWatermark).where(RollupWatermark.name == name)
+                            .values(last_event_id=RollupWatermark.last_event_id))
     value = session.scalar(query)
     if value is None and not for_update:
         return 0
