@@ -325,6 +325,8 @@ def register(app: Flask) -> None:
                    "manager@demo.tally and finance@demo.tally have those roles, same password)")
         click.echo(f"Portal: {result.portal_url}")
         click.echo(f"API key: {result.api_key}" if result.api_key else "API key: (created on first seed)")
+        where = "ClickHouse" if settings.events_store == CLICKHOUSE else "the ledger's database"
+        click.echo(f"Events: {result.events} (in {where})")  # not CLICKHOUSE_URL: it may hold a password
         for label, provider in (("Stripe", result.stripe), ("Adyen", result.adyen),
                                 ("GoCardless", result.gocardless)):
             if provider is not None:

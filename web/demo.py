@@ -50,6 +50,7 @@ from billing.invoicing.models import Invoice
 from billing.invoicing.runs import bill_subscription
 from billing.lifecycle import create_subscription
 from billing.metering.services import MAX_BATCH, ingest_events
+from billing.metering.store import SQL_STORE_TABLES, event_store
 from billing.models import Base
 from billing.organizations.models import Organization
 from billing.organizations.services import (
@@ -246,7 +247,7 @@ def seed_demo(*, reset: bool = False, stripe_url: str | None = None, host_origin
         return DemoResult(organization_id=organization_id, organization_name=DEMO_ORGANIZATION,
                           admin_email=DEMO_ADMIN_EMAIL, admin_password=DEMO_ADMIN_PASSWORD,
                           portal_url=_portal_url(organization_id), api_key=None, created=False,
-                          customers=_count(organization_id, "customers"), events=_count(organization_id, "events"),
+                          customers=_count(organization_id, "customers"), events=_count_events(organization_id),
                           invoices=_count(organization_id, "invoices"), stripe=connected.stripe, host=host,
                           adyen=connected.adyen, gocardless=connected.gocardless)
 
@@ -797,10 +798,19 @@ def _count(organization_id: str, table: str) -> int:
             target.c.organization_id == organization_id)) or 0
 
 
+def _count_events(organization_id: str) -> int:
+    """The organization's events in the configured store (the ledger's database holds none on ClickHouse's)."""
+    return event_store().list_events(organization_id=organization_id, per_page=1).total_count
+
+
 def delete_organization_data(organization_id: str) -> None:
-    """Delete an organization and every row that belongs to it, children first (for `seed-demo --reset`)."""
-    tables = Base.metadata.sorted_tables
+    """Delete an organization and every row that belongs to it, children first (for `seed-demo --reset`).
+
+    Its events go through the configured store, first: ClickHouse's are deleted when the call returns, so a ledger
+    transaction that fails after it leaves the organization to delete again, never its events behind a new one."""
+    tables = [table for table in Base.metadata.sorted_tables if table.name not in SQL_STORE_TABLES]
     with db.unit_of_work() as uow:
+        event_store().forget_organization(uow.session, organization_id)
         conditions: dict[str, sa.ColumnElement[bool]] = {}
         for table in tables:  # parents before children, so a child can select through its parent
             condition = _belongs_to(table, organization_id, conditions)

@@ -97,6 +97,15 @@ def truncate_statement(table: str, *, cluster: str | None = None, database: str 
     return f"TRUNCATE TABLE IF EXISTS {_qualified(database, table + LOCAL_SUFFIX)} ON CLUSTER {cluster} SYNC"
 
 
+def delete_statement(table: str, condition: str, *, cluster: str | None = None, database: str | None = None) -> str:
+    """Delete rows of a table of the store by a mutation (`condition` is a WHERE clause with bound values): on a
+    cluster, of the local table on every node (a Distributed table holds no rows to delete)."""
+    if cluster is None:
+        return f"ALTER TABLE {table} DELETE WHERE {condition}"
+    _check_cluster(cluster)
+    return f"ALTER TABLE {_qualified(database, table + LOCAL_SUFFIX)} ON CLUSTER {cluster} DELETE WHERE {condition}"
+
+
 def migrate(command: Callable[..., object], rows: Callable[..., list[tuple]], *,
             cluster: str | None = None) -> list[str]:
     """Apply the migrations of migrations/clickhouse not applied yet, in order; the names applied.

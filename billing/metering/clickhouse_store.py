@@ -27,7 +27,7 @@ from typing import Any
 
 import clickhouse_connect
 import orjson
-from sqlalchemy import text
+from sqlalchemy import delete, text
 from sqlalchemy.orm import Session
 
 from billing.catalog.models import BillableMetric
@@ -107,9 +107,23 @@ class ClickHouseEventStore:
         """Apply the migrations of migrations/clickhouse not applied yet, in order; the names applied."""
         return clickhouse_schema.migrate(self._command, self._rows, cluster=self.cluster)
 
+    def _database(self) -> str | None:
+        """The database, named in a cluster's statements on the local tables (None on a single node)."""
+        return None if self.cluster is None else self._rows("SELECT currentDatabase()")[0][0]
+
     def clear(self) -> None:
-        database = None if self.cluster is None else self._rows("SELECT currentDatabase()")[0][0]
-        self._command(clickhouse_schema.truncate_statement("events", cluster=self.cluster, database=database))
+        self._command(clickhouse_schema.truncate_statement("events", cluster=self.cluster, database=self._database()))
+
+    def forget_organization(self, session: Session, organization_id: str) -> None:
+        """A mutation, waited for (`mutations_sync=2`: on every replica): deleted when the call returns. A
+        lightweight DELETE would not do: ClickHouse refuses it on a table with projections. The organization's
+        rollups go in the caller's transaction."""
+        statement = clickhouse_schema.delete_statement("events", "organization_id = {organization:String}",
+                                                       cluster=self.cluster, database=self._database())
+        self._call(lambda client: client.command(statement, parameters={"organization": organization_id},
+                                                 settings={"mutations_sync": 2}))
+        for model in CLICKHOUSE_ROLLUPS:
+            session.execute(delete(model).where(model.organization_id == organization_id))
 
     # ------------------------------------------------------------ writes
 

@@ -16,7 +16,7 @@ from billing.catalog.models import BillableMetric
 from billing.db import engine, read_only
 from billing.metering import rollups, usage
 from billing.metering.aggregation import GroupUsage
-from billing.metering.models import Event
+from billing.metering.models import Event, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.metering.services import insert_new_events, stored_event
 from billing.metering.store import POSTGRES, EventRecord
 from billing.pagination import Page, paginate
@@ -96,6 +96,10 @@ class SqlEventStore:
     def rederive_metric(self, session: Session, metric: BillableMetric | None, *, organization_id: str,
                         code: str) -> int:
         return rollups.rederive_in_sql(session, metric, organization_id=organization_id, code=code)
+
+    def forget_organization(self, session: Session, organization_id: str) -> None:
+        for model in (Event, UsageRollup, UsageDailyRollup, UsageUniqueValue):
+            session.execute(delete(model).where(model.organization_id == organization_id))
 
     def clear(self) -> None:
         with engine().begin() as connection:

@@ -27,6 +27,9 @@ if TYPE_CHECKING:  # the port names types of the modules behind it, which import
 
 POSTGRES, CLICKHOUSE = "postgres", "clickhouse"
 STORES = (POSTGRES, CLICKHOUSE)
+# The SQL store's tables in the ledger's database (its events and their rollups): written and deleted by that store
+# only, so that a caller deleting an organization's rows leaves them to `forget_organization`.
+SQL_STORE_TABLES = frozenset({"events", "usage_rollups", "usage_daily_rollups", "usage_unique_values"})
 
 
 class EventRecord(NamedTuple):
@@ -92,6 +95,11 @@ class EventStore(Protocol):
     def rederive_metric(self, session: Session, metric: BillableMetric | None, *, organization_id: str,
                         code: str) -> int:
         """Recompute what the metric makes of each of its events, in the caller's transaction; how many."""
+
+    def forget_organization(self, session: Session, organization_id: str) -> None:
+        """Forget every event of one organization, and whatever the store derived from them (`seed-demo --reset`
+        deleting the demo organization). The SQL store deletes in the caller's transaction; the ClickHouse store
+        has deleted when the call returns, so a caller does it before its own commit (a retry deletes again)."""
 
     def clear(self) -> None:
         """Forget every event (tests, between two of them)."""

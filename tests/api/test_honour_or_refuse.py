@@ -22,6 +22,7 @@ import pytest
 
 from api.refusals import NOT_SUPPORTED, REFUSED_FIELDS, REFUSED_QUERY, ROOTLESS, error_key, operation_key
 from billing import ports
+from billing.metering.store import CLICKHOUSE, POSTGRES
 from tests.api.honour_world import STARTS, World
 from tools.api_coverage import LAGO, served_keys
 
@@ -33,6 +34,17 @@ WITH_BODY = sorted(key for key, op in OPERATIONS.items()
 WITH_QUERY = sorted(key for key, op in OPERATIONS.items()
                     if operation_key(op["method"], op["path"]) in SERVED and op["query"])
 UNSERVED = sorted(key for key, op in OPERATIONS.items() if operation_key(op["method"], op["path"]) not in SERVED)
+# The operations the event store answers (they store, find or list events, or price one against the period's usage):
+# walked on the SQL store and again on the ClickHouse store, as a `both_stores` test is (tests/conftest.py).
+ON_THE_EVENT_STORE = frozenset({"POST /events", "POST /events/batch", "POST /events/estimate_fees",
+                                "POST /events/estimate_instant_fees", "POST /events/batch_estimate_instant_fees",
+                                "GET /events"})
+
+
+def _on_each_store(keys: list[str]) -> list:
+    """Each key on the SQL store (its id unchanged), and again on ClickHouse if the event store answers it."""
+    return [pytest.param(key, POSTGRES, id=key) for key in keys] + [
+        pytest.param(key, CLICKHOUSE, id=f"{key}-clickhouse") for key in keys if key in ON_THE_EVENT_STORE]
 
 # Fields honoured without an echo in the response, each with the test that shows it.
 _REGROUP = ("tests/scenarios/test_regroup_paid_fees.py::"
@@ -585,10 +597,11 @@ def world(live_server, org, clock, monkeypatch) -> World:
 
 def test_every_served_operation_with_a_body_has_a_starting_request():
     assert [key for key in WITH_BODY if key not in STARTS] == []
+    assert ON_THE_EVENT_STORE <= {*WITH_BODY, *WITH_QUERY}  # a key renamed would silently leave ClickHouse's walk
 
 
-@pytest.mark.parametrize("key", WITH_BODY)
-def test_each_field_is_honoured_or_refused(world, key):
+@pytest.mark.parametrize(("key", "events_store"), _on_each_store(WITH_BODY), indirect=["events_store"])
+def test_each_field_is_honoured_or_refused(world, key, events_store):
     op = OPERATIONS[key]
     root = op["body"]["root"]
     # The starting request itself is valid (an operation whose only field is its root is proved by it alone).
@@ -610,8 +623,8 @@ _NO_MATCH = {"currency": "USD", "status": "terminated", "status[]": "terminated"
              "external_customer_id": "nobody", "invoice_id": "1a901a90-1a90-1a90-1a90-1a901a901a90"}
 
 
-@pytest.mark.parametrize("key", WITH_QUERY)
-def test_each_query_parameter_is_read_or_refused(world, key):
+@pytest.mark.parametrize(("key", "events_store"), _on_each_store(WITH_QUERY), indirect=["events_store"])
+def test_each_query_parameter_is_read_or_refused(world, key, events_store):
     """A parameter is read when a value matching nothing changes the answer; else it is refused, or a named
     test shows it is read (HONOURED_QUERY). A GET is compared with the same list without it; an operation with a
     body with its starting request, which succeeds without it and must not with it (two fresh records); any other

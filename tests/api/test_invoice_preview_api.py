@@ -102,6 +102,7 @@ def test_a_customer_described_in_the_request(lago, catalog):
     assert _error(lambda: lago.customers.find("newcomer"))[0] == 404
 
 
+@pytest.mark.both_stores
 def test_an_existing_subscriptions_next_invoice(lago, catalog, live_server, org, run_jobs):
     lago.subscriptions.create(Subscription(external_customer_id="acme", plan_code="usage", external_id="sub",
                                            subscription_at="2026-11-01T00:00:00Z"))

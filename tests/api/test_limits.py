@@ -7,6 +7,7 @@ twin posts the edge value inside the range and expects it accepted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -231,13 +232,6 @@ CASES = [
              {"trigger": "interval", "interval": "monthly", "paid_credits": "99999999999"}])),
     Case("wallet.priority", "/wallets", "wallet", wallet(priority=51), {"priority": OUT}, NO_WALLET,
          edge=wallet(priority=50)),
-    # events
-    Case("event.value.2**64", "/events", "event", event(18446744073709551616), {"properties.gb": OUT}, NO_EVENT,
-         edge=event(999999999999999)),
-    Case("event.value.places", "/events", "event", event(TOO_MANY_PLACES), {"properties.gb": OUT}, NO_EVENT,
-         edge=event("0.000000000000001")),
-    Case("event.precise_total_amount_cents", "/events", "event",
-         {**event(1), "precise_total_amount_cents": "1e400"}, {"precise_total_amount_cents": OUT}, NO_EVENT),
     # one-off invoices
     Case("invoice.fees.units", "/invoices", "invoice",
          {"external_customer_id": "c1", "currency": "EUR", "fees": [{"add_on_code": "setup", "units": 0}]},
@@ -254,6 +248,17 @@ CASES = [
 ]
 
 
+# Events: looked up, and their edge values stored, in the event store (both stores: tests/conftest.py).
+EVENT_CASES = [
+    Case("event.value.2**64", "/events", "event", event(18446744073709551616), {"properties.gb": OUT}, NO_EVENT,
+         edge=event(999999999999999)),
+    Case("event.value.places", "/events", "event", event(TOO_MANY_PLACES), {"properties.gb": OUT}, NO_EVENT,
+         edge=event("0.000000000000001")),
+    Case("event.precise_total_amount_cents", "/events", "event",
+         {**event(1), "precise_total_amount_cents": "1e400"}, {"precise_total_amount_cents": OUT}, NO_EVENT),
+]
+
+
 def _nothing_written(api: httpx.Client, written: tuple[str, str]) -> None:
     path, key = written
     if not path:
@@ -267,6 +272,21 @@ def _nothing_written(api: httpx.Client, written: tuple[str, str]) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_out_of_range_is_422_with_the_field_reason_and_nothing_written(api, world, case: Case):
+    _refused_then_edge_accepted(api, world, case)
+
+
+@pytest.mark.both_stores
+@pytest.mark.parametrize("case", EVENT_CASES, ids=[c.id for c in EVENT_CASES])
+def test_an_out_of_range_event_is_422_with_the_field_reason_and_not_stored(api, world, org, case: Case):
+    from billing.metering.store import event_store
+
+    _refused_then_edge_accepted(api, world, case)
+    if case.edge is not None:  # stored to the last place: Decimal(40, 15) in either store
+        [stored] = event_store().find_events(org.id, [case.edge["transaction_id"]])
+        assert stored["value"] == Decimal(str(case.edge["properties"]["gb"]))
+
+
+def _refused_then_edge_accepted(api: httpx.Client, world: dict, case: Case) -> None:
     response = api.post(case.path, json={case.root: case.build(case.body, world)})
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "validation_errors"
@@ -276,6 +296,7 @@ def test_out_of_range_is_422_with_the_field_reason_and_nothing_written(api, worl
         ok(api.post(case.path, json={case.root: case.build(case.edge, world)}))
 
 
+@pytest.mark.both_stores
 def test_a_batch_with_one_value_out_of_range_stores_none_of_it(api, world):
     response = api.post("/events/batch", json={"events": [event(5, "t-1"), event(2**64, "t-2")]})
     assert response.status_code == 422
@@ -283,7 +304,8 @@ def test_a_batch_with_one_value_out_of_range_stores_none_of_it(api, world):
     assert api.get("/events/t-1").status_code == 404
 
 
-def test_an_event_before_its_metric_keeps_an_out_of_range_value_aside(api, world):
+@pytest.mark.both_stores
+def test_an_event_before_its_metric_keeps_an_out_of_range_value_aside(api, world, org):
     """Stored before the metric existed, the value is kept with an error and counts 0: the rest still bills."""
     ok(api.post("/events", json={"event": {"transaction_id": "early", "external_subscription_id": "s1",
                                            "code": "later", "properties": {"n": 2**64}}}))
@@ -291,11 +313,10 @@ def test_an_event_before_its_metric_keeps_an_out_of_range_value_aside(api, world
                                            "code": "later", "properties": {"n": 3}}}))
     ok(api.post("/billable_metrics", json={"billable_metric": {
         "name": "Later", "code": "later", "aggregation_type": "sum_agg", "field_name": "n"}}))
-    from billing.db import read_only
-    from billing.metering.models import Event
+    from billing.metering.store import event_store
 
-    with read_only() as session:
-        values = {e.transaction_id: (e.value, e.error) for e in session.query(Event)}
+    found = event_store().find_events(org.id, ["early", "fine"])
+    values = {event["transaction_id"]: (event["value"], event["error"]) for event in found}
     assert values["early"] == (0, "value_is_out_of_range") and values["fine"][0] == 3
 
 

@@ -163,6 +163,7 @@ def test_bad_json_is_a_400_not_a_500(live_server, org):
                                                 "code": ["value_is_mandatory"]}
 
 
+@pytest.mark.both_stores
 def test_event_properties_beyond_64_bits_are_stored_as_sent(live_server, org):
     # orjson (which writes the answers) would read such an integer as a float: the standard library reads requests.
     headers = {"Authorization": f"Bearer {org.api_key}", "Content-Type": "application/json"}

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.metering.test_aggregation_examples import Api
 
 
+@pytest.mark.both_stores
 def test_an_event_stamped_with_the_second_shown_as_started_at_is_counted(live_server, org, clock):
     api = Api(live_server, org.api_key)
     clock.set(datetime(2026, 11, 10, 12, 0, 7, 654321, tzinfo=UTC))  # the request arrives mid-second

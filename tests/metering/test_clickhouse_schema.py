@@ -115,6 +115,11 @@ def test_bookkeeping_and_truncation_on_one_server_and_on_a_cluster():
     assert clickhouse_schema.truncate_statement("events") == "TRUNCATE TABLE IF EXISTS events"
     assert clickhouse_schema.truncate_statement("events", cluster=CLUSTER, database="tally") == (
         f"TRUNCATE TABLE IF EXISTS `tally`.events_local ON CLUSTER {CLUSTER} SYNC")
+    assert clickhouse_schema.delete_statement("events", "organization_id = {o:String}") == (
+        "ALTER TABLE events DELETE WHERE organization_id = {o:String}")
+    assert clickhouse_schema.delete_statement("events", "organization_id = {o:String}", cluster=CLUSTER,
+                                              database="tally") == (
+        f"ALTER TABLE `tally`.events_local ON CLUSTER {CLUSTER} DELETE WHERE organization_id = {{o:String}}")
 
 
 def test_inserts_wait_for_every_shard_and_replica():

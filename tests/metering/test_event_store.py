@@ -110,3 +110,30 @@ def test_an_unknown_store_or_clickhouse_without_url_stops_the_start():
     chosen = Settings.from_env({"TALLY_EVENTS_STORE": "clickhouse", "CLICKHOUSE_URL": "chdb:///tmp/x",
                                 "SECRET_KEY": "k"})
     assert (chosen.events_store, chosen.clickhouse_url) == ("clickhouse", "chdb:///tmp/x")
+
+
+def test_forgetting_an_organization_leaves_nothing_of_its_events_and_keeps_the_others(org, clock, events_store):
+    from billing.catalog.metrics import create_billable_metric
+    from billing.db import unit_of_work
+    from billing.organizations.services import create_organization
+
+    other = create_organization(name="Other Cloud", default_currency="EUR").organization_id
+    for organization in (org.id, other):
+        create_billable_metric(organization_id=organization, data={"name": "Calls", "code": "calls",
+                                                                   "aggregation_type": "count_agg"})
+        ingest_events(organization_id=organization, raw_events=[_event("a"), _event("b", at=AT - timedelta(days=2))])
+    store = event_store()
+    store.roll_up(limit=1000)  # on the SQL store, into its rollups too: forgotten with the events
+    with unit_of_work() as uow:
+        store.forget_organization(uow.session, org.id)
+
+    assert store.list_events(organization_id=org.id).total_count == 0
+    assert store.find_events(org.id, ["a", "b"]) == []
+    query = UsageQuery(code="calls", start=AT - timedelta(days=5), end=AT + timedelta(days=1))
+    with read_snapshot() as session:
+        [forgotten], [kept] = (store.subscription_usages(session, organization_id=organization,
+                                                         requests=[("sub", query)]) for organization in (org.id, other))
+    assert forgotten == {} and kept[""].during.events_count == 2
+    assert {e["transaction_id"] for e in store.list_events(organization_id=other).items} == {"a", "b"}
+    again = ingest_events(organization_id=org.id, raw_events=[_event("a")])  # a transaction id forgotten is new
+    assert store.list_events(organization_id=org.id).total_count == 1 and again[0]["id"] > 0
