@@ -19,6 +19,7 @@ from billing.metering.sql_store import SqlEventStore
 from billing.metering.store import CLICKHOUSE, POSTGRES, configure_event_store, event_store
 from billing.metering.usage import UsageQuery
 from billing.subscriptions.periods import local_day_cuts
+from tests.metering.store_answers import comparable_usage
 from tests.metering.test_rollups_match_raw_events import BASE, METRICS, SPAN, _ingest, metrics  # noqa: F401
 
 pytestmark = pytest.mark.parametrize("events_store", [CLICKHOUSE], indirect=True)
@@ -69,22 +70,6 @@ def _stream(seed: int, size: int) -> list[dict]:
              "region": rng.choice(["eu", "us", None])} for second in seconds]
 
 
-def _comparable(query: UsageQuery, groups: dict) -> dict:
-    """A usage read without event ids (each store numbers its events): what the units are computed from.
-
-    The latest event only when the query asks for it (`latest`: a store may leave it out otherwise)."""
-    def partial(p):
-        latest = p.latest and (p.latest[0], p.latest[2]) if query.latest else None
-        return p.events_count, p.value_sum, p.value_max, p.value_time_sum, latest
-
-    def tallies(values):
-        return {value: (t.adds, t.removes, t.last and (t.last[0], t.last[2])) for value, t in values.items()}
-
-    return {key: (partial(g.during), partial(g.before), tallies(g.unique_during), tallies(g.unique_before),
-                  {day: partial(p) for day, p in g.days.items()},
-                  {day: tallies(values) for day, values in g.unique_days.items()}) for key, g in groups.items()}
-
-
 def test_both_stores_give_the_same_usage_on_the_same_events(metrics, clock, clickhouse_store,  # noqa: F811
                                                             events_store):
     """Late events, duplicates, removals and filter groups, read over ranges with partial hours and days cut at
@@ -116,7 +101,7 @@ def test_both_stores_give_the_same_usage_on_the_same_events(metrics, clock, clic
         with read_snapshot() as session:
             read = store.subscription_usages(session, organization_id=metrics,
                                              requests=[("sub", query) for query in queries])
-        answers[store.name] = [_comparable(query, groups) for query, groups in zip(queries, read, strict=True)]
+        answers[store.name] = [comparable_usage(query, groups) for query, groups in zip(queries, read, strict=True)]
     assert answers[POSTGRES] == answers[CLICKHOUSE]
     assert any(groups for groups in answers[CLICKHOUSE])
 
