@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from sqlalchemy import JSON, Numeric, String, create_engine, event, exc
@@ -24,6 +24,8 @@ from billing import events
 from billing.ports import runtime
 
 log = logging.getLogger(__name__)
+# Reading a stored decimal back never rounds it (Python's default context keeps 28 digits; a column holds 40).
+_EXACT = Context(prec=1000)
 
 
 def new_id() -> str:
@@ -84,7 +86,8 @@ class PreciseDecimal(TypeDecorator):
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return Decimal(value).normalize() if isinstance(value, str) else Decimal(value)
+        # normalize() in a context wide enough never to round (the default's 28 digits would round a 40-digit value)
+        return Decimal(value).normalize(_EXACT) if isinstance(value, str) else Decimal(value)
 
 
 class AggregateDecimal(PreciseDecimal):

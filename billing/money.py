@@ -16,7 +16,9 @@ from babel.numbers import NumberPattern, format_currency, get_currency_precision
 # NOTE: ROUND_HALF_UP at the ISO 4217 exponent, once per fee: the rule Lago applies
 # (docs/billing.md, Money and rounding: "each rounded once per fee to the currency's minor unit").
 ROUNDING = ROUND_HALF_UP
-_WIDE = Context(prec=1000)
+# Arithmetic that must not round: sums and products of stored amounts (40 digits each) stay far below 1,000
+# digits, where Python's default context (28 digits) would round a 30-digit value on its own.
+EXACT = Context(prec=1000)
 
 # NOTE: ISO 4217's X codes are not money (XXX "no currency", XTS testing, XAU gold, XDR drawing rights...)
 # except the CFA and CFP francs and the East Caribbean currencies, which Lago lists too.
@@ -37,7 +39,7 @@ def exponent(currency: str) -> int:
 def round_minor(precise_minor_amount: Decimal) -> int:
     """The one rounding rule: an exact amount of minor units to an integer, half up."""
     # Wide enough for any product of two in-range decimals (the default 28 digits would raise on 10**30).
-    return int(precise_minor_amount.quantize(Decimal(1), rounding=ROUNDING, context=_WIDE))
+    return int(precise_minor_amount.quantize(Decimal(1), rounding=ROUNDING, context=EXACT))
 
 
 CREDIT_PLACES = Decimal("0.00001")
@@ -130,7 +132,7 @@ def _currency_pattern(locale: str) -> tuple[Locale, NumberPattern]:
 def format_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:
     """A price as configured: at least the currency's digits, and every sub-cent digit it has (never rounded)."""
     # A wide context: babel quantizes in the current one, whose 28 digits a 25-digit price with decimals exceeds.
-    with localcontext(_WIDE):
+    with localcontext(EXACT):
         return format_currency(amount, currency, locale=locale, currency_digits=True, decimal_quantization=False)
 
 
@@ -144,10 +146,10 @@ UNIT_PRICE_DIGITS = 6
 def displayed_unit_price(amount: Decimal) -> Decimal:
     """A fee's unit price as documents show it: 0.0002 and 49 as they are, 8.709677419… as 8.709677."""
     lowest_digit = amount.adjusted() - UNIT_PRICE_DIGITS + 1 if abs(amount) < 1 else -UNIT_PRICE_DIGITS
-    rounded = amount.quantize(Decimal(1).scaleb(lowest_digit), rounding=ROUNDING, context=_WIDE)
+    rounded = amount.quantize(Decimal(1).scaleb(lowest_digit), rounding=ROUNDING, context=EXACT)
     if rounded == rounded.to_integral_value():
-        return rounded.quantize(Decimal(1), context=_WIDE)
-    return rounded.normalize(_WIDE)
+        return rounded.quantize(Decimal(1), context=EXACT)
+    return rounded.normalize(EXACT)
 
 
 def format_unit_price(amount: Decimal, currency: str, locale: str = "en_US") -> str:

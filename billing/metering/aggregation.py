@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from billing.money import parse_decimal
+from billing.money import EXACT, parse_decimal
 
 AGGREGATIONS = ("count_agg", "sum_agg", "max_agg", "unique_count_agg", "latest_agg", "weighted_sum_agg",
                 "custom_agg")
@@ -37,7 +37,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 def epoch_seconds(moment: datetime) -> Decimal:
     """Exact Unix time of `moment` (microseconds kept), for the weighted sum."""
     delta = moment - EPOCH
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+    return EXACT.add(Decimal(delta.days * 86400 + delta.seconds), Decimal(delta.microseconds).scaleb(-6, EXACT))
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,8 @@ class Fact:
 
 @dataclass
 class Partial:
-    """A combinable summary of a set of facts of one group."""
+    """A combinable summary of a set of facts of one group. Sums never round (`money.EXACT`): the same facts give
+    the same sums to the last digit however they were grouped (rollups, raw events, another store)."""
 
     events_count: int = 0
     value_sum: Decimal = Decimal(0)
@@ -63,13 +64,13 @@ class Partial:
     def add(self, fact: Fact) -> None:
         value = fact.value if fact.value is not None else Decimal(0)
         self.merge(Partial(events_count=1, value_sum=value, value_max=value,
-                           value_time_sum=value * epoch_seconds(fact.timestamp),
+                           value_time_sum=EXACT.multiply(value, epoch_seconds(fact.timestamp)),
                            latest=(fact.timestamp, fact.id, value)))
 
     def merge(self, other: Partial) -> None:
         self.events_count += other.events_count
-        self.value_sum += other.value_sum
-        self.value_time_sum += other.value_time_sum
+        self.value_sum = EXACT.add(self.value_sum, other.value_sum)
+        self.value_time_sum = EXACT.add(self.value_time_sum, other.value_time_sum)
         if other.value_max is not None and (self.value_max is None or other.value_max > self.value_max):
             self.value_max = other.value_max
         if other.latest is not None and (self.latest is None or other.latest[:2] > self.latest[:2]):

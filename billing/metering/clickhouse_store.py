@@ -37,6 +37,7 @@ from billing.metering.aggregation import GroupUsage, Partial, UniqueTally
 from billing.metering.facts import derive, metric_reading
 from billing.metering.models import CLICKHOUSE_ROLLUPS
 from billing.metering.store import CLICKHOUSE, EventRecord
+from billing.money import EXACT
 from billing.pagination import MAX_PER_PAGE, Page
 
 _INSERT_SETTINGS = clickhouse_schema.INSERT_SETTINGS  # written when the call returns (never fire-and-forget)
@@ -113,6 +114,9 @@ class ClickHouseEventStore:
 
     def clear(self) -> None:
         self._command(clickhouse_schema.truncate_statement("events", cluster=self.cluster, database=self._database()))
+        with engine().begin() as connection:  # and what was folded of them into the ledger
+            for model in CLICKHOUSE_ROLLUPS:
+                connection.execute(delete(model))
 
     def forget_organization(self, session: Session, organization_id: str) -> None:
         """A mutation, waited for (`mutations_sync=2`: on every replica): deleted when the call returns. A
@@ -211,7 +215,7 @@ class ClickHouseEventStore:
                 f"FROM {_latest(scope, _AGGREGATED)} WHERE {_COUNTED} GROUP BY {_KEY_NAMES}", parameters):
             partials[(*key, _utc(hour))] = Partial(
                 events_count=int(count), value_sum=_plain(value_sum), value_max=_plain(value_max),
-                value_time_sum=_plain(value_micro_sum.scaleb(-6)),
+                value_time_sum=_plain(value_micro_sum.scaleb(-6, EXACT)),
                 latest=(_utc(newest[0]), int(newest[1]), _plain(newest[2])))
         tallies = {}
         for *key, value, hour, adds, removes, last in self._rows(
@@ -366,7 +370,7 @@ class ClickHouseEventStore:
         for external_id, key, day, count, value_sum, value_max, value_micro_sum, newest_row in rows:
             yield external_id, key, int(day), Partial(
                 events_count=int(count), value_sum=_plain(value_sum), value_max=_plain(value_max),
-                value_time_sum=_plain(value_micro_sum.scaleb(-6)),
+                value_time_sum=_plain(value_micro_sum.scaleb(-6, EXACT)),
                 latest=(_utc(newest_row[0]), int(newest_row[1]), _plain(newest_row[2])) if latest else None)
 
     def _tallies(self, scope: str, parameters: dict):
@@ -414,10 +418,10 @@ def _day(parameters: dict) -> str:
 
 
 def _plain(value: Decimal) -> Decimal:
-    """A Decimal of ClickHouse's fixed scale without its trailing zeros (as the SQL store answers)."""
+    """A Decimal of ClickHouse's fixed scale without its trailing zeros (as the SQL store answers), never rounded."""
     if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
+        return value.quantize(Decimal(1), context=EXACT)
+    return value.normalize(EXACT)
 
 
 def _json(properties: dict) -> str:

@@ -16,7 +16,7 @@ from billing.catalog.models import BillableMetric
 from billing.db import engine, read_only
 from billing.metering import rollups, usage
 from billing.metering.aggregation import GroupUsage
-from billing.metering.models import Event, UsageDailyRollup, UsageRollup, UsageUniqueValue
+from billing.metering.models import SQL_ROLLUPS, Event, UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.metering.services import insert_new_events, stored_event
 from billing.metering.store import POSTGRES, EventRecord
 from billing.pagination import Page, paginate
@@ -103,4 +103,5 @@ class SqlEventStore:
 
     def clear(self) -> None:
         with engine().begin() as connection:
-            connection.execute(delete(Event))
+            for model in (Event, *SQL_ROLLUPS):
+                connection.execute(delete(model))

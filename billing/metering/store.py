@@ -102,7 +102,7 @@ class EventStore(Protocol):
         has deleted when the call returns, so a caller does it before its own commit (a retry deletes again)."""
 
     def clear(self) -> None:
-        """Forget every event (tests, between two of them)."""
+        """Forget every event and what the store folded of them (tests, between two of them)."""
 
 
 _store: EventStore | None = None

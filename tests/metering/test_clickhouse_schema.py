@@ -196,12 +196,14 @@ def _both_layouts(directory: str) -> dict:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
+    from billing import db
     from billing.db import Base
     from billing.metering import rollups
     from billing.metering.clickhouse_store import PASSED, ClickHouseEventStore
     from billing.metering.facts import MetricReading, derive
     from billing.metering.models import CLICKHOUSE_ROLLUPS, RollupWatermark
     from billing.metering.usage import UsageQuery
+    from billing.organizations.models import Organization
 
     config = Path(directory) / "cluster.xml"
     config.write_text(CLUSTER_CONFIG)
@@ -250,7 +252,7 @@ def _both_layouts(directory: str) -> dict:
             connection.execute(sa.text("CREATE TABLE event_id_counter (name TEXT PRIMARY KEY, last_id INTEGER)"))
             connection.execute(sa.text("INSERT INTO event_id_counter VALUES ('events', 0)"))
         # The ledger's side of the store: its rollups and its watermark.
-        Base.metadata.create_all(ledger, tables=[RollupWatermark.__table__,
+        Base.metadata.create_all(ledger, tables=[Organization.__table__, RollupWatermark.__table__,
                                                  *(model.__table__ for model in CLICKHOUSE_ROLLUPS)])
         stored = []
         for organization, rows in batches:
@@ -274,6 +276,7 @@ def _both_layouts(directory: str) -> dict:
             "subscriptions": store.subscriptions_with_events(None, 0, 100),
             "max_ids": (store.max_event_id(None, "org_a"), store.max_event_id(None, "org_b")),
         }
+    db.configure(f"sqlite:///{directory}/clustered.db")  # clear() empties the store's rollups in the ledger too
     clustered.clear()
     [(layout["rows_after_clear"],)] = clustered._rows("SELECT count() FROM events_local")
     first.close()

@@ -19,7 +19,6 @@ and the events each store finds and lists.
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,16 +28,14 @@ import hypothesis
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete
 
 from billing.catalog.metrics import create_billable_metric
 from billing.catalog.services import create_plan
 from billing.customers.services import upsert_customer
-from billing.db import engine, read_only, read_snapshot
+from billing.db import read_only, read_snapshot
 from billing.lifecycle import create_subscription
 from billing.metering import rollups
 from billing.metering.aggregation import PRORATABLE_AGGREGATIONS
-from billing.metering.models import UsageDailyRollup, UsageRollup, UsageUniqueValue
 from billing.metering.services import ingest_events
 from billing.metering.sql_store import SqlEventStore
 from billing.metering.store import CLICKHOUSE, POSTGRES, EventStore, configure_event_store
@@ -96,11 +93,12 @@ def moments_between(low: datetime, high: datetime) -> st.SearchStrategy[datetime
 
 END = T0 + timedelta(seconds=SPAN)
 moments = moments_between(T0, END)
-# Values whose every sum and Σ value × time fits the 28 significant digits of Python's default decimal context,
-# which both stores' `Partial` arithmetic runs in: beyond it, each store rounds at other points (see the xfail
-# tests below). Magnitudes from 10⁻⁴ to 10⁵.
+# Values from 10⁻⁴ to the widest a column holds (Decimal(40, 15), 30 significant digits): sums and Σ value × time
+# run past Python's default 28 digits, which no store may round at (`money.EXACT`; the tests below pin the cases
+# that once did).
 values = st.one_of(
     st.integers(-50, 50),
+    st.decimals(-10**15 + 1, 10**15 - 1, places=15).map(lambda d: format(d, "f")),
     st.integers(-10**5, 10**5),
     st.decimals(-1000, 1000, places=4).map(lambda d: format(d, "f")),
     st.integers(-10**4, 10**4).map(lambda n: n / 16),  # a JSON number as the API reads it: a float (exact here)
@@ -200,16 +198,13 @@ def world(org, clock, clickhouse_store, events_store, monkeypatch) -> World:
 def _reset(world: World) -> None:
     """Both stores as new, for the next example (the fixtures empty them once per test, not per example).
 
-    Events and the SQL store's rollups go (`SqlEventStore.clear()` leaves its rollups). The ids do not start
+    Each store's events and rollups go (`clear()`). The ids do not start
     again (an identity, a sequence), so each store's rollup watermark is then moved to its newest id, as if the
     store were new: one event of another organization, then the job to the end. Without that, a watermark left
     far below the ids to come would make every small `roll_up` of the example pass ids that no longer exist.
     """
     for store in world.stores:
         store.clear()
-    with engine().begin() as connection:
-        for model in (UsageRollup, UsageDailyRollup, UsageUniqueValue):
-            connection.execute(delete(model))
     for store in world.stores:
         configure_event_store(store)
         ingest_events(organization_id=world.bystander_id, raw_events=[{
@@ -324,18 +319,13 @@ def test_both_stores_answer_the_same_to_the_same_stream(world, scenario):
 
 
 # ---------------------------------------------------------------- beyond 28 significant digits
-# Disagreements this test found, kept here until the stores are fixed (issue 21). The API takes values up to
-# |v| < 10^15 with 15 places (Decimal(40, 15)): 30 significant digits, and Σ value × time reaches ~46. Python's
-# default decimal context keeps 28, and three places round to it:
-# - `aggregation.Partial.merge` (both stores): each `+=` rounds. The SQL store merges one partial per part it
-#   reads (the rollups of whole hours, the raw edges, the pending tail), ClickHouse one per range: they round at
-#   different points, so a sum beyond 28 digits differs between them;
-# - `clickhouse_store._plain` (`Decimal.normalize()`): a max, latest value or sum of more than 28 digits loses the
-#   rest, where the SQL store on PostgreSQL keeps them;
-# - `db.PreciseDecimal.process_result_value` on SQLite (`Decimal(text).normalize()`): an event's value (and a
-#   rollup's) of more than 28 digits is read back rounded.
+# Cases this test found: the API takes values up to |v| < 10^15 with 15 places (Decimal(40, 15)), 30 significant
+# digits, and Σ value × time reaches ~46, where Python's default decimal context (28 digits) rounded in four
+# places: `aggregation.Partial.merge` (each `+=`; the SQL store merges one partial per part it reads, ClickHouse
+# one per range, so they rounded at different points), `clickhouse_store._plain` (`normalize()`) and its
+# Σ value × microseconds scaled back (`scaleb(-6)`), and `db.PreciseDecimal` reading SQLite's text back
+# (`normalize()`). Each now computes in `money.EXACT`, which never rounds what columns can hold.
 
-ON_POSTGRESQL = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 THIRTY_DIGITS = "999999999999999.999999999999999"
 
 
@@ -352,8 +342,6 @@ def _usage_of(read: dict, code: str):
     return groups[""][0]  # the period's partial of the events without filter values
 
 
-@pytest.mark.xfail(not ON_POSTGRESQL, strict=True, reason="the SQL store on SQLite reads a value of more than 28 "
-                   "significant digits back rounded (PreciseDecimal: Decimal(text).normalize())")
 def test_an_event_of_thirty_digits_is_found_as_sent(world):
     read = _answers_of_both(world, [("ingest", [{"tx": 1, "subscription": "sub-b", "code": "sum",
                                                   "at": T0 + timedelta(hours=1), "v": THIRTY_DIGITS}])], [])
@@ -361,8 +349,6 @@ def test_an_event_of_thirty_digits_is_found_as_sent(world):
     assert read[POSTGRES]["every"]["tx-1"]["value"] == Decimal(THIRTY_DIGITS)
 
 
-@pytest.mark.xfail(strict=True, reason="ClickHouse's usage read answers a max of more than 28 significant digits "
-                   "rounded (clickhouse_store._plain: normalize()); so does the SQL store on SQLite (read rounded)")
 def test_the_largest_of_thirty_digits_is_the_same_in_both(world):
     read = _answers_of_both(world, [("ingest", [{"tx": 1, "subscription": "sub-b", "code": "max",
                                                   "at": T0 + timedelta(hours=1), "v": THIRTY_DIGITS}])],
@@ -371,9 +357,6 @@ def test_the_largest_of_thirty_digits_is_the_same_in_both(world):
     assert _usage_of(read[CLICKHOUSE], "max")[2] == Decimal(THIRTY_DIGITS)
 
 
-@pytest.mark.xfail(strict=True, reason="a sum beyond 28 significant digits is rounded where the stores merge partials "
-                   "(aggregation.Partial.merge in the default context): the SQL store rounds each part (one event "
-                   "folded, one raw), ClickHouse the whole sum once")
 def test_a_sum_of_thirty_digit_values_is_the_same_in_both(world):
     value = "100000000000000.000000000000035"  # each alone rounds down at 28 digits; their sum rounds up
     read = _answers_of_both(world, [
@@ -382,4 +365,4 @@ def test_a_sum_of_thirty_digit_values_is_the_same_in_both(world):
         ("ingest", [{"tx": 2, "subscription": "sub-b", "code": "sum", "at": T0 + timedelta(hours=2), "v": value}]),
     ], [_query("sum", T0, END, before_start=None, unique=False, latest=False, zone=None)])
     assert _usage_of(read[POSTGRES], "sum") == _usage_of(read[CLICKHOUSE], "sum")
-    assert _usage_of(read[POSTGRES], "sum")[1] == 2 * Decimal(value)
+    assert _usage_of(read[POSTGRES], "sum")[1] == Decimal("200000000000000.000000000000070")  # 2 × value, exactly
