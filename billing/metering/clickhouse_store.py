@@ -58,15 +58,19 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _latest(scope: str, columns: str = "*") -> str:
-    """Each transaction id once, at its highest revision, among the events of `scope` (a WHERE clause).
+def _latest(scope: str | Sequence[str], columns: str = "*") -> str:
+    """Each transaction id once, at its highest revision, among the events of `scope` (a WHERE clause, or several
+    whose events are apart: read as a UNION ALL, each by its own index ranges, where one OR would read them all).
 
     `scope` names only what every copy of an event shares (organization, subscription, code, timestamp, id,
     transaction id), so a copy is in it exactly when its event is. `columns`: what the caller reads of them (the
     properties, the widest column, only when asked).
     """
-    return (f"(SELECT {columns} FROM events WHERE {scope} "  # noqa: S608  (constant clauses; values are bound)
-            "ORDER BY revision DESC LIMIT 1 BY organization_id, transaction_id)")
+    collapse = "ORDER BY revision DESC LIMIT 1 BY organization_id, transaction_id"
+    if isinstance(scope, str):
+        return f"(SELECT {columns} FROM events WHERE {scope} {collapse})"  # noqa: S608 (constant clauses, bound values)
+    parts = " UNION ALL ".join(f"SELECT {columns} FROM events WHERE {part}" for part in scope)  # noqa: S608
+    return f"(SELECT * FROM ({parts}) {collapse})"  # noqa: S608
 
 
 _RECORD = ", ".join((*EventRecord._fields, "revision"))
@@ -358,7 +362,7 @@ class ClickHouseEventStore:
                         add_tally(query, during, cuts, external_id, key, value, day, tally)
         return [dict(results.get((query, external_id), {})) for external_id, query in requests]
 
-    def _partials(self, scope: str, parameters: dict, latest: bool):
+    def _partials(self, scope: str | list[str], parameters: dict, latest: bool):
         newest = (f"argMax(tuple(timestamp, id, {_VALUE}), tuple(timestamp, id))" if latest
                   else "tuple(toDateTime64(0, 6, 'UTC'), toUInt64(0), toDecimal256(0, 15))")
         rows = self._rows(
@@ -373,7 +377,7 @@ class ClickHouseEventStore:
                 value_time_sum=_plain(value_micro_sum.scaleb(-6, EXACT)),
                 latest=(_utc(newest_row[0]), int(newest_row[1]), _plain(newest_row[2])) if latest else None)
 
-    def _tallies(self, scope: str, parameters: dict):
+    def _tallies(self, scope: str | list[str], parameters: dict):
         rows = self._rows(
             f"SELECT external_subscription_id, group_key, unique_value, {_day(parameters)} AS day, "  # noqa: S608
             "countIf(operation != 'remove'), countIf(operation = 'remove'), "
@@ -390,24 +394,25 @@ _SUBSCRIPTIONS = ("organization_id = {organization:String} "
                   "AND external_subscription_id IN {subscriptions:Array(String)} AND code = {code:String}")
 
 
-def _raw_scope(rolled: usage.RolledUp, cuts) -> tuple[str, dict]:
-    """The WHERE clause of the raw events a usage range reads beside its rollups, and its values.
+def _raw_scope(rolled: usage.RolledUp, cuts) -> tuple[list[str], dict]:
+    """The WHERE clauses of the raw events a usage range reads beside its rollups, and their values.
 
-    One clause, an OR of time ranges (each also by id against the watermark where the rollups hold part of
-    it): ClickHouse reads the granules of those ranges only, the sort key being (…, code, timestamp).
+    One clause per time range (each also by id against the watermark where the rollups hold part of it), read as
+    a UNION ALL: ClickHouse reads each range's granules by the sort key (…, code, timestamp), and the events past
+    the watermark by the min-max index on id as well, which an OR of the ranges would defeat.
     """
     parameters: dict[str, object] = {"passed": rolled.passed, "cuts": [_utc(cut) for cut in cuts or ()]}
-    ranges = []
+    scopes = []
     for index, (low, high, which) in enumerate(rolled.raw):
         parameters[f"from{index}"], parameters[f"to{index}"] = _utc(low), _utc(high)
-        condition = (f"timestamp >= {{from{index}:DateTime64(6, 'UTC')}} "
+        condition = (f"{_SUBSCRIPTIONS} AND timestamp >= {{from{index}:DateTime64(6, 'UTC')}} "
                      f"AND timestamp < {{to{index}:DateTime64(6, 'UTC')}}")
         if which == usage.PENDING:
             condition += " AND id > {passed:UInt64}"
         elif which == usage.FOLDED:
             condition += " AND id <= {passed:UInt64}"
-        ranges.append(f"({condition})")
-    return f"{_SUBSCRIPTIONS} AND ({' OR '.join(ranges)})", parameters
+        scopes.append(condition)
+    return scopes, parameters
 
 
 def _day(parameters: dict) -> str:
