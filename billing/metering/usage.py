@@ -489,35 +489,43 @@ class RolledUp:
 
     The rollups hold exactly the events with id <= `passed`; `raw` says which events of the range they do not
     hold: (from, to, ALL | PENDING | FOLDED) as `_raw_ranges` (PENDING: id > passed; FOLDED: id <= passed).
+    `partials` are keyed (code, external subscription id, group, day), `tallies` (code, external subscription id,
+    group, unique value, day).
     """
 
     passed: int
-    partials: dict[tuple[str, str, int], Partial]
-    tallies: dict[tuple[str, str, str, int], UniqueTally]
+    partials: dict[tuple[str, str, str, int], Partial]
+    tallies: dict[tuple[str, str, str, str, int], UniqueTally]
     raw: list[tuple[datetime, datetime, str]]
 
 
-def rolled_up_usage(session: Session, *, organization_id: str, subscriptions: Sequence[str], code: str,
-                    start: datetime, end: datetime, cuts: Sequence[datetime] | None, unique: bool,
+def rolled_up_usage(session: Session, *, organization_id: str, subscriptions: Sequence[str], codes: Sequence[str],
+                    start: datetime, end: datetime, cuts: Sequence[datetime] | None, unique_codes: Sequence[str],
                     watermark: str, tables: RollupTables) -> RolledUp:
-    """The rollups of [start, end)'s whole hours, keyed as `_partials` / `_tallies` answer, and the watermark
-    `watermark` they were folded up to.
+    """The rollups of [start, end)'s whole hours for every metric of `codes` (the unique values of `unique_codes`),
+    and the watermark `watermark` they were folded up to.
 
     Each statement reads the watermark with its rows (one snapshot whatever the session's isolation); the unique
     values are a second statement, so when the job committed a fold between the two, both are read again.
     """
     split = _split_hours(start, end, cuts)
-    subscriptions = tuple(subscriptions)
+    subscriptions, codes = tuple(subscriptions), tuple(codes)
     for _ in range(5):
-        passed, partials = _rolled_up_partials(session, organization_id, subscriptions, code, start, end, cuts,
+        passed, partials = _rolled_up_partials(session, organization_id, subscriptions, codes, start, end, cuts,
                                                split, watermark, tables)
-        if not unique:
+        if not unique_codes:
             return RolledUp(passed, partials, {}, _raw_ranges(start, end, split))
-        passed_too, tallies = _rolled_up_tallies(session, organization_id, subscriptions, code, start, end, cuts,
-                                                 split, watermark, tables.unique_values)
+        passed_too, tallies = _rolled_up_tallies(session, organization_id, subscriptions, tuple(unique_codes), start,
+                                                 end, cuts, split, watermark, tables.unique_values)
         if passed_too == passed:
             return RolledUp(passed, partials, tallies, _raw_ranges(start, end, split))
     raise RuntimeError("the rollup watermark moved during five reads in a row")
+
+
+def _codes_scope(model, organization_id: str, subscriptions: Sequence[str], codes: Sequence[str]):
+    """One organization's rows of some metrics, of one external subscription id or of several."""
+    *scope, _ = _scope(model, organization_id, subscriptions, codes[0])
+    return (*scope, model.code == codes[0] if len(codes) == 1 else model.code.in_(codes))
 
 
 def _watermark_row(passed, **columns):
@@ -525,20 +533,20 @@ def _watermark_row(passed, **columns):
     return select(*(cast(null(), kind).label(name) for name, kind in columns.items()), passed.label("passed"))
 
 
-def _rolled_up_partials(session: Session, organization_id: str, subscriptions: tuple[str, ...], code: str,
+def _rolled_up_partials(session: Session, organization_id: str, subscriptions: tuple[str, ...], codes: tuple[str, ...],
                         start: datetime, end: datetime, cuts, split, watermark: str, tables: RollupTables):
     passed = _folded_up_to(watermark)
     parts = [select(
-        model.external_subscription_id, model.group_key, model.events_count, model.value_sum, model.value_max,
-        model.value_time_sum, model.latest_timestamp, model.latest_event_id, model.latest_value,
+        model.code, model.external_subscription_id, model.group_key, model.events_count, model.value_sum,
+        model.value_max, model.value_time_sum, model.latest_timestamp, model.latest_event_id, model.latest_value,
         model.bucket_start.label("at"), passed.label("passed"),
-    ).where(*_scope(model, organization_id, subscriptions, code), *_rollup_hours(model, low, high, split))
+    ).where(*_codes_scope(model, organization_id, subscriptions, codes), *_rollup_hours(model, low, high, split))
         for model, low, high in _rollup_buckets(start, end, cuts, split, tables)]
     parts.append(_watermark_row(
-        passed, external_subscription_id=String(), group_key=String(), events_count=BigInteger(),
+        passed, code=String(), external_subscription_id=String(), group_key=String(), events_count=BigInteger(),
         value_sum=Numeric(), value_max=Numeric(), value_time_sum=Numeric(), latest_timestamp=DateTime(),
         latest_event_id=BigInteger(), latest_value=Numeric(), at=DateTime()))
-    partials: dict[tuple[str, str, int], Partial] = defaultdict(Partial)
+    partials: dict[tuple[str, str, str, int], Partial] = defaultdict(Partial)
     high = 0
     for row in session.execute(union_all(*parts) if len(parts) > 1 else parts[0]):
         high = row.passed
@@ -546,32 +554,34 @@ def _rolled_up_partials(session: Session, organization_id: str, subscriptions: t
             continue
         # A rollup's hour lies within one local day (split hours are read raw): its start's day is its events'.
         at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
-        partials[(row.external_subscription_id, row.group_key, _day_in_python(cuts, at))].merge(
+        partials[(row.code, row.external_subscription_id, row.group_key, _day_in_python(cuts, at))].merge(
             rollup_partial(row))
     return int(high), dict(partials)
 
 
-def _rolled_up_tallies(session: Session, organization_id: str, subscriptions: tuple[str, ...], code: str,
+def _rolled_up_tallies(session: Session, organization_id: str, subscriptions: tuple[str, ...], codes: tuple[str, ...],
                        start: datetime, end: datetime, cuts, split, watermark: str, model):
     passed = _folded_up_to(watermark)
     parts = []
     if _whole_hours(start, end) is not None:
         parts.append(select(
-            model.external_subscription_id, model.group_key, model.unique_value, model.adds, model.removes,
-            model.last_timestamp, model.last_event_id, model.last_operation, passed.label("passed"),
-        ).where(*_scope(model, organization_id, subscriptions, code), *_rollup_hours(model, start, end, split)))
+            model.code, model.external_subscription_id, model.group_key, model.unique_value, model.adds,
+            model.removes, model.last_timestamp, model.last_event_id, model.last_operation, passed.label("passed"),
+        ).where(*_codes_scope(model, organization_id, subscriptions, codes),
+                *_rollup_hours(model, start, end, split)))
     parts.append(_watermark_row(
-        passed, external_subscription_id=String(), group_key=String(), unique_value=String(), adds=BigInteger(),
-        removes=BigInteger(), last_timestamp=DateTime(), last_event_id=BigInteger(), last_operation=String()))
-    tallies: dict[tuple[str, str, str, int], UniqueTally] = defaultdict(UniqueTally)
+        passed, code=String(), external_subscription_id=String(), group_key=String(), unique_value=String(),
+        adds=BigInteger(), removes=BigInteger(), last_timestamp=DateTime(), last_event_id=BigInteger(),
+        last_operation=String()))
+    tallies: dict[tuple[str, str, str, str, int], UniqueTally] = defaultdict(UniqueTally)
     high = 0
-    for subscription, key, value, adds, removes, last_at, last_id, operation, row_passed in session.execute(
+    for code, subscription, key, value, adds, removes, last_at, last_id, operation, row_passed in session.execute(
             union_all(*parts) if len(parts) > 1 else parts[0]):
         high = row_passed
         if subscription is None:
             continue
         if last_at.tzinfo is None:
             last_at = last_at.replace(tzinfo=UTC)
-        tallies[(subscription, key, value, _day_in_python(cuts, last_at))].merge(
+        tallies[(code, subscription, key, value, _day_in_python(cuts, last_at))].merge(
             UniqueTally(adds=adds, removes=removes, last=(last_at, last_id, operation)))
     return int(high), dict(tallies)
