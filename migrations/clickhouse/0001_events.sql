@@ -3,8 +3,10 @@
 -- Every copy of a transaction id shares organization, subscription, code, timestamp and id, so the sort key
 -- (the ReplacingMergeTree's dedup key) gathers them, and merges keep the highest revision; reads collapse
 -- them before counting (LIMIT 1 BY transaction_id), whether merged yet or not.
--- Sorted by time within a subscription's metric: a usage read of a range (the hours at a period's edges, the
--- events the rollup job has not reached) reads the granules of that range only.
+-- Sorted by time within a subscription's metric: a usage read of a range reads the granules of that range only.
+-- The min-max index on (id, timestamp) skips the rest: a usage read's raw events are the partial hours at the
+-- range's edges OR the events past the rollup watermark (id), one condition the index evaluates per granule; the
+-- jobs' id ranges use it too (ids grow with time, so a range of new ids skips the old granules).
 -- The projection `by_transaction` sorts (organization, transaction id) beside it, written with each part: the
 -- ingestion's "is this transaction id new?" and GET /events/:transaction_id are point lookups in it.
 CREATE TABLE IF NOT EXISTS events (
@@ -24,7 +26,7 @@ CREATE TABLE IF NOT EXISTS events (
     error Nullable(String),
     created_at DateTime64(6, 'UTC'),
     revision UInt64,
-    INDEX events_id id TYPE minmax GRANULARITY 1,
+    INDEX events_id_time (id, timestamp) TYPE minmax GRANULARITY 1,
     PROJECTION by_transaction (
         SELECT organization_id, transaction_id, id, external_subscription_id, code, timestamp
         ORDER BY organization_id, transaction_id
