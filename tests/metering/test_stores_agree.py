@@ -68,6 +68,7 @@ METRICS = {
     "runique": {"aggregation_type": "unique_count_agg", "field_name": "user", "recurring": True},
     "weighted": {"aggregation_type": "weighted_sum_agg", "field_name": "v"},
     "rweighted": {"aggregation_type": "weighted_sum_agg", "field_name": "v", "recurring": True},
+    # Not the rollup property test's `v * 2 + 1`: doubled, the widest values (30 digits) leave what a column holds.
     "custom": {"aggregation_type": "custom_agg", "expression": "event.properties.v - 1"},
 }
 CODES = (*METRICS, GHOST)
