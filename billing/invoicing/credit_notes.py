@@ -16,7 +16,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from billing import serializers
+from billing import i18n, serializers
 from billing.audit.services import record
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work
@@ -381,7 +381,8 @@ def void_credit_note(*, organization_id: str, credit_note_id: str) -> CreditNote
 
 
 def pdf_key(note: CreditNote) -> str:
-    return f"credit_notes/{note.organization_id}/{note.id}.pdf"
+    """One file per language: the PDF speaks its customer's language of now (an invoice's PDF does the same)."""
+    return f"credit_notes/{note.organization_id}/{note.id}/{i18n.customer_language(note.customer)}.pdf"
 
 
 def render_credit_note_pdf(*, credit_note_id: str) -> str | None:
@@ -402,7 +403,7 @@ def render_credit_note_pdf(*, credit_note_id: str) -> str | None:
 
 def credit_note_pdf_bytes(*, organization_id: str, credit_note_id: str) -> bytes:
     note = get_credit_note(organization_id=organization_id, credit_note_id=credit_note_id)
-    if not note.file_key or not runtime.files.exists(note.file_key):
+    if note.file_key != pdf_key(note) or not runtime.files.exists(note.file_key):
         render_credit_note_pdf(credit_note_id=note.id)
         note = get_credit_note(organization_id=organization_id, credit_note_id=credit_note_id)
     data = runtime.files.load(note.file_key)

@@ -1,5 +1,6 @@
 """The invoice's PDF: rendered, stored and served per edition (what it prints: where the invoice stands, the
-bank details), so a download never shows "due" for a paid invoice."""
+bank details, the customer's language), so a download never shows "due" for a paid invoice, nor French to a customer
+who has since chosen German."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import astuple
 
 from sqlalchemy import select
 
+from billing import i18n
 from billing.db import read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing.models import (
@@ -27,12 +29,15 @@ def pdf_key(invoice: Invoice, edition: str) -> str:
 
 
 def _edition(invoice: Invoice, standing: Standing) -> str:
-    """What the stored PDF depends on beyond the invoice: its standing and, while something is due, the bank
-    details it prints (changed in Settings, they reach the unpaid invoices' PDFs at their next download)."""
+    """What the stored PDF depends on beyond the invoice: the language it is written in (the customer's now, as
+    the portal and the emails linking to it: not the one of whenever it was first downloaded), its standing and,
+    while something is due, the bank details it prints (changed in Settings, they reach the unpaid invoices' PDFs at
+    their next download)."""
+    edition = f"{i18n.customer_language(invoice.customer)}-{standing.edition}"
     if not standing.due_cents:
-        return standing.edition
+        return edition
     bank = bank_details_of(invoice.customer.organization)
-    return f"{standing.edition}-b{zlib.crc32(repr(astuple(bank)).encode()):08x}"
+    return f"{edition}-b{zlib.crc32(repr(astuple(bank)).encode()):08x}"
 
 
 def render_invoice_pdf(*, invoice_id: str) -> str | None:

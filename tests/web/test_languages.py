@@ -199,8 +199,6 @@ def _pdf_text(org, lumen, name: str) -> str:
     """The invoice's PDF as text; with TALLY_SCREENSHOTS=<folder>, its first page saved there as <name>-1.png."""
     from billing.invoicing.documents import invoice_pdf_bytes
 
-    with unit_of_work() as uow:  # rendered anew: the stored file was rendered in the language of its day
-        uow.session.get(Invoice, lumen.invoice_id).file_key = None
     data = invoice_pdf_bytes(organization_id=org.id, invoice_id=lumen.invoice_id)
     shots = os.environ.get("TALLY_SCREENSHOTS")
     if shots and shutil.which("pdftoppm"):
@@ -238,6 +236,30 @@ def test_the_french_invoice_pdf_reads_in_french_with_amounts_written_the_french_
     assert "Facture" in text and "Montant dû" in text
     assert re.search(r"\d+,\d\d\s€", text), text  # "10,00 €": the euro kept, written as French writes it
     assert "nov. 2026" in text  # the issuing day as French writes it
+
+
+@pytest.mark.skipif(not shutil.which("pdftotext"), reason="poppler-utils (pdftotext) is not installed")
+def test_a_stored_pdf_follows_the_language_the_customer_chooses_later(org, lumen):
+    """The first download stores each PDF; a customer who then picks German gets German at the next download (not
+    the language of whoever downloaded it first), and French again once back to French."""
+    from billing.invoicing.credit_notes import credit_note_pdf_bytes
+
+    with read_only() as session:
+        note_id = session.scalar(select(CreditNote.id).where(CreditNote.invoice_id == lumen.invoice_id))
+
+    def credit_note_text() -> str:
+        data = credit_note_pdf_bytes(organization_id=org.id, credit_note_id=note_id)
+        return subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=True).stdout.decode()
+
+    for language in ("fr", "de", "fr"):
+        _speak(lumen.id, language)
+        assert INVOICE_WORD[language] in _pdf_text(org, lumen, f"invoice-pdf-{language}")
+        assert CREDIT_NOTE_WORD[language] in credit_note_text()
+    with read_only() as session:
+        stored = session.get(Invoice, lumen.invoice_id).file_key
+    assert "/fr-" in stored, stored  # the language is part of the stored file's edition
+    _speak(lumen.id, None)  # the organization's default, English
+    assert "Invoice" in _pdf_text(org, lumen, "invoice-pdf-en") and "Credit note" in credit_note_text()
 
 
 def test_an_english_customer_reads_the_documents_as_before(org, lumen):
