@@ -219,8 +219,9 @@ class WebhookEvent:
     customer_id: str | None = None
     payment_id: str | None = None
     refund_id: str | None = None
-    # The reference Tally sent with the refund (its idempotency key), when the provider echoes it: the
-    # notification can come before the job has written the provider's refund id.
+    # The reference Tally sent with the refund, when the provider echoes it (Adyen: the idempotency key as
+    # merchantReference; Stripe: the metadata's tally_refund_id): the notification can come before the job has
+    # written the provider's refund id.
     refund_reference: str | None = None
     method_id: str | None = None
     setup_id: str | None = None

@@ -9,6 +9,7 @@ The invoice's `payment_status` and `total_paid_amount_cents` move only through t
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstraint, text
@@ -182,11 +183,16 @@ class Refund(Base):
         return f"{REFUND_KEY_PREFIX}{self.id}"
 
     @staticmethod
-    def id_in_idempotency_key(key: str | None) -> str | None:
-        """The refund id an idempotency key was made from (a provider echoes the key back), or None."""
-        if not key or not key.startswith(REFUND_KEY_PREFIX):
+    def id_in_reference(reference: str | None) -> str | None:
+        """The refund id a provider echoes back with its refund's events: the idempotency key Tally sent (Adyen's
+        merchantReference) or the id itself (the refund's metadata `tally_refund_id`: Stripe); None for anything
+        else, as Tally's ids are UUIDs."""
+        if not reference:
             return None
-        return key.removeprefix(REFUND_KEY_PREFIX)[:36] or None
+        try:
+            return str(uuid.UUID(reference.removeprefix(REFUND_KEY_PREFIX)))
+        except ValueError:
+            return None
 
 
 class AppliedProviderEvent(Base):

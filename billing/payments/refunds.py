@@ -90,9 +90,10 @@ def apply_refund_event(uow: UnitOfWork, organization_id: str, code: str, event: 
         Refund.organization_id == organization_id, Refund.provider_code == code,
         Refund.provider_refund_id == event.refund_id).with_for_update())
     if refund is None:
-        # The provider's notification can overtake the job's write of its answer (Adyen posts it as it answers):
-        # the refund Tally asked for is found by the reference it sent, and takes the provider's id here.
-        refund_id = Refund.id_in_idempotency_key(event.refund_reference)
+        # The provider's notification can overtake the job's write of its answer (Adyen posts it as it answers;
+        # Stripe's refund.updated can come before a pending refund's answer is written): the refund Tally asked
+        # for is found by the reference it sent, and takes the provider's id here.
+        refund_id = Refund.id_in_reference(event.refund_reference)
         refund = refund_id and uow.session.scalar(select(Refund).where(
             Refund.organization_id == organization_id, Refund.provider_code == code, Refund.id == refund_id,
             Refund.provider_refund_id.is_(None)).with_for_update())

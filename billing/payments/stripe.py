@@ -92,6 +92,11 @@ def _next_action_url(next_action: Mapping[str, Any] | None) -> str | None:
     return redirect.get("url") or (sdk.get("stripe_js") if isinstance(sdk, Mapping) else None) or None
 
 
+def _tally_refund(refund: Mapping[str, Any]) -> str | None:
+    """The refund id Tally put in the refund's metadata (RefundRequest.metadata), as Stripe echoes it."""
+    return (refund.get("metadata") or {}).get("tally_refund_id") or None
+
+
 def _id(value: Any) -> str | None:
     """Return the id of a field that is an id, or an expanded object, or nothing."""
     if isinstance(value, Mapping):
@@ -359,7 +364,7 @@ class StripeProvider:
             refund = max(refunds, key=lambda item: item.get("created") or 0) if refunds else {}
             fields.update(payment_id=_id(obj.get("payment_intent")), customer_id=_id(obj.get("customer")),
                           refund_id=refund.get("id"), amount_cents=refund.get("amount"),
-                          currency=_upper(obj.get("currency")))
+                          currency=_upper(obj.get("currency")), refund_reference=_tally_refund(refund))
         elif object_type == "refund":
             status = obj.get("status")
             if provider_type in REFUND_EVENTS or provider_type == "refund.failed":
@@ -367,7 +372,7 @@ class StripeProvider:
                         "canceled": WebhookKind.REFUND_FAILED}.get(status or "", WebhookKind.OTHER)
             fields.update(refund_id=obj.get("id"), payment_id=_id(obj.get("payment_intent")),
                           amount_cents=obj.get("amount"), currency=_upper(obj.get("currency")),
-                          error_code=obj.get("failure_reason"))
+                          error_code=obj.get("failure_reason"), refund_reference=_tally_refund(obj))
         elif object_type == "setup_intent":
             error = obj.get("last_setup_error") or {}
             fields.update(setup_id=obj.get("id"), customer_id=_id(obj.get("customer")),

@@ -7,6 +7,7 @@ The same rules with the in-memory provider are in tests/integration/test_payment
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -36,7 +37,9 @@ from billing.db import read_only
 from billing.invoicing.models import CreditNote as CreditNoteRow
 from billing.invoicing.models import Invoice
 from billing.payments import collection, customers, providers
-from billing.payments.models import Payment, PaymentReceipt
+from billing.payments.interface import RefundStatus
+from billing.payments.models import Payment, PaymentReceipt, Refund
+from billing.payments.stripe import StripeProvider
 from billing.webhooks.models import WebhookDelivery
 from tests.integration.provider_walk import applied_counts, wait_for
 from tests.servers import stripe as localstripe_server
@@ -278,6 +281,42 @@ def test_a_credit_note_is_refunded_through_stripe(connected, lago, run_jobs):
             or r.get("charge") == intent.get("latest_charge")]
     assert [r["amount"] for r in mine] == [3_000]
     assert lago.credit_notes.find(note.lago_id).refund_status == "succeeded"
+
+
+def test_a_refund_event_that_overtakes_the_jobs_write_still_settles_it(connected, lago, run_jobs, live_server,
+                                                                       monkeypatch):
+    """Stripe answers a refund `pending` (bank debits, some cards) and tells its end by refund.updated, which can be
+    applied before the job has written the refund's id: it is found by the metadata Tally sent (tally_refund_id)
+    and settles the refund once; the job's later "pending" changes nothing."""
+    connected.card("4242424242424242")
+    invoice = _invoice(lago)
+    run_jobs()
+    asked = StripeProvider.refund
+    delivered = []
+
+    def pending_after_the_event(self, request):
+        result = asked(self, request)
+        refund = localstripe_server.get(connected.base_url, f"/v1/refunds/{result.refund_id}", {},
+                                        key=connected.secret_key)
+        event = {"id": f"evt_refund_{result.refund_id}", "object": "event", "type": "refund.updated",
+                 "created": int(datetime.now(UTC).timestamp()), "data": {"object": {**refund, "status": "succeeded"}}}
+        body = json.dumps(event).encode()
+        answer = httpx.post(f"{live_server}/webhooks/stripe/{connected.org_id}?code={CODE}", content=body,
+                            headers=stripe_signed(body, WEBHOOK_SECRET))
+        delivered.append(answer.json())
+        return dataclasses.replace(result, status=RefundStatus.PENDING)
+
+    monkeypatch.setattr(StripeProvider, "refund", pending_after_the_event)
+    fee_id = lago.invoices.find(invoice.lago_id).fees.__root__[0].lago_id
+    note = lago.credit_notes.create(CreditNote(invoice_id=invoice.lago_id, reason="other", refund_amount_cents=3_000,
+                                               credit_amount_cents=0,
+                                               items=Items(__root__=[Item(fee_id=fee_id, amount_cents=3_000)])))
+    run_jobs()
+    assert [answer["outcome"] for answer in delivered] == ["applied"]
+    with read_only() as session:
+        [refund] = session.scalars(select(Refund).where(Refund.credit_note_id == note.lago_id)).all()
+        assert refund.status == "succeeded" and refund.provider_refund_id.startswith("re_")
+        assert session.get(CreditNoteRow, note.lago_id).refund_status == "succeeded"
 
 
 def test_a_job_dying_after_stripe_answered_never_charges_twice(connected, lago, run_jobs, monkeypatch, clock):
