@@ -21,7 +21,7 @@ from billing.audit.services import record
 from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
-from billing.invoicing import totals
+from billing.invoicing import parties, totals
 from billing.invoicing.events import RefundDue
 from billing.invoicing.models import (
     CREDIT_NOTE_REASONS,
@@ -247,7 +247,8 @@ def issue(uow, *, invoice: Invoice, items: list[tuple[Fee, int]], amounts: total
         taxes_rate=sum((fee_taxes[code].tax_rate for code in amounts.taxes), Decimal(0)),
         total_amount_cents=amounts.total_amount_cents, credit_amount_cents=credit, balance_amount_cents=credit,
         refund_amount_cents=refund, offset_amount_cents=offset, credit_status="available" if credit else None,
-        refund_status="pending" if refund else None, terminated_subscription_id=terminated_subscription_id)
+        refund_status="pending" if refund else None, terminated_subscription_id=terminated_subscription_id,
+        parties=parties.snapshot(invoice.customer.organization, invoice.customer))
     for position, (fee, amount) in enumerate(items):
         note.items.append(CreditNoteItem(fee_id=fee.id, position=position, amount_cents=amount,
                                          precise_amount_cents=Decimal(amount), amount_currency=invoice.currency))

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from billing import serializers
 from billing.db import UnitOfWork, utcnow
+from billing.invoicing import parties
 from billing.invoicing.discounts import compute_totals
 from billing.invoicing.events import InvoiceFinalized
 from billing.invoicing.lookups import BatchLookups
@@ -86,6 +87,7 @@ def finalize(uow: UnitOfWork, invoice: Invoice, known: BatchLookups | None = Non
     invoice.sequential_id = sequence
     invoice.status = "finalized"
     invoice.finalized_at = utcnow()
+    invoice.parties = parties.snapshot(org, customer)  # what its PDF prints of both, whenever it is rendered
     if invoice.total_amount_cents == 0 or paid:
         invoice.payment_status = "succeeded"
     if paid:

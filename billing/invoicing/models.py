@@ -61,6 +61,8 @@ class Invoice(Base):
     file_key: Mapped[str | None] = mapped_column(String(255))
     # Lago's invoice metadata: up to 5 `{id, key, value, created_at}` (billing/invoicing/invoice_metadata.py).
     metadata_: Mapped[list] = mapped_column("metadata", default=list)
+    # Both parties as the PDF prints them, kept at finalization (billing/invoicing/parties.py); None for a draft.
+    parties: Mapped[dict | None]
     finalized_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -322,6 +324,8 @@ class CreditNote(Base):
     terminated_subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     # Lago's item metadata: {key: text or null}; None when it has none (billing/validation.py, metadata).
     metadata_: Mapped[dict | None] = mapped_column("metadata")
+    # Both parties as the PDF prints them, kept when issued (billing/invoicing/parties.py).
+    parties: Mapped[dict | None]
     voided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

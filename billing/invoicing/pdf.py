@@ -11,6 +11,7 @@ from babel import Locale
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from billing import i18n
+from billing.invoicing import parties
 from billing.invoicing.standing import Standing, invoice_standing
 from billing.money import format_unit_price
 from billing.organizations.bank_details import bank_details_of
@@ -49,6 +50,7 @@ def render_invoice_html(invoice, customer, organization, subscriptions, standing
     with i18n.using(i18n.document_language(customer.document_locale, organization.document_locale)):
         return _env.get_template("pdf/invoice.html").render(
             invoice=invoice, customer=customer, organization=organization, subscriptions=subscriptions,
+            printed=parties.printed(invoice.parties, organization, customer),
             standing=standing or invoice_standing(invoice), bank=bank_details_of(organization),
             local_date=lambda moment: local_date(moment, timezone),
             # Periods are half-open: the last day billed is the one before `end`.
@@ -61,8 +63,9 @@ def render_invoice(invoice, customer, organization, subscriptions, standing: Sta
 
 def render_credit_note_html(note, customer, organization) -> str:
     with i18n.using(i18n.document_language(customer.document_locale, organization.document_locale)):
-        return _env.get_template("pdf/credit_note.html").render(note=note, invoice=note.invoice, customer=customer,
-                                                                  organization=organization)
+        return _env.get_template("pdf/credit_note.html").render(
+            note=note, invoice=note.invoice, customer=customer, organization=organization,
+            printed=parties.printed(note.parties, organization, customer))
 
 
 def render_credit_note(note, customer, organization) -> bytes:

@@ -191,3 +191,42 @@ def test_a_credit_note_gives_its_reason_in_words(app):
     html = render_credit_note_html(note, invoice.customer, invoice.customer.organization)
     assert "Duplicated charge" in html and "duplicated charge" not in html
     assert "Bertrand Logistique SARL" in html and "FR83404833048" in html
+
+
+def test_an_issued_invoice_and_its_credit_note_print_the_parties_as_they_were_on_their_day(org, clock, run_jobs):
+    """The organization moves and renames itself, the customer changes its tax number and address: the invoice
+    issued before (rendered again later: paid now, and in another language) and its credit note still print both
+    parties as they were; the next invoice prints them as they are."""
+    from billing.invoicing.credit_notes import create_credit_note, credit_note_pdf_bytes
+
+    invoice = _bill_one_period(org, clock, run_jobs, provider=False)
+    note = create_credit_note(organization_id=org.id, data={
+        "invoice_id": invoice.id, "reason": "other", "credit_amount_cents": 500, "refund_amount_cents": 0,
+        "items": [{"fee_id": invoice.fees[0].id, "amount_cents": 500}]})
+    with db.unit_of_work() as uow:
+        organization = uow.session.get(Organization, org.id)
+        organization.legal_name, organization.address_line1 = "Acme Cloud Europe SE", "1 avenue de Lyon"
+    upsert_customer(organization_id=org.id, data={
+        "external_id": "cust-1", "legal_name": "Bertrand Group SA", "tax_identification_number": "FR12345678901",
+        "address_line1": "9 cours de Verdun"})
+    record_manual_payment(organization_id=org.id, data={"invoice_id": invoice.id, "amount_cents": 3000,
+                                                        "reference": "transfer"})
+    upsert_customer(organization_id=org.id, data={"external_id": "cust-1",
+                                                  "billing_configuration": {"document_locale": "fr"}})
+
+    issued = _pdf(org, invoice)  # rendered anew: paid, and in French
+    credited = pdf_text(credit_note_pdf_bytes(organization_id=org.id, credit_note_id=note.id))
+    for printed in (issued, credited):
+        assert "Acme Cloud SAS" in printed and "12 rue de la Paix" in printed
+        assert "Bertrand Logistique SARL" in printed and "FR83404833048" in printed and "4 quai des" in printed
+        assert "Acme Cloud Europe SE" not in printed and "Bertrand Group SA" not in printed
+    assert "Facture" in issued and "Payée" in issued
+
+    clock.set("2026-11-01T00:30:00Z")
+    run_billing_clock()
+    run_jobs()
+    with db.read_only() as session:
+        following = session.scalar(select(Invoice).where(Invoice.id != invoice.id))
+    current = _pdf(org, following)
+    assert "Acme Cloud Europe SE" in current and "1 avenue de Lyon" in current
+    assert "Bertrand Group SA" in current and "FR12345678901" in current and "9 cours de Verdun" in current
