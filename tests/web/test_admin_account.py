@@ -232,6 +232,7 @@ def test_a_new_member_is_kept_on_my_account_until_they_choose_their_own_password
     assert home.status_code == 302 and home.headers["Location"].endswith("/admin/account")
     page = client.get("/admin/account").get_data(as_text=True)
     assert "You signed in with a temporary password" in page and "data-must-change-password" in page
+    assert 'class="nav-sections"' not in page and "Sign out" in page  # no section to open yet, but a way out
     for path in ("/admin/customers", "/admin/invoices", "/admin/dunning", "/admin/forbidden", "/admin/members"):
         refused = client.get(path)
         assert refused.status_code == 302 and refused.headers["Location"].endswith("/admin/account"), path
@@ -241,7 +242,8 @@ def test_a_new_member_is_kept_on_my_account_until_they_choose_their_own_password
     assert _change(client, current=invited.temporary_password).status_code == 303
 
     assert not _user("fin@acme.test").must_change_password
-    assert "You signed in with a temporary password" not in client.get("/admin/account").get_data(as_text=True)
+    page = client.get("/admin/account").get_data(as_text=True)
+    assert "You signed in with a temporary password" not in page and 'class="nav-sections"' in page
     assert client.get("/admin/invoices").status_code == 200
     assert client.get("/admin/members").status_code == 403  # their role still rules what they open
     [entry] = _password_entries(org.id)
