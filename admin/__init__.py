@@ -1,6 +1,7 @@
 """Account-manager screens: sign-in, customers, their subscriptions, live usage, invoices and portal links."""
 
 from admin import (  # noqa: F401 (they add their screens to the blueprint)
+    account_views,
     add_on_views,
     api_key_views,
     audit_views,

@@ -17,11 +17,14 @@ class AccountManager(UserMixin):
     organization_id: str
     session_generation: int = 0
     role: str = "admin"
+    # Signed in with a password made for them: every page but My account sends them there (admin.blueprint).
+    must_change_password: bool = False
 
     @classmethod
     def from_signed_in(cls, user: SignedInUser) -> AccountManager:
         return cls(id=user.id, email=user.email, organization_id=user.organization_id,
-                   session_generation=user.session_generation, role=user.role)
+                   session_generation=user.session_generation, role=user.role,
+                   must_change_password=user.must_change_password)
 
     def get_id(self) -> str:
         # What flask-login keeps in the session: the user's generation travels with the id, so sign-out,

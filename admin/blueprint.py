@@ -6,7 +6,7 @@ Like `api/blueprint.py`: the view modules (one per resource, beside its form) ad
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, render_template, request, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -36,6 +36,23 @@ def require_login() -> ResponseReturnValue | None:
         # A fragment request from a page whose session ended: send the whole tab to the login form.
         return Response(status=401, headers={"HX-Redirect": url_for("admin.login")})
     return current_app.login_manager.unauthorized()
+
+
+# What a member who must choose their own password may still open (admin.account_views).
+OWN_PASSWORD_ENDPOINTS = frozenset({"admin.account", "admin.account_password", "admin.logout"})
+
+
+@admin_blueprint.before_request
+def require_own_password() -> ResponseReturnValue | None:
+    """A member signed in with a temporary password goes to My account until they choose their own (before their
+    role is asked: every other page sends them there, whether their role opens it or not)."""
+    if request.endpoint in OPEN_ENDPOINTS or request.endpoint in OWN_PASSWORD_ENDPOINTS:
+        return None
+    if not current_user.must_change_password:
+        return None
+    if is_htmx_request():
+        return Response(status=403, headers={"HX-Redirect": url_for("admin.account")})
+    return redirect(url_for("admin.account"))
 
 
 @admin_blueprint.before_request

@@ -259,6 +259,18 @@ class MemberForm(FlaskForm):
         SelectChoice("manager", "Manager"), SelectChoice("finance", "Finance"), SelectChoice("admin", "Admin")])
 
 
+class PasswordChangeForm(FlaskForm):
+    """A member's own new password (My account). The organizations service checks the rules (the current password,
+    the strength rule, the two entries alike): its reasons are shown next to each field."""
+
+    current_password = PasswordField("Current password", validators=[Length(max=1024)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", validators=[Length(max=1024)],
+                                 render_kw={"autocomplete": "new-password"})
+    new_password_again = PasswordField("New password again", validators=[Length(max=1024)],
+                                       render_kw={"autocomplete": "new-password"})
+
+
 class MemberRoleForm(FlaskForm):
     role = SelectField("Role", validate_choice=False, choices=[
         SelectChoice("admin", "Admin"), SelectChoice("manager", "Manager"), SelectChoice("finance", "Finance")])

@@ -1,4 +1,5 @@
-"""The admin's navigation: five sections, each a few pages, shown as far as the signed-in role may open them.
+"""The admin's navigation: five sections, each a few pages, shown as far as the signed-in role may open them, and
+My account, which the header's email opens.
 
 The top row names the sections (each opens its first page the role may open); the row under it lists the pages of
 the section the current page belongs to. A page belongs to the entry whose endpoint prefixes name it, so an invoice
@@ -60,11 +61,16 @@ SECTIONS = (
 )
 
 
+# Outside the sections: the signed-in member's email in the header opens it, for every role.
+ACCOUNT = Entry("My account", "admin.account", ("admin.account*",))
+
+
 @dataclass(frozen=True)
 class Menu:
     sections: tuple[tuple[Section, Entry], ...]  # each visible section, with the entry its link opens
     current: Section | None
     current_entry: Entry | None
+    account_open: bool = False  # the current page is My account (its header link shows it)
 
 
 def menu_for(may_open: Callable[[str], bool], endpoint: str | None) -> Menu:
@@ -81,4 +87,4 @@ def menu_for(may_open: Callable[[str], bool], endpoint: str | None) -> Menu:
         for entry in section.entries:  # an entry the role may not open still places its pages
             if entry.is_open(endpoint) and current_entry is None:
                 current, current_entry = shown, entry
-    return Menu(tuple(visible), current, current_entry)
+    return Menu(tuple(visible), current, current_entry, account_open=ACCOUNT.is_open(endpoint))

@@ -11,7 +11,7 @@ tests/web/test_admin_roles.py fails when a registered admin endpoint is missing:
 
 from __future__ import annotations
 
-SIGNED_IN = "signed_in"  # any signed-in account manager (home, sign-out)
+SIGNED_IN = "signed_in"  # any signed-in account manager (home, sign-out, My account)
 CUSTOMERS_VIEW = "customers:view"
 CUSTOMERS_EDIT = "customers:edit"
 CATALOG = "catalog:edit"  # plans, billable metrics, add-ons, coupons, taxes
@@ -43,6 +43,8 @@ ENDPOINT_PERMISSIONS: dict[str, str] = {
     "admin.logout": SIGNED_IN,
     "admin.home": SIGNED_IN,
     "admin.forbidden": SIGNED_IN,
+    "admin.account": SIGNED_IN,  # My account: every member sees their own and changes their password
+    "admin.account_password": SIGNED_IN,
     # customers
     "admin.customers": CUSTOMERS_VIEW,
     "admin.customers_csv": CUSTOMERS_VIEW,

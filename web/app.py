@@ -133,6 +133,7 @@ def create_app(settings: Settings | None = None, *, start_clock: bool | None = N
     cli.register(app)
     jinja.register(app)
     throttle.throttle_sign_in(app, limiter)
+    throttle.throttle_password_change(app, limiter)
     throttle.throttle_portal_link_requests(app, limiter)
     if served_over_https:
         app.after_request(_strict_transport_security)

@@ -295,11 +295,13 @@ def register(app: Flask) -> None:
     @admin_group.command("set-password")
     @click.argument("email")
     @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-    def admin_set_password(email: str, password: str):
+    @click.option("--temporary", is_flag=True,
+                  help="a password set for someone else: they choose their own in My account at their next sign-in")
+    def admin_set_password(email: str, password: str, temporary: bool):
         """Change an account manager's password; their sessions end."""
         from billing.organizations.services import change_password
 
-        _account_command(change_password, "has a new password")(email, password=password)
+        _account_command(change_password, "has a new password")(email, password=password, temporary=temporary)
 
     @app.cli.command("seed-demo")
     @click.option("--reset/--no-reset", default=False, help="reseed even if the demo organization exists")

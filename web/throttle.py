@@ -1,5 +1,6 @@
-"""Throttling: attempts at the admin sign-in form, counted per account and per client address; requests for a fresh
-portal link (portal.recovery), counted per customer and per client address.
+"""Throttling: attempts at the admin sign-in form, counted per account and per client address; attempts at My
+account's password form, counted per signed-in account; requests for a fresh portal link (portal.recovery), counted
+per customer and per client address.
 
 Checked before the form's password is hashed, so refused attempts cost no scrypt work. Every
 POST counts, successful or not. Nothing else is limited: the API, the portal's other pages and every other page
@@ -15,7 +16,9 @@ import time
 
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RequestLimit
+from flask_login import current_user
 
+from admin.account_views import too_many_password_attempts
 from admin.auth_views import too_many_sign_ins
 from billing import links
 from portal.recovery import too_many_link_requests
@@ -83,6 +86,23 @@ def throttle_sign_in(app: Flask, limiter: Limiter) -> None:
     # routing its URL): take them off, so the API and the portal do not pay for sign-in throttling.
     for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
         hooks[None] = [hook for hook in hooks.get(None, []) if not _belongs_to(hook, limiter)]
+
+
+def _signed_in_account() -> str:
+    return "password-change:" + current_user.id  # reached signed in only (admin.blueprint.require_login runs first)
+
+
+def _refuse_password_change(limit: RequestLimit) -> Response:
+    return too_many_password_attempts(retry_after=max(1, math.ceil(limit.reset_at - time.time())))
+
+
+def throttle_password_change(app: Flask, limiter: Limiter) -> None:
+    """Limit POSTs to My account's password form per account, as sign-in's (PER_ACCOUNT): a borrowed session
+    guessing the current password gets no more tries than a guesser at the sign-in form, and none costs scrypt."""
+    view = app.view_functions["admin.account_password"]
+    view = limiter.limit(PER_ACCOUNT, key_func=_signed_in_account, methods=["POST"],
+                         on_breach=_refuse_password_change)(view)
+    app.view_functions["admin.account_password"] = view
 
 
 def _belongs_to(hook, limiter: Limiter) -> bool:

@@ -47,6 +47,7 @@ ACTIONS = {
     "member.role_changed": N_("Role changed"),
     "member.deactivated": N_("Member deactivated"),
     "member.reactivated": N_("Member reactivated"),
+    "member.password_changed": N_("Password changed by its owner"),
     "organization.bank_details_updated": N_("Bank details changed"),
     "organization.document_locale_updated": N_("Language of documents changed"),
 }
@@ -68,12 +69,14 @@ NOTICES = {
     "role_changed": N_("{email} is now {role}."),
     "member_deactivated": N_("{email} is deactivated: their sessions have ended."),
     "member_reactivated": N_("{email} can sign in again."),
+    "password_changed": N_("Your password is changed. Your other sessions have ended; this one goes on."),
     "key_created": N_("API key {prefix}… created."),
     "key_rotated": N_("API key {prefix}… created; the other keys stop working {when}."),
     "key_revoked": N_("API key {prefix}… revoked: requests with it are refused within 10 seconds."),
 }
 
 REFUSALS = {
+    "too_many_password_attempts": N_("Too many attempts; try again in {wait}."),
     "last_active_admin": N_("Refused: {email} is the last active admin. Make someone else an admin first, or "
                             "no one could manage members and API keys any more."),
 }
@@ -107,6 +110,11 @@ def notice(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> 
 
 def refusal(code: str, locale: str | None = DEFAULT_LOCALE, **values: object) -> str:
     return gettext(REFUSALS[code], locale).format(**values)
+
+
+def too_many_password_attempts(minutes: int) -> str:
+    """Why My account's password form is refused for now (the admin speaks English: the plural is English's)."""
+    return refusal("too_many_password_attempts", wait=f"{minutes} minute{'' if minutes == 1 else 's'}")
 
 
 def field_label(field: str) -> str:

@@ -20,6 +20,7 @@ REASONS = {
     "invalid_type": N_("Not the right kind of value"),
     "value_is_out_of_range": N_("Out of range"),
     "invalid_format": N_("Not in the expected format"),
+    "too_short": N_("Too short"),
 }
 
 # Where the field makes a reason clearer than the general wording.
@@ -30,6 +31,10 @@ FIELD_REASONS = {
     ("rounding_precision", "invalid_type"): N_("A whole number, e.g. 2"),
     ("filters", "invalid_format"): N_("One filter per line, written key: value1, value2"),
     ("filters", "duplicate_key"): N_("Each key once only"),
+    # An account manager's own password (My account); `too_short` is billing.organizations.passwords' rule.
+    ("current_password", "wrong_password"): N_("Not your current password"),
+    ("new_password", "same_as_current"): N_("This is your current password: choose another one"),
+    ("new_password_again", "does_not_match"): N_("Not the same as the new password"),
 }
 
 RANGES_RULE = N_("The first range starts at 0, each next one where the previous one ends (or one above), "

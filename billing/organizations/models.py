@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base, new_id, utcnow
@@ -86,6 +86,9 @@ class User(Base):
     deactivated_at: Mapped[datetime | None]
     # What they may open (admin/roles.py): "admin", "manager" or "finance", as Lago's roles.
     role: Mapped[str] = mapped_column(String(16), default="admin", server_default="admin")
+    # Their password was made for them (a member added in the admin, or `admin set-password --temporary`): every
+    # admin page sends them to My account until they choose their own (cleared by `change_own_password`).
+    must_change_password: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Sequence(Base):

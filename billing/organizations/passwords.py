@@ -27,6 +27,15 @@ _slots = threading.BoundedSemaphore(CONCURRENT_HASHES)
 
 _cost = {"n": OWASP_N}
 
+# NOTE: the one strength rule of account managers' passwords (create-admin, set-password, a member's own change in
+# My account): a length, no composition rules, as NIST SP 800-63B (5.1.1.2) asks of a secret its owner chooses.
+MIN_LENGTH = 8
+
+
+def strength_problem(password: str | None) -> str | None:
+    """The reason code a password is refused for (`too_short`), or None when it is long enough."""
+    return "too_short" if len(password or "") < MIN_LENGTH else None
+
 
 def configure(*, n: int = OWASP_N) -> None:
     """Set the CPU/memory cost of new hashes (a power of two; lower than OWASP's only for tests)."""

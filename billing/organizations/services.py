@@ -19,7 +19,13 @@ from billing.audit.services import record
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import Conflict, NotFound, ValidationFailed
 from billing.organizations.models import ApiKey, Organization, Sequence, User
-from billing.organizations.passwords import check_no_password, check_password, hash_password, needs_rehash
+from billing.organizations.passwords import (
+    check_no_password,
+    check_password,
+    hash_password,
+    needs_rehash,
+    strength_problem,
+)
 
 
 @dataclass(frozen=True)
@@ -256,21 +262,26 @@ def _checked_role(role: str | None, errors: dict[str, list[str]]) -> str:
     return role or ""
 
 
-def create_admin(*, email: str, password: str, organization_id: str, role: str = "admin") -> str:
-    """Create an account manager for one organization; returns the user id."""
+def create_admin(*, email: str, password: str, organization_id: str, role: str = "admin",
+                 temporary: bool = False) -> str:
+    """Create an account manager for one organization; returns the user id.
+
+    `temporary`: the password was made for them, and they choose their own at their first sign-in.
+    """
     email = _normal_email(email)
     errors: dict[str, list[str]] = {}
     if not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
         errors["email"] = ["invalid_format"]
-    if len(password or "") < 8:
-        errors["password"] = ["too_short"]
+    if problem := strength_problem(password):
+        errors["password"] = [problem]
     role = _checked_role(role, errors)
     if errors:
         raise ValidationFailed(errors)
     try:
         with unit_of_work() as uow:
             get_organization(uow.session, organization_id)
-            user = User(organization_id=organization_id, email=email, password_hash=hash_password(password), role=role)
+            user = User(organization_id=organization_id, email=email, password_hash=hash_password(password), role=role,
+                        must_change_password=temporary)
             uow.session.add(user)
             uow.session.flush()
             _record_member(uow.session, user, "member.created", None, _member_terms(user))
@@ -286,11 +297,13 @@ class SignedInUser:
     organization_id: str
     session_generation: int = 0
     role: str = "admin"
+    must_change_password: bool = False
 
 
 def _signed_in(user: User) -> SignedInUser:
     return SignedInUser(id=user.id, email=user.email, organization_id=user.organization_id,
-                        session_generation=user.session_generation, role=user.role)
+                        session_generation=user.session_generation, role=user.role,
+                        must_change_password=user.must_change_password)
 
 
 def authenticate_user(*, email: str, password: str) -> SignedInUser | None:
@@ -342,14 +355,16 @@ def _user_by_email(session: Session, email: str) -> User:
     return user
 
 
-def change_password(*, email: str, password: str) -> None:
-    """Set an account manager's password; their sessions end."""
-    if len(password or "") < 8:
-        raise ValidationFailed({"password": ["too_short"]})
+def change_password(*, email: str, password: str, temporary: bool = False) -> None:
+    """Set an account manager's password; their sessions end. `temporary`: they choose their own at their next
+    sign-in (a password set for someone else); otherwise a request to choose one is lifted."""
+    if problem := strength_problem(password):
+        raise ValidationFailed({"password": [problem]})
     with unit_of_work() as uow:
         user = _user_by_email(uow.session, email)
         user.password_hash = hash_password(password)
         user.session_generation += 1
+        user.must_change_password = temporary
 
 
 def deactivate_user(*, email: str) -> None:
@@ -362,6 +377,77 @@ def activate_user(*, email: str) -> None:
     """Let a deactivated account manager sign in again (with their password: no session comes back)."""
     with unit_of_work() as uow:
         _set_active(uow.session, _user_by_email(uow.session, email), active=True)
+
+
+# ---------------------------------------------------------------- an account manager's own account
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    role: str
+    organization_name: str
+    last_login_at: datetime | None
+    must_change_password: bool
+
+
+def read_account(*, organization_id: str, user_id: str) -> Account:
+    """The signed-in account manager's own account, as My account shows it."""
+    with read_only() as session:
+        row = session.execute(
+            select(User.email, User.role, User.last_login_at, User.must_change_password, Organization.name)
+            .join(Organization, Organization.id == User.organization_id)
+            .where(User.id == user_id, User.organization_id == organization_id)).first()
+    if row is None:
+        raise NotFound("member")
+    return Account(email=row.email, role=row.role, organization_name=row.name, last_login_at=row.last_login_at,
+                   must_change_password=row.must_change_password)
+
+
+def change_own_password(*, organization_id: str, user_id: str, current_password: str, new_password: str,
+                        new_password_again: str) -> SignedInUser:
+    """Replace an account manager's password with one they chose, after checking their current one.
+
+    Refused (ValidationFailed, nothing written) when the current password is missing or wrong, the new one fails
+    the strength rule or is the current one, or the two new entries differ. On success their sessions end (the
+    generation is bumped) and a request to choose a password is lifted; the caller re-issues its own session from
+    the SignedInUser returned. The scrypt work (checking the current password, hashing the new one) is done
+    before the write transaction: on SQLite a write transaction holds the whole database.
+    """
+    current_password, new_password = current_password or "", new_password or ""
+    errors: dict[str, list[str]] = {}
+    if not current_password:
+        errors["current_password"] = ["value_is_mandatory"]
+    if problem := strength_problem(new_password):
+        errors["new_password"] = [problem]
+    elif new_password == current_password:
+        errors["new_password"] = ["same_as_current"]
+    if (new_password_again or "") != new_password:
+        errors["new_password_again"] = ["does_not_match"]
+    with read_only() as session:
+        stored = session.scalar(select(User.password_hash).where(
+            User.id == user_id, User.organization_id == organization_id, User.deactivated_at.is_(None)))
+    if stored is None:
+        raise NotFound("member")
+    if current_password and not check_password(stored, current_password):
+        errors["current_password"] = ["wrong_password"]
+    if errors:
+        raise ValidationFailed(errors)
+    new_hash = hash_password(new_password)
+    with unit_of_work() as uow:
+        user = uow.session.scalar(select(User).where(
+            User.id == user_id, User.organization_id == organization_id).with_for_update())
+        if user is None or user.deactivated_at is not None:
+            raise NotFound("member")
+        if user.password_hash != stored:  # changed since it was checked: the password typed is not current now
+            raise ValidationFailed({"current_password": ["wrong_password"]})
+        before = {"must_change_password": user.must_change_password}
+        user.password_hash = new_hash
+        user.must_change_password = False
+        user.session_generation += 1
+        # NOTE: no password and no hash in the trail: the entry says who changed it and when.
+        _record_member(uow.session, user, "member.password_changed", before, {"must_change_password": False})
+        return _signed_in(user)
 
 
 # ---------------------------------------------------------------- the members of an organization
@@ -421,7 +507,7 @@ def list_members(*, organization_id: str) -> list[Member]:
 def invite_member(*, organization_id: str, email: str, role: str) -> InvitedMember:
     """Add an account manager with a random temporary password, returned once for the admin to hand over."""
     password = secrets.token_urlsafe(12)
-    user_id = create_admin(email=email, password=password, organization_id=organization_id, role=role)
+    user_id = create_admin(email=email, password=password, organization_id=organization_id, role=role, temporary=True)
     with read_only() as session:
         return InvitedMember(member=_member(session.get(User, user_id)), temporary_password=password)
 

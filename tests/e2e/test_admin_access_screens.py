@@ -28,12 +28,13 @@ def _shoot(page: Page, name: str) -> None:
         page.screenshot(path=f"{shots}/{name}-{page.viewport_size['width']}.png", full_page=True)
 
 
-def _sign_in(page: Page, live_server: str, email: str, password: str = PASSWORD) -> None:
+def _sign_in(page: Page, live_server: str, email: str, password: str = PASSWORD, *,
+             lands_on: str = "Customers") -> None:
     page.goto(f"{live_server}/admin/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Customers")).to_be_visible()
+    expect(page.get_by_role("heading", name=lands_on)).to_be_visible()
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -92,7 +93,12 @@ def test_members_keys_and_the_audit_trail(page: Page, live_server, org, width):
         "SHOTS_DIR") else None
 
     page.get_by_role("button", name="Sign out").click()
-    _sign_in(page, live_server, "fin@acme.test", temporary)
+    _sign_in(page, live_server, "fin@acme.test", temporary, lands_on="My account")  # a temporary password:
+    page.get_by_label("Current password").fill(temporary)  # they choose their own first
+    page.get_by_label("New password", exact=True).fill(PASSWORD)
+    page.get_by_label("New password again").fill(PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Your password is changed.")).to_be_visible()
     nav = page.get_by_role("navigation", name="Main")
     expect(nav.get_by_role("link", name="Catalog")).to_have_count(0)  # finance opens no plan
     nav.get_by_role("link", name="Billing").click()
