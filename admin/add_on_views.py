@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 import wording
+from admin.audit_views import object_history
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.confirmations import Confirmation, ask, confirmed, typed
 from admin.customer_views import SECTION_OF_BLOCK, render_customer
@@ -79,7 +80,8 @@ def _render_form(form: AddOnForm, add_on, errors: dict[str, list[str]]) -> Respo
              for message in messages]
     taxes = list_taxes(organization_id=organization_id(), per_page=100).items
     return render_page(ADD_ON_FORM_PAGE, "add_on_form", status=refused_status() if errors else 200, form=form,
-                       add_on=add_on, errors=errors, other_errors=other, taxes=taxes)
+                       add_on=add_on, errors=errors, other_errors=other, taxes=taxes,
+                       history=object_history(add_on.id) if add_on is not None and not is_htmx_request() else [])
 
 
 def _saved(message: str) -> ResponseReturnValue:

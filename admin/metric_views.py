@@ -8,6 +8,7 @@ from jinja2_fragments.flask import render_block
 
 import wording
 from admin import metrics
+from admin.audit_views import object_history
 from admin.blueprint import admin_blueprint, organization_id, requested_page
 from admin.forms import MetricForm
 from billing.catalog.metrics import create_billable_metric, delete_billable_metric, update_billable_metric
@@ -16,7 +17,7 @@ from billing.metering.aggregation import epoch_seconds
 from billing.metering.expression import try_expression
 from billing.ports import runtime
 from billing.screens import catalog
-from web.htmx import render_page
+from web.htmx import is_htmx_request, render_page
 from web.responses import refused_status, saved
 from wording import notices
 
@@ -44,7 +45,8 @@ def _render_metric_form(form: MetricForm, metric: catalog.MetricRow | None,
     other_errors = [f"{field}: {message}" for field, messages in errors.items() if field not in known
                     for message in messages]
     return render_page(METRIC_FORM_PAGE, "metric_form", status=status, form=form, metric=metric, errors=errors,
-                       other_errors=other_errors)
+                       other_errors=other_errors,
+                       history=object_history(metric.id) if metric is not None and not is_htmx_request() else [])
 
 
 @admin_blueprint.route("/metrics/new", methods=["GET", "POST"])

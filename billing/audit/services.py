@@ -17,9 +17,13 @@ from billing.pagination import Page, paginate
 
 
 def _plain(value: object) -> object:
-    """A value as JSON keeps it: Decimals and dates as text (exact), everything else as is."""
+    """A value as JSON keeps it: Decimals and dates as text (exact), everything else as is.
+
+    A Decimal loses its trailing zeros: PostgreSQL's NUMERIC(40,15) reads 20.5 back as 20.500000000000000, and the
+    same rate before and after a change must not differ by its scale.
+    """
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+        return format(value.normalize(), "f")
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, list | tuple):

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billing.audit.services import record
 from billing.catalog.models import AddOn
 from billing.catalog.taxes import taxes_for_codes
 from billing.db import read_only, unit_of_work, utcnow
@@ -88,12 +89,25 @@ def _save(session: Session, add_on: AddOn) -> None:
         raise ValidationFailed({"code": ["value_already_exist"]}) from None
 
 
+def _terms(add_on: AddOn) -> dict[str, object]:
+    """What the audit trail compares of an add-on: its price, its names on invoices and its taxes."""
+    return {"name": add_on.name, "code": add_on.code, "amount_cents": add_on.amount_cents,
+            "amount_currency": add_on.amount_currency, "invoice_display_name": add_on.invoice_display_name,
+            "description": add_on.description, "tax_codes": [tax.code for tax in add_on.taxes]}
+
+
+def _record(session: Session, add_on: AddOn, action: str, before: dict | None, after: dict | None) -> None:
+    record(session, organization_id=add_on.organization_id, action=action, object_type="add_on",
+           object_id=add_on.id, object_label=add_on.name, before=before, after=after, currency=add_on.amount_currency)
+
+
 def create_add_on(*, organization_id: str, data: Mapping[str, object]) -> AddOn:
     with unit_of_work() as uow:
         add_on = AddOn(organization_id=organization_id, taxes=[])
         with uow.session.no_autoflush:
             _apply(uow.session, add_on, data, creating=True)
         _save(uow.session, add_on)
+        _record(uow.session, add_on, "add_on.created", None, _terms(add_on))
         return add_on
 
 
@@ -101,9 +115,11 @@ def update_add_on(*, organization_id: str, code: str, data: Mapping[str, object]
     """Edit an add-on; invoices already issued keep what they billed (their fees are copies)."""
     with unit_of_work() as uow:
         add_on = _get_add_on_in(uow.session, organization_id, code)
+        before = _terms(add_on)
         with uow.session.no_autoflush:
             _apply(uow.session, add_on, data, creating=False)
         _save(uow.session, add_on)
+        _record(uow.session, add_on, "add_on.updated", before, _terms(add_on))
         return add_on
 
 
@@ -128,4 +144,5 @@ def delete_add_on(*, organization_id: str, code: str) -> AddOn:
         add_on = _get_add_on_in(uow.session, organization_id, code)
         add_on.deleted_at = utcnow()
         uow.session.flush()
+        _record(uow.session, add_on, "add_on.deleted", _terms(add_on), None)
         return add_on

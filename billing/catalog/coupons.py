@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC
 from decimal import Decimal
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from billing.audit.services import record
 from billing.catalog.models import (
     COUPON_EXPIRATIONS,
     COUPON_FREQUENCIES,
@@ -154,6 +156,27 @@ def _apply_coupon(session: Session, coupon: Coupon, data: Mapping[str, object], 
         coupon.limited_billable_metrics = bool(metrics)
 
 
+def _terms(coupon: Coupon) -> dict[str, object]:
+    """What the audit trail compares of a coupon: its terms, what it is limited to and whether it is live."""
+    return {
+        "name": coupon.name, "code": coupon.code, "description": coupon.description,
+        "coupon_type": coupon.coupon_type, "amount_cents": coupon.amount_cents,
+        "amount_currency": coupon.amount_currency, "percentage_rate": coupon.percentage_rate,
+        "frequency": coupon.frequency, "frequency_duration": coupon.frequency_duration,
+        "reusable": coupon.reusable, "expiration": coupon.expiration,
+        "expiration_at": coupon.expiration_at.astimezone(UTC) if coupon.expiration_at else None,
+        "plan_codes": sorted(p.code for p in coupon.plans),
+        "billable_metric_codes": sorted(m.code for m in coupon.billable_metrics),
+        "status": coupon.status,
+    }
+
+
+def _record_coupon(session: Session, coupon: Coupon, action: str, before: dict | None, after: dict | None) -> None:
+    record(session, organization_id=coupon.organization_id, action=action, object_type="coupon",
+           object_id=coupon.id, object_label=coupon.name, before=before, after=after,
+           currency=coupon.amount_currency or (before or {}).get("amount_currency"))
+
+
 def _coupon_applied(session: Session, coupon: Coupon) -> bool:
     return bool(coupon.id) and bool(session.scalar(select(exists().where(AppliedCoupon.coupon_id == coupon.id))))
 
@@ -166,15 +189,18 @@ def create_coupon(*, organization_id: str, data: Mapping[str, object]) -> Coupon
             _apply_coupon(uow.session, coupon, data, creating=True)
         uow.session.add(coupon)
         uow.session.flush()
+        _record_coupon(uow.session, coupon, "coupon.created", None, _terms(coupon))
         return coupon
 
 
 def update_coupon(*, organization_id: str, code: str, data: Mapping[str, object]) -> Coupon:
     with unit_of_work() as uow:
         coupon = _get_coupon_in(uow.session, organization_id, code)
+        before = _terms(coupon)
         with uow.session.no_autoflush:
             _apply_coupon(uow.session, coupon, data, creating=False)
         uow.session.flush()
+        _record_coupon(uow.session, coupon, "coupon.updated", before, _terms(coupon))
         return coupon
 
 
@@ -193,14 +219,19 @@ def delete_coupon(*, organization_id: str, code: str) -> Coupon:
     """Delete the coupon and end its applications: customers who had it keep what it already took off."""
     with unit_of_work() as uow:
         coupon = _get_coupon_in(uow.session, organization_id, code)
+        before = _terms(coupon)
         now = utcnow()
         coupon.deleted_at = now
         coupon.status, coupon.terminated_at = "terminated", coupon.terminated_at or now
+        ended = 0
         for applied in uow.session.scalars(select(AppliedCoupon).where(
                 AppliedCoupon.coupon_id == coupon.id, AppliedCoupon.status == "active").with_for_update(
                 of=AppliedCoupon)):
             applied.status, applied.terminated_at = "terminated", now
+            ended += 1
         uow.session.flush()
+        # The deleted terms as they were, and how many customers lost the coupon with them.
+        _record_coupon(uow.session, coupon, "coupon.deleted", {**before, "active_applications": ended}, None)
         return coupon
 
 
@@ -253,7 +284,26 @@ def apply_coupon(*, organization_id: str, data: Mapping[str, object]) -> Applied
         errors.done()
         session.add(applied)
         session.flush()
+        _record_application(session, applied, "customer.coupon_applied", None, _application_terms(applied))
         return applied
+
+
+def _application_terms(applied: AppliedCoupon) -> dict[str, object]:
+    """What the audit trail says of a coupon given to a customer: which coupon, on what terms, what is left."""
+    return {"coupon_code": applied.coupon.code, "amount_cents": applied.amount_cents,
+            "percentage_rate": applied.percentage_rate, "frequency": applied.frequency,
+            "frequency_duration": applied.frequency_duration,
+            "remaining_amount_cents": applied.amount_cents_remaining,
+            "frequency_duration_remaining": applied.frequency_duration_remaining}
+
+
+def _record_application(session: Session, applied: AppliedCoupon, action: str, before: dict | None,
+                        after: dict | None) -> None:
+    """An application is the customer's change (its next invoices): recorded on the customer, in its History."""
+    customer = applied.customer
+    record(session, organization_id=applied.organization_id, action=action, object_type="customer",
+           object_id=customer.id, object_label=customer.name or customer.external_id, before=before, after=after,
+           currency=applied.amount_currency)
 
 
 def list_applied_coupons(*, organization_id: str, external_customer_id: str | None = None,
@@ -283,6 +333,7 @@ def terminate_applied_coupon(*, organization_id: str, external_customer_id: str,
             raise NotFound("applied_coupon")
         if applied.status == "active":
             applied.status, applied.terminated_at = "terminated", utcnow()
+            _record_application(uow.session, applied, "customer.coupon_removed", _application_terms(applied), None)
         uow.session.flush()
         return applied
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, selectinload
 
+from billing.audit.services import record
 from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotFound, ValidationFailed
@@ -133,6 +134,27 @@ def _apply_metric(session: Session, metric: BillableMetric, data: Mapping[str, o
     return creating or before != after
 
 
+def _terms(metric: BillableMetric) -> dict[str, object]:
+    """What the audit trail compares of a metric: how it reads its events (filters by property key) and its name."""
+    return {
+        "name": metric.name, "code": metric.code, "description": metric.description,
+        "aggregation_type": metric.aggregation_type, "field_name": metric.field_name,
+        "expression": metric.expression, "recurring": metric.recurring,
+        "weighted_interval": metric.weighted_interval, "rounding_function": metric.rounding_function,
+        "rounding_precision": metric.rounding_precision,
+        "filters": {f.key: list(f.values) for f in sorted(metric.filters, key=lambda f: f.key)},
+    }
+
+
+def _record_metric(session: Session, metric: BillableMetric, action: str, before: dict | None,
+                   after: dict | None, *, rederived: int | None = None) -> None:
+    """One entry; `rederived`: the events the change made the metric read again (their usage follows)."""
+    if rederived:
+        after = {**(after or {}), "events_rederived": rederived}
+    record(session, organization_id=metric.organization_id, action=action, object_type="billable_metric",
+           object_id=metric.id, object_label=metric.name, before=before, after=after)
+
+
 def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) -> BillableMetric:
     with unit_of_work() as uow:
         metric = BillableMetric(organization_id=organization_id, recurring=False)
@@ -140,8 +162,9 @@ def create_billable_metric(*, organization_id: str, data: Mapping[str, object]) 
         uow.session.add(metric)
         uow.session.flush()
         # Events may have arrived before their metric: they now count.
-        rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
+        rederived = rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
         uow.session.refresh(metric)
+        _record_metric(uow.session, metric, "billable_metric.created", None, _terms(metric), rederived=rederived)
         uow.after_commit(request_rollup)
         return metric
 
@@ -150,14 +173,18 @@ def update_billable_metric(*, organization_id: str, code: str, data: Mapping[str
                            nulls_clear: bool = False) -> BillableMetric:
     with unit_of_work() as uow:
         metric = _get_metric_in(uow.session, organization_id, code)
+        before = _terms(metric)
         with uow.session.no_autoflush:
             rederive = _apply_metric(uow.session, metric, data, creating=False, nulls_clear=nulls_clear)
         metric.updated_at = utcnow()
         uow.session.flush()
+        rederived = None
         if rederive:
-            rederive_metric_events(uow.session, metric, organization_id=organization_id, code=metric.code)
+            rederived = rederive_metric_events(uow.session, metric, organization_id=organization_id,
+                                               code=metric.code)
             uow.after_commit(request_rollup)
         uow.session.refresh(metric)
+        _record_metric(uow.session, metric, "billable_metric.updated", before, _terms(metric), rederived=rederived)
         return metric
 
 
@@ -176,13 +203,19 @@ def delete_billable_metric(*, organization_id: str, code: str) -> BillableMetric
     """Soft-delete a metric; the charges that use it are removed from their plans (as Lago)."""
     with unit_of_work() as uow:
         metric = _get_metric_in(uow.session, organization_id, code)
+        before = _terms(metric)
         now = utcnow()
+        plan_codes = set()
         for charge in uow.session.scalars(select(Charge).where(Charge.billable_metric_id == metric.id,
                                                                 Charge.deleted_at.is_(None))):
             charge.deleted_at = now
+            plan_codes.add(charge.plan.code)
         metric.deleted_at = now
         uow.session.flush()
-        rederive_metric_events(uow.session, None, organization_id=organization_id, code=metric.code)
+        rederived = rederive_metric_events(uow.session, None, organization_id=organization_id, code=metric.code)
+        # The deleted metric as it was, and the plans (overrides included) that lost its charge.
+        _record_metric(uow.session, metric, "billable_metric.deleted", {**before, "charged_on": sorted(plan_codes)},
+                       None, rederived=rederived)
         return metric
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing.audit.services import record
 from billing.catalog.models import Tax
 from billing.db import read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
@@ -70,12 +71,24 @@ def _apply(session: Session, tax: Tax, data: Mapping[str, object], *, creating: 
         tax.description = description
 
 
+def _terms(tax: Tax) -> dict[str, object]:
+    """What the audit trail compares of a tax: its rate, its names and whether it is the organization's default."""
+    return {"name": tax.name, "code": tax.code, "rate": tax.rate, "description": tax.description,
+            "applied_to_organization": tax.applied_to_organization}
+
+
+def _record(session: Session, tax: Tax, action: str, before: dict | None, after: dict | None) -> None:
+    record(session, organization_id=tax.organization_id, action=action, object_type="tax", object_id=tax.id,
+           object_label=tax.name, before=before, after=after)
+
+
 def create_tax(*, organization_id: str, data: Mapping[str, object]) -> Tax:
     with unit_of_work() as uow:
         tax = Tax(organization_id=organization_id, applied_to_organization=False)
         _apply(uow.session, tax, data, creating=True)
         uow.session.add(tax)
         uow.session.flush()
+        _record(uow.session, tax, "tax.created", None, _terms(tax))
         return tax
 
 
@@ -83,8 +96,10 @@ def update_tax(*, organization_id: str, code: str, data: Mapping[str, object]) -
     """Edit a tax; invoices already issued keep the tax as it was (their applied taxes are copies)."""
     with unit_of_work() as uow:
         tax = _get_tax_in(uow.session, organization_id, code)
+        before = _terms(tax)
         _apply(uow.session, tax, data, creating=False)
         uow.session.flush()
+        _record(uow.session, tax, "tax.updated", before, _terms(tax))
         return tax
 
 
@@ -103,6 +118,7 @@ def delete_tax(*, organization_id: str, code: str) -> Tax:
     """Delete the tax and its links to customers, plans and charges; issued invoices keep their copies."""
     with unit_of_work() as uow:
         tax = _get_tax_in(uow.session, organization_id, code)
+        _record(uow.session, tax, "tax.deleted", _terms(tax), None)
         uow.session.delete(tax)
         uow.session.flush()
         return tax

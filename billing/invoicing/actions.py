@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from billing.db import read_only, unit_of_work, utcnow
 from billing.errors import NotAllowed, ValidationFailed
+from billing.invoicing.audited import invoice_terms, record_invoice
 from billing.invoicing.discounts import apply_coupons_and_taxes, apply_credit_notes, compute_totals, undo_credits
 from billing.invoicing.fees import build_fees
 from billing.invoicing.finalization import emit_invoice, finalize
@@ -56,7 +57,10 @@ def finalize_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         invoice = get_invoice_in(uow.session, organization_id, invoice_id, lock=True)
         if invoice.status != "draft":
             raise ValidationFailed({"invoice": ["not_draft"]})
+        before = invoice_terms(invoice)
         finalize(uow, invoice)
+        # NOTE: by hand only; the drafts finalized when their grace period ends are the billing run's.
+        record_invoice(uow.session, invoice, "invoice.finalized", before, invoice_terms(invoice))
         return invoice
 
 
@@ -85,6 +89,7 @@ def refresh_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
                                           fee.to_datetime) if fee else None,
                               charges=(link.charges_from_datetime, link.charges_to_datetime)
                               if link.charges_from_datetime else None)
+        before = invoice_terms(invoice)
         undo_credits(session, invoice)
         invoice.credits.clear()
         invoice.fees.clear()
@@ -97,6 +102,7 @@ def refresh_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         compute_totals(invoice)
         session.flush()
         wallets.draft_changed(session, invoice)
+        record_invoice(session, invoice, "invoice.refreshed", before, invoice_terms(invoice))
         return invoice
 
 
@@ -113,9 +119,11 @@ def void_invoice(*, organization_id: str, invoice_id: str) -> Invoice:
         invoice = get_invoice_in(session, organization_id, invoice_id, lock=True)
         if invoice.status != "finalized" or invoice.payment_status == "succeeded":
             raise NotAllowed("not_voidable")
+        before = invoice_terms(invoice)
         undo_credits(session, invoice)
         invoice.status = "voided"
         invoice.payment_overdue = False  # nothing is owed any more
         invoice.voided_at = utcnow()
+        record_invoice(session, invoice, "invoice.voided", before, invoice_terms(invoice))
         emit_invoice(session, invoice, webhooks.INVOICE_VOIDED)
         return invoice

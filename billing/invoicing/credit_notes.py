@@ -22,6 +22,7 @@ from billing.customers.models import Customer
 from billing.db import read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import parties, totals
+from billing.invoicing.audited import record_invoice
 from billing.invoicing.events import RefundDue
 from billing.invoicing.models import (
     CREDIT_NOTE_REASONS,
@@ -199,10 +200,9 @@ def create_credit_note(*, organization_id: str, data: Mapping[str, object]) -> C
                      description=str(data["description"])[:1024] if data.get("description") else None)
         note.metadata_ = metadata
         note_id = note.id
-        record(session, organization_id=organization_id, action="invoice.credit_note_issued", object_type="invoice",
-               object_id=invoice.id, object_label=invoice.number or invoice.id, currency=invoice.currency,
-               after={"credit_note": note.number, "reason": str(reason), "total_amount_cents": note.total_amount_cents,
-                      "credit_amount_cents": credit, "refund_amount_cents": refund, "offset_amount_cents": offset})
+        record_invoice(session, invoice, "invoice.credit_note_issued", None, {
+            "credit_note": note.number, "reason": str(reason), "total_amount_cents": note.total_amount_cents,
+            "credit_amount_cents": credit, "refund_amount_cents": refund, "offset_amount_cents": offset})
     # Read back whole (its items' fees, its invoice): the caller serializes it outside the transaction.
     return get_credit_note(organization_id=organization_id, credit_note_id=note_id)
 
@@ -336,6 +336,7 @@ def update_credit_note(*, organization_id: str, credit_note_id: str, data: Mappi
     check.done()
     with unit_of_work() as uow:
         note = _get_in(uow.session, organization_id, credit_note_id, lock=True)
+        before = _note_terms(note)
         if "metadata" in data:
             note.metadata_ = metadata
         if "refund_status" in data:
@@ -344,7 +345,15 @@ def update_credit_note(*, organization_id: str, credit_note_id: str, data: Mappi
             if not note.refund_amount_cents:
                 raise ValidationFailed({"refund_status": ["no_refund"]})
             note.refund_status = str(data["refund_status"])
+        if _note_terms(note) != before:
+            record_invoice(uow.session, note.invoice, "invoice.credit_note_changed", before, _note_terms(note))
         return note
+
+
+def _note_terms(note: CreditNote) -> dict[str, object]:
+    """A credit note's moving parts, under its number (the entry is the invoice's: it names which note)."""
+    return {note.number: {"credit_status": note.credit_status, "balance_amount_cents": note.balance_amount_cents,
+                          "refund_status": note.refund_status, "metadata": dict(note.metadata_ or {})}}
 
 
 def change_credit_note_metadata(*, organization_id: str, credit_note_id: str,
@@ -372,9 +381,11 @@ def void_credit_note(*, organization_id: str, credit_note_id: str) -> CreditNote
         note = _get_in(uow.session, organization_id, credit_note_id, lock=True)
         if note.credit_status != "available" or note.balance_amount_cents <= 0:
             raise NotAllowed("no_voidable_amount")
+        before = _note_terms(note)
         note.credit_status = "voided"
         note.balance_amount_cents = 0
         note.voided_at = runtime.clock.now()
+        record_invoice(uow.session, note.invoice, "invoice.credit_note_voided", before, _note_terms(note))
         return note
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from billing.audit.services import record
 from billing.db import new_id, unit_of_work, utcnow
 from billing.errors import NotAllowed, ValidationFailed
+from billing.invoicing.audited import record_invoice
 from billing.invoicing.models import Invoice
 from billing.invoicing.queries import get_invoice_in
 
@@ -60,7 +60,5 @@ def set_invoice_metadata(*, organization_id: str, invoice_id: str, pairs: list[d
         invoice.metadata_ = kept
         after = {p["key"]: p["value"] for p in kept}
         if before != after:
-            record(uow.session, organization_id=organization_id, action="invoice.metadata_changed",
-                   object_type="invoice", object_id=invoice.id, object_label=invoice.number,
-                   before={"metadata": before}, after={"metadata": after}, currency=invoice.currency)
+            record_invoice(uow.session, invoice, "invoice.metadata_changed", {"metadata": before}, {"metadata": after})
         return invoice

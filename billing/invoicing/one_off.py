@@ -23,6 +23,7 @@ from billing.customers.services import get_customer_in, require_currency
 from billing.db import read_only, unit_of_work
 from billing.errors import NotFound, ValidationFailed
 from billing.invoicing import totals
+from billing.invoicing.audited import invoice_terms, record_invoice
 from billing.invoicing.discounts import compute_totals
 from billing.invoicing.finalization import finalize
 from billing.invoicing.models import Fee, Invoice
@@ -119,6 +120,9 @@ def create_one_off_invoice(*, organization_id: str, data: Mapping[str, object]) 
         compute_totals(invoice)
         session.flush()
         finalize(uow, invoice)
+        record_invoice(session, invoice, "invoice.one_off_created", None, {**invoice_terms(invoice), "fees": {
+            str(fee.position + 1): {"add_on": fee.item_code, "units": fee.units, "amount_cents": fee.amount_cents}
+            for fee in invoice.fees}})
         invoice_id = invoice.id
     return get_invoice(organization_id=organization_id, invoice_id=invoice_id)
 

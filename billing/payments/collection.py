@@ -20,11 +20,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing import links, serializers
-from billing.audit.services import record
 from billing.customers.models import Customer
 from billing.db import UnitOfWork, read_only, unit_of_work
 from billing.errors import NotAllowed, NotFound, ValidationFailed
 from billing.invoicing import finalization
+from billing.invoicing.audited import record_invoice
 from billing.invoicing.models import Invoice
 from billing.invoicing.queries import get_invoice_in
 from billing.organizations.services import next_in_sequence
@@ -529,10 +529,9 @@ def record_manual_payment(*, organization_id: str, data: dict) -> Payment:
 
 
 def _record_manual_payment(session: Session, invoice: Invoice, payment: Payment) -> None:
-    record(session, organization_id=invoice.organization_id, action="invoice.payment_recorded", object_type="invoice",
-           object_id=invoice.id, object_label=invoice.number or invoice.id, currency=invoice.currency,
-           after={"amount_cents": payment.amount_cents, "reference": payment.reference, "paid_at": payment.paid_at,
-                  "payment_status": invoice.payment_status})
+    record_invoice(session, invoice, "invoice.payment_recorded", None, {
+        "amount_cents": payment.amount_cents, "reference": payment.reference, "paid_at": payment.paid_at,
+        "payment_status": invoice.payment_status})
 
 
 def set_invoice_payment_status(*, organization_id: str, invoice_id: str, payment_status: object,
@@ -554,6 +553,7 @@ def set_invoice_payment_status(*, organization_id: str, invoice_id: str, payment
             raise NotAllowed("invoice_not_finalized")
         if invoice.payment_status == payment_status:
             return invoice
+        before = {"status": invoice.status, "payment_status": invoice.payment_status}
         if payment_status == "succeeded":
             due = invoice.total_due_amount_cents if invoice.status == "finalized" else invoice.total_amount_cents
             if due > 0:
@@ -577,6 +577,9 @@ def set_invoice_payment_status(*, organization_id: str, invoice_id: str, payment
             invoice.payment_status = payment_status
             if payment_status == "failed":
                 wallets.settle_invoice_transactions(session, invoice, succeeded=False)
+        # Set by hand with nothing to record as paid (a payment recorded is its own entry, above).
+        record_invoice(session, invoice, "invoice.payment_status_changed", before,
+                       {"status": invoice.status, "payment_status": invoice.payment_status})
         _emit_invoice(session, invoice, INVOICE_PAYMENT_STATUS_UPDATED)
         return invoice
 

@@ -3,6 +3,8 @@ account manager) or the system; a rolled-back change leaves no entry; PostgreSQL
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 
@@ -39,6 +41,9 @@ def test_changed_fields_names_only_the_leaves_that_differ():
     assert changed_fields(before, after) == {"amount_cents": [1000, 1200],
                                              "charges.calls.properties.amount": ["0.05", "0.07"]}
     assert changed_fields(None, {"role": "admin"}) == {"role": [None, "admin"]}
+    # A decimal read back from NUMERIC(40,15) has the scale of the column, not another value.
+    assert changed_fields({"rate": Decimal("20.500000000000000")}, {"rate": Decimal("20.5")}) == {}
+    assert changed_fields({"rate": Decimal("20.50")}, {"rate": Decimal("20.25")}) == {"rate": ["20.5", "20.25"]}
 
 
 def test_the_actor_is_the_system_unless_a_door_says_otherwise():
@@ -60,7 +65,7 @@ def test_plan_and_override_changes_record_their_charges_and_amounts(org, clock):
     update_subscription(organization_id=org.id, external_id="s1", data={"plan_overrides": {"amount_cents": 900}})
     terminate_subscription(organization_id=org.id, external_id="s1")
 
-    entries = [e for e in _entries(org.id) if e.object_type != "customer"]
+    entries = [e for e in _entries(org.id) if e.object_type not in ("customer", "billable_metric")]
     assert [(e.action, e.object_label, e.actor_kind) for e in entries] == [
         ("plan.created", "Pro", "system"), ("plan.updated", "Pro", "system"),
         ("subscription.created", "s1", "system"), ("subscription.overrides_changed", "s1", "system"),
@@ -137,7 +142,7 @@ def test_postgresql_refuses_to_change_or_delete_an_entry_but_with_its_organizati
     for statement in ("UPDATE audit_log SET action = 'plan.deleted'", "DELETE FROM audit_log"):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(sa.text(statement))
-    assert [e.action for e in _entries(org.id)] == ["plan.created"]
+    assert [e.action for e in _entries(org.id)] == ["billable_metric.created", "plan.created"]
     delete_organization_data(org.id)  # the trail goes only with its whole organization (seed-demo --reset)
     with engine.begin() as connection:
         assert connection.scalar(sa.text("SELECT count(*) FROM audit_log WHERE organization_id = :id"),

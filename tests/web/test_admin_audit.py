@@ -1,13 +1,16 @@
 """The audit trail page (filters and pages kept in the URL, amounts as money) and the History blocks of the plan,
-customer and invoice pages; a portal change names its customer as the actor."""
+metric, add-on, customer and invoice pages; a portal change names its customer as the actor; what the admin changes
+of coupons, taxes, metrics and add-ons names its account manager."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from billing.audit.actors import Actor, acting_as, current_actor
 from billing.audit.services import AuditFilters, list_entries
 from billing.catalog.services import get_plan, update_plan
+from billing.customers.services import upsert_customer
 from billing.wallets.services import create_wallet, customer_wallets
 from tests.web.conftest import create_catalog, csrf_token_in
 
@@ -90,3 +93,78 @@ def test_a_portal_top_up_names_the_customer(client, org, billed_customer):
     assert (entry.actor_kind, entry.actor_id, entry.actor_label) == ("customer", alice.id, "alice")
     assert entry.changes == {"paid_credits": [None, "5"]}
     assert current_actor().kind == "system"
+
+
+def _manager_entries(org_id: str, actor: str) -> list:
+    return list(reversed(list_entries(organization_id=org_id, filters=AuditFilters(actor=actor), per_page=100).items))
+
+
+def test_the_admin_records_coupons_taxes_and_applications_under_its_account_manager(signed_in, org, account_manager):
+    customer = upsert_customer(organization_id=org.id, data={"external_id": "alice", "name": "Alice",
+                                                             "currency": "EUR"})
+    token = csrf_token_in(signed_in.get("/admin/discounts").get_data(as_text=True))
+    coupon = {"coupon-csrf_token": token, "coupon-name": "Ten euros", "coupon-code": "ten",
+              "coupon-coupon_type": "fixed_amount", "coupon-value": "10.50", "coupon-currency": "eur",
+              "coupon-frequency": "once", "coupon-reusable": "y"}
+    assert signed_in.post("/admin/discounts/coupons", headers=HTMX, data=coupon).status_code == 200
+    assert signed_in.post("/admin/discounts/coupons", data=coupon).status_code == 422  # the code is taken
+    tax = {"tax-csrf_token": token, "tax-name": "VAT", "tax-code": "vat20", "tax-rate": "20"}
+    assert signed_in.post("/admin/discounts/taxes", headers=HTMX, data=tax).status_code == 200
+    assert signed_in.post("/admin/discounts/taxes", data={**tax, "tax-code": "big", "tax-rate": "120"}).status_code \
+        == 422
+    page = signed_in.get(f"/admin/customers/{customer.id}").get_data(as_text=True)
+    applied = signed_in.post(f"/admin/customers/{customer.id}/coupons", headers=HTMX,
+                             data={"csrf_token": csrf_token_in(page), "coupon_code": "ten"})
+    assert applied.status_code == 200
+
+    entries = _manager_entries(org.id, account_manager)
+    assert [(e.action, e.object_type, e.object_label, e.actor_kind) for e in entries] == [
+        ("coupon.created", "coupon", "Ten euros", "account_manager"),
+        ("tax.created", "tax", "VAT", "account_manager"),
+        ("customer.coupon_applied", "customer", "Alice", "account_manager")]
+    assert entries[0].changes["amount_cents"] == [None, 1050] and entries[0].currency == "EUR"
+    assert entries[2].changes["coupon_code"] == [None, "ten"]
+    history = signed_in.get(f"/admin/customers/{customer.id}").get_data(as_text=True).split(
+        'id="history-heading"', 1)[1]
+    assert "Coupon applied" in history and "€10.50" in history
+
+    filtered = signed_in.get("/admin/audit?object_type=coupon").get_data(as_text=True)
+    options = {value: label for value, label in re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', filtered)}
+    assert (options["coupon"], options["tax"], options["customer.coupon_applied"]) == ("Coupon", "Tax",
+                                                                                       "Coupon applied")
+    assert '<option value="coupon" selected>' in filtered
+    assert filtered.count("data-audit-action=") == 1 and "Coupon created" in filtered
+
+
+def test_metric_and_add_on_pages_show_their_history(signed_in, org, account_manager):
+    create_catalog(org.id)
+    token = csrf_token_in(signed_in.get("/admin/metrics/new").get_data(as_text=True))
+    form = {"csrf_token": token, "name": "Storage", "code": "storage", "description": "", "aggregation_type": "sum_agg",
+            "field_name": "gb", "expression": "", "rounding_function": "", "rounding_precision": "", "filters": ""}
+    assert signed_in.post("/admin/metrics/new", headers=HTMX, data=form).status_code == 200
+    refused = signed_in.post("/admin/metrics/storage/edit", data={**form, "field_name": ""})
+    assert refused.status_code == 422  # a sum needs a field: nothing saved, nothing recorded
+    saved = signed_in.post("/admin/metrics/storage/edit", headers=HTMX,
+                           data={**form, "name": "Storage (GB)", "filters": "region: eu, us"})
+    assert saved.status_code == 200
+    page = signed_in.get("/admin/metrics/storage/edit").get_data(as_text=True)
+    history = page.split('id="history-heading"', 1)[1]
+    assert history.index("Metric changed") < history.index("Metric created") and account_manager in history
+    assert "filters › region" in history and "Storage (GB)" in history
+    assert signed_in.post("/admin/metrics/storage/delete", data={"csrf_token": token}).status_code == 303
+
+    add_on = {"csrf_token": token, "name": "Setup", "code": "setup", "amount": "50.00", "amount_currency": "EUR",
+              "invoice_display_name": "", "description": ""}
+    assert signed_in.post("/admin/add-ons/new", headers=HTMX, data=add_on).status_code == 200
+    assert signed_in.post("/admin/add-ons/setup/edit", data={**add_on, "amount": "0"}).status_code == 422
+    assert signed_in.post("/admin/add-ons/setup/edit", headers=HTMX, data={**add_on, "amount": "60.00"}).status_code \
+        == 200
+    history = signed_in.get("/admin/add-ons/setup/edit").get_data(as_text=True).split('id="history-heading"', 1)[1]
+    assert "Add-on changed" in history and "€50.00</span> → <span class=\"after\">€60.00" in history
+    assert signed_in.post("/admin/add-ons/setup/delete", data={"csrf_token": token}).status_code == 303
+
+    entries = _manager_entries(org.id, account_manager)
+    assert [e.action for e in entries] == ["billable_metric.created", "billable_metric.updated",
+                                           "billable_metric.deleted", "add_on.created", "add_on.updated",
+                                           "add_on.deleted"]
+    assert entries[1].changes == {"name": ["Storage", "Storage (GB)"], "filters.region": [None, ["eu", "us"]]}
