@@ -1,6 +1,6 @@
 """list search indexes: the admin lists' text searches (a part of an invoice number, of a customer's name, external
-id or email) read trigram indexes on PostgreSQL (pg_trgm) instead of every row, and the invoices list sorted by
-amount walks an index
+id or email) read trigram indexes on PostgreSQL (pg_trgm) instead of every row; the invoices list sorted by amount
+and the customers list in its default order (newest first) walk an index
 
 On PostgreSQL the extensions pg_trgm and btree_gin (the organization in the same index) are created when the role
 may (both are trusted extensions since PostgreSQL 13: the database's owner or a role with CREATE on it may); when
@@ -56,6 +56,7 @@ def _extension(connection: sa.Connection, name: str) -> bool:
 def upgrade() -> None:
     connection = op.get_bind()
     op.create_index('ix_invoices_org_amount', 'invoices', ['organization_id', 'total_amount_cents', 'created_at', 'id'])
+    op.create_index('ix_customers_org_created', 'customers', ['organization_id', 'created_at', 'id'])
     if connection.dialect.name != 'postgresql':
         return
     if not _extension(connection, 'pg_trgm'):
@@ -83,4 +84,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         for name, table, _column in reversed(TRIGRAM_INDEXES):
             op.execute(sa.text(f'DROP INDEX IF EXISTS {name}'))
+    op.drop_index('ix_customers_org_created', table_name='customers')
     op.drop_index('ix_invoices_org_amount', table_name='invoices')
