@@ -56,7 +56,7 @@ def _extension(connection: sa.Connection, name: str) -> bool:
 def upgrade() -> None:
     connection = op.get_bind()
     op.create_index('ix_invoices_org_amount', 'invoices', ['organization_id', 'total_amount_cents', 'created_at', 'id'])
-    op.create_index('ix_customers_org_created', 'customers', ['organization_id', 'created_at', 'id'])
+    op.create_index('ix_customers_org_created', 'customers', ['organization_id', 'created_at'])
     if connection.dialect.name != 'postgresql':
         return
     if not _extension(connection, 'pg_trgm'):
