@@ -119,6 +119,10 @@ class Base(DeclarativeBase):
     }
 
 
+def _lower(value: object) -> str | None:
+    return None if value is None else str(value).lower()
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -136,6 +140,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # NOTE: SQLite's own lower() folds ASCII letters only; PostgreSQL's (in a UTF-8 locale) folds every
+            # letter: with this one, a search for "émile" finds "Émile" on both (billing.screens.listing.contains).
+            dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):

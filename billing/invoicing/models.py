@@ -29,6 +29,8 @@ class Invoice(Base):
         Index("ix_invoices_org_issuing", "organization_id", "issuing_date", "created_at", "id"),
         Index("ix_invoices_org_overdue", "organization_id", "customer_id", sqlite_where=text("payment_overdue"),
               postgresql_where=text("payment_overdue")),
+        # The invoices list sorted by amount (either direction; migration 0041, with the searches' trigram indexes).
+        Index("ix_invoices_org_amount", "organization_id", "total_amount_cents", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

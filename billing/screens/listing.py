@@ -23,6 +23,7 @@ from billing.pagination import Page, like_escaped
 
 TEXT, CHOICE, DAY, FLAG, CURRENCY = "text", "choice", "date", "flag", "currency"
 MAX_TEXT = 255
+SHORTEST_ANYWHERE = 3  # a search this long or longer matches anywhere in a text, a shorter one at its start
 CSV_BATCH_ROWS = 500  # rows fetched per round trip (a server-side cursor on PostgreSQL) and sent per chunk
 # NOTE: a spreadsheet runs a cell starting with one of these as a formula (OWASP, "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -157,8 +158,15 @@ class ListQuery:
 
 
 def contains(text: str, *columns: ColumnElement) -> ColumnElement:
-    """Any of `columns` contains `text`, case-insensitively (wildcards typed are literal)."""
-    pattern = f"%{like_escaped(text.lower())}%"
+    """Any of `columns` holds `text`, case-insensitively (wildcards typed are literal): anywhere in it from
+    `SHORTEST_ANYWHERE` characters on, at its start when shorter.
+
+    Written as `lower(column) LIKE …` for the trigram indexes of migration 0041 (PostgreSQL): they find a text of
+    three characters or more anywhere, and a shorter one only at the start of a word; one or two characters
+    anywhere would read every row of the organization (docs/admin.md "Lists").
+    """
+    escaped = like_escaped(text.lower())
+    pattern = f"%{escaped}%" if len(text) >= SHORTEST_ANYWHERE else f"{escaped}%"
     return or_(*(func.lower(column).like(pattern, escape="\\") for column in columns))
 
 

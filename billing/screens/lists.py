@@ -47,9 +47,14 @@ def customer_name() -> ColumnElement:
     return func.coalesce(func.nullif(Customer.name, ""), func.nullif(full, ""), Customer.external_id)
 
 
-def _customer_matches(query: ListQuery) -> ColumnElement | None:
+def _customer_matches(organization_id: str, query: ListQuery) -> ColumnElement | None:
+    """The `customer` filter: the row's customer's name, external id or email holds the text. The customer's
+    organization is said although the row's implies it: the search's indexes are per organization."""
     text = query.get("customer")
-    return None if text is None else contains(text, Customer.name, Customer.external_id, Customer.email)
+    if text is None:
+        return None
+    return and_(Customer.organization_id == organization_id,
+                contains(text, Customer.name, Customer.external_id, Customer.email))
 
 
 def _customer_columns() -> tuple[ColumnElement, ...]:
@@ -71,7 +76,7 @@ def invoice_rows(organization_id: str, query: ListQuery) -> Select:
         None if query.get("status") is None else Invoice.status == query.get("status"),
         None if query.get("payment_status") is None else Invoice.payment_status == query.get("payment_status"),
         Invoice.payment_overdue if query.get("overdue") else None,
-        _customer_matches(query),
+        _customer_matches(organization_id, query),
         None if number is None else contains(number, Invoice.number),
         None if query.get("issued_from") is None else Invoice.issuing_date >= query.get("issued_from"),
         None if query.get("issued_to") is None else Invoice.issuing_date <= query.get("issued_to"))
@@ -152,7 +157,7 @@ def subscription_rows(organization_id: str, query: ListQuery) -> Select:
         None if query.get("plan") is None else Plan.code == query.get("plan"),  # an override's plan shares its code
         None if query.get("status") is None else Subscription.status == query.get("status"),
         ending_soon,
-        _customer_matches(query))
+        _customer_matches(organization_id, query))
 
 
 SUBSCRIPTIONS = ListSpec(
@@ -186,7 +191,7 @@ def credit_note_rows(organization_id: str, query: ListQuery) -> Select:
         None if query.get("credit_status") is None else CreditNote.credit_status == query.get("credit_status"),
         None if query.get("refund_status") is None else CreditNote.refund_status == query.get("refund_status"),
         None if query.get("reason") is None else CreditNote.reason == query.get("reason"),
-        _customer_matches(query),
+        _customer_matches(organization_id, query),
         None if query.get("issued_from") is None else CreditNote.issuing_date >= query.get("issued_from"),
         None if query.get("issued_to") is None else CreditNote.issuing_date <= query.get("issued_to"))
 
@@ -230,7 +235,7 @@ def payment_rows(organization_id: str, query: ListQuery) -> Select:
         statement,
         None if query.get("status") is None else Payment.status == query.get("status"),
         by_provider,
-        _customer_matches(query),
+        _customer_matches(organization_id, query),
         on_or_after(Payment.created_at, query.get("created_from")),
         before_end_of(Payment.created_at, query.get("created_to")))
 
