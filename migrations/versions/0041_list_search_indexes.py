@@ -9,7 +9,7 @@ indexes out: the lists search as before, by reading the rows (docs/admin.md "Lis
 index: only the amount index is created there.
 
 Revision ID: 0041_list_search_indexes
-Revises: 0038_clickhouse_store_rollups
+Revises: 0040_must_change_password
 Create Date: 2026-12-07 09:00:00
 """
 import logging
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0041_list_search_indexes'
-down_revision: str | None = '0038_clickhouse_store_rollups'
+down_revision: str | None = '0040_must_change_password'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

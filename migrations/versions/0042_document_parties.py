@@ -1,7 +1,7 @@
 """the parties an invoice or a credit note prints, kept when it is issued
 
 Revision ID: 0042_document_parties
-Revises: 0040_must_change_password
+Revises: 0041_list_search_indexes
 Create Date: 2026-12-07 09:00:00
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 import billing.db
 
 revision: str = '0042_document_parties'
-down_revision: str | None = '0040_must_change_password'
+down_revision: str | None = '0041_list_search_indexes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
