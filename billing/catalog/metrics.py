@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from sqlalchemy import exists, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from billing.audit.services import record
 from billing.catalog.models import BillableMetric, BillableMetricFilter, Charge
@@ -206,8 +206,10 @@ def delete_billable_metric(*, organization_id: str, code: str) -> BillableMetric
         before = _terms(metric)
         now = utcnow()
         plan_codes = set()
-        for charge in uow.session.scalars(select(Charge).where(Charge.billable_metric_id == metric.id,
-                                                                Charge.deleted_at.is_(None))):
+        # The plans joined in the same statement: a metric priced in many overrides (one plan each) would
+        # otherwise load each charge's plan with a statement of its own.
+        for charge in uow.session.scalars(select(Charge).options(joinedload(Charge.plan)).where(
+                Charge.billable_metric_id == metric.id, Charge.deleted_at.is_(None))):
             charge.deleted_at = now
             plan_codes.add(charge.plan.code)
         metric.deleted_at = now

@@ -5,7 +5,9 @@ naming the API key, the object and what changed; a refused request writes none; 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
+from billing import db
 from billing.audit.services import AuditFilters, list_entries, object_history
 from billing.metering.services import ingest_events
 from billing.organizations.services import create_organization
@@ -123,9 +125,26 @@ def test_deleting_a_metric_names_the_plans_that_lose_its_charge(api, org, clock)
                                     "amount_currency": "EUR", "charges": [{
                                         "billable_metric_id": metric["billable_metric"]["lago_id"],
                                         "charge_model": "standard", "properties": {"amount": "0.05"}}]}})
-    api("DELETE", "/billable_metrics/calls")
+    for code in ("pro_a", "pro_b", "pro_c"):  # overrides are plans of their own: a metric is often in many
+        api("POST", "/plans", {"plan": {"name": code, "code": code, "interval": "monthly", "amount_cents": 1000,
+                                        "amount_currency": "EUR", "charges": [{
+                                            "billable_metric_id": metric["billable_metric"]["lago_id"],
+                                            "charge_model": "standard", "properties": {"amount": "0.05"}}]}})
+    plan_reads = []
+
+    def statement(_conn, _cursor, text, *_args):
+        if text.lstrip().startswith("SELECT plans."):
+            plan_reads.append(text)
+
+    event.listen(db.engine(), "before_cursor_execute", statement)
+    try:
+        api("DELETE", "/billable_metrics/calls")
+    finally:
+        event.remove(db.engine(), "before_cursor_execute", statement)
+    assert plan_reads == []  # each charge's plan read with it, not one statement per plan
     deleted = _by(_entries(org.id), "billable_metric.deleted")
-    assert deleted.changes["charged_on"] == [["pro"], None] and "events_rederived" not in deleted.changes
+    assert deleted.changes["charged_on"] == [["pro", "pro_a", "pro_b", "pro_c"], None]
+    assert "events_rederived" not in deleted.changes
 
 
 def test_add_ons_and_taxes_are_recorded_with_their_prices_and_rates(api, org, clock):
